@@ -1,0 +1,176 @@
+"""One typed settings object, read from a TOML file and a few environment variables.
+
+Unknown keys and bad values stop start-up with a message that names the key.
+With no file at all the embedded default applies: an SQLite database under
+the state directory and one `zfs` backend on the file-backed pool that
+`scripts/host-setup` creates.
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from pathlib import Path
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+DEFAULT_CONFIG_PATH = Path("/etc/shoal/shoal.toml")
+DEFAULT_STATE_DIR = Path("/var/lib/shoal")
+DEFAULT_POOL = "shoal"
+
+
+class ConfigError(Exception):
+    pass
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class HostConfig(Strict):
+    """Where a backend's commands run: this machine, or a storage host over SSH."""
+
+    type: Literal["local", "ssh"] = "local"
+    address: str | None = None
+    user: str = "root"
+    port: int = 22
+    key_file: str | None = None
+    password: str | None = None
+    sudo: bool = False
+
+    @model_validator(mode="after")
+    def _ssh_needs_address(self):
+        if self.type == "ssh" and not self.address:
+            raise ValueError("host.address is required when host.type is 'ssh'")
+        return self
+
+
+class GaneshaConfig(Strict):
+    """The userspace NFS server that Shoal configures (and starts, if `manage_daemon`)."""
+
+    config_dir: str = str(DEFAULT_STATE_DIR / "ganesha")
+    nfs_port: int = Field(2049, ge=1, le=65535)
+    mount_port: int = Field(20048, ge=1, le=65535)
+    manage_daemon: bool = True
+    binary: str = "ganesha.nfsd"
+
+
+class ZfsBackendConfig(Strict):
+    driver: Literal["zfs"] = "zfs"
+    availability_zone: str = "nova"
+    pools: list[str] = Field(default_factory=lambda: [DEFAULT_POOL], min_length=1)
+    dataset_prefix: str = "share-"
+    snapshot_prefix: str = "snap-"
+    creation_options: list[str] = Field(default_factory=list)
+    export_address: str = "127.0.0.1"
+    admin_export_address: str | None = None
+    nfs_helper: Literal["ganesha", "exportfs", "sharenfs"] = "ganesha"
+    ganesha: GaneshaConfig = GaneshaConfig()
+    host: HostConfig = HostConfig()
+    reserved_percentage: int = Field(0, ge=0, le=100)
+    max_over_subscription_ratio: float = Field(20.0, gt=0)
+
+    @field_validator("pools")
+    @classmethod
+    def _distinct_zpools(cls, pools: list[str]) -> list[str]:
+        pools = [p.strip().strip("/") for p in pools]
+        zpools = [p.split("/")[0] for p in pools]
+        if len(set(zpools)) != len(zpools):
+            raise ValueError("each zpool may be listed only once")
+        if any(not p for p in pools):
+            raise ValueError("empty pool name")
+        return pools
+
+    @field_validator("dataset_prefix", "snapshot_prefix")
+    @classmethod
+    def _safe_prefix(cls, value: str) -> str:
+        if not value or not all(c.isalnum() or c in "-_." for c in value):
+            raise ValueError("prefixes may hold only letters, digits, '-', '_' and '.'")
+        return value
+
+
+class DatabaseConfig(Strict):
+    url: str = f"sqlite:///{DEFAULT_STATE_DIR / 'shoal.db'}"
+
+
+class ApiConfig(Strict):
+    listen: str = "127.0.0.1:8787"
+    auth: Literal["noauth"] = "noauth"
+    default_project: str = "admin"
+    public_url: str | None = None  # what version documents advertise; default from the request
+
+    @property
+    def host(self) -> str:
+        return self.listen.rsplit(":", 1)[0]
+
+    @property
+    def port(self) -> int:
+        return int(self.listen.rsplit(":", 1)[1])
+
+    @field_validator("listen")
+    @classmethod
+    def _host_port(cls, value: str) -> str:
+        host, sep, port = value.rpartition(":")
+        if not sep or not host or not port.isdigit() or not 0 < int(port) < 65536:
+            raise ValueError("listen must be HOST:PORT")
+        return value
+
+
+class ServiceConfig(Strict):
+    workers: int = Field(8, ge=1, le=64)
+    periodic_interval: float = Field(60.0, ge=1)
+
+
+class Settings(Strict):
+    state_dir: str = str(DEFAULT_STATE_DIR)
+    api: ApiConfig = ApiConfig()
+    database: DatabaseConfig = DatabaseConfig()
+    service: ServiceConfig = ServiceConfig()
+    backends: dict[str, ZfsBackendConfig] = Field(default_factory=lambda: {"zfs": ZfsBackendConfig()})
+
+    @field_validator("backends")
+    @classmethod
+    def _names(cls, backends: dict) -> dict:
+        if not backends:
+            raise ValueError("at least one backend is needed")
+        for name in backends:
+            if not name or not all(c.isalnum() or c in "-_" for c in name):
+                raise ValueError(f"backend name {name!r} may hold only letters, digits, '-' and '_'")
+        return backends
+
+
+def _describe(err: ValidationError, source: str) -> str:
+    lines = [f"invalid configuration in {source}:"]
+    for e in err.errors():
+        key = ".".join(str(p) for p in e["loc"]) or "(top level)"
+        msg = "unknown key" if e["type"] == "extra_forbidden" else e["msg"]
+        lines.append(f"  {key}: {msg}")
+    return "\n".join(lines)
+
+
+def load(path: str | os.PathLike | None = None) -> Settings:
+    """Read the config: `path`, else $SHOAL_CONFIG, else the default location if it exists."""
+    source = path or os.environ.get("SHOAL_CONFIG")
+    data: dict = {}
+    if source:
+        file = Path(source)
+        if not file.exists():
+            raise ConfigError(f"configuration file {file} does not exist")
+    elif DEFAULT_CONFIG_PATH.exists():
+        file = DEFAULT_CONFIG_PATH
+    else:
+        file = None
+    if file is not None:
+        try:
+            data = tomllib.loads(file.read_text())
+        except tomllib.TOMLDecodeError as exc:
+            raise ConfigError(f"{file}: not valid TOML: {exc}") from None
+    if url := os.environ.get("SHOAL_DATABASE_URL"):
+        data.setdefault("database", {})["url"] = url
+    if listen := os.environ.get("SHOAL_LISTEN"):
+        data.setdefault("api", {})["listen"] = listen
+    try:
+        return Settings.model_validate(data)
+    except ValidationError as exc:
+        raise ConfigError(_describe(exc, str(file or "defaults"))) from None

@@ -1,0 +1,97 @@
+"""The contract every NFS export helper fulfils (ganesha, exportfs, sharenfs).
+
+A helper makes one directory reachable over NFS with exactly a given set of
+client rules. It is told the whole desired state of an export each time
+(`apply`), so a resync after a restart and a single rule change are the same
+call. Helpers own their daemon's configuration and know nothing of the DB.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from abc import ABC, abstractmethod
+from dataclasses import dataclass
+
+ACCESS_LEVELS = ("rw", "ro")
+
+
+class InvalidNfsRule(ValueError):
+    """A single rule that this helper cannot express; the others still apply."""
+
+
+@dataclass(frozen=True)
+class NfsClientRule:
+    """One client entry: an IPv4 address or CIDR, and rw or ro."""
+
+    rule_id: str
+    address: str
+    access_level: str
+
+
+@dataclass(frozen=True)
+class NfsExport:
+    """The desired state of one export.
+
+    `key` is a stable id (the share id) that names the export in the helper's
+    own bookkeeping; `path` is the directory on the storage host; `dataset` is
+    the ZFS dataset behind it (the `sharenfs` helper sets a property on it).
+    """
+
+    key: str
+    path: str
+    dataset: str
+    rules: tuple[NfsClientRule, ...] = ()
+
+
+def normalize_address(text: str) -> ipaddress.IPv4Network:
+    """Parse an `ip` rule target: an IPv4 address or CIDR (host bits must be zero)."""
+    try:
+        net = ipaddress.ip_network(text.strip(), strict=True)
+    except ValueError as exc:
+        raise InvalidNfsRule(f"{text!r} is not a valid IPv4 address or CIDR: {exc}") from None
+    if net.version != 4:
+        raise InvalidNfsRule(f"{text!r}: IPv6 rules are not supported by this backend")
+    return net
+
+
+def check_rule(rule: NfsClientRule) -> None:
+    """Raise InvalidNfsRule when `rule` cannot be exported."""
+    if rule.access_level not in ACCESS_LEVELS:
+        raise InvalidNfsRule(f"access level {rule.access_level!r} is not one of {ACCESS_LEVELS}")
+    normalize_address(rule.address)
+
+
+class NfsHelper(ABC):
+    """One NFS server flavour on one storage host."""
+
+    name: str
+
+    @abstractmethod
+    def problems(self) -> list[str]:
+        """What is missing for this helper to work, each with the command that fixes it."""
+
+    @abstractmethod
+    def start(self) -> None:
+        """Make the NFS server usable (start the daemon if the helper owns it). Idempotent."""
+
+    @abstractmethod
+    def apply(self, export: NfsExport) -> dict[str, str]:
+        """Create or replace `export` so that exactly its rules hold.
+
+        Returns {rule_id: error message} for rules that could not be applied;
+        every other rule is in force when this returns. Raises only when the
+        export as a whole could not be changed.
+        """
+
+    @abstractmethod
+    def remove(self, export: NfsExport) -> None:
+        """Stop exporting `export.path`. Succeeds if it was not exported."""
+
+    @abstractmethod
+    def ensure(self, exports: list[NfsExport]) -> None:
+        """After a restart of Shoal or of the NFS server: make every export in
+        `exports` exist again with its rules (and the server run)."""
+
+    def healthy(self) -> bool:
+        """True when the NFS server is serving (used by the periodic check)."""
+        return not self.problems()

@@ -1,0 +1,8 @@
+"""Hosts: the only layer that starts processes (locally or over SSH)."""
+
+from .runner import STATS, CommandError, CommandResult, CommandTimeout, Host, LocalHost, Retry, Secret
+from .ssh import SSHHost
+
+__all__ = [
+    "STATS", "CommandError", "CommandResult", "CommandTimeout", "Host", "LocalHost", "Retry", "Secret", "SSHHost",
+]

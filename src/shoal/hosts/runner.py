@@ -1,0 +1,262 @@
+"""The one place that starts processes.
+
+Every external command goes through a `Host`: an argv list (never a shell
+string), a timeout on everything, retries only for failures the caller names
+as transient, and a log line per command with its duration, exit code and a
+stderr tail -- with secrets masked.
+"""
+
+from __future__ import annotations
+
+import logging
+import subprocess
+import threading
+import time
+from dataclasses import dataclass, field
+from typing import Protocol, Sequence
+
+log = logging.getLogger("shoal.hosts")
+
+DEFAULT_TIMEOUT = 120.0
+STDERR_TAIL = 400
+
+
+class Secret(str):
+    """A string that never appears in logs: argv items of this type print as ***."""
+
+    def __repr__(self) -> str:  # pragma: no cover - trivial
+        return "'***'"
+
+
+def masked(argv: Sequence[str]) -> str:
+    return " ".join("***" if isinstance(a, Secret) else a for a in argv)
+
+
+@dataclass(frozen=True)
+class CommandResult:
+    argv: tuple[str, ...]
+    returncode: int
+    stdout: str
+    stderr: str
+    duration: float
+
+
+class CommandError(Exception):
+    """A command exited non-zero (or could not start, or timed out)."""
+
+    def __init__(self, result: CommandResult, reason: str = ""):
+        self.result = result
+        self.stderr = result.stderr
+        self.returncode = result.returncode
+        what = reason or f"exit {result.returncode}"
+        tail = result.stderr.strip()[-STDERR_TAIL:]
+        super().__init__(f"{masked(result.argv)}: {what}: {tail}")
+
+
+class CommandTimeout(CommandError):
+    pass
+
+
+@dataclass(frozen=True)
+class Retry:
+    """Retry a command whose stderr contains one of `transient`, with back-off.
+
+    Only the named failures are retried; anything else fails at once.
+    """
+
+    transient: tuple[str, ...]
+    attempts: int = 8
+    first_delay: float = 0.1
+    max_delay: float = 2.0
+
+    def matches(self, err: CommandError) -> bool:
+        text = err.stderr + err.result.stdout
+        return any(t in text for t in self.transient)
+
+    def delays(self):
+        delay = self.first_delay
+        for _ in range(self.attempts - 1):
+            yield delay
+            delay = min(delay * 2, self.max_delay)
+
+
+@dataclass
+class CommandStats:
+    """Counters for metrics and for tests: how many commands ran, how long."""
+
+    count: int = 0
+    failures: int = 0
+    retries: int = 0
+    seconds: float = 0.0
+    running: dict[int, str] = field(default_factory=dict)
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def started(self, argv: Sequence[str]) -> int:
+        with self.lock:
+            self.count += 1
+            token = self.count
+            self.running[token] = masked(argv)
+            return token
+
+    def finished(self, token: int, duration: float, ok: bool) -> None:
+        with self.lock:
+            self.running.pop(token, None)
+            self.seconds += duration
+            if not ok:
+                self.failures += 1
+
+
+STATS = CommandStats()
+
+
+class Host(Protocol):
+    """Where commands run: this machine, or a storage host over SSH."""
+
+    name: str
+
+    def run(
+        self,
+        argv: Sequence[str],
+        *,
+        input: str | None = None,
+        timeout: float | None = None,
+        check: bool = True,
+        retry: Retry | None = None,
+    ) -> CommandResult: ...
+
+    def pipe(
+        self, producer: Sequence[str], consumer: Sequence[str], *, timeout: float | None = None
+    ) -> CommandResult: ...
+
+    def write_file(self, path: str, content: str, mode: int = 0o644) -> None: ...
+
+    def read_file(self, path: str) -> str | None: ...
+
+
+def run_with_retry(execute, argv: Sequence[str], check: bool, retry: Retry | None) -> CommandResult:
+    """Run `execute(argv)` and retry the transient failures `retry` names."""
+    delays = retry.delays() if retry else iter(())
+    while True:
+        result = execute(argv)
+        if result.returncode == 0 or not check:
+            return result
+        err = CommandError(result)
+        if retry is None or not retry.matches(err):
+            raise err
+        delay = next(delays, None)
+        if delay is None:
+            raise err
+        with STATS.lock:
+            STATS.retries += 1
+        log.info("transient failure, retrying in %.2fs: %s", delay, err)
+        time.sleep(delay)
+
+
+def log_result(host: str, result: CommandResult) -> None:
+    level = logging.DEBUG if result.returncode == 0 else logging.INFO
+    if log.isEnabledFor(level):
+        log.log(
+            level,
+            "[%s] %s -> rc=%d in %.3fs%s",
+            host,
+            masked(result.argv),
+            result.returncode,
+            result.duration,
+            f" stderr: {result.stderr.strip()[-STDERR_TAIL:]}" if result.returncode else "",
+        )
+
+
+class LocalHost:
+    """Runs commands on this machine with subprocess, argv lists only."""
+
+    def __init__(self, name: str = "local", sudo: bool = False):
+        self.name = name
+        self.sudo = sudo
+
+    def _argv(self, argv: Sequence[str]) -> list[str]:
+        return (["sudo", "-n"] if self.sudo else []) + list(argv)
+
+    def run(self, argv, *, input=None, timeout=None, check=True, retry=None) -> CommandResult:
+        timeout = timeout or DEFAULT_TIMEOUT
+
+        def execute(args) -> CommandResult:
+            token = STATS.started(args)
+            start = time.monotonic()
+            try:
+                proc = subprocess.run(
+                    self._argv(args),
+                    input=input,
+                    capture_output=True,
+                    text=True,
+                    timeout=timeout,
+                )
+                result = CommandResult(tuple(args), proc.returncode, proc.stdout, proc.stderr, time.monotonic() - start)
+            except subprocess.TimeoutExpired as exc:
+                result = CommandResult(tuple(args), -1, "", str(exc.stderr or ""), time.monotonic() - start)
+                STATS.finished(token, result.duration, False)
+                log_result(self.name, result)
+                raise CommandTimeout(result, f"timed out after {timeout}s") from None
+            except OSError as exc:
+                result = CommandResult(tuple(args), 127, "", str(exc), time.monotonic() - start)
+            STATS.finished(token, result.duration, result.returncode == 0)
+            log_result(self.name, result)
+            return result
+
+        return run_with_retry(execute, argv, check, retry)
+
+    def pipe(self, producer, consumer, *, timeout=None) -> CommandResult:
+        """`producer | consumer` as two processes joined here, no shell."""
+        timeout = timeout or DEFAULT_TIMEOUT * 10
+        start = time.monotonic()
+        argv = (*producer, "|", *consumer)
+        token = STATS.started(argv)
+        try:
+            src = subprocess.Popen(self._argv(producer), stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        except OSError as exc:
+            STATS.finished(token, 0.0, False)
+            raise CommandError(CommandResult(argv, 127, "", str(exc), 0.0)) from None
+        try:
+            dst = subprocess.run(
+                self._argv(consumer), stdin=src.stdout, capture_output=True, text=True, timeout=timeout
+            )
+        except (OSError, subprocess.TimeoutExpired) as exc:
+            src.kill()
+            src.wait()
+            STATS.finished(token, time.monotonic() - start, False)
+            raise CommandError(CommandResult(argv, -1, "", str(exc), time.monotonic() - start)) from None
+        finally:
+            if src.stdout:
+                src.stdout.close()
+        src_err = src.stderr.read().decode(errors="replace") if src.stderr else ""
+        src_rc = src.wait()
+        rc = src_rc or dst.returncode
+        result = CommandResult(argv, rc, dst.stdout, (src_err + dst.stderr), time.monotonic() - start)
+        STATS.finished(token, result.duration, rc == 0)
+        log_result(self.name, result)
+        if rc:
+            raise CommandError(result)
+        return result
+
+    def write_file(self, path: str, content: str, mode: int = 0o644) -> None:
+        import os
+        import tempfile
+
+        directory = os.path.dirname(path) or "."
+        os.makedirs(directory, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=directory, prefix=".shoal-")
+        try:
+            with os.fdopen(fd, "w") as fh:
+                fh.write(content)
+            os.chmod(tmp, mode)
+            os.replace(tmp, path)  # atomic: a reader never sees half a file
+        except BaseException:
+            if os.path.exists(tmp):
+                os.unlink(tmp)
+            raise
+
+    def read_file(self, path: str) -> str | None:
+        try:
+            with open(path) as fh:
+                return fh.read()
+        except FileNotFoundError:
+            return None

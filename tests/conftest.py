@@ -1,0 +1,2 @@
+# Shared fixtures live in tests/fixtures/, one module per daemon.
+pytest_plugins = ["tests.fixtures.zfs", "tests.fixtures.ganesha"]
