@@ -1,2 +1,2 @@
 # Shared fixtures live in tests/fixtures/, one module per daemon.
-pytest_plugins = ["tests.fixtures.zfs", "tests.fixtures.ganesha"]
+pytest_plugins = ["tests.fixtures.zfs", "tests.fixtures.ganesha", "tests.fixtures.shoal"]

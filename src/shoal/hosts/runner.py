@@ -152,8 +152,9 @@ def run_with_retry(execute, argv: Sequence[str], check: bool, retry: Retry | Non
         time.sleep(delay)
 
 
-def log_result(host: str, result: CommandResult) -> None:
-    level = logging.DEBUG if result.returncode == 0 else logging.INFO
+def log_result(host: str, result: CommandResult, expected_failure: bool = False) -> None:
+    """DEBUG for success and for failures the caller asked to see (check=False)."""
+    level = logging.DEBUG if result.returncode == 0 or expected_failure else logging.INFO
     if log.isEnabledFor(level):
         log.log(
             level,
@@ -199,7 +200,7 @@ class LocalHost:
             except OSError as exc:
                 result = CommandResult(tuple(args), 127, "", str(exc), time.monotonic() - start)
             STATS.finished(token, result.duration, result.returncode == 0)
-            log_result(self.name, result)
+            log_result(self.name, result, expected_failure=not check)
             return result
 
         return run_with_retry(execute, argv, check, retry)

@@ -97,7 +97,7 @@ class SSHHost:
                 rc, out, err = 255, "", f"ssh: {exc}"
             result = CommandResult(tuple(args), rc, out, err, time.monotonic() - start)
             STATS.finished(token, result.duration, rc == 0)
-            log_result(self.name, result)
+            log_result(self.name, result, expected_failure=not check)
             return result
 
         return run_with_retry(execute, argv, check, retry)

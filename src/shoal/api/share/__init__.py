@@ -1,0 +1,47 @@
+"""The Shared File Systems v2 (Manila) API, served under /share."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, FastAPI, Request
+from fastapi.responses import JSONResponse
+
+from . import misc, shares, snapshots, types
+from .call import SHARE_API
+
+PREFIX = "/share"
+
+
+def version_document(request: Request) -> dict:
+    public = request.app.state.services.settings.api.public_url
+    root = (public.rstrip("/") if public else str(request.base_url).rstrip("/")) + PREFIX
+    return {"versions": [{
+        "id": "v2.0", "status": "CURRENT", "version": str(SHARE_API.maximum), "min_version": str(SHARE_API.minimum),
+        "updated": "2024-01-01T00:00:00Z",
+        "links": [{"rel": "self", "href": f"{root}/v2/"},
+                  {"rel": "describedby", "type": "text/html", "href": "https://docs.openstack.org/"}],
+        "media-types": [{"base": "application/json",
+                         "type": "application/vnd.openstack.share+json;version=1"}],
+    }]}
+
+
+def mount(app: FastAPI) -> None:
+    @app.get(PREFIX, include_in_schema=False)
+    @app.get(PREFIX + "/", include_in_schema=False)
+    async def share_root(request: Request):
+        return JSONResponse(version_document(request), status_code=300)
+
+    @app.get(PREFIX + "/v2", include_in_schema=False)
+    @app.get(PREFIX + "/v2/", include_in_schema=False)
+    async def share_v2(request: Request):
+        return version_document(request)
+
+    api = APIRouter()
+    for module in (shares, snapshots, types, misc):
+        api.include_router(module.router)
+    # Project-less paths first, so that /v2/shares/detail is never read as a project id.
+    app.include_router(api, prefix=PREFIX + "/v2", tags=["share"])
+    app.include_router(api, prefix=PREFIX + "/v2/{project_id}", tags=["share (project-scoped)"])
+
+    @app.get(PREFIX + "/v2/{project_id}", include_in_schema=False)
+    async def share_v2_project(request: Request, project_id: str):
+        return version_document(request)

@@ -1,0 +1,56 @@
+"""OpenStack error bodies: `{"itemNotFound": {"code": 404, "message": "..."}}`.
+
+The same fault names Cinder and Manila use (their wsgi Fault class), so every
+client shows the message.
+"""
+
+from __future__ import annotations
+
+from fastapi import Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from shoal.services.errors import ServiceError
+
+FAULT_NAMES = {
+    400: "badRequest", 401: "unauthorized", 403: "forbidden", 404: "itemNotFound", 405: "badMethod",
+    406: "notAcceptable", 409: "conflictingRequest", 413: "overLimit", 415: "badMediaType",
+    422: "badRequest", 501: "notImplemented", 503: "serviceUnavailable",
+}
+
+
+class ApiError(Exception):
+    def __init__(self, code: int, message: str, headers: dict | None = None):
+        super().__init__(message)
+        self.code, self.message, self.headers = code, message, headers or {}
+
+
+def fault(code: int, message: str, headers: dict | None = None) -> JSONResponse:
+    name = FAULT_NAMES.get(code, "computeFault")
+    return JSONResponse({name: {"code": code, "message": message}}, status_code=code, headers=headers)
+
+
+def install(app) -> None:
+    @app.exception_handler(ApiError)
+    async def _api_error(_request: Request, exc: ApiError):
+        return fault(exc.code, exc.message, exc.headers)
+
+    @app.exception_handler(ServiceError)
+    async def _service_error(_request: Request, exc: ServiceError):
+        return fault(exc.code, str(exc))
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http_error(_request: Request, exc: StarletteHTTPException):
+        message = exc.detail if isinstance(exc.detail, str) else "error"
+        if exc.status_code == 404 and message == "Not Found":
+            message = "The resource could not be found."
+        return fault(exc.status_code, message)
+
+    @app.exception_handler(RequestValidationError)
+    async def _validation_error(_request: Request, exc: RequestValidationError):
+        parts = []
+        for e in exc.errors():
+            where = ".".join(str(p) for p in e.get("loc", ()) if p not in ("body", "query", "path"))
+            parts.append(f"{where}: {e.get('msg')}" if where else e.get("msg", "invalid"))
+        return fault(400, "Invalid input: " + "; ".join(parts))

@@ -1,0 +1,207 @@
+"""/shares: create, list, show, update, delete, actions, export locations, metadata, manage."""
+
+from __future__ import annotations
+
+import ast
+
+from fastapi import APIRouter, Depends, Response
+from starlette.concurrency import run_in_threadpool as sync
+
+from shoal.api.openstack.errors import ApiError
+
+from . import views
+from .call import ShareCall, int_query, share_call
+
+router = APIRouter()
+
+LIST_FILTERS = ("name", "status", "share_type_id", "snapshot_id", "availability_zone", "share_proto", "size",
+                "name~", "description~", "project_id")
+
+
+def _filters(call: ShareCall) -> dict:
+    filters = {key: call.query(key) for key in LIST_FILTERS if call.query(key) not in (None, "")}
+    if call.query("display_name"):
+        filters["name"] = call.query("display_name")
+    if share_type := call.query("share_type_id") or call.query("share_type"):
+        filters["share_type_id"] = share_type
+    if call.flag("is_public"):
+        filters["is_public"] = True
+    if raw := call.query("metadata"):
+        try:
+            meta = ast.literal_eval(raw)  # manilaclient sends a Python dict literal
+        except (ValueError, SyntaxError):
+            raise ApiError(400, "metadata filter must be a dictionary") from None
+        if not isinstance(meta, dict):
+            raise ApiError(400, "metadata filter must be a dictionary")
+        filters["metadata"] = {str(k): str(v) for k, v in meta.items()}
+    return filters
+
+
+async def _list(call: ShareCall, detail: bool) -> dict:
+    if call.flag("is_soft_deleted"):
+        return {"shares": []}  # no recycle bin: nothing is ever soft-deleted
+    shares = await sync(
+        call.services.shares.list, call.ctx, all_tenants=call.flag("all_tenants"), filters=_filters(call),
+        sort_key=call.query("sort_key", "created_at"), sort_dir=call.query("sort_dir", "desc"),
+        limit=int_query(call, "limit"), offset=int_query(call, "offset"), marker=call.query("marker"),
+    )
+    view = views.share_detail if detail else views.share_summary
+    return {"shares": [view(call, s) for s in shares]}
+
+
+@router.get("/shares")
+async def list_shares(call: ShareCall = Depends(share_call)):
+    return await _list(call, detail=False)
+
+
+@router.get("/shares/detail")
+async def list_shares_detail(call: ShareCall = Depends(share_call)):
+    return await _list(call, detail=True)
+
+
+@router.post("/shares")
+async def create_share(call: ShareCall = Depends(share_call)):
+    body = await call.body("share")
+    share = await sync(
+        call.services.shares.create, call.ctx,
+        size=body.get("size"), share_proto=body.get("share_proto"),
+        name=body.get("name", body.get("display_name")),
+        description=body.get("description", body.get("display_description")),
+        share_type=body.get("share_type") or body.get("volume_type"), snapshot_id=body.get("snapshot_id"),
+        availability_zone=body.get("availability_zone"), metadata=body.get("metadata"),
+        is_public=body.get("is_public") or False,
+    )
+    return {"share": views.share_detail(call, share)}  # Manila answers 200 here
+
+
+@router.post("/shares/manage")
+@router.post("/os-share-manage")
+async def manage_share(call: ShareCall = Depends(share_call)):
+    body = await call.body("share")
+    share = await sync(
+        call.services.shares.manage, call.ctx, export_path=body.get("export_path"),
+        service_host=body.get("service_host"), protocol=body.get("protocol"), share_type=body.get("share_type"),
+        name=body.get("name", body.get("display_name")),
+        description=body.get("description", body.get("display_description")),
+        driver_options=body.get("driver_options") or {}, is_public=body.get("is_public") or False,
+    )
+    return {"share": views.share_detail(call, share)}
+
+
+@router.get("/shares/{share_id}")
+async def show_share(share_id: str, call: ShareCall = Depends(share_call)):
+    return {"share": views.share_detail(call, await sync(call.services.shares.get, call.ctx, share_id))}
+
+
+@router.put("/shares/{share_id}")
+async def update_share(share_id: str, call: ShareCall = Depends(share_call)):
+    body = await call.body("share")
+    share = await sync(call.services.shares.update, call.ctx, share_id, body)
+    return {"share": views.share_detail(call, share)}
+
+
+@router.delete("/shares/{share_id}", status_code=202)
+async def delete_share(share_id: str, call: ShareCall = Depends(share_call)):
+    await sync(call.services.shares.delete, call.ctx, share_id)
+    return Response(status_code=202)
+
+
+@router.get("/shares/{share_id}/export_locations")
+async def list_export_locations(share_id: str, call: ShareCall = Depends(share_call)):
+    share = await sync(call.services.shares.get, call.ctx, share_id)
+    return {"export_locations": [views.export_location(call, share, e) for e in views.visible_locations(call, share)]}
+
+
+@router.get("/shares/{share_id}/export_locations/{location_id}")
+async def show_export_location(share_id: str, location_id: str, call: ShareCall = Depends(share_call)):
+    share = await sync(call.services.shares.get, call.ctx, share_id)
+    for loc in views.visible_locations(call, share):
+        if loc.id == location_id:
+            return {"export_location": views.export_location(call, share, loc)}
+    raise ApiError(404, f"Export location {location_id} could not be found.")
+
+
+# ---- actions -------------------------------------------------------------------
+
+def _action_name(body: dict) -> tuple[str, object]:
+    if len(body) != 1:
+        raise ApiError(400, "exactly one action is expected in the request body")
+    (name, arg), = body.items()
+    return name.removeprefix("os-"), arg
+
+
+@router.post("/shares/{share_id}/action")
+async def share_action(share_id: str, call: ShareCall = Depends(share_call)):
+    name, arg = _action_name(await call.body())
+    arg = arg if isinstance(arg, dict) else {}
+    svc, ctx = call.services, call.ctx
+    if name == "extend":
+        await sync(svc.shares.extend, ctx, share_id, arg.get("new_size"))
+        return Response(status_code=202)
+    if name == "shrink":
+        await sync(svc.shares.shrink, ctx, share_id, arg.get("new_size"))
+        return Response(status_code=202)
+    if name == "allow_access":
+        rule = await sync(svc.access.allow, ctx, share_id, arg.get("access_type"), arg.get("access_to"),
+                          arg.get("access_level", "rw"), arg.get("metadata"))
+        return {"access": views.access_rule(call, rule)}
+    if name == "deny_access":
+        await sync(svc.access.deny, ctx, share_id, arg.get("access_id"))
+        return Response(status_code=202)
+    if name == "access_list":
+        rules = await sync(svc.access.list, ctx, share_id)
+        return {"access_list": [views.access_rule(call, r, with_share=False) for r in rules]}
+    if name == "revert" and call.v("2.27"):
+        await sync(svc.shares.revert, ctx, share_id, arg.get("snapshot_id"))
+        return Response(status_code=202)
+    if name == "reset_status":
+        await sync(svc.shares.reset_status, ctx, share_id, arg.get("status"))
+        return Response(status_code=202)
+    if name == "force_delete":
+        await sync(svc.shares.delete, ctx, share_id, True)
+        return Response(status_code=202)
+    if name == "unmanage" and call.v("2.7"):
+        await sync(svc.shares.unmanage, ctx, share_id)
+        return Response(status_code=202)
+    raise ApiError(400, f"Invalid request: unknown share action {name!r} at microversion {call.version}")
+
+
+@router.post("/os-share-unmanage/{share_id}/unmanage", status_code=202)
+async def legacy_unmanage(share_id: str, call: ShareCall = Depends(share_call)):
+    await sync(call.services.shares.unmanage, call.ctx, share_id)
+    return Response(status_code=202)
+
+
+# ---- metadata --------------------------------------------------------------------
+
+@router.get("/shares/{share_id}/metadata")
+async def get_metadata(share_id: str, call: ShareCall = Depends(share_call)):
+    return {"metadata": await sync(call.services.shares.metadata, call.ctx, share_id)}
+
+
+@router.put("/shares/{share_id}/metadata")
+async def replace_metadata(share_id: str, call: ShareCall = Depends(share_call)):
+    body = await call.body()
+    meta = await sync(call.services.shares.set_metadata, call.ctx, share_id, body.get("metadata"), True)
+    return {"metadata": meta}
+
+
+@router.post("/shares/{share_id}/metadata")
+async def update_metadata(share_id: str, call: ShareCall = Depends(share_call)):
+    body = await call.body()
+    meta = await sync(call.services.shares.set_metadata, call.ctx, share_id, body.get("metadata"), False)
+    return {"metadata": meta}
+
+
+@router.get("/shares/{share_id}/metadata/{key}")
+async def get_metadata_item(share_id: str, key: str, call: ShareCall = Depends(share_call)):
+    meta = await sync(call.services.shares.metadata, call.ctx, share_id)
+    if key not in meta:
+        raise ApiError(404, f"Metadata item {key} was not found.")
+    return {"meta": {key: meta[key]}}
+
+
+@router.delete("/shares/{share_id}/metadata/{key}", status_code=200)
+async def delete_metadata_item(share_id: str, key: str, call: ShareCall = Depends(share_call)):
+    await sync(call.services.shares.delete_metadata, call.ctx, share_id, key)
+    return Response(status_code=200)

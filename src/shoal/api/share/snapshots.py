@@ -1,0 +1,91 @@
+"""/snapshots: create, list, show, update, delete, actions, manage."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Depends, Response
+from starlette.concurrency import run_in_threadpool as sync
+
+from shoal.api.openstack.errors import ApiError
+
+from . import views
+from .call import ShareCall, int_query, share_call
+from .shares import _action_name
+
+router = APIRouter()
+
+
+async def _list(call: ShareCall, detail: bool) -> dict:
+    filters = {k: call.query(k) for k in ("name", "status", "share_id") if call.query(k)}
+    snaps = await sync(call.services.snapshots.list, call.ctx, all_tenants=call.flag("all_tenants"), filters=filters,
+                       sort_key=call.query("sort_key", "created_at"), sort_dir=call.query("sort_dir", "desc"),
+                       limit=int_query(call, "limit"), offset=int_query(call, "offset"))
+    view = views.snapshot_detail if detail else views.snapshot_summary
+    return {"snapshots": [view(call, s) for s in snaps]}
+
+
+@router.get("/snapshots")
+async def list_snapshots(call: ShareCall = Depends(share_call)):
+    return await _list(call, detail=False)
+
+
+@router.get("/snapshots/detail")
+async def list_snapshots_detail(call: ShareCall = Depends(share_call)):
+    return await _list(call, detail=True)
+
+
+@router.post("/snapshots", status_code=202)
+async def create_snapshot(call: ShareCall = Depends(share_call)):
+    body = await call.body("snapshot")
+    if not isinstance(body.get("share_id"), str):
+        raise ApiError(400, "snapshot.share_id is required")
+    snap = await sync(call.services.snapshots.create, call.ctx, body["share_id"],
+                      body.get("name", body.get("display_name")),
+                      body.get("description", body.get("display_description")),
+                      bool(body.get("force")), body.get("metadata"))
+    return {"snapshot": views.snapshot_detail(call, snap)}
+
+
+@router.post("/snapshots/manage")
+async def manage_snapshot(call: ShareCall = Depends(share_call)):
+    body = await call.body("snapshot")
+    if not isinstance(body.get("share_id"), str):
+        raise ApiError(400, "snapshot.share_id is required")
+    snap = await sync(call.services.snapshots.manage, call.ctx, share_id=body["share_id"],
+                      provider_location=body.get("provider_location"),
+                      name=body.get("name", body.get("display_name")),
+                      description=body.get("description", body.get("display_description")),
+                      driver_options=body.get("driver_options") or {})
+    return {"snapshot": views.snapshot_detail(call, snap)}
+
+
+@router.get("/snapshots/{snapshot_id}")
+async def show_snapshot(snapshot_id: str, call: ShareCall = Depends(share_call)):
+    return {"snapshot": views.snapshot_detail(call, await sync(call.services.snapshots.get, call.ctx, snapshot_id))}
+
+
+@router.put("/snapshots/{snapshot_id}")
+async def update_snapshot(snapshot_id: str, call: ShareCall = Depends(share_call)):
+    body = await call.body("snapshot")
+    snap = await sync(call.services.snapshots.update, call.ctx, snapshot_id, body)
+    return {"snapshot": views.snapshot_detail(call, snap)}
+
+
+@router.delete("/snapshots/{snapshot_id}", status_code=202)
+async def delete_snapshot(snapshot_id: str, call: ShareCall = Depends(share_call)):
+    await sync(call.services.snapshots.delete, call.ctx, snapshot_id)
+    return Response(status_code=202)
+
+
+@router.post("/snapshots/{snapshot_id}/action")
+async def snapshot_action(snapshot_id: str, call: ShareCall = Depends(share_call)):
+    name, arg = _action_name(await call.body())
+    arg = arg if isinstance(arg, dict) else {}
+    if name == "reset_status":
+        await sync(call.services.snapshots.reset_status, call.ctx, snapshot_id, arg.get("status"))
+    elif name == "force_delete":
+        await sync(call.services.snapshots.delete, call.ctx, snapshot_id, True)
+    elif name == "unmanage":
+        await sync(call.services.snapshots.unmanage, call.ctx, snapshot_id)
+    else:
+        raise ApiError(400, f"Invalid request: unknown snapshot action {name!r}")
+    return Response(status_code=202)

@@ -1,0 +1,74 @@
+"""/types: share types and extra specs. Manila answers with both `share_type`
+and `volume_type` keys, and older clients read the second."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Depends, Response
+from starlette.concurrency import run_in_threadpool as sync
+
+from shoal.api.openstack.errors import ApiError
+
+from . import views
+from .call import ShareCall, share_call
+
+router = APIRouter()
+
+
+def _one(call: ShareCall, stype) -> dict:
+    view = views.share_type(call, stype)
+    return {"share_type": view, "volume_type": view}
+
+
+@router.get("/types")
+@router.get("/types/detail")
+async def list_types(call: ShareCall = Depends(share_call)):
+    rows = await sync(call.services.share_types.list, call.ctx, call.query("is_public"))
+    listed = [views.share_type(call, t) for t in rows]
+    return {"share_types": listed, "volume_types": listed}
+
+
+@router.get("/types/{type_id}")
+async def show_type(type_id: str, call: ShareCall = Depends(share_call)):
+    return _one(call, await sync(call.services.share_types.get, call.ctx, type_id))
+
+
+@router.post("/types")
+async def create_type(call: ShareCall = Depends(share_call)):
+    body = await call.body("share_type", "volume_type")
+    is_public = body.get("share_type_access:is_public", body.get("os-share-type-access:is_public", True))
+    stype = await sync(call.services.share_types.create, call.ctx, body.get("name"), body.get("extra_specs"),
+                       is_public, body.get("description"))
+    return _one(call, stype)
+
+
+@router.delete("/types/{type_id}", status_code=202)
+async def delete_type(type_id: str, call: ShareCall = Depends(share_call)):
+    await sync(call.services.share_types.delete, call.ctx, type_id)
+    return Response(status_code=202)
+
+
+@router.get("/types/{type_id}/extra_specs")
+async def list_specs(type_id: str, call: ShareCall = Depends(share_call)):
+    stype = await sync(call.services.share_types.get, call.ctx, type_id)
+    return {"extra_specs": dict(stype.extra_specs)}
+
+
+@router.post("/types/{type_id}/extra_specs")
+async def set_specs(type_id: str, call: ShareCall = Depends(share_call)):
+    body = await call.body()
+    specs = await sync(call.services.share_types.set_specs, call.ctx, type_id, body.get("extra_specs"))
+    return {"extra_specs": specs}
+
+
+@router.get("/types/{type_id}/extra_specs/{key}")
+async def show_spec(type_id: str, key: str, call: ShareCall = Depends(share_call)):
+    stype = await sync(call.services.share_types.get, call.ctx, type_id)
+    if key not in stype.extra_specs:
+        raise ApiError(404, f"Share type extra spec {key} could not be found.")
+    return {key: stype.extra_specs[key]}
+
+
+@router.delete("/types/{type_id}/extra_specs/{key}", status_code=202)
+async def unset_spec(type_id: str, key: str, call: ShareCall = Depends(share_call)):
+    await sync(call.services.share_types.unset_spec, call.ctx, type_id, key)
+    return Response(status_code=202)

@@ -1,0 +1,176 @@
+"""How each resource looks at each microversion. One function per resource, so
+a view change for a microversion is one diff in one place."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from shoal.db import models
+
+from .call import ShareCall
+
+
+def ts(value: datetime | None) -> str | None:
+    return value.strftime("%Y-%m-%dT%H:%M:%S.%f") if value else None
+
+
+def share_summary(call: ShareCall, share: models.Share) -> dict:
+    return {"id": share.id, "name": share.name, "links": call.link("shares", share.id)}
+
+
+def share_host(share: models.Share) -> str | None:
+    return f"shoal@{share.backend}#{share.pool}" if share.backend else None
+
+
+def share_detail(call: ShareCall, share: models.Share) -> dict:
+    stype = share.share_type
+    view = {
+        "id": share.id,
+        "name": share.name,
+        "description": share.description,
+        "size": share.size,
+        "status": share.status,
+        "availability_zone": share.availability_zone,
+        "created_at": ts(share.created_at),
+        "updated_at": ts(share.updated_at),
+        "project_id": share.project_id,
+        "snapshot_id": share.snapshot_id,
+        "share_network_id": None,
+        "share_server_id": None,
+        "share_proto": share.share_proto,
+        "share_type": share.share_type_id,
+        "volume_type": stype.name if stype else None,
+        "metadata": dict(share.metadata_ or {}),
+        "is_public": share.is_public,
+        "links": call.link("shares", share.id),
+        "snapshot_support": True,
+        "task_state": None,
+        "host": share_host(share) if call.ctx.is_admin else None,
+    }
+    if not call.v("2.9"):
+        user_paths = [e.path for e in share.export_locations if not e.is_admin_only]
+        view["export_location"] = user_paths[0] if user_paths else None
+        view["export_locations"] = user_paths
+    if call.v("2.6"):
+        view["share_type_name"] = stype.name if stype else None
+    if call.v("2.10"):
+        view["access_rules_status"] = share.access_rules_status
+    if call.v("2.11"):
+        view["has_replicas"] = False
+        view["replication_type"] = None
+    if call.v("2.16"):
+        view["user_id"] = share.user_id
+    if call.v("2.24"):
+        view["create_share_from_snapshot_support"] = True
+    if call.v("2.27"):
+        view["revert_to_snapshot_support"] = True
+    if call.v("2.31"):
+        view["share_group_id"] = None
+        view["source_share_group_snapshot_member_id"] = None
+    if call.v("2.32"):
+        view["mount_snapshot_support"] = False
+    if call.v("2.54"):
+        view["progress"] = "100%" if share.status == "available" else ("0%" if share.status == "creating" else None)
+    if call.v("2.69"):
+        view["is_soft_deleted"] = False
+        view["scheduled_to_be_deleted_at"] = None
+    if call.v("2.80"):
+        view["source_backup_id"] = None
+    if share.status_reason and share.status.endswith("error") and call.ctx.is_admin:
+        view["status_reason"] = share.status_reason
+    return view
+
+
+def export_location(call: ShareCall, share: models.Share, loc: models.ExportLocation) -> dict:
+    view = {"id": loc.id, "path": loc.path, "created_at": ts(loc.created_at), "updated_at": ts(loc.updated_at)}
+    if call.v("2.14"):
+        view["preferred"] = loc.preferred
+    if call.ctx.is_admin:
+        view["is_admin_only"] = loc.is_admin_only
+        view["share_instance_id"] = share.id
+    if call.v("2.87"):
+        view["metadata"] = {}
+    return view
+
+
+def visible_locations(call: ShareCall, share: models.Share) -> list[models.ExportLocation]:
+    return [e for e in share.export_locations if call.ctx.is_admin or not e.is_admin_only]
+
+
+def snapshot_summary(call: ShareCall, snap: models.ShareSnapshot) -> dict:
+    return {"id": snap.id, "name": snap.name, "links": call.link("snapshots", snap.id)}
+
+
+def snapshot_detail(call: ShareCall, snap: models.ShareSnapshot) -> dict:
+    view = {
+        "id": snap.id,
+        "share_id": snap.share_id,
+        "share_size": snap.share.size if snap.share else None,
+        "share_proto": snap.share.share_proto if snap.share else "NFS",
+        "size": snap.size,
+        "status": snap.status,
+        "name": snap.name,
+        "description": snap.description,
+        "created_at": ts(snap.created_at),
+        "links": call.link("snapshots", snap.id),
+    }
+    if call.v("2.12") and call.ctx.is_admin:
+        view["provider_location"] = snap.provider_location
+    if call.v("2.17"):
+        view["project_id"] = snap.project_id
+        view["user_id"] = snap.user_id
+    if call.v("2.73"):
+        view["metadata"] = dict(snap.metadata_ or {})
+    return view
+
+
+_PRE_228_STATES = {"queued_to_apply": "new", "applying": "new", "queued_to_deny": "active", "denying": "active"}
+
+
+def access_rule(call: ShareCall, rule: models.AccessRule, with_share: bool = True) -> dict:
+    state = rule.state if call.v("2.28") else _PRE_228_STATES.get(rule.state, rule.state)
+    view = {
+        "id": rule.id,
+        "access_type": rule.access_type,
+        "access_to": rule.access_to,
+        "access_level": rule.access_level,
+        "state": state,
+    }
+    if with_share:
+        view["share_id"] = rule.share_id
+    if call.v("2.21"):
+        view["access_key"] = None
+    if call.v("2.33"):
+        view["created_at"] = ts(rule.created_at)
+        view["updated_at"] = ts(rule.updated_at)
+    if call.v("2.45"):
+        view["metadata"] = dict(rule.metadata_ or {})
+    return view
+
+
+def share_type(call: ShareCall, stype: models.ShareType) -> dict:
+    specs = dict(stype.extra_specs or {})
+    required = {k: v for k, v in specs.items() if k == "driver_handles_share_servers"}
+    view = {
+        "id": stype.id,
+        "name": stype.name,
+        "extra_specs": specs,
+        "required_extra_specs": required,
+        "share_type_access:is_public": stype.is_public,
+        "os-share-type-access:is_public": stype.is_public,
+    }
+    if call.v("2.41"):
+        view["description"] = stype.description
+    if call.v("2.46"):
+        view["is_default"] = stype.is_default
+    return view
+
+
+def message(call: ShareCall, msg: models.Message) -> dict:
+    return {
+        "id": msg.id, "project_id": msg.project_id, "request_id": msg.request_id,
+        "resource_type": msg.resource_type, "resource_id": msg.resource_id, "action_id": msg.action_id,
+        "detail_id": msg.detail_id, "message_level": msg.message_level, "user_message": msg.user_message,
+        "created_at": ts(msg.created_at), "expires_at": ts(msg.expires_at),
+        "links": call.link("messages", msg.id),
+    }

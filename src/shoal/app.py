@@ -1,0 +1,34 @@
+"""The HTTP application: one port, every API under its own path prefix."""
+
+from __future__ import annotations
+
+import logging
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+
+from shoal.api import share
+from shoal.api.openstack import errors
+from shoal.config import Settings
+from shoal.services import Services
+
+log = logging.getLogger(__name__)
+
+
+def create_app(settings: Settings, services: Services | None = None, start: bool = True) -> FastAPI:
+    services = services or Services(settings)
+
+    @asynccontextmanager
+    async def lifespan(_app: FastAPI):
+        if start:
+            services.start()
+        try:
+            yield
+        finally:
+            services.stop()
+
+    app = FastAPI(title="Shoal", version="0.1.0", lifespan=lifespan)
+    app.state.services = services
+    errors.install(app)
+    share.mount(app)
+    return app

@@ -1,0 +1,128 @@
+"""Shoal's state: SQLAlchemy 2 models. Only `services` import this module."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime, timezone
+
+from sqlalchemy import JSON, Boolean, DateTime, ForeignKey, Integer, String, Text
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+
+
+def new_id() -> str:
+    return str(uuid.uuid4())
+
+
+def utcnow() -> datetime:
+    return datetime.now(timezone.utc).replace(tzinfo=None)
+
+
+class Base(DeclarativeBase):
+    pass
+
+
+class Timestamps:
+    created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+    updated_at: Mapped[datetime | None] = mapped_column(DateTime, default=None, onupdate=utcnow)
+
+
+class ShareType(Timestamps, Base):
+    __tablename__ = "share_types"
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_id)
+    name: Mapped[str] = mapped_column(String(255), unique=True)
+    description: Mapped[str | None] = mapped_column(Text, default=None)
+    is_public: Mapped[bool] = mapped_column(Boolean, default=True)
+    is_default: Mapped[bool] = mapped_column(Boolean, default=False)
+    extra_specs: Mapped[dict] = mapped_column(JSON, default=dict)
+
+
+class Share(Timestamps, Base):
+    __tablename__ = "shares"
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_id)
+    project_id: Mapped[str] = mapped_column(String(255), index=True)
+    user_id: Mapped[str] = mapped_column(String(255))
+    name: Mapped[str | None] = mapped_column(String(255), default=None, index=True)
+    description: Mapped[str | None] = mapped_column(Text, default=None)
+    size: Mapped[int] = mapped_column(Integer)
+    status: Mapped[str] = mapped_column(String(32), index=True)
+    share_proto: Mapped[str] = mapped_column(String(16), default="NFS")
+    share_type_id: Mapped[str | None] = mapped_column(ForeignKey("share_types.id"), default=None)
+    availability_zone: Mapped[str | None] = mapped_column(String(255), default=None)
+    backend: Mapped[str | None] = mapped_column(String(255), default=None)
+    pool: Mapped[str | None] = mapped_column(String(255), default=None)
+    snapshot_id: Mapped[str | None] = mapped_column(String(36), default=None)
+    provider_location: Mapped[str | None] = mapped_column(String(1024), default=None)
+    is_public: Mapped[bool] = mapped_column(Boolean, default=False)
+    metadata_: Mapped[dict] = mapped_column("metadata", JSON, default=dict)
+    access_rules_status: Mapped[str] = mapped_column(String(32), default="active")
+    status_reason: Mapped[str | None] = mapped_column(Text, default=None)
+    task: Mapped[str | None] = mapped_column(String(32), default=None)  # the work a transitional status stands for
+    task_arg: Mapped[int | None] = mapped_column(Integer, default=None)
+
+    share_type: Mapped[ShareType | None] = relationship(lazy="joined")
+    export_locations: Mapped[list["ExportLocation"]] = relationship(
+        cascade="all, delete-orphan", lazy="selectin", order_by="ExportLocation.is_admin_only"
+    )
+
+
+class ExportLocation(Timestamps, Base):
+    __tablename__ = "share_export_locations"
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_id)
+    share_id: Mapped[str] = mapped_column(ForeignKey("shares.id"), index=True)
+    path: Mapped[str] = mapped_column(String(2048))
+    is_admin_only: Mapped[bool] = mapped_column(Boolean, default=False)
+    preferred: Mapped[bool] = mapped_column(Boolean, default=False)
+
+
+class ShareSnapshot(Timestamps, Base):
+    __tablename__ = "share_snapshots"
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_id)
+    share_id: Mapped[str] = mapped_column(ForeignKey("shares.id"), index=True)
+    project_id: Mapped[str] = mapped_column(String(255), index=True)
+    user_id: Mapped[str] = mapped_column(String(255))
+    name: Mapped[str | None] = mapped_column(String(255), default=None)
+    description: Mapped[str | None] = mapped_column(Text, default=None)
+    size: Mapped[int] = mapped_column(Integer)
+    status: Mapped[str] = mapped_column(String(32))
+    provider_location: Mapped[str | None] = mapped_column(String(1024), default=None)
+    status_reason: Mapped[str | None] = mapped_column(Text, default=None)
+    task: Mapped[str | None] = mapped_column(String(32), default=None)
+    metadata_: Mapped[dict] = mapped_column("metadata", JSON, default=dict)
+
+    share: Mapped[Share] = relationship(lazy="joined")
+
+
+class AccessRule(Timestamps, Base):
+    __tablename__ = "share_access_rules"
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_id)
+    share_id: Mapped[str] = mapped_column(ForeignKey("shares.id"), index=True)
+    access_type: Mapped[str] = mapped_column(String(32))
+    access_to: Mapped[str] = mapped_column(String(255))
+    access_level: Mapped[str] = mapped_column(String(8))
+    # queued_to_apply -> applying -> active | error ; queued_to_deny -> denying -> (gone) | error
+    state: Mapped[str] = mapped_column(String(32), index=True)
+    status_reason: Mapped[str | None] = mapped_column(Text, default=None)
+    metadata_: Mapped[dict] = mapped_column("metadata", JSON, default=dict)
+
+
+class Message(Base):
+    """User-facing messages (Manila's /messages): why something ended in error."""
+
+    __tablename__ = "messages"
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_id)
+    project_id: Mapped[str] = mapped_column(String(255), index=True)
+    resource_type: Mapped[str] = mapped_column(String(32))
+    resource_id: Mapped[str] = mapped_column(String(36), index=True)
+    action_id: Mapped[str] = mapped_column(String(8))
+    detail_id: Mapped[str] = mapped_column(String(8))
+    message_level: Mapped[str] = mapped_column(String(16), default="ERROR")
+    user_message: Mapped[str] = mapped_column(Text)
+    request_id: Mapped[str | None] = mapped_column(String(64), default=None)
+    created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+    expires_at: Mapped[datetime | None] = mapped_column(DateTime, default=None)

@@ -1,0 +1,186 @@
+"""The contract every share driver fulfils (Manila's ShareDriver, made Pythonic).
+
+Drivers receive plain data and return plain data; they know nothing of HTTP or
+the database. Each method states what it guarantees. Errors come from the small
+taxonomy below, and their messages are fit to show to a user.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from dataclasses import dataclass, field
+
+
+class DriverError(Exception):
+    """The backend could not do what was asked; the message says why."""
+
+
+class NotFoundOnBackend(DriverError):
+    pass
+
+
+class InvalidRequest(DriverError):
+    """The request cannot be done on this backend as asked (nothing was changed)."""
+
+
+class ShrinkWouldLoseData(InvalidRequest):
+    pass
+
+
+class UnsafeToManage(InvalidRequest):
+    pass
+
+
+@dataclass(frozen=True)
+class ExportLocation:
+    path: str
+    is_admin_only: bool = False
+    preferred: bool = False
+
+
+@dataclass(frozen=True)
+class AccessRule:
+    id: str
+    access_type: str
+    access_to: str
+    access_level: str
+
+
+@dataclass(frozen=True)
+class ShareRef:
+    """A share as the driver needs to find it again."""
+
+    id: str
+    pool: str
+    size_gb: int
+    provider_location: str | None = None  # e.g. the dataset name
+    extra_specs: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class SnapshotRef:
+    id: str
+    share: ShareRef
+    provider_location: str | None = None
+
+
+@dataclass(frozen=True)
+class ShareResult:
+    provider_location: str
+    export_locations: list[ExportLocation]
+    size_gb: int | None = None
+
+
+@dataclass(frozen=True)
+class SnapshotResult:
+    provider_location: str
+    size_gb: int
+
+
+@dataclass(frozen=True)
+class PoolStats:
+    name: str
+    total_gb: float
+    free_gb: float
+    allocated_gb: float
+    capabilities: dict = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class ManageableItem:
+    reference: str
+    size_gb: int
+    safe_to_manage: bool
+    reason_not_safe: str | None = None
+
+
+class ShareDriver(ABC):
+    """One storage backend that holds file shares."""
+
+    backend_name: str
+    availability_zone: str
+
+    @abstractmethod
+    def start(self) -> None:
+        """Prepare the backend for use (export daemon up, pools present). Idempotent."""
+
+    @abstractmethod
+    def problems(self) -> list[str]:
+        """What stops this backend from working, each with the command that fixes it."""
+
+    @abstractmethod
+    def pools(self) -> list[PoolStats]:
+        """Capacity and capabilities of each pool, as of now."""
+
+    @abstractmethod
+    def validate_extra_specs(self, extra_specs: dict[str, str]) -> None:
+        """Raise InvalidRequest when a share type's specs cannot be honoured here."""
+
+    @abstractmethod
+    def create_share(self, share: ShareRef) -> ShareResult:
+        """Create an empty share of `share.size_gb` GiB in `share.pool`, exported with no rules."""
+
+    @abstractmethod
+    def create_share_from_snapshot(self, share: ShareRef, snapshot: SnapshotRef) -> ShareResult:
+        """A new share holding the snapshot's data. It does not inherit the parent's
+        access rules, and deleting the parent afterwards still works."""
+
+    @abstractmethod
+    def delete_share(self, share: ShareRef) -> None:
+        """Remove the share, its snapshots and its export. Succeeds if already gone."""
+
+    @abstractmethod
+    def extend_share(self, share: ShareRef, new_size_gb: int) -> None: ...
+
+    @abstractmethod
+    def shrink_share(self, share: ShareRef, new_size_gb: int) -> None:
+        """Raise ShrinkWouldLoseData (changing nothing) when the data would not fit."""
+
+    @abstractmethod
+    def create_snapshot(self, snapshot: SnapshotRef) -> SnapshotResult: ...
+
+    @abstractmethod
+    def delete_snapshot(self, snapshot: SnapshotRef) -> None:
+        """Succeeds if already gone."""
+
+    @abstractmethod
+    def revert_to_snapshot(self, snapshot: SnapshotRef) -> None:
+        """Bring the share back to the snapshot's data; only the latest snapshot may be used."""
+
+    @abstractmethod
+    def update_access(self, share: ShareRef, rules: list[AccessRule]) -> dict[str, str]:
+        """Make exactly `rules` hold for the share (a bulk resync every time).
+
+        Returns {rule_id: reason} for rules that failed; the others are in force.
+        Denying a rule that was never applied is simply its absence here.
+        """
+
+    @abstractmethod
+    def ensure_share(self, share: ShareRef, rules: list[AccessRule]) -> list[ExportLocation]:
+        """After a restart: export the share again with its rules. Raises
+        NotFoundOnBackend when its data is gone."""
+
+    def ensure_shares(self, shares: list[tuple[ShareRef, list[AccessRule]]]) -> dict[str, str]:
+        """Ensure many at once; returns {share_id: reason} for those that failed."""
+        failed = {}
+        for share, rules in shares:
+            try:
+                self.ensure_share(share, rules)
+            except DriverError as exc:
+                failed[share.id] = str(exc)
+        return failed
+
+    @abstractmethod
+    def manage_existing(self, share: ShareRef, reference: str) -> ShareResult:
+        """Take over existing data named by `reference` (size derived from it).
+        Raises UnsafeToManage with the reason, changing nothing, when unsafe."""
+
+    @abstractmethod
+    def unmanage(self, share: ShareRef) -> None:
+        """Forget the share; its data stays and is no longer exported."""
+
+    @abstractmethod
+    def manage_existing_snapshot(self, snapshot: SnapshotRef, reference: str) -> SnapshotResult: ...
+
+    @abstractmethod
+    def unmanage_snapshot(self, snapshot: SnapshotRef) -> None: ...

@@ -1,0 +1,133 @@
+"""One small argv builder per `zfs`/`zpool` verb, and the parsers of their output.
+
+Pure functions: no process is started here, so every command line is
+unit-tested as data. Parsable output is always asked for with `-H -p`.
+"""
+
+from __future__ import annotations
+
+from typing import Iterable, Mapping, Sequence
+
+
+def _opts(properties: Mapping[str, str] | None) -> list[str]:
+    argv: list[str] = []
+    for key, value in (properties or {}).items():
+        argv += ["-o", f"{key}={value}"]
+    return argv
+
+
+def create(dataset: str, properties: Mapping[str, str] | None = None, parents: bool = False) -> list[str]:
+    return ["zfs", "create", *(["-p"] if parents else []), *_opts(properties), dataset]
+
+
+def create_volume(dataset: str, size_bytes: int, properties: Mapping[str, str] | None = None, sparse: bool = True) -> list[str]:
+    return ["zfs", "create", *(["-s"] if sparse else []), "-V", str(size_bytes), *_opts(properties), dataset]
+
+
+def destroy(name: str, recursive: bool = False, force: bool = False) -> list[str]:
+    return ["zfs", "destroy", *(["-r"] if recursive else []), *(["-f"] if force else []), name]
+
+
+def snapshot(name: str) -> list[str]:
+    return ["zfs", "snapshot", name]
+
+
+def clone(snapshot_name: str, dataset: str, properties: Mapping[str, str] | None = None) -> list[str]:
+    return ["zfs", "clone", *_opts(properties), snapshot_name, dataset]
+
+
+def promote(dataset: str) -> list[str]:
+    return ["zfs", "promote", dataset]
+
+
+def rollback(snapshot_name: str, destroy_later: bool = False) -> list[str]:
+    return ["zfs", "rollback", *(["-r"] if destroy_later else []), snapshot_name]
+
+
+def rename(old: str, new: str) -> list[str]:
+    return ["zfs", "rename", old, new]
+
+
+def set_properties(name: str, properties: Mapping[str, str]) -> list[str]:
+    # zfs-fuse's `zfs set` takes one property per call; callers loop.
+    (key, value), = properties.items()
+    return ["zfs", "set", f"{key}={value}", name]
+
+
+def inherit(name: str, prop: str) -> list[str]:
+    return ["zfs", "inherit", prop, name]
+
+
+def mount(dataset: str) -> list[str]:
+    return ["zfs", "mount", dataset]
+
+
+def unmount(dataset: str, force: bool = False) -> list[str]:
+    return ["zfs", "umount", *(["-f"] if force else []), dataset]
+
+
+def get(names: Sequence[str], props: Iterable[str], recursive: bool = False, depth: int | None = None) -> list[str]:
+    argv = ["zfs", "get", "-H", "-p", "-o", "name,property,value"]
+    if depth is not None:
+        argv += ["-d", str(depth)]
+    elif recursive:
+        argv.append("-r")
+    return argv + [",".join(props), *names]
+
+
+def list_(root: str, columns: Sequence[str], types: str = "filesystem,volume", depth: int | None = None) -> list[str]:
+    argv = ["zfs", "list", "-H", "-p", "-o", ",".join(columns), "-t", types]
+    argv += ["-d", str(depth)] if depth is not None else ["-r"]
+    return argv + [root]
+
+
+def send(snapshot_name: str, incremental_from: str | None = None) -> list[str]:
+    return ["zfs", "send", *(["-i", incremental_from] if incremental_from else []), snapshot_name]
+
+
+def receive(dataset: str, force: bool = False) -> list[str]:
+    return ["zfs", "receive", *(["-F"] if force else []), dataset]
+
+
+def zpool_get(pool: str, props: Iterable[str]) -> list[str]:
+    return ["zpool", "get", "-H", "-p", ",".join(props), pool]
+
+
+def zpool_list(columns: Sequence[str] = ("name",)) -> list[str]:
+    return ["zpool", "list", "-H", "-p", "-o", ",".join(columns)]
+
+
+# ---- parsing -----------------------------------------------------------
+
+
+def parse_rows(text: str) -> list[list[str]]:
+    """`-H` output: one row per line, tab-separated columns (values may hold spaces)."""
+    return [line.split("\t") for line in text.splitlines() if line.strip()]
+
+
+def parse_get(text: str) -> dict[str, dict[str, str]]:
+    """`zfs get -H -p -o name,property,value` → {name: {property: value}}."""
+    out: dict[str, dict[str, str]] = {}
+    for row in parse_rows(text):
+        name, prop, value = row[0], row[1], row[2]
+        out.setdefault(name, {})[prop] = value
+    return out
+
+
+def parse_zpool_get(text: str) -> dict[str, str]:
+    """`zpool get -H -p` prints name, property, value, source."""
+    return {row[1]: row[2] for row in parse_rows(text)}
+
+
+def parse_size(value: str) -> int:
+    """A `-p` size is bytes; zfs-fuse prints some sizes human-readable even with -p."""
+    value = value.strip()
+    if value in ("-", "none", ""):
+        return 0
+    if value.isdigit():
+        return int(value)
+    units = {"B": 0, "K": 1, "M": 2, "G": 3, "T": 4, "P": 5, "E": 6}
+    number, unit = value[:-1], value[-1].upper()
+    if unit not in units:
+        raise ValueError(f"unparseable size {value!r}")
+    return int(float(number) * 1024 ** units[unit])

@@ -1,0 +1,306 @@
+"""File shares on ZFS datasets, exported over NFS by a pluggable helper.
+
+Follows Manila's ZFS-on-Linux driver where it is right (one dataset per share,
+share-from-snapshot by `send | receive` without `-p`, so neither the parent's
+properties nor its access rules are inherited, and deleting the parent later
+always works) and departs from it where it hurts: `refquota` instead of
+`quota`, retries only for the transient busy errors, no fixed sleeps, and
+capacity measured on the configured dataset rather than the whole zpool.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from contextlib import ExitStack
+
+from shoal.config import ZfsBackendConfig
+from shoal.drivers.base import (
+    AccessRule,
+    DriverError,
+    ExportLocation,
+    InvalidRequest,
+    NotFoundOnBackend,
+    PoolStats,
+    ShareDriver,
+    ShareRef,
+    ShareResult,
+    ShrinkWouldLoseData,
+    SnapshotRef,
+    SnapshotResult,
+    UnsafeToManage,
+)
+from shoal.exports.nfs.base import InvalidNfsRule, NfsClientRule, NfsExport, NfsHelper, check_rule
+from shoal.hosts import Host
+
+from . import options
+from .zfs import Zfs, ZfsError, ZfsNotFound
+
+log = logging.getLogger(__name__)
+GiB = 1024**3
+
+
+def gib_up(nbytes: int) -> int:
+    return max(1, math.ceil(nbytes / GiB))
+
+
+class ZfsShareDriver(ShareDriver):
+    def __init__(self, name: str, config: ZfsBackendConfig, host: Host, nfs: NfsHelper):
+        self.backend_name = name
+        self.availability_zone = config.availability_zone
+        self.config = config
+        self.host = host
+        self.zfs = Zfs(host)
+        self.nfs = nfs
+        self.configured = options.configured_options(config.creation_options)
+
+    # ---- names: built from ids, never from user text -----------------------
+
+    def _pool_root(self, pool: str) -> str:
+        for root in self.config.pools:
+            if root.split("/")[0] == pool or root == pool:
+                return root
+        raise InvalidRequest(f"pool {pool!r} is not part of backend {self.backend_name}")
+
+    def dataset_name(self, share: ShareRef) -> str:
+        return share.provider_location or f"{self._pool_root(share.pool)}/{self.config.dataset_prefix}{share.id}"
+
+    def snapshot_name(self, snapshot: SnapshotRef) -> str:
+        return snapshot.provider_location or f"{self.dataset_name(snapshot.share)}@{self.config.snapshot_prefix}{snapshot.id}"
+
+    @staticmethod
+    def pool_of(root: str) -> str:
+        return root.split("/")[0]
+
+    # ---- setup and stats ----------------------------------------------------
+
+    def start(self) -> None:
+        self.nfs.start()
+
+    def problems(self) -> list[str]:
+        found = []
+        try:
+            zpools = set(self.zfs.pools())
+        except ZfsError as exc:
+            return [f"ZFS is not reachable ({exc}); fix: scripts/host-setup (starts zfs-fuse)"]
+        for root in self.config.pools:
+            if self.pool_of(root) not in zpools:
+                found.append(f"zpool {self.pool_of(root)!r} is missing; fix: scripts/host-setup --pool, or zpool create/import it")
+            elif not self.zfs.exists(root):
+                found.append(f"dataset {root!r} is missing; fix: zfs create -p {root}")
+        found += self.nfs.problems()
+        return found
+
+    def pools(self) -> list[PoolStats]:
+        stats = []
+        caps = options.capabilities(self.configured)
+        for root in self.config.pools:
+            space = self.zfs.pool_space(root)
+            stats.append(
+                PoolStats(
+                    name=self.pool_of(root),
+                    total_gb=round(space.size / GiB, 2),
+                    free_gb=round(space.free / GiB, 2),
+                    allocated_gb=round(space.allocated / GiB, 2),
+                    capabilities={
+                        "dataset": root,
+                        "thin_provisioning": [True],
+                        "max_over_subscription_ratio": self.config.max_over_subscription_ratio,
+                        "reserved_percentage": self.config.reserved_percentage,
+                        "qos": False,
+                        "snapshot_support": True,
+                        "create_share_from_snapshot_support": True,
+                        "revert_to_snapshot_support": True,
+                        "mount_snapshot_support": False,
+                        "driver_handles_share_servers": False,
+                        **caps,
+                    },
+                )
+            )
+        return stats
+
+    def validate_extra_specs(self, extra_specs: dict[str, str]) -> None:
+        options.from_extra_specs(extra_specs, self.configured)
+
+    # ---- exports --------------------------------------------------------------
+
+    def _mountpoint(self, dataset: str) -> str:
+        mountpoint = self.zfs.get(dataset, ["mountpoint"]).get("mountpoint", "")
+        if not mountpoint.startswith("/"):
+            raise DriverError(f"dataset {dataset} has no mountpoint ({mountpoint or 'none'})")
+        return mountpoint
+
+    def _locations(self, mountpoint: str) -> list[ExportLocation]:
+        admin = self.config.admin_export_address or self.config.export_address
+        return [
+            ExportLocation(f"{self.config.export_address}:{mountpoint}", is_admin_only=False, preferred=True),
+            ExportLocation(f"{admin}:{mountpoint}", is_admin_only=True),
+        ]
+
+    def _export(self, share: ShareRef, dataset: str, mountpoint: str, rules: list[AccessRule]) -> dict[str, str]:
+        failed: dict[str, str] = {}
+        client_rules = []
+        for rule in rules:
+            if rule.access_type != "ip":
+                failed[rule.id] = f"access type {rule.access_type!r} is not supported over NFS here; use 'ip'"
+                continue
+            client = NfsClientRule(rule.id, rule.access_to, rule.access_level)
+            try:
+                check_rule(client)
+            except InvalidNfsRule as exc:
+                failed[rule.id] = str(exc)
+                continue
+            client_rules.append(client)
+        failed.update(self.nfs.apply(NfsExport(share.id, mountpoint, dataset, tuple(client_rules))))
+        return failed
+
+    # ---- shares -----------------------------------------------------------------
+
+    def create_share(self, share: ShareRef) -> ShareResult:
+        dataset = self.dataset_name(share)
+        props = options.dataset_properties(share.size_gb, share.extra_specs, self.configured)
+        with ExitStack() as undo:
+            self.zfs.create(dataset, props)
+            undo.callback(self.zfs.destroy, dataset, True)
+            mountpoint = self._mountpoint(dataset)
+            self._export(share, dataset, mountpoint, [])
+            undo.pop_all()
+        return ShareResult(dataset, self._locations(mountpoint), share.size_gb)
+
+    def create_share_from_snapshot(self, share: ShareRef, snapshot: SnapshotRef) -> ShareResult:
+        source = self.snapshot_name(snapshot)
+        dataset = self.dataset_name(share)
+        if not self.zfs.exists(source):
+            raise NotFoundOnBackend(f"snapshot {snapshot.id} has no data on the backend")
+        props = options.dataset_properties(share.size_gb, share.extra_specs, self.configured)
+        with ExitStack() as undo:
+            # A full stream, not a clone and without -p: the new share is independent
+            # of its parent and inherits neither its properties nor its exports.
+            self.zfs.send_receive(source, dataset)
+            undo.callback(self.zfs.destroy, dataset, True)
+            self.zfs.set(dataset, props)
+            received = f"{dataset}@{source.split('@', 1)[1]}"
+            self.zfs.destroy(received)
+            mountpoint = self._mountpoint(dataset)
+            self._export(share, dataset, mountpoint, [])
+            undo.pop_all()
+        return ShareResult(dataset, self._locations(mountpoint), share.size_gb)
+
+    def delete_share(self, share: ShareRef) -> None:
+        dataset = self.dataset_name(share)
+        try:
+            mountpoint = self._mountpoint(dataset)
+        except ZfsNotFound:
+            mountpoint = None
+        # Stop exporting first: the NFS server holds the directory open.
+        self.nfs.remove(NfsExport(share.id, mountpoint or "", dataset))
+        if not self.zfs.destroy(dataset, recursive=True):
+            log.info("share %s: dataset %s was already gone", share.id, dataset)
+
+    def extend_share(self, share: ShareRef, new_size_gb: int) -> None:
+        self.zfs.set(self.dataset_name(share), {"refquota": f"{new_size_gb}G"})
+
+    def shrink_share(self, share: ShareRef, new_size_gb: int) -> None:
+        dataset = self.dataset_name(share)
+        referenced = int(self.zfs.get(dataset, ["referenced"]).get("referenced", "0"))
+        if referenced >= new_size_gb * GiB:
+            raise ShrinkWouldLoseData(
+                f"share holds {referenced / GiB:.2f} GiB of data, which does not fit in {new_size_gb} GiB"
+            )
+        try:
+            self.zfs.set(dataset, {"refquota": f"{new_size_gb}G"})
+        except ZfsError as exc:  # data grew between the check and the set
+            raise ShrinkWouldLoseData(str(exc)) from None
+
+    # ---- snapshots ---------------------------------------------------------------
+
+    def create_snapshot(self, snapshot: SnapshotRef) -> SnapshotResult:
+        name = self.snapshot_name(snapshot)
+        self.zfs.snapshot(name)
+        return SnapshotResult(name, snapshot.share.size_gb)
+
+    def delete_snapshot(self, snapshot: SnapshotRef) -> None:
+        self.zfs.destroy(self.snapshot_name(snapshot))
+
+    def revert_to_snapshot(self, snapshot: SnapshotRef) -> None:
+        self.zfs.rollback(self.snapshot_name(snapshot))
+
+    # ---- access ----------------------------------------------------------------------
+
+    def update_access(self, share: ShareRef, rules: list[AccessRule]) -> dict[str, str]:
+        dataset = self.dataset_name(share)
+        return self._export(share, dataset, self._mountpoint(dataset), rules)
+
+    def ensure_share(self, share: ShareRef, rules: list[AccessRule]) -> list[ExportLocation]:
+        dataset = self.dataset_name(share)
+        try:
+            mountpoint = self._mountpoint(dataset)
+        except ZfsNotFound:
+            raise NotFoundOnBackend(f"dataset {dataset} no longer exists") from None
+        self._export(share, dataset, mountpoint, rules)
+        return self._locations(mountpoint)
+
+    # ---- manage ----------------------------------------------------------------------
+
+    def _dataset_from_reference(self, reference: str) -> str:
+        """An export path (`host:/pool/ds`), a mountpoint (`/pool/ds`) or a dataset name."""
+        ref = reference.strip()
+        if ":/" in ref:
+            ref = ref.split(":/", 1)[1]
+        return ref.strip("/")
+
+    def manage_existing(self, share: ShareRef, reference: str) -> ShareResult:
+        old = self._dataset_from_reference(reference)
+        root = self._pool_root(share.pool)
+        if not old.startswith(root + "/"):
+            raise UnsafeToManage(f"{old!r} is not inside pool {root!r} of backend {self.backend_name}")
+        try:
+            props = self.zfs.get(old, ["type", "referenced", "origin", "sharenfs", "mountpoint"])
+        except ZfsNotFound:
+            raise UnsafeToManage(f"dataset {old!r} does not exist") from None
+        if props.get("type") != "filesystem":
+            raise UnsafeToManage(f"{old!r} is a {props.get('type')}, not a filesystem")
+        if self.zfs.list(old, ["name"], depth=1)[1:]:
+            raise UnsafeToManage(f"{old!r} has child datasets")
+        if props.get("sharenfs", "off") != "off":
+            raise UnsafeToManage(f"{old!r} is in use: it is exported through sharenfs")
+        if props.get("origin", "-") != "-":
+            raise UnsafeToManage(f"{old!r} is a clone of {props['origin']}; promote it first")
+        size = share.size_gb or gib_up(int(props.get("referenced") or 0))
+        if int(props.get("referenced") or 0) > size * GiB:
+            raise UnsafeToManage(f"{old!r} holds more data than the requested {size} GiB")
+        new = f"{root}/{self.config.dataset_prefix}{share.id}"
+        self.zfs.rename(old, new)
+        try:
+            self.zfs.set(new, {"refquota": f"{size}G", "readonly": "off"})
+            mountpoint = self._mountpoint(new)
+            self._export(share, new, mountpoint, [])
+        except DriverError:
+            self.zfs.rename(new, old)
+            raise
+        return ShareResult(new, self._locations(mountpoint), size)
+
+    def unmanage(self, share: ShareRef) -> None:
+        dataset = self.dataset_name(share)
+        try:
+            mountpoint = self._mountpoint(dataset)
+        except ZfsNotFound:
+            mountpoint = ""
+        self.nfs.remove(NfsExport(share.id, mountpoint, dataset))
+
+    def manage_existing_snapshot(self, snapshot: SnapshotRef, reference: str) -> SnapshotResult:
+        dataset = self.dataset_name(snapshot.share)
+        ref = reference.strip()
+        tag = ref.split("@", 1)[1] if "@" in ref else ref
+        old = f"{dataset}@{tag}"
+        if "@" in ref and ref.split("@", 1)[0] != dataset:
+            raise UnsafeToManage(f"snapshot {ref!r} does not belong to share {snapshot.share.id}'s dataset {dataset}")
+        if not tag or not self.zfs.exists(old):
+            raise UnsafeToManage(f"snapshot {old!r} does not exist")
+        new = f"{dataset}@{self.config.snapshot_prefix}{snapshot.id}"
+        if old != new:
+            self.zfs.rename(old, new)
+        return SnapshotResult(new, snapshot.share.size_gb)
+
+    def unmanage_snapshot(self, snapshot: SnapshotRef) -> None:
+        """Nothing to do on ZFS: the snapshot stays where it is."""

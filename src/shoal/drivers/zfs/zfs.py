@@ -1,0 +1,170 @@
+"""A typed ZFS layer over `zfs`/`zpool` on one host.
+
+Runs the argv that `commands` builds through the host's runner, retries the
+transient failures zfs-fuse is known for (and only those), and serializes
+destroys and renames per pool, which zfs-fuse cannot do concurrently.
+"""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass
+from typing import Iterable, Mapping
+
+from shoal.hosts import CommandError, Host, Retry
+
+from . import commands as cmd
+
+# Failures that pass on their own within a second or two (FUSE mount settling,
+# another destroy in flight). Everything else is final.
+BUSY = Retry(transient=("dataset is busy", "pool or dataset is busy", "device is busy", "umount: ", "target is busy"), attempts=10, first_delay=0.1, max_delay=1.0)
+
+NOT_FOUND = ("dataset does not exist", "could not find any snapshots", "no such pool", "no such dataset")
+
+
+class ZfsError(Exception):
+    pass
+
+
+class ZfsNotFound(ZfsError):
+    pass
+
+
+@dataclass(frozen=True)
+class Features:
+    kernel: bool  # kernel OpenZFS (else zfs-fuse)
+    zvols: bool
+    sharenfs: bool
+    resumable_send: bool
+
+
+@dataclass(frozen=True)
+class PoolSpace:
+    size: int
+    free: int
+    allocated: int
+
+
+def _not_found(err: CommandError) -> bool:
+    return any(s in err.stderr for s in NOT_FOUND)
+
+
+class Zfs:
+    def __init__(self, host: Host):
+        self.host = host
+        self._pool_locks: dict[str, threading.Lock] = {}
+        self._locks_guard = threading.Lock()
+        self._features: Features | None = None
+
+    def _pool_lock(self, name: str) -> threading.Lock:
+        pool = name.split("/")[0].split("@")[0]
+        with self._locks_guard:
+            return self._pool_locks.setdefault(pool, threading.Lock())
+
+    def _run(self, argv, retry: Retry | None = None, timeout: float | None = None):
+        try:
+            return self.host.run(argv, retry=retry, timeout=timeout)
+        except CommandError as err:
+            if _not_found(err):
+                raise ZfsNotFound(str(err)) from None
+            raise ZfsError(str(err)) from None
+
+    # ---- datasets -------------------------------------------------------
+
+    def create(self, dataset: str, properties: Mapping[str, str] | None = None, parents: bool = False) -> None:
+        self._run(cmd.create(dataset, properties, parents))
+
+    def destroy(self, name: str, recursive: bool = False) -> bool:
+        """Destroy a dataset or snapshot; False if it was already gone."""
+        with self._pool_lock(name):
+            if "@" not in name:
+                # zfs-fuse answers "dataset is busy" when destroy has to unmount
+                # by itself; an explicit unmount first lets it through at once.
+                self.host.run(cmd.unmount(name), check=False)
+            try:
+                self._run(cmd.destroy(name, recursive=recursive), retry=BUSY)
+            except ZfsNotFound:
+                return False
+        return True
+
+    def snapshot(self, name: str) -> None:
+        self._run(cmd.snapshot(name))
+
+    def clone(self, snapshot_name: str, dataset: str, properties: Mapping[str, str] | None = None) -> None:
+        self._run(cmd.clone(snapshot_name, dataset, properties))
+
+    def promote(self, dataset: str) -> None:
+        with self._pool_lock(dataset):
+            self._run(cmd.promote(dataset), retry=BUSY)
+
+    def rollback(self, snapshot_name: str) -> None:
+        self._run(cmd.rollback(snapshot_name), retry=BUSY)
+
+    def rename(self, old: str, new: str) -> None:
+        """Rename; a mounted dataset is unmounted first (zfs-fuse refuses otherwise)."""
+        with self._pool_lock(old):
+            if "@" not in old and self.get(old, ["mounted"]).get("mounted") == "yes":
+                self._run(cmd.unmount(old), retry=BUSY)
+                self._run(cmd.rename(old, new), retry=BUSY)
+                self._run(cmd.mount(new), retry=BUSY)
+            else:
+                self._run(cmd.rename(old, new), retry=BUSY)
+
+    def set(self, name: str, properties: Mapping[str, str]) -> None:
+        for key, value in properties.items():
+            self._run(cmd.set_properties(name, {key: value}))
+
+    def get(self, name: str, props: Iterable[str]) -> dict[str, str]:
+        result = self._run(cmd.get([name], props))
+        return cmd.parse_get(result.stdout).get(name, {})
+
+    def exists(self, name: str) -> bool:
+        try:
+            self._run(cmd.get([name], ["type"]))
+        except ZfsNotFound:
+            return False
+        return True
+
+    def list(self, root: str, columns: Iterable[str], types: str = "filesystem", depth: int | None = None) -> list[dict[str, str]]:
+        columns = list(columns)
+        result = self._run(cmd.list_(root, columns, types=types, depth=depth))
+        return [dict(zip(columns, row)) for row in cmd.parse_rows(result.stdout)]
+
+    def snapshots(self, dataset: str) -> list[dict[str, str]]:
+        """Snapshots of one dataset, oldest first (creation order)."""
+        rows = self.list(dataset, ["name", "creation", "used", "referenced"], types="snapshot", depth=1)
+        return sorted(rows, key=lambda r: int(r["creation"]) if r["creation"].isdigit() else 0)
+
+    def send_receive(self, snapshot_name: str, target: str) -> None:
+        """`zfs send SNAP | zfs receive TARGET` as two processes joined by the host."""
+        try:
+            self.host.pipe(cmd.send(snapshot_name), cmd.receive(target))
+        except CommandError as err:
+            raise ZfsError(str(err)) from None
+
+    # ---- pools ------------------------------------------------------------
+
+    def pool_space(self, pool_or_dataset: str) -> PoolSpace:
+        """Space as the dataset sees it: used + available below it.
+
+        For a nested dataset this honours its quota, unlike `zpool get size`.
+        """
+        props = self.get(pool_or_dataset, ["used", "available"])
+        used = cmd.parse_size(props.get("used", "0"))
+        free = cmd.parse_size(props.get("available", "0"))
+        return PoolSpace(size=used + free, free=free, allocated=used)
+
+    def pools(self) -> list[str]:
+        result = self._run(cmd.zpool_list())
+        return [row[0] for row in cmd.parse_rows(result.stdout)]
+
+    # ---- features ---------------------------------------------------------
+
+    def features(self) -> Features:
+        """Kernel OpenZFS or zfs-fuse, and what follows from it (cached)."""
+        if self._features is None:
+            kernel = self.host.run(["test", "-e", "/sys/module/zfs"], check=False).returncode == 0
+            version = self.host.run(["zfs", "version"], check=False)
+            resumable = kernel and version.returncode == 0
+            self._features = Features(kernel=kernel, zvols=kernel, sharenfs=kernel, resumable_send=resumable)
+        return self._features

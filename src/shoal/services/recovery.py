@@ -1,0 +1,106 @@
+"""Start-up and periodic recovery.
+
+After a crash, every resource left in a transitional status is finished (work
+that is safe to redo: delete, extend, shrink, revert, unmanage, access syncs)
+or marked `error` with the reason (create and manage, whose half-done state is
+cleaned up by a later delete). Then every share that should be exported is
+exported again with its rules. The periodic check re-ensures a backend whose
+NFS server stopped serving.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+
+from sqlalchemy import select
+
+from shoal.db import models
+
+from . import core as c
+from .share_access import PENDING, ShareAccess
+from .share_snapshots import ShareSnapshots
+from .shares import Shares
+
+log = logging.getLogger(__name__)
+INTERRUPTED = "interrupted by a restart of Shoal before it finished"
+
+
+class Recovery:
+    def __init__(self, core: c.Core, shares: Shares, snapshots: ShareSnapshots, access: ShareAccess):
+        self.core, self.shares, self.snapshots, self.access = core, shares, snapshots, access
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def resume_interrupted(self) -> None:
+        redo = {"delete": self.shares._delete, "unmanage": self.shares._unmanage}
+        with self.core.db.session() as session:
+            shares = list(session.scalars(select(models.Share).where(models.Share.task.is_not(None))))
+            snaps = list(session.scalars(select(models.ShareSnapshot).where(models.ShareSnapshot.task.is_not(None))))
+            restoring = list(session.scalars(select(models.ShareSnapshot).where(models.ShareSnapshot.status == "restoring")))
+            syncing = set(session.scalars(select(models.AccessRule.share_id).where(models.AccessRule.state.in_(PENDING))))
+        for share in shares:
+            log.info("share %s was %s when Shoal stopped", share.id, share.status)
+            if share.task in redo:
+                self.core.tasks.submit(redo[share.task], share.id)
+            elif share.task in ("extend", "shrink"):
+                self.core.tasks.submit(self.shares._resize, share.id, share.task)
+            elif share.task == "revert":
+                self.core.set_share(share.id, status="available", task=None)
+            else:
+                status = "manage_error" if share.task == "manage" else "error"
+                self.core.fail_share(share.id, status, c.ACTION_CREATE, c.DETAIL_UNEXPECTED, INTERRUPTED)
+        for snap in restoring:
+            self.snapshots._set(snap.id, status="available")
+        for snap in snaps:
+            if snap.task == "delete":
+                self.core.tasks.submit(self.snapshots._delete, snap.id)
+            else:
+                status = "manage_error" if snap.task == "manage" else "error"
+                self.snapshots._set(snap.id, status=status, task=None, status_reason=INTERRUPTED)
+        for share_id in syncing:
+            self.access.schedule_sync(share_id)
+
+    def ensure_exports(self, backend: str | None = None) -> None:
+        """Export every steady share again, with the rules that should hold."""
+        per_backend: dict[str, list] = {}
+        with self.core.db.session() as session:
+            query = select(models.Share).where(models.Share.status.in_(("available", "extending", "shrinking", "reverting")),
+                                               models.Share.provider_location.is_not(None))
+            if backend:
+                query = query.where(models.Share.backend == backend)
+            for share in session.scalars(query):
+                per_backend.setdefault(share.backend, []).append(
+                    (self.core.share_ref(share), self.core.rules_in_force(session, share.id)))
+        for name, items in per_backend.items():
+            if name not in self.core.drivers:
+                log.warning("%d shares are on backend %s, which is no longer configured", len(items), name)
+                continue
+            try:
+                failed = self.core.drivers[name].ensure_shares(items)
+            except Exception as exc:
+                log.error("backend %s: ensuring exports failed: %s", name, exc)
+                continue
+            for share_id, reason in failed.items():
+                self.core.fail_share(share_id, "error", c.ACTION_CREATE, c.DETAIL_DRIVER_FAILED, f"export lost: {reason}")
+
+    def start_periodic(self, interval: float) -> None:
+        def loop():
+            while not self._stop.wait(interval):
+                self.check_once()
+
+        self._thread = threading.Thread(target=loop, name="shoal-periodic", daemon=True)
+        self._thread.start()
+
+    def check_once(self) -> None:
+        for name, driver in self.core.drivers.items():
+            try:
+                if not driver.nfs.healthy():
+                    log.warning("backend %s: NFS server not serving; restarting and re-exporting", name)
+                    driver.start()
+                    self.ensure_exports(name)
+            except Exception:
+                log.exception("periodic check of backend %s failed", name)
+
+    def stop(self) -> None:
+        self._stop.set()

@@ -1,0 +1,69 @@
+"""Placement: which backend and pool gets a new share.
+
+Filters by the share type's `share_backend_name`, by availability zone and by
+the type's capabilities the driver must meet, then takes the pool with the most
+free space that still fits the share after its reserved percentage.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+
+from shoal.drivers.base import DriverError, PoolStats, ShareDriver
+
+log = logging.getLogger(__name__)
+
+
+class NoValidPool(Exception):
+    pass
+
+
+@dataclass(frozen=True)
+class Placement:
+    backend: str
+    pool: str
+
+
+def fits(pool: PoolStats, size_gb: int) -> bool:
+    reserved = pool.total_gb * pool.capabilities.get("reserved_percentage", 0) / 100
+    return pool.free_gb - reserved >= size_gb
+
+
+def choose_pool(
+    drivers: dict[str, ShareDriver], size_gb: int, extra_specs: dict[str, str], availability_zone: str | None
+) -> Placement:
+    wanted_backend = extra_specs.get("share_backend_name")
+    wanted_zones = [z.strip() for z in extra_specs.get("availability_zones", "").split(",") if z.strip()]
+    candidates: list[tuple[float, str, str]] = []
+    reasons: list[str] = []
+    for name, driver in drivers.items():
+        if wanted_backend and name != wanted_backend:
+            continue
+        if availability_zone and driver.availability_zone != availability_zone:
+            reasons.append(f"{name}: in zone {driver.availability_zone}, not {availability_zone}")
+            continue
+        if wanted_zones and driver.availability_zone not in wanted_zones:
+            reasons.append(f"{name}: zone {driver.availability_zone} not allowed by the share type")
+            continue
+        try:
+            driver.validate_extra_specs(extra_specs)
+            pools = driver.pools()
+        except DriverError as exc:
+            reasons.append(f"{name}: {exc}")
+            continue
+        except Exception as exc:  # an unreachable backend must not stop placement elsewhere
+            log.warning("backend %s did not report its pools: %s", name, exc)
+            reasons.append(f"{name}: unreachable")
+            continue
+        for pool in pools:
+            if fits(pool, size_gb):
+                candidates.append((pool.free_gb, name, pool.name))
+            else:
+                reasons.append(f"{name}#{pool.name}: {pool.free_gb:.1f} GiB free, {size_gb} GiB needed")
+    if wanted_backend and wanted_backend not in drivers:
+        reasons.append(f"no backend named {wanted_backend!r}")
+    if not candidates:
+        raise NoValidPool("no pool can hold this share: " + ("; ".join(reasons) or "no backend matches"))
+    _, backend, pool = max(candidates)
+    return Placement(backend, pool)

@@ -1,0 +1,203 @@
+"""Share snapshots: create, delete, manage and unmanage, in the background."""
+
+from __future__ import annotations
+
+from sqlalchemy import select
+
+from shoal.db import models
+from shoal.drivers.base import UnsafeToManage
+
+from . import core as c
+from .context import RequestContext
+from .errors import Forbidden, Invalid, NotFound
+from .shares import MAX_DESCRIPTION, MAX_NAME, check_size, check_text
+
+SNAPSHOT_STATUSES = ("available", "error", "creating", "deleting", "error_deleting", "manage_starting",
+                     "manage_error", "unmanage_starting", "unmanage_error", "restoring")
+SORT_KEYS = {"created_at", "updated_at", "name", "size", "status", "id", "share_id"}
+
+
+class ShareSnapshots:
+    def __init__(self, core: c.Core):
+        self.core = core
+
+    def create(self, ctx: RequestContext, share_id: str, name: str | None = None,
+               description: str | None = None, force: bool = False, metadata: dict | None = None) -> models.ShareSnapshot:
+        check_text("name", name, MAX_NAME)
+        check_text("description", description, MAX_DESCRIPTION)
+        from .shares import check_metadata
+
+        metadata = check_metadata(metadata)
+        with self.core.db.session() as session:
+            share = self.core.get_share(session, ctx, share_id)
+            if share.project_id != ctx.project_id and not ctx.is_admin:
+                raise Forbidden("only the share's project may snapshot it")
+            if share.status != "available":
+                raise Invalid(f"Share status must be available, not {share.status}")
+            snap = models.ShareSnapshot(share_id=share_id, project_id=share.project_id, user_id=ctx.user_id,
+                                        name=name, description=description, size=share.size, status="creating",
+                                        task="create", metadata_=metadata)
+            session.add(snap)
+            session.flush()
+            session.refresh(snap)
+            created = snap
+        self.core.tasks.submit(self._create, created.id)
+        return created
+
+    def _create(self, snapshot_id: str) -> None:
+        with self.core.db.session() as session:
+            snap = session.get(models.ShareSnapshot, snapshot_id)
+            if snap is None or snap.status != "creating":
+                return
+            ref, backend = self.core.snapshot_ref(snap), snap.share.backend
+        try:
+            result = self.core.driver(backend).create_snapshot(ref)
+        except Exception as exc:
+            self._set(snapshot_id, status="error", task=None, status_reason=f"snapshot failed: {exc}")
+            return
+        self._set(snapshot_id, status="available", task=None, provider_location=result.provider_location,
+                  size=result.size_gb)
+
+    def _set(self, snapshot_id: str, **fields) -> None:
+        with self.core.db.session() as session:
+            snap = session.get(models.ShareSnapshot, snapshot_id)
+            if snap is not None:
+                for key, value in fields.items():
+                    setattr(snap, key, value)
+
+    def get(self, ctx: RequestContext, snapshot_id: str) -> models.ShareSnapshot:
+        with self.core.db.session() as session:
+            return self.core.get_snapshot(session, ctx, snapshot_id)
+
+    def list(self, ctx: RequestContext, *, all_tenants: bool = False, filters: dict | None = None,
+             sort_key: str = "created_at", sort_dir: str = "desc", limit: int | None = None,
+             offset: int | None = None) -> list[models.ShareSnapshot]:
+        if sort_key not in SORT_KEYS:
+            raise Invalid(f"sort_key {sort_key!r} is not one of {sorted(SORT_KEYS)}")
+        if sort_dir not in ("asc", "desc"):
+            raise Invalid("sort_dir must be asc or desc")
+        query = select(models.ShareSnapshot)
+        if not (ctx.is_admin and all_tenants):
+            query = query.where(models.ShareSnapshot.project_id == ctx.project_id)
+        for key in ("name", "status", "share_id"):
+            if (value := (filters or {}).get(key)) is not None:
+                query = query.where(getattr(models.ShareSnapshot, key) == value)
+        column = getattr(models.ShareSnapshot, sort_key)
+        query = query.order_by(column.asc() if sort_dir == "asc" else column.desc())
+        if offset:
+            query = query.offset(offset)
+        if limit is not None:
+            query = query.limit(limit)
+        with self.core.db.session() as session:
+            return list(session.scalars(query))
+
+    def update(self, ctx: RequestContext, snapshot_id: str, fields: dict) -> models.ShareSnapshot:
+        allowed = {"display_name": "name", "name": "name", "display_description": "description", "description": "description"}
+        unknown = set(fields) - set(allowed)
+        if unknown:
+            raise Invalid(f"cannot update {', '.join(sorted(unknown))}")
+        with self.core.db.session() as session:
+            snap = self.core.get_snapshot(session, ctx, snapshot_id)
+            for key, value in fields.items():
+                if value is not None and not isinstance(value, str):
+                    raise Invalid(f"{key} must be a string")
+                check_text(allowed[key], value, MAX_NAME if allowed[key] == "name" else MAX_DESCRIPTION)
+                setattr(snap, allowed[key], value)
+            return snap
+
+    def delete(self, ctx: RequestContext, snapshot_id: str, force: bool = False) -> None:
+        if force and not ctx.is_admin:
+            raise Forbidden("force_delete is for administrators")
+        with self.core.db.session() as session:
+            snap = self.core.get_snapshot(session, ctx, snapshot_id)
+            if not force and snap.status not in ("available", "error", "error_deleting", "manage_error", "unmanage_error"):
+                raise Invalid(f"Snapshot status must be available or error, not {snap.status}")
+            snap.status, snap.task = "deleting", "delete"
+        self.core.tasks.submit(self._delete, snapshot_id)
+
+    def _delete(self, snapshot_id: str) -> None:
+        with self.core.db.session() as session:
+            snap = session.get(models.ShareSnapshot, snapshot_id)
+            if snap is None or snap.status != "deleting":
+                return
+            ref, backend = self.core.snapshot_ref(snap), snap.share.backend
+        try:
+            if backend is not None:
+                self.core.driver(backend).delete_snapshot(ref)
+        except Exception as exc:
+            self._set(snapshot_id, status="error_deleting", task=None, status_reason=f"delete failed: {exc}")
+            return
+        with self.core.db.session() as session:
+            snap = session.get(models.ShareSnapshot, snapshot_id)
+            if snap is not None:
+                session.delete(snap)
+
+    def reset_status(self, ctx: RequestContext, snapshot_id: str, status) -> None:
+        if not ctx.is_admin:
+            raise Forbidden("reset_status is for administrators")
+        if status not in SNAPSHOT_STATUSES:
+            raise Invalid(f"status {status!r} is not one of {', '.join(SNAPSHOT_STATUSES)}")
+        self.get(ctx, snapshot_id)
+        self._set(snapshot_id, status=status, task=None)
+
+    # ---- manage ---------------------------------------------------------------------
+
+    def manage(self, ctx: RequestContext, *, share_id: str, provider_location: str, name: str | None = None,
+               description: str | None = None, driver_options: dict | None = None) -> models.ShareSnapshot:
+        if not ctx.is_admin:
+            raise Forbidden("manage is for administrators")
+        if not isinstance(provider_location, str) or not provider_location.strip():
+            raise Invalid("provider_location is required")
+        check_text("name", name, MAX_NAME)
+        check_text("description", description, MAX_DESCRIPTION)
+        with self.core.db.session() as session:
+            share = self.core.get_share(session, ctx, share_id)
+            if share.status != "available":
+                raise Invalid(f"Share status must be available, not {share.status}")
+            taken = session.scalars(select(models.ShareSnapshot).where(
+                models.ShareSnapshot.provider_location == provider_location.strip())).first()
+            if taken is not None:
+                raise Invalid(f"{provider_location} is already managed as snapshot {taken.id}")
+            size = share.size
+            if driver_options and driver_options.get("size") is not None:
+                size = check_size(driver_options["size"], "driver_options.size")
+            snap = models.ShareSnapshot(share_id=share_id, project_id=share.project_id, user_id=ctx.user_id,
+                                        name=name, description=description, size=size, status="manage_starting",
+                                        task="manage", metadata_={})
+            session.add(snap)
+            session.flush()
+            session.refresh(snap)
+            created = snap
+        self.core.tasks.submit(self._manage, created.id, provider_location.strip())
+        return created
+
+    def _manage(self, snapshot_id: str, reference: str) -> None:
+        with self.core.db.session() as session:
+            snap = session.get(models.ShareSnapshot, snapshot_id)
+            ref, backend = self.core.snapshot_ref(snap), snap.share.backend
+        try:
+            result = self.core.driver(backend).manage_existing_snapshot(ref, reference)
+        except (UnsafeToManage, Exception) as exc:
+            self._set(snapshot_id, status="manage_error", task=None, status_reason=f"cannot manage {reference}: {exc}")
+            return
+        self._set(snapshot_id, status="available", task=None, provider_location=result.provider_location)
+
+    def unmanage(self, ctx: RequestContext, snapshot_id: str) -> None:
+        if not ctx.is_admin:
+            raise Forbidden("unmanage is for administrators")
+        with self.core.db.session() as session:
+            snap = self.core.get_snapshot(session, ctx, snapshot_id)
+            if snap.status not in ("available", "error", "manage_error", "unmanage_error"):
+                raise Invalid(f"Snapshot status must be available or error, not {snap.status}")
+            ref, backend = self.core.snapshot_ref(snap), snap.share.backend
+        try:
+            if backend is not None:
+                self.core.driver(backend).unmanage_snapshot(ref)
+        except Exception as exc:
+            self._set(snapshot_id, status="unmanage_error", status_reason=f"unmanage failed: {exc}")
+            return
+        with self.core.db.session() as session:
+            snap = session.get(models.ShareSnapshot, snapshot_id)
+            if snap is None:
+                raise NotFound(f"Snapshot {snapshot_id} could not be found.")
+            session.delete(snap)

@@ -1,0 +1,488 @@
+"""Share lifecycle: the rules of which status may go where, and the background
+work that moves a share from a transitional status to a steady one."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from sqlalchemy import func, or_, select
+
+from shoal.db import models
+from shoal.drivers.base import DriverError, ShareResult, ShrinkWouldLoseData, UnsafeToManage
+
+from . import core as c
+from .context import RequestContext
+from .errors import Conflict, Forbidden, Invalid, NotFound
+from .scheduler import NoValidPool, choose_pool
+from .share_types import ShareTypes
+
+log = logging.getLogger(__name__)
+
+SHARE_STATUSES = (
+    "available", "error", "creating", "deleting", "error_deleting", "extending", "extending_error",
+    "shrinking", "shrinking_error", "shrinking_possible_data_loss_error", "manage_starting", "manage_error",
+    "unmanage_starting", "unmanage_error", "reverting", "reverting_error", "creating_from_snapshot",
+)
+SORT_KEYS = {"created_at", "updated_at", "name", "size", "status", "id", "project_id", "share_type_id", "availability_zone", "share_proto"}
+MAX_NAME, MAX_DESCRIPTION = 255, 1024
+
+
+def check_text(field: str, value: str | None, limit: int) -> None:
+    if value is not None and len(value) > limit:
+        raise Invalid(f"{field} is longer than {limit} characters")
+
+
+def check_size(size: Any, field: str = "size") -> int:
+    if isinstance(size, bool) or not isinstance(size, (int, str)):
+        raise Invalid(f"{field} must be a positive integer, not {size!r}")
+    try:
+        value = int(size)
+    except (TypeError, ValueError):
+        raise Invalid(f"{field} must be a positive integer, not {size!r}") from None
+    if isinstance(size, str) and not size.strip().isdigit():
+        raise Invalid(f"{field} must be a positive integer, not {size!r}")
+    if value <= 0:
+        raise Invalid(f"{field} must be a positive integer, not {size!r}")
+    return value
+
+
+class Shares:
+    def __init__(self, core: c.Core, types: ShareTypes):
+        self.core = core
+        self.types = types
+
+    # ---- create -----------------------------------------------------------------
+
+    def create(self, ctx: RequestContext, *, size: Any, share_proto: str, name: str | None = None,
+               description: str | None = None, share_type: str | None = None, snapshot_id: str | None = None,
+               availability_zone: str | None = None, metadata: dict | None = None, is_public: bool = False) -> models.Share:
+        size = check_size(size)
+        check_text("name", name, MAX_NAME)
+        check_text("description", description, MAX_DESCRIPTION)
+        if (share_proto or "").upper() != "NFS":
+            raise Invalid(f"share_proto {share_proto!r} is not supported; only NFS")
+        metadata = check_metadata(metadata)
+        with self.core.db.session() as session:
+            parent = None
+            if snapshot_id:
+                parent = self.core.get_snapshot(session, ctx, snapshot_id)
+                if parent.status != "available":
+                    raise Invalid(f"snapshot {snapshot_id} is {parent.status}, it must be available")
+                if size < parent.size:
+                    raise Invalid(f"size {size} is smaller than the snapshot's {parent.size} GiB")
+            if share_type:
+                stype = self.types.find(session, ctx, share_type)
+            elif parent is not None and parent.share.share_type is not None:
+                stype = parent.share.share_type
+            else:
+                stype = self.types.default(session)
+                if stype is None:
+                    raise NotFound("There is no default share type; pass share_type")
+            if availability_zone and availability_zone not in {d.availability_zone for d in self.core.drivers.values()}:
+                raise NotFound(f"Availability zone {availability_zone} could not be found.")
+            share = models.Share(
+                project_id=ctx.project_id, user_id=ctx.user_id, name=name, description=description, size=size,
+                status="creating", share_proto="NFS", share_type_id=stype.id, snapshot_id=snapshot_id,
+                availability_zone=availability_zone, metadata_=metadata, is_public=bool(is_public), task="create",
+            )
+            if parent is not None:  # the copy is made on the parent's own pool
+                share.backend, share.pool = parent.share.backend, parent.share.pool
+                share.availability_zone = parent.share.availability_zone
+            session.add(share)
+            session.flush()
+            session.refresh(share)
+            created = share
+        self.core.tasks.submit(self._create, created.id)
+        return created
+
+    def _create(self, share_id: str) -> None:
+        with self.core.db.session() as session:
+            share = session.get(models.Share, share_id)
+            if share is None or share.status != "creating":
+                return
+            specs = dict(share.share_type.extra_specs) if share.share_type else {}
+            if share.backend is None:
+                try:
+                    placed = choose_pool(self.core.drivers, share.size, specs, share.availability_zone)
+                except NoValidPool as exc:
+                    share.status, share.status_reason, share.task = "error", str(exc), None
+                    self.core.message(session, share.project_id, "SHARE", share.id, c.ACTION_CREATE, c.DETAIL_NO_VALID_HOST, str(exc))
+                    return
+                share.backend, share.pool = placed.backend, placed.pool
+                share.availability_zone = self.core.drivers[placed.backend].availability_zone
+            ref = self.core.share_ref(share)
+            snap = session.get(models.ShareSnapshot, share.snapshot_id) if share.snapshot_id else None
+            snap_ref = self.core.snapshot_ref(snap) if snap is not None else None
+            backend = share.backend
+        driver = self.core.driver(backend)
+        try:
+            result = driver.create_share_from_snapshot(ref, snap_ref) if snap_ref else driver.create_share(ref)
+        except Exception as exc:
+            self.core.fail_share(share_id, "error", c.ACTION_CREATE, c.DETAIL_DRIVER_FAILED, f"create failed: {exc}")
+            return
+        self._finish(share_id, result, "creating")
+
+    def _finish(self, share_id: str, result: ShareResult, expected_status: str) -> None:
+        with self.core.db.session() as session:
+            share = session.get(models.Share, share_id)
+            if share is None:
+                return
+            share.provider_location = result.provider_location
+            if result.size_gb:
+                share.size = result.size_gb
+            set_export_locations(share, result)
+            if share.status == expected_status:
+                share.status, share.status_reason, share.task = "available", None, None
+
+    # ---- read ---------------------------------------------------------------------
+
+    def get(self, ctx: RequestContext, share_id: str) -> models.Share:
+        with self.core.db.session() as session:
+            return self.core.get_share(session, ctx, share_id)
+
+    def list(self, ctx: RequestContext, *, all_tenants: bool = False, filters: dict | None = None,
+             sort_key: str = "created_at", sort_dir: str = "desc", limit: int | None = None,
+             offset: int | None = None, marker: str | None = None) -> list[models.Share]:
+        filters = dict(filters or {})
+        query = select(models.Share)
+        if not (ctx.is_admin and all_tenants):
+            project = ctx.project_id
+            query = query.where(or_(models.Share.project_id == project, models.Share.is_public.is_(True))
+                                if filters.pop("is_public", False) else models.Share.project_id == project)
+        else:
+            filters.pop("is_public", None)
+            if project := filters.pop("project_id", None):
+                query = query.where(models.Share.project_id == project)
+        for key in ("name", "status", "share_type_id", "snapshot_id", "availability_zone", "share_proto"):
+            if (value := filters.pop(key, None)) is not None:
+                query = query.where(getattr(models.Share, key) == value)
+        if (value := filters.pop("name~", None)) is not None:
+            query = query.where(models.Share.name.contains(value))
+        if (value := filters.pop("description~", None)) is not None:
+            query = query.where(models.Share.description.contains(value))
+        if (value := filters.pop("size", None)) is not None:
+            query = query.where(models.Share.size == int(value))
+        if (meta := filters.pop("metadata", None)) is not None:
+            wanted = meta
+        else:
+            wanted = None
+        if sort_key not in SORT_KEYS:
+            raise Invalid(f"sort_key {sort_key!r} is not one of {sorted(SORT_KEYS)}")
+        if sort_dir not in ("asc", "desc"):
+            raise Invalid("sort_dir must be asc or desc")
+        column = getattr(models.Share, sort_key)
+        order = column.asc() if sort_dir == "asc" else column.desc()
+        query = query.order_by(order, models.Share.id.asc() if sort_dir == "asc" else models.Share.id.desc())
+        with self.core.db.session() as session:
+            rows = list(session.scalars(query))
+        if wanted:
+            rows = [s for s in rows if all(s.metadata_.get(k) == v for k, v in wanted.items())]
+        if marker:
+            ids = [s.id for s in rows]
+            if marker not in ids:
+                raise Invalid(f"marker {marker} not found")
+            rows = rows[ids.index(marker) + 1:]
+        if offset:
+            rows = rows[offset:]
+        if limit is not None:
+            rows = rows[:limit]
+        return rows
+
+    def update(self, ctx: RequestContext, share_id: str, fields: dict) -> models.Share:
+        allowed = {"display_name": "name", "name": "name", "display_description": "description",
+                   "description": "description", "is_public": "is_public"}
+        unknown = set(fields) - set(allowed)
+        if unknown:
+            raise Invalid(f"cannot update {', '.join(sorted(unknown))}")
+        with self.core.db.session() as session:
+            share = self.core.get_share(session, ctx, share_id)
+            self._own(ctx, share)
+            for key, value in fields.items():
+                attr = allowed[key]
+                if attr == "is_public":
+                    if not isinstance(value, bool):
+                        raise Invalid("is_public must be a boolean")
+                else:
+                    if value is not None and not isinstance(value, str):
+                        raise Invalid(f"{key} must be a string")
+                    check_text(attr, value, MAX_NAME if attr == "name" else MAX_DESCRIPTION)
+                setattr(share, attr, value)
+            return share
+
+    @staticmethod
+    def _own(ctx: RequestContext, share: models.Share) -> None:
+        """A public share is readable by all but changed only by its project or an admin."""
+        if not ctx.is_admin and share.project_id != ctx.project_id:
+            raise Forbidden("only the share's project may change it")
+
+    # ---- delete ---------------------------------------------------------------------
+
+    def delete(self, ctx: RequestContext, share_id: str, force: bool = False) -> None:
+        if force and not ctx.is_admin:
+            raise Forbidden("force_delete is for administrators")
+        with self.core.db.session() as session:
+            share = self.core.get_share(session, ctx, share_id)
+            self._own(ctx, share)
+            if not force and share.status not in ("available", "error", "manage_error", "unmanage_error",
+                                                  "extending_error", "shrinking_error", "reverting_error",
+                                                  "shrinking_possible_data_loss_error", "error_deleting"):
+                raise Invalid(f"Share status must be one of available or error, not {share.status}")
+            snapshots = session.scalar(select(func.count()).select_from(models.ShareSnapshot).where(
+                models.ShareSnapshot.share_id == share_id))
+            if snapshots:
+                raise Forbidden(f"Share still has {snapshots} dependent snapshots.")
+            share.status, share.task, share.status_reason = "deleting", "delete", None
+        self.core.tasks.submit(self._delete, share_id)
+
+    def _delete(self, share_id: str) -> None:
+        with self.core.db.session() as session:
+            share = session.get(models.Share, share_id)
+            if share is None or share.status != "deleting":
+                return
+            ref, backend = self.core.share_ref(share), share.backend
+        if backend is not None:  # never placed: nothing on any backend
+            try:
+                with self.core.tasks.key_lock(f"access:{share_id}"):
+                    self.core.driver(backend).delete_share(ref)
+            except Exception as exc:
+                self.core.fail_share(share_id, "error_deleting", c.ACTION_DELETE, c.DETAIL_DRIVER_FAILED, f"delete failed: {exc}")
+                return
+        with self.core.db.session() as session:
+            share = session.get(models.Share, share_id)
+            if share is not None:
+                for rule in session.scalars(select(models.AccessRule).where(models.AccessRule.share_id == share_id)):
+                    session.delete(rule)
+                session.delete(share)
+
+    # ---- resize ------------------------------------------------------------------------
+
+    def extend(self, ctx: RequestContext, share_id: str, new_size: Any) -> None:
+        new_size = check_size(new_size, "new_size")
+        with self.core.db.session() as session:
+            share = self._steady(session, ctx, share_id)
+            if new_size <= share.size:
+                raise Invalid(f"New size for extend must be greater than current size {share.size} GiB")
+            share.status, share.task, share.task_arg = "extending", "extend", new_size
+        self.core.tasks.submit(self._resize, share_id, "extend")
+
+    def shrink(self, ctx: RequestContext, share_id: str, new_size: Any) -> None:
+        new_size = check_size(new_size, "new_size")
+        with self.core.db.session() as session:
+            share = self._steady(session, ctx, share_id)
+            if new_size >= share.size:
+                raise Invalid(f"New size for shrink must be less than current size {share.size} GiB")
+            share.status, share.task, share.task_arg = "shrinking", "shrink", new_size
+        self.core.tasks.submit(self._resize, share_id, "shrink")
+
+    def _resize(self, share_id: str, how: str) -> None:
+        with self.core.db.session() as session:
+            share = session.get(models.Share, share_id)
+            if share is None or share.task != how:
+                return
+            ref, backend, new_size = self.core.share_ref(share), share.backend, share.task_arg
+        driver = self.core.driver(backend)
+        try:
+            (driver.extend_share if how == "extend" else driver.shrink_share)(ref, new_size)
+        except ShrinkWouldLoseData as exc:
+            # Nothing changed on the backend: the share stays usable at its old size.
+            self.core.fail_share(share_id, "available", c.ACTION_SHRINK, c.DETAIL_NEW_SIZE_TOO_SMALL,
+                                 f"shrink to {new_size} GiB refused: {exc}")
+            return
+        except Exception as exc:
+            action = c.ACTION_EXTEND if how == "extend" else c.ACTION_SHRINK
+            self.core.fail_share(share_id, f"{how}ing_error", action, c.DETAIL_DRIVER_FAILED, f"{how} failed: {exc}")
+            return
+        self.core.set_share(share_id, size=new_size, status="available", task=None, task_arg=None, status_reason=None)
+
+    def _steady(self, session, ctx: RequestContext, share_id: str) -> models.Share:
+        share = self.core.get_share(session, ctx, share_id)
+        self._own(ctx, share)
+        if share.status != "available":
+            raise Invalid(f"Share status must be available, not {share.status}")
+        return share
+
+    # ---- revert ----------------------------------------------------------------------------
+
+    def revert(self, ctx: RequestContext, share_id: str, snapshot_id: str) -> None:
+        with self.core.db.session() as session:
+            share = self._steady(session, ctx, share_id)
+            snap = self.core.get_snapshot(session, ctx, snapshot_id)
+            if snap.share_id != share_id:
+                raise Invalid(f"snapshot {snapshot_id} is not a snapshot of share {share_id}")
+            if snap.status != "available":
+                raise Invalid(f"snapshot {snapshot_id} is {snap.status}, it must be available")
+            latest = session.scalars(select(models.ShareSnapshot).where(models.ShareSnapshot.share_id == share_id)
+                                     .order_by(models.ShareSnapshot.created_at.desc())).first()
+            if latest is None or latest.id != snapshot_id:
+                raise Conflict("only the share's latest snapshot can be reverted to")
+            share.status, share.task = "reverting", "revert"
+            snap.status = "restoring"
+        self.core.tasks.submit(self._revert, share_id, snapshot_id)
+
+    def _revert(self, share_id: str, snapshot_id: str) -> None:
+        with self.core.db.session() as session:
+            snap = session.get(models.ShareSnapshot, snapshot_id)
+            ref, backend = self.core.snapshot_ref(snap), snap.share.backend
+        try:
+            self.core.driver(backend).revert_to_snapshot(ref)
+        except Exception as exc:
+            self.core.fail_share(share_id, "reverting_error", c.ACTION_REVERT, c.DETAIL_DRIVER_FAILED, f"revert failed: {exc}")
+            status = "available"
+        else:
+            self.core.set_share(share_id, status="available", task=None, status_reason=None)
+            status = "available"
+        with self.core.db.session() as session:
+            snap = session.get(models.ShareSnapshot, snapshot_id)
+            if snap is not None:
+                snap.status = status
+
+    # ---- admin ---------------------------------------------------------------------------------
+
+    def reset_status(self, ctx: RequestContext, share_id: str, status: Any) -> None:
+        if not ctx.is_admin:
+            raise Forbidden("reset_status is for administrators")
+        if status not in SHARE_STATUSES:
+            raise Invalid(f"status {status!r} is not one of {', '.join(SHARE_STATUSES)}")
+        with self.core.db.session() as session:
+            share = self.core.get_share(session, ctx, share_id)
+            share.status, share.task, share.task_arg = status, None, None
+
+    # ---- manage / unmanage --------------------------------------------------------------------
+
+    def manage(self, ctx: RequestContext, *, export_path: str, service_host: str, protocol: str,
+               share_type: str | None = None, name: str | None = None, description: str | None = None,
+               driver_options: dict | None = None, is_public: bool = False) -> models.Share:
+        if not ctx.is_admin:
+            raise Forbidden("manage is for administrators")
+        if (protocol or "").upper() != "NFS":
+            raise Invalid(f"protocol {protocol!r} is not supported; only NFS")
+        if not isinstance(export_path, str) or not export_path.strip():
+            raise Invalid("export_path is required")
+        check_text("name", name, MAX_NAME)
+        check_text("description", description, MAX_DESCRIPTION)
+        backend, pool = parse_service_host(service_host)
+        if backend not in self.core.drivers:
+            raise Invalid(f"service_host {service_host!r} names no configured backend")
+        size = 0
+        if driver_options and driver_options.get("size") is not None:
+            size = check_size(driver_options["size"], "driver_options.size")
+        with self.core.db.session() as session:
+            stype = self.types.find(session, ctx, share_type) if share_type else self.types.default(session)
+            if stype is None:
+                raise NotFound("There is no default share type; pass share_type")
+            taken = session.scalars(select(models.Share).join(models.ExportLocation).where(
+                models.ExportLocation.path == export_path.strip())).first()
+            dataset = export_path.split(":/", 1)[-1].strip("/")
+            taken = taken or session.scalars(select(models.Share).where(
+                models.Share.provider_location == dataset)).first()
+            if taken is not None:
+                raise Conflict(f"{export_path} is already managed as share {taken.id}")
+            share = models.Share(
+                project_id=ctx.project_id, user_id=ctx.user_id, name=name, description=description, size=size,
+                status="manage_starting", share_type_id=stype.id, backend=backend, pool=pool,
+                availability_zone=self.core.drivers[backend].availability_zone, is_public=bool(is_public),
+                task="manage", metadata_={},
+            )
+            session.add(share)
+            session.flush()
+            session.refresh(share)
+            created = share
+        self.core.tasks.submit(self._manage, created.id, export_path.strip())
+        return created
+
+    def _manage(self, share_id: str, reference: str) -> None:
+        with self.core.db.session() as session:
+            share = session.get(models.Share, share_id)
+            ref, backend = self.core.share_ref(share), share.backend
+        try:
+            result = self.core.driver(backend).manage_existing(ref, reference)
+        except UnsafeToManage as exc:
+            self.core.fail_share(share_id, "manage_error", c.ACTION_MANAGE, c.DETAIL_UNEXPECTED, f"cannot manage {reference}: {exc}")
+            return
+        except Exception as exc:
+            self.core.fail_share(share_id, "manage_error", c.ACTION_MANAGE, c.DETAIL_DRIVER_FAILED, f"manage failed: {exc}")
+            return
+        self._finish(share_id, result, "manage_starting")
+
+    def unmanage(self, ctx: RequestContext, share_id: str) -> None:
+        if not ctx.is_admin:
+            raise Forbidden("unmanage is for administrators")
+        with self.core.db.session() as session:
+            share = self.core.get_share(session, ctx, share_id)
+            if share.status not in ("available", "manage_error", "unmanage_error", "error"):
+                raise Invalid(f"Share status must be available, not {share.status}")
+            if session.scalar(select(func.count()).select_from(models.ShareSnapshot).where(
+                    models.ShareSnapshot.share_id == share_id)):
+                raise Conflict("a share with snapshots cannot be unmanaged; unmanage its snapshots first")
+            share.status, share.task = "unmanage_starting", "unmanage"
+        self.core.tasks.submit(self._unmanage, share_id)
+
+    def _unmanage(self, share_id: str) -> None:
+        with self.core.db.session() as session:
+            share = session.get(models.Share, share_id)
+            if share is None:
+                return
+            ref, backend, placed = self.core.share_ref(share), share.backend, share.provider_location
+        if placed:
+            try:
+                self.core.driver(backend).unmanage(ref)
+            except Exception as exc:
+                self.core.fail_share(share_id, "unmanage_error", c.ACTION_MANAGE, c.DETAIL_DRIVER_FAILED, f"unmanage failed: {exc}")
+                return
+        with self.core.db.session() as session:
+            share = session.get(models.Share, share_id)
+            for rule in session.scalars(select(models.AccessRule).where(models.AccessRule.share_id == share_id)):
+                session.delete(rule)
+            session.delete(share)
+
+    # ---- metadata ---------------------------------------------------------------------------------
+
+    def metadata(self, ctx: RequestContext, share_id: str) -> dict:
+        return dict(self.get(ctx, share_id).metadata_)
+
+    def set_metadata(self, ctx: RequestContext, share_id: str, metadata: Any, replace: bool) -> dict:
+        metadata = check_metadata(metadata)
+        with self.core.db.session() as session:
+            share = self.core.get_share(session, ctx, share_id)
+            self._own(ctx, share)
+            share.metadata_ = metadata if replace else {**share.metadata_, **metadata}
+            return dict(share.metadata_)
+
+    def delete_metadata(self, ctx: RequestContext, share_id: str, key: str) -> None:
+        with self.core.db.session() as session:
+            share = self.core.get_share(session, ctx, share_id)
+            self._own(ctx, share)
+            if key not in share.metadata_:
+                raise NotFound(f"Metadata item {key} was not found.")
+            share.metadata_ = {k: v for k, v in share.metadata_.items() if k != key}
+
+
+def check_metadata(metadata: Any) -> dict:
+    if metadata is None:
+        return {}
+    if not isinstance(metadata, dict):
+        raise Invalid("metadata must be an object of string keys and values")
+    for key, value in metadata.items():
+        if not isinstance(value, str) or not key or len(key) > 255 or len(value) > 1023:
+            raise Invalid("metadata keys must be 1-255 characters and values strings of at most 1023")
+    return dict(metadata)
+
+
+def parse_service_host(service_host: Any) -> tuple[str, str]:
+    """`host@backend#pool` (Manila's form) → (backend, pool)."""
+    if not isinstance(service_host, str) or "@" not in service_host or "#" not in service_host:
+        raise Invalid(f"service_host {service_host!r} must look like host@backend#pool")
+    backend_pool = service_host.split("@", 1)[1]
+    backend, pool = backend_pool.split("#", 1)
+    return backend, pool
+
+
+def set_export_locations(share: models.Share, result: ShareResult) -> None:
+    share.export_locations = [
+        models.ExportLocation(path=loc.path, is_admin_only=loc.is_admin_only, preferred=loc.preferred)
+        for loc in result.export_locations
+    ]
+
+
+__all__ = ["Shares", "DriverError", "check_size"]

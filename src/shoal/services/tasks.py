@@ -1,0 +1,70 @@
+"""Background work: the API returns at once and the work runs here.
+
+A thread pool runs driver calls; `coalesce` keeps at most one queued run per
+key (e.g. one access-rule sync per share), so a burst of rule changes becomes
+one or two bulk syncs instead of hundreds.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from concurrent.futures import Future, ThreadPoolExecutor
+from typing import Callable
+
+log = logging.getLogger(__name__)
+
+
+class TaskRunner:
+    def __init__(self, workers: int = 8):
+        self._pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="shoal-task")
+        self._lock = threading.Lock()
+        self._pending: set[Future] = set()
+        self._queued: set[str] = set()
+        self._key_locks: dict[str, threading.Lock] = {}
+        self._idle = threading.Condition(self._lock)
+
+    def submit(self, fn: Callable, *args) -> Future:
+        def run():
+            try:
+                fn(*args)
+            except Exception:  # the task records its own failure; this is the last resort
+                log.exception("background task %s failed", getattr(fn, "__name__", fn))
+
+        future = self._pool.submit(run)
+        with self._lock:
+            self._pending.add(future)
+        future.add_done_callback(self._done)
+        return future
+
+    def _done(self, future: Future) -> None:
+        with self._lock:
+            self._pending.discard(future)
+            if not self._pending:
+                self._idle.notify_all()
+
+    def key_lock(self, key: str) -> threading.Lock:
+        with self._lock:
+            return self._key_locks.setdefault(key, threading.Lock())
+
+    def coalesce(self, key: str, fn: Callable, *args) -> None:
+        """Run fn(*args) under the key's lock, unless a run for `key` is already queued."""
+        with self._lock:
+            if key in self._queued:
+                return
+            self._queued.add(key)
+
+        def run():
+            with self.key_lock(key):
+                with self._lock:
+                    self._queued.discard(key)
+                fn(*args)
+
+        self.submit(run)
+
+    def wait_idle(self, timeout: float | None = None) -> bool:
+        with self._lock:
+            return self._idle.wait_for(lambda: not self._pending, timeout)
+
+    def shutdown(self) -> None:
+        self._pool.shutdown(wait=True, cancel_futures=False)
