@@ -6,12 +6,16 @@ client shows the message.
 
 from __future__ import annotations
 
+import logging
+
 from fastapi import Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from shoal.services.errors import ServiceError
+
+log = logging.getLogger(__name__)
 
 FAULT_NAMES = {
     400: "badRequest", 401: "unauthorized", 403: "forbidden", 404: "itemNotFound", 405: "badMethod",
@@ -46,6 +50,11 @@ def install(app) -> None:
         if exc.status_code == 404 and message == "Not Found":
             message = "The resource could not be found."
         return fault(exc.status_code, message)
+
+    @app.exception_handler(Exception)
+    async def _unexpected(request: Request, exc: Exception):
+        log.exception("unexpected error on %s %s", request.method, request.url.path)
+        return fault(500, "The server has either erred or is incapable of performing the requested operation.")
 
     @app.exception_handler(RequestValidationError)
     async def _validation_error(_request: Request, exc: RequestValidationError):

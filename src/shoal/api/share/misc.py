@@ -121,12 +121,12 @@ def _quota_set(project_id: str) -> dict:
     return {"quota_set": {"id": project_id, **{key: -1 for key in QUOTA_KEYS}}}
 
 
-@router.get("/quota-sets/{project_id}")
-@router.get("/os-quota-sets/{project_id}")
-@router.get("/quota-sets/{project_id}/defaults")
-@router.get("/os-quota-sets/{project_id}/defaults")
-async def show_quota_set(project_id: str, call: ShareCall = Depends(share_call)):
-    return _quota_set(project_id)
+@router.get("/quota-sets/{target_project}")
+@router.get("/os-quota-sets/{target_project}")
+@router.get("/quota-sets/{target_project}/defaults")
+@router.get("/os-quota-sets/{target_project}/defaults")
+async def show_quota_set(target_project: str, call: ShareCall = Depends(share_call)):
+    return _quota_set(target_project)
 
 
 # ---- messages (2.37+) -----------------------------------------------------------------

@@ -89,3 +89,17 @@ async def snapshot_action(snapshot_id: str, call: ShareCall = Depends(share_call
     else:
         raise ApiError(400, f"Invalid request: unknown snapshot action {name!r}")
     return Response(status_code=202)
+
+
+# Snapshots are not mountable here (mount_snapshot_support is False): these
+# answer with empty lists, which is what `openstack share snapshot show` reads.
+@router.get("/snapshots/{snapshot_id}/export-locations")
+async def snapshot_export_locations(snapshot_id: str, call: ShareCall = Depends(share_call)):
+    await sync(call.services.snapshots.get, call.ctx, snapshot_id)
+    return {"share_snapshot_export_locations": []}
+
+
+@router.get("/snapshots/{snapshot_id}/access-list")
+async def snapshot_access_list(snapshot_id: str, call: ShareCall = Depends(share_call)):
+    await sync(call.services.snapshots.get, call.ctx, snapshot_id)
+    return {"snapshot_access_list": []}

@@ -1,0 +1,379 @@
+"""NFS exports on nfs-ganesha (userspace server, FSAL VFS), through config files Shoal owns.
+
+Everything in `config_dir` is Shoal's (hand edits are lost):
+
+    ganesha.conf           core settings (ports, protocols, logging) + one `%include` per export
+    exports.d/<key>.conf   one EXPORT block, with its Export_Id, one CLIENT block per rule
+    ganesha.log  ganesha.pid  recovery/      the daemon's own files
+
+Without D-Bus the only way to change exports at runtime is to rewrite the
+files and send SIGHUP: ganesha (4.3) then re-reads the main file and every
+included file, adds, updates and drops exports, and logs "Reread exports
+complete" -- a few ms later. apply() waits for that line, so a rule is in
+force when it returns. All commands go through the Host, so the helper works
+the same on a storage host reached over SSH.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import logging
+import re
+import threading
+import time
+
+from shoal.hosts import Host
+
+from .base import NfsClientRule, NfsExport, NfsHelper
+from .exportfs import client_spec, usable_rules
+
+log = logging.getLogger("shoal.exports.nfs")
+
+INSTALL_FIX = "apt-get install nfs-ganesha nfs-ganesha-vfs"
+RELOAD_START = "initiating export list reload"
+RELOAD_DONE = "Reread exports complete"
+RELOAD_FAILED = "Error while parsing new configuration file"
+FIRST_EXPORT_ID = 2  # 0 is the NFSv4 pseudo root; hand-written configs usually take 1
+MAX_EXPORT_ID = 65535
+_SAFE_KEY = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,127}")
+_UNSAFE_PATH = re.compile(r'["\\\x00-\x1f\x7f]')
+
+# One lock per (host, config dir) in this process: Export_Id allocation and
+# the reload wait must not interleave, even between two helper objects.
+_LOCKS: dict[tuple[str, str], threading.RLock] = {}
+_LOCKS_GUARD = threading.Lock()
+
+Rules = list[tuple[NfsClientRule, ipaddress.IPv4Network]]
+
+
+class GaneshaError(RuntimeError):
+    """The export, or the daemon, could not be changed as asked.
+
+    `failed` is {export key: reasons} when particular exports failed (from ensure()).
+    """
+
+    def __init__(self, message: str, failed: dict[str, list[str]] | None = None):
+        super().__init__(message)
+        self.failed = failed or {}
+
+
+def render_main(
+    *, nfs_port: int, mount_port: int, config_dir: str, includes: list[str], graceless: bool = False
+) -> str:
+    lines = [
+        "# nfs-ganesha configuration written by Shoal (shoal.exports.nfs.ganesha); edits are lost.",
+        "NFS_CORE_PARAM {",
+        f"    NFS_Port = {nfs_port};",
+        f"    MNT_Port = {mount_port};",
+        "    Protocols = 3, 4;",
+        "    # No NLM (it needs rpc.statd; v3 clients lock with -o nolock, or use v4) and no",
+        "    # RQUOTA (fixed privileged port 875: two instances on one host would clash).",
+        "    Enable_NLM = false;",
+        "    Enable_RQUOTA = false;",
+        "}",
+        "NFSv4 {",
+        f'    RecoveryRoot = "{config_dir}/recovery";  # per instance, not /var/lib/nfs/ganesha',
+        f"    Graceless = {'true' if graceless else 'false'};",
+        "}",
+        "NFS_KRB5 { Active_krb5 = false; }  # SecType = sys only",
+        "LOG { Default_Log_Level = EVENT; }  # Shoal waits for the EVENT-level reload lines",
+        *(f'%include "{path}"' for path in includes),
+        "",
+    ]
+    return "\n".join(lines)
+
+
+def render_export(key: str, export_id: int, path: str, rules: Rules) -> str:
+    """One EXPORT block. Access_Type = None: a client with no CLIENT block gets MNT3ERR_ACCES."""
+    lines = [
+        f"# Shoal export {key}: written by Shoal, rewritten on every change.",
+        "EXPORT {",
+        f"    Export_Id = {export_id};",
+        f'    Path = "{path}";',
+        f'    Pseudo = "{path}";',
+        "    Protocols = 3, 4;",
+        "    Transports = TCP;",
+        "    Access_Type = None;",
+        "    Squash = No_Root_Squash;",
+        "    SecType = sys;",
+        "    FSAL { Name = VFS; }",
+    ]
+    # Ganesha takes the first CLIENT block that matches: most specific first, so a
+    # host rule beats the rule of its network (as the kernel server does).
+    for rule, net in sorted(rules, key=lambda item: -item[1].prefixlen):
+        rule_id = re.sub(r"[^\w.-]", "?", rule.rule_id)
+        lines.append(
+            f'    CLIENT {{ Clients = {client_spec(net)}; Access_Type = {rule.access_level.upper()}; }}'
+            f"  # rule {rule_id}"
+        )
+    lines += ["}", ""]
+    return "\n".join(lines)
+
+
+def parse_known(grep_output: str, exports_dir: str) -> dict[str, tuple[int, str]]:
+    """`grep -r -H` of the Export_Id and Path lines -> {key: (export_id, path)}."""
+    ids: dict[str, int] = {}
+    paths: dict[str, str] = {}
+    prefix = exports_dir.rstrip("/") + "/"
+    for line in grep_output.splitlines():
+        if not line.startswith(prefix):
+            continue
+        name, _, text = line[len(prefix):].partition(":")
+        if name.startswith(".") or not name.endswith(".conf"):
+            continue  # a temp file of an atomic write in progress
+        key, text = name[: -len(".conf")], text.strip()
+        if text.startswith("Export_Id"):
+            ids[key] = int(text.split("=")[1].strip(" ;"))
+        elif text.startswith("Path"):
+            paths[key] = text.split("=", 1)[1].strip(" ;").strip('"')
+    return {key: (ids[key], paths.get(key, "")) for key in ids}
+
+
+def allocate_id(taken: set[int]) -> int:
+    """The smallest Export_Id >= FIRST_EXPORT_ID that no export uses."""
+    for export_id in range(FIRST_EXPORT_ID, MAX_EXPORT_ID + 1):
+        if export_id not in taken:
+            return export_id
+    raise GaneshaError("no free Export_Id left")
+
+
+def reload_outcome(text: str) -> tuple[bool, list[str]] | None:
+    """Given the log written since before our SIGHUP: None while the reload is
+    still running, else (parsed ok, the reload's lines).
+
+    The first reload that *starts* after our files were written has read them,
+    even if that SIGHUP was not ours.
+    """
+    lines = text.splitlines()
+    start = next((i for i, line in enumerate(lines) if RELOAD_START in line), None)
+    if start is None:
+        return None
+    for line in lines[start:]:
+        if RELOAD_DONE in line or RELOAD_FAILED in line:
+            return RELOAD_DONE in line, lines[start:]
+    return None
+
+
+def export_errors(lines: list[str], export: NfsExport, export_file: str) -> list[str]:
+    """The log lines that say this export could not be created."""
+    return [line for line in lines if f"Could not create export for ({export.path})" in line or export_file in line]
+
+
+class GaneshaHelper(NfsHelper):
+    """nfs-ganesha on one host; owns `config_dir` and, if `manage_daemon`, the daemon."""
+
+    name = "ganesha"
+
+    def __init__(
+        self,
+        host: Host,
+        config_dir: str = "/var/lib/shoal/ganesha",
+        nfs_port: int = 2049,
+        mount_port: int = 20048,
+        manage_daemon: bool = True,
+        binary: str = "ganesha.nfsd",
+        graceless: bool = False,
+        timeout: float = 60.0,
+    ):
+        self.host = host
+        self.config_dir = config_dir.rstrip("/")
+        self.nfs_port = nfs_port
+        self.mount_port = mount_port
+        self.manage_daemon = manage_daemon
+        self.binary = binary
+        self.graceless = graceless  # True skips NFSv4 grace after a start (tests; no v4 state to reclaim)
+        self.timeout = timeout
+        self.exports_dir = f"{self.config_dir}/exports.d"
+        self.conf = f"{self.config_dir}/ganesha.conf"
+        self.log_file = f"{self.config_dir}/ganesha.log"
+        self.pidfile = f"{self.config_dir}/ganesha.pid"
+        with _LOCKS_GUARD:
+            self._lock = _LOCKS.setdefault((host.name, self.config_dir), threading.RLock())
+
+    # -- contract ---------------------------------------------------------------
+
+    def problems(self) -> list[str]:
+        found = []
+        run = self.host.run
+        if run(["which", self.binary], check=False).returncode:
+            found.append(f"{self.binary} is not installed: {INSTALL_FIX}")
+        if run(["rpcinfo", "-p"], check=False).returncode:
+            found.append("rpcbind is not running (NFSv3 needs it): rpcbind -w  (apt-get install rpcbind)")
+        if run(["mkdir", "-p", self.exports_dir], check=False).returncode or run(
+            ["test", "-w", self.config_dir], check=False
+        ).returncode:
+            found.append(f"{self.config_dir} is not writable: mkdir -p {self.config_dir} and give it to Shoal's user")
+        if self.pid() is None:
+            how = f"{self.binary} -f {self.conf} -L {self.log_file} -p {self.pidfile}"
+            who = "Shoal starts it (start/ensure), or run" if self.manage_daemon else "start it with"
+            found.append(f"ganesha is not running for {self.conf}: {who}: {how}")
+        # Not checked: whether rpcbind still maps MOUNT to our port. A second ganesha
+        # on the host takes the mapping over, and restarting ours would only take it
+        # back (the two would fight); NFSv4 and clients given ports are unaffected.
+        return found
+
+    def start(self) -> None:
+        with self._lock:
+            self._write_main(self._known())
+            if self.manage_daemon and self.pid() is None:
+                self._spawn()
+
+    def apply(self, export: NfsExport) -> dict[str, str]:
+        rules, errors = usable_rules(export.rules)
+        with self._lock:
+            known = self._known()
+            self._write_export(export, rules, known)
+            self._write_main(known)
+            if failed := self._reload([export]):
+                raise GaneshaError(f"ganesha could not export {export.path}: {' | '.join(failed[export.key])}")
+        return errors
+
+    def remove(self, export: NfsExport) -> None:
+        with self._lock:
+            known = self._known()
+            known.pop(export.key, None)
+            # Drop the %include first: an included file that is missing fails the whole reload.
+            self._write_main(known)
+            self.host.run(["rm", "-f", self._export_file(export.key)])
+            if self.pid() is not None:
+                self._reload([])  # nothing to check: a removed export has no lines
+
+    def ensure(self, exports: list[NfsExport]) -> None:
+        """Rewrite every export given, then one reload (or a start, if the daemon is
+        down). Exports not in the list are kept: callers pass the shares in steady
+        states only, and one being created or in error must not lose its export;
+        remove() is what deletes. One export that fails does not stop the others;
+        all failures are raised together at the end."""
+        failed: dict[str, list[str]] = {}
+        written = []
+        with self._lock:
+            known = self._known()
+            for export in exports:
+                rules, errors = usable_rules(export.rules)
+                if errors:
+                    log.warning("ganesha export %s: rules not applied: %s", export.key, errors)
+                try:
+                    self._write_export(export, rules, known)
+                    written.append(export)
+                except GaneshaError as exc:
+                    failed[export.key] = [str(exc)]
+            self._write_main(known)
+            failed.update(self._reload(written))
+        if failed:
+            raise GaneshaError(f"ganesha could not export: {failed}", failed)
+
+    # -- config files -------------------------------------------------------------
+
+    def _export_file(self, key: str) -> str:
+        if not _SAFE_KEY.fullmatch(key):
+            raise GaneshaError(f"export key {key!r} cannot name a file (letters, digits, '-', '_', '.')")
+        return f"{self.exports_dir}/{key}.conf"
+
+    def _known(self) -> dict[str, tuple[int, str]]:
+        """What exports.d holds now: {key: (Export_Id, path)}. Read every time (one
+        command), so ids stay right across restarts and other helper objects."""
+        result = self.host.run(
+            ["grep", "-r", "-H", "-E", "^ *(Export_Id|Path) = ", self.exports_dir], check=False
+        )
+        return parse_known(result.stdout, self.exports_dir)
+
+    def _write_export(self, export: NfsExport, rules: Rules, known: dict[str, tuple[int, str]]) -> None:
+        if not export.path.startswith("/") or _UNSAFE_PATH.search(export.path):
+            raise GaneshaError(f"path {export.path!r} cannot be written into ganesha's config")
+        for key, (_, path) in known.items():
+            if path == export.path and key != export.key:
+                raise GaneshaError(f"{export.path} is already exported as {key}")
+        previous = known.get(export.key)
+        if previous and previous[1] == export.path:
+            export_id = previous[0]
+        else:
+            # A new export, or a new path: ganesha refuses to change an export's path
+            # in place, so it gets a fresh id (the old one goes with the old block).
+            export_id = allocate_id({i for i, _ in known.values()})
+        self.host.write_file(self._export_file(export.key), render_export(export.key, export_id, export.path, rules))
+        known[export.key] = (export_id, export.path)
+
+    def _write_main(self, known: dict[str, tuple[int, str]]) -> None:
+        content = render_main(
+            nfs_port=self.nfs_port,
+            mount_port=self.mount_port,
+            config_dir=self.config_dir,
+            includes=[self._export_file(key) for key in sorted(known)],
+            graceless=self.graceless,
+        )
+        if self.host.read_file(self.conf) != content:
+            self.host.write_file(self.conf, content)
+
+    # -- the daemon ---------------------------------------------------------------
+
+    def pid(self) -> int | None:
+        """The pid in our pidfile, if that process is a ganesha (ours, when managed)."""
+        text = (self.host.read_file(self.pidfile) or "").strip()
+        if not text.isdigit():
+            return None
+        args = (self.host.read_file(f"/proc/{text}/cmdline") or "").split("\0")
+        ours = self.conf in args if self.manage_daemon else "ganesha" in args[0]
+        return int(text) if ours else None
+
+    def _listening(self, pid: int) -> bool:
+        out = self.host.run(["ss", "-Hltnp"], check=False).stdout
+        ports = {
+            fields[3].rsplit(":", 1)[-1]
+            for fields in (line.split() for line in out.splitlines())
+            if len(fields) >= 6 and f"pid={pid}," in fields[-1]
+        }
+        return {str(self.nfs_port), str(self.mount_port)} <= ports
+
+    def _log_size(self) -> int:
+        out = self.host.run(["stat", "-c", "%s", self.log_file], check=False).stdout.strip()
+        return int(out) if out.isdigit() else 0
+
+    def _log_since(self, offset: int) -> str:
+        return self.host.run(["tail", "-c", f"+{offset + 1}", self.log_file], check=False).stdout
+
+    def _spawn(self) -> list[str]:
+        """Start the daemon (it forks into the background) and wait until it listens."""
+        offset = self._log_size()
+        self.host.run([self.binary, "-f", self.conf, "-L", self.log_file, "-p", self.pidfile])
+        deadline = time.monotonic() + self.timeout
+        delay = 0.01
+        while True:
+            pid = self.pid()
+            if pid is not None and self._listening(pid):
+                log.info("ganesha started (pid %s) on ports %s/%s", pid, self.nfs_port, self.mount_port)
+                return self._log_since(offset).splitlines()
+            text = self._log_since(offset)
+            if (pid is None and ":FATAL :" in text) or time.monotonic() > deadline:
+                tail = "\n".join(text.splitlines()[-8:])
+                raise GaneshaError(f"ganesha did not start on ports {self.nfs_port}/{self.mount_port}: {tail}")
+            time.sleep(delay)
+            delay = min(delay * 2, 0.25)
+
+    def _reload(self, check: list[NfsExport]) -> dict[str, list[str]]:
+        """Make the daemon read the config again (or start it); returns
+        {key: log lines} for the exports of `check` that did not come up."""
+        pid = self.pid()
+        if pid is None:
+            if not self.manage_daemon:
+                raise GaneshaError(f"ganesha is not running for {self.conf}; start it, see problems()")
+            lines = self._spawn()  # a fresh daemon reads every file
+        else:
+            offset = self._log_size()
+            started = time.monotonic()
+            self.host.run(["kill", "-HUP", str(pid)])
+            lines = self._wait_reload(offset)
+            log.debug("ganesha reload took %.3fs", time.monotonic() - started)
+        return {e.key: bad for e in check if (bad := export_errors(lines, e, self._export_file(e.key)))}
+
+    def _wait_reload(self, offset: int) -> list[str]:
+        deadline = time.monotonic() + self.timeout
+        delay = 0.002
+        while (outcome := reload_outcome(self._log_since(offset))) is None:
+            if time.monotonic() > deadline:
+                raise GaneshaError(f"ganesha did not finish reloading within {self.timeout}s (see {self.log_file})")
+            time.sleep(delay)
+            delay = min(delay * 2, 0.2)
+        ok, lines = outcome
+        if not ok:
+            raise GaneshaError(f"ganesha rejected its configuration, nothing changed (see {self.log_file}): {lines}")
+        return lines
