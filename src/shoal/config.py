@@ -163,13 +163,15 @@ def load(path: str | os.PathLike | None = None) -> Settings:
         file = None
     if file is not None:
         try:
-            data = tomllib.loads(file.read_text())
-        except tomllib.TOMLDecodeError as exc:
+            data = tomllib.loads(file.read_text(encoding="utf-8"))
+        except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
             raise ConfigError(f"{file}: not valid TOML: {exc}") from None
-    if url := os.environ.get("SHOAL_DATABASE_URL"):
-        data.setdefault("database", {})["url"] = url
-    if listen := os.environ.get("SHOAL_LISTEN"):
-        data.setdefault("api", {})["listen"] = listen
+        except OSError as exc:
+            raise ConfigError(f"{file}: cannot read: {exc.strerror or exc}") from None
+    for section, key, env in (("database", "url", "SHOAL_DATABASE_URL"), ("api", "listen", "SHOAL_LISTEN")):
+        # A section that is not a table is left for validation to name.
+        if (value := os.environ.get(env)) and isinstance(data.setdefault(section, {}), dict):
+            data[section][key] = value
     try:
         return Settings.model_validate(data)
     except ValidationError as exc:

@@ -32,6 +32,14 @@ def masked(argv: Sequence[str]) -> str:
     return " ".join("***" if isinstance(a, Secret) else a for a in argv)
 
 
+def redact(text: str, argv: Sequence[str]) -> str:
+    """`text` with every Secret of `argv` replaced, for output a command echoed back."""
+    for item in argv:
+        if isinstance(item, Secret) and item:
+            text = text.replace(str.__str__(item), "***")
+    return text
+
+
 @dataclass(frozen=True)
 class CommandResult:
     argv: tuple[str, ...]
@@ -49,7 +57,7 @@ class CommandError(Exception):
         self.stderr = result.stderr
         self.returncode = result.returncode
         what = reason or f"exit {result.returncode}"
-        tail = result.stderr.strip()[-STDERR_TAIL:]
+        tail = redact(result.stderr.strip(), result.argv)[-STDERR_TAIL:]
         super().__init__(f"{masked(result.argv)}: {what}: {tail}")
 
 
@@ -163,7 +171,7 @@ def log_result(host: str, result: CommandResult, expected_failure: bool = False)
             masked(result.argv),
             result.returncode,
             result.duration,
-            f" stderr: {result.stderr.strip()[-STDERR_TAIL:]}" if result.returncode else "",
+            f" stderr: {redact(result.stderr.strip(), result.argv)[-STDERR_TAIL:]}" if result.returncode else "",
         )
 
 
@@ -206,32 +214,41 @@ class LocalHost:
         return run_with_retry(execute, argv, check, retry)
 
     def pipe(self, producer, consumer, *, timeout=None) -> CommandResult:
-        """`producer | consumer` as two processes joined here, no shell."""
+        """`producer | consumer` as two processes joined here, no shell; one
+        deadline covers both ends."""
         timeout = timeout or DEFAULT_TIMEOUT * 10
         start = time.monotonic()
+        deadline = start + timeout
         argv = (*producer, "|", *consumer)
         token = STATS.started(argv)
+
+        def failed(rc: int, err: str, kind=CommandError, reason: str = "") -> CommandError:
+            result = CommandResult(argv, rc, "", err, time.monotonic() - start)
+            STATS.finished(token, result.duration, False)
+            log_result(self.name, result)
+            return kind(result, reason)
+
         try:
             src = subprocess.Popen(self._argv(producer), stdout=subprocess.PIPE, stderr=subprocess.PIPE)
         except OSError as exc:
-            STATS.finished(token, 0.0, False)
-            raise CommandError(CommandResult(argv, 127, "", str(exc), 0.0)) from None
+            raise failed(127, str(exc)) from None
         try:
             dst = subprocess.run(
                 self._argv(consumer), stdin=src.stdout, capture_output=True, text=True, timeout=timeout
             )
-        except (OSError, subprocess.TimeoutExpired) as exc:
+            src.stdout.close()
+            _, src_err = src.communicate(timeout=max(deadline - time.monotonic(), 0.01))
+        except subprocess.TimeoutExpired:
             src.kill()
-            src.wait()
-            STATS.finished(token, time.monotonic() - start, False)
-            raise CommandError(CommandResult(argv, -1, "", str(exc), time.monotonic() - start)) from None
-        finally:
-            if src.stdout:
-                src.stdout.close()
-        src_err = src.stderr.read().decode(errors="replace") if src.stderr else ""
-        src_rc = src.wait()
-        rc = src_rc or dst.returncode
-        result = CommandResult(argv, rc, dst.stdout, (src_err + dst.stderr), time.monotonic() - start)
+            src.communicate()
+            raise failed(-1, "", CommandTimeout, f"timed out after {timeout}s") from None
+        except OSError as exc:
+            src.kill()
+            src.communicate()
+            raise failed(127, str(exc)) from None
+        rc = src.returncode or dst.returncode
+        err = src_err.decode(errors="replace") + dst.stderr
+        result = CommandResult(argv, rc, dst.stdout, err, time.monotonic() - start)
         STATS.finished(token, result.duration, rc == 0)
         log_result(self.name, result)
         if rc:

@@ -45,6 +45,8 @@ class NfsExport:
 
 def normalize_address(text: str) -> ipaddress.IPv4Network:
     """Parse an `ip` rule target: an IPv4 address or CIDR (host bits must be zero)."""
+    if not isinstance(text, str):  # ip_network() would take an int as an address
+        raise InvalidNfsRule(f"{text!r} is not a valid IPv4 address or CIDR: not a string")
     try:
         net = ipaddress.ip_network(text.strip(), strict=True)
     except ValueError as exc:

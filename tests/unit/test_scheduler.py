@@ -1,0 +1,164 @@
+"""Share placement (shoal.services.scheduler.choose_pool).
+
+This is pure placement logic: the drivers are tiny stand-ins that report fixed
+PoolStats, so no backend, database or process is involved.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from shoal.drivers.base import InvalidRequest, PoolStats
+from shoal.services.scheduler import NoValidPool, Placement, choose_pool, fits
+
+
+class StubDriver:
+    """Only what the scheduler reads: availability_zone, validate_extra_specs, pools()."""
+
+    def __init__(self, *pools: PoolStats, zone: str = "nova", refuse: str | None = None, broken: Exception | None = None):
+        self.availability_zone = zone
+        self._pools = list(pools)
+        self._refuse = refuse
+        self._broken = broken
+        self.seen_specs: list[dict] = []
+
+    def validate_extra_specs(self, extra_specs):
+        self.seen_specs.append(extra_specs)
+        if self._refuse:
+            raise InvalidRequest(self._refuse)
+
+    def pools(self):
+        if self._broken:
+            raise self._broken
+        return self._pools
+
+
+def pool(name: str, free: float, total: float = 100.0, reserved: int | None = None) -> PoolStats:
+    caps = {} if reserved is None else {"reserved_percentage": reserved}
+    return PoolStats(name=name, total_gb=total, free_gb=free, allocated_gb=total - free, capabilities=caps)
+
+
+def test_most_free_pool_wins_across_backends():
+    drivers = {
+        "a": StubDriver(pool("tank", 30), pool("fast", 70)),
+        "b": StubDriver(pool("big", 50)),
+    }
+    assert choose_pool(drivers, 10, {}, None) == Placement("a", "fast")
+
+
+def test_pool_that_does_not_fit_is_skipped_even_if_only_one_fits():
+    drivers = {"a": StubDriver(pool("small", 5)), "b": StubDriver(pool("ok", 6))}
+    assert choose_pool(drivers, 6, {}, None) == Placement("b", "ok")
+
+
+def test_exact_fit_is_accepted():
+    assert fits(pool("p", 10), 10)
+    assert not fits(pool("p", 9.99), 10)
+
+
+def test_reserved_percentage_is_respected():
+    # 100 GiB total, 25 free, 20 % reserved: only 5 GiB usable
+    reserved = pool("reserved", 25, total=100, reserved=20)
+    assert fits(reserved, 5)
+    assert not fits(reserved, 6)
+    drivers = {"a": StubDriver(reserved), "b": StubDriver(pool("plain", 10, total=10))}
+    # "reserved" has more raw free space, but after its reserve only "plain" fits 8 GiB
+    assert choose_pool(drivers, 8, {}, None) == Placement("b", "plain")
+
+
+def test_reserved_percentage_counts_against_total_not_free():
+    # 1000 total, 200 free, 10 % reserved -> 100 usable (not 180)
+    p = pool("p", 200, total=1000, reserved=10)
+    assert fits(p, 100)
+    assert not fits(p, 101)
+
+
+def test_share_backend_name_restricts_to_that_backend():
+    drivers = {"a": StubDriver(pool("p", 90)), "b": StubDriver(pool("q", 20))}
+    assert choose_pool(drivers, 1, {"share_backend_name": "b"}, None) == Placement("b", "q")
+    assert drivers["a"].seen_specs == []  # not even asked
+
+
+def test_unknown_share_backend_name():
+    drivers = {"a": StubDriver(pool("p", 90))}
+    with pytest.raises(NoValidPool, match="no backend named 'nope'"):
+        choose_pool(drivers, 1, {"share_backend_name": "nope"}, None)
+
+
+def test_share_backend_name_that_does_not_fit():
+    drivers = {"a": StubDriver(pool("p", 90)), "b": StubDriver(pool("q", 2))}
+    with pytest.raises(NoValidPool, match=r"b#q"):
+        choose_pool(drivers, 5, {"share_backend_name": "b"}, None)
+
+
+def test_requested_availability_zone():
+    drivers = {"a": StubDriver(pool("p", 90), zone="az1"), "b": StubDriver(pool("q", 10), zone="az2")}
+    assert choose_pool(drivers, 1, {}, "az2") == Placement("b", "q")
+    assert choose_pool(drivers, 1, {}, "az1") == Placement("a", "p")
+
+
+def test_requested_availability_zone_nowhere():
+    drivers = {"a": StubDriver(pool("p", 90), zone="az1")}
+    with pytest.raises(NoValidPool, match="a: in zone az1, not az9"):
+        choose_pool(drivers, 1, {}, "az9")
+
+
+def test_availability_zones_spec():
+    drivers = {
+        "a": StubDriver(pool("p", 90), zone="az1"),
+        "b": StubDriver(pool("q", 10), zone="az2"),
+        "c": StubDriver(pool("r", 20), zone="az3"),
+    }
+    assert choose_pool(drivers, 1, {"availability_zones": "az2, az3"}, None) == Placement("c", "r")
+    assert choose_pool(drivers, 1, {"availability_zones": " az2 "}, None) == Placement("b", "q")
+
+
+def test_availability_zones_spec_and_requested_zone_must_agree():
+    drivers = {"a": StubDriver(pool("p", 90), zone="az1"), "b": StubDriver(pool("q", 10), zone="az2")}
+    with pytest.raises(NoValidPool, match="not allowed by the share type"):
+        choose_pool(drivers, 1, {"availability_zones": "az2"}, "az1")
+
+
+def test_driver_refusing_the_specs_is_skipped_with_its_reason():
+    drivers = {"a": StubDriver(pool("p", 90), refuse="this backend cannot give dedupe=True"),
+               "b": StubDriver(pool("q", 10))}
+    specs = {"dedupe": "<is> True"}
+    assert choose_pool(drivers, 1, specs, None) == Placement("b", "q")
+    assert drivers["a"].seen_specs == [specs]
+    with pytest.raises(NoValidPool, match="a: this backend cannot give dedupe=True"):
+        choose_pool({"a": drivers["a"]}, 1, specs, None)
+
+
+def test_driver_whose_pools_raise_is_skipped(caplog):
+    drivers = {"down": StubDriver(broken=ConnectionError("ssh: no route to host")), "up": StubDriver(pool("q", 1))}
+    assert choose_pool(drivers, 1, {}, None) == Placement("up", "q")
+    assert any("down" in r.getMessage() for r in caplog.records)
+
+
+def test_only_unreachable_driver():
+    drivers = {"down": StubDriver(broken=RuntimeError("boom"))}
+    with pytest.raises(NoValidPool, match="down: unreachable"):
+        choose_pool(drivers, 1, {}, None)
+
+
+def test_nothing_fits_explains_each_pool():
+    drivers = {
+        "a": StubDriver(pool("tank", 3.0), pool("fast", 4.5)),
+        "b": StubDriver(pool("big", 9.0), zone="elsewhere"),
+    }
+    with pytest.raises(NoValidPool) as exc:
+        choose_pool(drivers, 10, {}, None)
+    message = str(exc.value)
+    assert "a#tank: 3.0 GiB free, 10 GiB needed" in message
+    assert "a#fast: 4.5 GiB free, 10 GiB needed" in message
+    assert "b#big: 9.0 GiB free, 10 GiB needed" in message
+
+
+def test_no_backends_at_all():
+    with pytest.raises(NoValidPool, match="no backend matches"):
+        choose_pool({}, 1, {}, None)
+
+
+def test_backend_with_no_pools():
+    with pytest.raises(NoValidPool):
+        choose_pool({"a": StubDriver()}, 1, {}, None)
