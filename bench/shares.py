@@ -37,7 +37,15 @@ POLL = 0.002
 
 
 def sh(*argv: str) -> str:
-    return subprocess.run(argv, check=True, capture_output=True, text=True).stdout
+    """Run a raw command; like anyone driving zfs-fuse by hand, retry 'busy'."""
+    for delay in (0.05, 0.1, 0.2, 0.4, 0.8, 1.6, None):
+        result = subprocess.run(argv, capture_output=True, text=True)
+        if result.returncode == 0:
+            return result.stdout
+        if delay is None or "busy" not in result.stderr:
+            raise RuntimeError(f"{' '.join(argv)}: {result.stderr.strip()}")
+        time.sleep(delay)
+    raise AssertionError("unreachable")
 
 
 def timed(fn) -> float:

@@ -14,6 +14,7 @@ import re
 import pytest
 
 from shoal.exports.nfs import GaneshaError, NfsClientRule, NfsExport, make_helper
+from shoal.exports.nfs import ganesha as ganesha_module
 from shoal.exports.nfs.ganesha import (
     GaneshaHelper,
     allocate_id,
@@ -110,8 +111,27 @@ class FakeGaneshaHost:
     def read_file(self, path: str) -> str | None:
         return self.files.get(path)
 
+    def file_size(self, path: str) -> int:
+        return len(self.files.get(path, ""))
+
+    def read_from(self, path: str, offset: int) -> str:
+        return self.files.get(path, "")[offset:]
+
+    def signal(self, pid: int, signum: int) -> None:
+        assert signum == 1, "only SIGHUP is expected"
+        self.run(["kill", "-HUP", str(pid)])
+
     def hups(self) -> int:
         return sum(1 for c in self.calls if c[:2] == ["kill", "-HUP"])
+
+
+@pytest.fixture(autouse=True)
+def fresh_known_cache():
+    """The helper keeps what exports.d holds per (host name, config dir) in this
+    process; every test here starts from an empty directory of its own."""
+    ganesha_module._KNOWN.clear()
+    yield
+    ganesha_module._KNOWN.clear()
 
 
 def rule(rule_id: str, address: str, level: str = "rw") -> NfsClientRule:

@@ -140,6 +140,18 @@ class Host(Protocol):
 
     def read_file(self, path: str) -> str | None: ...
 
+    def file_size(self, path: str) -> int:
+        """Size of a file in bytes, 0 if it does not exist."""
+        ...
+
+    def read_from(self, path: str, offset: int) -> str:
+        """A file's text from byte `offset` on ('' if it does not exist)."""
+        ...
+
+    def signal(self, pid: int, signum: int) -> None:
+        """Send `signum` to process `pid`."""
+        ...
+
 
 def run_with_retry(execute, argv: Sequence[str], check: bool, retry: Retry | None) -> CommandResult:
     """Run `execute(argv)` and retry the transient failures `retry` names."""
@@ -278,3 +290,26 @@ class LocalHost:
                 return fh.read()
         except FileNotFoundError:
             return None
+
+    # Small reads and signals on this machine need no process: done in Python.
+
+    def file_size(self, path: str) -> int:
+        import os
+
+        try:
+            return os.stat(path).st_size
+        except FileNotFoundError:
+            return 0
+
+    def read_from(self, path: str, offset: int) -> str:
+        try:
+            with open(path, "rb") as fh:
+                fh.seek(offset)
+                return fh.read().decode(errors="replace")
+        except FileNotFoundError:
+            return ""
+
+    def signal(self, pid: int, signum: int) -> None:
+        import os
+
+        os.kill(pid, signum)

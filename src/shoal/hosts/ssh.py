@@ -136,3 +136,13 @@ class SSHHost:
     def read_file(self, path: str) -> str | None:
         result = self.run(["cat", path], check=False)
         return result.stdout if result.returncode == 0 else None
+
+    def file_size(self, path: str) -> int:
+        out = self.run(["stat", "-c", "%s", path], check=False).stdout.strip()
+        return int(out) if out.isdigit() else 0
+
+    def read_from(self, path: str, offset: int) -> str:
+        return self.run(["tail", "-c", f"+{offset + 1}", path], check=False).stdout
+
+    def signal(self, pid: int, signum: int) -> None:
+        self.run(["kill", f"-{int(signum)}", str(int(pid))])

@@ -19,6 +19,7 @@ from __future__ import annotations
 import ipaddress
 import logging
 import re
+import signal
 import threading
 import time
 
@@ -42,6 +43,9 @@ _UNSAFE_PATH = re.compile(r'["\\\x00-\x1f\x7f]')
 # the reload wait must not interleave, even between two helper objects.
 _LOCKS: dict[tuple[str, str], threading.RLock] = {}
 _LOCKS_GUARD = threading.Lock()
+# What exports.d holds, as last read or written by this process, under the same
+# key and lock: saves a `grep` per change. Dropped by start() and ensure().
+_KNOWN: dict[tuple[str, str], dict[str, tuple[int, str]]] = {}
 
 Rules = list[tuple[NfsClientRule, ipaddress.IPv4Network]]
 
@@ -187,8 +191,9 @@ class GaneshaHelper(NfsHelper):
         self.conf = f"{self.config_dir}/ganesha.conf"
         self.log_file = f"{self.config_dir}/ganesha.log"
         self.pidfile = f"{self.config_dir}/ganesha.pid"
+        self._key = (host.name, self.config_dir)
         with _LOCKS_GUARD:
-            self._lock = _LOCKS.setdefault((host.name, self.config_dir), threading.RLock())
+            self._lock = _LOCKS.setdefault(self._key, threading.RLock())
 
     # -- contract ---------------------------------------------------------------
 
@@ -214,6 +219,7 @@ class GaneshaHelper(NfsHelper):
 
     def start(self) -> None:
         with self._lock:
+            self._forget_known()
             self._write_main(self._known())
             if self.manage_daemon and self.pid() is None:
                 self._spawn()
@@ -247,6 +253,7 @@ class GaneshaHelper(NfsHelper):
         failed: dict[str, list[str]] = {}
         written = []
         with self._lock:
+            self._forget_known()
             known = self._known()
             for export in exports:
                 rules, errors = usable_rules(export.rules)
@@ -270,12 +277,18 @@ class GaneshaHelper(NfsHelper):
         return f"{self.exports_dir}/{key}.conf"
 
     def _known(self) -> dict[str, tuple[int, str]]:
-        """What exports.d holds now: {key: (Export_Id, path)}. Read every time (one
-        command), so ids stay right across restarts and other helper objects."""
-        result = self.host.run(
-            ["grep", "-r", "-H", "-E", "^ *(Export_Id|Path) = ", self.exports_dir], check=False
-        )
-        return parse_known(result.stdout, self.exports_dir)
+        """What exports.d holds: {key: (Export_Id, path)} -- read with one command
+        the first time (so ids survive restarts), then kept as this process writes."""
+        cached = _KNOWN.get(self._key)
+        if cached is None:
+            result = self.host.run(
+                ["grep", "-r", "-H", "-E", "^ *(Export_Id|Path) = ", self.exports_dir], check=False
+            )
+            cached = _KNOWN[self._key] = parse_known(result.stdout, self.exports_dir)
+        return dict(cached)
+
+    def _forget_known(self) -> None:
+        _KNOWN.pop(self._key, None)
 
     def _write_export(self, export: NfsExport, rules: Rules, known: dict[str, tuple[int, str]]) -> None:
         if not export.path.startswith("/") or _UNSAFE_PATH.search(export.path):
@@ -303,6 +316,7 @@ class GaneshaHelper(NfsHelper):
         )
         if self.host.read_file(self.conf) != content:
             self.host.write_file(self.conf, content)
+        _KNOWN[self._key] = dict(known)
 
     # -- the daemon ---------------------------------------------------------------
 
@@ -325,11 +339,10 @@ class GaneshaHelper(NfsHelper):
         return {str(self.nfs_port), str(self.mount_port)} <= ports
 
     def _log_size(self) -> int:
-        out = self.host.run(["stat", "-c", "%s", self.log_file], check=False).stdout.strip()
-        return int(out) if out.isdigit() else 0
+        return self.host.file_size(self.log_file)
 
     def _log_since(self, offset: int) -> str:
-        return self.host.run(["tail", "-c", f"+{offset + 1}", self.log_file], check=False).stdout
+        return self.host.read_from(self.log_file, offset)
 
     def _spawn(self) -> list[str]:
         """Start the daemon (it forks into the background) and wait until it listens."""
@@ -360,7 +373,7 @@ class GaneshaHelper(NfsHelper):
         else:
             offset = self._log_size()
             started = time.monotonic()
-            self.host.run(["kill", "-HUP", str(pid)])
+            self.host.signal(pid, signal.SIGHUP)
             lines = self._wait_reload(offset)
             log.debug("ganesha reload took %.3fs", time.monotonic() - started)
         return {e.key: bad for e in check if (bad := export_errors(lines, e, self._export_file(e.key)))}
