@@ -53,6 +53,7 @@ class ZfsShareDriver(ShareDriver):
         self.zfs = Zfs(host)
         self.nfs = nfs
         self.configured = options.configured_options(config.creation_options)
+        self._mountpoints: dict[str, str] = {}
 
     # ---- names: built from ids, never from user text -----------------------
 
@@ -124,11 +125,25 @@ class ZfsShareDriver(ShareDriver):
 
     # ---- exports --------------------------------------------------------------
 
-    def _mountpoint(self, dataset: str) -> str:
+    def _mountpoint(self, dataset: str, cached: bool = True) -> str:
+        """Where the dataset is mounted. Shoal never changes a mountpoint, so it is
+        asked once per dataset (and again after a restart or a rename)."""
+        if cached and dataset in self._mountpoints:
+            return self._mountpoints[dataset]
         mountpoint = self.zfs.get(dataset, ["mountpoint"]).get("mountpoint", "")
         if not mountpoint.startswith("/"):
             raise DriverError(f"dataset {dataset} has no mountpoint ({mountpoint or 'none'})")
+        self._mountpoints[dataset] = mountpoint
         return mountpoint
+
+    def _forget_mountpoint(self, dataset: str) -> str:
+        """The mountpoint of a dataset about to go away ('' if it is gone already)."""
+        try:
+            return self._mountpoint(dataset)
+        except ZfsNotFound:
+            return ""
+        finally:
+            self._mountpoints.pop(dataset, None)
 
     def _locations(self, mountpoint: str) -> list[ExportLocation]:
         admin = self.config.admin_export_address or self.config.export_address
@@ -188,12 +203,9 @@ class ZfsShareDriver(ShareDriver):
 
     def delete_share(self, share: ShareRef) -> None:
         dataset = self.dataset_name(share)
-        try:
-            mountpoint = self._mountpoint(dataset)
-        except ZfsNotFound:
-            mountpoint = None
+        mountpoint = self._forget_mountpoint(dataset)
         # Stop exporting first: the NFS server holds the directory open.
-        self.nfs.remove(NfsExport(share.id, mountpoint or "", dataset))
+        self.nfs.remove(NfsExport(share.id, mountpoint, dataset))
         if not self.zfs.destroy(dataset, recursive=True):
             log.info("share %s: dataset %s was already gone", share.id, dataset)
 
@@ -234,7 +246,7 @@ class ZfsShareDriver(ShareDriver):
     def ensure_share(self, share: ShareRef, rules: list[AccessRule]) -> list[ExportLocation]:
         dataset = self.dataset_name(share)
         try:
-            mountpoint = self._mountpoint(dataset)
+            mountpoint = self._mountpoint(dataset, cached=False)
         except ZfsNotFound:
             raise NotFoundOnBackend(f"dataset {dataset} no longer exists") from None
         self._export(share, dataset, mountpoint, rules)
@@ -276,17 +288,14 @@ class ZfsShareDriver(ShareDriver):
             mountpoint = self._mountpoint(new)
             self._export(share, new, mountpoint, [])
         except DriverError:
+            self._mountpoints.pop(new, None)
             self.zfs.rename(new, old)
             raise
         return ShareResult(new, self._locations(mountpoint), size)
 
     def unmanage(self, share: ShareRef) -> None:
         dataset = self.dataset_name(share)
-        try:
-            mountpoint = self._mountpoint(dataset)
-        except ZfsNotFound:
-            mountpoint = ""
-        self.nfs.remove(NfsExport(share.id, mountpoint, dataset))
+        self.nfs.remove(NfsExport(share.id, self._forget_mountpoint(dataset), dataset))
 
     def manage_existing_snapshot(self, snapshot: SnapshotRef, reference: str) -> SnapshotResult:
         dataset = self.dataset_name(snapshot.share)
