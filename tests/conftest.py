@@ -1,2 +1,8 @@
 # Shared fixtures live in tests/fixtures/, one module per daemon.
-pytest_plugins = ["tests.fixtures.zfs", "tests.fixtures.ganesha", "tests.fixtures.shoal"]
+pytest_plugins = [
+    "tests.fixtures.zfs",
+    "tests.fixtures.ganesha",
+    "tests.fixtures.shoal",
+    "tests.fixtures.sshd",
+    "tests.fixtures.postgres",
+]
