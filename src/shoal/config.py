@@ -56,12 +56,49 @@ class GaneshaConfig(Strict):
     binary: str = "ganesha.nfsd"
 
 
+class IscsiConfig(Strict):
+    """The iSCSI target that exports volumes: tgt (tgtd, userspace) or LIO (kernel)."""
+
+    helper: Literal["tgt", "lio"] = "tgt"
+    iqn_prefix: str = "iqn.2026-11.org.shoal"
+    portals: list[str] = Field(default_factory=lambda: ["127.0.0.1:3260"], min_length=1)
+    lun: int = Field(1, ge=0, le=255)
+    # tgt only: Shoal may run its own tgtd; `control_port` selects the tgtadm socket
+    # (tgtd --control-port N / tgtadm -C N), so several tgtd can share a host.
+    manage_daemon: bool = True
+    control_port: int = Field(0, ge=0, le=65535)
+
+    @field_validator("iqn_prefix")
+    @classmethod
+    def _iqn(cls, value: str) -> str:
+        import re
+
+        if not re.fullmatch(r"iqn\.\d{4}-\d{2}\.[a-z0-9][a-z0-9.-]*", value):
+            raise ValueError("iqn_prefix must look like iqn.YYYY-MM.reversed.domain")
+        return value
+
+    @field_validator("portals")
+    @classmethod
+    def _portals(cls, portals: list[str]) -> list[str]:
+        for portal in portals:
+            host, sep, port = portal.rpartition(":")
+            if not sep or not host or not port.isdigit() or not 0 < int(port) < 65536:
+                raise ValueError(f"portal {portal!r} must be ADDRESS:PORT")
+        return portals
+
+
 class ZfsBackendConfig(Strict):
     driver: Literal["zfs"] = "zfs"
     availability_zone: str = "nova"
     pools: list[str] = Field(default_factory=lambda: [DEFAULT_POOL], min_length=1)
     dataset_prefix: str = "share-"
     snapshot_prefix: str = "snap-"
+    volume_prefix: str = "volume-"
+    # zvol on kernel OpenZFS; a sparse file in the volume's own dataset on zfs-fuse
+    # (no zvols there). "auto" picks by feature detection.
+    volume_mode: Literal["auto", "zvol", "file"] = "auto"
+    volume_export: Literal["iscsi", "nfs"] = "iscsi"
+    iscsi: IscsiConfig = IscsiConfig()
     creation_options: list[str] = Field(default_factory=list)
     export_address: str = "127.0.0.1"
     admin_export_address: str | None = None
@@ -82,7 +119,7 @@ class ZfsBackendConfig(Strict):
             raise ValueError("empty pool name")
         return pools
 
-    @field_validator("dataset_prefix", "snapshot_prefix")
+    @field_validator("dataset_prefix", "snapshot_prefix", "volume_prefix")
     @classmethod
     def _safe_prefix(cls, value: str) -> str:
         if not value or not all(c.isalnum() or c in "-_." for c in value):
