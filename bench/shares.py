@@ -30,7 +30,9 @@ sys.path.insert(0, str(REPO))
 from shoal.exports.nfs.base import NfsClientRule, normalize_address  # noqa: E402
 from shoal.exports.nfs.ganesha import RELOAD_DONE, render_export, render_main  # noqa: E402
 from tests.fixtures.ganesha import _registrations, _restore_registrations  # noqa: E402
-from tests.fixtures.shoal import free_port, kill_ganesha, start_server, stop_server, write_config  # noqa: E402
+from tests.fixtures.shoal import (  # noqa: E402
+    free_port, kill_ganesha, start_server, stop_server, stop_tgtd, write_config,
+)
 
 OPS = ("create", "snapshot", "from_snapshot", "allow_access", "delete")
 POLL = 0.002
@@ -222,12 +224,14 @@ def main() -> int:
     sh("zpool", "create", pool, str(image))
     rpcbind_before = _registrations()
     server = raw = None
+    iscsi_port = 0
     try:
         sh("zfs", "create", f"{pool}/api")
         sh("zfs", "create", f"{pool}/raw")
         port = free_port()
         config = work / "shoal.toml"
-        write_config(config, work, port, f"{pool}/api", free_port(), free_port())
+        iscsi_port = free_port()
+        write_config(config, work, port, f"{pool}/api", free_port(), free_port(), iscsi_port)
         url = f"http://127.0.0.1:{port}"
         server = start_server(config, work, url)
         raw = RawGanesha(work / "raw-ganesha")
@@ -249,6 +253,8 @@ def main() -> int:
         if server is not None:
             stop_server(server)
         kill_ganesha(work / "ganesha")
+        if iscsi_port:
+            stop_tgtd(iscsi_port)
         if raw is not None:
             raw.stop()
         _restore_registrations(rpcbind_before)

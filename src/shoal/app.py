@@ -7,7 +7,7 @@ from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 
-from shoal.api import share
+from shoal.api import share, volume
 from shoal.api.openstack import errors
 from shoal.config import Settings
 from shoal.services import Services
@@ -31,4 +31,5 @@ def create_app(settings: Settings, services: Services | None = None, start: bool
     app.state.services = services
     errors.install(app)
     share.mount(app)
+    volume.mount(app)
     return app

@@ -47,14 +47,16 @@ def cmd_db_upgrade(args) -> int:
 def cmd_doctor(args) -> int:
     import shutil
 
-    from shoal.services.backends import build_share_drivers
+    from shoal.services.backends import build_drivers
 
     settings = _settings(args)
     problems = []
     if shutil.which("qemu-img") is None:
         problems.append("qemu-img is missing; fix: apt-get install qemu-utils")
-    for name, driver in build_share_drivers(settings).items():
-        for problem in driver.problems():
+    share_drivers, volume_drivers = build_drivers(settings)
+    for name in settings.backends:
+        found = share_drivers[name].problems() + volume_drivers[name].problems()
+        for problem in dict.fromkeys(found):  # both drivers see the same host
             problems.append(f"backend {name}: {problem}")
     if problems:
         for problem in problems:

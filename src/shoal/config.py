@@ -66,7 +66,7 @@ class IscsiConfig(Strict):
     # tgt only: Shoal may run its own tgtd; `control_port` selects the tgtadm socket
     # (tgtd --control-port N / tgtadm -C N), so several tgtd can share a host.
     manage_daemon: bool = True
-    control_port: int = Field(0, ge=0, le=65535)
+    control_port: int = Field(0, ge=0, le=32767)  # tgtd refuses larger numbers
 
     @field_validator("iqn_prefix")
     @classmethod

@@ -17,7 +17,7 @@ import pytest
 from shoal.config import Settings
 from shoal.services import Services
 from shoal.services.context import RequestContext
-from tests.fixtures.shoal import free_port, kill_ganesha
+from tests.fixtures.shoal import control_port, free_port, kill_ganesha, stop_tgtd
 from tests.fixtures.zfs import destroy_dataset
 
 pytestmark = pytest.mark.integration
@@ -31,11 +31,13 @@ def services(zpool, tmp_path):
     subprocess.run(["zfs", "create", "-o", "quota=2G", roots["small"]], check=True)
     subprocess.run(["zfs", "create", "-o", "quota=3G", roots["big"]], check=True)
     ganesha = {"config_dir": str(tmp_path / "ganesha"), "nfs_port": free_port(), "mount_port": free_port()}
+    iscsi_port = free_port()  # the volume side of the backends gets a tgtd of its own
+    iscsi = {"portals": [f"127.0.0.1:{iscsi_port}"], "control_port": control_port(iscsi_port)}
     settings = Settings.model_validate({
         "database": {"url": f"sqlite:///{tmp_path}/shoal.db"},
         "backends": {
-            "small": {"pools": [roots["small"]], "availability_zone": "zone-a", "ganesha": ganesha},
-            "big": {"pools": [roots["big"]], "availability_zone": "zone-b", "ganesha": ganesha},
+            "small": {"pools": [roots["small"]], "availability_zone": "zone-a", "ganesha": ganesha, "iscsi": iscsi},
+            "big": {"pools": [roots["big"]], "availability_zone": "zone-b", "ganesha": ganesha, "iscsi": iscsi},
         },
     })
     from shoal.db.migrate import upgrade
@@ -46,6 +48,7 @@ def services(zpool, tmp_path):
     yield svc
     svc.stop()
     kill_ganesha(tmp_path / "ganesha")
+    stop_tgtd(iscsi_port)
     for root in roots.values():
         destroy_dataset(root)
 

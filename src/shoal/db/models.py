@@ -126,3 +126,85 @@ class Message(Base):
     request_id: Mapped[str | None] = mapped_column(String(64), default=None)
     created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
     expires_at: Mapped[datetime | None] = mapped_column(DateTime, default=None)
+
+
+# ---- block volumes (Cinder) ------------------------------------------------------
+
+
+class VolumeType(Timestamps, Base):
+    __tablename__ = "volume_types"
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_id)
+    name: Mapped[str] = mapped_column(String(255), unique=True)
+    description: Mapped[str | None] = mapped_column(Text, default=None)
+    is_public: Mapped[bool] = mapped_column(Boolean, default=True)
+    is_default: Mapped[bool] = mapped_column(Boolean, default=False)
+    extra_specs: Mapped[dict] = mapped_column(JSON, default=dict)
+
+
+class Volume(Timestamps, Base):
+    __tablename__ = "volumes"
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_id)
+    project_id: Mapped[str] = mapped_column(String(255), index=True)
+    user_id: Mapped[str] = mapped_column(String(255))
+    name: Mapped[str | None] = mapped_column(String(255), default=None, index=True)
+    description: Mapped[str | None] = mapped_column(Text, default=None)
+    size: Mapped[int] = mapped_column(Integer)
+    status: Mapped[str] = mapped_column(String(32), index=True)
+    attach_status: Mapped[str] = mapped_column(String(32), default="detached")
+    volume_type_id: Mapped[str | None] = mapped_column(ForeignKey("volume_types.id"), default=None)
+    availability_zone: Mapped[str | None] = mapped_column(String(255), default=None)
+    backend: Mapped[str | None] = mapped_column(String(255), default=None)
+    pool: Mapped[str | None] = mapped_column(String(255), default=None)
+    snapshot_id: Mapped[str | None] = mapped_column(String(36), default=None)
+    source_volid: Mapped[str | None] = mapped_column(String(36), default=None)
+    provider_location: Mapped[str | None] = mapped_column(String(1024), default=None)
+    # "CHAP <user> <secret>", as Cinder keeps it; handed out in connection_info.
+    provider_auth: Mapped[str | None] = mapped_column(String(255), default=None)
+    bootable: Mapped[bool] = mapped_column(Boolean, default=False)
+    readonly: Mapped[bool] = mapped_column(Boolean, default=False)
+    multiattach: Mapped[bool] = mapped_column(Boolean, default=False)
+    metadata_: Mapped[dict] = mapped_column("metadata", JSON, default=dict)
+    status_reason: Mapped[str | None] = mapped_column(Text, default=None)
+    task: Mapped[str | None] = mapped_column(String(32), default=None)
+    task_arg: Mapped[str | None] = mapped_column(String(255), default=None)
+
+    volume_type: Mapped[VolumeType | None] = relationship(lazy="joined")
+    attachments: Mapped[list["VolumeAttachment"]] = relationship(
+        cascade="all, delete-orphan", lazy="selectin", order_by="VolumeAttachment.created_at"
+    )
+
+
+class VolumeSnapshot(Timestamps, Base):
+    __tablename__ = "volume_snapshots"
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_id)
+    volume_id: Mapped[str] = mapped_column(ForeignKey("volumes.id"), index=True)
+    project_id: Mapped[str] = mapped_column(String(255), index=True)
+    user_id: Mapped[str] = mapped_column(String(255))
+    name: Mapped[str | None] = mapped_column(String(255), default=None)
+    description: Mapped[str | None] = mapped_column(Text, default=None)
+    size: Mapped[int] = mapped_column(Integer)
+    status: Mapped[str] = mapped_column(String(32))
+    provider_location: Mapped[str | None] = mapped_column(String(1024), default=None)
+    status_reason: Mapped[str | None] = mapped_column(Text, default=None)
+    task: Mapped[str | None] = mapped_column(String(32), default=None)
+    metadata_: Mapped[dict] = mapped_column("metadata", JSON, default=dict)
+
+    volume: Mapped[Volume] = relationship(lazy="joined")
+
+
+class VolumeAttachment(Timestamps, Base):
+    __tablename__ = "volume_attachments"
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_id)
+    volume_id: Mapped[str] = mapped_column(ForeignKey("volumes.id"), index=True)
+    instance_uuid: Mapped[str | None] = mapped_column(String(36), default=None)
+    attached_host: Mapped[str | None] = mapped_column(String(255), default=None)
+    mountpoint: Mapped[str | None] = mapped_column(String(255), default=None)
+    attach_mode: Mapped[str] = mapped_column(String(8), default="rw")
+    # reserved -> attaching -> attached -> detaching -> (deleted)
+    attach_status: Mapped[str] = mapped_column(String(32))
+    connector: Mapped[dict | None] = mapped_column(JSON, default=None)
+    attach_time: Mapped[datetime | None] = mapped_column(DateTime, default=None)

@@ -164,6 +164,11 @@ class VolumeDriver(ABC):
     @abstractmethod
     def unmanage_snapshot(self, snapshot: VolumeSnapshotRef) -> None: ...
 
+    def exports_healthy(self) -> bool:
+        """False when the export daemon lost its state (e.g. tgtd restarted), so
+        the periodic check restarts it and re-exports the attached volumes."""
+        return True
+
     def retype(self, volume: VolumeRef, new_extra_specs: dict[str, str]) -> bool:
         """Apply a new type in place when no data has to move; False when it cannot."""
         return False

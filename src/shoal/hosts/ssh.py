@@ -3,11 +3,20 @@
 The argv list is quoted item by item with `shlex.join` at this boundary only:
 the remote sshd hands a single string to a shell, and quoting every item keeps
 it an argv list in effect. No caller ever builds a command string.
+
+Same contract as `LocalHost`: one deadline per command, retries only for the
+failures the caller names, `STATS` counting, secrets masked. A connection that
+cannot be made or is lost counts as a failed command (exit 255, like `ssh`).
+On a timeout the channel is closed; the remote process is not killed (sshd does
+not signal a command without a terminal), as with `ssh` itself.
 """
 
 from __future__ import annotations
 
+import posixpath
+import select
 import shlex
+import socket
 import threading
 import time
 from typing import Sequence
@@ -23,6 +32,92 @@ from .runner import (
     log_result,
     run_with_retry,
 )
+
+CHUNK = 1 << 20  # most bytes taken from or given to a channel at once
+POLL = 0.1  # longest wait between looks at the channels (send windows have no fd)
+LOST = 255  # exit code of a command whose connection failed, as ssh(1) reports it
+NO_STATUS = "ssh: the command ended without an exit status (killed by a signal, or the connection was lost)"
+
+
+class _Remote:
+    """One command on its own channel: what it printed so far, what is left to send it."""
+
+    def __init__(self, chan, stdin: bytes = b"", source: _Remote | None = None):
+        self.chan = chan
+        self.out = bytearray()
+        self.err = bytearray()
+        self.pending = stdin
+        self.source = source  # a command whose stdout is this one's stdin
+        self.keep_stdout = True
+
+    @property
+    def done(self) -> bool:
+        """Exited (or the channel is gone) and everything it printed has been read."""
+        c = self.chan
+        return c.exit_status_ready() and bool(c.eof_received or c.closed) and not (c.recv_ready() or c.recv_stderr_ready())
+
+    @property
+    def stdout_ended(self) -> bool:
+        return bool(self.chan.eof_received or self.chan.closed) and not self.chan.recv_ready()
+
+    def returncode(self) -> int:
+        return self.chan.recv_exit_status()  # -1: no exit status (killed by a signal, or connection lost)
+
+    def step(self) -> bool:
+        """Move what can be moved now; False if there was nothing to do."""
+        c, src, moved = self.chan, self.source, False
+        if src is not None:
+            if c.exit_status_ready() and not src.done:
+                src.chan.close()  # the consumer is gone: stop the producer, as a closed pipe would,
+                src.keep_stdout = True  # and drop what it had sent
+            elif not self.pending and src.chan.recv_ready():
+                self.pending, moved = src.chan.recv(CHUNK), True
+        if self.pending and c.exit_status_ready():
+            self.pending = b""  # nobody left to read it
+        if self.pending:
+            moved |= self._send()
+        elif not c.eof_sent and (src is None or src.stdout_ended):
+            c.shutdown_write()
+        if c.recv_stderr_ready():
+            self.err += c.recv_stderr(CHUNK)
+            moved = True
+        if self.keep_stdout and c.recv_ready():
+            self.out += c.recv(CHUNK)
+            moved = True
+        return moved
+
+    def _send(self) -> bool:
+        """Send some pending input, waiting at most POLL for the remote side to take it."""
+        self.chan.settimeout(POLL)
+        try:
+            sent = self.chan.send(self.pending)
+        except socket.timeout:
+            return True  # waited: the loop looks at the other streams, then tries again
+        except OSError:
+            sent = len(self.pending)  # the channel closed: the command has exited
+        self.pending = self.pending[sent:]
+        return True
+
+
+def _drive(commands: list[_Remote], deadline: float) -> None:
+    """Move bytes until every command has exited and been read; TimeoutError at the deadline."""
+    while waiting := [cmd for cmd in commands if not cmd.done]:
+        left = deadline - time.monotonic()
+        if left <= 0:
+            raise TimeoutError
+        if any([cmd.step() for cmd in commands]):
+            continue
+        # Data and EOF on a channel wake select; after EOF a channel's fd stays
+        # readable, so only the exit status is left to wait for.
+        open_ = [cmd.chan for cmd in waiting if not (cmd.chan.eof_received or cmd.chan.closed)]
+        if open_:
+            select.select(open_, [], [], min(left, POLL))
+        else:
+            waiting[0].chan.status_event.wait(min(left, POLL))
+
+
+def _text(data: bytes | bytearray) -> str:
+    return bytes(data).decode(errors="replace")
 
 
 class SSHHost:
@@ -47,55 +142,99 @@ class SSHHost:
         self._client = None
         self._lock = threading.Lock()
 
-    def _connect(self):
+    def _transport(self):
+        """The live connection, made (again) if there is none."""
         import paramiko
 
         with self._lock:
             transport = self._client.get_transport() if self._client else None
             if transport is not None and transport.is_active():
-                return self._client
+                return transport
+            if self._client is not None:
+                self._client.close()
+                self._client = None
             client = paramiko.SSHClient()
             client.set_missing_host_key_policy(paramiko.AutoAddPolicy())
-            client.connect(
-                self.address,
-                port=self.port,
-                username=self.user,
-                key_filename=self.key_file,
-                password=self.password,
-                timeout=self.connect_timeout,
-                allow_agent=False,
-                look_for_keys=self.key_file is None and self.password is None,
-            )
+            try:
+                client.connect(
+                    self.address,
+                    port=self.port,
+                    username=self.user,
+                    key_filename=self.key_file,
+                    password=self.password,
+                    timeout=self.connect_timeout,
+                    banner_timeout=self.connect_timeout,
+                    auth_timeout=self.connect_timeout,
+                    allow_agent=False,
+                    look_for_keys=self.key_file is None and self.password is None,
+                )
+            except BaseException:
+                client.close()
+                raise
             self._client = client
-            return client
+            return client.get_transport()
+
+    def _open(self, argv: Sequence[str]):
+        """A channel running `argv`. A reused connection found dead is replaced once:
+        nothing ran on it yet, so trying again is safe."""
+        import paramiko
+
+        for attempt in (1, 2):
+            transport = self._transport()
+            try:
+                chan = transport.open_session(timeout=self.connect_timeout)
+                break
+            except (paramiko.SSHException, EOFError, OSError):
+                if attempt == 2 or transport.is_active():
+                    raise
+        chan.exec_command(self._command(argv))
+        return chan
+
+    def close(self) -> None:
+        with self._lock:
+            if self._client is not None:
+                self._client.close()
+                self._client = None
 
     def _command(self, argv: Sequence[str]) -> str:
         return shlex.join((["sudo", "-n"] if self.sudo else []) + list(argv))
+
+    def _start(self, *argvs: Sequence[str]) -> tuple[list, str]:
+        """Channels running each argv, or ([], why not) when the host cannot be reached."""
+        chans = []
+        try:
+            for argv in argvs:
+                chans.append(self._open(argv))
+        except Exception as exc:  # connection failures become command failures
+            for chan in chans:
+                chan.close()
+            return [], f"ssh: {type(exc).__name__}: {exc}"
+        return chans, ""
 
     def run(self, argv, *, input=None, timeout=None, check=True, retry: Retry | None = None):
         timeout = timeout or DEFAULT_TIMEOUT
 
         def execute(args) -> CommandResult:
+            args = tuple(args)
             token = STATS.started(args)
             start = time.monotonic()
-            try:
-                client = self._connect()
-                stdin, stdout, stderr = client.exec_command(self._command(args), timeout=timeout)
-                if input is not None:
-                    stdin.write(input)
-                stdin.channel.shutdown_write()
-                out = stdout.read().decode(errors="replace")
-                err = stderr.read().decode(errors="replace")
-                rc = stdout.channel.recv_exit_status()
-            except TimeoutError:
-                result = CommandResult(tuple(args), -1, "", "timeout", time.monotonic() - start)
-                STATS.finished(token, result.duration, False)
-                raise CommandTimeout(result, f"timed out after {timeout}s") from None
-            except Exception as exc:  # connection failures become command failures
-                with self._lock:
-                    self._client = None
-                rc, out, err = 255, "", f"ssh: {exc}"
-            result = CommandResult(tuple(args), rc, out, err, time.monotonic() - start)
+            chans, failure = self._start(args)
+            rc, out, err = LOST, "", failure
+            if chans:
+                cmd = _Remote(chans[0], stdin=input.encode() if input is not None else b"")
+                try:
+                    _drive([cmd], start + timeout)
+                except TimeoutError:
+                    result = CommandResult(args, -1, _text(cmd.out), _text(cmd.err), time.monotonic() - start)
+                    STATS.finished(token, result.duration, False)
+                    log_result(self.name, result)
+                    raise CommandTimeout(result, f"timed out after {timeout}s") from None
+                finally:
+                    cmd.chan.close()
+                rc, out, err = cmd.returncode(), _text(cmd.out), _text(cmd.err)
+                if rc == -1:
+                    rc, err = LOST, err + NO_STATUS
+            result = CommandResult(args, rc, out, err, time.monotonic() - start)
             STATS.finished(token, result.duration, rc == 0)
             log_result(self.name, result, expected_failure=not check)
             return result
@@ -103,46 +242,89 @@ class SSHHost:
         return run_with_retry(execute, argv, check, retry)
 
     def pipe(self, producer, consumer, *, timeout=None) -> CommandResult:
-        """Both ends run on this host; the bytes flow through here between two channels."""
+        """`producer | consumer`, both on this host; the bytes flow through here
+        between two channels. One deadline covers both ends, and a failure of
+        either end fails the pipe (saying which)."""
         timeout = timeout or DEFAULT_TIMEOUT * 10
-        client = self._connect()
         start = time.monotonic()
         argv = (*producer, "|", *consumer)
-        src_in, src_out, src_err = client.exec_command(self._command(producer), timeout=timeout)
-        dst_in, dst_out, dst_err = client.exec_command(self._command(consumer), timeout=timeout)
-        src_in.channel.shutdown_write()
-        while True:
-            chunk = src_out.read(1 << 20)
-            if not chunk:
-                break
-            dst_in.write(chunk)
-        dst_in.channel.shutdown_write()
-        src_rc = src_out.channel.recv_exit_status()
-        dst_rc = dst_out.channel.recv_exit_status()
-        err = src_err.read().decode(errors="replace") + dst_err.read().decode(errors="replace")
-        result = CommandResult(argv, src_rc or dst_rc, dst_out.read().decode(errors="replace"), err, time.monotonic() - start)
-        log_result(self.name, result)
-        if result.returncode:
-            raise CommandError(result)
-        return result
+        token = STATS.started(argv)
+
+        def finish(rc: int, out: str, err: str, kind=CommandError, reason: str = "") -> CommandResult:
+            result = CommandResult(argv, rc, out, err, time.monotonic() - start)
+            STATS.finished(token, result.duration, rc == 0)
+            log_result(self.name, result)
+            if rc:
+                raise kind(result, reason)
+            return result
+
+        chans, failure = self._start(producer, consumer)
+        if not chans:
+            return finish(LOST, "", failure)
+        src = _Remote(chans[0])
+        src.keep_stdout = False
+        dst = _Remote(chans[1], source=src)
+        try:
+            _drive([src, dst], start + timeout)
+        except TimeoutError:
+            return finish(-1, "", _text(src.err) + _text(dst.err), CommandTimeout, f"timed out after {timeout}s")
+        finally:
+            src.chan.close()
+            dst.chan.close()
+        src_rc, dst_rc = src.returncode(), dst.returncode()
+        out, err = _text(dst.out), _text(src.err) + _text(dst.err)
+        if src_rc > 0:
+            return finish(src_rc, out, err, reason=f"producer exit {src_rc}")
+        if dst_rc:
+            why = f"exit {dst_rc}" if dst_rc > 0 else NO_STATUS
+            return finish(dst_rc if dst_rc > 0 else LOST, out, err, reason=f"consumer {why}")
+        if src_rc:
+            return finish(LOST, out, err, reason="producer stopped: the consumer exited before reading all its output")
+        return finish(0, out, err)
 
     def write_file(self, path: str, content: str, mode: int = 0o644) -> None:
-        tmp = f"{path}.shoal-tmp"
-        self.run(["mkdir", "-p", path.rsplit("/", 1)[0] or "/"])
-        self.run(["tee", tmp], input=content)
-        self.run(["chmod", oct(mode)[2:], tmp])
-        self.run(["mv", "-f", tmp, path])
+        """Atomic: the content goes to a new private temporary file that is renamed over `path`."""
+        directory, base = posixpath.split(path)
+        directory = directory or "."
+        self.run(["mkdir", "-p", directory])
+        tmp = self.run(["mktemp", posixpath.join(directory, f".{base}.XXXXXX")]).stdout.strip()
+        try:
+            self.run(["dd", f"of={tmp}", "status=none"], input=content)
+            self.run(["chmod", format(mode, "o"), tmp])
+            self.run(["mv", "-f", tmp, path])
+        except BaseException:
+            self.run(["rm", "-f", tmp], check=False)
+            raise
+
+    def _missing(self, path: str) -> bool:
+        return self.run(["test", "-e", path], check=False).returncode == 1
 
     def read_file(self, path: str) -> str | None:
+        """The file's text, None if it does not exist; other failures raise."""
         result = self.run(["cat", path], check=False)
-        return result.stdout if result.returncode == 0 else None
+        if result.returncode == 0:
+            return result.stdout
+        if self._missing(path):
+            return None
+        raise CommandError(result)
 
     def file_size(self, path: str) -> int:
-        out = self.run(["stat", "-c", "%s", path], check=False).stdout.strip()
-        return int(out) if out.isdigit() else 0
+        """Size of a file in bytes, 0 if it does not exist."""
+        result = self.run(["stat", "-c", "%s", path], check=False)
+        if result.returncode == 0:
+            return int(result.stdout.strip())
+        if self._missing(path):
+            return 0
+        raise CommandError(result)
 
     def read_from(self, path: str, offset: int) -> str:
-        return self.run(["tail", "-c", f"+{offset + 1}", path], check=False).stdout
+        """A file's text from byte `offset` on ('' if it does not exist)."""
+        result = self.run(["tail", "-c", f"+{int(offset) + 1}", path], check=False)
+        if result.returncode == 0:
+            return result.stdout
+        if self._missing(path):
+            return ""
+        raise CommandError(result)
 
     def signal(self, pid: int, signum: int) -> None:
         self.run(["kill", f"-{int(signum)}", str(int(pid))])

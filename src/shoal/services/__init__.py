@@ -5,39 +5,53 @@ from __future__ import annotations
 from shoal.config import Settings
 from shoal.db.session import Database
 
-from .backends import build_share_drivers
+from .attachments import Attachments
+from .backends import build_drivers
 from .core import Core
 from .messages import Messages
 from .recovery import Recovery
 from .share_access import ShareAccess
 from .share_snapshots import ShareSnapshots
-from .share_types import ShareTypes
+from .types import share_types, volume_types
 from .shares import Shares
 from .tasks import TaskRunner
+from .volume_recovery import VolumeRecovery
+from .volume_snapshots import VolumeSnapshots
+from .volumes import Volumes
 
 
 class Services:
     """Everything the API calls, built from the settings."""
 
-    def __init__(self, settings: Settings, drivers=None, database: Database | None = None):
+    def __init__(self, settings: Settings, drivers=None, database: Database | None = None, volume_drivers=None):
         self.settings = settings
+        if drivers is None and volume_drivers is None:
+            drivers, volume_drivers = build_drivers(settings)
         self.core = Core(
             settings=settings,
             db=database or Database(settings.database.url),
-            drivers=drivers if drivers is not None else build_share_drivers(settings),
+            drivers=drivers or {},
             tasks=TaskRunner(settings.service.workers),
+            volume_drivers=volume_drivers or {},
         )
-        self.share_types = ShareTypes(self.core)
+        self.share_types = share_types(self.core)
+        self.volume_types = volume_types(self.core)
         self.shares = Shares(self.core, self.share_types)
         self.snapshots = ShareSnapshots(self.core)
         self.access = ShareAccess(self.core)
         self.messages = Messages(self.core)
+        self.volumes = Volumes(self.core, self.volume_types)
+        self.volume_snapshots = VolumeSnapshots(self.core)
+        self.attachments = Attachments(self.core)
+        self.volume_recovery = VolumeRecovery(self.core, self.volumes, self.volume_snapshots)
         self.recovery = Recovery(self.core, self.shares, self.snapshots, self.access)
+        self.recovery.also(self.volume_recovery)
 
     def start(self, periodic: bool = True) -> None:
         """Bring backends up, finish what a crash interrupted, re-export everything."""
         self.share_types.bootstrap()
-        for name, driver in self.core.drivers.items():
+        self.volume_types.bootstrap()
+        for name, driver in [*self.core.drivers.items(), *self.core.volume_drivers.items()]:
             try:
                 driver.start()
             except Exception as exc:  # one broken backend must not stop the others
@@ -46,6 +60,8 @@ class Services:
                 logging.getLogger(__name__).error("backend %s failed to start: %s", name, exc)
         self.recovery.resume_interrupted()
         self.recovery.ensure_exports()
+        self.volume_recovery.resume_interrupted()
+        self.volume_recovery.ensure_exports()
         if periodic:
             self.recovery.start_periodic(self.settings.service.periodic_interval)
 
@@ -53,10 +69,10 @@ class Services:
         self.recovery.stop()
         self.core.tasks.shutdown()
 
-    def pools(self):
-        """(backend, driver, [PoolStats]) for every reachable backend."""
+    def pools(self, volumes: bool = False):
+        """(backend, driver, [PoolStats]) for every backend (no pools when unreachable)."""
         out = []
-        for name, driver in self.core.drivers.items():
+        for name, driver in (self.core.volume_drivers if volumes else self.core.drivers).items():
             try:
                 out.append((name, driver, driver.pools()))
             except Exception:

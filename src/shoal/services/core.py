@@ -4,7 +4,7 @@ the small helpers that turn rows into the plain data drivers take."""
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -13,6 +13,7 @@ from shoal.config import Settings
 from shoal.db import models
 from shoal.db.session import Database
 from shoal.drivers.base import AccessRule, ShareDriver, ShareRef, SnapshotRef
+from shoal.drivers.volume import VolumeDriver
 
 from .context import RequestContext
 from .errors import NotFound
@@ -34,6 +35,7 @@ class Core:
     db: Database
     drivers: dict[str, ShareDriver]
     tasks: TaskRunner
+    volume_drivers: dict[str, VolumeDriver] = field(default_factory=dict)
 
     def driver(self, backend: str | None) -> ShareDriver:
         if backend not in self.drivers:

@@ -31,6 +31,10 @@ class Recovery:
         self.core, self.shares, self.snapshots, self.access = core, shares, snapshots, access
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
+        self._others: list = []  # more checks for the periodic loop (volumes)
+
+    def also(self, other) -> None:
+        self._others.append(other)
 
     def resume_interrupted(self) -> None:
         redo = {"delete": self.shares._delete, "unmanage": self.shares._unmanage}
@@ -101,6 +105,8 @@ class Recovery:
                     self.ensure_exports(name)
             except Exception:
                 log.exception("periodic check of backend %s failed", name)
+        for other in self._others:
+            other.check_once()
 
     def stop(self) -> None:
         self._stop.set()

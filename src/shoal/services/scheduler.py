@@ -1,6 +1,6 @@
 """Placement: which backend and pool gets a new share.
 
-Filters by the share type's `share_backend_name`, by availability zone and by
+Filters by the type's backend name, by availability zone and by
 the type's capabilities the driver must meet, then takes the pool with the most
 free space that still fits the share after its reserved percentage.
 """
@@ -31,9 +31,12 @@ def fits(pool: PoolStats, size_gb: int) -> bool:
 
 
 def choose_pool(
-    drivers: dict[str, ShareDriver], size_gb: int, extra_specs: dict[str, str], availability_zone: str | None
+    drivers: dict[str, ShareDriver], size_gb: int, extra_specs: dict[str, str], availability_zone: str | None,
+    backend_key: str = "share_backend_name",
 ) -> Placement:
-    wanted_backend = extra_specs.get("share_backend_name")
+    """`backend_key` is the extra spec naming a backend: Manila's share_backend_name
+    or Cinder's volume_backend_name."""
+    wanted_backend = extra_specs.get(backend_key)
     wanted_zones = [z.strip() for z in extra_specs.get("availability_zones", "").split(",") if z.strip()]
     candidates: list[tuple[float, str, str]] = []
     reasons: list[str] = []

@@ -15,7 +15,7 @@ from . import core as c
 from .context import RequestContext
 from .errors import Conflict, Forbidden, Invalid, NotFound
 from .scheduler import NoValidPool, choose_pool
-from .share_types import ShareTypes
+from .types import TypeCatalog
 
 log = logging.getLogger(__name__)
 
@@ -48,7 +48,7 @@ def check_size(size: Any, field: str = "size") -> int:
 
 
 class Shares:
-    def __init__(self, core: c.Core, types: ShareTypes):
+    def __init__(self, core: c.Core, types: TypeCatalog):
         self.core = core
         self.types = types
 

@@ -131,3 +131,38 @@ def parse_size(value: str) -> int:
     if unit not in units:
         raise ValueError(f"unparseable size {value!r}")
     return int(float(number) * 1024 ** units[unit])
+
+
+# ---- volumes and dependency tracking (added for the volume driver) ----------------------
+#
+# zfs-fuse 0.7's `zfs list` has no `-p` and no `clones` column, so the volume
+# driver reads the state of a whole pool root with one `zfs get -r` (which takes
+# `-p` everywhere) and works out clones by inverting each dataset's `origin`.
+
+
+def get_sourced(
+    names: Sequence[str], props: Iterable[str], recursive: bool = False, depth: int | None = None,
+    sources: Iterable[str] | None = None,
+) -> list[str]:
+    """`zfs get` with the source column (`local`, `inherited from X`, `default`, `-`),
+    optionally only values from `sources` (e.g. ["local"])."""
+    argv = ["zfs", "get", "-H", "-p", "-o", "name,property,value,source"]
+    if sources:
+        argv += ["-s", ",".join(sources)]
+    if depth is not None:
+        argv += ["-d", str(depth)]
+    elif recursive:
+        argv.append("-r")
+    return argv + [",".join(props), *names]
+
+
+def parse_get_sourced(text: str) -> dict[str, dict[str, tuple[str, str]]]:
+    """`zfs get -H -p -o name,property,value,source` → {name: {property: (value, source)}},
+    names in the order ZFS printed them."""
+    out: dict[str, dict[str, tuple[str, str]]] = {}
+    for row in parse_rows(text):
+        name, prop, value = row[0], row[1], row[2]
+        source = row[3] if len(row) > 3 else "-"
+        out.setdefault(name, {})[prop] = (value, source)
+    return out
+

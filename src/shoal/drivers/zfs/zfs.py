@@ -19,6 +19,10 @@ from . import commands as cmd
 # another destroy in flight). Everything else is final.
 BUSY = Retry(transient=("dataset is busy", "pool or dataset is busy", "device is busy", "umount: ", "target is busy"), attempts=10, first_delay=0.1, max_delay=1.0)
 
+# A destroy refused because something still needs the object (the full stderr
+# is checked: the names ZFS lists after the message can push it out of a tail).
+DEPENDANTS = ("has dependent clones", "has children")
+
 NOT_FOUND = ("dataset does not exist", "could not find any snapshots", "no such pool", "no such dataset")
 
 
@@ -141,6 +145,49 @@ class Zfs:
             self.host.pipe(cmd.send(snapshot_name), cmd.receive(target))
         except CommandError as err:
             raise ZfsError(str(err)) from None
+
+    # ---- added for the volume driver: zvols, sourced reads, inherit --------
+
+    def create_volume(self, zvol: str, size_bytes: int, properties: Mapping[str, str] | None = None, sparse: bool = True) -> None:
+        """`zfs create [-s] -V BYTES` (kernel OpenZFS only: zfs-fuse has no zvols)."""
+        self._run(cmd.create_volume(zvol, size_bytes, properties, sparse=sparse))
+
+    def get_tree(self, root: str, props: Iterable[str]) -> dict[str, dict[str, tuple[str, str]]]:
+        """Every dataset, zvol and snapshot under `root` (itself included) with
+        {property: (value, source)}, in ZFS's order (snapshots oldest first).
+        One `zfs get -r`: zfs-fuse's `zfs list` has no `-p`."""
+        result = self._run(cmd.get_sourced([root], props, recursive=True))
+        return cmd.parse_get_sourced(result.stdout)
+
+    def local_properties(self, name: str) -> dict[str, str]:
+        """Properties set on `name` itself (source `local`)."""
+        result = self._run(cmd.get_sourced([name], ["all"], sources=["local"]))
+        return {prop: value for prop, (value, _) in cmd.parse_get_sourced(result.stdout).get(name, {}).items()}
+
+    def inherit(self, name: str, prop: str) -> None:
+        self._run(cmd.inherit(name, prop))
+
+    def destroy_unless_needed(self, name: str) -> bool:
+        """Destroy a snapshot, dataset or zvol that nothing depends on.
+
+        True when it is gone (destroyed now or before); False, changing nothing,
+        when ZFS refuses because clones or snapshots still depend on it. Never
+        recursive. Other failures raise (busy ones after the usual retries).
+        """
+        with self._pool_lock(name):
+            if "@" not in name:
+                self.host.run(cmd.unmount(name), check=False)
+            try:
+                self.host.run(cmd.destroy(name), retry=BUSY)
+            except CommandError as err:
+                if _not_found(err):
+                    return True
+                if any(s in err.stderr for s in DEPENDANTS):
+                    if "@" not in name:  # it was unmounted for nothing: put it back
+                        self.host.run(cmd.mount(name), check=False)
+                    return False
+                raise ZfsError(str(err)) from None
+        return True
 
     # ---- pools ------------------------------------------------------------
 

@@ -1,0 +1,95 @@
+"""The per-request state of an OpenStack API call: caller, microversion, URLs,
+and the small readers of query and body that every router uses."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import Any
+
+from fastapi import Request, Response
+
+from shoal.services import Services
+from shoal.services.context import RequestContext
+
+from .auth import noauth_context
+from .errors import ApiError
+from .microversions import Version, VersionRange
+
+
+@dataclass
+class ApiCall:
+    request: Request
+    services: Services
+    ctx: RequestContext
+    version: Version
+    url_project: str | None
+    root: str  # the path prefix of this API: "share", "volume"
+
+    @property
+    def base(self) -> str:
+        public = self.services.settings.api.public_url
+        origin = public.rstrip("/") if public else str(self.request.base_url).rstrip("/")
+        return f"{origin}/{self.root}"
+
+    def link(self, collection: str, item_id: str, major: str = "v2") -> list[dict]:
+        project = self.ctx.project_id
+        return [
+            {"href": f"{self.base}/{major}/{project}/{collection}/{item_id}", "rel": "self"},
+            {"href": f"{self.base}/{project}/{collection}/{item_id}", "rel": "bookmark"},
+        ]
+
+    def v(self, text: str) -> bool:
+        return self.version.at_least(text)
+
+    def query(self, name: str, default: Any = None) -> Any:
+        return self.request.query_params.get(name, default)
+
+    def flag(self, name: str) -> bool:
+        return str(self.query(name, "")).lower() in ("1", "true", "yes", "y", "on")
+
+    async def body(self, key: str | None = None, *alternatives: str) -> Any:
+        """The JSON body (it must be an object); with `key`, the object under it."""
+        raw = await self.request.body()
+        try:
+            data = json.loads(raw or b"null")
+        except ValueError:
+            raise ApiError(400, "Malformed request body: not valid JSON") from None
+        if not isinstance(data, dict):
+            raise ApiError(400, "Malformed request body: a JSON object is expected")
+        if key is None:
+            return data
+        for name in (key, *alternatives):
+            if name in data:
+                inner = data[name]
+                if inner is not None and not isinstance(inner, dict):
+                    raise ApiError(400, f"Malformed request body: '{name}' must be an object")
+                return inner if inner is not None else {}
+        raise ApiError(400, f"Malformed request body: missing '{key}'")
+
+
+def call_factory(versions: VersionRange, root: str):
+    """A FastAPI dependency that builds the ApiCall of one API."""
+
+    def dependency(request: Request, response: Response) -> ApiCall:
+        version, headers = versions.negotiate(request.headers)
+        response.headers.update(headers)
+        services: Services = request.app.state.services
+        url_project = request.path_params.get("project_id")
+        ctx = noauth_context(request, url_project, services.settings.api.default_project)
+        return ApiCall(request, services, ctx, version, url_project, root)
+
+    return dependency
+
+
+def int_query(call: ApiCall, name: str) -> int | None:
+    value = call.query(name)
+    if value in (None, ""):
+        return None
+    try:
+        number = int(value)
+    except ValueError:
+        raise ApiError(400, f"Invalid input received: {name} must be a non-negative integer") from None
+    if number < 0:
+        raise ApiError(400, f"Invalid input received: {name} must be a non-negative integer")
+    return number

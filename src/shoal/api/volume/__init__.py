@@ -1,0 +1,46 @@
+"""The Block Storage v3 (Cinder) API, served under /volume."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, FastAPI, Request
+from fastapi.responses import JSONResponse
+
+from . import attachments, misc, snapshots, types, volumes
+from .call import VOLUME_API
+
+PREFIX = "/volume"
+
+
+def version_document(request: Request) -> dict:
+    public = request.app.state.services.settings.api.public_url
+    root = (public.rstrip("/") if public else str(request.base_url).rstrip("/")) + PREFIX
+    return {"versions": [{
+        "id": "v3.0", "status": "CURRENT", "version": str(VOLUME_API.maximum), "min_version": str(VOLUME_API.minimum),
+        "updated": "2024-01-01T00:00:00Z",
+        "links": [{"rel": "self", "href": f"{root}/v3/"},
+                  {"rel": "describedby", "type": "text/html", "href": "https://docs.openstack.org/"}],
+        "media-types": [{"base": "application/json", "type": "application/vnd.openstack.volume+json;version=3"}],
+    }]}
+
+
+def mount(app: FastAPI) -> None:
+    @app.get(PREFIX, include_in_schema=False)
+    @app.get(PREFIX + "/", include_in_schema=False)
+    async def volume_root(request: Request):
+        return JSONResponse(version_document(request), status_code=300)
+
+    @app.get(PREFIX + "/v3", include_in_schema=False)
+    @app.get(PREFIX + "/v3/", include_in_schema=False)
+    async def volume_v3(request: Request):
+        return version_document(request)
+
+    api = APIRouter()
+    for module in (volumes, snapshots, types, attachments, misc):
+        api.include_router(module.router)
+    # Project-less paths first (legal since 3.67), so /v3/volumes/detail is never a project id.
+    app.include_router(api, prefix=PREFIX + "/v3", tags=["volume"])
+    app.include_router(api, prefix=PREFIX + "/v3/{project_id}", tags=["volume (project-scoped)"])
+
+    @app.get(PREFIX + "/v3/{project_id}", include_in_schema=False)
+    async def volume_v3_project(request: Request, project_id: str):
+        return version_document(request)

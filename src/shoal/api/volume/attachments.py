@@ -1,0 +1,70 @@
+"""/attachments (3.27+): create with a connector, update, complete, delete."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Depends, Response
+from starlette.concurrency import run_in_threadpool as sync
+
+from shoal.api.openstack.errors import ApiError
+
+from . import views
+from .call import VolumeCall, volume_call
+
+router = APIRouter()
+
+
+def _require(call: VolumeCall) -> None:
+    if not call.v("3.27"):
+        raise ApiError(404, "The resource could not be found.")
+
+
+@router.post("/attachments")
+async def create_attachment(call: VolumeCall = Depends(volume_call)):
+    _require(call)
+    body = await call.body("attachment")
+    mode = body.get("mode", "rw") if call.v("3.54") else "rw"
+    row, info = await sync(call.services.attachments.create, call.ctx, body.get("volume_uuid"),
+                           body.get("instance_uuid"), body.get("connector"), mode)
+    return {"attachment": views.attachment(call, row, info)}
+
+
+@router.get("/attachments")
+@router.get("/attachments/detail")
+async def list_attachments(call: VolumeCall = Depends(volume_call)):
+    _require(call)
+    rows = await sync(call.services.attachments.list, call.ctx, call.flag("all_tenants"), call.query("volume_id"))
+    detail = call.request.url.path.endswith("/detail")
+    return {"attachments": [views.attachment(call, r, detail=detail) for r in rows]}
+
+
+@router.get("/attachments/{attachment_id}")
+async def show_attachment(attachment_id: str, call: VolumeCall = Depends(volume_call)):
+    _require(call)
+    row = await sync(call.services.attachments.get, call.ctx, attachment_id)
+    info = await sync(call.services.attachments.connection_info, call.ctx, row)
+    return {"attachment": views.attachment(call, row, info)}
+
+
+@router.put("/attachments/{attachment_id}")
+async def update_attachment(attachment_id: str, call: VolumeCall = Depends(volume_call)):
+    _require(call)
+    body = await call.body("attachment")
+    row, info = await sync(call.services.attachments.update, call.ctx, attachment_id, body.get("connector"))
+    return {"attachment": views.attachment(call, row, info)}
+
+
+@router.post("/attachments/{attachment_id}/action", status_code=204)
+async def attachment_action(attachment_id: str, call: VolumeCall = Depends(volume_call)):
+    _require(call)
+    body = await call.body()
+    if list(body) != ["os-complete"] or not call.v("3.44"):
+        raise ApiError(400, "Invalid input received: the only attachment action is os-complete (3.44+)")
+    await sync(call.services.attachments.complete, call.ctx, attachment_id)
+    return Response(status_code=204)
+
+
+@router.delete("/attachments/{attachment_id}")
+async def delete_attachment(attachment_id: str, call: VolumeCall = Depends(volume_call)):
+    _require(call)
+    await sync(call.services.attachments.delete, call.ctx, attachment_id)
+    return {"attachments": []}

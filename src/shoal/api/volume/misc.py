@@ -1,0 +1,167 @@
+"""Manage and manageable listings, pools, services, zones, limits, quotas, messages."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Depends, Response
+from starlette.concurrency import run_in_threadpool as sync
+
+from shoal.api.openstack.errors import ApiError
+
+from . import views
+from .call import VolumeCall, int_query, volume_call
+
+router = APIRouter()
+
+
+def _admin(call: VolumeCall) -> None:
+    if not call.ctx.is_admin:
+        raise ApiError(403, "Policy doesn't allow this operation to be performed.")
+
+
+# ---- manage ----------------------------------------------------------------------------
+
+@router.post("/os-volume-manage", status_code=202)
+@router.post("/manageable_volumes", status_code=202)
+async def manage_volume(call: VolumeCall = Depends(volume_call)):
+    body = await call.body("volume")
+    volume = await sync(call.services.volumes.manage, call.ctx, host=body.get("host") or body.get("service_host"),
+                        ref=body.get("ref"), name=body.get("name"), description=body.get("description"),
+                        volume_type=body.get("volume_type"), availability_zone=body.get("availability_zone"),
+                        metadata=body.get("metadata"), bootable=body.get("bootable", False))
+    return {"volume": views.volume_detail(call, volume)}
+
+
+@router.post("/os-snapshot-manage", status_code=202)
+@router.post("/manageable_snapshots", status_code=202)
+async def manage_snapshot(call: VolumeCall = Depends(volume_call)):
+    body = await call.body("snapshot")
+    snap = await sync(call.services.volume_snapshots.manage, call.ctx, volume_id=body.get("volume_id"),
+                      ref=body.get("ref"), name=body.get("name"), description=body.get("description"),
+                      metadata=body.get("metadata"))
+    return {"snapshot": views.snapshot_detail(call, snap)}
+
+
+SORTS = {"size": lambda pair: pair[1].size_gb, "reference": lambda pair: pair[1].reference}
+
+
+async def _manageable(call: VolumeCall, snapshots: bool, detail: bool) -> dict:
+    items = await sync(call.services.volumes.manageable, call.ctx, call.query("host"), snapshots)
+    sort_key, sort_dir = call.query("sort_key", "reference"), call.query("sort_dir", "asc")
+    if sort_key not in SORTS or sort_dir not in ("asc", "desc"):
+        raise ApiError(400, "Invalid input received: sort_key must be size or reference, sort_dir asc or desc")
+    items.sort(key=SORTS[sort_key], reverse=sort_dir == "desc")
+    if marker := call.query("marker"):
+        refs = [item.reference for _, item in items]
+        if marker not in refs:
+            raise ApiError(400, f"Invalid input received: marker {marker} not found")
+        items = items[refs.index(marker) + 1:]
+    offset, limit = int_query(call, "offset") or 0, int_query(call, "limit")
+    items = items[offset:] if limit is None else items[offset:offset + limit]
+    key = "manageable-snapshots" if snapshots else "manageable-volumes"
+    return {key: [views.manageable(call, backend, item, detail, snapshots) for backend, item in items]}
+
+
+@router.get("/manageable_volumes")
+@router.get("/os-volume-manage")
+async def manageable_volumes(call: VolumeCall = Depends(volume_call)):
+    return await _manageable(call, snapshots=False, detail=False)
+
+
+@router.get("/manageable_volumes/detail")
+@router.get("/os-volume-manage/detail")
+async def manageable_volumes_detail(call: VolumeCall = Depends(volume_call)):
+    return await _manageable(call, snapshots=False, detail=True)
+
+
+@router.get("/manageable_snapshots")
+@router.get("/os-snapshot-manage")
+async def manageable_snapshots(call: VolumeCall = Depends(volume_call)):
+    return await _manageable(call, snapshots=True, detail=False)
+
+
+@router.get("/manageable_snapshots/detail")
+@router.get("/os-snapshot-manage/detail")
+async def manageable_snapshots_detail(call: VolumeCall = Depends(volume_call)):
+    return await _manageable(call, snapshots=True, detail=True)
+
+
+# ---- pools, services, zones --------------------------------------------------------------
+
+@router.get("/scheduler-stats/get_pools")
+async def get_pools(call: VolumeCall = Depends(volume_call)):
+    _admin(call)
+    detail = call.flag("detail")
+    out = []
+    for backend, driver, pools in await sync(call.services.pools, True):
+        for pool in pools:
+            view = {"name": f"shoal@{backend}#{pool.name}"}
+            if detail:
+                view["capabilities"] = {
+                    "pool_name": pool.name, "total_capacity_gb": pool.total_gb, "free_capacity_gb": pool.free_gb,
+                    "allocated_capacity_gb": pool.allocated_gb, "volume_backend_name": backend,
+                    "storage_protocol": driver.storage_protocol, "vendor_name": "Shoal", "driver_version": "1.0",
+                    "timestamp": None, **pool.capabilities,
+                }
+            out.append(view)
+    return {"pools": out}
+
+
+@router.get("/os-services")
+async def list_services(call: VolumeCall = Depends(volume_call)):
+    _admin(call)
+    out = [{"binary": "cinder-scheduler", "host": "shoal", "zone": "nova", "status": "enabled", "state": "up",
+            "updated_at": None, "disabled_reason": None}]
+    for backend, driver, pools in await sync(call.services.pools, True):
+        out.append({"binary": "cinder-volume", "host": f"shoal@{backend}", "zone": driver.availability_zone,
+                    "status": "enabled", "state": "up" if pools else "down", "updated_at": None,
+                    "disabled_reason": None})
+    return {"services": out}
+
+
+@router.get("/os-availability-zone")
+async def list_zones(call: VolumeCall = Depends(volume_call)):
+    zones = sorted({d.availability_zone for d in call.services.core.volume_drivers.values()})
+    return {"availabilityZoneInfo": [{"zoneName": z, "zoneState": {"available": True}} for z in zones]}
+
+
+# ---- limits and quotas (not enforced yet: every limit is -1, unlimited) ------------------------
+
+QUOTA_KEYS = ("volumes", "snapshots", "gigabytes", "backups", "backup_gigabytes", "per_volume_gigabytes", "groups")
+
+
+@router.get("/limits")
+async def limits(call: VolumeCall = Depends(volume_call)):
+    volumes = await sync(call.services.volumes.list, call.ctx)
+    snaps = await sync(call.services.volume_snapshots.list, call.ctx)
+    absolute = {
+        "maxTotalVolumes": -1, "maxTotalSnapshots": -1, "maxTotalVolumeGigabytes": -1, "maxTotalBackups": -1,
+        "maxTotalBackupGigabytes": -1, "totalVolumesUsed": len(volumes),
+        "totalGigabytesUsed": sum(v.size for v in volumes) + sum(s.size for s in snaps),
+        "totalSnapshotsUsed": len(snaps), "totalBackupsUsed": 0, "totalBackupGigabytesUsed": 0,
+    }
+    return {"limits": {"rate": [], "absolute": absolute}}
+
+
+@router.get("/os-quota-sets/{target_project}")
+@router.get("/os-quota-sets/{target_project}/defaults")
+async def show_quota_set(target_project: str, call: VolumeCall = Depends(volume_call)):
+    return {"quota_set": {"id": target_project, **{key: -1 for key in QUOTA_KEYS}}}
+
+
+# ---- messages (3.3+) ---------------------------------------------------------------------------
+
+@router.get("/messages")
+async def list_messages(call: VolumeCall = Depends(volume_call)):
+    msgs = await sync(call.services.messages.list, call.ctx, call.query("resource_uuid"), int_query(call, "limit"))
+    return {"messages": [views.message(call, m) for m in msgs if m.resource_type != "SHARE"]}
+
+
+@router.get("/messages/{message_id}")
+async def show_message(message_id: str, call: VolumeCall = Depends(volume_call)):
+    return {"message": views.message(call, await sync(call.services.messages.get, call.ctx, message_id))}
+
+
+@router.delete("/messages/{message_id}", status_code=204)
+async def delete_message(message_id: str, call: VolumeCall = Depends(volume_call)):
+    await sync(call.services.messages.delete, call.ctx, message_id)
+    return Response(status_code=204)

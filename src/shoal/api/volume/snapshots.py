@@ -1,0 +1,101 @@
+"""/snapshots: volume snapshots."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Depends, Response
+from starlette.concurrency import run_in_threadpool as sync
+
+from shoal.api.openstack.errors import ApiError
+
+from . import views
+from .call import VolumeCall, int_query, volume_call
+
+router = APIRouter()
+
+
+async def _list(call: VolumeCall) -> dict:
+    filters = {k: call.query(k) for k in ("name", "status", "volume_id") if call.query(k)}
+    snaps = await sync(call.services.volume_snapshots.list, call.ctx, all_tenants=call.flag("all_tenants"),
+                       filters=filters, sort_key=call.query("sort_key", "created_at"),
+                       sort_dir=call.query("sort_dir", "desc"), limit=int_query(call, "limit"),
+                       offset=int_query(call, "offset"), marker=call.query("marker"))
+    return {"snapshots": [views.snapshot_detail(call, s) for s in snaps]}
+
+
+@router.get("/snapshots")
+async def list_snapshots(call: VolumeCall = Depends(volume_call)):
+    return await _list(call)
+
+
+@router.get("/snapshots/detail")
+async def list_snapshots_detail(call: VolumeCall = Depends(volume_call)):
+    return await _list(call)
+
+
+@router.post("/snapshots", status_code=202)
+async def create_snapshot(call: VolumeCall = Depends(volume_call)):
+    body = await call.body("snapshot")
+    # From 3.66 an in-use volume may be snapshotted without `force`.
+    force = body.get("force") or call.v("3.66")
+    snap = await sync(call.services.volume_snapshots.create, call.ctx, body.get("volume_id"),
+                      body.get("name", body.get("display_name")),
+                      body.get("description", body.get("display_description")), force, body.get("metadata"))
+    return {"snapshot": views.snapshot_detail(call, snap)}
+
+
+@router.get("/snapshots/{snapshot_id}")
+async def show_snapshot(snapshot_id: str, call: VolumeCall = Depends(volume_call)):
+    snap = await sync(call.services.volume_snapshots.get, call.ctx, snapshot_id)
+    return {"snapshot": views.snapshot_detail(call, snap)}
+
+
+@router.put("/snapshots/{snapshot_id}")
+async def update_snapshot(snapshot_id: str, call: VolumeCall = Depends(volume_call)):
+    body = await call.body("snapshot")
+    snap = await sync(call.services.volume_snapshots.update, call.ctx, snapshot_id, body)
+    return {"snapshot": views.snapshot_detail(call, snap)}
+
+
+@router.delete("/snapshots/{snapshot_id}", status_code=202)
+async def delete_snapshot(snapshot_id: str, call: VolumeCall = Depends(volume_call)):
+    await sync(call.services.volume_snapshots.delete, call.ctx, snapshot_id)
+    return Response(status_code=202)
+
+
+@router.get("/snapshots/{snapshot_id}/metadata")
+async def get_snapshot_metadata(snapshot_id: str, call: VolumeCall = Depends(volume_call)):
+    snap = await sync(call.services.volume_snapshots.get, call.ctx, snapshot_id)
+    return {"metadata": dict(snap.metadata_)}
+
+
+@router.post("/snapshots/{snapshot_id}/metadata")
+async def update_snapshot_metadata(snapshot_id: str, call: VolumeCall = Depends(volume_call)):
+    body = await call.body()
+    meta = await sync(call.services.volume_snapshots.set_metadata, call.ctx, snapshot_id, body.get("metadata"), False)
+    return {"metadata": meta}
+
+
+@router.put("/snapshots/{snapshot_id}/metadata")
+async def replace_snapshot_metadata(snapshot_id: str, call: VolumeCall = Depends(volume_call)):
+    body = await call.body()
+    meta = await sync(call.services.volume_snapshots.set_metadata, call.ctx, snapshot_id, body.get("metadata"), True)
+    return {"metadata": meta}
+
+
+@router.post("/snapshots/{snapshot_id}/action")
+async def snapshot_action(snapshot_id: str, call: VolumeCall = Depends(volume_call)):
+    body = await call.body()
+    if len(body) != 1:
+        raise ApiError(400, "Invalid input received: exactly one action is expected")
+    (name, arg), = body.items()
+    arg = arg if isinstance(arg, dict) else {}
+    svc = call.services.volume_snapshots
+    if name == "os-reset_status":
+        await sync(svc.reset_status, call.ctx, snapshot_id, arg.get("status"))
+    elif name == "os-force_delete":
+        await sync(svc.delete, call.ctx, snapshot_id, True)
+    elif name == "os-unmanage":
+        await sync(svc.unmanage, call.ctx, snapshot_id)
+    else:
+        raise ApiError(400, f"Invalid input received: unknown snapshot action {name!r}")
+    return Response(status_code=202)

@@ -1,0 +1,83 @@
+"""/types: volume types and extra specs."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Depends, Response
+from starlette.concurrency import run_in_threadpool as sync
+
+from shoal.api.openstack.errors import ApiError
+
+from . import views
+from .call import VolumeCall, volume_call
+
+router = APIRouter()
+
+
+@router.get("/types")
+async def list_types(call: VolumeCall = Depends(volume_call)):
+    rows = await sync(call.services.volume_types.list, call.ctx, call.query("is_public"))
+    return {"volume_types": [views.volume_type(call, t) for t in rows]}
+
+
+@router.get("/types/{type_id}")
+async def show_type(type_id: str, call: VolumeCall = Depends(volume_call)):
+    if type_id == "default" and not call.v("3.62"):
+        raise ApiError(404, "Volume type default could not be found.")
+    return {"volume_type": views.volume_type(call, await sync(call.services.volume_types.get, call.ctx, type_id))}
+
+
+@router.post("/types")
+async def create_type(call: VolumeCall = Depends(volume_call)):
+    body = await call.body("volume_type")
+    is_public = body.get("os-volume-type-access:is_public", body.get("is_public", True))
+    vtype = await sync(call.services.volume_types.create, call.ctx, body.get("name"), body.get("extra_specs"),
+                       is_public, body.get("description"))
+    return {"volume_type": views.volume_type(call, vtype)}
+
+
+@router.put("/types/{type_id}")
+async def update_type(type_id: str, call: VolumeCall = Depends(volume_call)):
+    body = await call.body("volume_type")
+    vtype = await sync(call.services.volume_types.update, call.ctx, type_id, body)
+    return {"volume_type": views.volume_type(call, vtype)}
+
+
+@router.delete("/types/{type_id}", status_code=202)
+async def delete_type(type_id: str, call: VolumeCall = Depends(volume_call)):
+    await sync(call.services.volume_types.delete, call.ctx, type_id)
+    return Response(status_code=202)
+
+
+@router.get("/types/{type_id}/extra_specs")
+async def list_specs(type_id: str, call: VolumeCall = Depends(volume_call)):
+    vtype = await sync(call.services.volume_types.get, call.ctx, type_id)
+    return {"extra_specs": dict(vtype.extra_specs)}
+
+
+@router.post("/types/{type_id}/extra_specs")
+async def set_specs(type_id: str, call: VolumeCall = Depends(volume_call)):
+    body = await call.body()
+    return {"extra_specs": await sync(call.services.volume_types.set_specs, call.ctx, type_id, body.get("extra_specs"))}
+
+
+@router.get("/types/{type_id}/extra_specs/{key}")
+async def show_spec(type_id: str, key: str, call: VolumeCall = Depends(volume_call)):
+    vtype = await sync(call.services.volume_types.get, call.ctx, type_id)
+    if key not in vtype.extra_specs:
+        raise ApiError(404, f"Volume Type {type_id} has no extra specs with key {key}.")
+    return {key: vtype.extra_specs[key]}
+
+
+@router.put("/types/{type_id}/extra_specs/{key}")
+async def put_spec(type_id: str, key: str, call: VolumeCall = Depends(volume_call)):
+    body = await call.body()
+    if set(body) != {key}:
+        raise ApiError(400, "Invalid input received: the body must hold exactly the spec named in the URL")
+    await sync(call.services.volume_types.set_specs, call.ctx, type_id, body)
+    return body
+
+
+@router.delete("/types/{type_id}/extra_specs/{key}", status_code=202)
+async def unset_spec(type_id: str, key: str, call: VolumeCall = Depends(volume_call)):
+    await sync(call.services.volume_types.unset_spec, call.ctx, type_id, key)
+    return Response(status_code=202)

@@ -1,0 +1,135 @@
+"""How each Block Storage resource looks at each microversion."""
+
+from __future__ import annotations
+
+from shoal.api.share.views import ts
+from shoal.db import models
+
+from .call import VolumeCall
+
+
+def attachment_summary(volume: models.Volume, row: models.VolumeAttachment) -> dict:
+    """The entry in a volume's `attachments` list."""
+    return {
+        "id": volume.id, "attachment_id": row.id, "volume_id": volume.id, "server_id": row.instance_uuid,
+        "host_name": row.attached_host, "device": row.mountpoint, "attached_at": ts(row.attach_time),
+    }
+
+
+def volume_summary(call: VolumeCall, volume: models.Volume) -> dict:
+    return {"id": volume.id, "name": volume.name, "links": call.link("volumes", volume.id, "v3")}
+
+
+def volume_detail(call: VolumeCall, volume: models.Volume) -> dict:
+    vtype = volume.volume_type
+    view = {
+        "id": volume.id,
+        "name": volume.name,
+        "description": volume.description,
+        "status": volume.status,
+        "size": volume.size,
+        "availability_zone": volume.availability_zone,
+        "created_at": ts(volume.created_at),
+        "updated_at": ts(volume.updated_at),
+        "attachments": [attachment_summary(volume, a) for a in volume.attachments if a.attach_status == "attached"],
+        "volume_type": vtype.name if vtype else None,
+        "snapshot_id": volume.snapshot_id,
+        "source_volid": volume.source_volid,
+        "metadata": dict(volume.metadata_ or {}),
+        "bootable": "true" if volume.bootable else "false",
+        "encrypted": False,
+        "replication_status": None,
+        "consistencygroup_id": None,
+        "multiattach": volume.multiattach,
+        "user_id": volume.user_id,
+        "links": call.link("volumes", volume.id, "v3"),
+        "os-vol-tenant-attr:tenant_id": volume.project_id,
+        "migration_status": None,
+    }
+    if call.ctx.is_admin:
+        view["os-vol-host-attr:host"] = f"shoal@{volume.backend}#{volume.pool}" if volume.backend else None
+        view["os-vol-mig-status-attr:migstat"] = None
+        view["os-vol-mig-status-attr:name_id"] = None
+    if call.v("3.13"):
+        view["group_id"] = None
+    if call.v("3.21"):
+        view["provider_id"] = None
+    if call.v("3.48"):
+        view["shared_targets"] = False
+        view["service_uuid"] = None
+    if call.v("3.61") and call.ctx.is_admin:
+        view["cluster_name"] = None
+    if call.v("3.63"):
+        view["volume_type_id"] = volume.volume_type_id
+    if call.v("3.65"):
+        view["consumes_quota"] = True
+    return view
+
+
+def snapshot_detail(call: VolumeCall, snap: models.VolumeSnapshot) -> dict:
+    view = {
+        "id": snap.id,
+        "name": snap.name,
+        "description": snap.description,
+        "status": snap.status,
+        "size": snap.size,
+        "volume_id": snap.volume_id,
+        "created_at": ts(snap.created_at),
+        "updated_at": ts(snap.updated_at),
+        "metadata": dict(snap.metadata_ or {}),
+        "os-extended-snapshot-attributes:project_id": snap.project_id,
+        "os-extended-snapshot-attributes:progress": "100%" if snap.status == "available" else "0%",
+    }
+    if call.v("3.14"):
+        view["group_snapshot_id"] = None
+    if call.v("3.41"):
+        view["user_id"] = snap.user_id
+    if call.v("3.65"):
+        view["consumes_quota"] = True
+    return view
+
+
+def snapshot_summary(call: VolumeCall, snap: models.VolumeSnapshot) -> dict:
+    return snapshot_detail(call, snap)  # Cinder's summary view carries the same fields
+
+
+def volume_type(call: VolumeCall, vtype: models.VolumeType) -> dict:
+    return {
+        "id": vtype.id, "name": vtype.name, "description": vtype.description, "is_public": vtype.is_public,
+        "os-volume-type-access:is_public": vtype.is_public, "extra_specs": dict(vtype.extra_specs or {}),
+        "qos_specs_id": None,
+    }
+
+
+def attachment(call: VolumeCall, row: models.VolumeAttachment, connection_info=None, detail: bool = True) -> dict:
+    view = {"id": row.id, "status": row.attach_status, "instance": row.instance_uuid, "volume_id": row.volume_id}
+    if detail:
+        view.update({
+            "attached_at": ts(row.attach_time), "detached_at": None, "attach_mode": row.attach_mode,
+            "connection_info": connection_payload(connection_info),
+        })
+    return view
+
+
+def connection_payload(info) -> dict | None:
+    if info is None:
+        return None
+    return {"driver_volume_type": info.driver_volume_type, "data": dict(info.data)}
+
+
+def manageable(call: VolumeCall, backend: str, item, detail: bool, snapshot: bool = False) -> dict:
+    view = {"reference": {"source-name": item.reference}, "size": item.size_gb, "safe_to_manage": item.safe_to_manage}
+    if snapshot:
+        view["source_reference"] = {"source-name": getattr(item, "source_reference", "")}
+    if detail:
+        view.update({"reason_not_safe": item.reason_not_safe, "cinder_id": None, "extra_info": None})
+    return view
+
+
+def message(call: VolumeCall, msg: models.Message) -> dict:
+    return {
+        "id": msg.id, "request_id": msg.request_id, "resource_type": msg.resource_type,
+        "resource_uuid": msg.resource_id, "event_id": f"VOLUME_{msg.resource_type}_{msg.action_id}_{msg.detail_id}",
+        "message_level": msg.message_level, "user_message": msg.user_message, "created_at": ts(msg.created_at),
+        "guaranteed_until": ts(msg.expires_at), "links": call.link("messages", msg.id, "v3"),
+    }

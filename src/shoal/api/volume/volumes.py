@@ -1,0 +1,202 @@
+"""/volumes: create, list, show, update, delete, summary, metadata and actions."""
+
+from __future__ import annotations
+
+import ast
+
+from fastapi import APIRouter, Depends, Response
+from starlette.concurrency import run_in_threadpool as sync
+
+from shoal.api.openstack.errors import ApiError
+
+from . import views
+from .call import VolumeCall, int_query, volume_call
+
+router = APIRouter()
+
+FILTERS = ("name", "status", "availability_zone", "bootable", "project_id", "attach_status", "name~")
+
+
+def _sort(call: VolumeCall) -> list[tuple[str, str]]:
+    """`sort=key:dir,key2` (Cinder) or `sort_key`/`sort_dir` (old style)."""
+    if sort := call.query("sort"):
+        out = []
+        for item in sort.split(","):
+            key, _, direction = item.strip().partition(":")
+            out.append((key, direction or "desc"))
+        return out
+    return [(call.query("sort_key", "created_at"), call.query("sort_dir", "desc"))]
+
+
+def _filters(call: VolumeCall) -> dict:
+    filters = {k: call.query(k) for k in FILTERS if call.query(k) not in (None, "")}
+    if call.query("display_name"):
+        filters["name"] = call.query("display_name")
+    if raw := call.query("metadata"):
+        try:
+            meta = ast.literal_eval(raw)  # cinderclient sends a Python dict literal
+        except (ValueError, SyntaxError):
+            raise ApiError(400, "Invalid input received: metadata filter must be a dictionary") from None
+        if not isinstance(meta, dict):
+            raise ApiError(400, "Invalid input received: metadata filter must be a dictionary")
+        filters["metadata"] = {str(k): str(v) for k, v in meta.items()}
+    return filters
+
+
+async def _list(call: VolumeCall, detail: bool) -> dict:
+    volumes = await sync(call.services.volumes.list, call.ctx, all_tenants=call.flag("all_tenants"),
+                         filters=_filters(call), sort=_sort(call), limit=int_query(call, "limit"),
+                         offset=int_query(call, "offset"), marker=call.query("marker"))
+    view = views.volume_detail if detail else views.volume_summary
+    body = {"volumes": [view(call, v) for v in volumes]}
+    if call.flag("with_count") and call.v("3.45"):
+        body["count"] = len(volumes)
+    return body
+
+
+@router.get("/volumes")
+async def list_volumes(call: VolumeCall = Depends(volume_call)):
+    return await _list(call, detail=False)
+
+
+@router.get("/volumes/detail")
+async def list_volumes_detail(call: VolumeCall = Depends(volume_call)):
+    return await _list(call, detail=True)
+
+
+@router.get("/volumes/summary")
+async def volumes_summary(call: VolumeCall = Depends(volume_call)):
+    if not call.v("3.12"):
+        raise ApiError(404, "The resource could not be found.")
+    return {"volume-summary": await sync(call.services.volumes.summary, call.ctx, call.flag("all_tenants"))}
+
+
+@router.post("/volumes", status_code=202)
+async def create_volume(call: VolumeCall = Depends(volume_call)):
+    body = await call.body("volume")
+    if body.get("imageRef") or body.get("backup_id") or body.get("consistencygroup_id") or body.get("group_id"):
+        raise ApiError(400, "Invalid input received: creating volumes from images, backups or groups is not "
+                            "supported by this Shoal yet")
+    volume = await sync(
+        call.services.volumes.create, call.ctx, size=body.get("size"),
+        name=body.get("name", body.get("display_name")),
+        description=body.get("description", body.get("display_description")),
+        volume_type=body.get("volume_type"), snapshot_id=body.get("snapshot_id"),
+        source_volid=body.get("source_volid"), availability_zone=body.get("availability_zone"),
+        metadata=body.get("metadata"), multiattach=body.get("multiattach"),
+    )
+    return {"volume": views.volume_detail(call, volume)}
+
+
+@router.get("/volumes/{volume_id}")
+async def show_volume(volume_id: str, call: VolumeCall = Depends(volume_call)):
+    return {"volume": views.volume_detail(call, await sync(call.services.volumes.get, call.ctx, volume_id))}
+
+
+@router.put("/volumes/{volume_id}")
+async def update_volume(volume_id: str, call: VolumeCall = Depends(volume_call)):
+    body = await call.body("volume")
+    volume = await sync(call.services.volumes.update, call.ctx, volume_id, body)
+    return {"volume": views.volume_detail(call, volume)}
+
+
+@router.delete("/volumes/{volume_id}", status_code=202)
+async def delete_volume(volume_id: str, call: VolumeCall = Depends(volume_call)):
+    await sync(call.services.volumes.delete, call.ctx, volume_id, call.flag("cascade"), call.flag("force"))
+    return Response(status_code=202)
+
+
+# ---- metadata -------------------------------------------------------------------------
+
+@router.get("/volumes/{volume_id}/metadata")
+async def get_metadata(volume_id: str, call: VolumeCall = Depends(volume_call)):
+    volume = await sync(call.services.volumes.get, call.ctx, volume_id)
+    return {"metadata": dict(volume.metadata_)}
+
+
+@router.post("/volumes/{volume_id}/metadata")
+async def update_metadata(volume_id: str, call: VolumeCall = Depends(volume_call)):
+    body = await call.body()
+    return {"metadata": await sync(call.services.volumes.set_metadata, call.ctx, volume_id, body.get("metadata"), False)}
+
+
+@router.put("/volumes/{volume_id}/metadata")
+async def replace_metadata(volume_id: str, call: VolumeCall = Depends(volume_call)):
+    body = await call.body()
+    return {"metadata": await sync(call.services.volumes.set_metadata, call.ctx, volume_id, body.get("metadata"), True)}
+
+
+@router.get("/volumes/{volume_id}/metadata/{key}")
+async def get_metadata_item(volume_id: str, key: str, call: VolumeCall = Depends(volume_call)):
+    volume = await sync(call.services.volumes.get, call.ctx, volume_id)
+    if key not in volume.metadata_:
+        raise ApiError(404, f"Metadata item was not found: {key}")
+    return {"meta": {key: volume.metadata_[key]}}
+
+
+@router.put("/volumes/{volume_id}/metadata/{key}")
+async def set_metadata_item(volume_id: str, key: str, call: VolumeCall = Depends(volume_call)):
+    body = await call.body("meta")
+    if set(body) != {key}:
+        raise ApiError(400, "Invalid input received: the body must hold exactly the item named in the URL")
+    await sync(call.services.volumes.set_metadata, call.ctx, volume_id, body, False)
+    return {"meta": body}
+
+
+@router.delete("/volumes/{volume_id}/metadata/{key}")
+async def delete_metadata_item(volume_id: str, key: str, call: VolumeCall = Depends(volume_call)):
+    await sync(call.services.volumes.delete_metadata, call.ctx, volume_id, key)
+    return Response(status_code=200)
+
+
+# ---- actions ----------------------------------------------------------------------------
+
+@router.post("/volumes/{volume_id}/action")
+async def volume_action(volume_id: str, call: VolumeCall = Depends(volume_call)):
+    body = await call.body()
+    if len(body) != 1:
+        raise ApiError(400, "Invalid input received: exactly one action is expected")
+    (name, arg), = body.items()
+    arg = arg if isinstance(arg, dict) else {}
+    svc, ctx, att = call.services.volumes, call.ctx, call.services.attachments
+    accepted = Response(status_code=202)
+    if name == "os-extend":
+        await sync(svc.extend, ctx, volume_id, arg.get("new_size"))
+    elif name == "os-reset_status":
+        await sync(svc.reset_status, ctx, volume_id, arg.get("status"), arg.get("attach_status"))
+    elif name == "os-force_delete":
+        await sync(svc.delete, ctx, volume_id, False, True)
+    elif name == "revert" and call.v("3.40"):
+        await sync(svc.revert, ctx, volume_id, arg.get("snapshot_id"))
+    elif name == "os-retype":
+        await sync(svc.retype, ctx, volume_id, arg.get("new_type"), arg.get("migration_policy", "never"))
+    elif name == "os-unmanage":
+        await sync(svc.unmanage, ctx, volume_id)
+    elif name == "os-set_bootable":
+        await sync(svc.set_flag, ctx, volume_id, "bootable", arg.get("bootable"))
+        return Response(status_code=200)
+    elif name == "os-update_readonly_flag":
+        await sync(svc.set_flag, ctx, volume_id, "readonly", arg.get("readonly"))
+    elif name == "os-reserve":
+        await sync(att.reserve, ctx, volume_id)
+    elif name == "os-unreserve":
+        await sync(att.unreserve, ctx, volume_id)
+    elif name == "os-initialize_connection":
+        info = await sync(att.initialize_connection, ctx, volume_id, arg.get("connector"))
+        return {"connection_info": views.connection_payload(info)}
+    elif name == "os-attach":
+        await sync(att.attach, ctx, volume_id, arg.get("instance_uuid"), arg.get("host_name"),
+                   arg.get("mountpoint"), arg.get("mode", "rw"))
+    elif name == "os-begin_detaching":
+        await sync(att.begin_detaching, ctx, volume_id)
+    elif name == "os-roll_detaching":
+        await sync(att.roll_detaching, ctx, volume_id)
+    elif name == "os-detach":
+        await sync(att.detach, ctx, volume_id, arg.get("attachment_id"))
+    elif name == "os-terminate_connection":
+        await sync(att.terminate_connection, ctx, volume_id, arg.get("connector"))
+    elif name == "os-force_detach":
+        await sync(att.force_detach, ctx, volume_id, arg.get("attachment_id"), arg.get("connector"))
+    else:
+        raise ApiError(400, f"Invalid input received: unknown volume action {name!r} at microversion {call.version}")
+    return accepted

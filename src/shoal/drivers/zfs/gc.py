@@ -1,0 +1,180 @@
+"""Deferred destroy: data that clones still need is hidden, then collected.
+
+ZFS cannot destroy a snapshot that has clones, nor a dataset that still has
+snapshots. Shoal's volume deletes must succeed anyway, so an object that is
+still needed is *hidden* instead of destroyed, and destroyed later, as soon as
+the last thing that needs it is gone. All state lives on ZFS, so this works
+after a restart:
+
+- hidden dataset or zvol: the user property ``shoal:deleted=yes`` set locally;
+  or a Shoal volume name ending in ``-revert`` or ``-reverted-<8 hex>`` (what
+  a revert sets aside, see volumes.py).
+- hidden snapshot: ``shoal:deleted=yes`` (local, or inherited from its own
+  dataset), or, on a Shoal volume, a tag starting with ``clone-`` (the snapshot
+  Shoal takes for create_cloned_volume: no user ever sees it, so it is hidden
+  from birth).
+
+Name rules apply only below names that carry the volume prefix (also after
+unmanage's ``unmanaged-`` rename): a dataset Shoal does not own is never
+collected because of its name.
+
+A `Tree` is the state of one pool root, read with a single ``zfs get -r``
+(zfs-fuse's ``zfs list`` has no ``-p`` and no ``clones`` column: clones are
+found by inverting each dataset's ``origin``). `Collector.collect` walks up from
+something just destroyed: a hidden snapshot without clones is destroyed, then
+its dataset if that is hidden and has no snapshots left, then that dataset's
+origin snapshot, and so on. `Collector.sweep` does the same from every hidden
+object nothing needs (at start-up, after a crash). Destroys are never recursive:
+if the tree was stale, ZFS refuses and the object simply stays hidden.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from dataclasses import dataclass, field
+
+from .zfs import Zfs, ZfsError
+
+log = logging.getLogger(__name__)
+
+HIDDEN = "shoal:deleted"
+INTERNAL_PREFIX = "clone-"
+SET_ASIDE = re.compile(r"-(revert|reverted-[0-9a-f]{8})$")
+UNMANAGED_PREFIX = "unmanaged-"
+TREE_PROPS = ("type", "origin", "createtxg", HIDDEN, "volsize", "referenced", "refreservation")
+
+
+@dataclass
+class Entry:
+    name: str
+    type: str  # filesystem | volume | snapshot
+    origin: str | None
+    txg: int
+    hidden: bool
+    props: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def is_snapshot(self) -> bool:
+        return self.type == "snapshot"
+
+
+def _hidden(name: str, props: dict[str, tuple[str, str]], volume_prefix: str) -> bool:
+    value, source = props.get(HIDDEN, ("-", "-"))
+    dataset, _, tag = name.partition("@")
+    leaf = dataset.rsplit("/", 1)[-1]
+    shoal_named = leaf.startswith(volume_prefix) or leaf.startswith(UNMANAGED_PREFIX + volume_prefix)
+    if tag:
+        return (shoal_named and tag.startswith(INTERNAL_PREFIX)) or (
+            value == "yes" and source in ("local", f"inherited from {dataset}")
+        )
+    return (leaf.startswith(volume_prefix) and bool(SET_ASIDE.search(leaf))) or (value == "yes" and source == "local")
+
+
+class Tree:
+    """One pool root as ZFS saw it a moment ago; updated in place as Shoal destroys."""
+
+    def __init__(self, root: str, rows: dict[str, dict[str, tuple[str, str]]], volume_prefix: str):
+        self.root = root
+        self.entries: dict[str, Entry] = {}
+        for name, props in rows.items():
+            origin = props.get("origin", ("-", "-"))[0]
+            txg = props.get("createtxg", ("0", "-"))[0]
+            self.entries[name] = Entry(
+                name=name,
+                type=props.get("type", ("-", "-"))[0],
+                origin=None if origin in ("-", "") else origin,
+                txg=int(txg) if txg.isdigit() else 0,
+                hidden=_hidden(name, props, volume_prefix),
+                props={k: v for k, (v, _) in props.items()},
+            )
+
+    @classmethod
+    def read(cls, zfs: Zfs, root: str, volume_prefix: str) -> Tree:
+        return cls(root, zfs.get_tree(root, TREE_PROPS), volume_prefix)
+
+    def __contains__(self, name: object) -> bool:
+        return name in self.entries
+
+    def get(self, name: str) -> Entry:
+        return self.entries[name]
+
+    def datasets(self) -> list[Entry]:
+        """Filesystems and zvols below the root (not the root itself)."""
+        return [e for e in self.entries.values() if not e.is_snapshot and e.name != self.root]
+
+    def snapshots(self, dataset: str | None = None) -> list[Entry]:
+        """Snapshots of `dataset` (of every dataset if None), oldest first."""
+        snaps = [e for e in self.entries.values() if e.is_snapshot and (dataset is None or e.name.split("@", 1)[0] == dataset)]
+        return sorted(snaps, key=lambda e: e.txg)
+
+    def clones(self, snapshot: str) -> list[str]:
+        return [e.name for e in self.entries.values() if e.origin == snapshot]
+
+    def children(self, dataset: str) -> list[str]:
+        return [n for n, e in self.entries.items() if not e.is_snapshot and n.startswith(dataset + "/")]
+
+    def needed(self, name: str) -> bool:
+        """Something below the root still depends on `name`."""
+        if "@" in name:
+            return bool(self.clones(name))
+        return bool(self.snapshots(name) or self.children(name))
+
+    def discard(self, name: str) -> None:
+        self.entries.pop(name, None)
+
+    def mark(self, name: str) -> None:
+        if name in self.entries:
+            self.entries[name].hidden = True
+
+
+class Collector:
+    """Hides what is still needed and destroys hidden things nothing needs."""
+
+    def __init__(self, zfs: Zfs):
+        self.zfs = zfs
+
+    def hide(self, tree: Tree, name: str) -> None:
+        if name in tree and not tree.get(name).hidden:
+            self.zfs.set(name, {HIDDEN: "yes"})
+            tree.mark(name)
+
+    def drop(self, tree: Tree, name: str) -> bool:
+        """Destroy `name` if nothing needs it (True), else hide it (False)."""
+        if not tree.needed(name) and self.zfs.destroy_unless_needed(name):
+            tree.discard(name)
+            return True
+        self.hide(tree, name)
+        return False
+
+    def collect(self, tree: Tree, start: str | None) -> list[str]:
+        """Walk up the origin chain from `start`, destroying each hidden
+        object nothing needs any more; stop at the first one still needed,
+        visible, or outside the root. Failures stop the walk (logged; the
+        next walk or sweep tries again) and never fail the caller."""
+        destroyed: list[str] = []
+        name = start
+        while name and name in tree:
+            entry = tree.get(name)
+            if not entry.hidden or tree.needed(name):
+                break
+            up = name.split("@", 1)[0] if entry.is_snapshot else entry.origin
+            try:
+                if not self.zfs.destroy_unless_needed(name):
+                    break
+            except ZfsError as exc:
+                log.warning("deferred destroy of %s failed, will retry later: %s", name, exc)
+                break
+            log.info("destroyed hidden %s: nothing depends on it any more", name)
+            tree.discard(name)
+            destroyed.append(name)
+            name = up
+        return destroyed
+
+    def sweep(self, tree: Tree) -> list[str]:
+        """Collect every hidden object nothing needs (after a restart or a crash)."""
+        destroyed: list[str] = []
+        for entry in [e for e in tree.entries.values() if e.hidden]:
+            if entry.name in tree and not tree.needed(entry.name):
+                destroyed += self.collect(tree, entry.name)
+        return destroyed

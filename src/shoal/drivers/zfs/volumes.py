@@ -1,0 +1,420 @@
+"""Block volumes on ZFS: zvols (kernel OpenZFS) or one sparse file per dataset
+(zfs-fuse), exported over iSCSI or NFS by a pluggable helper.
+
+Names come from ids: volume ``<root>/<volume_prefix><id>``, snapshot
+``<volume>@<snapshot_prefix><id>``. Snapshots are ZFS snapshots; clones and
+volumes-from-snapshots are ZFS clones (O(1) in the size; a clone of a volume
+first takes the internal snapshot ``<source>@clone-<new id>``).
+
+Dependencies never wedge a delete, and never leak (`gc`): a volume or snapshot
+that clones still need is hidden (``shoal:deleted=yes``) and unexported, and
+destroyed by the walk up the origin chain that follows every delete, once its
+last dependant is gone. The alternative, ``zfs promote`` on delete, was
+rejected: promoting moves the deleted volume's older snapshots onto the clone
+and renames them, which breaks the provider locations of live snapshots, and
+every promote is a rename (``dataset is busy`` on zfs-fuse) on the delete
+path. Hiding is one ``zfs set``; the state is on ZFS, so a restart loses
+nothing, and `start` sweeps what a crash left behind.
+
+Revert is ``zfs rollback`` when only hidden, clone-less snapshots are newer
+than the target (they are destroyed first). When a newer hidden snapshot has
+clones (the volume was cloned after the snapshot), rollback would have to
+destroy those clones; instead the snapshot is cloned, the clone promoted and
+swapped in under the volume's name, and the old dataset is hidden as
+``<volume>-reverted-<hex>`` until its clones are gone (a swap that died
+half-way is finished by the next revert, or collected by a sweep). Either way the volume
+keeps its current size (a rollback to before an extend is grown again).
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import uuid
+from contextlib import ExitStack, contextmanager
+
+from shoal.config import ZfsBackendConfig
+from shoal.drivers.base import DriverError, InvalidRequest, NotFoundOnBackend, PoolStats
+from shoal.drivers.volume import (
+    ConnectionInfo,
+    Connector,
+    ExportSpec,
+    VolumeDriver,
+    VolumeRef,
+    VolumeResult,
+    VolumeSnapshotRef,
+    VolumeSnapshotResult,
+)
+from shoal.exports.iscsi.base import IscsiHelper
+from shoal.exports.nfs.base import NfsExport, NfsHelper
+from shoal.hosts import Host
+
+from . import options, volume_export, volume_specs
+from .gc import HIDDEN, INTERNAL_PREFIX, Collector, Tree
+from .volume_layout import FileLayout, GiB, Layout, ZvolLayout, backend_errors
+from .volume_manage import ManageMixin
+from .zfs import Zfs, ZfsError, ZfsNotFound
+
+log = logging.getLogger(__name__)
+
+
+class ZfsVolumeDriver(ManageMixin, VolumeDriver):
+    def __init__(self, name: str, config: ZfsBackendConfig, host: Host, iscsi: IscsiHelper | None = None, nfs: NfsHelper | None = None):
+        self.backend_name = name
+        self.availability_zone = config.availability_zone
+        self.config = config
+        self.host = host
+        self.zfs = Zfs(host)
+        self.iscsi = iscsi
+        self.nfs = nfs
+        self.protocol = config.volume_export  # "iscsi" | "nfs"
+        self.storage_protocol = "iSCSI" if self.protocol == "iscsi" else "NFS"
+        self.configured = options.configured_options(config.creation_options)
+        self.collector = Collector(self.zfs)
+        self._layout: Layout | None = None
+        self._locks: dict[str, threading.RLock] = {}
+        self._locks_guard = threading.Lock()
+        self._exported: dict[str, ExportSpec] = {}  # volume id -> last spec (re-applied after a revert)
+
+    # ---- names: built from ids, never from user text -------------------------------------
+
+    def _pool_root(self, pool: str) -> str:
+        for root in self.config.pools:
+            if root.split("/")[0] == pool or root == pool:
+                return root
+        raise InvalidRequest(f"pool {pool!r} is not part of backend {self.backend_name}")
+
+    def _root_of(self, name: str) -> str:
+        for root in self.config.pools:
+            if name.startswith(root + "/"):
+                return root
+        raise InvalidRequest(f"{name!r} is not inside any pool of backend {self.backend_name}")
+
+    def dataset_name(self, volume: VolumeRef) -> str:
+        return volume.provider_location or self._new_name(volume)
+
+    def _new_name(self, volume: VolumeRef) -> str:
+        return f"{self._pool_root(volume.pool)}/{self.config.volume_prefix}{volume.id}"
+
+    def snapshot_name(self, snapshot: VolumeSnapshotRef) -> str:
+        return snapshot.provider_location or f"{self.dataset_name(snapshot.volume)}@{self.config.snapshot_prefix}{snapshot.id}"
+
+    @staticmethod
+    def pool_of(root: str) -> str:
+        return root.split("/")[0]
+
+    @contextmanager
+    def _lock(self, root: str):
+        """Per pool root: deletes and their collection walks, and clone creation,
+        one at a time (zfs-fuse serializes destroys anyway)."""
+        with self._locks_guard:
+            lock = self._locks.setdefault(root, threading.RLock())
+        with lock:
+            yield
+
+    @property
+    def layout(self) -> Layout:
+        if self._layout is None:
+            mode = self.config.volume_mode
+            if mode == "auto":
+                mode = "zvol" if self.protocol == "iscsi" and self.zfs.features().zvols else "file"
+            if mode == "zvol" and self.protocol == "nfs":
+                raise DriverError("volume_export 'nfs' needs volume_mode 'file' (an NFS volume is a file)")
+            self._layout = (ZvolLayout if mode == "zvol" else FileLayout)(self.zfs, self.host)
+        return self._layout
+
+    def _tree(self, root: str) -> Tree:
+        return Tree.read(self.zfs, root, self.config.volume_prefix)
+
+    # ---- setup and stats ------------------------------------------------------------------
+
+    def _helper(self):
+        helper = self.iscsi if self.protocol == "iscsi" else self.nfs
+        if helper is None:
+            raise DriverError(f"backend {self.backend_name} exports volumes over {self.protocol} but has no {self.protocol} helper")
+        return helper
+
+    def start(self) -> None:
+        self._helper().start()
+        self.collect_garbage()
+
+    def collect_garbage(self) -> list[str]:
+        """Destroy every hidden object nothing needs any more (all pools)."""
+        destroyed: list[str] = []
+        for root in self.config.pools:
+            try:
+                with self._lock(root):
+                    destroyed += self.collector.sweep(self._tree(root))
+            except ZfsError as exc:
+                log.warning("garbage collection under %s failed: %s", root, exc)
+        return destroyed
+
+    def problems(self) -> list[str]:
+        found = []
+        # `zfs get` rather than `zpool list -p`, which zfs-fuse does not have.
+        try:
+            for root in self.config.pools:
+                if not self.zfs.exists(self.pool_of(root)):
+                    found.append(f"zpool {self.pool_of(root)!r} is missing; fix: scripts/host-setup --pool, or zpool create/import it")
+                elif not self.zfs.exists(root):
+                    found.append(f"dataset {root!r} is missing; fix: zfs create -p {root}")
+        except ZfsError as exc:
+            return [f"ZFS is not reachable ({exc}); fix: scripts/host-setup (starts zfs-fuse)"]
+        if self.config.volume_mode == "zvol" and not self.zfs.features().zvols:
+            found.append("volume_mode is 'zvol' but this ZFS has no zvols (zfs-fuse); fix: set volume_mode = 'file'")
+        if self.config.volume_mode == "zvol" and self.protocol == "nfs":
+            found.append("volume_export 'nfs' needs file volumes; fix: set volume_mode = 'file' or 'auto'")
+        try:
+            found += self._helper().problems()
+        except DriverError as exc:
+            found.append(f"{exc}; fix: configure the {self.protocol} export helper")
+        return found
+
+    @backend_errors
+    def pools(self) -> list[PoolStats]:
+        stats = []
+        for root in self.config.pools:
+            space = self.zfs.pool_space(root)
+            stats.append(
+                PoolStats(
+                    name=self.pool_of(root),
+                    total_gb=round(space.size / GiB, 2),
+                    free_gb=round(space.free / GiB, 2),
+                    allocated_gb=round(space.allocated / GiB, 2),
+                    capabilities={
+                        "dataset": root,
+                        "volume_mode": self.layout.kind,
+                        "storage_protocol": self.storage_protocol,
+                        "thin_provisioning_support": True,
+                        "thick_provisioning_support": True,
+                        "multiattach": True,
+                        "online_extend_support": True,
+                        "clone_across_pools": False,
+                        "sparse_copy_volume": True,
+                        "QoS_support": False,
+                        "max_over_subscription_ratio": self.config.max_over_subscription_ratio,
+                        "reserved_percentage": self.config.reserved_percentage,
+                        **options.capabilities(self.configured),
+                    },
+                )
+            )
+        return stats
+
+    def validate_extra_specs(self, extra_specs: dict[str, str]) -> None:
+        volume_specs.validate(extra_specs, self.configured)
+
+    # ---- data -------------------------------------------------------------------------------
+
+    def _props(self, volume: VolumeRef) -> tuple[dict[str, str], bool]:
+        props = volume_specs.properties(volume.extra_specs, self.configured, zvol=self.layout.kind == "zvol")
+        return props, volume_specs.provisioning(volume.extra_specs) == volume_specs.THICK
+
+    def _fit(self, dataset: str, size_gb: int, thick: bool) -> None:
+        """A fresh clone at `size_gb` (never smaller than its source), reserved if thick."""
+        have, want = self.layout.size(dataset), size_gb * GiB
+        if want < have:
+            raise InvalidRequest(f"{size_gb} GiB is smaller than the source's {have / GiB:.2f} GiB")
+        if want > have:
+            self.layout.grow(dataset, want)
+        if thick:
+            self.layout.reserve(dataset, want, True)
+
+    @backend_errors
+    def create_volume(self, volume: VolumeRef) -> VolumeResult:
+        dataset = self._new_name(volume)
+        props, thick = self._props(volume)
+        self.layout.create(dataset, volume.size_gb * GiB, props, thick)
+        return VolumeResult(dataset, volume.size_gb)
+
+    def _clone_into(self, snapshot: str, volume: VolumeRef, undo: ExitStack) -> str:
+        dataset = self._new_name(volume)
+        if self._root_of(snapshot) != self._root_of(dataset):
+            raise InvalidRequest(f"cannot clone {snapshot} into pool {volume.pool}: clones stay in their pool")
+        props, thick = self._props(volume)
+        self.zfs.clone(snapshot, dataset, props)
+        undo.callback(self._forget_and_destroy, dataset)
+        self._fit(dataset, volume.size_gb, thick)
+        return dataset
+
+    def _forget_and_destroy(self, dataset: str) -> None:
+        self.layout.forget(dataset)
+        self.zfs.destroy(dataset)
+
+    @backend_errors
+    def create_volume_from_snapshot(self, volume: VolumeRef, snapshot: VolumeSnapshotRef) -> VolumeResult:
+        source = self.snapshot_name(snapshot)
+        with self._lock(self._root_of(source)), ExitStack() as undo:
+            if not self.zfs.exists(source):
+                raise NotFoundOnBackend(f"snapshot {snapshot.id} has no data on the backend ({source})")
+            dataset = self._clone_into(source, volume, undo)
+            undo.pop_all()
+        return VolumeResult(dataset, volume.size_gb)
+
+    @backend_errors
+    def create_cloned_volume(self, volume: VolumeRef, source: VolumeRef) -> VolumeResult:
+        origin = self.dataset_name(source)
+        snapshot = f"{origin}@{INTERNAL_PREFIX}{volume.id}"
+        # Under the lock: a sweep must not collect the internal snapshot before it has its clone.
+        with self._lock(self._root_of(origin)), ExitStack() as undo:
+            if not self.zfs.exists(origin):
+                raise NotFoundOnBackend(f"volume {source.id} has no data on the backend ({origin})")
+            if not self.zfs.exists(snapshot):  # else left by an attempt that died: reuse it
+                self.zfs.snapshot(snapshot)
+            undo.callback(self.zfs.destroy, snapshot)
+            dataset = self._clone_into(snapshot, volume, undo)
+            undo.pop_all()
+        return VolumeResult(dataset, volume.size_gb)
+
+    @backend_errors
+    def delete_volume(self, volume: VolumeRef) -> None:
+        dataset = self.dataset_name(volume)
+        root = self._root_of(dataset)
+        self.unexport(volume)  # tgtd keeps the backing file open: before any destroy
+        with self._lock(root):
+            tree = self._tree(root)
+            if dataset not in tree:
+                log.info("volume %s: %s was already gone", volume.id, dataset)
+                return
+            # Snapshots left on a volume being deleted (Cinder deletes the user's
+            # first): destroyed, or hidden while clones need them.
+            for snap in tree.snapshots(dataset):
+                self.collector.drop(tree, snap.name)
+            origin = tree.get(dataset).origin
+            self.layout.forget(dataset)
+            if self.collector.drop(tree, dataset):
+                self.collector.collect(tree, origin)
+            else:
+                log.info("volume %s: %s kept hidden until its clones are gone", volume.id, dataset)
+
+    @backend_errors
+    def extend_volume(self, volume: VolumeRef, new_size_gb: int) -> None:
+        dataset = self.dataset_name(volume)
+        have, want = self.layout.size(dataset), new_size_gb * GiB
+        if want < have:
+            raise InvalidRequest(f"cannot shrink volume {volume.id} from {have / GiB:.2f} GiB to {new_size_gb} GiB")
+        if want > have:
+            self.layout.grow(dataset, want)
+        if Layout.thick(self.zfs.get(dataset, ["refreservation"]).get("refreservation")):
+            self.layout.reserve(dataset, want, True)
+        if self.protocol == "iscsi" and volume.id in self._exported:
+            self._helper().resize(volume.id)
+
+    # ---- snapshots -----------------------------------------------------------------------------
+
+    @backend_errors
+    def create_snapshot(self, snapshot: VolumeSnapshotRef) -> VolumeSnapshotResult:
+        name = self.snapshot_name(snapshot)
+        self.zfs.snapshot(name)
+        return VolumeSnapshotResult(name, snapshot.volume.size_gb)
+
+    @backend_errors
+    def delete_snapshot(self, snapshot: VolumeSnapshotRef) -> None:
+        name = self.snapshot_name(snapshot)
+        root = self._root_of(name)
+        with self._lock(root):
+            tree = self._tree(root)
+            if name not in tree:
+                return
+            if self.collector.drop(tree, name):
+                self.collector.collect(tree, name.split("@", 1)[0])
+            else:
+                log.info("snapshot %s: %s kept hidden until its clones are gone", snapshot.id, name)
+
+    @backend_errors
+    def revert_to_snapshot(self, snapshot: VolumeSnapshotRef) -> None:
+        name = self.snapshot_name(snapshot)
+        dataset = name.split("@", 1)[0]
+        volume = snapshot.volume
+        root = self._root_of(dataset)
+        with self._lock(root), self._export_suspended(volume):
+            self._finish_swap(dataset)
+            tree = self._tree(root)
+            if name not in tree:
+                raise NotFoundOnBackend(f"snapshot {snapshot.id} has no data on the backend ({name})")
+            newer = [s for s in tree.snapshots(dataset) if s.txg > tree.get(name).txg]
+            if any(not s.hidden for s in newer):
+                raise InvalidRequest(f"only the latest snapshot can be reverted to; {snapshot.id} is not the latest")
+            if any(tree.clones(s.name) for s in newer):
+                self._swap_in_clone(dataset, name)
+            else:
+                for snap in reversed(newer):
+                    self.zfs.destroy_unless_needed(snap.name)
+                self.zfs.rollback(name)
+            have, want = self.layout.size(dataset), volume.size_gb * GiB
+            if have < want:  # the snapshot predates an extend
+                self.layout.grow(dataset, want)
+
+    def _swap_in_clone(self, dataset: str, snapshot: str) -> None:
+        """Revert without destroying newer snapshots' clones: promote a clone of
+        `snapshot` and give it the volume's name; the old dataset (keeping the
+        newer snapshots) is hidden. Each step is resumable (`_finish_swap`)."""
+        temp = f"{dataset}-revert"
+        props = {k: v for k, v in self.zfs.local_properties(dataset).items()
+                 if k not in ("volsize", "mountpoint") and not k.startswith("shoal:")}
+        self.zfs.clone(snapshot, temp, props)
+        self.zfs.promote(temp)  # `snapshot` and older ones move to temp, dataset becomes its clone
+        self._finish_swap(dataset)
+
+    def _finish_swap(self, dataset: str) -> None:
+        temp = f"{dataset}-revert"
+        if not self.zfs.exists(temp):
+            return
+        if self.zfs.exists(dataset):
+            if not self.zfs.get(dataset, ["origin"]).get("origin", "").startswith(f"{temp}@"):
+                self.zfs.destroy(temp)  # a swap that died before its promote: start over
+                return
+            old = f"{dataset}-reverted-{uuid.uuid4().hex[:8]}"
+            self.layout.forget(dataset)
+            self.zfs.rename(dataset, old)
+            self.zfs.set(old, {HIDDEN: "yes"})
+        self.zfs.rename(temp, dataset)
+        self.layout.forget(temp)
+
+    # ---- export and attach ---------------------------------------------------------------------
+
+    def validate_connector(self, connector: Connector) -> None:
+        volume_export.check_connector(self.protocol, connector)
+
+    @backend_errors
+    def export(self, volume: VolumeRef, spec: ExportSpec) -> ConnectionInfo:
+        for connector in spec.connectors:
+            self.validate_connector(connector)
+        dataset = self.dataset_name(volume)
+        helper = self._helper()
+        if self.protocol == "iscsi":
+            target = volume_export.iscsi_target(self.config, volume.id, self.layout.backing(dataset), spec)
+            helper.apply(target)
+            self._exported[volume.id] = spec
+            return volume_export.iscsi_connection(target, helper.portals() or self.config.iscsi.portals)
+        mountpoint = self.layout.mountpoint(dataset)  # type: ignore[attr-defined]
+        failed = helper.apply(volume_export.nfs_export(volume.id, mountpoint, dataset, spec))
+        if failed:
+            raise DriverError("NFS export rules failed: " + "; ".join(f"{k}: {v}" for k, v in failed.items()))
+        self._exported[volume.id] = spec
+        return volume_export.nfs_connection(self.config, mountpoint)
+
+    @backend_errors
+    def unexport(self, volume: VolumeRef) -> None:
+        self._exported.pop(volume.id, None)
+        helper = self._helper()
+        if self.protocol == "iscsi":
+            helper.remove(volume.id)
+            return
+        dataset = self.dataset_name(volume)
+        try:
+            mountpoint = self.layout.mountpoint(dataset)  # type: ignore[attr-defined]
+        except (ZfsNotFound, DriverError):
+            mountpoint = ""
+        helper.remove(NfsExport(volume.id, mountpoint, dataset))
+
+    @contextmanager
+    def _export_suspended(self, volume: VolumeRef):
+        """Unexport around a change of the data underneath, then export again."""
+        spec = self._exported.get(volume.id)
+        if spec is not None:
+            self.unexport(volume)
+        try:
+            yield
+        finally:
+            if spec is not None:
+                self.export(volume, spec)

@@ -1,0 +1,185 @@
+"""Share and volume types and their extra specs (one catalog class, two
+configurations). A default type always exists: `openstack share create` asks
+for `/types/default` before anything else, and Cinder has `__DEFAULT__`."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from shoal.db import models
+
+from . import core as c
+from .context import RequestContext
+from .errors import Conflict, Forbidden, Invalid, NotFound
+
+DEFAULT_TYPE = "default"
+DHSS = "driver_handles_share_servers"
+REQUIRED_SPECS = {DHSS}
+
+
+def _is_uuid(text: str) -> bool:
+    return len(text) == 36 and text.count("-") == 4
+
+
+def check_specs(specs: Any, required: set[str] = REQUIRED_SPECS) -> dict[str, str]:
+    if not isinstance(specs, dict):
+        raise Invalid("extra_specs must be an object")
+    out = {}
+    for key, value in specs.items():
+        if not isinstance(key, str) or not key or len(key) > 255:
+            raise Invalid(f"extra spec key {key!r} must be 1-255 characters")
+        if isinstance(value, bool):
+            value = str(value)
+        if not isinstance(value, str) or len(value) > 255:
+            raise Invalid(f"extra spec {key} must be a string of at most 255 characters")
+        out[key] = value
+    if DHSS not in required:
+        return out
+    if DHSS in out and (not out[DHSS].strip() or out[DHSS].strip().split()[-1].lower() not in ("true", "false")):
+        raise Invalid(f"{DHSS} must be true or false")
+    if DHSS in out and out[DHSS].strip().split()[-1].lower() == "true":
+        raise Invalid(f"{DHSS}=true is not supported: Shoal's backends do not manage share servers")
+    return out
+
+
+class TypeCatalog:
+    """Types of one kind of resource, kept in `model` (ShareType or VolumeType)."""
+
+    def __init__(self, core: c.Core, model, users, label: str, default_name: str,
+                 default_specs: dict[str, str], required: set[str]):
+        # `users` is the model whose rows refer to a type (Share, Volume).
+        self.core, self.model, self.users, self.label = core, model, users, label
+        self.default_name, self.default_specs, self.required = default_name, default_specs, required
+
+    def bootstrap(self) -> None:
+        """Create the default type when no default exists (first start)."""
+        with self.core.db.session() as session:
+            if self.default(session) is None:
+                existing = session.scalars(select(self.model).where(self.model.name == self.default_name)).first()
+                if existing is not None:
+                    existing.is_default = True
+                else:
+                    session.add(self.model(name=self.default_name, is_public=True, is_default=True,
+                                           description=f"Shoal's default {self.label}",
+                                           extra_specs=dict(self.default_specs)))
+
+    def default(self, session: Session):
+        return session.scalars(select(self.model).where(self.model.is_default.is_(True))).first()
+
+    def find(self, session: Session, ctx: RequestContext, name_or_id: str):
+        if not isinstance(name_or_id, str):
+            raise Invalid(f"{self.label} must be a name or an id")
+        stype = session.get(self.model, name_or_id) if _is_uuid(name_or_id) else None
+        stype = stype or session.scalars(select(self.model).where(self.model.name == name_or_id)).first()
+        if stype is None or not (stype.is_public or ctx.is_admin):
+            raise NotFound(f"{self.label.capitalize()} {name_or_id} could not be found.")
+        return stype
+
+    def get(self, ctx: RequestContext, name_or_id: str):
+        with self.core.db.session() as session:
+            if name_or_id == "default":
+                stype = self.default(session)
+                if stype is None:
+                    raise NotFound(f"Default {self.label} could not be found.")
+                return stype
+            return self.find(session, ctx, name_or_id)
+
+    def list(self, ctx: RequestContext, is_public: str | None = None) -> list:
+        with self.core.db.session() as session:
+            rows = list(session.scalars(select(self.model).order_by(self.model.created_at)))
+        if not ctx.is_admin or is_public in (None, "true", "True", "1"):
+            rows = [t for t in rows if t.is_public]
+        elif is_public in ("false", "False", "0"):
+            rows = [t for t in rows if not t.is_public]
+        return rows
+
+    def create(self, ctx: RequestContext, name: Any, extra_specs: Any, is_public: Any = True,
+               description: str | None = None):
+        self._admin(ctx)
+        if not isinstance(name, str) or not name.strip() or len(name) > 255:
+            raise Invalid(f"{self.label} name must be 1-255 characters")
+        specs = check_specs(extra_specs or {}, self.required)
+        missing = self.required - set(specs)
+        if missing:
+            raise Invalid(f"required extra specs missing: {', '.join(sorted(missing))}")
+        if not isinstance(is_public, bool):
+            raise Invalid("is_public must be a boolean")
+        if description is not None and (not isinstance(description, str) or len(description) > 255):
+            raise Invalid("description must be a string of at most 255 characters")
+        with self.core.db.session() as session:
+            if session.scalars(select(self.model).where(self.model.name == name)).first():
+                raise Conflict(f"{self.label.capitalize()} {name} already exists.")
+            stype = self.model(name=name, extra_specs=specs, is_public=is_public, description=description)
+            session.add(stype)
+            session.flush()
+            return stype
+
+    def update(self, ctx: RequestContext, type_id: str, fields: dict):
+        self._admin(ctx)
+        with self.core.db.session() as session:
+            stype = self.find(session, ctx, type_id)
+            if "name" in fields and fields["name"] is not None:
+                name = fields["name"]
+                if not isinstance(name, str) or not name.strip() or len(name) > 255:
+                    raise Invalid(f"{self.label} name must be 1-255 characters")
+                clash = session.scalars(select(self.model).where(self.model.name == name)).first()
+                if clash is not None and clash.id != stype.id:
+                    raise Conflict(f"{self.label.capitalize()} {name} already exists.")
+                stype.name = name
+            if "description" in fields:
+                if fields["description"] is not None and not isinstance(fields["description"], str):
+                    raise Invalid("description must be a string")
+                stype.description = fields["description"]
+            if fields.get("is_public") is not None:
+                if not isinstance(fields["is_public"], bool):
+                    raise Invalid("is_public must be a boolean")
+                stype.is_public = fields["is_public"]
+            return stype
+
+    def delete(self, ctx: RequestContext, type_id: str) -> None:
+        self._admin(ctx)
+        with self.core.db.session() as session:
+            stype = self.find(session, ctx, type_id)
+            if stype.is_default:
+                raise Invalid(f"the default {self.label} cannot be deleted")
+            users = self.users
+            column = users.share_type_id if users is models.Share else users.volume_type_id
+            in_use = session.scalars(select(users).where(column == stype.id)).first()
+            if in_use is not None:
+                raise Conflict(f"{self.label.capitalize()} {type_id} is in use by {in_use.id}.")
+            session.delete(stype)
+
+    def set_specs(self, ctx: RequestContext, type_id: str, specs: Any) -> dict[str, str]:
+        self._admin(ctx)
+        specs = check_specs(specs, self.required)
+        with self.core.db.session() as session:
+            stype = self.find(session, ctx, type_id)
+            stype.extra_specs = {**stype.extra_specs, **specs}
+            return dict(stype.extra_specs)
+
+    def unset_spec(self, ctx: RequestContext, type_id: str, key: str) -> None:
+        self._admin(ctx)
+        if key in self.required:
+            raise Forbidden(f"required extra spec {key} cannot be removed")
+        with self.core.db.session() as session:
+            stype = self.find(session, ctx, type_id)
+            if key not in stype.extra_specs:
+                raise NotFound(f"{self.label.capitalize()} extra spec {key} could not be found.")
+            stype.extra_specs = {k: v for k, v in stype.extra_specs.items() if k != key}
+
+    def _admin(self, ctx: RequestContext) -> None:
+        if not ctx.is_admin:
+            raise Forbidden(f"{self.label}s are managed by administrators")
+
+
+def share_types(core: c.Core) -> TypeCatalog:
+    return TypeCatalog(core, models.ShareType, models.Share, "share type", DEFAULT_TYPE,
+                       {DHSS: "False", "snapshot_support": "True"}, REQUIRED_SPECS)
+
+
+def volume_types(core: c.Core) -> TypeCatalog:
+    return TypeCatalog(core, models.VolumeType, models.Volume, "volume type", "__DEFAULT__", {}, set())
+

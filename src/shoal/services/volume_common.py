@@ -1,0 +1,104 @@
+"""What the volume services share: rows to driver data, scoped lookups, and
+recording the end of background work."""
+
+from __future__ import annotations
+
+import logging
+import secrets
+import string
+
+from sqlalchemy.orm import Session
+
+from shoal.db import models
+from shoal.drivers.volume import Connector, ExportSpec, VolumeDriver, VolumeRef, VolumeSnapshotRef
+
+from . import core as c
+from .context import RequestContext
+from .errors import NotFound
+
+log = logging.getLogger(__name__)
+
+# Cinder's message action ids (cinder/message/message_field.py).
+ACTION_CREATE, ACTION_DELETE, ACTION_EXTEND, ACTION_ATTACH = "001", "002", "008", "009"
+ACTION_SNAPSHOT_CREATE, ACTION_SNAPSHOT_DELETE, ACTION_REVERT, ACTION_MANAGE = "004", "005", "020", "021"
+DETAIL_UNKNOWN, DETAIL_NO_BACKEND, DETAIL_DRIVER_FAILED = "001", "002", "003"
+
+_CHAP_ALPHABET = string.ascii_letters + string.digits
+
+
+def driver(core: c.Core, backend: str | None) -> VolumeDriver:
+    if backend not in core.volume_drivers:
+        raise NotFound(f"backend {backend!r} is not configured for volumes")
+    return core.volume_drivers[backend]
+
+
+def volume_ref(volume: models.Volume) -> VolumeRef:
+    specs = dict(volume.volume_type.extra_specs) if volume.volume_type else {}
+    return VolumeRef(volume.id, volume.pool or "", volume.size, volume.provider_location, specs)
+
+
+def snapshot_ref(snapshot: models.VolumeSnapshot) -> VolumeSnapshotRef:
+    return VolumeSnapshotRef(snapshot.id, volume_ref(snapshot.volume), snapshot.provider_location)
+
+
+def connector_from(data: dict | None) -> Connector:
+    data = data or {}
+    return Connector(initiator=data.get("initiator"), ip=data.get("ip"), host=data.get("host"),
+                     multipath=bool(data.get("multipath")))
+
+
+def new_chap() -> str:
+    user = "".join(secrets.choice(_CHAP_ALPHABET) for _ in range(20))
+    secret = "".join(secrets.choice(_CHAP_ALPHABET) for _ in range(16))
+    return f"CHAP {user} {secret}"
+
+
+def export_spec(volume: models.Volume, extra: dict | None = None, without: str | None = None) -> ExportSpec:
+    """Who may reach the volume: every attachment with a connector (plus `extra`,
+    minus the attachment `without`)."""
+    _, user, secret = (volume.provider_auth or "CHAP - -").split(" ", 2)
+    connectors = [connector_from(a.connector) for a in volume.attachments if a.connector and a.id != without]
+    if extra is not None:
+        connectors.append(connector_from(extra))
+    return ExportSpec(chap_user=user, chap_secret=secret, connectors=tuple(connectors))
+
+
+def get_volume(session: Session, ctx: RequestContext, volume_id: str) -> models.Volume:
+    volume = session.get(models.Volume, volume_id)
+    # Another project's volume is "not found", never "forbidden".
+    if volume is None or not (ctx.is_admin or volume.project_id == ctx.project_id):
+        raise NotFound(f"Volume {volume_id} could not be found.")
+    return volume
+
+
+def get_snapshot(session: Session, ctx: RequestContext, snapshot_id: str) -> models.VolumeSnapshot:
+    snap = session.get(models.VolumeSnapshot, snapshot_id)
+    if snap is None or not (ctx.is_admin or snap.project_id == ctx.project_id):
+        raise NotFound(f"Snapshot {snapshot_id} could not be found.")
+    return snap
+
+
+def set_volume(core: c.Core, volume_id: str, **fields) -> None:
+    with core.db.session() as session:
+        volume = session.get(models.Volume, volume_id)
+        if volume is not None:
+            for key, value in fields.items():
+                setattr(volume, key, value)
+
+
+def fail_volume(core: c.Core, volume_id: str, status: str, action_id: str, detail_id: str, reason: str) -> None:
+    log.warning("volume %s -> %s: %s", volume_id, status, reason)
+    with core.db.session() as session:
+        volume = session.get(models.Volume, volume_id)
+        if volume is None:
+            return
+        volume.status, volume.status_reason, volume.task, volume.task_arg = status, reason, None, None
+        core.message(session, volume.project_id, "VOLUME", volume.id, action_id, detail_id, reason)
+
+
+def set_snapshot(core: c.Core, snapshot_id: str, **fields) -> None:
+    with core.db.session() as session:
+        snap = session.get(models.VolumeSnapshot, snapshot_id)
+        if snap is not None:
+            for key, value in fields.items():
+                setattr(snap, key, value)

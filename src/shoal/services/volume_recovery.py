@@ -1,0 +1,78 @@
+"""Start-up and periodic recovery for volumes (see recovery.py for shares).
+
+Work that is safe to redo (delete, extend, unmanage) is redone; create and
+manage, whose half-done state a later delete cleans up, end in error; revert
+and retype end where they started. Then every volume with a connected
+attachment is exported again: tgtd keeps targets only in memory.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from sqlalchemy import select
+
+from shoal.db import models
+
+from . import core as c
+from . import volume_common as vc
+from .recovery import INTERRUPTED
+from .volume_snapshots import VolumeSnapshots
+from .volumes import Volumes
+
+log = logging.getLogger(__name__)
+
+
+class VolumeRecovery:
+    def __init__(self, core: c.Core, volumes: Volumes, snapshots: VolumeSnapshots):
+        self.core, self.volumes, self.snapshots = core, volumes, snapshots
+
+    def resume_interrupted(self) -> None:
+        with self.core.db.session() as session:
+            volumes = list(session.scalars(select(models.Volume).where(models.Volume.task.is_not(None))))
+            snaps = list(session.scalars(select(models.VolumeSnapshot).where(
+                models.VolumeSnapshot.task.is_not(None) | (models.VolumeSnapshot.status == "restoring"))))
+        for volume in volumes:
+            log.info("volume %s was %s when Shoal stopped", volume.id, volume.status)
+            if volume.task == "delete":
+                self.core.tasks.submit(self.volumes._delete, volume.id)
+            elif volume.task == "extend":
+                self.core.tasks.submit(self.volumes._extend, volume.id)
+            elif volume.task == "unmanage":
+                self.core.tasks.submit(self.volumes._unmanage, volume.id)
+            elif volume.task in ("revert", "retype"):
+                back_to = (volume.task_arg or "").partition(":")[2] if volume.task == "retype" else "available"
+                vc.set_volume(self.core, volume.id, status=back_to or "available", task=None, task_arg=None)
+            else:
+                status = "error_managing" if volume.task == "manage" else "error"
+                vc.fail_volume(self.core, volume.id, status, vc.ACTION_CREATE, vc.DETAIL_UNKNOWN, INTERRUPTED)
+        for snap in snaps:
+            if snap.task == "delete":
+                self.core.tasks.submit(self.snapshots._delete, snap.id)
+            elif snap.status == "restoring":
+                vc.set_snapshot(self.core, snap.id, status="available")
+            else:
+                vc.set_snapshot(self.core, snap.id, status="error", task=None, status_reason=INTERRUPTED)
+
+    def ensure_exports(self, backend: str | None = None) -> None:
+        with self.core.db.session() as session:
+            query = select(models.Volume).where(models.Volume.provider_location.is_not(None))
+            if backend:
+                query = query.where(models.Volume.backend == backend)
+            wanted = [(v.backend, vc.volume_ref(v), vc.export_spec(v)) for v in session.scalars(query)
+                      if any(a.connector for a in v.attachments)]
+        for name, ref, spec in wanted:
+            try:
+                vc.driver(self.core, name).export(ref, spec)
+            except Exception as exc:
+                log.error("volume %s: export could not be restored: %s", ref.id, exc)
+
+    def check_once(self) -> None:
+        for name, driver in self.core.volume_drivers.items():
+            try:
+                if not driver.exports_healthy():
+                    log.warning("backend %s: iSCSI target not serving; restarting and re-exporting", name)
+                    driver.start()
+                    self.ensure_exports(name)
+            except Exception:
+                log.exception("periodic check of backend %s volumes failed", name)

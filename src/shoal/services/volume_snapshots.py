@@ -1,0 +1,207 @@
+"""Volume snapshots: create, delete, manage, unmanage, in the background."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import select
+
+from shoal.db import models
+from shoal.drivers.base import UnsafeToManage
+
+from . import core as c
+from . import volume_common as vc
+from .context import RequestContext
+from .errors import Forbidden, Invalid
+from .shares import MAX_DESCRIPTION, MAX_NAME, check_metadata, check_text
+
+SNAPSHOT_STATUSES = ("creating", "available", "deleting", "error", "error_deleting", "unmanaging", "restoring",
+                     "backing-up")
+SORT_KEYS = {"created_at", "updated_at", "name", "size", "status", "id", "volume_id"}
+
+
+class VolumeSnapshots:
+    def __init__(self, core: c.Core):
+        self.core = core
+
+    def create(self, ctx: RequestContext, volume_id: Any, name: str | None = None, description: str | None = None,
+               force: Any = False, metadata: dict | None = None) -> models.VolumeSnapshot:
+        if not isinstance(volume_id, str):
+            raise Invalid("Invalid input received: volume_id is required")
+        check_text("name", name, MAX_NAME)
+        check_text("description", description, MAX_DESCRIPTION)
+        metadata = check_metadata(metadata)
+        force = str(force).lower() in ("true", "1", "yes") if not isinstance(force, bool) else force
+        with self.core.db.session() as session:
+            volume = vc.get_volume(session, ctx, volume_id)
+            allowed = ("available", "in-use") if force else ("available",)
+            if volume.status not in allowed:
+                raise Invalid(f"Invalid volume: Volume {volume_id} status must be available, but current status "
+                              f"is: {volume.status}.")
+            snap = models.VolumeSnapshot(volume_id=volume_id, project_id=volume.project_id, user_id=ctx.user_id,
+                                         name=name, description=description, size=volume.size, status="creating",
+                                         task="create", metadata_=metadata)
+            session.add(snap)
+            session.flush()
+            session.refresh(snap)
+            created = snap
+        self.core.tasks.submit(self._create, created.id)
+        return created
+
+    def _create(self, snapshot_id: str) -> None:
+        with self.core.db.session() as session:
+            snap = session.get(models.VolumeSnapshot, snapshot_id)
+            if snap is None or snap.status != "creating":
+                return
+            ref, backend = vc.snapshot_ref(snap), snap.volume.backend
+        try:
+            result = vc.driver(self.core, backend).create_snapshot(ref)
+        except Exception as exc:
+            vc.set_snapshot(self.core, snapshot_id, status="error", task=None, status_reason=f"snapshot failed: {exc}")
+            return
+        vc.set_snapshot(self.core, snapshot_id, status="available", task=None,
+                        provider_location=result.provider_location, size=result.size_gb)
+
+    def get(self, ctx: RequestContext, snapshot_id: str) -> models.VolumeSnapshot:
+        with self.core.db.session() as session:
+            return vc.get_snapshot(session, ctx, snapshot_id)
+
+    def list(self, ctx: RequestContext, *, all_tenants: bool = False, filters: dict | None = None,
+             sort_key: str = "created_at", sort_dir: str = "desc", limit: int | None = None,
+             offset: int | None = None, marker: str | None = None) -> list[models.VolumeSnapshot]:
+        if sort_key not in SORT_KEYS:
+            raise Invalid(f"Invalid input received: sort key {sort_key!r} is not one of {sorted(SORT_KEYS)}")
+        if sort_dir not in ("asc", "desc"):
+            raise Invalid("Invalid input received: sort direction must be asc or desc")
+        query = select(models.VolumeSnapshot)
+        if not (ctx.is_admin and all_tenants):
+            query = query.where(models.VolumeSnapshot.project_id == ctx.project_id)
+        for key in ("name", "status", "volume_id"):
+            if (value := (filters or {}).get(key)) is not None:
+                query = query.where(getattr(models.VolumeSnapshot, key) == value)
+        column = getattr(models.VolumeSnapshot, sort_key)
+        query = query.order_by(column.asc() if sort_dir == "asc" else column.desc(), models.VolumeSnapshot.id)
+        with self.core.db.session() as session:
+            rows = list(session.scalars(query))
+        if marker:
+            ids = [s.id for s in rows]
+            if marker in ids:
+                rows = rows[ids.index(marker) + 1:]
+        if offset:
+            rows = rows[offset:]
+        return rows[:limit] if limit is not None else rows
+
+    def update(self, ctx: RequestContext, snapshot_id: str, fields: dict) -> models.VolumeSnapshot:
+        allowed = {"name": "name", "display_name": "name", "description": "description",
+                   "display_description": "description"}
+        unknown = set(fields) - set(allowed)
+        if unknown:
+            raise Invalid(f"Invalid input received: cannot update {', '.join(sorted(unknown))}")
+        with self.core.db.session() as session:
+            snap = vc.get_snapshot(session, ctx, snapshot_id)
+            for key, value in fields.items():
+                if value is not None and not isinstance(value, str):
+                    raise Invalid(f"Invalid input received: {key} must be a string")
+                check_text(allowed[key], value, MAX_NAME if allowed[key] == "name" else MAX_DESCRIPTION)
+                setattr(snap, allowed[key], value)
+            return snap
+
+    def set_metadata(self, ctx: RequestContext, snapshot_id: str, metadata: Any, replace: bool) -> dict:
+        metadata = check_metadata(metadata)
+        with self.core.db.session() as session:
+            snap = vc.get_snapshot(session, ctx, snapshot_id)
+            snap.metadata_ = metadata if replace else {**snap.metadata_, **metadata}
+            return dict(snap.metadata_)
+
+    def delete(self, ctx: RequestContext, snapshot_id: str, force: bool = False) -> None:
+        if force and not ctx.is_admin:
+            raise Forbidden("Policy doesn't allow volume:snapshot_force_delete to be performed.")
+        with self.core.db.session() as session:
+            snap = vc.get_snapshot(session, ctx, snapshot_id)
+            if not force and snap.status not in ("available", "error", "error_deleting"):
+                raise Invalid(f"Invalid snapshot: Volume Snapshot status must be available or error, not {snap.status}")
+            snap.status, snap.task = "deleting", "delete"
+        self.core.tasks.submit(self._delete, snapshot_id)
+
+    def _delete(self, snapshot_id: str) -> None:
+        with self.core.db.session() as session:
+            snap = session.get(models.VolumeSnapshot, snapshot_id)
+            if snap is None or snap.status != "deleting":
+                return
+            ref, backend, placed = vc.snapshot_ref(snap), snap.volume.backend, snap.provider_location
+        try:
+            if backend is not None and placed:
+                vc.driver(self.core, backend).delete_snapshot(ref)
+        except Exception as exc:
+            vc.set_snapshot(self.core, snapshot_id, status="error_deleting", task=None, status_reason=f"delete failed: {exc}")
+            return
+        with self.core.db.session() as session:
+            snap = session.get(models.VolumeSnapshot, snapshot_id)
+            if snap is not None:
+                session.delete(snap)
+
+    def reset_status(self, ctx: RequestContext, snapshot_id: str, status: Any) -> None:
+        if not ctx.is_admin:
+            raise Forbidden("Policy doesn't allow volume:snapshot_reset_status to be performed.")
+        if status not in SNAPSHOT_STATUSES:
+            raise Invalid(f"Invalid input received: status {status!r} is not a snapshot status")
+        self.get(ctx, snapshot_id)
+        vc.set_snapshot(self.core, snapshot_id, status=status, task=None)
+
+    # ---- manage ----------------------------------------------------------------------
+
+    def manage(self, ctx: RequestContext, *, volume_id: Any, ref: Any, name: str | None = None,
+               description: str | None = None, metadata: dict | None = None) -> models.VolumeSnapshot:
+        if not ctx.is_admin:
+            raise Forbidden("Policy doesn't allow volume:manage_snapshot to be performed.")
+        if not isinstance(ref, dict) or not ref:
+            raise Invalid("Invalid input received: ref must be an object such as {'source-name': ...}")
+        if not isinstance(volume_id, str):
+            raise Invalid("Invalid input received: volume_id is required")
+        check_text("name", name, MAX_NAME)
+        metadata = check_metadata(metadata)
+        with self.core.db.session() as session:
+            volume = vc.get_volume(session, ctx, volume_id)
+            if volume.status not in ("available", "in-use"):
+                raise Invalid(f"Invalid volume: status must be available, not {volume.status}")
+            snap = models.VolumeSnapshot(volume_id=volume_id, project_id=volume.project_id, user_id=ctx.user_id,
+                                         name=name, description=description, size=volume.size, status="creating",
+                                         task="manage", metadata_=metadata)
+            session.add(snap)
+            session.flush()
+            session.refresh(snap)
+            created = snap
+        self.core.tasks.submit(self._manage, created.id, dict(ref))
+        return created
+
+    def _manage(self, snapshot_id: str, reference: dict) -> None:
+        with self.core.db.session() as session:
+            snap = session.get(models.VolumeSnapshot, snapshot_id)
+            ref, backend = vc.snapshot_ref(snap), snap.volume.backend
+        try:
+            result = vc.driver(self.core, backend).manage_existing_snapshot(ref, reference)
+        except (UnsafeToManage, Exception) as exc:
+            vc.set_snapshot(self.core, snapshot_id, status="error", task=None, status_reason=f"cannot manage: {exc}")
+            return
+        vc.set_snapshot(self.core, snapshot_id, status="available", task=None,
+                        provider_location=result.provider_location, size=result.size_gb)
+
+    def unmanage(self, ctx: RequestContext, snapshot_id: str) -> None:
+        if not ctx.is_admin:
+            raise Forbidden("Policy doesn't allow volume:unmanage_snapshot to be performed.")
+        with self.core.db.session() as session:
+            snap = vc.get_snapshot(session, ctx, snapshot_id)
+            if snap.status not in ("available", "error"):
+                raise Invalid(f"Invalid snapshot: status must be available or error, not {snap.status}")
+            ref, backend = vc.snapshot_ref(snap), snap.volume.backend
+            snap.status = "unmanaging"
+        try:
+            if snap.provider_location:
+                vc.driver(self.core, backend).unmanage_snapshot(ref)
+        except Exception as exc:
+            vc.set_snapshot(self.core, snapshot_id, status="error", status_reason=f"unmanage failed: {exc}")
+            return
+        with self.core.db.session() as session:
+            snap = session.get(models.VolumeSnapshot, snapshot_id)
+            if snap is not None:
+                session.delete(snap)

@@ -1,0 +1,495 @@
+"""Volume lifecycle: which status may go where, and the background work that
+takes a volume from a transitional status to a steady one."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import func, select
+
+from shoal.db import models
+from shoal.drivers.base import UnsafeToManage
+
+from . import core as c
+from . import volume_common as vc
+from .context import RequestContext
+from .errors import Forbidden, Invalid, NotFound
+from .scheduler import NoValidPool, choose_pool
+from .shares import MAX_DESCRIPTION, MAX_NAME, check_metadata, check_size, check_text, parse_service_host
+from .types import TypeCatalog
+
+VOLUME_STATUSES = (
+    "creating", "available", "reserved", "attaching", "detaching", "in-use", "maintenance", "deleting",
+    "awaiting-transfer", "error", "error_deleting", "backing-up", "restoring-backup", "error_backing-up",
+    "error_restoring", "error_extending", "downloading", "uploading", "retyping", "extending", "reverting",
+    "error_managing", "unmanaging",
+)
+ATTACH_STATUSES = ("attached", "detached", "attaching", "detaching", "reserved")
+SORT_KEYS = {"created_at", "updated_at", "name", "size", "status", "id", "project_id", "volume_type_id",
+             "availability_zone", "bootable"}
+DELETABLE = ("available", "error", "error_restoring", "error_extending", "error_managing", "error_deleting")
+
+
+def spec_true(specs: dict, key: str) -> bool:
+    value = str(specs.get(key, "")).strip().split()
+    return bool(value) and value[-1].lower() in ("true", "1", "yes", "on")
+
+
+class Volumes:
+    def __init__(self, core: c.Core, types: TypeCatalog):
+        self.core = core
+        self.types = types
+
+    # ---- create ---------------------------------------------------------------------
+
+    def create(self, ctx: RequestContext, *, size: Any = None, name: str | None = None, description: str | None = None,
+               volume_type: str | None = None, snapshot_id: str | None = None, source_volid: str | None = None,
+               availability_zone: str | None = None, metadata: dict | None = None,
+               multiattach: bool | None = None) -> models.Volume:
+        check_text("name", name, MAX_NAME)
+        check_text("description", description, MAX_DESCRIPTION)
+        metadata = check_metadata(metadata)
+        if snapshot_id and source_volid:
+            raise Invalid("give snapshot_id or source_volid, not both")
+        with self.core.db.session() as session:
+            parent_backend = parent_pool = parent_type = None
+            min_size = 1
+            if snapshot_id:
+                snap = vc.get_snapshot(session, ctx, snapshot_id)
+                if snap.status != "available":
+                    raise Invalid(f"Invalid snapshot: Originating snapshot status must be one of 'available' values, not {snap.status}")
+                parent_backend, parent_pool, parent_type = snap.volume.backend, snap.volume.pool, snap.volume.volume_type
+                min_size = snap.size
+            if source_volid:
+                src = vc.get_volume(session, ctx, source_volid)
+                if src.status not in ("available", "in-use"):
+                    raise Invalid(f"Invalid volume: source volume status must be available or in-use, not {src.status}")
+                parent_backend, parent_pool, parent_type = src.backend, src.pool, src.volume_type
+                min_size = src.size
+            size = check_size(size if size is not None else (min_size if (snapshot_id or source_volid) else size))
+            if size < min_size:
+                raise Invalid(f"Invalid input received: size {size} is smaller than the source's {min_size} GiB")
+            if volume_type:
+                vtype = self.types.find(session, ctx, volume_type)
+            else:
+                vtype = parent_type or self.types.default(session)
+            specs = dict(vtype.extra_specs) if vtype else {}
+            zones = {d.availability_zone for d in self.core.volume_drivers.values()}
+            if availability_zone and availability_zone not in zones:
+                raise Invalid(f"Invalid input received: Availability zone '{availability_zone}' is invalid.")
+            volume = models.Volume(
+                project_id=ctx.project_id, user_id=ctx.user_id, name=name, description=description, size=size,
+                status="creating", volume_type_id=vtype.id if vtype else None, snapshot_id=snapshot_id,
+                source_volid=source_volid, availability_zone=availability_zone, metadata_=metadata, task="create",
+                multiattach=bool(multiattach) or spec_true(specs, "multiattach"),
+            )
+            if parent_backend is not None:  # clones live next to their source
+                volume.backend, volume.pool = parent_backend, parent_pool
+                volume.availability_zone = self.core.volume_drivers[parent_backend].availability_zone \
+                    if parent_backend in self.core.volume_drivers else None
+            session.add(volume)
+            session.flush()
+            session.refresh(volume)
+            created = volume
+        self.core.tasks.submit(self._create, created.id)
+        return created
+
+    def _create(self, volume_id: str) -> None:
+        with self.core.db.session() as session:
+            volume = session.get(models.Volume, volume_id)
+            if volume is None or volume.status != "creating":
+                return
+            specs = dict(volume.volume_type.extra_specs) if volume.volume_type else {}
+            if volume.backend is None:
+                try:
+                    placed = choose_pool(self.core.volume_drivers, volume.size, specs, volume.availability_zone,
+                                         backend_key="volume_backend_name")
+                except NoValidPool as exc:
+                    volume.status, volume.status_reason, volume.task = "error", str(exc), None
+                    self.core.message(session, volume.project_id, "VOLUME", volume.id, vc.ACTION_CREATE,
+                                      vc.DETAIL_NO_BACKEND, str(exc))
+                    return
+                volume.backend, volume.pool = placed.backend, placed.pool
+                volume.availability_zone = self.core.volume_drivers[placed.backend].availability_zone
+            ref, backend = vc.volume_ref(volume), volume.backend
+            snap = session.get(models.VolumeSnapshot, volume.snapshot_id) if volume.snapshot_id else None
+            snap_ref = vc.snapshot_ref(snap) if snap is not None else None
+            src = session.get(models.Volume, volume.source_volid) if volume.source_volid else None
+            src_ref = vc.volume_ref(src) if src is not None else None
+        try:
+            drv = vc.driver(self.core, backend)
+            if snap_ref is not None:
+                result = drv.create_volume_from_snapshot(ref, snap_ref)
+            elif src_ref is not None:
+                result = drv.create_cloned_volume(ref, src_ref)
+            else:
+                result = drv.create_volume(ref)
+        except Exception as exc:
+            vc.fail_volume(self.core, volume_id, "error", vc.ACTION_CREATE, vc.DETAIL_DRIVER_FAILED, f"create failed: {exc}")
+            return
+        with self.core.db.session() as session:
+            volume = session.get(models.Volume, volume_id)
+            if volume is not None:
+                volume.provider_location, volume.size = result.provider_location, result.size_gb
+                volume.provider_auth = volume.provider_auth or vc.new_chap()
+                if volume.status == "creating":
+                    volume.status, volume.status_reason, volume.task = "available", None, None
+
+    # ---- read ---------------------------------------------------------------------------
+
+    def get(self, ctx: RequestContext, volume_id: str) -> models.Volume:
+        with self.core.db.session() as session:
+            return vc.get_volume(session, ctx, volume_id)
+
+    def list(self, ctx: RequestContext, *, all_tenants: bool = False, filters: dict | None = None,
+             sort: list[tuple[str, str]] | None = None, limit: int | None = None, offset: int | None = None,
+             marker: str | None = None) -> list[models.Volume]:
+        filters = dict(filters or {})
+        query = select(models.Volume)
+        if ctx.is_admin and all_tenants:
+            if project := filters.pop("project_id", None):
+                query = query.where(models.Volume.project_id == project)
+        else:
+            filters.pop("project_id", None)
+            query = query.where(models.Volume.project_id == ctx.project_id)
+        for key in ("name", "status", "availability_zone", "volume_type_id", "attach_status", "snapshot_id",
+                    "source_volid"):
+            if (value := filters.pop(key, None)) is not None:
+                query = query.where(getattr(models.Volume, key) == value)
+        if (value := filters.pop("bootable", None)) is not None:
+            query = query.where(models.Volume.bootable.is_(str(value).lower() in ("1", "true")))
+        if (value := filters.pop("name~", None)) is not None:
+            query = query.where(models.Volume.name.contains(value))
+        for key, direction in sort or [("created_at", "desc")]:
+            if key not in SORT_KEYS:
+                raise Invalid(f"Invalid input received: sort key {key!r} is not one of {sorted(SORT_KEYS)}")
+            if direction not in ("asc", "desc"):
+                raise Invalid("Invalid input received: sort direction must be asc or desc")
+            column = getattr(models.Volume, key)
+            query = query.order_by(column.asc() if direction == "asc" else column.desc())
+        query = query.order_by(models.Volume.id)
+        with self.core.db.session() as session:
+            rows = list(session.scalars(query))
+        if meta := filters.pop("metadata", None):
+            rows = [v for v in rows if all(v.metadata_.get(k) == val for k, val in meta.items())]
+        if marker:
+            ids = [v.id for v in rows]
+            if marker not in ids:
+                raise NotFound(f"Marker {marker} could not be found.")
+            rows = rows[ids.index(marker) + 1:]
+        if offset:
+            rows = rows[offset:]
+        return rows[:limit] if limit is not None else rows
+
+    def summary(self, ctx: RequestContext, all_tenants: bool = False) -> dict:
+        rows = self.list(ctx, all_tenants=all_tenants)
+        return {"total_count": len(rows), "total_size": sum(v.size for v in rows),
+                "metadata": {k: sorted({v.metadata_[k] for v in rows if k in v.metadata_})
+                             for k in {k for v in rows for k in v.metadata_}}}
+
+    def update(self, ctx: RequestContext, volume_id: str, fields: dict) -> models.Volume:
+        allowed = {"name": "name", "display_name": "name", "description": "description",
+                   "display_description": "description", "metadata": "metadata_"}
+        unknown = set(fields) - set(allowed)
+        if unknown:
+            raise Invalid(f"Invalid input received: cannot update {', '.join(sorted(unknown))}")
+        with self.core.db.session() as session:
+            volume = vc.get_volume(session, ctx, volume_id)
+            for key, value in fields.items():
+                attr = allowed[key]
+                if attr == "metadata_":
+                    value = check_metadata(value)
+                else:
+                    if value is not None and not isinstance(value, str):
+                        raise Invalid(f"Invalid input received: {key} must be a string")
+                    check_text(attr, value, MAX_NAME if attr == "name" else MAX_DESCRIPTION)
+                setattr(volume, attr, value)
+            return volume
+
+    # ---- delete ----------------------------------------------------------------------------
+
+    def delete(self, ctx: RequestContext, volume_id: str, cascade: bool = False, force: bool = False) -> None:
+        if force and not ctx.is_admin:
+            raise Forbidden("Policy doesn't allow volume:force_delete to be performed.")
+        with self.core.db.session() as session:
+            volume = vc.get_volume(session, ctx, volume_id)
+            if not force:
+                if volume.status not in DELETABLE:
+                    raise Invalid(f"Invalid volume: Volume status must be available or error or error_restoring or "
+                                  f"error_extending or error_managing and must not be migrating, attached, belong to "
+                                  f"a group, have snapshots or be disassociated from snapshots after volume transfer.")
+                if volume.attach_status == "attached" or volume.attachments:
+                    raise Invalid("Invalid volume: Volume is attached.")
+            snaps = list(session.scalars(select(models.VolumeSnapshot).where(models.VolumeSnapshot.volume_id == volume_id)))
+            if snaps and not cascade:
+                raise Invalid(f"Invalid volume: Volume {volume_id} still has {len(snaps)} dependent snapshots.")
+            if any(s.status not in ("available", "error", "error_deleting") for s in snaps) and not force:
+                raise Invalid("Invalid volume: a snapshot of this volume is busy.")
+            for snap in snaps:
+                snap.status, snap.task = "deleting", "delete"
+            volume.status, volume.task, volume.status_reason = "deleting", "delete", None
+        self.core.tasks.submit(self._delete, volume_id)
+
+    def _delete(self, volume_id: str) -> None:
+        with self.core.db.session() as session:
+            volume = session.get(models.Volume, volume_id)
+            if volume is None or volume.status != "deleting":
+                return
+            ref, backend = vc.volume_ref(volume), volume.backend
+            snaps = [vc.snapshot_ref(s) for s in session.scalars(
+                select(models.VolumeSnapshot).where(models.VolumeSnapshot.volume_id == volume_id))]
+        try:
+            if backend is not None and volume.provider_location:
+                drv = vc.driver(self.core, backend)
+                drv.unexport(ref)
+                for snap in snaps:
+                    drv.delete_snapshot(snap)
+                drv.delete_volume(ref)
+        except Exception as exc:
+            vc.fail_volume(self.core, volume_id, "error_deleting", vc.ACTION_DELETE, vc.DETAIL_DRIVER_FAILED,
+                           f"delete failed: {exc}")
+            return
+        with self.core.db.session() as session:
+            for snap in session.scalars(select(models.VolumeSnapshot).where(models.VolumeSnapshot.volume_id == volume_id)):
+                session.delete(snap)
+            volume = session.get(models.Volume, volume_id)
+            if volume is not None:
+                session.delete(volume)
+
+    # ---- resize and revert ----------------------------------------------------------------------
+
+    def extend(self, ctx: RequestContext, volume_id: str, new_size: Any) -> None:
+        new_size = check_size(new_size, "new_size")
+        with self.core.db.session() as session:
+            volume = vc.get_volume(session, ctx, volume_id)
+            if volume.status not in ("available", "in-use"):
+                raise Invalid(f"Invalid volume: Volume status must be 'available' or 'in-use' to extend, "
+                              f"currently {volume.status}.")
+            if new_size <= volume.size:
+                raise Invalid(f"Invalid input received: New size for extend must be greater than current size. "
+                              f"(current: {volume.size}, extended: {new_size}).")
+            volume.task, volume.task_arg = "extend", f"{new_size}:{volume.status}"
+            volume.status = "extending"
+        self.core.tasks.submit(self._extend, volume_id)
+
+    def _extend(self, volume_id: str) -> None:
+        with self.core.db.session() as session:
+            volume = session.get(models.Volume, volume_id)
+            if volume is None or volume.task != "extend":
+                return
+            new_size, _, back_to = volume.task_arg.partition(":")
+            ref, backend = vc.volume_ref(volume), volume.backend
+        try:
+            vc.driver(self.core, backend).extend_volume(ref, int(new_size))
+        except Exception as exc:
+            vc.fail_volume(self.core, volume_id, "error_extending", vc.ACTION_EXTEND, vc.DETAIL_DRIVER_FAILED,
+                           f"extend failed: {exc}")
+            return
+        vc.set_volume(self.core, volume_id, size=int(new_size), status=back_to or "available", task=None,
+                      task_arg=None, status_reason=None)
+
+    def revert(self, ctx: RequestContext, volume_id: str, snapshot_id: Any) -> None:
+        if not isinstance(snapshot_id, str):
+            raise Invalid("Invalid input received: snapshot_id is required")
+        with self.core.db.session() as session:
+            volume = vc.get_volume(session, ctx, volume_id)
+            snap = vc.get_snapshot(session, ctx, snapshot_id)
+            if snap.volume_id != volume_id:
+                raise Invalid(f"Invalid input received: snapshot {snapshot_id} is not a snapshot of volume {volume_id}")
+            if volume.status != "available" or snap.status != "available":
+                raise Invalid("Invalid volume: the volume and the snapshot must both be available to revert")
+            latest = session.scalars(select(models.VolumeSnapshot).where(models.VolumeSnapshot.volume_id == volume_id)
+                                     .order_by(models.VolumeSnapshot.created_at.desc())).first()
+            if latest is None or latest.id != snapshot_id:
+                raise Invalid("Invalid snapshot: only the latest snapshot can be reverted to")
+            volume.status, volume.task, volume.task_arg = "reverting", "revert", snapshot_id
+            snap.status = "restoring"
+        self.core.tasks.submit(self._revert, volume_id, snapshot_id)
+
+    def _revert(self, volume_id: str, snapshot_id: str) -> None:
+        with self.core.db.session() as session:
+            snap = session.get(models.VolumeSnapshot, snapshot_id)
+            ref, backend = vc.snapshot_ref(snap), snap.volume.backend
+        try:
+            vc.driver(self.core, backend).revert_to_snapshot(ref)
+        except Exception as exc:
+            vc.fail_volume(self.core, volume_id, "error", vc.ACTION_REVERT, vc.DETAIL_DRIVER_FAILED, f"revert failed: {exc}")
+        else:
+            vc.set_volume(self.core, volume_id, status="available", task=None, task_arg=None, status_reason=None)
+        vc.set_snapshot(self.core, snapshot_id, status="available")
+
+    # ---- small updates ------------------------------------------------------------------------------
+
+    def reset_status(self, ctx: RequestContext, volume_id: str, status: Any = None, attach_status: Any = None) -> None:
+        if not ctx.is_admin:
+            raise Forbidden("Policy doesn't allow volume:reset_status to be performed.")
+        if status is not None and status not in VOLUME_STATUSES:
+            raise Invalid(f"Invalid input received: status {status!r} is not a volume status")
+        if attach_status is not None and attach_status not in ATTACH_STATUSES:
+            raise Invalid(f"Invalid input received: attach_status {attach_status!r} is not valid")
+        if status is None and attach_status is None:
+            raise Invalid("Invalid input received: status or attach_status is required")
+        with self.core.db.session() as session:
+            volume = vc.get_volume(session, ctx, volume_id)
+            if status is not None:
+                volume.status, volume.task, volume.task_arg = status, None, None
+            if attach_status is not None:
+                volume.attach_status = attach_status
+
+    def set_flag(self, ctx: RequestContext, volume_id: str, flag: str, value: Any) -> None:
+        if isinstance(value, str) and value.lower() in ("true", "false", "1", "0"):
+            value = value.lower() in ("true", "1")
+        if not isinstance(value, bool):
+            raise Invalid(f"Invalid input received: {flag} must be a boolean")
+        with self.core.db.session() as session:
+            volume = vc.get_volume(session, ctx, volume_id)
+            setattr(volume, flag, value)
+
+    def set_metadata(self, ctx: RequestContext, volume_id: str, metadata: Any, replace: bool) -> dict:
+        metadata = check_metadata(metadata)
+        with self.core.db.session() as session:
+            volume = vc.get_volume(session, ctx, volume_id)
+            volume.metadata_ = metadata if replace else {**volume.metadata_, **metadata}
+            return dict(volume.metadata_)
+
+    def delete_metadata(self, ctx: RequestContext, volume_id: str, key: str) -> None:
+        with self.core.db.session() as session:
+            volume = vc.get_volume(session, ctx, volume_id)
+            if key not in volume.metadata_:
+                raise NotFound(f"Metadata item was not found: {key}")
+            volume.metadata_ = {k: v for k, v in volume.metadata_.items() if k != key}
+
+    def retype(self, ctx: RequestContext, volume_id: str, new_type: Any, policy: Any = "never") -> None:
+        if policy not in (None, "never", "on-demand"):
+            raise Invalid("Invalid input received: migration_policy must be never or on-demand")
+        with self.core.db.session() as session:
+            volume = vc.get_volume(session, ctx, volume_id)
+            if volume.status not in ("available", "in-use"):
+                raise Invalid(f"Invalid volume: status must be available or in-use, not {volume.status}")
+            vtype = self.types.find(session, ctx, new_type)
+            if vtype.id == volume.volume_type_id:
+                raise Invalid("Invalid volume type: the volume already has this type")
+            volume.task, volume.task_arg = "retype", f"{vtype.id}:{volume.status}"
+            volume.status = "retyping"
+        self.core.tasks.submit(self._retype, volume_id)
+
+    def _retype(self, volume_id: str) -> None:
+        with self.core.db.session() as session:
+            volume = session.get(models.Volume, volume_id)
+            if volume is None or volume.task != "retype":
+                return
+            type_id, _, back_to = volume.task_arg.partition(":")
+            vtype = session.get(models.VolumeType, type_id)
+            ref, backend, specs = vc.volume_ref(volume), volume.backend, dict(vtype.extra_specs) if vtype else {}
+        wanted = specs.get("volume_backend_name")
+        try:
+            done = (not wanted or wanted == backend) and vc.driver(self.core, backend).retype(ref, specs)
+        except Exception as exc:
+            done, reason = False, str(exc)
+        else:
+            reason = "the new type needs a different backend or layout, and volume migration is not implemented"
+        if done:
+            vc.set_volume(self.core, volume_id, volume_type_id=type_id, status=back_to, task=None, task_arg=None,
+                          multiattach=spec_true(specs, "multiattach"))
+        else:
+            # Nothing changed: the volume keeps its type and is usable as before.
+            vc.fail_volume(self.core, volume_id, back_to, "022", vc.DETAIL_UNKNOWN, f"retype refused: {reason}")
+
+    # ---- manage -------------------------------------------------------------------------------------
+
+    def manage(self, ctx: RequestContext, *, host: Any, ref: Any, name: str | None = None, description: str | None = None,
+               volume_type: str | None = None, availability_zone: str | None = None, metadata: dict | None = None,
+               bootable: bool = False) -> models.Volume:
+        if not ctx.is_admin:
+            raise Forbidden("Policy doesn't allow volume:manage to be performed.")
+        if not isinstance(ref, dict) or not ref:
+            raise Invalid("Invalid input received: ref must be an object such as {'source-name': ...}")
+        check_text("name", name, MAX_NAME)
+        check_text("description", description, MAX_DESCRIPTION)
+        backend, pool = parse_service_host(host if isinstance(host, str) and "#" in host else f"{host}#")
+        if backend not in self.core.volume_drivers:
+            raise Invalid(f"Invalid input received: host {host!r} names no configured backend")
+        metadata = check_metadata(metadata)
+        with self.core.db.session() as session:
+            vtype = self.types.find(session, ctx, volume_type) if volume_type else self.types.default(session)
+            source = ref.get("source-name") or ref.get("source-id")
+            if source and session.scalars(select(models.Volume).where(models.Volume.provider_location == source)).first():
+                raise Invalid(f"Invalid input received: {source} is already managed")
+            volume = models.Volume(project_id=ctx.project_id, user_id=ctx.user_id, name=name, description=description,
+                                   size=0, status="creating", volume_type_id=vtype.id if vtype else None,
+                                   backend=backend, pool=pool or None, metadata_=metadata, bootable=bool(bootable),
+                                   availability_zone=self.core.volume_drivers[backend].availability_zone,
+                                   task="manage")
+            session.add(volume)
+            session.flush()
+            session.refresh(volume)
+            created = volume
+        self.core.tasks.submit(self._manage, created.id, dict(ref))
+        return created
+
+    def _manage(self, volume_id: str, reference: dict) -> None:
+        with self.core.db.session() as session:
+            volume = session.get(models.Volume, volume_id)
+            ref, backend = vc.volume_ref(volume), volume.backend
+        try:
+            result = vc.driver(self.core, backend).manage_existing(ref, reference)
+        except UnsafeToManage as exc:
+            vc.fail_volume(self.core, volume_id, "error_managing", vc.ACTION_MANAGE, vc.DETAIL_UNKNOWN, f"cannot manage: {exc}")
+            return
+        except Exception as exc:
+            vc.fail_volume(self.core, volume_id, "error_managing", vc.ACTION_MANAGE, vc.DETAIL_DRIVER_FAILED,
+                           f"manage failed: {exc}")
+            return
+        vc.set_volume(self.core, volume_id, provider_location=result.provider_location, size=result.size_gb,
+                      provider_auth=vc.new_chap(), status="available", task=None)
+
+    def unmanage(self, ctx: RequestContext, volume_id: str) -> None:
+        if not ctx.is_admin:
+            raise Forbidden("Policy doesn't allow volume:unmanage to be performed.")
+        with self.core.db.session() as session:
+            volume = vc.get_volume(session, ctx, volume_id)
+            if volume.status not in ("available", "error", "error_managing") or volume.attachments:
+                raise Invalid(f"Invalid volume: volume status must be available and detached, not {volume.status}")
+            if session.scalar(select(func.count()).select_from(models.VolumeSnapshot).where(
+                    models.VolumeSnapshot.volume_id == volume_id)):
+                raise Invalid("Invalid volume: a volume with snapshots cannot be unmanaged")
+            volume.status, volume.task = "unmanaging", "unmanage"
+        self.core.tasks.submit(self._unmanage, volume_id)
+
+    def _unmanage(self, volume_id: str) -> None:
+        with self.core.db.session() as session:
+            volume = session.get(models.Volume, volume_id)
+            if volume is None:
+                return
+            ref, backend = vc.volume_ref(volume), volume.backend
+        try:
+            if volume.provider_location:
+                vc.driver(self.core, backend).unmanage(ref)
+        except Exception as exc:
+            vc.fail_volume(self.core, volume_id, "error", vc.ACTION_MANAGE, vc.DETAIL_DRIVER_FAILED, f"unmanage failed: {exc}")
+            return
+        with self.core.db.session() as session:
+            volume = session.get(models.Volume, volume_id)
+            if volume is not None:
+                session.delete(volume)
+
+    def manageable(self, ctx: RequestContext, host: str | None, snapshots: bool = False) -> list:
+        """Backend objects that could be managed, per backend (host `shoal@backend[#pool]`)."""
+        if not ctx.is_admin:
+            raise Forbidden("Policy doesn't allow volume:get_manageable to be performed.")
+        wanted = None
+        if host:
+            wanted = host.split("@", 1)[-1].split("#", 1)[0]
+            if wanted not in self.core.volume_drivers:
+                raise NotFound(f"Host {host} could not be found.")
+        with self.core.db.session() as session:
+            model = models.VolumeSnapshot if snapshots else models.Volume
+            managed = {p for p in session.scalars(select(model.provider_location)) if p}
+        out = []
+        for name, drv in self.core.volume_drivers.items():
+            if wanted and name != wanted:
+                continue
+            items = drv.manageable_snapshots(managed) if snapshots else drv.manageable_volumes(managed)
+            out.extend((name, item) for item in items)
+        return out
+
