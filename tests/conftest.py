@@ -5,4 +5,5 @@ pytest_plugins = [
     "tests.fixtures.shoal",
     "tests.fixtures.sshd",
     "tests.fixtures.postgres",
+    "tests.fixtures.tgtd",
 ]

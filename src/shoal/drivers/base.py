@@ -144,8 +144,9 @@ class ShareDriver(ABC):
         """Succeeds if already gone."""
 
     @abstractmethod
-    def revert_to_snapshot(self, snapshot: SnapshotRef) -> None:
-        """Bring the share back to the snapshot's data; only the latest snapshot may be used."""
+    def revert_to_snapshot(self, snapshot: SnapshotRef, rules: list[AccessRule]) -> None:
+        """Bring the share back to the snapshot's data; only the latest snapshot may
+        be used. The share is exported with `rules` afterwards, whatever happened."""
 
     @abstractmethod
     def update_access(self, share: ShareRef, rules: list[AccessRule]) -> dict[str, str]:

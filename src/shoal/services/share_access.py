@@ -14,6 +14,7 @@ import logging
 from typing import Any
 
 from sqlalchemy import select
+from sqlalchemy.orm.attributes import flag_modified
 
 from shoal.db import models
 
@@ -47,6 +48,13 @@ def check_rule(access_type: Any, access_to: Any, access_level: Any) -> tuple[str
     return access_type, access_to, access_level
 
 
+def mark_syncing(share: models.Share) -> None:
+    """Always write the column, even if it already reads "syncing": a sync that
+    finished meanwhile may have written "active", and must not win."""
+    share.access_rules_status = "syncing"
+    flag_modified(share, "access_rules_status")
+
+
 class ShareAccess:
     def __init__(self, core: c.Core):
         self.core = core
@@ -68,7 +76,7 @@ class ShareAccess:
             rule = models.AccessRule(share_id=share_id, access_type=access_type, access_to=access_to,
                                      access_level=access_level, state="queued_to_apply", metadata_=metadata or {})
             session.add(rule)
-            share.access_rules_status = "syncing"
+            mark_syncing(share)
             session.flush()
             session.refresh(rule)
             created = rule
@@ -89,7 +97,7 @@ class ShareAccess:
                 session.delete(rule)  # never in force: nothing to undo on the backend
                 return
             rule.state = "queued_to_deny"
-            share.access_rules_status = "syncing"
+            mark_syncing(share)
         self.schedule_sync(share_id)
 
     def list(self, ctx: RequestContext, share_id: str) -> list[models.AccessRule]:

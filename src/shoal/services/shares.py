@@ -324,8 +324,10 @@ class Shares:
         with self.core.db.session() as session:
             snap = session.get(models.ShareSnapshot, snapshot_id)
             ref, backend = self.core.snapshot_ref(snap), snap.share.backend
+            rules = self.core.rules_in_force(session, share_id)
         try:
-            self.core.driver(backend).revert_to_snapshot(ref)
+            with self.core.tasks.key_lock(f"access:{share_id}"):  # no rule sync while unexported
+                self.core.driver(backend).revert_to_snapshot(ref, rules)
         except Exception as exc:
             self.core.fail_share(share_id, "reverting_error", c.ACTION_REVERT, c.DETAIL_DRIVER_FAILED, f"revert failed: {exc}")
             status = "available"

@@ -75,8 +75,9 @@ def get(names: Sequence[str], props: Iterable[str], recursive: bool = False, dep
     return argv + [",".join(props), *names]
 
 
-def list_(root: str, columns: Sequence[str], types: str = "filesystem,volume", depth: int | None = None) -> list[str]:
-    argv = ["zfs", "list", "-H", "-p", "-o", ",".join(columns), "-t", types]
+def list_names(root: str, types: str = "filesystem,volume", depth: int | None = None) -> list[str]:
+    """Names only: zfs-fuse's `zfs list` has no `-p`, so numbers come from `zfs get -p`."""
+    argv = ["zfs", "list", "-H", "-o", "name", "-t", types]
     argv += ["-d", str(depth)] if depth is not None else ["-r"]
     return argv + [root]
 
@@ -93,8 +94,8 @@ def zpool_get(pool: str, props: Iterable[str]) -> list[str]:
     return ["zpool", "get", "-H", "-p", ",".join(props), pool]
 
 
-def zpool_list(columns: Sequence[str] = ("name",)) -> list[str]:
-    return ["zpool", "list", "-H", "-p", "-o", ",".join(columns)]
+def zpool_list() -> list[str]:
+    return ["zpool", "list", "-H", "-o", "name"]  # zfs-fuse's zpool list has no -p either
 
 
 # ---- parsing -----------------------------------------------------------

@@ -234,8 +234,20 @@ class ZfsShareDriver(ShareDriver):
     def delete_snapshot(self, snapshot: SnapshotRef) -> None:
         self.zfs.destroy(self.snapshot_name(snapshot))
 
-    def revert_to_snapshot(self, snapshot: SnapshotRef) -> None:
-        self.zfs.rollback(self.snapshot_name(snapshot))
+    def revert_to_snapshot(self, snapshot: SnapshotRef, rules: list[AccessRule]) -> None:
+        """Roll back with nothing open in the dataset. On zfs-fuse, a rollback that
+        removes a file someone holds open wedges the next unmount, and with it
+        every mount of the daemon. So: unexport, unmount (busy retries prove the
+        files are closed), mount, roll back, export again with the share's rules."""
+        share = snapshot.share
+        dataset = self.dataset_name(share)
+        mountpoint = self._mountpoint(dataset)
+        self.nfs.remove(NfsExport(share.id, mountpoint, dataset))
+        try:
+            self.zfs.remount(dataset)
+            self.zfs.rollback(self.snapshot_name(snapshot))
+        finally:
+            self._export(share, dataset, mountpoint, rules)
 
     # ---- access ----------------------------------------------------------------------
 
@@ -272,7 +284,7 @@ class ZfsShareDriver(ShareDriver):
             raise UnsafeToManage(f"dataset {old!r} does not exist") from None
         if props.get("type") != "filesystem":
             raise UnsafeToManage(f"{old!r} is a {props.get('type')}, not a filesystem")
-        if self.zfs.list(old, ["name"], depth=1)[1:]:
+        if self.zfs.names(old, depth=1)[1:]:
             raise UnsafeToManage(f"{old!r} has child datasets")
         if props.get("sharenfs", "off") != "off":
             raise UnsafeToManage(f"{old!r} is in use: it is exported through sharenfs")

@@ -100,8 +100,10 @@ class Layout(ABC):
     def size(self, dataset: str) -> int: ...
 
     @abstractmethod
-    def grow(self, dataset: str, size_bytes: int) -> None:
-        """Make the volume `size_bytes` long (callers check that it grows)."""
+    def grow(self, dataset: str, size_bytes: int, thick: bool = False) -> None:
+        """Make the volume `size_bytes` long (callers check that it grows); a
+        thick volume's reservation follows (reserved first where that can fail
+        before anything changed)."""
 
     @abstractmethod
     def reserve(self, dataset: str, size_bytes: int, thick: bool) -> None:
@@ -136,8 +138,10 @@ class ZvolLayout(Layout):
     def size(self, dataset):
         return int(self.zfs.get(dataset, ["volsize"]).get("volsize", "0"))
 
-    def grow(self, dataset, size_bytes):
+    def grow(self, dataset, size_bytes, thick=False):
         self.zfs.set(dataset, {"volsize": str(size_bytes)})
+        if thick:  # `auto` is computed from the new volsize
+            self.reserve(dataset, size_bytes, True)
 
     def reserve(self, dataset, size_bytes, thick):
         self.zfs.set(dataset, {"refreservation": "auto" if thick else "none"})
@@ -192,7 +196,9 @@ class FileLayout(Layout):
             raise DriverError(f"cannot read the size of {self.backing(dataset)}: {text!r}")
         return int(text)
 
-    def grow(self, dataset, size_bytes):
+    def grow(self, dataset, size_bytes, thick=False):
+        if thick:
+            self.reserve(dataset, size_bytes, True)
         self._run(truncate(self.backing(dataset), size_bytes))
 
     def reserve(self, dataset, size_bytes, thick):

@@ -215,8 +215,8 @@ class ZfsVolumeDriver(ManageMixin, VolumeDriver):
         if want < have:
             raise InvalidRequest(f"{size_gb} GiB is smaller than the source's {have / GiB:.2f} GiB")
         if want > have:
-            self.layout.grow(dataset, want)
-        if thick:
+            self.layout.grow(dataset, want, thick)
+        elif thick:
             self.layout.reserve(dataset, want, True)
 
     @backend_errors
@@ -293,9 +293,8 @@ class ZfsVolumeDriver(ManageMixin, VolumeDriver):
         if want < have:
             raise InvalidRequest(f"cannot shrink volume {volume.id} from {have / GiB:.2f} GiB to {new_size_gb} GiB")
         if want > have:
-            self.layout.grow(dataset, want)
-        if Layout.thick(self.zfs.get(dataset, ["refreservation"]).get("refreservation")):
-            self.layout.reserve(dataset, want, True)
+            thick = Layout.thick(self.zfs.get(dataset, ["refreservation"]).get("refreservation"))
+            self.layout.grow(dataset, want, thick)
         if self.protocol == "iscsi" and volume.id in self._exported:
             self._helper().resize(volume.id)
 
@@ -342,7 +341,8 @@ class ZfsVolumeDriver(ManageMixin, VolumeDriver):
                 self.zfs.rollback(name)
             have, want = self.layout.size(dataset), volume.size_gb * GiB
             if have < want:  # the snapshot predates an extend
-                self.layout.grow(dataset, want)
+                thick = Layout.thick(self.zfs.get(dataset, ["refreservation"]).get("refreservation"))
+                self.layout.grow(dataset, want, thick)
 
     def _swap_in_clone(self, dataset: str, snapshot: str) -> None:
         """Revert without destroying newer snapshots' clones: promote a clone of

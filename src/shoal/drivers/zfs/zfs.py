@@ -104,6 +104,12 @@ class Zfs:
     def rollback(self, snapshot_name: str) -> None:
         self._run(cmd.rollback(snapshot_name), retry=BUSY)
 
+    def remount(self, dataset: str) -> None:
+        """Unmount (retrying while busy: this proves no file is open) and mount again."""
+        with self._pool_lock(dataset):
+            self._run(cmd.unmount(dataset), retry=BUSY)
+            self._run(cmd.mount(dataset), retry=BUSY)
+
     def rename(self, old: str, new: str) -> None:
         """Rename; a mounted dataset is unmounted first (zfs-fuse refuses otherwise)."""
         with self._pool_lock(old):
@@ -129,15 +135,16 @@ class Zfs:
             return False
         return True
 
-    def list(self, root: str, columns: Iterable[str], types: str = "filesystem", depth: int | None = None) -> list[dict[str, str]]:
-        columns = list(columns)
-        result = self._run(cmd.list_(root, columns, types=types, depth=depth))
-        return [dict(zip(columns, row)) for row in cmd.parse_rows(result.stdout)]
+    def names(self, root: str, types: str = "filesystem", depth: int | None = None) -> list[str]:
+        result = self._run(cmd.list_names(root, types=types, depth=depth))
+        return [row[0] for row in cmd.parse_rows(result.stdout)]
 
     def snapshots(self, dataset: str) -> list[dict[str, str]]:
-        """Snapshots of one dataset, oldest first (creation order)."""
-        rows = self.list(dataset, ["name", "creation", "used", "referenced"], types="snapshot", depth=1)
-        return sorted(rows, key=lambda r: int(r["creation"]) if r["creation"].isdigit() else 0)
+        """Snapshots of one dataset, oldest first, with creation/used/referenced in bytes."""
+        result = self._run(cmd.get([dataset], ["creation", "used", "referenced"], depth=1))
+        rows = [{"name": name, **props} for name, props in cmd.parse_get(result.stdout).items()
+                if name.startswith(dataset + "@")]
+        return sorted(rows, key=lambda r: int(r["creation"]) if r.get("creation", "").isdigit() else 0)
 
     def send_receive(self, snapshot_name: str, target: str) -> None:
         """`zfs send SNAP | zfs receive TARGET` as two processes joined by the host."""

@@ -1,0 +1,101 @@
+"""Growing and shrinking a share: the size in the API and the dataset's refquota
+move together, and a shrink that would cut into the data is refused, leaving the
+share usable at its old size with a user message that says why."""
+
+from __future__ import annotations
+
+import subprocess
+import time
+
+import pytest
+
+from .share_helpers import (
+    GiB,
+    assert_nfs_writable,
+    fault,
+    messages_for,
+    share_api,  # noqa: F401 - fixture
+    wait_for_status,
+    wait_until,
+    zfs_get,
+)
+
+pytestmark = pytest.mark.integration
+
+SETUP_DATA_MB = 1200  # more than 1 GiB: a shrink to 1 GiB must be refused
+
+
+def resize(api, share_id: str, how: str, new_size) -> None:
+    resp = api.action(share_id, how, {"new_size": new_size})
+    assert resp.status_code == 202, f"{how} to {new_size}: {resp.status_code} {resp.text}"
+
+
+def test_extend_grows_the_share_and_its_refquota(share_api):
+    api, client, server = share_api, share_api.client, share_api.server
+    share = api.create_share(size=1)
+    dataset = api.dataset(share["id"])
+    assert int(zfs_get(dataset, "refquota")) == 1 * GiB
+
+    resize(api, share["id"], "extend", 3)
+    grown = wait_for_status(client, f"/shares/{share['id']}", "available")
+    assert grown["size"] == 3
+    assert int(zfs_get(dataset, "refquota")) == 3 * GiB
+
+    # Extending to the same or a smaller size, or to something that is not a size: 400.
+    for bad in (3, 2, 0, -1, 1.5, "abc", "4.0", True, None):
+        fault(api.action(share["id"], "extend", {"new_size": bad}), 400)
+    fault(api.action(share["id"], "extend", {}), 400)
+    assert api.share(share["id"])["size"] == 3
+    assert int(zfs_get(dataset, "refquota")) == 3 * GiB
+
+    # Shrinking to the same or a larger size, or to nonsense: 400 too.
+    for bad in (3, 4, 0, "x", 2.5):
+        fault(api.action(share["id"], "shrink", {"new_size": bad}), 400)
+    assert api.share(share["id"])["status"] == "available"
+
+    # The export and its rules survive the resize.
+    api.allow(share["id"])
+    assert_nfs_writable(server, api.mountpoint(share["id"]), "after-extend.txt")
+    api.delete_share(share["id"])
+
+
+def test_shrink_never_cuts_into_the_data(share_api):
+    api, client, server = share_api, share_api.client, share_api.server
+    share = api.create_share(size=3)
+    dataset = api.dataset(share["id"])
+    mountpoint = api.mountpoint(share["id"])
+
+    # Setup: more than 1 GiB of data, written straight into the dataset (compression is off,
+    # so it takes that much space), and wait until ZFS accounts for it.
+    assert zfs_get(dataset, "compression") == "off"
+    subprocess.run(["dd", "if=/dev/zero", f"of={mountpoint}/ballast", "bs=1M", f"count={SETUP_DATA_MB}",
+                    "conv=fsync"], check=True, capture_output=True, timeout=300)
+    wait_until(lambda: int(zfs_get(dataset, "referenced")) > 1.1 * GiB, timeout=60,
+               what="ZFS to account for the written data", poll=0.5)
+
+    # Shrink below the data: accepted for processing, then refused; the share is available
+    # again at its old size, the refquota is untouched, and a user message says why.
+    resize(api, share["id"], "shrink", 1)
+    deadline = time.monotonic() + 60
+    while (shown := api.share(share["id"]))["status"] == "shrinking" and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert shown["status"] == "available", shown
+    assert shown["size"] == 3
+    assert int(zfs_get(dataset, "refquota")) == 3 * GiB
+    notes = messages_for(client, share["id"])
+    assert notes, "no user message explains the refused shrink"
+    assert notes[0]["action_id"] == "004" and notes[0]["detail_id"] == "017", notes[0]
+    assert "1 GiB" in notes[0]["user_message"] and notes[0]["message_level"] == "ERROR"
+    one = client.get(f"/messages/{notes[0]['id']}")
+    assert one.status_code == 200 and one.json()["message"]["resource_id"] == share["id"]
+
+    # Shrink to a size the data still fits in: done, and the refquota follows.
+    resize(api, share["id"], "shrink", 2)
+    shrunk = wait_for_status(client, f"/shares/{share['id']}", "available")
+    assert shrunk["size"] == 2
+    assert int(zfs_get(dataset, "refquota")) == 2 * GiB
+    # The data is all still there.
+    assert int(zfs_get(dataset, "referenced")) > 1.1 * GiB
+    api.allow(share["id"])
+    assert_nfs_writable(server, mountpoint, "after-shrink.txt")
+    api.delete_share(share["id"])
