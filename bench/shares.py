@@ -14,46 +14,22 @@ from __future__ import annotations
 import argparse
 import os
 import signal
-import statistics
 import subprocess
 import sys
-import tempfile
 import time
-import uuid
 from pathlib import Path
 
 import httpx
 
-REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from common import POLL, bench_shoal, new_results, report, sh, timed, wait_gone, wait_status  # noqa: E402
 
 from shoal.exports.nfs.base import NfsClientRule, normalize_address  # noqa: E402
 from shoal.exports.nfs.ganesha import RELOAD_DONE, render_export, render_main  # noqa: E402
-from tests.fixtures.ganesha import _registrations, _restore_registrations  # noqa: E402
-from tests.fixtures.shoal import (  # noqa: E402
-    free_port, kill_ganesha, start_server, stop_server, stop_tgtd, write_config,
-)
+from tests.fixtures.shoal import free_port  # noqa: E402
 
 OPS = ("create", "snapshot", "from_snapshot", "allow_access", "delete")
-POLL = 0.002
-
-
-def sh(*argv: str) -> str:
-    """Run a raw command; like anyone driving zfs-fuse by hand, retry 'busy'."""
-    for delay in (0.05, 0.1, 0.2, 0.4, 0.8, 1.6, None):
-        result = subprocess.run(argv, capture_output=True, text=True)
-        if result.returncode == 0:
-            return result.stdout
-        if delay is None or "busy" not in result.stderr:
-            raise RuntimeError(f"{' '.join(argv)}: {result.stderr.strip()}")
-        time.sleep(delay)
-    raise AssertionError("unreachable")
-
-
-def timed(fn) -> float:
-    start = time.perf_counter()
-    fn()
-    return time.perf_counter() - start
 
 
 # ---- the floor: raw commands ---------------------------------------------------
@@ -155,17 +131,10 @@ class Api:
         self.http = client
 
     def wait(self, path: str, status: str) -> None:
-        while True:
-            body = self.http.get(path).json()
-            (value,) = body.values()
-            if value["status"] == status:
-                return
-            assert "error" not in value["status"], value
-            time.sleep(POLL)
+        wait_status(self.http, path, status)
 
     def gone(self, path: str) -> None:
-        while self.http.get(path).status_code != 404:
-            time.sleep(POLL)
+        wait_gone(self.http, path)
 
     def create(self, snapshot_id: str | None = None) -> str:
         body = {"share": {"size": 1, "share_proto": "NFS", "snapshot_id": snapshot_id}}
@@ -216,53 +185,18 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rounds", type=int, default=20)
     args = parser.parse_args()
-
-    work = Path(tempfile.mkdtemp(prefix="shoal-bench-"))
-    pool = f"shoalbench{os.getpid()}"
-    image = work / "pool.img"
-    sh("truncate", "-s", "4G", str(image))
-    sh("zpool", "create", pool, str(image))
-    rpcbind_before = _registrations()
-    server = raw = None
-    iscsi_port = 0
-    try:
-        sh("zfs", "create", f"{pool}/api")
-        sh("zfs", "create", f"{pool}/raw")
-        port = free_port()
-        config = work / "shoal.toml"
-        iscsi_port = free_port()
-        write_config(config, work, port, f"{pool}/api", free_port(), free_port(), iscsi_port)
-        url = f"http://127.0.0.1:{port}"
-        server = start_server(config, work, url)
-        raw = RawGanesha(work / "raw-ganesha")
-        project = uuid.uuid4().hex
-        client = httpx.Client(base_url=f"{url}/share/v2/{project}", timeout=60,
-                              headers={"X-OpenStack-Manila-API-Version": "2.84"})
-        api, floor = Api(client), Floor(f"{pool}/raw", raw)
-        results = {op: {"api": [], "floor": []} for op in OPS}
-        one_round(api, floor, -1, {op: {"api": [], "floor": []} for op in OPS})  # warm-up
-        for index in range(args.rounds):
-            one_round(api, floor, index, results)
-        print(f"share operations, median of {args.rounds} rounds (ms); ratio = Shoal API / raw commands")
-        print(f"{'operation':<16}{'shoal':>10}{'floor':>10}{'ratio':>8}")
-        for op in OPS:
-            api_ms = statistics.median(results[op]["api"]) * 1000
-            floor_ms = statistics.median(results[op]["floor"]) * 1000
-            print(f"{op:<16}{api_ms:>10.1f}{floor_ms:>10.1f}{api_ms / floor_ms:>8.2f}")
-    finally:
-        if server is not None:
-            stop_server(server)
-        kill_ganesha(work / "ganesha")
-        if iscsi_port:
-            stop_tgtd(iscsi_port)
-        if raw is not None:
+    with bench_shoal() as shoal:
+        raw = RawGanesha(shoal.work / "raw-ganesha")
+        try:
+            api = Api(shoal.client("share", {"X-OpenStack-Manila-API-Version": "2.84"}))
+            floor = Floor(f"{shoal.pool}/raw", raw)
+            one_round(api, floor, -1, new_results(OPS))  # warm-up
+            results = new_results(OPS)
+            for index in range(args.rounds):
+                one_round(api, floor, index, results)
+            report("share operations", args.rounds, results)
+        finally:
             raw.stop()
-        _restore_registrations(rpcbind_before)
-        for _ in range(20):
-            if subprocess.run(["zpool", "destroy", "-f", pool], capture_output=True).returncode == 0:
-                break
-            time.sleep(0.5)
-        subprocess.run(["rm", "-rf", str(work)])
     return 0
 
 

@@ -1,0 +1,118 @@
+"""What every benchmark shares: raw commands, timing, a Shoal of the bench's
+own (own pool, ports, state dir, daemons; all removed at the end), polling
+through the API, and the report of medians and ratios."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+
+from tests.fixtures.ganesha import _registrations, _restore_registrations  # noqa: E402
+from tests.fixtures.shoal import (  # noqa: E402
+    free_port, kill_ganesha, start_server, stop_server, stop_tgtd, write_config,
+)
+
+POLL = 0.002
+
+
+def sh(*argv: str, stdin=None) -> str:
+    """Run a raw command; like anyone driving zfs-fuse by hand, retry 'busy'."""
+    for delay in (0.05, 0.1, 0.2, 0.4, 0.8, 1.6, None):
+        result = subprocess.run(argv, capture_output=True, text=True, stdin=stdin)
+        if result.returncode == 0:
+            return result.stdout
+        if delay is None or "busy" not in result.stderr:
+            raise RuntimeError(f"{' '.join(argv)}: {result.stderr.strip()}")
+        time.sleep(delay)
+    raise AssertionError("unreachable")
+
+
+def timed(fn) -> float:
+    start = time.perf_counter()
+    fn()
+    return time.perf_counter() - start
+
+
+@dataclass
+class BenchShoal:
+    url: str
+    pool: str
+    work: Path
+    project: str
+    iscsi_port: int
+
+    def client(self, api: str, headers: dict) -> httpx.Client:
+        major = {"share": "v2", "volume": "v3"}[api]
+        return httpx.Client(base_url=f"{self.url}/{api}/{major}/{self.project}", timeout=60, headers=headers)
+
+
+@contextlib.contextmanager
+def bench_shoal(pool_size: str = "4G", datasets: tuple[str, ...] = ("raw",)):
+    """A pool of the bench's own with `<pool>/api` for Shoal and the given raw datasets."""
+    work = Path(tempfile.mkdtemp(prefix="shoal-bench-"))
+    pool = f"shoalbench{os.getpid()}"
+    sh("truncate", "-s", pool_size, str(work / "pool.img"))
+    sh("zpool", "create", pool, str(work / "pool.img"))
+    rpcbind_before = _registrations()
+    server = None
+    iscsi_port = free_port()
+    try:
+        for name in ("api", *datasets):
+            sh("zfs", "create", f"{pool}/{name}")
+        port = free_port()
+        config = work / "shoal.toml"
+        write_config(config, work, port, f"{pool}/api", free_port(), free_port(), iscsi_port)
+        url = f"http://127.0.0.1:{port}"
+        server = start_server(config, work, url)
+        yield BenchShoal(url, pool, work, uuid.uuid4().hex, iscsi_port)
+    finally:
+        if server is not None:
+            stop_server(server)
+        kill_ganesha(work / "ganesha")
+        stop_tgtd(iscsi_port)
+        _restore_registrations(rpcbind_before)
+        for _ in range(20):
+            if subprocess.run(["zpool", "destroy", "-f", pool], capture_output=True).returncode == 0:
+                break
+            time.sleep(0.5)
+        subprocess.run(["rm", "-rf", str(work)])
+
+
+def wait_status(http: httpx.Client, path: str, status: str) -> dict:
+    while True:
+        (value,) = http.get(path).json().values()
+        if value["status"] == status:
+            return value
+        assert "error" not in value["status"], value
+        time.sleep(POLL)
+
+
+def wait_gone(http: httpx.Client, path: str) -> None:
+    while http.get(path).status_code != 404:
+        time.sleep(POLL)
+
+
+def new_results(ops: tuple[str, ...]) -> dict:
+    return {op: {"api": [], "floor": []} for op in ops}
+
+
+def report(title: str, rounds: int, results: dict) -> None:
+    print(f"{title}, median of {rounds} rounds (ms); ratio = Shoal API / raw commands")
+    print(f"{'operation':<18}{'shoal':>10}{'floor':>10}{'ratio':>8}")
+    for op, runs in results.items():
+        api_ms = statistics.median(runs["api"]) * 1000
+        floor_ms = statistics.median(runs["floor"]) * 1000
+        print(f"{op:<18}{api_ms:>10.1f}{floor_ms:>10.1f}{api_ms / floor_ms:>8.2f}")

@@ -1,0 +1,190 @@
+"""Volume latency through Shoal's API against the raw-command floor, in one run.
+
+Per round, interleaved: create→available, create+attach (connection info in
+hand), snapshot, clone and delete, once through the Cinder API and once by
+hand (`zfs`, `truncate`, `tgtadm` against a tgtd of the bench's own). Then the
+time of a clone of a 1 GiB and of a 100 GiB sparse volume through the API,
+side by side: a ZFS clone is O(1) in the size, so they should be equal.
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from common import bench_shoal, new_results, report, sh, timed, wait_gone, wait_status  # noqa: E402
+
+from tests.fixtures.shoal import control_port, free_port, stop_tgtd  # noqa: E402
+
+OPS = ("create", "create+attach", "snapshot", "clone", "delete")
+GiB = 1024**3
+INITIATOR = "iqn.2026-11.org.shoal.bench:host"
+CONNECTOR = {"initiator": INITIATOR, "ip": "127.0.0.1", "host": "bench"}
+
+
+class RawTgt:
+    """tgtd driven by hand, as an operator would script it."""
+
+    def __init__(self):
+        self.port = free_port()
+        self.control = str(control_port(self.port))
+        sh("tgtd", "--iscsi", f"portal=127.0.0.1:{self.port}", "--control-port", self.control)
+        deadline = time.monotonic() + 10
+        while subprocess.run(["tgtadm", "-C", self.control, "--op", "show", "--mode", "sys"],
+                             capture_output=True).returncode:
+            assert time.monotonic() < deadline, "raw tgtd did not start"
+            time.sleep(0.05)
+        self.tid = 0
+
+    def adm(self, *args: str) -> None:
+        sh("tgtadm", "-C", self.control, "--lld", "iscsi", *args)
+
+    def export(self, name: str, backing: str) -> int:
+        self.tid += 1
+        tid = str(self.tid)
+        self.adm("--op", "new", "--mode", "target", "--tid", tid, "-T", f"iqn.2026-11.org.shoal.raw:{name}")
+        self.adm("--op", "new", "--mode", "logicalunit", "--tid", tid, "--lun", "1", "-b", backing)
+        self.adm("--op", "new", "--mode", "account", "--user", f"u{tid}", "--password", "secretsecret12")
+        self.adm("--op", "bind", "--mode", "account", "--tid", tid, "--user", f"u{tid}")
+        self.adm("--op", "bind", "--mode", "target", "--tid", tid, "-Q", INITIATOR)
+        return self.tid
+
+    def unexport(self, tid: int) -> None:
+        self.adm("--op", "delete", "--mode", "target", "--tid", str(tid), "--force")
+        self.adm("--op", "delete", "--mode", "account", "--user", f"u{tid}")
+
+    def stop(self) -> None:
+        stop_tgtd(self.port)
+
+
+class Floor:
+    def __init__(self, root: str, tgt: RawTgt):
+        self.root, self.tgt = root, tgt
+
+    def create(self, name: str, size: int = GiB) -> None:
+        ds = f"{self.root}/{name}"
+        sh("zfs", "create", ds)
+        sh("truncate", "-s", str(size), f"/{ds}/volume.raw")
+
+    def create_attach(self, name: str) -> int:
+        self.create(name)
+        return self.tgt.export(name, f"/{self.root}/{name}/volume.raw")
+
+    def snapshot(self, name: str) -> None:
+        sh("zfs", "snapshot", f"{self.root}/{name}@s")
+
+    def clone(self, name: str, new: str) -> None:
+        sh("zfs", "snapshot", f"{self.root}/{name}@c-{new}")
+        sh("zfs", "clone", f"{self.root}/{name}@c-{new}", f"{self.root}/{new}")
+
+    def delete(self, name: str) -> None:
+        sh("zfs", "umount", f"{self.root}/{name}")
+        sh("zfs", "destroy", "-r", f"{self.root}/{name}")
+
+
+class Api:
+    def __init__(self, http: httpx.Client):
+        self.http = http
+
+    def create(self, size: int | None = 1, **extra) -> str:
+        volume = self.http.post("/volumes", json={"volume": {"size": size, **extra}}).json()["volume"]["id"]
+        wait_status(self.http, f"/volumes/{volume}", "available")
+        return volume
+
+    def create_attach(self) -> tuple[str, str]:
+        volume = self.create()
+        body = {"attachment": {"volume_uuid": volume, "connector": CONNECTOR}}
+        attachment = self.http.post("/attachments", json=body).json()["attachment"]
+        assert attachment["connection_info"]["data"]["target_iqn"]
+        return volume, attachment["id"]
+
+    def snapshot(self, volume: str) -> str:
+        snap = self.http.post("/snapshots", json={"snapshot": {"volume_id": volume}}).json()["snapshot"]["id"]
+        wait_status(self.http, f"/snapshots/{snap}", "available")
+        return snap
+
+    def clone(self, volume: str) -> str:
+        return self.create(size=None, source_volid=volume)  # the source's size
+
+    def delete(self, volume: str) -> None:
+        self.http.delete(f"/volumes/{volume}")
+        wait_gone(self.http, f"/volumes/{volume}")
+
+    def detach(self, attachment: str) -> None:
+        self.http.delete(f"/attachments/{attachment}")
+
+    def delete_snapshot(self, snap: str) -> None:
+        self.http.delete(f"/snapshots/{snap}")
+        wait_gone(self.http, f"/snapshots/{snap}")
+
+
+def one_round(api: Api, floor: Floor, index: int, results: dict) -> None:
+    ids: dict = {}
+    a, b, c = f"a{index}", f"b{index}", f"c{index}"
+    results["create"]["floor"].append(timed(lambda: floor.create(a)))
+    results["create"]["api"].append(timed(lambda: ids.__setitem__("a", api.create())))
+    results["create+attach"]["api"].append(timed(lambda: ids.__setitem__("b", api.create_attach())))
+    results["create+attach"]["floor"].append(timed(lambda: ids.__setitem__("tid", floor.create_attach(b))))
+    results["snapshot"]["floor"].append(timed(lambda: floor.snapshot(a)))
+    results["snapshot"]["api"].append(timed(lambda: ids.__setitem__("s", api.snapshot(ids["a"]))))
+    results["clone"]["api"].append(timed(lambda: ids.__setitem__("c", api.clone(ids["a"]))))
+    results["clone"]["floor"].append(timed(lambda: floor.clone(a, c)))
+    api.detach(ids["b"][1])
+    floor.tgt.unexport(ids["tid"])
+    api.delete_snapshot(ids["s"])
+    for volume in (ids["b"][0], ids["c"]):
+        api.delete(volume)
+    for name in (b, c):
+        floor.delete(name)
+    results["delete"]["floor"].append(timed(lambda: floor.delete(a)))
+    results["delete"]["api"].append(timed(lambda: api.delete(ids["a"])))
+
+
+def clone_by_size(api: Api, rounds: int) -> None:
+    """API clone time of a 1 GiB and of a 100 GiB sparse volume, alternating."""
+    small, large = api.create(1), api.create(100)
+    times: dict[int, list[float]] = {1: [], 100: []}
+    for _ in range(rounds):
+        for size, source in ((1, small), (100, large)):
+            clone: list[str] = []
+            times[size].append(timed(lambda: clone.append(api.clone(source))))
+            api.delete(clone[0])
+    for volume in (small, large):
+        api.delete(volume)
+    one, hundred = (statistics.median(times[s]) * 1000 for s in (1, 100))
+    print(f"clone through the API, median of {rounds}: 1 GiB {one:.1f} ms, 100 GiB {hundred:.1f} ms, "
+          f"ratio {hundred / one:.2f}")
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rounds", type=int, default=20)
+    args = parser.parse_args()
+    # A sparse pool image big enough for the 100 GiB volume: placement counts the
+    # whole size against free space (no over-subscription yet).
+    with bench_shoal(pool_size="160G") as shoal:
+        tgt = RawTgt()
+        try:
+            api = Api(shoal.client("volume", {"OpenStack-API-Version": "volume 3.71"}))
+            floor = Floor(f"{shoal.pool}/raw", tgt)
+            one_round(api, floor, -1, new_results(OPS))  # warm-up
+            results = new_results(OPS)
+            for index in range(args.rounds):
+                one_round(api, floor, index, results)
+            report("volume operations", args.rounds, results)
+            clone_by_size(api, max(5, args.rounds // 2))
+        finally:
+            tgt.stop()
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
