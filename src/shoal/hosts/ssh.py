@@ -7,8 +7,11 @@ it an argv list in effect. No caller ever builds a command string.
 Same contract as `LocalHost`: one deadline per command, retries only for the
 failures the caller names, `STATS` counting, secrets masked. A connection that
 cannot be made or is lost counts as a failed command (exit 255, like `ssh`).
-On a timeout the channel is closed; the remote process is not killed (sshd does
-not signal a command without a terminal), as with `ssh` itself.
+On a timeout the channel is closed and the connection stays up for the next
+command. sshd is asked to kill the command's process group first; it does so
+for a non-root login only (OpenSSH signals only privilege-separated sessions,
+and a root login is not one), so as root a timed-out command runs on, as it
+would after `ssh` itself gave up.
 """
 
 from __future__ import annotations
@@ -19,6 +22,7 @@ import shlex
 import socket
 import threading
 import time
+from contextlib import contextmanager
 from typing import Sequence
 
 from .runner import (
@@ -42,13 +46,13 @@ NO_STATUS = "ssh: the command ended without an exit status (killed by a signal, 
 class _Remote:
     """One command on its own channel: what it printed so far, what is left to send it."""
 
-    def __init__(self, chan, stdin: bytes = b"", source: _Remote | None = None):
+    def __init__(self, chan):
         self.chan = chan
         self.out = bytearray()
         self.err = bytearray()
-        self.pending = stdin
-        self.source = source  # a command whose stdout is this one's stdin
-        self.keep_stdout = True
+        self.pending = b""  # input not sent yet
+        self.source: _Remote | None = None  # a command whose stdout is this one's stdin
+        self.keep_stdout = True  # False: `out` stays empty, the stdout is someone's input
 
     @property
     def done(self) -> bool:
@@ -86,6 +90,27 @@ class _Remote:
             moved = True
         return moved
 
+    def kill(self, sudo: bool) -> None:
+        """Have sshd signal the command (the "signal" request of RFC 4254, OpenSSH 7.9+),
+        then close the channel. KILL, as LocalHost does; TERM through sudo, which
+        relays TERM to its command but dies of KILL alone."""
+        from paramiko.common import cMSG_CHANNEL_REQUEST
+        from paramiko.message import Message
+
+        c = self.chan
+        if not c.exit_status_ready():
+            m = Message()
+            m.add_byte(cMSG_CHANNEL_REQUEST)
+            m.add_int(c.remote_chanid)
+            m.add_string("signal")
+            m.add_boolean(False)
+            m.add_string("TERM" if sudo else "KILL")
+            try:
+                c.transport._send_user_message(m)
+            except Exception:  # the connection is gone, and the command with it
+                pass
+        c.close()
+
     def _send(self) -> bool:
         """Send some pending input, waiting at most POLL for the remote side to take it."""
         self.chan.settimeout(POLL)
@@ -99,7 +124,7 @@ class _Remote:
         return True
 
 
-def _drive(commands: list[_Remote], deadline: float) -> None:
+def _pump(commands: list[_Remote], deadline: float) -> None:
     """Move bytes until every command has exited and been read; TimeoutError at the deadline."""
     while waiting := [cmd for cmd in commands if not cmd.done]:
         left = deadline - time.monotonic()
@@ -120,6 +145,17 @@ def _text(data: bytes | bytearray) -> str:
     return bytes(data).decode(errors="replace")
 
 
+def _failure(exc: Exception) -> str:
+    return f"ssh: {type(exc).__name__}: {exc}"
+
+
+class _Timeout(Exception):
+    """The deadline passed; what the command(s) had printed by then."""
+
+    def __init__(self, out: str = "", err: str = ""):
+        self.out, self.err = out, err
+
+
 class SSHHost:
     def __init__(
         self,
@@ -130,6 +166,7 @@ class SSHHost:
         password: str | None = None,
         sudo: bool = False,
         connect_timeout: float = 15.0,
+        max_sessions: int = 10,
     ):
         self.name = f"{user}@{address}"
         self.address = address
@@ -141,6 +178,10 @@ class SSHHost:
         self.connect_timeout = connect_timeout
         self._client = None
         self._lock = threading.Lock()
+        # sshd refuses more than MaxSessions (default 10) channels at once on a
+        # connection: commands beyond that wait here for a free one.
+        self._free = max(max_sessions, 2)  # a pipe needs two
+        self._freed = threading.Condition()
 
     def _transport(self):
         """The live connection, made (again) if there is none."""
@@ -174,22 +215,6 @@ class SSHHost:
             self._client = client
             return client.get_transport()
 
-    def _open(self, argv: Sequence[str]):
-        """A channel running `argv`. A reused connection found dead is replaced once:
-        nothing ran on it yet, so trying again is safe."""
-        import paramiko
-
-        for attempt in (1, 2):
-            transport = self._transport()
-            try:
-                chan = transport.open_session(timeout=self.connect_timeout)
-                break
-            except (paramiko.SSHException, EOFError, OSError):
-                if attempt == 2 or transport.is_active():
-                    raise
-        chan.exec_command(self._command(argv))
-        return chan
-
     def close(self) -> None:
         with self._lock:
             if self._client is not None:
@@ -199,17 +224,83 @@ class SSHHost:
     def _command(self, argv: Sequence[str]) -> str:
         return shlex.join((["sudo", "-n"] if self.sudo else []) + list(argv))
 
-    def _start(self, *argvs: Sequence[str]) -> tuple[list, str]:
-        """Channels running each argv, or ([], why not) when the host cannot be reached."""
-        chans = []
+    @contextmanager
+    def _sessions(self, count: int, deadline: float):
+        """Hold `count` of the connection's sessions, waiting until `deadline` at most."""
+        with self._freed:
+            if not self._freed.wait_for(lambda: self._free >= count, max(deadline - time.monotonic(), 0)):
+                raise _Timeout(err="ssh: no free session on the connection before the deadline")
+            self._free -= count
+        try:
+            yield
+        finally:
+            with self._freed:
+                self._free += count
+                self._freed.notify_all()
+
+    def _open(self, argv: Sequence[str]):
+        """A channel running `argv`. Nothing runs until a channel opens, so opening
+        is tried again: on a new connection once if the reused one is found dead,
+        and for a while if sshd refuses the channel (a session closed just now
+        may not be freed yet)."""
+        import paramiko
+
+        give_up = time.monotonic() + self.connect_timeout
+        reconnected = False
+        while True:
+            transport = self._transport()
+            try:
+                chan = transport.open_session(timeout=self.connect_timeout)
+                break
+            except paramiko.ChannelException:
+                if time.monotonic() > give_up:
+                    raise
+                time.sleep(0.05)
+            except (paramiko.SSHException, EOFError, OSError):
+                if reconnected or transport.is_active():
+                    raise
+                reconnected = True
+        chan.exec_command(self._command(argv))
+        return chan
+
+    def _start(self, *argvs: Sequence[str]) -> list[_Remote]:
+        """The commands started, each on its own channel; or raises why not."""
+        started: list[_Remote] = []
         try:
             for argv in argvs:
-                chans.append(self._open(argv))
+                started.append(_Remote(self._open(argv)))
+        except BaseException:
+            for cmd in started:
+                cmd.chan.close()
+            raise
+        return started
+
+    def _complete(self, commands: list[_Remote], deadline: float) -> None:
+        """Run `commands` to their end; at the deadline kill them and raise _Timeout."""
+        try:
+            _pump(commands, deadline)
+        except TimeoutError:
+            for cmd in commands:
+                cmd.kill(self.sudo)
+            raise _Timeout("".join(_text(c.out) for c in commands), "".join(_text(c.err) for c in commands)) from None
+        finally:
+            for cmd in commands:
+                cmd.chan.close()
+
+    def _run_once(self, argv: tuple[str, ...], input: str | None, deadline: float) -> tuple[int, str, str]:
+        try:
+            (cmd,) = self._start(argv)
         except Exception as exc:  # connection failures become command failures
-            for chan in chans:
-                chan.close()
-            return [], f"ssh: {type(exc).__name__}: {exc}"
-        return chans, ""
+            return LOST, "", _failure(exc)
+        cmd.pending = input.encode() if input is not None else b""
+        try:
+            self._complete([cmd], deadline)
+        except _Timeout:
+            raise
+        except Exception as exc:  # the connection broke under the command
+            return LOST, _text(cmd.out), _text(cmd.err) + _failure(exc)
+        rc = cmd.returncode()
+        return (LOST, _text(cmd.out), _text(cmd.err) + NO_STATUS) if rc == -1 else (rc, _text(cmd.out), _text(cmd.err))
 
     def run(self, argv, *, input=None, timeout=None, check=True, retry: Retry | None = None):
         timeout = timeout or DEFAULT_TIMEOUT
@@ -218,28 +309,46 @@ class SSHHost:
             args = tuple(args)
             token = STATS.started(args)
             start = time.monotonic()
-            chans, failure = self._start(args)
-            rc, out, err = LOST, "", failure
-            if chans:
-                cmd = _Remote(chans[0], stdin=input.encode() if input is not None else b"")
-                try:
-                    _drive([cmd], start + timeout)
-                except TimeoutError:
-                    result = CommandResult(args, -1, _text(cmd.out), _text(cmd.err), time.monotonic() - start)
-                    STATS.finished(token, result.duration, False)
-                    log_result(self.name, result)
-                    raise CommandTimeout(result, f"timed out after {timeout}s") from None
-                finally:
-                    cmd.chan.close()
-                rc, out, err = cmd.returncode(), _text(cmd.out), _text(cmd.err)
-                if rc == -1:
-                    rc, err = LOST, err + NO_STATUS
+            try:
+                with self._sessions(1, start + timeout):
+                    rc, out, err = self._run_once(args, input, start + timeout)
+            except _Timeout as late:
+                result = CommandResult(args, -1, late.out, late.err, time.monotonic() - start)
+                STATS.finished(token, result.duration, False)
+                log_result(self.name, result)
+                raise CommandTimeout(result, f"timed out after {timeout}s") from None
             result = CommandResult(args, rc, out, err, time.monotonic() - start)
             STATS.finished(token, result.duration, rc == 0)
             log_result(self.name, result, expected_failure=not check)
             return result
 
         return run_with_retry(execute, argv, check, retry)
+
+    def _pipe_once(self, producer, consumer, deadline: float) -> tuple[int, str, str, str]:
+        """(returncode, consumer's stdout, both stderrs, which end failed how)."""
+        try:
+            src, dst = self._start(producer, consumer)
+        except Exception as exc:
+            return LOST, "", _failure(exc), ""
+        src.keep_stdout = False
+        dst.source = src
+        try:
+            self._complete([src, dst], deadline)
+        except _Timeout:
+            raise
+        except Exception as exc:  # the connection broke under the commands
+            return LOST, "", _text(src.err) + _text(dst.err) + _failure(exc), ""
+        src_rc, dst_rc = src.returncode(), dst.returncode()
+        out, err = _text(dst.out), _text(src.err) + _text(dst.err)
+        if src_rc > 0:
+            return src_rc, out, err, f"producer exit {src_rc}"
+        if dst_rc > 0:
+            return dst_rc, out, err, f"consumer exit {dst_rc}"
+        if dst_rc:
+            return LOST, out, err + NO_STATUS, "consumer killed"
+        if src_rc:
+            return LOST, out, err, "producer stopped: the consumer exited before reading all its output"
+        return 0, out, err, ""
 
     def pipe(self, producer, consumer, *, timeout=None) -> CommandResult:
         """`producer | consumer`, both on this host; the bytes flow through here
@@ -249,38 +358,18 @@ class SSHHost:
         start = time.monotonic()
         argv = (*producer, "|", *consumer)
         token = STATS.started(argv)
-
-        def finish(rc: int, out: str, err: str, kind=CommandError, reason: str = "") -> CommandResult:
-            result = CommandResult(argv, rc, out, err, time.monotonic() - start)
-            STATS.finished(token, result.duration, rc == 0)
-            log_result(self.name, result)
-            if rc:
-                raise kind(result, reason)
-            return result
-
-        chans, failure = self._start(producer, consumer)
-        if not chans:
-            return finish(LOST, "", failure)
-        src = _Remote(chans[0])
-        src.keep_stdout = False
-        dst = _Remote(chans[1], source=src)
+        kind, reason = CommandError, ""
         try:
-            _drive([src, dst], start + timeout)
-        except TimeoutError:
-            return finish(-1, "", _text(src.err) + _text(dst.err), CommandTimeout, f"timed out after {timeout}s")
-        finally:
-            src.chan.close()
-            dst.chan.close()
-        src_rc, dst_rc = src.returncode(), dst.returncode()
-        out, err = _text(dst.out), _text(src.err) + _text(dst.err)
-        if src_rc > 0:
-            return finish(src_rc, out, err, reason=f"producer exit {src_rc}")
-        if dst_rc:
-            why = f"exit {dst_rc}" if dst_rc > 0 else NO_STATUS
-            return finish(dst_rc if dst_rc > 0 else LOST, out, err, reason=f"consumer {why}")
-        if src_rc:
-            return finish(LOST, out, err, reason="producer stopped: the consumer exited before reading all its output")
-        return finish(0, out, err)
+            with self._sessions(2, start + timeout):
+                rc, out, err, reason = self._pipe_once(producer, consumer, start + timeout)
+        except _Timeout as late:
+            rc, out, err, kind, reason = -1, "", late.err, CommandTimeout, f"timed out after {timeout}s"
+        result = CommandResult(argv, rc, out, err, time.monotonic() - start)
+        STATS.finished(token, result.duration, rc == 0)
+        log_result(self.name, result)
+        if rc:
+            raise kind(result, reason)
+        return result
 
     def write_file(self, path: str, content: str, mode: int = 0o644) -> None:
         """Atomic: the content goes to a new private temporary file that is renamed over `path`."""
