@@ -53,12 +53,20 @@ def test_lists_in_another_project_do_not_show_the_share(share_api, other_project
     assert share["id"] in {s["id"] for s in only_a} and {s["project_id"] for s in only_a} == {share["project_id"]}
 
 
-def test_noauth_callers_are_admins_of_every_project(share_api, other_project, a_share):
-    """Manila's noauth makes every caller an admin, and an admin may fetch any
-    project's share by id (upstream behaviour); project isolation for members,
-    with 404 for another project's resources, comes with roles (the identity
-    issue). What noauth does keep apart is the lists, tested above."""
-    share, snap, _ = a_share
+def test_the_share_is_not_found_from_another_project(share_api, other_project, a_share):
+    """A share of another project is 404, never 403 (no existence leak), for
+    reads and for changes, and nothing changes."""
+    share, snap, rule = a_share
     b = other_project
-    assert b.get(f"/shares/{share['id']}").json()["share"]["project_id"] == share["project_id"]
-    assert b.get(f"/snapshots/{snap['id']}").json()["snapshot"]["share_id"] == share["id"]
+    fault(b.get(f"/shares/{share['id']}"), 404)
+    fault(b.get(f"/shares/{share['id']}/export_locations"), 404)
+    fault(b.get(f"/snapshots/{snap['id']}"), 404)
+    fault(b.get("/share-access-rules", params={"share_id": share["id"]}), 404)
+    fault(b.get(f"/share-access-rules/{rule['id']}"), 404)
+    fault(b.put(f"/shares/{share['id']}", json={"share": {"name": "taken over"}}), 404)
+    fault(b.post(f"/shares/{share['id']}/action", json={"allow_access": {
+        "access_type": "ip", "access_to": "10.0.0.66", "access_level": "rw"}}), 404)
+    fault(b.delete(f"/shares/{share['id']}"), 404)
+    still = share_api.share(share["id"])
+    assert still["name"] == share["name"] and still["status"] == "available"
+    assert [r["access_to"] for r in share_api.rules(share["id"])] == ["10.9.9.9"]

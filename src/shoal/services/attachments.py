@@ -57,11 +57,6 @@ class Attachments:
                     volume.provider_auth = vc.new_chap()
                 ref, backend, spec = vc.volume_ref(volume), volume.backend, vc.export_spec(volume, add, drop)
             drv = vc.driver(self.core, backend)
-            if add is not None:
-                try:
-                    drv.validate_connector(vc.connector_from(add))
-                except InvalidRequest as exc:
-                    raise Invalid(f"Invalid input received: {exc}") from None
             if not spec.connectors:
                 drv.unexport(ref)
                 return None
@@ -79,6 +74,8 @@ class Attachments:
         with self.core.db.session() as session:
             volume = vc.get_volume(session, ctx, volume_id)
             self._check_attachable(volume)
+            if connector is not None:
+                self._validate(volume, connector)
             attachment = models.VolumeAttachment(volume_id=volume_id, instance_uuid=instance_uuid,
                                                  attach_mode=mode or "rw", attach_status="reserved")
             session.add(attachment)
@@ -93,6 +90,8 @@ class Attachments:
     def update(self, ctx: RequestContext, attachment_id: str, connector: Any) -> tuple[models.VolumeAttachment, ConnectionInfo]:
         connector = check_connector(connector)
         attachment = self.get(ctx, attachment_id)
+        with self.core.db.session() as session:
+            self._validate(session.get(models.Volume, attachment.volume_id), connector)
         try:
             info = self._export(attachment.volume_id, add=connector, drop=attachment_id)
         except Invalid:
@@ -172,6 +171,7 @@ class Attachments:
         connector = check_connector(connector)
         with self.core.db.session() as session:
             volume = vc.get_volume(session, ctx, volume_id)
+            self._validate(volume, connector)
             if volume.status not in ("available", "attaching", "reserved", "in-use"):
                 raise Invalid(f"Invalid volume: status must be available or attaching, not {volume.status}")
             pending = next((a for a in volume.attachments if a.attach_status in ("reserved", "attaching")
@@ -259,6 +259,13 @@ class Attachments:
 
     # ---- helpers --------------------------------------------------------------------------------
 
+    def _validate(self, volume: models.Volume, connector: dict) -> None:
+        """Refuse a connector the backend cannot attach, before any record changes."""
+        try:
+            vc.driver(self.core, volume.backend).validate_connector(vc.connector_from(connector))
+        except InvalidRequest as exc:
+            raise Invalid(f"Invalid input received: {exc}") from None
+
     def get_volume_checked(self, ctx: RequestContext, volume_id: str) -> models.Volume:
         with self.core.db.session() as session:
             return vc.get_volume(session, ctx, volume_id)
@@ -277,7 +284,7 @@ class Attachments:
         if row is None:
             raise NotFound(f"Volume attachment could not be found with filter: attachment_id = {attachment_id}.")
         volume = session.get(models.Volume, row.volume_id)
-        if not (ctx.is_admin or volume.project_id == ctx.project_id):
+        if volume.project_id != ctx.project_id:
             raise NotFound(f"Volume attachment could not be found with filter: attachment_id = {attachment_id}.")
         return row
 

@@ -17,8 +17,7 @@ class Messages:
 
     def list(self, ctx: RequestContext, resource_id: str | None = None, limit: int | None = None) -> list[models.Message]:
         query = select(models.Message).order_by(models.Message.created_at.desc())
-        if not ctx.is_admin:
-            query = query.where(models.Message.project_id == ctx.project_id)
+        query = query.where(models.Message.project_id == ctx.project_id)
         if resource_id:
             query = query.where(models.Message.resource_id == resource_id)
         if limit is not None:
@@ -29,7 +28,7 @@ class Messages:
     def get(self, ctx: RequestContext, message_id: str) -> models.Message:
         with self.core.db.session() as session:
             msg = session.get(models.Message, message_id)
-            if msg is None or not (ctx.is_admin or msg.project_id == ctx.project_id):
+            if msg is None or msg.project_id != ctx.project_id:
                 raise NotFound(f"Message {message_id} could not be found.")
             return msg
 

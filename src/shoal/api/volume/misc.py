@@ -45,6 +45,8 @@ SORTS = {"size": lambda pair: pair[1].size_gb, "reference": lambda pair: pair[1]
 
 
 async def _manageable(call: VolumeCall, snapshots: bool, detail: bool) -> dict:
+    if call.request.url.path.split("/")[-1 - detail].startswith("manageable_") and not call.v("3.8"):
+        raise ApiError(404, "The resource could not be found.")  # /manageable_* came with 3.8
     items = await sync(call.services.volumes.manageable, call.ctx, call.query("host"), snapshots)
     sort_key, sort_dir = call.query("sort_key", "reference"), call.query("sort_dir", "asc")
     if sort_key not in SORTS or sort_dir not in ("asc", "desc"):

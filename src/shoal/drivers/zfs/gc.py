@@ -156,20 +156,32 @@ class Collector:
         name = start
         while name and name in tree:
             entry = tree.get(name)
-            if not entry.hidden or tree.needed(name):
+            if not entry.hidden:
+                break
+            if not entry.is_snapshot:  # its own hidden, clone-less snapshots first
+                for snap in tree.snapshots(name):
+                    if snap.hidden and not tree.needed(snap.name):
+                        destroyed += self._destroy(tree, snap.name)
+            if tree.needed(name):
                 break
             up = name.split("@", 1)[0] if entry.is_snapshot else entry.origin
-            try:
-                if not self.zfs.destroy_unless_needed(name):
-                    break
-            except ZfsError as exc:
-                log.warning("deferred destroy of %s failed, will retry later: %s", name, exc)
+            done = self._destroy(tree, name)
+            if not done:
                 break
-            log.info("destroyed hidden %s: nothing depends on it any more", name)
-            tree.discard(name)
-            destroyed.append(name)
+            destroyed += done
             name = up
         return destroyed
+
+    def _destroy(self, tree: Tree, name: str) -> list[str]:
+        try:
+            if not self.zfs.destroy_unless_needed(name):
+                return []
+        except ZfsError as exc:
+            log.warning("deferred destroy of %s failed, will retry later: %s", name, exc)
+            return []
+        log.info("destroyed hidden %s: nothing depends on it any more", name)
+        tree.discard(name)
+        return [name]
 
     def sweep(self, tree: Tree) -> list[str]:
         """Collect every hidden object nothing needs (after a restart or a crash)."""

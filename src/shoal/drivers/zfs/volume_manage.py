@@ -134,7 +134,7 @@ class ManageMixin:
         root, leaf = dataset.rsplit("/", 1)
         if self.zfs.exists(dataset):
             self.layout.forget(dataset)
-            self.zfs.rename(dataset, f"{root}/{UNMANAGED_PREFIX}{leaf}")
+            self._rename(dataset, f"{root}/{UNMANAGED_PREFIX}{leaf}")
 
     # ---- snapshots -------------------------------------------------------------------------
 

@@ -16,21 +16,17 @@ every promote is a rename (``dataset is busy`` on zfs-fuse) on the delete
 path. Hiding is one ``zfs set``; the state is on ZFS, so a restart loses
 nothing, and `start` sweeps what a crash left behind.
 
-Revert is ``zfs rollback`` when only hidden, clone-less snapshots are newer
-than the target (they are destroyed first). When a newer hidden snapshot has
-clones (the volume was cloned after the snapshot), rollback would have to
-destroy those clones; instead the snapshot is cloned, the clone promoted and
-swapped in under the volume's name, and the old dataset is hidden as
-``<volume>-reverted-<hex>`` until its clones are gone (a swap that died
-half-way is finished by the next revert, or collected by a sweep). Either way the volume
-keeps its current size (a rollback to before an extend is grown again).
+Revert (`volume_revert`) is a rollback, or, when the volume was cloned after
+the snapshot, a promoted clone of the snapshot swapped in under the volume's
+name; either way the size stays. Renames go past zfs-fuse's "busy while a
+clone is mounted" quirk (`Zfs.rename_past_clones`). Manage and retype live in
+`volume_manage`, the zvol-or-file layout in `volume_layout`.
 """
 
 from __future__ import annotations
 
 import logging
 import threading
-import uuid
 from contextlib import ExitStack, contextmanager
 
 from shoal.config import ZfsBackendConfig
@@ -50,15 +46,16 @@ from shoal.exports.nfs.base import NfsExport, NfsHelper
 from shoal.hosts import Host
 
 from . import options, volume_export, volume_specs
-from .gc import HIDDEN, INTERNAL_PREFIX, Collector, Tree
+from .gc import INTERNAL_PREFIX, Collector, Tree
 from .volume_layout import FileLayout, GiB, Layout, ZvolLayout, backend_errors
 from .volume_manage import ManageMixin
+from .volume_revert import RevertMixin
 from .zfs import Zfs, ZfsError, ZfsNotFound
 
 log = logging.getLogger(__name__)
 
 
-class ZfsVolumeDriver(ManageMixin, VolumeDriver):
+class ZfsVolumeDriver(ManageMixin, RevertMixin, VolumeDriver):
     def __init__(self, name: str, config: ZfsBackendConfig, host: Host, iscsi: IscsiHelper | None = None, nfs: NfsHelper | None = None):
         self.backend_name = name
         self.availability_zone = config.availability_zone
@@ -133,6 +130,11 @@ class ZfsVolumeDriver(ManageMixin, VolumeDriver):
         if helper is None:
             raise DriverError(f"backend {self.backend_name} exports volumes over {self.protocol} but has no {self.protocol} helper")
         return helper
+
+    def exports_healthy(self) -> bool:
+        """tgtd keeps targets in memory only: when it died, the periodic check
+        restarts it and re-exports every attached volume."""
+        return self._helper().healthy()
 
     def start(self) -> None:
         self._helper().start()
@@ -319,56 +321,11 @@ class ZfsVolumeDriver(ManageMixin, VolumeDriver):
             else:
                 log.info("snapshot %s: %s kept hidden until its clones are gone", snapshot.id, name)
 
-    @backend_errors
-    def revert_to_snapshot(self, snapshot: VolumeSnapshotRef) -> None:
-        name = self.snapshot_name(snapshot)
-        dataset = name.split("@", 1)[0]
-        volume = snapshot.volume
-        root = self._root_of(dataset)
-        with self._lock(root), self._export_suspended(volume):
-            self._finish_swap(dataset)
-            tree = self._tree(root)
-            if name not in tree:
-                raise NotFoundOnBackend(f"snapshot {snapshot.id} has no data on the backend ({name})")
-            newer = [s for s in tree.snapshots(dataset) if s.txg > tree.get(name).txg]
-            if any(not s.hidden for s in newer):
-                raise InvalidRequest(f"only the latest snapshot can be reverted to; {snapshot.id} is not the latest")
-            if any(tree.clones(s.name) for s in newer):
-                self._swap_in_clone(dataset, name)
-            else:
-                for snap in reversed(newer):
-                    self.zfs.destroy_unless_needed(snap.name)
-                self.zfs.rollback(name)
-            have, want = self.layout.size(dataset), volume.size_gb * GiB
-            if have < want:  # the snapshot predates an extend
-                thick = Layout.thick(self.zfs.get(dataset, ["refreservation"]).get("refreservation"))
-                self.layout.grow(dataset, want, thick)
-
-    def _swap_in_clone(self, dataset: str, snapshot: str) -> None:
-        """Revert without destroying newer snapshots' clones: promote a clone of
-        `snapshot` and give it the volume's name; the old dataset (keeping the
-        newer snapshots) is hidden. Each step is resumable (`_finish_swap`)."""
-        temp = f"{dataset}-revert"
-        props = {k: v for k, v in self.zfs.local_properties(dataset).items()
-                 if k not in ("volsize", "mountpoint") and not k.startswith("shoal:")}
-        self.zfs.clone(snapshot, temp, props)
-        self.zfs.promote(temp)  # `snapshot` and older ones move to temp, dataset becomes its clone
-        self._finish_swap(dataset)
-
-    def _finish_swap(self, dataset: str) -> None:
-        temp = f"{dataset}-revert"
-        if not self.zfs.exists(temp):
-            return
-        if self.zfs.exists(dataset):
-            if not self.zfs.get(dataset, ["origin"]).get("origin", "").startswith(f"{temp}@"):
-                self.zfs.destroy(temp)  # a swap that died before its promote: start over
-                return
-            old = f"{dataset}-reverted-{uuid.uuid4().hex[:8]}"
-            self.layout.forget(dataset)
-            self.zfs.rename(dataset, old)
-            self.zfs.set(old, {HIDDEN: "yes"})
-        self.zfs.rename(temp, dataset)
-        self.layout.forget(temp)
+    def _rename(self, old: str, new: str) -> None:
+        """Rename a dataset or zvol, past the clones of its snapshots (zfs-fuse quirk)."""
+        tree = self._tree(self._root_of(old))
+        clones = [c for snap in tree.snapshots(old) for c in tree.clones(snap.name)]
+        self.zfs.rename_past_clones(old, new, clones)
 
     # ---- export and attach ---------------------------------------------------------------------
 
@@ -409,10 +366,11 @@ class ZfsVolumeDriver(ManageMixin, VolumeDriver):
 
     @contextmanager
     def _export_suspended(self, volume: VolumeRef):
-        """Unexport around a change of the data underneath, then export again."""
+        """Unexport around a change of the data underneath, then export again
+        (always unexport: a target left from before a restart, that this
+        process does not know of, would hold the file open)."""
         spec = self._exported.get(volume.id)
-        if spec is not None:
-            self.unexport(volume)
+        self.unexport(volume)
         try:
             yield
         finally:

@@ -1,0 +1,122 @@
+"""Extending volumes, offline and online, checked on ZFS and from the attached host.
+
+The story: an available volume grows from 1 to 2 GiB (its file grows; a host
+attaching afterwards sees 2 GiB). Then host1 attaches it, logs in and keeps
+the session open while the volume grows to 3 GiB: the same host reads the new
+capacity, its data is intact, the volume is in-use again. Shrinking, the same
+size and sizes that are not integers are refused and change nothing.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import time
+
+import pytest
+
+from .volume_helpers import (
+    GiB,
+    HOST1,
+    MiB,
+    Lun,
+    backing_file,
+    fault,
+    pattern,
+    sha256,
+    tgt_target,
+    volume_api,  # noqa: F401 - fixture
+)
+
+pytestmark = pytest.mark.integration
+
+
+def extend(volume_api, volume_id: str, new_size, back_to: str) -> dict:
+    resp = volume_api.action(volume_id, "os-extend", {"new_size": new_size})
+    assert resp.status_code == 202, resp.text
+    return volume_api.wait_volume(volume_id, back_to)
+
+
+def logged_in(server, lun: Lun, initiator: str) -> bool:
+    target = tgt_target(server, lun.iqn)
+    return target is not None and any(s.initiator == initiator for s in target.sessions)
+
+
+def test_extend_available_volume(volume_api):
+    volume = volume_api.create_volume(1)
+    vid = volume["id"]
+    grown = extend(volume_api, vid, 2, "available")
+    assert grown["size"] == 2
+    assert os.stat(backing_file(volume_api.dataset(vid))).st_size == 2 * GiB
+    attachment = volume_api.attach(vid, HOST1)
+    assert Lun.of(attachment["connection_info"]).capacity(HOST1) == 2 * GiB
+    volume_api.detach(attachment["id"])
+    volume_api.delete_volume(vid)
+
+
+def test_extend_attached_volume_online(volume_api):
+    volume = volume_api.create_volume(1)
+    vid = volume["id"]
+    attachment = volume_api.attach(vid, HOST1)
+    lun = Lun.of(attachment["connection_info"])
+    data = pattern(f"online-{vid}")
+    lun.write(HOST1, data)
+    assert lun.capacity(HOST1) == GiB
+
+    # host1 stays logged in (an open qemu-io) across the extend.
+    session = subprocess.Popen(["qemu-io", "-f", "raw", lun.qemu_spec(HOST1)], stdin=subprocess.PIPE,
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        deadline = time.monotonic() + 30
+        while not logged_in(volume_api.server, lun, HOST1):
+            assert time.monotonic() < deadline and session.poll() is None, "host1 did not log in"
+            time.sleep(0.05)
+        grown = extend(volume_api, vid, 3, "in-use")
+        assert grown["size"] == 3 and len(grown["attachments"]) == 1
+        assert logged_in(volume_api.server, lun, HOST1), "the session was cut by the extend"
+        out, err = session.communicate("read -P 0 2M 64k\nquit\n", timeout=60)
+    finally:
+        if session.poll() is None:
+            session.kill()
+            session.communicate()
+    assert "read 65536/65536" in out and "Pattern verification failed" not in out + err, out + err
+
+    # The attached initiator sees the new size; the data is still there.
+    assert lun.capacity(HOST1) == 3 * GiB
+    assert sha256(lun.read(HOST1, MiB)) == sha256(data)
+    assert os.stat(backing_file(volume_api.dataset(vid))).st_size == 3 * GiB
+    assert tgt_target(volume_api.server, lun.iqn).initiator_acl == [HOST1]
+
+    volume_api.detach(attachment["id"])
+    volume_api.delete_volume(vid)
+
+
+@pytest.mark.parametrize("new_size", [
+    pytest.param(1, id="same"),
+    pytest.param(0, id="zero"),
+    pytest.param(-2, id="negative"),
+    pytest.param(1.5, id="float"),
+    pytest.param("2.5", id="float-string"),
+    pytest.param("abc", id="text"),
+    pytest.param(True, id="bool"),
+    pytest.param(None, id="null"),
+    pytest.param([3], id="list"),
+])
+def test_shrink_same_size_and_non_integers_are_refused(volume_api, new_size):
+    volume = volume_api.create_volume(2 if new_size == 1 else 1)
+    vid = volume["id"]
+    if new_size == 1:  # a shrink from 2 to 1 is refused as well as the same size
+        fault(volume_api.action(vid, "os-extend", {"new_size": 2}), 400)
+    fault(volume_api.action(vid, "os-extend", {"new_size": new_size}), 400)
+    shown = volume_api.volume(vid)
+    assert shown["status"] == "available" and shown["size"] == volume["size"]
+    assert os.stat(backing_file(volume_api.dataset(vid))).st_size == volume["size"] * GiB
+    volume_api.delete_volume(vid)
+
+
+def test_extend_needs_a_body(volume_api):
+    volume = volume_api.create_volume(1)
+    fault(volume_api.action(volume["id"], "os-extend", {}), 400)
+    fault(volume_api.action(volume["id"], "os-extend", None), 400)
+    assert volume_api.volume(volume["id"])["size"] == 1
+    volume_api.delete_volume(volume["id"])

@@ -1,0 +1,136 @@
+"""Shoal and its tgtd go down; attached volumes come back, half-done work ends steady.
+
+The story: host1 has a volume attached. Shoal's tgtd is killed (its targets
+lived only in its memory): within a few periodic checks (2 s in the fixture)
+Shoal restarts it and host1 reaches the volume again, with the same CHAP
+account and ACL. Then Shoal itself restarts: host1 still reaches the volume.
+Finally Shoal is stopped with one volume left `creating` and one left
+`deleting` in its database: after the start the first is `error` and the
+second is gone, dataset included.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import sqlite3
+
+import pytest
+
+from tests.fixtures.shoal import restart_server, start_server, stop_server
+
+from .volume_helpers import (
+    GiB,
+    HOST1,
+    MiB,
+    STRANGER,
+    Lun,
+    assert_refused,
+    messages_for,
+    pattern,
+    sha256,
+    tgt_target,
+    tgtd_pids,
+    volume_api,  # noqa: F401 - fixture
+    wait_for_status,
+    wait_gone,
+    wait_until,
+    zfs_exists,
+)
+
+pytestmark = pytest.mark.integration
+
+
+def kill_tgtd(server) -> None:
+    pids = tgtd_pids(server)
+    assert pids, "Shoal's tgtd is not running"
+    for pid in pids:
+        os.kill(pid, signal.SIGKILL)
+    wait_until(lambda: not tgtd_pids(server), timeout=10, what="Shoal's tgtd gone")
+
+
+@pytest.fixture
+def attached(volume_api):
+    """A 1 GiB volume attached to host1 with a pattern written through the LUN:
+    (volume, attachment, lun, data)."""
+    volume = volume_api.create_volume(1)
+    attachment = volume_api.attach(volume["id"], HOST1)
+    lun = Lun.of(attachment["connection_info"])
+    data = pattern(f"restart-{volume['id']}")
+    lun.write(HOST1, data)
+    assert lun.capacity(HOST1) == GiB
+    yield volume, attachment, lun, data
+    if not tgtd_pids(volume_api.server):  # a failed test must not leave the session's Shoal without tgtd
+        restart_server(volume_api.server)
+    volume_api.detach(attachment["id"])
+    assert_refused(lun, HOST1)
+    volume_api.delete_volume(volume["id"])
+
+
+def assert_served_as_before(volume_api, lun: Lun, data: bytes) -> None:
+    """host1 reads the data with the same CHAP account; a wrong secret and a stranger are refused."""
+    assert lun.capacity(HOST1) == GiB
+    assert sha256(lun.read(HOST1, MiB)) == sha256(data)
+    target = tgt_target(volume_api.server, lun.iqn)
+    assert target.initiator_acl == [HOST1] and target.accounts == [lun.user] and not target.address_acl
+    assert "Authentication failure" in assert_refused(lun, HOST1, secret="wrong-secret-123456")
+    assert_refused(lun, STRANGER)
+
+
+def test_killed_tgtd_is_restarted_by_the_periodic_check(volume_api, attached):
+    volume, _, lun, data = attached
+    server = volume_api.server
+    old_pids = tgtd_pids(server)
+    kill_tgtd(server)
+    assert not lun.reachable(HOST1)  # the target lived only in tgtd's memory
+    # Within a few periodic checks (2 s) tgtd, the target, its CHAP account and ACL are back.
+    wait_until(lambda: lun.reachable(HOST1), timeout=12, poll=0.5, what="host1 reaches the volume again")
+    assert set(tgtd_pids(server)).isdisjoint(old_pids)
+    assert_served_as_before(volume_api, lun, data)
+    assert volume_api.volume(volume["id"])["status"] == "in-use"
+
+
+def test_attached_volume_survives_a_shoal_restart(volume_api, attached):
+    volume, _, lun, data = attached
+    restart_server(volume_api.server)
+    assert volume_api.volume(volume["id"])["status"] == "in-use"
+    wait_until(lambda: lun.reachable(HOST1), timeout=30, poll=0.5, what="host1 reaches the volume after restart")
+    assert_served_as_before(volume_api, lun, data)
+
+
+def test_shoal_restart_brings_back_a_dead_tgtd(volume_api, attached):
+    """Shoal stopped, its tgtd killed meanwhile: the start re-creates both, with every target."""
+    volume, _, lun, data = attached
+    server = volume_api.server
+    stop_server(server.process)
+    kill_tgtd(server)
+    server.process = start_server(server.config, server.state_dir, server.url)
+    wait_until(lambda: lun.reachable(HOST1), timeout=30, poll=0.5, what="host1 reaches the volume after restart")
+    assert_served_as_before(volume_api, lun, data)
+    assert volume_api.volume(volume["id"])["status"] == "in-use"
+
+
+def test_interrupted_create_and_delete_end_steady(volume_api):
+    server = volume_api.server
+    creating = volume_api.create_volume(1, name="left-creating")
+    deleting = volume_api.create_volume(1, name="left-deleting")
+    assert zfs_exists(volume_api.dataset(deleting["id"]))
+
+    # Shoal stops with one volume mid-create and one mid-delete.
+    stop_server(server.process)
+    with sqlite3.connect(server.state_dir / "shoal.db") as db:
+        db.execute("UPDATE volumes SET status = 'creating', task = 'create' WHERE id = ?", (creating["id"],))
+        db.execute("UPDATE volumes SET status = 'deleting', task = 'delete' WHERE id = ?", (deleting["id"],))
+    db.close()
+    server.process = start_server(server.config, server.state_dir, server.url)
+
+    failed = wait_for_status(volume_api.client, f"/volumes/{creating['id']}", "error", timeout=30)
+    assert failed["name"] == "left-creating"
+    assert messages_for(volume_api.client, creating["id"]), "no message says why the volume is in error"
+    wait_gone(volume_api.client, f"/volumes/{deleting['id']}", timeout=30)
+    wait_until(lambda: not zfs_exists(volume_api.dataset(deleting["id"])), timeout=30,
+               what="the interrupted delete's dataset destroyed")
+
+    # The volume left in error can be deleted; its dataset goes too.
+    volume_api.delete_volume(creating["id"])
+    assert not zfs_exists(volume_api.dataset(creating["id"]))
