@@ -1,5 +1,9 @@
 """Share latency through Shoal's API against the raw-command floor, in one run.
 
+Latency through the API runs from just before the request to the moment the
+server recorded the steady state (the resource's `updated_at`); delete runs
+until the API answers 404.
+
 For each operation the same work is done twice per round, interleaved: once
 through Shoal's HTTP API (request, then poll until the resource is steady)
 and once by hand with the raw commands (`zfs …`, writing ganesha's export
@@ -23,7 +27,7 @@ import httpx
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from common import POLL, bench_shoal, new_results, report, sh, timed, wait_gone, wait_status  # noqa: E402
+from common import POLL, bench_shoal, latency, new_results, report, sh, timed, wait_gone, wait_status  # noqa: E402
 
 from shoal.exports.nfs.base import NfsClientRule, normalize_address  # noqa: E402
 from shoal.exports.nfs.ganesha import RELOAD_DONE, render_export, render_main  # noqa: E402
@@ -127,58 +131,62 @@ class Floor:
 
 
 class Api:
+    """Each call returns (id, seconds until the server recorded the steady state)."""
+
     def __init__(self, client: httpx.Client):
         self.http = client
 
-    def wait(self, path: str, status: str) -> None:
-        wait_status(self.http, path, status)
-
-    def gone(self, path: str) -> None:
-        wait_gone(self.http, path)
-
-    def create(self, snapshot_id: str | None = None) -> str:
+    def create(self, snapshot_id: str | None = None) -> tuple[str, float]:
         body = {"share": {"size": 1, "share_proto": "NFS", "snapshot_id": snapshot_id}}
+        started = time.time()
         share_id = self.http.post("/shares", json=body).json()["share"]["id"]
-        self.wait(f"/shares/{share_id}", "available")
-        return share_id
+        return share_id, latency(started, wait_status(self.http, f"/shares/{share_id}", "available"))
 
-    def snapshot(self, share_id: str) -> str:
+    def snapshot(self, share_id: str) -> tuple[str, float]:
+        started = time.time()
         snap = self.http.post("/snapshots", json={"snapshot": {"share_id": share_id}}).json()["snapshot"]["id"]
-        self.wait(f"/snapshots/{snap}", "available")
-        return snap
+        return snap, latency(started, wait_status(self.http, f"/snapshots/{snap}", "available"))
 
-    def allow_access(self, share_id: str) -> None:
+    def allow_access(self, share_id: str) -> tuple[str, float]:
         body = {"allow_access": {"access_type": "ip", "access_to": "127.0.0.1", "access_level": "rw"}}
+        started = time.time()
         rule = self.http.post(f"/shares/{share_id}/action", json=body).json()["access"]["id"]
-        while self.http.get(f"/share-access-rules/{rule}").json()["access"]["state"] != "active":
-            time.sleep(POLL)
+        view = wait_status(self.http, f"/share-access-rules/{rule}", "active", key="state")
+        return rule, latency(started, view)
 
-    def delete(self, share_id: str) -> None:
+    def delete(self, share_id: str) -> float:
+        started = time.perf_counter()
         self.http.delete(f"/shares/{share_id}")
-        self.gone(f"/shares/{share_id}")
+        wait_gone(self.http, f"/shares/{share_id}")
+        return time.perf_counter() - started
 
     def delete_snapshot(self, snap: str) -> None:
         self.http.delete(f"/snapshots/{snap}")
-        self.gone(f"/snapshots/{snap}")
+        wait_gone(self.http, f"/snapshots/{snap}")
 
 
 def one_round(api: Api, floor: Floor, index: int, results: dict) -> None:
-    ids: dict[str, str] = {}
     a, b = f"a{index}", f"b{index}"
+
+    def record(op: str, outcome):
+        item, seconds = outcome
+        results[op]["api"].append(seconds)
+        return item
+
     results["create"]["floor"].append(timed(lambda: floor.create(a)))
-    results["create"]["api"].append(timed(lambda: ids.__setitem__("a", api.create())))
-    results["snapshot"]["api"].append(timed(lambda: ids.__setitem__("s", api.snapshot(ids["a"]))))
+    share = record("create", api.create())
+    snap = record("snapshot", api.snapshot(share))
     results["snapshot"]["floor"].append(timed(lambda: floor.snapshot(a)))
     results["from_snapshot"]["floor"].append(timed(lambda: floor.from_snapshot(a, b)))
-    results["from_snapshot"]["api"].append(timed(lambda: ids.__setitem__("b", api.create(ids["s"]))))
-    results["allow_access"]["api"].append(timed(lambda: api.allow_access(ids["a"])))
+    copy = record("from_snapshot", api.create(snap))
+    record("allow_access", api.allow_access(share))
     results["allow_access"]["floor"].append(timed(lambda: floor.allow_access(a)))
     floor.delete_snapshot(a)
-    api.delete_snapshot(ids["s"])
+    api.delete_snapshot(snap)
     results["delete"]["floor"].append(timed(lambda: floor.delete(a)))
-    results["delete"]["api"].append(timed(lambda: api.delete(ids["a"])))
+    results["delete"]["api"].append(api.delete(share))
     floor.delete(b)
-    api.delete(ids["b"])
+    api.delete(copy)
 
 
 def main() -> int:

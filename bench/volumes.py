@@ -5,6 +5,8 @@ hand), snapshot, clone and delete, once through the Cinder API and once by
 hand (`zfs`, `truncate`, `tgtadm` against a tgtd of the bench's own). Then the
 time of a clone of a 1 GiB and of a 100 GiB sparse volume through the API,
 side by side: a ZFS clone is O(1) in the size, so they should be equal.
+Latency through the API ends when the server recorded `available`
+(`updated_at`); create+attach when the connection info is in hand.
 """
 
 from __future__ import annotations
@@ -20,7 +22,7 @@ import httpx
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from common import bench_shoal, new_results, report, sh, timed, wait_gone, wait_status  # noqa: E402
+from common import bench_shoal, latency, new_results, report, sh, timed, wait_gone, wait_status  # noqa: E402
 
 from tests.fixtures.shoal import control_port, free_port, stop_tgtd  # noqa: E402
 
@@ -91,32 +93,37 @@ class Floor:
 
 
 class Api:
+    """Creates return (id, seconds until the server recorded `available`)."""
+
     def __init__(self, http: httpx.Client):
         self.http = http
 
-    def create(self, size: int | None = 1, **extra) -> str:
+    def create(self, size: int | None = 1, **extra) -> tuple[str, float]:
+        started = time.time()
         volume = self.http.post("/volumes", json={"volume": {"size": size, **extra}}).json()["volume"]["id"]
-        wait_status(self.http, f"/volumes/{volume}", "available")
-        return volume
+        return volume, latency(started, wait_status(self.http, f"/volumes/{volume}", "available"))
 
-    def create_attach(self) -> tuple[str, str]:
-        volume = self.create()
+    def create_attach(self) -> tuple[tuple[str, str], float]:
+        started = time.time()
+        volume, _ = self.create()
         body = {"attachment": {"volume_uuid": volume, "connector": CONNECTOR}}
         attachment = self.http.post("/attachments", json=body).json()["attachment"]
         assert attachment["connection_info"]["data"]["target_iqn"]
-        return volume, attachment["id"]
+        return (volume, attachment["id"]), time.time() - started
 
-    def snapshot(self, volume: str) -> str:
+    def snapshot(self, volume: str) -> tuple[str, float]:
+        started = time.time()
         snap = self.http.post("/snapshots", json={"snapshot": {"volume_id": volume}}).json()["snapshot"]["id"]
-        wait_status(self.http, f"/snapshots/{snap}", "available")
-        return snap
+        return snap, latency(started, wait_status(self.http, f"/snapshots/{snap}", "available"))
 
-    def clone(self, volume: str) -> str:
+    def clone(self, volume: str) -> tuple[str, float]:
         return self.create(size=None, source_volid=volume)  # the source's size
 
-    def delete(self, volume: str) -> None:
+    def delete(self, volume: str) -> float:
+        started = time.perf_counter()
         self.http.delete(f"/volumes/{volume}")
         wait_gone(self.http, f"/volumes/{volume}")
+        return time.perf_counter() - started
 
     def detach(self, attachment: str) -> None:
         self.http.delete(f"/attachments/{attachment}")
@@ -127,36 +134,42 @@ class Api:
 
 
 def one_round(api: Api, floor: Floor, index: int, results: dict) -> None:
-    ids: dict = {}
     a, b, c = f"a{index}", f"b{index}", f"c{index}"
+
+    def record(op: str, outcome):
+        item, seconds = outcome
+        results[op]["api"].append(seconds)
+        return item
+
     results["create"]["floor"].append(timed(lambda: floor.create(a)))
-    results["create"]["api"].append(timed(lambda: ids.__setitem__("a", api.create())))
-    results["create+attach"]["api"].append(timed(lambda: ids.__setitem__("b", api.create_attach())))
-    results["create+attach"]["floor"].append(timed(lambda: ids.__setitem__("tid", floor.create_attach(b))))
+    volume = record("create", api.create())
+    attached, attachment = record("create+attach", api.create_attach())
+    tid: list[int] = []
+    results["create+attach"]["floor"].append(timed(lambda: tid.append(floor.create_attach(b))))
     results["snapshot"]["floor"].append(timed(lambda: floor.snapshot(a)))
-    results["snapshot"]["api"].append(timed(lambda: ids.__setitem__("s", api.snapshot(ids["a"]))))
-    results["clone"]["api"].append(timed(lambda: ids.__setitem__("c", api.clone(ids["a"]))))
+    snap = record("snapshot", api.snapshot(volume))
+    clone = record("clone", api.clone(volume))
     results["clone"]["floor"].append(timed(lambda: floor.clone(a, c)))
-    api.detach(ids["b"][1])
-    floor.tgt.unexport(ids["tid"])
-    api.delete_snapshot(ids["s"])
-    for volume in (ids["b"][0], ids["c"]):
-        api.delete(volume)
+    api.detach(attachment)
+    floor.tgt.unexport(tid[0])
+    api.delete_snapshot(snap)
+    for other in (attached, clone):
+        api.delete(other)
     for name in (b, c):
         floor.delete(name)
     results["delete"]["floor"].append(timed(lambda: floor.delete(a)))
-    results["delete"]["api"].append(timed(lambda: api.delete(ids["a"])))
+    results["delete"]["api"].append(api.delete(volume))
 
 
 def clone_by_size(api: Api, rounds: int) -> None:
     """API clone time of a 1 GiB and of a 100 GiB sparse volume, alternating."""
-    small, large = api.create(1), api.create(100)
+    (small, _), (large, _) = api.create(1), api.create(100)
     times: dict[int, list[float]] = {1: [], 100: []}
     for _ in range(rounds):
         for size, source in ((1, small), (100, large)):
-            clone: list[str] = []
-            times[size].append(timed(lambda: clone.append(api.clone(source))))
-            api.delete(clone[0])
+            clone, seconds = api.clone(source)
+            times[size].append(seconds)
+            api.delete(clone)
     for volume in (small, large):
         api.delete(volume)
     one, hundred = (statistics.median(times[s]) * 1000 for s in (1, 100))

@@ -112,6 +112,7 @@ def snapshot_detail(call: ShareCall, snap: models.ShareSnapshot) -> dict:
         "name": snap.name,
         "description": snap.description,
         "created_at": ts(snap.created_at),
+        "updated_at": ts(snap.updated_at),
         "links": call.link("snapshots", snap.id),
     }
     if call.v("2.12") and call.ctx.is_admin:
