@@ -162,3 +162,46 @@ def test_no_backends_at_all():
 def test_backend_with_no_pools():
     with pytest.raises(NoValidPool):
         choose_pool({"a": StubDriver()}, 1, {}, None)
+
+
+# ---- the stats cache -----------------------------------------------------------
+
+
+class CountingDriver:
+    """Stand-in backend that counts how often its pools are read."""
+
+    availability_zone = "nova"
+
+    def __init__(self, free_gb: float):
+        self.free_gb, self.reads = free_gb, 0
+
+    def validate_extra_specs(self, specs):
+        pass
+
+    def pools(self):
+        from shoal.drivers.base import PoolStats
+
+        self.reads += 1
+        return [PoolStats(name="p", total_gb=100.0, free_gb=self.free_gb, allocated_gb=0.0)]
+
+
+def test_cache_reads_stats_once_within_its_ttl():
+    from shoal.services.scheduler import PoolStatsCache
+
+    cache = PoolStatsCache(ttl=60)
+    driver = CountingDriver(free_gb=10)
+    for _ in range(3):
+        assert choose_pool({"b": driver}, 3, {}, None, cache=cache) == Placement("b", "p")
+    assert driver.reads == 1
+    with pytest.raises(NoValidPool, match="10.0 GiB free, 11 GiB needed"):
+        choose_pool({"b": driver}, 11, {}, None, cache=cache)
+
+
+def test_cache_reads_again_after_its_ttl():
+    from shoal.services.scheduler import PoolStatsCache
+
+    cache = PoolStatsCache(ttl=0)
+    driver = CountingDriver(free_gb=10)
+    choose_pool({"b": driver}, 3, {}, None, cache=cache)
+    choose_pool({"b": driver}, 3, {}, None, cache=cache)
+    assert driver.reads == 2

@@ -17,6 +17,7 @@ from shoal.drivers.volume import VolumeDriver
 
 from .context import RequestContext
 from .errors import NotFound
+from .scheduler import PoolStatsCache
 from .tasks import TaskRunner
 
 log = logging.getLogger(__name__)
@@ -36,6 +37,7 @@ class Core:
     drivers: dict[str, ShareDriver]
     tasks: TaskRunner
     volume_drivers: dict[str, VolumeDriver] = field(default_factory=dict)
+    pool_stats: PoolStatsCache = field(default_factory=PoolStatsCache)
 
     def driver(self, backend: str | None) -> ShareDriver:
         if backend not in self.drivers:

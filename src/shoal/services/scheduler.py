@@ -8,6 +8,8 @@ free space that still fits the share after its reserved percentage.
 from __future__ import annotations
 
 import logging
+import threading
+import time
 from dataclasses import dataclass
 
 from shoal.drivers.base import DriverError, PoolStats, ShareDriver
@@ -25,6 +27,27 @@ class Placement:
     pool: str
 
 
+class PoolStatsCache:
+    """Pool stats at most `ttl` seconds old: saves a `zfs get` per create. Pools are
+    thin (refquota, sparse volumes), so what is placed is not subtracted: fresh
+    stats do not count placed sizes either, only data written."""
+
+    def __init__(self, ttl: float = 2.0):
+        self.ttl = ttl
+        self._entries: dict[str, tuple[float, list[PoolStats]]] = {}
+        self._lock = threading.Lock()
+
+    def pools(self, key: str, driver) -> list[PoolStats]:
+        with self._lock:
+            at, pools = self._entries.get(key, (0.0, []))
+            if pools and time.monotonic() - at < self.ttl:
+                return pools
+        pools = driver.pools()
+        with self._lock:
+            self._entries[key] = (time.monotonic(), pools)
+        return pools
+
+
 def fits(pool: PoolStats, size_gb: int) -> bool:
     reserved = pool.total_gb * pool.capabilities.get("reserved_percentage", 0) / 100
     return pool.free_gb - reserved >= size_gb
@@ -32,10 +55,10 @@ def fits(pool: PoolStats, size_gb: int) -> bool:
 
 def choose_pool(
     drivers: dict[str, ShareDriver], size_gb: int, extra_specs: dict[str, str], availability_zone: str | None,
-    backend_key: str = "share_backend_name",
+    backend_key: str = "share_backend_name", cache: PoolStatsCache | None = None,
 ) -> Placement:
     """`backend_key` is the extra spec naming a backend: Manila's share_backend_name
-    or Cinder's volume_backend_name."""
+    or Cinder's volume_backend_name. With `cache`, stats come from it."""
     wanted_backend = extra_specs.get(backend_key)
     wanted_zones = [z.strip() for z in extra_specs.get("availability_zones", "").split(",") if z.strip()]
     candidates: list[tuple[float, str, str]] = []
@@ -51,7 +74,7 @@ def choose_pool(
             continue
         try:
             driver.validate_extra_specs(extra_specs)
-            pools = driver.pools()
+            pools = cache.pools(f"{backend_key}:{name}", driver) if cache else driver.pools()
         except DriverError as exc:
             reasons.append(f"{name}: {exc}")
             continue

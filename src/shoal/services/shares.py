@@ -104,7 +104,8 @@ class Shares:
             specs = dict(share.share_type.extra_specs) if share.share_type else {}
             if share.backend is None:
                 try:
-                    placed = choose_pool(self.core.drivers, share.size, specs, share.availability_zone)
+                    placed = choose_pool(self.core.drivers, share.size, specs, share.availability_zone,
+                                         cache=self.core.pool_stats)
                 except NoValidPool as exc:
                     share.status, share.status_reason, share.task = "error", str(exc), None
                     self.core.message(session, share.project_id, "SHARE", share.id, c.ACTION_CREATE, c.DETAIL_NO_VALID_HOST, str(exc))

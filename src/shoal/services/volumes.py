@@ -103,7 +103,7 @@ class Volumes:
             if volume.backend is None:
                 try:
                     placed = choose_pool(self.core.volume_drivers, volume.size, specs, volume.availability_zone,
-                                         backend_key="volume_backend_name")
+                                         backend_key="volume_backend_name", cache=self.core.pool_stats)
                 except NoValidPool as exc:
                     volume.status, volume.status_reason, volume.task = "error", str(exc), None
                     self.core.message(session, volume.project_id, "VOLUME", volume.id, vc.ACTION_CREATE,
