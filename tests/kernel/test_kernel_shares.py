@@ -15,7 +15,7 @@ import pytest
 
 from shoal.drivers.base import AccessRule, ShareRef, SnapshotRef
 
-from .lane_tools import Nfs, export_path, new_id, output, pattern
+from .lane_tools import Nfs, delete_share, export_path, new_id, output, pattern
 
 pytestmark = pytest.mark.kernel
 
@@ -110,7 +110,7 @@ def test_rw_ro_and_denied(lane_backend, kernel_host, nfs):
     assert set(failed) == {"bad"}
     assert nfs.ls(path).returncode == 0
 
-    shares.delete_share(share)
+    delete_share(shares, share)
     assert guest_datasets(host, lane_backend.root) == [lane_backend.root]
     assert exported(host, path) == {}
 
@@ -145,8 +145,8 @@ def test_share_from_snapshot_and_revert(lane_backend, kernel_host, nfs):
     assert nfs.put(f"{path}/c.bin", b"after the revert").returncode == 0
 
     shares.delete_snapshot(snap)
-    shares.delete_share(child)
-    shares.delete_share(parent)
+    delete_share(shares, child)
+    delete_share(shares, parent)
     assert guest_datasets(host, lane_backend.root) == [lane_backend.root]
     assert exported(host, path) == {} and exported(host, child_path) == {}
 
@@ -172,7 +172,7 @@ def test_ensure_puts_lost_exports_back(lane_backend, kernel_host, nfs):
     assert set(table) == {seen, OTHER_CLIENT}
     assert "rw" in table[seen].split(",") and "ro" in table[OTHER_CLIENT].split(",")
     assert nfs.ls(path).returncode == 0
-    shares.delete_share(share)
+    delete_share(shares, share)
     assert exported(host, path) == {}
 
 
@@ -205,4 +205,4 @@ def test_exports_survive_an_exportfs_resync(lane_backend, kernel_host, nfs, resy
     finally:
         if resync != "reload nfs-server":
             host.run("zfs", "destroy", other)
-    shares.delete_share(share)
+    delete_share(shares, share)
