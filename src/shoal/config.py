@@ -13,7 +13,7 @@ import tomllib
 from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, field_validator, model_validator
 
 DEFAULT_CONFIG_PATH = Path("/etc/shoal/shoal.toml")
 DEFAULT_STATE_DIR = Path("/var/lib/shoal")
@@ -133,8 +133,10 @@ class DatabaseConfig(Strict):
 
 class ApiConfig(Strict):
     listen: str = "127.0.0.1:8787"
-    auth: Literal["noauth"] = "noauth"
-    default_project: str = "admin"
+    # identity: Shoal's own Identity v3 (the default); keystone: tokens checked against an
+    # external Keystone ([keystone]); noauth: development only, every caller is an admin.
+    auth: Literal["identity", "keystone", "noauth"] = "identity"
+    default_project: str = "admin"  # noauth only: the project when the URL names none
     public_url: str | None = None  # what version documents advertise; default from the request
 
     @property
@@ -154,6 +156,27 @@ class ApiConfig(Strict):
         return value
 
 
+class IdentityConfig(Strict):
+    """Shoal's built-in Identity v3: users, projects and roles in Shoal's database."""
+
+    token_ttl: int = Field(3600 * 12, ge=60, le=3600 * 24 * 30)  # seconds a token lives
+    key_file: str | None = None  # Fernet key; default <state_dir>/identity/token.key
+    region: str = "RegionOne"
+
+
+class KeystoneConfig(Strict):
+    """An external Keystone that validates callers' tokens when `api.auth = "keystone"`.
+    The service user must be allowed to validate tokens (the `service` or `admin` role)."""
+
+    auth_url: str | None = None
+    username: str = "shoal"
+    password: str | None = None
+    project_name: str = "service"
+    user_domain_name: str = "Default"
+    project_domain_name: str = "Default"
+    cache_seconds: float = Field(60.0, ge=0, le=3600)  # how long a validated token is trusted
+
+
 class ServiceConfig(Strict):
     workers: int = Field(8, ge=1, le=64)
     periodic_interval: float = Field(60.0, ge=1)
@@ -164,7 +187,17 @@ class Settings(Strict):
     api: ApiConfig = ApiConfig()
     database: DatabaseConfig = DatabaseConfig()
     service: ServiceConfig = ServiceConfig()
+    identity: IdentityConfig = IdentityConfig()
+    keystone: KeystoneConfig = Field(default_factory=KeystoneConfig, validate_default=True)
     backends: dict[str, ZfsBackendConfig] = Field(default_factory=lambda: {"zfs": ZfsBackendConfig()})
+
+    @field_validator("keystone")
+    @classmethod
+    def _keystone_is_reachable(cls, keystone: KeystoneConfig, info: ValidationInfo) -> KeystoneConfig:
+        api = info.data.get("api")
+        if api is not None and api.auth == "keystone" and not (keystone.auth_url and keystone.password):
+            raise ValueError("api.auth = 'keystone' needs keystone.auth_url and keystone.password")
+        return keystone
 
     @field_validator("backends")
     @classmethod

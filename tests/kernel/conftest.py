@@ -157,16 +157,19 @@ def _cleanup_dataset(host: LaneHost, root: str) -> None:
                 host.run("exportfs", "-u", f"{'*' if client == '<world>' else client}:{path}", check=False)
     for ds in host.run("zfs", "list", "-H", "-o", "name", "-r", root, check=False).stdout.split():
         host.run("zfs", "set", "sharenfs=off", ds, check=False)
+    # LIO: read configfs (a targetcli call costs seconds in an emulated guest); delete with targetcli.
     leaf = root.rsplit("/", 1)[-1]
     iqns = host.run("ls", "-1", "/sys/kernel/config/target/iscsi", check=False).stdout.split()
     for iqn in iqns:
         if iqn.startswith(IQN_PREFIX) and leaf in iqn:
             host.run("targetcli", "/iscsi", "delete", iqn, check=False)
-    for plugin in ("block", "fileio"):
-        for line in host.run("targetcli", f"/backstores/{plugin}", "ls", check=False).stdout.splitlines():
-            if leaf in line and "o- shoal-" in line:
-                name = line.split("o- ", 1)[1].split()[0]
-                host.run("targetcli", f"/backstores/{plugin}", "delete", name, check=False)
+    stores = host.run("sh", "-c", "ls -1d /sys/kernel/config/target/core/*/shoal-* 2>/dev/null || true",
+                      check=False).stdout.split()
+    for store in stores:
+        if leaf in store:
+            hba, name = store.split("/")[-2:]
+            plugin = "block" if hba.startswith("iblock_") else "fileio"
+            host.run("targetcli", f"/backstores/{plugin}", "delete", name, check=False)
     host.run("exportfs", "-f", check=False)
     for attempt in range(20):
         result = host.run("zfs", "destroy", "-R", root, check=False)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import uuid
 from datetime import datetime, timezone
 
-from sqlalchemy import JSON, Boolean, DateTime, ForeignKey, Integer, String, Text
+from sqlalchemy import JSON, Boolean, DateTime, ForeignKey, Integer, String, Text, UniqueConstraint
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
 
@@ -208,3 +208,84 @@ class VolumeAttachment(Timestamps, Base):
     attach_status: Mapped[str] = mapped_column(String(32))
     connector: Mapped[dict | None] = mapped_column(JSON, default=None)
     attach_time: Mapped[datetime | None] = mapped_column(DateTime, default=None)
+
+
+# ---- type access (private types) -------------------------------------------------
+
+
+class ShareTypeProject(Base):
+    """A project that may use a private share type."""
+
+    __tablename__ = "share_type_projects"
+
+    type_id: Mapped[str] = mapped_column(ForeignKey("share_types.id", ondelete="CASCADE"), primary_key=True)
+    project_id: Mapped[str] = mapped_column(String(255), primary_key=True)
+
+
+class VolumeTypeProject(Base):
+    """A project that may use a private volume type."""
+
+    __tablename__ = "volume_type_projects"
+
+    type_id: Mapped[str] = mapped_column(ForeignKey("volume_types.id", ondelete="CASCADE"), primary_key=True)
+    project_id: Mapped[str] = mapped_column(String(255), primary_key=True)
+
+
+# ---- identity (the built-in Identity v3) -------------------------------------------
+
+
+def new_hex_id() -> str:
+    return uuid.uuid4().hex  # Keystone's id form: 32 hex digits
+
+
+class Project(Timestamps, Base):
+    __tablename__ = "identity_projects"
+    __table_args__ = (UniqueConstraint("domain_id", "name"),)
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True, default=new_hex_id)
+    name: Mapped[str] = mapped_column(String(64))
+    domain_id: Mapped[str] = mapped_column(String(64), default="default")
+    description: Mapped[str | None] = mapped_column(Text, default=None)
+    enabled: Mapped[bool] = mapped_column(Boolean, default=True)
+
+
+class User(Timestamps, Base):
+    __tablename__ = "identity_users"
+    __table_args__ = (UniqueConstraint("domain_id", "name"),)
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True, default=new_hex_id)
+    name: Mapped[str] = mapped_column(String(255))
+    domain_id: Mapped[str] = mapped_column(String(64), default="default")
+    password_hash: Mapped[str | None] = mapped_column(String(255), default=None)
+    enabled: Mapped[bool] = mapped_column(Boolean, default=True)
+    default_project_id: Mapped[str | None] = mapped_column(String(64), default=None)
+    description: Mapped[str | None] = mapped_column(Text, default=None)
+    email: Mapped[str | None] = mapped_column(String(255), default=None)
+    # Tokens issued before this moment are invalid (password change, disable).
+    tokens_valid_after: Mapped[datetime | None] = mapped_column(DateTime, default=None)
+
+
+class Role(Timestamps, Base):
+    __tablename__ = "identity_roles"
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True, default=new_hex_id)
+    name: Mapped[str] = mapped_column(String(255), unique=True)
+    description: Mapped[str | None] = mapped_column(Text, default=None)
+
+
+class RoleAssignment(Base):
+    __tablename__ = "identity_role_assignments"
+
+    user_id: Mapped[str] = mapped_column(ForeignKey("identity_users.id", ondelete="CASCADE"), primary_key=True)
+    project_id: Mapped[str] = mapped_column(ForeignKey("identity_projects.id", ondelete="CASCADE"),
+                                            primary_key=True)
+    role_id: Mapped[str] = mapped_column(ForeignKey("identity_roles.id", ondelete="CASCADE"), primary_key=True)
+
+
+class RevokedToken(Base):
+    """A revoked token, by its audit id, kept until the token would have expired anyway."""
+
+    __tablename__ = "identity_revoked_tokens"
+
+    audit_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    expires_at: Mapped[datetime] = mapped_column(DateTime, index=True)
