@@ -46,6 +46,11 @@ class Services:
         self.volume_recovery = VolumeRecovery(self.core, self.volumes, self.volume_snapshots)
         self.recovery = Recovery(self.core, self.shares, self.snapshots, self.access)
         self.recovery.also(self.volume_recovery)
+        self.keystone_tokens = None
+        if settings.api.auth == "keystone":
+            from .keystone_tokens import KeystoneTokens  # keystoneauth1 is only needed in this mode
+
+            self.keystone_tokens = KeystoneTokens(settings.keystone)
 
     def start(self, periodic: bool = True) -> None:
         """Bring backends up, finish what a crash interrupted, re-export everything."""

@@ -16,6 +16,11 @@ class RequestContext:
     def is_admin(self) -> bool:
         return "admin" in self.roles
 
+    @property
+    def can_write(self) -> bool:
+        """Members manage their project's resources; a reader only reads."""
+        return "admin" in self.roles or "member" in self.roles
+
 
 def admin_context() -> RequestContext:
     return RequestContext(user_id="shoal", project_id="shoal", roles=("admin",))

@@ -25,3 +25,9 @@ class Conflict(ServiceError):
 
 class OverQuota(ServiceError):
     code = 413
+
+
+class Unauthorized(ServiceError):
+    """No valid credentials: a missing, garbled, expired or revoked token, or a wrong password."""
+
+    code = 401

@@ -1,7 +1,14 @@
-"""Who is calling. In `noauth` mode (Cinder's and Manila's own noauth style) any
-token is accepted and the caller is an admin; the project comes from the URL,
-else from an `X-Auth-Token` of the form `user:project`, else `X-Project-Id`,
-else the configured default project."""
+"""Who is calling.
+
+`identity` (the default) and `keystone`: the caller presents a token in `X-Auth-Token`,
+issued by Shoal's own Identity v3 or by an external Keystone; its project and roles
+decide what the caller may do. A token scoped to one project cannot be used on another
+project's path, and an unscoped token cannot be used on the service APIs at all.
+
+`noauth` (development; Cinder's and Manila's own noauth style): any token is accepted
+and the caller is an admin; the project comes from the URL, else from an `X-Auth-Token`
+of the form `user:project`, else `X-Project-Id`, else the configured default project.
+"""
 
 from __future__ import annotations
 
@@ -10,8 +17,12 @@ import re
 from fastapi import Request
 
 from shoal.services.context import RequestContext
+from shoal.services.errors import Unauthorized
+
+from .errors import ApiError
 
 _SAFE_ID = re.compile(r"^[A-Za-z0-9_.@-]{1,255}$")
+AUTH_REQUIRED = "The request you have made requires authentication."
 
 
 def noauth_context(request: Request, url_project: str | None, default_project: str) -> RequestContext:
@@ -27,3 +38,43 @@ def noauth_context(request: Request, url_project: str | None, default_project: s
         user = "admin"
     request_id = request.headers.get("X-OpenStack-Request-Id")
     return RequestContext(user_id=user, project_id=project, roles=("admin", "member", "reader"), request_id=request_id)
+
+
+def unauthorized(request: Request, message: str = AUTH_REQUIRED) -> ApiError:
+    """401 with the header that tells a client where to get a token."""
+    services = request.app.state.services
+    public = services.settings.api.public_url
+    origin = public.rstrip("/") if public else str(request.base_url).rstrip("/")
+    if services.settings.api.auth == "keystone":
+        where = services.settings.keystone.auth_url or ""
+    else:
+        where = f"{origin}/identity/v3"
+    return ApiError(401, message, headers={"WWW-Authenticate": f'Keystone uri="{where}"'})
+
+
+def token_info(request: Request):
+    """The TokenInfo of the request's token (identity or keystone mode), or a 401."""
+    services = request.app.state.services
+    token = request.headers.get("X-Auth-Token")
+    if not token:
+        raise unauthorized(request)
+    try:
+        if services.settings.api.auth == "keystone":
+            return services.keystone_tokens.validate(token)
+        return services.identity.validate_token(token)
+    except Unauthorized as exc:
+        raise unauthorized(request, str(exc) or AUTH_REQUIRED) from None
+
+
+def caller(request: Request, url_project: str | None) -> RequestContext:
+    """The RequestContext of a service API call (volume, share)."""
+    services = request.app.state.services
+    if services.settings.api.auth == "noauth":
+        return noauth_context(request, url_project, services.settings.api.default_project)
+    info = token_info(request)
+    if info.project_id is None:
+        raise unauthorized(request, "The token is not scoped to a project.")
+    if url_project is not None and url_project != info.project_id:
+        raise unauthorized(request, "The token is scoped to another project than the one in the URL.")
+    return RequestContext(user_id=info.user_id, project_id=info.project_id, roles=info.roles,
+                          request_id=request.headers.get("X-OpenStack-Request-Id"))

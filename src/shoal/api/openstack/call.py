@@ -12,7 +12,7 @@ from fastapi import Request, Response
 from shoal.services import Services
 from shoal.services.context import RequestContext
 
-from .auth import noauth_context
+from .auth import caller
 from .errors import ApiError
 from .microversions import Version, VersionRange
 
@@ -76,7 +76,9 @@ def call_factory(versions: VersionRange, root: str):
         response.headers.update(headers)
         services: Services = request.app.state.services
         url_project = request.path_params.get("project_id")
-        ctx = noauth_context(request, url_project, services.settings.api.default_project)
+        ctx = caller(request, url_project)
+        if request.method not in ("GET", "HEAD") and not ctx.can_write:
+            raise ApiError(403, "Policy doesn't allow this operation: the reader role may only read.")
         return ApiCall(request, services, ctx, version, url_project, root)
 
     return dependency
