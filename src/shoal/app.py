@@ -7,7 +7,7 @@ from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 
-from shoal.api import share, volume
+from shoal.api import identity, share, volume
 from shoal.api.openstack import errors
 from shoal.config import Settings
 from shoal.services import Services
@@ -30,6 +30,8 @@ def create_app(settings: Settings, services: Services | None = None, start: bool
     app = FastAPI(title="Shoal", version="0.1.0", lifespan=lifespan)
     app.state.services = services
     errors.install(app)
+    if settings.api.auth == "identity":
+        identity.mount(app)
     share.mount(app)
     volume.mount(app)
     return app

@@ -1,4 +1,4 @@
-"""The `shoal` command: serve, db upgrade, doctor."""
+"""The `shoal` command: serve, db upgrade, doctor, identity."""
 
 from __future__ import annotations
 
@@ -78,6 +78,9 @@ def main(argv: list[str] | None = None) -> int:
     db_sub = db.add_subparsers(dest="db_command", required=True)
     db_sub.add_parser("upgrade", help="migrate the database to the current schema").set_defaults(func=cmd_db_upgrade)
     sub.add_parser("doctor", help="check every configured backend").set_defaults(func=cmd_doctor)
+    from shoal.cli_identity import add_parser as add_identity
+
+    add_identity(sub, _settings)
     args = parser.parse_args(argv)
     logging.basicConfig(level=args.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     logging.getLogger("alembic").setLevel(logging.WARNING)

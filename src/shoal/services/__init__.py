@@ -46,6 +46,11 @@ class Services:
         self.volume_recovery = VolumeRecovery(self.core, self.volumes, self.volume_snapshots)
         self.recovery = Recovery(self.core, self.shares, self.snapshots, self.access)
         self.recovery.also(self.volume_recovery)
+        self.identity = None
+        if settings.api.auth == "identity":
+            from .identity import Identity
+
+            self.identity = Identity(self.core, settings.identity, settings.state_dir)
         self.keystone_tokens = None
         if settings.api.auth == "keystone":
             from .keystone_tokens import KeystoneTokens  # keystoneauth1 is only needed in this mode
@@ -56,6 +61,8 @@ class Services:
         """Bring backends up, finish what a crash interrupted, re-export everything."""
         self.share_types.bootstrap()
         self.volume_types.bootstrap()
+        if self.identity is not None:
+            self.identity.ensure_roles()
         for name, driver in [*self.core.drivers.items(), *self.core.volume_drivers.items()]:
             try:
                 driver.start()

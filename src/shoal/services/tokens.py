@@ -16,3 +16,5 @@ class TokenInfo:
     expires_at: datetime  # naive UTC
     audit_id: str = ""
     domain_id: str = "default"
+    methods: tuple[str, ...] = ("password",)
+    issued_at: datetime | None = None

@@ -42,13 +42,13 @@ def noauth_context(request: Request, url_project: str | None, default_project: s
 
 def unauthorized(request: Request, message: str = AUTH_REQUIRED) -> ApiError:
     """401 with the header that tells a client where to get a token."""
+    from .call import public_origin
+
     services = request.app.state.services
-    public = services.settings.api.public_url
-    origin = public.rstrip("/") if public else str(request.base_url).rstrip("/")
     if services.settings.api.auth == "keystone":
         where = services.settings.keystone.auth_url or ""
     else:
-        where = f"{origin}/identity/v3"
+        where = f"{public_origin(request)}/identity/v3"
     return ApiError(401, message, headers={"WWW-Authenticate": f'Keystone uri="{where}"'})
 
 

@@ -28,9 +28,7 @@ class ApiCall:
 
     @property
     def base(self) -> str:
-        public = self.services.settings.api.public_url
-        origin = public.rstrip("/") if public else str(self.request.base_url).rstrip("/")
-        return f"{origin}/{self.root}"
+        return f"{public_origin(self.request)}/{self.root}"
 
     def link(self, collection: str, item_id: str, major: str = "v2") -> list[dict]:
         project = self.ctx.project_id
@@ -49,23 +47,33 @@ class ApiCall:
         return str(self.query(name, "")).lower() in ("1", "true", "yes", "y", "on")
 
     async def body(self, key: str | None = None, *alternatives: str) -> Any:
-        """The JSON body (it must be an object); with `key`, the object under it."""
-        raw = await self.request.body()
-        try:
-            data = json.loads(raw or b"null")
-        except ValueError:
-            raise ApiError(400, "Malformed request body: not valid JSON") from None
-        if not isinstance(data, dict):
-            raise ApiError(400, "Malformed request body: a JSON object is expected")
-        if key is None:
-            return data
-        for name in (key, *alternatives):
-            if name in data:
-                inner = data[name]
-                if inner is not None and not isinstance(inner, dict):
-                    raise ApiError(400, f"Malformed request body: '{name}' must be an object")
-                return inner if inner is not None else {}
-        raise ApiError(400, f"Malformed request body: missing '{key}'")
+        return await read_body(self.request, key, *alternatives)
+
+
+async def read_body(request: Request, key: str | None = None, *alternatives: str) -> Any:
+    """The JSON body (it must be an object); with `key`, the object under it."""
+    raw = await request.body()
+    try:
+        data = json.loads(raw or b"null")
+    except ValueError:
+        raise ApiError(400, "Malformed request body: not valid JSON") from None
+    if not isinstance(data, dict):
+        raise ApiError(400, "Malformed request body: a JSON object is expected")
+    if key is None:
+        return data
+    for name in (key, *alternatives):
+        if name in data:
+            inner = data[name]
+            if inner is not None and not isinstance(inner, dict):
+                raise ApiError(400, f"Malformed request body: '{name}' must be an object")
+            return inner if inner is not None else {}
+    raise ApiError(400, f"Malformed request body: missing '{key}'")
+
+
+def public_origin(request: Request) -> str:
+    """Where clients reach Shoal: the configured public URL, else the request's own origin."""
+    public = request.app.state.services.settings.api.public_url
+    return public.rstrip("/") if public else str(request.base_url).rstrip("/")
 
 
 def call_factory(versions: VersionRange, root: str):
