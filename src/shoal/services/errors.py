@@ -31,3 +31,9 @@ class Unauthorized(ServiceError):
     """No valid credentials: a missing, garbled, expired or revoked token, or a wrong password."""
 
     code = 401
+
+
+class ServiceUnavailable(ServiceError):
+    """A service Shoal depends on cannot be reached or failed (e.g. the external Keystone)."""
+
+    code = 503
