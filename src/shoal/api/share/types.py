@@ -1,5 +1,6 @@
-"""/types: share types and extra specs. Manila answers with both `share_type`
-and `volume_type` keys, and older clients read the second."""
+"""/types: share types, their extra specs, and the project access lists of private
+types. Manila answers with both `share_type` and `volume_type` keys, and older
+clients read the second."""
 
 from __future__ import annotations
 
@@ -41,6 +42,19 @@ async def create_type(call: ShareCall = Depends(share_call)):
     return _one(call, stype)
 
 
+@router.put("/types/{type_id}")
+async def update_type(type_id: str, call: ShareCall = Depends(share_call)):
+    if not call.v("2.50"):
+        raise ApiError(404, "The resource could not be found.")
+    body = await call.body("share_type", "volume_type")
+    fields = {k: body[k] for k in ("name", "description") if body.get(k) is not None}
+    fields["is_public"] = body.get("share_type_access:is_public")
+    if fields.get("name") is None and fields.get("description") is None and fields["is_public"] is None:
+        raise ApiError(400, "Specify share type name, description, share_type_access:is_public or a "
+                            "combination thereof.")
+    return _one(call, await sync(call.services.share_types.update, call.ctx, type_id, fields))
+
+
 @router.delete("/types/{type_id}", status_code=202)
 async def delete_type(type_id: str, call: ShareCall = Depends(share_call)):
     await sync(call.services.share_types.delete, call.ctx, type_id)
@@ -71,4 +85,17 @@ async def show_spec(type_id: str, key: str, call: ShareCall = Depends(share_call
 @router.delete("/types/{type_id}/extra_specs/{key}", status_code=202)
 async def unset_spec(type_id: str, key: str, call: ShareCall = Depends(share_call)):
     await sync(call.services.share_types.unset_spec, call.ctx, type_id, key)
+    return Response(status_code=202)
+
+
+@router.get("/types/{type_id}/share_type_access")
+@router.get("/types/{type_id}/os-share-type-access")  # the name below 2.7; Manila answers both
+async def list_access(type_id: str, call: ShareCall = Depends(share_call)):
+    tid, projects = await sync(call.services.share_types.projects, call.ctx, type_id)
+    return {"share_type_access": [{"share_type_id": tid, "project_id": p} for p in projects]}
+
+
+@router.post("/types/{type_id}/action", status_code=202)
+async def type_action(type_id: str, call: ShareCall = Depends(share_call)):
+    await sync(call.services.share_types.access_action, call.ctx, type_id, await call.body())
     return Response(status_code=202)

@@ -157,9 +157,9 @@ def share_type(call: ShareCall, stype: models.ShareType) -> dict:
         "name": stype.name,
         "extra_specs": specs,
         "required_extra_specs": required,
-        "share_type_access:is_public": stype.is_public,
-        "os-share-type-access:is_public": stype.is_public,
     }
+    # The access flag moved from an extension into the core view at 2.7.
+    view["share_type_access:is_public" if call.v("2.7") else "os-share-type-access:is_public"] = stype.is_public
     if call.v("2.41"):
         view["description"] = stype.description
     if call.v("2.46"):

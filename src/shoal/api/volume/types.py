@@ -1,4 +1,4 @@
-"""/types: volume types and extra specs."""
+"""/types: volume types, their extra specs, and the project access lists of private types."""
 
 from __future__ import annotations
 
@@ -80,4 +80,16 @@ async def put_spec(type_id: str, key: str, call: VolumeCall = Depends(volume_cal
 @router.delete("/types/{type_id}/extra_specs/{key}", status_code=202)
 async def unset_spec(type_id: str, key: str, call: VolumeCall = Depends(volume_call)):
     await sync(call.services.volume_types.unset_spec, call.ctx, type_id, key)
+    return Response(status_code=202)
+
+
+@router.get("/types/{type_id}/os-volume-type-access")
+async def list_access(type_id: str, call: VolumeCall = Depends(volume_call)):
+    tid, projects = await sync(call.services.volume_types.projects, call.ctx, type_id)
+    return {"volume_type_access": [{"volume_type_id": tid, "project_id": p} for p in projects]}
+
+
+@router.post("/types/{type_id}/action", status_code=202)
+async def type_action(type_id: str, call: VolumeCall = Depends(volume_call)):
+    await sync(call.services.volume_types.access_action, call.ctx, type_id, await call.body())
     return Response(status_code=202)
