@@ -87,7 +87,10 @@ class Identity:
         self.core, self.cfg = core, cfg
         key_file = Path(cfg.key_file) if cfg.key_file else Path(state_dir) / "identity" / "token.key"
         self.codec = TokenCodec(load_or_create_key(key_file), cfg.token_ttl)
-        self.hasher = PasswordHasher()
+        # argon2id at OWASP's baseline (19 MiB, 2 passes, 1 lane): memory-hard, yet a login
+        # costs tens of milliseconds on a small host. Hashes carry their parameters, so
+        # raising them later still verifies the old ones.
+        self.hasher = PasswordHasher(time_cost=2, memory_cost=19 * 1024, parallelism=1)
         self._dummy_hash = self.hasher.hash("not a password")
         self._cache: dict[bytes, tuple[TokenInfo, float]] = {}
         self._lock = threading.Lock()
@@ -417,11 +420,11 @@ class Identity:
                 user.default_project_id = None if ref is None else self._get(session, models.Project, ref, "project").id
             if "password" in fields:
                 user.password_hash = self.hasher.hash(_text(fields["password"], "password", 4096))
-                user.tokens_valid_after = _now().replace(microsecond=0)
+                user.tokens_valid_after = _now()
             if "enabled" in fields:
                 user.enabled = _bool(fields["enabled"], "enabled")
                 if not user.enabled:
-                    user.tokens_valid_after = _now().replace(microsecond=0)
+                    user.tokens_valid_after = _now()
         self._forget_all()
         return user
 
@@ -434,7 +437,7 @@ class Identity:
         with self.core.db.session() as session:
             user = self._get(session, models.User, user_id, "user")
             user.password_hash = self.hasher.hash(new)
-            user.tokens_valid_after = _now().replace(microsecond=0)
+            user.tokens_valid_after = _now()
         self._forget_all()
 
     def delete_user(self, caller: TokenInfo, user_id: str) -> None:

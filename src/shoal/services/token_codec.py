@@ -59,12 +59,13 @@ class TokenCodec:
 
     def issue(self, user_id: str, project_id: str | None, methods: tuple[str, ...],
               expires_at: datetime | None = None, audit_id: str | None = None) -> tuple[str, TokenClaims]:
-        now = datetime.now(timezone.utc).replace(tzinfo=None, microsecond=0)
-        expires = expires_at or _utc(now.replace(tzinfo=timezone.utc).timestamp() + self.ttl)
+        now = datetime.now(timezone.utc).replace(tzinfo=None)
+        expires = expires_at or _utc(int(now.replace(tzinfo=timezone.utc).timestamp()) + self.ttl)
         claims = TokenClaims(user_id, project_id, tuple(methods), now, expires,
                              audit_id or base64.urlsafe_b64encode(secrets.token_bytes(16)).decode().rstrip("="))
         payload = {"u": user_id, "p": project_id, "m": list(methods), "a": claims.audit_id,
-                   "i": int(now.replace(tzinfo=timezone.utc).timestamp()),
+                   # microseconds: a token made right after a password change must outlive it
+                   "i": round(now.replace(tzinfo=timezone.utc).timestamp(), 6),
                    "e": int(expires.replace(tzinfo=timezone.utc).timestamp())}
         token = self._fernet.encrypt(json.dumps(payload, separators=(",", ":")).encode()).decode()
         return token, claims
