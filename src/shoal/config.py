@@ -182,6 +182,43 @@ class ServiceConfig(Strict):
     periodic_interval: float = Field(60.0, ge=1)
 
 
+class VolumeQuotaDefaults(Strict):
+    """Block Storage quota defaults per project (-1: unlimited). Cinder ships 10 volumes,
+    10 snapshots, 1000 gigabytes, 10 backups, 1000 backup_gigabytes, 10 groups."""
+
+    volumes: int = Field(-1, ge=-1)
+    snapshots: int = Field(-1, ge=-1)
+    gigabytes: int = Field(-1, ge=-1)  # volume sizes plus snapshot sizes
+    backups: int = Field(-1, ge=-1)
+    backup_gigabytes: int = Field(-1, ge=-1)
+    groups: int = Field(-1, ge=-1)
+    per_volume_gigabytes: int = Field(-1, ge=-1)
+
+
+class ShareQuotaDefaults(Strict):
+    """Shared File Systems quota defaults per project (-1: unlimited). Manila ships 50 shares,
+    1000 gigabytes, 50 snapshots, 1000 snapshot_gigabytes, 10 share_networks, 50 share_groups,
+    50 share_group_snapshots, 100 share_replicas, 1000 replica_gigabytes."""
+
+    shares: int = Field(-1, ge=-1)
+    gigabytes: int = Field(-1, ge=-1)
+    snapshots: int = Field(-1, ge=-1)
+    snapshot_gigabytes: int = Field(-1, ge=-1)
+    share_networks: int = Field(-1, ge=-1)
+    share_groups: int = Field(-1, ge=-1)
+    share_group_snapshots: int = Field(-1, ge=-1)
+    share_replicas: int = Field(-1, ge=-1)
+    replica_gigabytes: int = Field(-1, ge=-1)
+    per_share_gigabytes: int = Field(-1, ge=-1)
+
+
+class QuotaConfig(Strict):
+    """Default quotas; the `default` quota class and per-project quota sets override them."""
+
+    volume: VolumeQuotaDefaults = VolumeQuotaDefaults()
+    share: ShareQuotaDefaults = ShareQuotaDefaults()
+
+
 class Settings(Strict):
     state_dir: str = str(DEFAULT_STATE_DIR)
     api: ApiConfig = ApiConfig()
@@ -189,6 +226,7 @@ class Settings(Strict):
     service: ServiceConfig = ServiceConfig()
     identity: IdentityConfig = IdentityConfig()
     keystone: KeystoneConfig = Field(default_factory=KeystoneConfig, validate_default=True)
+    quotas: QuotaConfig = QuotaConfig()
     backends: dict[str, ZfsBackendConfig] = Field(default_factory=lambda: {"zfs": ZfsBackendConfig()})
 
     @field_validator("keystone")

@@ -289,3 +289,47 @@ class RevokedToken(Base):
 
     audit_id: Mapped[str] = mapped_column(String(64), primary_key=True)
     expires_at: Mapped[datetime] = mapped_column(DateTime, index=True)
+
+
+# ---- quotas ----------------------------------------------------------------------
+
+
+class Quota(Timestamps, Base):
+    """A limit set for a project (Cinder/Manila quota sets), or for one of its users
+    (Manila `?user_id=`) or one volume/share type (`volumes_<type>`, `?share_type=`).
+    `service` keeps the two APIs apart: both have `gigabytes` and `snapshots`."""
+
+    __tablename__ = "quotas"
+    __table_args__ = (UniqueConstraint("service", "project_id", "user_id", "type_id", "resource"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    service: Mapped[str] = mapped_column(String(8))  # "volume" | "share"
+    project_id: Mapped[str] = mapped_column(String(255), index=True)
+    user_id: Mapped[str] = mapped_column(String(255), default="")  # "": the whole project
+    type_id: Mapped[str] = mapped_column(String(36), default="")  # "": every type
+    resource: Mapped[str] = mapped_column(String(64))
+    hard_limit: Mapped[int] = mapped_column(Integer)
+
+
+class QuotaClass(Timestamps, Base):
+    """A named set of limits; the `default` class overrides the configured defaults."""
+
+    __tablename__ = "quota_classes"
+    __table_args__ = (UniqueConstraint("service", "class_name", "type_id", "resource"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    service: Mapped[str] = mapped_column(String(8))
+    class_name: Mapped[str] = mapped_column(String(255), index=True)
+    type_id: Mapped[str] = mapped_column(String(36), default="")
+    resource: Mapped[str] = mapped_column(String(64))
+    hard_limit: Mapped[int] = mapped_column(Integer)
+
+
+class QuotaLock(Base):
+    """One row per project, written first by every quota-checked change of that project
+    so that those changes run one at a time (see services/quotas.py)."""
+
+    __tablename__ = "quota_locks"
+
+    project_id: Mapped[str] = mapped_column(String(255), primary_key=True)
+    generation: Mapped[int] = mapped_column(Integer, default=0)

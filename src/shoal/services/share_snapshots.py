@@ -8,6 +8,7 @@ from shoal.db import models
 from shoal.drivers.base import UnsafeToManage
 
 from . import core as c
+from . import quotas as q
 from .context import RequestContext
 from .errors import Forbidden, Invalid, NotFound
 from .shares import MAX_DESCRIPTION, MAX_NAME, check_size, check_text
@@ -34,6 +35,8 @@ class ShareSnapshots:
                 raise Forbidden("only the share's project may snapshot it")
             if share.status != "available":
                 raise Invalid(f"Share status must be available, not {share.status}")
+            q.check_share(self.core, session, share.project_id, ctx.user_id, share.share_type_id, snapshots=1,
+                          snapshot_gigabytes=share.size)
             snap = models.ShareSnapshot(share_id=share_id, project_id=share.project_id, user_id=ctx.user_id,
                                         name=name, description=description, size=share.size, status="creating",
                                         task="create", metadata_=metadata)
@@ -161,6 +164,8 @@ class ShareSnapshots:
             size = share.size
             if driver_options and driver_options.get("size") is not None:
                 size = check_size(driver_options["size"], "driver_options.size")
+            q.check_share(self.core, session, share.project_id, ctx.user_id, share.share_type_id, snapshots=1,
+                          snapshot_gigabytes=size)
             snap = models.ShareSnapshot(share_id=share_id, project_id=share.project_id, user_id=ctx.user_id,
                                         name=name, description=description, size=size, status="manage_starting",
                                         task="manage", metadata_={})

@@ -12,8 +12,9 @@ from shoal.db import models
 from shoal.drivers.base import DriverError, ShareResult, ShrinkWouldLoseData, UnsafeToManage
 
 from . import core as c
+from . import quotas as q
 from .context import RequestContext
-from .errors import Conflict, Forbidden, Invalid, NotFound
+from .errors import Conflict, Forbidden, Invalid, NotFound, OverQuota
 from .scheduler import NoValidPool, choose_pool
 from .types import TypeCatalog
 
@@ -89,6 +90,8 @@ class Shares:
             if parent is not None:  # the copy is made on the parent's own pool
                 share.backend, share.pool = parent.share.backend, parent.share.pool
                 share.availability_zone = parent.share.availability_zone
+            q.check_share(self.core, session, ctx.project_id, ctx.user_id, stype.id, shares=1, gigabytes=size,
+                          size=size)
             session.add(share)
             session.flush()
             session.refresh(share)
@@ -124,10 +127,22 @@ class Shares:
             return
         self._finish(share_id, result, "creating")
 
-    def _finish(self, share_id: str, result: ShareResult, expected_status: str) -> None:
+    def _finish(self, share_id: str, result: ShareResult, expected_status: str, quota: bool = False) -> None:
+        over = None
         with self.core.db.session() as session:
             share = session.get(models.Share, share_id)
             if share is None:
+                return
+            if quota and result.size_gb:  # a managed share's size is known only now
+                try:
+                    q.check_share(self.core, session, share.project_id, share.user_id, share.share_type_id,
+                                  gigabytes=result.size_gb - share.size, size=result.size_gb)
+                except OverQuota as exc:
+                    share.provider_location, over = result.provider_location, str(exc)
+            if over:  # managed (unmanage gives it back) but not counted at a size over quota
+                self.core.message(session, share.project_id, "SHARE", share.id, c.ACTION_MANAGE,
+                                  c.DETAIL_UNEXPECTED, over)
+                share.status, share.status_reason, share.task = "manage_error", over, None
                 return
             share.provider_location = result.provider_location
             if result.size_gb:
@@ -264,6 +279,8 @@ class Shares:
             share = self._steady(session, ctx, share_id)
             if new_size <= share.size:
                 raise Invalid(f"New size for extend must be greater than current size {share.size} GiB")
+            q.check_share(self.core, session, share.project_id, share.user_id, share.share_type_id,
+                          gigabytes=new_size - share.size, size=new_size, extend=True)
             share.status, share.task, share.task_arg = "extending", "extend", new_size
         self.core.tasks.submit(self._resize, share_id, "extend")
 
@@ -381,6 +398,8 @@ class Shares:
                 models.Share.provider_location == dataset)).first()
             if taken is not None:
                 raise Conflict(f"{export_path} is already managed as share {taken.id}")
+            q.check_share(self.core, session, ctx.project_id, ctx.user_id, stype.id, shares=1, gigabytes=size,
+                          size=size or None)
             share = models.Share(
                 project_id=ctx.project_id, user_id=ctx.user_id, name=name, description=description, size=size,
                 status="manage_starting", share_type_id=stype.id, backend=backend, pool=pool,
@@ -406,7 +425,7 @@ class Shares:
         except Exception as exc:
             self.core.fail_share(share_id, "manage_error", c.ACTION_MANAGE, c.DETAIL_DRIVER_FAILED, f"manage failed: {exc}")
             return
-        self._finish(share_id, result, "manage_starting")
+        self._finish(share_id, result, "manage_starting", quota=True)
 
     def unmanage(self, ctx: RequestContext, share_id: str) -> None:
         if not ctx.is_admin:

@@ -10,6 +10,7 @@ from shoal.db import models
 from shoal.drivers.base import UnsafeToManage
 
 from . import core as c
+from . import quotas as q
 from . import volume_common as vc
 from .context import RequestContext
 from .errors import Forbidden, Invalid
@@ -38,6 +39,8 @@ class VolumeSnapshots:
             if volume.status not in allowed:
                 raise Invalid(f"Invalid volume: Volume {volume_id} status must be available, but current status "
                               f"is: {volume.status}.")
+            q.check_volume(self.core, session, volume.project_id, volume.volume_type_id, snapshots=1,
+                           gigabytes=volume.size)
             snap = models.VolumeSnapshot(volume_id=volume_id, project_id=volume.project_id, user_id=ctx.user_id,
                                          name=name, description=description, size=volume.size, status="creating",
                                          task="create", metadata_=metadata)
@@ -164,6 +167,8 @@ class VolumeSnapshots:
             volume = vc.get_volume(session, ctx, volume_id)
             if volume.status not in ("available", "in-use"):
                 raise Invalid(f"Invalid volume: status must be available, not {volume.status}")
+            q.check_volume(self.core, session, volume.project_id, volume.volume_type_id, snapshots=1,
+                           gigabytes=volume.size)
             snap = models.VolumeSnapshot(volume_id=volume_id, project_id=volume.project_id, user_id=ctx.user_id,
                                          name=name, description=description, size=volume.size, status="creating",
                                          task="manage", metadata_=metadata)

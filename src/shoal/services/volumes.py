@@ -11,9 +11,10 @@ from shoal.db import models
 from shoal.drivers.base import UnsafeToManage
 
 from . import core as c
+from . import quotas as q
 from . import volume_common as vc
 from .context import RequestContext
-from .errors import Forbidden, Invalid, NotFound
+from .errors import Forbidden, Invalid, NotFound, OverQuota
 from .scheduler import NoValidPool, choose_pool
 from .shares import MAX_DESCRIPTION, MAX_NAME, check_metadata, check_size, check_text, parse_service_host
 from .types import TypeCatalog
@@ -87,6 +88,8 @@ class Volumes:
                 volume.backend, volume.pool = parent_backend, parent_pool
                 volume.availability_zone = self.core.volume_drivers[parent_backend].availability_zone \
                     if parent_backend in self.core.volume_drivers else None
+            q.check_volume(self.core, session, ctx.project_id, volume.volume_type_id, volumes=1, gigabytes=size,
+                           size=size)
             session.add(volume)
             session.flush()
             session.refresh(volume)
@@ -268,6 +271,8 @@ class Volumes:
             if new_size <= volume.size:
                 raise Invalid(f"Invalid input received: New size for extend must be greater than current size. "
                               f"(current: {volume.size}, extended: {new_size}).")
+            q.check_volume(self.core, session, volume.project_id, volume.volume_type_id,
+                           gigabytes=new_size - volume.size, size=new_size)
             volume.task, volume.task_arg = "extend", f"{new_size}:{volume.status}"
             volume.status = "extending"
         self.core.tasks.submit(self._extend, volume_id)
@@ -415,6 +420,7 @@ class Volumes:
             source = ref.get("source-name") or ref.get("source-id")
             if source and session.scalars(select(models.Volume).where(models.Volume.provider_location == source)).first():
                 raise Invalid(f"Invalid input received: {source} is already managed")
+            q.check_volume(self.core, session, ctx.project_id, vtype.id if vtype else None, volumes=1)
             volume = models.Volume(project_id=ctx.project_id, user_id=ctx.user_id, name=name, description=description,
                                    size=0, status="creating", volume_type_id=vtype.id if vtype else None,
                                    backend=backend, pool=pool or None, metadata_=metadata, bootable=bool(bootable),
@@ -440,8 +446,23 @@ class Volumes:
             vc.fail_volume(self.core, volume_id, "error_managing", vc.ACTION_MANAGE, vc.DETAIL_DRIVER_FAILED,
                            f"manage failed: {exc}")
             return
-        vc.set_volume(self.core, volume_id, provider_location=result.provider_location, size=result.size_gb,
-                      provider_auth=vc.new_chap(), status="available", task=None)
+        # Only now is the size known: it is checked against the quota in the transaction that records it.
+        with self.core.db.session() as session:
+            volume = session.get(models.Volume, volume_id)
+            if volume is None:
+                return
+            try:
+                q.check_volume(self.core, session, volume.project_id, volume.volume_type_id,
+                               gigabytes=result.size_gb - volume.size, size=result.size_gb)
+            except OverQuota as exc:
+                over = str(exc)
+            else:
+                over = None
+                volume.size, volume.provider_auth, volume.status, volume.task = result.size_gb, vc.new_chap(), \
+                    "available", None
+            volume.provider_location = result.provider_location  # managed either way: unmanage gives it back
+        if over:
+            vc.fail_volume(self.core, volume_id, "error_managing", vc.ACTION_MANAGE, vc.DETAIL_UNKNOWN, over)
 
     def unmanage(self, ctx: RequestContext, volume_id: str) -> None:
         if not ctx.is_admin:

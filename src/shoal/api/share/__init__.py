@@ -5,7 +5,7 @@ from __future__ import annotations
 from fastapi import APIRouter, FastAPI, Request
 from fastapi.responses import JSONResponse
 
-from . import misc, shares, snapshots, types
+from . import misc, quotas, shares, snapshots, types
 from .call import SHARE_API
 
 PREFIX = "/share"
@@ -36,7 +36,7 @@ def mount(app: FastAPI) -> None:
         return version_document(request)
 
     api = APIRouter()
-    for module in (shares, snapshots, types, misc):
+    for module in (shares, snapshots, types, misc, quotas):
         api.include_router(module.router)
     # Project-less paths first, so that /v2/shares/detail is never read as a project id.
     app.include_router(api, prefix=PREFIX + "/v2", tags=["share"])

@@ -1,5 +1,5 @@
 """The small read-mostly endpoints: access rules by id, pools, services,
-availability zones, limits, quota sets and user messages."""
+availability zones and user messages (limits and quota sets: quotas.py)."""
 
 from __future__ import annotations
 
@@ -94,39 +94,6 @@ async def list_services(call: ShareCall = Depends(share_call)):
 async def list_zones(call: ShareCall = Depends(share_call)):
     zones = sorted({d.availability_zone for d in call.services.core.drivers.values()})
     return {"availability_zones": [{"id": z, "name": z, "created_at": None, "updated_at": None} for z in zones]}
-
-
-# ---- limits and quotas (not enforced yet: every limit is -1, unlimited) -------------
-
-QUOTA_KEYS = ("shares", "gigabytes", "snapshots", "snapshot_gigabytes", "share_networks", "share_groups",
-              "share_group_snapshots", "share_replicas", "replica_gigabytes", "per_share_gigabytes")
-
-
-@router.get("/limits")
-async def limits(call: ShareCall = Depends(share_call)):
-    shares = await sync(call.services.shares.list, call.ctx)
-    snaps = await sync(call.services.snapshots.list, call.ctx)
-    absolute = {
-        "maxTotalShares": -1, "maxTotalShareGigabytes": -1, "maxTotalShareSnapshots": -1,
-        "maxTotalSnapshotGigabytes": -1, "maxTotalShareNetworks": -1, "maxTotalShareReplicas": -1,
-        "maxTotalReplicaGigabytes": -1,
-        "totalSharesUsed": len(shares), "totalShareGigabytesUsed": sum(s.size for s in shares),
-        "totalShareSnapshotsUsed": len(snaps), "totalSnapshotGigabytesUsed": sum(s.size for s in snaps),
-        "totalShareNetworksUsed": 0, "totalShareReplicasUsed": 0, "totalReplicaGigabytesUsed": 0,
-    }
-    return {"limits": {"rate": [], "absolute": absolute}}
-
-
-def _quota_set(project_id: str) -> dict:
-    return {"quota_set": {"id": project_id, **{key: -1 for key in QUOTA_KEYS}}}
-
-
-@router.get("/quota-sets/{target_project}")
-@router.get("/os-quota-sets/{target_project}")
-@router.get("/quota-sets/{target_project}/defaults")
-@router.get("/os-quota-sets/{target_project}/defaults")
-async def show_quota_set(target_project: str, call: ShareCall = Depends(share_call)):
-    return _quota_set(target_project)
 
 
 # ---- messages (2.37+) -----------------------------------------------------------------

@@ -5,7 +5,7 @@ from __future__ import annotations
 from fastapi import APIRouter, FastAPI, Request
 from fastapi.responses import JSONResponse
 
-from . import attachments, misc, snapshots, types, volumes
+from . import attachments, misc, quotas, snapshots, types, volumes
 from .call import VOLUME_API
 
 PREFIX = "/volume"
@@ -35,7 +35,7 @@ def mount(app: FastAPI) -> None:
         return version_document(request)
 
     api = APIRouter()
-    for module in (volumes, snapshots, types, attachments, misc):
+    for module in (volumes, snapshots, types, attachments, misc, quotas):
         api.include_router(module.router)
     # Project-less paths first (legal since 3.67), so /v3/volumes/detail is never a project id.
     app.include_router(api, prefix=PREFIX + "/v3", tags=["volume"])

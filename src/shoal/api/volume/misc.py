@@ -1,4 +1,4 @@
-"""Manage and manageable listings, pools, services, zones, limits, quotas, messages."""
+"""Manage and manageable listings, pools, services, zones, messages (limits and quotas: quotas.py)."""
 
 from __future__ import annotations
 
@@ -124,30 +124,6 @@ async def list_services(call: VolumeCall = Depends(volume_call)):
 async def list_zones(call: VolumeCall = Depends(volume_call)):
     zones = sorted({d.availability_zone for d in call.services.core.volume_drivers.values()})
     return {"availabilityZoneInfo": [{"zoneName": z, "zoneState": {"available": True}} for z in zones]}
-
-
-# ---- limits and quotas (not enforced yet: every limit is -1, unlimited) ------------------------
-
-QUOTA_KEYS = ("volumes", "snapshots", "gigabytes", "backups", "backup_gigabytes", "per_volume_gigabytes", "groups")
-
-
-@router.get("/limits")
-async def limits(call: VolumeCall = Depends(volume_call)):
-    volumes = await sync(call.services.volumes.list, call.ctx)
-    snaps = await sync(call.services.volume_snapshots.list, call.ctx)
-    absolute = {
-        "maxTotalVolumes": -1, "maxTotalSnapshots": -1, "maxTotalVolumeGigabytes": -1, "maxTotalBackups": -1,
-        "maxTotalBackupGigabytes": -1, "totalVolumesUsed": len(volumes),
-        "totalGigabytesUsed": sum(v.size for v in volumes) + sum(s.size for s in snaps),
-        "totalSnapshotsUsed": len(snaps), "totalBackupsUsed": 0, "totalBackupGigabytesUsed": 0,
-    }
-    return {"limits": {"rate": [], "absolute": absolute}}
-
-
-@router.get("/os-quota-sets/{target_project}")
-@router.get("/os-quota-sets/{target_project}/defaults")
-async def show_quota_set(target_project: str, call: VolumeCall = Depends(volume_call)):
-    return {"quota_set": {"id": target_project, **{key: -1 for key in QUOTA_KEYS}}}
 
 
 # ---- messages (3.3+) ---------------------------------------------------------------------------
