@@ -1,0 +1,276 @@
+"""The client tour of issue 4: one Shoal with its built-in Identity, provisioned
+through the unmodified `openstack` client, and the helpers the tour's modules share.
+
+`tour` (package scope, re-exported by tests/e2e/conftest.py) starts a Shoal of its
+own with `auth = "identity"`, bootstraps the first admin offline (`shoal identity
+bootstrap`), writes a clouds.yaml into its tmp dir, and as that admin creates two
+projects and three users with `openstack project create`, `user create --password`
+and `role add`:
+
+    cloud      user    project   role
+    admin      admin   admin     admin
+    a-member   alice   tour-a    member
+    b-member   bob     tour-b    member
+    a-reader   rita    tour-a    reader
+
+Every `openstack` call gets `--os-cloud` and OS_CLIENT_CONFIG_FILE pointing at that
+file; `cinder` gets the same credentials as OS_* variables; openstacksdk reads the
+same clouds.yaml. At the end every volume, snapshot and share left in any project is
+deleted, then the users and projects, then the server stops.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import httpx
+import pytest
+
+from tests.fixtures.shoal import SHOAL, ShoalServer, running_shoal
+
+BIN = Path(sys.executable).parent
+REGION = "RegionOne"
+PROJECTS = ("tour-a", "tour-b")
+# cloud name -> (user, project, role); the admin comes from `shoal identity bootstrap`
+ACCOUNTS = {
+    "a-member": ("alice", "tour-a", "member"),
+    "b-member": ("bob", "tour-b", "member"),
+    "a-reader": ("rita", "tour-a", "reader"),
+}
+WAIT = 90.0  # seconds for one resource to settle (zfs-fuse on a shared 2-core machine)
+
+
+class CliError(AssertionError):
+    pass
+
+
+def clean_env(**extra: str) -> dict:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("OS_", "CINDER_", "MANILA_"))}
+    env.update(extra)
+    return env
+
+
+@dataclass
+class Tour:
+    server: ShoalServer
+    clouds_file: Path
+    passwords: dict[str, str]  # cloud -> password
+    users: dict[str, str] = field(default_factory=dict)  # user name -> id
+    projects: dict[str, str] = field(default_factory=dict)  # project name -> id
+    _conns: dict = field(default_factory=dict)
+
+    @property
+    def auth_url(self) -> str:
+        return f"{self.server.url}/identity/v3"
+
+    def account(self, cloud: str) -> tuple[str, str, str]:
+        return ("admin", "admin", "admin") if cloud == "admin" else ACCOUNTS[cloud]
+
+    def project_of(self, cloud: str) -> str:
+        return self.projects[self.account(cloud)[1]]
+
+    # ---- the clients -------------------------------------------------------------------
+
+    def osc(self, cloud: str, *args: str, check: bool = True) -> subprocess.CompletedProcess:
+        """`openstack --os-cloud CLOUD ARGS`; with check, a non-zero exit is a test failure."""
+        env = clean_env(OS_CLIENT_CONFIG_FILE=str(self.clouds_file))
+        argv = [str(BIN / "openstack"), "--os-cloud", cloud, *args]
+        result = subprocess.run(argv, env=env, capture_output=True, text=True, timeout=180)
+        if check and result.returncode != 0:
+            raise CliError(f"openstack --os-cloud {cloud} {' '.join(args)} failed ({result.returncode}):\n"
+                           f"{result.stderr[-3000:]}")
+        return result
+
+    def osc_json(self, cloud: str, *args: str):
+        return json.loads(self.osc(cloud, *args, "-f", "json").stdout)
+
+    def osc_fails(self, cloud: str, *args: str) -> str:
+        """Run a command that must fail; its stderr and stdout, for the caller to check the reason."""
+        result = self.osc(cloud, *args, check=False)
+        assert result.returncode != 0, f"openstack {' '.join(args)} as {cloud} succeeded:\n{result.stdout}"
+        return result.stderr + result.stdout
+
+    def cinder_env(self, cloud: str) -> dict:
+        user, project, _role = self.account(cloud)
+        return clean_env(OS_AUTH_URL=self.auth_url, OS_USERNAME=user, OS_PASSWORD=self.passwords[cloud],
+                         OS_PROJECT_NAME=project, OS_USER_DOMAIN_NAME="Default", OS_PROJECT_DOMAIN_NAME="Default",
+                         OS_REGION_NAME=REGION, OS_IDENTITY_API_VERSION="3", OS_AUTH_TYPE="password")
+
+    def cinder(self, cloud: str, *args: str, check: bool = True) -> subprocess.CompletedProcess:
+        """`cinder ARGS` with CLOUD's credentials as OS_* variables (password auth)."""
+        result = subprocess.run([str(BIN / "cinder"), *args], env=self.cinder_env(cloud), capture_output=True,
+                                text=True, timeout=180)
+        if check and result.returncode != 0:
+            raise CliError(f"cinder {' '.join(args)} as {cloud} failed ({result.returncode}):\n"
+                           f"{result.stderr[-3000:]}")
+        return result
+
+    def sdk(self, cloud: str):
+        """An openstacksdk Connection built from the same clouds.yaml (cached per cloud)."""
+        if cloud not in self._conns:
+            import openstack.config
+            from openstack import connection
+
+            config = openstack.config.OpenStackConfig(config_files=[str(self.clouds_file)], vendor_files=[])
+            self._conns[cloud] = connection.Connection(config=config.get_one(cloud=cloud))
+        return self._conns[cloud]
+
+    # ---- the raw API -------------------------------------------------------------------
+
+    def token(self, cloud: str, password: str | None = None) -> httpx.Response:
+        """POST /identity/v3/auth/tokens with CLOUD's user and project (password method)."""
+        user, project, _role = self.account(cloud)
+        body = {"auth": {"identity": {"methods": ["password"], "password": {"user": {
+            "name": user, "domain": {"name": "Default"},
+            "password": self.passwords[cloud] if password is None else password}}},
+            "scope": {"project": {"name": project, "domain": {"name": "Default"}}}}}
+        return httpx.post(f"{self.auth_url}/auth/tokens?nocatalog", json=body, timeout=30)
+
+    def token_id(self, cloud: str) -> str:
+        response = self.token(cloud)
+        assert response.status_code == 201, response.text
+        return response.headers["X-Subject-Token"]
+
+    def http(self, token: str) -> httpx.Client:
+        return httpx.Client(base_url=self.server.url, headers={"X-Auth-Token": token}, timeout=30)
+
+
+# ---- waiting (with the SDK: no CLI start-up per poll) -----------------------------------
+
+
+def wait_until(what: str, predicate, timeout: float = WAIT, interval: float = 0.3):
+    deadline = time.monotonic() + timeout
+    while True:
+        value = predicate()
+        if value:
+            return value
+        assert time.monotonic() < deadline, f"{what}: not within {timeout:.0f}s"
+        time.sleep(interval)
+
+
+def wait_status(get, item_id: str, status: str, timeout: float = WAIT):
+    """Poll `get(item_id)` (an SDK getter) until its status is `status`; an error status fails at once."""
+    def settled():
+        item = get(item_id)
+        assert not str(item.status).startswith("error"), f"{item_id} went {item.status}"
+        return item if item.status == status else None
+
+    return wait_until(f"{item_id} to be {status}", settled, timeout)
+
+
+def wait_deleted(get, item_id: str, timeout: float = WAIT) -> None:
+    from openstack import exceptions
+
+    def gone():
+        try:
+            item = get(item_id)
+        except exceptions.NotFoundException:
+            return True
+        assert not str(item.status).startswith("error"), f"{item_id} went {item.status} while deleting"
+        return False
+
+    wait_until(f"{item_id} to go away", gone, timeout)
+
+
+# ---- set-up and clean-up -----------------------------------------------------------------
+
+
+def _clouds_yaml(auth_url: str, accounts: dict[str, tuple[str, str, str]], passwords: dict[str, str]) -> str:
+    q = json.dumps
+    lines = ["clouds:"]
+    for cloud, (user, project, _role) in accounts.items():
+        lines += [f"  {cloud}:", "    auth_type: password", "    auth:", f"      auth_url: {q(auth_url)}",
+                  f"      username: {q(user)}", f"      password: {q(passwords[cloud])}",
+                  f"      project_name: {q(project)}", "      user_domain_name: Default",
+                  "      project_domain_name: Default", f"    region_name: {REGION}",
+                  "    identity_api_version: 3"]
+    return "\n".join(lines) + "\n"
+
+
+def provision(tour: Tour) -> None:
+    """Projects, users and roles, created by the admin with the `openstack` client."""
+    for name in PROJECTS:
+        project = tour.osc_json("admin", "project", "create", "--domain", "Default",
+                                "--description", f"client tour {name}", name)
+        assert project["name"] == name and project["domain_id"] == "default" and project["enabled"] is True
+        tour.projects[name] = project["id"]
+    for cloud, (user, project, role) in ACCOUNTS.items():
+        created = tour.osc_json("admin", "user", "create", "--domain", "Default", "--project", project,
+                                "--password", tour.passwords[cloud], user)
+        assert created["name"] == user and created["default_project_id"] == tour.projects[project]
+        assert "password" not in created
+        tour.users[user] = created["id"]
+        added = tour.osc("admin", "role", "add", "--user", user, "--project", project, role)
+        assert added.stdout.strip() == ""  # `role add` prints nothing on success
+
+
+def _delete_all(kind: str, listing, delete, get, left: list[str]) -> None:
+    items = list(listing())
+    for item in items:
+        left.append(f"{kind} {item.name}")
+        delete(item)
+    for item in items:
+        wait_deleted(get, item.id)
+
+
+def sweep(tour: Tour) -> list[str]:
+    """Delete whatever the tour left in its projects (as each project's member, who owns it).
+    Returns what had to be deleted, for the report; never raises."""
+    from openstack import exceptions
+
+    left: list[str] = []
+    for cloud in ("a-member", "b-member", "admin"):
+        try:
+            conn = tour.sdk(cloud)
+            sfs, bs = conn.shared_file_system, conn.block_storage
+            _delete_all("share snapshot", sfs.share_snapshots, sfs.delete_share_snapshot, sfs.get_share_snapshot,
+                        left)
+            _delete_all("share", sfs.shares, sfs.delete_share, sfs.get_share, left)
+            _delete_all("volume snapshot", bs.snapshots, bs.delete_snapshot, bs.get_snapshot, left)
+            _delete_all("volume", bs.volumes, lambda v: bs.delete_volume(v, cascade=True), bs.get_volume, left)
+        except (exceptions.SDKException, AssertionError, httpx.HTTPError) as exc:
+            left.append(f"sweep of {cloud} failed: {exc}")
+    return left
+
+
+@pytest.fixture(scope="package")
+def tour(zpool, tmp_path_factory):
+    for tool in ("openstack", "cinder"):
+        if not (BIN / tool).exists():
+            pytest.skip(f"{tool} is not installed in this venv; run scripts/host-setup")
+    pytest.importorskip("openstack")
+    passwords = {cloud: secrets.token_urlsafe(12) for cloud in ("admin", *ACCOUNTS)}
+
+    def bootstrap(config: Path) -> None:
+        done = subprocess.run([*SHOAL, "--config", str(config), "identity", "bootstrap"], capture_output=True,
+                              text=True, env={**os.environ, "SHOAL_PASSWORD": passwords["admin"]}, timeout=120)
+        assert done.returncode == 0, done.stderr
+        assert passwords["admin"] not in done.stdout + done.stderr
+
+    with running_shoal(zpool, tmp_path_factory, "tour", auth="identity", before_start=bootstrap) as server:
+        clouds = server.state_dir / "clouds.yaml"
+        accounts = {"admin": ("admin", "admin", "admin"), **ACCOUNTS}
+        clouds.write_text(_clouds_yaml(f"{server.url}/identity/v3", accounts, passwords))
+        clouds.chmod(0o600)
+        tour = Tour(server, clouds, passwords)
+        try:
+            admin_project = tour.osc_json("admin", "project", "show", "admin")
+            tour.projects["admin"] = admin_project["id"]
+            provision(tour)
+            yield tour
+        finally:
+            left = sweep(tour)
+            if left:
+                print(f"\nclient tour: cleaned up after a failure: {left}")
+            if tour.users:
+                tour.osc("admin", "user", "delete", *tour.users.values(), check=False)
+            made = [tour.projects[p] for p in PROJECTS if p in tour.projects]
+            if made:
+                tour.osc("admin", "project", "delete", *made, check=False)
