@@ -19,7 +19,6 @@ from typing import Any
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 from sqlalchemy import delete, select
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from shoal.config import IdentityConfig
@@ -307,15 +306,25 @@ class Identity:
 
     # ---- projects ----------------------------------------------------------------------
 
-    def list_projects(self, caller: TokenInfo, name: str | None = None, enabled: bool | None = None) -> list:
+    def _list(self, caller: TokenInfo, model, name: str | None, enabled: bool | None = None) -> list:
         self._admin(caller)
-        query = select(models.Project).order_by(models.Project.name)
+        query = select(model).order_by(model.name)
         if name is not None:
-            query = query.where(models.Project.name == name)
+            query = query.where(model.name == name)
         if enabled is not None:
-            query = query.where(models.Project.enabled.is_(enabled))
+            query = query.where(model.enabled.is_(enabled))
         with self.core.db.session() as session:
             return list(session.scalars(query))
+
+    @staticmethod
+    def _unique_name(session: Session, model, name: Any, label: str, limit: int) -> str:
+        name = _text(name, f"{label} name", limit)
+        if session.scalars(select(model.id).where(model.name == name)).first() is not None:
+            raise Conflict(f"Conflict occurred attempting to store {label} - Duplicate entry found with name {name}.")
+        return name
+
+    def list_projects(self, caller: TokenInfo, name: str | None = None, enabled: bool | None = None) -> list:
+        return self._list(caller, models.Project, name, enabled)
 
     def get_project(self, caller: TokenInfo, project_id: str) -> models.Project:
         if caller.project_id != project_id:
@@ -326,12 +335,10 @@ class Identity:
     def create_project(self, caller: TokenInfo, fields: dict) -> models.Project:
         self._admin(caller)
         self._check_domain(fields)
-        name = _text(fields.get("name"), "project name", 64)
-        project = models.Project(name=name, description=_text(fields.get("description"), "description", 65535, False),
+        project = models.Project(description=_text(fields.get("description"), "description", 65535, False),
                                  enabled=_bool(fields.get("enabled", True), "enabled"))
         with self.core.db.session() as session:
-            if self._project_by_name(session, name) is not None:
-                raise Conflict(f"Conflict occurred attempting to store project - Duplicate entry found with name {name}.")
+            project.name = self._unique_name(session, models.Project, fields.get("name"), "project", 64)
             session.add(project)
         return project
 
@@ -340,10 +347,7 @@ class Identity:
         with self.core.db.session() as session:
             project = self._get(session, models.Project, project_id, "project")
             if "name" in fields and fields["name"] != project.name:
-                name = _text(fields["name"], "project name", 64)
-                if self._project_by_name(session, name) is not None:
-                    raise Conflict(f"Conflict occurred attempting to store project - Duplicate entry found with name {name}.")
-                project.name = name
+                project.name = self._unique_name(session, models.Project, fields["name"], "project", 64)
             if "description" in fields:
                 project.description = _text(fields["description"], "description", 65535, False)
             if "enabled" in fields:
@@ -371,14 +375,7 @@ class Identity:
     # ---- users -------------------------------------------------------------------------
 
     def list_users(self, caller: TokenInfo, name: str | None = None, enabled: bool | None = None) -> list:
-        self._admin(caller)
-        query = select(models.User).order_by(models.User.name)
-        if name is not None:
-            query = query.where(models.User.name == name)
-        if enabled is not None:
-            query = query.where(models.User.enabled.is_(enabled))
-        with self.core.db.session() as session:
-            return list(session.scalars(query))
+        return self._list(caller, models.User, name, enabled)
 
     def get_user(self, caller: TokenInfo, user_id: str) -> models.User:
         if caller.user_id != user_id:
@@ -389,8 +386,7 @@ class Identity:
     def create_user(self, caller: TokenInfo, fields: dict) -> models.User:
         self._admin(caller)
         self._check_domain(fields)
-        name = _text(fields.get("name"), "user name", 255)
-        user = models.User(name=name, enabled=_bool(fields.get("enabled", True), "enabled"),
+        user = models.User(enabled=_bool(fields.get("enabled", True), "enabled"),
                            description=_text(fields.get("description"), "description", 65535, False),
                            email=_text(fields.get("email"), "email", 255, False))
         if fields.get("password") is not None:
@@ -398,8 +394,7 @@ class Identity:
         with self.core.db.session() as session:
             if fields.get("default_project_id") is not None:
                 user.default_project_id = self._get(session, models.Project, fields["default_project_id"], "project").id
-            if self._user_by_name(session, name) is not None:
-                raise Conflict(f"Conflict occurred attempting to store user - Duplicate entry found with name {name}.")
+            user.name = self._unique_name(session, models.User, fields.get("name"), "user", 255)
             session.add(user)
         return user
 
@@ -408,10 +403,7 @@ class Identity:
         with self.core.db.session() as session:
             user = self._get(session, models.User, user_id, "user")
             if "name" in fields and fields["name"] != user.name:
-                name = _text(fields["name"], "user name", 255)
-                if self._user_by_name(session, name) is not None:
-                    raise Conflict(f"Conflict occurred attempting to store user - Duplicate entry found with name {name}.")
-                user.name = name
+                user.name = self._unique_name(session, models.User, fields["name"], "user", 255)
             for key, limit in (("description", 65535), ("email", 255)):
                 if key in fields:
                     setattr(user, key, _text(fields[key], key, limit, False))
@@ -451,12 +443,7 @@ class Identity:
     # ---- roles and assignments ---------------------------------------------------------
 
     def list_roles(self, caller: TokenInfo, name: str | None = None) -> list:
-        self._admin(caller)
-        query = select(models.Role).order_by(models.Role.name)
-        if name is not None:
-            query = query.where(models.Role.name == name)
-        with self.core.db.session() as session:
-            return list(session.scalars(query))
+        return self._list(caller, models.Role, name)
 
     def get_role(self, caller: TokenInfo, role_id: str) -> models.Role:
         self._admin(caller)
@@ -465,13 +452,10 @@ class Identity:
 
     def create_role(self, caller: TokenInfo, fields: dict) -> models.Role:
         self._admin(caller)
-        name = _text(fields.get("name"), "role name", 255)
-        role = models.Role(name=name, description=_text(fields.get("description"), "description", 65535, False))
-        try:
-            with self.core.db.session() as session:
-                session.add(role)
-        except IntegrityError:
-            raise Conflict(f"Conflict occurred attempting to store role - Duplicate entry found with name {name}.") from None
+        role = models.Role(description=_text(fields.get("description"), "description", 65535, False))
+        with self.core.db.session() as session:
+            role.name = self._unique_name(session, models.Role, fields.get("name"), "role", 255)
+            session.add(role)
         return role
 
     def delete_role(self, caller: TokenInfo, role_id: str) -> None:
