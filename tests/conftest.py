@@ -6,4 +6,5 @@ pytest_plugins = [
     "tests.fixtures.sshd",
     "tests.fixtures.postgres",
     "tests.fixtures.tgtd",
+    "tests.fixtures.keystone",
 ]
