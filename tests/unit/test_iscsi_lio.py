@@ -13,7 +13,7 @@ import pytest
 
 from shoal.exports.iscsi import InvalidTarget
 from shoal.exports.iscsi.base import Chap, IscsiTarget, Portal
-from shoal.exports.iscsi.lio import CONFIGFS, LioError, LioHelper, backstore_name, backstore_plugin
+from shoal.exports.iscsi.lio import CONFIGFS, MODULE, LioError, LioHelper, backstore_name, backstore_plugin
 from shoal.hosts import CommandError, CommandResult, Secret
 from shoal.hosts.runner import masked
 
@@ -43,6 +43,7 @@ class FakeLioHost:
         self.calls: list[list[str]] = []
         self.inputs: list[str | None] = []
         self.fail: list[tuple[tuple[str, ...], int, str]] = []
+        self.mkdir_works = True
 
     def existing(self, iqn: str = IQN, *, acls=(), luns=("lun_0",), portals=(PORTAL,), store="fileio_3/shoal-k1"):
         self.dirs[f"{CONFIGFS}/iscsi"].append(iqn)
@@ -78,8 +79,11 @@ class FakeLioHost:
                 iqn = argv[1].split("/")[-3]
                 links = self.links.get(iqn)
                 rc, out = (1, "") if links is None else (0, "".join(f"{line}\n" for line in links))
-            elif argv[0] == "test":
-                rc = 0 if argv[-1] in self.dirs else 1
+            elif argv[0] == "test":  # test -d A [-o -d B ...]
+                paths = [argv[i + 1] for i, a in enumerate(argv) if a == "-d"]
+                rc = 0 if any(p in self.dirs for p in paths) else 1
+            elif argv[0] == "mkdir" and self.mkdir_works:  # configfs: the kernel makes the fabric
+                self.dirs.setdefault(argv[-1], [])
             elif argv[0] == "which":
                 rc = 0
         result = CommandResult(tuple(argv), rc, out, err, 0.0)
@@ -94,7 +98,7 @@ class FakeLioHost:
         return self.sizes.get(path, 0)
 
     def changes(self) -> list[list[str]]:
-        """The commands that change something (targetcli, tee, modprobe)."""
+        """The commands that change something (targetcli, tee, modprobe, mkdir)."""
         return [argv for argv in self.calls if argv[0] not in ("ls", "find", "test", "which")]
 
 
@@ -252,13 +256,30 @@ def test_ensure_applies_all_and_reports_every_failure():
 
 def test_start_loads_the_module_and_problems_name_the_fix():
     host = FakeLioHost()
-    del host.dirs[f"{CONFIGFS}/iscsi"]  # module not loaded
+    del host.dirs[f"{CONFIGFS}/iscsi"]  # module not loaded, and it cannot be
+    host.mkdir_works = False
     with pytest.raises(LioError, match="modprobe iscsi_target_mod"):
         helper(host).start()
-    assert host.changes() == [["modprobe", "iscsi_target_mod"]]
+    assert host.changes() == [["modprobe", "iscsi_target_mod"], ["mkdir", f"{CONFIGFS}/iscsi"]]
     assert "modprobe iscsi_target_mod" in helper(host).problems()[0]
     host.dirs[f"{CONFIGFS}/iscsi"] = []
+    host.calls.clear()
     helper(host).start()
+    assert host.changes() == []
+    assert helper(host).problems() == []
+
+
+def test_a_freshly_booted_host_has_the_module_but_no_fabric_directory():
+    """Found by the kernel lane: after a boot iscsi_target_mod is loaded, but the
+    kernel makes configfs' target/iscsi only when something creates it. That is
+    healthy, and start() creates it as targetcli would."""
+    host = FakeLioHost()
+    del host.dirs[f"{CONFIGFS}/iscsi"]
+    host.dirs[MODULE] = []
+    assert helper(host).problems() == []
+    helper(host).start()
+    assert host.changes() == [["modprobe", "iscsi_target_mod"], ["mkdir", f"{CONFIGFS}/iscsi"]]
+    assert f"{CONFIGFS}/iscsi" in host.dirs
     assert helper(host).problems() == []
 
 

@@ -1,9 +1,9 @@
 """iSCSI targets on LIO, the Linux kernel target, configured with targetcli.
 
-NOT RUN ON THIS MACHINE: the development host has no kernel target (no
-/sys/kernel/config/target), so this helper is checked only by unit tests of
-the exact commands it runs (tests/unit/test_iscsi_lio.py); it is to be proven
-against a real kernel in the kernel lane. The tgt helper is the tested one.
+The development host has no kernel target (no /sys/kernel/config/target):
+here this helper is checked by unit tests of the exact commands it runs
+(tests/unit/test_iscsi_lio.py), and for real against a Debian 12 kernel in
+the kernel lane (scripts/kernel-lane, tests/kernel).
 
 State is read from configfs, the kernel's own interface (stable across
 targetcli versions); every change is one `targetcli PATH COMMAND ARGS` argv:
@@ -37,6 +37,7 @@ log = logging.getLogger("shoal.exports.iscsi")
 CONFIGFS = "/sys/kernel/config/target"
 INSTALL_FIX = "apt-get install targetcli-fb"
 MODULE_FIX = "modprobe iscsi_target_mod (and mount -t configfs none /sys/kernel/config if it is not mounted)"
+MODULE = "/sys/module/iscsi_target_mod"
 TPG = "tpg1"  # targetcli's name for configfs tpgt_1
 _UNSAFE_NAME = re.compile(r"[^A-Za-z0-9_.-]")
 
@@ -105,15 +106,21 @@ class LioHelper(IscsiHelper):
         found = []
         if self.host.run(["which", "targetcli"], check=False).returncode:
             found.append(f"targetcli is not installed: {INSTALL_FIX}")
-        if self.host.run(["test", "-d", f"{CONFIGFS}/iscsi"], check=False).returncode:
-            found.append(f"the kernel iSCSI target is not loaded ({CONFIGFS}/iscsi is missing): {MODULE_FIX}")
+        # A loaded iscsi_target_mod is enough: the kernel makes the fabric's configfs
+        # directory only when something creates it (start(), targetcli, rtslib), so a
+        # freshly booted host has the module but no CONFIGFS/iscsi yet.
+        if self.host.run(["test", "-d", f"{CONFIGFS}/iscsi", "-o", "-d", MODULE], check=False).returncode:
+            found.append(f"the kernel iSCSI target is not loaded ({MODULE} and {CONFIGFS}/iscsi are missing): {MODULE_FIX}")
         return found
 
     def start(self) -> None:
-        """Load the kernel target when it is not (nothing else to start)."""
+        """Load the kernel target and make its iSCSI fabric directory in configfs
+        (what targetcli and rtslib do on first use; the kernel loads the module
+        itself on that mkdir when it can)."""
         if self.host.run(["test", "-d", f"{CONFIGFS}/iscsi"], check=False).returncode == 0:
             return
         self.host.run(["modprobe", "iscsi_target_mod"], check=False, timeout=self.timeout)
+        self.host.run(["mkdir", f"{CONFIGFS}/iscsi"], check=False, timeout=self.timeout)
         if self.host.run(["test", "-d", f"{CONFIGFS}/iscsi"], check=False).returncode:
             raise LioError(f"the kernel iSCSI target is not available: {MODULE_FIX}")
 
