@@ -155,6 +155,8 @@ def _cleanup_dataset(host: LaneHost, root: str) -> None:
         if path == mount or path.startswith(mount + "/"):
             for client in clients:
                 host.run("exportfs", "-u", f"{'*' if client == '<world>' else client}:{path}", check=False)
+    # the exportfs helper's exports.d files (named after the share ids, which carry the leaf)
+    host.run("sh", "-c", f"rm -f /etc/exports.d/shoal-{root.rsplit('/', 1)[-1]}-*.exports", check=False)
     for ds in host.run("zfs", "list", "-H", "-o", "name", "-r", root, check=False).stdout.split():
         host.run("zfs", "set", "sharenfs=off", ds, check=False)
     # LIO: read configfs (a targetcli call costs seconds in an emulated guest); delete with targetcli.

@@ -10,7 +10,6 @@ import subprocess
 import tempfile
 import time
 import uuid
-import warnings
 from dataclasses import dataclass
 from typing import Any
 
@@ -164,34 +163,11 @@ def wait_until(predicate, timeout: float = 30.0, what: str = "condition", poll: 
         time.sleep(poll)
 
 
-BUSY_WAIT = 240.0  # seconds a share delete is retried while ZFS says the dataset is busy
-
-BUSY_DELETE = (
-    "product bug: ZfsShareDriver.delete_share on kernel ZFS + kernel nfsd answered 'dataset is busy' "
-    "after its export was removed: nfsd can keep the mount referenced for seconds to minutes after a "
-    "client used it, longer than zfs.BUSY's ~6.5 s of retries"
-)
-
-
-def delete_share(shares, share) -> int:
-    """The driver's delete_share, tried again (as an operator would retry a
-    share in error_deleting) while it fails with 'dataset is busy'. Returns how
-    many attempts failed; every failed attempt is reported as a warning, so
-    the lane's summary shows how often the product hit BUSY_DELETE."""
-    from shoal.drivers.base import DriverError
-    from shoal.drivers.zfs.zfs import ZfsError
-
-    failed, start = 0, time.monotonic()
-    while True:
-        try:
-            shares.delete_share(share)
-            break
-        except (ZfsError, DriverError) as exc:
-            if "busy" not in str(exc) or time.monotonic() - start > BUSY_WAIT:
-                raise
-            failed += 1
-            time.sleep(5)
-    if failed:
-        warnings.warn(f"{BUSY_DELETE}: share {share.id} needed {failed + 1} deletes over "
-                      f"{time.monotonic() - start:.0f}s", stacklevel=2)
-    return failed
+def delete_share(shares, share) -> float:
+    """The driver's delete_share, once: on kernel ZFS + nfsd it must not answer
+    'dataset is busy' after a client used the share (it did, for minutes, until
+    the NFS helpers learnt to wait out the kernel's export cache: exportfs.release).
+    Returns the seconds it took."""
+    start = time.monotonic()
+    shares.delete_share(share)
+    return time.monotonic() - start

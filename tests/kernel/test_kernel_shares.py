@@ -176,33 +176,33 @@ def test_ensure_puts_lost_exports_back(lane_backend, kernel_host, nfs):
     assert exported(host, path) == {}
 
 
-RESYNC_BUG = (
-    "bug: the exportfs helper's exports live only in the kernel table (`exportfs -o`), and any "
-    "`exportfs -r`/`-ra` on the host drops them: `systemctl reload nfs-server`, zfs-share.service "
-    "(`zfs share -a`), and every `zfs set sharenfs` on ANY dataset of the host. The share loses all "
-    "access until Shoal restarts (ensure); a later delete finds nothing to unexport, so the kernel's "
-    "export cache still pins the mount and `zfs destroy` answers 'dataset is busy'"
-)
-
-
-@pytest.mark.parametrize("resync", ["reload nfs-server", "sharenfs on another dataset"])
-def test_exports_survive_an_exportfs_resync(lane_backend, kernel_host, nfs, resync, request):
-    if lane_backend.nfs_helper == "exportfs":
-        request.applymarker(pytest.mark.xfail(strict=True, reason=RESYNC_BUG))
+@pytest.mark.parametrize("resync", ["reload nfs-server", "sharenfs on another dataset", "destroy of another dataset"])
+def test_exports_survive_an_exportfs_resync(lane_backend, kernel_host, nfs, resync):
+    """Anything on the host that runs `exportfs -r` must not drop Shoal's exports:
+    `systemctl reload nfs-server`, and kernel OpenZFS 2.1 itself on every
+    `sharenfs` change and every unmount (`zfs destroy` of any mounted
+    filesystem, e.g. another share's delete). The lane found the exportfs
+    helper's exports (kernel table only) lost to each; they are now also in
+    /etc/exports.d."""
     shares, host, seen = lane_backend.shares, kernel_host, kernel_host.host_as_seen
     share = ShareRef(new_id(lane_backend.root, "share"), lane_backend.pool, 1)
     path = export_path(shares.create_share(share).export_locations[0].path)
     assert shares.update_access(share, [rule("r1", seen, "rw")]) == {}
     assert nfs.ls(path).returncode == 0
+    other = f"{lane_backend.root}/not-shoal"
     if resync == "reload nfs-server":
         host.run("systemctl", "reload", "nfs-server")
-    else:  # e.g. an operator's dataset, or a second backend using sharenfs on the same host
-        other = f"{lane_backend.root}/not-shoal"
+    elif resync == "sharenfs on another dataset":  # e.g. an operator's dataset, or a second backend
         host.run("zfs", "create", "-o", f"sharenfs=rw={OTHER_CLIENT}", other)
+    else:
+        host.run("zfs", "create", other)
+        host.run("zfs", "destroy", other)
     try:
         assert set(exported(host, path)) == {seen}
         assert nfs.ls(path).returncode == 0
     finally:
-        if resync != "reload nfs-server":
+        if resync == "sharenfs on another dataset":
             host.run("zfs", "destroy", other)
     delete_share(shares, share)
+    assert exported(host, path) == {}
+    assert [f for f in host.run("ls", "/etc/exports.d").stdout.split() if share.id in f] == []

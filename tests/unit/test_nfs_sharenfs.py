@@ -90,7 +90,9 @@ def test_apply_without_rules_turns_sharing_off():
 def test_remove_turns_sharing_off_and_tolerates_a_destroyed_dataset():
     host = RecordingHost("ro=10.0.0.2,no_root_squash")
     SharenfsHelper(host).remove(export())
-    assert host.changes() == [["zfs", "set", "sharenfs=off", DATASET], ["exportfs", "-u", f"10.0.0.2:{EXPORT_PATH}"]]
+    assert host.changes()[:2] == [["zfs", "set", "sharenfs=off", DATASET], ["exportfs", "-u", f"10.0.0.2:{EXPORT_PATH}"]]
+    # then the kernel's export caches are checked to have let go of the path (exportfs.release)
+    assert host.changes()[2][:2] == ["cat", "/proc/net/rpc/nfsd.export/content"] and len(host.changes()) == 3
     gone = RecordingHost(None)
     SharenfsHelper(gone).remove(export())
     assert gone.changes() == []

@@ -16,7 +16,7 @@ import logging
 from shoal.hosts import CommandError, Host
 
 from .base import NfsExport, NfsHelper
-from .exportfs import kernel_nfs_problems, usable_rules
+from .exportfs import kernel_nfs_problems, release, usable_rules
 
 log = logging.getLogger("shoal.exports.nfs")
 
@@ -85,9 +85,13 @@ class SharenfsHelper(NfsHelper):
         return errors
 
     def remove(self, export: NfsExport) -> None:
+        """`sharenfs=off`, then wait until the kernel lets go of the path (see
+        exportfs.release: ZFS's own `exportfs -ra` flushes can keep it held)."""
         before = self._current(export, missing_ok=True)
         if before is not None:  # a destroyed dataset is not shared any more
             self._set(export, "off", before)
+            if export.path:
+                release(self.host, export.path)
 
     def ensure(self, exports: list[NfsExport]) -> None:
         """Set the property again on every dataset given (others are left alone)."""
