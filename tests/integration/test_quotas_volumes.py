@@ -14,13 +14,12 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-import threading
 import uuid
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
 
+from .quota_helpers import race, settle_and_delete
 from .volume_helpers import (
     cinder,
     fault,
@@ -186,30 +185,16 @@ def test_delete_and_the_default_class(project):
 def test_50_parallel_creates_against_a_quota_of_10(volume_api, project):
     pid, client = project
     put_quota(client, pid, volumes=10)
-    start = threading.Barrier(50)
-
-    def one(index: int):
-        with cinder(volume_api.server, project=pid) as own:
-            start.wait()
-            return create(own, 1, name=f"race-{index}")
-
-    with ThreadPoolExecutor(max_workers=50) as pool:
-        answers = list(pool.map(one, range(50)))
-    codes = sorted(r.status_code for r in answers)
-    assert codes == [202] * 10 + [413] * 40, codes
+    answers = race(50, lambda: cinder(volume_api.server, project=pid),
+                   lambda own, index: create(own, 1, name=f"race-{index}"))
+    assert sorted(r.status_code for r in answers) == [202] * 10 + [413] * 40
     for resp in answers:
         if resp.status_code == 413:
             assert over_limit(resp) == "Maximum number of volumes allowed (10) exceeded for quota 'volumes'."
     ids = {r.json()["volume"]["id"] for r in answers if r.status_code == 202}
-    listed = client.get("/volumes").json()["volumes"]
-    assert {v["id"] for v in listed} == ids
-    for vid in ids:
-        wait_for_status(client, f"/volumes/{vid}", "available", timeout=180)
+    assert {v["id"] for v in client.get("/volumes").json()["volumes"]} == ids
     assert usage(client, pid)["volumes"]["in_use"] == 10
-    for vid in ids:
-        assert client.delete(f"/volumes/{vid}").status_code == 202
-    for vid in ids:
-        wait_gone(client, f"/volumes/{vid}", timeout=180)
+    settle_and_delete(client, "volumes", ids)
     assert usage(client, pid)["volumes"]["in_use"] == 0
 
 

@@ -399,7 +399,7 @@ class Quotas:
                 for (type_id, resource), limit in sorted(values.items()):
                     used = (by_type.get(type_id, Counter()) if type_id else total)[resource]
                     if resource not in PER_SIZE.values() and limit != -1 and limit < used:
-                        key = resource if not type_id else f"{resource}_{_type_name(session, models.VolumeType, type_id)}"
+                        key = f"{resource}_{_type_name(session, models.VolumeType, type_id)}" if type_id else resource
                         raise Invalid(f"Quota {key} limit must be equal or greater than existing resources. "
                                       f"Current usage is {used} and the requested limit is {limit}.")
             for (type_id, resource), limit in values.items():
