@@ -277,3 +277,33 @@ def test_catalog_services_and_endpoints(app):
     assert any(e["url"].endswith("/volume/v3/%(project_id)s") for e in endpoints)
     services = app.client.get("/identity/v3/services", headers=h).json()["services"]
     assert {s["id"] for s in services} == {e["service_id"] for e in endpoints}
+
+
+def test_admins_reach_other_projects_by_id_members_get_404(app):
+    """Upstream semantics with real auth: an admin (here scoped to `admin`) shows and
+    resets another project's volume by id; a member of a third project gets 404."""
+    from shoal.db import models
+
+    app.make_user("owner", "p1", "member")
+    app.make_user("stranger", "p2", "member")
+    p1 = app.services.identity.list_projects(_system(), name="p1")[0].id
+    with app.services.core.db.session() as session:
+        volume = models.Volume(project_id=p1, user_id="owner", size=1, status="error", name="v")
+        session.add(volume)
+    admin = app.admin()
+    shown = app.client.get(f"/volume/v3/volumes/{volume.id}", headers=admin)
+    assert shown.status_code == 200 and shown.json()["volume"]["os-vol-tenant-attr:tenant_id"] == p1
+    reset = app.client.post(f"/volume/v3/volumes/{volume.id}/action", headers=admin,
+                            json={"os-reset_status": {"status": "available"}})
+    assert reset.status_code == 202
+    owner = {"X-Auth-Token": app.token("owner", "pw", "p1")}
+    assert app.client.get(f"/volume/v3/volumes/{volume.id}", headers=owner).json()["volume"]["status"] == "available"
+    refused = app.client.post(f"/volume/v3/volumes/{volume.id}/action", headers=owner,
+                              json={"os-reset_status": {"status": "error"}})
+    assert refused.status_code == 403
+    stranger = {"X-Auth-Token": app.token("stranger", "pw", "p2")}
+    assert app.client.get(f"/volume/v3/volumes/{volume.id}", headers=stranger).status_code == 404
+    # An admin operation is 403 for a member whether the id exists or not: nothing leaks.
+    for vid in (volume.id, "00000000-0000-0000-0000-000000000000"):
+        assert app.client.post(f"/volume/v3/volumes/{vid}/action", headers=stranger,
+                               json={"os-reset_status": {"status": "error"}}).status_code == 403

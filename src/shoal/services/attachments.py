@@ -284,7 +284,7 @@ class Attachments:
         if row is None:
             raise NotFound(f"Volume attachment could not be found with filter: attachment_id = {attachment_id}.")
         volume = session.get(models.Volume, row.volume_id)
-        if volume.project_id != ctx.project_id:
+        if not ctx.reaches(volume.project_id):
             raise NotFound(f"Volume attachment could not be found with filter: attachment_id = {attachment_id}.")
         return row
 

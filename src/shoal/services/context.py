@@ -11,10 +11,17 @@ class RequestContext:
     project_id: str
     roles: tuple[str, ...] = field(default_factory=tuple)
     request_id: str | None = None
+    # An admin authenticated by identity or Keystone reaches any project's resources by
+    # id, as upstream; a noauth caller is an admin of the URL's project only.
+    cross_project: bool = False
 
     @property
     def is_admin(self) -> bool:
         return "admin" in self.roles
+
+    def reaches(self, project_id: str) -> bool:
+        """May this caller find a resource of `project_id` by its id?"""
+        return project_id == self.project_id or (self.cross_project and self.is_admin)
 
     @property
     def can_write(self) -> bool:

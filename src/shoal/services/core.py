@@ -70,17 +70,16 @@ class Core:
     @staticmethod
     def get_share(session: Session, ctx: RequestContext, share_id: str) -> models.Share:
         share = session.get(models.Share, share_id)
-        # Another project's share is "not found", never "forbidden": no existence leak.
-        # Admins too go through the owning project's URL; `all_tenants` lists are the
-        # only cross-project view (public shares are readable by all).
-        if share is None or not (share.project_id == ctx.project_id or share.is_public):
+        # Another project's share is "not found", never "forbidden": no existence leak
+        # (public shares are readable by all; see RequestContext.reaches for admins).
+        if share is None or not (ctx.reaches(share.project_id) or share.is_public):
             raise NotFound(f"Share {share_id} could not be found.")
         return share
 
     @staticmethod
     def get_snapshot(session: Session, ctx: RequestContext, snapshot_id: str) -> models.ShareSnapshot:
         snap = session.get(models.ShareSnapshot, snapshot_id)
-        if snap is None or snap.project_id != ctx.project_id:
+        if snap is None or not ctx.reaches(snap.project_id):
             raise NotFound(f"Snapshot {snapshot_id} could not be found.")
         return snap
 

@@ -28,7 +28,7 @@ class Messages:
     def get(self, ctx: RequestContext, message_id: str) -> models.Message:
         with self.core.db.session() as session:
             msg = session.get(models.Message, message_id)
-            if msg is None or msg.project_id != ctx.project_id:
+            if msg is None or not ctx.reaches(msg.project_id):
                 raise NotFound(f"Message {message_id} could not be found.")
             return msg
 

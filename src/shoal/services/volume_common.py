@@ -65,16 +65,16 @@ def export_spec(volume: models.Volume, extra: dict | None = None, without: str |
 
 def get_volume(session: Session, ctx: RequestContext, volume_id: str) -> models.Volume:
     volume = session.get(models.Volume, volume_id)
-    # Another project's volume is "not found", never "forbidden"; admins too go
-    # through the owning project's URL (`all_tenants` lists are the cross-project view).
-    if volume is None or volume.project_id != ctx.project_id:
+    # Another project's volume is "not found", never "forbidden" (no existence leak);
+    # see RequestContext.reaches for admins.
+    if volume is None or not ctx.reaches(volume.project_id):
         raise NotFound(f"Volume {volume_id} could not be found.")
     return volume
 
 
 def get_snapshot(session: Session, ctx: RequestContext, snapshot_id: str) -> models.VolumeSnapshot:
     snap = session.get(models.VolumeSnapshot, snapshot_id)
-    if snap is None or snap.project_id != ctx.project_id:
+    if snap is None or not ctx.reaches(snap.project_id):
         raise NotFound(f"Snapshot {snapshot_id} could not be found.")
     return snap
 

@@ -77,4 +77,4 @@ def caller(request: Request, url_project: str | None) -> RequestContext:
     if url_project is not None and url_project != info.project_id:
         raise unauthorized(request, "The token is scoped to another project than the one in the URL.")
     return RequestContext(user_id=info.user_id, project_id=info.project_id, roles=info.roles,
-                          request_id=request.headers.get("X-OpenStack-Request-Id"))
+                          request_id=request.headers.get("X-OpenStack-Request-Id"), cross_project=True)
