@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import secrets
 import subprocess
 import sys
@@ -44,6 +45,7 @@ ACCOUNTS = {
     "b-member": ("bob", "tour-b", "member"),
     "a-reader": ("rita", "tour-a", "reader"),
 }
+BATCH_WORD = re.compile(r"^[A-Za-z0-9_.:/=@,+-]+$")
 WAIT = 90.0  # seconds for one resource to settle (zfs-fuse on a shared 2-core machine)
 
 
@@ -97,6 +99,36 @@ class Tour:
         assert result.returncode != 0, f"openstack {' '.join(args)} as {cloud} succeeded:\n{result.stdout}"
         return result.stderr + result.stdout
 
+    def osc_batch(self, cloud: str, *commands: list[str] | tuple[str, ...]) -> list:
+        """Several `openstack` commands in one process (its interactive mode, commands on stdin):
+        one start-up and one token instead of one each. Every command must succeed; the
+        answer is the parsed output of those that print JSON (give them `-f json`), in order.
+        (The exit status of the interactive mode says nothing; errors are read from stderr.)"""
+        result = self._interactive(cloud, commands)
+        errors = [line for line in result.stderr.splitlines() if line.strip()]
+        assert not errors, f"openstack batch as {cloud} failed:\n{result.stderr[-3000:]}"
+        docs = json_documents(result.stdout)
+        assert len(docs) == sum("json" in c for c in commands), f"outputs of {commands}: {result.stdout[-2000:]}"
+        return docs
+
+    def osc_batch_fails(self, cloud: str, expect: str, *commands: list[str] | tuple[str, ...]) -> str:
+        """Several commands that must each fail, each with one error that says `expect`
+        (e.g. "ForbiddenException: 403"); their stderr, for more checks."""
+        result = self._interactive(cloud, commands)
+        assert json_documents(result.stdout) == [], f"some of {commands} succeeded:\n{result.stdout[-2000:]}"
+        assert result.stderr.count(expect) == len(commands), f"errors of {commands}:\n{result.stderr[-3000:]}"
+        return result.stderr
+
+    def _interactive(self, cloud: str, commands) -> subprocess.CompletedProcess:
+        # The interactive mode joins the words again with single spaces (quoting is lost)
+        # and cmd2 reads ; | > & as its own syntax: plain words only.
+        for command in commands:
+            assert all(BATCH_WORD.match(word) for word in command), f"not batchable: {command}"
+        env = clean_env(OS_CLIENT_CONFIG_FILE=str(self.clouds_file), OS_CLOUD=cloud)
+        script = "".join(" ".join(command) + "\n" for command in commands)
+        return subprocess.run([str(BIN / "openstack")], input=script, env=env, capture_output=True, text=True,
+                              timeout=60 + 60 * len(commands))
+
     def cinder_env(self, cloud: str) -> dict:
         user, project, _role = self.account(cloud)
         return clean_env(OS_AUTH_URL=self.auth_url, OS_USERNAME=user, OS_PASSWORD=self.passwords[cloud],
@@ -140,6 +172,18 @@ class Tour:
 
     def http(self, token: str) -> httpx.Client:
         return httpx.Client(base_url=self.server.url, headers={"X-Auth-Token": token}, timeout=30)
+
+
+def json_documents(text: str) -> list:
+    """The JSON documents printed one after another (what a batch of `-f json` commands prints)."""
+    decoder, docs, at = json.JSONDecoder(), [], 0
+    while True:
+        while at < len(text) and text[at].isspace():
+            at += 1
+        if at == len(text):
+            return docs
+        doc, at = decoder.raw_decode(text, at)
+        docs.append(doc)
 
 
 # ---- waiting (with the SDK: no CLI start-up per poll) -----------------------------------
@@ -195,20 +239,22 @@ def _clouds_yaml(auth_url: str, accounts: dict[str, tuple[str, str, str]], passw
 
 
 def provision(tour: Tour) -> None:
-    """Projects, users and roles, created by the admin with the `openstack` client."""
-    for name in PROJECTS:
-        project = tour.osc_json("admin", "project", "create", "--domain", "Default",
-                                "--description", f"client tour {name}", name)
+    """Projects, users and roles, created by the admin with the `openstack` client (one batch)."""
+    commands = [["project", "create", "--domain", "Default", "--description", f"client tour {name}", name,
+                 "-f", "json"] for name in PROJECTS]
+    for cloud, (user, project, _role) in ACCOUNTS.items():
+        commands.append(["user", "create", "--domain", "Default", "--project", project, "--password",
+                         tour.passwords[cloud], user, "-f", "json"])
+    commands += [["role", "add", "--user", user, "--project", project, role]
+                 for user, project, role in ACCOUNTS.values()]
+    docs = tour.osc_batch("admin", *commands)
+    for name, project in zip(PROJECTS, docs):
         assert project["name"] == name and project["domain_id"] == "default" and project["enabled"] is True
         tour.projects[name] = project["id"]
-    for cloud, (user, project, role) in ACCOUNTS.items():
-        created = tour.osc_json("admin", "user", "create", "--domain", "Default", "--project", project,
-                                "--password", tour.passwords[cloud], user)
+    for (user, project, _role), created in zip(ACCOUNTS.values(), docs[len(PROJECTS):]):
         assert created["name"] == user and created["default_project_id"] == tour.projects[project]
         assert "password" not in created
         tour.users[user] = created["id"]
-        added = tour.osc("admin", "role", "add", "--user", user, "--project", project, role)
-        assert added.stdout.strip() == ""  # `role add` prints nothing on success
 
 
 def _delete_all(kind: str, listing, delete, get, left: list[str]) -> None:
@@ -246,7 +292,7 @@ def tour(zpool, tmp_path_factory):
         if not (BIN / tool).exists():
             pytest.skip(f"{tool} is not installed in this venv; run scripts/host-setup")
     pytest.importorskip("openstack")
-    passwords = {cloud: secrets.token_urlsafe(12) for cloud in ("admin", *ACCOUNTS)}
+    passwords = {cloud: "p" + secrets.token_urlsafe(12) for cloud in ("admin", *ACCOUNTS)}
 
     def bootstrap(config: Path) -> None:
         done = subprocess.run([*SHOAL, "--config", str(config), "identity", "bootstrap"], capture_output=True,
