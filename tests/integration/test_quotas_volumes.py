@@ -19,13 +19,21 @@ from pathlib import Path
 
 import pytest
 
+from tests.fixtures.zfs import destroy_dataset
+
 from .quota_helpers import race, settle_and_delete
 from .volume_helpers import (
+    GiB,
     cinder,
     fault,
+    messages_for,
     volume_api,  # noqa: F401 - fixture
     wait_for_status,
     wait_gone,
+    zfs,
+    zfs_exists,
+    zfs_get,
+    zfs_names,
 )
 
 pytestmark = pytest.mark.integration
@@ -210,6 +218,41 @@ def test_a_failed_create_counts_until_deleted_then_gives_its_quota_back(project)
     assert usage(client, pid)["volumes"]["in_use"] == 0
     created(client, 1)  # the quota is back
 
+
+
+def test_manage_counts_against_the_quota_once_its_size_is_known(volume_api, project):
+    """The size of a managed volume is known only when the backend has it: a manage over the
+    gigabytes quota ends in error_managing (not counted at that size) and can be unmanaged."""
+    pid, client = project
+    root = volume_api.server.pool_root
+    legacy = f"{root}/legacy-{uuid.uuid4().hex[:6]}"
+    zfs("create", legacy)
+    with open(f"{zfs_get(legacy, 'mountpoint')}/volume.raw", "wb") as fh:
+        fh.truncate(2 * GiB)
+    before = zfs_names(root) - {legacy}
+    try:
+        put_quota(client, pid, volumes=0)
+        body = {"volume": {"host": f"shoal@test#{root.split('/')[0]}", "ref": {"source-name": legacy}}}
+        assert over_limit(client.post("/os-volume-manage", json=body)) == \
+            "Maximum number of volumes allowed (0) exceeded for quota 'volumes'."
+        assert zfs_exists(legacy)  # refused before anything was touched
+        put_quota(client, pid, volumes=1, gigabytes=1)
+        resp = client.post("/os-volume-manage", json=body)
+        assert resp.status_code == 202, resp.text
+        vid = resp.json()["volume"]["id"]
+        volume = wait_for_status(client, f"/volumes/{vid}", "error_managing")
+        assert volume["size"] == 0
+        notes = [m["user_message"] for m in messages_for(client, vid)]
+        assert any("exceeds allowed gigabytes quota. Requested 2G, quota is 1G" in m for m in notes), notes
+        used = usage(client, pid)
+        assert (used["volumes"]["in_use"], used["gigabytes"]["in_use"]) == (1, 0)
+        resp = client.post(f"/volumes/{vid}/action", json={"os-unmanage": None})
+        assert resp.status_code == 202, resp.text
+        wait_gone(client, f"/volumes/{vid}")
+        assert usage(client, pid)["volumes"]["in_use"] == 0
+    finally:
+        for dataset in sorted(zfs_names(root) - before, reverse=True):
+            destroy_dataset(dataset)
 
 # ---- the cinder CLI (noauth) ---------------------------------------------------------------------
 

@@ -244,10 +244,12 @@ def test_a_failed_transaction_gives_everything_back(core):
     assert not q._project_lock(project).locked()
 
 
-def test_parallel_creates_never_exceed_the_quota(core):
-    project, results = uuid.uuid4().hex, []
+def parallel_creates(core, project: str, count: int = 30) -> list[str]:
+    """`count` threads each check the quota and insert a volume in one transaction."""
+    results, start = [], threading.Barrier(count)
 
     def create():
+        start.wait()
         try:
             with core.db.session() as session:
                 q.check_volume(core, session, project, None, volumes=1, gigabytes=1, size=1)
@@ -257,13 +259,25 @@ def test_parallel_creates_never_exceed_the_quota(core):
         except OverQuota:
             results.append("over")
 
-    threads = [threading.Thread(target=create) for _ in range(30)]
+    threads = [threading.Thread(target=create) for _ in range(count)]
     for thread in threads:
         thread.start()
     for thread in threads:
         thread.join()
-    assert sorted(results) == ["ok"] * 3 + ["over"] * 27
+    return sorted(results)
+
+
+def test_parallel_creates_never_exceed_the_quota(core):
+    project = uuid.uuid4().hex
+    assert parallel_creates(core, project) == ["ok"] * 3 + ["over"] * 27
     assert q.Quotas(core).volume_set(ADMIN, project, usage=True)["volumes"]["in_use"] == 3
+
+
+def test_the_database_lock_alone_keeps_usage_exact(core, monkeypatch):
+    """As if every request came from another Shoal process: no shared in-process lock."""
+    monkeypatch.setattr(q, "_project_lock", lambda project_id: threading.Lock())
+    project = uuid.uuid4().hex
+    assert parallel_creates(core, project) == ["ok"] * 3 + ["over"] * 27
 
 
 def test_config_quotas_section():

@@ -128,7 +128,6 @@ class Shares:
         self._finish(share_id, result, "creating")
 
     def _finish(self, share_id: str, result: ShareResult, expected_status: str, quota: bool = False) -> None:
-        over = None
         with self.core.db.session() as session:
             share = session.get(models.Share, share_id)
             if share is None:
@@ -137,13 +136,12 @@ class Shares:
                 try:
                     q.check_share(self.core, session, share.project_id, share.user_id, share.share_type_id,
                                   gigabytes=result.size_gb - share.size, size=result.size_gb)
-                except OverQuota as exc:
-                    share.provider_location, over = result.provider_location, str(exc)
-            if over:  # managed (unmanage gives it back) but not counted at a size over quota
-                self.core.message(session, share.project_id, "SHARE", share.id, c.ACTION_MANAGE,
-                                  c.DETAIL_UNEXPECTED, over)
-                share.status, share.status_reason, share.task = "manage_error", over, None
-                return
+                except OverQuota as exc:  # managed (unmanage gives it back), not counted at that size
+                    share.provider_location = result.provider_location
+                    share.status, share.status_reason, share.task = "manage_error", str(exc), None
+                    self.core.message(session, share.project_id, "SHARE", share.id, c.ACTION_MANAGE,
+                                      c.DETAIL_UNEXPECTED, str(exc))
+                    return
             share.provider_location = result.provider_location
             if result.size_gb:
                 share.size = result.size_gb
