@@ -3,11 +3,10 @@ password auth, as a member of tour-a, a member of tour-b, a reader of tour-a and
 
 from __future__ import annotations
 
-from types import SimpleNamespace
-
 import pytest
 
-from tests.e2e.tour_fixtures import wait_deleted, wait_status, wait_until
+from tests.e2e.tour_fixtures import (VOLUMES, assert_not_found, listed, one_in_each_project, remove, wait_deleted,
+                                     wait_status, wait_until)
 
 pytestmark = pytest.mark.e2e
 
@@ -24,28 +23,10 @@ def cli_show(text: str) -> dict[str, str]:
 
 @pytest.fixture(scope="module")
 def vols(tour):
-    """A volume and a snapshot of it in tour-a, a volume in tour-b (made with the SDK,
-    which is quick; the CLI tours below make their own)."""
-    a, b = tour.sdk("a-member").block_storage, tour.sdk("b-member").block_storage
-    made = []
-    try:
-        a_vol = a.create_volume(size=1, name="a-vol")
-        made.append((a, a_vol))
-        b_vol = b.create_volume(size=1, name="b-vol")
-        made.append((b, b_vol))
-        wait_status(a.get_volume, a_vol.id, "available")
-        wait_status(b.get_volume, b_vol.id, "available")
-        a_snap = a.create_snapshot(volume_id=a_vol.id, name="a-snap")
-        wait_status(a.get_snapshot, a_snap.id, "available")
-        yield SimpleNamespace(a_vol=a_vol.id, a_snap=a_snap.id, b_vol=b_vol.id)
-    finally:
-        for snap in a.snapshots(volume_id=made[0][1].id) if made else ():
-            a.delete_snapshot(snap, ignore_missing=True)
-            wait_deleted(a.get_snapshot, snap.id)
-        for conn, volume in made:
-            conn.delete_volume(volume, ignore_missing=True)
-        for conn, volume in made:
-            wait_deleted(conn.get_volume, volume.id)
+    """a-vol with a snapshot in tour-a, b-vol in tour-b (made with the SDK, which is quick;
+    the CLI tours below make their own)."""
+    with one_in_each_project(tour, VOLUMES, "vol") as made:
+        yield made
 
 
 def test_member_volume_tour_with_openstack(tour):
@@ -57,14 +38,14 @@ def test_member_volume_tour_with_openstack(tour):
     try:
         assert created["status"] == "creating" and created["size"] == 1 and created["name"] == "tour-vol"
         wait_status(a.get_volume, created["id"], "available")
-        listed, shown = batch(["volume", "list", "-f", "json"], ["volume", "show", "tour-vol", "-f", "json"])
+        rows, shown = batch(["volume", "list", "-f", "json"], ["volume", "show", "tour-vol", "-f", "json"])
         # (words with spaces or shell syntax cannot go through a batch)
         tour.osc("a-member", "volume", "set", "--name", "tour-vol2", "--description", "renamed; $(touch /tmp/x)",
                  "tour-vol")
         renamed, snap = batch(["volume", "show", created["id"], "-f", "json"],
                               ["volume", "snapshot", "create", "--volume", "tour-vol2", "tour-snap", "-f", "json"])
-        listed = {v["Name"]: v for v in listed}
-        assert listed["tour-vol"]["ID"] == created["id"] and listed["tour-vol"]["Status"] == "available"
+        rows = {v["Name"]: v for v in rows}
+        assert rows["tour-vol"]["ID"] == created["id"] and rows["tour-vol"]["Status"] == "available"
         assert (shown["id"], shown["size"], shown["description"]) == (created["id"], 1, "made by the tour")
         assert (renamed["name"], renamed["description"]) == ("tour-vol2", "renamed; $(touch /tmp/x)")
         assert snap["volume_id"] == created["id"] and snap["status"] == "creating"
@@ -93,13 +74,7 @@ def test_member_volume_tour_with_openstack(tour):
             wait_deleted(a.get_volume, volume_id)
         assert not {"tour-vol2", "tour-from-snap", "tour-clone"} & {v.name for v in a.volumes()}
     finally:
-        for snapshot in a.snapshots(name="tour-snap"):
-            a.delete_snapshot(snapshot, ignore_missing=True)
-            wait_deleted(a.get_snapshot, snapshot.id)
-        for volume_id in made:
-            a.delete_volume(volume_id, ignore_missing=True)
-        for volume_id in made:
-            wait_deleted(a.get_volume, volume_id)
+        remove(a, VOLUMES, made)
 
 
 def test_member_volume_tour_with_cinder(tour, vols):
@@ -129,17 +104,13 @@ def test_member_volume_tour_with_cinder(tour, vols):
         wait_deleted(a.get_snapshot, snap["id"])
 
         # tour-b's volume is not there for tour-a, by id as much as by name
-        other = cinder("show", vols.b_vol, check=False)
+        other = cinder("show", vols.b, check=False)
         assert other.returncode != 0 and "No volume with a name or ID" in other.stderr
         cinder("delete", "tour-cinder")
         wait_deleted(a.get_volume, volume_id)
         assert "tour-cinder" not in cinder("list").stdout
     finally:
-        for snapshot in a.snapshots(name="tour-cinder-snap"):
-            a.delete_snapshot(snapshot, ignore_missing=True)
-            wait_deleted(a.get_snapshot, snapshot.id)
-        a.delete_volume(volume_id, ignore_missing=True)
-        wait_deleted(a.get_volume, volume_id)
+        remove(a, VOLUMES, [volume_id])
 
 
 def test_member_volume_tour_with_openstacksdk(tour, vols):
@@ -164,48 +135,33 @@ def test_member_volume_tour_with_openstacksdk(tour, vols):
         a.delete_snapshot(snap)
         wait_deleted(a.get_snapshot, snap.id)
     finally:
-        for snapshot in a.snapshots(volume_id=volume.id):
-            a.delete_snapshot(snapshot, ignore_missing=True)
-            wait_deleted(a.get_snapshot, snapshot.id)
-        a.delete_volume(volume, ignore_missing=True)
-        wait_deleted(a.get_volume, volume.id)
+        remove(a, VOLUMES, [volume.id])
 
 
 def test_other_project_does_not_see_volumes(tour, vols):
-    listed, snaps = tour.osc_batch("b-member", ["volume", "list", "-f", "json"],
-                                   ["volume", "snapshot", "list", "-f", "json"])
-    assert vols.b_vol in {v["ID"] for v in listed} and vols.a_vol not in {v["ID"] for v in listed}
-    assert vols.a_snap not in {s["ID"] for s in snaps}
-    tour.osc_batch_fails("b-member", f"No Volume found for {vols.a_vol}", ["volume", "show", vols.a_vol])
-    # The raw answer is 404 with Cinder's fault body, never 403.
+    volumes, snaps = listed(tour, "b-member", "volume")
+    assert vols.b in volumes and vols.a not in volumes and vols.a_snap not in snaps
+    tour.osc_batch_fails("b-member", f"No Volume found for {vols.a}", ["volume", "show", vols.a])
     with tour.http(tour.token_id("b-member")) as http:
         base = f"/volume/v3/{tour.projects['tour-b']}"
-        for path in (f"/volumes/{vols.a_vol}", f"/snapshots/{vols.a_snap}"):
-            response = http.get(base + path)
-            assert response.status_code == 404, response.text
-            assert response.json()["itemNotFound"]["code"] == 404
-        response = http.delete(f"{base}/volumes/{vols.a_vol}")
-        assert response.status_code == 404
-    assert tour.sdk("a-member").block_storage.get_volume(vols.a_vol).status == "available"
+        assert_not_found(http, [f"{base}/volumes/{vols.a}", f"{base}/snapshots/{vols.a_snap}"])
+        assert http.delete(f"{base}/volumes/{vols.a}").status_code == 404
+    assert tour.sdk("a-member").block_storage.get_volume(vols.a).status == "available"
 
 
 def test_reader_reads_but_cannot_change_volumes(tour, vols):
-    listed, snaps = tour.osc_batch("a-reader", ["volume", "list", "-f", "json"],
-                                   ["volume", "snapshot", "list", "-f", "json"])
-    assert vols.a_vol in {v["ID"] for v in listed} and vols.b_vol not in {v["ID"] for v in listed}
-    assert vols.a_snap in {s["ID"] for s in snaps}
+    volumes, snaps = listed(tour, "a-reader", "volume")
+    assert vols.a in volumes and vols.b not in volumes and vols.a_snap in snaps
     tour.osc_batch_fails("a-reader", "ForbiddenException: 403", ["volume", "create", "--size", "1", "reader-vol"],
-                         ["volume", "delete", vols.a_vol],
-                         ["volume", "snapshot", "create", "--volume", vols.a_vol, "reader-snap"])
+                         ["volume", "delete", vols.a],
+                         ["volume", "snapshot", "create", "--volume", vols.a, "reader-snap"])
     a = tour.sdk("a-member").block_storage
     assert "reader-vol" not in {v.name for v in a.volumes()}
     assert "reader-snap" not in {s.name for s in a.snapshots()}
-    assert a.get_volume(vols.a_vol).status == "available"
+    assert a.get_volume(vols.a).status == "available"
 
 
 def test_admin_types_all_projects_and_admin_actions(tour, vols):
-    admin = tour.sdk("admin").block_storage
-    admin_vol = admin.create_volume(size=1, name="admin-vol")
     try:
         created, shown, types, everything, own = tour.osc_batch(
             "admin", ["volume", "type", "create", "--private", "--description", "tour-a-only", "tour-private",
@@ -217,8 +173,8 @@ def test_admin_types_all_projects_and_admin_actions(tour, vols):
         assert created["name"] == "tour-private" and created["is_public"] is False
         assert tour.projects["tour-a"] in str(shown["access_project_ids"])
         assert "tour-private" in {t["Name"] for t in types}
-        assert {vols.a_vol, vols.b_vol} <= {v["ID"] for v in everything}
-        assert vols.a_vol not in {v["ID"] for v in own}
+        assert {vols.a, vols.b} <= {v["ID"] for v in everything}
+        assert vols.a not in {v["ID"] for v in own}
         (a_types,) = tour.osc_batch("a-member", ["volume", "type", "list", "-f", "json"])
         assert "tour-private" in {t["Name"] for t in a_types}
         (b_types,) = tour.osc_batch("b-member", ["volume", "type", "list", "-f", "json"])
@@ -226,18 +182,19 @@ def test_admin_types_all_projects_and_admin_actions(tour, vols):
 
         # Admin-only: types and reset-status; a member gets 403 and nothing changes.
         tour.osc_batch_fails("a-member", "ForbiddenException: 403", ["volume", "type", "create", "member-type"],
-                             ["volume", "set", "--state", "error", vols.a_vol])
-        denied = tour.cinder("a-member", "reset-state", "--state", "error", vols.a_vol, check=False)
+                             ["volume", "set", "--state", "error", vols.a])
+        denied = tour.cinder("a-member", "reset-state", "--state", "error", vols.a, check=False)
         assert denied.returncode != 0 and "HTTP 403" in denied.stdout + denied.stderr
-        assert tour.sdk("a-member").block_storage.get_volume(vols.a_vol).status == "available"
+        a = tour.sdk("a-member").block_storage
+        assert a.get_volume(vols.a).status == "available"
 
-        wait_status(admin.get_volume, admin_vol.id, "available")
-        tour.osc("admin", "volume", "set", "--state", "error", "admin-vol")
-        assert admin.get_volume(admin_vol.id).status == "error"
-        tour.cinder("admin", "reset-state", "--state", "available", "admin-vol")
-        assert admin.get_volume(admin_vol.id).status == "available"
+        # The admin resets tour-a's volume by id, from the admin project (as upstream).
+        (shown,) = tour.osc_batch("admin", ["volume", "show", vols.a, "-f", "json"],
+                                  ["volume", "set", "--state", "error", vols.a])
+        assert shown["os-vol-tenant-attr:tenant_id"] == tour.projects["tour-a"]
+        assert a.get_volume(vols.a).status == "error"
+        tour.cinder("admin", "reset-state", "--state", "available", vols.a)
+        assert a.get_volume(vols.a).status == "available"
     finally:
-        admin.delete_volume(admin_vol, ignore_missing=True)
-        wait_deleted(admin.get_volume, admin_vol.id)
         tour.osc("admin", "volume", "type", "delete", "tour-private", check=False)
-    assert "tour-private" not in {t.name for t in admin.types()}
+    assert "tour-private" not in {t.name for t in tour.sdk("admin").block_storage.types()}

@@ -157,6 +157,15 @@ async def share_action(share_id: str, call: ShareCall = Depends(share_call)):
     if name == "reset_status":
         await sync(svc.shares.reset_status, ctx, share_id, arg.get("status"))
         return Response(status_code=202)
+    if name == "reset_task_state" and call.v("2.22"):
+        # `openstack share set` sends this on every call (task_state null). Shoal runs no
+        # migrations, so a share's task_state is always null: only null can be set.
+        if not ctx.is_admin:  # policy first: a member learns nothing about the id
+            raise ApiError(403, "Policy doesn't allow share:reset_task_state to be performed.")
+        await sync(svc.shares.get, ctx, share_id)
+        if "task_state" not in arg or arg["task_state"] is not None:
+            raise ApiError(400, "Invalid request: task_state must be null; Shoal runs no share migrations")
+        return Response(status_code=202)
     if name == "force_delete":
         await sync(svc.shares.delete, ctx, share_id, True)
         return Response(status_code=202)
