@@ -172,7 +172,15 @@ def _cleanup_dataset(host: LaneHost, root: str) -> None:
             hba, name = store.split("/")[-2:]
             plugin = "block" if hba.startswith("iblock_") else "fileio"
             host.run("targetcli", f"/backstores/{plugin}", "delete", name, check=False)
-    host.run("exportfs", "-f", check=False)
+    # nfsd's export cache holds the mounts of what a client used (for a share,
+    # and as NFSv4 pseudo-root entries for its parents, the test root too) until
+    # it is flushed properly: the product's own wait (no `exportfs -f`, whose
+    # flushes within the second are what keeps the cache from being cleaned).
+    from shoal.exports.nfs.exportfs import release
+
+    names = host.run("zfs", "list", "-H", "-o", "name", "-t", "filesystem", "-r", root, check=False).stdout.split()
+    for name in sorted(names, reverse=True):
+        release(host.ssh, f"/{name}")
     for attempt in range(20):
         result = host.run("zfs", "destroy", "-R", root, check=False)
         if result.returncode == 0 or "does not exist" in result.stderr:
