@@ -262,7 +262,7 @@ def test_release_of_a_path_the_kernel_does_not_hold_is_one_read():
 
 
 def test_release_waits_for_the_clock_to_pass_the_flush_time_then_flushes_once(monkeypatch):
-    """Flushing at once would only push the flush time further ahead (Linux < 6.14)."""
+    """Flushing at once would only push the flush time further ahead (the kernel bug)."""
     kernel = KernelCaches(ahead=5)
     monkeypatch.setattr(exportfs_module, "_sleep", kernel.sleep)
     assert release(kernel, "/lane/k1/share-x")

@@ -14,10 +14,12 @@ nfs-server` (found by the kernel lane). With it, a resync, a restart of the
 NFS server and a reboot keep the export; `ensure()` still puts back anything
 missing.
 
-`release()` works around a kernel bug in the sunrpc caches (Linux before
-6.14, e.g. Debian 12's 6.1): each write to a cache's `flush` within the same
-second as the last one pushes the flush time a second further ahead, and the
-cache is not cleaned until the clock catches up. Every `exportfs` call
+`release()` works around a kernel bug in the sunrpc caches (Debian 12's
+6.1 has it; the upstream fix "sunrpc: clean cache_detail immediately when
+flush is written frequently" was reverted before 6.15 came out): each write
+to a cache's `flush` within the same second as the last one pushes the flush
+time a second further ahead, and the cache is not cleaned until the clock
+catches up. Every `exportfs` call
 flushes, `zfs unmount` two or three times, so a burst of them (a delete
 retried while busy, above all) leaves the export cache holding the mount of
 an unexported dataset, and `zfs destroy` answers "dataset is busy" for as
