@@ -76,7 +76,10 @@ def bench_shoal(pool_size: str = "4G", datasets: tuple[str, ...] = ("raw",)):
             sh("zfs", "create", f"{pool}/{name}")
         port = free_port()
         config = work / "shoal.toml"
-        write_config(config, work, port, f"{pool}/api", free_port(), free_port(), iscsi_port)
+        # The production health-check interval (the tests' 2 s would run its checks
+        # in the middle of the measured operations).
+        write_config(config, work, port, f"{pool}/api", free_port(), free_port(), iscsi_port,
+                     periodic_interval=60)
         url = f"http://127.0.0.1:{port}"
         server = start_server(config, work, url)
         yield BenchShoal(url, pool, work, uuid.uuid4().hex, iscsi_port)

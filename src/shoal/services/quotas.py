@@ -66,6 +66,11 @@ def overs(limits: Limits, used: Limits, deltas: Limits) -> list[str]:
                   if d > 0 and limits.get(r, -1) >= 0 and used.get(r, 0) + d > limits[r])
 
 
+def unbounded(limits: Limits, deltas: Limits) -> bool:
+    """No resource that `deltas` grows has a limit: nothing to count, nothing to serialize."""
+    return all(limits.get(r, -1) < 0 for r, d in deltas.items() if d > 0)
+
+
 def parse_limit(resource: str, value: Any) -> int:
     """A quota value from a request: an integer, -1 (unlimited) or more."""
     bad = Invalid(f"Invalid input received: Quota limit for {resource} must be an integer, not {value!r}.")
@@ -226,12 +231,15 @@ def check_volume(core: c.Core, session: Session, project_id: str, type_id: str |
     """Raise OverQuota (Cinder's messages) unless the project may add these; `size` is the
     size the new or extended volume will have (per_volume_gigabytes). Locks the project
     until the caller's transaction ends: call it before the session writes anything."""
-    lock_project(session, project_id)
     scope = Scope(core, session, VOLUME, project_id)
     per = scope.project["per_volume_gigabytes"]
     if size is not None and per >= 0 and size > per:
         raise OverQuota(f"Requested volume size {size}G is larger than maximum allowed limit {per}G.")
     deltas = {"volumes": volumes, "snapshots": snapshots, "gigabytes": gigabytes}
+    # Unlimited (the default): skip the counting and the lock; creates stay cheap.
+    if unbounded(scope.project, deltas) and (not type_id or unbounded(scope.type_limits(type_id), deltas)):
+        return
+    lock_project(session, project_id)
     usage = _volume_usage(session, project_id)
     checks = [("", scope.project, _total(usage))]
     if type_id:
@@ -258,23 +266,32 @@ def check_share(core: c.Core, session: Session, project_id: str, user_id: str | 
                 size: int | None = None, extend: bool = False) -> None:
     """Raise OverQuota (Manila's messages) unless the project, its user and the share type
     may add these. Locks the project like check_volume."""
-    lock_project(session, project_id)
     scope = Scope(core, session, SHARE, project_id)
     deltas = {"shares": shares, "gigabytes": gigabytes, "snapshots": snapshots,
               "snapshot_gigabytes": snapshot_gigabytes}
-    usage = _share_usage(session, project_id)
-    checks = [(scope.project, _total(usage))]
+    limit_sets = [scope.project]
     if type_id:
-        checks.append((scope.type_limits(type_id), usage.get(type_id, Counter())))
+        limit_sets.append(scope.type_limits(type_id))
+    user_limits = None
     if user_id:
         user_rows = _rows(session, models.Quota, service=SHARE, project_id=project_id, user_id=user_id)
         if _untyped(user_rows):  # a user without quotas of its own is bounded by the project's
-            checks.append((layered(scope.project, _untyped(user_rows)),
-                           _total(_share_usage(session, project_id, user_id))))
-    for limits, _ in checks:
+            user_limits = layered(scope.project, _untyped(user_rows))
+            limit_sets.append(user_limits)
+    for limits in limit_sets:
         per = limits.get("per_share_gigabytes", -1)
         if size is not None and per >= 0 and size > per:
             raise OverQuota(f"Requested share size {size} is larger than maximum allowed limit {per}.")
+    # Unlimited (the default): skip the counting and the lock; creates stay cheap.
+    if all(unbounded(limits, deltas) for limits in limit_sets):
+        return
+    lock_project(session, project_id)
+    usage = _share_usage(session, project_id)
+    checks = [(scope.project, _total(usage))]
+    if type_id:
+        checks.append((limit_sets[1], usage.get(type_id, Counter())))
+    if user_limits is not None:
+        checks.append((user_limits, _total(_share_usage(session, project_id, user_id))))
     for limits, used in checks:
         found = overs(limits, used, deltas)
         if found:

@@ -92,9 +92,9 @@ class Shares:
                 share.availability_zone = parent.share.availability_zone
             q.check_share(self.core, session, ctx.project_id, ctx.user_id, stype.id, shares=1, gigabytes=size,
                           size=size)
+            # What the view reads, set here instead of re-reading the new row.
+            share.share_type, share.export_locations = stype, []
             session.add(share)
-            session.flush()
-            session.refresh(share)
             created = share
         self.core.tasks.submit(self._create, created.id)
         return created

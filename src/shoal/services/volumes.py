@@ -90,9 +90,9 @@ class Volumes:
                     if parent_backend in self.core.volume_drivers else None
             q.check_volume(self.core, session, ctx.project_id, volume.volume_type_id, volumes=1, gigabytes=size,
                            size=size)
+            # What the view reads, set here instead of re-reading the new row.
+            volume.volume_type, volume.attachments = vtype, []
             session.add(volume)
-            session.flush()
-            session.refresh(volume)
             created = volume
         self.core.tasks.submit(self._create, created.id)
         return created
