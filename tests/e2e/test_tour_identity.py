@@ -11,14 +11,15 @@ pytestmark = pytest.mark.e2e
 
 
 def test_admin_reads_back_projects_users_and_assignments(tour):
-    projects, users, rows, only_a, token, catalog = tour.osc_batch(
+    projects, users, rows, only_a, token, catalog, regions = tour.osc_batch(
         "admin", ["project", "list", "-f", "json"], ["user", "list", "-f", "json"],
         ["role", "assignment", "list", "--names", "-f", "json"],
         # the client resolves the project name to an id on its side; the server applies the filter
         ["role", "assignment", "list", "--project", "tour-a", "--names", "-f", "json"],
-        ["token", "issue", "-f", "json"], ["catalog", "list", "-f", "json"])
+        ["token", "issue", "-f", "json"], ["catalog", "list", "-f", "json"], ["region", "list", "-f", "json"])
     assert token["project_id"] == tour.projects["admin"] and token["user_id"] not in tour.users.values()
     assert f"{tour.server.url}/volume/v3/{tour.projects['admin']}" in str(catalog)
+    assert [r["Region"] for r in regions] == ["RegionOne"]
     projects = {p["Name"]: p["ID"] for p in projects}
     assert {"admin": tour.projects["admin"], "tour-a": tour.projects["tour-a"],
             "tour-b": tour.projects["tour-b"]}.items() <= projects.items()

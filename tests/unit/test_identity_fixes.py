@@ -52,3 +52,15 @@ def test_reset_task_state_is_for_admins_whatever_the_id(app):
         refused = app.client.post(f"/share/v2/shares/{sid}/action", headers=member,
                                   json={"reset_task_state": {"task_state": None}})
         assert refused.status_code == 403 and "reset_task_state" in refused.json()["forbidden"]["message"]
+
+
+def test_regions_of_the_catalog(app):
+    """`openstack region list` (GET /regions) was 404; Keystone lists the catalog's regions."""
+    admin = app.admin()
+    regions = app.client.get("/identity/v3/regions", headers=admin).json()["regions"]
+    assert [(r["id"], r["parent_region_id"]) for r in regions] == [("RegionOne", None)]
+    assert regions[0]["links"]["self"].endswith("/identity/v3/regions/RegionOne")
+    assert app.client.get("/identity/v3/regions/RegionOne", headers=admin).json()["region"]["id"] == "RegionOne"
+    missing = app.client.get("/identity/v3/regions/Elsewhere", headers=admin)
+    assert missing.status_code == 404 and missing.json()["error"]["code"] == 404
+    assert app.client.get("/identity/v3/regions").status_code == 401

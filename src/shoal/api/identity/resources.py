@@ -1,4 +1,4 @@
-"""/identity/v3 projects, users, roles, role assignments, domains, services, endpoints:
+"""/identity/v3 projects, users, roles, role assignments, domains, services, endpoints, regions:
 enough of Keystone for `openstack project|user|role ...` to provision Shoal."""
 
 from __future__ import annotations
@@ -216,3 +216,23 @@ def list_services(call: IdentityCall = Depends(identity_call)):
 def list_endpoints(call: IdentityCall = Depends(identity_call)):
     call.caller  # noqa: B018
     return {"endpoints": endpoints_view(call), "links": call.self_link()}
+
+
+def _region(call: IdentityCall) -> dict:
+    region = call.services.settings.identity.region
+    return {"id": region, "description": "", "parent_region_id": None,
+            "links": {"self": f"{call.v3}/regions/{region}"}}
+
+
+@router.get("/regions")
+def list_regions(call: IdentityCall = Depends(identity_call)):
+    call.caller  # noqa: B018 - any valid token may see the one region of the catalog
+    return {"regions": [_region(call)], "links": call.self_link()}
+
+
+@router.get("/regions/{region_id}")
+def show_region(region_id: str, call: IdentityCall = Depends(identity_call)):
+    call.caller  # noqa: B018
+    if region_id != call.services.settings.identity.region:
+        raise ApiError(404, f"Could not find region: {region_id}.")
+    return {"region": _region(call)}
