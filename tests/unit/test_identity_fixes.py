@@ -33,7 +33,8 @@ def test_share_set_sends_reset_task_state_null(app):
     share_id = _share(app, "p1")
     action = {"reset_task_state": {"task_state": None}}
     admin = {**MANILA, **app.admin()}
-    assert app.client.post(f"/share/v2/shares/{share_id}/action", json=action, headers=admin).status_code == 202
+    for body in (action, {"reset_task_state": {"os-task_state": None}}, {"reset_task_state": {}}):
+        assert app.client.post(f"/share/v2/shares/{share_id}/action", json=body, headers=admin).status_code == 202
     assert app.client.get(f"/share/v2/shares/{share_id}", headers=admin).json()["share"]["task_state"] is None
     # Shoal keeps no migration task state: anything but null is refused, and changes nothing.
     bad = app.client.post(f"/share/v2/shares/{share_id}/action", headers=admin,

@@ -163,7 +163,7 @@ async def share_action(share_id: str, call: ShareCall = Depends(share_call)):
         if not ctx.is_admin:  # policy first: a member learns nothing about the id
             raise ApiError(403, "Policy doesn't allow share:reset_task_state to be performed.")
         await sync(svc.shares.get, ctx, share_id)
-        if "task_state" not in arg or arg["task_state"] is not None:
+        if arg.get("task_state", arg.get("os-task_state")) is not None:
             raise ApiError(400, "Invalid request: task_state must be null; Shoal runs no share migrations")
         return Response(status_code=202)
     if name == "force_delete":
