@@ -1,6 +1,6 @@
 """Client tour, bad credentials: a wrong password fails every client with 401; garbled,
-missing, revoked and other-project tokens get 401 with the OpenStack error body on the raw
-API; no password reaches the server's log."""
+missing, expired, revoked and other-project tokens, and those of a disabled user, get 401
+with the OpenStack error body on the raw API; no password reaches the server's log."""
 
 from __future__ import annotations
 
@@ -77,4 +77,40 @@ def test_revoked_token_is_refused_within_the_cache_time(tour):
     assert httpx.get(f"{tour.auth_url}/auth/tokens", headers=admin, timeout=30).status_code == 404
     # a new token for the same user still works
     with tour.http(tour.token_id("a-member")) as http:
+        assert http.get(path).status_code == 200
+
+
+def test_expired_token_is_401(tour):
+    """A token signed with the server's own key whose expiry has passed (the shortest
+    configurable lifetime is a minute, so it is minted here rather than waited for)."""
+    from datetime import datetime, timedelta, timezone
+
+    from shoal.services.token_codec import TokenCodec, load_or_create_key
+
+    key = load_or_create_key(tour.server.state_dir / "identity" / "token.key")
+    past = datetime.now(timezone.utc).replace(tzinfo=None) - timedelta(seconds=5)
+    a = tour.projects["tour-a"]
+    expired, _ = TokenCodec(key, 3600).issue(tour.users["alice"], a, ("password",), expires_at=past)
+    fresh, _ = TokenCodec(key, 3600).issue(tour.users["alice"], a, ("password",))
+    with tour.http(fresh) as http:
+        assert http.get(f"/volume/v3/{a}/volumes").status_code == 200  # the same minting, not expired
+    with tour.http(expired) as http:
+        response = http.get(f"/volume/v3/{a}/volumes")
+        assert response.status_code == 401 and response.json()["unauthorized"]["code"] == 401
+        assert http.get("/identity/v3/auth/projects").json()["error"]["code"] == 401
+
+
+def test_disabled_user_loses_its_tokens_and_cannot_log_in(tour):
+    token = tour.token_id("b-member")
+    path = f"/volume/v3/{tour.projects['tour-b']}/volumes"
+    tour.osc_batch("admin", ["user", "set", "--disable", "bob"])
+    try:
+        with tour.http(token) as http:
+            assert http.get(path).status_code == 401
+        assert tour.token("b-member").status_code == 401
+        assert "HTTP 401" in tour.osc_fails("b-member", "volume", "list")
+    finally:
+        (shown,) = tour.osc_batch("admin", ["user", "set", "--enable", "bob"], ["user", "show", "bob", "-f", "json"])
+    assert shown["enabled"] is True
+    with tour.http(tour.token_id("b-member")) as http:
         assert http.get(path).status_code == 200
