@@ -227,6 +227,7 @@ class KernelCaches:
         self.flush_time = self.now + ahead
         self.cached = cached
         self.calls: list[list[str]] = []
+        self.inputs: list[str | None] = []
         self.slept: list[float] = []
         self.name = "fake"
 
@@ -237,6 +238,7 @@ class KernelCaches:
     def run(self, argv, *, input=None, timeout=None, check=True, retry=None) -> CommandResult:
         argv = list(argv)
         self.calls.append(argv)
+        self.inputs.append(input)
         out = ""
         if argv == RPC_CAT:
             out = (EXPORT_CACHE + FH_CACHE if self.cached else "") + f"{self.flush_time}\n" * 2
@@ -269,6 +271,7 @@ def test_release_waits_for_the_clock_to_pass_the_flush_time_then_flushes_once(mo
     assert kernel.slept == [6]
     assert [c[0] for c in kernel.calls] == ["cat", "date", "tee", "cat"]
     assert kernel.calls[2][1:] == ["/proc/net/rpc/nfsd.export/flush", "/proc/net/rpc/nfsd.fh/flush"]
+    assert kernel.inputs[2] == "1000006\n"  # the clock when flushing, as exportfs writes it
 
 
 def test_release_gives_up_when_the_flush_time_is_too_far_ahead(monkeypatch):

@@ -110,7 +110,9 @@ class LioHelper(IscsiHelper):
         # directory only when something creates it (start(), targetcli, rtslib), so a
         # freshly booted host has the module but no CONFIGFS/iscsi yet.
         if self.host.run(["test", "-d", f"{CONFIGFS}/iscsi", "-o", "-d", MODULE], check=False).returncode:
-            found.append(f"the kernel iSCSI target is not loaded ({MODULE} and {CONFIGFS}/iscsi are missing): {MODULE_FIX}")
+            found.append(
+                f"the kernel iSCSI target is not loaded ({MODULE} and {CONFIGFS}/iscsi are missing): {MODULE_FIX}"
+            )
         return found
 
     def start(self) -> None:

@@ -124,19 +124,24 @@ def release(host: Host, path: str, wait: float = RELEASE_WAIT) -> bool:
     while True:
         result = host.run(["cat", *contents, *flushes], check=False)
         lines = result.stdout.splitlines()
-        if result.returncode or len(lines) < len(flushes) or path not in cached_paths("\n".join(lines[: -len(flushes)])):
-            return True  # not cached (or no kernel NFS server at all)
+        if result.returncode or len(lines) < len(flushes):
+            return True  # no kernel NFS server (or no such caches) to hold anything
+        if path not in cached_paths("\n".join(lines[: -len(flushes)])):
+            return True
         flush_time = max(int(value) for value in lines[-len(flushes):])
-        ahead = flush_time - int(host.run(["date", "+%s"]).stdout.strip())
+        now = int(host.run(["date", "+%s"]).stdout.strip())
+        ahead = flush_time - now
         if ahead >= 0:
             if time.monotonic() + ahead + 1 > deadline:
                 log.warning("NFS: the kernel's export cache still holds %s (flush time %ss ahead)", path, ahead)
                 return False
             _sleep(ahead + 1)
+            now += ahead + 1
         elif time.monotonic() > deadline:
             log.warning("NFS: the kernel's export cache still holds %s after %ss", path, wait)
             return False
-        host.run(["tee", *flushes], input=f"{flush_time}\n")  # the value is ignored: "flush everything"
+        # The time written is what exportfs writes; kernels since 4.x ignore it ("flush everything").
+        host.run(["tee", *flushes], input=f"{now}\n")
 
 
 def parse_exportfs(text: str) -> dict[str, dict[str, str]]:
