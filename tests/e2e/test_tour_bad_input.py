@@ -36,6 +36,7 @@ def test_wrong_password_is_401_for_every_client(tour):
     log = (tour.server.state_dir / "shoal.log").read_text(errors="replace")
     assert "not-alices-password" not in log
     assert not [cloud for cloud, password in tour.passwords.items() if password in log]
+    assert "gAAAA" not in log  # nor any token (Fernet tokens start so)
 
 
 @pytest.mark.parametrize("token", [None, "garbled", "gAAAAABnotafernettoken" + "x" * 80])
