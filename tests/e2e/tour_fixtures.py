@@ -13,10 +13,13 @@ and `role add`:
     b-member   bob     tour-b    member
     a-reader   rita    tour-a    reader
 
-Every `openstack` call gets `--os-cloud` and OS_CLIENT_CONFIG_FILE pointing at that
-file; `cinder` gets the same credentials as OS_* variables; openstacksdk reads the
-same clouds.yaml. At the end every volume, snapshot and share left in any project is
-deleted, then the users and projects, then the server stops.
+Every `openstack` call gets the cloud (`--os-cloud`, or OS_CLOUD for a batch) and
+OS_CLIENT_CONFIG_FILE pointing at that file; `cinder` gets the same credentials as OS_*
+variables; openstacksdk reads the same clouds.yaml. `openstack` costs 1-2 s of start-up
+per process, so commands of one cloud that need no wait between them go through one
+process (`Tour.osc_batch`), and waiting is done with the SDK. At the end every volume,
+snapshot and share left in any project is deleted, then the users and projects, then
+the server stops.
 """
 
 from __future__ import annotations
@@ -76,9 +79,6 @@ class Tour:
 
     def account(self, cloud: str) -> tuple[str, str, str]:
         return ("admin", "admin", "admin") if cloud == "admin" else ACCOUNTS[cloud]
-
-    def project_of(self, cloud: str) -> str:
-        return self.projects[self.account(cloud)[1]]
 
     # ---- the clients -------------------------------------------------------------------
 
