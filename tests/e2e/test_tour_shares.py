@@ -131,17 +131,23 @@ def test_reader_reads_but_cannot_change_shares(tour, shares):
 def test_admin_share_types_all_projects_and_reset_state(tour, shares):
     a = tour.sdk("a-member").shared_file_system
     try:
-        created, types, everything, own = tour.osc_batch(
+        created, private, types, everything, own = tour.osc_batch(
             "admin", ["share", "type", "create", "tour-stype", "false", "--extra-specs",
                       "zfsonlinux:compression=gzip", "-f", "json"],
-            ["share", "type", "list", "-f", "json"],
+            ["share", "type", "create", "tour-private-stype", "false", "--public", "false", "-f", "json"],
+            ["share", "type", "access", "create", "tour-private-stype", tour.projects["tour-a"]],
+            ["share", "type", "list", "--all", "-f", "json"],
             ["share", "list", "--all-projects", "-f", "json"], ["share", "list", "-f", "json"])
         assert created["name"] == "tour-stype" and "compression" in str(created)
-        assert {"default", "tour-stype"} <= {t["Name"] for t in types}
+        assert str(private["visibility"]).lower() == "private"
+        assert {"default", "tour-stype", "tour-private-stype"} <= {t["Name"] for t in types}
         assert {shares.a, shares.b} <= {s["ID"] for s in everything}
         assert shares.a not in {s["ID"] for s in own}
         (a_types,) = tour.osc_batch("a-member", ["share", "type", "list", "-f", "json"])
-        assert {"default", "tour-stype"} <= {t["Name"] for t in a_types}  # public types
+        assert {"default", "tour-stype", "tour-private-stype"} <= {t["Name"] for t in a_types}
+        (b_types,) = tour.osc_batch("b-member", ["share", "type", "list", "-f", "json"])
+        assert "tour-stype" in {t["Name"] for t in b_types}
+        assert "tour-private-stype" not in {t["Name"] for t in b_types}
 
         tour.osc_batch_fails("a-member", FORBIDDEN, ["share", "type", "create", "member-stype", "false"])
         # `share set` also resets the task state (admin-only too): two 403s, one failed command
@@ -156,6 +162,6 @@ def test_admin_share_types_all_projects_and_reset_state(tour, shares):
         tour.osc_batch("admin", ["share", "set", "--status", "available", shares.a])
         assert a.get_share(shares.a).status == "available"
     finally:
-        tour.osc("admin", "share", "type", "delete", "tour-stype", check=False)
-    (types,) = tour.osc_batch("admin", ["share", "type", "list", "-f", "json"])
-    assert "tour-stype" not in {t["Name"] for t in types}
+        tour.osc("admin", "share", "type", "delete", "tour-stype", "tour-private-stype", check=False)
+    (types,) = tour.osc_batch("admin", ["share", "type", "list", "--all", "-f", "json"])
+    assert not {"tour-stype", "tour-private-stype"} & {t["Name"] for t in types}
