@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import re
 import threading
+import time
 from collections import Counter, defaultdict
 from typing import Any, Iterable
 
@@ -142,12 +143,37 @@ def _defaults(core: c.Core, service: str) -> Limits:
     return section.model_dump()
 
 
+# Limits change rarely and every create reads them: they are kept for LIMITS_TTL seconds.
+# A change made through this process is seen at once (the cache is dropped when its
+# transaction ends); one made by another Shoal process sharing the database, within LIMITS_TTL.
+LIMITS_TTL = 2.0
+_limits_cache: dict[tuple, tuple[float, dict]] = {}
+
+
+def forget_limits(session: Session) -> None:
+    """Drop cached limits now and again when `session`'s transaction ends (after the write)."""
+    _limits_cache.clear()
+    if not session.info.get("limits_listener"):
+        event.listen(session, "after_transaction_end", lambda *_: _limits_cache.clear())
+        session.info["limits_listener"] = True
+
+
 def _rows(session: Session, model, **where) -> dict[tuple[str, str], int]:
     """(type_id, resource) -> limit of the quota (or quota class) rows matching `where`."""
+    bind = session.get_bind()
+    key = (id(bind), str(bind.url), model.__tablename__, *sorted(where.items()))
+    now = time.monotonic()
+    hit = _limits_cache.get(key)
+    if hit is not None and hit[0] > now:
+        return hit[1]
     query = select(model.type_id, model.resource, model.hard_limit)
-    for key, value in where.items():
-        query = query.where(getattr(model, key) == value)
-    return {(t, r): limit for t, r, limit in session.execute(query)}
+    for name, value in where.items():
+        query = query.where(getattr(model, name) == value)
+    rows = {(t, r): limit for t, r, limit in session.execute(query)}
+    if len(_limits_cache) > 10000:
+        _limits_cache.clear()
+    _limits_cache[key] = (now + LIMITS_TTL, rows)
+    return rows
 
 
 def _untyped(rows: dict[tuple[str, str], int]) -> Limits:
@@ -336,6 +362,7 @@ def _admin(ctx: RequestContext, what: str) -> None:
 
 
 def _upsert(session: Session, model, where: dict, values: Limits) -> None:
+    forget_limits(session)
     for resource, limit in values.items():
         row = session.scalars(select(model).filter_by(**where, resource=resource)).first()
         if row is None:
@@ -427,6 +454,7 @@ class Quotas:
     def delete_volume_set(self, ctx: RequestContext, target: str) -> None:
         _admin(ctx, "volume_extension:quotas:delete")
         with self.core.db.session() as session:
+            forget_limits(session)
             session.execute(delete(models.Quota).where(models.Quota.service == VOLUME,
                                                        models.Quota.project_id == target))
 
@@ -538,6 +566,7 @@ class Quotas:
         _admin(ctx, "quota_set:delete")
         with self.core.db.session() as session:
             user, type_id = self._share_target(session, user_id, share_type)
+            forget_limits(session)
             query = delete(models.Quota).where(models.Quota.service == SHARE, models.Quota.project_id == target)
             if user:
                 query = query.where(models.Quota.user_id == user)

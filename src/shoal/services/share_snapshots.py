@@ -40,9 +40,8 @@ class ShareSnapshots:
             snap = models.ShareSnapshot(share_id=share_id, project_id=share.project_id, user_id=ctx.user_id,
                                         name=name, description=description, size=share.size, status="creating",
                                         task="create", metadata_=metadata)
+            snap.share = share  # what the view reads, instead of re-reading the new row
             session.add(snap)
-            session.flush()
-            session.refresh(snap)
             created = snap
         self.core.tasks.submit(self._create, created.id)
         return created

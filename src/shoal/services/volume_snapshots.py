@@ -44,9 +44,8 @@ class VolumeSnapshots:
             snap = models.VolumeSnapshot(volume_id=volume_id, project_id=volume.project_id, user_id=ctx.user_id,
                                          name=name, description=description, size=volume.size, status="creating",
                                          task="create", metadata_=metadata)
+            snap.volume = volume  # what the view reads, instead of re-reading the new row
             session.add(snap)
-            session.flush()
-            session.refresh(snap)
             created = snap
         self.core.tasks.submit(self._create, created.id)
         return created
