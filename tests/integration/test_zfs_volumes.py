@@ -234,6 +234,27 @@ def test_clone_and_larger_from_snapshot_carry_the_data(driver, zpool):
     assert not driver.zfs.exists(f"{driver.dataset_name(big)[:-len('big')]}small")  # undone
 
 
+def test_sources_missing_on_the_backend_are_named_and_nothing_is_left(driver, zpool, zfs_root):
+    from shoal.drivers.base import NotFoundOnBackend
+
+    ghost = vol(zpool, "ghost")  # in the database, never on the pool
+    with pytest.raises(NotFoundOnBackend, match="volume ghost has no data"):
+        driver.create_cloned_volume(vol(zpool, "c1"), ghost)
+    with pytest.raises(NotFoundOnBackend, match="snapshot gs has no data"):
+        driver.create_volume_from_snapshot(vol(zpool, "c2"), VolumeSnapshotRef("gs", ghost))
+    assert everything_under(zfs_root) == set()
+
+
+def test_a_clone_retried_after_a_crash_reuses_its_internal_snapshot(driver, zpool):
+    a = vol(zpool, "a")
+    driver.create_volume(a)
+    write_pattern(file_of(driver, a), b"first")
+    zfs("snapshot", f"{driver.dataset_name(a)}@clone-c")  # left by an attempt that died
+    c = vol(zpool, "c")
+    driver.create_cloned_volume(c, a)
+    assert has_pattern(file_of(driver, c), b"first")
+
+
 def test_extend_grows_the_file_and_tells_the_target(driver, zpool):
     a = vol(zpool, "a")
     driver.create_volume(a)

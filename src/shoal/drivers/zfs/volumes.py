@@ -246,9 +246,10 @@ class ZfsVolumeDriver(ManageMixin, RevertMixin, VolumeDriver):
     def create_volume_from_snapshot(self, volume: VolumeRef, snapshot: VolumeSnapshotRef) -> VolumeResult:
         source = self.snapshot_name(snapshot)
         with self._lock(self._root_of(source)), ExitStack() as undo:
-            if not self.zfs.exists(source):
-                raise NotFoundOnBackend(f"snapshot {snapshot.id} has no data on the backend ({source})")
-            dataset = self._clone_into(source, volume, undo)
+            try:
+                dataset = self._clone_into(source, volume, undo)
+            except ZfsNotFound:  # the clone names its source: no check (one zfs call) first
+                raise NotFoundOnBackend(f"snapshot {snapshot.id} has no data on the backend ({source})") from None
             undo.pop_all()
         return VolumeResult(dataset, volume.size_gb)
 
@@ -258,10 +259,14 @@ class ZfsVolumeDriver(ManageMixin, RevertMixin, VolumeDriver):
         snapshot = f"{origin}@{INTERNAL_PREFIX}{volume.id}"
         # Under the lock: a sweep must not collect the internal snapshot before it has its clone.
         with self._lock(self._root_of(origin)), ExitStack() as undo:
-            if not self.zfs.exists(origin):
-                raise NotFoundOnBackend(f"volume {source.id} has no data on the backend ({origin})")
-            if not self.zfs.exists(snapshot):  # else left by an attempt that died: reuse it
+            # Snapshot straight away (no existence checks first: each costs a zfs call).
+            try:
                 self.zfs.snapshot(snapshot)
+            except ZfsNotFound:
+                raise NotFoundOnBackend(f"volume {source.id} has no data on the backend ({origin})") from None
+            except ZfsError as err:
+                if "dataset already exists" not in str(err):
+                    raise  # else left by an attempt that died: reuse it
             undo.callback(self.zfs.destroy, snapshot)
             dataset = self._clone_into(snapshot, volume, undo)
             undo.pop_all()

@@ -17,7 +17,7 @@ from . import commands as cmd
 
 # Failures that pass on their own within a second or two (FUSE mount settling,
 # another destroy in flight). Everything else is final.
-BUSY = Retry(transient=("dataset is busy", "pool or dataset is busy", "device is busy", "umount: ", "target is busy"), attempts=10, first_delay=0.1, max_delay=1.0)
+BUSY = Retry(transient=("dataset is busy", "pool or dataset is busy", "device is busy", "umount: ", "target is busy"), attempts=14, first_delay=0.02, max_delay=1.0)
 
 # A short retry, for a rename that has a better way out than waiting.
 BUSY_BRIEFLY = Retry(transient=BUSY.transient, attempts=3, first_delay=0.1, max_delay=0.2)
