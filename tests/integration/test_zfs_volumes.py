@@ -255,6 +255,24 @@ def test_a_clone_retried_after_a_crash_reuses_its_internal_snapshot(driver, zpoo
     assert has_pattern(file_of(driver, c), b"first")
 
 
+def test_an_inferred_mountpoint_that_proves_wrong_is_asked_for(driver, zpool, zfs_root, tmp_path):
+    """New datasets' mountpoints are inferred from their parent's (one zfs call less);
+    when the parent moved since, the file is not found there and the real one is used."""
+    a = vol(zpool, "a")
+    driver.create_volume(a)  # caches the parent's mountpoint
+    zfs("set", f"mountpoint={tmp_path}/moved", zfs_root)
+    try:
+        b = vol(zpool, "b", 2)
+        driver.create_volume(b)
+        assert file_of(driver, b) == f"{tmp_path}/moved/{driver.dataset_name(b).rsplit('/', 1)[1]}/volume.raw"
+        assert os.stat(file_of(driver, b)).st_size == 2 * GiB
+        c = vol(zpool, "c", 3)
+        driver.create_cloned_volume(c, b)
+        assert os.stat(file_of(driver, c)).st_size == 3 * GiB
+    finally:
+        zfs("inherit", "mountpoint", zfs_root)
+
+
 def test_extend_grows_the_file_and_tells_the_target(driver, zpool):
     a = vol(zpool, "a")
     driver.create_volume(a)

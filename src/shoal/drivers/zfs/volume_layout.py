@@ -120,6 +120,9 @@ class Layout(ABC):
     def forget(self, dataset: str) -> None:
         """`dataset` was destroyed or renamed: drop what is cached about it."""
 
+    def made(self, dataset: str, props: dict[str, str]) -> None:
+        """Shoal just created (or cloned) `dataset` with `props`."""
+
     @staticmethod
     def thick(refreservation: str | None) -> bool:
         return refreservation not in (None, "", "-", "0", "none")
@@ -157,6 +160,7 @@ class FileLayout(Layout):
     def __init__(self, zfs: Zfs, host: Host):
         super().__init__(zfs, host)
         self._mountpoints: dict[str, str] = {}
+        self._inferred: set[str] = set()
 
     def mountpoint(self, dataset: str) -> str:
         """Asked once per dataset: Shoal never changes a mountpoint."""
@@ -167,8 +171,23 @@ class FileLayout(Layout):
             self._mountpoints[dataset] = mountpoint
         return self._mountpoints[dataset]
 
+    def made(self, dataset, props):
+        """A dataset Shoal made inherits its mountpoint: the parent's plus its own name.
+        Inferred, not asked (one zfs call less per create and clone); if the file is
+        not found there, the real mountpoint is asked for (see _on_backing)."""
+        parent, _, leaf = dataset.rpartition("/")
+        if "mountpoint" in props or not parent:
+            return
+        try:
+            base = self.mountpoint(parent)
+        except (DriverError, ZfsError):
+            return
+        self._mountpoints[dataset] = f"{base.rstrip('/')}/{leaf}"
+        self._inferred.add(dataset)
+
     def forget(self, dataset):
         self._mountpoints.pop(dataset, None)
+        self._inferred.discard(dataset)
 
     def backing(self, dataset):
         return f"{self.mountpoint(dataset)}/{VOLUME_FILE}"
@@ -179,19 +198,31 @@ class FileLayout(Layout):
         except CommandError as exc:
             raise DriverError(str(exc)) from None
 
+    def _on_backing(self, dataset: str, command) -> str:
+        """Run `command(backing file)`; an inferred mountpoint that proves wrong is asked for."""
+        try:
+            return self._run(command(self.backing(dataset)))
+        except DriverError:
+            if dataset not in self._inferred:
+                raise
+            self.forget(dataset)
+            self.forget(dataset.rpartition("/")[0])  # the parent moved: ask for it anew next time
+            return self._run(command(self.backing(dataset)))
+
     def create(self, dataset, size_bytes, props, thick):
         if thick:
             props = {**props, "refreservation": str(size_bytes)}
         self.zfs.create(dataset, props)
+        self.made(dataset, props)
         try:
-            self._run(truncate(self.backing(dataset), size_bytes))
+            self._on_backing(dataset, lambda path: truncate(path, size_bytes))
         except DriverError:
             self.forget(dataset)
             self.zfs.destroy(dataset)
             raise
 
     def size(self, dataset):
-        text = self._run(stat_size(self.backing(dataset))).strip()
+        text = self._on_backing(dataset, stat_size).strip()
         if not text.isdigit():
             raise DriverError(f"cannot read the size of {self.backing(dataset)}: {text!r}")
         return int(text)
@@ -199,7 +230,7 @@ class FileLayout(Layout):
     def grow(self, dataset, size_bytes, thick=False):
         if thick:
             self.reserve(dataset, size_bytes, True)
-        self._run(truncate(self.backing(dataset), size_bytes))
+        self._on_backing(dataset, lambda path: truncate(path, size_bytes))
 
     def reserve(self, dataset, size_bytes, thick):
         self.zfs.set(dataset, {"refreservation": str(size_bytes) if thick else "none"})

@@ -234,6 +234,7 @@ class ZfsVolumeDriver(ManageMixin, RevertMixin, VolumeDriver):
             raise InvalidRequest(f"cannot clone {snapshot} into pool {volume.pool}: clones stay in their pool")
         props, thick = self._props(volume)
         self.zfs.clone(snapshot, dataset, props)
+        self.layout.made(dataset, props)
         undo.callback(self._forget_and_destroy, dataset)
         self._fit(dataset, volume.size_gb, thick)
         return dataset
