@@ -53,6 +53,9 @@ def cmd_doctor(args) -> int:
     problems = []
     if shutil.which("qemu-img") is None:
         problems.append("qemu-img is missing; fix: apt-get install qemu-utils")
+    from shoal.cli_identity import problems as identity_problems
+
+    problems.extend(identity_problems(settings))
     share_drivers, volume_drivers = build_drivers(settings)
     for name in settings.backends:
         found = share_drivers[name].problems() + volume_drivers[name].problems()

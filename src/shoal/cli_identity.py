@@ -32,6 +32,25 @@ def _identity(settings: config.Settings):
     return identity
 
 
+def problems(settings: config.Settings) -> list[str]:
+    """What `shoal doctor` says about the built-in identity."""
+    from shoal.db.migrate import is_current
+    from shoal.db.session import make_engine
+
+    if settings.api.auth != "identity":
+        return []
+    try:
+        current = is_current(make_engine(settings.database.url))
+    except Exception as exc:  # an unreachable database is a problem to report, not a crash
+        return [f"identity: the database cannot be read ({exc.__class__.__name__}); check database.url"]
+    if not current:
+        return ["identity: the database is not at the current schema; fix: shoal db upgrade"]
+    if not _identity(settings).has_admin():
+        return ["identity: no user has the admin role, nobody can log in to administer Shoal; "
+                "fix: shoal identity bootstrap"]
+    return []
+
+
 def _password(args, generate: bool) -> tuple[str, bool]:
     """From --password-file, else $SHOAL_PASSWORD, else a prompt; else (generate) a new one.
     Never from the command line, where every user of the machine could read it."""

@@ -121,6 +121,17 @@ class Identity:
         self._forget_all()
         return user, project
 
+    def has_admin(self) -> bool:
+        """Does any enabled user hold the admin role on an enabled project?"""
+        with self.core.db.session() as session:
+            query = (select(models.RoleAssignment.user_id)
+                     .join(models.Role, models.Role.id == models.RoleAssignment.role_id)
+                     .join(models.User, models.User.id == models.RoleAssignment.user_id)
+                     .join(models.Project, models.Project.id == models.RoleAssignment.project_id)
+                     .where(models.Role.name == "admin", models.User.enabled.is_(True),
+                            models.Project.enabled.is_(True)))
+            return session.scalars(query).first() is not None
+
     def ensure_roles(self) -> None:
         with self.core.db.session() as session:
             self._ensure_roles(session)
