@@ -115,9 +115,16 @@ def _release_at_end(session: Session, transaction) -> None:
 def lock_project(session: Session, project_id: str) -> None:
     """Serialize the quota-checked changes of `project_id` until `session`'s transaction ends.
     Call it before the session writes anything (the write lock must come after this lock)."""
+    _hold_here(session, project_id)
+    _hold_in_database(session, project_id)
+
+
+def _hold_here(session: Session, project_id: str) -> bool:
+    """The in-process lock, until the transaction ends; True if taken by this call.
+    Taken before anything is read, so waiting callers hold no database connection."""
     held = session.info.setdefault("quota_locks", {})
     if project_id in held:
-        return
+        return False
     lock = _project_lock(project_id)
     if not lock.acquire(timeout=LOCK_TIMEOUT):
         raise ServiceError(f"quota check for project {project_id} timed out waiting for other requests")
@@ -125,6 +132,18 @@ def lock_project(session: Session, project_id: str) -> None:
     if not session.info.get("quota_listener"):
         event.listen(session, "after_transaction_end", _release_at_end)
         session.info["quota_listener"] = True
+    return True
+
+
+def _let_go_here(session: Session, project_id: str) -> None:
+    """Release early what _hold_here took (nothing was counted: no limit applies)."""
+    lock = session.info.get("quota_locks", {}).pop(project_id, None)
+    if lock is not None:
+        lock.release()
+
+
+def _hold_in_database(session: Session, project_id: str) -> None:
+    """Across processes: the upsert of the project's quota_locks row, held until commit."""
     table = models.QuotaLock.__table__
     dialect = session.get_bind().dialect.name
     if dialect == "postgresql":
@@ -257,15 +276,18 @@ def check_volume(core: c.Core, session: Session, project_id: str, type_id: str |
     """Raise OverQuota (Cinder's messages) unless the project may add these; `size` is the
     size the new or extended volume will have (per_volume_gigabytes). Locks the project
     until the caller's transaction ends: call it before the session writes anything."""
+    taken = _hold_here(session, project_id)
     scope = Scope(core, session, VOLUME, project_id)
     per = scope.project["per_volume_gigabytes"]
     if size is not None and per >= 0 and size > per:
         raise OverQuota(f"Requested volume size {size}G is larger than maximum allowed limit {per}G.")
     deltas = {"volumes": volumes, "snapshots": snapshots, "gigabytes": gigabytes}
-    # Unlimited (the default): skip the counting and the lock; creates stay cheap.
+    # Unlimited (the default): nothing to count, no database lock; creates stay cheap.
     if unbounded(scope.project, deltas) and (not type_id or unbounded(scope.type_limits(type_id), deltas)):
+        if taken:
+            _let_go_here(session, project_id)
         return
-    lock_project(session, project_id)
+    _hold_in_database(session, project_id)
     usage = _volume_usage(session, project_id)
     checks = [("", scope.project, _total(usage))]
     if type_id:
@@ -292,6 +314,7 @@ def check_share(core: c.Core, session: Session, project_id: str, user_id: str | 
                 size: int | None = None, extend: bool = False) -> None:
     """Raise OverQuota (Manila's messages) unless the project, its user and the share type
     may add these. Locks the project like check_volume."""
+    taken = _hold_here(session, project_id)
     scope = Scope(core, session, SHARE, project_id)
     deltas = {"shares": shares, "gigabytes": gigabytes, "snapshots": snapshots,
               "snapshot_gigabytes": snapshot_gigabytes}
@@ -308,10 +331,12 @@ def check_share(core: c.Core, session: Session, project_id: str, user_id: str | 
         per = limits.get("per_share_gigabytes", -1)
         if size is not None and per >= 0 and size > per:
             raise OverQuota(f"Requested share size {size} is larger than maximum allowed limit {per}.")
-    # Unlimited (the default): skip the counting and the lock; creates stay cheap.
+    # Unlimited (the default): nothing to count, no database lock; creates stay cheap.
     if all(unbounded(limits, deltas) for limits in limit_sets):
+        if taken:
+            _let_go_here(session, project_id)
         return
-    lock_project(session, project_id)
+    _hold_in_database(session, project_id)
     usage = _share_usage(session, project_id)
     checks = [(scope.project, _total(usage))]
     if type_id:
