@@ -14,9 +14,14 @@ from sqlalchemy.orm import Session, sessionmaker
 def make_engine(url: str) -> Engine:
     if url.startswith("sqlite:///"):
         path = url.removeprefix("sqlite:///")
-        if path and path != ":memory:":
+        on_disk = bool(path) and path != ":memory:"  # in memory: one shared connection
+        if on_disk:
             Path(path).parent.mkdir(parents=True, exist_ok=True)
-        engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30})
+        # Enough connections for every thread that may hold one at once (the API's 40
+        # worker threads, the background workers, the health check): a thread waiting
+        # for a quota lock keeps its connection, and an empty pool would stall the rest.
+        engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30},
+                               **({"pool_size": 16, "max_overflow": 64} if on_disk else {}))
 
         @event.listens_for(engine, "connect")
         def _sqlite_pragmas(dbapi_conn, _record):
