@@ -8,10 +8,7 @@ admin ⊃ member ⊃ reader, so a token lists the implied roles too.
 
 from __future__ import annotations
 
-import hashlib
 import logging
-import threading
-import time
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
@@ -27,7 +24,7 @@ from shoal.db import models
 from . import core as c
 from .errors import Conflict, Forbidden, Invalid, NotFound, Unauthorized
 from .token_codec import TokenClaims, TokenCodec, load_or_create_key
-from .tokens import TokenInfo
+from .tokens import TokenCache, TokenInfo, token_key
 
 log = logging.getLogger(__name__)
 
@@ -91,8 +88,7 @@ class Identity:
         # raising them later still verifies the old ones.
         self.hasher = PasswordHasher(time_cost=2, memory_cost=19 * 1024, parallelism=1)
         self._dummy_hash = self.hasher.hash("not a password")
-        self._cache: dict[bytes, tuple[TokenInfo, float]] = {}
-        self._lock = threading.Lock()
+        self._cache = TokenCache(max_entries=10000)
 
     # ---- bootstrap (offline admin commands) ------------------------------------------
 
@@ -227,17 +223,13 @@ class Identity:
         user or project gone or disabled, no role left on the project)."""
         if not isinstance(token, str) or not token or len(token) > 1024:
             raise Unauthorized("The token is not valid.")
-        key = hashlib.sha256(token.encode("utf-8", "replace")).digest()
-        now = time.monotonic()
-        with self._lock:
-            hit = self._cache.get(key)
-        if hit is not None and hit[1] > now and hit[0].expires_at > _now():
-            return hit[0]
+        key = token_key(token)
+        hit = self._cache.get(key)
+        if hit is not None:
+            return hit
         info = self._info(self.codec.read(token))
-        with self._lock:
-            if len(self._cache) > 10000:
-                self._cache.clear()
-            self._cache[key] = (info, now + VALIDATION_CACHE_SECONDS)
+        until_expiry = (info.expires_at - _now()).total_seconds()
+        self._cache.put(key, info, min(VALIDATION_CACHE_SECONDS, until_expiry))
         return info
 
     def _info(self, claims: TokenClaims) -> TokenInfo:
@@ -278,8 +270,7 @@ class Identity:
         self._forget_all()
 
     def _forget_all(self) -> None:
-        with self._lock:
-            self._cache.clear()
+        self._cache.clear()
 
     # ---- lookups -----------------------------------------------------------------------
 

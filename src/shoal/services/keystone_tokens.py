@@ -15,19 +15,17 @@ none (nor the service password) is ever logged.
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import re
 import threading
 import time
-from collections import OrderedDict
 from collections.abc import Callable
 from datetime import UTC, datetime
 
 from shoal.config import KeystoneConfig
 
 from .errors import ServiceUnavailable, Unauthorized
-from .tokens import TokenInfo
+from .tokens import TokenCache, TokenInfo, token_key
 
 log = logging.getLogger(__name__)
 
@@ -38,57 +36,10 @@ MAX_CACHED = 4096  # validated tokens kept at most; the least recently used go f
 _TOKEN = re.compile(r"^[A-Za-z0-9_.~+/=-]{1,8192}$")
 
 
-def token_key(token: str) -> str:
-    """The cache key of a token: its SHA-256, so the cache never holds a token."""
-    return hashlib.sha256(token.encode()).hexdigest()
-
-
 def identity_url(auth_url: str) -> str:
     """Keystone's v3 root from `auth_url`, given with or without the trailing /v3."""
     url = auth_url.rstrip("/")
     return url if url.endswith("/v3") else f"{url}/v3"
-
-
-class TokenCache:
-    """Validated tokens by key, each until its own deadline; bounded and thread-safe."""
-
-    def __init__(self, max_entries: int = MAX_CACHED, clock: Callable[[], float] = time.monotonic):
-        self.max_entries = max_entries
-        self._clock = clock
-        self._entries: OrderedDict[str, tuple[float, TokenInfo]] = OrderedDict()
-        self._lock = threading.Lock()
-
-    def get(self, key: str) -> TokenInfo | None:
-        with self._lock:
-            entry = self._entries.get(key)
-            if entry is None:
-                return None
-            if entry[0] <= self._clock():
-                del self._entries[key]
-                return None
-            self._entries.move_to_end(key)
-            return entry[1]
-
-    def put(self, key: str, info: TokenInfo, seconds: float) -> None:
-        if seconds <= 0 or self.max_entries <= 0:
-            return
-        with self._lock:
-            now = self._clock()
-            self._entries[key] = (now + seconds, info)
-            self._entries.move_to_end(key)
-            if len(self._entries) > self.max_entries:
-                for stale in [k for k, (deadline, _) in self._entries.items() if deadline <= now]:
-                    del self._entries[stale]
-            while len(self._entries) > self.max_entries:
-                self._entries.popitem(last=False)
-
-    def keys(self) -> list[str]:
-        with self._lock:
-            return list(self._entries)
-
-    def __len__(self) -> int:
-        with self._lock:
-            return len(self._entries)
 
 
 def build_session(cfg: KeystoneConfig):
