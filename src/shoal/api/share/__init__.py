@@ -5,6 +5,8 @@ from __future__ import annotations
 from fastapi import APIRouter, FastAPI, Request
 from fastapi.responses import JSONResponse
 
+from shoal.api.openstack.call import public_origin
+
 from . import misc, quotas, shares, snapshots, types
 from .call import SHARE_API
 
@@ -12,8 +14,7 @@ PREFIX = "/share"
 
 
 def version_document(request: Request) -> dict:
-    public = request.app.state.services.settings.api.public_url
-    root = (public.rstrip("/") if public else str(request.base_url).rstrip("/")) + PREFIX
+    root = public_origin(request) + PREFIX
     return {"versions": [{
         "id": "v2.0", "status": "CURRENT", "version": str(SHARE_API.maximum), "min_version": str(SHARE_API.minimum),
         "updated": "2024-01-01T00:00:00Z",

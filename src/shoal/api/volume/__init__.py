@@ -5,6 +5,8 @@ from __future__ import annotations
 from fastapi import APIRouter, FastAPI, Request
 from fastapi.responses import JSONResponse
 
+from shoal.api.openstack.call import public_origin
+
 from . import attachments, misc, quotas, snapshots, types, volumes
 from .call import VOLUME_API
 
@@ -12,8 +14,7 @@ PREFIX = "/volume"
 
 
 def version_document(request: Request) -> dict:
-    public = request.app.state.services.settings.api.public_url
-    root = (public.rstrip("/") if public else str(request.base_url).rstrip("/")) + PREFIX
+    root = public_origin(request) + PREFIX
     return {"versions": [{
         "id": "v3.0", "status": "CURRENT", "version": str(VOLUME_API.maximum), "min_version": str(VOLUME_API.minimum),
         "updated": "2024-01-01T00:00:00Z",
