@@ -9,6 +9,7 @@ from .attachments import Attachments
 from .backends import build_drivers
 from .core import Core
 from .messages import Messages
+from .quotas import Quotas
 from .recovery import Recovery
 from .share_access import ShareAccess
 from .share_snapshots import ShareSnapshots
@@ -40,6 +41,7 @@ class Services:
         self.snapshots = ShareSnapshots(self.core)
         self.access = ShareAccess(self.core)
         self.messages = Messages(self.core)
+        self.quotas = Quotas(self.core)
         self.volumes = Volumes(self.core, self.volume_types)
         self.volume_snapshots = VolumeSnapshots(self.core)
         self.attachments = Attachments(self.core)

@@ -8,17 +8,13 @@ from fastapi import APIRouter, Depends, Response
 from starlette.concurrency import run_in_threadpool as sync
 
 from shoal.api.openstack.errors import ApiError
-from shoal.services.quotas import SHARE_TYPE_RESOURCES, Quotas
+from shoal.services.quotas import SHARE_TYPE_RESOURCES
 
 from .call import ShareCall, share_call
 
 router = APIRouter()
 
 NOT_FOUND = "The resource could not be found."
-
-
-def quotas(call: ShareCall) -> Quotas:
-    return Quotas(call.services.core)  # stateless: the limits and the usage live in the database
 
 
 def _path_for_version(call: ShareCall) -> None:
@@ -58,7 +54,7 @@ def _view(call: ShareCall, values: dict, share_type: str | None, project: str | 
 async def _show(call: ShareCall, target_project: str, detail: bool) -> dict:
     _path_for_version(call)
     user_id, share_type = _scope(call)
-    values = await sync(quotas(call).share_set, call.ctx, target_project, user_id, share_type, detail)
+    values = await sync(call.services.quotas.share_set, call.ctx, target_project, user_id, share_type, detail)
     return {"quota_set": _view(call, values, share_type, target_project)}
 
 
@@ -79,7 +75,7 @@ async def show_quota_set_detail(target_project: str, call: ShareCall = Depends(s
 @router.get("/os-quota-sets/{target_project}/defaults")
 async def show_quota_defaults(target_project: str, call: ShareCall = Depends(share_call)):
     _path_for_version(call)
-    values = await sync(quotas(call).share_defaults, call.ctx, target_project)
+    values = await sync(call.services.quotas.share_defaults, call.ctx, target_project)
     return {"quota_set": _view(call, values, None, target_project)}
 
 
@@ -93,7 +89,7 @@ async def update_quota_set(target_project: str, call: ShareCall = Depends(share_
     if not isinstance(force, bool) and str(force).lower() not in ("true", "false", "1", "0"):
         raise ApiError(400, f"Invalid input received: force must be a boolean, not {force!r}")
     force = force if isinstance(force, bool) else str(force).lower() in ("true", "1")
-    values = await sync(quotas(call).update_share_set, call.ctx, target_project, body, keys(call, share_type),
+    values = await sync(call.services.quotas.update_share_set, call.ctx, target_project, body, keys(call, share_type),
                         user_id, share_type, force)
     return {"quota_set": _view(call, values, share_type)}
 
@@ -103,7 +99,7 @@ async def update_quota_set(target_project: str, call: ShareCall = Depends(share_
 async def delete_quota_set(target_project: str, call: ShareCall = Depends(share_call)):
     _path_for_version(call)
     user_id, share_type = _scope(call)
-    await sync(quotas(call).delete_share_set, call.ctx, target_project, user_id, share_type)
+    await sync(call.services.quotas.delete_share_set, call.ctx, target_project, user_id, share_type)
     return Response(status_code=202)
 
 
@@ -111,7 +107,7 @@ async def delete_quota_set(target_project: str, call: ShareCall = Depends(share_
 @router.get("/os-quota-class-sets/{class_name}")
 async def show_quota_class(class_name: str, call: ShareCall = Depends(share_call)):
     _path_for_version(call)
-    values = await sync(quotas(call).share_class, call.ctx, class_name)
+    values = await sync(call.services.quotas.share_class, call.ctx, class_name)
     return {"quota_class_set": _view(call, values, None, class_name)}
 
 
@@ -120,13 +116,13 @@ async def show_quota_class(class_name: str, call: ShareCall = Depends(share_call
 async def update_quota_class(class_name: str, call: ShareCall = Depends(share_call)):
     _path_for_version(call)
     body = await call.body("quota_class_set")
-    values = await sync(quotas(call).update_share_class, call.ctx, class_name, body, keys(call))
+    values = await sync(call.services.quotas.update_share_class, call.ctx, class_name, body, keys(call))
     return {"quota_class_set": _view(call, values, None)}
 
 
 @router.get("/limits")
 async def limits(call: ShareCall = Depends(share_call)):
-    limit, used = await sync(quotas(call).share_limits, call.ctx)
+    limit, used = await sync(call.services.quotas.share_limits, call.ctx)
     absolute = {
         "maxTotalShares": limit["shares"], "maxTotalShareGigabytes": limit["gigabytes"],
         "maxTotalShareSnapshots": limit["snapshots"], "maxTotalSnapshotGigabytes": limit["snapshot_gigabytes"],

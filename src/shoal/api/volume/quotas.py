@@ -6,15 +6,10 @@ from fastapi import APIRouter, Depends, Response
 from starlette.concurrency import run_in_threadpool as sync
 
 from shoal.api.openstack.errors import ApiError
-from shoal.services.quotas import Quotas
 
 from .call import VolumeCall, volume_call
 
 router = APIRouter()
-
-
-def quotas(call: VolumeCall) -> Quotas:
-    return Quotas(call.services.core)  # stateless: the limits and the usage live in the database
 
 
 def _bool(value, name: str) -> bool:
@@ -29,13 +24,13 @@ def _bool(value, name: str) -> bool:
 @router.get("/os-quota-sets/{target_project}")
 async def show_quota_set(target_project: str, call: VolumeCall = Depends(volume_call)):
     usage = _bool(call.query("usage"), "usage") if call.query("usage") is not None else False
-    values = await sync(quotas(call).volume_set, call.ctx, target_project, usage)
+    values = await sync(call.services.quotas.volume_set, call.ctx, target_project, usage)
     return {"quota_set": {**values, "id": target_project}}
 
 
 @router.get("/os-quota-sets/{target_project}/defaults")
 async def show_quota_defaults(target_project: str, call: VolumeCall = Depends(volume_call)):
-    values = await sync(quotas(call).volume_defaults, call.ctx, target_project)
+    values = await sync(call.services.quotas.volume_defaults, call.ctx, target_project)
     return {"quota_set": {**values, "id": target_project}}
 
 
@@ -48,31 +43,31 @@ async def update_quota_set(target_project: str, call: VolumeCall = Depends(volum
     # Shoal always checks, unless the caller says skip_validation=true explicitly.
     skip = body.get("skip_validation", call.query("skip_validation"))
     skip = _bool(skip, "skip_validation") if skip is not None else False
-    values = await sync(quotas(call).update_volume_set, call.ctx, target_project, body["quota_set"], skip)
+    values = await sync(call.services.quotas.update_volume_set, call.ctx, target_project, body["quota_set"], skip)
     return {"quota_set": values}
 
 
 @router.delete("/os-quota-sets/{target_project}")
 async def delete_quota_set(target_project: str, call: VolumeCall = Depends(volume_call)):
-    await sync(quotas(call).delete_volume_set, call.ctx, target_project)
+    await sync(call.services.quotas.delete_volume_set, call.ctx, target_project)
     return Response(status_code=200)
 
 
 @router.get("/os-quota-class-sets/{class_name}")
 async def show_quota_class(class_name: str, call: VolumeCall = Depends(volume_call)):
-    values = await sync(quotas(call).volume_class, call.ctx, class_name)
+    values = await sync(call.services.quotas.volume_class, call.ctx, class_name)
     return {"quota_class_set": {**values, "id": class_name}}
 
 
 @router.put("/os-quota-class-sets/{class_name}")
 async def update_quota_class(class_name: str, call: VolumeCall = Depends(volume_call)):
     body = await call.body("quota_class_set")
-    return {"quota_class_set": await sync(quotas(call).update_volume_class, call.ctx, class_name, body)}
+    return {"quota_class_set": await sync(call.services.quotas.update_volume_class, call.ctx, class_name, body)}
 
 
 @router.get("/limits")
 async def limits(call: VolumeCall = Depends(volume_call)):
-    limit, used = await sync(quotas(call).volume_limits, call.ctx)
+    limit, used = await sync(call.services.quotas.volume_limits, call.ctx)
     absolute = {
         "maxTotalVolumes": limit["volumes"], "maxTotalSnapshots": limit["snapshots"],
         "maxTotalVolumeGigabytes": limit["gigabytes"], "maxTotalBackups": limit["backups"],
