@@ -76,8 +76,6 @@ class FakeGaneshaHost:
                 for line in text.splitlines()
                 if pattern.search(line)
             )
-        elif cmd == "rm":
-            self.files.pop(argv[-1], None)
         elif cmd == "stat":
             out = str(len(self.files.get(argv[-1], "")))
         elif cmd == "tail":
@@ -110,6 +108,10 @@ class FakeGaneshaHost:
 
     def read_file(self, path: str) -> str | None:
         return self.files.get(path)
+
+    def remove_file(self, path: str) -> None:
+        self.calls.append(["<remove>", path])
+        self.files.pop(path, None)
 
     def file_size(self, path: str) -> int:
         return len(self.files.get(path, ""))

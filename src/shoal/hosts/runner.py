@@ -140,6 +140,10 @@ class Host(Protocol):
 
     def read_file(self, path: str) -> str | None: ...
 
+    def remove_file(self, path: str) -> None:
+        """Remove a file; one that does not exist is fine."""
+        ...
+
     def file_size(self, path: str) -> int:
         """Size of a file in bytes, 0 if it does not exist."""
         ...
@@ -291,7 +295,15 @@ class LocalHost:
         except FileNotFoundError:
             return None
 
-    # Small reads and signals on this machine need no process: done in Python.
+    # Small reads, removals and signals on this machine need no process: done in Python.
+
+    def remove_file(self, path: str) -> None:
+        import os
+
+        try:
+            os.unlink(path)
+        except FileNotFoundError:
+            pass
 
     def file_size(self, path: str) -> int:
         import os

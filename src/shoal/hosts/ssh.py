@@ -397,6 +397,9 @@ class SSHHost:
             return None
         raise CommandError(result)
 
+    def remove_file(self, path: str) -> None:
+        self.run(["rm", "-f", path])
+
     def file_size(self, path: str) -> int:
         """Size of a file in bytes, 0 if it does not exist."""
         result = self.run(["stat", "-c", "%s", path], check=False)

@@ -240,7 +240,7 @@ class GaneshaHelper(NfsHelper):
             known.pop(export.key, None)
             # Drop the %include first: an included file that is missing fails the whole reload.
             self._write_main(known)
-            self.host.run(["rm", "-f", self._export_file(export.key)])
+            self.host.remove_file(self._export_file(export.key))
             if self.pid() is not None:
                 self._reload([])  # nothing to check: a removed export has no lines
 
@@ -379,13 +379,15 @@ class GaneshaHelper(NfsHelper):
         return {e.key: bad for e in check if (bad := export_errors(lines, e, self._export_file(e.key)))}
 
     def _wait_reload(self, offset: int) -> list[str]:
-        deadline = time.monotonic() + self.timeout
-        delay = 0.002
+        started = time.monotonic()
+        deadline = started + self.timeout
         while (outcome := reload_outcome(self._log_since(offset))) is None:
-            if time.monotonic() > deadline:
+            now = time.monotonic()
+            if now > deadline:
                 raise GaneshaError(f"ganesha did not finish reloading within {self.timeout}s (see {self.log_file})")
-            time.sleep(delay)
-            delay = min(delay * 2, 0.2)
+            # A reload takes a few ms: look every 2 ms at first (doubling delays would
+            # often oversleep it by more than it took), then back off for slow ones.
+            time.sleep(0.002 if now - started < 0.25 else 0.05)
         ok, lines = outcome
         if not ok:
             raise GaneshaError(f"ganesha rejected its configuration, nothing changed (see {self.log_file}): {lines}")
