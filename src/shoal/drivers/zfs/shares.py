@@ -130,7 +130,9 @@ class ZfsShareDriver(ShareDriver):
         asked once per dataset (and again after a restart or a rename)."""
         if cached and dataset in self._mountpoints:
             return self._mountpoints[dataset]
-        mountpoint = self.zfs.get(dataset, ["mountpoint"]).get("mountpoint", "")
+        return self._remember_mountpoint(dataset, self.zfs.get(dataset, ["mountpoint"]).get("mountpoint", ""))
+
+    def _remember_mountpoint(self, dataset: str, mountpoint: str) -> str:
         if not mountpoint.startswith("/"):
             raise DriverError(f"dataset {dataset} has no mountpoint ({mountpoint or 'none'})")
         self._mountpoints[dataset] = mountpoint
@@ -185,18 +187,23 @@ class ZfsShareDriver(ShareDriver):
     def create_share_from_snapshot(self, share: ShareRef, snapshot: SnapshotRef) -> ShareResult:
         source = self.snapshot_name(snapshot)
         dataset = self.dataset_name(share)
-        if not self.zfs.exists(source):
-            raise NotFoundOnBackend(f"snapshot {snapshot.id} has no data on the backend")
         props = options.dataset_properties(share.size_gb, share.extra_specs, self.configured)
         with ExitStack() as undo:
             # A full stream, not a clone and without -p: the new share is independent
             # of its parent and inherits neither its properties nor its exports.
-            self.zfs.send_receive(source, dataset)
+            try:
+                self.zfs.send_receive(source, dataset)
+            except ZfsNotFound:
+                raise NotFoundOnBackend(f"snapshot {snapshot.id} has no data on the backend") from None
             undo.callback(self.zfs.destroy, dataset, True)
-            self.zfs.set(dataset, props)
+            # zfs-fuse sets one property per command and cannot `receive -o`: set
+            # only what the received dataset does not have already (it inherits
+            # readonly and the like from the pool's dataset; refquota it never has).
+            current = self.zfs.get(dataset, ["mountpoint", *props])
+            self.zfs.set(dataset, {k: v for k, v in props.items() if k == "refquota" or current.get(k) != v})
             received = f"{dataset}@{source.split('@', 1)[1]}"
             self.zfs.destroy(received)
-            mountpoint = self._mountpoint(dataset)
+            mountpoint = self._remember_mountpoint(dataset, current.get("mountpoint", ""))
             self._export(share, dataset, mountpoint, [])
             undo.pop_all()
         return ShareResult(dataset, self._locations(mountpoint), share.size_gb)

@@ -154,6 +154,9 @@ class Zfs:
         try:
             self.host.pipe(cmd.send(snapshot_name), cmd.receive(target))
         except CommandError as err:
+            # zfs-fuse says "could not send SNAP: does not exist"; OpenZFS "dataset does not exist".
+            if _not_found(err) or ("could not send" in err.stderr and "does not exist" in err.stderr):
+                raise ZfsNotFound(str(err)) from None
             raise ZfsError(str(err)) from None
 
     # ---- added for the volume driver: zvols, sourced reads, inherit --------
