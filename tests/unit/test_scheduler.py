@@ -197,11 +197,50 @@ def test_cache_reads_stats_once_within_its_ttl():
         choose_pool({"b": driver}, 11, {}, None, cache=cache)
 
 
-def test_cache_reads_again_after_its_ttl():
+def wait_for_reads(driver, count: int) -> None:
+    import time
+
+    deadline = time.monotonic() + 5
+    while driver.reads < count:
+        assert time.monotonic() < deadline, f"stats read {driver.reads} times, not {count}"
+        time.sleep(0.001)
+
+
+def test_stale_stats_are_used_and_refreshed_in_the_background():
+    import threading
+
     from shoal.services.scheduler import PoolStatsCache
 
-    cache = PoolStatsCache(ttl=0)
+    cache = PoolStatsCache(ttl=0, max_age=60)
+    driver = CountingDriver(free_gb=10)
+    choose_pool({"b": driver}, 3, {}, None, cache=cache)
+    gate = threading.Event()
+    slow_pools = driver.pools
+    driver.pools = lambda: (gate.wait(5), slow_pools())[1]
+    # Placement answers from the stale report while the refresh is still blocked.
+    assert choose_pool({"b": driver}, 3, {}, None, cache=cache) == Placement("b", "p")
+    assert driver.reads == 1
+    gate.set()
+    wait_for_reads(driver, 2)
+
+
+def test_stats_older_than_max_age_are_read_before_placing():
+    from shoal.services.scheduler import PoolStatsCache
+
+    cache = PoolStatsCache(ttl=0, max_age=0)
     driver = CountingDriver(free_gb=10)
     choose_pool({"b": driver}, 3, {}, None, cache=cache)
     choose_pool({"b": driver}, 3, {}, None, cache=cache)
     assert driver.reads == 2
+
+
+def test_no_fit_by_cached_stats_reads_them_again_before_giving_up():
+    from shoal.services.scheduler import PoolStatsCache
+
+    cache = PoolStatsCache(ttl=60)
+    driver = CountingDriver(free_gb=2)
+    with pytest.raises(NoValidPool):
+        choose_pool({"b": driver}, 3, {}, None, cache=cache)
+    driver.free_gb = 10  # space was freed since the report
+    assert choose_pool({"b": driver}, 3, {}, None, cache=cache) == Placement("b", "p")
+    assert driver.reads == 3  # first try, its fresh retry, and the retry that fits

@@ -28,24 +28,49 @@ class Placement:
 
 
 class PoolStatsCache:
-    """Pool stats at most `ttl` seconds old: saves a `zfs get` per create. Pools are
-    thin (refquota, sparse volumes), so what is placed is not subtracted: fresh
-    stats do not count placed sizes either, only data written."""
+    """Pool stats for placement, kept the way Cinder's and Manila's schedulers keep
+    the backends' periodic reports: placement uses the last report, and one older
+    than `ttl` is refreshed in the background, so a create never waits on a
+    `zfs get` unless no report younger than `max_age` is known. Pools are thin
+    (refquota, sparse volumes), so what is placed is not subtracted: fresh stats do
+    not count placed sizes either, only data written."""
 
-    def __init__(self, ttl: float = 2.0):
-        self.ttl = ttl
+    def __init__(self, ttl: float = 2.0, max_age: float = 60.0):
+        self.ttl, self.max_age = ttl, max_age
         self._entries: dict[str, tuple[float, list[PoolStats]]] = {}
+        self._refreshing: set[str] = set()
         self._lock = threading.Lock()
 
     def pools(self, key: str, driver) -> list[PoolStats]:
         with self._lock:
             at, pools = self._entries.get(key, (0.0, []))
-            if pools and time.monotonic() - at < self.ttl:
+            age = time.monotonic() - at
+            if pools and age < self.max_age:
+                if age >= self.ttl and key not in self._refreshing:
+                    self._refreshing.add(key)
+                    threading.Thread(target=self._refresh, args=(key, driver), daemon=True,
+                                     name=f"pool-stats-{key}").start()
                 return pools
+        return self._read(key, driver)
+
+    def forget(self) -> None:
+        with self._lock:
+            self._entries.clear()
+
+    def _read(self, key: str, driver) -> list[PoolStats]:
         pools = driver.pools()
         with self._lock:
             self._entries[key] = (time.monotonic(), pools)
         return pools
+
+    def _refresh(self, key: str, driver) -> None:
+        try:
+            self._read(key, driver)
+        except Exception as exc:  # the next placement reads them itself once they are too old
+            log.warning("could not refresh pool stats of %s: %s", key, exc)
+        finally:
+            with self._lock:
+                self._refreshing.discard(key)
 
 
 def fits(pool: PoolStats, size_gb: int) -> bool:
@@ -58,7 +83,21 @@ def choose_pool(
     backend_key: str = "share_backend_name", cache: PoolStatsCache | None = None,
 ) -> Placement:
     """`backend_key` is the extra spec naming a backend: Manila's share_backend_name
-    or Cinder's volume_backend_name. With `cache`, stats come from it."""
+    or Cinder's volume_backend_name. With `cache`, stats come from it; when no pool
+    fits by the cached stats, they are read afresh once before giving up."""
+    try:
+        return _choose(drivers, size_gb, extra_specs, availability_zone, backend_key, cache)
+    except NoValidPool:
+        if cache is None:
+            raise
+        cache.forget()
+        return _choose(drivers, size_gb, extra_specs, availability_zone, backend_key, cache)
+
+
+def _choose(
+    drivers: dict[str, ShareDriver], size_gb: int, extra_specs: dict[str, str], availability_zone: str | None,
+    backend_key: str, cache: PoolStatsCache | None,
+) -> Placement:
     wanted_backend = extra_specs.get(backend_key)
     wanted_zones = [z.strip() for z in extra_specs.get("availability_zones", "").split(",") if z.strip()]
     candidates: list[tuple[float, str, str]] = []
