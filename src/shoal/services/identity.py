@@ -223,14 +223,20 @@ class Identity:
         user or project gone or disabled, no role left on the project)."""
         if not isinstance(token, str) or not token or len(token) > 1024:
             raise Unauthorized("The token is not valid.")
-        key = token_key(token)
-        hit = self._cache.get(key)
+        hit = self.cached(token)
         if hit is not None:
             return hit
+        key = token_key(token)
         info = self._info(self.codec.read(token))
         until_expiry = (info.expires_at - _now()).total_seconds()
         self._cache.put(key, info, min(VALIDATION_CACHE_SECONDS, until_expiry))
         return info
+
+    def cached(self, token: str) -> TokenInfo | None:
+        """The TokenInfo of a token validated recently, without any I/O; else None."""
+        if not isinstance(token, str) or not token or len(token) > 1024:
+            return None
+        return self._cache.get(token_key(token))
 
     def _info(self, claims: TokenClaims) -> TokenInfo:
         with self.core.db.session() as session:

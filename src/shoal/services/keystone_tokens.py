@@ -101,16 +101,22 @@ class KeystoneTokens:
         malformed), ServiceUnavailable if Keystone cannot be asked."""
         if not token or not _TOKEN.match(token):
             raise Unauthorized("The token is malformed.")
-        key = token_key(token)
-        info = self.cache.get(key)
+        info = self.cached(token)
         if info is not None:
             return info
+        key = token_key(token)
         info = self._ask_keystone(token)
         remaining = info.expires_at.replace(tzinfo=UTC).timestamp() - self._wall()
         if remaining <= 0:
             raise Unauthorized("The token has expired.")
         self.cache.put(key, info, min(self.cfg.cache_seconds, remaining))
         return info
+
+    def cached(self, token: str) -> TokenInfo | None:
+        """The bearer of a token validated recently, without asking Keystone; else None."""
+        if not token or not _TOKEN.match(token):
+            return None
+        return self.cache.get(token_key(token))
 
     def _ask_keystone(self, token: str) -> TokenInfo:
         from keystoneauth1 import exceptions as ks

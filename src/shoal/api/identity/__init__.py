@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, FastAPI, Request
+from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 
 from shoal.api.openstack.call import public_origin
+from shoal.api.openstack.routes import add_routes
 
 from . import resources, tokens
 from .common import PREFIX
@@ -28,7 +29,5 @@ def mount(app: FastAPI) -> None:
     async def identity_v3(request: Request):
         return {"version": _version(request)}
 
-    api = APIRouter()
-    api.include_router(tokens.router)
-    api.include_router(resources.router)
-    app.include_router(api, prefix=PREFIX + "/v3", tags=["identity"])
+    for module in (tokens, resources):
+        add_routes(app, module.router, PREFIX + "/v3", ["identity"])

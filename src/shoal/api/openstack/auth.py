@@ -68,10 +68,21 @@ def token_info(request: Request):
 
 def caller(request: Request, url_project: str | None) -> RequestContext:
     """The RequestContext of a service API call (volume, share)."""
+    return known_caller(request, url_project) or _context(request, token_info(request), url_project)
+
+
+def known_caller(request: Request, url_project: str | None) -> RequestContext | None:
+    """The caller when it is known without I/O (noauth, or a token validated
+    recently); None when the token has to be validated (database or Keystone)."""
     services = request.app.state.services
     if services.settings.api.auth == "noauth":
         return noauth_context(request, url_project, services.settings.api.default_project)
-    info = token_info(request)
+    validator = services.keystone_tokens if services.settings.api.auth == "keystone" else services.identity
+    info = validator.cached(request.headers.get("X-Auth-Token") or "")
+    return None if info is None else _context(request, info, url_project)
+
+
+def _context(request: Request, info, url_project: str | None) -> RequestContext:
     if info.project_id is None:
         raise unauthorized(request, "The token is not scoped to a project.")
     if url_project is not None and url_project != info.project_id:

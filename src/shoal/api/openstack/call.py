@@ -8,11 +8,12 @@ from dataclasses import dataclass
 from typing import Any
 
 from fastapi import Request, Response
+from starlette.concurrency import run_in_threadpool
 
 from shoal.services import Services
 from shoal.services.context import RequestContext
 
-from .auth import caller
+from .auth import caller, known_caller
 from .errors import ApiError
 from .microversions import Version, VersionRange
 
@@ -79,12 +80,13 @@ def public_origin(request: Request) -> str:
 def call_factory(versions: VersionRange, root: str):
     """A FastAPI dependency that builds the ApiCall of one API."""
 
-    def dependency(request: Request, response: Response) -> ApiCall:
+    async def dependency(request: Request, response: Response) -> ApiCall:
         version, headers = versions.negotiate(request.headers)
         response.headers.update(headers)
         services: Services = request.app.state.services
         url_project = request.path_params.get("project_id")
-        ctx = caller(request, url_project)
+        # In the event loop when no I/O is needed; a token to validate goes to a thread.
+        ctx = known_caller(request, url_project) or await run_in_threadpool(caller, request, url_project)
         if request.method not in ("GET", "HEAD") and not ctx.can_write:
             raise ApiError(403, "Policy doesn't allow this operation: the reader role may only read.")
         return ApiCall(request, services, ctx, version, url_project, root)

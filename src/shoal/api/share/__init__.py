@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, FastAPI, Request
+from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 
 from shoal.api.openstack.call import public_origin
+from shoal.api.openstack.routes import add_routes
 
 from . import misc, quotas, shares, snapshots, types
 from .call import SHARE_API
@@ -36,12 +37,10 @@ def mount(app: FastAPI) -> None:
     async def share_v2(request: Request):
         return version_document(request)
 
-    api = APIRouter()
-    for module in (shares, snapshots, types, misc, quotas):
-        api.include_router(module.router)
     # Project-less paths first, so that /v2/shares/detail is never read as a project id.
-    app.include_router(api, prefix=PREFIX + "/v2", tags=["share"])
-    app.include_router(api, prefix=PREFIX + "/v2/{project_id}", tags=["share (project-scoped)"])
+    for prefix, tag in ((PREFIX + "/v2", "share"), (PREFIX + "/v2/{project_id}", "share (project-scoped)")):
+        for module in (shares, snapshots, types, misc, quotas):
+            add_routes(app, module.router, prefix, [tag])
 
     @app.get(PREFIX + "/v2/{project_id}", include_in_schema=False)
     async def share_v2_project(request: Request, project_id: str):

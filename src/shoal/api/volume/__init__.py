@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, FastAPI, Request
+from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 
 from shoal.api.openstack.call import public_origin
+from shoal.api.openstack.routes import add_routes
 
 from . import attachments, misc, quotas, snapshots, types, volumes
 from .call import VOLUME_API
@@ -35,12 +36,10 @@ def mount(app: FastAPI) -> None:
     async def volume_v3(request: Request):
         return version_document(request)
 
-    api = APIRouter()
-    for module in (volumes, snapshots, types, attachments, misc, quotas):
-        api.include_router(module.router)
     # Project-less paths first (legal since 3.67), so /v3/volumes/detail is never a project id.
-    app.include_router(api, prefix=PREFIX + "/v3", tags=["volume"])
-    app.include_router(api, prefix=PREFIX + "/v3/{project_id}", tags=["volume (project-scoped)"])
+    for prefix, tag in ((PREFIX + "/v3", "volume"), (PREFIX + "/v3/{project_id}", "volume (project-scoped)")):
+        for module in (volumes, snapshots, types, attachments, misc, quotas):
+            add_routes(app, module.router, prefix, [tag])
 
     @app.get(PREFIX + "/v3/{project_id}", include_in_schema=False)
     async def volume_v3_project(request: Request, project_id: str):
