@@ -96,7 +96,10 @@ def bench_shoal(pool_size: str = "4G", datasets: tuple[str, ...] = ("raw",)):
         subprocess.run(["rm", "-rf", str(work)])
 
 
-def wait_status(http: httpx.Client, path: str, status: str, key: str = "status") -> dict:
+def wait_status(http: httpx.Client, path: str, status: str, key: str = "status", first_poll: float = 0.0) -> dict:
+    """Poll until `status`. The first poll waits `first_poll` seconds: polling
+    sooner learns nothing and only takes CPU from the server on this 2-core box."""
+    time.sleep(first_poll)
     while True:
         (value,) = http.get(path).json().values()
         if value[key] == status:
@@ -113,9 +116,45 @@ def latency(started: float, view: dict) -> float:
     return done - started
 
 
-def wait_gone(http: httpx.Client, path: str) -> None:
+def wait_gone(http: httpx.Client, path: str, first_poll: float = 0.0) -> None:
+    """Poll until 404, tightly (nothing records when a row went away) but only
+    after `first_poll` seconds: the answer can only come later than the truth."""
+    time.sleep(first_poll)
     while http.get(path).status_code != 404:
         time.sleep(POLL)
+
+
+class Rounds:
+    """The measurements of one benchmark, and the two rules that keep them fair:
+    the API and the floor take turns going first (whichever goes second may find
+    ZFS still syncing the work of the first), and the API's first poll waits for
+    most of the floor's median time (polls while the work runs only slow it)."""
+
+    def __init__(self, ops: tuple[str, ...]):
+        self.results = new_results(ops)
+
+    def first_poll(self, op: str) -> float:
+        floors = self.results[op]["floor"]
+        return 0.8 * statistics.median(floors) if floors else 0.0
+
+    def pair(self, op: str, index: int, floor, api):
+        """Run the floor's `floor()` and the API's `api(first_poll)` -> (item, seconds)
+        in the round's order; record both; return the API's item."""
+        outcome = None
+
+        def run_api():
+            nonlocal outcome
+            outcome = api(self.first_poll(op))
+
+        first, second = (run_api, floor) if index % 2 else (floor, run_api)
+        for step in (first, second):
+            if step is floor:
+                self.results[op]["floor"].append(timed(floor))
+            else:
+                step()
+        item, seconds = outcome
+        self.results[op]["api"].append(seconds)
+        return item
 
 
 def new_results(ops: tuple[str, ...]) -> dict:

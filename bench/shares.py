@@ -4,9 +4,9 @@ Latency through the API runs from just before the request to the moment the
 server recorded the steady state (the resource's `updated_at`); delete runs
 until the API answers 404.
 
-For each operation the same work is done twice per round, interleaved: once
-through Shoal's HTTP API (request, then poll until the resource is steady)
-and once by hand with the raw commands (`zfs …`, writing ganesha's export
+For each operation the same work is done twice per round, the two taking
+turns to go first: once through Shoal's HTTP API (request, then poll until
+the resource is steady) and once by hand with the raw commands (`zfs …`, writing ganesha's export
 files, SIGHUP, waiting for its reload line) against a ganesha of the bench's
 own. Medians of the rounds are printed with their ratio: the overhead Shoal
 adds to the floor. Everything runs on a pool, ports and state dirs of the
@@ -27,7 +27,7 @@ import httpx
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from common import POLL, bench_shoal, latency, new_results, report, sh, timed, wait_gone, wait_status  # noqa: E402
+from common import POLL, Rounds, bench_shoal, latency, report, sh, wait_gone, wait_status  # noqa: E402
 
 from shoal.exports.nfs.base import NfsClientRule, normalize_address  # noqa: E402
 from shoal.exports.nfs.ganesha import RELOAD_DONE, render_export, render_main  # noqa: E402
@@ -136,55 +136,45 @@ class Api:
     def __init__(self, client: httpx.Client):
         self.http = client
 
-    def create(self, snapshot_id: str | None = None) -> tuple[str, float]:
+    def create(self, first_poll: float = 0.0, snapshot_id: str | None = None) -> tuple[str, float]:
         body = {"share": {"size": 1, "share_proto": "NFS", "snapshot_id": snapshot_id}}
         started = time.time()
         share_id = self.http.post("/shares", json=body).json()["share"]["id"]
-        return share_id, latency(started, wait_status(self.http, f"/shares/{share_id}", "available"))
+        return share_id, latency(started, wait_status(self.http, f"/shares/{share_id}", "available", first_poll=first_poll))
 
-    def snapshot(self, share_id: str) -> tuple[str, float]:
+    def snapshot(self, share_id: str, first_poll: float = 0.0) -> tuple[str, float]:
         started = time.time()
         snap = self.http.post("/snapshots", json={"snapshot": {"share_id": share_id}}).json()["snapshot"]["id"]
-        return snap, latency(started, wait_status(self.http, f"/snapshots/{snap}", "available"))
+        return snap, latency(started, wait_status(self.http, f"/snapshots/{snap}", "available", first_poll=first_poll))
 
-    def allow_access(self, share_id: str) -> tuple[str, float]:
+    def allow_access(self, share_id: str, first_poll: float = 0.0) -> tuple[str, float]:
         body = {"allow_access": {"access_type": "ip", "access_to": "127.0.0.1", "access_level": "rw"}}
         started = time.time()
         rule = self.http.post(f"/shares/{share_id}/action", json=body).json()["access"]["id"]
-        view = wait_status(self.http, f"/share-access-rules/{rule}", "active", key="state")
+        view = wait_status(self.http, f"/share-access-rules/{rule}", "active", key="state", first_poll=first_poll)
         return rule, latency(started, view)
 
-    def delete(self, share_id: str) -> float:
+    def delete(self, share_id: str, first_poll: float = 0.0) -> tuple[None, float]:
         started = time.perf_counter()
         self.http.delete(f"/shares/{share_id}")
-        wait_gone(self.http, f"/shares/{share_id}")
-        return time.perf_counter() - started
+        wait_gone(self.http, f"/shares/{share_id}", first_poll)
+        return None, time.perf_counter() - started
 
     def delete_snapshot(self, snap: str) -> None:
         self.http.delete(f"/snapshots/{snap}")
         wait_gone(self.http, f"/snapshots/{snap}")
 
 
-def one_round(api: Api, floor: Floor, index: int, results: dict) -> None:
+def one_round(api: Api, floor: Floor, index: int, rounds: Rounds) -> None:
     a, b = f"a{index}", f"b{index}"
-
-    def record(op: str, outcome):
-        item, seconds = outcome
-        results[op]["api"].append(seconds)
-        return item
-
-    results["create"]["floor"].append(timed(lambda: floor.create(a)))
-    share = record("create", api.create())
-    snap = record("snapshot", api.snapshot(share))
-    results["snapshot"]["floor"].append(timed(lambda: floor.snapshot(a)))
-    results["from_snapshot"]["floor"].append(timed(lambda: floor.from_snapshot(a, b)))
-    copy = record("from_snapshot", api.create(snap))
-    record("allow_access", api.allow_access(share))
-    results["allow_access"]["floor"].append(timed(lambda: floor.allow_access(a)))
+    share = rounds.pair("create", index, lambda: floor.create(a), api.create)
+    snap = rounds.pair("snapshot", index, lambda: floor.snapshot(a), lambda wait: api.snapshot(share, wait))
+    copy = rounds.pair("from_snapshot", index, lambda: floor.from_snapshot(a, b),
+                       lambda wait: api.create(wait, snapshot_id=snap))
+    rounds.pair("allow_access", index, lambda: floor.allow_access(a), lambda wait: api.allow_access(share, wait))
     floor.delete_snapshot(a)
     api.delete_snapshot(snap)
-    results["delete"]["floor"].append(timed(lambda: floor.delete(a)))
-    results["delete"]["api"].append(api.delete(share))
+    rounds.pair("delete", index, lambda: floor.delete(a), lambda wait: api.delete(share, wait))
     floor.delete(b)
     api.delete(copy)
 
@@ -198,11 +188,11 @@ def main() -> int:
         try:
             api = Api(shoal.client("share", {"X-OpenStack-Manila-API-Version": "2.84"}))
             floor = Floor(f"{shoal.pool}/raw", raw)
-            one_round(api, floor, -1, new_results(OPS))  # warm-up
-            results = new_results(OPS)
+            one_round(api, floor, -1, Rounds(OPS))  # warm-up
+            rounds = Rounds(OPS)
             for index in range(args.rounds):
-                one_round(api, floor, index, results)
-            report("share operations", args.rounds, results)
+                one_round(api, floor, index, rounds)
+            report("share operations", args.rounds, rounds.results)
         finally:
             raw.stop()
     return 0

@@ -1,6 +1,6 @@
 """Volume latency through Shoal's API against the raw-command floor, in one run.
 
-Per round, interleaved: create→available, create+attach (connection info in
+Per round, the two taking turns to go first: create→available, create+attach (connection info in
 hand), snapshot, clone and delete, once through the Cinder API and once by
 hand (`zfs`, `truncate`, `tgtadm` against a tgtd of the bench's own). Then the
 time of a clone of a 1 GiB and of a 100 GiB sparse volume through the API,
@@ -22,7 +22,7 @@ import httpx
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from common import bench_shoal, latency, new_results, report, sh, timed, wait_gone, wait_status  # noqa: E402
+from common import Rounds, bench_shoal, latency, report, sh, wait_gone, wait_status  # noqa: E402
 
 from tests.fixtures.shoal import control_port, free_port, stop_tgtd  # noqa: E402
 
@@ -98,32 +98,32 @@ class Api:
     def __init__(self, http: httpx.Client):
         self.http = http
 
-    def create(self, size: int | None = 1, **extra) -> tuple[str, float]:
+    def create(self, first_poll: float = 0.0, size: int | None = 1, **extra) -> tuple[str, float]:
         started = time.time()
         volume = self.http.post("/volumes", json={"volume": {"size": size, **extra}}).json()["volume"]["id"]
-        return volume, latency(started, wait_status(self.http, f"/volumes/{volume}", "available"))
+        return volume, latency(started, wait_status(self.http, f"/volumes/{volume}", "available", first_poll=first_poll))
 
-    def create_attach(self) -> tuple[tuple[str, str], float]:
+    def create_attach(self, first_poll: float = 0.0) -> tuple[tuple[str, str], float]:
         started = time.time()
-        volume, _ = self.create()
+        volume, _ = self.create(first_poll)
         body = {"attachment": {"volume_uuid": volume, "connector": CONNECTOR}}
         attachment = self.http.post("/attachments", json=body).json()["attachment"]
         assert attachment["connection_info"]["data"]["target_iqn"]
         return (volume, attachment["id"]), time.time() - started
 
-    def snapshot(self, volume: str) -> tuple[str, float]:
+    def snapshot(self, volume: str, first_poll: float = 0.0) -> tuple[str, float]:
         started = time.time()
         snap = self.http.post("/snapshots", json={"snapshot": {"volume_id": volume}}).json()["snapshot"]["id"]
-        return snap, latency(started, wait_status(self.http, f"/snapshots/{snap}", "available"))
+        return snap, latency(started, wait_status(self.http, f"/snapshots/{snap}", "available", first_poll=first_poll))
 
-    def clone(self, volume: str) -> tuple[str, float]:
-        return self.create(size=None, source_volid=volume)  # the source's size
+    def clone(self, volume: str, first_poll: float = 0.0) -> tuple[str, float]:
+        return self.create(first_poll, size=None, source_volid=volume)  # the source's size
 
-    def delete(self, volume: str) -> float:
+    def delete(self, volume: str, first_poll: float = 0.0) -> tuple[None, float]:
         started = time.perf_counter()
         self.http.delete(f"/volumes/{volume}")
-        wait_gone(self.http, f"/volumes/{volume}")
-        return time.perf_counter() - started
+        wait_gone(self.http, f"/volumes/{volume}", first_poll)
+        return None, time.perf_counter() - started
 
     def detach(self, attachment: str) -> None:
         self.http.delete(f"/attachments/{attachment}")
@@ -133,23 +133,14 @@ class Api:
         wait_gone(self.http, f"/snapshots/{snap}")
 
 
-def one_round(api: Api, floor: Floor, index: int, results: dict) -> None:
+def one_round(api: Api, floor: Floor, index: int, rounds: Rounds) -> None:
     a, b, c = f"a{index}", f"b{index}", f"c{index}"
-
-    def record(op: str, outcome):
-        item, seconds = outcome
-        results[op]["api"].append(seconds)
-        return item
-
-    results["create"]["floor"].append(timed(lambda: floor.create(a)))
-    volume = record("create", api.create())
-    attached, attachment = record("create+attach", api.create_attach())
+    volume = rounds.pair("create", index, lambda: floor.create(a), api.create)
     tid: list[int] = []
-    results["create+attach"]["floor"].append(timed(lambda: tid.append(floor.create_attach(b))))
-    results["snapshot"]["floor"].append(timed(lambda: floor.snapshot(a)))
-    snap = record("snapshot", api.snapshot(volume))
-    clone = record("clone", api.clone(volume))
-    results["clone"]["floor"].append(timed(lambda: floor.clone(a, c)))
+    attached, attachment = rounds.pair("create+attach", index, lambda: tid.append(floor.create_attach(b)),
+                                       api.create_attach)
+    snap = rounds.pair("snapshot", index, lambda: floor.snapshot(a), lambda wait: api.snapshot(volume, wait))
+    clone = rounds.pair("clone", index, lambda: floor.clone(a, c), lambda wait: api.clone(volume, wait))
     api.detach(attachment)
     floor.tgt.unexport(tid[0])
     api.delete_snapshot(snap)
@@ -157,13 +148,12 @@ def one_round(api: Api, floor: Floor, index: int, results: dict) -> None:
         api.delete(other)
     for name in (b, c):
         floor.delete(name)
-    results["delete"]["floor"].append(timed(lambda: floor.delete(a)))
-    results["delete"]["api"].append(api.delete(volume))
+    rounds.pair("delete", index, lambda: floor.delete(a), lambda wait: api.delete(volume, wait))
 
 
 def clone_by_size(api: Api, rounds: int) -> None:
     """API clone time of a 1 GiB and of a 100 GiB sparse volume, alternating."""
-    (small, _), (large, _) = api.create(1), api.create(100)
+    (small, _), (large, _) = api.create(size=1), api.create(size=100)
     times: dict[int, list[float]] = {1: [], 100: []}
     for _ in range(rounds):
         for size, source in ((1, small), (100, large)):
@@ -188,11 +178,11 @@ def main() -> int:
         try:
             api = Api(shoal.client("volume", {"OpenStack-API-Version": "volume 3.71"}))
             floor = Floor(f"{shoal.pool}/raw", tgt)
-            one_round(api, floor, -1, new_results(OPS))  # warm-up
-            results = new_results(OPS)
+            one_round(api, floor, -1, Rounds(OPS))  # warm-up
+            rounds = Rounds(OPS)
             for index in range(args.rounds):
-                one_round(api, floor, index, results)
-            report("volume operations", args.rounds, results)
+                one_round(api, floor, index, rounds)
+            report("volume operations", args.rounds, rounds.results)
             clone_by_size(api, max(5, args.rounds // 2))
         finally:
             tgt.stop()
