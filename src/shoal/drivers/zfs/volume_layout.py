@@ -56,10 +56,6 @@ def truncate(path: str, size_bytes: int) -> list[str]:
     return ["truncate", "-s", str(size_bytes), path]
 
 
-def stat_size(path: str) -> list[str]:
-    return ["stat", "-c", "%s", path]
-
-
 def list_dir(path: str) -> list[str]:
     """Entries directly in `path`: type letter, size and name, NUL-terminated."""
     return ["find", path, "-mindepth", "1", "-maxdepth", "1", "-printf", "%y\\t%s\\t%P\\0"]
@@ -198,16 +194,25 @@ class FileLayout(Layout):
         except CommandError as exc:
             raise DriverError(str(exc)) from None
 
-    def _on_backing(self, dataset: str, command) -> str:
-        """Run `command(backing file)`; an inferred mountpoint that proves wrong is asked for."""
+    def _on_backing(self, dataset: str, action):
+        """`action(backing file)`; an inferred mountpoint that proves wrong is asked for."""
         try:
-            return self._run(command(self.backing(dataset)))
+            return action(self.backing(dataset))
         except DriverError:
             if dataset not in self._inferred:
                 raise
             self.forget(dataset)
             self.forget(dataset.rpartition("/")[0])  # the parent moved: ask for it anew next time
-            return self._run(command(self.backing(dataset)))
+            return action(self.backing(dataset))
+
+    def _truncate(self, size_bytes: int):
+        return lambda path: self._run(truncate(path, size_bytes))
+
+    def _file_size(self, path: str) -> int:
+        size = self.host.file_size(path)  # os.stat on this machine: no process spawned
+        if size <= 0:
+            raise DriverError(f"cannot read the size of {path}: missing or empty")
+        return size
 
     def create(self, dataset, size_bytes, props, thick):
         if thick:
@@ -215,22 +220,19 @@ class FileLayout(Layout):
         self.zfs.create(dataset, props)
         self.made(dataset, props)
         try:
-            self._on_backing(dataset, lambda path: truncate(path, size_bytes))
+            self._on_backing(dataset, self._truncate(size_bytes))
         except DriverError:
             self.forget(dataset)
             self.zfs.destroy(dataset)
             raise
 
     def size(self, dataset):
-        text = self._on_backing(dataset, stat_size).strip()
-        if not text.isdigit():
-            raise DriverError(f"cannot read the size of {self.backing(dataset)}: {text!r}")
-        return int(text)
+        return self._on_backing(dataset, self._file_size)
 
     def grow(self, dataset, size_bytes, thick=False):
         if thick:
             self.reserve(dataset, size_bytes, True)
-        self._on_backing(dataset, lambda path: truncate(path, size_bytes))
+        self._on_backing(dataset, self._truncate(size_bytes))
 
     def reserve(self, dataset, size_bytes, thick):
         self.zfs.set(dataset, {"refreservation": str(size_bytes) if thick else "none"})
