@@ -4,6 +4,8 @@ against ZFS itself."""
 
 from __future__ import annotations
 
+import time
+
 import pytest
 
 from .share_helpers import (
@@ -117,3 +119,22 @@ def test_services_zones_limits_and_quotas(share_api):
 
     share_api.delete_snapshot(snap["id"])
     share_api.delete_share(share["id"])
+
+
+def test_force_delete_while_creating_leaves_no_dataset(share_api):
+    """The create task has its plan from the request and does not look at the row
+    before the backend work; a share force-deleted meanwhile must not leave its
+    dataset behind, whichever of the two tasks reaches ZFS first."""
+    api, client = share_api, share_api.client
+    api.delete_share(api.create_share()["id"])  # the pools' report is cached: placed in the request
+    ids = []
+    for _ in range(4):
+        share = api.create_share(wait=None)
+        assert api.action(share["id"], "force_delete").status_code == 202
+        ids.append(share["id"])
+    for share_id in ids:
+        wait_gone(client, f"/shares/{share_id}")
+    deadline = time.monotonic() + 30  # the create task may still be undoing its work
+    while any(zfs_exists(api.dataset(i)) for i in ids) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert [i for i in ids if zfs_exists(api.dataset(i))] == []

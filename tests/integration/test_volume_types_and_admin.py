@@ -11,6 +11,7 @@ none of the first project's volumes.
 
 from __future__ import annotations
 
+import time
 import uuid
 
 import pytest
@@ -141,6 +142,23 @@ def test_reset_status_and_force_delete(volume_api):
     assert resp.status_code == 202, resp.text
     wait_gone(volume_api.client, f"/volumes/{vid}")
     assert not zfs_exists(volume_api.dataset(vid))
+
+
+def test_force_delete_while_creating_leaves_no_dataset(volume_api):
+    """As for shares: a volume force-deleted while its create task works leaves
+    no dataset, whichever task reaches ZFS first."""
+    volume_api.delete_volume(volume_api.create_volume(1)["id"])  # pools' report cached: placed in the request
+    ids = []
+    for _ in range(4):
+        vid = volume_api.create_volume(1, wait=None)["id"]
+        assert volume_api.action(vid, "os-force_delete").status_code == 202
+        ids.append(vid)
+    for vid in ids:
+        wait_gone(volume_api.client, f"/volumes/{vid}")
+    deadline = time.monotonic() + 30  # the create task may still be undoing its work
+    while any(zfs_exists(volume_api.dataset(v)) for v in ids) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert [v for v in ids if zfs_exists(volume_api.dataset(v))] == []
 
 
 def test_pools_services_zones_limits_and_quotas(volume_api):

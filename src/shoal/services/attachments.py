@@ -50,7 +50,7 @@ class Attachments:
     def _export(self, volume_id: str, add: dict | None = None, drop: str | None = None) -> ConnectionInfo | None:
         """Export the volume to every attachment's connector (plus `add`, minus
         attachment `drop`); unexport it when none is left."""
-        with self.core.tasks.key_lock(f"volume:{volume_id}"):
+        with self.core.volume_lock(volume_id):
             with self.core.db.session() as session:
                 volume = session.get(models.Volume, volume_id)
                 if not volume.provider_auth:
@@ -85,15 +85,19 @@ class Attachments:
             attachment_id = attachment.id
         if connector is None:
             return self.get(ctx, attachment_id), None
-        return self.update(ctx, attachment_id, connector)
+        return self._connect(attachment_id, volume_id, connector)  # validated above
 
     def update(self, ctx: RequestContext, attachment_id: str, connector: Any) -> tuple[models.VolumeAttachment, ConnectionInfo]:
         connector = check_connector(connector)
-        attachment = self.get(ctx, attachment_id)
         with self.core.db.session() as session:
-            self._validate(session.get(models.Volume, attachment.volume_id), connector)
+            volume_id = self._row(session, ctx, attachment_id).volume_id
+            self._validate(session.get(models.Volume, volume_id), connector)
+        return self._connect(attachment_id, volume_id, connector)
+
+    def _connect(self, attachment_id: str, volume_id: str, connector: dict) -> tuple[models.VolumeAttachment, ConnectionInfo]:
+        """Export to a validated connector and record it on the attachment."""
         try:
-            info = self._export(attachment.volume_id, add=connector, drop=attachment_id)
+            info = self._export(volume_id, add=connector, drop=attachment_id)
         except Invalid:
             raise
         except Exception as exc:
@@ -183,7 +187,7 @@ class Attachments:
                 session.add(pending)
                 session.flush()
             attachment_id = pending.id
-        _, info = self.update(ctx, attachment_id, connector)
+        _, info = self._connect(attachment_id, volume_id, connector)  # validated above
         return info
 
     def attach(self, ctx: RequestContext, volume_id: str, instance_uuid: Any = None, host_name: Any = None,

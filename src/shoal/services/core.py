@@ -6,7 +6,7 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass, field
 
-from sqlalchemy import select
+from sqlalchemy import case, select, update
 from sqlalchemy.orm import Session
 
 from shoal.config import Settings
@@ -28,6 +28,12 @@ ACTION_CREATE, ACTION_DELETE, ACTION_EXTEND, ACTION_SHRINK = "001", "002", "003"
 ACTION_UPDATE_ACCESS, ACTION_REVERT, ACTION_MANAGE = "007", "008", "009"
 DETAIL_UNEXPECTED, DETAIL_NO_VALID_HOST, DETAIL_DRIVER_FAILED = "001", "002", "004"
 DETAIL_NEW_SIZE_TOO_SMALL = "017"
+RULES_IN_FORCE = ("active", "applying", "queued_to_apply")  # the access rules a backend is given
+
+
+def share_key(share_id: str) -> str:
+    """The task key of a share: its lock, and its coalesced access syncs."""
+    return f"share:{share_id}"
 
 
 @dataclass
@@ -38,6 +44,15 @@ class Core:
     tasks: TaskRunner
     volume_drivers: dict[str, VolumeDriver] = field(default_factory=dict)
     pool_stats: PoolStatsCache = field(default_factory=PoolStatsCache)
+
+    def share_lock(self, share_id: str):
+        """One backend operation per share at a time (create, access syncs, revert,
+        delete): a force-delete must not unmount what a create is still exporting."""
+        return self.tasks.key_lock(share_key(share_id))
+
+    def volume_lock(self, volume_id: str):
+        """One backend operation per volume at a time (create, exports, delete)."""
+        return self.tasks.key_lock(f"volume:{volume_id}")
 
     def driver(self, backend: str | None) -> ShareDriver:
         if backend not in self.drivers:
@@ -60,7 +75,7 @@ class Core:
         rows = session.scalars(
             select(models.AccessRule).where(
                 models.AccessRule.share_id == share_id,
-                models.AccessRule.state.in_(("active", "applying", "queued_to_apply")),
+                models.AccessRule.state.in_(RULES_IN_FORCE),
             )
         )
         return [AccessRule(r.id, r.access_type, r.access_to, r.access_level) for r in rows]
@@ -91,6 +106,32 @@ class Core:
             project_id=project_id, resource_type=resource_type, resource_id=resource_id,
             action_id=action_id, detail_id=detail_id, user_message=text,
         ))
+
+    def settle(self, model, row_id: str, expected: str, steady: dict, always: dict | None = None,
+               session: Session | None = None) -> bool:
+        """Record the outcome of background work in one UPDATE, without loading the
+        row: `always` is written whatever the status; `steady` only while the row is
+        still `expected` (an admin's reset-status meanwhile wins). False when the row
+        is gone (force-deleted meanwhile)."""
+        values = dict(always or {})
+        for key, value in steady.items():
+            values[key] = case((model.status == expected, value), else_=getattr(model, key))
+        statement = update(model).where(model.id == row_id).values(**values).execution_options(
+            synchronize_session=False)
+        if session is not None:
+            return session.execute(statement).rowcount > 0
+        with self.db.session() as session:
+            return session.execute(statement).rowcount > 0
+
+    @staticmethod
+    def undo_made(kind: str, row_id: str, undo) -> None:
+        """Its row went away (force-deleted) while the backend made it: `undo()`
+        removes what was made, so nothing is left that no row knows about."""
+        log.warning("%s %s was deleted while being made; removing what was made", kind, row_id)
+        try:
+            undo()
+        except Exception as exc:
+            log.error("%s %s: could not remove what was made for a deleted row: %s", kind, row_id, exc)
 
     def set_share(self, share_id: str, **fields) -> None:
         with self.db.session() as session:

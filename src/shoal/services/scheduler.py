@@ -21,6 +21,10 @@ class NoValidPool(Exception):
     pass
 
 
+class StatsUnknown(Exception):
+    """Placement would have to ask a backend for its pools (see PoolStatsCache)."""
+
+
 @dataclass(frozen=True)
 class Placement:
     backend: str
@@ -41,7 +45,9 @@ class PoolStatsCache:
         self._refreshing: set[str] = set()
         self._lock = threading.Lock()
 
-    def pools(self, key: str, driver) -> list[PoolStats]:
+    def pools(self, key: str, driver, wait: bool = True) -> list[PoolStats]:
+        """The pools' stats; with wait=False, StatsUnknown instead of reading them
+        when no usable report is at hand (a request thread must not wait on a host)."""
         with self._lock:
             at, pools = self._entries.get(key, (0.0, []))
             age = time.monotonic() - at
@@ -51,6 +57,8 @@ class PoolStatsCache:
                     threading.Thread(target=self._refresh, args=(key, driver), daemon=True,
                                      name=f"pool-stats-{key}").start()
                 return pools
+        if not wait:
+            raise StatsUnknown(key)
         return self._read(key, driver)
 
     def forget(self) -> None:
@@ -94,9 +102,22 @@ def choose_pool(
         return _choose(drivers, size_gb, extra_specs, availability_zone, backend_key, cache)
 
 
+def choose_pool_now(
+    drivers: dict[str, ShareDriver], size_gb: int, extra_specs: dict[str, str], availability_zone: str | None,
+    backend_key: str, cache: PoolStatsCache,
+) -> Placement | None:
+    """Placement from the cached reports alone, for a request thread: None when it
+    would need I/O (no usable report) or finds no pool (the background task then
+    reads fresh stats and records the reason)."""
+    try:
+        return _choose(drivers, size_gb, extra_specs, availability_zone, backend_key, cache, wait=False)
+    except (StatsUnknown, NoValidPool):
+        return None
+
+
 def _choose(
     drivers: dict[str, ShareDriver], size_gb: int, extra_specs: dict[str, str], availability_zone: str | None,
-    backend_key: str, cache: PoolStatsCache | None,
+    backend_key: str, cache: PoolStatsCache | None, wait: bool = True,
 ) -> Placement:
     wanted_backend = extra_specs.get(backend_key)
     wanted_zones = [z.strip() for z in extra_specs.get("availability_zones", "").split(",") if z.strip()]
@@ -113,7 +134,9 @@ def _choose(
             continue
         try:
             driver.validate_extra_specs(extra_specs)
-            pools = cache.pools(f"{backend_key}:{name}", driver) if cache else driver.pools()
+            pools = cache.pools(f"{backend_key}:{name}", driver, wait) if cache else driver.pools()
+        except StatsUnknown:
+            raise
         except DriverError as exc:
             reasons.append(f"{name}: {exc}")
             continue

@@ -13,10 +13,11 @@ import ipaddress
 import logging
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import delete, select, update
 from sqlalchemy.orm.attributes import flag_modified
 
 from shoal.db import models
+from shoal.drivers.base import AccessRule, ShareRef
 
 from . import core as c
 from .context import RequestContext
@@ -77,9 +78,7 @@ class ShareAccess:
                                      access_level=access_level, state="queued_to_apply", metadata_=metadata or {})
             session.add(rule)
             mark_syncing(share)
-            session.flush()
-            session.refresh(rule)
-            created = rule
+            created = rule  # its defaults are Python-side: complete after the commit, no re-read
         self.schedule_sync(share_id)
         return created
 
@@ -120,47 +119,54 @@ class ShareAccess:
     # ---- the sync -----------------------------------------------------------------
 
     def schedule_sync(self, share_id: str) -> None:
-        self.core.tasks.coalesce(f"access:{share_id}", self._sync, share_id)
+        self.core.tasks.coalesce(c.share_key(share_id), self._sync, share_id)
 
     def _sync(self, share_id: str) -> None:
-        """Runs under the share's access lock; loops until no change is pending."""
+        """Runs under the share's access lock; loops until no change is pending.
+        Plain statements, nothing loaded into a session: this runs for every
+        allow and deny, and most of its cost used to be the ORM's."""
+        Rule = models.AccessRule
+        of_share = Rule.share_id == share_id
         while True:
             with self.core.db.session() as session:
-                share = session.get(models.Share, share_id)
+                share = session.execute(
+                    select(models.Share.backend, models.Share.pool, models.Share.size, models.Share.provider_location,
+                           models.Share.access_rules_status, models.ShareType.extra_specs)
+                    .outerjoin(models.ShareType, models.ShareType.id == models.Share.share_type_id)
+                    .where(models.Share.id == share_id)).first()
                 if share is None or share.backend is None:
                     return
-                rules = list(session.scalars(select(models.AccessRule).where(models.AccessRule.share_id == share_id)))
+                for before, after in (("queued_to_apply", "applying"), ("queued_to_deny", "denying")):
+                    session.execute(update(Rule).where(of_share, Rule.state == before).values(state=after)
+                                    .execution_options(synchronize_session=False))
+                rules = session.execute(select(Rule.id, Rule.access_type, Rule.access_to, Rule.access_level, Rule.state)
+                                        .where(of_share)).all()
                 if not any(r.state in PENDING for r in rules) and share.access_rules_status != "syncing":
                     return
-                for rule in rules:
-                    if rule.state == "queued_to_apply":
-                        rule.state = "applying"
-                    elif rule.state == "queued_to_deny":
-                        rule.state = "denying"
-                ref, backend = self.core.share_ref(share), share.backend
-                desired = self.core.rules_in_force(session, share_id)
-                applying = {r.id for r in rules if r.state == "applying"}
-                denying = {r.id for r in rules if r.state == "denying"}
+            ref = ShareRef(share_id, share.pool or "", share.size, share.provider_location, dict(share.extra_specs or {}))
+            desired = [AccessRule(r.id, r.access_type, r.access_to, r.access_level) for r in rules if r.state in c.RULES_IN_FORCE]
+            applying = {r.id for r in rules if r.state == "applying"}
+            denying = {r.id for r in rules if r.state == "denying"}
             try:
-                failed = self.core.driver(backend).update_access(ref, desired)
+                failed = self.core.driver(share.backend).update_access(ref, desired)
             except Exception as exc:
                 log.warning("share %s: access update failed: %s", share_id, exc)
                 failed = {rule_id: f"update failed: {exc}" for rule_id in applying | denying}
             with self.core.db.session() as session:
-                share = session.get(models.Share, share_id)
-                if share is None:
-                    return
-                for rule in session.scalars(select(models.AccessRule).where(models.AccessRule.share_id == share_id)):
-                    if rule.id in failed:
-                        rule.state, rule.status_reason = "error", failed[rule.id]
-                    elif rule.id in denying:
-                        session.delete(rule)
-                    elif rule.id in applying:
-                        rule.state = "active"
-                pending = session.scalars(select(models.AccessRule).where(
-                    models.AccessRule.share_id == share_id, models.AccessRule.state.in_(PENDING))).first()
-                errors = session.scalars(select(models.AccessRule).where(
-                    models.AccessRule.share_id == share_id, models.AccessRule.state == "error")).first()
-                if pending is None:
-                    share.access_rules_status = "error" if errors is not None else "active"
+                for rule_id, reason in failed.items():
+                    session.execute(update(Rule).where(Rule.id == rule_id).values(state="error", status_reason=reason)
+                                    .execution_options(synchronize_session=False))
+                # Only rules still in the state this sync saw: one denied meanwhile
+                # (queued_to_deny again) is left for the next round.
+                if done := denying - failed.keys():
+                    session.execute(delete(Rule).where(Rule.id.in_(done), Rule.state == "denying")
+                                    .execution_options(synchronize_session=False))
+                if done := applying - failed.keys():
+                    session.execute(update(Rule).where(Rule.id.in_(done), Rule.state == "applying")
+                                    .values(state="active").execution_options(synchronize_session=False))
+                states = set(session.scalars(select(Rule.state).where(of_share).distinct()))
+                if not states & set(PENDING):
+                    session.execute(update(models.Share).where(models.Share.id == share_id)
+                                    .values(access_rules_status="error" if "error" in states else "active")
+                                    .execution_options(synchronize_session=False))
                     return

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from sqlalchemy import select
+from sqlalchemy import delete, select
 
 from shoal.db import models
-from shoal.drivers.base import UnsafeToManage
+from shoal.drivers.base import SnapshotRef, UnsafeToManage
 
 from . import core as c
 from . import quotas as q
@@ -43,22 +43,22 @@ class ShareSnapshots:
             snap.share = share  # what the view reads, instead of re-reading the new row
             session.add(snap)
             created = snap
-        self.core.tasks.submit(self._create, created.id)
+        # The task gets the snapshot's plain data rather than reading the row again.
+        self.core.tasks.submit(self._create, created.id, self.core.snapshot_ref(created), share.backend)
         return created
 
-    def _create(self, snapshot_id: str) -> None:
-        with self.core.db.session() as session:
-            snap = session.get(models.ShareSnapshot, snapshot_id)
-            if snap is None or snap.status != "creating":
-                return
-            ref, backend = self.core.snapshot_ref(snap), snap.share.backend
+    def _create(self, snapshot_id: str, ref: SnapshotRef, backend: str) -> None:
+        driver = self.core.driver(backend)
         try:
-            result = self.core.driver(backend).create_snapshot(ref)
+            result = driver.create_snapshot(ref)
         except Exception as exc:
             self._set(snapshot_id, status="error", task=None, status_reason=f"snapshot failed: {exc}")
             return
-        self._set(snapshot_id, status="available", task=None, provider_location=result.provider_location,
-                  size=result.size_gb)
+        if not self.core.settle(models.ShareSnapshot, snapshot_id, "creating",
+                                {"status": "available", "task": None},
+                                {"provider_location": result.provider_location, "size": result.size_gb}):
+            self.core.undo_made("snapshot", snapshot_id,
+                                lambda: driver.delete_snapshot(SnapshotRef(ref.id, ref.share, result.provider_location)))
 
     def _set(self, snapshot_id: str, **fields) -> None:
         with self.core.db.session() as session:
@@ -115,14 +115,18 @@ class ShareSnapshots:
             if not force and snap.status not in ("available", "error", "error_deleting", "manage_error", "unmanage_error"):
                 raise Invalid(f"Snapshot status must be available or error, not {snap.status}")
             snap.status, snap.task = "deleting", "delete"
-        self.core.tasks.submit(self._delete, snapshot_id)
+            known = (self.core.snapshot_ref(snap), snap.share.backend)
+        self.core.tasks.submit(self._delete, snapshot_id, known)
 
-    def _delete(self, snapshot_id: str) -> None:
-        with self.core.db.session() as session:
-            snap = session.get(models.ShareSnapshot, snapshot_id)
-            if snap is None or snap.status != "deleting":
-                return
-            ref, backend = self.core.snapshot_ref(snap), snap.share.backend
+    def _delete(self, snapshot_id: str, known: tuple | None = None) -> None:
+        """`known`: (ref, backend) from the request; without it (recovery) the row is read."""
+        if known is None:
+            with self.core.db.session() as session:
+                snap = session.get(models.ShareSnapshot, snapshot_id)
+                if snap is None or snap.status != "deleting":
+                    return
+                known = (self.core.snapshot_ref(snap), snap.share.backend)
+        ref, backend = known
         try:
             if backend is not None:
                 self.core.driver(backend).delete_snapshot(ref)
@@ -130,9 +134,7 @@ class ShareSnapshots:
             self._set(snapshot_id, status="error_deleting", task=None, status_reason=f"delete failed: {exc}")
             return
         with self.core.db.session() as session:
-            snap = session.get(models.ShareSnapshot, snapshot_id)
-            if snap is not None:
-                session.delete(snap)
+            session.execute(delete(models.ShareSnapshot).where(models.ShareSnapshot.id == snapshot_id))
 
     def reset_status(self, ctx: RequestContext, snapshot_id: str, status) -> None:
         if not ctx.is_admin:

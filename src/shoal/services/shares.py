@@ -6,7 +6,7 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from sqlalchemy import func, or_, select
+from sqlalchemy import delete, func, insert, or_, select
 
 from shoal.db import models
 from shoal.drivers.base import DriverError, ShareResult, ShrinkWouldLoseData, UnsafeToManage
@@ -15,7 +15,7 @@ from . import core as c
 from . import quotas as q
 from .context import RequestContext
 from .errors import Conflict, Forbidden, Invalid, NotFound, OverQuota
-from .scheduler import NoValidPool, choose_pool
+from .scheduler import NoValidPool, choose_pool, choose_pool_now
 from .types import TypeCatalog
 
 log = logging.getLogger(__name__)
@@ -90,16 +90,40 @@ class Shares:
             if parent is not None:  # the copy is made on the parent's own pool
                 share.backend, share.pool = parent.share.backend, parent.share.pool
                 share.availability_zone = parent.share.availability_zone
+            elif placed := choose_pool_now(self.core.drivers, size, dict(stype.extra_specs), availability_zone,
+                                           "share_backend_name", self.core.pool_stats):
+                share.backend, share.pool = placed.backend, placed.pool
+                share.availability_zone = self.core.drivers[placed.backend].availability_zone
             q.check_share(self.core, session, ctx.project_id, ctx.user_id, stype.id, shares=1, gigabytes=size,
                           size=size)
             # What the view reads, set here instead of re-reading the new row.
             share.share_type, share.export_locations = stype, []
             session.add(share)
             created = share
-        self.core.tasks.submit(self._create, created.id)
+        # The task gets what it needs from here instead of reading the row again;
+        # a share not placed yet is read, placed and recorded by the task itself.
+        plan = None
+        if created.backend is not None:
+            plan = (self.core.share_ref(created), self.core.snapshot_ref(parent) if parent else None, created.backend)
+        self.core.tasks.submit(self._create, created.id, plan)
         return created
 
-    def _create(self, share_id: str) -> None:
+    def _create(self, share_id: str, plan: tuple | None = None) -> None:
+        if plan is None and (plan := self._place(share_id)) is None:
+            return
+        ref, snap_ref, backend = plan
+        driver = self.core.driver(backend)
+        with self.core.share_lock(share_id):
+            try:
+                result = driver.create_share_from_snapshot(ref, snap_ref) if snap_ref else driver.create_share(ref)
+            except Exception as exc:
+                self.core.fail_share(share_id, "error", c.ACTION_CREATE, c.DETAIL_DRIVER_FAILED, f"create failed: {exc}")
+                return
+            if not self._finish(share_id, result, "creating"):
+                self.core.undo_made("share", share_id, lambda: driver.delete_share(ref))
+
+    def _place(self, share_id: str) -> tuple | None:
+        """Read a creating share, place it and record where: (ref, snapshot ref, backend)."""
         with self.core.db.session() as session:
             share = session.get(models.Share, share_id)
             if share is None or share.status != "creating":
@@ -115,24 +139,24 @@ class Shares:
                     return
                 share.backend, share.pool = placed.backend, placed.pool
                 share.availability_zone = self.core.drivers[placed.backend].availability_zone
-            ref = self.core.share_ref(share)
             snap = session.get(models.ShareSnapshot, share.snapshot_id) if share.snapshot_id else None
-            snap_ref = self.core.snapshot_ref(snap) if snap is not None else None
-            backend = share.backend
-        driver = self.core.driver(backend)
-        try:
-            result = driver.create_share_from_snapshot(ref, snap_ref) if snap_ref else driver.create_share(ref)
-        except Exception as exc:
-            self.core.fail_share(share_id, "error", c.ACTION_CREATE, c.DETAIL_DRIVER_FAILED, f"create failed: {exc}")
-            return
-        self._finish(share_id, result, "creating")
+            return self.core.share_ref(share), self.core.snapshot_ref(snap) if snap is not None else None, share.backend
 
-    def _finish(self, share_id: str, result: ShareResult, expected_status: str, quota: bool = False) -> None:
+    def _finish(self, share_id: str, result: ShareResult, expected_status: str, quota: bool = False) -> bool:
+        """Record a made share; False when its row is gone."""
+        if not quota:  # the hot path: two statements, nothing loaded
+            always = {"provider_location": result.provider_location, **({"size": result.size_gb} if result.size_gb else {})}
+            with self.core.db.session() as session:
+                if not self.core.settle(models.Share, share_id, expected_status,
+                                        {"status": "available", "status_reason": None, "task": None}, always, session):
+                    return False
+                replace_export_locations(session, share_id, result)
+            return True
         with self.core.db.session() as session:
             share = session.get(models.Share, share_id)
             if share is None:
-                return
-            if quota and result.size_gb:  # a managed share's size is known only now
+                return False
+            if result.size_gb:  # a managed share's size is known only now
                 try:
                     q.check_share(self.core, session, share.project_id, share.user_id, share.share_type_id,
                                   gigabytes=result.size_gb - share.size, size=result.size_gb)
@@ -141,13 +165,14 @@ class Shares:
                     share.status, share.status_reason, share.task = "manage_error", str(exc), None
                     self.core.message(session, share.project_id, "SHARE", share.id, c.ACTION_MANAGE,
                                       c.DETAIL_UNEXPECTED, str(exc))
-                    return
+                    return True
             share.provider_location = result.provider_location
             if result.size_gb:
                 share.size = result.size_gb
             set_export_locations(share, result)
             if share.status == expected_status:
                 share.status, share.status_reason, share.task = "available", None, None
+        return True
 
     # ---- read ---------------------------------------------------------------------
 
@@ -247,27 +272,29 @@ class Shares:
             if snapshots:
                 raise Forbidden(f"Share still has {snapshots} dependent snapshots.")
             share.status, share.task, share.status_reason = "deleting", "delete", None
-        self.core.tasks.submit(self._delete, share_id)
+            known = (self.core.share_ref(share), share.backend)
+        self.core.tasks.submit(self._delete, share_id, known)
 
-    def _delete(self, share_id: str) -> None:
-        with self.core.db.session() as session:
-            share = session.get(models.Share, share_id)
-            if share is None or share.status != "deleting":
-                return
-            ref, backend = self.core.share_ref(share), share.backend
+    def _delete(self, share_id: str, known: tuple | None = None) -> None:
+        """`known`: (ref, backend) from the request; without it (recovery) the row is read."""
+        if known is None:
+            with self.core.db.session() as session:
+                share = session.get(models.Share, share_id)
+                if share is None or share.status != "deleting":
+                    return
+                known = (self.core.share_ref(share), share.backend)
+        ref, backend = known
         if backend is not None:  # never placed: nothing on any backend
             try:
-                with self.core.tasks.key_lock(f"access:{share_id}"):
+                with self.core.share_lock(share_id):
                     self.core.driver(backend).delete_share(ref)
             except Exception as exc:
                 self.core.fail_share(share_id, "error_deleting", c.ACTION_DELETE, c.DETAIL_DRIVER_FAILED, f"delete failed: {exc}")
                 return
         with self.core.db.session() as session:
-            share = session.get(models.Share, share_id)
-            if share is not None:
-                for rule in session.scalars(select(models.AccessRule).where(models.AccessRule.share_id == share_id)):
-                    session.delete(rule)
-                session.delete(share)
+            for child in (models.AccessRule, models.ExportLocation):
+                session.execute(delete(child).where(child.share_id == share_id))
+            session.execute(delete(models.Share).where(models.Share.id == share_id))
 
     # ---- resize ------------------------------------------------------------------------
 
@@ -342,7 +369,7 @@ class Shares:
             ref, backend = self.core.snapshot_ref(snap), snap.share.backend
             rules = self.core.rules_in_force(session, share_id)
         try:
-            with self.core.tasks.key_lock(f"access:{share_id}"):  # no rule sync while unexported
+            with self.core.share_lock(share_id):  # no rule sync while unexported
                 self.core.driver(backend).revert_to_snapshot(ref, rules)
         except Exception as exc:
             self.core.fail_share(share_id, "reverting_error", c.ACTION_REVERT, c.DETAIL_DRIVER_FAILED, f"revert failed: {exc}")
@@ -496,6 +523,16 @@ def parse_service_host(service_host: Any) -> tuple[str, str]:
     backend_pool = service_host.split("@", 1)[1]
     backend, pool = backend_pool.split("#", 1)
     return backend, pool
+
+
+def replace_export_locations(session, share_id: str, result: ShareResult) -> None:
+    """set_export_locations without loading the share: plain statements."""
+    session.execute(delete(models.ExportLocation).where(models.ExportLocation.share_id == share_id))
+    if result.export_locations:
+        session.execute(insert(models.ExportLocation), [
+            {"share_id": share_id, "path": loc.path, "is_admin_only": loc.is_admin_only, "preferred": loc.preferred}
+            for loc in result.export_locations
+        ])
 
 
 def set_export_locations(share: models.Share, result: ShareResult) -> None:

@@ -8,6 +8,7 @@ from sqlalchemy import select
 
 from shoal.db import models
 from shoal.drivers.base import UnsafeToManage
+from shoal.drivers.volume import VolumeSnapshotRef
 
 from . import core as c
 from . import quotas as q
@@ -47,22 +48,21 @@ class VolumeSnapshots:
             snap.volume = volume  # what the view reads, instead of re-reading the new row
             session.add(snap)
             created = snap
-        self.core.tasks.submit(self._create, created.id)
+        # The task gets the snapshot's plain data rather than reading the row again.
+        self.core.tasks.submit(self._create, created.id, vc.snapshot_ref(created), volume.backend)
         return created
 
-    def _create(self, snapshot_id: str) -> None:
-        with self.core.db.session() as session:
-            snap = session.get(models.VolumeSnapshot, snapshot_id)
-            if snap is None or snap.status != "creating":
-                return
-            ref, backend = vc.snapshot_ref(snap), snap.volume.backend
+    def _create(self, snapshot_id: str, ref: VolumeSnapshotRef, backend: str) -> None:
         try:
-            result = vc.driver(self.core, backend).create_snapshot(ref)
+            drv = vc.driver(self.core, backend)
+            result = drv.create_snapshot(ref)
         except Exception as exc:
             vc.set_snapshot(self.core, snapshot_id, status="error", task=None, status_reason=f"snapshot failed: {exc}")
             return
-        vc.set_snapshot(self.core, snapshot_id, status="available", task=None,
-                        provider_location=result.provider_location, size=result.size_gb)
+        if not self.core.settle(models.VolumeSnapshot, snapshot_id, "creating", {"status": "available", "task": None},
+                                {"provider_location": result.provider_location, "size": result.size_gb}):
+            self.core.undo_made("snapshot", snapshot_id,
+                                lambda: drv.delete_snapshot(VolumeSnapshotRef(ref.id, ref.volume, result.provider_location)))
 
     def get(self, ctx: RequestContext, snapshot_id: str) -> models.VolumeSnapshot:
         with self.core.db.session() as session:

@@ -5,17 +5,18 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import delete, func, select
 
 from shoal.db import models
 from shoal.drivers.base import UnsafeToManage
+from shoal.drivers.volume import VolumeRef
 
 from . import core as c
 from . import quotas as q
 from . import volume_common as vc
 from .context import RequestContext
 from .errors import Forbidden, Invalid, NotFound, OverQuota
-from .scheduler import NoValidPool, choose_pool
+from .scheduler import NoValidPool, choose_pool, choose_pool_now
 from .shares import MAX_DESCRIPTION, MAX_NAME, check_metadata, check_size, check_text, parse_service_host
 from .types import TypeCatalog
 
@@ -88,16 +89,53 @@ class Volumes:
                 volume.backend, volume.pool = parent_backend, parent_pool
                 volume.availability_zone = self.core.volume_drivers[parent_backend].availability_zone \
                     if parent_backend in self.core.volume_drivers else None
+            elif placed := choose_pool_now(self.core.volume_drivers, size, specs, availability_zone,
+                                           "volume_backend_name", self.core.pool_stats):
+                volume.backend, volume.pool = placed.backend, placed.pool
+                volume.availability_zone = self.core.volume_drivers[placed.backend].availability_zone
             q.check_volume(self.core, session, ctx.project_id, volume.volume_type_id, volumes=1, gigabytes=size,
                            size=size)
             # What the view reads, set here instead of re-reading the new row.
             volume.volume_type, volume.attachments = vtype, []
             session.add(volume)
             created = volume
-        self.core.tasks.submit(self._create, created.id)
+        # The task gets what it needs from here instead of reading the row again;
+        # a volume not placed yet is read, placed and recorded by the task itself.
+        plan = None
+        if created.backend is not None:
+            plan = (vc.volume_ref(created), vc.snapshot_ref(snap) if snapshot_id else None,
+                    vc.volume_ref(src) if source_volid else None, created.backend)
+        self.core.tasks.submit(self._create, created.id, plan)
         return created
 
-    def _create(self, volume_id: str) -> None:
+    def _create(self, volume_id: str, plan: tuple | None = None) -> None:
+        if plan is None and (plan := self._place(volume_id)) is None:
+            return
+        ref, snap_ref, src_ref, backend = plan
+        with self.core.volume_lock(volume_id):
+            try:
+                drv = vc.driver(self.core, backend)
+                if snap_ref is not None:
+                    result = drv.create_volume_from_snapshot(ref, snap_ref)
+                elif src_ref is not None:
+                    result = drv.create_cloned_volume(ref, src_ref)
+                else:
+                    result = drv.create_volume(ref)
+            except Exception as exc:
+                vc.fail_volume(self.core, volume_id, "error", vc.ACTION_CREATE, vc.DETAIL_DRIVER_FAILED,
+                               f"create failed: {exc}")
+                return
+            # One statement; CHAP secrets are made here unless the row has some already.
+            made = self.core.settle(models.Volume, volume_id, "creating",
+                                    {"status": "available", "status_reason": None, "task": None},
+                                    {"provider_location": result.provider_location, "size": result.size_gb,
+                                     "provider_auth": func.coalesce(models.Volume.provider_auth, vc.new_chap())})
+            if not made:
+                self.core.undo_made("volume", volume_id, lambda: drv.delete_volume(
+                    VolumeRef(ref.id, ref.pool, ref.size_gb, result.provider_location, ref.extra_specs)))
+
+    def _place(self, volume_id: str) -> tuple | None:
+        """Read a creating volume, place it and record where: (ref, snapshot ref, source ref, backend)."""
         with self.core.db.session() as session:
             volume = session.get(models.Volume, volume_id)
             if volume is None or volume.status != "creating":
@@ -114,29 +152,10 @@ class Volumes:
                     return
                 volume.backend, volume.pool = placed.backend, placed.pool
                 volume.availability_zone = self.core.volume_drivers[placed.backend].availability_zone
-            ref, backend = vc.volume_ref(volume), volume.backend
             snap = session.get(models.VolumeSnapshot, volume.snapshot_id) if volume.snapshot_id else None
-            snap_ref = vc.snapshot_ref(snap) if snap is not None else None
             src = session.get(models.Volume, volume.source_volid) if volume.source_volid else None
-            src_ref = vc.volume_ref(src) if src is not None else None
-        try:
-            drv = vc.driver(self.core, backend)
-            if snap_ref is not None:
-                result = drv.create_volume_from_snapshot(ref, snap_ref)
-            elif src_ref is not None:
-                result = drv.create_cloned_volume(ref, src_ref)
-            else:
-                result = drv.create_volume(ref)
-        except Exception as exc:
-            vc.fail_volume(self.core, volume_id, "error", vc.ACTION_CREATE, vc.DETAIL_DRIVER_FAILED, f"create failed: {exc}")
-            return
-        with self.core.db.session() as session:
-            volume = session.get(models.Volume, volume_id)
-            if volume is not None:
-                volume.provider_location, volume.size = result.provider_location, result.size_gb
-                volume.provider_auth = volume.provider_auth or vc.new_chap()
-                if volume.status == "creating":
-                    volume.status, volume.status_reason, volume.task = "available", None, None
+            return (vc.volume_ref(volume), vc.snapshot_ref(snap) if snap is not None else None,
+                    vc.volume_ref(src) if src is not None else None, volume.backend)
 
     # ---- read ---------------------------------------------------------------------------
 
@@ -231,33 +250,44 @@ class Volumes:
             for snap in snaps:
                 snap.status, snap.task = "deleting", "delete"
             volume.status, volume.task, volume.status_reason = "deleting", "delete", None
-        self.core.tasks.submit(self._delete, volume_id)
+            known = (vc.volume_ref(volume), volume.backend, [vc.snapshot_ref(s) for s in snaps])
+        self.core.tasks.submit(self._delete, volume_id, known)
 
-    def _delete(self, volume_id: str) -> None:
-        with self.core.db.session() as session:
-            volume = session.get(models.Volume, volume_id)
-            if volume is None or volume.status != "deleting":
-                return
-            ref, backend = vc.volume_ref(volume), volume.backend
-            snaps = [vc.snapshot_ref(s) for s in session.scalars(
-                select(models.VolumeSnapshot).where(models.VolumeSnapshot.volume_id == volume_id))]
+    def _delete(self, volume_id: str, known: tuple | None = None) -> None:
+        """`known`: (ref, backend, snapshot refs) from the request; without it (recovery) the rows are read."""
+        if known is None:
+            with self.core.db.session() as session:
+                volume = session.get(models.Volume, volume_id)
+                if volume is None or volume.status != "deleting":
+                    return
+                known = (vc.volume_ref(volume), volume.backend, [vc.snapshot_ref(s) for s in session.scalars(
+                    select(models.VolumeSnapshot).where(models.VolumeSnapshot.volume_id == volume_id))])
+        ref, backend, snaps = known
         try:
-            if backend is not None and volume.provider_location:
-                drv = vc.driver(self.core, backend)
-                drv.unexport(ref)
-                for snap in snaps:
-                    drv.delete_snapshot(snap)
-                drv.delete_volume(ref)
+            with self.core.volume_lock(volume_id):
+                if ref.provider_location is None and backend is not None:
+                    # Taken from the request while the create was still running (force-delete):
+                    # what it made is known now.
+                    ref = self._fresh_ref(volume_id) or ref
+                if backend is not None and ref.provider_location:
+                    drv = vc.driver(self.core, backend)
+                    drv.unexport(ref)
+                    for snap in snaps:
+                        drv.delete_snapshot(snap)
+                    drv.delete_volume(ref)
         except Exception as exc:
             vc.fail_volume(self.core, volume_id, "error_deleting", vc.ACTION_DELETE, vc.DETAIL_DRIVER_FAILED,
                            f"delete failed: {exc}")
             return
         with self.core.db.session() as session:
-            for snap in session.scalars(select(models.VolumeSnapshot).where(models.VolumeSnapshot.volume_id == volume_id)):
-                session.delete(snap)
+            for child in (models.VolumeSnapshot, models.VolumeAttachment):
+                session.execute(delete(child).where(child.volume_id == volume_id))
+            session.execute(delete(models.Volume).where(models.Volume.id == volume_id))
+
+    def _fresh_ref(self, volume_id: str) -> VolumeRef | None:
+        with self.core.db.session() as session:
             volume = session.get(models.Volume, volume_id)
-            if volume is not None:
-                session.delete(volume)
+            return vc.volume_ref(volume) if volume is not None else None
 
     # ---- resize and revert ----------------------------------------------------------------------
 
