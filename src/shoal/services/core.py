@@ -4,10 +4,11 @@ the small helpers that turn rows into the plain data drivers take."""
 from __future__ import annotations
 
 import logging
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 
 from sqlalchemy import case, select, update
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, noload
 
 from shoal.config import Settings
 from shoal.db import models
@@ -18,7 +19,7 @@ from shoal.drivers.volume import VolumeDriver
 from .context import RequestContext
 from .errors import NotFound
 from .scheduler import PoolStatsCache
-from .tasks import TaskRunner
+from .tasks import Gate, TaskRunner
 
 log = logging.getLogger(__name__)
 
@@ -44,6 +45,19 @@ class Core:
     tasks: TaskRunner
     volume_drivers: dict[str, VolumeDriver] = field(default_factory=dict)
     pool_stats: PoolStatsCache = field(default_factory=PoolStatsCache)
+
+    @contextmanager
+    def early_start(self):
+        """Wrap a request's transaction in this to hand its task a Gate: the task
+        may start its backend work once the row is flushed and must `wait()` for
+        the commit before it writes; a failed transaction tells it to undo."""
+        gate = Gate()
+        try:
+            yield gate
+        except BaseException:
+            gate.open(False)
+            raise
+        gate.open(True)
 
     def share_lock(self, share_id: str):
         """One backend operation per share at a time (create, access syncs, revert,
@@ -83,8 +97,10 @@ class Core:
     # ---- lookups scoped to the caller -----------------------------------------
 
     @staticmethod
-    def get_share(session: Session, ctx: RequestContext, share_id: str) -> models.Share:
-        share = session.get(models.Share, share_id)
+    def get_share(session: Session, ctx: RequestContext, share_id: str, locations: bool = True) -> models.Share:
+        """`locations=False` skips loading the export locations (one query less) where nothing reads them."""
+        share = session.get(models.Share, share_id,
+                            options=None if locations else [noload(models.Share.export_locations)])
         # Another project's share is "not found", never "forbidden": no existence leak
         # (public shares are readable by all; see RequestContext.reaches for admins).
         if share is None or not (ctx.reaches(share.project_id) or share.is_public):

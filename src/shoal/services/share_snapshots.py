@@ -11,6 +11,7 @@ from . import core as c
 from . import quotas as q
 from .context import RequestContext
 from .errors import Forbidden, Invalid, NotFound
+from .tasks import Gate
 from .shares import MAX_DESCRIPTION, MAX_NAME, check_size, check_text
 
 SNAPSHOT_STATUSES = ("available", "error", "creating", "deleting", "error_deleting", "manage_starting",
@@ -29,8 +30,8 @@ class ShareSnapshots:
         from .shares import check_metadata
 
         metadata = check_metadata(metadata)
-        with self.core.db.session() as session:
-            share = self.core.get_share(session, ctx, share_id)
+        with self.core.early_start() as gate, self.core.db.session() as session:
+            share = self.core.get_share(session, ctx, share_id, locations=False)
             if share.project_id != ctx.project_id and not ctx.is_admin:
                 raise Forbidden("only the share's project may snapshot it")
             if share.status != "available":
@@ -42,21 +43,25 @@ class ShareSnapshots:
                                         task="create", metadata_=metadata)
             snap.share = share  # what the view reads, instead of re-reading the new row
             session.add(snap)
+            session.flush()
+            # The backend work starts now, overlapping the commit; the task gets the
+            # snapshot's plain data rather than reading the row again.
+            self.core.tasks.submit(self._create, snap.id, self.core.snapshot_ref(snap), share.backend, gate)
             created = snap
-        # The task gets the snapshot's plain data rather than reading the row again.
-        self.core.tasks.submit(self._create, created.id, self.core.snapshot_ref(created), share.backend)
         return created
 
-    def _create(self, snapshot_id: str, ref: SnapshotRef, backend: str) -> None:
+    def _create(self, snapshot_id: str, ref: SnapshotRef, backend: str, gate: Gate) -> None:
         driver = self.core.driver(backend)
         try:
             result = driver.create_snapshot(ref)
         except Exception as exc:
-            self._set(snapshot_id, status="error", task=None, status_reason=f"snapshot failed: {exc}")
+            if gate.wait():
+                self._set(snapshot_id, status="error", task=None, status_reason=f"snapshot failed: {exc}")
             return
-        if not self.core.settle(models.ShareSnapshot, snapshot_id, "creating",
-                                {"status": "available", "task": None},
-                                {"provider_location": result.provider_location, "size": result.size_gb}):
+        if not (gate.wait() and self.core.settle(models.ShareSnapshot, snapshot_id, "creating",
+                                                 {"status": "available", "task": None},
+                                                 {"provider_location": result.provider_location,
+                                                  "size": result.size_gb})):
             self.core.undo_made("snapshot", snapshot_id,
                                 lambda: driver.delete_snapshot(SnapshotRef(ref.id, ref.share, result.provider_location)))
 

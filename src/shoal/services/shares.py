@@ -16,6 +16,7 @@ from . import quotas as q
 from .context import RequestContext
 from .errors import Conflict, Forbidden, Invalid, NotFound, OverQuota
 from .scheduler import NoValidPool, choose_pool, choose_pool_now
+from .tasks import Gate
 from .types import TypeCatalog
 
 log = logging.getLogger(__name__)
@@ -64,7 +65,7 @@ class Shares:
         if (share_proto or "").upper() != "NFS":
             raise Invalid(f"share_proto {share_proto!r} is not supported; only NFS")
         metadata = check_metadata(metadata)
-        with self.core.db.session() as session:
+        with self.core.early_start() as gate, self.core.db.session() as session:
             parent = None
             if snapshot_id:
                 parent = self.core.get_snapshot(session, ctx, snapshot_id)
@@ -99,17 +100,19 @@ class Shares:
             # What the view reads, set here instead of re-reading the new row.
             share.share_type, share.export_locations = stype, []
             session.add(share)
+            session.flush()
+            # The task gets what it needs from here instead of reading the row again,
+            # and starts the backend work while this commits; a share not placed yet
+            # is read, placed and recorded by the task itself once committed.
+            plan = None
+            if share.backend is not None:
+                plan = (self.core.share_ref(share), self.core.snapshot_ref(parent) if parent else None, share.backend)
+            self.core.tasks.submit(self._create, share.id, plan, gate)
             created = share
-        # The task gets what it needs from here instead of reading the row again;
-        # a share not placed yet is read, placed and recorded by the task itself.
-        plan = None
-        if created.backend is not None:
-            plan = (self.core.share_ref(created), self.core.snapshot_ref(parent) if parent else None, created.backend)
-        self.core.tasks.submit(self._create, created.id, plan)
         return created
 
-    def _create(self, share_id: str, plan: tuple | None = None) -> None:
-        if plan is None and (plan := self._place(share_id)) is None:
+    def _create(self, share_id: str, plan: tuple | None, gate: Gate) -> None:
+        if plan is None and (not gate.wait() or (plan := self._place(share_id)) is None):
             return
         ref, snap_ref, backend = plan
         driver = self.core.driver(backend)
@@ -117,9 +120,11 @@ class Shares:
             try:
                 result = driver.create_share_from_snapshot(ref, snap_ref) if snap_ref else driver.create_share(ref)
             except Exception as exc:
-                self.core.fail_share(share_id, "error", c.ACTION_CREATE, c.DETAIL_DRIVER_FAILED, f"create failed: {exc}")
+                if gate.wait():
+                    self.core.fail_share(share_id, "error", c.ACTION_CREATE, c.DETAIL_DRIVER_FAILED,
+                                         f"create failed: {exc}")
                 return
-            if not self._finish(share_id, result, "creating"):
+            if not (gate.wait() and self._finish(share_id, result, "creating")):
                 self.core.undo_made("share", share_id, lambda: driver.delete_share(ref))
 
     def _place(self, share_id: str) -> tuple | None:

@@ -15,6 +15,23 @@ from typing import Callable
 log = logging.getLogger(__name__)
 
 
+class Gate:
+    """Lets a task started inside a request's transaction (its backend work
+    overlapping the commit and the response) wait for that commit before it
+    writes anything: True once committed, False if the transaction failed."""
+
+    def __init__(self):
+        self._done = threading.Event()
+        self._committed = False
+
+    def open(self, committed: bool) -> None:
+        self._committed = committed
+        self._done.set()
+
+    def wait(self, timeout: float = 120.0) -> bool:
+        return self._done.wait(timeout) and self._committed
+
+
 class TaskRunner:
     def __init__(self, workers: int = 8):
         self._pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="shoal-task")

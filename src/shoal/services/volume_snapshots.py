@@ -15,6 +15,7 @@ from . import quotas as q
 from . import volume_common as vc
 from .context import RequestContext
 from .errors import Forbidden, Invalid
+from .tasks import Gate
 from .shares import MAX_DESCRIPTION, MAX_NAME, check_metadata, check_text
 
 SNAPSHOT_STATUSES = ("creating", "available", "deleting", "error", "error_deleting", "unmanaging", "restoring",
@@ -34,8 +35,8 @@ class VolumeSnapshots:
         check_text("description", description, MAX_DESCRIPTION)
         metadata = check_metadata(metadata)
         force = str(force).lower() in ("true", "1", "yes") if not isinstance(force, bool) else force
-        with self.core.db.session() as session:
-            volume = vc.get_volume(session, ctx, volume_id)
+        with self.core.early_start() as gate, self.core.db.session() as session:
+            volume = vc.get_volume(session, ctx, volume_id, attachments=False)
             allowed = ("available", "in-use") if force else ("available",)
             if volume.status not in allowed:
                 raise Invalid(f"Invalid volume: Volume {volume_id} status must be available, but current status "
@@ -47,20 +48,26 @@ class VolumeSnapshots:
                                          task="create", metadata_=metadata)
             snap.volume = volume  # what the view reads, instead of re-reading the new row
             session.add(snap)
+            session.flush()
+            # The backend work starts now, overlapping the commit; the task gets the
+            # snapshot's plain data rather than reading the row again.
+            self.core.tasks.submit(self._create, snap.id, vc.snapshot_ref(snap), volume.backend, gate)
             created = snap
-        # The task gets the snapshot's plain data rather than reading the row again.
-        self.core.tasks.submit(self._create, created.id, vc.snapshot_ref(created), volume.backend)
         return created
 
-    def _create(self, snapshot_id: str, ref: VolumeSnapshotRef, backend: str) -> None:
+    def _create(self, snapshot_id: str, ref: VolumeSnapshotRef, backend: str, gate: Gate) -> None:
         try:
             drv = vc.driver(self.core, backend)
             result = drv.create_snapshot(ref)
         except Exception as exc:
-            vc.set_snapshot(self.core, snapshot_id, status="error", task=None, status_reason=f"snapshot failed: {exc}")
+            if gate.wait():
+                vc.set_snapshot(self.core, snapshot_id, status="error", task=None,
+                                status_reason=f"snapshot failed: {exc}")
             return
-        if not self.core.settle(models.VolumeSnapshot, snapshot_id, "creating", {"status": "available", "task": None},
-                                {"provider_location": result.provider_location, "size": result.size_gb}):
+        if not (gate.wait() and self.core.settle(models.VolumeSnapshot, snapshot_id, "creating",
+                                                 {"status": "available", "task": None},
+                                                 {"provider_location": result.provider_location,
+                                                  "size": result.size_gb})):
             self.core.undo_made("snapshot", snapshot_id,
                                 lambda: drv.delete_snapshot(VolumeSnapshotRef(ref.id, ref.volume, result.provider_location)))
 

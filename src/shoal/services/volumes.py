@@ -17,6 +17,7 @@ from . import volume_common as vc
 from .context import RequestContext
 from .errors import Forbidden, Invalid, NotFound, OverQuota
 from .scheduler import NoValidPool, choose_pool, choose_pool_now
+from .tasks import Gate
 from .shares import MAX_DESCRIPTION, MAX_NAME, check_metadata, check_size, check_text, parse_service_host
 from .types import TypeCatalog
 
@@ -53,7 +54,7 @@ class Volumes:
         metadata = check_metadata(metadata)
         if snapshot_id and source_volid:
             raise Invalid("give snapshot_id or source_volid, not both")
-        with self.core.db.session() as session:
+        with self.core.early_start() as gate, self.core.db.session() as session:
             parent_backend = parent_pool = parent_type = None
             min_size = 1
             if snapshot_id:
@@ -98,18 +99,20 @@ class Volumes:
             # What the view reads, set here instead of re-reading the new row.
             volume.volume_type, volume.attachments = vtype, []
             session.add(volume)
+            session.flush()
+            # The task gets what it needs from here instead of reading the row again,
+            # and starts the backend work while this commits; a volume not placed yet
+            # is read, placed and recorded by the task itself once committed.
+            plan = None
+            if volume.backend is not None:
+                plan = (vc.volume_ref(volume), vc.snapshot_ref(snap) if snapshot_id else None,
+                        vc.volume_ref(src) if source_volid else None, volume.backend)
+            self.core.tasks.submit(self._create, volume.id, plan, gate)
             created = volume
-        # The task gets what it needs from here instead of reading the row again;
-        # a volume not placed yet is read, placed and recorded by the task itself.
-        plan = None
-        if created.backend is not None:
-            plan = (vc.volume_ref(created), vc.snapshot_ref(snap) if snapshot_id else None,
-                    vc.volume_ref(src) if source_volid else None, created.backend)
-        self.core.tasks.submit(self._create, created.id, plan)
         return created
 
-    def _create(self, volume_id: str, plan: tuple | None = None) -> None:
-        if plan is None and (plan := self._place(volume_id)) is None:
+    def _create(self, volume_id: str, plan: tuple | None, gate: Gate) -> None:
+        if plan is None and (not gate.wait() or (plan := self._place(volume_id)) is None):
             return
         ref, snap_ref, src_ref, backend = plan
         with self.core.volume_lock(volume_id):
@@ -122,14 +125,15 @@ class Volumes:
                 else:
                     result = drv.create_volume(ref)
             except Exception as exc:
-                vc.fail_volume(self.core, volume_id, "error", vc.ACTION_CREATE, vc.DETAIL_DRIVER_FAILED,
-                               f"create failed: {exc}")
+                if gate.wait():
+                    vc.fail_volume(self.core, volume_id, "error", vc.ACTION_CREATE, vc.DETAIL_DRIVER_FAILED,
+                                   f"create failed: {exc}")
                 return
             # One statement; CHAP secrets are made here unless the row has some already.
-            made = self.core.settle(models.Volume, volume_id, "creating",
-                                    {"status": "available", "status_reason": None, "task": None},
-                                    {"provider_location": result.provider_location, "size": result.size_gb,
-                                     "provider_auth": func.coalesce(models.Volume.provider_auth, vc.new_chap())})
+            made = gate.wait() and self.core.settle(
+                models.Volume, volume_id, "creating", {"status": "available", "status_reason": None, "task": None},
+                {"provider_location": result.provider_location, "size": result.size_gb,
+                 "provider_auth": func.coalesce(models.Volume.provider_auth, vc.new_chap())})
             if not made:
                 self.core.undo_made("volume", volume_id, lambda: drv.delete_volume(
                     VolumeRef(ref.id, ref.pool, ref.size_gb, result.provider_location, ref.extra_specs)))
