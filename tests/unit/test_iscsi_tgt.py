@@ -495,15 +495,85 @@ def test_remove_deletes_the_target_and_its_unshared_accounts():
     ]
 
 
-def test_remove_of_nothing_and_by_iqn():
+def test_remove_of_nothing_and_by_iqn(monkeypatch):
     host = FakeTgtHost()
     tgt = helper(host)
     tgt.remove("k1")
     tgt.remove(IQN)
     assert host.changes() == []
     host.shows["target"] = show(7, IQN)
-    tgt.remove(IQN)
+    monkeypatch.setattr(tgt_module, "_STATES", {})  # a new process reads tgtd afresh
+    helper(host).remove(IQN)
     assert host.changes() == [["--op", "delete", "--mode", "target", "--tid", "7", "--force"]]
+
+
+# -- what the helper remembers of an owned tgtd ----------------------------------------
+
+
+def shows(host: FakeTgtHost) -> int:
+    return sum(1 for argv in host.calls if "show" in argv)
+
+
+def test_new_targets_after_the_first_are_made_from_memory():
+    host = FakeTgtHost()
+    tgt = helper(host)
+    tgt.apply(target())
+    assert shows(host) == 2  # targets and accounts, once
+    tgt.apply(target(key="k2", iqn="iqn.2026-11.org.shoal.test:vol2", chap=Chap("user2", "secret223456")))
+    assert shows(host) == 2
+    assert host.changes()[-5] == ["--op", "new", "--mode", "target", "--tid", "2", "-T", "iqn.2026-11.org.shoal.test:vol2"]
+
+
+def test_an_existing_target_is_always_checked_against_tgtd():
+    host = FakeTgtHost()
+    tgt = helper(host)
+    tgt.apply(target())
+    tgt.apply(target(initiators=(HOST1, HOST2)))
+    assert shows(host) == 4
+
+
+def test_stale_memory_is_read_again_and_the_apply_retried():
+    host = FakeTgtHost()
+    tgt = helper(host)
+    tgt.apply(target())
+    # Someone else took tid 2 and made user2 behind Shoal's back.
+    host.shows["target"] = show(1, IQN, backing=BACKING, accounts=["user1"]) + show(2, "iqn.2026-11.org.other:x")
+    host.shows["account"] = "Account list:\n    user1\n    user2\n"
+    host.fail = [(("new", "target", "2"), 22, "tgtadm: this target already exists"),
+                 (("new", "account", "user2"), 22, "tgtadm: this account already exists")]
+    tgt.apply(target(key="k2", iqn="iqn.2026-11.org.shoal.test:vol2", chap=Chap("user2", "secret223456")))
+    assert shows(host) > 2
+    changes = host.changes()
+    assert ["--op", "new", "--mode", "target", "--tid", "3", "-T", "iqn.2026-11.org.shoal.test:vol2"] in changes
+    assert ["--op", "delete", "--mode", "account", "--user", "user2"] in changes  # reset: its secret is unknown
+
+
+def test_removing_what_was_never_exported_runs_nothing():
+    host = FakeTgtHost()
+    tgt = helper(host)
+    tgt.apply(target())
+    before = len(host.calls)
+    tgt.remove("never-exported")
+    assert len(host.calls) == before
+    host.shows["target"] = show(1, IQN, backing=BACKING, accounts=["user1"], acl=[HOST1])
+    host.shows["account"] = "Account list:\n    user1\n"
+    tgt.remove("k1")  # one that is there is deleted after reading tgtd
+    assert host.changes()[-2:] == [["--op", "delete", "--mode", "target", "--tid", "1", "--force"],
+                                   ["--op", "delete", "--mode", "account", "--user", "user1"]]
+
+
+def test_start_and_an_unowned_daemon_forget_the_memory():
+    host = FakeTgtHost()
+    tgt = helper(host)
+    tgt.apply(target())
+    tgt.start()
+    tgt.apply(target(key="k2", iqn="iqn.2026-11.org.shoal.test:vol2", chap=Chap("user2", "secret223456")))
+    assert shows(host) > 2
+    other = FakeTgtHost()
+    unowned = helper(other, manage_daemon=False, control_port=9)
+    unowned.apply(target())
+    unowned.apply(target(key="k2", iqn="iqn.2026-11.org.shoal.test:vol2", chap=Chap("user2", "secret223456")))
+    assert shows(other) == 4
 
 
 def test_remove_after_a_half_done_apply_deletes_the_known_account():

@@ -207,6 +207,9 @@ class _DaemonState:
     lock: threading.RLock = field(default_factory=threading.RLock)
     secrets: dict[str, str] = field(default_factory=dict)  # CHAP user -> digest of the secret set
     keys: dict[str, tuple[str, str]] = field(default_factory=dict)  # key -> (iqn, CHAP user)
+    # The daemon's state as last read, kept current by every change made through it
+    # (only for a tgtd Shoal owns); dropped on any failure, start and ensure.
+    known: _Snapshot | None = None
 
 
 _STATES: dict[tuple[str, int], _DaemonState] = {}
@@ -290,7 +293,13 @@ class TgtHelper(IscsiHelper):
         return parse_portals(self._run("--op", "show", "--mode", "portal").stdout)
 
     def _snapshot(self) -> _Snapshot:
-        return _Snapshot(self.targets(), self._accounts())
+        """tgtd's state, read now (and remembered when Shoal owns the daemon)."""
+        snapshot = _Snapshot(self.targets(), self._accounts())
+        self._state.known = snapshot if self.manage_daemon else None
+        return snapshot
+
+    def _remembered(self) -> _Snapshot | None:
+        return self._state.known if self.manage_daemon else None
 
     # -- daemon -----------------------------------------------------------------------
 
@@ -324,6 +333,7 @@ class TgtHelper(IscsiHelper):
         """Start a tgtd for this control port unless one answers, then make sure
         it listens on every configured portal."""
         with self._state.lock:
+            self._state.known = None
             if self.answering():
                 self._add_portals(self._daemon_portals())
                 return
@@ -383,9 +393,25 @@ class TgtHelper(IscsiHelper):
     # -- targets ------------------------------------------------------------------------
 
     def apply(self, target: IscsiTarget) -> None:
+        """A target that the remembered state does not have yet is made from that
+        state (two `show` commands saved on every first attach); a command that
+        fails then means the memory was stale: read tgtd and apply again. A
+        target that exists is always checked against tgtd itself."""
         self._check(target)
         with self._state.lock:
-            self._apply(target, self._snapshot())
+            remembered = self._remembered()
+            if remembered is not None and remembered.by_iqn(target.iqn) is None:
+                try:
+                    self._apply(target, remembered)
+                    return
+                except (TgtError, CommandError) as exc:
+                    log.info("tgt target %s: applying from memory failed (%s); reading tgtd again", target.iqn, exc)
+            self._state.known = None
+            try:
+                self._apply(target, self._snapshot())
+            except BaseException:
+                self._state.known = None
+                raise
 
     def ensure(self, targets: list[IscsiTarget]) -> None:
         """Apply every target given, reading tgtd's state once. Targets not in the
@@ -398,7 +424,7 @@ class TgtHelper(IscsiHelper):
         with self._state.lock:
             if self.manage_daemon and not self.answering():
                 self.start()
-            snapshot = self._snapshot()
+            snapshot = self._snapshot()  # read afresh: this is the check that repairs
             for target in targets:
                 try:
                     self._check(target)
@@ -406,33 +432,48 @@ class TgtHelper(IscsiHelper):
                 except (TgtError, InvalidTarget, CommandError) as exc:
                     failed[target.key] = [str(exc)]
         if failed:
+            self._state.known = None
             raise TgtError(f"tgtd could not export: {failed}", failed)
 
     def remove(self, key: str) -> None:
         """Delete the target (sessions are cut: --force) and its accounts; `key` is
         the target's key or its IQN. The backing file stays open in tgtd until
-        this returns, so a dataset holding it can be destroyed only after."""
+        this returns, so a dataset holding it can be destroyed only after. A key
+        that the remembered state has no target for (a volume never attached
+        since tgtd was last read) needs no command at all."""
         with self._state.lock:
-            snapshot = self._snapshot()
-            known = self._state.keys.get(key)
-            iqn = self._resolve(key, snapshot)
-            current = snapshot.by_iqn(iqn) if iqn else None
-            users = set(current.accounts + current.outgoing) if current else set()
-            if known:
-                users.add(known[1])
-            if current:
-                log.info("deleting tgt target %s (tid %d)", current.iqn, current.tid)
-                tid = str(current.tid)
-                result = self._run("--op", "delete", "--mode", "target", "--tid", tid, "--force", check=False)
-                if result.returncode and "can't find the target" not in result.stderr:
-                    raise TgtError(f"cannot delete target {current.iqn}: {result.stderr.strip()}")
-                snapshot.targets.remove(current)
-            for user in sorted(users):
-                if user in snapshot.accounts and not snapshot.bound_elsewhere(user, -1):
-                    self._run("--op", "delete", "--mode", "account", "--user", user, check=False)
-                    self._state.secrets.pop(user, None)
-            for stale in [k for k, (known_iqn, _) in self._state.keys.items() if k == key or known_iqn == iqn]:
-                del self._state.keys[stale]
+            remembered = self._remembered()
+            if remembered is not None and key not in self._state.keys:
+                iqn = self._resolve(key, remembered)
+                if iqn is None or remembered.by_iqn(iqn) is None:
+                    return
+            try:
+                self._remove(key, self._snapshot())
+            except BaseException:
+                self._state.known = None
+                raise
+
+    def _remove(self, key: str, snapshot: _Snapshot) -> None:
+        known = self._state.keys.get(key)
+        iqn = self._resolve(key, snapshot)
+        current = snapshot.by_iqn(iqn) if iqn else None
+        users = set(current.accounts + current.outgoing) if current else set()
+        if known:
+            users.add(known[1])
+        if current:
+            log.info("deleting tgt target %s (tid %d)", current.iqn, current.tid)
+            tid = str(current.tid)
+            result = self._run("--op", "delete", "--mode", "target", "--tid", tid, "--force", check=False)
+            if result.returncode and "can't find the target" not in result.stderr:
+                raise TgtError(f"cannot delete target {current.iqn}: {result.stderr.strip()}")
+            snapshot.targets.remove(current)
+        for user in sorted(users):
+            if user in snapshot.accounts and not snapshot.bound_elsewhere(user, -1):
+                self._run("--op", "delete", "--mode", "account", "--user", user, check=False)
+                snapshot.accounts.discard(user)
+                self._state.secrets.pop(user, None)
+        for stale in [k for k, (known_iqn, _) in self._state.keys.items() if k == key or known_iqn == iqn]:
+            del self._state.keys[stale]
 
     def resize(self, key: str) -> None:
         """Re-open the backing of every LUN of the target so tgtd reads the new
