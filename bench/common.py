@@ -162,9 +162,13 @@ def new_results(ops: tuple[str, ...]) -> dict:
 
 
 def report(title: str, rounds: int, results: dict) -> None:
-    print(f"{title}, median of {rounds} rounds (ms); ratio = Shoal API / raw commands")
+    """Medians of the times, and the median of each round's own ratio: the two
+    halves of a pair ran seconds apart, so a machine that slows down or speeds up
+    over the run moves both and the paired ratio stays put."""
+    print(f"{title}, median of {rounds} rounds (ms); ratio = median of per-round Shoal API / raw commands")
     print(f"{'operation':<18}{'shoal':>10}{'floor':>10}{'ratio':>8}")
     for op, runs in results.items():
         api_ms = statistics.median(runs["api"]) * 1000
         floor_ms = statistics.median(runs["floor"]) * 1000
-        print(f"{op:<18}{api_ms:>10.1f}{floor_ms:>10.1f}{api_ms / floor_ms:>8.2f}")
+        ratio = statistics.median(a / f for a, f in zip(runs["api"], runs["floor"]))
+        print(f"{op:<18}{api_ms:>10.1f}{floor_ms:>10.1f}{ratio:>8.2f}")

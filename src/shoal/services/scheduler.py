@@ -35,11 +35,13 @@ class PoolStatsCache:
     """Pool stats for placement, kept the way Cinder's and Manila's schedulers keep
     the backends' periodic reports: placement uses the last report, and one older
     than `ttl` is refreshed in the background, so a create never waits on a
-    `zfs get` unless no report younger than `max_age` is known. Pools are thin
+    `zfs get` unless no report younger than `max_age` is known (Cinder's volume
+    service reports every 60 s; refreshing more often only puts a `zfs get` beside
+    the creates that asked for it). Pools are thin
     (refquota, sparse volumes), so what is placed is not subtracted: fresh stats do
     not count placed sizes either, only data written."""
 
-    def __init__(self, ttl: float = 2.0, max_age: float = 60.0):
+    def __init__(self, ttl: float = 30.0, max_age: float = 300.0):
         self.ttl, self.max_age = ttl, max_age
         self._entries: dict[str, tuple[float, list[PoolStats]]] = {}
         self._refreshing: set[str] = set()
