@@ -38,15 +38,14 @@ class ShareSnapshots:
                 raise Invalid(f"Share status must be available, not {share.status}")
             q.check_share(self.core, session, share.project_id, ctx.user_id, share.share_type_id, snapshots=1,
                           snapshot_gigabytes=share.size)
-            snap = models.ShareSnapshot(share_id=share_id, project_id=share.project_id, user_id=ctx.user_id,
+            snap = models.ShareSnapshot(id=models.new_id(), share_id=share_id, project_id=share.project_id, user_id=ctx.user_id,
                                         name=name, description=description, size=share.size, status="creating",
                                         task="create", metadata_=metadata)
             snap.share = share  # what the view reads, instead of re-reading the new row
-            session.add(snap)
-            session.flush()
-            # The backend work starts now, overlapping the commit; the task gets the
-            # snapshot's plain data rather than reading the row again.
+            # The backend work starts now, overlapping the insert and the commit; the
+            # task gets the snapshot's plain data rather than reading the row again.
             self.core.tasks.submit(self._create, snap.id, self.core.snapshot_ref(snap), share.backend, gate)
+            session.add(snap)
             created = snap
         return created
 

@@ -84,7 +84,7 @@ class Shares:
             if availability_zone and availability_zone not in {d.availability_zone for d in self.core.drivers.values()}:
                 raise NotFound(f"Availability zone {availability_zone} could not be found.")
             share = models.Share(
-                project_id=ctx.project_id, user_id=ctx.user_id, name=name, description=description, size=size,
+                id=models.new_id(), project_id=ctx.project_id, user_id=ctx.user_id, name=name, description=description, size=size,
                 status="creating", share_proto="NFS", share_type_id=stype.id, snapshot_id=snapshot_id,
                 availability_zone=availability_zone, metadata_=metadata, is_public=bool(is_public), task="create",
             )
@@ -99,15 +99,14 @@ class Shares:
                           size=size)
             # What the view reads, set here instead of re-reading the new row.
             share.share_type, share.export_locations = stype, []
-            session.add(share)
-            session.flush()
             # The task gets what it needs from here instead of reading the row again,
-            # and starts the backend work while this commits; a share not placed yet
-            # is read, placed and recorded by the task itself once committed.
+            # and starts the backend work while this inserts and commits; a share not
+            # placed yet is read, placed and recorded by the task once committed.
             plan = None
             if share.backend is not None:
                 plan = (self.core.share_ref(share), self.core.snapshot_ref(parent) if parent else None, share.backend)
             self.core.tasks.submit(self._create, share.id, plan, gate)
+            session.add(share)
             created = share
         return created
 

@@ -43,15 +43,14 @@ class VolumeSnapshots:
                               f"is: {volume.status}.")
             q.check_volume(self.core, session, volume.project_id, volume.volume_type_id, snapshots=1,
                            gigabytes=volume.size)
-            snap = models.VolumeSnapshot(volume_id=volume_id, project_id=volume.project_id, user_id=ctx.user_id,
+            snap = models.VolumeSnapshot(id=models.new_id(), volume_id=volume_id, project_id=volume.project_id, user_id=ctx.user_id,
                                          name=name, description=description, size=volume.size, status="creating",
                                          task="create", metadata_=metadata)
             snap.volume = volume  # what the view reads, instead of re-reading the new row
-            session.add(snap)
-            session.flush()
-            # The backend work starts now, overlapping the commit; the task gets the
-            # snapshot's plain data rather than reading the row again.
+            # The backend work starts now, overlapping the insert and the commit; the
+            # task gets the snapshot's plain data rather than reading the row again.
             self.core.tasks.submit(self._create, snap.id, vc.snapshot_ref(snap), volume.backend, gate)
+            session.add(snap)
             created = snap
         return created
 

@@ -81,7 +81,7 @@ class Volumes:
             if availability_zone and availability_zone not in zones:
                 raise Invalid(f"Invalid input received: Availability zone '{availability_zone}' is invalid.")
             volume = models.Volume(
-                project_id=ctx.project_id, user_id=ctx.user_id, name=name, description=description, size=size,
+                id=models.new_id(), project_id=ctx.project_id, user_id=ctx.user_id, name=name, description=description, size=size,
                 status="creating", volume_type_id=vtype.id if vtype else None, snapshot_id=snapshot_id,
                 source_volid=source_volid, availability_zone=availability_zone, metadata_=metadata, task="create",
                 multiattach=bool(multiattach) or spec_true(specs, "multiattach"),
@@ -98,16 +98,15 @@ class Volumes:
                            size=size)
             # What the view reads, set here instead of re-reading the new row.
             volume.volume_type, volume.attachments = vtype, []
-            session.add(volume)
-            session.flush()
             # The task gets what it needs from here instead of reading the row again,
-            # and starts the backend work while this commits; a volume not placed yet
-            # is read, placed and recorded by the task itself once committed.
+            # and starts the backend work while this inserts and commits; a volume not
+            # placed yet is read, placed and recorded by the task once committed.
             plan = None
             if volume.backend is not None:
                 plan = (vc.volume_ref(volume), vc.snapshot_ref(snap) if snapshot_id else None,
                         vc.volume_ref(src) if source_volid else None, volume.backend)
             self.core.tasks.submit(self._create, volume.id, plan, gate)
+            session.add(volume)
             created = volume
         return created
 
