@@ -26,8 +26,7 @@ from tests.fixtures.shoal import (  # noqa: E402
     free_port, kill_ganesha, start_server, stop_server, stop_tgtd, write_config,
 )
 
-POLL = 0.002  # for "gone" (no timestamp to read): the poll interval bounds the error
-STEADY_POLL = 0.02  # for steady states, whose time is read from the resource's updated_at
+POLL = 0.02  # how often a client asks; latencies are read from the server's own records
 
 
 def sh(*argv: str, stdin=None) -> str:
@@ -105,7 +104,7 @@ def wait_status(http: httpx.Client, path: str, status: str, key: str = "status",
         if value[key] == status:
             return value
         assert "error" not in value[key], value
-        time.sleep(STEADY_POLL)
+        time.sleep(POLL)
 
 
 def latency(started: float, view: dict) -> float:
@@ -117,11 +116,21 @@ def latency(started: float, view: dict) -> float:
 
 
 def wait_gone(http: httpx.Client, path: str, first_poll: float = 0.0) -> None:
-    """Poll until 404, tightly (nothing records when a row went away) but only
-    after `first_poll` seconds: the answer can only come later than the truth."""
+    """Poll until 404, only after `first_poll` seconds: polls while the work runs
+    only slow the server down."""
     time.sleep(first_poll)
     while http.get(path).status_code != 404:
         time.sleep(POLL)
+
+
+def deleted_at(log: Path, kind: str, item: str) -> float:
+    """When the server recorded the deletion: the time of its "<kind> <id> deleted"
+    log line (local time, milliseconds) -- the deletion's `updated_at`, as it were."""
+    needle = f" {kind} {item} deleted"
+    for line in reversed(log.read_text(errors="replace").splitlines()):
+        if line.endswith(needle):
+            return datetime.strptime(line[:23], "%Y-%m-%d %H:%M:%S,%f").timestamp()
+    raise AssertionError(f"no '{needle.strip()}' line in {log}")
 
 
 class Rounds:

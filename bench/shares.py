@@ -1,8 +1,8 @@
 """Share latency through Shoal's API against the raw-command floor, in one run.
 
 Latency through the API runs from just before the request to the moment the
-server recorded the steady state (the resource's `updated_at`); delete runs
-until the API answers 404.
+server recorded the steady state (the resource's `updated_at`; for a delete,
+its "share <id> deleted" log line).
 
 For each operation the same work is done twice per round, the two taking
 turns to go first: once through Shoal's HTTP API (request, then poll until
@@ -27,7 +27,7 @@ import httpx
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from common import POLL, Rounds, bench_shoal, latency, report, sh, wait_gone, wait_status  # noqa: E402
+from common import Rounds, deleted_at, bench_shoal, latency, report, sh, wait_gone, wait_status  # noqa: E402
 
 from shoal.exports.nfs.base import NfsClientRule, normalize_address  # noqa: E402
 from shoal.exports.nfs.ganesha import RELOAD_DONE, render_export, render_main  # noqa: E402
@@ -71,7 +71,7 @@ class RawGanesha:
                 fh.seek(offset)
                 if RELOAD_DONE in fh.read():
                     return
-            time.sleep(POLL)
+            time.sleep(0.002)  # the floor notices its reload within 2 ms
 
     def export(self, key: str, path: str, rules=()) -> None:
         file = self.exports / f"{key}.conf"
@@ -133,8 +133,8 @@ class Floor:
 class Api:
     """Each call returns (id, seconds until the server recorded the steady state)."""
 
-    def __init__(self, client: httpx.Client):
-        self.http = client
+    def __init__(self, client: httpx.Client, log: Path):
+        self.http, self.log = client, log
 
     def create(self, first_poll: float = 0.0, snapshot_id: str | None = None) -> tuple[str, float]:
         body = {"share": {"size": 1, "share_proto": "NFS", "snapshot_id": snapshot_id}}
@@ -155,10 +155,10 @@ class Api:
         return rule, latency(started, view)
 
     def delete(self, share_id: str, first_poll: float = 0.0) -> tuple[None, float]:
-        started = time.perf_counter()
+        started = time.time()
         self.http.delete(f"/shares/{share_id}")
         wait_gone(self.http, f"/shares/{share_id}", first_poll)
-        return None, time.perf_counter() - started
+        return None, deleted_at(self.log, "share", share_id) - started
 
     def delete_snapshot(self, snap: str) -> None:
         self.http.delete(f"/snapshots/{snap}")
@@ -186,7 +186,7 @@ def main() -> int:
     with bench_shoal() as shoal:
         raw = RawGanesha(shoal.work / "raw-ganesha")
         try:
-            api = Api(shoal.client("share", {"X-OpenStack-Manila-API-Version": "2.84"}))
+            api = Api(shoal.client("share", {"X-OpenStack-Manila-API-Version": "2.84"}), shoal.work / "shoal.log")
             floor = Floor(f"{shoal.pool}/raw", raw)
             one_round(api, floor, -1, Rounds(OPS))  # warm-up
             rounds = Rounds(OPS)

@@ -6,7 +6,7 @@ hand (`zfs`, `truncate`, `tgtadm` against a tgtd of the bench's own). Then the
 time of a clone of a 1 GiB and of a 100 GiB sparse volume through the API,
 side by side: a ZFS clone is O(1) in the size, so they should be equal.
 Latency through the API ends when the server recorded `available`
-(`updated_at`); create+attach adds the attach request's time (until the
+(`updated_at`) or the deletion (its "volume <id> deleted" log line); create+attach adds the attach request's time (until the
 connection info is in hand) to the create's.
 """
 
@@ -23,7 +23,7 @@ import httpx
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from common import Rounds, bench_shoal, latency, report, sh, wait_gone, wait_status  # noqa: E402
+from common import Rounds, deleted_at, bench_shoal, latency, report, sh, wait_gone, wait_status  # noqa: E402
 
 from tests.fixtures.shoal import control_port, free_port, stop_tgtd  # noqa: E402
 
@@ -96,8 +96,8 @@ class Floor:
 class Api:
     """Creates return (id, seconds until the server recorded `available`)."""
 
-    def __init__(self, http: httpx.Client):
-        self.http = http
+    def __init__(self, http: httpx.Client, log: Path):
+        self.http, self.log = http, log
 
     def create(self, first_poll: float = 0.0, size: int | None = 1, **extra) -> tuple[str, float]:
         started = time.time()
@@ -125,10 +125,10 @@ class Api:
         return self.create(first_poll, size=None, source_volid=volume)  # the source's size
 
     def delete(self, volume: str, first_poll: float = 0.0) -> tuple[None, float]:
-        started = time.perf_counter()
+        started = time.time()
         self.http.delete(f"/volumes/{volume}")
         wait_gone(self.http, f"/volumes/{volume}", first_poll)
-        return None, time.perf_counter() - started
+        return None, deleted_at(self.log, "volume", volume) - started
 
     def detach(self, attachment: str) -> None:
         self.http.delete(f"/attachments/{attachment}")
@@ -181,7 +181,7 @@ def main() -> int:
     with bench_shoal(pool_size="160G") as shoal:
         tgt = RawTgt()
         try:
-            api = Api(shoal.client("volume", {"OpenStack-API-Version": "volume 3.71"}))
+            api = Api(shoal.client("volume", {"OpenStack-API-Version": "volume 3.71"}), shoal.work / "shoal.log")
             floor = Floor(f"{shoal.pool}/raw", tgt)
             one_round(api, floor, -1, Rounds(OPS))  # warm-up
             rounds = Rounds(OPS)

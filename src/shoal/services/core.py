@@ -3,11 +3,12 @@ the small helpers that turn rows into the plain data drivers take."""
 
 from __future__ import annotations
 
+import functools
 import logging
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 
-from sqlalchemy import case, select, update
+from sqlalchemy import bindparam, case, select, update
 from sqlalchemy.orm import Session, noload
 
 from shoal.config import Settings
@@ -124,20 +125,28 @@ class Core:
         ))
 
     def settle(self, model, row_id: str, expected: str, steady: dict, always: dict | None = None,
-               session: Session | None = None) -> bool:
+               connection=None) -> bool:
         """Record the outcome of background work in one UPDATE, without loading the
         row: `always` is written whatever the status; `steady` only while the row is
         still `expected` (an admin's reset-status meanwhile wins). False when the row
-        is gone (force-deleted meanwhile)."""
-        values = dict(always or {})
-        for key, value in steady.items():
-            values[key] = case((model.status == expected, value), else_=getattr(model, key))
-        statement = update(model).where(model.id == row_id).values(**values).execution_options(
-            synchronize_session=False)
-        if session is not None:
-            return session.execute(statement).rowcount > 0
-        with self.db.session() as session:
-            return session.execute(statement).rowcount > 0
+        is gone (force-deleted meanwhile). Keys are column names, values plain data."""
+        always = always or {}
+        statement = self._settle_statement(model.__table__, expected, tuple(steady), tuple(always))
+        params = {"row_id": row_id, **{f"s_{k}": v for k, v in steady.items()},
+                  **{f"a_{k}": v for k, v in always.items()}}
+        if connection is not None:
+            return connection.execute(statement, params).rowcount > 0
+        with self.db.connection() as connection:
+            return connection.execute(statement, params).rowcount > 0
+
+    @staticmethod
+    @functools.lru_cache(maxsize=64)
+    def _settle_statement(table, expected: str, steady: tuple, always: tuple):
+        """Built once per shape: building the CASE expressions cost more than running them."""
+        values = {k: bindparam(f"a_{k}") for k in always}
+        for key in steady:
+            values[key] = case((table.c.status == expected, bindparam(f"s_{key}")), else_=table.c[key])
+        return update(table).where(table.c.id == bindparam("row_id")).values(**values)
 
     @staticmethod
     def undo_made(kind: str, row_id: str, undo) -> None:

@@ -150,11 +150,12 @@ class Shares:
         """Record a made share; False when its row is gone."""
         if not quota:  # the hot path: two statements, nothing loaded
             always = {"provider_location": result.provider_location, **({"size": result.size_gb} if result.size_gb else {})}
-            with self.core.db.session() as session:
+            with self.core.db.connection() as connection:
                 if not self.core.settle(models.Share, share_id, expected_status,
-                                        {"status": "available", "status_reason": None, "task": None}, always, session):
+                                        {"status": "available", "status_reason": None, "task": None}, always,
+                                        connection):
                     return False
-                replace_export_locations(session, share_id, result)
+                replace_export_locations(connection, share_id, result)
             return True
         with self.core.db.session() as session:
             share = session.get(models.Share, share_id)
@@ -295,10 +296,11 @@ class Shares:
             except Exception as exc:
                 self.core.fail_share(share_id, "error_deleting", c.ACTION_DELETE, c.DETAIL_DRIVER_FAILED, f"delete failed: {exc}")
                 return
-        with self.core.db.session() as session:
+        with self.core.db.connection() as connection:
             for child in (models.AccessRule, models.ExportLocation):
-                session.execute(delete(child).where(child.share_id == share_id))
-            session.execute(delete(models.Share).where(models.Share.id == share_id))
+                connection.execute(delete(child.__table__).where(child.__table__.c.share_id == share_id))
+            connection.execute(delete(models.Share.__table__).where(models.Share.__table__.c.id == share_id))
+        log.info("share %s deleted", share_id)
 
     # ---- resize ------------------------------------------------------------------------
 
@@ -529,11 +531,12 @@ def parse_service_host(service_host: Any) -> tuple[str, str]:
     return backend, pool
 
 
-def replace_export_locations(session, share_id: str, result: ShareResult) -> None:
+def replace_export_locations(connection, share_id: str, result: ShareResult) -> None:
     """set_export_locations without loading the share: plain statements."""
-    session.execute(delete(models.ExportLocation).where(models.ExportLocation.share_id == share_id))
+    table = models.ExportLocation.__table__
+    connection.execute(delete(table).where(table.c.share_id == share_id))
     if result.export_locations:
-        session.execute(insert(models.ExportLocation), [
+        connection.execute(insert(table), [
             {"share_id": share_id, "path": loc.path, "is_admin_only": loc.is_admin_only, "preferred": loc.preferred}
             for loc in result.export_locations
         ])

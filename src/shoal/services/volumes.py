@@ -3,6 +3,7 @@ takes a volume from a transitional status to a steady one."""
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 from sqlalchemy import delete, func, select
@@ -21,6 +22,7 @@ from .tasks import Gate
 from .shares import MAX_DESCRIPTION, MAX_NAME, check_metadata, check_size, check_text, parse_service_host
 from .types import TypeCatalog
 
+log = logging.getLogger(__name__)
 VOLUME_STATUSES = (
     "creating", "available", "reserved", "attaching", "detaching", "in-use", "maintenance", "deleting",
     "awaiting-transfer", "error", "error_deleting", "backing-up", "restoring-backup", "error_backing-up",
@@ -128,11 +130,12 @@ class Volumes:
                     vc.fail_volume(self.core, volume_id, "error", vc.ACTION_CREATE, vc.DETAIL_DRIVER_FAILED,
                                    f"create failed: {exc}")
                 return
-            # One statement; CHAP secrets are made here unless the row has some already.
+            # One statement. The CHAP secrets are made here, only while the row is still
+            # `creating`: nothing can have exported it yet.
             made = gate.wait() and self.core.settle(
-                models.Volume, volume_id, "creating", {"status": "available", "status_reason": None, "task": None},
-                {"provider_location": result.provider_location, "size": result.size_gb,
-                 "provider_auth": func.coalesce(models.Volume.provider_auth, vc.new_chap())})
+                models.Volume, volume_id, "creating",
+                {"status": "available", "status_reason": None, "task": None, "provider_auth": vc.new_chap()},
+                {"provider_location": result.provider_location, "size": result.size_gb})
             if not made:
                 self.core.undo_made("volume", volume_id, lambda: drv.delete_volume(
                     VolumeRef(ref.id, ref.pool, ref.size_gb, result.provider_location, ref.extra_specs)))
@@ -282,10 +285,11 @@ class Volumes:
             vc.fail_volume(self.core, volume_id, "error_deleting", vc.ACTION_DELETE, vc.DETAIL_DRIVER_FAILED,
                            f"delete failed: {exc}")
             return
-        with self.core.db.session() as session:
+        with self.core.db.connection() as connection:
             for child in (models.VolumeSnapshot, models.VolumeAttachment):
-                session.execute(delete(child).where(child.volume_id == volume_id))
-            session.execute(delete(models.Volume).where(models.Volume.id == volume_id))
+                connection.execute(delete(child.__table__).where(child.__table__.c.volume_id == volume_id))
+            connection.execute(delete(models.Volume.__table__).where(models.Volume.__table__.c.id == volume_id))
+        log.info("volume %s deleted", volume_id)
 
     def _fresh_ref(self, volume_id: str) -> VolumeRef | None:
         with self.core.db.session() as session:
