@@ -6,11 +6,12 @@ its "share <id> deleted" log line).
 
 For each operation the same work is done twice per round, the two taking
 turns to go first: once through Shoal's HTTP API (request, then poll until
-the resource is steady) and once by hand with the raw commands (`zfs …`, writing ganesha's export
-files, SIGHUP, waiting for its reload line) against a ganesha of the bench's
-own. Medians of the rounds are printed with their ratio: the overhead Shoal
-adds to the floor. Everything runs on a pool, ports and state dirs of the
-bench's own, removed at the end.
+the resource is steady) and once by hand with the raw commands (`zfs …`,
+writing ganesha's export files, SIGHUP, waiting for its reload line) against
+a ganesha of the bench's own. Medians of the rounds are printed with the
+median of the per-round ratios: the overhead Shoal adds to the floor.
+Everything runs on a pool, ports and state dirs of the bench's own, removed
+at the end.
 """
 
 from __future__ import annotations

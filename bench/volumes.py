@@ -1,13 +1,16 @@
 """Volume latency through Shoal's API against the raw-command floor, in one run.
 
-Per round, the two taking turns to go first: create→available, create+attach (connection info in
-hand), snapshot, clone and delete, once through the Cinder API and once by
-hand (`zfs`, `truncate`, `tgtadm` against a tgtd of the bench's own). Then the
-time of a clone of a 1 GiB and of a 100 GiB sparse volume through the API,
-side by side: a ZFS clone is O(1) in the size, so they should be equal.
+Per round, the API and the raw commands taking turns to go first:
+create→available, create+attach (connection info in hand), snapshot, clone
+and delete, once through the Cinder API and once by hand (`zfs`, `truncate`,
+`tgtadm` against a tgtd of the bench's own). Then the time of a clone of a
+1 GiB and of a 100 GiB sparse volume through the API, side by side: a ZFS
+clone is O(1) in the size, so they should be equal.
+
 Latency through the API ends when the server recorded `available`
-(`updated_at`) or the deletion (its "volume <id> deleted" log line); create+attach adds the attach request's time (until the
-connection info is in hand) to the create's.
+(`updated_at`) or the deletion (its "volume <id> deleted" log line);
+create+attach adds the attach request's time (until the connection info is
+in hand) to the create's.
 """
 
 from __future__ import annotations
