@@ -266,7 +266,7 @@ class Shares:
         if force and not ctx.is_admin:
             raise Forbidden("force_delete is for administrators")
         with self.core.db.session() as session:
-            share = self.core.get_share(session, ctx, share_id)
+            share = self.core.get_share(session, ctx, share_id, locations=False)
             self._own(ctx, share)
             if not force and share.status not in ("available", "error", "manage_error", "unmanage_error",
                                                   "extending_error", "shrinking_error", "reverting_error",
