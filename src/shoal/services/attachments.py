@@ -13,6 +13,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from sqlalchemy import update
+
 from shoal.db import models
 from shoal.db.models import utcnow
 from shoal.drivers.base import InvalidRequest
@@ -85,32 +87,35 @@ class Attachments:
             attachment_id = attachment.id
         if connector is None:
             return self.get(ctx, attachment_id), None
-        return self._connect(attachment_id, volume_id, connector)  # validated above
+        return self._connect(attachment, connector)  # validated above
 
     def update(self, ctx: RequestContext, attachment_id: str, connector: Any) -> tuple[models.VolumeAttachment, ConnectionInfo]:
         connector = check_connector(connector)
         with self.core.db.session() as session:
-            volume_id = self._row(session, ctx, attachment_id).volume_id
-            self._validate(session.get(models.Volume, volume_id), connector)
-        return self._connect(attachment_id, volume_id, connector)
+            row = self._row(session, ctx, attachment_id)
+            self._validate(session.get(models.Volume, row.volume_id), connector)
+        return self._connect(row, connector)
 
-    def _connect(self, attachment_id: str, volume_id: str, connector: dict) -> tuple[models.VolumeAttachment, ConnectionInfo]:
-        """Export to a validated connector and record it on the attachment."""
+    def _connect(self, row: models.VolumeAttachment, connector: dict) -> tuple[models.VolumeAttachment, ConnectionInfo]:
+        """Export to a validated connector and record it on the attachment `row`
+        (read in an ended session; updated here too, for the caller's view)."""
         try:
-            info = self._export(volume_id, add=connector, drop=attachment_id)
+            info = self._export(row.volume_id, add=connector, drop=row.id)
         except Invalid:
             raise
         except Exception as exc:
             raise Invalid(f"Invalid input received: export failed: {exc}") from None
-        with self.core.db.session() as session:
-            row = session.get(models.VolumeAttachment, attachment_id)
-            row.connector, row.attached_host = connector, connector.get("host")
-            row.attach_status = "attaching"
-            volume = session.get(models.Volume, row.volume_id)
-            if volume.status in ("available", "reserved"):
-                volume.status = "attaching"
-            session.flush()
-            return row, info
+        attachments, volumes = models.VolumeAttachment.__table__, models.Volume.__table__
+        with self.core.db.connection() as connection:  # plain statements: nothing to load
+            recorded = connection.execute(update(attachments).where(attachments.c.id == row.id).values(
+                connector=connector, attached_host=connector.get("host"), attach_status="attaching")).rowcount
+            connection.execute(update(volumes).where(volumes.c.id == row.volume_id,
+                                                     volumes.c.status.in_(("available", "reserved")))
+                               .values(status="attaching"))
+        if not recorded:  # detached (deleted) meanwhile
+            raise NotFound(f"Volume attachment could not be found with filter: attachment_id = {row.id}.")
+        row.connector, row.attached_host, row.attach_status = connector, connector.get("host"), "attaching"
+        return row, info
 
     def complete(self, ctx: RequestContext, attachment_id: str) -> None:
         with self.core.db.session() as session:
@@ -186,8 +191,7 @@ class Attachments:
                 pending = models.VolumeAttachment(volume_id=volume_id, attach_status="attaching")
                 session.add(pending)
                 session.flush()
-            attachment_id = pending.id
-        _, info = self._connect(attachment_id, volume_id, connector)  # validated above
+        _, info = self._connect(pending, connector)  # validated above
         return info
 
     def attach(self, ctx: RequestContext, volume_id: str, instance_uuid: Any = None, host_name: Any = None,
