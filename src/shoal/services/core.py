@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import functools
 import logging
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 
 from sqlalchemy import bindparam, case, select, update
@@ -20,7 +19,7 @@ from shoal.drivers.volume import VolumeDriver
 from .context import RequestContext
 from .errors import NotFound
 from .scheduler import PoolStatsCache
-from .tasks import Gate, TaskRunner
+from .tasks import TaskRunner
 
 log = logging.getLogger(__name__)
 
@@ -46,19 +45,6 @@ class Core:
     tasks: TaskRunner
     volume_drivers: dict[str, VolumeDriver] = field(default_factory=dict)
     pool_stats: PoolStatsCache = field(default_factory=PoolStatsCache)
-
-    @contextmanager
-    def early_start(self):
-        """Wrap a request's transaction in this to hand its task a Gate: the task
-        may start its backend work once the row is flushed and must `wait()` for
-        the commit before it writes; a failed transaction tells it to undo."""
-        gate = Gate()
-        try:
-            yield gate
-        except BaseException:
-            gate.open(False)
-            raise
-        gate.open(True)
 
     def share_lock(self, share_id: str):
         """One backend operation per share at a time (create, access syncs, revert,

@@ -11,7 +11,7 @@ from . import core as c
 from . import quotas as q
 from .context import RequestContext
 from .errors import Forbidden, Invalid, NotFound
-from .tasks import Gate
+from .tasks import Gate, early_start
 from .shares import MAX_DESCRIPTION, MAX_NAME, check_size, check_text
 
 SNAPSHOT_STATUSES = ("available", "error", "creating", "deleting", "error_deleting", "manage_starting",
@@ -30,7 +30,7 @@ class ShareSnapshots:
         from .shares import check_metadata
 
         metadata = check_metadata(metadata)
-        with self.core.early_start() as gate, self.core.db.session() as session:
+        with early_start() as gate, self.core.db.session() as session:
             share = self.core.get_share(session, ctx, share_id, locations=False)
             if share.project_id != ctx.project_id and not ctx.is_admin:
                 raise Forbidden("only the share's project may snapshot it")

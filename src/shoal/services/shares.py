@@ -16,7 +16,7 @@ from . import quotas as q
 from .context import RequestContext
 from .errors import Conflict, Forbidden, Invalid, NotFound, OverQuota
 from .scheduler import NoValidPool, choose_pool, choose_pool_now
-from .tasks import Gate
+from .tasks import Gate, early_start
 from .types import TypeCatalog
 
 log = logging.getLogger(__name__)
@@ -65,7 +65,7 @@ class Shares:
         if (share_proto or "").upper() != "NFS":
             raise Invalid(f"share_proto {share_proto!r} is not supported; only NFS")
         metadata = check_metadata(metadata)
-        with self.core.early_start() as gate, self.core.db.session() as session:
+        with early_start() as gate, self.core.db.session() as session:
             parent = None
             if snapshot_id:
                 parent = self.core.get_snapshot(session, ctx, snapshot_id)

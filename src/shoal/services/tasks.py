@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import threading
+from contextlib import contextmanager
 from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Callable
 
@@ -30,6 +31,20 @@ class Gate:
 
     def wait(self, timeout: float = 120.0) -> bool:
         return self._done.wait(timeout) and self._committed
+
+
+@contextmanager
+def early_start():
+    """Wrap a request's transaction in this to hand its task a Gate: the task may
+    start its backend work before the row is committed and must `wait()` for the
+    commit before it writes; a failed transaction tells it to undo its work."""
+    gate = Gate()
+    try:
+        yield gate
+    except BaseException:
+        gate.open(False)
+        raise
+    gate.open(True)
 
 
 class TaskRunner:

@@ -15,7 +15,7 @@ from . import quotas as q
 from . import volume_common as vc
 from .context import RequestContext
 from .errors import Forbidden, Invalid
-from .tasks import Gate
+from .tasks import Gate, early_start
 from .shares import MAX_DESCRIPTION, MAX_NAME, check_metadata, check_text
 
 SNAPSHOT_STATUSES = ("creating", "available", "deleting", "error", "error_deleting", "unmanaging", "restoring",
@@ -35,7 +35,7 @@ class VolumeSnapshots:
         check_text("description", description, MAX_DESCRIPTION)
         metadata = check_metadata(metadata)
         force = str(force).lower() in ("true", "1", "yes") if not isinstance(force, bool) else force
-        with self.core.early_start() as gate, self.core.db.session() as session:
+        with early_start() as gate, self.core.db.session() as session:
             volume = vc.get_volume(session, ctx, volume_id, attachments=False)
             allowed = ("available", "in-use") if force else ("available",)
             if volume.status not in allowed:

@@ -18,7 +18,7 @@ from . import volume_common as vc
 from .context import RequestContext
 from .errors import Forbidden, Invalid, NotFound, OverQuota
 from .scheduler import NoValidPool, choose_pool, choose_pool_now
-from .tasks import Gate
+from .tasks import Gate, early_start
 from .shares import MAX_DESCRIPTION, MAX_NAME, check_metadata, check_size, check_text, parse_service_host
 from .types import TypeCatalog
 
@@ -56,7 +56,7 @@ class Volumes:
         metadata = check_metadata(metadata)
         if snapshot_id and source_volid:
             raise Invalid("give snapshot_id or source_volid, not both")
-        with self.core.early_start() as gate, self.core.db.session() as session:
+        with early_start() as gate, self.core.db.session() as session:
             parent_backend = parent_pool = parent_type = None
             min_size = 1
             if snapshot_id:
@@ -243,9 +243,9 @@ class Volumes:
             volume = vc.get_volume(session, ctx, volume_id)
             if not force:
                 if volume.status not in DELETABLE:
-                    raise Invalid(f"Invalid volume: Volume status must be available or error or error_restoring or "
-                                  f"error_extending or error_managing and must not be migrating, attached, belong to "
-                                  f"a group, have snapshots or be disassociated from snapshots after volume transfer.")
+                    raise Invalid("Invalid volume: Volume status must be available or error or error_restoring or "
+                                  "error_extending or error_managing and must not be migrating, attached, belong to "
+                                  "a group, have snapshots or be disassociated from snapshots after volume transfer.")
                 if volume.attach_status == "attached" or volume.attachments:
                     raise Invalid("Invalid volume: Volume is attached.")
             snaps = list(session.scalars(select(models.VolumeSnapshot).where(models.VolumeSnapshot.volume_id == volume_id)))

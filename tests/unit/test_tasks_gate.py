@@ -1,0 +1,53 @@
+"""The Gate between a request's transaction and the task it started early."""
+
+from __future__ import annotations
+
+import threading
+
+import pytest
+
+from shoal.services.tasks import Gate, TaskRunner, early_start
+
+
+def test_a_committed_transaction_opens_the_gate():
+    with early_start() as gate:
+        pass
+    assert gate.wait(0) is True
+
+
+def test_a_failed_transaction_tells_the_task_to_undo():
+    with pytest.raises(RuntimeError), early_start() as gate:
+        raise RuntimeError("commit failed")
+    assert gate.wait(0) is False
+
+
+def test_a_gate_never_opened_is_not_a_commit():
+    assert Gate().wait(0.01) is False
+
+
+def test_a_task_started_inside_the_transaction_waits_for_its_outcome():
+    """The backend work runs before the commit; the write waits for it."""
+    runner = TaskRunner(workers=2)
+    order: list[str] = []
+    worked = threading.Event()
+
+    def task(gate: Gate) -> None:
+        order.append("backend work")
+        worked.set()
+        order.append("recorded" if gate.wait(5) else "undone")
+
+    for fails in (False, True):
+        order.clear()
+        worked.clear()
+        try:
+            with early_start() as gate:
+                runner.submit(task, gate)
+                assert worked.wait(5)  # the work did not wait for the commit
+                order.append("commit" if not fails else "rollback")
+                if fails:
+                    raise ValueError("insert refused")
+        except ValueError:
+            pass
+        assert runner.wait_idle(5)
+        assert order == ["backend work", "rollback", "undone"] if fails else ["backend work", "commit", "recorded"]
+    runner.shutdown()
