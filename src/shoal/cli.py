@@ -8,6 +8,8 @@ import sys
 
 from shoal import config
 
+SWITCH_INTERVAL = 0.0005  # seconds; Python's default is 0.005
+
 
 def _settings(args) -> config.Settings:
     try:
@@ -28,6 +30,10 @@ def cmd_serve(args) -> int:
     if not is_current(make_engine(settings.database.url)):
         print("shoal: the database is not at the current schema; run: shoal db upgrade", file=sys.stderr)
         return 2
+    # A background task handed work by a request waits for the GIL while the request
+    # thread finishes its response; at the default 5 ms switch interval that wait
+    # showed as ~3 ms more per operation. Handing over every 0.5 ms costs little.
+    sys.setswitchinterval(SWITCH_INTERVAL)
     app = create_app(settings)
     listen = args.listen or settings.api.listen
     host, _, port = listen.rpartition(":")
