@@ -8,7 +8,7 @@ import logging
 from dataclasses import dataclass, field
 
 from sqlalchemy import bindparam, case, select, update
-from sqlalchemy.orm import Session, noload
+from sqlalchemy.orm import Session, raiseload
 
 from shoal.config import Settings
 from shoal.db import models
@@ -85,9 +85,10 @@ class Core:
 
     @staticmethod
     def get_share(session: Session, ctx: RequestContext, share_id: str, locations: bool = True) -> models.Share:
-        """`locations=False` skips loading the export locations (one query less) where nothing reads them."""
+        """`locations=False` skips loading the export locations (one query less) where
+        nothing reads them: reading them then raises."""
         share = session.get(models.Share, share_id,
-                            options=None if locations else [noload(models.Share.export_locations)])
+                            options=None if locations else [raiseload(models.Share.export_locations)])
         # Another project's share is "not found", never "forbidden": no existence leak
         # (public shares are readable by all; see RequestContext.reaches for admins).
         if share is None or not (ctx.reaches(share.project_id) or share.is_public):

@@ -7,7 +7,7 @@ import logging
 import secrets
 import string
 
-from sqlalchemy.orm import Session, noload
+from sqlalchemy.orm import Session, raiseload
 
 from shoal.db import models
 from shoal.drivers.volume import Connector, ExportSpec, VolumeDriver, VolumeRef, VolumeSnapshotRef
@@ -64,9 +64,10 @@ def export_spec(volume: models.Volume, extra: dict | None = None, without: str |
 
 
 def get_volume(session: Session, ctx: RequestContext, volume_id: str, attachments: bool = True) -> models.Volume:
-    """`attachments=False` skips loading them (one query less) where nothing reads them."""
+    """`attachments=False` skips loading them (one query less) where nothing reads
+    them: reading them then raises."""
     volume = session.get(models.Volume, volume_id,
-                         options=None if attachments else [noload(models.Volume.attachments)])
+                         options=None if attachments else [raiseload(models.Volume.attachments)])
     # Another project's volume is "not found", never "forbidden" (no existence leak);
     # see RequestContext.reaches for admins.
     if volume is None or not ctx.reaches(volume.project_id):
