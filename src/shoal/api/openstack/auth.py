@@ -66,9 +66,10 @@ def token_info(request: Request):
         raise unauthorized(request, str(exc) or AUTH_REQUIRED) from None
 
 
-def caller(request: Request, url_project: str | None) -> RequestContext:
-    """The RequestContext of a service API call (volume, share)."""
-    return known_caller(request, url_project) or _context(request, token_info(request), url_project)
+def validated_caller(request: Request, url_project: str | None) -> RequestContext:
+    """The RequestContext of a service API call whose token known_caller did not
+    know: validated now (a database read, or a call to Keystone)."""
+    return _context(request, token_info(request), url_project)
 
 
 def known_caller(request: Request, url_project: str | None) -> RequestContext | None:

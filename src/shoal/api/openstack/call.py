@@ -13,7 +13,7 @@ from starlette.concurrency import run_in_threadpool
 from shoal.services import Services
 from shoal.services.context import RequestContext
 
-from .auth import caller, known_caller
+from .auth import known_caller, validated_caller
 from .errors import ApiError
 from .microversions import Version, VersionRange
 
@@ -86,7 +86,7 @@ def call_factory(versions: VersionRange, root: str):
         services: Services = request.app.state.services
         url_project = request.path_params.get("project_id")
         # In the event loop when no I/O is needed; a token to validate goes to a thread.
-        ctx = known_caller(request, url_project) or await run_in_threadpool(caller, request, url_project)
+        ctx = known_caller(request, url_project) or await run_in_threadpool(validated_caller, request, url_project)
         if request.method not in ("GET", "HEAD") and not ctx.can_write:
             raise ApiError(403, "Policy doesn't allow this operation: the reader role may only read.")
         return ApiCall(request, services, ctx, version, url_project, root)
