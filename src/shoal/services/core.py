@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import functools
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from sqlalchemy import bindparam, case, select, update
@@ -19,7 +20,7 @@ from shoal.drivers.volume import VolumeDriver
 from .context import RequestContext
 from .errors import NotFound
 from .scheduler import PoolStatsCache
-from .tasks import TaskRunner
+from .tasks import Gate, TaskRunner
 
 log = logging.getLogger(__name__)
 
@@ -136,14 +137,22 @@ class Core:
         return update(table).where(table.c.id == bindparam("row_id")).values(**values)
 
     @staticmethod
-    def undo_made(kind: str, row_id: str, undo) -> None:
-        """Its row went away (force-deleted) while the backend made it: `undo()`
-        removes what was made, so nothing is left that no row knows about."""
-        log.warning("%s %s was deleted while being made; removing what was made", kind, row_id)
+    def record_made(kind: str, row_id: str, gate: Gate, record: Callable[[], bool], undo: Callable[[], None]) -> None:
+        """Finish backend work a request started before its commit: wait for the
+        commit, then `record()` the outcome (False when the row is gone, force-deleted
+        meanwhile). When the transaction failed or the row is gone, `undo()` removes
+        what was made, so nothing is left that no row knows about."""
+        if not gate.wait():
+            why = "was never committed"
+        elif record():
+            return
+        else:
+            why = "was deleted while being made"
+        log.warning("%s %s %s; removing what was made", kind, row_id, why)
         try:
             undo()
         except Exception as exc:
-            log.error("%s %s: could not remove what was made for a deleted row: %s", kind, row_id, exc)
+            log.error("%s %s: could not remove what was made for it: %s", kind, row_id, exc)
 
     def set_share(self, share_id: str, **fields) -> None:
         with self.db.session() as session:

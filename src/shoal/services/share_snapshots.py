@@ -11,8 +11,8 @@ from . import core as c
 from . import quotas as q
 from .context import RequestContext
 from .errors import Forbidden, Invalid, NotFound
-from .tasks import Gate, early_start
 from .shares import MAX_DESCRIPTION, MAX_NAME, check_size, check_text
+from .tasks import Gate, early_start
 
 SNAPSHOT_STATUSES = ("available", "error", "creating", "deleting", "error_deleting", "manage_starting",
                      "manage_error", "unmanage_starting", "unmanage_error", "restoring")
@@ -57,12 +57,11 @@ class ShareSnapshots:
             if gate.wait():
                 self._set(snapshot_id, status="error", task=None, status_reason=f"snapshot failed: {exc}")
             return
-        if not (gate.wait() and self.core.settle(models.ShareSnapshot, snapshot_id, "creating",
-                                                 {"status": "available", "task": None},
-                                                 {"provider_location": result.provider_location,
-                                                  "size": result.size_gb})):
-            self.core.undo_made("snapshot", snapshot_id,
-                                lambda: driver.delete_snapshot(SnapshotRef(ref.id, ref.share, result.provider_location)))
+        self.core.record_made(
+            "snapshot", snapshot_id, gate,
+            lambda: self.core.settle(models.ShareSnapshot, snapshot_id, "creating", {"status": "available", "task": None},
+                                     {"provider_location": result.provider_location, "size": result.size_gb}),
+            lambda: driver.delete_snapshot(SnapshotRef(ref.id, ref.share, result.provider_location)))
 
     def _set(self, snapshot_id: str, **fields) -> None:
         with self.core.db.session() as session:

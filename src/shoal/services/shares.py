@@ -123,8 +123,8 @@ class Shares:
                     self.core.fail_share(share_id, "error", c.ACTION_CREATE, c.DETAIL_DRIVER_FAILED,
                                          f"create failed: {exc}")
                 return
-            if not (gate.wait() and self._finish(share_id, result, "creating")):
-                self.core.undo_made("share", share_id, lambda: driver.delete_share(ref))
+            self.core.record_made("share", share_id, gate, lambda: self._finish(share_id, result, "creating"),
+                                  lambda: driver.delete_share(ref))
 
     def _place(self, share_id: str) -> tuple | None:
         """Read a creating share, place it and record where: (ref, snapshot ref, backend)."""

@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import logging
 import threading
-from contextlib import contextmanager
 from concurrent.futures import Future, ThreadPoolExecutor
+from contextlib import contextmanager
 from typing import Callable
 
 log = logging.getLogger(__name__)

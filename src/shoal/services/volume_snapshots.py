@@ -15,8 +15,8 @@ from . import quotas as q
 from . import volume_common as vc
 from .context import RequestContext
 from .errors import Forbidden, Invalid
-from .tasks import Gate, early_start
 from .shares import MAX_DESCRIPTION, MAX_NAME, check_metadata, check_text
+from .tasks import Gate, early_start
 
 SNAPSHOT_STATUSES = ("creating", "available", "deleting", "error", "error_deleting", "unmanaging", "restoring",
                      "backing-up")
@@ -63,12 +63,11 @@ class VolumeSnapshots:
                 vc.set_snapshot(self.core, snapshot_id, status="error", task=None,
                                 status_reason=f"snapshot failed: {exc}")
             return
-        if not (gate.wait() and self.core.settle(models.VolumeSnapshot, snapshot_id, "creating",
-                                                 {"status": "available", "task": None},
-                                                 {"provider_location": result.provider_location,
-                                                  "size": result.size_gb})):
-            self.core.undo_made("snapshot", snapshot_id,
-                                lambda: drv.delete_snapshot(VolumeSnapshotRef(ref.id, ref.volume, result.provider_location)))
+        self.core.record_made(
+            "snapshot", snapshot_id, gate,
+            lambda: self.core.settle(models.VolumeSnapshot, snapshot_id, "creating", {"status": "available", "task": None},
+                                     {"provider_location": result.provider_location, "size": result.size_gb}),
+            lambda: drv.delete_snapshot(VolumeSnapshotRef(ref.id, ref.volume, result.provider_location)))
 
     def get(self, ctx: RequestContext, snapshot_id: str) -> models.VolumeSnapshot:
         with self.core.db.session() as session:

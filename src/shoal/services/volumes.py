@@ -132,12 +132,13 @@ class Volumes:
                 return
             # One statement. The CHAP secrets are made here, only while the row is still
             # `creating`: nothing can have exported it yet.
-            made = gate.wait() and self.core.settle(
-                models.Volume, volume_id, "creating",
-                {"status": "available", "status_reason": None, "task": None, "provider_auth": vc.new_chap()},
-                {"provider_location": result.provider_location, "size": result.size_gb})
-            if not made:
-                self.core.undo_made("volume", volume_id, lambda: drv.delete_volume(
+            self.core.record_made(
+                "volume", volume_id, gate,
+                lambda: self.core.settle(
+                    models.Volume, volume_id, "creating",
+                    {"status": "available", "status_reason": None, "task": None, "provider_auth": vc.new_chap()},
+                    {"provider_location": result.provider_location, "size": result.size_gb}),
+                lambda: drv.delete_volume(
                     VolumeRef(ref.id, ref.pool, ref.size_gb, result.provider_location, ref.extra_specs)))
 
     def _place(self, volume_id: str) -> tuple | None:
