@@ -92,6 +92,9 @@ class RecordingHost:
         self.calls.append(["write", path, content])
         self.files[path] = content
 
+    def remove_file(self, path: str) -> None:
+        self.run(["rm", "-f", path])  # recorded as the command an SSH host runs
+
     def changes(self) -> list[list[str]]:
         return [c for c in self.calls if c != ["exportfs", "-v"] and c != RPC_CAT and c[0] != "read"]
 

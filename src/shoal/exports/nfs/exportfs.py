@@ -211,7 +211,7 @@ class ExportfsHelper(NfsHelper):
         `exportfs -r` keeps what `exportfs -o` made. Written only when it changes."""
         path = self.exports_file(export)
         if not clients:
-            self.host.run(["rm", "-f", path])
+            self.host.remove_file(path)
             return
         line = exports_file_line(export.path, clients)
         if self.host.read_file(path) != line:
@@ -245,7 +245,7 @@ class ExportfsHelper(NfsHelper):
     def remove(self, export: NfsExport) -> None:
         """Unexport every client of the path (the file first, so no resync brings
         it back), then wait until the kernel lets go of the path (`release`)."""
-        self.host.run(["rm", "-f", self.exports_file(export)])
+        self.host.remove_file(self.exports_file(export))
         clients = self.exported().get(export.path, {})
         for client in clients:
             self.host.run(["exportfs", "-u", f"{client}:{export.path}"])
