@@ -406,7 +406,6 @@ class TgtHelper(IscsiHelper):
                     return
                 except (TgtError, CommandError) as exc:
                     log.info("tgt target %s: applying from memory failed (%s); reading tgtd again", target.iqn, exc)
-            self._state.known = None
             try:
                 self._apply(target, self._snapshot())
             except BaseException:
