@@ -136,15 +136,12 @@ def deleted_at(log: Path, kind: str, item: str) -> float:
 
 class Rounds:
     """The measurements of one benchmark, and the rules that keep them fair:
-    each measured step starts on a quiet pool (right after another step, ZFS is
-    still syncing that one's work: without the pause the API, whose previous
-    step ends with polls, always followed the floor's work at once and paid for
-    it), the API and the floor take turns going first, and the API's first poll waits for
-    twice the floor's median time. Every latency is read from the server's own
-    record, so when the client asks changes nothing but the load: a poll while
-    the work runs costs the 2-core box a few ms of CPU beside ZFS (about 5 ms
-    more on a share snapshot), which the floor, never polling, does not pay.
-    Real clients poll every second or so."""
+    each measured step starts after a short pause (so that it does not meet ZFS
+    still syncing the step before), the API and the floor take turns going
+    first, and the API's first poll waits twice the floor's median time. Every
+    latency is read from the server's own record, so when the client asks
+    changes nothing but the load it puts beside the work (real clients poll
+    every second or so; the floor never polls)."""
 
     def __init__(self, ops: tuple[str, ...]):
         self.results = new_results(ops)
