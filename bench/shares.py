@@ -189,8 +189,8 @@ def main() -> int:
         try:
             api = Api(shoal.client("share", {"X-OpenStack-Manila-API-Version": "2.84"}), shoal.work / "shoal.log")
             floor = Floor(f"{shoal.pool}/raw", raw)
-            one_round(api, floor, -1, Rounds(OPS))  # warm-up
-            rounds = Rounds(OPS)
+            one_round(api, floor, -1, Rounds(OPS, shoal.settle))  # warm-up
+            rounds = Rounds(OPS, shoal.settle)
             for index in range(args.rounds):
                 one_round(api, floor, index, rounds)
             report("share operations", args.rounds, rounds.results)

@@ -186,8 +186,8 @@ def main() -> int:
         try:
             api = Api(shoal.client("volume", {"OpenStack-API-Version": "volume 3.71"}), shoal.work / "shoal.log")
             floor = Floor(f"{shoal.pool}/raw", tgt)
-            one_round(api, floor, -1, Rounds(OPS))  # warm-up
-            rounds = Rounds(OPS)
+            one_round(api, floor, -1, Rounds(OPS, shoal.settle))  # warm-up
+            rounds = Rounds(OPS, shoal.settle)
             for index in range(args.rounds):
                 one_round(api, floor, index, rounds)
             report("volume operations", args.rounds, rounds.results)
