@@ -8,7 +8,7 @@ import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from sqlalchemy import bindparam, case, select, update
+from sqlalchemy import bindparam, case, inspect, select, update
 from sqlalchemy.orm import Session, raiseload
 
 from shoal.config import Settings
@@ -31,6 +31,45 @@ ACTION_UPDATE_ACCESS, ACTION_REVERT, ACTION_MANAGE = "007", "008", "009"
 DETAIL_UNEXPECTED, DETAIL_NO_VALID_HOST, DETAIL_DRIVER_FAILED = "001", "002", "004"
 DETAIL_NEW_SIZE_TOO_SMALL = "017"
 RULES_IN_FORCE = ("active", "applying", "queued_to_apply")  # the access rules a backend is given
+
+
+@dataclass(frozen=True)
+class ShareFacts:
+    """A share as a request reads it to start work on it, in one plain SELECT
+    (no ORM objects: a third of the cost): owner, state, and its driver ref."""
+
+    ref: ShareRef
+    project_id: str
+    is_public: bool
+    status: str
+    backend: str | None
+    share_proto: str
+    share_type_id: str | None
+
+
+_S, _T = models.Share, models.ShareType
+_SHARE_FACTS = (
+    select(_S.id, _S.project_id, _S.is_public, _S.status, _S.size, _S.pool, _S.provider_location, _S.backend,
+           _S.share_proto, _S.share_type_id, _T.extra_specs)
+    .outerjoin(_T, _S.share_type_id == _T.id)
+    .where(_S.id == bindparam("share_id"))
+)
+
+
+def insert_new(session: Session, row) -> None:
+    """INSERT a new ORM object with one plain statement on the session's connection,
+    past the unit of work (a half of its cost on the create paths; committed with
+    the session). The object stays transient: the request's view reads it, nothing
+    tracks it. Unset attributes get their column defaults in the row only."""
+    row.created_at = row.created_at or models.utcnow()
+    values = {name: value for key, name in _column_keys(type(row)) if (value := getattr(row, key)) is not None}
+    session.connection().execute(row.__table__.insert(), values)
+
+
+@functools.lru_cache(maxsize=None)
+def _column_keys(model) -> tuple[tuple[str, str], ...]:
+    """(attribute, column name) of each column of a model (they differ for metadata_)."""
+    return tuple((prop.key, prop.columns[0].name) for prop in inspect(model).column_attrs)
 
 
 def share_key(share_id: str) -> str:
@@ -95,6 +134,16 @@ class Core:
         if share is None or not (ctx.reaches(share.project_id) or share.is_public):
             raise NotFound(f"Share {share_id} could not be found.")
         return share
+
+    def share_facts(self, ctx: RequestContext, share_id: str) -> ShareFacts:
+        """What get_share finds, as plain data, for the requests that only start work."""
+        with self.db.connection() as connection:
+            row = connection.execute(_SHARE_FACTS, {"share_id": share_id}).one_or_none()
+        if row is None or not (ctx.reaches(row.project_id) or row.is_public):
+            raise NotFound(f"Share {share_id} could not be found.")
+        ref = ShareRef(row.id, row.pool or "", row.size, row.provider_location, dict(row.extra_specs or {}))
+        return ShareFacts(ref, row.project_id, row.is_public, row.status, row.backend, row.share_proto,
+                          row.share_type_id)
 
     @staticmethod
     def get_snapshot(session: Session, ctx: RequestContext, snapshot_id: str) -> models.ShareSnapshot:

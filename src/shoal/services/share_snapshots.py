@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from sqlalchemy import delete, select
+from sqlalchemy.orm.attributes import set_committed_value
 
 from shoal.db import models
 from shoal.drivers.base import SnapshotRef, UnsafeToManage
@@ -30,24 +31,25 @@ class ShareSnapshots:
         from .shares import check_metadata
 
         metadata = check_metadata(metadata)
+        share = self.core.share_facts(ctx, share_id)
+        if share.project_id != ctx.project_id and not ctx.is_admin:
+            raise Forbidden("only the share's project may snapshot it")
+        if share.status != "available":
+            raise Invalid(f"Share status must be available, not {share.status}")
+        snap_id = models.new_id()
         with early_start() as gate, self.core.db.session() as session:
-            share = self.core.get_share(session, ctx, share_id, locations=False)
-            if share.project_id != ctx.project_id and not ctx.is_admin:
-                raise Forbidden("only the share's project may snapshot it")
-            if share.status != "available":
-                raise Invalid(f"Share status must be available, not {share.status}")
             q.check_share(self.core, session, share.project_id, ctx.user_id, share.share_type_id, snapshots=1,
-                          snapshot_gigabytes=share.size)
-            snap = models.ShareSnapshot(id=models.new_id(), share_id=share_id, project_id=share.project_id, user_id=ctx.user_id,
-                                        name=name, description=description, size=share.size, status="creating",
-                                        task="create", metadata_=metadata)
-            snap.share = share  # what the view reads, instead of re-reading the new row
-            # The backend work starts now, overlapping the insert and the commit; the
-            # task gets the snapshot's plain data rather than reading the row again.
-            self.core.tasks.submit(self._create, snap.id, self.core.snapshot_ref(snap), share.backend, gate)
-            session.add(snap)
-            created = snap
-        return created
+                          snapshot_gigabytes=share.ref.size_gb)
+            # The backend work starts now, overlapping the insert and the commit.
+            self.core.tasks.submit(self._create, snap_id, SnapshotRef(snap_id, share.ref), share.backend, gate)
+            snap = models.ShareSnapshot(id=snap_id, share_id=share_id, project_id=share.project_id, user_id=ctx.user_id,
+                                        name=name, description=description, size=share.ref.size_gb,
+                                        status="creating", task="create", metadata_=metadata)
+            c.insert_new(session, snap)
+        # What the view reads of the share, without loading it.
+        set_committed_value(snap, "share", models.Share(id=share_id, size=share.ref.size_gb,
+                                                        share_proto=share.share_proto))
+        return snap
 
     def _create(self, snapshot_id: str, ref: SnapshotRef, backend: str, gate: Gate) -> None:
         driver = self.core.driver(backend)

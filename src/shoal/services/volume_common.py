@@ -7,6 +7,9 @@ import logging
 import secrets
 import string
 
+from dataclasses import dataclass
+
+from sqlalchemy import bindparam, select
 from sqlalchemy.orm import Session, raiseload
 
 from shoal.db import models
@@ -73,6 +76,37 @@ def get_volume(session: Session, ctx: RequestContext, volume_id: str, attachment
     if volume is None or not ctx.reaches(volume.project_id):
         raise NotFound(f"Volume {volume_id} could not be found.")
     return volume
+
+
+@dataclass(frozen=True)
+class VolumeFacts:
+    """A volume as a request reads it to start work on it, in one plain SELECT
+    (no ORM objects): owner, state, and its driver ref."""
+
+    ref: VolumeRef
+    project_id: str
+    status: str
+    backend: str | None
+    volume_type_id: str | None
+
+
+_V, _T = models.Volume, models.VolumeType
+_VOLUME_FACTS = (
+    select(_V.id, _V.project_id, _V.status, _V.size, _V.pool, _V.provider_location, _V.backend,
+           _V.volume_type_id, _T.extra_specs)
+    .outerjoin(_T, _V.volume_type_id == _T.id)
+    .where(_V.id == bindparam("volume_id"))
+)
+
+
+def volume_facts(core: c.Core, ctx: RequestContext, volume_id: str) -> VolumeFacts:
+    """What get_volume finds, as plain data, for the requests that only start work."""
+    with core.db.connection() as connection:
+        row = connection.execute(_VOLUME_FACTS, {"volume_id": volume_id}).one_or_none()
+    if row is None or not ctx.reaches(row.project_id):
+        raise NotFound(f"Volume {volume_id} could not be found.")
+    ref = VolumeRef(row.id, row.pool or "", row.size, row.provider_location, dict(row.extra_specs or {}))
+    return VolumeFacts(ref, row.project_id, row.status, row.backend, row.volume_type_id)
 
 
 def get_snapshot(session: Session, ctx: RequestContext, snapshot_id: str) -> models.VolumeSnapshot:

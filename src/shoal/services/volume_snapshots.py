@@ -35,24 +35,23 @@ class VolumeSnapshots:
         check_text("description", description, MAX_DESCRIPTION)
         metadata = check_metadata(metadata)
         force = str(force).lower() in ("true", "1", "yes") if not isinstance(force, bool) else force
+        volume = vc.volume_facts(self.core, ctx, volume_id)
+        allowed = ("available", "in-use") if force else ("available",)
+        if volume.status not in allowed:
+            raise Invalid(f"Invalid volume: Volume {volume_id} status must be available, but current status "
+                          f"is: {volume.status}.")
+        snap_id = models.new_id()
         with early_start() as gate, self.core.db.session() as session:
-            volume = vc.get_volume(session, ctx, volume_id, attachments=False)
-            allowed = ("available", "in-use") if force else ("available",)
-            if volume.status not in allowed:
-                raise Invalid(f"Invalid volume: Volume {volume_id} status must be available, but current status "
-                              f"is: {volume.status}.")
             q.check_volume(self.core, session, volume.project_id, volume.volume_type_id, snapshots=1,
-                           gigabytes=volume.size)
-            snap = models.VolumeSnapshot(id=models.new_id(), volume_id=volume_id, project_id=volume.project_id, user_id=ctx.user_id,
-                                         name=name, description=description, size=volume.size, status="creating",
-                                         task="create", metadata_=metadata)
-            snap.volume = volume  # what the view reads, instead of re-reading the new row
-            # The backend work starts now, overlapping the insert and the commit; the
-            # task gets the snapshot's plain data rather than reading the row again.
-            self.core.tasks.submit(self._create, snap.id, vc.snapshot_ref(snap), volume.backend, gate)
-            session.add(snap)
-            created = snap
-        return created
+                           gigabytes=volume.ref.size_gb)
+            # The backend work starts now, overlapping the insert and the commit.
+            self.core.tasks.submit(self._create, snap_id, VolumeSnapshotRef(snap_id, volume.ref), volume.backend, gate)
+            snap = models.VolumeSnapshot(id=snap_id, volume_id=volume_id, project_id=volume.project_id,
+                                         user_id=ctx.user_id, name=name, description=description,
+                                         size=volume.ref.size_gb, status="creating", task="create",
+                                         metadata_=metadata)
+            c.insert_new(session, snap)
+        return snap
 
     def _create(self, snapshot_id: str, ref: VolumeSnapshotRef, backend: str, gate: Gate) -> None:
         try:
