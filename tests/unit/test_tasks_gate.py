@@ -51,3 +51,17 @@ def test_a_task_started_inside_the_transaction_waits_for_its_outcome():
         assert runner.wait_idle(5)
         assert order == ["backend work", "rollback", "undone"] if fails else ["backend work", "commit", "recorded"]
     runner.shutdown()
+
+
+def test_start_on_a_busy_pool_waits_only_its_head_start():
+    """With every worker taken, start() gives up waiting and the task stays queued."""
+    runner = TaskRunner(workers=1)
+    release = threading.Event()
+    done = threading.Event()
+    runner.submit(release.wait, 5)
+    future = runner.start(done.set)
+    assert not future.done() and not done.is_set()
+    release.set()
+    future.result(5)
+    assert done.is_set()
+    runner.shutdown()

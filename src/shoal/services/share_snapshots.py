@@ -31,17 +31,17 @@ class ShareSnapshots:
         from .shares import check_metadata
 
         metadata = check_metadata(metadata)
-        share = self.core.share_facts(ctx, share_id)
-        if share.project_id != ctx.project_id and not ctx.is_admin:
-            raise Forbidden("only the share's project may snapshot it")
-        if share.status != "available":
-            raise Invalid(f"Share status must be available, not {share.status}")
         snap_id = models.new_id()
         with early_start() as gate, self.core.db.session() as session:
+            share = self.core.share_facts(session, ctx, share_id)
+            if share.project_id != ctx.project_id and not ctx.is_admin:
+                raise Forbidden("only the share's project may snapshot it")
+            if share.status != "available":
+                raise Invalid(f"Share status must be available, not {share.status}")
             q.check_share(self.core, session, share.project_id, ctx.user_id, share.share_type_id, snapshots=1,
                           snapshot_gigabytes=share.ref.size_gb)
             # The backend work starts now, overlapping the insert and the commit.
-            self.core.tasks.submit(self._create, snap_id, SnapshotRef(snap_id, share.ref), share.backend, gate)
+            self.core.tasks.start(self._create, snap_id, SnapshotRef(snap_id, share.ref), share.backend, gate)
             snap = models.ShareSnapshot(id=snap_id, share_id=share_id, project_id=share.project_id, user_id=ctx.user_id,
                                         name=name, description=description, size=share.ref.size_gb,
                                         status="creating", task="create", metadata_=metadata)
@@ -121,7 +121,7 @@ class ShareSnapshots:
                 raise Invalid(f"Snapshot status must be available or error, not {snap.status}")
             snap.status, snap.task = "deleting", "delete"
             known = (self.core.snapshot_ref(snap), snap.share.backend)
-        self.core.tasks.submit(self._delete, snapshot_id, known)
+        self.core.tasks.start(self._delete, snapshot_id, known)
 
     def _delete(self, snapshot_id: str, known: tuple | None = None) -> None:
         """`known`: (ref, backend) from the request; without it (recovery) the row is read."""
@@ -179,7 +179,7 @@ class ShareSnapshots:
             session.flush()
             session.refresh(snap)
             created = snap
-        self.core.tasks.submit(self._manage, created.id, provider_location.strip())
+        self.core.tasks.start(self._manage, created.id, provider_location.strip())
         return created
 
     def _manage(self, snapshot_id: str, reference: str) -> None:

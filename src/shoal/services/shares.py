@@ -105,8 +105,8 @@ class Shares:
             plan = None
             if share.backend is not None:
                 plan = (self.core.share_ref(share), self.core.snapshot_ref(parent) if parent else None, share.backend)
-            self.core.tasks.submit(self._create, share.id, plan, gate)
-            session.add(share)
+            self.core.tasks.start(self._create, share.id, plan, gate)
+            c.insert_new(session, share)
             created = share
         return created
 
@@ -278,7 +278,7 @@ class Shares:
                 raise Forbidden(f"Share still has {snapshots} dependent snapshots.")
             share.status, share.task, share.status_reason = "deleting", "delete", None
             known = (self.core.share_ref(share), share.backend)
-        self.core.tasks.submit(self._delete, share_id, known)
+        self.core.tasks.start(self._delete, share_id, known)
 
     def _delete(self, share_id: str, known: tuple | None = None) -> None:
         """`known`: (ref, backend) from the request; without it (recovery) the row is read."""
@@ -313,7 +313,7 @@ class Shares:
             q.check_share(self.core, session, share.project_id, share.user_id, share.share_type_id,
                           gigabytes=new_size - share.size, size=new_size, extend=True)
             share.status, share.task, share.task_arg = "extending", "extend", new_size
-        self.core.tasks.submit(self._resize, share_id, "extend")
+        self.core.tasks.start(self._resize, share_id, "extend")
 
     def shrink(self, ctx: RequestContext, share_id: str, new_size: Any) -> None:
         new_size = check_size(new_size, "new_size")
@@ -322,7 +322,7 @@ class Shares:
             if new_size >= share.size:
                 raise Invalid(f"New size for shrink must be less than current size {share.size} GiB")
             share.status, share.task, share.task_arg = "shrinking", "shrink", new_size
-        self.core.tasks.submit(self._resize, share_id, "shrink")
+        self.core.tasks.start(self._resize, share_id, "shrink")
 
     def _resize(self, share_id: str, how: str) -> None:
         with self.core.db.session() as session:
@@ -367,7 +367,7 @@ class Shares:
                 raise Conflict("only the share's latest snapshot can be reverted to")
             share.status, share.task = "reverting", "revert"
             snap.status = "restoring"
-        self.core.tasks.submit(self._revert, share_id, snapshot_id)
+        self.core.tasks.start(self._revert, share_id, snapshot_id)
 
     def _revert(self, share_id: str, snapshot_id: str) -> None:
         with self.core.db.session() as session:
@@ -441,7 +441,7 @@ class Shares:
             session.flush()
             session.refresh(share)
             created = share
-        self.core.tasks.submit(self._manage, created.id, export_path.strip())
+        self.core.tasks.start(self._manage, created.id, export_path.strip())
         return created
 
     def _manage(self, share_id: str, reference: str) -> None:
@@ -469,7 +469,7 @@ class Shares:
                     models.ShareSnapshot.share_id == share_id)):
                 raise Conflict("a share with snapshots cannot be unmanaged; unmanage its snapshots first")
             share.status, share.task = "unmanage_starting", "unmanage"
-        self.core.tasks.submit(self._unmanage, share_id)
+        self.core.tasks.start(self._unmanage, share_id)
 
     def _unmanage(self, share_id: str) -> None:
         with self.core.db.session() as session:

@@ -15,6 +15,9 @@ from typing import Callable
 
 log = logging.getLogger(__name__)
 
+# How long a request waits for the task it starts to begin running (see TaskRunner.start).
+HEAD_START = 0.002
+
 
 class Gate:
     """Lets a task started inside a request's transaction (its backend work
@@ -56,8 +59,10 @@ class TaskRunner:
         self._key_locks: dict[str, threading.Lock] = {}
         self._idle = threading.Condition(self._lock)
 
-    def submit(self, fn: Callable, *args) -> Future:
+    def submit(self, fn: Callable, *args, began: threading.Event | None = None) -> Future:
         def run():
+            if began is not None:
+                began.set()
             try:
                 fn(*args)
             except Exception:  # the task records its own failure; this is the last resort
@@ -67,6 +72,16 @@ class TaskRunner:
         with self._lock:
             self._pending.add(future)
         future.add_done_callback(self._done)
+        return future
+
+    def start(self, fn: Callable, *args) -> Future:
+        """Submit from a request, and let the task run first: wait (at most
+        HEAD_START) until it has begun. What the request still does -- its insert,
+        its commit, its response -- otherwise kept the interpreter while the new
+        task waited for it, and the task's first command started ~0.7 ms later."""
+        began = threading.Event()
+        future = self.submit(fn, *args, began=began)
+        began.wait(HEAD_START)
         return future
 
     def _done(self, future: Future) -> None:
@@ -80,7 +95,8 @@ class TaskRunner:
             return self._key_locks.setdefault(key, threading.Lock())
 
     def coalesce(self, key: str, fn: Callable, *args) -> None:
-        """Run fn(*args) under the key's lock, unless a run for `key` is already queued."""
+        """Run fn(*args) under the key's lock, unless a run for `key` is already
+        queued. A request's call: the run gets a head start, as with `start`."""
         with self._lock:
             if key in self._queued:
                 return
@@ -92,7 +108,7 @@ class TaskRunner:
                     self._queued.discard(key)
                 fn(*args)
 
-        self.submit(run)
+        self.start(run)
 
     def wait_idle(self, timeout: float | None = None) -> bool:
         with self._lock:

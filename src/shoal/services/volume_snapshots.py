@@ -35,17 +35,17 @@ class VolumeSnapshots:
         check_text("description", description, MAX_DESCRIPTION)
         metadata = check_metadata(metadata)
         force = str(force).lower() in ("true", "1", "yes") if not isinstance(force, bool) else force
-        volume = vc.volume_facts(self.core, ctx, volume_id)
-        allowed = ("available", "in-use") if force else ("available",)
-        if volume.status not in allowed:
-            raise Invalid(f"Invalid volume: Volume {volume_id} status must be available, but current status "
-                          f"is: {volume.status}.")
         snap_id = models.new_id()
         with early_start() as gate, self.core.db.session() as session:
+            volume = vc.volume_facts(session, ctx, volume_id)
+            allowed = ("available", "in-use") if force else ("available",)
+            if volume.status not in allowed:
+                raise Invalid(f"Invalid volume: Volume {volume_id} status must be available, but current status "
+                              f"is: {volume.status}.")
             q.check_volume(self.core, session, volume.project_id, volume.volume_type_id, snapshots=1,
                            gigabytes=volume.ref.size_gb)
             # The backend work starts now, overlapping the insert and the commit.
-            self.core.tasks.submit(self._create, snap_id, VolumeSnapshotRef(snap_id, volume.ref), volume.backend, gate)
+            self.core.tasks.start(self._create, snap_id, VolumeSnapshotRef(snap_id, volume.ref), volume.backend, gate)
             snap = models.VolumeSnapshot(id=snap_id, volume_id=volume_id, project_id=volume.project_id,
                                          user_id=ctx.user_id, name=name, description=description,
                                          size=volume.ref.size_gb, status="creating", task="create",
@@ -127,7 +127,7 @@ class VolumeSnapshots:
             if not force and snap.status not in ("available", "error", "error_deleting"):
                 raise Invalid(f"Invalid snapshot: Volume Snapshot status must be available or error, not {snap.status}")
             snap.status, snap.task = "deleting", "delete"
-        self.core.tasks.submit(self._delete, snapshot_id)
+        self.core.tasks.start(self._delete, snapshot_id)
 
     def _delete(self, snapshot_id: str) -> None:
         with self.core.db.session() as session:
@@ -179,7 +179,7 @@ class VolumeSnapshots:
             session.flush()
             session.refresh(snap)
             created = snap
-        self.core.tasks.submit(self._manage, created.id, dict(ref))
+        self.core.tasks.start(self._manage, created.id, dict(ref))
         return created
 
     def _manage(self, snapshot_id: str, reference: dict) -> None:

@@ -107,8 +107,8 @@ class Volumes:
             if volume.backend is not None:
                 plan = (vc.volume_ref(volume), vc.snapshot_ref(snap) if snapshot_id else None,
                         vc.volume_ref(src) if source_volid else None, volume.backend)
-            self.core.tasks.submit(self._create, volume.id, plan, gate)
-            session.add(volume)
+            self.core.tasks.start(self._create, volume.id, plan, gate)
+            c.insert_new(session, volume)
             created = volume
         return created
 
@@ -258,7 +258,7 @@ class Volumes:
                 snap.status, snap.task = "deleting", "delete"
             volume.status, volume.task, volume.status_reason = "deleting", "delete", None
             known = (vc.volume_ref(volume), volume.backend, [vc.snapshot_ref(s) for s in snaps])
-        self.core.tasks.submit(self._delete, volume_id, known)
+        self.core.tasks.start(self._delete, volume_id, known)
 
     def _delete(self, volume_id: str, known: tuple | None = None) -> None:
         """`known`: (ref, backend, snapshot refs) from the request; without it (recovery) the rows are read."""
@@ -313,7 +313,7 @@ class Volumes:
                            gigabytes=new_size - volume.size, size=new_size)
             volume.task, volume.task_arg = "extend", f"{new_size}:{volume.status}"
             volume.status = "extending"
-        self.core.tasks.submit(self._extend, volume_id)
+        self.core.tasks.start(self._extend, volume_id)
 
     def _extend(self, volume_id: str) -> None:
         with self.core.db.session() as session:
@@ -347,7 +347,7 @@ class Volumes:
                 raise Invalid("Invalid snapshot: only the latest snapshot can be reverted to")
             volume.status, volume.task, volume.task_arg = "reverting", "revert", snapshot_id
             snap.status = "restoring"
-        self.core.tasks.submit(self._revert, volume_id, snapshot_id)
+        self.core.tasks.start(self._revert, volume_id, snapshot_id)
 
     def _revert(self, volume_id: str, snapshot_id: str) -> None:
         with self.core.db.session() as session:
@@ -414,7 +414,7 @@ class Volumes:
                 raise Invalid("Invalid volume type: the volume already has this type")
             volume.task, volume.task_arg = "retype", f"{vtype.id}:{volume.status}"
             volume.status = "retyping"
-        self.core.tasks.submit(self._retype, volume_id)
+        self.core.tasks.start(self._retype, volume_id)
 
     def _retype(self, volume_id: str) -> None:
         with self.core.db.session() as session:
@@ -468,7 +468,7 @@ class Volumes:
             session.flush()
             session.refresh(volume)
             created = volume
-        self.core.tasks.submit(self._manage, created.id, dict(ref))
+        self.core.tasks.start(self._manage, created.id, dict(ref))
         return created
 
     def _manage(self, volume_id: str, reference: dict) -> None:
@@ -513,7 +513,7 @@ class Volumes:
                     models.VolumeSnapshot.volume_id == volume_id)):
                 raise Invalid("Invalid volume: a volume with snapshots cannot be unmanaged")
             volume.status, volume.task = "unmanaging", "unmanage"
-        self.core.tasks.submit(self._unmanage, volume_id)
+        self.core.tasks.start(self._unmanage, volume_id)
 
     def _unmanage(self, volume_id: str) -> None:
         with self.core.db.session() as session:
