@@ -20,8 +20,11 @@ def make_engine(url: str) -> Engine:
         # Enough connections for every thread that may hold one at once (the API's 40
         # worker threads, the background workers, the health check): a thread waiting
         # for a quota lock keeps its connection, and an empty pool would stall the rest.
+        # Last in, first out: the connection just used, whose page cache is still
+        # valid, serves the next statement (first in, first out rotated through all
+        # of them, each re-reading what another had changed: ~0.2 ms per read here).
         engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30},
-                               **({"pool_size": 16, "max_overflow": 64} if on_disk else {}))
+                               **({"pool_size": 16, "max_overflow": 64, "pool_use_lifo": True} if on_disk else {}))
 
         @event.listens_for(engine, "connect")
         def _sqlite_pragmas(dbapi_conn, _record):

@@ -58,18 +58,25 @@ _SHARE_FACTS = (
 
 def insert_new(session: Session, row) -> None:
     """INSERT a new ORM object with one plain statement on the session's connection,
-    past the unit of work (a half of its cost on the create paths; committed with
-    the session). The object stays transient: the request's view reads it, nothing
-    tracks it. Unset attributes get their column defaults in the row only."""
-    row.created_at = row.created_at or models.utcnow()
-    values = {name: value for key, name in _column_keys(type(row)) if (value := getattr(row, key)) is not None}
+    past the unit of work (half its cost on the create paths; committed with the
+    session). Column defaults are filled in on the object too, as a flush would.
+    The object stays transient: the request's view reads it, nothing tracks it."""
+    values = {}
+    for key, name, default in _columns(type(row)):
+        value = getattr(row, key)
+        if value is None and default is not None:
+            value = default.arg if default.is_scalar else default.arg(None)
+            setattr(row, key, value)
+        if value is not None:
+            values[name] = value
     session.connection().execute(row.__table__.insert(), values)
 
 
 @functools.lru_cache(maxsize=None)
-def _column_keys(model) -> tuple[tuple[str, str], ...]:
-    """(attribute, column name) of each column of a model (they differ for metadata_)."""
-    return tuple((prop.key, prop.columns[0].name) for prop in inspect(model).column_attrs)
+def _columns(model) -> tuple[tuple[str, str, object], ...]:
+    """(attribute, column name, default) of each column of a model (attribute and
+    name differ for metadata_)."""
+    return tuple((prop.key, prop.columns[0].name, prop.columns[0].default) for prop in inspect(model).column_attrs)
 
 
 def share_key(share_id: str) -> str:
@@ -135,10 +142,10 @@ class Core:
             raise NotFound(f"Share {share_id} could not be found.")
         return share
 
-    def share_facts(self, ctx: RequestContext, share_id: str) -> ShareFacts:
+    @staticmethod
+    def share_facts(session: Session, ctx: RequestContext, share_id: str) -> ShareFacts:
         """What get_share finds, as plain data, for the requests that only start work."""
-        with self.db.connection() as connection:
-            row = connection.execute(_SHARE_FACTS, {"share_id": share_id}).one_or_none()
+        row = session.connection().execute(_SHARE_FACTS, {"share_id": share_id}).one_or_none()
         if row is None or not (ctx.reaches(row.project_id) or row.is_public):
             raise NotFound(f"Share {share_id} could not be found.")
         ref = ShareRef(row.id, row.pool or "", row.size, row.provider_location, dict(row.extra_specs or {}))

@@ -99,10 +99,9 @@ _VOLUME_FACTS = (
 )
 
 
-def volume_facts(core: c.Core, ctx: RequestContext, volume_id: str) -> VolumeFacts:
+def volume_facts(session: Session, ctx: RequestContext, volume_id: str) -> VolumeFacts:
     """What get_volume finds, as plain data, for the requests that only start work."""
-    with core.db.connection() as connection:
-        row = connection.execute(_VOLUME_FACTS, {"volume_id": volume_id}).one_or_none()
+    row = session.connection().execute(_VOLUME_FACTS, {"volume_id": volume_id}).one_or_none()
     if row is None or not ctx.reaches(row.project_id):
         raise NotFound(f"Volume {volume_id} could not be found.")
     ref = VolumeRef(row.id, row.pool or "", row.size, row.provider_location, dict(row.extra_specs or {}))
