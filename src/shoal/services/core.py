@@ -45,12 +45,13 @@ class ShareFacts:
     backend: str | None
     share_proto: str
     share_type_id: str | None
+    access_rules_status: str
 
 
 _S, _T = models.Share, models.ShareType
 _SHARE_FACTS = (
     select(_S.id, _S.project_id, _S.is_public, _S.status, _S.size, _S.pool, _S.provider_location, _S.backend,
-           _S.share_proto, _S.share_type_id, _T.extra_specs)
+           _S.share_proto, _S.share_type_id, _S.access_rules_status, _T.extra_specs)
     .outerjoin(_T, _S.share_type_id == _T.id)
     .where(_S.id == bindparam("share_id"))
 )
@@ -143,14 +144,22 @@ class Core:
         return share
 
     @staticmethod
-    def share_facts(session: Session, ctx: RequestContext, share_id: str) -> ShareFacts:
-        """What get_share finds, as plain data, for the requests that only start work."""
+    def read_share_facts(session: Session, share_id: str) -> ShareFacts | None:
+        """A share as plain data, whoever asks (background work); None when it is gone."""
         row = session.connection().execute(_SHARE_FACTS, {"share_id": share_id}).one_or_none()
-        if row is None or not (ctx.reaches(row.project_id) or row.is_public):
-            raise NotFound(f"Share {share_id} could not be found.")
+        if row is None:
+            return None
         ref = ShareRef(row.id, row.pool or "", row.size, row.provider_location, dict(row.extra_specs or {}))
         return ShareFacts(ref, row.project_id, row.is_public, row.status, row.backend, row.share_proto,
-                          row.share_type_id)
+                          row.share_type_id, row.access_rules_status)
+
+    @classmethod
+    def share_facts(cls, session: Session, ctx: RequestContext, share_id: str) -> ShareFacts:
+        """What get_share finds, as plain data, for the requests that only start work."""
+        share = cls.read_share_facts(session, share_id)
+        if share is None or not (ctx.reaches(share.project_id) or share.is_public):
+            raise NotFound(f"Share {share_id} could not be found.")
+        return share
 
     @staticmethod
     def get_snapshot(session: Session, ctx: RequestContext, snapshot_id: str) -> models.ShareSnapshot:

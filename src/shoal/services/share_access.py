@@ -17,7 +17,7 @@ from sqlalchemy import delete, select, update
 from sqlalchemy.orm.attributes import flag_modified
 
 from shoal.db import models
-from shoal.drivers.base import AccessRule, ShareRef
+from shoal.drivers.base import AccessRule
 
 from . import core as c
 from .context import RequestContext
@@ -129,11 +129,7 @@ class ShareAccess:
         of_share = Rule.share_id == share_id
         while True:
             with self.core.db.session() as session:
-                share = session.execute(
-                    select(models.Share.backend, models.Share.pool, models.Share.size, models.Share.provider_location,
-                           models.Share.access_rules_status, models.ShareType.extra_specs)
-                    .outerjoin(models.ShareType, models.ShareType.id == models.Share.share_type_id)
-                    .where(models.Share.id == share_id)).first()
+                share = self.core.read_share_facts(session, share_id)
                 if share is None or share.backend is None:
                     return
                 for before, after in (("queued_to_apply", "applying"), ("queued_to_deny", "denying")):
@@ -143,12 +139,11 @@ class ShareAccess:
                                         .where(of_share)).all()
                 if not any(r.state in PENDING for r in rules) and share.access_rules_status != "syncing":
                     return
-            ref = ShareRef(share_id, share.pool or "", share.size, share.provider_location, dict(share.extra_specs or {}))
             desired = [AccessRule(r.id, r.access_type, r.access_to, r.access_level) for r in rules if r.state in c.RULES_IN_FORCE]
             applying = {r.id for r in rules if r.state == "applying"}
             denying = {r.id for r in rules if r.state == "denying"}
             try:
-                failed = self.core.driver(share.backend).update_access(ref, desired)
+                failed = self.core.driver(share.backend).update_access(share.ref, desired)
             except Exception as exc:
                 log.warning("share %s: access update failed: %s", share_id, exc)
                 failed = {rule_id: f"update failed: {exc}" for rule_id in applying | denying}

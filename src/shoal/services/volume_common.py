@@ -6,7 +6,6 @@ from __future__ import annotations
 import logging
 import secrets
 import string
-
 from dataclasses import dataclass
 
 from sqlalchemy import bindparam, select
