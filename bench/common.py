@@ -58,10 +58,9 @@ class BenchShoal:
 
     def settle(self) -> None:
         """Write out what the pool still holds dirty: a snapshot forces a txg sync.
-        zfs-fuse otherwise syncs only every few seconds, so the first step to make a
-        snapshot after a create paid for syncing that create: whoever came second
-        in a pair was slower for the other's work, not its own (measured: a share
-        snapshot took 14 ms after a snapshot, 20 ms after a create)."""
+        zfs-fuse otherwise syncs only every few seconds, so whichever side made the
+        first snapshot after the other side's create paid for syncing that create
+        (measured: a share snapshot took 14 ms after a snapshot, 20 ms after a create)."""
         sh("zfs", "snapshot", f"{self.pool}/settle@s")
         sh("zfs", "destroy", f"{self.pool}/settle@s")
 
@@ -146,8 +145,9 @@ def deleted_at(log: Path, kind: str, item: str) -> float:
 class Rounds:
     """The measurements of one benchmark, and the rules that keep them fair:
     each measured step starts on a settled pool (`settle`) after a short pause
-    (so that it does not meet the work of the step before), the API and the floor take turns going
-    first, and the API's first poll waits twice the floor's median time. Every
+    (so that it does not meet the work of the step before), the API and the
+    floor take turns going first, and the API's first poll waits twice the
+    floor's median time. Every
     latency is read from the server's own record, so when the client asks
     changes nothing but the load it puts beside the work (real clients poll
     every second or so; the floor never polls)."""
