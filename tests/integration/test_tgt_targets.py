@@ -206,15 +206,15 @@ def test_a_new_process_resets_unknown_secrets_without_opening_the_target(tgtd, e
 
 def test_apply_twice_changes_nothing(tgtd, export):
     target = export(HOST1, HOST2)
-    seen: list[list[str]] = []
+    seen: list[tuple[str, ...]] = []
 
-    class Recording(LocalHost):
-        def run(self, argv, **kw):
-            seen.append(list(argv))
-            return super().run(argv, **kw)
+    class Recording(TgtHelper):  # every request to tgtd, by socket or by tgtadm
+        def _run(self, *args, **kw):
+            seen.append(args)
+            return super()._run(*args, **kw)
 
-    TgtHelper(Recording(), portals=[tgtd.portal], control_port=tgtd.control_port).apply(target)
-    assert all("show" in argv for argv in seen), seen
+    Recording(LocalHost(), portals=[tgtd.portal], control_port=tgtd.control_port).apply(target)
+    assert seen and all("show" in args for args in seen), seen
 
 
 # -- data -------------------------------------------------------------------------------

@@ -38,10 +38,11 @@ import threading
 import time
 from dataclasses import dataclass, field
 
-from shoal.hosts import CommandError, CommandResult, Host, Secret
+from shoal.hosts import CommandError, CommandResult, Host, LocalHost, Secret
 
 from . import InvalidTarget, check_target, iqn_for_key
 from .base import IscsiHelper, IscsiTarget, Portal
+from .tgt_ipc import TgtSocket
 
 log = logging.getLogger("shoal.exports.iscsi")
 
@@ -262,6 +263,10 @@ class TgtHelper(IscsiHelper):
         self.timeout = timeout
         with _STATES_GUARD:
             self._state = _STATES.setdefault((host.name, control_port), _DaemonState())
+        # On this machine, requests go straight to tgtd's socket (no tgtadm process
+        # per request); on an SSH host, or through sudo, tgtadm carries them.
+        local = isinstance(host, LocalHost) and not host.sudo
+        self._socket = TgtSocket(control_port, host.name) if local else None
 
     # -- commands ---------------------------------------------------------------------
 
@@ -269,6 +274,8 @@ class TgtHelper(IscsiHelper):
         return ["tgtadm", "-C", str(self.control_port), "--lld", "iscsi", *args]
 
     def _run(self, *args: str, check: bool = True) -> CommandResult:
+        if self._socket is not None:
+            return self._socket.run(("--lld", "iscsi", *args), check=check, timeout=self.timeout)
         return self.host.run(self._adm(*args), check=check, timeout=self.timeout)
 
     def _tgtd_argv(self) -> list[str]:
