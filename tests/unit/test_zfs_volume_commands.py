@@ -1,5 +1,5 @@
 """Argv builders and parsers the volume driver added: `zfs get` with sources,
-and the file layout's host commands (truncate, find, mv)."""
+and the file layout's host commands (find, mv)."""
 
 from __future__ import annotations
 
@@ -35,7 +35,6 @@ def test_parse_get_sourced_keeps_sources_and_order():
 
 
 def test_file_layout_argv():
-    assert vl.truncate("/p/v/volume.raw", 1073741824) == ["truncate", "-s", "1073741824", "/p/v/volume.raw"]
     assert vl.list_dir("/p/v") == ["find", "/p/v", "-mindepth", "1", "-maxdepth", "1", "-printf", "%y\\t%s\\t%P\\0"]
     assert vl.move("/p/v/disk.img", "/p/v/volume.raw") == ["mv", "-n", "-T", "--", "/p/v/disk.img", "/p/v/volume.raw"]
 

@@ -148,6 +148,11 @@ class Host(Protocol):
         """Size of a file in bytes, 0 if it does not exist."""
         ...
 
+    def set_file_size(self, path: str, size: int) -> None:
+        """Make `path` `size` bytes long, as `truncate -s`: a missing file is made
+        (sparse), an existing one cut or grown sparse. Raises CommandError."""
+        ...
+
     def read_from(self, path: str, offset: int) -> str:
         """A file's text from byte `offset` on ('' if it does not exist)."""
         ...
@@ -312,6 +317,22 @@ class LocalHost:
             return os.stat(path).st_size
         except FileNotFoundError:
             return 0
+
+    def set_file_size(self, path: str, size: int) -> None:
+        if self.sudo:  # the file belongs to someone else: truncate(1) under sudo
+            self.run(["truncate", "-s", str(size), path])
+            return
+        import os
+
+        try:
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT, 0o644)
+            try:
+                os.ftruncate(fd, size)
+            finally:
+                os.close(fd)
+        except OSError as exc:  # the caller sees what truncate(1) would have said
+            argv = ("truncate", "-s", str(size), path)
+            raise CommandError(CommandResult(argv, 1, "", f"truncate: cannot open {path!r}: {exc.strerror}", 0.0)) from None
 
     def read_from(self, path: str, offset: int) -> str:
         try:

@@ -409,6 +409,9 @@ class SSHHost:
             return 0
         raise CommandError(result)
 
+    def set_file_size(self, path: str, size: int) -> None:
+        self.run(["truncate", "-s", str(size), path])
+
     def read_from(self, path: str, offset: int) -> str:
         """A file's text from byte `offset` on ('' if it does not exist)."""
         result = self.run(["tail", "-c", f"+{int(offset) + 1}", path], check=False)

@@ -4,7 +4,8 @@
   block device is ``/dev/zvol/<dataset>``; size is ``volsize``. Thick = no
   ``-s`` (ZFS sets ``refreservation``), and ``refreservation=auto`` on clones.
 - `FileLayout` (zfs-fuse: no zvols): a dataset holding exactly one sparse raw
-  file ``volume.raw`` of the volume's size, made and grown with ``truncate``.
+  file ``volume.raw`` of the volume's size, made and grown as ``truncate -s`` would
+  (``Host.set_file_size``: a syscall on this machine, ``truncate`` over SSH).
   Thick = ``refreservation=<size>`` on the dataset: the pool guarantees the
   space, the file stays sparse (``fallocate`` answers "Operation not
   supported" on zfs-fuse's FUSE mount, and writing zeros would cost O(size)
@@ -50,10 +51,6 @@ def backend_errors(method):
 
 
 # ---- argv builders for the file layout (pure, unit-tested) ----------------------------------
-
-
-def truncate(path: str, size_bytes: int) -> list[str]:
-    return ["truncate", "-s", str(size_bytes), path]
 
 
 def list_dir(path: str) -> list[str]:
@@ -206,7 +203,13 @@ class FileLayout(Layout):
             return action(self.backing(dataset))
 
     def _truncate(self, size_bytes: int):
-        return lambda path: self._run(truncate(path, size_bytes))
+        def set_size(path: str) -> None:
+            try:
+                self.host.set_file_size(path, size_bytes)  # no process on this machine
+            except CommandError as exc:
+                raise DriverError(str(exc)) from None
+
+        return set_size
 
     def _file_size(self, path: str) -> int:
         size = self.host.file_size(path)  # os.stat on this machine: no process spawned
