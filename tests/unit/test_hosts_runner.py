@@ -14,6 +14,7 @@ import time
 import pytest
 
 from shoal.hosts import STATS, CommandError, CommandTimeout, LocalHost, Retry, Secret
+from tests.fixtures.host_contract import check_set_file_size
 
 BUSY = "cannot destroy 'tank/share-1': dataset is busy"
 
@@ -278,18 +279,7 @@ def test_write_file_failure_leaves_old_file_and_no_temp(host, tmp_path):
 
 
 def test_set_file_size_makes_grows_and_cuts_sparse_files(host, tmp_path):
-    path = tmp_path / "volume.raw"
-    host.set_file_size(str(path), 1 << 30)  # made, sparse: 1 GiB that takes no room
-    assert path.stat().st_size == 1 << 30 and path.stat().st_blocks * 512 < 1 << 20
-    path.write_bytes(b"data" + bytes(1020))
-    host.set_file_size(str(path), 2 << 30)  # grown: the data stays
-    assert path.stat().st_size == 2 << 30 and path.read_bytes()[:4] == b"data"
-    host.set_file_size(str(path), 2)
-    assert path.read_bytes() == b"da"
-    with pytest.raises(CommandError) as caught:
-        host.set_file_size(str(tmp_path / "no-such-dir" / "volume.raw"), 1024)
-    assert "truncate" in str(caught.value)
-
+    check_set_file_size(host, tmp_path)
 
 def test_read_file(host, tmp_path):
     path = tmp_path / "f"
