@@ -11,6 +11,7 @@ reaches the volume and it is available again.
 
 from __future__ import annotations
 
+import os
 import uuid
 
 import pytest
@@ -168,6 +169,36 @@ def test_attachment_without_connector_reserves_then_update_connects(volume_api):
     old = client.get("/attachments", headers={"OpenStack-API-Version": "volume 3.26"})
     fault(old, 404)
 
+    volume_api.detach(attachment["id"])
+    assert_refused(lun, HOST1)
+    assert volume_api.volume(volume["id"])["status"] == "available"
+    volume_api.delete_volume(volume["id"])
+
+
+def test_a_failed_export_changes_nothing_and_a_retry_connects(volume_api):
+    """tgtd cannot open the volume's file (moved away here): the attach is a 400,
+    nothing is exported, the attachment stays reserved without a connector, and
+    once the file is back the same attachment connects."""
+    client = volume_api.client
+    volume = volume_api.create_volume(1)
+    backing = backing_file(volume_api.dataset(volume["id"]))
+    os.rename(backing, backing + ".away")
+    try:
+        resp = client.post("/attachments", json={"attachment": {"volume_uuid": volume["id"],
+                                                                "connector": connector(HOST1)}})
+        assert "export failed" in fault(resp, 400)
+    finally:
+        os.rename(backing + ".away", backing)
+    [attachment] = client.get("/attachments", params={"volume_id": volume["id"]}).json()["attachments"]
+    assert attachment["status"] == "reserved"
+    assert volume_api.volume(volume["id"])["status"] == "reserved"
+    assert tgt_target(volume_api.server, volume_iqn(volume["id"])) is None
+
+    resp = client.put(f"/attachments/{attachment['id']}", json={"attachment": {"connector": connector(HOST1)}})
+    assert resp.status_code == 200, resp.text
+    assert resp.json()["attachment"]["status"] == "attaching"
+    lun = Lun.of(resp.json()["attachment"]["connection_info"])
+    assert lun.capacity(HOST1) == GiB
     volume_api.detach(attachment["id"])
     assert_refused(lun, HOST1)
     assert volume_api.volume(volume["id"])["status"] == "available"

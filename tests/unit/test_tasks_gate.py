@@ -1,7 +1,8 @@
-"""The Gate between a request's transaction and the task it started early."""
+"""The Gate between a request's transaction and the task it started early, and the key locks."""
 
 from __future__ import annotations
 
+import gc
 import threading
 
 import pytest
@@ -65,3 +66,17 @@ def test_start_on_a_busy_pool_waits_only_its_head_start():
     future.result(5)
     assert done.is_set()
     runner.shutdown()
+
+
+def test_key_locks_are_shared_while_in_use_and_forgotten_after():
+    runner = TaskRunner(workers=1)
+    try:
+        held = runner.key_lock("volume:a")
+        with held:
+            assert runner.key_lock("volume:a") is held  # a waiter gets the lock that is held
+            assert runner.key_lock("volume:b") is not held
+        del held
+        gc.collect()
+        assert "volume:a" not in runner._key_locks and "volume:b" not in runner._key_locks
+    finally:
+        runner.shutdown()

@@ -49,15 +49,15 @@ class Attachments:
 
     # ---- the export, recomputed from the attachments ----------------------------------
 
-    def _export(self, volume_id: str, add: dict | None = None, drop: str | None = None) -> ConnectionInfo | None:
-        """Export the volume to every attachment's connector (plus `add`, minus
-        attachment `drop`); unexport it when none is left."""
+    def _export(self, volume_id: str, drop: str | None = None) -> ConnectionInfo | None:
+        """Export the volume to every attachment's connector (minus attachment
+        `drop`); unexport it when none is left."""
         with self.core.volume_lock(volume_id):
             with self.core.db.session() as session:
                 volume = session.get(models.Volume, volume_id)
                 if not volume.provider_auth:
                     volume.provider_auth = vc.new_chap()
-                ref, backend, spec = vc.volume_ref(volume), volume.backend, vc.export_spec(volume, add, drop)
+                ref, backend, spec = vc.volume_ref(volume), volume.backend, vc.export_spec(volume, without=drop)
             drv = vc.driver(self.core, backend)
             if not spec.connectors:
                 drv.unexport(ref)
@@ -73,49 +73,75 @@ class Attachments:
         if mode not in (None, "rw", "ro"):
             raise Invalid("Invalid input received: mode must be rw or ro")
         connector = check_connector(connector) if connector is not None else None
-        with self.core.db.session() as session:
+
+        def reserve(session) -> tuple[models.Volume, models.VolumeAttachment]:
             volume = vc.get_volume(session, ctx, volume_id)
             self._check_attachable(volume)
             if connector is not None:
                 self._validate(volume, connector)
-            attachment = models.VolumeAttachment(volume_id=volume_id, instance_uuid=instance_uuid,
-                                                 attach_mode=mode or "rw", attach_status="reserved")
-            session.add(attachment)
+            row = models.VolumeAttachment(volume_id=volume_id, instance_uuid=instance_uuid, attach_mode=mode or "rw",
+                                          attach_status="reserved")
+            session.add(row)
+            return volume, row
+
+        if connector is not None:
+            return self._connect(volume_id, connector, reserve)
+        with self.core.db.session() as session:
+            volume, row = reserve(session)
             if volume.status == "available":
                 volume.status = "reserved"
             session.flush()
-            attachment_id = attachment.id
-        if connector is None:
-            return self.get(ctx, attachment_id), None
-        return self._connect(attachment, connector)  # validated above
+        return row, None
 
     def update(self, ctx: RequestContext, attachment_id: str, connector: Any) -> tuple[models.VolumeAttachment, ConnectionInfo]:
         connector = check_connector(connector)
-        with self.core.db.session() as session:
-            row = self._row(session, ctx, attachment_id)
-            self._validate(session.get(models.Volume, row.volume_id), connector)
-        return self._connect(row, connector)
+        volume_id = self.get(ctx, attachment_id).volume_id  # for the volume's lock
 
-    def _connect(self, row: models.VolumeAttachment, connector: dict) -> tuple[models.VolumeAttachment, ConnectionInfo]:
-        """Export to a validated connector and record it on the attachment `row`
-        (read in an ended session; updated here too, for the caller's view)."""
-        try:
-            info = self._export(row.volume_id, add=connector, drop=row.id)
-        except Invalid:
-            raise
-        except Exception as exc:
-            raise Invalid(f"Invalid input received: export failed: {exc}") from None
-        attachments, volumes = models.VolumeAttachment.__table__, models.Volume.__table__
-        with self.core.db.connection() as connection:  # plain statements: nothing to load
-            recorded = connection.execute(update(attachments).where(attachments.c.id == row.id).values(
-                connector=connector, attached_host=connector.get("host"), attach_status="attaching")).rowcount
-            connection.execute(update(volumes).where(volumes.c.id == row.volume_id,
-                                                     volumes.c.status.in_(("available", "reserved")))
-                               .values(status="attaching"))
-        if not recorded:  # detached (deleted) meanwhile
-            raise NotFound(f"Volume attachment could not be found with filter: attachment_id = {row.id}.")
-        row.connector, row.attached_host, row.attach_status = connector, connector.get("host"), "attaching"
+        def existing(session) -> tuple[models.Volume, models.VolumeAttachment]:
+            row = self._row(session, ctx, attachment_id)
+            volume = session.get(models.Volume, row.volume_id)
+            self._validate(volume, connector)
+            return volume, row
+
+        return self._connect(volume_id, connector, existing)
+
+    def _connect(self, volume_id: str, connector: dict, prepare) -> tuple[models.VolumeAttachment, ConnectionInfo]:
+        """Record `connector` on the attachment that `prepare(session)` gives (with
+        its volume), then export the volume to it: one transaction before the
+        export, and one more only to undo the record when the export fails. Under
+        the volume's lock, so exports of one volume never interleave."""
+        with self.core.volume_lock(volume_id):
+            with self.core.db.session() as session:
+                volume, row = prepare(session)
+                if not volume.provider_auth:
+                    volume.provider_auth = vc.new_chap()
+                ref, backend = vc.volume_ref(volume), volume.backend
+                spec = vc.export_spec(volume, connector, row.id)
+                before = (row.connector, row.attached_host, row.attach_status, volume.status)
+                row.connector, row.attached_host, row.attach_status = connector, connector.get("host"), "attaching"
+                if volume.status in ("available", "reserved"):
+                    volume.status = "attaching"
+                session.flush()
+            try:
+                info = vc.driver(self.core, backend).export(ref, spec)
+            except Exception as exc:
+                self._undo_connect(row, before)
+                if isinstance(exc, Invalid):
+                    raise
+                raise Invalid(f"Invalid input received: export failed: {exc}") from None
         return row, info
+
+    def _undo_connect(self, row: models.VolumeAttachment, before: tuple) -> None:
+        """Put the attachment and its volume back as they were before a failed
+        export (a new attachment stays, reserved and without a connector)."""
+        connector, host, status, volume_status = before
+        attachments, volumes = models.VolumeAttachment.__table__, models.Volume.__table__
+        with self.core.db.connection() as connection:
+            connection.execute(update(attachments).where(attachments.c.id == row.id).values(
+                connector=connector, attached_host=host, attach_status=status))
+            connection.execute(update(volumes).where(volumes.c.id == row.volume_id, volumes.c.status == "attaching")
+                               .values(status="reserved" if volume_status == "available" else volume_status))
+        row.connector, row.attached_host, row.attach_status = connector, host, status
 
     def complete(self, ctx: RequestContext, attachment_id: str) -> None:
         with self.core.db.session() as session:
@@ -178,7 +204,8 @@ class Attachments:
 
     def initialize_connection(self, ctx: RequestContext, volume_id: str, connector: Any) -> ConnectionInfo:
         connector = check_connector(connector)
-        with self.core.db.session() as session:
+
+        def pending_attachment(session) -> tuple[models.Volume, models.VolumeAttachment]:
             volume = vc.get_volume(session, ctx, volume_id)
             self._validate(volume, connector)
             if volume.status not in ("available", "attaching", "reserved", "in-use"):
@@ -190,8 +217,9 @@ class Attachments:
                 self._check_attachable(volume, already_reserved=volume.status == "attaching")
                 pending = models.VolumeAttachment(volume_id=volume_id, attach_status="attaching")
                 session.add(pending)
-                session.flush()
-        _, info = self._connect(pending, connector)  # validated above
+            return volume, pending
+
+        _, info = self._connect(volume_id, connector, pending_attachment)
         return info
 
     def attach(self, ctx: RequestContext, volume_id: str, instance_uuid: Any = None, host_name: Any = None,

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import weakref
 from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager
 from typing import Callable
@@ -56,7 +57,10 @@ class TaskRunner:
         self._lock = threading.Lock()
         self._pending: set[Future] = set()
         self._queued: set[str] = set()
-        self._key_locks: dict[str, threading.Lock] = {}
+        # Held only while someone uses them: a lock nobody holds or waits for is
+        # dropped, so ids never seen again (deleted resources, ids a caller made
+        # up) do not pile up.
+        self._key_locks: weakref.WeakValueDictionary[str, threading.Lock] = weakref.WeakValueDictionary()
         self._idle = threading.Condition(self._lock)
 
     def submit(self, fn: Callable, *args, began: threading.Event | None = None) -> Future:
