@@ -9,11 +9,13 @@ from __future__ import annotations
 import logging
 import os
 import stat
+import threading
 import time
 
 import pytest
 
 from shoal.hosts import STATS, CommandError, CommandTimeout, LocalHost, Retry, Secret
+from shoal.hosts.runner import first_spawn
 from tests.fixtures.host_contract import check_set_file_size
 
 BUSY = "cannot destroy 'tank/share-1': dataset is busy"
@@ -286,3 +288,27 @@ def test_read_file(host, tmp_path):
     path.write_text("hello\n")
     assert host.read_file(str(path)) == "hello\n"
     assert host.read_file(str(tmp_path / "missing")) is None
+
+
+def test_first_spawn_tells_when_the_command_has_started(host):
+    started = threading.Event()
+    seen = []
+
+    def task():
+        with first_spawn(started):
+            host.run(["sleep", "1"])
+            seen.append("ended")
+
+    worker = threading.Thread(target=task)
+    worker.start()
+    assert started.wait(10)
+    assert seen == []  # told while the command still runs
+    worker.join(10)
+    assert seen == ["ended"]
+
+
+def test_first_spawn_without_a_command_tells_at_the_end():
+    started = threading.Event()
+    with first_spawn(started):
+        assert not started.is_set()
+    assert started.is_set()

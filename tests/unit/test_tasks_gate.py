@@ -3,10 +3,14 @@
 from __future__ import annotations
 
 import gc
+import os
 import threading
+from pathlib import Path
 
 import pytest
 
+from shoal.hosts import LocalHost
+from shoal.services import tasks
 from shoal.services.tasks import Gate, TaskRunner, early_start
 
 
@@ -80,3 +84,34 @@ def test_key_locks_are_shared_while_in_use_and_forgotten_after():
         assert "volume:a" not in runner._key_locks and "volume:b" not in runner._key_locks
     finally:
         runner.shutdown()
+
+
+def test_start_returns_once_the_tasks_first_command_runs(monkeypatch):
+    """The request waits for the task's first spawn, not for the task: here the
+    head start is long, and start() still returns while the command runs."""
+    monkeypatch.setattr(tasks, "HEAD_START", 30.0)
+    runner = TaskRunner(workers=1)
+    try:
+        ran = []
+        future = runner.start(lambda: ran.append(LocalHost().run(["sleep", "2.0417"]).returncode))
+        assert _children_running(["sleep", "2.0417"])  # spawned before start() returned
+        assert not future.done() and ran == []
+        future.result(10)
+        assert ran == [0]
+        # A task that spawns nothing lets the request go when it ends.
+        done = threading.Event()
+        runner.start(done.set)
+        assert done.is_set()
+    finally:
+        runner.shutdown()
+
+
+def _children_running(argv: list[str]) -> bool:
+    wanted = ("\0".join(argv) + "\0").encode()
+    for proc in Path("/proc").iterdir():
+        try:
+            if proc.name.isdigit() and (proc / "cmdline").read_bytes() == wanted:
+                return int((proc / "stat").read_text().rsplit(")", 1)[1].split()[1]) == os.getpid()
+        except OSError:
+            continue
+    return False

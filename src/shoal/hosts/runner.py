@@ -12,6 +12,7 @@ import logging
 import subprocess
 import threading
 import time
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Protocol, Sequence
 
@@ -196,6 +197,46 @@ def log_result(host: str, result: CommandResult, expected_failure: bool = False)
         )
 
 
+_watch = threading.local()
+
+
+@contextmanager
+def first_spawn(event: threading.Event):
+    """Set `event` as soon as the next command of this thread has started (its
+    process exists), or when the block ends. A request that starts background
+    work waits on it: the command's spawn then has the interpreter to itself
+    (under contention, each hand-over of the GIL in Popen cost up to a switch
+    interval), and the request's own work overlaps the command's run instead."""
+    _watch.event = event
+    try:
+        yield
+    finally:
+        _watch.event = None
+        event.set()
+
+
+def _spawned() -> None:
+    event = getattr(_watch, "event", None)
+    if event is not None:
+        _watch.event = None
+        event.set()
+
+
+def _spawn(argv: list[str], input: str | None, timeout: float) -> tuple[int, str, str]:
+    """subprocess.run(argv, input=input, capture_output=True, text=True, timeout=timeout),
+    telling first_spawn when the process has started."""
+    stdin = subprocess.PIPE if input is not None else None
+    with subprocess.Popen(argv, stdin=stdin, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) as proc:
+        _spawned()
+        try:
+            stdout, stderr = proc.communicate(input, timeout=timeout)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.communicate()
+            raise
+    return proc.returncode, stdout, stderr
+
+
 class LocalHost:
     """Runs commands on this machine with subprocess, argv lists only."""
 
@@ -213,14 +254,8 @@ class LocalHost:
             token = STATS.started(args)
             start = time.monotonic()
             try:
-                proc = subprocess.run(
-                    self._argv(args),
-                    input=input,
-                    capture_output=True,
-                    text=True,
-                    timeout=timeout,
-                )
-                result = CommandResult(tuple(args), proc.returncode, proc.stdout, proc.stderr, time.monotonic() - start)
+                returncode, stdout, stderr = _spawn(self._argv(args), input, timeout)
+                result = CommandResult(tuple(args), returncode, stdout, stderr, time.monotonic() - start)
             except subprocess.TimeoutExpired as exc:
                 result = CommandResult(tuple(args), -1, "", str(exc.stderr or ""), time.monotonic() - start)
                 STATS.finished(token, result.duration, False)
