@@ -9,9 +9,6 @@ stderr tail -- with secrets masked.
 from __future__ import annotations
 
 import logging
-import math
-import os
-import select
 import subprocess
 import threading
 import time
@@ -226,57 +223,18 @@ def _spawned() -> None:
 
 
 def _spawn(argv: list[str], input: str | None, timeout: float) -> tuple[int, str, str]:
-    """Run argv to its end: (exit status, stdout, stderr); stdin is `input` when given.
-
-    The output goes to two memory files, not pipes, and the wait is one poll of
-    the process's pidfd: the thread sleeps once, GIL released, until the process
-    exits or the timeout passes. (subprocess.run with a timeout polled both pipes
-    in a loop and then waited for the exit in 1, 2, 4 ms... sleeps, each wake
-    needing the GIL again.) tells first_spawn when the process has started."""
-    out = os.memfd_create("shoal-stdout", os.MFD_CLOEXEC)
-    err = os.memfd_create("shoal-stderr", os.MFD_CLOEXEC)
-    stdin = None
-    try:
-        if input is not None:
-            stdin = os.memfd_create("shoal-stdin", os.MFD_CLOEXEC)
-            os.write(stdin, input.encode())
-            os.lseek(stdin, 0, os.SEEK_SET)
-        proc = subprocess.Popen(argv, stdin=stdin, stdout=out, stderr=err)
+    """subprocess.run(argv, input=input, capture_output=True, text=True, timeout=timeout),
+    telling first_spawn when the process has started."""
+    stdin = subprocess.PIPE if input is not None else None
+    with subprocess.Popen(argv, stdin=stdin, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) as proc:
         _spawned()
-        if not _exited_within(proc, timeout):
-            proc.kill()
-            proc.wait()
-            raise subprocess.TimeoutExpired(argv, timeout, stderr=_read_all(err))
-        return proc.wait(), _read_all(out), _read_all(err)
-    finally:
-        for fd in (out, err, stdin):
-            if fd is not None:
-                os.close(fd)
-
-
-def _exited_within(proc: subprocess.Popen, timeout: float) -> bool:
-    try:
-        pidfd = os.pidfd_open(proc.pid)
-    except OSError:  # a kernel without pidfds (before 5.3), or the process is already reaped
         try:
-            proc.wait(timeout)
-            return True
+            stdout, stderr = proc.communicate(input, timeout=timeout)
         except subprocess.TimeoutExpired:
-            return False
-    try:
-        poller = select.poll()
-        poller.register(pidfd, select.POLLIN)
-        return bool(poller.poll(math.ceil(timeout * 1000)))
-    finally:
-        os.close(pidfd)
-
-
-def _read_all(fd: int) -> str:
-    os.lseek(fd, 0, os.SEEK_SET)
-    chunks = []
-    while chunk := os.read(fd, 1 << 16):
-        chunks.append(chunk)
-    return b"".join(chunks).decode(errors="replace")
+            proc.kill()
+            proc.communicate()
+            raise
+    return proc.returncode, stdout, stderr
 
 
 class LocalHost:
