@@ -100,7 +100,7 @@ def encode_request(args: Sequence[str]) -> tuple[int, int, bytes]:
     options = parse_args(args)
     try:
         op, mode = _OPS[str(options["--op"])], _MODES[str(options["--mode"])]
-    except KeyError as exc:
+    except KeyError:
         raise ValueError(f"tgtadm needs a known --op and --mode, got {args!r}") from None
     params = []
     if "--name" in options:
@@ -111,7 +111,8 @@ def encode_request(args: Sequence[str]) -> tuple[int, int, bytes]:
     body = (",".join(params) + "\0").encode() if params else b""
     header = _REQUEST.pack(
         mode, op, str(options.get("--lld", "")).encode()[:64], _REQUEST.size + len(body),
-        int(options.get("--tid", -1)), 0, int(options.get("--lun", _NO_LUN)), 0, 0,
+        int(options.get("--tid", -1)), int(options.get("--sid", 0)), int(options.get("--lun", _NO_LUN)),
+        int(options.get("--cid", 0)), 0,  # host_no
         0,  # device_type: TYPE_DISK
         1 if options.get("--outgoing") else 0, 0, 1 if options.get("--force") else 0,
     )
