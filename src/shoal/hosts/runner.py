@@ -215,7 +215,9 @@ def first_spawn(event: threading.Event):
         event.set()
 
 
-def _spawned() -> None:
+def started_command() -> None:
+    """The current command of this thread has started: a process exists, or a
+    request went to a daemon's socket in its place (see first_spawn)."""
     event = getattr(_watch, "event", None)
     if event is not None:
         _watch.event = None
@@ -227,7 +229,7 @@ def _spawn(argv: list[str], input: str | None, timeout: float) -> tuple[int, str
     telling first_spawn when the process has started."""
     stdin = subprocess.PIPE if input is not None else None
     with subprocess.Popen(argv, stdin=stdin, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) as proc:
-        _spawned()
+        started_command()
         try:
             stdout, stderr = proc.communicate(input, timeout=timeout)
         except subprocess.TimeoutExpired:

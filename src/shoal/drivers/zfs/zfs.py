@@ -11,9 +11,10 @@ import threading
 from dataclasses import dataclass
 from typing import Iterable, Mapping
 
-from shoal.hosts import CommandError, Host, Retry
+from shoal.hosts import CommandError, Host, LocalHost, Retry
 
 from . import commands as cmd
+from .fuse_ipc import FuseSocket
 
 # Failures that pass on their own within a second or two (FUSE mount settling,
 # another destroy in flight). Everything else is final.
@@ -56,12 +57,19 @@ def _not_found(err: CommandError) -> bool:
     return any(s in err.stderr for s in NOT_FOUND)
 
 
+def _zfs_error(err: CommandError) -> ZfsError:
+    return ZfsNotFound(str(err)) if _not_found(err) else ZfsError(str(err))
+
+
 class Zfs:
     def __init__(self, host: Host):
         self.host = host
         self._pool_locks: dict[str, threading.Lock] = {}
         self._locks_guard = threading.Lock()
         self._features: Features | None = None
+        # On this machine, a snapshot goes straight to zfs-fuse's socket when there
+        # is one (no `zfs` process: see fuse_ipc); elsewhere the command carries it.
+        self._fuse = FuseSocket(host_name=host.name) if isinstance(host, LocalHost) and not host.sudo else None
 
     def _pool_lock(self, name: str) -> threading.Lock:
         pool = name.split("/")[0].split("@")[0]
@@ -72,9 +80,7 @@ class Zfs:
         try:
             return self.host.run(argv, retry=retry, timeout=timeout)
         except CommandError as err:
-            if _not_found(err):
-                raise ZfsNotFound(str(err)) from None
-            raise ZfsError(str(err)) from None
+            raise _zfs_error(err) from None
 
     # ---- datasets -------------------------------------------------------
 
@@ -95,6 +101,11 @@ class Zfs:
         return True
 
     def snapshot(self, name: str) -> None:
+        try:
+            if self._fuse is not None and self._fuse.snapshot(name) is not None:
+                return
+        except CommandError as err:
+            raise _zfs_error(err) from None
         self._run(cmd.snapshot(name))
 
     def clone(self, snapshot_name: str, dataset: str, properties: Mapping[str, str] | None = None) -> None:
