@@ -1,6 +1,12 @@
 """What every benchmark shares: raw commands, timing, a Shoal of the bench's
 own (own pool, ports, state dir, daemons; all removed at the end), polling
-through the API, and the report of medians and ratios."""
+through the API, and the report of medians and ratios.
+
+The floor is the work done by hand with the commands an administrator would
+run (`zfs`, `tgtadm`, ganesha's files and a SIGHUP). Shoal does some of it
+without a process where the daemon lets it -- tgtd's management socket,
+zfs-fuse's ioctl socket for snapshots -- and that saving is Shoal's to show:
+the floor stays what doing it by hand costs."""
 
 from __future__ import annotations
 

@@ -312,3 +312,13 @@ def test_first_spawn_without_a_command_tells_at_the_end():
     with first_spawn(started):
         assert not started.is_set()
     assert started.is_set()
+
+
+def test_commands_run_in_the_c_locale_whatever_shoals_own(host, monkeypatch):
+    # Callers match English messages ("dataset is busy"): a translated one would not match.
+    monkeypatch.setenv("LC_ALL", "de_DE.UTF-8")
+    monkeypatch.setenv("SHOAL_MARKER", "kept")
+    out = host.run(["sh", "-c", 'echo "$LC_ALL $SHOAL_MARKER"']).stdout
+    assert out == "C kept\n"
+    piped = host.pipe(["sh", "-c", 'echo "$LC_ALL"'], ["sh", "-c", 'cat; echo "$LC_ALL"'])
+    assert piped.stdout == "C\nC\n"

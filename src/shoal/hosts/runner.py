@@ -9,6 +9,7 @@ stderr tail -- with secrets masked.
 from __future__ import annotations
 
 import logging
+import os
 import subprocess
 import threading
 import time
@@ -224,11 +225,18 @@ def started_command() -> None:
         event.set()
 
 
+def _command_env() -> dict[str, str]:
+    """The C locale: callers match the commands' English messages ("dataset is
+    busy"), and zfs starts faster without loading a locale (~0.1 ms a call)."""
+    return dict(os.environ, LC_ALL="C")
+
+
 def _spawn(argv: list[str], input: str | None, timeout: float) -> tuple[int, str, str]:
     """subprocess.run(argv, input=input, capture_output=True, text=True, timeout=timeout),
     telling first_spawn when the process has started."""
     stdin = subprocess.PIPE if input is not None else None
-    with subprocess.Popen(argv, stdin=stdin, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) as proc:
+    with subprocess.Popen(argv, stdin=stdin, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                          env=_command_env()) as proc:
         started_command()
         try:
             stdout, stderr = proc.communicate(input, timeout=timeout)
@@ -287,12 +295,14 @@ class LocalHost:
             return kind(result, reason)
 
         try:
-            src = subprocess.Popen(self._argv(producer), stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+            src = subprocess.Popen(self._argv(producer), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                   env=_command_env())
         except OSError as exc:
             raise failed(127, str(exc)) from None
         try:
             dst = subprocess.run(
-                self._argv(consumer), stdin=src.stdout, capture_output=True, text=True, timeout=timeout
+                self._argv(consumer), stdin=src.stdout, capture_output=True, text=True, timeout=timeout,
+                env=_command_env(),
             )
             src.stdout.close()
             _, src_err = src.communicate(timeout=max(deadline - time.monotonic(), 0.01))
