@@ -314,6 +314,13 @@ def test_first_spawn_without_a_command_tells_at_the_end():
     assert started.is_set()
 
 
+def test_a_signal_to_a_daemon_counts_as_the_first_command(host):
+    started = threading.Event()
+    with first_spawn(started):
+        host.signal(os.getpid(), 0)  # signal 0: delivered to nobody, only checked
+        assert started.is_set()
+
+
 def test_commands_run_in_the_c_locale_whatever_shoals_own(host, monkeypatch):
     # Callers match English messages ("dataset is busy"): a translated one would not match.
     monkeypatch.setenv("LC_ALL", "de_DE.UTF-8")

@@ -390,6 +390,5 @@ class LocalHost:
             return ""
 
     def signal(self, pid: int, signum: int) -> None:
-        import os
-
         os.kill(pid, signum)
+        started_command()  # a request to a daemon, as a command would be (see first_spawn)

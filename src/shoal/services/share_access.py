@@ -13,7 +13,7 @@ import ipaddress
 import logging
 from typing import Any
 
-from sqlalchemy import delete, select, update
+from sqlalchemy import bindparam, case, delete, select, update
 from sqlalchemy.orm.attributes import flag_modified
 
 from shoal.db import models
@@ -28,6 +28,23 @@ log = logging.getLogger(__name__)
 ACCESS_TYPES = ("ip", "user", "cert", "cephx")
 ACCESS_LEVELS = ("rw", "ro")
 PENDING = ("queued_to_apply", "applying", "queued_to_deny", "denying")
+_CLAIM = {"queued_to_apply": "applying", "queued_to_deny": "denying"}  # what a sync takes on
+
+# The statements of every allow, deny and sync, built once.
+_R = models.AccessRule
+_RULE_EXISTS = select(_R.id).where(_R.share_id == bindparam("b_share_id"), _R.access_type == bindparam("b_type"),
+                                   _R.access_to == bindparam("b_to")).limit(1)
+_MARK_SYNCING = update(models.Share).where(models.Share.id == bindparam("b_share_id")).values(access_rules_status="syncing")
+_CLAIM_RULES = (update(_R).where(_R.share_id == bindparam("b_share_id"), _R.state.in_(tuple(_CLAIM)))
+                .values(state=case(_CLAIM, value=_R.state)))
+_RULES_OF_SHARE = select(_R.id, _R.access_type, _R.access_to, _R.access_level, _R.state).where(
+    _R.share_id == bindparam("b_share_id"))
+_FAIL_RULE = update(_R).where(_R.id == bindparam("b_id")).values(state="error", status_reason=bindparam("b_reason"))
+_DROP_DENIED = delete(_R).where(_R.id.in_(bindparam("b_ids", expanding=True)), _R.state == "denying")
+_ACTIVATE = update(_R).where(_R.id.in_(bindparam("b_ids", expanding=True)), _R.state == "applying").values(state="active")
+_STATES_OF_SHARE = select(_R.state).where(_R.share_id == bindparam("b_share_id")).distinct()
+_SET_RULES_STATUS = (update(models.Share).where(models.Share.id == bindparam("b_share_id"))
+                     .values(access_rules_status=bindparam("b_status")))
 
 
 def check_rule(access_type: Any, access_to: Any, access_level: Any) -> tuple[str, str, str]:
@@ -63,24 +80,26 @@ class ShareAccess:
     def allow(self, ctx: RequestContext, share_id: str, access_type: Any, access_to: Any,
               access_level: Any = "rw", metadata: dict | None = None) -> models.AccessRule:
         access_type, access_to, access_level = check_rule(access_type, access_to, access_level)
+        Rule = models.AccessRule
+        # Statements built once, nothing loaded into the session: building them and
+        # the ORM's loading were most of this request's time (a burst of hundreds of
+        # allows pays it each time).
         with self.core.db.session() as session:
-            share = self.core.get_share(session, ctx, share_id)
+            share = self.core.share_facts(session, ctx, share_id)
             if share.project_id != ctx.project_id and not ctx.is_admin:
                 raise Forbidden("only the share's project may change its access")
             if share.status != "available":
                 raise Invalid(f"Share status must be available, not {share.status}")
-            existing = session.scalars(select(models.AccessRule).where(
-                models.AccessRule.share_id == share_id, models.AccessRule.access_type == access_type,
-                models.AccessRule.access_to == access_to)).first()
-            if existing is not None:
+            db = session.connection()
+            if db.execute(_RULE_EXISTS, {"b_share_id": share_id, "b_type": access_type, "b_to": access_to}).first():
                 raise Invalid(f"Share access {access_type}:{access_to} exists already.")
-            rule = models.AccessRule(share_id=share_id, access_type=access_type, access_to=access_to,
-                                     access_level=access_level, state="queued_to_apply", metadata_=metadata or {})
-            session.add(rule)
-            mark_syncing(share)
-            created = rule  # its defaults are Python-side: complete after the commit, no re-read
+            rule = Rule(share_id=share_id, access_type=access_type, access_to=access_to,
+                        access_level=access_level, state="queued_to_apply", metadata_=metadata or {})
+            c.insert_new(session, rule)
+            # Always written, even over "syncing": a sync that finished meanwhile may have written "active".
+            db.execute(_MARK_SYNCING, {"b_share_id": share_id})
         self.schedule_sync(share_id)
-        return created
+        return rule
 
     def deny(self, ctx: RequestContext, share_id: str, access_id: Any) -> None:
         if not isinstance(access_id, str):
@@ -125,18 +144,15 @@ class ShareAccess:
         """Runs under the share's access lock; loops until no change is pending.
         Plain statements, nothing loaded into a session: this runs for every
         allow and deny, and most of its cost used to be the ORM's."""
-        Rule = models.AccessRule
-        of_share = Rule.share_id == share_id
+        key = {"b_share_id": share_id}
         while True:
             with self.core.db.session() as session:
                 share = self.core.read_share_facts(session, share_id)
                 if share is None or share.backend is None:
                     return
-                for before, after in (("queued_to_apply", "applying"), ("queued_to_deny", "denying")):
-                    session.execute(update(Rule).where(of_share, Rule.state == before).values(state=after)
-                                    .execution_options(synchronize_session=False))
-                rules = session.execute(select(Rule.id, Rule.access_type, Rule.access_to, Rule.access_level, Rule.state)
-                                        .where(of_share)).all()
+                db = session.connection()
+                db.execute(_CLAIM_RULES, key)
+                rules = db.execute(_RULES_OF_SHARE, key).all()
                 if not any(r.state in PENDING for r in rules) and share.access_rules_status != "syncing":
                     return
             desired = [AccessRule(r.id, r.access_type, r.access_to, r.access_level) for r in rules if r.state in c.RULES_IN_FORCE]
@@ -148,20 +164,16 @@ class ShareAccess:
                 log.warning("share %s: access update failed: %s", share_id, exc)
                 failed = {rule_id: f"update failed: {exc}" for rule_id in applying | denying}
             with self.core.db.session() as session:
-                for rule_id, reason in failed.items():
-                    session.execute(update(Rule).where(Rule.id == rule_id).values(state="error", status_reason=reason)
-                                    .execution_options(synchronize_session=False))
+                db = session.connection()
+                if failed:
+                    db.execute(_FAIL_RULE, [{"b_id": rule_id, "b_reason": reason} for rule_id, reason in failed.items()])
                 # Only rules still in the state this sync saw: one denied meanwhile
                 # (queued_to_deny again) is left for the next round.
                 if done := denying - failed.keys():
-                    session.execute(delete(Rule).where(Rule.id.in_(done), Rule.state == "denying")
-                                    .execution_options(synchronize_session=False))
+                    db.execute(_DROP_DENIED, {"b_ids": list(done)})
                 if done := applying - failed.keys():
-                    session.execute(update(Rule).where(Rule.id.in_(done), Rule.state == "applying")
-                                    .values(state="active").execution_options(synchronize_session=False))
-                states = set(session.scalars(select(Rule.state).where(of_share).distinct()))
+                    db.execute(_ACTIVATE, {"b_ids": list(done)})
+                states = set(db.execute(_STATES_OF_SHARE, key).scalars())
                 if not states & set(PENDING):
-                    session.execute(update(models.Share).where(models.Share.id == share_id)
-                                    .values(access_rules_status="error" if "error" in states else "active")
-                                    .execution_options(synchronize_session=False))
+                    db.execute(_SET_RULES_STATUS, {**key, "b_status": "error" if "error" in states else "active"})
                     return
