@@ -26,7 +26,7 @@ import httpx
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from common import Rounds, deleted_at, bench_shoal, latency, report, sh, wait_gone, wait_status  # noqa: E402
+from common import QUIET, Rounds, deleted_at, bench_shoal, latency, report, sh, wait_gone, wait_status  # noqa: E402
 
 from tests.fixtures.shoal import control_port, free_port, stop_tgtd  # noqa: E402
 
@@ -159,12 +159,16 @@ def one_round(api: Api, floor: Floor, index: int, rounds: Rounds) -> None:
     rounds.pair("delete", index, lambda: floor.delete(a), lambda wait: api.delete(volume, wait))
 
 
-def clone_by_size(api: Api, rounds: int) -> None:
-    """API clone time of a 1 GiB and of a 100 GiB sparse volume, alternating."""
+def clone_by_size(api: Api, rounds: int, settle) -> None:
+    """API clone time of a 1 GiB and of a 100 GiB sparse volume, alternating
+    which goes first, each on a settled pool after a pause (as in Rounds)."""
     (small, _), (large, _) = api.create(size=1), api.create(size=100)
     times: dict[int, list[float]] = {1: [], 100: []}
-    for _ in range(rounds):
-        for size, source in ((1, small), (100, large)):
+    for index in range(rounds):
+        pair = ((1, small), (100, large))
+        for size, source in pair if index % 2 == 0 else pair[::-1]:
+            settle()
+            time.sleep(QUIET)
             clone, seconds = api.clone(source)
             times[size].append(seconds)
             api.delete(clone)
@@ -191,7 +195,7 @@ def main() -> int:
             for index in range(args.rounds):
                 one_round(api, floor, index, rounds)
             report("volume operations", args.rounds, rounds.results)
-            clone_by_size(api, max(5, args.rounds // 2))
+            clone_by_size(api, max(6, args.rounds // 2), shoal.settle)
         finally:
             tgt.stop()
     return 0
