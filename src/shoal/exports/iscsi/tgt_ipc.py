@@ -34,7 +34,7 @@ SOCKET_PATH = "/var/run/tgtd/socket"
 _OPS = {"new": 0, "delete": 1, "show": 2, "bind": 3, "unbind": 4, "update": 5, "stat": 6, "start": 7, "stop": 8}
 _MODES = {"system": 0, "sys": 0, "target": 1, "tgt": 1, "logicalunit": 2, "lu": 2, "portal": 3, "pt": 3,
           "lld": 4, "session": 5, "sess": 5, "connection": 6, "conn": 6, "account": 7}
-MODE_SYSTEM, MODE_PORTAL, OP_DELETE = 0, 3, 1
+MODE_SYSTEM, MODE_PORTAL, OP_DELETE = _MODES["system"], _MODES["portal"], _OPS["delete"]
 
 # enum tgtadm_errno, in order, with tgtadm's words for each
 _REASONS = (
