@@ -495,6 +495,20 @@ def test_remove_deletes_the_target_and_its_unshared_accounts():
     ]
 
 
+def test_remove_waits_out_a_lun_with_commands_in_flight_and_nothing_else(monkeypatch):
+    busy = (("delete", "target"), 22, "tgtadm: this logical unit is still active")
+    host = FakeTgtHost(show(3, IQN, backing="/b", sessions=[HOST1]))
+    host.fail = [busy, busy]  # an initiator's I/O at that very moment, twice
+    helper(host).remove("k1")
+    assert host.changes().count(["--op", "delete", "--mode", "target", "--tid", "3", "--force"]) == 3
+    monkeypatch.setattr(tgt_module, "_STATES", {})  # a new process reads tgtd afresh
+    host = FakeTgtHost(show(3, IQN, backing="/b"))
+    host.fail = [(("delete", "target"), 22, "tgtadm: out of memory")]
+    with pytest.raises(TgtError, match="out of memory"):
+        helper(host).remove("k1")
+    assert host.changes() == [["--op", "delete", "--mode", "target", "--tid", "3", "--force"]]
+
+
 def test_remove_of_nothing_and_by_iqn(monkeypatch):
     host = FakeTgtHost()
     tgt = helper(host)

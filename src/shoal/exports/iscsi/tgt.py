@@ -48,6 +48,7 @@ log = logging.getLogger("shoal.exports.iscsi")
 
 INSTALL_FIX = "apt-get install tgt (scripts/host-setup installs it)"
 CONTROLLER_LUN = 0
+LUN_BUSY = "this logical unit is still active"  # tgtd: a LUN with commands in flight
 GUARD_PREFIX = "shoal-guard-"  # throw-away accounts that keep a target closed while its secret changes
 _NAME_PREFIXES = ("iqn.", "eui.", "naa.")  # ACL entries that are initiator names, not addresses
 
@@ -469,7 +470,7 @@ class TgtHelper(IscsiHelper):
         if current:
             log.info("deleting tgt target %s (tid %d)", current.iqn, current.tid)
             tid = str(current.tid)
-            result = self._run("--op", "delete", "--mode", "target", "--tid", tid, "--force", check=False)
+            result = self._delete_target(tid)
             if result.returncode and "can't find the target" not in result.stderr:
                 raise TgtError(f"cannot delete target {current.iqn}: {result.stderr.strip()}")
             snapshot.targets.remove(current)
@@ -480,6 +481,18 @@ class TgtHelper(IscsiHelper):
                 self._state.secrets.pop(user, None)
         for stale in [k for k, (known_iqn, _) in self._state.keys.items() if k == key or known_iqn == iqn]:
             del self._state.keys[stale]
+
+    def _delete_target(self, tid: str) -> CommandResult:
+        """Delete a target, sessions and all. tgtd refuses while a LUN still has
+        commands in flight (an initiator's I/O at that very moment): that passes
+        within milliseconds, so it is retried for a while, and only that."""
+        delay, deadline = 0.01, time.monotonic() + 5
+        while True:
+            result = self._run("--op", "delete", "--mode", "target", "--tid", tid, "--force", check=False)
+            if LUN_BUSY not in result.stderr or time.monotonic() > deadline:
+                return result
+            time.sleep(delay)
+            delay = min(delay * 2, 0.25)
 
     def resize(self, key: str) -> None:
         """Re-open the backing of every LUN of the target so tgtd reads the new
