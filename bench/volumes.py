@@ -195,7 +195,7 @@ def main() -> int:
             for index in range(args.rounds):
                 one_round(api, floor, index, rounds)
             report("volume operations", args.rounds, rounds.results)
-            clone_by_size(api, max(6, args.rounds // 2), shoal.settle)
+            clone_by_size(api, max(10, args.rounds), shoal.settle)
         finally:
             tgt.stop()
     return 0
