@@ -329,3 +329,16 @@ def test_commands_run_in_the_c_locale_whatever_shoals_own(host, monkeypatch):
     assert out == "C kept\n"
     piped = host.pipe(["sh", "-c", 'echo "$LC_ALL"'], ["sh", "-c", 'cat; echo "$LC_ALL"'])
     assert piped.stdout == "C\nC\n"
+
+
+def test_write_file_does_not_follow_a_symlink_planted_as_its_temporary(host, tmp_path):
+    if type(host).__name__ != "LocalHost":
+        pytest.skip("the temporary's name is LocalHost's")
+    victim = tmp_path / "victim"
+    victim.write_text("untouched")
+    path = tmp_path / "f"
+    planted = tmp_path / f".f.shoal-{os.getpid()}-{threading.get_ident()}"
+    planted.symlink_to(victim)
+    with pytest.raises(OSError):
+        host.write_file(str(path), "new")
+    assert victim.read_text() == "untouched" and not path.exists()

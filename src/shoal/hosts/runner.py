@@ -328,9 +328,9 @@ class LocalHost:
         # A temporary of this thread's own beside the file, then an atomic rename:
         # a reader never sees half a file. A fixed name, not mkstemp's random one,
         # costs a third less per write on ext4 (ganesha's config is written on every
-        # share and access change); one left by a crash is simply written over.
+        # share and access change). Never through a symlink planted under that name.
         tmp = os.path.join(directory, f".{name}.shoal-{os.getpid()}-{threading.get_ident()}")
-        flags = os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC
+        flags = os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC | os.O_NOFOLLOW
         try:
             fd = os.open(tmp, flags, 0o600)
         except FileNotFoundError:
