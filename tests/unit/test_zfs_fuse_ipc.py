@@ -167,3 +167,11 @@ def test_error_words():
     assert error_text("p/a@s", errno.ENOENT) == "cannot open 'p/a': dataset does not exist\n"
     assert error_text("p/a@s", errno.EBUSY) == "cannot create snapshot 'p/a@s': dataset is busy\n"
     assert error_text("p/a@s", errno.EIO).startswith("cannot create snapshot 'p/a@s': ")
+
+
+def test_a_name_the_layout_cannot_carry_is_left_to_the_command(peer):
+    p = peer(healthy())
+    assert FuseSocket(p.path).snapshot("tank/a@b@c") is None
+    FuseSocket(p.path).snapshot("tank/a@s")  # the peer's one connection: the healthy one
+    p.close()
+    assert p.seen["history"][2] == b"zfs snapshot tank/a@s"

@@ -111,7 +111,10 @@ class FuseSocket:
         if not self.usable or not os.path.exists(self.path):
             return None
         argv = ("zfs", "snapshot", name)  # for logs and errors: what this stands for
-        request, buffers, history = snapshot_request(name)
+        try:
+            request, buffers, history = snapshot_request(name)
+        except ValueError:
+            return None  # the command judges a name this layout cannot carry, in its own words
         token = STATS.started(argv)
         start = time.monotonic()
         try:
