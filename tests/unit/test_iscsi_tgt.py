@@ -21,7 +21,7 @@ from shoal.exports.iscsi.tgt import (
     parse_targets,
 )
 from shoal.hosts import CommandError, CommandResult, Secret
-from shoal.hosts.runner import masked
+from shoal.hosts.runner import masked, run_with_retry
 
 # `tgtadm -C 517 --op show --mode target` with three targets: one with an
 # initiator logged in (qemu-io), one bare, one with an address ACL and an outgoing
@@ -187,6 +187,9 @@ class FakeTgtHost:
         self.on_start = None  # called when tgtd is run
 
     def run(self, argv, *, input=None, timeout=None, check=True, retry=None) -> CommandResult:
+        return run_with_retry(self._once, argv, check, retry)  # as a real host does
+
+    def _once(self, argv) -> CommandResult:
         self.calls.append(list(argv))
         rc, out, err = 0, "", ""
         for i, (needle, code, text) in enumerate(self.fail):
@@ -205,10 +208,7 @@ class FakeTgtHost:
                     out = self.shows[argv[argv.index("--mode") + 1]]
                 else:
                     rc, err = 107, f"tgtadm: failed to send request hdr to tgt daemon, {NOT_CONNECTED}"
-        result = CommandResult(tuple(argv), rc, out, err, 0.0)
-        if rc and check:
-            raise CommandError(result)
-        return result
+        return CommandResult(tuple(argv), rc, out, err, 0.0)
 
     def changes(self) -> list[list[str]]:
         """The commands run other than shows, without the `tgtadm -C N --lld iscsi` prefix."""

@@ -38,7 +38,7 @@ import threading
 import time
 from dataclasses import dataclass, field
 
-from shoal.hosts import CommandError, CommandResult, Host, LocalHost, Secret
+from shoal.hosts import CommandError, CommandResult, Host, LocalHost, Retry, Secret
 
 from . import InvalidTarget, check_target, iqn_for_key
 from .base import IscsiHelper, IscsiTarget, Portal
@@ -48,7 +48,9 @@ log = logging.getLogger("shoal.exports.iscsi")
 
 INSTALL_FIX = "apt-get install tgt (scripts/host-setup installs it)"
 CONTROLLER_LUN = 0
-LUN_BUSY = "this logical unit is still active"  # tgtd: a LUN with commands in flight
+# tgtd refuses to delete a target while a LUN still has commands in flight (an
+# initiator's I/O at that very moment): that passes within milliseconds. ~5 s in all.
+LUN_BUSY = Retry(transient=("this logical unit is still active",), attempts=25, first_delay=0.01, max_delay=0.25)
 GUARD_PREFIX = "shoal-guard-"  # throw-away accounts that keep a target closed while its secret changes
 _NAME_PREFIXES = ("iqn.", "eui.", "naa.")  # ACL entries that are initiator names, not addresses
 
@@ -274,10 +276,10 @@ class TgtHelper(IscsiHelper):
     def _adm(self, *args: str) -> list[str]:
         return ["tgtadm", "-C", str(self.control_port), "--lld", "iscsi", *args]
 
-    def _run(self, *args: str, check: bool = True) -> CommandResult:
+    def _run(self, *args: str, check: bool = True, retry: Retry | None = None) -> CommandResult:
         if self._socket is not None:
-            return self._socket.run(("--lld", "iscsi", *args), check=check, timeout=self.timeout)
-        return self.host.run(self._adm(*args), check=check, timeout=self.timeout)
+            return self._socket.run(("--lld", "iscsi", *args), check=check, timeout=self.timeout, retry=retry)
+        return self.host.run(self._adm(*args), check=check, timeout=self.timeout, retry=retry)
 
     def _tgtd_argv(self) -> list[str]:
         portals = ",".join(f"portal={p}" for p in self.portal_specs)
@@ -470,9 +472,11 @@ class TgtHelper(IscsiHelper):
         if current:
             log.info("deleting tgt target %s (tid %d)", current.iqn, current.tid)
             tid = str(current.tid)
-            result = self._delete_target(tid)
-            if result.returncode and "can't find the target" not in result.stderr:
-                raise TgtError(f"cannot delete target {current.iqn}: {result.stderr.strip()}")
+            try:
+                self._run("--op", "delete", "--mode", "target", "--tid", tid, "--force", retry=LUN_BUSY)
+            except CommandError as err:
+                if "can't find the target" not in err.stderr:
+                    raise TgtError(f"cannot delete target {current.iqn}: {err.stderr.strip()}") from None
             snapshot.targets.remove(current)
         for user in sorted(users):
             if user in snapshot.accounts and not snapshot.bound_elsewhere(user, -1):
@@ -481,18 +485,6 @@ class TgtHelper(IscsiHelper):
                 self._state.secrets.pop(user, None)
         for stale in [k for k, (known_iqn, _) in self._state.keys.items() if k == key or known_iqn == iqn]:
             del self._state.keys[stale]
-
-    def _delete_target(self, tid: str) -> CommandResult:
-        """Delete a target, sessions and all. tgtd refuses while a LUN still has
-        commands in flight (an initiator's I/O at that very moment): that passes
-        within milliseconds, so it is retried for a while, and only that."""
-        delay, deadline = 0.01, time.monotonic() + 5
-        while True:
-            result = self._run("--op", "delete", "--mode", "target", "--tid", tid, "--force", check=False)
-            if LUN_BUSY not in result.stderr or time.monotonic() > deadline:
-                return result
-            time.sleep(delay)
-            delay = min(delay * 2, 0.25)
 
     def resize(self, key: str) -> None:
         """Re-open the backing of every LUN of the target so tgtd reads the new

@@ -26,8 +26,8 @@ import struct
 import time
 from typing import Sequence
 
-from shoal.hosts import STATS, CommandError, CommandResult
-from shoal.hosts.runner import log_result
+from shoal.hosts import STATS, CommandResult, Retry
+from shoal.hosts.runner import log_result, run_with_retry
 
 SOCKET_PATH = "/var/run/tgtd/socket"
 
@@ -127,8 +127,13 @@ class TgtSocket:
         self.control_port = control_port
         self.host_name = host_name
 
-    def run(self, args: Sequence[str], *, check: bool = True, timeout: float = 30.0) -> CommandResult:
-        """`tgtadm -C <port> *args`, answered as tgtadm would answer it."""
+    def run(self, args: Sequence[str], *, check: bool = True, timeout: float = 30.0,
+            retry: Retry | None = None) -> CommandResult:
+        """`tgtadm -C <port> *args`, answered as tgtadm would answer it; `retry`
+        as a host's run takes it."""
+        return run_with_retry(lambda a: self._once(a, check, timeout), tuple(args), check, retry)
+
+    def _once(self, args: Sequence[str], check: bool, timeout: float) -> CommandResult:
         argv = ("tgtadm", "-C", str(self.control_port), *args)  # for logs and errors: what it stands for
         token = STATS.started(argv)
         start = time.monotonic()
@@ -143,8 +148,6 @@ class TgtSocket:
         result = CommandResult(argv, returncode, stdout, stderr, time.monotonic() - start)
         STATS.finished(token, result.duration, returncode == 0)
         log_result(self.host_name, result, expected_failure=not check)
-        if returncode and check:
-            raise CommandError(result)
         return result
 
     def _exchange(self, request: bytes, timeout: float) -> tuple[int, str, str]:
