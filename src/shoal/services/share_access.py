@@ -14,7 +14,6 @@ import logging
 from typing import Any
 
 from sqlalchemy import bindparam, case, delete, select, update
-from sqlalchemy.orm.attributes import flag_modified
 
 from shoal.db import models
 from shoal.drivers.base import AccessRule
@@ -34,6 +33,7 @@ _CLAIM = {"queued_to_apply": "applying", "queued_to_deny": "denying"}  # what a 
 _R = models.AccessRule
 _RULE_EXISTS = select(_R.id).where(_R.share_id == bindparam("b_share_id"), _R.access_type == bindparam("b_type"),
                                    _R.access_to == bindparam("b_to")).limit(1)
+# Written on every allow and deny, even over "syncing": a sync that finished meanwhile may have written "active".
 _MARK_SYNCING = update(models.Share).where(models.Share.id == bindparam("b_share_id")).values(access_rules_status="syncing")
 _CLAIM_RULES = (update(_R).where(_R.share_id == bindparam("b_share_id"), _R.state.in_(tuple(_CLAIM)))
                 .values(state=case(_CLAIM, value=_R.state)))
@@ -66,13 +66,6 @@ def check_rule(access_type: Any, access_to: Any, access_level: Any) -> tuple[str
     return access_type, access_to, access_level
 
 
-def mark_syncing(share: models.Share) -> None:
-    """Always write the column, even if it already reads "syncing": a sync that
-    finished meanwhile may have written "active", and must not win."""
-    share.access_rules_status = "syncing"
-    flag_modified(share, "access_rules_status")
-
-
 class ShareAccess:
     def __init__(self, core: c.Core):
         self.core = core
@@ -80,7 +73,6 @@ class ShareAccess:
     def allow(self, ctx: RequestContext, share_id: str, access_type: Any, access_to: Any,
               access_level: Any = "rw", metadata: dict | None = None) -> models.AccessRule:
         access_type, access_to, access_level = check_rule(access_type, access_to, access_level)
-        Rule = models.AccessRule
         # Statements built once, nothing loaded into the session: building them and
         # the ORM's loading were most of this request's time (a burst of hundreds of
         # allows pays it each time).
@@ -93,10 +85,9 @@ class ShareAccess:
             db = session.connection()
             if db.execute(_RULE_EXISTS, {"b_share_id": share_id, "b_type": access_type, "b_to": access_to}).first():
                 raise Invalid(f"Share access {access_type}:{access_to} exists already.")
-            rule = Rule(share_id=share_id, access_type=access_type, access_to=access_to,
-                        access_level=access_level, state="queued_to_apply", metadata_=metadata or {})
+            rule = _R(share_id=share_id, access_type=access_type, access_to=access_to,
+                      access_level=access_level, state="queued_to_apply", metadata_=metadata or {})
             c.insert_new(session, rule)
-            # Always written, even over "syncing": a sync that finished meanwhile may have written "active".
             db.execute(_MARK_SYNCING, {"b_share_id": share_id})
         self.schedule_sync(share_id)
         return rule
@@ -105,7 +96,7 @@ class ShareAccess:
         if not isinstance(access_id, str):
             raise Invalid("access_id must be a string")
         with self.core.db.session() as session:
-            share = self.core.get_share(session, ctx, share_id)
+            share = self.core.share_facts(session, ctx, share_id)
             if share.project_id != ctx.project_id and not ctx.is_admin:
                 raise Forbidden("only the share's project may change its access")
             rule = session.get(models.AccessRule, access_id)
@@ -115,7 +106,7 @@ class ShareAccess:
                 session.delete(rule)  # never in force: nothing to undo on the backend
                 return
             rule.state = "queued_to_deny"
-            mark_syncing(share)
+            session.connection().execute(_MARK_SYNCING, {"b_share_id": share_id})
         self.schedule_sync(share_id)
 
     def list(self, ctx: RequestContext, share_id: str) -> list[models.AccessRule]:
