@@ -18,7 +18,7 @@ import paramiko
 import pytest
 
 from shoal.hosts import STATS, CommandError, CommandTimeout, Retry, Secret, SSHHost
-from tests.fixtures.host_contract import check_set_file_size
+from tests.fixtures.host_contract import check_first_spawn, check_set_file_size
 
 pytestmark = pytest.mark.integration
 
@@ -403,6 +403,10 @@ def test_file_size_and_read_from(host, tmp_path):
 
 def test_set_file_size_makes_grows_and_cuts_sparse_files(host, tmp_path):
     check_set_file_size(host, tmp_path)
+
+
+def test_first_spawn_tells_when_the_command_has_started(host):
+    check_first_spawn(host)
 
 def test_signal(host):
     pid = int(host.run(["sh", "-c", "sleep 60 >/dev/null 2>&1 & echo $!"]).stdout)

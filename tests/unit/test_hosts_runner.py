@@ -16,7 +16,7 @@ import pytest
 
 from shoal.hosts import STATS, CommandError, CommandTimeout, LocalHost, Retry, Secret
 from shoal.hosts.runner import first_spawn
-from tests.fixtures.host_contract import check_set_file_size
+from tests.fixtures.host_contract import check_first_spawn, check_set_file_size
 
 BUSY = "cannot destroy 'tank/share-1': dataset is busy"
 
@@ -291,20 +291,7 @@ def test_read_file(host, tmp_path):
 
 
 def test_first_spawn_tells_when_the_command_has_started(host):
-    started = threading.Event()
-    seen = []
-
-    def task():
-        with first_spawn(started):
-            host.run(["sleep", "1"])
-            seen.append("ended")
-
-    worker = threading.Thread(target=task)
-    worker.start()
-    assert started.wait(10)
-    assert seen == []  # told while the command still runs
-    worker.join(10)
-    assert seen == ["ended"]
+    check_first_spawn(host)
 
 
 def test_first_spawn_without_a_command_tells_at_the_end():

@@ -299,6 +299,7 @@ class LocalHost:
                                    env=_command_env())
         except OSError as exc:
             raise failed(127, str(exc)) from None
+        started_command()
         try:
             dst = subprocess.run(
                 self._argv(consumer), stdin=src.stdout, capture_output=True, text=True, timeout=timeout,

@@ -35,6 +35,7 @@ from .runner import (
     Secret,
     log_result,
     run_with_retry,
+    started_command,
 )
 
 CHUNK = 1 << 20  # most bytes taken from or given to a channel at once
@@ -261,6 +262,7 @@ class SSHHost:
                     raise
                 reconnected = True
         chan.exec_command(self._command(argv))
+        started_command()
         return chan
 
     def _start(self, *argvs: Sequence[str]) -> list[_Remote]:
