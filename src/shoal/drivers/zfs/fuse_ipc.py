@@ -83,8 +83,8 @@ def snapshot_request(name: str) -> tuple[bytes, dict[int, bytes], bytes]:
         raise ValueError(f"{name!r} is not a snapshot name")
     history = f"zfs snapshot {name}".encode()
     command = bytearray(ZFS_CMD_SIZE)
-    command[_NAME:_NAME + len(dataset.encode())] = dataset.encode()
-    command[_VALUE:_VALUE + len(short.encode())] = short.encode()
+    for offset, text in ((_NAME, dataset.encode()), (_VALUE, short.encode())):
+        command[offset:offset + len(text)] = text
     struct.pack_into("<QQ", command, _NVLIST_SRC, _NVLIST_ADDRESS, len(EMPTY_NVLIST))
     struct.pack_into("<Q", command, _OBJSET_TYPE, DMU_OST_ZFS)
     struct.pack_into("<Q", command, _HISTORY, _HISTORY_ADDRESS)
