@@ -6,7 +6,11 @@ The floor is the work done by hand with the commands an administrator would
 run (`zfs`, `tgtadm`, ganesha's files and a SIGHUP). Shoal does some of it
 without a process where the daemon lets it -- tgtd's management socket,
 zfs-fuse's ioctl socket for snapshots -- and that saving is Shoal's to show:
-the floor stays what doing it by hand costs."""
+the floor stays what doing it by hand costs. Likewise the floor waits for
+ganesha's "reload complete" line by looking at its log every 2 ms, while
+Shoal is woken by inotify as the line is written (measured: its wait went
+from ~2.2 ms to ~1.2 ms); a floor woken the same way would be ~1 ms
+shorter."""
 
 from __future__ import annotations
 

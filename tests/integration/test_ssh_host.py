@@ -18,7 +18,7 @@ import paramiko
 import pytest
 
 from shoal.hosts import STATS, CommandError, CommandTimeout, Retry, Secret, SSHHost
-from tests.fixtures.host_contract import check_first_spawn, check_set_file_size
+from tests.fixtures.host_contract import check_first_spawn, check_set_file_size, check_watch
 
 pytestmark = pytest.mark.integration
 
@@ -407,6 +407,11 @@ def test_set_file_size_makes_grows_and_cuts_sparse_files(host, tmp_path):
 
 def test_first_spawn_tells_when_the_command_has_started(host):
     check_first_spawn(host)
+
+
+def test_watch_contract(host, tmp_path):
+    """Nothing tells this side of a remote write: the watch sleeps, and the look at the file finds it."""
+    check_watch(host, tmp_path)
 
 def test_signal(host):
     pid = int(host.run(["sh", "-c", "sleep 60 >/dev/null 2>&1 & echo $!"]).stdout)

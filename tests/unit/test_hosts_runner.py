@@ -16,7 +16,7 @@ import pytest
 
 from shoal.hosts import STATS, CommandError, CommandTimeout, LocalHost, Retry, Secret
 from shoal.hosts.runner import first_spawn
-from tests.fixtures.host_contract import check_first_spawn, check_set_file_size
+from tests.fixtures.host_contract import check_first_spawn, check_set_file_size, check_watch
 
 BUSY = "cannot destroy 'tank/share-1': dataset is busy"
 
@@ -292,6 +292,77 @@ def test_read_file(host, tmp_path):
 
 def test_first_spawn_tells_when_the_command_has_started(host):
     check_first_spawn(host)
+
+
+def test_watch_contract(host, tmp_path):
+    check_watch(host, tmp_path)
+
+
+def _append_later(path, text: str, after: float = 0.2) -> threading.Thread:
+    def append():
+        time.sleep(after)
+        with open(path, "a") as fh:
+            fh.write(text)
+
+    writer = threading.Thread(target=append)
+    writer.start()
+    return writer
+
+
+def test_watch_wakes_its_waiter_on_a_write(host, tmp_path):
+    """inotify, not the clock: a wait of a minute returns once the line is written."""
+    path = tmp_path / "ganesha.log"
+    path.write_text("")
+    watch = host.watch(str(path))
+    watch.mark()
+    writer = _append_later(path, "Reread exports complete\n")
+    started = time.monotonic()
+    watch.wait(60)
+    assert time.monotonic() - started < 30  # woken, not timed out
+    assert path.read_text() == "Reread exports complete\n"
+    writer.join()
+
+
+def test_watch_forgets_writes_before_mark(host, tmp_path):
+    path = tmp_path / "ganesha.log"
+    path.write_text("")
+    watch = host.watch(str(path))
+    watch.mark()
+    with path.open("a") as fh:
+        fh.write("an earlier reload\n")
+    watch.mark()
+    started = time.monotonic()
+    watch.wait(0.3)
+    assert time.monotonic() - started >= 0.25  # nothing since the mark: the whole timeout
+
+
+def test_watch_follows_the_path_to_a_new_file(host, tmp_path):
+    """A daemon that restarted may log to a new file under the same name."""
+    path = tmp_path / "ganesha.log"
+    path.write_text("old daemon\n")
+    watch = host.watch(str(path))
+    watch.mark()
+    os.replace(_new_file(tmp_path, "new daemon\n"), path)
+    watch.mark()
+    writer = _append_later(path, "Reread exports complete\n")
+    started = time.monotonic()
+    watch.wait(60)
+    assert time.monotonic() - started < 30
+    writer.join()
+
+
+def _new_file(directory, text: str):
+    path = directory / "next.log"
+    path.write_text(text)
+    return path
+
+
+def test_watch_of_a_missing_file_waits_by_the_clock(host, tmp_path):
+    watch = host.watch(str(tmp_path / "not-yet.log"))
+    watch.mark()  # no error: the caller's look at the file tells it nothing is there
+    started = time.monotonic()
+    watch.wait(0.05)
+    assert time.monotonic() - started >= 0.04
 
 
 def test_first_spawn_without_a_command_tells_at_the_end():

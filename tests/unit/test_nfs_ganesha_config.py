@@ -24,6 +24,7 @@ from shoal.exports.nfs.ganesha import (
     render_main,
 )
 from shoal.hosts import CommandResult
+from shoal.hosts.watch import Sleeping
 
 CONF_DIR = "/srv/ganesha"
 PID = 4242
@@ -122,6 +123,9 @@ class FakeGaneshaHost:
     def signal(self, pid: int, signum: int) -> None:
         assert signum == 1, "only SIGHUP is expected"
         self.run(["kill", "-HUP", str(pid)])
+
+    def watch(self, path: str) -> Sleeping:
+        return Sleeping()  # the log is a dict here; its "kill" writes the lines at once
 
     def hups(self) -> int:
         return sum(1 for c in self.calls if c[:2] == ["kill", "-HUP"])

@@ -2,7 +2,8 @@
 
 from .runner import STATS, CommandError, CommandResult, CommandTimeout, Host, LocalHost, Retry, Secret
 from .ssh import SSHHost
+from .watch import FileWatch
 
 __all__ = [
-    "STATS", "CommandError", "CommandResult", "CommandTimeout", "Host", "LocalHost", "Retry", "Secret", "SSHHost",
+    "STATS", "CommandError", "CommandResult", "CommandTimeout", "FileWatch", "Host", "LocalHost", "Retry", "Secret", "SSHHost",
 ]

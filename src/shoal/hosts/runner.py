@@ -17,6 +17,8 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Protocol, Sequence
 
+from .watch import FileWatch, InotifyWatch
+
 log = logging.getLogger("shoal.hosts")
 
 DEFAULT_TIMEOUT = 120.0
@@ -161,6 +163,10 @@ class Host(Protocol):
 
     def signal(self, pid: int, signum: int) -> None:
         """Send `signum` to process `pid`."""
+        ...
+
+    def watch(self, path: str) -> FileWatch:
+        """Something to wait on until `path` changes (see hosts.watch)."""
         ...
 
 
@@ -399,3 +405,6 @@ class LocalHost:
     def signal(self, pid: int, signum: int) -> None:
         os.kill(pid, signum)
         started_command()  # a request to a daemon, as a command would be (see first_spawn)
+
+    def watch(self, path: str) -> FileWatch:
+        return InotifyWatch(path)
