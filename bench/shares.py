@@ -28,7 +28,7 @@ import httpx
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from common import Rounds, deleted_at, bench_shoal, latency, report, sh, wait_gone, wait_status  # noqa: E402
+from common import Rounds, bench_shoal, deleted_at, latency, report, send, sh, wait_gone, wait_status  # noqa: E402
 
 from shoal.exports.nfs.base import NfsClientRule, normalize_address  # noqa: E402
 from shoal.exports.nfs.ganesha import RELOAD_DONE, render_export, render_main  # noqa: E402
@@ -139,25 +139,24 @@ class Api:
 
     def create(self, first_poll: float = 0.0, snapshot_id: str | None = None) -> tuple[str, float]:
         body = {"share": {"size": 1, "share_proto": "NFS", "snapshot_id": snapshot_id}}
-        started = time.time()
-        share_id = self.http.post("/shares", json=body).json()["share"]["id"]
+        response, started = send(self.http, "POST", "/shares", json=body)
+        share_id = response.json()["share"]["id"]
         return share_id, latency(started, wait_status(self.http, f"/shares/{share_id}", "available", first_poll=first_poll))
 
     def snapshot(self, share_id: str, first_poll: float = 0.0) -> tuple[str, float]:
-        started = time.time()
-        snap = self.http.post("/snapshots", json={"snapshot": {"share_id": share_id}}).json()["snapshot"]["id"]
+        response, started = send(self.http, "POST", "/snapshots", json={"snapshot": {"share_id": share_id}})
+        snap = response.json()["snapshot"]["id"]
         return snap, latency(started, wait_status(self.http, f"/snapshots/{snap}", "available", first_poll=first_poll))
 
     def allow_access(self, share_id: str, first_poll: float = 0.0) -> tuple[str, float]:
         body = {"allow_access": {"access_type": "ip", "access_to": "127.0.0.1", "access_level": "rw"}}
-        started = time.time()
-        rule = self.http.post(f"/shares/{share_id}/action", json=body).json()["access"]["id"]
+        response, started = send(self.http, "POST", f"/shares/{share_id}/action", json=body)
+        rule = response.json()["access"]["id"]
         view = wait_status(self.http, f"/share-access-rules/{rule}", "active", key="state", first_poll=first_poll)
         return rule, latency(started, view)
 
     def delete(self, share_id: str, first_poll: float = 0.0) -> tuple[None, float]:
-        started = time.time()
-        self.http.delete(f"/shares/{share_id}")
+        _, started = send(self.http, "DELETE", f"/shares/{share_id}")
         wait_gone(self.http, f"/shares/{share_id}", first_poll)
         return None, deleted_at(self.log, "share", share_id) - started
 

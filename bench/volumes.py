@@ -26,7 +26,7 @@ import httpx
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from common import QUIET, Rounds, deleted_at, bench_shoal, latency, report, sh, wait_gone, wait_status  # noqa: E402
+from common import QUIET, Rounds, bench_shoal, deleted_at, latency, report, send, sh, wait_gone, wait_status  # noqa: E402
 
 from tests.fixtures.shoal import control_port, free_port, stop_tgtd  # noqa: E402
 
@@ -103,8 +103,8 @@ class Api:
         self.http, self.log = http, log
 
     def create(self, first_poll: float = 0.0, size: int | None = 1, **extra) -> tuple[str, float]:
-        started = time.time()
-        volume = self.http.post("/volumes", json={"volume": {"size": size, **extra}}).json()["volume"]["id"]
+        response, started = send(self.http, "POST", "/volumes", json={"volume": {"size": size, **extra}})
+        volume = response.json()["volume"]["id"]
         return volume, latency(started, wait_status(self.http, f"/volumes/{volume}", "available", first_poll=first_poll))
 
     def create_attach(self, first_poll: float = 0.0) -> tuple[tuple[str, str], float]:
@@ -113,23 +113,22 @@ class Api:
         notice, which a poll interval decides, not Shoal."""
         volume, created = self.create(first_poll)
         body = {"attachment": {"volume_uuid": volume, "connector": CONNECTOR}}
-        started = time.perf_counter()
-        attachment = self.http.post("/attachments", json=body).json()["attachment"]
-        attached = time.perf_counter() - started
+        response, started = send(self.http, "POST", "/attachments", json=body)
+        attached = time.time() - started
+        attachment = response.json()["attachment"]
         assert attachment["connection_info"]["data"]["target_iqn"]
         return (volume, attachment["id"]), created + attached
 
     def snapshot(self, volume: str, first_poll: float = 0.0) -> tuple[str, float]:
-        started = time.time()
-        snap = self.http.post("/snapshots", json={"snapshot": {"volume_id": volume}}).json()["snapshot"]["id"]
+        response, started = send(self.http, "POST", "/snapshots", json={"snapshot": {"volume_id": volume}})
+        snap = response.json()["snapshot"]["id"]
         return snap, latency(started, wait_status(self.http, f"/snapshots/{snap}", "available", first_poll=first_poll))
 
     def clone(self, volume: str, first_poll: float = 0.0) -> tuple[str, float]:
         return self.create(first_poll, size=None, source_volid=volume)  # the source's size
 
     def delete(self, volume: str, first_poll: float = 0.0) -> tuple[None, float]:
-        started = time.time()
-        self.http.delete(f"/volumes/{volume}")
+        _, started = send(self.http, "DELETE", f"/volumes/{volume}")
         wait_gone(self.http, f"/volumes/{volume}", first_poll)
         return None, deleted_at(self.log, "volume", volume) - started
 
