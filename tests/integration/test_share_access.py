@@ -8,6 +8,8 @@ with libnfs against the share's export, and in the dataset itself.
 from __future__ import annotations
 
 import ipaddress
+import random
+import re
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
@@ -161,6 +163,47 @@ def test_three_hundred_rules_all_become_active(share_api):
     assert {r["state"] for r in rules} == {"active"}, {r["access_to"]: r["state"] for r in rules if r["state"] != "active"}
     assert {r["access_to"] for r in rules} == set(targets)
     assert_nfs_writable(server, path, "crowd.txt")
+
+
+def test_allows_and_denies_at_once_end_as_asked_in_the_db_and_in_ganesha(share_api):
+    """Requests race each other and the syncs they start: a request that finds
+    no sync of the share running claims the rules itself and hands its sync what
+    it read; the others queue behind the running sync. Whichever way, the rules
+    end as asked, and ganesha's export holds exactly their clients."""
+    api, server = share_api, share_api.server
+    share = api.create_share()
+    share_id, path = share["id"], api.mountpoint(share["id"])
+    first = [f"10.40.0.{i}" for i in range(1, 21)]
+    ids = {to: api.allow(share_id, to, wait=None)["id"] for to in first}
+    denied = first[::2]
+    added = [f"10.40.1.{i}" for i in range(1, 21)] + ["127.0.0.1"]
+    work = [("deny", to) for to in denied] + [("allow", to) for to in added]
+    random.Random(7).shuffle(work)
+
+    def act(item: tuple[str, str]) -> None:
+        kind, to = item
+        if kind == "deny":
+            api.deny(share_id, ids[to], wait=False)
+        else:
+            api.allow(share_id, to, wait=None)
+
+    with ThreadPoolExecutor(8) as pool:
+        list(pool.map(act, work))
+
+    def settled():
+        rules = api.rules(share_id)
+        if api.share(share_id)["access_rules_status"] == "syncing" or any(r["state"] != "active" for r in rules):
+            return None
+        return rules
+
+    rules = wait_until(settled, timeout=120, what="the allows and denies to be applied")
+    expected = (set(first) - set(denied)) | set(added)
+    assert {r["access_to"] for r in rules} == expected
+    assert api.share(share_id)["access_rules_status"] == "active"
+    exports = [f.read_text() for f in (server.state_dir / "ganesha" / "exports.d").glob("*.conf")]
+    (export,) = [text for text in exports if f'Path = "{path}";' in text]
+    assert set(re.findall(r"Clients = ([^;]+);", export)) == expected
+    assert_nfs_writable(server, path, "raced.txt")
 
 
 def test_a_share_from_a_snapshot_does_not_inherit_its_parents_rules(share_api):

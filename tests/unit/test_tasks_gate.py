@@ -115,3 +115,44 @@ def _children_running(argv: list[str]) -> bool:
         except OSError:
             continue
     return False
+
+
+def test_try_key_lock_takes_a_free_lock_only():
+    runner = TaskRunner(workers=1)
+    try:
+        lock = runner.try_key_lock("share:a")
+        assert lock is not None and lock.locked()
+        assert runner.try_key_lock("share:a") is None  # held: the caller queues instead
+        lock.release()
+        assert runner.try_key_lock("share:a") is lock
+        lock.release()
+    finally:
+        runner.shutdown()
+
+
+@pytest.mark.parametrize("fails", [False, True])
+def test_a_task_started_holding_the_lock_runs_under_it_and_releases_it(fails):
+    runner = TaskRunner(workers=1)
+    try:
+        lock = runner.try_key_lock("share:a")
+        seen = []
+
+        def task():
+            seen.append(lock.locked())
+            if fails:
+                raise RuntimeError("backend said no")
+
+        runner.start_holding(lock, task).result(5)
+        assert seen == [True]
+        assert runner.wait_idle(5) and not lock.locked()
+    finally:
+        runner.shutdown()
+
+
+def test_a_task_that_cannot_start_releases_the_lock():
+    runner = TaskRunner(workers=1)
+    runner.shutdown()
+    lock = runner.try_key_lock("share:a")
+    with pytest.raises(RuntimeError):
+        runner.start_holding(lock, lambda: None)
+    assert not lock.locked()

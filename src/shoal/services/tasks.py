@@ -104,6 +104,26 @@ class TaskRunner:
         with self._lock:
             return self._key_locks.setdefault(key, threading.Lock())
 
+    def try_key_lock(self, key: str) -> threading.Lock | None:
+        """The key's lock, now held by the caller, if nobody held it; else None."""
+        lock = self.key_lock(key)
+        return lock if lock.acquire(blocking=False) else None
+
+    def start_holding(self, lock: threading.Lock, fn: Callable, *args) -> Future:
+        """As `start`, for a caller that holds `lock` (see try_key_lock): the task
+        runs under it and releases it (a Lock may be released by another thread)."""
+        def run():
+            try:
+                fn(*args)
+            finally:
+                lock.release()
+
+        try:
+            return self.start(run)
+        except BaseException:
+            lock.release()
+            raise
+
     def coalesce(self, key: str, fn: Callable, *args) -> None:
         """Run fn(*args) under the key's lock, unless a run for `key` is already
         queued. A request's call: the run gets a head start, as with `start`."""
