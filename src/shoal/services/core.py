@@ -8,7 +8,7 @@ import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from sqlalchemy import bindparam, case, inspect, select, update
+from sqlalchemy import Connection, bindparam, case, inspect, select, update
 from sqlalchemy.orm import Session, raiseload
 
 from shoal.config import Settings
@@ -57,10 +57,15 @@ _SHARE_FACTS = (
 )
 
 
-def insert_new(session: Session, row) -> None:
-    """INSERT a new ORM object with one plain statement on the session's connection,
-    past the unit of work (half its cost on the create paths; committed with the
-    session). Column defaults are filled in on the object too, as a flush would.
+def plain(db: Session | Connection) -> Connection:
+    """The connection to run plain statements on: a session's, or the one given."""
+    return db.connection() if isinstance(db, Session) else db
+
+
+def insert_new(db: Session | Connection, row) -> None:
+    """INSERT a new ORM object with one plain statement on the session's connection
+    (or the connection given), past the unit of work (half its cost on the create
+    paths; committed with the transaction). Column defaults are filled in on the object too, as a flush would.
     The object stays transient: the request's view reads it, nothing tracks it."""
     values = {}
     for key, name, default in _columns(type(row)):
@@ -70,7 +75,7 @@ def insert_new(session: Session, row) -> None:
             setattr(row, key, value)
         if value is not None:
             values[name] = value
-    session.connection().execute(row.__table__.insert(), values)
+    plain(db).execute(row.__table__.insert(), values)
 
 
 @functools.lru_cache(maxsize=None)
@@ -144,9 +149,9 @@ class Core:
         return share
 
     @staticmethod
-    def read_share_facts(session: Session, share_id: str) -> ShareFacts | None:
+    def read_share_facts(db: Session | Connection, share_id: str) -> ShareFacts | None:
         """A share as plain data, whoever asks (background work); None when it is gone."""
-        row = session.connection().execute(_SHARE_FACTS, {"share_id": share_id}).one_or_none()
+        row = plain(db).execute(_SHARE_FACTS, {"share_id": share_id}).one_or_none()
         if row is None:
             return None
         ref = ShareRef(row.id, row.pool or "", row.size, row.provider_location, dict(row.extra_specs or {}))
@@ -154,9 +159,9 @@ class Core:
                           row.share_type_id, row.access_rules_status)
 
     @classmethod
-    def share_facts(cls, session: Session, ctx: RequestContext, share_id: str) -> ShareFacts:
+    def share_facts(cls, db: Session | Connection, ctx: RequestContext, share_id: str) -> ShareFacts:
         """What get_share finds, as plain data, for the requests that only start work."""
-        share = cls.read_share_facts(session, share_id)
+        share = cls.read_share_facts(db, share_id)
         if share is None or not (ctx.reaches(share.project_id) or share.is_public):
             raise NotFound(f"Share {share_id} could not be found.")
         return share

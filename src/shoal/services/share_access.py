@@ -43,6 +43,8 @@ _CLAIM_RULES = (update(_R).where(_R.share_id == bindparam("b_share_id"), _R.stat
 _RULES_OF_SHARE = select(_R.id, _R.access_type, _R.access_to, _R.access_level, _R.state).where(
     _R.share_id == bindparam("b_share_id"))
 _FAIL_RULE = update(_R).where(_R.id == bindparam("b_id")).values(state="error", status_reason=bindparam("b_reason"))
+_RULE_STATE = select(_R.share_id, _R.state).where(_R.id == bindparam("b_id"))
+_DROP_RULE = delete(_R).where(_R.id == bindparam("b_id"))
 _QUEUE_DENY = update(_R).where(_R.id == bindparam("b_id")).values(state="queued_to_deny")
 _DROP_DENIED = delete(_R).where(_R.id.in_(bindparam("b_ids", expanding=True)), _R.state == "denying")
 _ACTIVATE = update(_R).where(_R.id.in_(bindparam("b_ids", expanding=True)), _R.state == "applying").values(state="active")
@@ -77,21 +79,20 @@ class ShareAccess:
     def allow(self, ctx: RequestContext, share_id: str, access_type: Any, access_to: Any,
               access_level: Any = "rw", metadata: dict | None = None) -> models.AccessRule:
         access_type, access_to, access_level = check_rule(access_type, access_to, access_level)
-        # Statements built once, nothing loaded into the session: building them and
-        # the ORM's loading were most of this request's time (a burst of hundreds of
-        # allows pays it each time).
-        with self._then_sync(share_id) as claim, self.core.db.session() as session:
-            share = self.core.share_facts(session, ctx, share_id)
+        # Statements built once on a plain connection, no session: building them, the
+        # ORM's loading and the session's own bookkeeping were most of this request's
+        # time (a burst of hundreds of allows pays it each time).
+        with self._then_sync(share_id) as claim, self.core.db.connection() as db:
+            share = self.core.share_facts(db, ctx, share_id)
             if share.project_id != ctx.project_id and not ctx.is_admin:
                 raise Forbidden("only the share's project may change its access")
             if share.status != "available":
                 raise Invalid(f"Share status must be available, not {share.status}")
-            db = session.connection()
             if db.execute(_RULE_EXISTS, {"b_share_id": share_id, "b_type": access_type, "b_to": access_to}).first():
                 raise Invalid(f"Share access {access_type}:{access_to} exists already.")
             rule = _R(share_id=share_id, access_type=access_type, access_to=access_to,
                       access_level=access_level, state="queued_to_apply", metadata_=metadata or {})
-            c.insert_new(session, rule)
+            c.insert_new(db, rule)
             if claim(db, share):
                 rule.state = "applying"
         return rule
@@ -99,17 +100,16 @@ class ShareAccess:
     def deny(self, ctx: RequestContext, share_id: str, access_id: Any) -> None:
         if not isinstance(access_id, str):
             raise Invalid("access_id must be a string")
-        with self._then_sync(share_id) as claim, self.core.db.session() as session:
-            share = self.core.share_facts(session, ctx, share_id)
+        with self._then_sync(share_id) as claim, self.core.db.connection() as db:
+            share = self.core.share_facts(db, ctx, share_id)
             if share.project_id != ctx.project_id and not ctx.is_admin:
                 raise Forbidden("only the share's project may change its access")
-            rule = session.get(models.AccessRule, access_id)
+            rule = db.execute(_RULE_STATE, {"b_id": access_id}).first()
             if rule is None or rule.share_id != share_id:
                 raise NotFound(f"Access rule {access_id} could not be found.")
             if rule.state == "error":
-                session.delete(rule)  # never in force: nothing to undo on the backend
+                db.execute(_DROP_RULE, {"b_id": access_id})  # never in force: nothing to undo on the backend
                 return
-            db = session.connection()
             db.execute(_QUEUE_DENY, {"b_id": access_id})
             claim(db, share)
 
@@ -183,11 +183,10 @@ class ShareAccess:
             if claimed is not None:
                 (share, rules), claimed = claimed, None
             else:
-                with self.core.db.session() as session:
-                    share = self.core.read_share_facts(session, share_id)
+                with self.core.db.connection() as db:
+                    share = self.core.read_share_facts(db, share_id)
                     if share is None or share.backend is None:
                         return
-                    db = session.connection()
                     db.execute(_CLAIM_RULES, key)
                     rules = db.execute(_RULES_OF_SHARE, key).all()
                     if not any(r.state in PENDING for r in rules) and share.access_rules_status != "syncing":
@@ -200,8 +199,7 @@ class ShareAccess:
             except Exception as exc:
                 log.warning("share %s: access update failed: %s", share_id, exc)
                 failed = {rule_id: f"update failed: {exc}" for rule_id in applying | denying}
-            with self.core.db.session() as session:
-                db = session.connection()
+            with self.core.db.connection() as db:
                 if failed:
                     db.execute(_FAIL_RULE, [{"b_id": rule_id, "b_reason": reason} for rule_id, reason in failed.items()])
                 # Only rules still in the state this sync saw: one denied meanwhile
