@@ -49,7 +49,7 @@ class ShareFacts:
 
 
 _S, _T = models.Share, models.ShareType
-_SHARE_FACTS = (
+SHARE_FACTS = (
     select(_S.id, _S.project_id, _S.is_public, _S.status, _S.size, _S.pool, _S.provider_location, _S.backend,
            _S.share_proto, _S.share_type_id, _S.access_rules_status, _T.extra_specs)
     .outerjoin(_T, _S.share_type_id == _T.id)
@@ -148,10 +148,14 @@ class Core:
             raise NotFound(f"Share {share_id} could not be found.")
         return share
 
-    @staticmethod
-    def read_share_facts(db: Session | Connection, share_id: str) -> ShareFacts | None:
+    @classmethod
+    def read_share_facts(cls, db: Session | Connection, share_id: str) -> ShareFacts | None:
         """A share as plain data, whoever asks (background work); None when it is gone."""
-        row = plain(db).execute(_SHARE_FACTS, {"share_id": share_id}).one_or_none()
+        return cls.facts_of(plain(db).execute(SHARE_FACTS, {"share_id": share_id}).one_or_none())
+
+    @staticmethod
+    def facts_of(row) -> ShareFacts | None:
+        """The ShareFacts of a row of SHARE_FACTS (or of a query that adds columns to it)."""
         if row is None:
             return None
         ref = ShareRef(row.id, row.pool or "", row.size, row.provider_location, dict(row.extra_specs or {}))
@@ -161,7 +165,10 @@ class Core:
     @classmethod
     def share_facts(cls, db: Session | Connection, ctx: RequestContext, share_id: str) -> ShareFacts:
         """What get_share finds, as plain data, for the requests that only start work."""
-        share = cls.read_share_facts(db, share_id)
+        return cls.visible_share(ctx, share_id, cls.read_share_facts(db, share_id))
+
+    @staticmethod
+    def visible_share(ctx: RequestContext, share_id: str, share: ShareFacts | None) -> ShareFacts:
         if share is None or not (ctx.reaches(share.project_id) or share.is_public):
             raise NotFound(f"Share {share_id} could not be found.")
         return share

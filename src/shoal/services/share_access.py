@@ -45,12 +45,44 @@ _RULES_OF_SHARE = select(_R.id, _R.access_type, _R.access_to, _R.access_level, _
 _FAIL_RULE = update(_R).where(_R.id == bindparam("b_id")).values(state="error", status_reason=bindparam("b_reason"))
 _RULE_STATE = select(_R.share_id, _R.state).where(_R.id == bindparam("b_id"))
 _DROP_RULE = delete(_R).where(_R.id == bindparam("b_id"))
-_QUEUE_DENY = update(_R).where(_R.id == bindparam("b_id")).values(state="queued_to_deny")
+_DENY = update(_R).where(_R.id == bindparam("b_id")).values(state=bindparam("b_state"))
 _DROP_DENIED = delete(_R).where(_R.id.in_(bindparam("b_ids", expanding=True)), _R.state == "denying")
 _ACTIVATE = update(_R).where(_R.id.in_(bindparam("b_ids", expanding=True)), _R.state == "applying").values(state="active")
 _STATES_OF_SHARE = select(_R.state).where(_R.share_id == bindparam("b_share_id")).distinct()
 _SET_RULES_STATUS = (update(models.Share).where(models.Share.id == bindparam("b_share_id"))
                      .values(access_rules_status=bindparam("b_status")))
+# What an allow reads first, in one statement: the share, and whether the rule exists already.
+_ALLOW_FACTS = c.SHARE_FACTS.add_columns(_RULE_EXISTS.exists().label("taken"))
+
+
+class _Change:
+    """A request's change of a share's rules, and what it hands the sync it
+    starts (see ShareAccess._then_sync)."""
+
+    def __init__(self, share_id: str, lock):
+        self.share_id = share_id
+        self.lock = lock  # the share's lock, if it was free: held until the sync ends
+        self.wanted = False
+        self.claimed: tuple[c.ShareFacts, list] | None = None
+
+    @property
+    def claims(self) -> bool:
+        """Whether this request claims its own change: a rule it adds goes in as
+        `applying`, one it denies becomes `denying`, as a sync's claim would."""
+        return self.lock is not None
+
+    def done(self, db, share: c.ShareFacts) -> None:
+        """Last in the request's transaction: have the change synced."""
+        self.wanted = True
+        key = {"b_share_id": self.share_id}
+        db.execute(_MARK_SYNCING, key)
+        if self.lock is None:
+            return
+        rules = db.execute(_RULES_OF_SHARE, key).all()
+        if any(r.state in _CLAIM for r in rules):  # queued by requests that found a sync running
+            db.execute(_CLAIM_RULES, key)
+            rules = db.execute(_RULES_OF_SHARE, key).all()
+        self.claimed = (share, rules)
 
 
 def check_rule(access_type: Any, access_to: Any, access_level: Any) -> tuple[str, str, str]:
@@ -82,25 +114,26 @@ class ShareAccess:
         # Statements built once on a plain connection, no session: building them, the
         # ORM's loading and the session's own bookkeeping were most of this request's
         # time (a burst of hundreds of allows pays it each time).
-        with self._then_sync(share_id) as claim, self.core.db.connection() as db:
-            share = self.core.share_facts(db, ctx, share_id)
+        with self._then_sync(share_id) as change, self.core.db.connection() as db:
+            row = db.execute(_ALLOW_FACTS, {"share_id": share_id, "b_share_id": share_id, "b_type": access_type,
+                                            "b_to": access_to}).one_or_none()
+            share = self.core.visible_share(ctx, share_id, self.core.facts_of(row))
             if share.project_id != ctx.project_id and not ctx.is_admin:
                 raise Forbidden("only the share's project may change its access")
             if share.status != "available":
                 raise Invalid(f"Share status must be available, not {share.status}")
-            if db.execute(_RULE_EXISTS, {"b_share_id": share_id, "b_type": access_type, "b_to": access_to}).first():
+            if row.taken:
                 raise Invalid(f"Share access {access_type}:{access_to} exists already.")
-            rule = _R(share_id=share_id, access_type=access_type, access_to=access_to,
-                      access_level=access_level, state="queued_to_apply", metadata_=metadata or {})
+            rule = _R(share_id=share_id, access_type=access_type, access_to=access_to, access_level=access_level,
+                      state="applying" if change.claims else "queued_to_apply", metadata_=metadata or {})
             c.insert_new(db, rule)
-            if claim(db, share):
-                rule.state = "applying"
+            change.done(db, share)
         return rule
 
     def deny(self, ctx: RequestContext, share_id: str, access_id: Any) -> None:
         if not isinstance(access_id, str):
             raise Invalid("access_id must be a string")
-        with self._then_sync(share_id) as claim, self.core.db.connection() as db:
+        with self._then_sync(share_id) as change, self.core.db.connection() as db:
             share = self.core.share_facts(db, ctx, share_id)
             if share.project_id != ctx.project_id and not ctx.is_admin:
                 raise Forbidden("only the share's project may change its access")
@@ -110,45 +143,32 @@ class ShareAccess:
             if rule.state == "error":
                 db.execute(_DROP_RULE, {"b_id": access_id})  # never in force: nothing to undo on the backend
                 return
-            db.execute(_QUEUE_DENY, {"b_id": access_id})
-            claim(db, share)
+            db.execute(_DENY, {"b_id": access_id, "b_state": "denying" if change.claims else "queued_to_deny"})
+            change.done(db, share)
 
     @contextmanager
     def _then_sync(self, share_id: str):
-        """Around a request's transaction that changes a share's rules: yields
-        `claim(db, share)`, which the request calls last in its transaction to
-        have its change synced. If no sync of the share was running, the request
-        holds the share's lock from the start; `claim` then also claims the
-        pending rules, reads them and returns True, and the sync started after
-        the commit runs under that lock from what was read (the sync's own first
-        transaction was a fifth of an allow's latency). Else the sync is queued
-        behind the running one, which will see the change too."""
-        lock = self.core.tasks.try_key_lock(c.share_key(share_id))
-        claimed: list = []
-        wanted = False
-
-        def claim(db, share: c.ShareFacts) -> bool:
-            nonlocal wanted
-            wanted = True
-            key = {"b_share_id": share_id}
-            db.execute(_MARK_SYNCING, key)
-            if lock is not None:
-                db.execute(_CLAIM_RULES, key)
-                claimed.append((share, db.execute(_RULES_OF_SHARE, key).all()))
-            return lock is not None
-
+        """Around a request's transaction that changes a share's rules: yields the
+        `_Change`, whose `done` the request calls last in its transaction. If no
+        sync of the share was running, the request holds the share's lock from
+        the start and claims its own change (and any other pending one), and the
+        sync started after the commit runs under that lock from what it read (the
+        sync's own first transaction was a fifth of an allow's latency). Else the
+        sync is queued behind the running one, which will see the change too."""
+        change = _Change(share_id, self.core.tasks.try_key_lock(c.share_key(share_id)))
+        lock = change.lock
         try:
-            yield claim
+            yield change
         except BaseException:
             if lock is not None:
                 lock.release()
             raise
-        if claimed:
-            self.core.tasks.start_holding(lock, self._sync, share_id, claimed[0])
+        if change.claimed is not None:
+            self.core.tasks.start_holding(lock, self._sync, share_id, change.claimed)
             return
         if lock is not None:
             lock.release()
-        if wanted:
+        if change.wanted:
             self.schedule_sync(share_id)
 
     def list(self, ctx: RequestContext, share_id: str) -> list[models.AccessRule]:
