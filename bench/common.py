@@ -181,6 +181,13 @@ class Rounds:
     def __init__(self, ops: tuple[str, ...], settle):
         self.results = new_results(ops)
         self.settle = settle
+        self.other_floors: dict[str, list[float]] = {}  # op -> times of another way to do its floor
+
+    def extra_floor(self, op: str, floor) -> None:
+        """Time another way of doing `op`'s floor (settled, after the pause), reported apart."""
+        self.settle()
+        time.sleep(QUIET)
+        self.other_floors.setdefault(op, []).append(timed(floor))
 
     def first_poll(self, op: str) -> float:
         floors = self.results[op]["floor"]
@@ -212,7 +219,7 @@ def new_results(ops: tuple[str, ...]) -> dict:
     return {op: {"api": [], "floor": []} for op in ops}
 
 
-def report(title: str, rounds: int, results: dict) -> None:
+def report(title: str, rounds: int, results: dict, other_floors: dict | None = None, other: str = "") -> None:
     """Medians of the times, and the median of each round's own ratio: the two
     halves of a pair ran seconds apart, so a machine that slows down or speeds up
     over the run moves both and the paired ratio stays put."""
@@ -223,3 +230,6 @@ def report(title: str, rounds: int, results: dict) -> None:
         floor_ms = statistics.median(runs["floor"]) * 1000
         ratio = statistics.median(a / f for a, f in zip(runs["api"], runs["floor"]))
         print(f"{op:<18}{api_ms:>10.1f}{floor_ms:>10.1f}{ratio:>8.2f}")
+    for op, floors in (other_floors or {}).items():
+        ratio = statistics.median(a / f for a, f in zip(results[op]["api"], floors))
+        print(f"{op} against a floor {other}: floor {statistics.median(floors) * 1000:.1f} ms, ratio {ratio:.2f}")
