@@ -142,11 +142,7 @@ class Core:
         nothing reads them: reading them then raises."""
         share = session.get(models.Share, share_id,
                             options=None if locations else [raiseload(models.Share.export_locations)])
-        # Another project's share is "not found", never "forbidden": no existence leak
-        # (public shares are readable by all; see RequestContext.reaches for admins).
-        if share is None or not (ctx.reaches(share.project_id) or share.is_public):
-            raise NotFound(f"Share {share_id} could not be found.")
-        return share
+        return Core.visible_share(ctx, share_id, share)
 
     @classmethod
     def read_share_facts(cls, db: Session | Connection, share_id: str) -> ShareFacts | None:
@@ -168,7 +164,10 @@ class Core:
         return cls.visible_share(ctx, share_id, cls.read_share_facts(db, share_id))
 
     @staticmethod
-    def visible_share(ctx: RequestContext, share_id: str, share: ShareFacts | None) -> ShareFacts:
+    def visible_share(ctx: RequestContext, share_id: str, share):
+        """`share` (a row or its ShareFacts) if the caller may see it, else NotFound."""
+        # Another project's share is "not found", never "forbidden": no existence leak
+        # (public shares are readable by all; see RequestContext.reaches for admins).
         if share is None or not (ctx.reaches(share.project_id) or share.is_public):
             raise NotFound(f"Share {share_id} could not be found.")
         return share
