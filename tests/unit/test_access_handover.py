@@ -11,13 +11,10 @@ import uuid
 
 import pytest
 
-from shoal.config import Settings
 from shoal.db import models
-from shoal.db.migrate import upgrade
-from shoal.db.session import Database
-from shoal.services import Services
 from shoal.services.context import RequestContext
 from shoal.services.errors import Invalid
+from tests.fixtures.services import services_with_share
 
 PROJECT = uuid.uuid4().hex
 OWNER = RequestContext("owner", PROJECT, ("member", "reader"))
@@ -39,17 +36,9 @@ class RecordingDriver:
 
 @pytest.fixture
 def setup(tmp_path):
-    url = f"sqlite:///{tmp_path}/shoal.db"
-    upgrade(url)
-    database = Database(url)
     driver = RecordingDriver()
-    services = Services(Settings(), drivers={"b": driver}, database=database)
-    share = models.Share(project_id=PROJECT, user_id="owner", size=1, status="available", backend="b", pool="p")
-    with database.session() as session:
-        session.add(share)
-    yield services, driver, share.id
-    services.stop()
-    database.engine.dispose()
+    with services_with_share(tmp_path, driver, PROJECT, "owner") as (services, share_id):
+        yield services, driver, share_id
 
 
 def states(services, share_id) -> dict[str, str]:

@@ -14,13 +14,11 @@ import pytest
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from shoal.config import Settings
 from shoal.db import models
-from shoal.db.migrate import upgrade
-from shoal.db.session import Database
 from shoal.drivers.base import SnapshotResult
 from shoal.services import Services
 from shoal.services.context import RequestContext
+from tests.fixtures.services import services_with_share
 
 PROJECT = uuid.uuid4().hex
 CALLER = RequestContext("someone", PROJECT, ("member", "reader"))
@@ -42,19 +40,9 @@ class RecordingDriver:
 
 @pytest.fixture
 def setup(tmp_path):
-    url = f"sqlite:///{tmp_path}/shoal.db"
-    upgrade(url)
-    database = Database(url)
     driver = RecordingDriver()
-    services = Services(Settings(), drivers={"b": driver}, database=database)
-    services.share_types.bootstrap()
-    with database.session() as session:
-        share = models.Share(project_id=PROJECT, user_id="someone", size=1, status="available",
-                             share_type_id=services.share_types.default(session).id, backend="b", pool="pool")
-        session.add(share)
-    yield services, driver, share.id
-    services.stop()
-    database.engine.dispose()
+    with services_with_share(tmp_path, driver, PROJECT, "someone") as (services, share_id):
+        yield services, driver, share_id
 
 
 def snapshot_rows(services: Services) -> list[tuple[str, str]]:
