@@ -30,7 +30,6 @@ import time
 from pathlib import Path
 
 import httpx
-from inotify_simple import INotify, flags
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
@@ -38,6 +37,7 @@ from common import Rounds, bench_shoal, deleted_at, latency, report, send, sh, w
 
 from shoal.exports.nfs.base import NfsClientRule, normalize_address  # noqa: E402
 from shoal.exports.nfs.ganesha import RELOAD_DONE, render_export, render_main  # noqa: E402
+from shoal.hosts.watch import InotifyWatch, Sleeping  # noqa: E402
 from tests.fixtures.shoal import free_port  # noqa: E402
 
 OPS = ("create", "snapshot", "from_snapshot", "allow_access", "delete")
@@ -48,17 +48,17 @@ OPS = ("create", "snapshot", "from_snapshot", "allow_access", "delete")
 
 class RawGanesha:
     """A ganesha driven by hand: write the files, SIGHUP, wait for the reload line
-    (looking every 2 ms, or, with `woken`, also woken by inotify as Shoal is)."""
+    (looking every 2 ms; with `woken`, also woken by inotify, through the same
+    watch as Shoal's)."""
 
     def __init__(self, directory: Path):
-        self.woken = False
-        self._inotify = INotify()
         self.dir = directory
         self.exports = directory / "exports.d"
         self.exports.mkdir(parents=True)
         self.nfs_port, self.mount_port = free_port(), free_port()
         self.conf, self.log, self.pidfile = directory / "ganesha.conf", directory / "ganesha.log", directory / "ganesha.pid"
         self.next_id = 2
+        self._log_watch = InotifyWatch(str(self.log))
         self.write_main()
         sh("ganesha.nfsd", "-f", str(self.conf), "-L", str(self.log), "-p", str(self.pidfile))
         deadline = time.monotonic() + 30
@@ -73,10 +73,9 @@ class RawGanesha:
         self.conf.write_text(render_main(nfs_port=self.nfs_port, mount_port=self.mount_port,
                                          config_dir=str(self.dir), includes=includes, graceless=True))
 
-    def reload(self) -> None:
-        if self.woken:
-            self._inotify.add_watch(str(self.log), flags.MODIFY)
-            self._inotify.read(timeout=0)
+    def reload(self, woken: bool = False) -> None:
+        watch = self._log_watch if woken else Sleeping()
+        watch.mark()
         offset = self.log.stat().st_size
         os.kill(self.pid, signal.SIGHUP)
         while True:
@@ -84,18 +83,15 @@ class RawGanesha:
                 fh.seek(offset)
                 if RELOAD_DONE in fh.read():
                     return
-            if self.woken:
-                self._inotify.read(timeout=2)
-            else:
-                time.sleep(0.002)  # the floor notices its reload within 2 ms
+            watch.wait(0.002)  # the floor notices its reload within 2 ms
 
-    def export(self, key: str, path: str, rules=()) -> None:
+    def export(self, key: str, path: str, rules=(), woken: bool = False) -> None:
         file = self.exports / f"{key}.conf"
         parsed = [(r, normalize_address(r.address)) for r in rules]
         file.write_text(render_export(key, self.next_id, path, parsed))
         self.next_id += 1
         self.write_main()
-        self.reload()
+        self.reload(woken)
 
     def unexport(self, key: str) -> None:
         (self.exports / f"{key}.conf").unlink()
@@ -131,11 +127,7 @@ class Floor:
     def allow_access(self, name: str, woken: bool = False) -> None:
         ds = f"{self.root}/{name}"
         rule = NfsClientRule("r", "127.0.0.1", "rw")
-        self.ganesha.woken = woken
-        try:
-            self.ganesha.export(name, f"/{ds}", [rule])
-        finally:
-            self.ganesha.woken = False
+        self.ganesha.export(name, f"/{ds}", [rule], woken)
 
     def delete(self, name: str) -> None:
         ds = f"{self.root}/{name}"
