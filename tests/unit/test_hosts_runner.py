@@ -16,7 +16,7 @@ import pytest
 
 from shoal.hosts import STATS, CommandError, CommandTimeout, LocalHost, Retry, Secret
 from shoal.hosts.runner import first_spawn
-from tests.fixtures.host_contract import check_first_spawn, check_set_file_size, check_watch
+from tests.fixtures.host_contract import append_later, check_first_spawn, check_set_file_size, check_watch
 
 BUSY = "cannot destroy 'tank/share-1': dataset is busy"
 
@@ -298,24 +298,13 @@ def test_watch_contract(host, tmp_path):
     check_watch(host, tmp_path)
 
 
-def _append_later(path, text: str, after: float = 0.2) -> threading.Thread:
-    def append():
-        time.sleep(after)
-        with open(path, "a") as fh:
-            fh.write(text)
-
-    writer = threading.Thread(target=append)
-    writer.start()
-    return writer
-
-
 def test_watch_wakes_its_waiter_on_a_write(host, tmp_path):
     """inotify, not the clock: a wait of a minute returns once the line is written."""
     path = tmp_path / "ganesha.log"
     path.write_text("")
     watch = host.watch(str(path))
     watch.mark()
-    writer = _append_later(path, "Reread exports complete\n")
+    writer = append_later(path, "Reread exports complete\n")
     started = time.monotonic()
     watch.wait(60)
     assert time.monotonic() - started < 30  # woken, not timed out
@@ -342,19 +331,14 @@ def test_watch_follows_the_path_to_a_new_file(host, tmp_path):
     path.write_text("old daemon\n")
     watch = host.watch(str(path))
     watch.mark()
-    os.replace(_new_file(tmp_path, "new daemon\n"), path)
+    (tmp_path / "next.log").write_text("new daemon\n")
+    os.replace(tmp_path / "next.log", path)
     watch.mark()
-    writer = _append_later(path, "Reread exports complete\n")
+    writer = append_later(path, "Reread exports complete\n")
     started = time.monotonic()
     watch.wait(60)
     assert time.monotonic() - started < 30
     writer.join()
-
-
-def _new_file(directory, text: str):
-    path = directory / "next.log"
-    path.write_text(text)
-    return path
 
 
 def test_watch_of_a_missing_file_waits_by_the_clock(host, tmp_path):
