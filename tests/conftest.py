@@ -7,4 +7,5 @@ pytest_plugins = [
     "tests.fixtures.postgres",
     "tests.fixtures.tgtd",
     "tests.fixtures.keystone",
+    "tests.fixtures.remotefs",
 ]

@@ -1,0 +1,229 @@
+"""One volume's qcow2 snapshot chain, offline (reference §2.3): read and check it,
+take a snapshot, delete one in any position, revert to the latest.
+
+Taking snapshot S adds an empty qcow2 overlay `<volume>.<S>` on top of the
+active image (backing name relative, so the chain resolves wherever the share
+is mounted) and makes it active; S's data is the overlay's backing file.
+Deleting S merges its overlay into that backing file (`qemu-img commit`):
+
+- S's overlay is the active image: commit it; its backing becomes active.
+- S's overlay is below the active image: commit it, then point the overlay
+  above it at its backing (`rebase -u`: that file now reads the same).
+
+The chain is read level by level (`walk`) before any change, and every backing
+name is checked against the volume's own names before qemu-img opens it. A
+chain that does not add up -- a file the .info names is missing, a backing
+file outside the chain, an image qemu-img cannot read -- raises DamagedChain
+with the reason and is left as found: guessing could lose data.
+
+Callers hold the volume's lock. Changes are made only while no guest has the
+volume open (Cinder's online snapshots need Nova's help, which Shoal lacks).
+"""
+
+from __future__ import annotations
+
+import re
+from contextlib import ExitStack
+from dataclasses import dataclass
+
+from shoal.drivers.base import DriverError, InvalidRequest, NotFoundOnBackend
+from shoal.hosts import CommandError, Host
+
+from . import files as plain
+from . import info_file, journal, qemu_img
+from .files import VolumeFiles
+from .info_file import ACTIVE, BadInfoFile
+from .journal import BadJournal, DeletePlan
+from .qemu_img import FORMATS, ImageInfo, InvalidBackingFile, QemuImg
+
+
+class DamagedChain(DriverError):
+    def __init__(self, files: VolumeFiles, reason: str):
+        super().__init__(f"volume file {files.name} in {files.directory}: the snapshot chain is damaged: {reason}; "
+                         "it was left as found, for an administrator to repair")
+
+
+@dataclass(frozen=True)
+class Level:
+    name: str  # basename in the volume's directory
+    image: ImageInfo
+
+
+class Chain:
+    def __init__(self, host: Host, qemu: QemuImg, files: VolumeFiles, pattern: re.Pattern, chmod: str, file_mode: int):
+        self.host = host
+        self.qemu = qemu
+        self.files = files
+        self.pattern = pattern  # qemu_img.chain_member for this volume
+        self.chmod = chmod
+        self.file_mode = file_mode
+
+    # ---- reading ------------------------------------------------------------------------------
+
+    def damaged(self, reason: str) -> DamagedChain:
+        return DamagedChain(self.files, reason)
+
+    def info(self) -> dict[str, str]:
+        try:
+            return info_file.read(self.host, self.files.info)
+        except BadInfoFile as exc:
+            raise self.damaged(f"{self.files.name}.info: {exc}") from None
+
+    def inspect(self, name: str, fmt: str | None) -> ImageInfo:
+        try:
+            image = self.qemu.info(self.files.path(name), fmt)
+        except CommandError as exc:
+            raise self.damaged(f"qemu-img cannot read {name}: {exc.stderr.strip()[-300:]}") from None
+        except ValueError as exc:
+            raise self.damaged(f"{name}: {exc}") from None
+        if image.format not in FORMATS:
+            raise self.damaged(f"{name} is a {image.format!r} image, not raw or qcow2")
+        if image.data_file:
+            raise self.damaged(f"{name} keeps its data in an external file ({image.data_file!r})")
+        return image
+
+    def exists(self) -> bool:
+        """Whether the volume has any image at all (its base, or an active overlay)."""
+        top = self.info().get(ACTIVE, self.files.name)
+        return self.host.run(plain.exists(self.files.path(top)), check=False).returncode == 0
+
+    def walk(self, info: dict[str, str] | None = None) -> list[Level]:
+        """The chain from the active image down to the base, checked."""
+        info = self.info() if info is None else info
+        base_format = plain.read_base_format(self.host, self.files)
+        name = info.get(ACTIVE, self.files.name)
+        fmt = base_format if name == self.files.name else "qcow2"
+        levels: list[Level] = []
+        while True:
+            if any(level.name == name for level in levels):
+                raise self.damaged(f"the chain loops back to {name}")
+            image = self.inspect(name, fmt)
+            if name != self.files.name and image.format != "qcow2":
+                raise self.damaged(f"overlay {name} is {image.format}, not qcow2")
+            levels.append(Level(name, image))
+            if image.backing_file is None:
+                break
+            try:
+                name = qemu_img.check_backing(image.backing_file, self.pattern)
+            except InvalidBackingFile as exc:
+                raise self.damaged(f"{levels[-1].name}: {exc}") from None
+            fmt = image.backing_format or (base_format if name == self.files.name else "qcow2")
+        if levels[-1].name != self.files.name:
+            raise self.damaged(f"the chain from {levels[0].name} ends at {levels[-1].name}, not at {self.files.name}")
+        names = {level.name for level in levels}
+        for snapshot_id, overlay in info_file.snapshots(info).items():
+            if overlay not in names:
+                raise self.damaged(f"the .info file gives snapshot {snapshot_id} the file {overlay}, "
+                                   f"which is not in the chain below {levels[0].name}")
+        return levels
+
+    def snapshot_image(self, snapshot_id: str) -> Level:
+        """The image holding a snapshot's data (its overlay's backing file)."""
+        info = self.info()
+        if snapshot_id not in info or snapshot_id == ACTIVE:
+            raise NotFoundOnBackend(f"snapshot {snapshot_id} is not in the chain of {self.files.name}")
+        levels = self.walk(info)
+        position = [level.name for level in levels].index(info[snapshot_id])
+        if position + 1 >= len(levels):
+            raise self.damaged(f"snapshot {snapshot_id}'s file {info[snapshot_id]} has no backing file")
+        return levels[position + 1]
+
+    # ---- changing ------------------------------------------------------------------------------
+
+    def _write_info(self, info: dict[str, str]) -> None:
+        info_file.write(self.host, self.files.info, info, self.file_mode)
+
+    def _new_overlay(self, path: str, below: Level, size: int) -> None:
+        self.qemu.run(qemu_img.create(path, "qcow2", size, backing=below.name, backing_fmt=below.image.format))
+        self.host.run(plain.chmod(self.chmod, path))
+
+    def settle(self) -> None:
+        """Finish what a crash interrupted on this volume, before anything else."""
+        try:
+            plan = journal.read(self.host, self.files)
+        except BadJournal as exc:
+            raise self.damaged(f"{self.files.name}.{plain.PENDING}: {exc}") from None
+        if plan is not None:
+            self.finish(plan)
+        self.host.remove_file(self.files.revert_tmp)
+
+    def create_snapshot(self, snapshot_id: str) -> None:
+        info = self.info()
+        if snapshot_id in info:
+            return  # taken already (a repeated call)
+        levels = self.walk(info)
+        top = levels[0]
+        new = self.files.overlay(snapshot_id)
+        with ExitStack() as undo:
+            undo.callback(self.host.remove_file, self.files.path(new))
+            self._new_overlay(self.files.path(new), top, top.image.virtual_size)
+            if plain.read_base_format(self.host, self.files) is None:
+                # Cinder's base_format: once overlays hide it, the base's format must not be guessed.
+                plain.write_base_format(self.host, self.files, levels[-1].image.format, self.file_mode)
+            self._write_info({**(info or {ACTIVE: top.name}), ACTIVE: new, snapshot_id: new})
+            undo.pop_all()
+
+    def delete_snapshot(self, snapshot_id: str) -> None:
+        info = self.info()
+        if snapshot_id not in info or snapshot_id == ACTIVE:
+            stray = self.files.overlay(snapshot_id)
+            if stray not in info.values():  # left by a create that died before writing the .info
+                self.host.remove_file(self.files.path(stray))
+            return
+        levels = self.walk(info)
+        names = [level.name for level in levels]
+        position = names.index(info[snapshot_id])
+        if position + 1 >= len(levels):
+            raise self.damaged(f"snapshot {snapshot_id}'s file {info[snapshot_id]} has no backing file")
+        higher = names[position - 1] if position > 0 else None
+        if higher is not None and higher not in info_file.snapshots(info).values():
+            raise self.damaged(f"{higher}, above {names[position]}, belongs to no snapshot in the .info file")
+        below = levels[position + 1]
+        plan = DeletePlan(snapshot_id, names[position], below.name, below.image.format, higher)
+        journal.write(self.host, self.files, plan, self.file_mode)
+        self.finish(plan)
+
+    def finish(self, plan: DeletePlan) -> None:
+        """Run a delete's steps from wherever they stopped. Each step checks the
+        state first, so none is done twice where doing it twice would harm:
+        the commit only while the overlay still has the file above it (or is
+        still active), never once the merged file may have taken new writes."""
+        info = self.info()
+        snapshot_path = self.files.path(plan.snapshot_file)
+        if info.get(plan.snapshot_id) == plan.snapshot_file:
+            if plan.higher_file is None:
+                if info[ACTIVE] != plan.snapshot_file:
+                    raise self.damaged(f"a delete of snapshot {plan.snapshot_id} was under way with "
+                                       f"{plan.snapshot_file} active, but the .info file says {info[ACTIVE]}")
+                self.qemu.run(qemu_img.commit(snapshot_path))
+                info[ACTIVE] = plan.base_file
+            else:
+                above = self.inspect(plan.higher_file, "qcow2")
+                backing = above.backing_file.rsplit("/", 1)[-1] if above.backing_file else None
+                if backing == plan.snapshot_file:
+                    self.qemu.run(qemu_img.commit(snapshot_path))
+                    self.qemu.run(qemu_img.rebase_unsafe(self.files.path(plan.higher_file), plan.base_file, plan.base_format))
+                elif backing != plan.base_file:
+                    raise self.damaged(f"{plan.higher_file} is backed by {backing}, neither {plan.snapshot_file} "
+                                       f"nor {plan.base_file}, in the middle of deleting snapshot {plan.snapshot_id}")
+            del info[plan.snapshot_id]
+            self._write_info(info)
+        self.host.remove_file(snapshot_path)
+        journal.remove(self.host, self.files)
+
+    def revert(self, snapshot_id: str) -> None:
+        """Back to the latest snapshot: the active overlay is replaced by an empty
+        one over the same backing file, at the same virtual size. The new one is
+        made aside and renamed over the old, so a crash leaves one or the other."""
+        info = self.info()
+        if snapshot_id not in info or snapshot_id == ACTIVE:
+            raise NotFoundOnBackend(f"snapshot {snapshot_id} is not in the chain of {self.files.name}")
+        if info[snapshot_id] != info[ACTIVE]:
+            raise InvalidRequest(f"only the latest snapshot of a volume can be reverted to; {snapshot_id} is not")
+        levels = self.walk(info)
+        tmp = self.files.revert_tmp
+        with ExitStack() as undo:
+            undo.callback(self.host.remove_file, tmp)
+            self._new_overlay(tmp, levels[1], levels[0].image.virtual_size)
+            self.host.run(plain.move(tmp, self.files.path(levels[0].name)))
+            undo.pop_all()
