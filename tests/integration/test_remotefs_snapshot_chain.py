@@ -54,7 +54,9 @@ def check(driver, volume, remaining: dict) -> None:
             assert holds(*active(driver, copy), layer), f"snapshot of layer {layer} reads wrong"
         finally:
             driver.delete_volume(copy)
-    info = json.loads((directory(driver) / f"volume-{volume.id}.info").read_text())
+    info_path = directory(driver) / f"volume-{volume.id}.info"
+    info = json.loads(info_path.read_text()) if remaining else {}
+    assert info_path.exists() == bool(remaining)  # none left: no .info file, the base is active
     assert set(info) - {"active"} == set(remaining)
     assert set(info.values()) <= volume_files(driver)
 

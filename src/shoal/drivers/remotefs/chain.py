@@ -131,7 +131,12 @@ class Chain:
     # ---- changing ------------------------------------------------------------------------------
 
     def _write_info(self, info: dict[str, str]) -> None:
-        info_file.write(self.host, self.files.info, info, self.file_mode)
+        if info == {ACTIVE: self.files.name}:
+            # No snapshot left: no file (Cinder reads that the same way), so a
+            # clone's temporary snapshot leaves its source as it found it.
+            self.host.remove_file(self.files.info)
+        else:
+            info_file.write(self.host, self.files.info, info, self.file_mode)
 
     def _new_overlay(self, path: str, below: Level, size: int) -> None:
         self.qemu.run(qemu_img.create(path, "qcow2", size, backing=below.name, backing_fmt=below.image.format))
@@ -195,12 +200,13 @@ class Chain:
                 if info[ACTIVE] != plan.snapshot_file:
                     raise self.damaged(f"a delete of snapshot {plan.snapshot_id} was under way with "
                                        f"{plan.snapshot_file} active, but the .info file says {info[ACTIVE]}")
+                self._check_merge(plan)
                 self.qemu.run(qemu_img.commit(snapshot_path))
                 info[ACTIVE] = plan.base_file
             else:
-                above = self.inspect(plan.higher_file, "qcow2")
-                backing = above.backing_file.rsplit("/", 1)[-1] if above.backing_file else None
+                backing = self._backing_of(plan.higher_file)
                 if backing == plan.snapshot_file:
+                    self._check_merge(plan)
                     self.qemu.run(qemu_img.commit(snapshot_path))
                     self.qemu.run(qemu_img.rebase_unsafe(self.files.path(plan.higher_file), plan.base_file, plan.base_format))
                 elif backing != plan.base_file:
@@ -210,6 +216,23 @@ class Chain:
             self._write_info(info)
         self.host.remove_file(snapshot_path)
         journal.remove(self.host, self.files)
+
+    def _backing_of(self, name: str) -> str | None:
+        image = self.inspect(name, "qcow2")
+        if image.backing_file is None:
+            return None
+        try:
+            return qemu_img.check_backing(image.backing_file, self.pattern)
+        except InvalidBackingFile as exc:
+            raise self.damaged(f"{name}: {exc}") from None
+
+    def _check_merge(self, plan: DeletePlan) -> None:
+        """Before a commit (again, after a crash): both files are there and still
+        one on top of the other."""
+        if self._backing_of(plan.snapshot_file) != plan.base_file:
+            raise self.damaged(f"{plan.snapshot_file} is no longer backed by {plan.base_file}, in the middle of "
+                               f"deleting snapshot {plan.snapshot_id}")
+        self.inspect(plan.base_file, plan.base_format)
 
     def revert(self, snapshot_id: str) -> None:
         """Back to the latest snapshot: the active overlay is replaced by an empty

@@ -112,6 +112,12 @@ def list_volume_files(directory: str, name: str) -> list[str]:
             "-printf", "%f\\0"]
 
 
+def list_interrupted(directory: str, prefix: str) -> list[str]:
+    """The journals and revert temporaries of every volume in `directory`."""
+    return ["find", directory, "-mindepth", "1", "-maxdepth", "1", "(", "-name", f"{prefix}*.{PENDING}", "-o", "-name",
+            f"{prefix}*.{REVERT}", ")", "-printf", "%f\\0"]
+
+
 def list_tree(directory: str) -> list[str]:
     """Every regular file under `directory`, relative to it (manageable volumes)."""
     return ["find", directory, "-mindepth", "1", "-type", "f", "-printf", "%P\\0"]

@@ -191,9 +191,7 @@ class RemoteFsVolumeDriver(ManageMixin, VolumeDriver):
     def _finish_interrupted(self) -> None:
         """Snapshot deletes and reverts a crash interrupted, found by their files."""
         for share in self.shares.values():
-            found = self.host.run(["find", share.directory, "-mindepth", "1", "-maxdepth", "1", "-name",
-                                   f"{self.config.volume_prefix}*.{plain.PENDING}", "-o", "-name",
-                                   f"{self.config.volume_prefix}*.{plain.REVERT}", "-printf", "%f\\0"], check=False)
+            found = self.host.run(plain.list_interrupted(share.directory, self.config.volume_prefix), check=False)
             for name in plain.parse_names(found.stdout):
                 volume_id = name[len(self.config.volume_prefix):].rsplit(".", 1)[0]
                 try:
