@@ -131,6 +131,9 @@ class ManageMixin:
             except CommandError as exc:
                 raise UnsafeToManage(f"{reference['source-name']!r} could not be taken over: {exc}") from None
             undo.pop_all()
+            if path != files.base and "/" not in rel and rel.startswith(self.config.volume_prefix):
+                # an unmanaged Shoal volume: its format record went with it
+                self.host.remove_file(plain.VolumeFiles(share.directory, rel).meta)
         return VolumeResult(share.address, gib_up(image.virtual_size))
 
     def manageable_volumes(self, managed: list[VolumeRef]) -> list[ManageableItem]:

@@ -79,6 +79,7 @@ class RemoteFsVolumeDriver(ManageMixin, VolumeDriver):
         self._locks: dict[str, threading.RLock] = {}
         self._locks_guard = threading.Lock()
         self._attached: set[str] = set()  # volume ids exported to at least one connector
+        self._mounted: set[str] = set()  # addresses of the shares Shoal mounted (or found mounted)
         # Until start() looks for the indicator file, `auto` counts as not secure.
         self.secure_permissions = config.secure_file_permissions == "true"
         self.secure_operations = config.secure_file_operations == "true"
@@ -107,8 +108,8 @@ class RemoteFsVolumeDriver(ManageMixin, VolumeDriver):
         pool, else (a create that died before it returned) wherever its file is."""
         share = self._share_named(volume.provider_location) or self._share_named(volume.pool)
         if share is not None:
-            return share
-        for candidate in self.shares.values():
+            return self._ready(share)
+        for candidate in self._available():
             files = self._files(candidate, volume.id)
             if self._exists(files.base) or self._exists(files.info):
                 return candidate
@@ -118,9 +119,9 @@ class RemoteFsVolumeDriver(ManageMixin, VolumeDriver):
         """The share for a new volume: the pool the scheduler chose, else Cinder's pick."""
         share = self._share_named(volume.pool)
         if share is not None:
-            return share
+            return self._ready(share)
         size = volume.size_gb * GiB
-        spaces = {address: nas.read_space(self.host, s.directory) for address, s in self.shares.items()}
+        spaces = self._spaces()
         address = nas.choose(spaces, size, self.config.reserved_percentage, self.config.max_over_subscription_ratio)
         if address is None:
             raise DriverError(f"no share of backend {self.backend_name} has room for {volume.size_gb} GiB")
@@ -152,23 +153,44 @@ class RemoteFsVolumeDriver(ManageMixin, VolumeDriver):
     # ---- setup and stats ---------------------------------------------------------------------------
 
     def start(self) -> None:
+        available = self._available()  # mounts what Shoal mounts
+        if available:
+            self._resolve_security(available[0])
+        self._finish_interrupted(available)
+
+    def _ready(self, share: nas.Share) -> nas.Share:
+        """The share, mounted: never a file in the empty directory under a share
+        that failed to mount. A failed mount is tried again on the next use."""
+        if share.mounted_by_us and share.address not in self._mounted:
+            try:
+                if self.host.run(nas.is_mounted(share.directory), check=False).returncode != 0:
+                    self.host.run(nas.make_dir(share.directory))
+                    self.host.run(nas.mount(share), timeout=nas.MOUNT_TIMEOUT)
+            except CommandError as exc:
+                raise DriverError(f"share {share.address} is not mounted at {share.directory}: {exc}") from None
+            self._mounted.add(share.address)
+        return share
+
+    def _spaces(self) -> dict[str, nas.Space]:
+        """Capacity of each share that is mounted and answers (Cinder's pools)."""
+        spaces = {}
+        for share in self._available():
+            try:
+                spaces[share.address] = nas.read_space(self.host, share.directory)
+            except CommandError as exc:
+                log.warning("backend %s: share %s does not answer: %s", self.backend_name, share.address, exc)
+        return spaces
+
+    def _available(self) -> list[nas.Share]:
+        available = []
         for share in self.shares.values():
-            if share.mounted_by_us:
-                try:
-                    self._mount(share)
-                except CommandError as exc:
-                    log.warning("backend %s: cannot mount %s: %s", self.backend_name, share.address, exc)
-        self._resolve_security()
-        self._finish_interrupted()
+            try:
+                available.append(self._ready(share))
+            except DriverError as exc:
+                log.warning("backend %s: %s", self.backend_name, exc)
+        return available
 
-    def _mount(self, share: nas.Share) -> None:
-        if self.host.run(nas.is_mounted(share.directory), check=False).returncode == 0:
-            return
-        self.host.run(nas.make_dir(share.directory))
-        self.host.run(nas.mount(share), timeout=nas.MOUNT_TIMEOUT)
-
-    def _resolve_security(self) -> None:
-        first = next(iter(self.shares.values()))
+    def _resolve_security(self, first: nas.Share) -> None:
         indicator = f"{first.directory}/{secure.INDICATOR}"
         present = self._exists(indicator)
         listing = self.host.run(["find", first.directory, "-maxdepth", "1", "-name", f"{self.config.volume_prefix}*",
@@ -188,9 +210,9 @@ class RemoteFsVolumeDriver(ManageMixin, VolumeDriver):
             results.append(is_secure)
         self.secure_operations, self.secure_permissions = results
 
-    def _finish_interrupted(self) -> None:
+    def _finish_interrupted(self, shares: list[nas.Share]) -> None:
         """Snapshot deletes and reverts a crash interrupted, found by their files."""
-        for share in self.shares.values():
+        for share in shares:
             found = self.host.run(plain.list_interrupted(share.directory, self.config.volume_prefix), check=False)
             for name in plain.parse_names(found.stdout):
                 volume_id = name[len(self.config.volume_prefix):].rsplit(".", 1)[0]
@@ -245,12 +267,11 @@ class RemoteFsVolumeDriver(ManageMixin, VolumeDriver):
     @backend_errors
     def pools(self) -> list[PoolStats]:
         stats = []
-        for share in self.shares.values():
-            space = nas.read_space(self.host, share.directory)
+        for address, space in self._spaces().items():  # a share that is not mounted is no pool (Cinder's way)
             thin = self.config.sparsed_volumes or self.config.qcow2_volumes
             provisioned = space.allocated if thin else space.total - space.free
             stats.append(PoolStats(
-                name=share.address,
+                name=address,
                 total_gb=round(space.total / GiB, 2),
                 free_gb=round(space.free / GiB, 2),
                 allocated_gb=round(provisioned / GiB, 2),
