@@ -53,7 +53,7 @@ def cmd_db_upgrade(args) -> int:
 def cmd_doctor(args) -> int:
     import shutil
 
-    from shoal.services.backends import build_drivers
+    from shoal.services.common.backends import build_drivers
 
     settings = _settings(args)
     problems = []

@@ -18,9 +18,9 @@ from shoal import config
 def _identity(settings: config.Settings):
     from shoal.db.migrate import is_current
     from shoal.db.session import Database
-    from shoal.services.core import Core
-    from shoal.services.identity import Identity
-    from shoal.services.tasks import TaskRunner
+    from shoal.services.common.core import Core
+    from shoal.services.common.tasks import TaskRunner
+    from shoal.services.identity.identity import Identity
 
     db = Database(settings.database.url)
     if not is_current(db.engine):
@@ -125,7 +125,7 @@ def _by_name(rows, name: str, what: str):
 
 
 def cmd_project_create(args, settings) -> int:
-    from shoal.services.identity import system_caller
+    from shoal.services.identity.identity import system_caller
 
     project = _identity(settings).create_project(system_caller(), {"name": args.name,
                                                                    "description": args.description})
@@ -134,7 +134,7 @@ def cmd_project_create(args, settings) -> int:
 
 
 def cmd_user_create(args, settings) -> int:
-    from shoal.services.identity import system_caller
+    from shoal.services.identity.identity import system_caller
 
     identity, caller = _identity(settings), system_caller()
     password, generated = _password(args, generate=True)
@@ -151,7 +151,7 @@ def cmd_user_create(args, settings) -> int:
 
 
 def cmd_role_add(args, settings) -> int:
-    from shoal.services.identity import system_caller
+    from shoal.services.identity.identity import system_caller
 
     identity, caller = _identity(settings), system_caller()
     project = _by_name(identity.list_projects(caller), args.project, "project")
@@ -163,7 +163,7 @@ def cmd_role_add(args, settings) -> int:
 
 
 def cmd_list(args, settings) -> int:
-    from shoal.services.identity import system_caller
+    from shoal.services.identity.identity import system_caller
 
     identity, caller = _identity(settings), system_caller()
     for project in identity.list_projects(caller):

@@ -86,7 +86,7 @@ def test_expired_token_is_401(tour):
     configurable lifetime is a minute, so it is minted here rather than waited for)."""
     from datetime import datetime, timedelta, timezone
 
-    from shoal.services.token_codec import TokenCodec, load_or_create_key
+    from shoal.services.identity.token_codec import TokenCodec, load_or_create_key
 
     key = load_or_create_key(tour.server.state_dir / "identity" / "token.key")
     past = datetime.now(timezone.utc).replace(tzinfo=None) - timedelta(seconds=5)

@@ -15,7 +15,7 @@ from shoal.db import models
 from shoal.db.migrate import is_current, upgrade
 from shoal.db.session import Database, make_engine
 from shoal.services import Services
-from shoal.services.context import admin_context
+from shoal.services.common.context import admin_context
 
 pytestmark = pytest.mark.integration
 

@@ -9,8 +9,8 @@ import pytest
 from shoal.config import Settings
 from shoal.db.migrate import upgrade
 from shoal.db.session import Database
-from shoal.services.core import Core
-from shoal.services.tasks import TaskRunner
+from shoal.services.common.core import Core
+from shoal.services.common.tasks import TaskRunner
 
 # The same scenarios as on SQLite, run here with this module's `core` (PostgreSQL).
 from tests.unit.test_quotas import (  # noqa: F401 - collected here

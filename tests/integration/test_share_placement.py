@@ -16,7 +16,7 @@ import pytest
 
 from shoal.config import Settings
 from shoal.services import Services
-from shoal.services.context import RequestContext
+from shoal.services.common.context import RequestContext
 from tests.fixtures.shoal import control_port, free_port, kill_ganesha, stop_tgtd
 from tests.fixtures.zfs import destroy_dataset
 
@@ -105,7 +105,7 @@ def test_unknown_backend_in_type_and_unknown_zone(services):
     make_type(services, "nowhere", share_backend_name="no-such-backend")
     share = wait_steady(services, services.shares.create(CTX, size=1, share_proto="NFS", share_type="nowhere").id)
     assert share.status == "error" and "no-such-backend" in share.status_reason
-    from shoal.services.errors import NotFound
+    from shoal.services.common.errors import NotFound
 
     with pytest.raises(NotFound):
         services.shares.create(CTX, size=1, share_proto="NFS", availability_zone="zone-z")

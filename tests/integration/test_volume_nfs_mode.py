@@ -13,7 +13,7 @@ import pytest
 from shoal.config import Settings
 from shoal.db.migrate import upgrade
 from shoal.services import Services
-from shoal.services.context import RequestContext
+from shoal.services.common.context import RequestContext
 from tests.fixtures.shoal import free_port, kill_ganesha
 from tests.fixtures.zfs import destroy_dataset
 
@@ -87,7 +87,7 @@ def test_attach_over_nfs_grants_exactly_the_attached_host(services):
 def test_a_connector_without_an_address_is_refused(services):
     svc, _, _ = services
     volume = wait_status(svc, svc.volumes.create(CTX, size=1).id, "available")
-    from shoal.services.errors import Invalid
+    from shoal.services.common.errors import Invalid
 
     with pytest.raises(Invalid):
         svc.attachments.create(CTX, volume.id, None, {"host": "no-ip"})

@@ -242,7 +242,7 @@ class Backend:
 
 
 def make_backend(host: LaneHost, root: str, nfs_helper: str, tmp_path: Path) -> Backend:
-    from shoal.services.backends import build_drivers
+    from shoal.services.common.backends import build_drivers
 
     settings = lane_settings(host, root, nfs_helper, tmp_path)
     shares, volumes = build_drivers(settings)

@@ -12,8 +12,9 @@ import uuid
 import pytest
 
 from shoal.db import models
-from shoal.services.context import RequestContext
-from shoal.services.errors import Invalid
+from shoal.services.common.context import RequestContext
+from shoal.services.common.errors import Invalid
+from shoal.services.share import rows as share_rows
 from tests.fixtures.services import services_with_share
 
 PROJECT = uuid.uuid4().hex
@@ -73,7 +74,7 @@ def test_a_request_that_finds_a_sync_running_leaves_its_change_to_it(setup):
     assert driver.calls[-1] == {"10.0.0.1", "10.0.0.3"}
     assert states(services, share_id) == {"10.0.0.1": "active", "10.0.0.3": "active"}
     with services.core.db.connection() as db:
-        assert services.core.read_share_facts(db, share_id).access_rules_status == "active"
+        assert share_rows.read_share_facts(db, share_id).access_rules_status == "active"
 
 
 def test_a_refused_request_releases_the_lock(setup):

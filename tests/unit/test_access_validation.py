@@ -8,8 +8,8 @@ import ipaddress
 import pytest
 
 from shoal.exports.nfs.base import InvalidNfsRule, NfsClientRule, check_rule as nfs_check_rule, normalize_address
-from shoal.services.errors import Invalid
-from shoal.services.share_access import check_rule
+from shoal.services.common.errors import Invalid
+from shoal.services.share.access import check_rule
 
 BAD_ADDRESSES = [
     "10.0.0.1/24",  # host bits set

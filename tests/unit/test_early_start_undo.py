@@ -17,7 +17,7 @@ from sqlalchemy.orm import Session
 from shoal.db import models
 from shoal.drivers.base import SnapshotResult
 from shoal.services import Services
-from shoal.services.context import RequestContext
+from shoal.services.common.context import RequestContext
 from tests.fixtures.services import services_with_share
 
 PROJECT = uuid.uuid4().hex

@@ -61,7 +61,7 @@ def test_scope_by_project_id_and_user_id(app):
 
 
 def _system():
-    from shoal.services.identity import system_caller
+    from shoal.services.identity.identity import system_caller
 
     return system_caller()
 

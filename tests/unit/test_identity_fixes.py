@@ -17,7 +17,7 @@ def app(tmp_path):
 
 def _share(app, project_name: str) -> str:
     from shoal.db import models
-    from shoal.services.identity import system_caller
+    from shoal.services.identity.identity import system_caller
 
     project = app.services.identity.list_projects(system_caller(), name=project_name)[0].id
     with app.services.core.db.session() as session:

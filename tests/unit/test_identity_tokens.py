@@ -10,8 +10,8 @@ from datetime import datetime, timedelta, timezone
 import pytest
 from cryptography.fernet import Fernet
 
-from shoal.services.errors import Unauthorized
-from shoal.services.token_codec import TokenCodec, load_or_create_key
+from shoal.services.common.errors import Unauthorized
+from shoal.services.identity.token_codec import TokenCodec, load_or_create_key
 from tests.unit.identity_app import ADMIN_PASSWORD, identity_app
 
 
@@ -66,7 +66,7 @@ def test_token_ttl_from_config(tmp_path):
 
 def test_passwords_are_stored_as_argon2id_hashes(tmp_path):
     app = identity_app(tmp_path)
-    from shoal.services.identity import system_caller
+    from shoal.services.identity.identity import system_caller
 
     [user] = app.services.identity.list_users(system_caller(), name="admin")
     assert user.password_hash.startswith("$argon2id$") and ADMIN_PASSWORD not in user.password_hash

@@ -16,8 +16,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import pytest
 
 from shoal.config import KeystoneConfig
-from shoal.services.errors import ServiceError, ServiceUnavailable, Unauthorized
-from shoal.services.keystone_tokens import KeystoneTokens, TokenCache, identity_url, token_key
+from shoal.services.common.errors import ServiceError, ServiceUnavailable, Unauthorized
+from shoal.services.identity.keystone_tokens import KeystoneTokens, TokenCache, identity_url, token_key
 
 NOW = 1_800_000_000.0  # the fake wall clock (epoch seconds)
 PASSWORD = "service-secret-pw"

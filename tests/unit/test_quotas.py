@@ -14,11 +14,11 @@ from shoal.config import Settings
 from shoal.db import models
 from shoal.db.migrate import upgrade
 from shoal.db.session import Database
-from shoal.services import quotas as q
-from shoal.services.context import RequestContext
-from shoal.services.core import Core
-from shoal.services.errors import Forbidden, Invalid, OverQuota
-from shoal.services.tasks import TaskRunner
+from shoal.services.common import quotas as q
+from shoal.services.common.context import RequestContext
+from shoal.services.common.core import Core
+from shoal.services.common.errors import Forbidden, Invalid, OverQuota
+from shoal.services.common.tasks import TaskRunner
 
 ADMIN = RequestContext("admin", "admin-project", ("admin", "member", "reader"))
 

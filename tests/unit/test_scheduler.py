@@ -1,4 +1,4 @@
-"""Share placement (shoal.services.scheduler.choose_pool).
+"""Share placement (shoal.services.common.scheduler.choose_pool).
 
 This is pure placement logic: the drivers are tiny stand-ins that report fixed
 PoolStats, so no backend, database or process is involved.
@@ -9,7 +9,7 @@ from __future__ import annotations
 import pytest
 
 from shoal.drivers.base import InvalidRequest, PoolStats
-from shoal.services.scheduler import NoValidPool, Placement, choose_pool, fits
+from shoal.services.common.scheduler import NoValidPool, Placement, choose_pool, fits
 
 
 class StubDriver:
@@ -186,7 +186,7 @@ class CountingDriver:
 
 
 def test_cache_reads_stats_once_within_its_ttl():
-    from shoal.services.scheduler import PoolStatsCache
+    from shoal.services.common.scheduler import PoolStatsCache
 
     cache = PoolStatsCache(ttl=60)
     driver = CountingDriver(free_gb=10)
@@ -209,7 +209,7 @@ def wait_for_reads(driver, count: int) -> None:
 def test_stale_stats_are_used_and_refreshed_in_the_background():
     import threading
 
-    from shoal.services.scheduler import PoolStatsCache
+    from shoal.services.common.scheduler import PoolStatsCache
 
     cache = PoolStatsCache(ttl=0, max_age=60)
     driver = CountingDriver(free_gb=10)
@@ -225,7 +225,7 @@ def test_stale_stats_are_used_and_refreshed_in_the_background():
 
 
 def test_stats_older_than_max_age_are_read_before_placing():
-    from shoal.services.scheduler import PoolStatsCache
+    from shoal.services.common.scheduler import PoolStatsCache
 
     cache = PoolStatsCache(ttl=0, max_age=0)
     driver = CountingDriver(free_gb=10)
@@ -235,7 +235,7 @@ def test_stats_older_than_max_age_are_read_before_placing():
 
 
 def test_no_fit_by_cached_stats_reads_them_again_before_giving_up():
-    from shoal.services.scheduler import PoolStatsCache
+    from shoal.services.common.scheduler import PoolStatsCache
 
     cache = PoolStatsCache(ttl=60)
     driver = CountingDriver(free_gb=2)

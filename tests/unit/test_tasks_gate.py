@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 
 from shoal.hosts import LocalHost
-from shoal.services import tasks
-from shoal.services.tasks import Gate, TaskRunner, early_start
+from shoal.services.common import tasks
+from shoal.services.common.tasks import Gate, TaskRunner, early_start
 
 
 def test_a_committed_transaction_opens_the_gate():

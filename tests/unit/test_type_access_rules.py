@@ -1,5 +1,5 @@
 """Who sees and uses private volume and share types: the rules in
-shoal.services.types, called the way the APIs call them, with members of two
+shoal.services.common.types, called the way the APIs call them, with members of two
 projects and an admin (the test server runs in noauth mode, where everyone is an
 admin, so these rules are proven here). The database is a migrated SQLite file;
 no backend is involved."""
@@ -15,8 +15,8 @@ from shoal.db import models
 from shoal.db.migrate import upgrade
 from shoal.db.session import Database
 from shoal.services import Services
-from shoal.services.context import RequestContext
-from shoal.services.errors import Conflict, Forbidden, Invalid, NotFound
+from shoal.services.common.context import RequestContext
+from shoal.services.common.errors import Conflict, Forbidden, Invalid, NotFound
 
 ALICE_PROJECT, BOB_PROJECT = uuid.uuid4().hex, uuid.uuid4().hex
 ALICE = RequestContext("alice", ALICE_PROJECT, ("member", "reader"))

@@ -327,7 +327,7 @@ class QuotaClass(Timestamps, Base):
 
 class QuotaLock(Base):
     """One row per project, written first by every quota-checked change of that project
-    so that those changes run one at a time (see services/quotas.py)."""
+    so that those changes run one at a time (see services/common/quotas.py)."""
 
     __tablename__ = "quota_locks"
 

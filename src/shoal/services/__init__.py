@@ -1,25 +1,27 @@
-"""Domain services: the rules, the state (only here is the DB touched) and the background work."""
+"""Domain services: the rules, the state (only here is the DB touched) and the background work.
+
+Laid out as api/ is: share/ (Manila), volume/ (Cinder), identity/ (Keystone), and
+common/ for what they share (the Core, tasks, placement, quotas, types, messages, errors)."""
 
 from __future__ import annotations
 
 from shoal.config import Settings
 from shoal.db.session import Database
 
-from .attachments import Attachments
-from .backends import build_drivers
-from .core import Core
-from .messages import Messages
-from .quotas import Quotas
-from .recovery import Recovery
-from .share_access import ShareAccess
-from .share_snapshots import ShareSnapshots
-from .types import share_types, volume_types
-from .shares import Shares
-from .tasks import TaskRunner
-from .volume_recovery import VolumeRecovery
-from .volume_snapshots import VolumeSnapshots
-from .volumes import Volumes
-
+from .common.backends import build_drivers
+from .common.core import Core
+from .common.messages import Messages
+from .common.quotas import Quotas
+from .common.tasks import TaskRunner
+from .common.types import share_types, volume_types
+from .share.access import ShareAccess
+from .share.recovery import Recovery
+from .share.shares import Shares
+from .share.snapshots import ShareSnapshots
+from .volume.attachments import Attachments
+from .volume.recovery import VolumeRecovery
+from .volume.snapshots import VolumeSnapshots
+from .volume.volumes import Volumes
 
 class Services:
     """Everything the API calls, built from the settings."""
@@ -50,12 +52,12 @@ class Services:
         self.recovery.also(self.volume_recovery)
         self.identity = None
         if settings.api.auth == "identity":
-            from .identity import Identity
+            from .identity.identity import Identity
 
             self.identity = Identity(self.core, settings.identity, settings.state_dir)
         self.keystone_tokens = None
         if settings.api.auth == "keystone":
-            from .keystone_tokens import KeystoneTokens  # keystoneauth1 is only needed in this mode
+            from .identity.keystone_tokens import KeystoneTokens  # keystoneauth1 is only needed in this mode
 
             self.keystone_tokens = KeystoneTokens(settings.keystone)
 

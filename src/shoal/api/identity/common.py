@@ -10,7 +10,7 @@ from shoal.api.openstack.auth import token_info
 from shoal.api.openstack.call import public_origin
 from shoal.api.openstack.errors import ApiError
 from shoal.services import Services
-from shoal.services.tokens import TokenInfo
+from shoal.services.identity.tokens import TokenInfo
 
 PREFIX = "/identity"
 

@@ -7,7 +7,7 @@ from fastapi import APIRouter, Depends, Request, Response
 
 from shoal.api.openstack.call import read_body
 from shoal.api.openstack.errors import ApiError
-from shoal.services.identity import DEFAULT_DOMAIN_ID, DEFAULT_DOMAIN_NAME
+from shoal.services.identity.identity import DEFAULT_DOMAIN_ID, DEFAULT_DOMAIN_NAME
 
 from .catalog import endpoints_view, services_view
 from .common import IdentityCall, identity_call

@@ -8,7 +8,7 @@ from fastapi.responses import JSONResponse
 from shoal.api.openstack.auth import unauthorized
 from shoal.api.openstack.call import read_body
 from shoal.api.openstack.errors import ApiError
-from shoal.services.errors import Unauthorized
+from shoal.services.common.errors import Unauthorized
 
 from .catalog import catalog
 from .common import IdentityCall, identity_call

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from shoal.services.identity import DEFAULT_DOMAIN_ID, DEFAULT_DOMAIN_NAME
-from shoal.services.tokens import TokenInfo
+from shoal.services.identity.identity import DEFAULT_DOMAIN_ID, DEFAULT_DOMAIN_NAME
+from shoal.services.identity.tokens import TokenInfo
 
 from .common import IdentityCall
 

@@ -16,8 +16,8 @@ import re
 
 from fastapi import Request
 
-from shoal.services.context import RequestContext
-from shoal.services.errors import Unauthorized
+from shoal.services.common.context import RequestContext
+from shoal.services.common.errors import Unauthorized
 
 from .errors import ApiError
 

@@ -11,7 +11,7 @@ from fastapi import Request, Response
 from starlette.concurrency import run_in_threadpool
 
 from shoal.services import Services
-from shoal.services.context import RequestContext
+from shoal.services.common.context import RequestContext
 
 from .auth import known_caller, validated_caller
 from .errors import ApiError

@@ -14,7 +14,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from shoal.services.errors import ServiceError
+from shoal.services.common.errors import ServiceError
 
 log = logging.getLogger(__name__)
 

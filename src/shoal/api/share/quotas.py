@@ -8,7 +8,7 @@ from fastapi import APIRouter, Depends, Response
 from starlette.concurrency import run_in_threadpool as sync
 
 from shoal.api.openstack.errors import ApiError
-from shoal.services.quotas import SHARE_TYPE_RESOURCES
+from shoal.services.common.quotas import SHARE_TYPE_RESOURCES
 
 from .call import ShareCall, share_call
 

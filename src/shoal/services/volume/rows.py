@@ -14,9 +14,9 @@ from sqlalchemy.orm import Session, raiseload
 from shoal.db import models
 from shoal.drivers.volume import Connector, ExportSpec, VolumeDriver, VolumeRef, VolumeSnapshotRef
 
-from . import core as c
-from .context import RequestContext
-from .errors import NotFound
+from ..common import core as c
+from ..common.context import RequestContext
+from ..common.errors import NotFound
 
 log = logging.getLogger(__name__)
 

@@ -1,4 +1,4 @@
-"""Start-up and periodic recovery for volumes (see recovery.py for shares).
+"""Start-up and periodic recovery for volumes (see services/share/recovery.py for shares).
 
 Work that is safe to redo (delete, extend, unmanage) is redone; create and
 manage, whose half-done state a later delete cleans up, end in error; revert
@@ -14,10 +14,10 @@ from sqlalchemy import select
 
 from shoal.db import models
 
-from . import core as c
-from . import volume_common as vc
-from .recovery import INTERRUPTED
-from .volume_snapshots import VolumeSnapshots
+from ..common import core as c
+from ..common.tasks import INTERRUPTED
+from . import rows as vr
+from .snapshots import VolumeSnapshots
 from .volumes import Volumes
 
 log = logging.getLogger(__name__)
@@ -42,28 +42,28 @@ class VolumeRecovery:
                 self.core.tasks.submit(self.volumes._unmanage, volume.id)
             elif volume.task in ("revert", "retype"):
                 back_to = (volume.task_arg or "").partition(":")[2] if volume.task == "retype" else "available"
-                vc.set_volume(self.core, volume.id, status=back_to or "available", task=None, task_arg=None)
+                vr.set_volume(self.core, volume.id, status=back_to or "available", task=None, task_arg=None)
             else:
                 status = "error_managing" if volume.task == "manage" else "error"
-                vc.fail_volume(self.core, volume.id, status, vc.ACTION_CREATE, vc.DETAIL_UNKNOWN, INTERRUPTED)
+                vr.fail_volume(self.core, volume.id, status, vr.ACTION_CREATE, vr.DETAIL_UNKNOWN, INTERRUPTED)
         for snap in snaps:
             if snap.task == "delete":
                 self.core.tasks.submit(self.snapshots._delete, snap.id)
             elif snap.status == "restoring":
-                vc.set_snapshot(self.core, snap.id, status="available")
+                vr.set_snapshot(self.core, snap.id, status="available")
             else:
-                vc.set_snapshot(self.core, snap.id, status="error", task=None, status_reason=INTERRUPTED)
+                vr.set_snapshot(self.core, snap.id, status="error", task=None, status_reason=INTERRUPTED)
 
     def ensure_exports(self, backend: str | None = None) -> None:
         with self.core.db.session() as session:
             query = select(models.Volume).where(models.Volume.provider_location.is_not(None))
             if backend:
                 query = query.where(models.Volume.backend == backend)
-            wanted = [(v.backend, vc.volume_ref(v), vc.export_spec(v)) for v in session.scalars(query)
+            wanted = [(v.backend, vr.volume_ref(v), vr.export_spec(v)) for v in session.scalars(query)
                       if any(a.connector for a in v.attachments)]
         for name, ref, spec in wanted:
             try:
-                vc.driver(self.core, name).export(ref, spec)
+                vr.driver(self.core, name).export(ref, spec)
             except Exception as exc:
                 log.error("volume %s: export could not be restored: %s", ref.id, exc)
 

@@ -19,7 +19,7 @@ from pathlib import Path
 
 from cryptography.fernet import Fernet, InvalidToken
 
-from .errors import Unauthorized
+from ..common.errors import Unauthorized
 
 
 @dataclass(frozen=True)

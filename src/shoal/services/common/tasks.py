@@ -18,6 +18,9 @@ from shoal.hosts.runner import first_spawn
 
 log = logging.getLogger(__name__)
 
+# The reason recorded on work that a restart of Shoal cut short (see the share and volume recovery).
+INTERRUPTED = "interrupted by a restart of Shoal before it finished"
+
 # How long a request waits for the task it starts to spawn its first command (see TaskRunner.start).
 HEAD_START = 0.002
 

@@ -10,13 +10,13 @@ from shoal.db import models
 from shoal.drivers.base import UnsafeToManage
 from shoal.drivers.volume import VolumeSnapshotRef
 
-from . import core as c
-from . import quotas as q
-from . import volume_common as vc
-from .context import RequestContext
-from .errors import Forbidden, Invalid
-from .shares import MAX_DESCRIPTION, MAX_NAME, check_metadata, check_text
-from .tasks import Gate, early_start
+from ..common import core as c
+from ..common import quotas as q
+from ..common.checks import MAX_DESCRIPTION, MAX_NAME, check_metadata, check_text
+from ..common.context import RequestContext
+from ..common.errors import Forbidden, Invalid
+from ..common.tasks import Gate, early_start
+from . import rows as vr
 
 SNAPSHOT_STATUSES = ("creating", "available", "deleting", "error", "error_deleting", "unmanaging", "restoring",
                      "backing-up")
@@ -37,7 +37,7 @@ class VolumeSnapshots:
         force = str(force).lower() in ("true", "1", "yes") if not isinstance(force, bool) else force
         snap_id = models.new_id()
         with early_start() as gate, self.core.db.session() as session:
-            volume = vc.volume_facts(session, ctx, volume_id)
+            volume = vr.volume_facts(session, ctx, volume_id)
             allowed = ("available", "in-use") if force else ("available",)
             if volume.status not in allowed:
                 raise Invalid(f"Invalid volume: Volume {volume_id} status must be available, but current status "
@@ -55,11 +55,11 @@ class VolumeSnapshots:
 
     def _create(self, snapshot_id: str, ref: VolumeSnapshotRef, backend: str, gate: Gate) -> None:
         try:
-            drv = vc.driver(self.core, backend)
+            drv = vr.driver(self.core, backend)
             result = drv.create_snapshot(ref)
         except Exception as exc:
             if gate.wait():
-                vc.set_snapshot(self.core, snapshot_id, status="error", task=None,
+                vr.set_snapshot(self.core, snapshot_id, status="error", task=None,
                                 status_reason=f"snapshot failed: {exc}")
             return
         self.core.record_made(
@@ -70,7 +70,7 @@ class VolumeSnapshots:
 
     def get(self, ctx: RequestContext, snapshot_id: str) -> models.VolumeSnapshot:
         with self.core.db.session() as session:
-            return vc.get_snapshot(session, ctx, snapshot_id)
+            return vr.get_snapshot(session, ctx, snapshot_id)
 
     def list(self, ctx: RequestContext, *, all_tenants: bool = False, filters: dict | None = None,
              sort_key: str = "created_at", sort_dir: str = "desc", limit: int | None = None,
@@ -104,7 +104,7 @@ class VolumeSnapshots:
         if unknown:
             raise Invalid(f"Invalid input received: cannot update {', '.join(sorted(unknown))}")
         with self.core.db.session() as session:
-            snap = vc.get_snapshot(session, ctx, snapshot_id)
+            snap = vr.get_snapshot(session, ctx, snapshot_id)
             for key, value in fields.items():
                 if value is not None and not isinstance(value, str):
                     raise Invalid(f"Invalid input received: {key} must be a string")
@@ -115,7 +115,7 @@ class VolumeSnapshots:
     def set_metadata(self, ctx: RequestContext, snapshot_id: str, metadata: Any, replace: bool) -> dict:
         metadata = check_metadata(metadata)
         with self.core.db.session() as session:
-            snap = vc.get_snapshot(session, ctx, snapshot_id)
+            snap = vr.get_snapshot(session, ctx, snapshot_id)
             snap.metadata_ = metadata if replace else {**snap.metadata_, **metadata}
             return dict(snap.metadata_)
 
@@ -123,7 +123,7 @@ class VolumeSnapshots:
         if force and not ctx.is_admin:
             raise Forbidden("Policy doesn't allow volume:snapshot_force_delete to be performed.")
         with self.core.db.session() as session:
-            snap = vc.get_snapshot(session, ctx, snapshot_id)
+            snap = vr.get_snapshot(session, ctx, snapshot_id)
             if not force and snap.status not in ("available", "error", "error_deleting"):
                 raise Invalid(f"Invalid snapshot: Volume Snapshot status must be available or error, not {snap.status}")
             snap.status, snap.task = "deleting", "delete"
@@ -134,12 +134,12 @@ class VolumeSnapshots:
             snap = session.get(models.VolumeSnapshot, snapshot_id)
             if snap is None or snap.status != "deleting":
                 return
-            ref, backend, placed = vc.snapshot_ref(snap), snap.volume.backend, snap.provider_location
+            ref, backend, placed = vr.snapshot_ref(snap), snap.volume.backend, snap.provider_location
         try:
             if backend is not None and placed:
-                vc.driver(self.core, backend).delete_snapshot(ref)
+                vr.driver(self.core, backend).delete_snapshot(ref)
         except Exception as exc:
-            vc.set_snapshot(self.core, snapshot_id, status="error_deleting", task=None, status_reason=f"delete failed: {exc}")
+            vr.set_snapshot(self.core, snapshot_id, status="error_deleting", task=None, status_reason=f"delete failed: {exc}")
             return
         with self.core.db.session() as session:
             snap = session.get(models.VolumeSnapshot, snapshot_id)
@@ -152,7 +152,7 @@ class VolumeSnapshots:
         if status not in SNAPSHOT_STATUSES:
             raise Invalid(f"Invalid input received: status {status!r} is not a snapshot status")
         self.get(ctx, snapshot_id)
-        vc.set_snapshot(self.core, snapshot_id, status=status, task=None)
+        vr.set_snapshot(self.core, snapshot_id, status=status, task=None)
 
     # ---- manage ----------------------------------------------------------------------
 
@@ -167,7 +167,7 @@ class VolumeSnapshots:
         check_text("name", name, MAX_NAME)
         metadata = check_metadata(metadata)
         with self.core.db.session() as session:
-            volume = vc.get_volume(session, ctx, volume_id)
+            volume = vr.get_volume(session, ctx, volume_id)
             if volume.status not in ("available", "in-use"):
                 raise Invalid(f"Invalid volume: status must be available, not {volume.status}")
             q.check_volume(self.core, session, volume.project_id, volume.volume_type_id, snapshots=1,
@@ -185,29 +185,29 @@ class VolumeSnapshots:
     def _manage(self, snapshot_id: str, reference: dict) -> None:
         with self.core.db.session() as session:
             snap = session.get(models.VolumeSnapshot, snapshot_id)
-            ref, backend = vc.snapshot_ref(snap), snap.volume.backend
+            ref, backend = vr.snapshot_ref(snap), snap.volume.backend
         try:
-            result = vc.driver(self.core, backend).manage_existing_snapshot(ref, reference)
+            result = vr.driver(self.core, backend).manage_existing_snapshot(ref, reference)
         except (UnsafeToManage, Exception) as exc:
-            vc.set_snapshot(self.core, snapshot_id, status="error", task=None, status_reason=f"cannot manage: {exc}")
+            vr.set_snapshot(self.core, snapshot_id, status="error", task=None, status_reason=f"cannot manage: {exc}")
             return
-        vc.set_snapshot(self.core, snapshot_id, status="available", task=None,
+        vr.set_snapshot(self.core, snapshot_id, status="available", task=None,
                         provider_location=result.provider_location, size=result.size_gb)
 
     def unmanage(self, ctx: RequestContext, snapshot_id: str) -> None:
         if not ctx.is_admin:
             raise Forbidden("Policy doesn't allow volume:unmanage_snapshot to be performed.")
         with self.core.db.session() as session:
-            snap = vc.get_snapshot(session, ctx, snapshot_id)
+            snap = vr.get_snapshot(session, ctx, snapshot_id)
             if snap.status not in ("available", "error"):
                 raise Invalid(f"Invalid snapshot: status must be available or error, not {snap.status}")
-            ref, backend = vc.snapshot_ref(snap), snap.volume.backend
+            ref, backend = vr.snapshot_ref(snap), snap.volume.backend
             snap.status = "unmanaging"
         try:
             if snap.provider_location:
-                vc.driver(self.core, backend).unmanage_snapshot(ref)
+                vr.driver(self.core, backend).unmanage_snapshot(ref)
         except Exception as exc:
-            vc.set_snapshot(self.core, snapshot_id, status="error", status_reason=f"unmanage failed: {exc}")
+            vr.set_snapshot(self.core, snapshot_id, status="error", status_reason=f"unmanage failed: {exc}")
             return
         with self.core.db.session() as session:
             snap = session.get(models.VolumeSnapshot, snapshot_id)

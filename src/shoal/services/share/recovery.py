@@ -17,13 +17,14 @@ from sqlalchemy import select
 
 from shoal.db import models
 
-from . import core as c
-from .share_access import PENDING, ShareAccess
-from .share_snapshots import ShareSnapshots
+from ..common import core as c
+from ..common.tasks import INTERRUPTED
+from . import rows as sr
+from .access import PENDING, ShareAccess
 from .shares import Shares
+from .snapshots import ShareSnapshots
 
 log = logging.getLogger(__name__)
-INTERRUPTED = "interrupted by a restart of Shoal before it finished"
 
 
 class Recovery:
@@ -50,10 +51,10 @@ class Recovery:
             elif share.task in ("extend", "shrink"):
                 self.core.tasks.submit(self.shares._resize, share.id, share.task)
             elif share.task == "revert":
-                self.core.set_share(share.id, status="available", task=None)
+                sr.set_share(self.core, share.id, status="available", task=None)
             else:
                 status = "manage_error" if share.task == "manage" else "error"
-                self.core.fail_share(share.id, status, c.ACTION_CREATE, c.DETAIL_UNEXPECTED, INTERRUPTED)
+                sr.fail_share(self.core, share.id, status, sr.ACTION_CREATE, sr.DETAIL_UNEXPECTED, INTERRUPTED)
         for snap in restoring:
             self.snapshots._set(snap.id, status="available")
         for snap in snaps:
@@ -75,7 +76,7 @@ class Recovery:
                 query = query.where(models.Share.backend == backend)
             for share in session.scalars(query):
                 per_backend.setdefault(share.backend, []).append(
-                    (self.core.share_ref(share), self.core.rules_in_force(session, share.id)))
+                    (sr.share_ref(share), sr.rules_in_force(session, share.id)))
         for name, items in per_backend.items():
             if name not in self.core.drivers:
                 log.warning("%d shares are on backend %s, which is no longer configured", len(items), name)
@@ -86,7 +87,7 @@ class Recovery:
                 log.error("backend %s: ensuring exports failed: %s", name, exc)
                 continue
             for share_id, reason in failed.items():
-                self.core.fail_share(share_id, "error", c.ACTION_CREATE, c.DETAIL_DRIVER_FAILED, f"export lost: {reason}")
+                sr.fail_share(self.core, share_id, "error", sr.ACTION_CREATE, sr.DETAIL_DRIVER_FAILED, f"export lost: {reason}")
 
     def start_periodic(self, interval: float) -> None:
         def loop():

@@ -21,9 +21,10 @@ from sqlalchemy import bindparam, case, delete, select, update
 from shoal.db import models
 from shoal.drivers.base import AccessRule
 
-from . import core as c
-from .context import RequestContext
-from .errors import Forbidden, Invalid, NotFound
+from ..common import core as c
+from ..common.context import RequestContext
+from ..common.errors import Forbidden, Invalid, NotFound
+from . import rows as sr
 
 log = logging.getLogger(__name__)
 
@@ -52,7 +53,7 @@ _STATES_OF_SHARE = select(_R.state).where(_R.share_id == bindparam("b_share_id")
 _SET_RULES_STATUS = (update(models.Share).where(models.Share.id == bindparam("b_share_id"))
                      .values(access_rules_status=bindparam("b_status")))
 # What an allow reads first, in one statement: the share, and whether the rule exists already.
-_ALLOW_FACTS = c.SHARE_FACTS.add_columns(_RULE_EXISTS.exists().label("taken"))
+_ALLOW_FACTS = sr.SHARE_FACTS.add_columns(_RULE_EXISTS.exists().label("taken"))
 
 
 class _Change:
@@ -63,7 +64,7 @@ class _Change:
         self.share_id = share_id
         self.lock = lock  # the share's lock, if it was free: held until the sync ends
         self.wanted = False
-        self.claimed: tuple[c.ShareFacts, list] | None = None
+        self.claimed: tuple[sr.ShareFacts, list] | None = None
 
     @property
     def claims(self) -> bool:
@@ -71,7 +72,7 @@ class _Change:
         `applying`, one it denies becomes `denying`, as a sync's claim would."""
         return self.lock is not None
 
-    def done(self, db, share: c.ShareFacts) -> None:
+    def done(self, db, share: sr.ShareFacts) -> None:
         """Last in the request's transaction: have the change synced."""
         self.wanted = True
         key = {"b_share_id": self.share_id}
@@ -117,7 +118,7 @@ class ShareAccess:
         with self._then_sync(share_id) as change, self.core.db.connection() as db:
             row = db.execute(_ALLOW_FACTS, {"share_id": share_id, "b_share_id": share_id, "b_type": access_type,
                                             "b_to": access_to}).one_or_none()
-            share = self.core.visible_share(ctx, share_id, self.core.facts_of(row))
+            share = sr.visible_share(ctx, share_id, sr.facts_of(row))
             if share.project_id != ctx.project_id and not ctx.is_admin:
                 raise Forbidden("only the share's project may change its access")
             if share.status != "available":
@@ -134,7 +135,7 @@ class ShareAccess:
         if not isinstance(access_id, str):
             raise Invalid("access_id must be a string")
         with self._then_sync(share_id) as change, self.core.db.connection() as db:
-            share = self.core.share_facts(db, ctx, share_id)
+            share = sr.share_facts(db, ctx, share_id)
             if share.project_id != ctx.project_id and not ctx.is_admin:
                 raise Forbidden("only the share's project may change its access")
             rule = db.execute(_RULE_STATE, {"b_id": access_id}).first()
@@ -173,7 +174,7 @@ class ShareAccess:
 
     def list(self, ctx: RequestContext, share_id: str) -> list[models.AccessRule]:
         with self.core.db.session() as session:
-            self.core.get_share(session, ctx, share_id)
+            sr.get_share(session, ctx, share_id)
             return list(session.scalars(select(models.AccessRule).where(models.AccessRule.share_id == share_id)
                                         .order_by(models.AccessRule.created_at)))
 
@@ -183,7 +184,7 @@ class ShareAccess:
             if rule is None:
                 raise NotFound(f"Access rule {access_id} could not be found.")
             try:
-                self.core.get_share(session, ctx, rule.share_id)
+                sr.get_share(session, ctx, rule.share_id)
             except NotFound:
                 raise NotFound(f"Access rule {access_id} could not be found.") from None
             return rule
@@ -193,7 +194,7 @@ class ShareAccess:
     def schedule_sync(self, share_id: str) -> None:
         self.core.tasks.coalesce(c.share_key(share_id), self._sync, share_id)
 
-    def _sync(self, share_id: str, claimed: tuple[c.ShareFacts, list] | None = None) -> None:
+    def _sync(self, share_id: str, claimed: tuple[sr.ShareFacts, list] | None = None) -> None:
         """Runs under the share's lock; loops until no change is pending. The
         first round may start from what a request `claimed` under that lock.
         Plain statements, nothing loaded into a session: this runs for every
@@ -204,14 +205,14 @@ class ShareAccess:
                 (share, rules), claimed = claimed, None
             else:
                 with self.core.db.connection() as db:
-                    share = self.core.read_share_facts(db, share_id)
+                    share = sr.read_share_facts(db, share_id)
                     if share is None or share.backend is None:
                         return
                     db.execute(_CLAIM_RULES, key)
                     rules = db.execute(_RULES_OF_SHARE, key).all()
                     if not any(r.state in PENDING for r in rules) and share.access_rules_status != "syncing":
                         return
-            desired = [AccessRule(r.id, r.access_type, r.access_to, r.access_level) for r in rules if r.state in c.RULES_IN_FORCE]
+            desired = [AccessRule(r.id, r.access_type, r.access_to, r.access_level) for r in rules if r.state in sr.RULES_IN_FORCE]
             applying = {r.id for r in rules if r.state == "applying"}
             denying = {r.id for r in rules if r.state == "denying"}
             try:

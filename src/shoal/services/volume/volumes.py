@@ -12,15 +12,15 @@ from shoal.db import models
 from shoal.drivers.base import UnsafeToManage
 from shoal.drivers.volume import VolumeRef
 
-from . import core as c
-from . import quotas as q
-from . import volume_common as vc
-from .context import RequestContext
-from .errors import Forbidden, Invalid, NotFound, OverQuota
-from .scheduler import NoValidPool, choose_pool, choose_pool_now
-from .tasks import Gate, early_start
-from .shares import MAX_DESCRIPTION, MAX_NAME, check_metadata, check_size, check_text, parse_service_host
-from .types import TypeCatalog
+from ..common import core as c
+from ..common import quotas as q
+from ..common.checks import MAX_DESCRIPTION, MAX_NAME, check_metadata, check_size, check_text, parse_service_host
+from ..common.context import RequestContext
+from ..common.errors import Forbidden, Invalid, NotFound, OverQuota
+from ..common.scheduler import NoValidPool, choose_pool, choose_pool_now
+from ..common.tasks import Gate, early_start
+from ..common.types import TypeCatalog
+from . import rows as vr
 
 log = logging.getLogger(__name__)
 VOLUME_STATUSES = (
@@ -60,13 +60,13 @@ class Volumes:
             parent_backend = parent_pool = parent_type = None
             min_size = 1
             if snapshot_id:
-                snap = vc.get_snapshot(session, ctx, snapshot_id)
+                snap = vr.get_snapshot(session, ctx, snapshot_id)
                 if snap.status != "available":
                     raise Invalid(f"Invalid snapshot: Originating snapshot status must be one of 'available' values, not {snap.status}")
                 parent_backend, parent_pool, parent_type = snap.volume.backend, snap.volume.pool, snap.volume.volume_type
                 min_size = snap.size
             if source_volid:
-                src = vc.get_volume(session, ctx, source_volid)
+                src = vr.get_volume(session, ctx, source_volid)
                 if src.status not in ("available", "in-use"):
                     raise Invalid(f"Invalid volume: source volume status must be available or in-use, not {src.status}")
                 parent_backend, parent_pool, parent_type = src.backend, src.pool, src.volume_type
@@ -105,8 +105,8 @@ class Volumes:
             # placed yet is read, placed and recorded by the task once committed.
             plan = None
             if volume.backend is not None:
-                plan = (vc.volume_ref(volume), vc.snapshot_ref(snap) if snapshot_id else None,
-                        vc.volume_ref(src) if source_volid else None, volume.backend)
+                plan = (vr.volume_ref(volume), vr.snapshot_ref(snap) if snapshot_id else None,
+                        vr.volume_ref(src) if source_volid else None, volume.backend)
             self.core.tasks.start(self._create, volume.id, plan, gate)
             c.insert_new(session, volume)
             created = volume
@@ -118,7 +118,7 @@ class Volumes:
         ref, snap_ref, src_ref, backend = plan
         with self.core.volume_lock(volume_id):
             try:
-                drv = vc.driver(self.core, backend)
+                drv = vr.driver(self.core, backend)
                 if snap_ref is not None:
                     result = drv.create_volume_from_snapshot(ref, snap_ref)
                 elif src_ref is not None:
@@ -127,7 +127,7 @@ class Volumes:
                     result = drv.create_volume(ref)
             except Exception as exc:
                 if gate.wait():
-                    vc.fail_volume(self.core, volume_id, "error", vc.ACTION_CREATE, vc.DETAIL_DRIVER_FAILED,
+                    vr.fail_volume(self.core, volume_id, "error", vr.ACTION_CREATE, vr.DETAIL_DRIVER_FAILED,
                                    f"create failed: {exc}")
                 return
             # One statement. The CHAP secrets are made here, only while the row is still
@@ -136,7 +136,7 @@ class Volumes:
                 "volume", volume_id, gate,
                 lambda: self.core.settle(
                     models.Volume, volume_id, "creating",
-                    {"status": "available", "status_reason": None, "task": None, "provider_auth": vc.new_chap()},
+                    {"status": "available", "status_reason": None, "task": None, "provider_auth": vr.new_chap()},
                     {"provider_location": result.provider_location, "size": result.size_gb}),
                 lambda: drv.delete_volume(
                     VolumeRef(ref.id, ref.pool, ref.size_gb, result.provider_location, ref.extra_specs)))
@@ -154,21 +154,21 @@ class Volumes:
                                          backend_key="volume_backend_name", cache=self.core.pool_stats)
                 except NoValidPool as exc:
                     volume.status, volume.status_reason, volume.task = "error", str(exc), None
-                    self.core.message(session, volume.project_id, "VOLUME", volume.id, vc.ACTION_CREATE,
-                                      vc.DETAIL_NO_BACKEND, str(exc))
+                    self.core.message(session, volume.project_id, "VOLUME", volume.id, vr.ACTION_CREATE,
+                                      vr.DETAIL_NO_BACKEND, str(exc))
                     return
                 volume.backend, volume.pool = placed.backend, placed.pool
                 volume.availability_zone = self.core.volume_drivers[placed.backend].availability_zone
             snap = session.get(models.VolumeSnapshot, volume.snapshot_id) if volume.snapshot_id else None
             src = session.get(models.Volume, volume.source_volid) if volume.source_volid else None
-            return (vc.volume_ref(volume), vc.snapshot_ref(snap) if snap is not None else None,
-                    vc.volume_ref(src) if src is not None else None, volume.backend)
+            return (vr.volume_ref(volume), vr.snapshot_ref(snap) if snap is not None else None,
+                    vr.volume_ref(src) if src is not None else None, volume.backend)
 
     # ---- read ---------------------------------------------------------------------------
 
     def get(self, ctx: RequestContext, volume_id: str) -> models.Volume:
         with self.core.db.session() as session:
-            return vc.get_volume(session, ctx, volume_id)
+            return vr.get_volume(session, ctx, volume_id)
 
     def list(self, ctx: RequestContext, *, all_tenants: bool = False, filters: dict | None = None,
              sort: list[tuple[str, str]] | None = None, limit: int | None = None, offset: int | None = None,
@@ -223,7 +223,7 @@ class Volumes:
         if unknown:
             raise Invalid(f"Invalid input received: cannot update {', '.join(sorted(unknown))}")
         with self.core.db.session() as session:
-            volume = vc.get_volume(session, ctx, volume_id)
+            volume = vr.get_volume(session, ctx, volume_id)
             for key, value in fields.items():
                 attr = allowed[key]
                 if attr == "metadata_":
@@ -241,7 +241,7 @@ class Volumes:
         if force and not ctx.is_admin:
             raise Forbidden("Policy doesn't allow volume:force_delete to be performed.")
         with self.core.db.session() as session:
-            volume = vc.get_volume(session, ctx, volume_id)
+            volume = vr.get_volume(session, ctx, volume_id)
             if not force:
                 if volume.status not in DELETABLE:
                     raise Invalid("Invalid volume: Volume status must be available or error or error_restoring or "
@@ -257,7 +257,7 @@ class Volumes:
             for snap in snaps:
                 snap.status, snap.task = "deleting", "delete"
             volume.status, volume.task, volume.status_reason = "deleting", "delete", None
-            known = (vc.volume_ref(volume), volume.backend, [vc.snapshot_ref(s) for s in snaps])
+            known = (vr.volume_ref(volume), volume.backend, [vr.snapshot_ref(s) for s in snaps])
         self.core.tasks.start(self._delete, volume_id, known)
 
     def _delete(self, volume_id: str, known: tuple | None = None) -> None:
@@ -267,7 +267,7 @@ class Volumes:
                 volume = session.get(models.Volume, volume_id)
                 if volume is None or volume.status != "deleting":
                     return
-                known = (vc.volume_ref(volume), volume.backend, [vc.snapshot_ref(s) for s in session.scalars(
+                known = (vr.volume_ref(volume), volume.backend, [vr.snapshot_ref(s) for s in session.scalars(
                     select(models.VolumeSnapshot).where(models.VolumeSnapshot.volume_id == volume_id))])
         ref, backend, snaps = known
         try:
@@ -277,13 +277,13 @@ class Volumes:
                     # what it made is known now.
                     ref = self._fresh_ref(volume_id) or ref
                 if backend is not None and ref.provider_location:
-                    drv = vc.driver(self.core, backend)
+                    drv = vr.driver(self.core, backend)
                     drv.unexport(ref)
                     for snap in snaps:
                         drv.delete_snapshot(snap)
                     drv.delete_volume(ref)
         except Exception as exc:
-            vc.fail_volume(self.core, volume_id, "error_deleting", vc.ACTION_DELETE, vc.DETAIL_DRIVER_FAILED,
+            vr.fail_volume(self.core, volume_id, "error_deleting", vr.ACTION_DELETE, vr.DETAIL_DRIVER_FAILED,
                            f"delete failed: {exc}")
             return
         with self.core.db.connection() as connection:
@@ -295,14 +295,14 @@ class Volumes:
     def _fresh_ref(self, volume_id: str) -> VolumeRef | None:
         with self.core.db.session() as session:
             volume = session.get(models.Volume, volume_id)
-            return vc.volume_ref(volume) if volume is not None else None
+            return vr.volume_ref(volume) if volume is not None else None
 
     # ---- resize and revert ----------------------------------------------------------------------
 
     def extend(self, ctx: RequestContext, volume_id: str, new_size: Any) -> None:
         new_size = check_size(new_size, "new_size")
         with self.core.db.session() as session:
-            volume = vc.get_volume(session, ctx, volume_id)
+            volume = vr.get_volume(session, ctx, volume_id)
             if volume.status not in ("available", "in-use"):
                 raise Invalid(f"Invalid volume: Volume status must be 'available' or 'in-use' to extend, "
                               f"currently {volume.status}.")
@@ -321,22 +321,22 @@ class Volumes:
             if volume is None or volume.task != "extend":
                 return
             new_size, _, back_to = volume.task_arg.partition(":")
-            ref, backend = vc.volume_ref(volume), volume.backend
+            ref, backend = vr.volume_ref(volume), volume.backend
         try:
-            vc.driver(self.core, backend).extend_volume(ref, int(new_size))
+            vr.driver(self.core, backend).extend_volume(ref, int(new_size))
         except Exception as exc:
-            vc.fail_volume(self.core, volume_id, "error_extending", vc.ACTION_EXTEND, vc.DETAIL_DRIVER_FAILED,
+            vr.fail_volume(self.core, volume_id, "error_extending", vr.ACTION_EXTEND, vr.DETAIL_DRIVER_FAILED,
                            f"extend failed: {exc}")
             return
-        vc.set_volume(self.core, volume_id, size=int(new_size), status=back_to or "available", task=None,
+        vr.set_volume(self.core, volume_id, size=int(new_size), status=back_to or "available", task=None,
                       task_arg=None, status_reason=None)
 
     def revert(self, ctx: RequestContext, volume_id: str, snapshot_id: Any) -> None:
         if not isinstance(snapshot_id, str):
             raise Invalid("Invalid input received: snapshot_id is required")
         with self.core.db.session() as session:
-            volume = vc.get_volume(session, ctx, volume_id)
-            snap = vc.get_snapshot(session, ctx, snapshot_id)
+            volume = vr.get_volume(session, ctx, volume_id)
+            snap = vr.get_snapshot(session, ctx, snapshot_id)
             if snap.volume_id != volume_id:
                 raise Invalid(f"Invalid input received: snapshot {snapshot_id} is not a snapshot of volume {volume_id}")
             if volume.status != "available" or snap.status != "available":
@@ -352,14 +352,14 @@ class Volumes:
     def _revert(self, volume_id: str, snapshot_id: str) -> None:
         with self.core.db.session() as session:
             snap = session.get(models.VolumeSnapshot, snapshot_id)
-            ref, backend = vc.snapshot_ref(snap), snap.volume.backend
+            ref, backend = vr.snapshot_ref(snap), snap.volume.backend
         try:
-            vc.driver(self.core, backend).revert_to_snapshot(ref)
+            vr.driver(self.core, backend).revert_to_snapshot(ref)
         except Exception as exc:
-            vc.fail_volume(self.core, volume_id, "error", vc.ACTION_REVERT, vc.DETAIL_DRIVER_FAILED, f"revert failed: {exc}")
+            vr.fail_volume(self.core, volume_id, "error", vr.ACTION_REVERT, vr.DETAIL_DRIVER_FAILED, f"revert failed: {exc}")
         else:
-            vc.set_volume(self.core, volume_id, status="available", task=None, task_arg=None, status_reason=None)
-        vc.set_snapshot(self.core, snapshot_id, status="available")
+            vr.set_volume(self.core, volume_id, status="available", task=None, task_arg=None, status_reason=None)
+        vr.set_snapshot(self.core, snapshot_id, status="available")
 
     # ---- small updates ------------------------------------------------------------------------------
 
@@ -373,7 +373,7 @@ class Volumes:
         if status is None and attach_status is None:
             raise Invalid("Invalid input received: status or attach_status is required")
         with self.core.db.session() as session:
-            volume = vc.get_volume(session, ctx, volume_id)
+            volume = vr.get_volume(session, ctx, volume_id)
             if status is not None:
                 volume.status, volume.task, volume.task_arg = status, None, None
             if attach_status is not None:
@@ -385,19 +385,19 @@ class Volumes:
         if not isinstance(value, bool):
             raise Invalid(f"Invalid input received: {flag} must be a boolean")
         with self.core.db.session() as session:
-            volume = vc.get_volume(session, ctx, volume_id)
+            volume = vr.get_volume(session, ctx, volume_id)
             setattr(volume, flag, value)
 
     def set_metadata(self, ctx: RequestContext, volume_id: str, metadata: Any, replace: bool) -> dict:
         metadata = check_metadata(metadata)
         with self.core.db.session() as session:
-            volume = vc.get_volume(session, ctx, volume_id)
+            volume = vr.get_volume(session, ctx, volume_id)
             volume.metadata_ = metadata if replace else {**volume.metadata_, **metadata}
             return dict(volume.metadata_)
 
     def delete_metadata(self, ctx: RequestContext, volume_id: str, key: str) -> None:
         with self.core.db.session() as session:
-            volume = vc.get_volume(session, ctx, volume_id)
+            volume = vr.get_volume(session, ctx, volume_id)
             if key not in volume.metadata_:
                 raise NotFound(f"Metadata item was not found: {key}")
             volume.metadata_ = {k: v for k, v in volume.metadata_.items() if k != key}
@@ -406,7 +406,7 @@ class Volumes:
         if policy not in (None, "never", "on-demand"):
             raise Invalid("Invalid input received: migration_policy must be never or on-demand")
         with self.core.db.session() as session:
-            volume = vc.get_volume(session, ctx, volume_id)
+            volume = vr.get_volume(session, ctx, volume_id)
             if volume.status not in ("available", "in-use"):
                 raise Invalid(f"Invalid volume: status must be available or in-use, not {volume.status}")
             vtype = self.types.find(session, ctx, new_type)
@@ -423,20 +423,20 @@ class Volumes:
                 return
             type_id, _, back_to = volume.task_arg.partition(":")
             vtype = session.get(models.VolumeType, type_id)
-            ref, backend, specs = vc.volume_ref(volume), volume.backend, dict(vtype.extra_specs) if vtype else {}
+            ref, backend, specs = vr.volume_ref(volume), volume.backend, dict(vtype.extra_specs) if vtype else {}
         wanted = specs.get("volume_backend_name")
         try:
-            done = (not wanted or wanted == backend) and vc.driver(self.core, backend).retype(ref, specs)
+            done = (not wanted or wanted == backend) and vr.driver(self.core, backend).retype(ref, specs)
         except Exception as exc:
             done, reason = False, str(exc)
         else:
             reason = "the new type needs a different backend or layout, and volume migration is not implemented"
         if done:
-            vc.set_volume(self.core, volume_id, volume_type_id=type_id, status=back_to, task=None, task_arg=None,
+            vr.set_volume(self.core, volume_id, volume_type_id=type_id, status=back_to, task=None, task_arg=None,
                           multiattach=spec_true(specs, "multiattach"))
         else:
             # Nothing changed: the volume keeps its type and is usable as before.
-            vc.fail_volume(self.core, volume_id, back_to, "022", vc.DETAIL_UNKNOWN, f"retype refused: {reason}")
+            vr.fail_volume(self.core, volume_id, back_to, "022", vr.DETAIL_UNKNOWN, f"retype refused: {reason}")
 
     # ---- manage -------------------------------------------------------------------------------------
 
@@ -474,14 +474,14 @@ class Volumes:
     def _manage(self, volume_id: str, reference: dict) -> None:
         with self.core.db.session() as session:
             volume = session.get(models.Volume, volume_id)
-            ref, backend = vc.volume_ref(volume), volume.backend
+            ref, backend = vr.volume_ref(volume), volume.backend
         try:
-            result = vc.driver(self.core, backend).manage_existing(ref, reference)
+            result = vr.driver(self.core, backend).manage_existing(ref, reference)
         except UnsafeToManage as exc:
-            vc.fail_volume(self.core, volume_id, "error_managing", vc.ACTION_MANAGE, vc.DETAIL_UNKNOWN, f"cannot manage: {exc}")
+            vr.fail_volume(self.core, volume_id, "error_managing", vr.ACTION_MANAGE, vr.DETAIL_UNKNOWN, f"cannot manage: {exc}")
             return
         except Exception as exc:
-            vc.fail_volume(self.core, volume_id, "error_managing", vc.ACTION_MANAGE, vc.DETAIL_DRIVER_FAILED,
+            vr.fail_volume(self.core, volume_id, "error_managing", vr.ACTION_MANAGE, vr.DETAIL_DRIVER_FAILED,
                            f"manage failed: {exc}")
             return
         # Only now is the size known: it is checked against the quota in the transaction that records it.
@@ -496,17 +496,17 @@ class Volumes:
                 over = str(exc)
             else:
                 over = None
-                volume.size, volume.provider_auth, volume.status, volume.task = result.size_gb, vc.new_chap(), \
+                volume.size, volume.provider_auth, volume.status, volume.task = result.size_gb, vr.new_chap(), \
                     "available", None
             volume.provider_location = result.provider_location  # managed either way: unmanage gives it back
         if over:
-            vc.fail_volume(self.core, volume_id, "error_managing", vc.ACTION_MANAGE, vc.DETAIL_UNKNOWN, over)
+            vr.fail_volume(self.core, volume_id, "error_managing", vr.ACTION_MANAGE, vr.DETAIL_UNKNOWN, over)
 
     def unmanage(self, ctx: RequestContext, volume_id: str) -> None:
         if not ctx.is_admin:
             raise Forbidden("Policy doesn't allow volume:unmanage to be performed.")
         with self.core.db.session() as session:
-            volume = vc.get_volume(session, ctx, volume_id)
+            volume = vr.get_volume(session, ctx, volume_id)
             if volume.status not in ("available", "error", "error_managing") or volume.attachments:
                 raise Invalid(f"Invalid volume: volume status must be available and detached, not {volume.status}")
             if session.scalar(select(func.count()).select_from(models.VolumeSnapshot).where(
@@ -520,12 +520,12 @@ class Volumes:
             volume = session.get(models.Volume, volume_id)
             if volume is None:
                 return
-            ref, backend = vc.volume_ref(volume), volume.backend
+            ref, backend = vr.volume_ref(volume), volume.backend
         try:
             if volume.provider_location:
-                vc.driver(self.core, backend).unmanage(ref)
+                vr.driver(self.core, backend).unmanage(ref)
         except Exception as exc:
-            vc.fail_volume(self.core, volume_id, "error", vc.ACTION_MANAGE, vc.DETAIL_DRIVER_FAILED, f"unmanage failed: {exc}")
+            vr.fail_volume(self.core, volume_id, "error", vr.ACTION_MANAGE, vr.DETAIL_DRIVER_FAILED, f"unmanage failed: {exc}")
             return
         with self.core.db.session() as session:
             volume = session.get(models.Volume, volume_id)

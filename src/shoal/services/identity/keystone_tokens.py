@@ -24,7 +24,7 @@ from datetime import UTC, datetime
 
 from shoal.config import KeystoneConfig
 
-from .errors import ServiceUnavailable, Unauthorized
+from ..common.errors import ServiceUnavailable, Unauthorized
 from .tokens import TokenCache, TokenInfo, token_key
 
 log = logging.getLogger(__name__)

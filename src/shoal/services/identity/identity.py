@@ -21,8 +21,8 @@ from sqlalchemy.orm import Session
 from shoal.config import IdentityConfig
 from shoal.db import models
 
-from . import core as c
-from .errors import Conflict, Forbidden, Invalid, NotFound, Unauthorized
+from ..common import core as c
+from ..common.errors import Conflict, Forbidden, Invalid, NotFound, Unauthorized
 from .token_codec import TokenClaims, TokenCodec, load_or_create_key
 from .tokens import TokenCache, TokenInfo, token_key
 

@@ -11,13 +11,15 @@ from sqlalchemy import delete, func, insert, or_, select
 from shoal.db import models
 from shoal.drivers.base import DriverError, ShareResult, ShrinkWouldLoseData, UnsafeToManage
 
-from . import core as c
-from . import quotas as q
-from .context import RequestContext
-from .errors import Conflict, Forbidden, Invalid, NotFound, OverQuota
-from .scheduler import NoValidPool, choose_pool, choose_pool_now
-from .tasks import Gate, early_start
-from .types import TypeCatalog
+from ..common import core as c
+from ..common import quotas as q
+from ..common.checks import MAX_DESCRIPTION, MAX_NAME, check_metadata, check_size, check_text, parse_service_host
+from ..common.context import RequestContext
+from ..common.errors import Conflict, Forbidden, Invalid, NotFound, OverQuota
+from ..common.scheduler import NoValidPool, choose_pool, choose_pool_now
+from ..common.tasks import Gate, early_start
+from ..common.types import TypeCatalog
+from . import rows as sr
 
 log = logging.getLogger(__name__)
 
@@ -27,26 +29,6 @@ SHARE_STATUSES = (
     "unmanage_starting", "unmanage_error", "reverting", "reverting_error", "creating_from_snapshot",
 )
 SORT_KEYS = {"created_at", "updated_at", "name", "size", "status", "id", "project_id", "share_type_id", "availability_zone", "share_proto"}
-MAX_NAME, MAX_DESCRIPTION = 255, 1024
-
-
-def check_text(field: str, value: str | None, limit: int) -> None:
-    if value is not None and len(value) > limit:
-        raise Invalid(f"{field} is longer than {limit} characters")
-
-
-def check_size(size: Any, field: str = "size") -> int:
-    if isinstance(size, bool) or not isinstance(size, (int, str)):
-        raise Invalid(f"{field} must be a positive integer, not {size!r}")
-    try:
-        value = int(size)
-    except (TypeError, ValueError):
-        raise Invalid(f"{field} must be a positive integer, not {size!r}") from None
-    if isinstance(size, str) and not size.strip().isdigit():
-        raise Invalid(f"{field} must be a positive integer, not {size!r}")
-    if value <= 0:
-        raise Invalid(f"{field} must be a positive integer, not {size!r}")
-    return value
 
 
 class Shares:
@@ -68,7 +50,7 @@ class Shares:
         with early_start() as gate, self.core.db.session() as session:
             parent = None
             if snapshot_id:
-                parent = self.core.get_snapshot(session, ctx, snapshot_id)
+                parent = sr.get_snapshot(session, ctx, snapshot_id)
                 if parent.status != "available":
                     raise Invalid(f"snapshot {snapshot_id} is {parent.status}, it must be available")
                 if size < parent.size:
@@ -104,7 +86,7 @@ class Shares:
             # placed yet is read, placed and recorded by the task once committed.
             plan = None
             if share.backend is not None:
-                plan = (self.core.share_ref(share), self.core.snapshot_ref(parent) if parent else None, share.backend)
+                plan = (sr.share_ref(share), sr.snapshot_ref(parent) if parent else None, share.backend)
             self.core.tasks.start(self._create, share.id, plan, gate)
             c.insert_new(session, share)
             created = share
@@ -120,7 +102,7 @@ class Shares:
                 result = driver.create_share_from_snapshot(ref, snap_ref) if snap_ref else driver.create_share(ref)
             except Exception as exc:
                 if gate.wait():
-                    self.core.fail_share(share_id, "error", c.ACTION_CREATE, c.DETAIL_DRIVER_FAILED,
+                    sr.fail_share(self.core, share_id, "error", sr.ACTION_CREATE, sr.DETAIL_DRIVER_FAILED,
                                          f"create failed: {exc}")
                 return
             self.core.record_made("share", share_id, gate, lambda: self._finish(share_id, result, "creating"),
@@ -139,12 +121,12 @@ class Shares:
                                          cache=self.core.pool_stats)
                 except NoValidPool as exc:
                     share.status, share.status_reason, share.task = "error", str(exc), None
-                    self.core.message(session, share.project_id, "SHARE", share.id, c.ACTION_CREATE, c.DETAIL_NO_VALID_HOST, str(exc))
+                    self.core.message(session, share.project_id, "SHARE", share.id, sr.ACTION_CREATE, sr.DETAIL_NO_VALID_HOST, str(exc))
                     return
                 share.backend, share.pool = placed.backend, placed.pool
                 share.availability_zone = self.core.drivers[placed.backend].availability_zone
             snap = session.get(models.ShareSnapshot, share.snapshot_id) if share.snapshot_id else None
-            return self.core.share_ref(share), self.core.snapshot_ref(snap) if snap is not None else None, share.backend
+            return sr.share_ref(share), sr.snapshot_ref(snap) if snap is not None else None, share.backend
 
     def _finish(self, share_id: str, result: ShareResult, expected_status: str, quota: bool = False) -> bool:
         """Record a made share; False when its row is gone."""
@@ -168,8 +150,8 @@ class Shares:
                 except OverQuota as exc:  # managed (unmanage gives it back), not counted at that size
                     share.provider_location = result.provider_location
                     share.status, share.status_reason, share.task = "manage_error", str(exc), None
-                    self.core.message(session, share.project_id, "SHARE", share.id, c.ACTION_MANAGE,
-                                      c.DETAIL_UNEXPECTED, str(exc))
+                    self.core.message(session, share.project_id, "SHARE", share.id, sr.ACTION_MANAGE,
+                                      sr.DETAIL_UNEXPECTED, str(exc))
                     return True
             share.provider_location = result.provider_location
             if result.size_gb:
@@ -183,7 +165,7 @@ class Shares:
 
     def get(self, ctx: RequestContext, share_id: str) -> models.Share:
         with self.core.db.session() as session:
-            return self.core.get_share(session, ctx, share_id)
+            return sr.get_share(session, ctx, share_id)
 
     def list(self, ctx: RequestContext, *, all_tenants: bool = False, filters: dict | None = None,
              sort_key: str = "created_at", sort_dir: str = "desc", limit: int | None = None,
@@ -240,7 +222,7 @@ class Shares:
         if unknown:
             raise Invalid(f"cannot update {', '.join(sorted(unknown))}")
         with self.core.db.session() as session:
-            share = self.core.get_share(session, ctx, share_id)
+            share = sr.get_share(session, ctx, share_id)
             self._own(ctx, share)
             for key, value in fields.items():
                 attr = allowed[key]
@@ -266,7 +248,7 @@ class Shares:
         if force and not ctx.is_admin:
             raise Forbidden("force_delete is for administrators")
         with self.core.db.session() as session:
-            share = self.core.get_share(session, ctx, share_id, locations=False)
+            share = sr.get_share(session, ctx, share_id, locations=False)
             self._own(ctx, share)
             if not force and share.status not in ("available", "error", "manage_error", "unmanage_error",
                                                   "extending_error", "shrinking_error", "reverting_error",
@@ -277,7 +259,7 @@ class Shares:
             if snapshots:
                 raise Forbidden(f"Share still has {snapshots} dependent snapshots.")
             share.status, share.task, share.status_reason = "deleting", "delete", None
-            known = (self.core.share_ref(share), share.backend)
+            known = (sr.share_ref(share), share.backend)
         self.core.tasks.start(self._delete, share_id, known)
 
     def _delete(self, share_id: str, known: tuple | None = None) -> None:
@@ -287,14 +269,14 @@ class Shares:
                 share = session.get(models.Share, share_id)
                 if share is None or share.status != "deleting":
                     return
-                known = (self.core.share_ref(share), share.backend)
+                known = (sr.share_ref(share), share.backend)
         ref, backend = known
         if backend is not None:  # never placed: nothing on any backend
             try:
                 with self.core.share_lock(share_id):
                     self.core.driver(backend).delete_share(ref)
             except Exception as exc:
-                self.core.fail_share(share_id, "error_deleting", c.ACTION_DELETE, c.DETAIL_DRIVER_FAILED, f"delete failed: {exc}")
+                sr.fail_share(self.core, share_id, "error_deleting", sr.ACTION_DELETE, sr.DETAIL_DRIVER_FAILED, f"delete failed: {exc}")
                 return
         with self.core.db.connection() as connection:
             for child in (models.AccessRule, models.ExportLocation):
@@ -329,23 +311,23 @@ class Shares:
             share = session.get(models.Share, share_id)
             if share is None or share.task != how:
                 return
-            ref, backend, new_size = self.core.share_ref(share), share.backend, share.task_arg
+            ref, backend, new_size = sr.share_ref(share), share.backend, share.task_arg
         driver = self.core.driver(backend)
         try:
             (driver.extend_share if how == "extend" else driver.shrink_share)(ref, new_size)
         except ShrinkWouldLoseData as exc:
             # Nothing changed on the backend: the share stays usable at its old size.
-            self.core.fail_share(share_id, "available", c.ACTION_SHRINK, c.DETAIL_NEW_SIZE_TOO_SMALL,
+            sr.fail_share(self.core, share_id, "available", sr.ACTION_SHRINK, sr.DETAIL_NEW_SIZE_TOO_SMALL,
                                  f"shrink to {new_size} GiB refused: {exc}")
             return
         except Exception as exc:
-            action = c.ACTION_EXTEND if how == "extend" else c.ACTION_SHRINK
-            self.core.fail_share(share_id, f"{how}ing_error", action, c.DETAIL_DRIVER_FAILED, f"{how} failed: {exc}")
+            action = sr.ACTION_EXTEND if how == "extend" else sr.ACTION_SHRINK
+            sr.fail_share(self.core, share_id, f"{how}ing_error", action, sr.DETAIL_DRIVER_FAILED, f"{how} failed: {exc}")
             return
-        self.core.set_share(share_id, size=new_size, status="available", task=None, task_arg=None, status_reason=None)
+        sr.set_share(self.core, share_id, size=new_size, status="available", task=None, task_arg=None, status_reason=None)
 
     def _steady(self, session, ctx: RequestContext, share_id: str) -> models.Share:
-        share = self.core.get_share(session, ctx, share_id)
+        share = sr.get_share(session, ctx, share_id)
         self._own(ctx, share)
         if share.status != "available":
             raise Invalid(f"Share status must be available, not {share.status}")
@@ -356,7 +338,7 @@ class Shares:
     def revert(self, ctx: RequestContext, share_id: str, snapshot_id: str) -> None:
         with self.core.db.session() as session:
             share = self._steady(session, ctx, share_id)
-            snap = self.core.get_snapshot(session, ctx, snapshot_id)
+            snap = sr.get_snapshot(session, ctx, snapshot_id)
             if snap.share_id != share_id:
                 raise Invalid(f"snapshot {snapshot_id} is not a snapshot of share {share_id}")
             if snap.status != "available":
@@ -372,16 +354,16 @@ class Shares:
     def _revert(self, share_id: str, snapshot_id: str) -> None:
         with self.core.db.session() as session:
             snap = session.get(models.ShareSnapshot, snapshot_id)
-            ref, backend = self.core.snapshot_ref(snap), snap.share.backend
-            rules = self.core.rules_in_force(session, share_id)
+            ref, backend = sr.snapshot_ref(snap), snap.share.backend
+            rules = sr.rules_in_force(session, share_id)
         try:
             with self.core.share_lock(share_id):  # no rule sync while unexported
                 self.core.driver(backend).revert_to_snapshot(ref, rules)
         except Exception as exc:
-            self.core.fail_share(share_id, "reverting_error", c.ACTION_REVERT, c.DETAIL_DRIVER_FAILED, f"revert failed: {exc}")
+            sr.fail_share(self.core, share_id, "reverting_error", sr.ACTION_REVERT, sr.DETAIL_DRIVER_FAILED, f"revert failed: {exc}")
             status = "available"
         else:
-            self.core.set_share(share_id, status="available", task=None, status_reason=None)
+            sr.set_share(self.core, share_id, status="available", task=None, status_reason=None)
             status = "available"
         with self.core.db.session() as session:
             snap = session.get(models.ShareSnapshot, snapshot_id)
@@ -396,7 +378,7 @@ class Shares:
         if status not in SHARE_STATUSES:
             raise Invalid(f"status {status!r} is not one of {', '.join(SHARE_STATUSES)}")
         with self.core.db.session() as session:
-            share = self.core.get_share(session, ctx, share_id)
+            share = sr.get_share(session, ctx, share_id)
             share.status, share.task, share.task_arg = status, None, None
 
     # ---- manage / unmanage --------------------------------------------------------------------
@@ -447,14 +429,14 @@ class Shares:
     def _manage(self, share_id: str, reference: str) -> None:
         with self.core.db.session() as session:
             share = session.get(models.Share, share_id)
-            ref, backend = self.core.share_ref(share), share.backend
+            ref, backend = sr.share_ref(share), share.backend
         try:
             result = self.core.driver(backend).manage_existing(ref, reference)
         except UnsafeToManage as exc:
-            self.core.fail_share(share_id, "manage_error", c.ACTION_MANAGE, c.DETAIL_UNEXPECTED, f"cannot manage {reference}: {exc}")
+            sr.fail_share(self.core, share_id, "manage_error", sr.ACTION_MANAGE, sr.DETAIL_UNEXPECTED, f"cannot manage {reference}: {exc}")
             return
         except Exception as exc:
-            self.core.fail_share(share_id, "manage_error", c.ACTION_MANAGE, c.DETAIL_DRIVER_FAILED, f"manage failed: {exc}")
+            sr.fail_share(self.core, share_id, "manage_error", sr.ACTION_MANAGE, sr.DETAIL_DRIVER_FAILED, f"manage failed: {exc}")
             return
         self._finish(share_id, result, "manage_starting", quota=True)
 
@@ -462,7 +444,7 @@ class Shares:
         if not ctx.is_admin:
             raise Forbidden("unmanage is for administrators")
         with self.core.db.session() as session:
-            share = self.core.get_share(session, ctx, share_id)
+            share = sr.get_share(session, ctx, share_id)
             if share.status not in ("available", "manage_error", "unmanage_error", "error"):
                 raise Invalid(f"Share status must be available, not {share.status}")
             if session.scalar(select(func.count()).select_from(models.ShareSnapshot).where(
@@ -476,12 +458,12 @@ class Shares:
             share = session.get(models.Share, share_id)
             if share is None:
                 return
-            ref, backend, placed = self.core.share_ref(share), share.backend, share.provider_location
+            ref, backend, placed = sr.share_ref(share), share.backend, share.provider_location
         if placed:
             try:
                 self.core.driver(backend).unmanage(ref)
             except Exception as exc:
-                self.core.fail_share(share_id, "unmanage_error", c.ACTION_MANAGE, c.DETAIL_DRIVER_FAILED, f"unmanage failed: {exc}")
+                sr.fail_share(self.core, share_id, "unmanage_error", sr.ACTION_MANAGE, sr.DETAIL_DRIVER_FAILED, f"unmanage failed: {exc}")
                 return
         with self.core.db.session() as session:
             share = session.get(models.Share, share_id)
@@ -497,38 +479,18 @@ class Shares:
     def set_metadata(self, ctx: RequestContext, share_id: str, metadata: Any, replace: bool) -> dict:
         metadata = check_metadata(metadata)
         with self.core.db.session() as session:
-            share = self.core.get_share(session, ctx, share_id)
+            share = sr.get_share(session, ctx, share_id)
             self._own(ctx, share)
             share.metadata_ = metadata if replace else {**share.metadata_, **metadata}
             return dict(share.metadata_)
 
     def delete_metadata(self, ctx: RequestContext, share_id: str, key: str) -> None:
         with self.core.db.session() as session:
-            share = self.core.get_share(session, ctx, share_id)
+            share = sr.get_share(session, ctx, share_id)
             self._own(ctx, share)
             if key not in share.metadata_:
                 raise NotFound(f"Metadata item {key} was not found.")
             share.metadata_ = {k: v for k, v in share.metadata_.items() if k != key}
-
-
-def check_metadata(metadata: Any) -> dict:
-    if metadata is None:
-        return {}
-    if not isinstance(metadata, dict):
-        raise Invalid("metadata must be an object of string keys and values")
-    for key, value in metadata.items():
-        if not isinstance(value, str) or not key or len(key) > 255 or len(value) > 1023:
-            raise Invalid("metadata keys must be 1-255 characters and values strings of at most 1023")
-    return dict(metadata)
-
-
-def parse_service_host(service_host: Any) -> tuple[str, str]:
-    """`host@backend#pool` (Manila's form) → (backend, pool)."""
-    if not isinstance(service_host, str) or "@" not in service_host or "#" not in service_host:
-        raise Invalid(f"service_host {service_host!r} must look like host@backend#pool")
-    backend_pool = service_host.split("@", 1)[1]
-    backend, pool = backend_pool.split("#", 1)
-    return backend, pool
 
 
 def replace_export_locations(connection, share_id: str, result: ShareResult) -> None:

@@ -20,10 +20,10 @@ from shoal.db.models import utcnow
 from shoal.drivers.base import InvalidRequest
 from shoal.drivers.volume import ConnectionInfo
 
-from . import core as c
-from . import volume_common as vc
-from .context import RequestContext
-from .errors import Forbidden, Invalid, NotFound
+from ..common import core as c
+from ..common.context import RequestContext
+from ..common.errors import Forbidden, Invalid, NotFound
+from . import rows as vr
 
 CONNECTOR_KEYS = ("initiator", "ip", "host", "multipath", "platform", "os_type", "do_local_attach", "nqn", "uuid",
                   "wwpns", "wwnns", "mountpoint", "mode", "instance")
@@ -56,9 +56,9 @@ class Attachments:
             with self.core.db.session() as session:
                 volume = session.get(models.Volume, volume_id)
                 if not volume.provider_auth:
-                    volume.provider_auth = vc.new_chap()
-                ref, backend, spec = vc.volume_ref(volume), volume.backend, vc.export_spec(volume, without=drop)
-            drv = vc.driver(self.core, backend)
+                    volume.provider_auth = vr.new_chap()
+                ref, backend, spec = vr.volume_ref(volume), volume.backend, vr.export_spec(volume, without=drop)
+            drv = vr.driver(self.core, backend)
             if not spec.connectors:
                 drv.unexport(ref)
                 return None
@@ -75,7 +75,7 @@ class Attachments:
         connector = check_connector(connector) if connector is not None else None
 
         def reserve(session) -> tuple[models.Volume, models.VolumeAttachment]:
-            volume = vc.get_volume(session, ctx, volume_id)
+            volume = vr.get_volume(session, ctx, volume_id)
             self._check_attachable(volume)
             if connector is not None:
                 self._validate(volume, connector)
@@ -114,16 +114,16 @@ class Attachments:
             with self.core.db.session() as session:
                 volume, row = prepare(session)
                 if not volume.provider_auth:
-                    volume.provider_auth = vc.new_chap()
-                ref, backend = vc.volume_ref(volume), volume.backend
-                spec = vc.export_spec(volume, connector, row.id)
+                    volume.provider_auth = vr.new_chap()
+                ref, backend = vr.volume_ref(volume), volume.backend
+                spec = vr.export_spec(volume, connector, row.id)
                 before = (row.connector, row.attached_host, row.attach_status, volume.status)
                 row.connector, row.attached_host, row.attach_status = connector, connector.get("host"), "attaching"
                 if volume.status in ("available", "reserved"):
                     volume.status = "attaching"
                 session.flush()
             try:
-                info = vc.driver(self.core, backend).export(ref, spec)
+                info = vr.driver(self.core, backend).export(ref, spec)
             except Exception as exc:
                 self._undo_connect(row, before)
                 if isinstance(exc, Invalid):
@@ -188,14 +188,14 @@ class Attachments:
 
     def reserve(self, ctx: RequestContext, volume_id: str) -> None:
         with self.core.db.session() as session:
-            volume = vc.get_volume(session, ctx, volume_id)
+            volume = vr.get_volume(session, ctx, volume_id)
             self._check_attachable(volume)
             session.add(models.VolumeAttachment(volume_id=volume_id, attach_status="reserved"))
             volume.status = "attaching"
 
     def unreserve(self, ctx: RequestContext, volume_id: str) -> None:
         with self.core.db.session() as session:
-            volume = vc.get_volume(session, ctx, volume_id)
+            volume = vr.get_volume(session, ctx, volume_id)
             for row in list(volume.attachments):
                 if row.attach_status == "reserved" and not row.connector:
                     session.delete(row)
@@ -206,7 +206,7 @@ class Attachments:
         connector = check_connector(connector)
 
         def pending_attachment(session) -> tuple[models.Volume, models.VolumeAttachment]:
-            volume = vc.get_volume(session, ctx, volume_id)
+            volume = vr.get_volume(session, ctx, volume_id)
             self._validate(volume, connector)
             if volume.status not in ("available", "attaching", "reserved", "in-use"):
                 raise Invalid(f"Invalid volume: status must be available or attaching, not {volume.status}")
@@ -227,7 +227,7 @@ class Attachments:
         if mode not in (None, "rw", "ro"):
             raise Invalid("Invalid input received: mode must be rw or ro")
         with self.core.db.session() as session:
-            volume = vc.get_volume(session, ctx, volume_id)
+            volume = vr.get_volume(session, ctx, volume_id)
             pending = next((a for a in volume.attachments if a.attach_status in ("reserved", "attaching")), None)
             if pending is None:
                 if volume.status not in ("available", "attaching"):
@@ -241,14 +241,14 @@ class Attachments:
 
     def begin_detaching(self, ctx: RequestContext, volume_id: str) -> None:
         with self.core.db.session() as session:
-            volume = vc.get_volume(session, ctx, volume_id)
+            volume = vr.get_volume(session, ctx, volume_id)
             if volume.status != "in-use" or volume.attach_status != "attached":
                 raise Invalid(f"Invalid volume: status must be in-use and attached, not {volume.status}")
             volume.status = "detaching"
 
     def roll_detaching(self, ctx: RequestContext, volume_id: str) -> None:
         with self.core.db.session() as session:
-            volume = vc.get_volume(session, ctx, volume_id)
+            volume = vr.get_volume(session, ctx, volume_id)
             if volume.status == "detaching":
                 volume.status = "in-use"
 
@@ -264,7 +264,7 @@ class Attachments:
 
     def detach(self, ctx: RequestContext, volume_id: str, attachment_id: Any = None) -> None:
         with self.core.db.session() as session:
-            volume = vc.get_volume(session, ctx, volume_id)
+            volume = vr.get_volume(session, ctx, volume_id)
             rows = [a for a in volume.attachments if attachment_id in (None, a.id)]
             if attachment_id is not None and not rows:
                 raise NotFound(f"Attachment {attachment_id} could not be found.")
@@ -284,7 +284,7 @@ class Attachments:
         if not ctx.is_admin:
             raise Forbidden("Policy doesn't allow volume_extension:volume_admin_actions:force_detach to be performed.")
         with self.core.db.session() as session:
-            volume = vc.get_volume(session, ctx, volume_id)
+            volume = vr.get_volume(session, ctx, volume_id)
             rows = [a for a in volume.attachments if attachment_id in (None, a.id)
                     and (connector is None or (a.connector and _same_host(a.connector, check_connector(connector))))]
             for row in rows:
@@ -298,13 +298,13 @@ class Attachments:
     def _validate(self, volume: models.Volume, connector: dict) -> None:
         """Refuse a connector the backend cannot attach, before any record changes."""
         try:
-            vc.driver(self.core, volume.backend).validate_connector(vc.connector_from(connector))
+            vr.driver(self.core, volume.backend).validate_connector(vr.connector_from(connector))
         except InvalidRequest as exc:
             raise Invalid(f"Invalid input received: {exc}") from None
 
     def get_volume_checked(self, ctx: RequestContext, volume_id: str) -> models.Volume:
         with self.core.db.session() as session:
-            return vc.get_volume(session, ctx, volume_id)
+            return vr.get_volume(session, ctx, volume_id)
 
     @staticmethod
     def _check_attachable(volume: models.Volume, already_reserved: bool = False) -> None:

@@ -8,12 +8,13 @@ from sqlalchemy.orm.attributes import set_committed_value
 from shoal.db import models
 from shoal.drivers.base import SnapshotRef, UnsafeToManage
 
-from . import core as c
-from . import quotas as q
-from .context import RequestContext
-from .errors import Forbidden, Invalid, NotFound
-from .shares import MAX_DESCRIPTION, MAX_NAME, check_size, check_text
-from .tasks import Gate, early_start
+from ..common import core as c
+from ..common import quotas as q
+from ..common.checks import MAX_DESCRIPTION, MAX_NAME, check_metadata, check_size, check_text
+from ..common.context import RequestContext
+from ..common.errors import Forbidden, Invalid, NotFound
+from ..common.tasks import Gate, early_start
+from . import rows as sr
 
 SNAPSHOT_STATUSES = ("available", "error", "creating", "deleting", "error_deleting", "manage_starting",
                      "manage_error", "unmanage_starting", "unmanage_error", "restoring")
@@ -28,12 +29,11 @@ class ShareSnapshots:
                description: str | None = None, force: bool = False, metadata: dict | None = None) -> models.ShareSnapshot:
         check_text("name", name, MAX_NAME)
         check_text("description", description, MAX_DESCRIPTION)
-        from .shares import check_metadata
 
         metadata = check_metadata(metadata)
         snap_id = models.new_id()
         with early_start() as gate, self.core.db.session() as session:
-            share = self.core.share_facts(session, ctx, share_id)
+            share = sr.share_facts(session, ctx, share_id)
             if share.project_id != ctx.project_id and not ctx.is_admin:
                 raise Forbidden("only the share's project may snapshot it")
             if share.status != "available":
@@ -74,7 +74,7 @@ class ShareSnapshots:
 
     def get(self, ctx: RequestContext, snapshot_id: str) -> models.ShareSnapshot:
         with self.core.db.session() as session:
-            return self.core.get_snapshot(session, ctx, snapshot_id)
+            return sr.get_snapshot(session, ctx, snapshot_id)
 
     def list(self, ctx: RequestContext, *, all_tenants: bool = False, filters: dict | None = None,
              sort_key: str = "created_at", sort_dir: str = "desc", limit: int | None = None,
@@ -104,7 +104,7 @@ class ShareSnapshots:
         if unknown:
             raise Invalid(f"cannot update {', '.join(sorted(unknown))}")
         with self.core.db.session() as session:
-            snap = self.core.get_snapshot(session, ctx, snapshot_id)
+            snap = sr.get_snapshot(session, ctx, snapshot_id)
             for key, value in fields.items():
                 if value is not None and not isinstance(value, str):
                     raise Invalid(f"{key} must be a string")
@@ -116,11 +116,11 @@ class ShareSnapshots:
         if force and not ctx.is_admin:
             raise Forbidden("force_delete is for administrators")
         with self.core.db.session() as session:
-            snap = self.core.get_snapshot(session, ctx, snapshot_id)
+            snap = sr.get_snapshot(session, ctx, snapshot_id)
             if not force and snap.status not in ("available", "error", "error_deleting", "manage_error", "unmanage_error"):
                 raise Invalid(f"Snapshot status must be available or error, not {snap.status}")
             snap.status, snap.task = "deleting", "delete"
-            known = (self.core.snapshot_ref(snap), snap.share.backend)
+            known = (sr.snapshot_ref(snap), snap.share.backend)
         self.core.tasks.start(self._delete, snapshot_id, known)
 
     def _delete(self, snapshot_id: str, known: tuple | None = None) -> None:
@@ -130,7 +130,7 @@ class ShareSnapshots:
                 snap = session.get(models.ShareSnapshot, snapshot_id)
                 if snap is None or snap.status != "deleting":
                     return
-                known = (self.core.snapshot_ref(snap), snap.share.backend)
+                known = (sr.snapshot_ref(snap), snap.share.backend)
         ref, backend = known
         try:
             if backend is not None:
@@ -160,7 +160,7 @@ class ShareSnapshots:
         check_text("name", name, MAX_NAME)
         check_text("description", description, MAX_DESCRIPTION)
         with self.core.db.session() as session:
-            share = self.core.get_share(session, ctx, share_id)
+            share = sr.get_share(session, ctx, share_id)
             if share.status != "available":
                 raise Invalid(f"Share status must be available, not {share.status}")
             taken = session.scalars(select(models.ShareSnapshot).where(
@@ -185,7 +185,7 @@ class ShareSnapshots:
     def _manage(self, snapshot_id: str, reference: str) -> None:
         with self.core.db.session() as session:
             snap = session.get(models.ShareSnapshot, snapshot_id)
-            ref, backend = self.core.snapshot_ref(snap), snap.share.backend
+            ref, backend = sr.snapshot_ref(snap), snap.share.backend
         try:
             result = self.core.driver(backend).manage_existing_snapshot(ref, reference)
         except (UnsafeToManage, Exception) as exc:
@@ -197,10 +197,10 @@ class ShareSnapshots:
         if not ctx.is_admin:
             raise Forbidden("unmanage is for administrators")
         with self.core.db.session() as session:
-            snap = self.core.get_snapshot(session, ctx, snapshot_id)
+            snap = sr.get_snapshot(session, ctx, snapshot_id)
             if snap.status not in ("available", "error", "manage_error", "unmanage_error"):
                 raise Invalid(f"Snapshot status must be available or error, not {snap.status}")
-            ref, backend = self.core.snapshot_ref(snap), snap.share.backend
+            ref, backend = sr.snapshot_ref(snap), snap.share.backend
         try:
             if backend is not None:
                 self.core.driver(backend).unmanage_snapshot(ref)

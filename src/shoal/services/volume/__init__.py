@@ -1,0 +1,1 @@
+"""The volume services (Cinder): volumes, their snapshots and attachments, and their recovery."""
