@@ -208,7 +208,8 @@ class Chain:
                 if backing == plan.snapshot_file:
                     self._check_merge(plan)
                     self.qemu.run(qemu_img.commit(snapshot_path))
-                    self.qemu.run(qemu_img.rebase_unsafe(self.files.path(plan.higher_file), plan.base_file, plan.base_format))
+                    higher = self.files.path(plan.higher_file)
+                    self.qemu.run(qemu_img.rebase_unsafe(higher, plan.base_file, plan.base_format))
                 elif backing != plan.base_file:
                     raise self.damaged(f"{plan.higher_file} is backed by {backing}, neither {plan.snapshot_file} "
                                        f"nor {plan.base_file}, in the middle of deleting snapshot {plan.snapshot_id}")

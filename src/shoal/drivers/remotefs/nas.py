@@ -117,7 +117,8 @@ def eligible(space: Space, size: int, reserved_percentage: int, max_over_subscri
     return space.allocated / space.total < max_over_subscription_ratio
 
 
-def choose(spaces: dict[str, Space], size: int, reserved_percentage: int, max_over_subscription_ratio: float) -> str | None:
+def choose(spaces: dict[str, Space], size: int, reserved_percentage: int,
+           max_over_subscription_ratio: float) -> str | None:
     """Among the eligible shares, the one with the least allocated (first wins a tie)."""
     best: str | None = None
     for address, space in spaces.items():

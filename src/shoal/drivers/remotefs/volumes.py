@@ -254,7 +254,8 @@ class RemoteFsVolumeDriver(ManageMixin, VolumeDriver):
                                  f"{' '.join(nas.mount(share))} (after mkdir -p {share.directory}), or restart Shoal")
                     continue
             elif not self._exists(share.directory):
-                found.append(f"share directory {share.directory} ({share.address}) is missing; fix: mkdir -p {share.directory}")
+                found.append(f"share directory {share.directory} ({share.address}) is missing; "
+                             f"fix: mkdir -p {share.directory}")
                 continue
             if self.host.run(nas.writable(share.directory), check=False).returncode != 0:
                 found.append(f"share directory {share.directory} ({share.address}) is not writable by Shoal; "
@@ -410,7 +411,8 @@ class RemoteFsVolumeDriver(ManageMixin, VolumeDriver):
             space = nas.read_space(self.host, chain.files.directory)
             if not nas.eligible(space, want - top.image.virtual_size, self.config.reserved_percentage,
                                 self.config.max_over_subscription_ratio):
-                raise DriverError(f"share {self._address_of(chain.files)} has no room to grow volume {volume.id} to {new_size_gb} GiB")
+                raise DriverError(f"share {self._address_of(chain.files)} has no room to grow volume {volume.id} "
+                                  f"to {new_size_gb} GiB")
             thick = len(levels) == 1 and specs.thick(volume.extra_specs, self.config.sparsed_volumes)
             path = chain.files.path(top.name)
             self.qemu.run(qemu_img.resize(path, top.image.format, want, "falloc" if thick else None))
