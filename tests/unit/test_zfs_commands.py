@@ -69,14 +69,15 @@ def test_rename():
     assert zc.rename("tank/a", "tank/b") == ["zfs", "rename", "tank/a", "tank/b"]
 
 
-def test_set_properties_one_property_per_call():
+def test_set_properties_one_call_for_all():
     assert zc.set_properties("tank/s", {"refquota": "2G"}) == ["zfs", "set", "refquota=2G", "tank/s"]
+    assert zc.set_properties("tank/s", {"refquota": "2G", "readonly": "on"}) == [
+        "zfs", "set", "refquota=2G", "readonly=on", "tank/s"]
 
 
-def test_set_properties_refuses_several_properties():
-    # zfs-fuse's `zfs set` takes one property per call; silently dropping one would be worse.
+def test_set_properties_refuses_none():
     with pytest.raises(ValueError):
-        zc.set_properties("tank/s", {"refquota": "2G", "readonly": "on"})
+        zc.set_properties("tank/s", {})
 
 
 def test_inherit_property_before_dataset():

@@ -195,15 +195,18 @@ class FakeZfsHost:
             ds.props["volsize"] = obj.props["volsize"]
 
     def _set(self, args):
-        kv, name = args
-        k, v = kv.split("=", 1)
+        *pairs, name = args
+        if len(pairs) > 1 and not self.kernel:
+            raise RuntimeError("too many arguments\n")  # zfs-fuse's `zfs set` takes one property
         obj = self._get_obj(name)
-        if k == "refreservation" and v == "auto":
-            v = str(int(obj.props["volsize"]) + 65536)
-        if v == "none":
-            obj.props.pop(k, None)
-        else:
-            obj.props[k] = v
+        for kv in pairs:
+            k, v = kv.split("=", 1)
+            if k == "refreservation" and v == "auto":
+                v = str(int(obj.props["volsize"]) + 65536)
+            if v == "none":
+                obj.props.pop(k, None)
+            else:
+                obj.props[k] = v
 
     def _inherit(self, args):
         prop, name = args

@@ -22,7 +22,8 @@ def no_sleeping(monkeypatch):
 class StickyBusyHost:
     name = "scripted"
 
-    def __init__(self, mounted: set[str], stuck: bool = True):
+    def __init__(self, mounted: set[str], stuck: bool = True, kernel: bool = False):
+        self.kernel = kernel  # zfs-fuse unless asked: the feature probe finds no kernel module
         self.mounted = set(mounted)
         self.in_use = set()
         self.stuck = stuck
@@ -37,7 +38,11 @@ class StickyBusyHost:
         return run_with_retry(execute, argv, check, retry)
 
     def answer(self, argv):
+        if argv[0] == "test":  # the feature probe: is the kernel module there?
+            return (0 if self.kernel else 1), "", ""
         verb = argv[1]
+        if verb == "version":
+            return (0 if self.kernel else 1), "", ""
         if verb == "get":
             name = argv[-1]
             return 0, f"{name}\tmounted\t{'yes' if name in self.mounted else 'no'}\n", ""
@@ -77,3 +82,11 @@ def test_a_clone_in_use_cannot_be_unmounted_and_the_rename_fails_cleanly():
     with pytest.raises(ZfsError, match="busy"):
         zfs.rename_past_clones("tank/v", "tank/w", ["tank/clone"])
     assert host.mounted == {"tank/v", "tank/clone"}  # the dataset is mounted again under its old name
+
+
+def test_kernel_openzfs_renames_with_the_plain_command():
+    # No unmount, no mounted-check, no remount: the kernel module renames a mounted dataset itself.
+    host = StickyBusyHost({"tank/v", "tank/clone"}, stuck=False, kernel=True)
+    Zfs(host).rename_past_clones("tank/v", "tank/w", ["tank/clone"])
+    zfs_calls = [c for c in host.calls if c[0] == "zfs" and c[1] != "version"]
+    assert zfs_calls == [["zfs", "rename", "tank/v", "tank/w"]]

@@ -49,9 +49,10 @@ def rename(old: str, new: str) -> list[str]:
 
 
 def set_properties(name: str, properties: Mapping[str, str]) -> list[str]:
-    # zfs-fuse's `zfs set` takes one property per call; callers loop.
-    (key, value), = properties.items()
-    return ["zfs", "set", f"{key}={value}", name]
+    """One `zfs set` for all of them (zfs-fuse takes one per call: `Zfs.set` loops there)."""
+    if not properties:
+        raise ValueError("zfs set needs at least one property")
+    return ["zfs", "set", *(f"{key}={value}" for key, value in properties.items()), name]
 
 
 def inherit(name: str, prop: str) -> list[str]:

@@ -3,6 +3,11 @@
 Runs the argv that `commands` builds through the host's runner, retries the
 transient failures zfs-fuse is known for (and only those), and serializes
 destroys and renames per pool, which zfs-fuse cannot do concurrently.
+
+zfs-fuse needs workarounds that kernel OpenZFS does not: an explicit unmount
+before a destroy or rename, one property per `zfs set`, a remount after a
+rollback. Each runs only where `features()` says this ZFS needs it; kernel
+OpenZFS gets the plain commands.
 """
 
 from __future__ import annotations
@@ -11,10 +16,9 @@ import threading
 from dataclasses import dataclass
 from typing import Iterable, Mapping
 
-from shoal.hosts import CommandError, Host, LocalHost, Retry
+from shoal.hosts import CommandError, Host, Retry
 
 from . import commands as cmd
-from .fuse_ipc import FuseSocket
 
 # Failures that pass on their own within a second or two (FUSE mount settling,
 # another destroy in flight). Everything else is final.
@@ -44,6 +48,16 @@ class Features:
     zvols: bool
     sharenfs: bool
     resumable_send: bool
+    # zfs-fuse's quirks, each off on kernel OpenZFS:
+    unmount_first: bool = False  # destroy/rename of a mounted dataset answers "busy" unless unmounted first
+    one_property_per_set: bool = False  # `zfs set` takes a single property
+    remount_after_rollback: bool = False  # a rollback under an open file wedges the next unmount
+
+    @classmethod
+    def of(cls, kernel: bool, version_known: bool) -> Features:
+        fuse = not kernel
+        return cls(kernel=kernel, zvols=kernel, sharenfs=kernel, resumable_send=kernel and version_known,
+                   unmount_first=fuse, one_property_per_set=fuse, remount_after_rollback=fuse)
 
 
 @dataclass(frozen=True)
@@ -67,9 +81,6 @@ class Zfs:
         self._pool_locks: dict[str, threading.Lock] = {}
         self._locks_guard = threading.Lock()
         self._features: Features | None = None
-        # On this machine, a snapshot goes straight to zfs-fuse's socket when there
-        # is one (no `zfs` process: see fuse_ipc); elsewhere the command carries it.
-        self._fuse = FuseSocket(host_name=host.name) if isinstance(host, LocalHost) and not host.sudo else None
 
     def _pool_lock(self, name: str) -> threading.Lock:
         pool = name.split("/")[0].split("@")[0]
@@ -90,7 +101,7 @@ class Zfs:
     def destroy(self, name: str, recursive: bool = False) -> bool:
         """Destroy a dataset or snapshot; False if it was already gone."""
         with self._pool_lock(name):
-            if "@" not in name:
+            if "@" not in name and self.features().unmount_first:
                 # zfs-fuse answers "dataset is busy" when destroy has to unmount
                 # by itself; an explicit unmount first lets it through at once.
                 self.host.run(cmd.unmount(name), check=False)
@@ -101,11 +112,6 @@ class Zfs:
         return True
 
     def snapshot(self, name: str) -> None:
-        try:
-            if self._fuse is not None and self._fuse.snapshot(name) is not None:
-                return
-        except CommandError as err:
-            raise _zfs_error(err) from None
         self._run(cmd.snapshot(name))
 
     def clone(self, snapshot_name: str, dataset: str, properties: Mapping[str, str] | None = None) -> None:
@@ -119,15 +125,18 @@ class Zfs:
         self._run(cmd.rollback(snapshot_name), retry=BUSY)
 
     def remount(self, dataset: str) -> None:
-        """Unmount (retrying while busy: this proves no file is open) and mount again."""
+        """Unmount (retrying while busy: this proves no file is open) and mount
+        again, where a rollback needs it (zfs-fuse); elsewhere nothing."""
+        if not self.features().remount_after_rollback:
+            return
         with self._pool_lock(dataset):
             self._run(cmd.unmount(dataset), retry=BUSY)
             self._run(cmd.mount(dataset), retry=BUSY)
 
     def rename(self, old: str, new: str) -> None:
-        """Rename; a mounted dataset is unmounted first (zfs-fuse refuses otherwise)."""
+        """Rename; a mounted dataset is unmounted first where ZFS refuses otherwise (zfs-fuse)."""
         with self._pool_lock(old):
-            if "@" not in old and self.get(old, ["mounted"]).get("mounted") == "yes":
+            if "@" not in old and self.features().unmount_first and self.get(old, ["mounted"]).get("mounted") == "yes":
                 self._run(cmd.unmount(old), retry=BUSY)
                 self._run(cmd.rename(old, new), retry=BUSY)
                 self._run(cmd.mount(new), retry=BUSY)
@@ -135,6 +144,11 @@ class Zfs:
                 self._run(cmd.rename(old, new), retry=BUSY)
 
     def set(self, name: str, properties: Mapping[str, str]) -> None:
+        if not properties:
+            return
+        if not self.features().one_property_per_set:
+            self._run(cmd.set_properties(name, properties))
+            return
         for key, value in properties.items():
             self._run(cmd.set_properties(name, {key: value}))
 
@@ -199,7 +213,8 @@ class Zfs:
         recursive. Other failures raise (busy ones after the usual retries).
         """
         with self._pool_lock(name):
-            if "@" not in name:
+            unmounted = "@" not in name and self.features().unmount_first
+            if unmounted:
                 self.host.run(cmd.unmount(name), check=False)
             try:
                 self.host.run(cmd.destroy(name), retry=BUSY)
@@ -207,7 +222,7 @@ class Zfs:
                 if _not_found(err):
                     return True
                 if any(s in err.stderr for s in DEPENDANTS):
-                    if "@" not in name:  # it was unmounted for nothing: put it back
+                    if unmounted:  # it was unmounted for nothing: put it back
                         self.host.run(cmd.mount(name), check=False)
                     return False
                 raise ZfsError(str(err)) from None
@@ -225,6 +240,9 @@ class Zfs:
         """
         clones = list(clones)
         with self._pool_lock(old):
+            if not self.features().unmount_first:
+                self._run(cmd.rename(old, new), retry=BUSY)
+                return
             mounted = "@" not in old and self.get(old, ["mounted"]).get("mounted") == "yes"
             if mounted:
                 self._run(cmd.unmount(old), retry=BUSY)
@@ -279,6 +297,5 @@ class Zfs:
         if self._features is None:
             kernel = self.host.run(["test", "-e", "/sys/module/zfs"], check=False).returncode == 0
             version = self.host.run(["zfs", "version"], check=False)
-            resumable = kernel and version.returncode == 0
-            self._features = Features(kernel=kernel, zvols=kernel, sharenfs=kernel, resumable_send=resumable)
+            self._features = Features.of(kernel, version.returncode == 0)
         return self._features
