@@ -244,3 +244,65 @@ def test_no_fit_by_cached_stats_reads_them_again_before_giving_up():
     driver.free_gb = 10  # space was freed since the report
     assert choose_pool({"b": driver}, 3, {}, None, cache=cache) == Placement("b", "p")
     assert driver.reads == 3  # first try, its fresh retry, and the retry that fits
+
+
+# ---- volumes: Cinder's capabilities and capacity filters ------------------------------------
+
+def vpool(name: str, free: float, total: float = 100.0, provisioned: float = 0.0, **caps) -> PoolStats:
+    caps = {"thin_provisioning_support": True, "thick_provisioning_support": True, "max_over_subscription_ratio": 20.0,
+            "reserved_percentage": 0, "provisioned_capacity_gb": provisioned, "multiattach": True, **caps}
+    return PoolStats(name=name, total_gb=total, free_gb=free, allocated_gb=total - free, capabilities=caps)
+
+
+def place_volume(drivers, size, specs):
+    return choose_pool(drivers, size, specs, None, backend_key="volume_backend_name")
+
+
+def test_volume_backend_name_and_capabilities_choose_the_backend():
+    zfs = StubDriver(vpool("tank", 50, storage_protocol="iSCSI"))
+    zfs.storage_protocol = "iSCSI"
+    nas = StubDriver(vpool("10.0.0.1:/nas", 40, multiattach=False))
+    nas.storage_protocol = "NFS"
+    drivers = {"zfs": zfs, "nas": nas}
+    assert place_volume(drivers, 1, {}) == Placement("zfs", "tank")  # most free
+    assert place_volume(drivers, 1, {"volume_backend_name": "nas"}) == Placement("nas", "10.0.0.1:/nas")
+    assert place_volume(drivers, 1, {"storage_protocol": "NFS"}) == Placement("nas", "10.0.0.1:/nas")
+    assert place_volume(drivers, 1, {"capabilities:storage_protocol": "<in> iSCSI"}) == Placement("zfs", "tank")
+    with pytest.raises(NoValidPool) as refused:
+        place_volume(drivers, 1, {"volume_backend_name": "nas", "multiattach": "<is> True"})
+    assert "multiattach" in str(refused.value) and "no pool can hold this volume" in str(refused.value)
+
+
+def test_a_type_asking_for_a_vendor_no_backend_has_places_nowhere():
+    drivers = {"zfs": StubDriver(vpool("tank", 50, vendor_name="Open Source"))}
+    with pytest.raises(NoValidPool, match="vendor_name"):
+        place_volume(drivers, 1, {"vendor_name": "Oracle"})
+    with pytest.raises(NoValidPool, match="does not report 'replication_enabled'"):
+        place_volume(drivers, 1, {"replication_enabled": "<is> True"})
+
+
+def test_thin_volumes_may_oversubscribe_up_to_the_ratio():
+    drivers = {"a": StubDriver(vpool("p", free=10, total=100, provisioned=90, max_over_subscription_ratio=2.0))}
+    assert place_volume(drivers, 20, {}) == Placement("a", "p")  # 10 free x2 >= 20, (90+20)/100 <= 2
+    with pytest.raises(NoValidPool, match="max_over_subscription_ratio"):
+        place_volume(drivers, 111, {})  # (90+111)/100 > 2
+    with pytest.raises(NoValidPool, match="free"):
+        place_volume(drivers, 21, {})  # 10 x2 < 21
+
+
+def test_thick_volumes_need_real_free_space():
+    drivers = {"a": StubDriver(vpool("p", free=10, total=100))}
+    assert place_volume(drivers, 10, {"provisioning:type": "thick"}) == Placement("a", "p")
+    with pytest.raises(NoValidPool, match="thick"):
+        place_volume(drivers, 11, {"provisioning:type": "thick"})
+    # A pool that cannot thin-provision gives real free space only, whatever the type says.
+    drivers = {"a": StubDriver(vpool("p", free=10, total=100, thin_provisioning_support=False))}
+    with pytest.raises(NoValidPool):
+        place_volume(drivers, 11, {})
+
+
+def test_reserved_percentage_counts_for_volumes_too():
+    drivers = {"a": StubDriver(vpool("p", free=25, total=100, reserved_percentage=20, max_over_subscription_ratio=1.0))}
+    assert place_volume(drivers, 5, {}) == Placement("a", "p")
+    with pytest.raises(NoValidPool):
+        place_volume(drivers, 6, {})

@@ -1,8 +1,15 @@
-"""Placement: which backend and pool gets a new share.
+"""Placement: which backend and pool gets a new share or volume.
 
-Filters by the type's backend name, by availability zone and by
-the type's capabilities the driver must meet, then takes the pool with the most
-free space that still fits the share after its reserved percentage.
+Filters by the type's backend name, by availability zone and by the type's
+specs the driver must honour (`validate_extra_specs`), then takes the pool with
+the most free space that still fits after its reserved percentage.
+
+Volumes follow Cinder's filters besides: every spec naming a capability must
+be met by the pool's reported capabilities (`capabilities.unmet`: a type
+asking for a vendor, protocol or multiattach no pool has places nowhere), and
+capacity is Cinder's: a thin volume on a thin-capable pool fits while the
+pool's provisioned ratio stays within `max_over_subscription_ratio` and the
+over-subscribed free space holds it; a thick one needs the real free space.
 """
 
 from __future__ import annotations
@@ -13,6 +20,8 @@ import time
 from dataclasses import dataclass
 
 from shoal.drivers.base import DriverError, PoolStats, ShareDriver
+
+from . import capabilities
 
 log = logging.getLogger(__name__)
 
@@ -83,9 +92,48 @@ class PoolStatsCache:
                 self._refreshing.discard(key)
 
 
+VOLUME_BACKEND_KEY = "volume_backend_name"
+
+
 def fits(pool: PoolStats, size_gb: int) -> bool:
     reserved = pool.total_gb * pool.capabilities.get("reserved_percentage", 0) / 100
     return pool.free_gb - reserved >= size_gb
+
+
+def wants_thin(extra_specs: dict[str, str]) -> bool:
+    """Cinder's reading of a type: thin unless it asks for thick."""
+    if extra_specs.get("provisioning:type", "").strip().lower() == "thick":
+        return False
+    for key in ("thin_provisioning_support", "capabilities:thin_provisioning_support"):
+        if key in extra_specs:
+            return capabilities.matches(True, extra_specs[key])
+    return True
+
+
+def volume_fits(pool: PoolStats, size_gb: int, thin: bool) -> str | None:
+    """Why a volume of `size_gb` does not fit the pool (Cinder's capacity filter), or None."""
+    caps = pool.capabilities
+    reserved = pool.total_gb * caps.get("reserved_percentage", 0) / 100
+    free = pool.free_gb - reserved
+    ratio = float(caps.get("max_over_subscription_ratio", 1.0) or 1.0)
+    if thin and caps.get("thin_provisioning_support") and ratio >= 1:
+        provisioned = float(caps.get("provisioned_capacity_gb", pool.allocated_gb))
+        if pool.total_gb > 0 and (provisioned + size_gb) / pool.total_gb > ratio:
+            return (f"{provisioned + size_gb:.1f} GiB provisioned would exceed {ratio:g} x "
+                    f"{pool.total_gb:.1f} GiB (max_over_subscription_ratio)")
+        if free * ratio < size_gb:
+            return f"{free:.1f} GiB free (x{ratio:g} thin), {size_gb} GiB needed"
+        return None
+    if free < size_gb:
+        return f"{free:.1f} GiB free{' (thick)' if thin is False else ''}, {size_gb} GiB needed"
+    return None
+
+
+def _pool_facts(name: str, driver, pool: PoolStats) -> dict:
+    """What a volume pool offers: its capabilities and its backend's own facts."""
+    return {"volume_backend_name": name, "storage_protocol": getattr(driver, "storage_protocol", None),
+            "availability_zone": driver.availability_zone, "pool_name": pool.name,
+            "total_capacity_gb": pool.total_gb, "free_capacity_gb": pool.free_gb, **pool.capabilities}
 
 
 def choose_pool(
@@ -123,6 +171,8 @@ def _choose(
 ) -> Placement:
     wanted_backend = extra_specs.get(backend_key)
     wanted_zones = [z.strip() for z in extra_specs.get("availability_zones", "").split(",") if z.strip()]
+    volumes = backend_key == VOLUME_BACKEND_KEY  # Cinder's capability and capacity filters apply
+    thin = wants_thin(extra_specs) if volumes else True
     candidates: list[tuple[float, str, str]] = []
     reasons: list[str] = []
     for name, driver in drivers.items():
@@ -147,13 +197,21 @@ def _choose(
             reasons.append(f"{name}: unreachable")
             continue
         for pool in pools:
-            if fits(pool, size_gb):
+            if volumes:
+                why = capabilities.unmet(extra_specs, _pool_facts(name, driver, pool), skip=frozenset({backend_key}))
+                why = why or volume_fits(pool, size_gb, thin)
+                if why:
+                    reasons.append(f"{name}#{pool.name}: {why}")
+                else:
+                    candidates.append((pool.free_gb, name, pool.name))
+            elif fits(pool, size_gb):
                 candidates.append((pool.free_gb, name, pool.name))
             else:
                 reasons.append(f"{name}#{pool.name}: {pool.free_gb:.1f} GiB free, {size_gb} GiB needed")
     if wanted_backend and wanted_backend not in drivers:
         reasons.append(f"no backend named {wanted_backend!r}")
     if not candidates:
-        raise NoValidPool("no pool can hold this share: " + ("; ".join(reasons) or "no backend matches"))
+        what = "volume" if volumes else "share"
+        raise NoValidPool(f"no pool can hold this {what}: " + ("; ".join(reasons) or "no backend matches"))
     _, backend, pool = max(candidates)
     return Placement(backend, pool)
