@@ -13,118 +13,22 @@ import tomllib
 from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, field_validator, model_validator
+from pydantic import Field, ValidationError, ValidationInfo, field_validator
+
+from shoal.config_parts import DEFAULT_POOL, DEFAULT_STATE_DIR, GaneshaConfig, HostConfig, IscsiConfig, Strict
+from shoal.drivers.registry import DRIVERS, BackendConfig, with_driver
+from shoal.drivers.zfs.config import ZfsBackendConfig
 
 DEFAULT_CONFIG_PATH = Path("/etc/shoal/shoal.toml")
-DEFAULT_STATE_DIR = Path("/var/lib/shoal")
-DEFAULT_POOL = "shoal"
+
+__all__ = [  # the pieces other modules take from here
+    "DEFAULT_POOL", "DEFAULT_STATE_DIR", "ConfigError", "GaneshaConfig", "HostConfig", "IscsiConfig", "Settings",
+    "ZfsBackendConfig", "load",
+]
 
 
 class ConfigError(Exception):
     pass
-
-
-class Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-
-class HostConfig(Strict):
-    """Where a backend's commands run: this machine, or a storage host over SSH."""
-
-    type: Literal["local", "ssh"] = "local"
-    address: str | None = None
-    user: str = "root"
-    port: int = 22
-    key_file: str | None = None
-    password: str | None = None
-    sudo: bool = False
-
-    @model_validator(mode="after")
-    def _ssh_needs_address(self):
-        if self.type == "ssh" and not self.address:
-            raise ValueError("host.address is required when host.type is 'ssh'")
-        return self
-
-
-class GaneshaConfig(Strict):
-    """The userspace NFS server that Shoal configures (and starts, if `manage_daemon`)."""
-
-    config_dir: str = str(DEFAULT_STATE_DIR / "ganesha")
-    nfs_port: int = Field(2049, ge=1, le=65535)
-    mount_port: int = Field(20048, ge=1, le=65535)
-    manage_daemon: bool = True
-    binary: str = "ganesha.nfsd"
-
-
-class IscsiConfig(Strict):
-    """The iSCSI target that exports volumes: tgt (tgtd, userspace) or LIO (kernel)."""
-
-    helper: Literal["tgt", "lio"] = "tgt"
-    iqn_prefix: str = "iqn.2026-11.org.shoal"
-    portals: list[str] = Field(default_factory=lambda: ["127.0.0.1:3260"], min_length=1)
-    lun: int = Field(1, ge=0, le=255)
-    # tgt only: Shoal may run its own tgtd; `control_port` selects the tgtadm socket
-    # (tgtd --control-port N / tgtadm -C N), so several tgtd can share a host.
-    manage_daemon: bool = True
-    control_port: int = Field(0, ge=0, le=32767)  # tgtd refuses larger numbers
-
-    @field_validator("iqn_prefix")
-    @classmethod
-    def _iqn(cls, value: str) -> str:
-        import re
-
-        if not re.fullmatch(r"iqn\.\d{4}-\d{2}\.[a-z0-9][a-z0-9.-]*", value):
-            raise ValueError("iqn_prefix must look like iqn.YYYY-MM.reversed.domain")
-        return value
-
-    @field_validator("portals")
-    @classmethod
-    def _portals(cls, portals: list[str]) -> list[str]:
-        for portal in portals:
-            host, sep, port = portal.rpartition(":")
-            if not sep or not host or not port.isdigit() or not 0 < int(port) < 65536:
-                raise ValueError(f"portal {portal!r} must be ADDRESS:PORT")
-        return portals
-
-
-class ZfsBackendConfig(Strict):
-    driver: Literal["zfs"] = "zfs"
-    availability_zone: str = "nova"
-    pools: list[str] = Field(default_factory=lambda: [DEFAULT_POOL], min_length=1)
-    dataset_prefix: str = "share-"
-    snapshot_prefix: str = "snap-"
-    volume_prefix: str = "volume-"
-    # zvol on kernel OpenZFS; a sparse file in the volume's own dataset on zfs-fuse
-    # (no zvols there). "auto" picks by feature detection.
-    volume_mode: Literal["auto", "zvol", "file"] = "auto"
-    volume_export: Literal["iscsi", "nfs"] = "iscsi"
-    iscsi: IscsiConfig = IscsiConfig()
-    creation_options: list[str] = Field(default_factory=list)
-    export_address: str = "127.0.0.1"
-    admin_export_address: str | None = None
-    nfs_helper: Literal["ganesha", "exportfs", "sharenfs"] = "ganesha"
-    ganesha: GaneshaConfig = GaneshaConfig()
-    host: HostConfig = HostConfig()
-    reserved_percentage: int = Field(0, ge=0, le=100)
-    max_over_subscription_ratio: float = Field(20.0, gt=0)
-
-    @field_validator("pools")
-    @classmethod
-    def _distinct_zpools(cls, pools: list[str]) -> list[str]:
-        pools = [p.strip().strip("/") for p in pools]
-        zpools = [p.split("/")[0] for p in pools]
-        if len(set(zpools)) != len(zpools):
-            raise ValueError("each zpool may be listed only once")
-        if any(not p for p in pools):
-            raise ValueError("empty pool name")
-        return pools
-
-    @field_validator("dataset_prefix", "snapshot_prefix", "volume_prefix")
-    @classmethod
-    def _safe_prefix(cls, value: str) -> str:
-        if not value or not all(c.isalnum() or c in "-_." for c in value):
-            raise ValueError("prefixes may hold only letters, digits, '-', '_' and '.'")
-        return value
 
 
 class DatabaseConfig(Strict):
@@ -227,7 +131,7 @@ class Settings(Strict):
     identity: IdentityConfig = IdentityConfig()
     keystone: KeystoneConfig = Field(default_factory=KeystoneConfig, validate_default=True)
     quotas: QuotaConfig = QuotaConfig()
-    backends: dict[str, ZfsBackendConfig] = Field(default_factory=lambda: {"zfs": ZfsBackendConfig()})
+    backends: dict[str, BackendConfig] = Field(default_factory=lambda: {"zfs": ZfsBackendConfig()})
 
     @field_validator("keystone")
     @classmethod
@@ -236,6 +140,11 @@ class Settings(Strict):
         if api is not None and api.auth == "keystone" and not (keystone.auth_url and keystone.password):
             raise ValueError("api.auth = 'keystone' needs keystone.auth_url and keystone.password")
         return keystone
+
+    @field_validator("backends", mode="before")
+    @classmethod
+    def _default_driver(cls, backends):
+        return {name: with_driver(table) for name, table in backends.items()} if isinstance(backends, dict) else backends
 
     @field_validator("backends")
     @classmethod
@@ -251,7 +160,10 @@ class Settings(Strict):
 def _describe(err: ValidationError, source: str) -> str:
     lines = [f"invalid configuration in {source}:"]
     for e in err.errors():
-        key = ".".join(str(p) for p in e["loc"]) or "(top level)"
+        loc = list(e["loc"])
+        if len(loc) > 2 and loc[0] == "backends" and loc[2] in DRIVERS:
+            del loc[2]  # the union's tag: the key is backends.NAME.x, whatever the driver
+        key = ".".join(str(p) for p in loc) or "(top level)"
         msg = "unknown key" if e["type"] == "extra_forbidden" else e["msg"]
         lines.append(f"  {key}: {msg}")
     return "\n".join(lines)

@@ -15,7 +15,7 @@ import subprocess
 
 import pytest
 
-from shoal.config import ZfsBackendConfig
+from shoal.drivers.zfs.config import ZfsBackendConfig
 from shoal.drivers.base import InvalidRequest, UnsafeToManage
 from shoal.drivers.volume import Connector, ExportSpec, VolumeRef, VolumeSnapshotRef
 from shoal.drivers.zfs.volumes import ZfsVolumeDriver
@@ -281,7 +281,7 @@ def test_extend_grows_the_file_and_tells_the_target(driver, zpool):
     assert os.stat(file_of(driver, a)).st_size == 3 * GiB
     assert has_pattern(file_of(driver, a), b"keep")
     assert ("resize", "a") not in driver.iscsi.calls  # not exported
-    driver.export(a, ExportSpec("u", "secret", (Connector(initiator="iqn.2004-10.com.ubuntu:01:c1"),)))
+    driver.export(a, ExportSpec("CHAP u secret", (Connector(initiator="iqn.2004-10.com.ubuntu:01:c1"),)))
     driver.extend_volume(a, 4)
     assert driver.iscsi.calls[-1] == ("resize", "a")
     with pytest.raises(InvalidRequest):
@@ -313,7 +313,7 @@ def test_revert_past_a_later_clone_keeps_the_clone(driver, zpool, zfs_root):
     write_pattern(file_of(driver, a), b"v2")
     b = vol(zpool, "b")
     driver.create_cloned_volume(b, a)
-    driver.export(a, ExportSpec("u", "p", ()))
+    driver.export(a, ExportSpec("CHAP u p", ()))
     driver.revert_to_snapshot(s)
     assert has_pattern(file_of(driver, a), b"v1")
     assert has_pattern(file_of(driver, b), b"v2")
@@ -340,7 +340,7 @@ def test_revert_to_an_older_snapshot_is_refused(driver, zpool):
 def test_delete_removes_the_export_first_and_tolerates_gone(driver, zpool, zfs_root):
     a = vol(zpool, "a")
     driver.create_volume(a)
-    driver.export(a, ExportSpec("u", "p", ()))
+    driver.export(a, ExportSpec("CHAP u p", ()))
     driver.delete_volume(a)
     assert ("remove", "a", True) in driver.iscsi.calls  # the file still existed: export went first
     assert everything_under(zfs_root) == set()
@@ -354,7 +354,7 @@ def test_delete_removes_the_export_first_and_tolerates_gone(driver, zpool, zfs_r
 def test_iscsi_export_backs_the_lun_with_the_file(driver, zpool):
     a = vol(zpool, "a")
     driver.create_volume(a)
-    spec = ExportSpec("user", "secret", (Connector(initiator="iqn.2004-10.com.ubuntu:01:c1", ip="10.0.0.1"),))
+    spec = ExportSpec("CHAP user secret", (Connector(initiator="iqn.2004-10.com.ubuntu:01:c1", ip="10.0.0.1"),))
     info = driver.export(a, spec)
     target = driver.iscsi.targets["a"]
     assert target.backing == file_of(driver, a) and target.initiators == ("iqn.2004-10.com.ubuntu:01:c1",)
@@ -372,7 +372,7 @@ def test_nfs_export_gives_the_file_over_the_dataset(zfs_root, zpool):
     assert driver.storage_protocol == "NFS"
     a = vol(zpool, "a")
     driver.create_volume(a)
-    info = driver.export(a, ExportSpec("u", "p", (Connector(ip="10.0.0.1"), Connector(ip="10.0.0.1"), Connector(ip="10.0.0.2"))))
+    info = driver.export(a, ExportSpec("CHAP u p", (Connector(ip="10.0.0.1"), Connector(ip="10.0.0.1"), Connector(ip="10.0.0.2"))))
     mountpoint = f"/{zfs_root}/volume-a"
     assert info.driver_volume_type == "nfs"
     assert info.data == {"export": f"192.0.2.5:{mountpoint}", "name": "volume.raw", "format": "raw", "options": None}
@@ -423,7 +423,7 @@ def test_manage_and_unmanage_keep_the_data(driver, zpool, zfs_root):
     driver.unmanage_snapshot(snap)
     assert f"{result.provider_location}@unmanaged-snap-ms" in everything_under(zfs_root)
 
-    driver.export(m, ExportSpec("u", "p", ()))
+    driver.export(m, ExportSpec("CHAP u p", ()))
     driver.unmanage(m)
     assert "m" not in driver.iscsi.targets
     assert read_at(f"/{zfs_root}/unmanaged-volume-m/volume.raw", 4096, 11) == b"legacy data"
@@ -469,14 +469,16 @@ def test_manageable_listings_say_why(driver, zpool, zfs_root):
     driver.delete_volume(kept)  # hidden: its clone still needs it
     zfs("snapshot", f"{driver.dataset_name(own)}@foreign")
 
-    items = {i.reference: i for i in driver.manageable_volumes({driver.dataset_name(own)})}
+    own_held = VolumeRef(own.id, own.pool, own.size_gb, driver.dataset_name(own))
+    items = {i.reference: i for i in driver.manageable_volumes([own_held])}
     assert items[good].safe_to_manage and items[good].size_gb == 3
     assert not items[f"{zfs_root}/two-files"].safe_to_manage
     assert items[driver.dataset_name(own)].reason_not_safe == "already managed"
+    assert items[driver.dataset_name(own)].managed_id == own.id and items[good].managed_id is None
     assert "already managed" in items[f"{zfs_root}/volume-kept"].reason_not_safe
     assert "already managed" in items[f"{zfs_root}/volume-child"].reason_not_safe
 
-    snaps = {i.reference: i for i in driver.manageable_snapshots(set())}
+    snaps = {i.reference: i for i in driver.manageable_snapshots([])}
     own_ds = driver.dataset_name(own)
     assert snaps[f"{own_ds}@foreign"].safe_to_manage and snaps[f"{own_ds}@foreign"].source_reference == own_ds
     assert "already managed" in snaps[f"{own_ds}@snap-s"].reason_not_safe

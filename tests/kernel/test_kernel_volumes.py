@@ -26,8 +26,13 @@ CONFIGFS = "/sys/kernel/config/target"
 
 
 def spec(*initiators: str, user: str = "", secret: str = "") -> ExportSpec:
-    return ExportSpec(user or f"u{secrets.token_hex(4)}", secret or secrets.token_hex(12),
+    return ExportSpec(f"CHAP {user or f'u{secrets.token_hex(4)}'} {secret or secrets.token_hex(12)}",
                       tuple(Connector(initiator=i, host=i.rsplit("-", 1)[-1]) for i in initiators))
+
+
+def chap_of(spec: ExportSpec) -> tuple[str, str]:
+    _, user, secret = spec.auth.split(" ")
+    return user, secret
 
 
 def zvol_sha256(host, dataset: str, size: int = MiB, offset: int = 0) -> str:
@@ -93,7 +98,8 @@ def test_zvol_attach_with_chap_and_initiator_acl(lane_backend_exportfs, kernel_h
     data = info.data
     assert data["target_portal"] == f"{host.guest_address}:3260"
     assert data["target_iqn"] == f"iqn.2026-11.org.shoal.lane:volume-{vol.id}"
-    assert data["auth_username"] == creds.chap_user and data["auth_password"] == creds.chap_secret
+    user, secret = chap_of(creds)
+    assert data["auth_username"] == user and data["auth_password"] == secret
     lun = Lun.of(info, host.reach)
 
     # LIO: a block backstore on the zvol, CHAP on the ACL, only the portal configured.
@@ -114,13 +120,13 @@ def test_zvol_attach_with_chap_and_initiator_acl(lane_backend_exportfs, kernel_h
     assert zvol_sha256(host, dataset, 2 * MiB) == hashlib.sha256(payload).hexdigest()
 
     # Wrong CHAP secret, or an initiator not on the ACL: refused.
-    assert_refused(lun, A, secret="wrong" + creds.chap_secret)
+    assert_refused(lun, A, secret="wrong" + secret)
     assert_refused(lun, B)
 
     # Attach to a second host too (the spec lists every connector), then drop the first.
-    volumes.export(vol, ExportSpec(creds.chap_user, creds.chap_secret, (Connector(initiator=A), Connector(initiator=B))))
+    volumes.export(vol, ExportSpec(creds.auth, (Connector(initiator=A), Connector(initiator=B))))
     assert lun.read(B, len(payload)) == payload
-    volumes.export(vol, ExportSpec(creds.chap_user, creds.chap_secret, (Connector(initiator=B),)))
+    volumes.export(vol, ExportSpec(creds.auth, (Connector(initiator=B),)))
     assert_refused(lun, A)
     assert lun.inq(B).returncode == 0
 

@@ -283,3 +283,82 @@ def test_non_utf8_file_is_invalid_toml(tmp_path):
 def test_directory_as_config_path(tmp_path):
     with pytest.raises(config.ConfigError):
         config.load(tmp_path)
+
+
+# ---- the driver registry: one table per backend, its model picked by `driver` ----------------
+
+REMOTEFS = """
+[backends.nas]
+driver = "remotefs"
+qcow2_volumes = true
+secure_file_operations = "FALSE"
+
+[[backends.nas.shares]]
+address = "10.0.0.1:/export/a"
+
+[[backends.nas.shares]]
+address = "127.0.0.1:/srv/nas\\\\040b"
+path = "/srv/nas b/"
+mount_options = "vers=4.1"
+
+[backends.zfs]
+pools = ["tank"]
+"""
+
+
+def test_a_remotefs_backend_beside_a_zfs_one(write):
+    settings = config.load(write(REMOTEFS))
+    nas, zfs = settings.backends["nas"], settings.backends["zfs"]
+    assert (nas.driver, zfs.driver) == ("remotefs", "zfs")  # zfs: the default when `driver` is absent
+    assert [s.address for s in nas.shares] == ["10.0.0.1:/export/a", "127.0.0.1:/srv/nas b"]
+    assert nas.shares[1].path == "/srv/nas b" and nas.shares[1].mount_options == "vers=4.1"
+    assert nas.qcow2_volumes and nas.secure_file_operations == "false"
+    assert nas.availability_zone == "nova" and nas.host.type == "local"
+
+
+@pytest.mark.parametrize(
+    ("text", "line"),
+    [
+        ('[backends.nas]\ndriver = "remotefs"\npools = ["x"]\n[[backends.nas.shares]]\naddress = "h:/e"\n',
+         "backends.nas.pools: unknown key"),
+        ('[backends.nas]\ndriver = "remotefs"\n', "backends.nas.shares: Field required"),
+        ('[backends.nas]\ndriver = "remotefs"\n[[backends.nas.shares]]\naddress = "nocolon"\n',
+         "backends.nas.shares.0.address"),
+        ('[backends.nas]\ndriver = "remotefs"\n[[backends.nas.shares]]\naddress = "h:/e"\npath = "rel"\n',
+         "backends.nas.shares.0.path"),
+        ('[backends.nas]\ndriver = "remotefs"\n[[backends.nas.shares]]\naddress = "h:/e"\n'
+         '[[backends.nas.shares]]\naddress = "h:/e"\n', "backends.nas"),
+        ('[backends.nas]\ndriver = "ceph"\n', "backends.nas"),
+        ('[backends.zfs]\ndriver = "zfs"\nshares = []\n', "backends.zfs.shares: unknown key"),
+    ],
+)
+def test_a_backend_table_is_checked_by_its_drivers_model(write, text, line):
+    with pytest.raises(config.ConfigError) as exc:
+        config.load(write(text))
+    assert any(line in ln for ln in error_lines(exc)), str(exc.value)
+
+
+def test_the_registry_builds_each_backend_with_what_it_offers(write, tmp_path):
+    from shoal.drivers.base import ShareDriver
+    from shoal.drivers.volume import VolumeDriver
+    from shoal.services.common.backends import build_drivers
+
+    share_dir = tmp_path / "nas"
+    share_dir.mkdir()
+    settings = config.load(write(f"""
+state_dir = "{tmp_path}"
+[backends.nas]
+driver = "remotefs"
+[[backends.nas.shares]]
+address = "127.0.0.1:/nas"
+path = "{share_dir}"
+[backends.zfs]
+pools = ["tank"]
+"""))
+    shares, volumes = build_drivers(settings)  # building runs nothing on the host
+    assert list(shares) == ["zfs"] and sorted(volumes) == ["nas", "zfs"]
+    assert all(isinstance(d, ShareDriver) for d in shares.values())
+    assert all(isinstance(d, VolumeDriver) for d in volumes.values())
+    # One Zfs (one feature probe, one set of pool locks) per ZFS backend, shared by both drivers.
+    assert shares["zfs"].zfs is volumes["zfs"].zfs
+    assert volumes["nas"].storage_protocol == "NFS" and volumes["zfs"].storage_protocol == "iSCSI"

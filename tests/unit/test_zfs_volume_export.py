@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from shoal.config import ZfsBackendConfig
+from shoal.drivers.zfs.config import ZfsBackendConfig
 from shoal.drivers.base import InvalidRequest
 from shoal.drivers.volume import Connector, ExportSpec
 from shoal.drivers.zfs import volume_export as ve
@@ -13,7 +13,7 @@ from shoal.exports.iscsi.base import Portal
 
 CONFIG = ZfsBackendConfig(volume_prefix="vol-", export_address="192.0.2.1")
 SPEC = ExportSpec(
-    "user", "secret",
+    "CHAP user secret",
     (
         Connector(initiator="iqn.1994-05.com.redhat:a", ip="10.0.0.1"),
         Connector(initiator="iqn.1994-05.com.redhat:a", ip="10.0.0.1"),  # two attachments, one host
@@ -31,7 +31,7 @@ def test_iscsi_target_from_ids_and_connectors():
 
 def test_iscsi_connection_info_shape():
     target = ve.iscsi_target(CONFIG, "abc", "/x", SPEC)
-    info = ve.iscsi_connection(target, [Portal("192.0.2.1"), Portal("192.0.2.2", 3261)])
+    info = ve.iscsi_info(target, [Portal("192.0.2.1"), Portal("192.0.2.2", 3261)]).connection()
     assert info.driver_volume_type == "iscsi"
     assert info.data == {
         "target_discovered": False,
@@ -52,7 +52,7 @@ def test_iscsi_connection_info_shape():
 def test_nfs_export_and_connection():
     export = ve.nfs_export("abc", "/tank/vol-abc", "tank/vol-abc", SPEC)
     assert [(r.rule_id, r.address, r.access_level) for r in export.rules] == [("10.0.0.1", "10.0.0.1", "rw"), ("10.0.0.2", "10.0.0.2", "rw")]
-    info = ve.nfs_connection(CONFIG, "/tank/vol-abc")
+    info = ve.nfs_info(CONFIG, "/tank/vol-abc").connection()
     assert info.data == {"export": "192.0.2.1:/tank/vol-abc", "name": "volume.raw", "format": "raw", "options": None}
 
 
@@ -74,3 +74,9 @@ def test_bad_connectors_are_refused(protocol, connector):
 def test_good_connectors_pass():
     ve.check_connector("iscsi", Connector(initiator="eui.0123456789ABCDEF"))
     ve.check_connector("nfs", Connector(ip="10.0.0.1"))
+
+
+def test_a_missing_or_malformed_auth_gives_an_empty_chap_account():
+    for auth in (None, "", "CHAP", "CHAP user", "PSK user secret"):
+        target = ve.iscsi_target(CONFIG, "abc", "/x", ExportSpec(auth))
+        assert (target.chap.user, target.chap.secret) == ("-", "-")

@@ -14,7 +14,7 @@ import random
 
 import pytest
 
-from shoal.config import ZfsBackendConfig
+from shoal.drivers.zfs.config import ZfsBackendConfig
 from shoal.drivers.base import InvalidRequest, UnsafeToManage
 from shoal.drivers.volume import Connector, ExportSpec, VolumeRef, VolumeSnapshotRef
 from shoal.drivers.zfs.volumes import ZfsVolumeDriver
@@ -140,7 +140,7 @@ def test_extend_sets_volsize_and_rescans_an_exported_target(driver, host, iscsi)
     driver.create_volume(a)
     driver.extend_volume(a, 2)  # not exported: no resize
     assert ("resize", "a") not in iscsi.calls
-    driver.export(a, ExportSpec("u", "p", (Connector(initiator="iqn.1994-05.com.redhat:c1"),)))
+    driver.export(a, ExportSpec("CHAP u p", (Connector(initiator="iqn.1994-05.com.redhat:c1"),)))
     driver.extend_volume(a, 4)
     assert ["zfs", "set", f"volsize={4 * GiB}", f"{ROOT}/volume-a"] in host.calls
     assert iscsi.calls[-1] == ("resize", "a")
@@ -151,7 +151,7 @@ def test_extend_sets_volsize_and_rescans_an_exported_target(driver, host, iscsi)
 def test_export_backs_the_lun_with_the_zvol_device(driver, iscsi):
     a = vol("a")
     driver.create_volume(a)
-    spec = ExportSpec("user", "secret", (Connector(initiator="iqn.1994-05.com.redhat:c1"), Connector(initiator="iqn.1994-05.com.redhat:c2")))
+    spec = ExportSpec("CHAP user secret", (Connector(initiator="iqn.1994-05.com.redhat:c1"), Connector(initiator="iqn.1994-05.com.redhat:c2")))
     info = driver.export(a, spec)
     (_, target), = [c for c in iscsi.calls if c[0] == "apply"]
     assert target.backing == f"/dev/zvol/{ROOT}/volume-a"
@@ -167,7 +167,7 @@ def test_export_refuses_a_bad_initiator_and_changes_nothing(driver, iscsi):
     a = vol("a")
     driver.create_volume(a)
     with pytest.raises(InvalidRequest):
-        driver.export(a, ExportSpec("u", "p", (Connector(initiator="not an iqn"),)))
+        driver.export(a, ExportSpec("CHAP u p", (Connector(initiator="not an iqn"),)))
     assert not [c for c in iscsi.calls if c[0] == "apply"]
 
 

@@ -1,8 +1,12 @@
 """The contract every share driver fulfils (Manila's ShareDriver, made Pythonic).
 
 Drivers receive plain data and return plain data; they know nothing of HTTP or
-the database. Each method states what it guarantees. Errors come from the small
-taxonomy below, and their messages are fit to show to a user.
+the database. Each method states what it guarantees, and services rely on
+nothing else: names on the backend come from ids, `provider_location` is the
+driver's own (opaque to services), a repeated call after a crash is safe, a
+failed call leaves nothing behind. Errors come from the small taxonomy below,
+and their messages are fit to show to a user. Drivers are built by the
+registry (`drivers.registry`), one `Backend` per configured backend.
 """
 
 from __future__ import annotations
@@ -92,6 +96,7 @@ class ManageableItem:
     size_gb: int
     safe_to_manage: bool
     reason_not_safe: str | None = None
+    managed_id: str | None = None  # the id of the Shoal resource that already holds it (Cinder's cinder_id)
 
 
 class ShareDriver(ABC):
@@ -161,6 +166,11 @@ class ShareDriver(ABC):
         """After a restart: export the share again with its rules. Raises
         NotFoundOnBackend when its data is gone."""
 
+    def exports_healthy(self) -> bool:
+        """False when the export daemon lost its state (e.g. ganesha died), so the
+        periodic check starts the backend again and re-exports every share."""
+        return True
+
     def ensure_shares(self, shares: list[tuple[ShareRef, list[AccessRule]]]) -> dict[str, str]:
         """Ensure many at once; returns {share_id: reason} for those that failed."""
         failed = {}
@@ -173,8 +183,15 @@ class ShareDriver(ABC):
 
     @abstractmethod
     def manage_existing(self, share: ShareRef, reference: str) -> ShareResult:
-        """Take over existing data named by `reference` (size derived from it).
-        Raises UnsafeToManage with the reason, changing nothing, when unsafe."""
+        """Take over existing data named by `reference` (an export path; size
+        derived from it). Raises UnsafeToManage with the reason, changing
+        nothing, when unsafe."""
+
+    def reference_owner(self, reference: str, managed: list[ShareRef]) -> str | None:
+        """The id of the share in `managed` (those Shoal holds on this backend)
+        whose data `reference` names, or None. The driver, not services, knows
+        how a reference maps to its objects."""
+        return next((s.id for s in managed if s.provider_location == reference.strip()), None)
 
     @abstractmethod
     def unmanage(self, share: ShareRef) -> None:

@@ -1,7 +1,19 @@
 """The contract every volume driver fulfils (Cinder's VolumeDriver, made Pythonic).
 
 Plain data in, plain data out; errors from the taxonomy in `drivers.base`.
-Each method states what it guarantees.
+Each method states what it guarantees; services rely on nothing else. In
+particular, for every driver:
+
+- Names on the backend come from ids (`VolumeRef.id`), never from user text;
+  `provider_location` is whatever the driver needs to find the volume again,
+  opaque to services.
+- Every call may be repeated after a crash with the same arguments: creating
+  what exists already either reuses it or raises, deleting what is gone succeeds.
+- A failed call leaves nothing behind that a later call trips over (undo as
+  you go), and raises a DriverError whose message a user may read.
+- Secrets a target needs (CHAP) are made by the driver (`new_target_auth`),
+  stored by services as the volume's `provider_auth`, and handed back in
+  `ExportSpec.auth`; a driver whose targets need none returns None.
 """
 
 from __future__ import annotations
@@ -9,7 +21,14 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
 
+from shoal.targets import ConnectionInfo, Connector
+
 from .base import ManageableItem, PoolStats
+
+__all__ = [  # Connector and ConnectionInfo are the targets layer's; drivers take them from here too
+    "ConnectionInfo", "Connector", "ExportSpec", "ManageableSnapshot", "VolumeDriver", "VolumeRef", "VolumeResult",
+    "VolumeSnapshotRef", "VolumeSnapshotResult",
+]
 
 
 @dataclass(frozen=True)
@@ -41,29 +60,13 @@ class VolumeSnapshotResult:
 
 
 @dataclass(frozen=True)
-class Connector:
-    """What os-brick reports about the attaching host (only what Shoal uses)."""
-
-    initiator: str | None = None  # iSCSI IQN
-    ip: str | None = None
-    host: str | None = None
-    multipath: bool = False
-
-
-@dataclass(frozen=True)
 class ExportSpec:
-    """Who may reach a volume: its CHAP credentials (iSCSI) and every connector
-    attached now (all attachments, not only the new one)."""
+    """Who may reach a volume: every connector attached now (all attachments,
+    not only the new one), and the target secret the driver made for it
+    (`VolumeDriver.new_target_auth`; None for drivers whose targets need none)."""
 
-    chap_user: str
-    chap_secret: str
+    auth: str | None = None
     connectors: tuple[Connector, ...] = ()
-
-
-@dataclass(frozen=True)
-class ConnectionInfo:
-    driver_volume_type: str  # "iscsi" | "nfs"
-    data: dict
 
 
 @dataclass(frozen=True)
@@ -76,7 +79,7 @@ class VolumeDriver(ABC):
 
     backend_name: str
     availability_zone: str
-    storage_protocol: str  # "iSCSI" | "NFS"
+    storage_protocol: str  # "iSCSI" | "NFS" | a vendor's own, e.g. "storpool"
 
     @abstractmethod
     def start(self) -> None:
@@ -148,9 +151,16 @@ class VolumeDriver(ABC):
         rounded up to GiB. UnsafeToManage, changing nothing, when unsafe."""
 
     @abstractmethod
-    def manageable_volumes(self, managed: set[str]) -> list[ManageableItem]:
-        """Backend objects that could be managed; `managed` are provider locations
-        Shoal already owns (reported as not safe)."""
+    def manageable_volumes(self, managed: list[VolumeRef]) -> list[ManageableItem]:
+        """Backend objects that could be managed. Those that `managed` (the
+        volumes Shoal holds on this backend) already own are listed as not safe,
+        with that volume's id as `managed_id`."""
+
+    def reference_owner(self, reference: dict, managed: list[VolumeRef]) -> str | None:
+        """The id of the volume in `managed` whose data `reference` names, or
+        None (so a second manage of the same data is refused before it starts)."""
+        name = str((reference or {}).get("source-name") or "").strip()
+        return next((v.id for v in managed if name and v.provider_location == name), None)
 
     @abstractmethod
     def unmanage(self, volume: VolumeRef) -> None: ...
@@ -159,10 +169,23 @@ class VolumeDriver(ABC):
     def manage_existing_snapshot(self, snapshot: VolumeSnapshotRef, reference: dict) -> VolumeSnapshotResult: ...
 
     @abstractmethod
-    def manageable_snapshots(self, managed: set[str]) -> list[ManageableSnapshot]: ...
+    def manageable_snapshots(self, managed: list[VolumeSnapshotRef]) -> list[ManageableSnapshot]:
+        """As manageable_volumes, for snapshots; `managed` are the snapshots Shoal holds here."""
 
     @abstractmethod
     def unmanage_snapshot(self, snapshot: VolumeSnapshotRef) -> None: ...
+
+    def new_target_auth(self) -> str | None:
+        """A fresh secret for a volume's target in Cinder's `provider_auth` form
+        ("CHAP user secret"), or None when this backend's targets need none.
+        Services store it with the volume and pass it back in ExportSpec.auth."""
+        return None
+
+    def recover(self, volumes: list[VolumeRef]) -> dict[str, str]:
+        """After a restart, with the volumes services hold on this backend:
+        finish or undo what a crash interrupted (e.g. a half-done snapshot
+        delete). Returns {volume_id: reason} for each volume left damaged."""
+        return {}
 
     def exports_healthy(self) -> bool:
         """False when the export daemon lost its state (e.g. tgtd restarted), so

@@ -122,7 +122,7 @@ def manageable(call: VolumeCall, backend: str, item, detail: bool, snapshot: boo
     if snapshot:
         view["source_reference"] = {"source-name": getattr(item, "source_reference", "")}
     if detail:
-        view.update({"reason_not_safe": item.reason_not_safe, "cinder_id": None, "extra_info": None})
+        view.update({"reason_not_safe": item.reason_not_safe, "cinder_id": item.managed_id, "extra_info": None})
     return view
 
 

@@ -14,12 +14,10 @@ import logging
 import math
 from contextlib import ExitStack
 
-from shoal.config import ZfsBackendConfig
 from shoal.drivers.base import (
     AccessRule,
     DriverError,
     ExportLocation,
-    InvalidRequest,
     NotFoundOnBackend,
     PoolStats,
     ShareDriver,
@@ -33,7 +31,8 @@ from shoal.drivers.base import (
 from shoal.exports.nfs.base import InvalidNfsRule, NfsClientRule, NfsExport, NfsHelper, check_rule
 from shoal.hosts import Host
 
-from . import options
+from . import naming, options
+from .config import ZfsBackendConfig
 from .zfs import Zfs, ZfsError, ZfsNotFound
 
 log = logging.getLogger(__name__)
@@ -45,12 +44,12 @@ def gib_up(nbytes: int) -> int:
 
 
 class ZfsShareDriver(ShareDriver):
-    def __init__(self, name: str, config: ZfsBackendConfig, host: Host, nfs: NfsHelper):
+    def __init__(self, name: str, config: ZfsBackendConfig, host: Host, nfs: NfsHelper, zfs: Zfs | None = None):
         self.backend_name = name
         self.availability_zone = config.availability_zone
         self.config = config
         self.host = host
-        self.zfs = Zfs(host)
+        self.zfs = zfs or Zfs(host)  # the backend's volume driver shares it (see backend.build)
         self.nfs = nfs
         self.configured = options.configured_options(config.creation_options)
         self._mountpoints: dict[str, str] = {}
@@ -58,10 +57,7 @@ class ZfsShareDriver(ShareDriver):
     # ---- names: built from ids, never from user text -----------------------
 
     def _pool_root(self, pool: str) -> str:
-        for root in self.config.pools:
-            if root.split("/")[0] == pool or root == pool:
-                return root
-        raise InvalidRequest(f"pool {pool!r} is not part of backend {self.backend_name}")
+        return naming.pool_root(self.config.pools, pool, self.backend_name)
 
     def dataset_name(self, share: ShareRef) -> str:
         return share.provider_location or f"{self._pool_root(share.pool)}/{self.config.dataset_prefix}{share.id}"
@@ -69,14 +65,15 @@ class ZfsShareDriver(ShareDriver):
     def snapshot_name(self, snapshot: SnapshotRef) -> str:
         return snapshot.provider_location or f"{self.dataset_name(snapshot.share)}@{self.config.snapshot_prefix}{snapshot.id}"
 
-    @staticmethod
-    def pool_of(root: str) -> str:
-        return root.split("/")[0]
+    pool_of = staticmethod(naming.pool_of)
 
     # ---- setup and stats ----------------------------------------------------
 
     def start(self) -> None:
         self.nfs.start()
+
+    def exports_healthy(self) -> bool:
+        return self.nfs.healthy()
 
     def problems(self) -> list[str]:
         found = []
@@ -279,6 +276,10 @@ class ZfsShareDriver(ShareDriver):
         if ":/" in ref:
             ref = ref.split(":/", 1)[1]
         return ref.strip("/")
+
+    def reference_owner(self, reference: str, managed: list[ShareRef]) -> str | None:
+        dataset = self._dataset_from_reference(reference)
+        return next((s.id for s in managed if s.provider_location == dataset), None)
 
     def manage_existing(self, share: ShareRef, reference: str) -> ShareResult:
         old = self._dataset_from_reference(reference)

@@ -1,31 +1,29 @@
-"""How a ZFS volume is reached: the export a helper applies and the connection
-info os-brick gets back (Cinder's shapes, reference §5.1). Pure functions."""
+"""How a ZFS volume is reached: the export a helper applies, and the target
+info (from `shoal.targets`) that becomes the connection info. Pure functions."""
 
 from __future__ import annotations
 
-from shoal.config import ZfsBackendConfig
 from shoal.drivers.base import InvalidRequest
-from shoal.drivers.volume import ConnectionInfo, Connector, ExportSpec
-from shoal.exports.iscsi.base import Chap, InvalidInitiator, IscsiTarget, Portal, check_initiator
-from shoal.exports.nfs.base import InvalidNfsRule, NfsClientRule, NfsExport, normalize_address
+from shoal.drivers.volume import Connector, ExportSpec
+from shoal.exports.iscsi.base import IscsiTarget, Portal
+from shoal.exports.nfs.base import NfsClientRule, NfsExport
+from shoal.targets import InvalidConnector
+from shoal.targets import iscsi as iscsi_targets
+from shoal.targets import nfs as nfs_targets
 
+from .config import ZfsBackendConfig
 from .volume_layout import VOLUME_FILE
 
 
 def check_connector(protocol: str, connector: Connector) -> None:
-    """iSCSI needs a valid initiator name; NFS a valid IPv4 address."""
-    if protocol == "iscsi":
-        try:
-            check_initiator(connector.initiator)
-        except InvalidInitiator as exc:
-            raise InvalidRequest(f"cannot attach over iSCSI: {exc}") from None
-    else:
-        try:
-            net = normalize_address(connector.ip)  # type: ignore[arg-type]
-        except InvalidNfsRule as exc:
-            raise InvalidRequest(f"cannot attach over NFS: {exc}") from None
-        if net.num_addresses != 1:
-            raise InvalidRequest(f"cannot attach over NFS: connector ip {connector.ip!r} is a network, not an address")
+    """iSCSI needs a valid initiator name; NFS a valid IPv4 address (its export rule)."""
+    try:
+        if protocol == "iscsi":
+            iscsi_targets.check_connector(connector)
+        else:
+            nfs_targets.check_connector_address(connector)
+    except InvalidConnector as exc:
+        raise InvalidRequest(str(exc)) from None
 
 
 def iqn(config: ZfsBackendConfig, volume_id: str) -> str:
@@ -38,31 +36,14 @@ def iscsi_target(config: ZfsBackendConfig, volume_id: str, backing: str, spec: E
         key=volume_id,
         iqn=iqn(config, volume_id),
         backing=backing,
-        chap=Chap(spec.chap_user, spec.chap_secret),
+        chap=iscsi_targets.chap_from_auth(spec.auth),
         initiators=initiators,
         lun=config.iscsi.lun,
     )
 
 
-def iscsi_connection(target: IscsiTarget, portals: list[Portal] | list[str]) -> ConnectionInfo:
-    addresses = [str(p) for p in portals]
-    return ConnectionInfo(
-        "iscsi",
-        {
-            "target_discovered": False,
-            "target_iqn": target.iqn,
-            "target_portal": addresses[0],
-            "target_lun": target.lun,
-            "target_portals": addresses,
-            "target_iqns": [target.iqn] * len(addresses),
-            "target_luns": [target.lun] * len(addresses),
-            "volume_id": target.key,
-            "auth_method": "CHAP",
-            "auth_username": target.chap.user,
-            "auth_password": target.chap.secret,
-            "discard": True,
-        },
-    )
+def iscsi_info(target: IscsiTarget, portals: list[Portal] | list[str]) -> iscsi_targets.IscsiTargetInfo:
+    return iscsi_targets.IscsiTargetInfo(target.iqn, target.lun, tuple(str(p) for p in portals), target.chap, target.key)
 
 
 def nfs_export(volume_id: str, mountpoint: str, dataset: str, spec: ExportSpec) -> NfsExport:
@@ -71,8 +52,5 @@ def nfs_export(volume_id: str, mountpoint: str, dataset: str, spec: ExportSpec) 
     return NfsExport(volume_id, mountpoint, dataset, rules)
 
 
-def nfs_connection(config: ZfsBackendConfig, mountpoint: str) -> ConnectionInfo:
-    return ConnectionInfo(
-        "nfs",
-        {"export": f"{config.export_address}:{mountpoint}", "name": VOLUME_FILE, "format": "raw", "options": None},
-    )
+def nfs_info(config: ZfsBackendConfig, mountpoint: str) -> nfs_targets.NfsFileInfo:
+    return nfs_targets.NfsFileInfo(f"{config.export_address}:{mountpoint}", VOLUME_FILE, "raw")

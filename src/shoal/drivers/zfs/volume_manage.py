@@ -30,7 +30,7 @@ UNMANAGED_PREFIX = "unmanaged-"
 class ManageMixin:
     # ---- what may be managed --------------------------------------------------------------
 
-    def _unsafe_volume(self, tree: Tree, name: str, managed: set[str]) -> str | None:
+    def _unsafe_volume(self, tree: Tree, name: str, managed: dict[str, str]) -> str | None:
         """Why `name` cannot be managed as a volume (cheap checks), or None."""
         entry = tree.get(name)
         leaf = name.rsplit("/", 1)[-1]
@@ -57,7 +57,7 @@ class ManageMixin:
             return f"its snapshot {internal[0]} is named like Shoal's internal snapshots ({INTERNAL_PREFIX}*); rename it first"
         return None
 
-    def _unsafe_snapshot(self, tree: Tree, name: str, managed: set[str]) -> str | None:
+    def _unsafe_snapshot(self, tree: Tree, name: str, managed: dict[str, str]) -> str | None:
         dataset, tag = name.split("@", 1)
         if name in managed:
             return "already managed"
@@ -94,7 +94,7 @@ class ManageMixin:
             tree = self._tree(root)
             if name not in tree or tree.get(name).type == "snapshot":
                 raise UnsafeToManage(f"{name!r} does not exist or is not a dataset or zvol")
-            reason = self._unsafe_volume(tree, name, set())
+            reason = self._unsafe_volume(tree, name, {})
             if reason:
                 raise UnsafeToManage(f"{name!r} cannot be managed: {reason}")
             size_gb = gib_up(self.layout.shape(name))
@@ -112,19 +112,20 @@ class ManageMixin:
         return VolumeResult(new, size_gb)
 
     @backend_errors
-    def manageable_volumes(self, managed: set[str]) -> list[ManageableItem]:
+    def manageable_volumes(self, managed: list[VolumeRef]) -> list[ManageableItem]:
+        owners = {self.dataset_name(v): v.id for v in managed}
         items = []
         for root in self.config.pools:
             tree = self._tree(root)
             for entry in tree.datasets():
-                reason = self._unsafe_volume(tree, entry.name, managed)
+                reason = self._unsafe_volume(tree, entry.name, owners)
                 size = self._size_of(tree, entry.name)
                 if reason is None:
                     try:
                         size = gib_up(self.layout.shape(entry.name))
                     except UnsafeToManage as exc:
                         reason = str(exc)
-                items.append(ManageableItem(entry.name, size, reason is None, reason))
+                items.append(ManageableItem(entry.name, size, reason is None, reason, owners.get(entry.name)))
         return items
 
     @backend_errors
@@ -151,7 +152,7 @@ class ManageMixin:
             tree = self._tree(root)
             if not tag or old not in tree:
                 raise UnsafeToManage(f"snapshot {old!r} does not exist")
-            reason = self._unsafe_snapshot(tree, old, set())
+            reason = self._unsafe_snapshot(tree, old, {})
             if reason:
                 raise UnsafeToManage(f"{old!r} cannot be managed: {reason}")
             new = f"{dataset}@{self.config.snapshot_prefix}{snapshot.id}"
@@ -159,15 +160,17 @@ class ManageMixin:
         return VolumeSnapshotResult(new, snapshot.volume.size_gb)
 
     @backend_errors
-    def manageable_snapshots(self, managed: set[str]) -> list[ManageableSnapshot]:
+    def manageable_snapshots(self, managed: list[VolumeSnapshotRef]) -> list[ManageableSnapshot]:
+        owners = {self.snapshot_name(s): s.id for s in managed}
         items = []
         for root in self.config.pools:
             tree = self._tree(root)
             for entry in tree.snapshots():
                 dataset = entry.name.split("@", 1)[0]
-                reason = self._unsafe_snapshot(tree, entry.name, managed)
+                reason = self._unsafe_snapshot(tree, entry.name, owners)
                 size = self._size_of(tree, dataset) if dataset in tree else self._size_of(tree, entry.name)
-                items.append(ManageableSnapshot(entry.name, size, reason is None, reason, source_reference=dataset))
+                items.append(ManageableSnapshot(entry.name, size, reason is None, reason, owners.get(entry.name),
+                                                source_reference=dataset))
         return items
 
     @backend_errors

@@ -29,7 +29,6 @@ import logging
 import threading
 from contextlib import ExitStack, contextmanager
 
-from shoal.config import ZfsBackendConfig
 from shoal.drivers.base import DriverError, InvalidRequest, NotFoundOnBackend, PoolStats
 from shoal.drivers.volume import (
     ConnectionInfo,
@@ -44,8 +43,10 @@ from shoal.drivers.volume import (
 from shoal.exports.iscsi.base import IscsiHelper
 from shoal.exports.nfs.base import NfsExport, NfsHelper
 from shoal.hosts import Host
+from shoal.targets import iscsi as iscsi_targets
 
-from . import options, volume_export, volume_specs
+from . import naming, options, volume_export, volume_specs
+from .config import ZfsBackendConfig
 from .gc import INTERNAL_PREFIX, Collector, Tree
 from .volume_layout import FileLayout, GiB, Layout, ZvolLayout, backend_errors
 from .volume_manage import ManageMixin
@@ -56,12 +57,13 @@ log = logging.getLogger(__name__)
 
 
 class ZfsVolumeDriver(ManageMixin, RevertMixin, VolumeDriver):
-    def __init__(self, name: str, config: ZfsBackendConfig, host: Host, iscsi: IscsiHelper | None = None, nfs: NfsHelper | None = None):
+    def __init__(self, name: str, config: ZfsBackendConfig, host: Host, iscsi: IscsiHelper | None = None,
+                 nfs: NfsHelper | None = None, zfs: Zfs | None = None):
         self.backend_name = name
         self.availability_zone = config.availability_zone
         self.config = config
         self.host = host
-        self.zfs = Zfs(host)
+        self.zfs = zfs or Zfs(host)  # the backend's share driver shares it (see backend.build)
         self.iscsi = iscsi
         self.nfs = nfs
         self.protocol = config.volume_export  # "iscsi" | "nfs"
@@ -76,16 +78,10 @@ class ZfsVolumeDriver(ManageMixin, RevertMixin, VolumeDriver):
     # ---- names: built from ids, never from user text -------------------------------------
 
     def _pool_root(self, pool: str) -> str:
-        for root in self.config.pools:
-            if root.split("/")[0] == pool or root == pool:
-                return root
-        raise InvalidRequest(f"pool {pool!r} is not part of backend {self.backend_name}")
+        return naming.pool_root(self.config.pools, pool, self.backend_name)
 
     def _root_of(self, name: str) -> str:
-        for root in self.config.pools:
-            if name.startswith(root + "/"):
-                return root
-        raise InvalidRequest(f"{name!r} is not inside any pool of backend {self.backend_name}")
+        return naming.root_of(self.config.pools, name, self.backend_name)
 
     def dataset_name(self, volume: VolumeRef) -> str:
         return volume.provider_location or self._new_name(volume)
@@ -96,9 +92,7 @@ class ZfsVolumeDriver(ManageMixin, RevertMixin, VolumeDriver):
     def snapshot_name(self, snapshot: VolumeSnapshotRef) -> str:
         return snapshot.provider_location or f"{self.dataset_name(snapshot.volume)}@{self.config.snapshot_prefix}{snapshot.id}"
 
-    @staticmethod
-    def pool_of(root: str) -> str:
-        return root.split("/")[0]
+    pool_of = staticmethod(naming.pool_of)
 
     @contextmanager
     def _lock(self, root: str):
@@ -130,6 +124,10 @@ class ZfsVolumeDriver(ManageMixin, RevertMixin, VolumeDriver):
         if helper is None:
             raise DriverError(f"backend {self.backend_name} exports volumes over {self.protocol} but has no {self.protocol} helper")
         return helper
+
+    def new_target_auth(self) -> str | None:
+        """iSCSI targets carry a CHAP account of their own; NFS exports name clients by address."""
+        return iscsi_targets.new_chap_auth() if self.protocol == "iscsi" else None
 
     def exports_healthy(self) -> bool:
         """tgtd keeps targets in memory only: when it died, the periodic check
@@ -196,6 +194,12 @@ class ZfsVolumeDriver(ManageMixin, RevertMixin, VolumeDriver):
                         "QoS_support": False,
                         "max_over_subscription_ratio": self.config.max_over_subscription_ratio,
                         "reserved_percentage": self.config.reserved_percentage,
+                        "provisioned_capacity_gb": round(space.allocated / GiB, 2),
+                        "snapshot_support": True,
+                        "vendor_name": "Open Source",
+                        # the spellings volume_specs takes for thin/thick: either can be had here
+                        "thin_provisioning": [True, False],
+                        "thick_provisioning": [True, False],
                         **options.capabilities(self.configured),
                     },
                 )
@@ -348,13 +352,13 @@ class ZfsVolumeDriver(ManageMixin, RevertMixin, VolumeDriver):
             target = volume_export.iscsi_target(self.config, volume.id, self.layout.backing(dataset), spec)
             helper.apply(target)
             self._exported[volume.id] = spec
-            return volume_export.iscsi_connection(target, helper.portals() or self.config.iscsi.portals)
+            return volume_export.iscsi_info(target, helper.portals() or self.config.iscsi.portals).connection()
         mountpoint = self.layout.mountpoint(dataset)  # type: ignore[attr-defined]
         failed = helper.apply(volume_export.nfs_export(volume.id, mountpoint, dataset, spec))
         if failed:
             raise DriverError("NFS export rules failed: " + "; ".join(f"{k}: {v}" for k, v in failed.items()))
         self._exported[volume.id] = spec
-        return volume_export.nfs_connection(self.config, mountpoint)
+        return volume_export.nfs_info(self.config, mountpoint).connection()
 
     @backend_errors
     def unexport(self, volume: VolumeRef) -> None:

@@ -100,7 +100,7 @@ class Recovery:
     def check_once(self) -> None:
         for name, driver in self.core.drivers.items():
             try:
-                if not driver.nfs.healthy():
+                if not driver.exports_healthy():
                     log.warning("backend %s: NFS server not serving; restarting and re-exporting", name)
                     driver.start()
                     self.ensure_exports(name)

@@ -404,13 +404,14 @@ class Shares:
             stype = self.types.find(session, ctx, share_type) if share_type else self.types.default(session)
             if stype is None:
                 raise NotFound("There is no default share type; pass share_type")
-            taken = session.scalars(select(models.Share).join(models.ExportLocation).where(
+            taken = session.scalars(select(models.Share.id).join(models.ExportLocation).where(
                 models.ExportLocation.path == export_path.strip())).first()
-            dataset = export_path.split(":/", 1)[-1].strip("/")
-            taken = taken or session.scalars(select(models.Share).where(
-                models.Share.provider_location == dataset)).first()
+            if taken is None:  # the driver knows which of its objects the reference names
+                held = session.scalars(select(models.Share).where(
+                    models.Share.backend == backend, models.Share.provider_location.is_not(None))).all()
+                taken = self.core.drivers[backend].reference_owner(export_path, [sr.share_ref(h) for h in held])
             if taken is not None:
-                raise Conflict(f"{export_path} is already managed as share {taken.id}")
+                raise Conflict(f"{export_path} is already managed as share {taken}")
             q.check_share(self.core, session, ctx.project_id, ctx.user_id, stype.id, shares=1, gigabytes=size,
                           size=size or None)
             share = models.Share(

@@ -55,8 +55,7 @@ class Attachments:
         with self.core.volume_lock(volume_id):
             with self.core.db.session() as session:
                 volume = session.get(models.Volume, volume_id)
-                if not volume.provider_auth:
-                    volume.provider_auth = vr.new_chap()
+                vr.ensure_target_auth(self.core, volume)
                 ref, backend, spec = vr.volume_ref(volume), volume.backend, vr.export_spec(volume, without=drop)
             drv = vr.driver(self.core, backend)
             if not spec.connectors:
@@ -113,8 +112,7 @@ class Attachments:
         with self.core.volume_lock(volume_id):
             with self.core.db.session() as session:
                 volume, row = prepare(session)
-                if not volume.provider_auth:
-                    volume.provider_auth = vr.new_chap()
+                vr.ensure_target_auth(self.core, volume)
                 ref, backend = vr.volume_ref(volume), volume.backend
                 spec = vr.export_spec(volume, connector, row.id)
                 before = (row.connector, row.attached_host, row.attach_status, volume.status)

@@ -27,7 +27,25 @@ class VolumeRecovery:
     def __init__(self, core: c.Core, volumes: Volumes, snapshots: VolumeSnapshots):
         self.core, self.volumes, self.snapshots = core, volumes, snapshots
 
+    def recover_backends(self) -> None:
+        """Let each driver finish or undo what a crash cut short on its side (a
+        half-done snapshot delete, say), before any task is resumed; a volume
+        its driver reports damaged goes to `error` with the driver's reason."""
+        for name, driver in self.core.volume_drivers.items():
+            with self.core.db.session() as session:
+                refs = [vr.volume_ref(v) for v in session.scalars(select(models.Volume).where(
+                    models.Volume.backend == name, models.Volume.provider_location.is_not(None)))]
+            try:
+                damaged = driver.recover(refs)
+            except Exception:
+                log.exception("backend %s: recovery after restart failed", name)
+                continue
+            for volume_id, reason in damaged.items():
+                log.error("volume %s: damaged on backend %s: %s", volume_id, name, reason)
+                vr.fail_volume(self.core, volume_id, "error", vr.ACTION_CREATE, vr.DETAIL_DRIVER_FAILED, reason)
+
     def resume_interrupted(self) -> None:
+        self.recover_backends()
         with self.core.db.session() as session:
             volumes = list(session.scalars(select(models.Volume).where(models.Volume.task.is_not(None))))
             snaps = list(session.scalars(select(models.VolumeSnapshot).where(

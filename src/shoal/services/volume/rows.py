@@ -4,8 +4,6 @@ recording the end of background work."""
 from __future__ import annotations
 
 import logging
-import secrets
-import string
 from dataclasses import dataclass
 
 from sqlalchemy import bindparam, select
@@ -24,8 +22,6 @@ log = logging.getLogger(__name__)
 ACTION_CREATE, ACTION_DELETE, ACTION_EXTEND, ACTION_ATTACH = "001", "002", "008", "009"
 ACTION_SNAPSHOT_CREATE, ACTION_SNAPSHOT_DELETE, ACTION_REVERT, ACTION_MANAGE = "004", "005", "020", "021"
 DETAIL_UNKNOWN, DETAIL_NO_BACKEND, DETAIL_DRIVER_FAILED = "001", "002", "003"
-
-_CHAP_ALPHABET = string.ascii_letters + string.digits
 
 
 def driver(core: c.Core, backend: str | None) -> VolumeDriver:
@@ -49,20 +45,20 @@ def connector_from(data: dict | None) -> Connector:
                      multipath=bool(data.get("multipath")))
 
 
-def new_chap() -> str:
-    user = "".join(secrets.choice(_CHAP_ALPHABET) for _ in range(20))
-    secret = "".join(secrets.choice(_CHAP_ALPHABET) for _ in range(16))
-    return f"CHAP {user} {secret}"
+def ensure_target_auth(core: c.Core, volume: models.Volume) -> None:
+    """Give a volume the target secret its driver makes (CHAP for iSCSI), if it
+    has none yet: one made before a driver needed one, or lost."""
+    if not volume.provider_auth:
+        volume.provider_auth = driver(core, volume.backend).new_target_auth()
 
 
 def export_spec(volume: models.Volume, extra: dict | None = None, without: str | None = None) -> ExportSpec:
     """Who may reach the volume: every attachment with a connector (plus `extra`,
-    minus the attachment `without`)."""
-    _, user, secret = (volume.provider_auth or "CHAP - -").split(" ", 2)
+    minus the attachment `without`), and the target secret its driver made."""
     connectors = [connector_from(a.connector) for a in volume.attachments if a.connector and a.id != without]
     if extra is not None:
         connectors.append(connector_from(extra))
-    return ExportSpec(chap_user=user, chap_secret=secret, connectors=tuple(connectors))
+    return ExportSpec(auth=volume.provider_auth, connectors=tuple(connectors))
 
 
 def get_volume(session: Session, ctx: RequestContext, volume_id: str, attachments: bool = True) -> models.Volume:

@@ -130,13 +130,13 @@ class Volumes:
                     vr.fail_volume(self.core, volume_id, "error", vr.ACTION_CREATE, vr.DETAIL_DRIVER_FAILED,
                                    f"create failed: {exc}")
                 return
-            # One statement. The CHAP secrets are made here, only while the row is still
-            # `creating`: nothing can have exported it yet.
+            # One statement. The target secret (CHAP, if the driver's targets have one) is
+            # made here, only while the row is still `creating`: nothing can have exported it yet.
             self.core.record_made(
                 "volume", volume_id, gate,
                 lambda: self.core.settle(
                     models.Volume, volume_id, "creating",
-                    {"status": "available", "status_reason": None, "task": None, "provider_auth": vr.new_chap()},
+                    {"status": "available", "status_reason": None, "task": None, "provider_auth": drv.new_target_auth()},
                     {"provider_location": result.provider_location, "size": result.size_gb}),
                 lambda: drv.delete_volume(
                     VolumeRef(ref.id, ref.pool, ref.size_gb, result.provider_location, ref.extra_specs)))
@@ -455,9 +455,12 @@ class Volumes:
         metadata = check_metadata(metadata)
         with self.core.db.session() as session:
             vtype = self.types.find(session, ctx, volume_type) if volume_type else self.types.default(session)
-            source = ref.get("source-name") or ref.get("source-id")
-            if source and session.scalars(select(models.Volume).where(models.Volume.provider_location == source)).first():
-                raise Invalid(f"Invalid input received: {source} is already managed")
+            held = session.scalars(select(models.Volume).where(
+                models.Volume.backend == backend, models.Volume.provider_location.is_not(None))).all()
+            owner = vr.driver(self.core, backend).reference_owner(ref, [vr.volume_ref(v) for v in held])
+            if owner is not None:
+                source = ref.get("source-name") or ref.get("source-id")
+                raise Invalid(f"Invalid input received: {source} is already managed as volume {owner}")
             q.check_volume(self.core, session, ctx.project_id, vtype.id if vtype else None, volumes=1)
             volume = models.Volume(project_id=ctx.project_id, user_id=ctx.user_id, name=name, description=description,
                                    size=0, status="creating", volume_type_id=vtype.id if vtype else None,
@@ -496,7 +499,7 @@ class Volumes:
                 over = str(exc)
             else:
                 over = None
-                volume.size, volume.provider_auth, volume.status, volume.task = result.size_gb, vr.new_chap(), \
+                volume.size, volume.provider_auth, volume.status, volume.task = result.size_gb, vr.driver(self.core, volume.backend).new_target_auth(), \
                     "available", None
             volume.provider_location = result.provider_location  # managed either way: unmanage gives it back
         if over:
@@ -541,13 +544,19 @@ class Volumes:
             wanted = host.split("@", 1)[-1].split("#", 1)[0]
             if wanted not in self.core.volume_drivers:
                 raise NotFound(f"Host {host} could not be found.")
-        with self.core.db.session() as session:
-            model = models.VolumeSnapshot if snapshots else models.Volume
-            managed = {p for p in session.scalars(select(model.provider_location)) if p}
         out = []
         for name, drv in self.core.volume_drivers.items():
             if wanted and name != wanted:
                 continue
+            with self.core.db.session() as session:  # what Shoal holds on this backend, as the driver sees it
+                if snapshots:
+                    held = session.scalars(select(models.VolumeSnapshot).join(models.Volume).where(
+                        models.Volume.backend == name, models.VolumeSnapshot.provider_location.is_not(None))).all()
+                    managed = [vr.snapshot_ref(s) for s in held]
+                else:
+                    held = session.scalars(select(models.Volume).where(
+                        models.Volume.backend == name, models.Volume.provider_location.is_not(None))).all()
+                    managed = [vr.volume_ref(v) for v in held]
             items = drv.manageable_snapshots(managed) if snapshots else drv.manageable_volumes(managed)
             out.extend((name, item) for item in items)
         return out
