@@ -96,6 +96,21 @@ def test_unreserve_gives_the_volume_back(volume_api):
     volume_api.delete_volume(vid)
 
 
+def test_a_connection_let_go_and_unreserved_gives_the_volume_back(volume_api):
+    """Nova's roll-back of an attach that failed after the connection was made:
+    os-terminate_connection, then os-unreserve. Nothing stays `attaching`."""
+    volume = volume_api.create_volume(1)
+    vid, act = volume["id"], volume_api.action
+    ok(act(vid, "os-reserve"))
+    lun = Lun.of(ok(act(vid, "os-initialize_connection", {"connector": connector(HOST1, "h1")}), 200)["connection_info"])
+    assert lun.reachable(HOST1)
+    ok(act(vid, "os-terminate_connection", {"connector": connector(HOST1, "h1")}))
+    ok(act(vid, "os-unreserve"))
+    assert status(volume_api, vid) == ("available", 0)
+    assert_refused(lun, HOST1)
+    volume_api.delete_volume(vid)
+
+
 def test_admin_force_detach(volume_api):
     volume = volume_api.create_volume(1)
     vid, act = volume["id"], volume_api.action

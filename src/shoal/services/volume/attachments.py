@@ -195,7 +195,9 @@ class Attachments:
         with self.core.db.session() as session:
             volume = vr.get_volume(session, ctx, volume_id)
             for row in list(volume.attachments):
-                if row.attach_status == "reserved" and not row.connector:
+                # Reserved, or connected and let go again (nova's roll-back of a failed
+                # attach: os-terminate_connection, then os-unreserve): never attached.
+                if row.attach_status in ("reserved", "attaching") and not row.connector:
                     session.delete(row)
             session.flush()
             self._settle(session, volume_id)
