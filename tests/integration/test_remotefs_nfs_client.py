@@ -1,5 +1,5 @@
 """From outside, as a compute host would: the share directory is exported by a
-real nfs-ganesha (the session's test instance), and real NFS clients (qemu-img
+real nfs-ganesha (one of the test's own), and real NFS clients (qemu-img
 through libnfs, nfs-cp) open the volume that the connection info names. Each
 level of its qcow2 chain is reached over NFS by the relative name the level
 above gives, and the chain fetched over NFS into another directory (where a
@@ -29,8 +29,11 @@ def qemu_img(*args: str) -> str:
 
 
 @pytest.fixture
-def exported(ganesha, remotefs):
-    """A driver whose share directory ganesha exports to 127.0.0.1 (rw), and the server."""
+def exported(ganesha_factory, remotefs):
+    """A driver whose share directory ganesha exports to 127.0.0.1 (rw), and the server:
+    one of the test's own, started last, so that rpcbind sends NFSv3 clients (qemu's
+    nfs:// asks it, with no port) there rather than to a ganesha another test started."""
+    ganesha = ganesha_factory()
     driver = remotefs()
     share = str(directory(driver))
     export = NfsExport(f"remotefs-{os.getpid()}-{id(driver)}", share, "", (NfsClientRule("rw", "127.0.0.1", "rw"),))

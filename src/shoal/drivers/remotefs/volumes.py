@@ -242,6 +242,9 @@ class RemoteFsVolumeDriver(ManageMixin, VolumeDriver):
             for snapshot_id in info_file.snapshots(chain.info()):
                 if snapshot_id.startswith(TMP_SNAP):  # a clone's temporary: the clone died with it
                     chain.delete_snapshot(snapshot_id)
+            # A chain damaged while Shoal was down (a file lost, a backing name changed)
+            # is reported now, not at the volume's next use.
+            chain.walk()
 
     def problems(self) -> list[str]:
         found = []
@@ -378,9 +381,8 @@ class RemoteFsVolumeDriver(ManageMixin, VolumeDriver):
         with self._locked(source.id, volume.id), ExitStack() as undo:
             self._detached(source, "clone")
             chain.settle()
-            chain.create_snapshot(temporary)
+            level = chain.create_snapshot(temporary)
             undo.callback(chain.delete_snapshot, temporary)
-            level = chain.snapshot_image(temporary)
             return self._copy_into(volume, chain.files.path(level.name), level.image)
 
     @backend_errors
