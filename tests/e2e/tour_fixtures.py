@@ -1,5 +1,7 @@
 """The client tour of issue 4: one Shoal with its built-in Identity, provisioned
 through the unmodified `openstack` client, and the helpers the tour's modules share.
+Its Shoal has two volume backends: `test` (ZFS, where the default type goes) and
+`nas` (RemoteFS on a directory; a type with `volume_backend_name=nas` goes there).
 
 `tour` (package scope, re-exported by tests/e2e/conftest.py) starts a Shoal of its
 own with `auth = "identity"`, bootstraps the first admin offline (`shoal identity
@@ -69,6 +71,7 @@ class Tour:
     server: ShoalServer
     clouds_file: Path
     passwords: dict[str, str]  # cloud -> password
+    nas_dir: str = ""  # the RemoteFS backend's share directory (NAS_BACKEND)
     users: dict[str, str] = field(default_factory=dict)  # user name -> id
     projects: dict[str, str] = field(default_factory=dict)  # project name -> id
     _conns: dict = field(default_factory=dict)
@@ -352,6 +355,36 @@ def sweep(tour: Tour) -> list[str]:
     return left
 
 
+NAS_BACKEND = "nas"  # the tour's second volume backend: Cinder's RemoteFS driver on a directory
+
+
+@contextmanager
+def nas_share(zpool: str):
+    """The NAS share directory of the tour's RemoteFS backend: a dataset of the test pool with
+    a 1 GiB quota, so that it never has the most free space and volumes of the default type
+    stay on the ZFS backend (only a type naming `nas` puts volumes there)."""
+    from tests.fixtures.zfs import destroy_dataset
+
+    dataset = f"{zpool}/tour-nas"
+    subprocess.run(["zfs", "create", "-o", "quota=1G", dataset], check=True, capture_output=True)
+    try:
+        mountpoint = subprocess.run(["zfs", "get", "-H", "-o", "value", "mountpoint", dataset], check=True,
+                                    capture_output=True, text=True).stdout.strip()
+        yield mountpoint
+    finally:
+        destroy_dataset(dataset)
+
+
+def nas_backend(path: str) -> str:
+    return f"""
+[backends.{NAS_BACKEND}]
+driver = "remotefs"
+[[backends.{NAS_BACKEND}.shares]]
+address = "127.0.0.1:{path}"
+path = "{path}"
+"""
+
+
 @pytest.fixture(scope="package")
 def tour(zpool, tmp_path_factory):
     for tool in ("openstack", "cinder"):
@@ -366,12 +399,13 @@ def tour(zpool, tmp_path_factory):
         assert done.returncode == 0, done.stderr
         assert passwords["admin"] not in done.stdout + done.stderr
 
-    with running_shoal(zpool, tmp_path_factory, "tour", auth="identity", before_start=bootstrap) as server:
+    with nas_share(zpool) as nas_dir, running_shoal(zpool, tmp_path_factory, "tour", auth="identity",
+                                                    before_start=bootstrap, extra_config=nas_backend(nas_dir)) as server:
         clouds = server.state_dir / "clouds.yaml"
         accounts = {"admin": ("admin", "admin", "admin"), **ACCOUNTS}
         clouds.write_text(_clouds_yaml(f"{server.url}/identity/v3", accounts, passwords))
         clouds.chmod(0o600)
-        tour = Tour(server, clouds, passwords)
+        tour = Tour(server, clouds, passwords, nas_dir=nas_dir)
         try:
             admin_project = tour.osc_json("admin", "project", "show", "admin")
             tour.projects["admin"] = admin_project["id"]

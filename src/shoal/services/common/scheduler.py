@@ -44,11 +44,10 @@ class PoolStatsCache:
     """Pool stats for placement, kept the way Cinder's and Manila's schedulers keep
     the backends' periodic reports: placement uses the last report, and one older
     than `ttl` is refreshed in the background, so a create never waits on a
-    `zfs get` unless no report younger than `max_age` is known (Cinder's volume
-    service reports every 60 s; refreshing more often only puts a `zfs get` beside
-    the creates that asked for it). Pools are thin
-    (refquota, sparse volumes), so what is placed is not subtracted: fresh stats do
-    not count placed sizes either, only data written."""
+    backend's stats (a `zfs get`, a `stat -f`) unless no report younger than
+    `max_age` is known (Cinder's volume service reports every 60 s; refreshing
+    more often only puts a stats read beside the creates that asked for it). What
+    is placed is not subtracted: thin pools count data written, as fresh stats do."""
 
     def __init__(self, ttl: float = 30.0, max_age: float = 300.0):
         self.ttl, self.max_age = ttl, max_age
