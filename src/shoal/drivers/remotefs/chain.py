@@ -152,10 +152,12 @@ class Chain:
             self.finish(plan)
         self.host.remove_file(self.files.revert_tmp)
 
-    def create_snapshot(self, snapshot_id: str) -> None:
+    def create_snapshot(self, snapshot_id: str) -> Level:
+        """Take the snapshot; the image that now holds its data (as `snapshot_image`
+        would read it, known here without reading the chain again)."""
         info = self.info()
         if snapshot_id in info:
-            return  # taken already (a repeated call)
+            return self.snapshot_image(snapshot_id)  # taken already (a repeated call)
         levels = self.walk(info)
         top = levels[0]
         new = self.files.overlay(snapshot_id)
@@ -167,6 +169,7 @@ class Chain:
                 plain.write_base_format(self.host, self.files, levels[-1].image.format, self.file_mode)
             self._write_info({**(info or {ACTIVE: top.name}), ACTIVE: new, snapshot_id: new})
             undo.pop_all()
+        return top
 
     def delete_snapshot(self, snapshot_id: str) -> None:
         info = self.info()
@@ -186,28 +189,30 @@ class Chain:
         below = levels[position + 1]
         plan = DeletePlan(snapshot_id, names[position], below.name, below.image.format, higher)
         journal.write(self.host, self.files, plan, self.file_mode)
-        self.finish(plan)
+        self.finish(plan, info)
 
-    def finish(self, plan: DeletePlan) -> None:
+    def finish(self, plan: DeletePlan, walked: dict[str, str] | None = None) -> None:
         """Run a delete's steps from wherever they stopped. Each step checks the
         state first, so none is done twice where doing it twice would harm:
         the commit only while the overlay still has the file above it (or is
-        still active), never once the merged file may have taken new writes."""
-        info = self.info()
+        still active), never once the merged file may have taken new writes.
+        `walked`: the .info of a delete that has just checked the whole chain
+        against it (`walk`, under the same lock), so that nothing has run yet
+        and the files are stacked as the plan says: they are not read again."""
+        replay = walked is None
+        info = self.info() if replay else dict(walked)
         snapshot_path = self.files.path(plan.snapshot_file)
         if info.get(plan.snapshot_id) == plan.snapshot_file:
             if plan.higher_file is None:
                 if info[ACTIVE] != plan.snapshot_file:
                     raise self.damaged(f"a delete of snapshot {plan.snapshot_id} was under way with "
                                        f"{plan.snapshot_file} active, but the .info file says {info[ACTIVE]}")
-                self._check_merge(plan)
-                self.qemu.run(qemu_img.commit(snapshot_path))
+                self._merge(plan, replay)
                 info[ACTIVE] = plan.base_file
             else:
-                backing = self._backing_of(plan.higher_file)
+                backing = self._backing_of(plan.higher_file) if replay else plan.snapshot_file
                 if backing == plan.snapshot_file:
-                    self._check_merge(plan)
-                    self.qemu.run(qemu_img.commit(snapshot_path))
+                    self._merge(plan, replay)
                     higher = self.files.path(plan.higher_file)
                     self.qemu.run(qemu_img.rebase_unsafe(higher, plan.base_file, plan.base_format))
                 elif backing != plan.base_file:
@@ -227,13 +232,15 @@ class Chain:
         except InvalidBackingFile as exc:
             raise self.damaged(f"{name}: {exc}") from None
 
-    def _check_merge(self, plan: DeletePlan) -> None:
-        """Before a commit (again, after a crash): both files are there and still
-        one on top of the other."""
-        if self._backing_of(plan.snapshot_file) != plan.base_file:
-            raise self.damaged(f"{plan.snapshot_file} is no longer backed by {plan.base_file}, in the middle of "
-                               f"deleting snapshot {plan.snapshot_id}")
-        self.inspect(plan.base_file, plan.base_format)
+    def _merge(self, plan: DeletePlan, check: bool) -> None:
+        """Commit the snapshot's overlay into its backing file; with `check` (again,
+        after a crash), only once both files are seen there, still one on top of the other."""
+        if check:
+            if self._backing_of(plan.snapshot_file) != plan.base_file:
+                raise self.damaged(f"{plan.snapshot_file} is no longer backed by {plan.base_file}, in the middle of "
+                                   f"deleting snapshot {plan.snapshot_id}")
+            self.inspect(plan.base_file, plan.base_format)
+        self.qemu.run(qemu_img.commit(self.files.path(plan.snapshot_file)))
 
     def revert(self, snapshot_id: str) -> None:
         """Back to the latest snapshot: the active overlay is replaced by an empty
