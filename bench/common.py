@@ -81,8 +81,10 @@ class BenchShoal:
 
 
 @contextlib.contextmanager
-def bench_shoal(pool_size: str = "4G", datasets: tuple[str, ...] = ("raw",)):
-    """A pool of the bench's own with `<pool>/api` for Shoal and the given raw datasets."""
+def bench_shoal(pool_size: str = "4G", datasets: tuple[str, ...] = ("raw",), backends=None):
+    """A pool of the bench's own with `<pool>/api` for Shoal and the given raw datasets.
+    `backends(work)`, if given, returns TOML for more backends, added to the config;
+    whatever it makes for them goes under `work`, which is removed at the end."""
     work = Path(tempfile.mkdtemp(prefix="shoal-bench-"))
     pool = f"shoalbench{os.getpid()}"
     sh("truncate", "-s", pool_size, str(work / "pool.img"))
@@ -98,7 +100,7 @@ def bench_shoal(pool_size: str = "4G", datasets: tuple[str, ...] = ("raw",)):
         # The production health-check interval (the tests' 2 s would run its checks
         # in the middle of the measured operations).
         write_config(config, work, port, f"{pool}/api", free_port(), free_port(), iscsi_port,
-                     periodic_interval=60)
+                     periodic_interval=60, extra=backends(work) if backends else "")
         url = f"http://127.0.0.1:{port}"
         server = start_server(config, work, url)
         yield BenchShoal(url, pool, work, uuid.uuid4().hex, iscsi_port)
