@@ -17,6 +17,7 @@ from pydantic import BaseModel, Field
 
 from .base import ShareDriver
 from .remotefs.config import RemoteFsBackendConfig
+from .storpool.config import StorPoolBackendConfig
 from .volume import VolumeDriver
 from .zfs.config import ZfsBackendConfig
 
@@ -47,6 +48,7 @@ class DriverEntry:
 DRIVERS: dict[str, DriverEntry] = {
     "zfs": DriverEntry(ZfsBackendConfig, "shoal.drivers.zfs.backend:build", ("shares", "volumes")),
     "remotefs": DriverEntry(RemoteFsBackendConfig, "shoal.drivers.remotefs.backend:build", ("volumes",)),
+    "storpool": DriverEntry(StorPoolBackendConfig, "shoal.drivers.storpool.backend:build", ("volumes",)),
 }
 
 DEFAULT_DRIVER = "zfs"  # a backend table without `driver` (every file before the registry)

@@ -195,3 +195,11 @@ class VolumeDriver(ABC):
     def retype(self, volume: VolumeRef, new_extra_specs: dict[str, str]) -> bool:
         """Apply a new type in place when no data has to move; False when it cannot."""
         return False
+
+    def update_migrated_volume(self, volume: VolumeRef, new_volume: VolumeRef) -> str | None:
+        """After a migration copied `volume`'s data into `new_volume` on this
+        backend, where names come from ids: give the data `volume`'s own name.
+        Returns the id whose name still holds the data when that could not be
+        done (Cinder's `_name_id`), None when nothing is left to rename (the
+        default: a driver that finds volumes by provider_location renames nothing)."""
+        return None
