@@ -100,3 +100,20 @@ def test_manage_refuses_links_chains_data_files_and_other_formats():
     assert manage.unsafe_image(ImageInfo("f", "vmdk", GiB)) == "Unsupported image format: 'vmdk'."
     assert manage.is_sidecar("volume-1.info") and manage.is_sidecar("volume-1.shoal-meta")
     assert not manage.is_sidecar("volume-1")
+
+
+def test_volume_locks_are_forgotten_when_nobody_holds_them(tmp_path):
+    import gc
+
+    from shoal.drivers.remotefs.config import NasShareConfig, RemoteFsBackendConfig
+    from shoal.drivers.remotefs.volumes import RemoteFsVolumeDriver
+    from shoal.hosts import LocalHost
+
+    config = RemoteFsBackendConfig(driver="remotefs", shares=[NasShareConfig(address="h:/e", path=str(tmp_path))])
+    driver = RemoteFsVolumeDriver("nas", config, LocalHost(), str(tmp_path))
+    with driver._locked("a", "b"):
+        assert set(driver._locks) == {"a", "b"}
+        with driver._locked("a"):  # re-entrant for the same thread (a clone locks its source again)
+            pass
+    gc.collect()
+    assert len(driver._locks) == 0

@@ -23,6 +23,7 @@ from __future__ import annotations
 import functools
 import logging
 import threading
+import weakref
 from contextlib import ExitStack, contextmanager
 
 from shoal.drivers.base import DriverError, InvalidRequest, NotFoundOnBackend, PoolStats
@@ -76,7 +77,9 @@ class RemoteFsVolumeDriver(ManageMixin, VolumeDriver):
         self.mount_point_base = config.mount_point_base or f"{state_dir.rstrip('/')}/mnt"
         self.shares = nas.shares_of(config.shares, self.mount_point_base)
         self.qemu = QemuImg(host, config.qemu_img_timeout)
-        self._locks: dict[str, threading.RLock] = {}
+        # A volume's lock lives while someone holds or waits for it: ids of deleted
+        # volumes do not pile up.
+        self._locks: weakref.WeakValueDictionary[str, threading.RLock] = weakref.WeakValueDictionary()
         self._locks_guard = threading.Lock()
         self._attached: set[str] = set()  # volume ids exported to at least one connector
         self._mounted: set[str] = set()  # addresses of the shares Shoal mounted (or found mounted)
@@ -133,7 +136,9 @@ class RemoteFsVolumeDriver(ManageMixin, VolumeDriver):
         with ExitStack() as stack:
             for volume_id in dict.fromkeys(volume_ids):
                 with self._locks_guard:
-                    lock = self._locks.setdefault(volume_id, threading.RLock())
+                    lock = self._locks.get(volume_id)
+                    if lock is None:
+                        lock = self._locks[volume_id] = threading.RLock()
                 stack.enter_context(lock)
             yield
 
