@@ -45,17 +45,19 @@ class ApiObjectMissing(ApiError, NotFoundOnBackend):
 
 class Api:
     def __init__(self, settings: ApiSettings, timeout: float = 300.0, retries: int = 5,
-                 client=None, sleep: Callable[[float], None] = time.sleep):
+                 client=None, sleep: Callable[[float], None] | None = None):
         self.address = settings.address
         self.client = client or StorPoolAPI(settings.host, settings.port, settings.token, timeout=timeout,
                                             transient_retries=0)
         self.retries = retries
-        self._sleep = sleep
+        self._sleep = sleep or time.sleep
 
-    def call(self, method: str, *args, ignore: Iterable[str] = ()):
-        """`client.method(*args)`; None when the API answers with an error named in `ignore`."""
-        for attempt in range(self.retries + 1):
-            last = attempt == self.retries
+    def call(self, method: str, *args, ignore: Iterable[str] = (), retries: int | None = None):
+        """`client.method(*args)`; None when the API answers with an error named in `ignore`.
+        `retries` overrides the configured count (a health probe wants none)."""
+        retries = self.retries if retries is None else retries
+        for attempt in range(retries + 1):
+            last = attempt == retries
             try:
                 return getattr(self.client, method)(*args)
             except StorPoolAPIError as exc:

@@ -63,8 +63,7 @@ class StorPoolVolumeDriver(VolumeDriver):
         with self._guard:
             if self._cluster is None:
                 settings = self.conf.api()
-                extra = {"sleep": self._sleep} if self._sleep else {}
-                api = Api(settings, self.config.api_timeout, self.config.api_retries, self._client, **extra)
+                api = Api(settings, self.config.api_timeout, self.config.api_retries, self._client, self._sleep)
                 self._cluster = (settings, api)
             return self._cluster
 
@@ -100,7 +99,7 @@ class StorPoolVolumeDriver(VolumeDriver):
             return [f"no StorPool API token for backend {self.backend_name}; fix: set SP_AUTH_TOKEN in "
                     f"/etc/storpool.conf or auth_token in [backends.{self.backend_name}]"]
         try:
-            templates = Api(settings, min(self.config.api_timeout, 10.0), 0, api.client).call("volume_templates_list")
+            templates = api.call("volume_templates_list", retries=0)
         except DriverError as exc:
             return [f"{exc}; fix: start the StorPool API, or correct SP_API_HTTP_HOST/SP_API_HTTP_PORT "
                     f"(api_host/api_port in [backends.{self.backend_name}])"]
