@@ -1,6 +1,8 @@
 #!/bin/bash
 # Guest recipe for the kernel lane: a Debian 12 (bookworm) image with kernel
-# OpenZFS (zfs-dkms), LIO (targetcli-fb), the kernel NFS server and sshd.
+# OpenZFS (zfs-dkms), LIO (targetcli-fb), the kernel NFS server and sshd,
+# plus the kernel NFS client (nfs-common's mount.nfs) and qemu-utils (qemu-img,
+# qemu-io) for the RemoteFS driver, which mounts an NFS share in the guest.
 #
 #   build-guest.sh OUTDIR
 #
@@ -78,6 +80,12 @@ ls "$R/lib/modules/$KVER"/updates/dkms/zfs.ko* >/dev/null
 log "NFS server, LIO"
 apt_install nfs-kernel-server targetcli-fb python3-rtslib-fb
 
+# RemoteFS: the driver mounts its NAS share with the kernel NFS client
+# (mount -t nfs, from nfs-common) and keeps raw/qcow2 files there (qemu-img);
+# the lane checks their data with qemu-io in the guest.
+log "NFS client, qemu-utils"
+apt_install nfs-common qemu-utils
+
 log "configuring the guest"
 echo shoal-lane > "$R/etc/hostname"
 printf '127.0.0.1 localhost\n127.0.1.1 shoal-lane\n' > "$R/etc/hosts"
@@ -148,7 +156,8 @@ in_root update-initramfs -u -k "$KVER"
 {
     echo "kernel $KVER"
     in_root dpkg-query -W -f '${Package} ${Version}\n' zfs-dkms zfsutils-linux \
-        nfs-kernel-server targetcli-fb python3-rtslib-fb openssh-server linux-image-amd64
+        nfs-kernel-server nfs-common qemu-utils targetcli-fb python3-rtslib-fb openssh-server \
+        linux-image-amd64
 } > "$WORK/manifest.txt"
 
 cp "$R/boot/vmlinuz-$KVER" "$WORK/vmlinuz"

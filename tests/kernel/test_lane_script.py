@@ -52,3 +52,9 @@ def test_nothing_generated_is_in_the_repo():
     """Images and keys live in the cache outside the repo, never next to the recipe."""
     names = {p.name for p in (REPO / "scripts" / "kernel-lane.d").iterdir()}
     assert not names & {"root.img", "vmlinuz", "initrd.img", "id_ed25519", "id_ed25519.pub"}
+
+
+def test_recipe_installs_the_remotefs_tools():
+    """test_kernel_remotefs runs qemu-img/qemu-io and mount.nfs in the guest."""
+    recipe = RECIPE.read_text()
+    assert "apt_install nfs-common qemu-utils" in recipe
