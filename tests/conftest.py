@@ -8,4 +8,5 @@ pytest_plugins = [
     "tests.fixtures.tgtd",
     "tests.fixtures.keystone",
     "tests.fixtures.remotefs",
+    "tests.fixtures.storpool",
 ]

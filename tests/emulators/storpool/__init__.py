@@ -1,0 +1,14 @@
+"""A StorPool API emulator for tests: an HTTP server speaking StorPool's
+``/ctrl/1.0/`` JSON API (as os-brick's ``storpool_utils`` and the ``storpool``
+package call it), keeping volumes and snapshots in a ZFS dataset of its own and
+attaching them to this host as real loop devices under /dev/storpool.
+
+- ``server``: :class:`StorPoolEmulator`, the HTTP side and the test hooks;
+- ``store``: the emulator's cluster state and its ZFS storage;
+- ``devices``: the emulator's client side (loop devices, symlinks, ledgers).
+"""
+
+from tests.emulators.storpool.server import EmulatorRefused, StorPoolEmulator
+from tests.emulators.storpool.store import ApiError, Disk, Template
+
+__all__ = ["ApiError", "Disk", "EmulatorRefused", "StorPoolEmulator", "Template"]
