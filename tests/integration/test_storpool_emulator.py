@@ -16,6 +16,7 @@ from os_brick.initiator import storpool_utils
 from os_brick.initiator.connectors.storpool import StorPoolConnector
 from os_brick.privileged import default as brick_privileged
 
+from tests.emulators.storpool import devices
 from tests.fixtures.storpool import CONF, OURID
 
 pytestmark = pytest.mark.integration
@@ -406,4 +407,21 @@ def test_reset_leaves_nothing_behind(api, storpool_emulator):
     api.snapshot_create(name, {"name": snap_name()})
     storpool_emulator.reset()
     assert api.volumes_list() == [] and not list(Path("/dev/storpool").glob("*"))
+    assert zfs_names(storpool_emulator.root, "all") == {storpool_emulator.root}
+
+
+def test_reset_closes_descriptors_a_test_leaked(api, storpool_emulator):
+    """A device left open would keep its file busy, and zfs-fuse wedges when a dataset
+    is destroyed under an open file: the emulator closes this process's leaked
+    descriptors when it tears down, and frees the loop device before any destroy."""
+    name = vol_name()
+    api.volume_create({"name": name, "size": GiB})
+    fd = os.open(attach(api, name), os.O_RDONLY)  # leaked on purpose
+    store = storpool_emulator.store
+    mountpoint = store.mountpoint
+    with pytest.warns(UserWarning, match="left open"):
+        storpool_emulator.reset()
+    with pytest.raises(OSError):
+        os.fstat(fd)
+    assert devices.loops_under(mountpoint) == []
     assert zfs_names(storpool_emulator.root, "all") == {storpool_emulator.root}

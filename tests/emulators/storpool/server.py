@@ -35,6 +35,7 @@ import json
 import os
 import secrets
 import threading
+import time
 from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -55,6 +56,7 @@ from tests.emulators.storpool.store import (
 from tests.fixtures.zfs import destroy_dataset
 
 PREFIX = "/ctrl/1.0/"
+LINGER_TIMEOUT = 10.0  # seconds stop() waits for loop devices still held open to go
 _instances = itertools.count(1)
 
 
@@ -162,11 +164,17 @@ class StorPoolEmulator:
             self.client.close()
             self.client = None
         if self._exists():
-            held = devices.loops_under(Path(_zfs("get", "-H", "-o", "value", "mountpoint", self.root).strip()))
+            mountpoint = Path(_zfs("get", "-H", "-o", "value", "mountpoint", self.root).strip())
+            deadline = time.monotonic() + LINGER_TIMEOUT
+            while (held := devices.loops_under(mountpoint)) and time.monotonic() < deadline:
+                time.sleep(0.2)
             if held:
+                # Destroying (or force-destroying the pool) under a file a loop device still
+                # holds wedges zfs-fuse: its FUSE destroy waits for a release it never gets.
                 raise RuntimeError(
-                    f"StorPool emulator: {', '.join(held)} still hold files of {self.root} (open elsewhere); "
-                    "its datasets are left for the zpool teardown")
+                    f"StorPool emulator: {', '.join(held)} still hold files of {self.root} (open by another "
+                    "process, a mount or a dm device); its datasets are not destroyed. Free those devices "
+                    "before the zpool goes: a forced destroy under them wedges zfs-fuse")
             destroy_dataset(self.root)
 
     def _exists(self) -> bool:
