@@ -57,3 +57,17 @@ def test_each_test_gets_a_fresh_dataset(zfs_root):
     assert zfs("list", "-H", "-o", "name", "-r", zfs_root).split() == [zfs_root]
     n = int(zfs_root.rsplit("/t", 1)[1])
     assert not exists(f"{zfs_root.rsplit('/', 1)[0]}/t{n - 1}")
+
+
+def test_files_held_open_on_a_pool_are_found_before_a_destroy(zfs_root):
+    """`zpool destroy -f` with a file open on the pool wedges zfs-fuse; the fixture looks first."""
+    import os
+
+    from tests.fixtures.zfs import open_under
+
+    mountpoint = zfs("get", "-H", "-o", "value", "mountpoint", zfs_root).strip()
+    with open(f"{mountpoint}/held", "w") as held:
+        found = open_under([mountpoint])
+        assert any(line.startswith(f"{os.getpid()} ") and line.endswith(f"{mountpoint}/held") for line in found)
+        held.write("x")
+    assert open_under([mountpoint]) == []
