@@ -9,6 +9,7 @@ from fastapi import FastAPI
 
 from shoal.api import identity, share, volume
 from shoal.api.openstack import errors
+from shoal.api.openstack.request_ids import RequestIds
 from shoal.config import Settings
 from shoal.services import Services
 
@@ -30,6 +31,7 @@ def create_app(settings: Settings, services: Services | None = None, start: bool
     app = FastAPI(title="Shoal", version="0.1.0", lifespan=lifespan)
     app.state.services = services
     errors.install(app)
+    app.add_middleware(RequestIds)
     if settings.api.auth == "identity":
         identity.mount(app)
     share.mount(app)

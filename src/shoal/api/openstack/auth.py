@@ -20,6 +20,7 @@ from shoal.services.common.context import RequestContext
 from shoal.services.common.errors import Unauthorized
 
 from .errors import ApiError
+from .request_ids import request_id_of
 
 _SAFE_ID = re.compile(r"^[A-Za-z0-9_.@-]{1,255}$")
 AUTH_REQUIRED = "The request you have made requires authentication."
@@ -36,8 +37,8 @@ def noauth_context(request: Request, url_project: str | None, default_project: s
         project = default_project
     if not _SAFE_ID.match(user):
         user = "admin"
-    request_id = request.headers.get("X-OpenStack-Request-Id")
-    return RequestContext(user_id=user, project_id=project, roles=("admin", "member", "reader"), request_id=request_id)
+    return RequestContext(user_id=user, project_id=project, roles=("admin", "member", "reader"),
+                          request_id=request_id_of(request))
 
 
 def unauthorized(request: Request, message: str = AUTH_REQUIRED) -> ApiError:
@@ -89,4 +90,4 @@ def _context(request: Request, info, url_project: str | None) -> RequestContext:
     if url_project is not None and url_project != info.project_id:
         raise unauthorized(request, "The token is scoped to another project than the one in the URL.")
     return RequestContext(user_id=info.user_id, project_id=info.project_id, roles=info.roles,
-                          request_id=request.headers.get("X-OpenStack-Request-Id"), cross_project=True)
+                          request_id=request_id_of(request), cross_project=True)

@@ -1,0 +1,42 @@
+"""Every response carries the request's id, as Cinder's and Manila's do:
+`x-openstack-request-id` (both) and `x-compute-request-id` (Manila's clients
+and Tempest's share tests read that one), `req-<uuid>`. The id is made here,
+once per request, and kept in the ASGI scope so the user messages a request
+writes name the id its client saw. A plain ASGI wrapper: no per-request
+framework machinery on the hot path."""
+
+from __future__ import annotations
+
+import uuid
+
+from starlette.requests import Request
+
+SCOPE_KEY = "shoal.request_id"
+HEADERS = (b"x-openstack-request-id", b"x-compute-request-id")
+
+
+def new_request_id() -> str:
+    return f"req-{uuid.uuid4()}"
+
+
+def request_id_of(request: Request) -> str | None:
+    return request.scope.get(SCOPE_KEY)
+
+
+class RequestIds:
+    def __init__(self, app):
+        self.app = app
+
+    async def __call__(self, scope, receive, send):
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        request_id = scope[SCOPE_KEY] = new_request_id()
+        extra = [(name, request_id.encode()) for name in HEADERS]
+
+        async def send_with_id(message):
+            if message["type"] == "http.response.start":
+                message["headers"] = [*message.get("headers", []), *extra]
+            await send(message)
+
+        await self.app(scope, receive, send_with_id)
