@@ -41,6 +41,9 @@ def test_volume_types_crud_and_extra_specs(volume_api):
     tid = vtype["id"]
     assert vtype["extra_specs"] == {"provisioning:type": "thin"} and vtype["is_public"] is True
     assert vtype["description"] == "fast"
+    # Each answer in Cinder's shape: a create's has no qos_specs_id, an update's not the access flag either.
+    assert "qos_specs_id" not in vtype and vtype["os-volume-type-access:is_public"] is True
+    assert "qos_specs_id" in client.get(f"/types/{tid}").json()["volume_type"]
     fault(client.post("/types", json={"volume_type": {"name": f"gold-{tag}"}}), 409)
     fault(client.post("/types", json={"volume_type": {"name": ""}}), 400)
 
@@ -52,6 +55,7 @@ def test_volume_types_crud_and_extra_specs(volume_api):
     assert resp.status_code == 200, resp.text
     assert (resp.json()["volume_type"]["name"], resp.json()["volume_type"]["description"]) == (
         f"platinum-{tag}", "faster")
+    assert not {"qos_specs_id", "os-volume-type-access:is_public"} & set(resp.json()["volume_type"])
 
     specs = f"/types/{tid}/extra_specs"
     assert client.get(specs).json() == {"extra_specs": {"provisioning:type": "thin"}}

@@ -32,14 +32,14 @@ async def create_type(call: VolumeCall = Depends(volume_call)):
     is_public = body.get("os-volume-type-access:is_public", body.get("is_public", True))
     vtype = await sync(call.services.volume_types.create, call.ctx, body.get("name"), body.get("extra_specs"),
                        is_public, body.get("description"))
-    return {"volume_type": views.volume_type(call, vtype)}
+    return {"volume_type": views.volume_type(call, vtype, answer_to="create")}
 
 
 @router.put("/types/{type_id}")
 async def update_type(type_id: str, call: VolumeCall = Depends(volume_call)):
     body = await call.body("volume_type")
     vtype = await sync(call.services.volume_types.update, call.ctx, type_id, body)
-    return {"volume_type": views.volume_type(call, vtype)}
+    return {"volume_type": views.volume_type(call, vtype, answer_to="update")}
 
 
 @router.delete("/types/{type_id}", status_code=202)

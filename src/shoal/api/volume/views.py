@@ -20,7 +20,10 @@ def volume_summary(call: VolumeCall, volume: models.Volume) -> dict:
     return {"id": volume.id, "name": volume.name, "links": call.link("volumes", volume.id, "v3")}
 
 
-def volume_detail(call: VolumeCall, volume: models.Volume) -> dict:
+def volume_detail(call: VolumeCall, volume: models.Volume, created: bool = False) -> dict:
+    """The volume at the call's microversion. The answer to a create lacks the
+    attributes Cinder's extensions add only to shows and lists (tenant, host,
+    migration status)."""
     vtype = volume.volume_type
     view = {
         "id": volume.id,
@@ -43,10 +46,11 @@ def volume_detail(call: VolumeCall, volume: models.Volume) -> dict:
         "multiattach": volume.multiattach,
         "user_id": volume.user_id,
         "links": call.link("volumes", volume.id, "v3"),
-        "os-vol-tenant-attr:tenant_id": volume.project_id,
         "migration_status": None,
     }
-    if call.ctx.is_admin:
+    if not created:
+        view["os-vol-tenant-attr:tenant_id"] = volume.project_id
+    if call.ctx.is_admin and not created:
         view["os-vol-host-attr:host"] = f"shoal@{volume.backend}#{volume.pool}" if volume.backend else None
         view["os-vol-mig-status-attr:migstat"] = None
         view["os-vol-mig-status-attr:name_id"] = None
@@ -93,12 +97,16 @@ def snapshot_summary(call: VolumeCall, snap: models.VolumeSnapshot) -> dict:
     return snapshot_detail(call, snap)  # Cinder's summary view carries the same fields
 
 
-def volume_type(call: VolumeCall, vtype: models.VolumeType) -> dict:
-    return {
-        "id": vtype.id, "name": vtype.name, "description": vtype.description, "is_public": vtype.is_public,
-        "os-volume-type-access:is_public": vtype.is_public, "extra_specs": dict(vtype.extra_specs or {}),
-        "qos_specs_id": None,
-    }
+def volume_type(call: VolumeCall, vtype: models.VolumeType, answer_to: str = "show") -> dict:
+    """Cinder's shapes: show and list carry `qos_specs_id`; the answer to a create
+    does not; the answer to an update has neither it nor the type-access flag."""
+    view = {"id": vtype.id, "name": vtype.name, "description": vtype.description, "is_public": vtype.is_public,
+            "extra_specs": dict(vtype.extra_specs or {})}
+    if answer_to != "update":
+        view["os-volume-type-access:is_public"] = vtype.is_public
+    if answer_to == "show":
+        view["qos_specs_id"] = None
+    return view
 
 
 def attachment(call: VolumeCall, row: models.VolumeAttachment, connection_info=None, detail: bool = True) -> dict:

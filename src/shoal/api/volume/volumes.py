@@ -85,7 +85,7 @@ async def create_volume(call: VolumeCall = Depends(volume_call)):
         source_volid=body.get("source_volid"), availability_zone=body.get("availability_zone"),
         metadata=body.get("metadata"), multiattach=body.get("multiattach"),
     )
-    return {"volume": views.volume_detail(call, volume)}
+    return {"volume": views.volume_detail(call, volume, created=True)}
 
 
 @router.get("/volumes/{volume_id}")
