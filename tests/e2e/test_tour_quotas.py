@@ -31,7 +31,7 @@ def test_volume_quota_show_set_and_enforce(tour):
 
         made.append(b.create_volume(size=1, name="quota-1").id)
         wait_status(b.get_volume, made[0], "available")
-        tour.osc_batch_fails("b-member", "413", ["volume", "create", "--size", "1", "quota-2"])
+        tour.osc_batch_fails("b-member", "HttpException: 413", ["volume", "create", "--size", "1", "quota-2"])
         assert "quota-2" not in {v.name for v in b.volumes()}
         # Only the admin changes quotas (the project is given by id: a member may not look it up by name).
         tour.osc_batch_fails("b-member", "ForbiddenException: 403",

@@ -118,7 +118,8 @@ class Tour:
 
     def osc_batch_fails(self, cloud: str, expect: str, *commands: list[str] | tuple[str, ...]) -> str:
         """Several commands that must each fail, each with one error that says `expect`
-        (e.g. "ForbiddenException: 403"); their stderr, for more checks."""
+        (e.g. "ForbiddenException: 403": the exception's name too, since a bare status can
+        also stand inside a random id in the URL the error quotes); their stderr, for more checks."""
         result = self._interactive(cloud, commands)
         assert json_documents(result.stdout) == [], f"some of {commands} succeeded:\n{result.stdout[-2000:]}"
         assert result.stderr.count(expect) == len(commands), f"errors of {commands}:\n{result.stderr[-3000:]}"
