@@ -33,8 +33,7 @@ class VolumeRecovery:
         its driver reports damaged goes to `error` with the driver's reason."""
         for name, driver in self.core.volume_drivers.items():
             with self.core.db.session() as session:
-                refs = [vr.volume_ref(v) for v in session.scalars(select(models.Volume).where(
-                    models.Volume.backend == name, models.Volume.provider_location.is_not(None)))]
+                refs = vr.held_volumes(session, name)
             try:
                 damaged = driver.recover(refs)
             except Exception:

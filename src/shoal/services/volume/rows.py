@@ -39,6 +39,17 @@ def snapshot_ref(snapshot: models.VolumeSnapshot) -> VolumeSnapshotRef:
     return VolumeSnapshotRef(snapshot.id, volume_ref(snapshot.volume), snapshot.provider_location)
 
 
+def held_volumes(session: Session, backend: str) -> list[VolumeRef]:
+    """The volumes Shoal holds on `backend` (those with data there), as its driver takes them."""
+    return [volume_ref(v) for v in session.scalars(select(models.Volume).where(
+        models.Volume.backend == backend, models.Volume.provider_location.is_not(None)))]
+
+
+def held_snapshots(session: Session, backend: str) -> list[VolumeSnapshotRef]:
+    return [snapshot_ref(s) for s in session.scalars(select(models.VolumeSnapshot).join(models.Volume).where(
+        models.Volume.backend == backend, models.VolumeSnapshot.provider_location.is_not(None)))]
+
+
 def connector_from(data: dict | None) -> Connector:
     data = data or {}
     return Connector(initiator=data.get("initiator"), ip=data.get("ip"), host=data.get("host"),

@@ -455,9 +455,7 @@ class Volumes:
         metadata = check_metadata(metadata)
         with self.core.db.session() as session:
             vtype = self.types.find(session, ctx, volume_type) if volume_type else self.types.default(session)
-            held = session.scalars(select(models.Volume).where(
-                models.Volume.backend == backend, models.Volume.provider_location.is_not(None))).all()
-            owner = vr.driver(self.core, backend).reference_owner(ref, [vr.volume_ref(v) for v in held])
+            owner = vr.driver(self.core, backend).reference_owner(ref, vr.held_volumes(session, backend))
             if owner is not None:
                 source = ref.get("source-name") or ref.get("source-id")
                 raise Invalid(f"Invalid input received: {source} is already managed as volume {owner}")
@@ -548,15 +546,8 @@ class Volumes:
         for name, drv in self.core.volume_drivers.items():
             if wanted and name != wanted:
                 continue
-            with self.core.db.session() as session:  # what Shoal holds on this backend, as the driver sees it
-                if snapshots:
-                    held = session.scalars(select(models.VolumeSnapshot).join(models.Volume).where(
-                        models.Volume.backend == name, models.VolumeSnapshot.provider_location.is_not(None))).all()
-                    managed = [vr.snapshot_ref(s) for s in held]
-                else:
-                    held = session.scalars(select(models.Volume).where(
-                        models.Volume.backend == name, models.Volume.provider_location.is_not(None))).all()
-                    managed = [vr.volume_ref(v) for v in held]
+            with self.core.db.session() as session:  # read, then ask the backend outside the transaction
+                managed = vr.held_snapshots(session, name) if snapshots else vr.held_volumes(session, name)
             items = drv.manageable_snapshots(managed) if snapshots else drv.manageable_volumes(managed)
             out.extend((name, item) for item in items)
         return out
