@@ -51,6 +51,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import Rounds, bench_shoal, latency, report, send, sh, wait_gone, wait_status  # noqa: E402
 
 from shoal.drivers.remotefs import info_file  # noqa: E402
+from tests.fixtures.remotefs import backend_toml  # noqa: E402
 from shoal.drivers.remotefs.files import PENDING, TMP_SNAP  # noqa: E402
 from shoal.drivers.remotefs.info_file import ACTIVE  # noqa: E402
 
@@ -68,13 +69,7 @@ MODE = "660"  # a new share: Cinder's "auto" secure permissions resolve to true
 def nas_backend(work: Path) -> str:
     share = work / "nas"
     share.mkdir()
-    return f"""
-[backends.{BACKEND}]
-driver = "remotefs"
-[[backends.{BACKEND}.shares]]
-address = "127.0.0.1:/shoal-bench"
-path = "{share}"
-"""
+    return backend_toml(BACKEND, share, address="127.0.0.1:/shoal-bench")
 
 
 def settle_memory(scratch: Path) -> None:

@@ -41,6 +41,7 @@ from types import SimpleNamespace
 import httpx
 import pytest
 
+from tests.fixtures.remotefs import backend_toml
 from tests.fixtures.shoal import SHOAL, ShoalServer, running_shoal
 
 BIN = Path(sys.executable).parent
@@ -376,16 +377,6 @@ def nas_share(zpool: str):
         destroy_dataset(dataset)
 
 
-def nas_backend(path: str) -> str:
-    return f"""
-[backends.{NAS_BACKEND}]
-driver = "remotefs"
-[[backends.{NAS_BACKEND}.shares]]
-address = "127.0.0.1:{path}"
-path = "{path}"
-"""
-
-
 @pytest.fixture(scope="package")
 def tour(zpool, tmp_path_factory):
     for tool in ("openstack", "cinder"):
@@ -401,7 +392,7 @@ def tour(zpool, tmp_path_factory):
         assert passwords["admin"] not in done.stdout + done.stderr
 
     with nas_share(zpool) as nas_dir, running_shoal(zpool, tmp_path_factory, "tour", auth="identity",
-                                                    before_start=bootstrap, extra_config=nas_backend(nas_dir)) as server:
+                                                    before_start=bootstrap, extra_config=backend_toml(NAS_BACKEND, nas_dir)) as server:
         clouds = server.state_dir / "clouds.yaml"
         accounts = {"admin": ("admin", "admin", "admin"), **ACCOUNTS}
         clouds.write_text(_clouds_yaml(f"{server.url}/identity/v3", accounts, passwords))

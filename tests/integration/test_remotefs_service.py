@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.fixtures.remotefs import backend_toml
 from tests.fixtures.shoal import restart_server, running_shoal
 
 from .volume_helpers import cinder, fault, messages_for, wait_for_status, wait_gone
@@ -23,14 +24,7 @@ NAS = "nas"
 @pytest.fixture(scope="module")
 def nas_server(zpool, tmp_path_factory):
     share = tmp_path_factory.mktemp("nas-share")
-    extra = f"""
-[backends.{NAS}]
-driver = "remotefs"
-[[backends.{NAS}.shares]]
-address = "127.0.0.1:{share}"
-path = "{share}"
-"""
-    with running_shoal(zpool, tmp_path_factory, "remotefs-svc", extra_config=extra) as server:
+    with running_shoal(zpool, tmp_path_factory, "remotefs-svc", extra_config=backend_toml(NAS, share)) as server:
         server.nas_dir = share
         server.pool_name = f"shoal@{NAS}#127.0.0.1:{share}"
         yield server
