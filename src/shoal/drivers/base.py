@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
+from typing import Callable
 
 
 class DriverError(Exception):
@@ -202,3 +203,49 @@ class ShareDriver(ABC):
 
     @abstractmethod
     def unmanage_snapshot(self, snapshot: SnapshotRef) -> None: ...
+
+    # ---- readable replicas (optional: a backend with a replication_domain) ----------
+    #
+    # A replicated share has one writable active copy and read-only secondaries on
+    # backends of the same replication domain. Services hold the replicas' rows and
+    # drive the flows; a driver moves data and sets roles. Replica refs are ShareRefs
+    # whose id is the replica's. Every call is safe to repeat after a crash.
+
+    replication_domain: str | None = None
+
+    def check_replication_spec(self, extra_specs: dict[str, str]) -> None:
+        """Raise InvalidRequest when a type's `replication_type` cannot be honoured here."""
+        if extra_specs.get("replication_type") is not None:
+            raise InvalidRequest(f"backend {self.backend_name} does not replicate shares")
+
+    def take_replication_snapshot(self, share: ShareRef, tag: str) -> None:
+        """A point-in-time `tag` of the active copy that replicas are brought to."""
+        raise InvalidRequest(f"backend {self.backend_name} does not replicate shares")
+
+    def replication_tags(self, share: ShareRef) -> list[str]:
+        """The replication points a copy holds, oldest first."""
+        return []
+
+    def drop_replication_snapshots(self, share: ShareRef, keep: set[str]) -> None:
+        """Remove the copy's replication points not in `keep`."""
+
+    def replication_estimate(self, share: ShareRef, tag: str) -> int:
+        """Bytes a full copy of `share` at `tag` is expected to carry (0: unknown)."""
+        return 0
+
+    def replicate(self, replica: ShareRef, source: "ShareDriver", active: ShareRef, tag: str, since: str | None,
+                  progress: Callable[[int], None] | None = None) -> int:
+        """Bring `replica` (here) to `active@tag` (on `source`, same domain): in full
+        when `since` is None, else the changes since `since`, the last point both
+        hold; changes on the replica since then are discarded. The replica stays
+        read-only on the backend. Returns bytes sent."""
+        raise InvalidRequest(f"backend {self.backend_name} does not replicate shares")
+
+    def export_replica(self, replica: ShareRef, rules: list[AccessRule], writable: bool) -> ShareResult:
+        """Export a copy as the active (`writable`) or as a secondary: read-only on
+        the backend first, then every rule cast to read-only."""
+        raise InvalidRequest(f"backend {self.backend_name} does not replicate shares")
+
+    def delete_replica(self, replica: ShareRef) -> None:
+        """Remove a copy, its export and its replication points. Succeeds if gone."""
+        self.delete_share(replica)

@@ -25,6 +25,8 @@ class ZfsBackendConfig(BackendCommon):
     admin_export_address: str | None = None
     nfs_helper: Literal["ganesha", "exportfs", "sharenfs"] = "ganesha"
     ganesha: GaneshaConfig = GaneshaConfig()
+    # Backends naming the same domain hold readable replicas of each other's shares.
+    replication_domain: str | None = None
 
     @field_validator("pools")
     @classmethod

@@ -33,6 +33,7 @@ from shoal.hosts import Host
 
 from . import naming, options
 from .config import ZfsBackendConfig
+from .replication import ZfsReplication
 from .zfs import Zfs, ZfsError, ZfsNotFound
 
 log = logging.getLogger(__name__)
@@ -43,7 +44,7 @@ def gib_up(nbytes: int) -> int:
     return max(1, math.ceil(nbytes / GiB))
 
 
-class ZfsShareDriver(ShareDriver):
+class ZfsShareDriver(ZfsReplication, ShareDriver):
     def __init__(self, name: str, config: ZfsBackendConfig, host: Host, nfs: NfsHelper, zfs: Zfs | None = None):
         self.backend_name = name
         self.availability_zone = config.availability_zone
@@ -112,6 +113,7 @@ class ZfsShareDriver(ShareDriver):
                         "mount_snapshot_support": False,
                         "driver_handles_share_servers": False,
                         **caps,
+                        **self.replication_capabilities(),
                     },
                 )
             )
@@ -119,6 +121,7 @@ class ZfsShareDriver(ShareDriver):
 
     def validate_extra_specs(self, extra_specs: dict[str, str]) -> None:
         options.from_extra_specs(extra_specs, self.configured)
+        self.check_replication_spec(extra_specs)
 
     # ---- exports --------------------------------------------------------------
 

@@ -1,0 +1,157 @@
+"""Readable share replicas on ZFS: one writable active dataset, read-only copies
+kept in step with `zfs send | zfs receive` between backends of one replication
+domain (pools of this host or of another one over SSH).
+
+Departs from Manila's ZFSonLinux driver where it hurts (see
+shared/reference/openstack-drivers.md §1.14): a secondary is read-only at the
+ZFS level (`readonly=on`) as well as over NFS, at all times; a demoted active
+is made read-only (a real `zfs set`, not a shell builtin) before anything
+else, so no write lands after its last snapshot; the stream is joined by
+Shoal (hosts.transfer), counted for progress and stoppable by id; a step
+repeated after a crash picks up where the data is.
+"""
+
+from __future__ import annotations
+
+from typing import Callable
+
+from shoal.drivers.base import AccessRule, DriverError, InvalidRequest, ShareDriver, ShareRef, ShareResult
+from shoal.hosts import CommandError
+from shoal.hosts.transfer import transfer
+
+from . import commands as cmd
+from .zfs import ZfsError, ZfsNotFound
+
+REPLICATION_TYPE = "readable"
+TAG_PREFIX = "repl-"  # every replication snapshot's name starts so; user snapshots never do
+
+
+def read_only(rules: list[AccessRule]) -> list[AccessRule]:
+    """Rules as a secondary gets them: the same clients, read-only."""
+    return [AccessRule(r.id, r.access_type, r.access_to, "ro") for r in rules]
+
+
+class ZfsReplication:
+    """Mixed into ZfsShareDriver (which provides config, host, zfs, _export, ...)."""
+
+    # ---- what this backend offers ------------------------------------------------------
+
+    @property
+    def replication_domain(self) -> str | None:
+        return self.config.replication_domain
+
+    def replication_capabilities(self) -> dict:
+        if not self.replication_domain:
+            return {}
+        return {"replication_type": REPLICATION_TYPE, "replication_domain": self.replication_domain}
+
+    def check_replication_spec(self, extra_specs: dict[str, str]) -> None:
+        wanted = extra_specs.get("replication_type")
+        if wanted is None:
+            return
+        if wanted.strip() != REPLICATION_TYPE:
+            raise InvalidRequest(f"replication_type {wanted!r} is not offered here; only {REPLICATION_TYPE!r}")
+        if not self.replication_domain:
+            raise InvalidRequest(f"backend {self.backend_name} has no replication_domain configured")
+
+    def _same_domain(self, source: ShareDriver) -> "ZfsReplication":
+        if not isinstance(source, ZfsReplication) or source.replication_domain != self.replication_domain \
+                or not self.replication_domain:
+            raise InvalidRequest(f"backend {getattr(source, 'backend_name', source)} is not in replication "
+                                 f"domain {self.replication_domain!r} of backend {self.backend_name}")
+        return source
+
+    # ---- snapshots the replicas share ----------------------------------------------------
+
+    def take_replication_snapshot(self, share: ShareRef, tag: str) -> None:
+        name = f"{self.dataset_name(share)}@{tag}"
+        try:
+            self.zfs.snapshot(name)
+        except ZfsError as exc:
+            if "already exists" not in str(exc) and "dataset exists" not in str(exc):
+                raise DriverError(f"replication snapshot {name}: {exc}") from None
+
+    def replication_tags(self, share: ShareRef) -> list[str]:
+        """The replication snapshots a share or replica holds, oldest first."""
+        dataset = self.dataset_name(share)
+        try:
+            rows = self.zfs.snapshots(dataset)
+        except ZfsNotFound:
+            return []
+        tags = [r["name"].split("@", 1)[1] for r in rows]
+        return [t for t in tags if t.startswith(TAG_PREFIX)]
+
+    def drop_replication_snapshots(self, share: ShareRef, keep: set[str]) -> None:
+        """Destroy the replication snapshots of `share` that no replica needs."""
+        dataset = self.dataset_name(share)
+        for tag in self.replication_tags(share):
+            if tag not in keep:
+                self.zfs.destroy(f"{dataset}@{tag}")
+
+    # ---- the copy ---------------------------------------------------------------------------
+
+    def replication_estimate(self, share: ShareRef, tag: str) -> int:
+        """Bytes a full stream of `share@tag` is about to carry (for progress)."""
+        try:
+            return int(self.zfs.get(f"{self.dataset_name(share)}@{tag}", ["referenced"]).get("referenced") or 0)
+        except (ZfsError, ValueError):
+            return 0
+
+    def replicate(self, replica: ShareRef, source: ShareDriver, active: ShareRef, tag: str, since: str | None,
+                  progress: Callable[[int], None] | None = None) -> int:
+        """Bring `replica` (on this backend) to the active's snapshot `tag` (on
+        `source`): a full stream when `since` is None, else the changes since
+        `since`, the last snapshot both hold (whatever changed on the replica
+        since then is discarded: `receive -F`). The replica ends read-only at
+        the ZFS level with the active's size. Repeatable: a replica already at
+        `tag` is left alone; a half-received full copy is removed and sent again
+        (zfs-fuse has no resumable receive). Returns the bytes sent."""
+        source = self._same_domain(source)
+        target = self.dataset_name(replica)
+        snap = f"{source.dataset_name(active)}@{tag}"
+        if tag in self.replication_tags(replica):
+            self._settle_replica(target, replica)
+            return 0
+        if since is None and self.zfs.exists(target):
+            self._forget_mountpoint(target)
+            self.zfs.destroy(target, recursive=True)
+        elif since is not None and since not in self.replication_tags(replica):
+            raise DriverError(f"replica {replica.id} no longer holds {since}: it needs a full copy (resync)")
+        producer = cmd.send(snap, f"{source.dataset_name(active)}@{since}" if since else None)
+        consumer = cmd.receive(target, force=since is not None)
+        try:
+            moved = transfer(source.host, producer, self.host, consumer, progress=progress).bytes
+        except CommandError as exc:
+            raise DriverError(f"replication of {snap} to {self.backend_name} failed: {exc}") from None
+        self._settle_replica(target, replica)
+        return moved
+
+    def _settle_replica(self, target: str, replica: ShareRef) -> None:
+        self.zfs.set(target, {"readonly": "on"})
+        self.zfs.set(target, {"refquota": f"{replica.size_gb}G"})
+
+    # ---- exports and roles --------------------------------------------------------------------
+
+    def export_replica(self, replica: ShareRef, rules: list[AccessRule], writable: bool) -> ShareResult:
+        """Export a replica with `rules`, as the active (writable) or as a
+        secondary: read-only at the ZFS level first, then over NFS with every
+        rule cast to read-only. A dataset turning writable is exported with its
+        rules only once ZFS lets it be written."""
+        dataset = self.dataset_name(replica)
+        try:
+            mountpoint = self._mountpoint(dataset, cached=False)
+        except ZfsNotFound:
+            raise DriverError(f"replica {replica.id}: dataset {dataset} does not exist") from None
+        if writable:
+            self.zfs.set(dataset, {"readonly": "off"})
+            failed = self._export(replica, dataset, mountpoint, rules)
+        else:
+            self.zfs.set(dataset, {"readonly": "on"})
+            failed = self._export(replica, dataset, mountpoint, read_only(rules))
+        if failed:
+            raise DriverError(f"replica {replica.id}: rules not applied: {failed}")
+        return ShareResult(dataset, self._locations(mountpoint), replica.size_gb)
+
+    def delete_replica(self, replica: ShareRef) -> None:
+        """Remove a replica's export, dataset and snapshots. Succeeds if already gone."""
+        self.delete_share(replica)
