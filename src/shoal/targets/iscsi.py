@@ -43,26 +43,23 @@ class IscsiTargetInfo:
     iqn: str
     lun: int
     portals: tuple[str, ...]  # "address:port"
-    chap: Chap
+    chap: Chap | None  # None: a target without CHAP (no auth_* keys in the answer)
     volume_id: str
     discard: bool = True
 
     def connection(self) -> ConnectionInfo:
         portals = list(self.portals)
-        return ConnectionInfo(
-            "iscsi",
-            {
-                "target_discovered": False,
-                "target_iqn": self.iqn,
-                "target_portal": portals[0],
-                "target_lun": self.lun,
-                "target_portals": portals,
-                "target_iqns": [self.iqn] * len(portals),
-                "target_luns": [self.lun] * len(portals),
-                "volume_id": self.volume_id,
-                "auth_method": "CHAP",
-                "auth_username": self.chap.user,
-                "auth_password": self.chap.secret,
-                "discard": self.discard,
-            },
-        )
+        data = {
+            "target_discovered": False,
+            "target_iqn": self.iqn,
+            "target_portal": portals[0],
+            "target_lun": self.lun,
+            "target_portals": portals,
+            "target_iqns": [self.iqn] * len(portals),
+            "target_luns": [self.lun] * len(portals),
+            "volume_id": self.volume_id,
+        }
+        if self.chap is not None:
+            data.update(auth_method="CHAP", auth_username=self.chap.user, auth_password=self.chap.secret)
+        data["discard"] = self.discard
+        return ConnectionInfo("iscsi", data)

@@ -1,0 +1,84 @@
+"""Deferred delete of LUNs that clones still need (the contract: a volume
+delete succeeds even when clones depend on its data).
+
+The appliance cannot destroy a LUN while a clone hangs off one of its
+snapshots. Such a LUN is hidden instead: renamed `deleted-<name>` and masked
+from every initiator. The state lives in the name, on the appliance, so it
+survives a restart. When a clone goes, its origin is collected: the clone's
+own temporary snapshot (`tmp-snapshot-<clone id>`) is deleted, then the origin
+LUN if it is hidden and the appliance lets it go (it refuses while another
+clone still needs it, and the LUN simply stays hidden).
+"""
+
+from __future__ import annotations
+
+import logging
+
+from .appliance import MASK_ALL, Appliance
+from .naming import CLONE_SNAPSHOT_PREFIX, volume_id_of
+from .rest import ApplianceError, ApplianceNotFound
+
+log = logging.getLogger(__name__)
+
+HIDDEN_PREFIX = "deleted-"
+
+
+def is_hidden(name: str) -> bool:
+    return name.startswith(HIDDEN_PREFIX)
+
+
+def hide(api: Appliance, pool: str, project: str, name: str) -> None:
+    hidden = name if is_hidden(name) else HIDDEN_PREFIX + name
+    api.modify_lun(pool, project, name, {"name": hidden, "initiatorgroup": MASK_ALL})
+
+
+def delete_or_hide(api: Appliance, pool: str, project: str, name: str) -> bool:
+    """Delete the LUN, or hide it when the appliance refuses because clones
+    need it. True when it is gone (or was already)."""
+    try:
+        api.delete_lun(pool, project, name)
+        return True
+    except ApplianceNotFound:
+        return True
+    except ApplianceError as exc:
+        if exc.status not in (400, 403, 409):
+            raise
+        log.info("ZFSSA LUN %s/%s is still needed by a clone (%s); hiding it until its last clone goes",
+                 project, name, exc)
+    hide(api, pool, project, name)
+    return False
+
+
+def collect_origin(api: Appliance, pool: str, prefix: str, origin: dict, clone_id: str | None) -> None:
+    """After the LUN of volume `clone_id` is gone: its temporary snapshot (if
+    it was a clone), then hidden origins up the chain."""
+    while origin and origin.get("share"):
+        project, share, snapshot = origin.get("project"), origin["share"], origin.get("snapshot") or ""
+        if not project:
+            return
+        try:
+            if clone_id is not None and snapshot == CLONE_SNAPSHOT_PREFIX + clone_id:
+                api.delete_lun_snapshot(pool, project, share, snapshot)
+            if not is_hidden(share):
+                return
+            parent = api.lun(pool, project, share)
+            api.delete_lun(pool, project, share)
+        except ApplianceNotFound:
+            return
+        except ApplianceError as exc:
+            log.info("ZFSSA: %s/%s stays hidden for now: %s", project, share, exc)
+            return
+        # The hidden LUN may itself be a clone: its temporary snapshot is named by its own id.
+        origin, clone_id = parent.get("origin") or {}, volume_id_of(prefix, share[len(HIDDEN_PREFIX):])
+
+
+def sweep(api: Appliance, pool: str, project: str, prefix: str) -> None:
+    """Delete every hidden LUN nothing needs any more (at start, after a crash)."""
+    for lun in api.luns(pool, project):
+        name = lun.get("name") or ""
+        if is_hidden(name):
+            try:
+                api.delete_lun(pool, project, name)
+            except ApplianceError:
+                continue
+            collect_origin(api, pool, prefix, lun.get("origin") or {}, volume_id_of(prefix, name[len(HIDDEN_PREFIX):]))
