@@ -84,6 +84,8 @@ class KeystoneConfig(Strict):
 class ServiceConfig(Strict):
     workers: int = Field(8, ge=1, le=64)
     periodic_interval: float = Field(60.0, ge=1)
+    # How often secondaries of replicated shares are brought to their active (Manila: 300 s).
+    replica_sync_interval: float = Field(300.0, ge=1)
 
 
 class VolumeQuotaDefaults(Strict):
