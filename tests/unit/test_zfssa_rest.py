@@ -15,7 +15,13 @@ import httpx
 import pytest
 
 from shoal.drivers.zfssa.config import ApplianceAccess
-from shoal.drivers.zfssa.rest import ApplianceError, ApplianceNotFound, ApplianceUnreachable, RestClient, tls_verify
+from shoal.drivers.zfssa.rest import (
+    ApplianceError,
+    ApplianceNotFound,
+    ApplianceUnreachable,
+    RestClient,
+    tls_verify,
+)
 
 PASSWORD = "s3cret-Pa55"
 ACCESS = ApplianceAccess(address="zfssa.example", user="admin", password=PASSWORD, rest_timeout=7.5, busy_retries=3)
@@ -45,8 +51,8 @@ class Appliance:
         for i, (method, path, status) in enumerate(self.script):
             if request.method == method and request.url.path.startswith(path):
                 del self.script[i]
-                return httpx.Response(status, json={"fault": {"message": f"scripted {status}", "code": status,
-                                                              "name": "ERR_SCRIPTED"}})
+                return httpx.Response(status, json={"fault": {"message": "ERR_SCRIPTED", "details": f"scripted {status}",
+                                                              "code": status}})
         return httpx.Response(200, json={"version": {"asn": "a-s-n", "nodename": "head-1"}})
 
 
@@ -99,7 +105,7 @@ def test_busy_answers_are_retried_one_second_apart_up_to_the_limit():
 
     appliance, sleeps = Appliance(), []
     appliance.script += [("GET", "/api/storage", 503)] * 10
-    with pytest.raises(ApplianceError, match="503 scripted 503 after 3 retries") as raised:
+    with pytest.raises(ApplianceError, match="503 ERR_SCRIPTED: scripted 503 after 3 retries") as raised:
         client(appliance, sleeps).call("GET", "/storage/v1/pools/p1")
     assert raised.value.status == 503 and sleeps == [1, 1, 1]
 
@@ -108,7 +114,7 @@ def test_a_server_error_is_not_repeated():
     """The original logged in again and repeated the call on 500, creating twice."""
     appliance = Appliance()
     appliance.script.append(("POST", "/api/storage", 500))
-    with pytest.raises(ApplianceError, match="500 scripted 500"):
+    with pytest.raises(ApplianceError, match="500 ERR_SCRIPTED: scripted 500"):
         client(appliance).call("POST", "/storage/v1/pools/p1/projects", {"name": "x"}, ok=(201,))
     assert [r.method for r in appliance.requests] == ["POST", "POST"]  # login, the call
 

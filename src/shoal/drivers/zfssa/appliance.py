@@ -111,6 +111,10 @@ class Appliance:
     def lun_snapshot(self, pool: str, project: str, lun: str, snapshot: str) -> dict:
         return self._get(f"{lun_path(pool, project, lun)}/snapshots/{_seg(snapshot)}", "snapshot")
 
+    def rename_lun_snapshot(self, pool: str, project: str, lun: str, snapshot: str, new: str) -> None:
+        self.rest.call("PUT", f"{lun_path(pool, project, lun)}/snapshots/{_seg(snapshot)}", {"name": new},
+                       ok=ACCEPTED)
+
     def delete_lun_snapshot(self, pool: str, project: str, lun: str, snapshot: str) -> None:
         self.rest.call("DELETE", f"{lun_path(pool, project, lun)}/snapshots/{_seg(snapshot)}", ok=NO_CONTENT)
 

@@ -94,13 +94,13 @@ class ZfssaIscsiBackendConfig(_ZfssaCommon):
     lun: LunDefaults = LunDefaults()
     target_group: str = "tgt-grp"  # also the target's alias
     target_portal: str  # "address:port", the one portal advertised (Launchpad 1762584)
-    target_interfaces: list[str] = []  # network interfaces the target listens on (all when empty)
+    target_interfaces: list[str] = Field(default_factory=list)  # network interfaces the target listens on (all when empty)
     target_user: str | None = None  # target CHAP: handed to initiators in the connection info
     target_password: str | None = Field(None, repr=False)
     # "default" lets an initiator that is in no group reach LUNs through the
     # appliance's default group (every initiator), as Cinder did.
     initiator_group: str | None = None
-    initiator_config: dict[str, list[InitiatorEntry]] = {}  # group -> initiators made at start
+    initiator_config: dict[str, list[InitiatorEntry]] = Field(default_factory=dict)  # group -> initiators made at start
 
     @field_validator("target_group")
     @classmethod

@@ -23,7 +23,13 @@ import math
 import threading
 from contextlib import ExitStack
 
-from shoal.drivers.base import DriverError, InvalidRequest, ManageableItem, PoolStats, UnsafeToManage
+from shoal.drivers.base import (
+    DriverError,
+    InvalidRequest,
+    ManageableItem,
+    PoolStats,
+    UnsafeToManage,
+)
 from shoal.drivers.volume import (
     ConnectionInfo,
     Connector,
@@ -242,26 +248,18 @@ class ZfssaIscsiVolumeDriver(VolumeDriver):
         return VolumeSnapshotResult(name, snapshot.volume.size_gb)
 
     def delete_snapshot(self, snapshot: VolumeSnapshotRef) -> None:
-        """Gone already: done. A snapshot volumes were made from cannot be
-        destroyed on the appliance: refused with the reason (Cinder's
-        SnapshotIsBusy), changing nothing."""
+        """Gone already: done. A snapshot volumes were made from is hidden
+        (renamed `deleted-…`) until the last of them goes: on the appliance a
+        snapshot delete would take those volumes with it."""
         lun, name = self._lun_name(snapshot.volume), naming.snapshot(snapshot.id)
         try:
             found = self.api.lun_snapshot(*self._where, lun, name)
+            if int(found.get("numclones") or 0):
+                lun_gc.hide_snapshot(self.api, *self._where, lun, name)
+            else:
+                self.api.delete_lun_snapshot(*self._where, lun, name)
         except ApplianceNotFound:
             return
-        clones = int(found.get("numclones") or 0)
-        if clones:
-            raise InvalidRequest(f"snapshot {snapshot.id} has {clones} volume(s) made from it; delete them first "
-                                 "(the appliance cannot destroy a snapshot that clones depend on)")
-        self._drop_missing_ok(lambda: self.api.delete_lun_snapshot(*self._where, lun, name))
-
-    @staticmethod
-    def _drop_missing_ok(call) -> None:
-        try:
-            call()
-        except ApplianceNotFound:
-            pass
 
     def revert_to_snapshot(self, snapshot: VolumeSnapshotRef) -> None:
         """The appliance's rollback; a volume extended since keeps its size."""

@@ -1,13 +1,17 @@
-"""Deferred delete of LUNs that clones still need (the contract: a volume
-delete succeeds even when clones depend on its data).
+"""Deferred delete of LUNs and snapshots that clones still need (the
+contract: volume and snapshot deletes succeed even when clones depend on the
+data).
 
-The appliance cannot destroy a LUN while a clone hangs off one of its
-snapshots. Such a LUN is hidden instead: renamed `deleted-<name>` and masked
-from every initiator. The state lives in the name, on the appliance, so it
-survives a restart. When a clone goes, its origin is collected: the clone's
-own temporary snapshot (`tmp-snapshot-<clone id>`) is deleted, then the origin
-LUN if it is hidden and the appliance lets it go (it refuses while another
-clone still needs it, and the LUN simply stays hidden).
+The appliance refuses to destroy a LUN while a clone hangs off one of its
+snapshots, and destroying a snapshot destroys its clones with it. So what
+clones still need is hidden instead: a LUN is renamed `deleted-<name>` and
+masked from every initiator, a snapshot renamed `deleted-<name>`. The state
+lives in the names, on the appliance, so it survives a restart. When a clone
+goes, its origin is collected: the clone's own temporary snapshot
+(`tmp-snapshot-<clone id>`) or a hidden snapshot it came from is deleted once
+no clone hangs off it, then the origin LUN if it is hidden and the appliance
+lets it go (it refuses while another clone still needs it, and the LUN simply
+stays hidden).
 """
 
 from __future__ import annotations
@@ -49,16 +53,27 @@ def delete_or_hide(api: Appliance, pool: str, project: str, name: str) -> bool:
     return False
 
 
+def hide_snapshot(api: Appliance, pool: str, project: str, lun: str, snapshot: str) -> None:
+    api.rename_lun_snapshot(pool, project, lun, snapshot, HIDDEN_PREFIX + snapshot)
+
+
+def _drop_unneeded_snapshot(api: Appliance, pool: str, project: str, lun: str, snapshot: str) -> None:
+    """Delete a snapshot only when no clone hangs off it: on the appliance a
+    snapshot delete takes its clones with it."""
+    if int(api.lun_snapshot(pool, project, lun, snapshot).get("numclones") or 0) == 0:
+        api.delete_lun_snapshot(pool, project, lun, snapshot)
+
+
 def collect_origin(api: Appliance, pool: str, prefix: str, origin: dict, clone_id: str | None) -> None:
-    """After the LUN of volume `clone_id` is gone: its temporary snapshot (if
-    it was a clone), then hidden origins up the chain."""
-    while origin and origin.get("share"):
-        project, share, snapshot = origin.get("project"), origin["share"], origin.get("snapshot") or ""
-        if not project:
-            return
+    """After the LUN of volume `clone_id` is gone: the snapshot it was cloned
+    from when that was its own temporary one or a hidden one, then the origin
+    LUN when it is hidden, and so on up the chain."""
+    while origin and origin.get("share") and origin.get("project"):
+        project, share, snapshot = origin["project"], origin["share"], origin.get("snapshot") or ""
         try:
-            if clone_id is not None and snapshot == CLONE_SNAPSHOT_PREFIX + clone_id:
-                api.delete_lun_snapshot(pool, project, share, snapshot)
+            temporary = clone_id is not None and snapshot == CLONE_SNAPSHOT_PREFIX + clone_id
+            if snapshot and (temporary or is_hidden(snapshot)):
+                _drop_unneeded_snapshot(api, pool, project, share, snapshot)
             if not is_hidden(share):
                 return
             parent = api.lun(pool, project, share)

@@ -73,15 +73,19 @@ def api_path(path: str) -> str:
 
 
 def fault_of(response: httpx.Response) -> tuple[str | None, str]:
-    """The appliance's error body, `{"fault": {"name", "message", "code"}}`, as (name, message)."""
+    """The appliance's error body as (error name, text). The guide's shape is
+    `{"fault": {"message": "ERR_NOT_FOUND", "details": "...", "code": 404}}`;
+    a `name` key is read too."""
     try:
         fault = response.json().get("fault") or {}
     except (ValueError, AttributeError):
         fault = {}
     if not isinstance(fault, dict):
         fault = {}
-    message = fault.get("message") or response.reason_phrase or f"HTTP {response.status_code}"
-    return fault.get("name"), str(message)
+    message, details = str(fault.get("message") or ""), str(fault.get("details") or "")
+    name = fault.get("name") or (message if message.startswith("ERR_") else None)
+    text = ": ".join(part for part in (message, details) if part) or response.reason_phrase or "no reason given"
+    return name, text
 
 
 class RestClient:
