@@ -20,6 +20,7 @@ from .remotefs.config import RemoteFsBackendConfig
 from .storpool.config import StorPoolBackendConfig
 from .volume import VolumeDriver
 from .zfs.config import ZfsBackendConfig
+from .zfssa.config import ZfssaIscsiBackendConfig, ZfssaNfsBackendConfig
 
 
 @dataclass(frozen=True)
@@ -49,6 +50,8 @@ DRIVERS: dict[str, DriverEntry] = {
     "zfs": DriverEntry(ZfsBackendConfig, "shoal.drivers.zfs.backend:build", ("shares", "volumes")),
     "remotefs": DriverEntry(RemoteFsBackendConfig, "shoal.drivers.remotefs.backend:build", ("volumes",)),
     "storpool": DriverEntry(StorPoolBackendConfig, "shoal.drivers.storpool.backend:build", ("volumes",)),
+    "zfssa_iscsi": DriverEntry(ZfssaIscsiBackendConfig, "shoal.drivers.zfssa.backend:build_iscsi", ("volumes",)),
+    "zfssa_nfs": DriverEntry(ZfssaNfsBackendConfig, "shoal.drivers.zfssa.backend:build_nfs", ("volumes",)),
 }
 
 DEFAULT_DRIVER = "zfs"  # a backend table without `driver` (every file before the registry)
