@@ -64,7 +64,8 @@ def cmd_doctor(args) -> int:
     problems.extend(identity_problems(settings))
     share_drivers, volume_drivers = build_drivers(settings)
     for name in settings.backends:
-        found = share_drivers[name].problems() + volume_drivers[name].problems()
+        drivers = [d for d in (share_drivers.get(name), volume_drivers.get(name)) if d is not None]
+        found = [problem for driver in drivers for problem in driver.problems()]  # a backend may offer one kind
         for problem in dict.fromkeys(found):  # both drivers see the same host
             problems.append(f"backend {name}: {problem}")
     if problems:
