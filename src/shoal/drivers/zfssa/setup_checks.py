@@ -69,9 +69,13 @@ def ensure_schema(api: Appliance, prop: str, kind: str, description: str) -> Non
         api.create_schema(prop, kind, description)
 
 
-def collect(checks) -> list[str]:
-    """Run problem checks in order, stopping at the first that cannot go on
-    (an unreachable appliance makes every later check fail the same way)."""
+def collect(api: Appliance, backend: str, checks) -> list[str]:
+    """Whether the appliance answers, then the problem checks in order; an
+    unreachable appliance (or one failing mid-way) stops there, since every
+    later check would fail the same way."""
+    gate = reachable_problem(api, backend)
+    if gate:
+        return [gate]
     found: list[str] = []
     for check in checks:
         try:
