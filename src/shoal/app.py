@@ -7,7 +7,7 @@ from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 
-from shoal.api import identity, share, volume
+from shoal.api import identity, image, share, volume
 from shoal.api.openstack import errors
 from shoal.api.openstack.request_ids import RequestIds
 from shoal.config import Settings
@@ -36,4 +36,6 @@ def create_app(settings: Settings, services: Services | None = None, start: bool
         identity.mount(app)
     share.mount(app)
     volume.mount(app)
+    if settings.image.enabled:
+        image.mount(app)
     return app

@@ -118,11 +118,32 @@ class ShareQuotaDefaults(Strict):
     per_share_gigabytes: int = Field(-1, ge=-1)
 
 
+class ImageQuotaDefaults(Strict):
+    """Image service quota defaults per project, by Glance's unified-limits names (-1: unlimited).
+    Sizes are MiB, as Glance counts them."""
+
+    image_count_total: int = Field(-1, ge=-1)  # images the project owns, whatever their status
+    image_size_total: int = Field(-1, ge=-1)  # MiB of image data kept in the store
+    image_stage_total: int = Field(-1, ge=-1)  # MiB of data staged for import
+    image_count_uploading: int = Field(-1, ge=-1)  # images being uploaded, staged or imported at once
+
+
 class QuotaConfig(Strict):
     """Default quotas; the `default` quota class and per-project quota sets override them."""
 
     volume: VolumeQuotaDefaults = VolumeQuotaDefaults()
     share: ShareQuotaDefaults = ShareQuotaDefaults()
+    image: ImageQuotaDefaults = ImageQuotaDefaults()
+
+
+class ImageConfig(Strict):
+    """The built-in Image service (Glance v2) served at /image."""
+
+    enabled: bool = True
+    # Where image data is kept: a directory (default <state_dir>/images).
+    store: Literal["directory"] = "directory"
+    store_dir: str | None = None
+    max_size: int = Field(1 << 40, ge=1)  # bytes; Glance's image_size_cap
 
 
 class Settings(Strict):
@@ -133,6 +154,7 @@ class Settings(Strict):
     identity: IdentityConfig = IdentityConfig()
     keystone: KeystoneConfig = Field(default_factory=KeystoneConfig, validate_default=True)
     quotas: QuotaConfig = QuotaConfig()
+    image: ImageConfig = ImageConfig()
     backends: dict[str, BackendConfig] = Field(default_factory=lambda: {"zfs": ZfsBackendConfig()})
 
     @field_validator("keystone")

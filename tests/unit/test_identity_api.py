@@ -40,7 +40,7 @@ def test_password_token_has_subject_header_roles_and_catalog(app):
     assert {r["name"] for r in token["roles"]} == {"admin", "member", "reader"}
     assert all(r["id"] != r["name"] for r in token["roles"])
     types = {entry["type"]: entry for entry in token["catalog"]}
-    assert set(types) == {"identity", "block-storage", "volumev3", "shared-file-system", "sharev2"}
+    assert set(types) == {"identity", "block-storage", "volumev3", "shared-file-system", "sharev2", "image"}
     for entry in types.values():
         assert {e["interface"] for e in entry["endpoints"]} == {"public", "internal", "admin"}
     volume_url = types["block-storage"]["endpoints"][0]["url"]

@@ -5,7 +5,7 @@ from __future__ import annotations
 import uuid
 from datetime import datetime, timezone
 
-from sqlalchemy import JSON, Boolean, DateTime, ForeignKey, Integer, String, Text, UniqueConstraint
+from sqlalchemy import JSON, BigInteger, Boolean, DateTime, ForeignKey, Integer, String, Text, UniqueConstraint
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
 
@@ -333,3 +333,64 @@ class QuotaLock(Base):
 
     project_id: Mapped[str] = mapped_column(String(255), primary_key=True)
     generation: Mapped[int] = mapped_column(Integer, default=0)
+
+
+# ---- images (the built-in Image service, Glance v2) ----------------------------------
+
+
+class Image(Base):
+    """An image's record; its data is in the image store, named by the id. Extra
+    properties and tags live in their own tables so that lists filter on them in SQL."""
+
+    __tablename__ = "images"
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_id)
+    name: Mapped[str | None] = mapped_column(String(255), default=None, index=True)
+    # queued -> saving -> active | queued ; queued -> uploading -> importing -> active ; deactivated
+    status: Mapped[str] = mapped_column(String(30), index=True)
+    visibility: Mapped[str] = mapped_column(String(16), index=True)  # public private shared community
+    protected: Mapped[bool] = mapped_column(Boolean, default=False)
+    os_hidden: Mapped[bool] = mapped_column(Boolean, default=False)
+    owner: Mapped[str] = mapped_column(String(255), index=True)
+    disk_format: Mapped[str | None] = mapped_column(String(16), default=None)
+    container_format: Mapped[str | None] = mapped_column(String(16), default=None)
+    size: Mapped[int | None] = mapped_column(BigInteger, default=None)
+    virtual_size: Mapped[int | None] = mapped_column(BigInteger, default=None)
+    checksum: Mapped[str | None] = mapped_column(String(32), default=None)
+    os_hash_algo: Mapped[str | None] = mapped_column(String(64), default=None)
+    os_hash_value: Mapped[str | None] = mapped_column(String(128), default=None)
+    min_disk: Mapped[int] = mapped_column(Integer, default=0)
+    min_ram: Mapped[int] = mapped_column(Integer, default=0)
+    stage_size: Mapped[int | None] = mapped_column(BigInteger, default=None)  # bytes staged for import
+    created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow, onupdate=utcnow)
+
+    properties: Mapped[list["ImageProperty"]] = relationship(cascade="all, delete-orphan", lazy="selectin")
+    tags: Mapped[list["ImageTag"]] = relationship(cascade="all, delete-orphan", lazy="selectin")
+
+
+class ImageProperty(Base):
+    __tablename__ = "image_properties"
+
+    image_id: Mapped[str] = mapped_column(ForeignKey("images.id", ondelete="CASCADE"), primary_key=True)
+    name: Mapped[str] = mapped_column(String(255), primary_key=True)
+    value: Mapped[str] = mapped_column(Text)
+
+
+class ImageTag(Base):
+    __tablename__ = "image_tags"
+
+    image_id: Mapped[str] = mapped_column(ForeignKey("images.id", ondelete="CASCADE"), primary_key=True)
+    value: Mapped[str] = mapped_column(String(255), primary_key=True)
+
+
+class ImageMember(Base):
+    """A project a `shared` image is offered to; it accepts or rejects it."""
+
+    __tablename__ = "image_members"
+
+    image_id: Mapped[str] = mapped_column(ForeignKey("images.id", ondelete="CASCADE"), primary_key=True)
+    member: Mapped[str] = mapped_column(String(255), primary_key=True, index=True)
+    status: Mapped[str] = mapped_column(String(20), default="pending")  # pending accepted rejected
+    created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow, onupdate=utcnow)

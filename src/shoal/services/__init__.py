@@ -50,6 +50,11 @@ class Services:
         self.volume_recovery = VolumeRecovery(self.core, self.volumes, self.volume_snapshots)
         self.recovery = Recovery(self.core, self.shares, self.snapshots, self.access)
         self.recovery.also(self.volume_recovery)
+        self.images = None
+        if settings.image.enabled:
+            from .image import ImageService
+
+            self.images = ImageService(self.core)
         self.identity = None
         if settings.api.auth == "identity":
             from .identity.identity import Identity
@@ -74,6 +79,8 @@ class Services:
                 import logging
 
                 logging.getLogger(__name__).error("backend %s failed to start: %s", name, exc)
+        if self.images is not None:
+            self.images.start()
         self.recovery.resume_interrupted()
         self.recovery.ensure_exports()
         self.volume_recovery.resume_interrupted()

@@ -14,6 +14,7 @@ SERVICES = (
     ("volumev3", "cinderv3", "/volume/v3/{project_id}"),
     ("shared-file-system", "manila", "/share/v2"),
     ("sharev2", "manilav2", "/share/v2"),
+    ("image", "glance", "/image"),
 )
 INTERFACES = ("public", "internal", "admin")
 _NAMESPACE = uuid.UUID("5b7c1f5e-2d4a-4c57-9a43-2f1e8c0d6a11")
@@ -28,6 +29,8 @@ def catalog(call: IdentityCall, project_id: str | None) -> list[dict]:
     region = call.services.settings.identity.region
     out = []
     for stype, name, path in SERVICES:
+        if stype == "image" and call.services.images is None:
+            continue  # [image] enabled = false
         if "{project_id}" in path and project_id is None:
             path = path.replace("/{project_id}", "")
         url = origin + path.replace("{project_id}", project_id or "")

@@ -39,6 +39,10 @@ def fault(code: int, message: str, headers: dict | None = None, request: Request
         # Keystone's error body: {"error": {"code", "message", "title"}}
         body = {"error": {"code": code, "message": message, "title": HTTPStatus(code).phrase}}
         return JSONResponse(body, status_code=code, headers=headers)
+    from shoal.api.image.errors import glance_fault, is_image_request  # Glance answers as webob does
+
+    if is_image_request(request):
+        return glance_fault(code, message, headers, request)
     name = FAULT_NAMES.get(code, "computeFault")
     return JSONResponse({name: {"code": code, "message": message}}, status_code=code, headers=headers)
 

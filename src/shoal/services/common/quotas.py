@@ -35,7 +35,7 @@ from . import core as c
 from .context import RequestContext
 from .errors import Forbidden, Invalid, NotFound, OverQuota, ServiceError
 
-VOLUME, SHARE = "volume", "share"
+VOLUME, SHARE, IMAGE = "volume", "share", "image"
 VOLUME_RESOURCES = ("volumes", "snapshots", "gigabytes", "backups", "backup_gigabytes", "groups",
                     "per_volume_gigabytes")
 VOLUME_TYPE_RESOURCES = ("volumes", "gigabytes", "snapshots")  # as volumes_<type>, ...
@@ -158,8 +158,7 @@ def _hold_in_database(session: Session, project_id: str) -> None:
 # ---- limits and usage from the database ------------------------------------------------------------
 
 def _defaults(core: c.Core, service: str) -> Limits:
-    section = core.settings.quotas.volume if service == VOLUME else core.settings.quotas.share
-    return section.model_dump()
+    return getattr(core.settings.quotas, service).model_dump()  # "volume", "share", "image"
 
 
 # Limits change rarely and every create reads them: they are kept for LIMITS_TTL seconds.
@@ -360,6 +359,56 @@ def _share_over(resource: str, limits: Limits, used: Limits, deltas: Limits, pro
         return OverQuota("Requested snapshot exceeds allowed project/user or share type gigabytes quota.")
     return OverQuota(f"Maximum number of {resource} allowed ({limits[resource]}) either per project/user or "
                      f"share type quota is exceeded.")
+
+
+IMAGE_RESOURCES = ("image_count_total", "image_size_total", "image_stage_total", "image_count_uploading")
+UPLOADING = ("saving", "uploading", "importing")
+MiB = 1 << 20
+
+
+def _image_usage(session: Session, project_id: str, excluding: str | None = None) -> Counter:
+    """Glance's unified-limits usage of a project: images owned, MiB stored, MiB staged,
+    images being uploaded, staged or imported (`excluding` one image, counted by the caller)."""
+    I = models.Image
+    mine = [I.owner == project_id] + ([I.id != excluding] if excluding else [])
+    count, stored, staged = session.execute(select(
+        func.count(), func.coalesce(func.sum(I.size), 0), func.coalesce(func.sum(I.stage_size), 0)).where(*mine)).one()
+    uploading = session.scalar(select(func.count()).where(*mine, I.status.in_(UPLOADING)))
+    return Counter(image_count_total=count, image_size_total=-(-stored // MiB), image_stage_total=-(-staged // MiB),
+                   image_count_uploading=uploading)
+
+
+def image_room(core: c.Core, session: Session, project_id: str, resource: str, excluding: str | None = None) -> int | None:
+    """How many more units of `resource` the project may use (None: unlimited).
+    Does not lock: the caller's check_image, or the final check, does."""
+    limit = Scope(core, session, IMAGE, project_id).project[resource]
+    return None if limit < 0 else max(0, limit - _image_usage(session, project_id, excluding)[resource])
+
+
+def image_usage(core: c.Core, project_id: str) -> dict[str, dict[str, int]]:
+    """Glance's /v2/info/usage: each unified-limits resource's limit and usage."""
+    with core.db.session() as session:
+        limits = Scope(core, session, IMAGE, project_id).project
+        used = _image_usage(session, project_id)
+    return {r: {"limit": limits[r], "usage": int(used[r])} for r in IMAGE_RESOURCES}
+
+
+def check_image(core: c.Core, session: Session, project_id: str, excluding: str | None = None, **deltas: int) -> None:
+    """Raise OverQuota (oslo.limit's message, as Glance answers it) unless the project may
+    add `deltas` of the unified-limits resources. Locks the project like check_volume."""
+    taken = _hold_here(session, project_id)
+    limits = Scope(core, session, IMAGE, project_id).project
+    if unbounded(limits, deltas):
+        if taken:
+            _let_go_here(session, project_id)
+        return
+    _hold_in_database(session, project_id)
+    used = _image_usage(session, project_id, excluding)
+    found = overs(limits, used, deltas)
+    if found:
+        over = "; ".join(f"Resource {r} is over limit of {limits[r]} due to current usage {used[r]} and delta "
+                         f"{deltas[r]}" for r in found)
+        raise OverQuota(f"Project {project_id} is over a limit for [{over}]")
 
 
 def _type_name(session: Session, model, type_id: str) -> str:

@@ -1,0 +1,32 @@
+"""The caller of an Image API request (Glance has no project in its URLs and no microversions)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from fastapi import Request
+from starlette.concurrency import run_in_threadpool
+
+from shoal.api.openstack.auth import known_caller, validated_caller
+from shoal.api.openstack.errors import ApiError
+from shoal.services import Services
+from shoal.services.common.context import RequestContext
+
+
+@dataclass
+class ImageCall:
+    request: Request
+    services: Services
+    ctx: RequestContext
+
+    @property
+    def images(self):
+        return self.services.images
+
+
+async def image_call(request: Request) -> ImageCall:
+    services: Services = request.app.state.services
+    ctx = known_caller(request, None) or await run_in_threadpool(validated_caller, request, None)
+    if request.method not in ("GET", "HEAD") and not ctx.can_write:
+        raise ApiError(403, "Policy doesn't allow this operation: the reader role may only read.")
+    return ImageCall(request, services, ctx)
