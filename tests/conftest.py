@@ -9,4 +9,5 @@ pytest_plugins = [
     "tests.fixtures.keystone",
     "tests.fixtures.remotefs",
     "tests.fixtures.storpool",
+    "tests.fixtures.zfssa",
 ]
