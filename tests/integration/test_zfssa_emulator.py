@@ -15,6 +15,8 @@ from typing import Any
 import pytest
 import requests
 
+from tests.fixtures.zfs import destroy_dataset
+
 pytestmark = pytest.mark.integration
 
 MiB = 1024**2
@@ -216,7 +218,7 @@ def test_emulator_lun_is_a_real_file_and_custom_properties_are_zfs_properties(zf
     fault(api.call("GET", f"{luns}/volume-1"), 404, "ERR_NOT_FOUND")
 
     # A LUN removed behind the appliance's back is gone from the API as well.
-    subprocess.run(["zfs", "destroy", "-r", zfssa_appliance.zfs_dataset(project, "unmanaged-volume-1")], check=True)
+    destroy_dataset(zfssa_appliance.zfs_dataset(project, "unmanaged-volume-1"))
     fault(api.call("GET", f"{luns}/unmanaged-volume-1"), 404, "ERR_NOT_FOUND")
 
 
