@@ -107,8 +107,7 @@ class ZfssaIscsiVolumeDriver(VolumeDriver):
 
     def problems(self) -> list[str]:
         name, pool, project = self.backend_name, self.config.pool, self.config.project
-        return setup_checks.collect(self.api, name, [
-            lambda: setup_checks.pool_problem(self.api, name, pool),
+        return setup_checks.collect(self.api, name, pool, [
             lambda: setup_checks.project_problem(self.api, name, pool, project),
             self._target_problem,
             self._initiators_problem,

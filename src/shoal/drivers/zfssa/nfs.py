@@ -128,13 +128,12 @@ class ZfssaNfsVolumeDriver(VolumeDriver):
     def problems(self) -> list[str]:
         name, pool, project = self.backend_name, self.config.pool, self.config.project
         checks = [
-            lambda: setup_checks.pool_problem(self.api, name, pool),
             lambda: setup_checks.project_problem(self.api, name, pool, project),
             lambda: nfs_setup.share_problem(self.api, self.config, name),
         ]
         checks += [lambda service=service: setup_checks.service_problem(self.api, service)
                    for service in nfs_setup.SERVICES]
-        return setup_checks.collect(self.api, name, checks)
+        return setup_checks.collect(self.api, name, pool, checks)
 
     def pools(self) -> list[PoolStats]:
         share = self.api.filesystem(self.config.pool, self.config.project, self.config.share)

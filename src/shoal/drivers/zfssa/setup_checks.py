@@ -69,11 +69,17 @@ def ensure_schema(api: Appliance, prop: str, kind: str, description: str) -> Non
         api.create_schema(prop, kind, description)
 
 
-def collect(api: Appliance, backend: str, checks) -> list[str]:
-    """Whether the appliance answers, then the problem checks in order; an
-    unreachable appliance (or one failing mid-way) stops there, since every
-    later check would fail the same way."""
+def collect(api: Appliance, backend: str, pool: str, checks) -> list[str]:
+    """Whether the appliance answers and has the pool, then the other checks in
+    order. An unreachable appliance, a wrong pool or a call failing mid-way
+    stops there: every later check would fail for the same reason."""
     gate = reachable_problem(api, backend)
+    if gate:
+        return [gate]
+    try:
+        gate = pool_problem(api, backend, pool)
+    except ApplianceError as exc:
+        gate = str(exc)
     if gate:
         return [gate]
     found: list[str] = []

@@ -1,0 +1,65 @@
+"""Shared by the ZFSSA driver tests: backend tables pointing at the appliance
+the fixtures give (the emulator, or a real appliance named by ZFSSA_URL), and
+reading and writing a volume from outside as a compute host would (qemu-img
+over iscsi:// with the connection info; libnfs's nfs-cp for NFS files)."""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+import subprocess
+from pathlib import Path
+
+GiB, MiB = 1024**3, 1024**2
+INITIATOR_A = "iqn.2026-12.org.shoal.test:compute-a"
+INITIATOR_B = "iqn.2026-12.org.shoal.test:compute-b"
+
+
+def token() -> str:
+    return secrets.token_hex(4)
+
+
+def appliance_table(appliance) -> dict:
+    return {"address": appliance.host, "rest_port": appliance.port, "user": appliance.user,
+            "password": appliance.password, "ca_file": appliance.ca_file, "rest_timeout": 60, "busy_retries": 5}
+
+
+def project_for(appliance, label: str) -> str:
+    """The test's own project on the emulator; the configured one on a real appliance."""
+    return appliance.project or f"shoal-{label}-{os.getpid()}-{token()}"
+
+
+def run(argv: list[str], timeout: float = 180) -> subprocess.CompletedProcess:
+    return subprocess.run(argv, capture_output=True, text=True, timeout=timeout, check=False)
+
+
+def pattern(path: Path, byte: int, size: int = MiB) -> Path:
+    path.write_bytes(bytes([byte]) * size)
+    return path
+
+
+def iscsi_json(data: dict, initiator: str, size: int = MiB) -> str:
+    """qemu's spec for the first `size` bytes of the LUN the connection info names, as `initiator`."""
+    file = {"driver": "iscsi", "transport": "tcp", "portal": data["target_portal"], "target": data["target_iqn"],
+            "lun": data["target_lun"], "initiator-name": initiator}
+    if data.get("auth_method") == "CHAP":
+        file.update(user=data["auth_username"], password=data["auth_password"])
+    return "json:" + json.dumps({"driver": "raw", "size": size, "file": file})
+
+
+def iscsi_write(data: dict, initiator: str, source: Path) -> None:
+    done = run(["qemu-img", "convert", "-n", "-f", "raw", "-O", "raw", str(source),
+                iscsi_json(data, initiator, source.stat().st_size)])
+    assert done.returncode == 0, done.stderr
+
+
+def iscsi_read(data: dict, initiator: str, dest: Path, size: int = MiB) -> subprocess.CompletedProcess:
+    return run(["qemu-img", "convert", "-f", "raw", "-O", "raw", iscsi_json(data, initiator, size), str(dest)])
+
+
+def iscsi_size(data: dict, initiator: str) -> int:
+    file = json.loads(iscsi_json(data, initiator)[5:])["file"]
+    done = run(["qemu-img", "info", "--output=json", "json:" + json.dumps(file)])
+    assert done.returncode == 0, done.stderr
+    return json.loads(done.stdout)["virtual-size"]
