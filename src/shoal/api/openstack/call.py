@@ -11,11 +11,12 @@ from fastapi import Request, Response
 from starlette.concurrency import run_in_threadpool
 
 from shoal.services import Services
-from shoal.services.common.context import RequestContext
+from shoal.services.common.context import RequestContext, current_request_id
 
 from .auth import known_caller, validated_caller
 from .errors import ApiError
 from .microversions import Version, VersionRange
+from .request_ids import add_response_headers
 
 
 @dataclass
@@ -83,10 +84,13 @@ def call_factory(versions: VersionRange, root: str):
     async def dependency(request: Request, response: Response) -> ApiCall:
         version, headers = versions.negotiate(request.headers)
         response.headers.update(headers)
+        # also on an answer the endpoint builds itself (a bare 202/204) and on an error, as Cinder's
+        add_response_headers(request.scope, headers)
         services: Services = request.app.state.services
         url_project = request.path_params.get("project_id")
         # In the event loop when no I/O is needed; a token to validate goes to a thread.
         ctx = known_caller(request, url_project) or await run_in_threadpool(validated_caller, request, url_project)
+        current_request_id.set(ctx.request_id)  # for the user messages the call's work writes
         if request.method not in ("GET", "HEAD") and not ctx.can_write:
             raise ApiError(403, "Policy doesn't allow this operation: the reader role may only read.")
         return ApiCall(request, services, ctx, version, url_project, root)

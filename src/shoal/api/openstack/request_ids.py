@@ -3,7 +3,8 @@
 and Tempest's share tests read that one), `req-<uuid>`. The id is made here,
 once per request, and kept in the ASGI scope so the user messages a request
 writes name the id its client saw. A plain ASGI wrapper: no per-request
-framework machinery on the hot path."""
+framework machinery on the hot path. It also adds the headers a request's handler
+asked every answer to carry (`add_response_headers`: the negotiated microversion)."""
 
 from __future__ import annotations
 
@@ -13,6 +14,13 @@ from starlette.requests import Request
 
 SCOPE_KEY = "shoal.request_id"
 HEADERS = (b"x-openstack-request-id", b"x-compute-request-id")
+EXTRA_KEY = "shoal.response_headers"  # more headers every answer to this request carries
+
+
+def add_response_headers(scope, headers: dict[str, str]) -> None:
+    """Headers for whatever answers this request (an endpoint's own Response, an error
+    too); one the answer already carries is left as it is."""
+    scope[EXTRA_KEY] = [(k.lower().encode("latin-1"), v.encode("latin-1")) for k, v in headers.items()]
 
 
 def new_request_id() -> str:
@@ -36,7 +44,11 @@ class RequestIds:
 
         async def send_with_id(message):
             if message["type"] == "http.response.start":
-                message["headers"] = [*message.get("headers", []), *extra]
+                headers = [*message.get("headers", []), *extra]
+                if more := scope.get(EXTRA_KEY):
+                    present = {name.lower() for name, _ in headers}
+                    headers += [(k, v) for k, v in more if k not in present]
+                message["headers"] = headers
             await send(message)
 
         await self.app(scope, receive, send_with_id)

@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
+from contextvars import ContextVar
 from dataclasses import dataclass, field
+
+# The id of the request being served (set by the API for each call), also inside the
+# background work it starts (the task runner copies the context): user messages name it.
+current_request_id: ContextVar[str | None] = ContextVar("current_request_id", default=None)
 
 
 @dataclass(frozen=True)

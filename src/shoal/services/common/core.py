@@ -19,6 +19,7 @@ from shoal.db.session import Database
 from shoal.drivers.base import ShareDriver
 from shoal.drivers.volume import VolumeDriver
 
+from .context import current_request_id
 from .errors import NotFound
 from .scheduler import PoolStatsCache
 from .tasks import Gate, TaskRunner
@@ -88,7 +89,7 @@ class Core:
                 action_id: str, detail_id: str, text: str) -> None:
         session.add(models.Message(
             project_id=project_id, resource_type=resource_type, resource_id=resource_id,
-            action_id=action_id, detail_id=detail_id, user_message=text,
+            action_id=action_id, detail_id=detail_id, user_message=text, request_id=current_request_id.get(),
         ))
 
     def settle(self, model, row_id: str, expected: str, steady: dict, always: dict | None = None,

@@ -7,6 +7,7 @@ one or two bulk syncs instead of hundreds.
 
 from __future__ import annotations
 
+import contextvars
 import logging
 import threading
 import weakref
@@ -79,7 +80,8 @@ class TaskRunner:
             except Exception:  # the task records its own failure; this is the last resort
                 log.exception("background task %s failed", getattr(fn, "__name__", fn))
 
-        future = self._pool.submit(run)
+        # in the submitter's context, so the work knows which request started it (user messages)
+        future = self._pool.submit(contextvars.copy_context().run, run)
         with self._lock:
             self._pending.add(future)
         future.add_done_callback(self._done)
