@@ -18,7 +18,7 @@ import paramiko
 import pytest
 
 from shoal.hosts import STATS, CommandError, CommandTimeout, Retry, Secret, SSHHost
-from tests.fixtures.host_contract import check_first_spawn, check_set_file_size, check_watch
+from tests.fixtures.host_contract import check_first_spawn, check_set_file_size, check_set_mode, check_watch
 
 pytestmark = pytest.mark.integration
 
@@ -403,6 +403,10 @@ def test_file_size_and_read_from(host, tmp_path):
 
 def test_set_file_size_makes_grows_and_cuts_sparse_files(host, tmp_path):
     check_set_file_size(host, tmp_path)
+
+
+def test_set_mode_sets_the_bits_as_given(host, tmp_path):
+    check_set_mode(host, tmp_path)
 
 
 def test_first_spawn_tells_when_the_command_has_started(host):

@@ -16,7 +16,7 @@ import pytest
 
 from shoal.hosts import STATS, CommandError, CommandTimeout, LocalHost, Retry, Secret
 from shoal.hosts.runner import first_spawn
-from tests.fixtures.host_contract import append_later, check_first_spawn, check_set_file_size, check_watch
+from tests.fixtures.host_contract import append_later, check_first_spawn, check_set_file_size, check_set_mode, check_watch
 
 BUSY = "cannot destroy 'tank/share-1': dataset is busy"
 
@@ -282,6 +282,10 @@ def test_write_file_failure_leaves_old_file_and_no_temp(host, tmp_path):
 
 def test_set_file_size_makes_grows_and_cuts_sparse_files(host, tmp_path):
     check_set_file_size(host, tmp_path)
+
+def test_set_mode_sets_the_bits_as_given(host, tmp_path):
+    check_set_mode(host, tmp_path)
+
 
 def test_read_file(host, tmp_path):
     path = tmp_path / "f"

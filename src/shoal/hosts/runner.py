@@ -152,6 +152,11 @@ class Host(Protocol):
         """Size of a file in bytes, 0 if it does not exist."""
         ...
 
+    def set_mode(self, path: str, mode: int) -> None:
+        """Set a file's permission bits, as `chmod MODE path` with an octal MODE.
+        Raises CommandError (naming chmod) when that fails."""
+        ...
+
     def set_file_size(self, path: str, size: int) -> None:
         """Make `path` `size` bytes long, as `truncate -s`: a missing file is made
         (sparse), an existing one cut or grown sparse. Raises CommandError."""
@@ -377,6 +382,16 @@ class LocalHost:
             return os.stat(path).st_size
         except FileNotFoundError:
             return 0
+
+    def set_mode(self, path: str, mode: int) -> None:
+        if self.sudo:  # the file belongs to someone else: chmod(1) under sudo
+            self.run(["chmod", format(mode, "o"), "--", path])
+            return
+        try:
+            os.chmod(path, mode)
+        except OSError as exc:  # the caller sees what chmod(1) would have said
+            argv = ("chmod", format(mode, "o"), "--", path)
+            raise CommandError(CommandResult(argv, 1, "", f"chmod: cannot access {path!r}: {exc.strerror}", 0.0)) from None
 
     def set_file_size(self, path: str, size: int) -> None:
         if self.sudo:  # the file belongs to someone else: truncate(1) under sudo

@@ -412,6 +412,9 @@ class SSHHost:
             return 0
         raise CommandError(result)
 
+    def set_mode(self, path: str, mode: int) -> None:
+        self.run(["chmod", format(mode, "o"), "--", path])
+
     def set_file_size(self, path: str, size: int) -> None:
         self.run(["truncate", "-s", str(size), path])
 

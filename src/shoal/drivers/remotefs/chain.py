@@ -57,12 +57,11 @@ class Level:
 
 
 class Chain:
-    def __init__(self, host: Host, qemu: QemuImg, files: VolumeFiles, pattern: re.Pattern, chmod: str, file_mode: int):
+    def __init__(self, host: Host, qemu: QemuImg, files: VolumeFiles, pattern: re.Pattern, file_mode: int):
         self.host = host
         self.qemu = qemu
         self.files = files
         self.pattern = pattern  # qemu_img.chain_member for this volume
-        self.chmod = chmod
         self.file_mode = file_mode
 
     # ---- reading ------------------------------------------------------------------------------
@@ -77,6 +76,13 @@ class Chain:
             raise self.damaged(f"{self.files.name}.info: {exc}") from None
 
     def inspect(self, name: str, fmt: str | None) -> ImageInfo:
+        if fmt == "raw":
+            # A raw image is read as raw and nothing else (its format is Shoal's record, never
+            # a probe): its length is its size, and it has no header that could name a backing
+            # or data file. An empty or missing file is left to qemu-img to describe.
+            size = self.host.file_size(self.files.path(name))
+            if size > 0:
+                return ImageInfo(self.files.path(name), "raw", size)
         try:
             image = self.qemu.info(self.files.path(name), fmt)
         except CommandError as exc:
@@ -177,7 +183,7 @@ class Chain:
 
     def _new_overlay(self, path: str, below: Level, size: int) -> None:
         self.qemu.run(qemu_img.create(path, "qcow2", size, backing=below.name, backing_fmt=below.image.format))
-        self.host.run(plain.chmod(self.chmod, path))
+        self.host.set_mode(path, self.file_mode)
 
     def settle(self) -> None:
         """Finish what a crash interrupted on this volume, before anything else."""

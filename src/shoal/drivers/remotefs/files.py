@@ -92,10 +92,6 @@ def write_base_format(host: Host, files: VolumeFiles, fmt: str, mode: int) -> No
 # ---- argv builders ------------------------------------------------------------------------
 
 
-def chmod(mode: str, path: str) -> list[str]:
-    return ["chmod", mode, "--", path]
-
-
 def move(src: str, dst: str) -> list[str]:
     """Rename, replacing `dst` (atomic within one file system)."""
     return ["mv", "-f", "-T", "--", src, dst]

@@ -26,7 +26,7 @@ from shoal.drivers.volume import ManageableSnapshot, VolumeRef, VolumeResult, Vo
 from shoal.hosts import CommandError
 
 from . import files as plain
-from . import nas, secure
+from . import nas
 from .qemu_img import FORMATS, ImageInfo, gib_up
 
 
@@ -123,7 +123,7 @@ class ManageMixin:
             if path != files.base and (self._exists(files.base) or self._exists(files.info)):
                 raise UnsafeToManage(f"{files.name} already exists in share {share.address}")
             try:
-                self.host.run(plain.chmod(secure.chmod_mode(self.secure_permissions), path))
+                self.host.set_mode(path, self._file_mode)
                 undo.callback(self.host.remove_file, files.meta)
                 plain.write_base_format(self.host, files, image.format, self._file_mode)
                 if path != files.base:

@@ -34,10 +34,8 @@ def decide(setting: str, indicator_present: bool, new_install: bool) -> tuple[bo
     return False, False
 
 
-def chmod_mode(secure_permissions: bool) -> str:
-    return "660" if secure_permissions else "ugo+rw"
-
-
 def file_mode(secure_permissions: bool) -> int:
-    """The same, for files written whole (the .info file and Shoal's sidecars)."""
+    """The permission bits of every file of a volume: Cinder's 660 when secure,
+    else its `ugo+rw` (set absolute: the images and sidecars Shoal makes have no
+    other bits)."""
     return 0o660 if secure_permissions else 0o666

@@ -94,7 +94,7 @@ class RemoteFsVolumeDriver(ManageMixin, VolumeDriver):
 
     def _chain(self, files: VolumeFiles) -> Chain:
         pattern = qemu_img.chain_member(files.name, (files.directory,), self.mount_point_base)
-        return Chain(self.host, self.qemu, files, pattern, secure.chmod_mode(self.secure_permissions), self._file_mode)
+        return Chain(self.host, self.qemu, files, pattern, self._file_mode)
 
     @property
     def _file_mode(self) -> int:
@@ -325,7 +325,7 @@ class RemoteFsVolumeDriver(ManageMixin, VolumeDriver):
             # the NFS server cannot allocate); qcow2's metadata preallocation is thin.
             prealloc = "falloc" if thick else "metadata"
             self.qemu.run(qemu_img.create(files.base, fmt, size, preallocation=prealloc))
-        self.host.run(plain.chmod(secure.chmod_mode(self.secure_permissions), files.base))
+        self.host.set_mode(files.base, self._file_mode)
         plain.write_base_format(self.host, files, fmt, self._file_mode)
         return fmt
 
