@@ -282,3 +282,118 @@ def test_emulator_snapshot_clone_carries_the_data(zfssa_appliance, api, project,
     api.ok("DELETE", f"{luns}/src/snapshots/tmp-snapshot-1")  # takes the clone with it
     fault(api.call("GET", f"{luns}/copy"), 404, "ERR_NOT_FOUND")
     assert qemu_io(copy_spec, "read 0 512").returncode != 0
+
+
+# -- filesystems: NFS and WebDAV --------------------------------------------------------------
+
+
+class Dav:
+    """A bare WebDAV client of the emulator's http service (Basic auth, TLS verified)."""
+
+    def __init__(self, appliance, mountpoint: str):
+        self.http = requests.Session()
+        self.http.trust_env = False
+        self.http.verify = appliance.ca_file
+        self.http.auth = (appliance.user, appliance.password)
+        self.root = f"https://{appliance.host}:{appliance.webdav_port}/shares{mountpoint}"
+
+    def __call__(self, method: str, rel: str, data: bytes | None = None, **headers: str) -> requests.Response:
+        return self.http.request(method, f"{self.root}/{rel}", data=data, headers=headers, timeout=120)
+
+
+def nfs(*argv: str) -> subprocess.CompletedProcess:
+    return subprocess.run(list(argv), capture_output=True, text=True, timeout=120, check=False)
+
+
+def test_emulator_filesystem_is_a_dataset_exported_by_ganesha(zfssa_appliance, api, project, tmp_path):
+    shares = f"{api.pool()}/projects/{project}/filesystems"
+    fs = api.ok("POST", shares, {"name": "nfs_share", "sharenfs": "rw", "sharedav": "rw",
+                                 "root_permissions": "777", "compression": "lzjb"})["filesystem"]
+    mountpoint = fs["mountpoint"]
+    assert fs["sharenfs"] == "rw" and fs["root_permissions"] == "777" and fs["space_available"] > 0
+    assert Path(mountpoint).is_dir() and oct(Path(mountpoint).stat().st_mode & 0o777) == "0o777"
+    assert zfs_get(zfssa_appliance.zfs_dataset(project, "nfs_share"), "mountpoint") == mountpoint
+    fault(api.call("POST", shares, {"name": "nfs_share"}), 409, "ERR_OBJECT_EXISTS")
+    fault(api.call("POST", shares, {"name": "x", "sharenfs": "everyone please"}), 400, "ERR_INVALID_ARG")
+
+    local = tmp_path / "payload"
+    local.write_bytes(b"written over NFS\n" * 1000)
+    copied = nfs("nfs-cp", str(local), zfssa_appliance.nfs_url(f"{mountpoint}/volume-1"))
+    assert copied.returncode == 0, copied.stderr
+    assert (Path(mountpoint) / "volume-1").read_bytes() == local.read_bytes()
+
+    api.ok("PUT", f"{shares}/nfs_share", {"sharenfs": "ro"})
+    refused = nfs("nfs-cp", str(local), zfssa_appliance.nfs_url(f"{mountpoint}/volume-2"))
+    assert refused.returncode != 0 and not (Path(mountpoint) / "volume-2").exists()
+    listed = nfs("nfs-ls", zfssa_appliance.nfs_url(mountpoint))
+    assert listed.returncode == 0 and "volume-1" in listed.stdout, listed.stderr
+
+    api.ok("PUT", f"{shares}/nfs_share", {"sharenfs": "rw=@127.0.0.2/32"})  # another client only
+    denied = nfs("nfs-ls", zfssa_appliance.nfs_url(mountpoint))
+    assert denied.returncode != 0
+
+    api.ok("PUT", "/service/v1/services/nfs/disable")
+    assert api.ok("GET", "/service/v1/services/nfs")["service"]["<status>"] == "disabled"
+    api.ok("PUT", f"{shares}/nfs_share", {"sharenfs": "rw"})
+    assert nfs("nfs-ls", zfssa_appliance.nfs_url(mountpoint)).returncode != 0  # service off: no exports
+    api.ok("PUT", "/service/v1/services/nfs/enable")
+    assert nfs("nfs-ls", zfssa_appliance.nfs_url(mountpoint)).returncode == 0
+
+
+def test_emulator_webdav_serves_share_files_and_snapshots(zfssa_appliance, api, project):
+    shares = f"{api.pool()}/projects/{project}/filesystems"
+    fs = api.ok("POST", shares, {"name": "dav", "sharenfs": "rw", "sharedav": "rw"})["filesystem"]
+    http = api.ok("GET", "/service/v1/services/http")["service"]
+    assert http["<status>"] == "online" and http["https_port"] == zfssa_appliance.webdav_port
+    dav = Dav(zfssa_appliance, fs["mountpoint"])
+    root = Path(fs["mountpoint"])
+
+    assert dav("PUT", "volume-1", b"A" * 4096).status_code == 201
+    assert (root / "volume-1").read_bytes() == b"A" * 4096
+    assert dav("GET", "volume-1").content == b"A" * 4096
+    assert dav("MKCOL", "os-cinder-cache").status_code == 201
+    assert dav("MKCOL", "os-cinder-cache").status_code == 405
+    assert dav("GET", "os-cinder-cache").status_code == 200 and (root / "os-cinder-cache").is_dir()
+    assert dav("GET", "missing-dir").status_code == 404
+    assert dav("PUT", "no/such/parent", b"x").status_code == 409
+
+    patch = (b'<?xml version="1.0"?><D:propertyupdate xmlns:D="DAV:"><D:set><D:prop>'
+             b"<D:cinder_managed>True</D:cinder_managed><D:numclones>0</D:numclones>"
+             b"</D:prop></D:set></D:propertyupdate>")
+    patched = dav("PROPPATCH", "volume-1", patch, Translate="F")
+    assert patched.status_code == 207, patched.text
+    found = dav("PROPFIND", "volume-1", Depth="0")
+    assert found.status_code == 207 and "<D:cinder_managed>True</D:cinder_managed>" in found.text.replace("ns0:", "D:")
+    assert dav("PROPFIND", "nothing-here", Depth="0").status_code == 404
+
+    # A snapshot's file copied out over WebDAV, as the NFS driver's create_snapshot does.
+    api.ok("POST", f"{shares}/dav/snapshots", {"name": "cinder-zfssa-nfs-snapshot-1"})
+    (root / "volume-1").write_bytes(b"B" * 4096)  # changed after the snapshot
+    copied = dav("COPY", ".zfs/snapshot/cinder-zfssa-nfs-snapshot-1/volume-1",
+                 Destination=f"{dav.root}/snapshot-1")
+    assert copied.status_code == 201, copied.text
+    assert (root / "snapshot-1").read_bytes() == b"A" * 4096
+    assert dav("COPY", "volume-1", Destination=f"{dav.root}/snapshot-1", Overwrite="F").status_code == 412
+
+    moved = dav("MOVE", "volume-1", Destination=f"{dav.root}/os-cinder-cache/volume-img")
+    assert moved.status_code == 201 and not (root / "volume-1").exists()
+    assert "cinder_managed" in dav("PROPFIND", "os-cinder-cache/volume-img", Depth="0").text
+    assert dav("DELETE", "snapshot-1").status_code == 204 and not (root / "snapshot-1").exists()
+    assert dav("DELETE", "snapshot-1").status_code == 404
+    api.ok("DELETE", f"{shares}/dav/snapshots/cinder-zfssa-nfs-snapshot-1")
+
+    anonymous = requests.get(f"{dav.root}/os-cinder-cache/volume-img", verify=zfssa_appliance.ca_file, timeout=60)
+    assert anonymous.status_code == 401
+    api.ok("PUT", f"{shares}/dav", {"sharedav": "off"})
+    assert dav("GET", "os-cinder-cache/volume-img").status_code == 403
+    api.ok("PUT", f"{shares}/dav", {"sharedav": "rw"})
+
+    zfssa_appliance.fail_next("PROPFIND", r"/volume-img$", 500)
+    assert dav("PROPFIND", "os-cinder-cache/volume-img", Depth="0").status_code == 500
+    assert dav("PROPFIND", "os-cinder-cache/volume-img", Depth="0").status_code == 207
+
+    api.ok("PUT", "/service/v1/services/http/disable")
+    with pytest.raises(requests.ConnectionError):
+        dav("GET", "os-cinder-cache/volume-img")
+    api.ok("PUT", "/service/v1/services/http/enable")
+    assert dav("GET", "os-cinder-cache/volume-img").content == b"B" * 4096

@@ -38,6 +38,7 @@ from tests.emulators.zfssa.luns import groups_of
 from tests.emulators.zfssa.zpool import VOLUME_FILE, Node
 
 CONTROLLER_LUN = 0
+EVERYONE = ("0.0.0.0/1", "128.0.0.0/1")
 _UNSAFE = re.compile(r"[^A-Za-z0-9_.-]")
 
 
@@ -47,7 +48,9 @@ def nfs_rules(sharenfs: str) -> tuple[NfsClientRule, ...]:
     for option in sharenfs.split(","):
         key, _, arg = option.partition("=")
         if key in ("on", "rw", "ro") and not arg:
-            rules.append(NfsClientRule(f"all-{key}", "0.0.0.0/0", "ro" if key == "ro" else "rw"))
+            # Everyone: ganesha takes no 0.0.0.0/0 (it reads it as a path), so two halves.
+            for half in EVERYONE:
+                rules.append(NfsClientRule(f"all-{key}-{half}", half, "ro" if key == "ro" else "rw"))
         elif key in ("rw", "ro"):
             for host in arg.split(":"):
                 rules.append(NfsClientRule(f"{key}-{host}", host.lstrip("@"), key))

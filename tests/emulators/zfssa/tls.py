@@ -9,6 +9,7 @@ import datetime
 import ipaddress
 import socket
 import ssl
+import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
@@ -60,21 +61,42 @@ class HttpsServer(ThreadingHTTPServer):
 
     def __init__(self, address: tuple[str, int], handler: type[BaseHTTPRequestHandler], context: ssl.SSLContext):
         self.context = context
+        self.open: set[socket.socket] = set()  # connections being served (kept alive)
+        self.open_lock = threading.Lock()
         super().__init__(address, handler)
 
     def finish_request(self, request: socket.socket, client_address) -> None:  # runs in the connection's thread
+        with self.open_lock:
+            self.open.add(request)
         try:
             tls = self.context.wrap_socket(request, server_side=True)
         except (ssl.SSLError, OSError):
             request.close()
             return
+        finally:
+            with self.open_lock:
+                self.open.discard(request)
+        with self.open_lock:
+            self.open.add(tls)
         try:
             super().finish_request(tls, client_address)
         finally:
+            with self.open_lock:
+                self.open.discard(tls)
             try:
                 tls.close()
             except OSError:
                 pass
+
+    def server_close(self) -> None:
+        """Stop listening and cut the kept-alive connections too (a service switched off)."""
+        super().server_close()
+        with self.open_lock:
+            for conn in list(self.open):
+                try:
+                    conn.shutdown(socket.SHUT_RDWR)
+                except OSError:
+                    pass
 
 
 def server_context(cert_file: Path, key_file: Path) -> ssl.SSLContext:
