@@ -290,3 +290,16 @@ def test_qcow2_with_a_backing_file_or_data_file_is_refused(images, shoal_server,
     assert "not safe" in glance_error(upload(images, other["id"], external), 400)
     for made in (image, other):
         assert_untouched(images, shoal_server, made["id"])
+
+
+def test_vmdk_with_extents_outside_the_image_is_refused(images, shoal_server, tmp_path):
+    qemu_image(tmp_path / "flat.vmdk", "vmdk", 4 * MiB, "-o", "subformat=monolithicFlat")
+    descriptor = (tmp_path / "flat.vmdk").read_bytes()  # names flat-flat.vmdk, a file beside it
+    assert b"flat-flat.vmdk" in descriptor
+    image = new(images, name="vmdk-extent", disk_format="vmdk")
+    glance_error(upload(images, image["id"], descriptor), 400)
+    sparse = qemu_image(tmp_path / "sparse.vmdk", "vmdk", 4 * MiB, data=b"v" * 4096)
+    fine = new(images, name="vmdk-sparse", disk_format="vmdk")
+    assert upload(images, fine["id"], sparse).status_code == 204
+    assert images.get(f"/images/{fine['id']}").json()["virtual_size"] == 4 * MiB
+    assert_untouched(images, shoal_server, image["id"])
