@@ -76,7 +76,7 @@ def test_unknown_type_and_missing_sources(volume_api, unchanged):
     fault(client.post("/volumes", json={"volume": {"size": 1, "availability_zone": "nowhere"}}), 400)
     fault(client.post("/volumes", json={"volume": {"size": 1, "imageRef": missing}}), 400)
     fault(client.post("/snapshots", json={"snapshot": {"volume_id": missing}}), 404)
-    fault(client.post("/snapshots", json={"snapshot": {}}), 400)
+    fault(client.post("/snapshots", json={"snapshot": {}}), 404)  # Cinder looks the volume up first
     fault(client.get(f"/volumes/{missing}"), 404, "itemNotFound")
     fault(client.delete(f"/volumes/{missing}"), 404)
     fault(volume_api.action(missing, "os-extend", {"new_size": 2}), 404)

@@ -191,6 +191,8 @@ class VolumeSnapshot(Timestamps, Base):
     status_reason: Mapped[str | None] = mapped_column(Text, default=None)
     task: Mapped[str | None] = mapped_column(String(32), default=None)
     metadata_: Mapped[dict] = mapped_column("metadata", JSON, default=dict)
+    # as its creator last reported it (os-update_snapshot_status); None: from the status
+    progress: Mapped[str | None] = mapped_column(String(16), default=None)
 
     volume: Mapped[Volume] = relationship(lazy="joined")
 

@@ -19,8 +19,13 @@ from .share.recovery import Recovery
 from .share.shares import Shares
 from .share.snapshots import ShareSnapshots
 from .volume.attachments import Attachments
+from .volume.encryption_types import EncryptionTypes
+from .volume.group_types import GroupTypes
+from .volume.hosts import VolumeHosts
+from .volume.qos_specs import QosSpecsCatalog
 from .volume.recovery import VolumeRecovery
 from .volume.snapshots import VolumeSnapshots
+from .volume.transfers import Transfers
 from .volume.volumes import Volumes
 
 class Services:
@@ -47,6 +52,11 @@ class Services:
         self.volumes = Volumes(self.core, self.volume_types)
         self.volume_snapshots = VolumeSnapshots(self.core)
         self.attachments = Attachments(self.core)
+        self.qos_specs = QosSpecsCatalog(self.core)
+        self.encryption_types = EncryptionTypes(self.core)
+        self.transfers = Transfers(self.core)
+        self.group_types = GroupTypes(self.core)
+        self.volume_hosts = VolumeHosts(self.core)
         self.volume_recovery = VolumeRecovery(self.core, self.volumes, self.volume_snapshots)
         self.recovery = Recovery(self.core, self.shares, self.snapshots, self.access)
         self.recovery.also(self.volume_recovery)

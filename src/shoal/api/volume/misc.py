@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+from datetime import datetime, timezone
+
 from fastapi import APIRouter, Depends, Response
 from starlette.concurrency import run_in_threadpool as sync
 
 from shoal.api.openstack.errors import ApiError
+from shoal.api.share.views import ts
 
 from . import views
 from .call import VolumeCall, int_query, volume_call
@@ -38,7 +41,7 @@ async def manage_snapshot(call: VolumeCall = Depends(volume_call)):
     snap = await sync(call.services.volume_snapshots.manage, call.ctx, volume_id=body.get("volume_id"),
                       ref=body.get("ref"), name=body.get("name"), description=body.get("description"),
                       metadata=body.get("metadata"))
-    return {"snapshot": views.snapshot_detail(call, snap)}
+    return {"snapshot": views.snapshot_detail(call, snap, extended=False)}
 
 
 SORTS = {"size": lambda pair: pair[1].size_gb, "reference": lambda pair: pair[1].reference}
@@ -111,13 +114,27 @@ async def get_pools(call: VolumeCall = Depends(volume_call)):
 @router.get("/os-services")
 async def list_services(call: VolumeCall = Depends(volume_call)):
     _admin(call)
+    services = await services_view(call)
+    if binary := call.query("binary"):
+        services = [s for s in services if s["binary"] == binary]
+    if host := call.query("host"):  # Cinder matches at the level given: `shoal` or `shoal@backend`
+        services = [s for s in services if s["host"] == host or s["host"].startswith(host + "@")]
+    return {"services": services}
+
+
+async def services_view(call: VolumeCall) -> list[dict]:
+    """Cinder's services: the scheduler (this process) and a volume service per backend."""
+    backends = await sync(call.services.pools, True)
+    # Cinder's updated_at is a service's last heartbeat; Shoal's services are this process and
+    # backends it has just asked (the state below is as of now), so their heartbeat is now.
+    now = ts(datetime.now(timezone.utc).replace(tzinfo=None))
     out = [{"binary": "cinder-scheduler", "host": "shoal", "zone": "nova", "status": "enabled", "state": "up",
-            "updated_at": None, "disabled_reason": None}]
-    for backend, driver, pools in await sync(call.services.pools, True):
+            "updated_at": now, "disabled_reason": None}]
+    for backend, driver, pools in backends:
         out.append({"binary": "cinder-volume", "host": f"shoal@{backend}", "zone": driver.availability_zone,
-                    "status": "enabled", "state": "up" if pools else "down", "updated_at": None,
+                    "status": "enabled", "state": "up" if pools else "down", "updated_at": now,
                     "disabled_reason": None})
-    return {"services": out}
+    return out
 
 
 @router.get("/os-availability-zone")

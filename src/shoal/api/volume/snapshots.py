@@ -7,29 +7,38 @@ from starlette.concurrency import run_in_threadpool as sync
 
 from shoal.api.openstack.errors import ApiError
 
-from . import views
+from . import paging, views
 from .call import VolumeCall, int_query, volume_call
 
 router = APIRouter()
 
 
-async def _list(call: VolumeCall) -> dict:
+# Cinder's snapshot sort keys under their old names too
+SORT_ALIASES = {"display_name": "name", "display_description": "description"}
+
+
+async def _list(call: VolumeCall, detail: bool) -> dict:
     filters = {k: call.query(k) for k in ("name", "status", "volume_id") if call.query(k)}
+    if call.query("display_name") and "name" not in filters:
+        filters["name"] = call.query("display_name")
+    limit = int_query(call, "limit")
+    sort_key = call.query("sort_key", "created_at")
     snaps = await sync(call.services.volume_snapshots.list, call.ctx, all_tenants=call.flag("all_tenants"),
-                       filters=filters, sort_key=call.query("sort_key", "created_at"),
-                       sort_dir=call.query("sort_dir", "desc"), limit=int_query(call, "limit"),
+                       filters=filters, sort_key=SORT_ALIASES.get(sort_key, sort_key),
+                       sort_dir=call.query("sort_dir", "desc"), limit=limit,
                        offset=int_query(call, "offset"), marker=call.query("marker"))
-    return {"snapshots": [views.snapshot_detail(call, s) for s in snaps]}
+    view = views.snapshot_detail if detail else views.snapshot_summary
+    return {"snapshots": [view(call, s) for s in snaps], **paging.next_links(call, "snapshots", snaps, limit)}
 
 
 @router.get("/snapshots")
 async def list_snapshots(call: VolumeCall = Depends(volume_call)):
-    return await _list(call)
+    return await _list(call, detail=False)
 
 
 @router.get("/snapshots/detail")
 async def list_snapshots_detail(call: VolumeCall = Depends(volume_call)):
-    return await _list(call)
+    return await _list(call, detail=True)
 
 
 @router.post("/snapshots", status_code=202)
@@ -40,7 +49,7 @@ async def create_snapshot(call: VolumeCall = Depends(volume_call)):
     snap = await sync(call.services.volume_snapshots.create, call.ctx, body.get("volume_id"),
                       body.get("name", body.get("display_name")),
                       body.get("description", body.get("display_description")), force, body.get("metadata"))
-    return {"snapshot": views.snapshot_detail(call, snap)}
+    return {"snapshot": views.snapshot_summary(call, snap)}
 
 
 @router.get("/snapshots/{snapshot_id}")
@@ -53,7 +62,7 @@ async def show_snapshot(snapshot_id: str, call: VolumeCall = Depends(volume_call
 async def update_snapshot(snapshot_id: str, call: VolumeCall = Depends(volume_call)):
     body = await call.body("snapshot")
     snap = await sync(call.services.volume_snapshots.update, call.ctx, snapshot_id, body)
-    return {"snapshot": views.snapshot_detail(call, snap)}
+    return {"snapshot": views.snapshot_summary(call, snap)}
 
 
 @router.delete("/snapshots/{snapshot_id}", status_code=202)
@@ -82,6 +91,29 @@ async def replace_snapshot_metadata(snapshot_id: str, call: VolumeCall = Depends
     return {"metadata": meta}
 
 
+@router.get("/snapshots/{snapshot_id}/metadata/{key}")
+async def get_snapshot_metadata_item(snapshot_id: str, key: str, call: VolumeCall = Depends(volume_call)):
+    snap = await sync(call.services.volume_snapshots.get, call.ctx, snapshot_id)
+    if key not in snap.metadata_:
+        raise ApiError(404, f"Metadata item was not found: {key}")
+    return {"meta": {key: snap.metadata_[key]}}
+
+
+@router.put("/snapshots/{snapshot_id}/metadata/{key}")
+async def set_snapshot_metadata_item(snapshot_id: str, key: str, call: VolumeCall = Depends(volume_call)):
+    body = await call.body("meta")
+    if set(body) != {key}:
+        raise ApiError(400, "Invalid input received: the body must hold exactly the item named in the URL")
+    await sync(call.services.volume_snapshots.set_metadata, call.ctx, snapshot_id, body, False)
+    return {"meta": body}
+
+
+@router.delete("/snapshots/{snapshot_id}/metadata/{key}")
+async def delete_snapshot_metadata_item(snapshot_id: str, key: str, call: VolumeCall = Depends(volume_call)):
+    await sync(call.services.volume_snapshots.delete_metadata, call.ctx, snapshot_id, key)
+    return Response(status_code=200)
+
+
 @router.post("/snapshots/{snapshot_id}/action")
 async def snapshot_action(snapshot_id: str, call: VolumeCall = Depends(volume_call)):
     body = await call.body()
@@ -96,6 +128,8 @@ async def snapshot_action(snapshot_id: str, call: VolumeCall = Depends(volume_ca
         await sync(svc.delete, call.ctx, snapshot_id, True)
     elif name == "os-unmanage":
         await sync(svc.unmanage, call.ctx, snapshot_id)
+    elif name == "os-update_snapshot_status":
+        await sync(svc.update_status, call.ctx, snapshot_id, arg.get("status"), arg.get("progress"))
     else:
         raise ApiError(400, f"Invalid input received: unknown snapshot action {name!r}")
     return Response(status_code=202)

@@ -16,14 +16,17 @@ router = APIRouter()
 @router.get("/types")
 async def list_types(call: VolumeCall = Depends(volume_call)):
     rows = await sync(call.services.volume_types.list, call.ctx, call.query("is_public"))
-    return {"volume_types": [views.volume_type(call, t) for t in rows]}
+    qos = await sync(call.services.qos_specs.of_types, [t.id for t in rows])
+    return {"volume_types": [views.volume_type(call, t, qos_id=qos.get(t.id)) for t in rows]}
 
 
 @router.get("/types/{type_id}")
 async def show_type(type_id: str, call: VolumeCall = Depends(volume_call)):
     if type_id == "default" and not call.v("3.62"):
         raise ApiError(404, "Volume type default could not be found.")
-    return {"volume_type": views.volume_type(call, await sync(call.services.volume_types.get, call.ctx, type_id))}
+    vtype = await sync(call.services.volume_types.get, call.ctx, type_id)
+    qos = await sync(call.services.qos_specs.of_types, [vtype.id])
+    return {"volume_type": views.volume_type(call, vtype, qos_id=qos.get(vtype.id))}
 
 
 @router.post("/types")
@@ -57,7 +60,10 @@ async def list_specs(type_id: str, call: VolumeCall = Depends(volume_call)):
 @router.post("/types/{type_id}/extra_specs")
 async def set_specs(type_id: str, call: VolumeCall = Depends(volume_call)):
     body = await call.body()
-    return {"extra_specs": await sync(call.services.volume_types.set_specs, call.ctx, type_id, body.get("extra_specs"))}
+    specs = await sync(call.services.volume_types.set_specs, call.ctx, type_id, body.get("extra_specs"))
+    # Cinder answers with the specs this request set, not all the type's
+    given = body.get("extra_specs") if isinstance(body.get("extra_specs"), dict) else {}
+    return {"extra_specs": {k: v for k, v in specs.items() if k in given}}
 
 
 @router.get("/types/{type_id}/extra_specs/{key}")

@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 from shoal.api.share.views import ts
 from shoal.db import models
 
 from .call import VolumeCall
+
+MESSAGE_TTL = timedelta(seconds=2592000)  # Cinder's message_ttl: a message is kept 30 days
 
 
 def attachment_summary(volume: models.Volume, row: models.VolumeAttachment) -> dict:
@@ -70,7 +74,10 @@ def volume_detail(call: VolumeCall, volume: models.Volume, created: bool = False
     return view
 
 
-def snapshot_detail(call: VolumeCall, snap: models.VolumeSnapshot) -> dict:
+def snapshot_detail(call: VolumeCall, snap: models.VolumeSnapshot, extended: bool = True) -> dict:
+    """A snapshot at the call's microversion. Cinder's extended-snapshot-attributes
+    (`progress`, `project_id`) come only with a show and a detailed list, not with the
+    answer to a create or an update, nor in the plain list (`extended=False`)."""
     view = {
         "id": snap.id,
         "name": snap.name,
@@ -81,9 +88,10 @@ def snapshot_detail(call: VolumeCall, snap: models.VolumeSnapshot) -> dict:
         "created_at": ts(snap.created_at),
         "updated_at": ts(snap.updated_at),
         "metadata": dict(snap.metadata_ or {}),
-        "os-extended-snapshot-attributes:project_id": snap.project_id,
-        "os-extended-snapshot-attributes:progress": "100%" if snap.status == "available" else "0%",
     }
+    if extended:
+        view["os-extended-snapshot-attributes:project_id"] = snap.project_id
+        view["os-extended-snapshot-attributes:progress"] = snap_progress(snap)
     if call.v("3.14"):
         view["group_snapshot_id"] = None
     if call.v("3.41"):
@@ -93,19 +101,25 @@ def snapshot_detail(call: VolumeCall, snap: models.VolumeSnapshot) -> dict:
     return view
 
 
+def snap_progress(snap: models.VolumeSnapshot) -> str:
+    """What Cinder reports: the driver's progress, 100% once available."""
+    return snap.progress or ("100%" if snap.status == "available" else "0%")
+
+
 def snapshot_summary(call: VolumeCall, snap: models.VolumeSnapshot) -> dict:
-    return snapshot_detail(call, snap)  # Cinder's summary view carries the same fields
+    return snapshot_detail(call, snap, extended=False)
 
 
-def volume_type(call: VolumeCall, vtype: models.VolumeType, answer_to: str = "show") -> dict:
-    """Cinder's shapes: show and list carry `qos_specs_id`; the answer to a create
-    does not; the answer to an update has neither it nor the type-access flag."""
+def volume_type(call: VolumeCall, vtype: models.VolumeType, answer_to: str = "show", qos_id: str | None = None) -> dict:
+    """Cinder's shapes: show and list carry `qos_specs_id` (the associated QoS specs'
+    id, `qos_id`); the answer to a create does not; the answer to an update has neither
+    it nor the type-access flag."""
     view = {"id": vtype.id, "name": vtype.name, "description": vtype.description, "is_public": vtype.is_public,
             "extra_specs": dict(vtype.extra_specs or {})}
     if answer_to != "update":
         view["os-volume-type-access:is_public"] = vtype.is_public
     if answer_to == "show":
-        view["qos_specs_id"] = None
+        view["qos_specs_id"] = qos_id
     return view
 
 
@@ -139,5 +153,6 @@ def message(call: VolumeCall, msg: models.Message) -> dict:
         "id": msg.id, "request_id": msg.request_id, "resource_type": msg.resource_type,
         "resource_uuid": msg.resource_id, "event_id": f"VOLUME_{msg.resource_type}_{msg.action_id}_{msg.detail_id}",
         "message_level": msg.message_level, "user_message": msg.user_message, "created_at": ts(msg.created_at),
-        "guaranteed_until": ts(msg.expires_at), "links": call.link("messages", msg.id, "v3"),
+        "guaranteed_until": ts(msg.expires_at or msg.created_at + MESSAGE_TTL),
+        "links": call.link("messages", msg.id, "v3"),
     }

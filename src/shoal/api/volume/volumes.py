@@ -9,7 +9,7 @@ from starlette.concurrency import run_in_threadpool as sync
 
 from shoal.api.openstack.errors import ApiError
 
-from . import views
+from . import paging, views
 from .call import VolumeCall, int_query, volume_call
 
 router = APIRouter()
@@ -44,11 +44,12 @@ def _filters(call: VolumeCall) -> dict:
 
 
 async def _list(call: VolumeCall, detail: bool) -> dict:
+    limit = int_query(call, "limit")
     volumes = await sync(call.services.volumes.list, call.ctx, all_tenants=call.flag("all_tenants"),
-                         filters=_filters(call), sort=_sort(call), limit=int_query(call, "limit"),
+                         filters=_filters(call), sort=_sort(call), limit=limit,
                          offset=int_query(call, "offset"), marker=call.query("marker"))
     view = views.volume_detail if detail else views.volume_summary
-    body = {"volumes": [view(call, v) for v in volumes]}
+    body = {"volumes": [view(call, v) for v in volumes], **paging.next_links(call, "volumes", volumes, limit)}
     if call.flag("with_count") and call.v("3.45"):
         body["count"] = len(volumes)
     return body

@@ -14,7 +14,7 @@ from ..common import core as c
 from ..common import quotas as q
 from ..common.checks import MAX_DESCRIPTION, MAX_NAME, check_metadata, check_text
 from ..common.context import RequestContext
-from ..common.errors import Forbidden, Invalid
+from ..common.errors import Forbidden, Invalid, NotFound
 from ..common.tasks import Gate, early_start
 from . import rows as vr
 
@@ -29,8 +29,10 @@ class VolumeSnapshots:
 
     def create(self, ctx: RequestContext, volume_id: Any, name: str | None = None, description: str | None = None,
                force: Any = False, metadata: dict | None = None) -> models.VolumeSnapshot:
+        if volume_id is None:  # Cinder looks the volume up first: no id, no volume (404)
+            raise NotFound("Volume None could not be found.")
         if not isinstance(volume_id, str):
-            raise Invalid("Invalid input received: volume_id is required")
+            raise Invalid("Invalid input received: volume_id must be a string")
         check_text("name", name, MAX_NAME)
         check_text("description", description, MAX_DESCRIPTION)
         metadata = check_metadata(metadata)
@@ -91,8 +93,9 @@ class VolumeSnapshots:
             rows = list(session.scalars(query))
         if marker:
             ids = [s.id for s in rows]
-            if marker in ids:
-                rows = rows[ids.index(marker) + 1:]
+            if marker not in ids:
+                raise NotFound(f"Marker {marker} could not be found.")
+            rows = rows[ids.index(marker) + 1:]
         if offset:
             rows = rows[offset:]
         return rows[:limit] if limit is not None else rows
@@ -146,6 +149,35 @@ class VolumeSnapshots:
             if snap is not None:
                 session.delete(snap)
 
+    def delete_metadata(self, ctx: RequestContext, snapshot_id: str, key: str) -> None:
+        with self.core.db.session() as session:
+            snap = vr.get_snapshot(session, ctx, snapshot_id)
+            if key not in snap.metadata_:
+                raise NotFound(f"Metadata item was not found: {key}")
+            snap.metadata_ = {k: v for k, v in snap.metadata_.items() if k != key}
+
+    # Cinder's os-update_snapshot_status (what an assisted snapshot's creator reports):
+    # from each status, the statuses it may report.
+    STATUS_UPDATES = {"creating": ("creating", "available", "error"), "deleting": ("deleting", "error_deleting")}
+
+    def update_status(self, ctx: RequestContext, snapshot_id: str, status: Any, progress: Any = None) -> None:
+        if not isinstance(status, str):
+            raise Invalid("Invalid input received: 'status' must be specified.")
+        if progress is not None and (not isinstance(progress, str) or len(progress) > 16):
+            raise Invalid("Invalid input received: progress must be a string such as '80%'")
+        with self.core.db.session() as session:
+            snap = vr.get_snapshot(session, ctx, snapshot_id)
+            allowed = self.STATUS_UPDATES.get(snap.status)
+            if allowed is None:
+                raise Invalid(f"Invalid snapshot: Snapshot status {snap.status} not allowed for "
+                              f"update_snapshot_status")
+            if status not in allowed:
+                raise Invalid(f"Invalid snapshot: Provided snapshot status {status} not allowed for snapshot "
+                              f"with status {snap.status}.")
+            snap.status = status
+            if progress:
+                snap.progress = progress
+
     def reset_status(self, ctx: RequestContext, snapshot_id: str, status: Any) -> None:
         if not ctx.is_admin:
             raise Forbidden("Policy doesn't allow volume:snapshot_reset_status to be performed.")
@@ -162,8 +194,10 @@ class VolumeSnapshots:
             raise Forbidden("Policy doesn't allow volume:manage_snapshot to be performed.")
         if not isinstance(ref, dict) or not ref:
             raise Invalid("Invalid input received: ref must be an object such as {'source-name': ...}")
+        if volume_id is None:  # Cinder looks the volume up first: no id, no volume (404)
+            raise NotFound("Volume None could not be found.")
         if not isinstance(volume_id, str):
-            raise Invalid("Invalid input received: volume_id is required")
+            raise Invalid("Invalid input received: volume_id must be a string")
         check_text("name", name, MAX_NAME)
         metadata = check_metadata(metadata)
         with self.core.db.session() as session:

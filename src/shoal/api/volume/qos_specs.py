@@ -1,0 +1,81 @@
+"""/qos-specs: QoS specs, their keys and their association with volume types."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Depends, Response
+from starlette.concurrency import run_in_threadpool as sync
+
+from shoal.api.openstack.errors import ApiError
+
+from .call import VolumeCall, volume_call
+
+router = APIRouter()
+
+
+def _qos(qos) -> dict:
+    return {"id": qos.id, "name": qos.name, "consumer": qos.consumer, "specs": dict(qos.specs or {})}
+
+
+def _answer(call: VolumeCall, qos) -> dict:
+    return {"qos_specs": _qos(qos), "links": call.link("qos-specs", qos.id, "v3")}
+
+
+@router.get("/qos-specs")
+async def list_qos(call: VolumeCall = Depends(volume_call)):
+    return {"qos_specs": [_qos(q) for q in await sync(call.services.qos_specs.list, call.ctx)]}
+
+
+@router.post("/qos-specs")
+async def create_qos(call: VolumeCall = Depends(volume_call)):
+    return _answer(call, await sync(call.services.qos_specs.create, call.ctx, await call.body("qos_specs")))
+
+
+@router.get("/qos-specs/{qos_id}")
+async def show_qos(qos_id: str, call: VolumeCall = Depends(volume_call)):
+    return _answer(call, await sync(call.services.qos_specs.get, call.ctx, qos_id))
+
+
+@router.put("/qos-specs/{qos_id}")
+async def set_keys(qos_id: str, call: VolumeCall = Depends(volume_call)):
+    specs = await sync(call.services.qos_specs.set_keys, call.ctx, qos_id, await call.body("qos_specs"))
+    return {"qos_specs": specs}
+
+
+@router.put("/qos-specs/{qos_id}/delete_keys", status_code=202)
+async def unset_keys(qos_id: str, call: VolumeCall = Depends(volume_call)):
+    body = await call.body()
+    if "keys" not in body:
+        raise ApiError(400, "Malformed request body: missing 'keys'")
+    await sync(call.services.qos_specs.unset_keys, call.ctx, qos_id, body["keys"])
+    return Response(status_code=202)
+
+
+@router.delete("/qos-specs/{qos_id}", status_code=202)
+async def delete_qos(qos_id: str, call: VolumeCall = Depends(volume_call)):
+    await sync(call.services.qos_specs.delete, call.ctx, qos_id, call.flag("force"))
+    return Response(status_code=202)
+
+
+@router.get("/qos-specs/{qos_id}/associations")
+async def associations(qos_id: str, call: VolumeCall = Depends(volume_call)):
+    types = await sync(call.services.qos_specs.associations, call.ctx, qos_id)
+    return {"qos_associations": [{"association_type": "volume_type", "name": t.name, "id": t.id} for t in types]}
+
+
+# Cinder's association calls are GETs that change state (its API, kept for its clients).
+@router.get("/qos-specs/{qos_id}/associate", status_code=202)
+async def associate(qos_id: str, call: VolumeCall = Depends(volume_call)):
+    await sync(call.services.qos_specs.associate, call.ctx, qos_id, call.query("vol_type_id"))
+    return Response(status_code=202)
+
+
+@router.get("/qos-specs/{qos_id}/disassociate", status_code=202)
+async def disassociate(qos_id: str, call: VolumeCall = Depends(volume_call)):
+    await sync(call.services.qos_specs.disassociate, call.ctx, qos_id, call.query("vol_type_id"))
+    return Response(status_code=202)
+
+
+@router.get("/qos-specs/{qos_id}/disassociate_all", status_code=202)
+async def disassociate_all(qos_id: str, call: VolumeCall = Depends(volume_call)):
+    await sync(call.services.qos_specs.disassociate_all, call.ctx, qos_id)
+    return Response(status_code=202)
