@@ -397,3 +397,88 @@ def test_emulator_webdav_serves_share_files_and_snapshots(zfssa_appliance, api, 
         dav("GET", "os-cinder-cache/volume-img")
     api.ok("PUT", "/service/v1/services/http/enable")
     assert dav("GET", "os-cinder-cache/volume-img").content == b"B" * 4096
+
+
+# -- replication between two emulators (the migration flow of §3.8) ----------------------------
+
+
+def wait_for_update(api: Client, action_id: str) -> dict:
+    """Poll the action until the update is no longer in flight, as the driver does."""
+    import time
+
+    deadline = time.monotonic() + 600
+    while True:
+        action = api.ok("GET", f"/storage/v1/replication/actions/{action_id}")["action"]
+        if action["state"] != "sending":
+            return action
+        assert action["last_result"] == "<unknown>"
+        assert time.monotonic() < deadline, "the replication update never finished"
+        time.sleep(0.2)
+
+
+def test_emulator_replicates_a_lun_to_a_second_emulator(zfssa_appliance_factory, api, project, target):
+    source_app, dest_app = zfssa_appliance_factory("zfssa1"), zfssa_appliance_factory("zfssa2")
+    dest = Client(dest_app)
+    assert dest.login().status_code == 201
+    luns = f"{api.pool()}/projects/{project}/luns"
+    lun = api.ok("POST", luns, {"name": "volume-m", "volsize": "64m", "sparse": True, "targetgroup": target["tgroup"],
+                                "initiatorgroup": target["group"]})["lun"]
+    spec = iscsi_spec(source_app, target["iqn"], lun["assignednumber"][0], HOST1)
+    assert qemu_io(spec, "write -P 0x33 0 1M").returncode == 0
+
+    label = unique("peer")
+    fault(api.call("POST", "/storage/v1/replication/targets",
+                   {"hostname": dest_app.replication_ip, "root_password": "wrong", "label": label}), 401, "ERR_UNAUTHORIZED")
+    peer = api.ok("POST", "/storage/v1/replication/targets",
+                  {"hostname": dest_app.replication_ip, "root_password": dest_app.password, "label": label})["target"]
+    dest_asn = dest.ok("GET", "/system/v1/version")["version"]["asn"]
+    assert peer["asn"] == dest_asn and peer["address"] == f"{dest_app.replication_ip}:216"
+    assert api.ok("GET", "/service/v1/services/replication")["service"]["<status>"] == "online"
+
+    body = {"pool": source_app.pool, "project": project, "target_pool": dest_app.pool, "target": label,
+            "share": "volume-m"}
+    fault(api.call("POST", "/storage/v1/replication/actions", body), 400, "ERR_INVALID_ARG")  # still inherited
+    api.ok("PUT", f"{api.pool()}/projects/{project}/filesystems/volume-m/replication", {"inherited": False})
+    action = api.ok("POST", "/storage/v1/replication/actions", body)["action"]
+    api.ok("PUT", f"/storage/v1/replication/actions/{action['id']}/sendupdate")
+    assert wait_for_update(api, action["id"])["last_result"] == "success"
+
+    assert qemu_io(spec, "write -P 0x44 1M 1M").returncode == 0  # an incremental update carries this
+    api.ok("PUT", f"/storage/v1/replication/actions/{action['id']}/sendupdate")
+    assert wait_for_update(api, action["id"])["last_result"] == "success"
+
+    dest.ok("PUT", "/service/v1/services/replication/disable")
+    api.ok("PUT", f"/storage/v1/replication/actions/{action['id']}/sendupdate")
+    assert wait_for_update(api, action["id"])["last_result"] == "failed"
+    dest.ok("PUT", "/service/v1/services/replication/enable")
+    api.ok("DELETE", f"/storage/v1/replication/actions/{action['id']}")
+
+    sources = dest.ok("GET", "/storage/v1/replication/sources")["sources"]
+    source = next(s for s in sources if s["asn"] == api.ok("GET", "/system/v1/version")["version"]["asn"])
+    assert action["id"] in [p["id"] for p in source["packages"]]
+    dest.ok("PUT", f"/storage/v1/replication/sources/{source['name']}/packages/{action['id']}/sever",
+            {"projname": action["id"]})
+    dest_project = unique("migrated")
+    dest.ok("POST", f"{dest.pool()}/projects", {"name": dest_project})
+    dest.ok("PUT", f"{dest.pool()}/projects/{action['id']}/filesystems/volume-m", {"project": dest_project})
+    dest.ok("DELETE", f"{dest.pool()}/projects/{action['id']}")
+
+    # The migrated LUN, presented by the second emulator, holds both writes.
+    group, tgroup = unique("ig"), unique("tg")
+    dest.ok("POST", "/san/v1/iscsi/initiator-groups", {"name": group, "initiators": [HOST2]})
+    iqn = dest.ok("POST", "/san/v1/iscsi/targets", {"alias": tgroup, "auth": "chap", "targetchapuser": CHAP_USER,
+                                                    "targetchapsecret": CHAP_SECRET})["target"]["iqn"]
+    dest.ok("POST", "/san/v1/iscsi/target-groups", {"name": tgroup, "targets": [iqn]})
+    moved = dest.ok("PUT", f"{dest.pool()}/projects/{dest_project}/luns/volume-m",
+                    {"targetgroup": tgroup, "initiatorgroup": group})["lun"]
+    assert moved["volsize"] == 64 * MiB
+    dest_spec = iscsi_spec(dest_app, iqn, moved["assignednumber"][0], HOST2)
+    for pattern, offset in (("0x33", "0"), ("0x44", "1M")):
+        read = qemu_io(dest_spec, f"read -P {pattern} {offset} 1M")
+        assert read.returncode == 0 and "Pattern verification failed" not in read.stdout, read.stdout + read.stderr
+
+    dest.ok("PUT", f"{dest.pool()}/projects/{dest_project}/luns/volume-m", {"initiatorgroup": []})
+    dest.ok("DELETE", f"{dest.pool()}/projects/{dest_project}")
+    for path in (f"target-groups/{tgroup}", f"targets/{iqn}", f"initiator-groups/{group}"):
+        dest.ok("DELETE", f"/san/v1/iscsi/{path}")
+    api.ok("DELETE", f"/storage/v1/replication/targets/{peer['id']}")

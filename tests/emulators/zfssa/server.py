@@ -103,12 +103,14 @@ class ZfssaEmulator:
             self.rest.up()
             self.webdav.up()
             self.app.services = default_services(self.webdav.port)
+            self.app.replication.register(self.password)
         except BaseException:
             self.stop()
             raise
         return self
 
     def stop(self) -> None:
+        self.app.replication.unregister()
         self.rest.down()
         self.webdav.down()
         errors = []
@@ -149,6 +151,11 @@ class ZfssaEmulator:
     @property
     def iscsi_portal(self) -> str:
         return self.tgt.portal
+
+    @property
+    def replication_ip(self) -> str:
+        """Where peers reach this emulator for replication (a replication target's hostname)."""
+        return self.app.replication.address
 
     def dataset(self, project: str, name: str) -> str:
         """The real ZFS dataset behind a LUN or filesystem of this emulator."""

@@ -71,7 +71,7 @@ def relocate(app: Appliance, node: Node, project: str | None, name: str | None) 
         raise exists(f"share \"{new_name}\" in project \"{new_project}\"")
     app.exports.sync(exclude=node.name)
     clones = [c for snap, cs in app.pool.origins().items() if snap.startswith(node.name + "@") for c in cs]
-    app.pool.zfs.rename_past_clones(node.name, target, clones)
+    app.pool.rename(node.name, target, clones)
     return target
 
 

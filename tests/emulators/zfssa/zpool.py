@@ -143,6 +143,15 @@ class Pool:
     def unset(self, name: str, prop: str) -> None:
         self.zfs.inherit(name, prop)
 
+    def rename(self, old: str, new: str, clones: list[str] = ()) -> None:
+        """Rename a dataset and mount it and what is under it again (Shoal's rename
+        remounts the dataset itself only; its children stay unmounted on zfs-fuse)."""
+        self.zfs.rename_past_clones(old, new, clones)
+        res = self.zfs.host.run(["zfs", "list", "-H", "-o", "name,mounted", "-t", "filesystem", "-r", new])
+        for row in cmd.parse_rows(res.stdout):
+            if row[1] == "no":
+                self.zfs.host.run(["zfs", "mount", row[0]])
+
     def exists(self, name: str) -> bool:
         return self.zfs.exists(name)
 
