@@ -9,6 +9,7 @@ import json
 import os
 import secrets
 import subprocess
+import time
 from pathlib import Path
 
 GiB, MiB = 1024**3, 1024**2
@@ -63,3 +64,40 @@ def iscsi_size(data: dict, initiator: str) -> int:
     done = run(["qemu-img", "info", "--output=json", "json:" + json.dumps(file)])
     assert done.returncode == 0, done.stderr
     return json.loads(done.stdout)["virtual-size"]
+
+
+def nfs_json(server: str, path: str, size: int = MiB) -> str:
+    """qemu's spec for the first `size` bytes of a file over NFS (qemu asks rpcbind
+    for the ports: the emulator's ganesha, started last, is the one registered)."""
+    return "json:" + json.dumps({"driver": "raw", "size": size,
+                                 "file": {"driver": "nfs", "server": {"type": "inet", "host": server}, "path": path}})
+
+
+def nfs_client(argv: list[str]) -> subprocess.CompletedProcess:
+    """An NFS client command; a mount refused while the emulator's ganesha
+    rereads its exports (it does after every read out of a share snapshot:
+    the snapshot is mounted as a throw-away clone and exported) is asked again."""
+    for _ in range(30):
+        done = run(argv)
+        if done.returncode == 0 or "MNT3ERR_ACCES" not in done.stderr:
+            return done
+        time.sleep(0.5)
+    return done
+
+
+def nfs_write(server: str, path: str, source: Path) -> None:
+    done = nfs_client(["qemu-img", "convert", "-n", "-f", "raw", "-O", "raw", str(source),
+                       nfs_json(server, path, source.stat().st_size)])
+    assert done.returncode == 0, done.stderr
+
+
+def nfs_read(server: str, path: str, dest: Path, size: int = MiB) -> bytes:
+    done = nfs_client(["qemu-img", "convert", "-f", "raw", "-O", "raw", nfs_json(server, path, size), str(dest)])
+    assert done.returncode == 0, done.stderr
+    return dest.read_bytes()
+
+
+def dataset_mountpoint(dataset: str) -> Path:
+    done = run(["zfs", "get", "-H", "-o", "value", "mountpoint", dataset])
+    assert done.returncode == 0, done.stderr
+    return Path(done.stdout.strip())

@@ -261,15 +261,21 @@ class ZfssaNfsVolumeDriver(VolumeDriver):
         self._run(lambda: self.files.grow(name, new_size_gb), f"extend {name}")
 
     def revert_to_snapshot(self, snapshot: VolumeSnapshotRef) -> None:
-        """The snapshot's copy written over the volume's file; a volume
-        extended since the snapshot is grown back to its size."""
+        """The snapshot's copy, grown to the volume's size when the volume was
+        extended since, replaces the volume's file in one MOVE: until then the
+        volume is as it was, and nothing is left behind on failure."""
         volume, source = snapshot.volume, snapshot.provider_location or naming.snapshot(snapshot.id)
-        name = self._name(volume)
-        self._require(source, f"snapshot {snapshot.id}")
-        self.dav.copy(source, name, overwrite=True)
+        name, temporary = self._name(volume), f"tmp-revert-{naming.checked_id(volume.id, 'volume')}"
+        size = int(self._require(source, f"snapshot {snapshot.id}").get("getcontentlength") or 0)
+        self._require(name, f"volume {volume.id}")
+        with ExitStack() as undo:
+            self.dav.copy(source, temporary, overwrite=True)
+            undo.callback(self._drop_file, temporary)
+            if size < volume.size_gb * GiB:
+                self._run(lambda: self.files.grow(temporary, volume.size_gb), f"extend {temporary}")
+            self.dav.move(temporary, name, overwrite=True)
+            undo.pop_all()
         self._label(name)
-        if self._run(lambda: self.files.size(name), f"size of {name}") < volume.size_gb * GiB:
-            self._run(lambda: self.files.grow(name, volume.size_gb), f"extend {name}")
 
     # ---- export and attach --------------------------------------------------------------------------
 
@@ -322,7 +328,7 @@ class ZfssaNfsVolumeDriver(VolumeDriver):
         owners = {self._name(v): v.id for v in managed}
         items = []
         for name, props in sorted(self.dav.listing()):
-            if "collection" in props or name.startswith((".", "snapshot-", "tmp-snapshot-")):
+            if "collection" in props or name.startswith((".", "snapshot-", "tmp-snapshot-", "tmp-revert-")):
                 continue
             owner = owners.get(name)
             reason = manage_rules.listing_reason(flag_of(props), self.config.manage_policy, owner is not None)

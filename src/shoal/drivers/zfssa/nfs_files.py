@@ -24,6 +24,3 @@ class ShareFiles:
 
     def grow(self, name: str, size_gb: int) -> None:
         self.qemu.run(qemu_img.resize(self.url(name), "raw", size_gb * GiB))
-
-    def size(self, name: str) -> int:
-        return self.qemu.info(self.url(name), "raw").virtual_size

@@ -124,8 +124,9 @@ class WebDavClient:
         self.request("COPY", source, (201, 204), destination=destination,
                      headers={"Overwrite": "T" if overwrite else "F", "Depth": "0"})
 
-    def move(self, source: str, destination: str) -> None:
-        self.request("MOVE", source, (201, 204), destination=destination, headers={"Overwrite": "F"})
+    def move(self, source: str, destination: str, overwrite: bool = False) -> None:
+        self.request("MOVE", source, (201, 204), destination=destination,
+                     headers={"Overwrite": "T" if overwrite else "F"})
 
     def delete(self, path: str) -> None:
         """Succeeds when the file is already gone."""
