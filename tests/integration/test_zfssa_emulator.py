@@ -252,6 +252,13 @@ def test_emulator_lun_reaches_its_initiator_group_over_iscsi_with_chap(zfssa_app
     api.ok("PUT", f"{luns}/vol", {"initiatorgroup": "com.sun.ms.vss.hg.maskAll"})
     assert qemu_io(spec, "read 0 512").returncode != 0
 
+    # Presented again, then removed behind the API's back: gone from the API and from tgtd.
+    api.ok("PUT", f"{luns}/vol", {"initiatorgroup": target["group"]})
+    assert qemu_io(spec, "read 0 512").returncode == 0
+    zfssa_appliance.destroy_behind_back(project, "vol")
+    fault(api.call("GET", f"{luns}/vol"), 404, "ERR_NOT_FOUND")
+    assert qemu_io(spec, "read 0 512").returncode != 0
+
 
 def test_emulator_snapshot_clone_carries_the_data(zfssa_appliance, api, project, target):
     luns = f"{api.pool()}/projects/{project}/luns"

@@ -161,6 +161,14 @@ class ZfssaEmulator:
         """The real ZFS dataset behind a LUN or filesystem of this emulator."""
         return f"{self.pool.name}/{project}/{name}"
 
+    def destroy_behind_back(self, project: str, name: str) -> None:
+        """Make a LUN or filesystem vanish as if removed on the appliance's own console:
+        its target LUN or export goes, then its dataset (whatever its nodestroy says)."""
+        dataset = self.dataset(project, name)
+        with self.app.lock:
+            self.app.exports.sync(exclude=dataset)
+            self.pool.destroy_dataset(dataset, recursive=True)
+
     def expire_sessions(self) -> None:
         self.sessions.expire_all()
 

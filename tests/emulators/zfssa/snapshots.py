@@ -14,6 +14,7 @@ unless one of them has nodestroy set (403).
 
 from __future__ import annotations
 
+import uuid
 from typing import Any
 
 from tests.emulators.zfssa import filesystems, luns, properties, shares, values
@@ -48,7 +49,7 @@ def _snapshot(app: Appliance, args: dict) -> tuple[Node, Node]:
 def view(app: Appliance, share: Node, snap: Node, clones: dict[str, list[str]]) -> dict[str, Any]:
     project = share.name.split("/")[1]
     return {
-        "name": snap.leaf, "id": snap.values.get("guid", ""), "creation": shares.creation(snap),
+        "name": snap.leaf, "id": str(uuid.uuid5(uuid.NAMESPACE_OID, f"{snap.name}@{snap.values.get('creation')}")), "creation": shares.creation(snap),
         "href": f"/api/storage/v1/pools/{app.pool.name}/projects/{project}/"
                 f"{shares.COLLECTION[share.kind]}/{share.leaf}/snapshots/{snap.leaf}",
         "numclones": len(clones.get(snap.name, [])), "space_unique": snap.number("used"),
