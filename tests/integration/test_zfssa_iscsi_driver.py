@@ -63,8 +63,9 @@ def driver(zfssa_appliance):
     drv = make_driver(zfssa_appliance)
     drv.start()
     yield drv
-    for lun in drv.api.luns(drv.config.pool, drv.config.project):
-        drv._drop_lun(lun["name"])
+    if zfssa_appliance.emulated:  # the project is the test's own only on the emulator
+        for lun in drv.api.luns(drv.config.pool, drv.config.project):
+            drv._drop_lun(lun["name"])
 
 
 def new_volume(driver, size_gb: int = 1, **specs) -> VolumeRef:
