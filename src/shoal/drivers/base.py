@@ -234,11 +234,12 @@ class ShareDriver(ABC):
         return 0
 
     def replicate(self, replica: ShareRef, source: "ShareDriver", active: ShareRef, tag: str, since: str | None,
-                  progress: Callable[[int], None] | None = None) -> int:
+                  progress: Callable[[int], None] | None = None, rules: list[AccessRule] | None = None) -> int:
         """Bring `replica` (here) to `active@tag` (on `source`, same domain): in full
         when `since` is None, else the changes since `since`, the last point both
         hold; changes on the replica since then are discarded. The replica stays
-        read-only on the backend. Returns bytes sent."""
+        read-only on the backend; if exported (`rules`), it is exported read-only
+        with them afterwards. Returns bytes sent."""
         raise InvalidRequest(f"backend {self.backend_name} does not replicate shares")
 
     def export_replica(self, replica: ShareRef, rules: list[AccessRule], writable: bool) -> ShareResult:

@@ -10,12 +10,14 @@ from shoal.db.session import Database
 
 from .common.backends import build_drivers
 from .common.core import Core
+from .common.flows import Flows
 from .common.messages import Messages
 from .common.quotas import Quotas
 from .common.tasks import TaskRunner
 from .common.types import share_types, volume_types
 from .share.access import ShareAccess
 from .share.recovery import Recovery
+from .share.replicas import ShareReplicas
 from .share.shares import Shares
 from .share.snapshots import ShareSnapshots
 from .volume.attachments import Attachments
@@ -60,6 +62,11 @@ class Services:
         self.volume_recovery = VolumeRecovery(self.core, self.volumes, self.volume_snapshots)
         self.recovery = Recovery(self.core, self.shares, self.snapshots, self.access)
         self.recovery.also(self.volume_recovery)
+        self.flows = Flows(self.core.db, self.core.tasks)
+        self.replicas = ShareReplicas(self.core, self.flows, settings.service.replica_sync_interval)
+        self.recovery.also(self.replicas)
+        self.recovery.exporters.append(self.replicas.ensure_exports)
+        self.access.followers.append(self.replicas.follow_rules)
         self.images = None
         if settings.image.enabled:
             from .image import ImageService
@@ -92,6 +99,7 @@ class Services:
         if self.images is not None:
             self.images.start()
         self.recovery.resume_interrupted()
+        self.replicas.resume_interrupted()
         self.recovery.ensure_exports()
         self.volume_recovery.resume_interrupted()
         self.volume_recovery.ensure_exports()

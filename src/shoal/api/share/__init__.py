@@ -8,7 +8,7 @@ from fastapi.responses import JSONResponse
 from shoal.api.openstack.call import public_origin
 from shoal.api.openstack.routes import add_routes
 
-from . import misc, quotas, shares, snapshots, types
+from . import misc, quotas, replicas, shares, snapshots, types
 from .call import SHARE_API
 
 PREFIX = "/share"
@@ -39,7 +39,7 @@ def mount(app: FastAPI) -> None:
 
     # Project-less paths first, so that /v2/shares/detail is never read as a project id.
     for prefix, tag in ((PREFIX + "/v2", "share"), (PREFIX + "/v2/{project_id}", "share (project-scoped)")):
-        for module in (shares, snapshots, types, misc, quotas):
+        for module in (shares, snapshots, types, misc, quotas, replicas):
             add_routes(app, module.router, prefix, [tag])
 
     @app.get(PREFIX + "/v2/{project_id}", include_in_schema=False)

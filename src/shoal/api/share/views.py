@@ -56,8 +56,9 @@ def share_detail(call: ShareCall, share: models.Share) -> dict:
     if call.v("2.10"):
         view["access_rules_status"] = share.access_rules_status
     if call.v("2.11"):
-        view["has_replicas"] = False
-        view["replication_type"] = None
+        replication = (stype.extra_specs or {}).get("replication_type") if stype else None
+        view["replication_type"] = replication
+        view["has_replicas"] = bool(replication) and bool(call.services.replicas.has_replicas([share.id]))
     if call.v("2.16"):
         view["user_id"] = share.user_id
     if call.v("2.24"):

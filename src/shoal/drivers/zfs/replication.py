@@ -15,6 +15,7 @@ from __future__ import annotations
 
 from typing import Callable
 
+from shoal.exports.nfs.base import NfsExport
 from shoal.drivers.base import AccessRule, DriverError, InvalidRequest, ShareDriver, ShareRef, ShareResult
 from shoal.hosts import CommandError
 from shoal.hosts.transfer import transfer
@@ -98,14 +99,15 @@ class ZfsReplication:
             return 0
 
     def replicate(self, replica: ShareRef, source: ShareDriver, active: ShareRef, tag: str, since: str | None,
-                  progress: Callable[[int], None] | None = None) -> int:
+                  progress: Callable[[int], None] | None = None, rules: list[AccessRule] | None = None) -> int:
         """Bring `replica` (on this backend) to the active's snapshot `tag` (on
         `source`): a full stream when `since` is None, else the changes since
         `since`, the last snapshot both hold (whatever changed on the replica
         since then is discarded: `receive -F`). The replica ends read-only at
         the ZFS level with the active's size. Repeatable: a replica already at
         `tag` is left alone; a half-received full copy is removed and sent again
-        (zfs-fuse has no resumable receive). Returns the bytes sent."""
+        (zfs-fuse has no resumable receive). `rules`: the replica is exported
+        (read-only) with them, and stays so. Returns the bytes sent."""
         source = self._same_domain(source)
         target = self.dataset_name(replica)
         snap = f"{source.dataset_name(active)}@{tag}"
@@ -119,10 +121,23 @@ class ZfsReplication:
             raise DriverError(f"replica {replica.id} no longer holds {since}: it needs a full copy (resync)")
         producer = cmd.send(snap, f"{source.dataset_name(active)}@{since}" if since else None)
         consumer = cmd.receive(target, force=since is not None)
+        # zfs-fuse: a receive into a mounted dataset leaves its mount stale (names
+        # listed that no lookup finds) until it is mounted again, which the NFS
+        # server's open handles forbid: the export steps aside for the receive.
+        suspend = since is not None and rules is not None and self.zfs.features().remount_after_rollback
+        if suspend:
+            mountpoint = self._mountpoint(target)
+            self.nfs.remove(NfsExport(replica.id, mountpoint, target))
         try:
-            moved = transfer(source.host, producer, self.host, consumer, progress=progress).bytes
-        except CommandError as exc:
-            raise DriverError(f"replication of {snap} to {self.backend_name} failed: {exc}") from None
+            try:
+                moved = transfer(source.host, producer, self.host, consumer, progress=progress).bytes
+            except CommandError as exc:
+                raise DriverError(f"replication of {snap} to {self.backend_name} failed: {exc}") from None
+            if suspend:
+                self.zfs.remount(target)
+        finally:
+            if suspend:
+                self._export(replica, target, mountpoint, read_only(rules))
         self._settle_replica(target, replica)
         return moved
 

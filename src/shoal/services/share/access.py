@@ -108,6 +108,7 @@ def check_rule(access_type: Any, access_to: Any, access_level: Any) -> tuple[str
 class ShareAccess:
     def __init__(self, core: c.Core):
         self.core = core
+        self.followers: list = []  # called with (share_id, rules in force) after each sync
 
     def allow(self, ctx: RequestContext, share_id: str, access_type: Any, access_to: Any,
               access_level: Any = "rw", metadata: dict | None = None) -> models.AccessRule:
@@ -220,6 +221,9 @@ class ShareAccess:
             except Exception as exc:
                 log.warning("share %s: access update failed: %s", share_id, exc)
                 failed = {rule_id: f"update failed: {exc}" for rule_id in applying | denying}
+            else:
+                for follow in self.followers:  # e.g. the share's read-only replicas
+                    follow(share_id, [r for r in desired if r.id not in failed])
             with self.core.db.connection() as db:
                 if failed:
                     db.execute(_FAIL_RULE, [{"b_id": rule_id, "b_reason": reason} for rule_id, reason in failed.items()])

@@ -33,6 +33,7 @@ class Recovery:
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._others: list = []  # more checks for the periodic loop (volumes)
+        self.exporters: list = []  # more exports to ensure with the shares' (replicas), given the backend
 
     def also(self, other) -> None:
         self._others.append(other)
@@ -88,6 +89,8 @@ class Recovery:
                 continue
             for share_id, reason in failed.items():
                 sr.fail_share(self.core, share_id, "error", sr.ACTION_CREATE, sr.DETAIL_DRIVER_FAILED, f"export lost: {reason}")
+        for ensure in self.exporters:
+            ensure(backend)
 
     def start_periodic(self, interval: float) -> None:
         def loop():

@@ -9,6 +9,7 @@ from typing import Any
 from sqlalchemy import delete, func, insert, or_, select
 
 from shoal.db import models
+from shoal.db.replicas import ShareReplica
 from shoal.drivers.base import DriverError, ShareResult, ShrinkWouldLoseData, UnsafeToManage
 
 from ..common import core as c
@@ -258,6 +259,9 @@ class Shares:
                 models.ShareSnapshot.share_id == share_id))
             if snapshots:
                 raise Forbidden(f"Share still has {snapshots} dependent snapshots.")
+            if session.scalars(select(ShareReplica.id).where(ShareReplica.share_id == share_id,
+                                                             ShareReplica.replica_state != "active")).first():
+                raise Conflict(f"Share {share_id} has replicas. Remove the replicas before deleting the share.")
             share.status, share.task, share.status_reason = "deleting", "delete", None
             known = (sr.share_ref(share), share.backend)
         self.core.tasks.start(self._delete, share_id, known)
@@ -279,7 +283,7 @@ class Shares:
                 sr.fail_share(self.core, share_id, "error_deleting", sr.ACTION_DELETE, sr.DETAIL_DRIVER_FAILED, f"delete failed: {exc}")
                 return
         with self.core.db.connection() as connection:
-            for child in (models.AccessRule, models.ExportLocation):
+            for child in (models.AccessRule, models.ExportLocation, ShareReplica):
                 connection.execute(delete(child.__table__).where(child.__table__.c.share_id == share_id))
             connection.execute(delete(models.Share.__table__).where(models.Share.__table__.c.id == share_id))
         log.info("share %s deleted", share_id)

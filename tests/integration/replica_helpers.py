@@ -1,0 +1,97 @@
+"""Helpers for the share-replica scenarios (tests/integration/test_share_replicas_*.py):
+a client of the replica server, and what a scenario does again and again --
+make a replicated share with a rw rule, make a replica and wait for it, find
+where each copy is exported, check the bytes over NFS and ZFS's readonly from
+outside. Everything a scenario made is removed afterwards through the API."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+from .share_helpers import ShareApi, wait_for_status, wait_gone, zfs_names
+
+VERSION = "2.75"
+
+
+class ReplicaApi(ShareApi):
+    def replicated_share(self, **fields) -> dict:
+        share = self.create_share(share_type="replicated", **fields)
+        self.allow(share["id"])
+        return share
+
+    def create_replica(self, share_id: str, wait: str | None = "in_sync") -> dict:
+        resp = self.client.post("/share-replicas", json={"share_replica": {"share_id": share_id}})
+        assert resp.status_code == 202, f"replica create: {resp.status_code} {resp.text}"
+        replica = resp.json()["share_replica"]
+        assert replica["status"] == "creating", replica
+        if wait:
+            wait_for_status(self.client, f"/share-replicas/{replica['id']}", "available", timeout=180)
+            replica = wait_for_status(self.client, f"/share-replicas/{replica['id']}", wait, key="replica_state")
+        return replica
+
+    def replica(self, replica_id: str) -> dict:
+        resp = self.client.get(f"/share-replicas/{replica_id}")
+        assert resp.status_code == 200, resp.text
+        return resp.json()["share_replica"]
+
+    def replicas(self, share_id: str) -> list[dict]:
+        resp = self.client.get("/share-replicas/detail", params={"share_id": share_id})
+        assert resp.status_code == 200, resp.text
+        return resp.json()["share_replicas"]
+
+    def replica_action(self, replica_id: str, name: str, arg=None):
+        return self.client.post(f"/share-replicas/{replica_id}/action", json={name: arg})
+
+    def promote(self, replica_id: str) -> dict:
+        resp = self.replica_action(replica_id, "promote")
+        assert resp.status_code == 202, f"promote: {resp.status_code} {resp.text}"
+        return wait_for_status(self.client, f"/share-replicas/{replica_id}", "active", timeout=180,
+                               key="replica_state")
+
+    def replica_path(self, replica_id: str) -> str:
+        resp = self.client.get(f"/share-replicas/{replica_id}/export-locations")
+        assert resp.status_code == 200, resp.text
+        paths = [e["path"] for e in resp.json()["export_locations"] if not e.get("is_admin_only")]
+        assert paths, resp.json()
+        return paths[0].partition(":")[2]
+
+    def delete_replica(self, replica_id: str) -> None:
+        resp = self.client.delete(f"/share-replicas/{replica_id}")
+        assert resp.status_code == 202, f"delete replica: {resp.status_code} {resp.text}"
+        wait_gone(self.client, f"/share-replicas/{replica_id}", timeout=120)
+
+    def remove_replicated(self, share_id: str) -> None:
+        """Delete every secondary, then the share."""
+        for replica in self.replicas(share_id):
+            if replica["replica_state"] != "active":
+                self.delete_replica(replica["id"])
+        self.delete_share(share_id)
+
+
+def local_write_refused(directory: str) -> bool:
+    """ZFS itself refuses a write into the mounted dataset (readonly=on), whatever NFS says."""
+    try:
+        with open(Path(directory) / f"local-{os.getpid()}.txt", "w") as fh:
+            fh.write("must not land\n")
+    except OSError as exc:
+        return exc.errno == 30  # EROFS
+    os.unlink(Path(directory) / f"local-{os.getpid()}.txt")
+    return False
+
+
+def leftovers(roots) -> set[str]:
+    """Datasets and snapshots under the backend's roots (the roots themselves excepted)."""
+    found = set()
+    for root in roots:
+        found |= zfs_names(root, "filesystem,snapshot") - {root}
+    return found
+
+
+@pytest.fixture
+def replica_api(replica_server):
+    server = replica_server.server
+    with server.client(VERSION) as client:
+        yield ReplicaApi(server, client)

@@ -1,0 +1,89 @@
+"""A readable replica, from the outside: data written over NFS on the active copy
+is read back from the secondary's export, which refuses writes over NFS and at
+the ZFS level; a promotion turns the old active read-only before the new one is
+writable, keeps every write the old active had taken, and a failback sends only
+what changed (the old active's dataset is kept, not sent again). Both copies go
+when the replica and the share are deleted, with their replication snapshots."""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.fixtures.replication import replica_server, second_zpool  # noqa: F401 - fixtures
+
+from .replica_helpers import leftovers, local_write_refused, replica_api  # noqa: F401 - fixture
+from .share_helpers import assert_write_refused, nfs_read, nfs_write, zfs_get
+
+pytestmark = pytest.mark.integration
+
+
+def write(api, path: str, name: str, data: str) -> None:
+    res = nfs_write(api.server, path, name, data)
+    assert res.returncode == 0, f"NFS write to {path}/{name}: {res.stderr}"
+
+
+def read(api, path: str, name: str) -> str:
+    res = nfs_read(api.server, path, name)
+    assert res.returncode == 0, f"NFS read of {path}/{name}: {res.stderr}"
+    return res.stdout
+
+
+def test_replicate_promote_and_fail_back(replica_api, replica_server):
+    api = replica_api
+    before = leftovers(replica_server.roots)
+    share = api.replicated_share(name="replicated")
+    assert share["replication_type"] == "readable" and share["has_replicas"] is False
+    first = api.mountpoint(share["id"])
+    write(api, first, "a.txt", "written before the replica\n")
+
+    replica = api.create_replica(share["id"])
+    assert replica["progress"] == "100%"
+    assert replica["host"].endswith(f"#{replica_server.pools[1]}"), replica  # the other pool
+    assert api.share(share["id"])["has_replicas"] is True
+    states = sorted(r["replica_state"] for r in api.replicas(share["id"]))
+    assert states == ["active", "in_sync"]
+    active_id = next(r["id"] for r in api.replicas(share["id"]) if r["replica_state"] == "active")
+
+    second = api.replica_path(replica["id"])
+    assert second != first
+    assert read(api, second, "a.txt") == "written before the replica\n"
+    assert_write_refused(api.server, second)  # NFS: the rule is cast to read-only
+    assert local_write_refused(second)  # and ZFS itself: readonly=on
+
+    # A later write reaches the secondary with a resync (incremental).
+    write(api, first, "b.txt", "written after the first copy\n")
+    assert api.replica_action(replica["id"], "resync").status_code == 202
+    from .share_helpers import wait_until
+
+    from pathlib import Path
+
+    wait_until(lambda: (Path(second) / "b.txt").exists(), timeout=60, what="b.txt in the secondary's dataset")
+    wait_until(lambda: nfs_read(api.server, second, "b.txt").stdout == "written after the first copy\n",
+               timeout=60, what="b.txt on the secondary")
+
+    # Promote: written just before, it must be on the new active.
+    write(api, first, "c.txt", "acknowledged before the promote\n")
+    api.promote(replica["id"])
+    old = api.replica(active_id)
+    assert old["replica_state"] == "in_sync", old
+    assert api.share(share["id"])["status"] == "available"
+    assert api.mountpoint(share["id"]) == second  # the share's export follows the active copy
+    assert read(api, second, "c.txt") == "acknowledged before the promote\n"
+    assert_write_refused(api.server, first)  # the old active: read-only over NFS...
+    assert local_write_refused(first)  # ...and at the ZFS level (Manila's bug: it stayed writable)
+    write(api, second, "d.txt", "written on the new active\n")
+    assert read(api, second, "d.txt") == "written on the new active\n"
+
+    # Fail back: the old active receives only what changed; its dataset stays the same one.
+    old_dataset = f"{replica_server.roots[0]}/share-{share['id']}"
+    guid = zfs_get(old_dataset, "guid")
+    api.promote(active_id)
+    assert zfs_get(old_dataset, "guid") == guid
+    assert api.mountpoint(share["id"]) == first
+    assert read(api, first, "d.txt") == "written on the new active\n"
+    write(api, first, "e.txt", "back on the first copy\n")
+    assert_write_refused(api.server, second)
+    assert local_write_refused(second)
+
+    api.remove_replicated(share["id"])
+    assert leftovers(replica_server.roots) == before
