@@ -4,7 +4,8 @@ The story: a client at microversion 3.0 gets `OpenStack-API-Version: volume 3.0`
 every answer -- a 202 or 204 without a body and an error included. A snapshot's create,
 update and plain-list answers carry no `os-extended-snapshot-attributes:*`; its show and
 detailed list do. Paging with `limit` gives a `next` link that, followed, gives the next
-page; an unknown `marker` is 404 for volumes and snapshots alike. A volume that cannot be
+page; an unknown `marker` is 404 for volumes and snapshots alike, and so is an empty id
+(`/volumes/`). A volume that cannot be
 placed leaves a user message that names the request that created it and how long it is
 kept; the services say when they were last heard from.
 """
@@ -43,6 +44,16 @@ def test_every_answer_at_3_0_announces_its_version(volume_api):
     with cinder(volume_api.server, version="3.55") as newer:
         assert newer.delete(f"/volumes/{volume['id']}/metadata/nothing").headers["openstack-api-version"] == \
             "volume 3.55"
+
+
+def test_an_empty_id_names_no_resource(volume_api):
+    """`/volumes/` is no volume (404), not the list nor a method not allowed."""
+    client = volume_api.client
+    for path in ("/volumes/", "/snapshots/", "/types/"):
+        fault(client.get(path), 404)
+        fault(client.put(path, json={}), 404)
+        fault(client.delete(path), 404)
+    assert client.get("/volumes").status_code == 200
 
 
 def test_snapshot_answers_carry_the_extended_attributes_only_where_cinder_does(volume_api):
