@@ -41,6 +41,10 @@ def test_every_answer_at_3_0_announces_its_version(volume_api):
         # a 406 says the newest version served
         too_new = old.get("/volumes", headers={"OpenStack-API-Version": "volume 9.0"})
         assert too_new.status_code == 406 and too_new.headers["openstack-api-version"] == "volume 3.71"
+        # an update answers as a create does: without the attributes of Cinder's extensions
+        updated = old.put(f"/volumes/{volume['id']}", json={"volume": {"name": "renamed"}}).json()["volume"]
+        assert updated["name"] == "renamed" and not {k for k in updated if k.startswith("os-vol-")}, updated
+        assert "os-vol-tenant-attr:tenant_id" in old.get(f"/volumes/{volume['id']}").json()["volume"]
     with cinder(volume_api.server, version="3.55") as newer:
         assert newer.delete(f"/volumes/{volume['id']}/metadata/nothing").headers["openstack-api-version"] == \
             "volume 3.55"

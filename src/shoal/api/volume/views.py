@@ -25,7 +25,7 @@ def volume_summary(call: VolumeCall, volume: models.Volume) -> dict:
 
 
 def volume_detail(call: VolumeCall, volume: models.Volume, created: bool = False) -> dict:
-    """The volume at the call's microversion. The answer to a create lacks the
+    """The volume at the call's microversion. The answer to a create (and to an update) lacks the
     attributes Cinder's extensions add only to shows and lists (tenant, host,
     migration status)."""
     vtype = volume.volume_type

@@ -98,7 +98,7 @@ async def show_volume(volume_id: str, call: VolumeCall = Depends(volume_call)):
 async def update_volume(volume_id: str, call: VolumeCall = Depends(volume_call)):
     body = await call.body("volume")
     volume = await sync(call.services.volumes.update, call.ctx, volume_id, body)
-    return {"volume": views.volume_detail(call, volume)}
+    return {"volume": views.volume_detail(call, volume, created=True)}  # Cinder's update answer: as a create's
 
 
 @router.delete("/volumes/{volume_id}", status_code=202)
