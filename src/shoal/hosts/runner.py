@@ -17,6 +17,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Protocol, Sequence
 
+from . import metrics
 from .watch import FileWatch, InotifyWatch
 
 log = logging.getLogger("shoal.hosts")
@@ -94,7 +95,8 @@ class Retry:
 
 @dataclass
 class CommandStats:
-    """Counters for metrics and for tests: how many commands ran, how long."""
+    """Counters for tests and the live list of running commands; each command
+    also feeds the /metrics series of its verb (see hosts.metrics)."""
 
     count: int = 0
     failures: int = 0
@@ -102,20 +104,32 @@ class CommandStats:
     seconds: float = 0.0
     running: dict[int, str] = field(default_factory=dict)
     lock: threading.Lock = field(default_factory=threading.Lock)
+    verbs: dict[int, str] = field(default_factory=dict)  # token -> verb of a running command
 
     def started(self, argv: Sequence[str]) -> int:
+        label = metrics.verb(argv)
         with self.lock:
             self.count += 1
             token = self.count
             self.running[token] = masked(argv)
-            return token
+            self.verbs[token] = label
+        metrics.started(label)
+        return token
 
     def finished(self, token: int, duration: float, ok: bool) -> None:
         with self.lock:
             self.running.pop(token, None)
+            label = self.verbs.pop(token, None)
             self.seconds += duration
             if not ok:
                 self.failures += 1
+        if label is not None:
+            metrics.finished(label, duration, ok)
+
+    def retried(self, argv: Sequence[str]) -> None:
+        with self.lock:
+            self.retries += 1
+        metrics.retried(metrics.verb(argv))
 
 
 STATS = CommandStats()
@@ -188,8 +202,7 @@ def run_with_retry(execute, argv: Sequence[str], check: bool, retry: Retry | Non
         delay = next(delays, None)
         if delay is None:
             raise err
-        with STATS.lock:
-            STATS.retries += 1
+        STATS.retried(argv)
         log.info("transient failure, retrying in %.2fs: %s", delay, err)
         time.sleep(delay)
 
