@@ -11,7 +11,11 @@ from pathlib import Path
 
 import pytest
 
-from .share_helpers import ShareApi, wait_for_status, wait_gone, zfs_names
+from .share_helpers import ShareApi, nfs_read, nfs_write, wait_for_status, wait_gone, wait_until, zfs_names
+
+# On zfs-fuse a secondary steps out of its export for each incremental receive
+# (see drivers/zfs/replication.py): a client that finds no export tries again.
+SUSPENDED = "MNT3ERR_ACCES"
 
 VERSION = "2.75"
 
@@ -69,6 +73,27 @@ class ReplicaApi(ShareApi):
             if replica["replica_state"] != "active":
                 self.delete_replica(replica["id"])
         self.delete_share(share_id)
+
+
+def read_secondary(server, path: str, name: str) -> str:
+    """The file's text over NFS, waiting out the short gaps of a sync."""
+    def attempt():
+        res = nfs_read(server, path, name)
+        assert res.returncode == 0 or SUSPENDED in res.stderr, f"NFS read of {path}/{name}: {res.stderr}"
+        return res.stdout if res.returncode == 0 else None
+
+    return wait_until(attempt, timeout=60, what=f"{path}/{name} over NFS", poll=0.2)
+
+
+def assert_read_only_over_nfs(server, path: str) -> None:
+    """A write over NFS is refused by the server as read-only (NFS3ERR_ROFS), not for want of an export."""
+    def attempt():
+        res = nfs_write(server, path, f"refused-{os.getpid()}.txt", "must not land\n")
+        assert res.returncode != 0, f"a write to {path} succeeded"
+        assert "ROFS" in res.stderr or SUSPENDED in res.stderr, res.stderr
+        return "ROFS" in res.stderr
+
+    wait_until(attempt, timeout=60, what=f"a read-only refusal from {path}", poll=0.2)
 
 
 def local_write_refused(directory: str) -> bool:

@@ -11,8 +11,14 @@ import pytest
 
 from tests.fixtures.replication import replica_server, second_zpool  # noqa: F401 - fixtures
 
-from .replica_helpers import leftovers, local_write_refused, replica_api  # noqa: F401 - fixture
-from .share_helpers import assert_write_refused, nfs_read, nfs_write, zfs_get
+from .replica_helpers import (  # noqa: F401 - replica_api is a fixture
+    assert_read_only_over_nfs,
+    leftovers,
+    local_write_refused,
+    read_secondary,
+    replica_api,
+)
+from .share_helpers import nfs_read, nfs_write, wait_until, zfs_get
 
 pytestmark = pytest.mark.integration
 
@@ -46,18 +52,13 @@ def test_replicate_promote_and_fail_back(replica_api, replica_server):
 
     second = api.replica_path(replica["id"])
     assert second != first
-    assert read(api, second, "a.txt") == "written before the replica\n"
-    assert_write_refused(api.server, second)  # NFS: the rule is cast to read-only
+    assert read_secondary(api.server, second, "a.txt") == "written before the replica\n"
+    assert_read_only_over_nfs(api.server, second)  # NFS: the rule is cast to read-only
     assert local_write_refused(second)  # and ZFS itself: readonly=on
 
     # A later write reaches the secondary with a resync (incremental).
     write(api, first, "b.txt", "written after the first copy\n")
     assert api.replica_action(replica["id"], "resync").status_code == 202
-    from .share_helpers import wait_until
-
-    from pathlib import Path
-
-    wait_until(lambda: (Path(second) / "b.txt").exists(), timeout=60, what="b.txt in the secondary's dataset")
     wait_until(lambda: nfs_read(api.server, second, "b.txt").stdout == "written after the first copy\n",
                timeout=60, what="b.txt on the secondary")
 
@@ -69,7 +70,7 @@ def test_replicate_promote_and_fail_back(replica_api, replica_server):
     assert api.share(share["id"])["status"] == "available"
     assert api.mountpoint(share["id"]) == second  # the share's export follows the active copy
     assert read(api, second, "c.txt") == "acknowledged before the promote\n"
-    assert_write_refused(api.server, first)  # the old active: read-only over NFS...
+    assert_read_only_over_nfs(api.server, first)  # the old active: read-only over NFS...
     assert local_write_refused(first)  # ...and at the ZFS level (Manila's bug: it stayed writable)
     write(api, second, "d.txt", "written on the new active\n")
     assert read(api, second, "d.txt") == "written on the new active\n"
@@ -82,7 +83,7 @@ def test_replicate_promote_and_fail_back(replica_api, replica_server):
     assert api.mountpoint(share["id"]) == first
     assert read(api, first, "d.txt") == "written on the new active\n"
     write(api, first, "e.txt", "back on the first copy\n")
-    assert_write_refused(api.server, second)
+    assert_read_only_over_nfs(api.server, second)
     assert local_write_refused(second)
 
     api.remove_replicated(share["id"])
