@@ -27,7 +27,10 @@ run through a ``shoal.hosts`` host, as Shoal's helper runs it.
 from __future__ import annotations
 
 import hashlib
+import os
 import re
+import signal
+import time
 from typing import Any
 
 from shoal.exports.iscsi.tgt import TgtTarget
@@ -36,9 +39,11 @@ from shoal.hosts import Secret
 from tests.emulators.zfssa.appliance import Appliance
 from tests.emulators.zfssa.luns import groups_of
 from tests.emulators.zfssa.zpool import VOLUME_FILE, Node
+from tests.fixtures.zfs import open_under
 
 CONTROLLER_LUN = 0
 EVERYONE = ("0.0.0.0/1", "128.0.0.0/1")
+RELEASE_WAIT = 5.0  # seconds ganesha gets to close the files of a removed export
 _UNSAFE = re.compile(r"[^A-Za-z0-9_.-]")
 
 
@@ -75,6 +80,37 @@ class Exports:
                  and not (exclude and (n.name == exclude or n.name.startswith(exclude + "/")))]
         self._sync_tgt([n for n in nodes if n.kind == "lun"])
         self._sync_nfs([n for n in nodes if n.kind == "filesystem"])
+
+    def take_out(self, dataset: str) -> None:
+        """Unexport `dataset` and what is under it, and make sure the daemons let go of
+        its files before it is renamed or destroyed. ganesha keeps files of a removed
+        export open in its cache for a while; destroying a dataset under an open file
+        makes zfs-fuse hold the pool busy for good (seen: "pool is busy" until
+        zfs-fuse restarts). So ganesha is given a few seconds, then restarted."""
+        self.sync(exclude=dataset)
+        mountpoints = [n.values["mountpoint"] for n in self.app.pool.read(dataset).values()
+                       if "@" not in n.name and n.values.get("mountpoint", "").startswith("/")]
+        if not mountpoints:
+            return
+        deadline = time.monotonic() + RELEASE_WAIT
+        while self._ganesha_holds(mountpoints):
+            if time.monotonic() > deadline:
+                self._restart_ganesha()
+                break
+            time.sleep(0.1)
+
+    def _ganesha_holds(self, mountpoints: list[str]) -> list[str]:
+        pid = self.ganesha.helper.pid()
+        return [h for h in open_under(mountpoints) if pid is not None and h.split(" ", 1)[0] == str(pid)]
+
+    def _restart_ganesha(self) -> None:
+        pid = self.ganesha.helper.pid()
+        if pid is not None:
+            os.kill(pid, signal.SIGTERM)
+            deadline = time.monotonic() + 30
+            while self.ganesha.helper.pid() is not None and time.monotonic() < deadline:
+                time.sleep(0.05)
+        self.ganesha.helper.start()  # same config, ports and exports
 
     def resized(self, dataset: str) -> None:
         """Make tgtd re-read the size of a LUN's file (re-open it on every target carrying it)."""

@@ -137,7 +137,7 @@ def delete_project(app: Appliance, args: dict, body: Any) -> tuple[int, Any]:
                for c in cs if not c.startswith(node.name + "/")]
     if outside:
         raise denied(f"project \"{node.leaf}\" has snapshots with clones in other projects: {', '.join(outside)}")
-    app.exports.sync(exclude=node.name)
+    app.exports.take_out(node.name)
     app.pool.destroy_dataset(node.name, recursive=True)
     return 204, None
 

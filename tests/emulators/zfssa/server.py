@@ -166,7 +166,7 @@ class ZfssaEmulator:
         its target LUN or export goes, then its dataset (whatever its nodestroy says)."""
         dataset = self.dataset(project, name)
         with self.app.lock:
-            self.app.exports.sync(exclude=dataset)
+            self.app.exports.take_out(dataset)
             self.pool.destroy_dataset(dataset, recursive=True)
 
     def expire_sessions(self) -> None:
@@ -174,6 +174,10 @@ class ZfssaEmulator:
 
     def busy(self, times: int) -> None:
         self.injector.busy(times)
+
+    def clear_failures(self) -> None:
+        """Forget injected 503 bursts and failures not used up yet."""
+        self.injector.clear()
 
     def fail_next(self, method: str, path_regex: str, status: int, times: int = 1) -> None:
         self.injector.fail_next(method, path_regex, status, times)

@@ -2,7 +2,7 @@
 rename and move between projects, nodestroy, and deletion.
 
 A rename, a move or a delete first takes the share out of tgtd and ganesha
-(``exports.sync(exclude=...)``): both keep the share's files open, and zfs-fuse
+(``exports.take_out(...)``): both keep the share's files open, and zfs-fuse
 will not unmount (rename, destroy) a dataset with open files.
 """
 
@@ -69,7 +69,7 @@ def relocate(app: Appliance, node: Node, project: str | None, name: str | None) 
         return target
     if app.pool.exists(target):
         raise exists(f"share \"{new_name}\" in project \"{new_project}\"")
-    app.exports.sync(exclude=node.name)
+    app.exports.take_out(node.name)
     clones = [c for snap, cs in app.pool.origins().items() if snap.startswith(node.name + "@") for c in cs]
     app.pool.rename(node.name, target, clones)
     return target
@@ -84,7 +84,7 @@ def delete(app: Appliance, node: Node) -> None:
     if clones:
         raise denied(f"share \"{node.leaf}\" has snapshots with dependent clones: "
                      f"{', '.join(c.split('/', 1)[1] for c in clones)}")
-    app.exports.sync(exclude=node.name)
+    app.exports.take_out(node.name)
     app.pool.destroy_dataset(node.name, recursive=True)
 
 
