@@ -42,6 +42,8 @@ class ApiConfig(Strict):
     auth: Literal["identity", "keystone", "noauth"] = "identity"
     default_project: str = "admin"  # noauth only: the project when the URL names none
     public_url: str | None = None  # what version documents advertise; default from the request
+    # /metrics without a token from anywhere (else: from loopback addresses, or with an admin token)
+    metrics_public: bool = False
 
     @property
     def host(self) -> str:
