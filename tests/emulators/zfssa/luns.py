@@ -137,15 +137,16 @@ def modify_lun(app: Appliance, args: dict, body: Any) -> tuple[int, Any]:
     size = values.size(body["volsize"]) if "volsize" in body else None
     sparse = values.boolean(body["sparse"], "sparse") if "sparse" in body else node.emu("sparse") == "true"
     unset = properties.unset_names(body)
+    old_size = file_size(node)  # read before a rename moves the file
     dataset = shares.relocate(app, node, body.get("project"), body.get("name"))
     for prop in unset:
         app.pool.unset(dataset, prop)
     if size is not None or "sparse" in body:
-        _reserve(app, dataset, sparse, size or file_size(node))
+        _reserve(app, dataset, sparse, size or old_size)
         props[EMU + "sparse"] = str(sparse).lower()
     if props:
         app.pool.set(dataset, props)
-    if size is not None and size != file_size(node):
+    if size is not None and size != old_size:
         app.pool.zfs.host.set_file_size(str(app.pool.volume_file(dataset)), size)
         app.exports.resized(dataset)
     app.exports.sync()
