@@ -7,7 +7,7 @@ from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 
-from shoal.api import identity, image, share, volume
+from shoal.api import identity, image, metrics, share, volume
 from shoal.api.openstack import errors
 from shoal.api.openstack.request_ids import RequestIds
 from shoal.config import Settings
@@ -32,6 +32,7 @@ def create_app(settings: Settings, services: Services | None = None, start: bool
     app.state.services = services
     errors.install(app)
     app.add_middleware(RequestIds)
+    metrics.mount(app, services)  # /metrics, and request counting around everything above
     if settings.api.auth == "identity":
         identity.mount(app)
     share.mount(app)

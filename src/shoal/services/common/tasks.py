@@ -10,9 +10,11 @@ from __future__ import annotations
 import contextvars
 import logging
 import threading
+import time
 import weakref
 from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager
+from dataclasses import dataclass
 from typing import Callable
 
 from shoal.hosts.runner import first_spawn
@@ -57,6 +59,13 @@ def early_start():
     gate.open(True)
 
 
+@dataclass(frozen=True)
+class TaskLoad:
+    queued: int
+    running: int
+    oldest_queued_seconds: float
+
+
 class TaskRunner:
     def __init__(self, workers: int = 8):
         self._pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="shoal-task")
@@ -68,9 +77,15 @@ class TaskRunner:
         # up) do not pile up.
         self._key_locks: weakref.WeakValueDictionary[str, threading.Lock] = weakref.WeakValueDictionary()
         self._idle = threading.Condition(self._lock)
+        # For /metrics: tasks not started yet (oldest first: dicts keep insertion order), and running.
+        self._waiting: dict[Callable, float] = {}
+        self._running = 0
 
     def submit(self, fn: Callable, *args, began: threading.Event | None = None) -> Future:
         def run():
+            with self._lock:
+                self._waiting.pop(run, None)
+                self._running += 1
             try:
                 if began is None:
                     fn(*args)
@@ -79,9 +94,19 @@ class TaskRunner:
                         fn(*args)
             except Exception:  # the task records its own failure; this is the last resort
                 log.exception("background task %s failed", getattr(fn, "__name__", fn))
+            finally:
+                with self._lock:
+                    self._running -= 1
 
-        # in the submitter's context, so the work knows which request started it (user messages)
-        future = self._pool.submit(contextvars.copy_context().run, run)
+        with self._lock:
+            self._waiting[run] = time.monotonic()
+        try:
+            # in the submitter's context, so the work knows which request started it (user messages)
+            future = self._pool.submit(contextvars.copy_context().run, run)
+        except BaseException:  # shut down: it will never run
+            with self._lock:
+                self._waiting.pop(run, None)
+            raise
         with self._lock:
             self._pending.add(future)
         future.add_done_callback(self._done)
@@ -104,6 +129,12 @@ class TaskRunner:
             self._pending.discard(future)
             if not self._pending:
                 self._idle.notify_all()
+
+    def load(self) -> TaskLoad:
+        """How many tasks wait for a worker, how many run, and how long the oldest has waited."""
+        with self._lock:
+            oldest = next(iter(self._waiting.values()), None)
+            return TaskLoad(len(self._waiting), self._running, 0.0 if oldest is None else time.monotonic() - oldest)
 
     def key_lock(self, key: str) -> threading.Lock:
         with self._lock:
