@@ -169,6 +169,7 @@ class Volume(Timestamps, Base):
     status_reason: Mapped[str | None] = mapped_column(Text, default=None)
     task: Mapped[str | None] = mapped_column(String(32), default=None)
     task_arg: Mapped[str | None] = mapped_column(String(255), default=None)
+    group_id: Mapped[str | None] = mapped_column(String(36), default=None, index=True)  # its volume group, if any
 
     volume_type: Mapped[VolumeType | None] = relationship(lazy="joined")
     attachments: Mapped[list["VolumeAttachment"]] = relationship(
@@ -193,6 +194,7 @@ class VolumeSnapshot(Timestamps, Base):
     metadata_: Mapped[dict] = mapped_column("metadata", JSON, default=dict)
     # as its creator last reported it (os-update_snapshot_status); None: from the status
     progress: Mapped[str | None] = mapped_column(String(16), default=None)
+    group_snapshot_id: Mapped[str | None] = mapped_column(String(36), default=None, index=True)
 
     volume: Mapped[Volume] = relationship(lazy="joined")
 

@@ -1,5 +1,6 @@
 """Cinder's catalogue around volume types and ownership: QoS specs (and which types they
-are associated with), encryption types, volume transfers and group types. Kept beside
+are associated with), encryption types, volume transfers, group types, and volume groups
+with their group snapshots. Kept beside
 `models.py` on the same Base; only `services` import it (and migrations/env.py, so that
 autogenerate sees these tables)."""
 
@@ -74,3 +75,41 @@ class GroupType(Timestamps, Base):
     description: Mapped[str | None] = mapped_column(Text, default=None)
     is_public: Mapped[bool] = mapped_column(Boolean, default=True)
     group_specs: Mapped[dict] = mapped_column(JSON, default=dict)
+
+
+class VolumeGroup(Timestamps, Base):
+    """A generic volume group (3.13+): volumes of the listed types, snapshotted together.
+    Its volumes name it in `volumes.group_id`. `task` is `create` while a group made
+    from a source waits for its new volumes (its status follows theirs)."""
+
+    __tablename__ = "volume_groups"
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_id)
+    project_id: Mapped[str] = mapped_column(String(255), index=True)
+    user_id: Mapped[str] = mapped_column(String(255))
+    name: Mapped[str | None] = mapped_column(String(255), default=None)
+    description: Mapped[str | None] = mapped_column(Text, default=None)
+    status: Mapped[str] = mapped_column(String(32))
+    task: Mapped[str | None] = mapped_column(String(32), default=None)
+    group_type_id: Mapped[str] = mapped_column(String(36))
+    volume_type_ids: Mapped[list] = mapped_column(JSON, default=list)
+    availability_zone: Mapped[str | None] = mapped_column(String(255), default=None)
+    group_snapshot_id: Mapped[str | None] = mapped_column(String(36), default=None)
+    source_group_id: Mapped[str | None] = mapped_column(String(36), default=None)
+
+
+class GroupSnapshot(Timestamps, Base):
+    """A snapshot of every volume of a group at once; its snapshots name it in
+    `volume_snapshots.group_snapshot_id`. `task` is `create` while they are being made."""
+
+    __tablename__ = "volume_group_snapshots"
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_id)
+    group_id: Mapped[str] = mapped_column(String(36), index=True)
+    project_id: Mapped[str] = mapped_column(String(255), index=True)
+    user_id: Mapped[str] = mapped_column(String(255))
+    name: Mapped[str | None] = mapped_column(String(255), default=None)
+    description: Mapped[str | None] = mapped_column(Text, default=None)
+    status: Mapped[str] = mapped_column(String(32))
+    task: Mapped[str | None] = mapped_column(String(32), default=None)
+    group_type_id: Mapped[str] = mapped_column(String(36))

@@ -22,7 +22,9 @@ from .share.shares import Shares
 from .share.snapshots import ShareSnapshots
 from .volume.attachments import Attachments
 from .volume.encryption_types import EncryptionTypes
+from .volume.group_snapshots import GroupSnapshots
 from .volume.group_types import GroupTypes
+from .volume.groups import Groups
 from .volume.hosts import VolumeHosts
 from .volume.qos_specs import QosSpecsCatalog
 from .volume.recovery import VolumeRecovery
@@ -59,6 +61,8 @@ class Services:
         self.transfers = Transfers(self.core)
         self.group_types = GroupTypes(self.core)
         self.volume_hosts = VolumeHosts(self.core)
+        self.groups = Groups(self.core, self.volumes, self.volume_types)
+        self.group_snapshots = GroupSnapshots(self.core, self.volume_snapshots)
         self.volume_recovery = VolumeRecovery(self.core, self.volumes, self.volume_snapshots)
         self.recovery = Recovery(self.core, self.shares, self.snapshots, self.access)
         self.recovery.also(self.volume_recovery)

@@ -59,7 +59,7 @@ def volume_detail(call: VolumeCall, volume: models.Volume, created: bool = False
         view["os-vol-mig-status-attr:migstat"] = None
         view["os-vol-mig-status-attr:name_id"] = None
     if call.v("3.13"):
-        view["group_id"] = None
+        view["group_id"] = volume.group_id
     if call.v("3.21"):
         view["provider_id"] = None
     if call.v("3.48"):
@@ -93,7 +93,7 @@ def snapshot_detail(call: VolumeCall, snap: models.VolumeSnapshot, extended: boo
         view["os-extended-snapshot-attributes:project_id"] = snap.project_id
         view["os-extended-snapshot-attributes:progress"] = snap_progress(snap)
     if call.v("3.14"):
-        view["group_snapshot_id"] = None
+        view["group_snapshot_id"] = snap.group_snapshot_id
     if call.v("3.41"):
         view["user_id"] = snap.user_id
     if call.v("3.65"):

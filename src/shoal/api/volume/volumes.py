@@ -75,9 +75,9 @@ async def volumes_summary(call: VolumeCall = Depends(volume_call)):
 @router.post("/volumes", status_code=202)
 async def create_volume(call: VolumeCall = Depends(volume_call)):
     body = await call.body("volume")
-    if body.get("imageRef") or body.get("backup_id") or body.get("consistencygroup_id") or body.get("group_id"):
-        raise ApiError(400, "Invalid input received: creating volumes from images, backups or groups is not "
-                            "supported by this Shoal yet")
+    if body.get("imageRef") or body.get("backup_id") or body.get("consistencygroup_id"):
+        raise ApiError(400, "Invalid input received: creating volumes from images, backups or consistency groups "
+                            "is not supported by this Shoal yet")
     volume = await sync(
         call.services.volumes.create, call.ctx, size=body.get("size"),
         name=body.get("name", body.get("display_name")),
@@ -85,6 +85,7 @@ async def create_volume(call: VolumeCall = Depends(volume_call)):
         volume_type=body.get("volume_type"), snapshot_id=body.get("snapshot_id"),
         source_volid=body.get("source_volid"), availability_zone=body.get("availability_zone"),
         metadata=body.get("metadata"), multiattach=body.get("multiattach"),
+        group_id=body.get("group_id") if call.v("3.13") else None,  # generic groups came with 3.13
     )
     return {"volume": views.volume_detail(call, volume, created=True)}
 

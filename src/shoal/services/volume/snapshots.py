@@ -28,7 +28,8 @@ class VolumeSnapshots:
         self.core = core
 
     def create(self, ctx: RequestContext, volume_id: Any, name: str | None = None, description: str | None = None,
-               force: Any = False, metadata: dict | None = None) -> models.VolumeSnapshot:
+               force: Any = False, metadata: dict | None = None,
+               group_snapshot_id: str | None = None) -> models.VolumeSnapshot:
         if volume_id is None:  # Cinder looks the volume up first: no id, no volume (404)
             raise NotFound("Volume None could not be found.")
         if not isinstance(volume_id, str):
@@ -51,7 +52,7 @@ class VolumeSnapshots:
             snap = models.VolumeSnapshot(id=snap_id, volume_id=volume_id, project_id=volume.project_id,
                                          user_id=ctx.user_id, name=name, description=description,
                                          size=volume.ref.size_gb, status="creating", task="create",
-                                         metadata_=metadata)
+                                         metadata_=metadata, group_snapshot_id=group_snapshot_id)
             c.insert_new(session, snap)
         return snap
 

@@ -57,6 +57,8 @@ class Transfers:
             volume = vr.get_volume(session, ctx, volume_id, attachments=False)
             if volume.status != "available":
                 raise Invalid(f"Invalid volume: status must be available, but current status is: {volume.status}.")
+            if volume.group_id is not None:
+                raise Invalid(f"Invalid volume: volume {volume.id} belongs to group {volume.group_id}.")
             if not no_snapshots:
                 busy = session.scalars(select(models.VolumeSnapshot).where(
                     models.VolumeSnapshot.volume_id == volume.id,

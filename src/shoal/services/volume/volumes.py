@@ -21,6 +21,7 @@ from ..common.scheduler import NoValidPool, choose_pool, choose_pool_now
 from ..common.tasks import Gate, early_start
 from ..common.types import TypeCatalog
 from . import rows as vr
+from .groups import joinable
 
 log = logging.getLogger(__name__)
 VOLUME_STATUSES = (
@@ -50,7 +51,7 @@ class Volumes:
     def create(self, ctx: RequestContext, *, size: Any = None, name: str | None = None, description: str | None = None,
                volume_type: str | None = None, snapshot_id: str | None = None, source_volid: str | None = None,
                availability_zone: str | None = None, metadata: dict | None = None,
-               multiattach: bool | None = None) -> models.Volume:
+               multiattach: bool | None = None, group_id: str | None = None) -> models.Volume:
         check_text("name", name, MAX_NAME)
         check_text("description", description, MAX_DESCRIPTION)
         metadata = check_metadata(metadata)
@@ -88,6 +89,8 @@ class Volumes:
                 source_volid=source_volid, availability_zone=availability_zone, metadata_=metadata, task="create",
                 multiattach=bool(multiattach) or spec_true(specs, "multiattach"),
             )
+            if group_id is not None:  # a group takes volumes of its types only
+                volume.group_id = joinable(session, ctx, group_id, volume.volume_type_id).id
             if parent_backend is not None:  # clones live next to their source
                 volume.backend, volume.pool = parent_backend, parent_pool
                 volume.availability_zone = self.core.volume_drivers[parent_backend].availability_zone \
