@@ -104,3 +104,49 @@ def test_group_types_extensions_and_capabilities_with_cinder_cli(tour):
     assert "volume_backend_name" in caps and "test" in caps
     refused = tour.cinder("a-member", "get-capabilities", "shoal@test", check=False)
     assert refused.returncode != 0 and "403" in refused.stderr
+
+
+def test_members_are_refused_the_admins_calls(tour):
+    """What Cinder's policy keeps for administrators answers a member 403 (and changes
+    nothing); what is the member's own (transfers, groups of its project) it may do."""
+    admin = tour.http(tour.token_id("admin"))
+    admin.headers["OpenStack-API-Version"] = "volume 3.67"  # project-less URLs: the admin's token is for its own
+    member = tour.http(tour.token_id("a-member"))
+    base = f"/volume/v3/{tour.projects['tour-a']}"
+    tag = uuid.uuid4().hex[:6]
+    v313 = {"OpenStack-API-Version": "volume 3.20"}  # groups, group types and their reset-status
+    vtype = admin.post("/volume/v3/types", json={"volume_type": {"name": f"tour-policy-{tag}"}})
+    assert vtype.status_code == 200, vtype.text
+    type_id = vtype.json()["volume_type"]["id"]
+    gtype = admin.post("/volume/v3/group_types", json={"group_type": {"name": f"tour-gt-{tag}"}})
+    assert gtype.status_code == 202, gtype.text
+    gtype_id = gtype.json()["group_type"]["id"]
+    try:
+        refused = [
+            member.get(f"{base}/qos-specs"),
+            member.post(f"{base}/qos-specs", json={"qos_specs": {"name": f"m-{tag}"}}),
+            member.get(f"{base}/types/{type_id}/encryption"),
+            member.post(f"{base}/types/{type_id}/encryption", json={"encryption": {"provider": "luks"}}),
+            member.get(f"{base}/os-hosts"),
+            member.get(f"{base}/os-hosts/shoal@test"),
+            member.get(f"{base}/capabilities/shoal@test"),
+            member.post(f"{base}/group_types", headers=v313, json={"group_type": {"name": f"m-{tag}"}}),
+            member.post(f"{base}/group_types/{gtype_id}/group_specs", headers=v313,
+                        json={"group_specs": {"k": "v"}}),
+        ]
+        assert [r.status_code for r in refused] == [403] * len(refused), [(r.request.url, r.text) for r in refused]
+        assert all(r.json()["forbidden"]["code"] == 403 for r in refused)
+        assert admin.get(f"/volume/v3/types/{type_id}/encryption").json() == {}  # nothing was made
+        assert f"m-{tag}" not in {q["name"] for q in admin.get("/volume/v3/qos-specs").json()["qos_specs"]}
+        # its own group: made, reset-status refused, deleted
+        group = member.post(f"{base}/groups", headers=v313, json={"group": {
+            "group_type": gtype_id, "volume_types": [type_id], "name": f"m-{tag}"}})
+        assert group.status_code == 202, group.text
+        gid = group.json()["group"]["id"]
+        reset = member.post(f"{base}/groups/{gid}/action", headers=v313, json={"reset_status": {"status": "error"}})
+        assert reset.status_code == 403, reset.text
+        assert member.post(f"{base}/groups/{gid}/action", headers=v313,
+                           json={"delete": {"delete-volumes": False}}).status_code == 202
+    finally:
+        assert admin.delete(f"/volume/v3/group_types/{gtype_id}").status_code == 202
+        assert admin.delete(f"/volume/v3/types/{type_id}").status_code == 202
