@@ -170,6 +170,10 @@ class Volume(Timestamps, Base):
     task: Mapped[str | None] = mapped_column(String(32), default=None)
     task_arg: Mapped[str | None] = mapped_column(String(255), default=None)
     group_id: Mapped[str | None] = mapped_column(String(36), default=None, index=True)  # its volume group, if any
+    # The image the volume was made from, as Cinder's volume_glance_metadata keeps it
+    # (string values); None for a volume from no image.
+    image_metadata: Mapped[dict | None] = mapped_column(JSON, default=None)
+    progress: Mapped[str | None] = mapped_column(String(16), default=None)  # of an image copy: "42%"
 
     volume_type: Mapped[VolumeType | None] = relationship(lazy="joined")
     attachments: Mapped[list["VolumeAttachment"]] = relationship(
