@@ -62,8 +62,17 @@ class RequestMetrics:
         finally:
             method = scope["method"] if scope["method"] in METHODS else "other"
             route = getattr(scope.get("route"), "path", None) or UNMATCHED
-            REQUESTS.labels(method, route, str(status)).inc()
-            LATENCY.labels(method, route).observe(time.perf_counter() - start)
+            key = (method, route, status)
+            counter = _counters.get(key) or _counters.setdefault(key, REQUESTS.labels(method, route, str(status)))
+            counter.inc()
+            timer = _timers.get(key[:2]) or _timers.setdefault(key[:2], LATENCY.labels(method, route))
+            timer.observe(time.perf_counter() - start)
+
+
+# Each series' child looked up once (labels() costs a lock and a hash per call); as
+# bounded as the labels: routes x methods x statuses.
+_counters: dict[tuple, object] = {}
+_timers: dict[tuple, object] = {}
 
 
 class _Page:

@@ -45,6 +45,21 @@ def verb(argv: Sequence[str]) -> str:
     if PIPE in argv:
         at = list(argv).index(PIPE)
         return f"{verb(argv[:at])} | {verb(argv[at + 1:])}"
+    head = tuple(argv[:2])  # all a verb depends on, unless sudo comes first
+    if all(type(word) is str for word in head) and os.path.basename(head[0] if head else "") != "sudo":
+        found = _known.get(head)
+        if found is None:
+            found = _verb(head)
+            if len(_known) < 4096:
+                _known[head] = found
+        return found
+    return _verb(argv)
+
+
+_known: dict[tuple, str] = {}  # (argv[0], argv[1]) -> verb: the same few commands run over and over
+
+
+def _verb(argv: Sequence[str]) -> str:
     words = _without_sudo(argv)
     if not words or not isinstance(words[0], str) or _is_secret(words[0]):
         return OTHER
@@ -85,16 +100,35 @@ DURATION = Histogram("shoal_command_duration_seconds", "How long external comman
 RUNNING = Gauge("shoal_commands_running", "External commands running now, by verb.", ["verb"])
 
 
+class _Series:
+    """A verb's children of each metric, looked up once (labels() costs a lock and a hash)."""
+
+    def __init__(self, label: str):
+        self.running, self.commands = RUNNING.labels(label), COMMANDS.labels(label)
+        self.errors, self.duration = ERRORS.labels(label), DURATION.labels(label)
+
+
+_series: dict[str, _Series] = {}
+
+
+def _of(label: str) -> _Series:
+    series = _series.get(label)
+    if series is None:
+        series = _series.setdefault(label, _Series(label))
+    return series
+
+
 def started(label: str) -> None:
-    RUNNING.labels(label).inc()
+    _of(label).running.inc()
 
 
 def finished(label: str, duration: float, ok: bool) -> None:
-    RUNNING.labels(label).dec()
-    COMMANDS.labels(label).inc()
-    DURATION.labels(label).observe(duration)
+    series = _of(label)
+    series.running.dec()
+    series.commands.inc()
+    series.duration.observe(duration)
     if not ok:
-        ERRORS.labels(label).inc()
+        series.errors.inc()
 
 
 def retried(label: str) -> None:
