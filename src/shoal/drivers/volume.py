@@ -19,15 +19,18 @@ particular, for every driver:
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 
+from shoal.hosts import Host
 from shoal.targets import ConnectionInfo, Connector
 
-from .base import ManageableItem, PoolStats
+from .base import InvalidRequest, ManageableItem, PoolStats
 
 __all__ = [  # Connector and ConnectionInfo are the targets layer's; drivers take them from here too
-    "ConnectionInfo", "Connector", "ExportSpec", "ManageableSnapshot", "VolumeDriver", "VolumeRef", "VolumeResult",
-    "VolumeSnapshotRef", "VolumeSnapshotResult",
+    "ConnectionInfo", "Connector", "ExportSpec", "ManageableSnapshot", "VolumeData", "VolumeDriver", "VolumeRef",
+    "VolumeResult", "VolumeSnapshotRef", "VolumeSnapshotResult",
 ]
 
 
@@ -67,6 +70,18 @@ class ExportSpec:
 
     auth: str | None = None
     connectors: tuple[Connector, ...] = ()
+
+
+@dataclass(frozen=True)
+class VolumeData:
+    """Where a volume's bytes can be read or written for a copy (an image to or
+    from a volume): `path` on `host` -- a file, or a block device -- in qemu-img's
+    `format` ("raw", "qcow2"). A qcow2 path may have a backing chain the driver
+    checked; qemu-img reads through it."""
+
+    host: Host
+    path: str
+    format: str
 
 
 @dataclass(frozen=True)
@@ -174,6 +189,23 @@ class VolumeDriver(ABC):
 
     @abstractmethod
     def unmanage_snapshot(self, snapshot: VolumeSnapshotRef) -> None: ...
+
+    # ---- data access for copies (images) ---------------------------------------------
+
+    @contextmanager
+    def open_data(self, volume: VolumeRef, writable: bool) -> Iterator[VolumeData]:
+        """The volume's data, reachable on a host for the length of the block
+        (attached, or its file opened), then released. `writable`: the caller
+        writes the whole volume (a new volume from an image); the driver refuses
+        (InvalidRequest, nothing changed) where a write would corrupt something,
+        e.g. a file with snapshots layered on it. Read-only data may change under
+        the reader when the volume is in use (a forced upload, as Cinder's).
+
+        The generic path services use for image copies; a driver that cannot give
+        one raises InvalidRequest saying so."""
+        raise InvalidRequest(f"backend {self.backend_name} ({type(self).__name__}) cannot copy images to or from "
+                             "volumes yet: it offers no way to reach a volume's data")
+        yield  # pragma: no cover - makes this a generator for contextmanager
 
     def new_target_auth(self) -> str | None:
         """A fresh secret for a volume's target in Cinder's `provider_auth` form

@@ -26,6 +26,7 @@ from .volume.group_snapshots import GroupSnapshots
 from .volume.group_types import GroupTypes
 from .volume.groups import Groups
 from .volume.hosts import VolumeHosts
+from .volume.images import VolumeImages
 from .volume.qos_specs import QosSpecsCatalog
 from .volume.recovery import VolumeRecovery
 from .volume.snapshots import VolumeSnapshots
@@ -76,6 +77,7 @@ class Services:
             from .image import ImageService
 
             self.images = ImageService(self.core)
+        self.volume_images = VolumeImages(self.core, self.volumes, self.images)
         self.identity = None
         if settings.api.auth == "identity":
             from .identity.identity import Identity
@@ -105,6 +107,7 @@ class Services:
         self.recovery.resume_interrupted()
         self.replicas.resume_interrupted()
         self.recovery.ensure_exports()
+        self.volume_images.recover()  # before the volumes' recovery, which ends whatever else it finds running
         self.volume_recovery.resume_interrupted()
         self.volume_recovery.ensure_exports()
         if periodic:

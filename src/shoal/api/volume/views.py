@@ -54,6 +54,8 @@ def volume_detail(call: VolumeCall, volume: models.Volume, created: bool = False
     }
     if not created:
         view["os-vol-tenant-attr:tenant_id"] = volume.project_id
+        if volume.image_metadata:  # Cinder's os-vol-image-meta: only for a volume made from an image
+            view["volume_image_metadata"] = dict(volume.image_metadata)
     if call.ctx.is_admin and not created:
         view["os-vol-host-attr:host"] = f"shoal@{volume.backend}#{volume.pool}" if volume.backend else None
         view["os-vol-mig-status-attr:migstat"] = None

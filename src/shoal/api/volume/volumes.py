@@ -9,7 +9,7 @@ from starlette.concurrency import run_in_threadpool as sync
 
 from shoal.api.openstack.errors import ApiError
 
-from . import paging, views
+from . import image_actions, paging, views
 from .call import VolumeCall, int_query, volume_call
 
 router = APIRouter()
@@ -75,11 +75,11 @@ async def volumes_summary(call: VolumeCall = Depends(volume_call)):
 @router.post("/volumes", status_code=202)
 async def create_volume(call: VolumeCall = Depends(volume_call)):
     body = await call.body("volume")
-    if body.get("imageRef") or body.get("backup_id") or body.get("consistencygroup_id"):
-        raise ApiError(400, "Invalid input received: creating volumes from images, backups or consistency groups "
+    if body.get("backup_id") or body.get("consistencygroup_id"):
+        raise ApiError(400, "Invalid input received: creating volumes from backups or consistency groups "
                             "is not supported by this Shoal yet")
     volume = await sync(
-        call.services.volumes.create, call.ctx, size=body.get("size"),
+        image_actions.creator(call, body), call.ctx, size=body.get("size"),
         name=body.get("name", body.get("display_name")),
         description=body.get("description", body.get("display_description")),
         volume_type=body.get("volume_type"), snapshot_id=body.get("snapshot_id"),
@@ -160,6 +160,8 @@ async def volume_action(volume_id: str, call: VolumeCall = Depends(volume_call))
         raise ApiError(400, "Invalid input received: exactly one action is expected")
     (name, arg), = body.items()
     arg = arg if isinstance(arg, dict) else {}
+    if name in image_actions.ACTIONS:
+        return await image_actions.handle(call, volume_id, name, arg)
     svc, ctx, att = call.services.volumes, call.ctx, call.services.attachments
     accepted = Response(status_code=202)
     if name == "os-extend":

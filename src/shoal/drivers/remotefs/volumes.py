@@ -31,6 +31,7 @@ from shoal.drivers.volume import (
     ConnectionInfo,
     Connector,
     ExportSpec,
+    VolumeData,
     VolumeDriver,
     VolumeRef,
     VolumeResult,
@@ -453,6 +454,28 @@ class RemoteFsVolumeDriver(ManageMixin, VolumeDriver):
         checked_id(snapshot.id, "snapshot")
         with self._changing(snapshot.volume, "revert") as chain:
             chain.revert(snapshot.id)
+
+    # ---- data access for image copies ---------------------------------------------------------------------
+
+    @contextmanager
+    def open_data(self, volume: VolumeRef, writable: bool):
+        """The active image, its chain checked, under the volume's lock (no
+        snapshot or delete changes the chain meanwhile). A reader gets the top
+        of the chain (qemu-img reads through it, as Cinder uploads it); a writer
+        only a volume without snapshots: writing a whole image into the top
+        overlay would leave the snapshots' data showing through wherever the
+        image is sparse (Cinder writes images only to new volumes, too)."""
+        chain = self._chain(self._files(self._find(volume), volume.id))
+        with self._locked(volume.id):
+            try:
+                chain.settle()
+                levels = chain.walk()
+            except CommandError as exc:
+                raise DriverError(str(exc)) from None
+            if writable and len(levels) > 1:
+                raise InvalidRequest(f"cannot write an image into volume {volume.id}: it has snapshots")
+            top = levels[0]
+            yield VolumeData(self.host, chain.files.path(top.name), top.image.format)
 
     # ---- export and attach ------------------------------------------------------------------------------
 

@@ -34,6 +34,7 @@ from shoal.drivers.volume import (
     ConnectionInfo,
     Connector,
     ExportSpec,
+    VolumeData,
     VolumeDriver,
     VolumeRef,
     VolumeResult,
@@ -336,6 +337,22 @@ class ZfsVolumeDriver(ManageMixin, RevertMixin, VolumeDriver):
         tree = self._tree(self._root_of(old))
         clones = [c for snap in tree.snapshots(old) for c in tree.clones(snap.name)]
         self.zfs.rename_past_clones(old, new, clones)
+
+    # ---- data access for image copies -----------------------------------------------------------
+
+    @contextmanager
+    def open_data(self, volume: VolumeRef, writable: bool):
+        """The zvol's device (kernel ZFS) or the dataset's volume file (zfs-fuse), on
+        the storage host, raw either way: nothing to attach, nothing to release.
+        (Services hold the volume's own lock meanwhile: no revert swaps it.)"""
+        dataset = self.dataset_name(volume)
+        try:
+            path = self.layout.backing(dataset)
+        except ZfsNotFound:
+            raise NotFoundOnBackend(f"volume {volume.id} has no data on the backend ({dataset})") from None
+        except ZfsError as exc:
+            raise DriverError(str(exc)) from None
+        yield VolumeData(self.host, path, "raw")
 
     # ---- export and attach ---------------------------------------------------------------------
 

@@ -51,7 +51,9 @@ class Volumes:
     def create(self, ctx: RequestContext, *, size: Any = None, name: str | None = None, description: str | None = None,
                volume_type: str | None = None, snapshot_id: str | None = None, source_volid: str | None = None,
                availability_zone: str | None = None, metadata: dict | None = None,
-               multiattach: bool | None = None, group_id: str | None = None) -> models.Volume:
+               multiattach: bool | None = None, group_id: str | None = None, populate=None) -> models.Volume:
+        """`populate(volume_id, ref, driver)`, when given, fills the volume once made
+        (an image copy: services/volume/images.py); the volume is `downloading` meanwhile."""
         check_text("name", name, MAX_NAME)
         check_text("description", description, MAX_DESCRIPTION)
         metadata = check_metadata(metadata)
@@ -110,12 +112,12 @@ class Volumes:
             if volume.backend is not None:
                 plan = (vr.volume_ref(volume), vr.snapshot_ref(snap) if snapshot_id else None,
                         vr.volume_ref(src) if source_volid else None, volume.backend)
-            self.core.tasks.start(self._create, volume.id, plan, gate)
+            self.core.tasks.start(self._create, volume.id, plan, gate, populate)
             c.insert_new(session, volume)
             created = volume
         return created
 
-    def _create(self, volume_id: str, plan: tuple | None, gate: Gate) -> None:
+    def _create(self, volume_id: str, plan: tuple | None, gate: Gate, populate=None) -> None:
         if plan is None and (not gate.wait() or (plan := self._place(volume_id)) is None):
             return
         ref, snap_ref, src_ref, backend = plan
@@ -139,10 +141,14 @@ class Volumes:
                 "volume", volume_id, gate,
                 lambda: self.core.settle(
                     models.Volume, volume_id, "creating",
-                    {"status": "available", "status_reason": None, "task": None, "provider_auth": drv.new_target_auth()},
+                    {"status": "available", "status_reason": None, "task": None, "provider_auth": drv.new_target_auth()}
+                    if populate is None else {"status": "downloading", "progress": "0%"},
                     {"provider_location": result.provider_location, "size": result.size_gb}),
                 lambda: drv.delete_volume(
                     VolumeRef(ref.id, ref.pool, ref.size_gb, result.provider_location, ref.extra_specs)))
+            if populate is not None:
+                populate(volume_id, VolumeRef(ref.id, ref.pool, result.size_gb, result.provider_location,
+                                              ref.extra_specs), drv)
 
     def _place(self, volume_id: str) -> tuple | None:
         """Read a creating volume, place it and record where: (ref, snapshot ref, source ref, backend)."""

@@ -1,0 +1,395 @@
+"""Volumes from images and images from volumes (Cinder's copy_image_to_volume and
+copy_volume_to_image), on every backend through one generic path: the driver
+makes the volume's data reachable (`VolumeDriver.open_data`) and qemu-img copies
+between it and the image store (`image_copy`).
+
+- A volume from an image: the image is checked in the request, before anything is
+  made (active, a container and disk format qemu-img converts, its data complete
+  and what `disk_format` says, safe -- no backing or data file, no outside extents
+  --, and its virtual size fits the volume), then the volume is created as any
+  other and, `downloading`, filled; `bootable` and `volume_image_metadata` are set
+  as Cinder sets them. A failed copy leaves the volume `error` with a user message;
+  a restart during the copy, too (recovery: a `create` task cut short).
+- An image from a volume: the image record is made and its upload begun in the
+  request (visibility, quotas), the volume goes `uploading`; in the background the
+  volume's data is converted into a file in the conversion directory and streamed
+  through the image service's own upload path (hashes, sizes, format checks,
+  quotas). The volume returns to its status either way; a failed upload leaves no
+  image behind.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import os
+import shutil
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import update
+
+from shoal.db import models
+from shoal.drivers.volume import VolumeDriver, VolumeRef
+
+from ..common import core as c
+from ..common.checks import check_metadata
+from ..common.context import RequestContext
+from ..common.errors import Invalid, NotFound
+from ..common.image_format import QEMU_FORMATS, ImageRejected, inspect_stored, qemu_info
+from . import image_copy
+from . import rows as vr
+from .volumes import Volumes
+
+log = logging.getLogger(__name__)
+GiB = 1024**3
+V = models.Volume
+
+# Cinder's message actions (cinder/message/message_field.py).
+ACTION_COPY_VOLUME_TO_IMAGE, ACTION_COPY_IMAGE_TO_VOLUME = "003", "005"
+UPLOAD_FORMATS = ("raw", "qcow2", "vmdk", "vdi", "vhd", "vhdx")
+CONTAINER_FORMATS = ("bare",)
+# Cinder's glance_core_properties: what an image records of itself, not copied as properties.
+CORE_PROPERTIES = ("checksum", "container_format", "disk_format", "image_name", "image_id", "min_disk", "min_ram",
+                   "name", "size")
+VISIBILITIES = ("public", "private", "shared", "community")
+PROGRESS_EVERY = 1  # percent between progress writes
+
+
+def gib_up(nbytes: int) -> int:
+    return max(1, math.ceil(nbytes / GiB))
+
+
+def strict_bool(value: Any, name: str) -> bool:
+    """Cinder's strutils.bool_from_string(strict=True)."""
+    if isinstance(value, bool):
+        return value
+    text = str(value).strip().lower()
+    if text in ("1", "t", "true", "on", "y", "yes"):
+        return True
+    if text in ("0", "f", "false", "off", "n", "no"):
+        return False
+    raise Invalid(f"Invalid input received: {name} must be a boolean, not {value!r}")
+
+
+@dataclass(frozen=True)
+class ImageSource:
+    """A checked image, as a new volume is filled from it."""
+
+    image_id: str
+    path: str
+    disk_format: str
+    virtual_size: int
+    min_size_gb: int  # what the volume must hold at least
+    metadata: dict[str, str]  # volume_image_metadata as Cinder records it
+
+
+@dataclass(frozen=True)
+class Upload:
+    """An upload the request started: the image's ticket and where the volume returns."""
+
+    volume_id: str
+    image_id: str
+    disk_format: str
+    back_to: str
+
+
+class VolumeImages:
+    def __init__(self, core: c.Core, volumes: Volumes, images):
+        self.core = core
+        self.volumes = volumes
+        self.images = images  # services.image.ImageService, or None when the image service is off
+        self.conversion_dir = Path(core.settings.state_dir) / "conversion"
+
+    def _image_service(self):
+        if self.images is None:
+            raise Invalid("Invalid input received: the image service is disabled on this Shoal")
+        return self.images
+
+    # ---- a volume from an image ------------------------------------------------------------------
+
+    def create_volume(self, ctx: RequestContext, image_ref: Any, size: Any = None, **fields) -> models.Volume:
+        """POST /volumes with imageRef: the image checked first (400, nothing made, when it
+        will not do), then a volume as any other, filled from the image once made."""
+        for other in ("snapshot_id", "source_volid"):
+            if fields.get(other):
+                raise Invalid(f"Invalid input received: imageRef cannot be combined with {other}")
+        if size is not None and not isinstance(size, bool):
+            try:
+                size = int(size)
+            except (TypeError, ValueError):
+                pass  # Volumes.create answers with Cinder's message
+        source = self.source(ctx, image_ref, size if isinstance(size, int) and not isinstance(size, bool) else None)
+        return self.volumes.create(ctx, size=source.min_size_gb if size is None else size,
+                                   populate=lambda volume_id, ref, drv: self.fill(volume_id, ref, drv, source),
+                                   **fields)
+
+    def source(self, ctx: RequestContext, image_ref: Any, size: int | None) -> ImageSource:
+        service = self._image_service()
+        image = self._find_image(ctx, image_ref)
+        if image.status != "active":
+            raise Invalid(f"Invalid input received: Image {image.id} is not active.")
+        if image.container_format not in CONTAINER_FORMATS:
+            raise Invalid(f"Image {image.id} is unacceptable: container format {image.container_format} is not "
+                          f"supported (only {', '.join(CONTAINER_FORMATS)})")
+        if image.disk_format not in QEMU_FORMATS:
+            raise Invalid(f"Image {image.id} is unacceptable: disk format {image.disk_format} cannot be converted")
+        path = service.store.path(image.id)
+        if path is None or os.path.getsize(path) != image.size:
+            have = "no data" if path is None else f"{os.path.getsize(path)} bytes"
+            raise Invalid(f"Image {image.id} is unacceptable: its data is incomplete ({have}, the image records "
+                          f"{image.size} bytes)")
+        try:
+            inspect_stored(path, image.disk_format)
+            info = qemu_info(service.store.host, path, image.disk_format)
+            image_copy.check_integrity(service.store.host, path, image.disk_format)
+        except ImageRejected as exc:
+            raise Invalid(f"Image {image.id} is unacceptable: {exc}") from None
+        virtual = int(info.get("virtual-size") or image.virtual_size or image.size)
+        needed = max(gib_up(virtual), image.min_disk or 0)
+        if size is not None:
+            if gib_up(image.size) > size:
+                raise Invalid(f"Invalid input received: Size of specified image {gib_up(image.size)}GB is larger "
+                              f"than volume size {size}GB.")
+            if gib_up(virtual) > size:
+                raise Invalid(f"Invalid input received: Image virtual size is {gib_up(virtual)}GB and doesn't fit "
+                              f"in a volume of size {size}GB.")
+            if (image.min_disk or 0) > size:
+                raise Invalid(f"Invalid input received: Volume size {size}GB cannot be smaller than the image "
+                              f"minDisk size {image.min_disk}GB.")
+        return ImageSource(image.id, path, image.disk_format, virtual, needed, self._metadata_of(image))
+
+    def _find_image(self, ctx: RequestContext, image_ref: Any) -> models.Image:
+        """By id, else by name when exactly one visible image has it (as Cinder)."""
+        invalid = Invalid("Invalid input received: Invalid image identifier or unable to access requested image.")
+        if not isinstance(image_ref, str) or not image_ref:
+            raise invalid
+        images = self._image_service().images
+        try:
+            uuid.UUID(image_ref)
+        except ValueError:
+            found, _ = images.list(ctx, filters={"name": image_ref}, properties={}, tags=[], sort=[], limit=2,
+                                   marker=None)
+            if len(found) != 1:
+                raise (Invalid(f"Invalid input received: Multiple images are named {image_ref}; use the id.")
+                       if found else invalid) from None
+            return found[0]
+        try:
+            return images.get(ctx, image_ref)
+        except NotFound:
+            raise invalid from None
+
+    @staticmethod
+    def _metadata_of(image: models.Image) -> dict[str, str]:
+        meta = {"image_id": image.id, "image_name": image.name or "", "checksum": image.checksum or "",
+                "container_format": image.container_format, "disk_format": image.disk_format,
+                "min_disk": str(image.min_disk or 0), "min_ram": str(image.min_ram or 0), "size": str(image.size)}
+        for prop in image.properties:
+            meta.setdefault(prop.name, prop.value)
+        return meta
+
+    def fill(self, volume_id: str, ref: VolumeRef, drv: VolumeDriver, source: ImageSource) -> None:
+        """Background, under the volume's lock, the volume made and `downloading`."""
+        with self.core.db.session() as session:
+            volume = session.get(V, volume_id)
+            if volume is None or volume.status != "downloading":
+                return  # deleted (or reset) meanwhile: nothing to fill
+        try:
+            with drv.open_data(ref, writable=True) as data:
+                if not os.path.exists(source.path):
+                    raise ImageRejected(f"image {source.image_id} was deleted before its data was copied")
+                image_copy.image_into_volume(self._image_service().store.host, source.path, source.disk_format,
+                                             data, self._progress(volume_id))
+        except Exception as exc:
+            vr.fail_volume(self.core, volume_id, "error", ACTION_COPY_IMAGE_TO_VOLUME, vr.DETAIL_DRIVER_FAILED,
+                           f"Copying image {source.image_id} to the volume failed: {exc}")
+            return
+        with self.core.db.session() as session:
+            volume = session.get(V, volume_id)
+            if volume is None or volume.status != "downloading":
+                return  # an admin's reset-status meanwhile wins
+            volume.status, volume.task, volume.task_arg, volume.status_reason = "available", None, None, None
+            volume.bootable, volume.image_metadata, volume.progress = True, dict(source.metadata), "100%"
+            volume.provider_auth = drv.new_target_auth()
+
+    def _progress(self, volume_id: str):
+        def report(percent: int) -> None:
+            with self.core.db.connection() as connection:
+                connection.execute(update(V).where(V.id == volume_id).values(progress=f"{percent}%"))
+        return report
+
+    # ---- an image from a volume ----------------------------------------------------------------------
+
+    def upload(self, ctx: RequestContext, volume_id: str, params: dict, extended: bool) -> dict:
+        """os-volume_upload_image; `extended` (3.1+) takes visibility and protected.
+        Returns Cinder's answer (the `os-volume_upload_image` object)."""
+        service = self._image_service()
+        name = params.get("image_name")
+        if not isinstance(name, str) or not name.strip() or len(name) > 255:
+            raise Invalid("Invalid input received: image_name is required (1-255 characters)")
+        force = strict_bool(params.get("force", False), "force")
+        disk_format = params.get("disk_format", "raw")
+        container_format = params.get("container_format", "bare")
+        if disk_format not in UPLOAD_FORMATS:
+            raise Invalid(f"Invalid input received: disk_format {disk_format!r} is not one of "
+                          f"{', '.join(UPLOAD_FORMATS)}")
+        if container_format not in CONTAINER_FORMATS:
+            raise Invalid(f"Invalid input received: container_format {container_format!r} is not one of "
+                          f"{', '.join(CONTAINER_FORMATS)}")
+        body: dict[str, Any] = {"name": name, "disk_format": disk_format, "container_format": container_format}
+        if extended:
+            visibility = params.get("visibility", "private")
+            if visibility not in VISIBILITIES:
+                raise Invalid(f"Invalid input received: visibility must be one of {', '.join(VISIBILITIES)}")
+            body["visibility"] = visibility
+            body["protected"] = strict_bool(params.get("protected", False), "protected")
+        with self.core.db.session() as session:
+            volume = vr.get_volume(session, ctx, volume_id)
+            self._may_upload(volume, force)
+            vtype = volume.volume_type
+            for key, value in (volume.image_metadata or {}).items():
+                if key not in CORE_PROPERTIES and not key.startswith("os_glance"):
+                    body.setdefault(key, value)
+            answer = {"id": volume.id, "status": "uploading", "display_description": volume.description,
+                      "size": volume.size, "volume_type": _type_view(vtype)}
+        image = service.images.create(ctx, body)
+        try:
+            ticket = service.data.begin(ctx, image.id)
+            with self.core.db.session() as session:
+                volume = vr.get_volume(session, ctx, volume_id)
+                self._may_upload(volume, force)
+                plan = Upload(volume_id, image.id, disk_format, volume.status)
+                volume.status, volume.task, volume.task_arg = "uploading", "upload", f"{image.id}:{plan.back_to}"
+                volume.progress = "0%"
+                updated_at = models.utcnow()
+                volume.updated_at = updated_at
+        except BaseException:
+            self._drop_image(image.id)
+            raise
+        self.core.tasks.start(self._upload, plan, ticket)
+        answer.update(updated_at=updated_at.isoformat(), image_id=image.id, container_format=container_format,
+                      disk_format=disk_format, image_name=name)
+        if extended:
+            answer.update(visibility=body["visibility"], protected=body["protected"])
+        return answer
+
+    @staticmethod
+    def _may_upload(volume: models.Volume, force: bool) -> None:
+        if volume.status not in ("available", "in-use"):
+            raise Invalid(f"Invalid volume: Volume {volume.id} status must be available or in-use, but current "
+                          f"status is: {volume.status}.")
+        if volume.status == "in-use" and not force:
+            raise Invalid("Invalid volume: Volume status is in-use.")
+
+    def _upload(self, plan: Upload, ticket) -> None:
+        service = self._image_service()
+        target = self.conversion_dir / f".{plan.image_id}.{plan.disk_format}.part"
+        try:
+            with self.core.volume_lock(plan.volume_id):
+                with self.core.db.session() as session:
+                    volume = session.get(V, plan.volume_id)
+                    if volume is None or volume.task != "upload":
+                        raise NotFound(f"volume {plan.volume_id} is no longer uploading")
+                    ref, drv = vr.volume_ref(volume), vr.driver(self.core, volume.backend)
+                with drv.open_data(ref, writable=False) as data:
+                    self._room_for(data.path, ref.size_gb * GiB)
+                    image_copy.volume_into_file(data, target, plan.disk_format, self._progress(plan.volume_id))
+            with open(target, "rb") as converted:
+                service.data.receive(ticket, iter(lambda: converted.read(1 << 20), b""))
+        except Exception as exc:
+            log.warning("volume %s: upload to image %s failed: %s", plan.volume_id, plan.image_id, exc)
+            self._drop_image(plan.image_id)
+            self._back(plan, f"Uploading the volume to image {plan.image_id} failed: {exc}")
+        else:
+            self._back(plan)
+        finally:
+            target.unlink(missing_ok=True)
+
+    def _room_for(self, source: str, at_most: int) -> None:
+        """Conversion space, checked before use: the image can take as much as the
+        data the volume holds (at most its size)."""
+        self.conversion_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+        try:
+            used = os.stat(source).st_blocks * 512 if os.path.isfile(source) else at_most
+        except OSError:
+            used = at_most
+        free = shutil.disk_usage(self.conversion_dir).free
+        if min(used, at_most) > free:
+            raise Invalid(f"not enough space in {self.conversion_dir} to convert the volume: "
+                          f"{min(used, at_most)} bytes needed, {free} free")
+
+    def _back(self, plan: Upload, failure: str | None = None) -> None:
+        """The volume returns to the status it had (whatever happened to the image)."""
+        with self.core.db.session() as session:
+            volume = session.get(V, plan.volume_id)
+            if volume is None or volume.task != "upload":
+                return
+            volume.status, volume.task, volume.task_arg, volume.progress = plan.back_to, None, None, None
+            if failure:
+                self.core.message(session, volume.project_id, "VOLUME", volume.id, ACTION_COPY_VOLUME_TO_IMAGE,
+                                  vr.DETAIL_DRIVER_FAILED, failure)
+
+    def _drop_image(self, image_id: str) -> None:
+        """An image whose upload failed is removed, record and data (as Cinder does)."""
+        service = self._image_service()
+        try:
+            with self.core.db.session() as session:
+                image = session.get(models.Image, image_id)
+                if image is not None and image.status != "active":
+                    session.delete(image)
+            service.store.delete(image_id)
+        except Exception as exc:
+            log.error("image %s: could not remove it after a failed upload: %s", image_id, exc)
+
+    def recover(self) -> None:
+        """After a restart: uploads cut short end, their volumes back where they were,
+        their images gone (the image service has already dropped the partial data)."""
+        with self.core.db.session() as session:
+            stuck = [(v.id, v.task_arg or "") for v in session.query(V).filter(V.task == "upload")]
+        for volume_id, arg in stuck:
+            image_id, _, back_to = arg.partition(":")
+            if self.images is not None and image_id:
+                self._drop_image(image_id)
+            self._back(Upload(volume_id, image_id, "", back_to or "available"),
+                       f"Uploading the volume to image {image_id} was interrupted by a restart of Shoal.")
+
+    # ---- image metadata actions -------------------------------------------------------------------
+
+    def show_metadata(self, ctx: RequestContext, volume_id: str) -> dict:
+        with self.core.db.session() as session:
+            return dict(vr.get_volume(session, ctx, volume_id).image_metadata or {})
+
+    def set_metadata(self, ctx: RequestContext, volume_id: str, metadata: Any) -> dict:
+        if not isinstance(metadata, dict) or not metadata:
+            raise Invalid("Invalid input received: metadata must be a non-empty object")
+        metadata = check_metadata(metadata)
+        with self.core.db.session() as session:
+            volume = vr.get_volume(session, ctx, volume_id)
+            self._may_change_metadata(volume)
+            volume.image_metadata = {**(volume.image_metadata or {}), **metadata}
+            return dict(volume.image_metadata)
+
+    def unset_metadata(self, ctx: RequestContext, volume_id: str, key: Any) -> None:
+        with self.core.db.session() as session:
+            volume = vr.get_volume(session, ctx, volume_id)
+            self._may_change_metadata(volume)
+            if not isinstance(key, str) or key not in (volume.image_metadata or {}):
+                raise NotFound(f"Glance metadata cannot be found for key: {key}")
+            volume.image_metadata = {k: v for k, v in volume.image_metadata.items() if k != key}
+
+    @staticmethod
+    def _may_change_metadata(volume: models.Volume) -> None:
+        if volume.status in ("maintenance", "uploading", "downloading"):
+            raise Invalid(f"Invalid volume: the image metadata of a volume that is {volume.status} cannot change")
+
+
+def _type_view(vtype) -> dict | None:
+    """The volume type as Cinder's upload answer serializes it."""
+    if vtype is None:
+        return None
+    return {"id": vtype.id, "name": vtype.name, "description": vtype.description, "is_public": vtype.is_public,
+            "extra_specs": dict(vtype.extra_specs or {}), "qos_specs_id": None, "deleted": False,
+            "created_at": vtype.created_at.isoformat() if vtype.created_at else None,
+            "updated_at": vtype.updated_at.isoformat() if vtype.updated_at else None, "deleted_at": None}
