@@ -11,8 +11,25 @@ MAX_NAME, MAX_DESCRIPTION = 255, 1024
 
 
 def check_text(field: str, value: str | None, limit: int) -> None:
-    if value is not None and len(value) > limit:
+    """None, or a string of at most `limit` characters that can be stored and answered:
+    no NUL, no lone surrogate (it would be stored, then fail every answer that shows it)."""
+    if value is None:
+        return
+    if not isinstance(value, str):
+        raise Invalid(f"{field} must be a string")
+    if len(value) > limit:
         raise Invalid(f"{field} is longer than {limit} characters")
+    # isprintable() first: cheap, and a surrogate is never printable
+    if "\x00" in value or not value.isprintable() and _not_utf8(value):
+        raise Invalid(f"{field} must be valid Unicode text without NUL characters")
+
+
+def _not_utf8(value: str) -> bool:
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        return True
+    return False
 
 
 def check_size(size: Any, field: str = "size") -> int:
