@@ -13,6 +13,7 @@ from shoal.db import models
 from shoal.db.volume_extras import VolumeTypeEncryption
 
 from ..common import core as c
+from ..common.checks import MAX_NAME, check_text
 from ..common.context import RequestContext
 from ..common.errors import Forbidden, Invalid, NotFound
 
@@ -32,11 +33,10 @@ def _checked(fields: dict, creating: bool) -> dict:
     out = dict(fields)
     if creating and "provider" not in out:
         raise Invalid("Invalid input received: provider must be specified")
-    if "provider" in out and (not isinstance(out["provider"], str) or not out["provider"].strip()
-                              or len(out["provider"]) > 255):
+    if "provider" in out and (not isinstance(out["provider"], str) or not out["provider"].strip()):
         raise Invalid("Invalid input received: provider must be a string of 1-255 characters")
-    if out.get("cipher") is not None and (not isinstance(out["cipher"], str) or len(out["cipher"]) > 255):
-        raise Invalid("Invalid input received: cipher must be a string of at most 255 characters")
+    for key in ("provider", "cipher"):
+        check_text(key, out.get(key), MAX_NAME)
     if out.get("key_size") is not None:
         size = out["key_size"]
         if isinstance(size, bool) or not isinstance(size, int) or not 0 <= size < 2**31:

@@ -12,6 +12,7 @@ from sqlalchemy.orm import Session
 from shoal.db.volume_extras import GroupType
 
 from ..common import core as c
+from ..common.checks import MAX_NAME, check_text
 from ..common.context import RequestContext
 from ..common.errors import Conflict, Forbidden, Invalid, NotFound
 from ..common.types import check_bool, check_specs, parse_is_public
@@ -25,14 +26,14 @@ def _admin(ctx: RequestContext) -> None:
 
 
 def _name(value: Any) -> str:
-    if not isinstance(value, str) or not value.strip() or len(value) > 255:
+    if not isinstance(value, str) or not value.strip():
         raise Invalid("Invalid input received: name must be a string of 1-255 characters")
+    check_text("name", value, MAX_NAME)
     return value
 
 
 def _description(value: Any) -> str | None:
-    if value is not None and (not isinstance(value, str) or len(value) > 255):
-        raise Invalid("Invalid input received: description must be a string of at most 255 characters")
+    check_text("description", value, MAX_NAME)  # Cinder's column for it: 255
     return value
 
 

@@ -12,6 +12,7 @@ from shoal.db import models
 from shoal.db.volume_extras import QosSpecs, VolumeTypeQos
 
 from ..common import core as c
+from ..common.checks import MAX_NAME, check_text
 from ..common.context import RequestContext
 from ..common.errors import Conflict, Forbidden, Invalid, NotFound
 from ..common.types import check_specs
@@ -54,8 +55,9 @@ class QosSpecsCatalog:
         _admin(ctx)
         body = dict(body)
         name = body.pop("name", None)
-        if not isinstance(name, str) or not name.strip() or len(name) > 255:
+        if not isinstance(name, str) or not name.strip():
             raise Invalid("Invalid input received: name must be a string of 1-255 characters")
+        check_text("name", name, MAX_NAME)
         consumer = _consumer(body.pop("consumer", "back-end"))
         try:
             specs = check_specs(body, set())
