@@ -124,6 +124,40 @@ def test_volume_data_through_snapshot_clone_and_extend(driver, tmp_path):
     assert not lun_names(driver) & {volume.provider_location, bigger.provider_location, clone.provider_location}
 
 
+def test_revert_to_a_snapshot_through_the_appliances_rollback(driver, tmp_path):
+    """emulator: the appliance's snapshot rollback brings back the snapshot's
+    data, read from outside over iSCSI; a volume extended since keeps its size;
+    a rollback past a snapshot a clone depends on is refused and changes nothing."""
+    volume = new_volume(driver)
+    data = attach(driver, volume)
+    iscsi_write(data, INITIATOR_A, pattern(tmp_path / "one", 0x51))
+    first = snap(driver, volume)
+    iscsi_write(data, INITIATOR_A, pattern(tmp_path / "two", 0x52))
+    driver.extend_volume(volume, 2)
+    grown = VolumeRef(volume.id, volume.pool, 2, volume.provider_location)
+
+    driver.revert_to_snapshot(VolumeSnapshotRef(first.id, grown, first.provider_location))
+    data = attach(driver, grown)
+    assert iscsi_read(data, INITIATOR_A, tmp_path / "back").returncode == 0
+    assert (tmp_path / "back").read_bytes() == (tmp_path / "one").read_bytes()
+    assert iscsi_size(data, INITIATOR_A) == 2 * GiB
+    assert driver.api.lun(driver.config.pool, driver.config.project, volume.provider_location)["volsize"] == 2 * GiB
+    driver.api.lun_snapshot(driver.config.pool, driver.config.project, volume.provider_location,
+                            first.provider_location)  # still there to revert to again
+
+    # A clone made since holds the clone's snapshot of the volume, newer than `first`.
+    iscsi_write(data, INITIATOR_A, pattern(tmp_path / "three", 0x53))
+    clone = VolumeRef(str(uuid.uuid4()), driver.config.pool, 2)
+    clone = VolumeRef(clone.id, clone.pool, 2, driver.create_cloned_volume(clone, grown).provider_location)
+    with pytest.raises(DriverError, match="clones"):
+        driver.revert_to_snapshot(VolumeSnapshotRef(first.id, grown, first.provider_location))
+    assert iscsi_read(attach(driver, grown), INITIATOR_A, tmp_path / "kept").returncode == 0
+    assert (tmp_path / "kept").read_bytes() == (tmp_path / "three").read_bytes()
+    driver.delete_volume(clone)
+    driver.delete_snapshot(first)
+    driver.delete_volume(grown)
+
+
 def test_attach_and_detach_change_exactly_the_connectors_groups(driver, tmp_path):
     """emulator: two hosts in two initiator groups attach one volume
     (multi-attach); after the first detaches it is refused, the other reads on."""
@@ -163,6 +197,28 @@ def test_extra_specs_reach_the_lun(driver):
     assert (lun["compression"], lun["logbias"], lun["sparse"]) == ("gzip", "throughput", True)
     assert str(lun["volblocksize"]) in ("16k", "16384")
     assert lun["custom:cinder_managed"] is True
+    driver.delete_volume(volume)
+
+
+def test_retype_changes_the_lun_in_place(driver, tmp_path):
+    """emulator: a new type's sparse, compression and logbias are set on the
+    LUN, whose data stays; a new volblocksize (fixed at create) is refused in
+    place (False: the volume would have to be migrated) and changes nothing."""
+    before = {"zfssa:compression": "off", "zfssa:logbias": "latency", "zfssa:sparse": "False"}
+    volume = new_volume(driver, 1, **before)
+    data = attach(driver, volume)
+    iscsi_write(data, INITIATOR_A, pattern(tmp_path / "one", 0x61))
+    after = {"zfssa:compression": "gzip", "zfssa:logbias": "throughput", "zfssa:sparse": "True"}
+    assert driver.retype(volume, after) is True
+    lun = driver.api.lun(driver.config.pool, driver.config.project, volume.provider_location)
+    assert (lun["compression"], lun["logbias"], lun["sparse"]) == ("gzip", "throughput", True)
+    assert iscsi_read(attach(driver, volume), INITIATOR_A, tmp_path / "seen").returncode == 0
+    assert (tmp_path / "seen").read_bytes() == (tmp_path / "one").read_bytes()
+
+    retyped = VolumeRef(volume.id, volume.pool, 1, volume.provider_location, after)
+    assert driver.retype(retyped, {**after, "zfssa:volblocksize": "64k"}) is False
+    lun = driver.api.lun(driver.config.pool, driver.config.project, volume.provider_location)
+    assert lun["compression"] == "gzip" and str(lun["volblocksize"]) in ("8k", "8192")
     driver.delete_volume(volume)
 
 

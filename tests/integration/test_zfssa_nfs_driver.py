@@ -65,29 +65,9 @@ def share_dir(driver, zfssa_appliance):
 
 @pytest.fixture(autouse=True)
 def rpcbind_names_the_emulator(zfssa_appliance):
-    """qemu's nfs:// client (the driver's, and the test's) asks rpcbind for the
-    NFS and MOUNT ports: point it at the emulator's ganesha, as a ganesha does
-    when it starts (another test's ganesha may have started since), and put
-    back what was there afterwards."""
-    if not zfssa_appliance.emulated:
+    """qemu's nfs:// client (the driver's, and the test's) reaches the emulator's ganesha."""
+    with zfssa_appliance.rpcbind_names_ganesha():
         yield
-        return
-    from tests.fixtures.ganesha import (
-        Registration,
-        _registrations,
-        _restore_registrations,
-        _rpcb_set,
-    )
-
-    before = _registrations()
-    ports = {100003: (zfssa_appliance.nfs_port, (3,)), 100005: (zfssa_appliance.mount_port, (1, 3))}
-    for program, (port, versions) in ports.items():
-        for version in versions:
-            run(["rpcinfo", "-d", str(program), str(version)])
-            for netid in ("tcp", "udp"):
-                _rpcb_set(Registration(program, version, netid, f"0.0.0.0.{port >> 8}.{port & 255}", "superuser"))
-    yield
-    _restore_registrations(before)
 
 
 def new_volume(driver, size_gb: int = 1) -> VolumeRef:

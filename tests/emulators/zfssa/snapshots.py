@@ -2,10 +2,10 @@
 
 ``.../{luns|filesystems}/<share>/snapshots[/<snap>]`` (GET, POST ``{name}``, PUT
 ``{name}`` to rename, DELETE), ``.../snapshots/<snap>/clone`` (PUT
-``{project, share, ...properties}``, 201 with the new share) and
-``.../snapshots/<snap>/dependents``. A snapshot is the ZFS snapshot
-``<share dataset>@<name>``; a clone is a ZFS clone of it. ``numclones`` counts
-the clones ZFS knows of.
+``{project, share, ...properties}``, 201 with the new share),
+``.../snapshots/<snap>/dependents`` and ``.../snapshots/<snap>/rollback`` (PUT,
+202). A snapshot is the ZFS snapshot ``<share dataset>@<name>``; a clone is a
+ZFS clone of it. ``numclones`` counts the clones ZFS knows of.
 
 Deleting a snapshot deletes its clones with it (as the appliance does: the
 driver relies on it to drop a clone and its temporary snapshot in one call),
@@ -165,8 +165,29 @@ def clone(app: Appliance, args: dict, body: Any) -> tuple[int, Any]:
 
 
 def rollback(app: Appliance, args: dict, body: Any) -> tuple[int, Any]:
-    _snapshot(app, args)
-    raise ApiError(501, "snapshot rollback is not emulated")
+    """The share's data back to the snapshot's, 202 with the snapshot's properties
+    (the guide's "Rollback Snapshot"). Snapshots taken after it are destroyed, as
+    the appliance warns before a rollback; one that clones depend on stops it
+    (ZFS cannot roll back past it without destroying the clones; the guide gives
+    no answer for that case, the emulator answers 403 as for a held delete).
+    The share's properties stay as they are: ZFS keeps them out of snapshots.
+    The share leaves tgtd and ganesha meanwhile (on zfs-fuse a rollback under an
+    open file wedges the next unmount); a LUN comes back with the snapshot's size."""
+    share, snap = _snapshot(app, args)
+    clones = app.pool.origins()
+    later = app.pool.snapshots_after(snap.name)
+    held = [name.split("@", 1)[1] for name in later if clones.get(name)]
+    if held:
+        raise denied(f"cannot roll back to \"{snap.leaf}\": later snapshots have clones: {', '.join(held)}")
+    app.exports.take_out(share.name)
+    try:
+        for newer in reversed(later):
+            app.pool.destroy_dataset(newer)
+        app.pool.zfs.remount(share.name)  # busy retries until nothing holds a file open
+        app.pool.zfs.rollback(snap.name)
+    finally:
+        app.exports.sync()
+    return 202, {"snapshot": view(app, share, app.pool.node(snap.name), app.pool.origins())}
 
 
 S = (r"/storage/v1/pools/(?P<pool>[^/]+)/projects/(?P<project>[^/]+)/(?P<coll>luns|filesystems)"

@@ -125,6 +125,16 @@ class Pool:
         props = self.zfs.get(dataset, ["used", "available"])
         return cmd.parse_size(props["used"]), cmd.parse_size(props["available"])
 
+    def snapshots_after(self, snapshot: str) -> list[str]:
+        """The dataset's snapshots taken after `snapshot`, oldest first (by
+        createtxg, which zfs-fuse's `zfs get all` leaves out; its `zfs list`
+        has no -p or -d)."""
+        dataset = snapshot.split("@", 1)[0]
+        res = self.zfs.host.run(["zfs", "list", "-H", "-t", "snapshot", "-o", "name,createtxg", "-r", dataset])
+        rows = [(row[0], int(row[1])) for row in cmd.parse_rows(res.stdout) if row[0].startswith(dataset + "@")]
+        txg = dict(rows)[snapshot]
+        return [name for name, created in sorted(rows, key=lambda r: r[1]) if created > txg]
+
     def origins(self) -> dict[str, list[str]]:
         """{snapshot: [its clones]} over the whole pool."""
         res = self.zfs.host.run(cmd.get([self.name], ["origin"], recursive=True))
