@@ -345,7 +345,10 @@ class VolumeImages:
 
     def recover(self) -> None:
         """After a restart: uploads cut short end, their volumes back where they were,
-        their images gone (the image service has already dropped the partial data)."""
+        their images gone (the image service has already dropped the partial data),
+        and their conversion files removed."""
+        for part in self.conversion_dir.glob(".*.part"):  # a conversion the crash cut short
+            part.unlink(missing_ok=True)
         with self.core.db.session() as session:
             stuck = [(v.id, v.task_arg or "") for v in session.query(V).filter(V.task == "upload")]
         for volume_id, arg in stuck:
