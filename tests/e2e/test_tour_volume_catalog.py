@@ -130,6 +130,8 @@ def test_members_are_refused_the_admins_calls(tour):
             member.get(f"{base}/os-hosts"),
             member.get(f"{base}/os-hosts/shoal@test"),
             member.get(f"{base}/capabilities/shoal@test"),
+            member.put(f"{base}/os-services/disable", json={"host": "shoal@test", "binary": "cinder-volume"}),
+            member.put(f"{base}/os-services/freeze", json={"host": "shoal@test"}),
             member.post(f"{base}/group_types", headers=v313, json={"group_type": {"name": f"m-{tag}"}}),
             member.post(f"{base}/group_types/{gtype_id}/group_specs", headers=v313,
                         json={"group_specs": {"k": "v"}}),
@@ -137,6 +139,7 @@ def test_members_are_refused_the_admins_calls(tour):
         assert [r.status_code for r in refused] == [403] * len(refused), [(r.request.url, r.text) for r in refused]
         assert all(r.json()["forbidden"]["code"] == 403 for r in refused)
         assert admin.get(f"/volume/v3/types/{type_id}/encryption").json() == {}  # nothing was made
+        assert {s["status"] for s in admin.get("/volume/v3/os-services").json()["services"]} == {"enabled"}
         assert f"m-{tag}" not in {q["name"] for q in admin.get("/volume/v3/qos-specs").json()["qos_specs"]}
         # its own group: made, reset-status refused, deleted
         group = member.post(f"{base}/groups", headers=v313, json={"group": {

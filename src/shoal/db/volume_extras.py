@@ -1,6 +1,6 @@
 """Cinder's catalogue around volume types and ownership: QoS specs (and which types they
 are associated with), encryption types, volume transfers, group types, and volume groups
-with their group snapshots. Kept beside
+with their group snapshots, and the states of the services. Kept beside
 `models.py` on the same Base; only `services` import it (and migrations/env.py, so that
 autogenerate sees these tables)."""
 
@@ -113,3 +113,18 @@ class GroupSnapshot(Timestamps, Base):
     status: Mapped[str] = mapped_column(String(32))
     task: Mapped[str | None] = mapped_column(String(32), default=None)
     group_type_id: Mapped[str] = mapped_column(String(36))
+
+
+class VolumeServiceState(Base):
+    """What an admin set on one of Cinder's services as Shoal shows them (os-services):
+    disabled (no new volumes placed on a `cinder-volume` backend) or frozen (no
+    management calls on its volumes either). No row: enabled and not frozen."""
+
+    __tablename__ = "volume_service_states"
+
+    host: Mapped[str] = mapped_column(String(255), primary_key=True)
+    binary: Mapped[str] = mapped_column(String(64), primary_key=True)
+    disabled: Mapped[bool] = mapped_column(Boolean, default=False)
+    disabled_reason: Mapped[str | None] = mapped_column(String(255), default=None)
+    frozen: Mapped[bool] = mapped_column(Boolean, default=False)
+    updated_at: Mapped[datetime | None] = mapped_column(DateTime, default=None)

@@ -29,6 +29,7 @@ from .volume.hosts import VolumeHosts
 from .volume.images import VolumeImages
 from .volume.qos_specs import QosSpecsCatalog
 from .volume.recovery import VolumeRecovery
+from .volume.service_states import VolumeServiceStates
 from .volume.snapshots import VolumeSnapshots
 from .volume.transfers import Transfers
 from .volume.volumes import Volumes
@@ -54,8 +55,9 @@ class Services:
         self.access = ShareAccess(self.core)
         self.messages = Messages(self.core)
         self.quotas = Quotas(self.core)
-        self.volumes = Volumes(self.core, self.volume_types)
-        self.volume_snapshots = VolumeSnapshots(self.core)
+        self.volume_services = VolumeServiceStates(self.core)
+        self.volumes = Volumes(self.core, self.volume_types, self.volume_services)
+        self.volume_snapshots = VolumeSnapshots(self.core, self.volume_services)
         self.attachments = Attachments(self.core)
         self.qos_specs = QosSpecsCatalog(self.core)
         self.encryption_types = EncryptionTypes(self.core)

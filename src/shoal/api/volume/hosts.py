@@ -9,7 +9,7 @@ from starlette.concurrency import run_in_threadpool as sync
 from shoal.api.openstack.errors import ApiError
 
 from .call import VolumeCall, volume_call
-from .misc import services_view  # os-hosts lists the hosts of the services os-services lists
+from .services import services_view  # os-hosts lists the hosts of the services os-services lists
 
 router = APIRouter()
 

@@ -1,14 +1,11 @@
-"""Manage and manageable listings, pools, services, zones, messages (limits and quotas: quotas.py)."""
+"""Manage and manageable listings, pools, zones, messages (limits and quotas: quotas.py; services: services.py)."""
 
 from __future__ import annotations
-
-from datetime import datetime, timezone
 
 from fastapi import APIRouter, Depends, Response
 from starlette.concurrency import run_in_threadpool as sync
 
 from shoal.api.openstack.errors import ApiError
-from shoal.api.share.views import ts
 
 from . import views
 from .call import VolumeCall, int_query, volume_call
@@ -109,32 +106,6 @@ async def get_pools(call: VolumeCall = Depends(volume_call)):
                 }
             out.append(view)
     return {"pools": out}
-
-
-@router.get("/os-services")
-async def list_services(call: VolumeCall = Depends(volume_call)):
-    _admin(call)
-    services = await services_view(call)
-    if binary := call.query("binary"):
-        services = [s for s in services if s["binary"] == binary]
-    if host := call.query("host"):  # Cinder matches at the level given: `shoal` or `shoal@backend`
-        services = [s for s in services if s["host"] == host or s["host"].startswith(host + "@")]
-    return {"services": services}
-
-
-async def services_view(call: VolumeCall) -> list[dict]:
-    """Cinder's services: the scheduler (this process) and a volume service per backend."""
-    backends = await sync(call.services.pools, True)
-    # Cinder's updated_at is a service's last heartbeat; Shoal's services are this process and
-    # backends it has just asked (the state below is as of now), so their heartbeat is now.
-    now = ts(datetime.now(timezone.utc).replace(tzinfo=None))
-    out = [{"binary": "cinder-scheduler", "host": "shoal", "zone": "nova", "status": "enabled", "state": "up",
-            "updated_at": now, "disabled_reason": None}]
-    for backend, driver, pools in backends:
-        out.append({"binary": "cinder-volume", "host": f"shoal@{backend}", "zone": driver.availability_zone,
-                    "status": "enabled", "state": "up" if pools else "down", "updated_at": now,
-                    "disabled_reason": None})
-    return out
 
 
 @router.get("/os-availability-zone")

@@ -17,6 +17,7 @@ from ..common.context import RequestContext
 from ..common.errors import Forbidden, Invalid, NotFound
 from ..common.tasks import Gate, early_start
 from . import rows as vr
+from .service_states import VolumeServiceStates
 
 SNAPSHOT_STATUSES = ("creating", "available", "deleting", "error", "error_deleting", "unmanaging", "restoring",
                      "backing-up")
@@ -24,8 +25,9 @@ SORT_KEYS = {"created_at", "updated_at", "name", "size", "status", "id", "volume
 
 
 class VolumeSnapshots:
-    def __init__(self, core: c.Core):
+    def __init__(self, core: c.Core, states: VolumeServiceStates):
         self.core = core
+        self.states = states  # a frozen backend's volumes take no snapshots
 
     def create(self, ctx: RequestContext, volume_id: Any, name: str | None = None, description: str | None = None,
                force: Any = False, metadata: dict | None = None,
@@ -41,6 +43,7 @@ class VolumeSnapshots:
         snap_id = models.new_id()
         with early_start() as gate, self.core.db.session() as session:
             volume = vr.volume_facts(session, ctx, volume_id)
+            self.states.assert_not_frozen(volume.backend)
             allowed = ("available", "in-use") if force else ("available",)
             if volume.status not in allowed:
                 raise Invalid(f"Invalid volume: Volume {volume_id} status must be available, but current status "

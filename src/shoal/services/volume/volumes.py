@@ -22,6 +22,7 @@ from ..common.tasks import Gate, early_start
 from ..common.types import TypeCatalog
 from . import rows as vr
 from .groups import joinable
+from .service_states import VolumeServiceStates
 
 log = logging.getLogger(__name__)
 VOLUME_STATUSES = (
@@ -42,9 +43,10 @@ def spec_true(specs: dict, key: str) -> bool:
 
 
 class Volumes:
-    def __init__(self, core: c.Core, types: TypeCatalog):
+    def __init__(self, core: c.Core, types: TypeCatalog, states: VolumeServiceStates):
         self.core = core
         self.types = types
+        self.states = states  # disabled and frozen backends get no new volumes
 
     # ---- create ---------------------------------------------------------------------
 
@@ -94,10 +96,12 @@ class Volumes:
             if group_id is not None:  # a group takes volumes of its types only
                 volume.group_id = joinable(session, ctx, group_id, volume.volume_type_id).id
             if parent_backend is not None:  # clones live next to their source
+                self.states.assert_not_frozen(parent_backend)
                 volume.backend, volume.pool = parent_backend, parent_pool
                 volume.availability_zone = self.core.volume_drivers[parent_backend].availability_zone \
                     if parent_backend in self.core.volume_drivers else None
-            elif placed := choose_pool_now(self.core.volume_drivers, size, specs, availability_zone,
+            elif placed := choose_pool_now(self.states.placeable(self.core.volume_drivers), size, specs,
+                                           availability_zone,
                                            "volume_backend_name", self.core.pool_stats):
                 volume.backend, volume.pool = placed.backend, placed.pool
                 volume.availability_zone = self.core.volume_drivers[placed.backend].availability_zone
@@ -159,7 +163,8 @@ class Volumes:
             specs = dict(volume.volume_type.extra_specs) if volume.volume_type else {}
             if volume.backend is None:
                 try:
-                    placed = choose_pool(self.core.volume_drivers, volume.size, specs, volume.availability_zone,
+                    placed = choose_pool(self.states.placeable(self.core.volume_drivers), volume.size, specs,
+                                         volume.availability_zone,
                                          backend_key="volume_backend_name", cache=self.core.pool_stats)
                 except NoValidPool as exc:
                     volume.status, volume.status_reason, volume.task = "error", str(exc), None
@@ -251,6 +256,7 @@ class Volumes:
             raise Forbidden("Policy doesn't allow volume:force_delete to be performed.")
         with self.core.db.session() as session:
             volume = vr.get_volume(session, ctx, volume_id)
+            self.states.assert_not_frozen(volume.backend)
             if not force:
                 if volume.status not in DELETABLE:
                     raise Invalid("Invalid volume: Volume status must be available or error or error_restoring or "
@@ -312,6 +318,7 @@ class Volumes:
         new_size = check_size(new_size, "new_size")
         with self.core.db.session() as session:
             volume = vr.get_volume(session, ctx, volume_id)
+            self.states.assert_not_frozen(volume.backend)
             if volume.status not in ("available", "in-use"):
                 raise Invalid(f"Invalid volume: Volume status must be 'available' or 'in-use' to extend, "
                               f"currently {volume.status}.")
