@@ -306,3 +306,23 @@ def test_reserved_percentage_counts_for_volumes_too():
     assert place_volume(drivers, 5, {}) == Placement("a", "p")
     with pytest.raises(NoValidPool):
         place_volume(drivers, 6, {})
+
+
+def template_pool(name: str, template: str | None) -> PoolStats:
+    return PoolStats(name=name, total_gb=100, free_gb=50, allocated_gb=50, capabilities={"storpool_template": template})
+
+
+def test_a_volume_retyped_in_place_moves_to_the_one_pool_that_meets_its_new_type():
+    from shoal.services.common.scheduler import PoolStatsCache, pool_after_retype
+
+    driver = StubDriver(template_pool("default", None), template_pool("template_ssd", "ssd"),
+                        template_pool("template_hybrid", "hybrid"))
+    cache = PoolStatsCache(ttl=60)
+    specs = {"volume_backend_name": "sp", "storpool_template": "hybrid"}
+    assert pool_after_retype("sp", driver, "template_ssd", specs, cache) == "template_hybrid"
+    # Its own pool still meets the type; or no pool (or several) says where it is: it stays.
+    assert pool_after_retype("sp", driver, "template_hybrid", specs, cache) == "template_hybrid"
+    assert pool_after_retype("sp", driver, "template_ssd", {"volume_backend_name": "sp"}, cache) == "template_ssd"
+    assert pool_after_retype("sp", driver, "default", {"storpool_template": "none-such"}, cache) == "default"
+    broken = StubDriver(broken=RuntimeError("down"))
+    assert pool_after_retype("sp", broken, "template_ssd", specs, PoolStatsCache(ttl=60)) == "template_ssd"

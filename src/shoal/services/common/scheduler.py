@@ -135,6 +135,25 @@ def _pool_facts(name: str, driver, pool: PoolStats) -> dict:
             "total_capacity_gb": pool.total_gb, "free_capacity_gb": pool.free_gb, **pool.capabilities}
 
 
+def pool_after_retype(backend: str, driver, pool: str | None, extra_specs: dict[str, str],
+                      cache: PoolStatsCache) -> str | None:
+    """The pool of a volume its driver retyped in place: its own pool when that
+    still meets the new type, else the backend's one pool that does (a StorPool
+    template is a pool, and the driver moved the volume to the new template),
+    as Cinder's retype gives the volume the pool the scheduler found. Its own
+    pool when the stats cannot say (unreachable, or several pools would do)."""
+    try:
+        pools = cache.pools(f"{VOLUME_BACKEND_KEY}:{backend}", driver)
+    except Exception as exc:  # the retype is done; where it shows is secondary
+        log.warning("backend %s did not report its pools after a retype: %s", backend, exc)
+        return pool
+    skip = frozenset({VOLUME_BACKEND_KEY})
+    meeting = [p.name for p in pools if capabilities.unmet(extra_specs, _pool_facts(backend, driver, p), skip) is None]
+    if pool in meeting or len(meeting) != 1:
+        return pool
+    return meeting[0]
+
+
 def choose_pool(
     drivers: dict[str, ShareDriver], size_gb: int, extra_specs: dict[str, str], availability_zone: str | None,
     backend_key: str = "share_backend_name", cache: PoolStatsCache | None = None,

@@ -14,10 +14,22 @@ from shoal.drivers.volume import VolumeRef
 
 from ..common import core as c
 from ..common import quotas as q
-from ..common.checks import MAX_DESCRIPTION, MAX_NAME, check_metadata, check_size, check_text, parse_service_host
+from ..common.checks import (
+    MAX_DESCRIPTION,
+    MAX_NAME,
+    check_metadata,
+    check_size,
+    check_text,
+    parse_service_host,
+)
 from ..common.context import RequestContext
 from ..common.errors import Forbidden, Invalid, NotFound, OverQuota
-from ..common.scheduler import NoValidPool, choose_pool, choose_pool_now
+from ..common.scheduler import (
+    NoValidPool,
+    choose_pool,
+    choose_pool_now,
+    pool_after_retype,
+)
 from ..common.tasks import Gate, early_start
 from ..common.types import TypeCatalog
 from . import rows as vr
@@ -448,8 +460,10 @@ class Volumes:
         else:
             reason = "the new type needs a different backend or layout, and volume migration is not implemented"
         if done:
+            pool = pool_after_retype(backend, vr.driver(self.core, backend), ref.pool, specs, self.core.pool_stats)
+            moved = {"pool": pool} if pool != ref.pool else {}
             vr.set_volume(self.core, volume_id, volume_type_id=type_id, status=back_to, task=None, task_arg=None,
-                          multiattach=spec_true(specs, "multiattach"))
+                          multiattach=spec_true(specs, "multiattach"), **moved)
         else:
             # Nothing changed: the volume keeps its type and is usable as before.
             vr.fail_volume(self.core, volume_id, back_to, "022", vr.DETAIL_UNKNOWN, f"retype refused: {reason}")
