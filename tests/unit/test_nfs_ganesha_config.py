@@ -394,3 +394,79 @@ def test_ensure_applies_the_good_exports_and_raises_for_the_bad_ones():
     assert "/tank/gone" in " ".join(caught.value.failed["gone"])
     assert "Clients = 10.0.0.1;" in host.files[export_file("ok")]
     assert export_file("ok") in host.files[f"{CONF_DIR}/ganesha.conf"]
+
+
+# -- Export_Ids from a store that outlives the files ------------------------------------------
+
+
+class MemoryIds:
+    """An ExportIds as the database keeps them (see services/common/export_ids.py)."""
+
+    def __init__(self, held: dict[str, int] | None = None):
+        self.held = dict(held or {})
+        self.released: list[str] = []
+
+    def ids_for(self, wanted: dict[str, int | None]) -> dict[str, int]:
+        for key, hint in wanted.items():
+            if key not in self.held:
+                free = hint if hint is not None and hint not in self.held.values() else max(self.held.values(), default=1) + 1
+                self.held[key] = free
+        return {key: self.held[key] for key in wanted}
+
+    def release(self, key: str) -> None:
+        self.released.append(key)
+        self.held.pop(key, None)
+
+
+def test_ids_come_from_the_store_whatever_the_files_say():
+    host = FakeGaneshaHost()
+    ids = MemoryIds({"a": 40, "b": 7})
+    h = helper(host, export_ids=ids)
+    h.ensure([export("b"), export("a")])
+    assert (export_id(host, "a"), export_id(host, "b")) == (40, 7)
+    # The files are lost while the daemon runs; written again, in another order: the same ids.
+    for key in ("a", "b"):
+        host.files.pop(export_file(key))
+    ganesha_module._KNOWN.clear()
+    h.ensure([export("a"), export("b")])
+    assert (export_id(host, "a"), export_id(host, "b")) == (40, 7)
+
+
+def test_an_export_the_store_does_not_know_keeps_the_id_its_file_has():
+    host = FakeGaneshaHost()
+    helper(host).apply(export("old"))  # before the store: an id from the files
+    before = export_id(host, "old")
+    ids = MemoryIds({"other": 99})
+    helper(host, export_ids=ids).ensure([export("old")])
+    assert export_id(host, "old") == before == ids.held["old"]
+
+
+def test_a_leftover_file_holding_a_stored_id_is_dropped():
+    host = FakeGaneshaHost()
+    helper(host).apply(export("ghost"))  # an export that no longer exists, its file left behind
+    ghost_id = export_id(host, "ghost")
+    helper(host, export_ids=MemoryIds({"live": ghost_id})).apply(export("live"))
+    assert export_id(host, "live") == ghost_id
+    assert export_file("ghost") not in host.files
+    assert export_file("ghost") not in host.files[f"{CONF_DIR}/ganesha.conf"]
+
+
+def test_remove_releases_the_id_once_the_daemon_dropped_the_export():
+    host = FakeGaneshaHost()
+    ids = MemoryIds()
+    h = helper(host, export_ids=ids)
+    h.apply(export("a"))
+    hups = host.hups()
+    h.remove(export("a"))
+    assert host.hups() == hups + 1 and ids.released == ["a"] and "a" not in ids.held
+
+
+def test_an_export_that_moves_keeps_its_id_after_the_old_path_is_dropped():
+    host = FakeGaneshaHost()
+    h = helper(host, export_ids=MemoryIds())
+    h.apply(export("a", "/tank/old"))
+    first, hups = export_id(host, "a"), host.hups()
+    h.apply(export("a", "/tank/new"))
+    assert export_id(host, "a") == first
+    assert 'Path = "/tank/new";' in host.files[export_file("a")]
+    assert host.hups() == hups + 2  # the old path dropped, then the new one made

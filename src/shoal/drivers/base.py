@@ -20,6 +20,18 @@ class DriverError(Exception):
     """The backend could not do what was asked; the message says why."""
 
 
+def failures_of(items, call, key) -> dict[str, str]:
+    """`call(item)` for each item; {key(item): reason} for those that raised a
+    DriverError (the others are done whatever befell those)."""
+    failed = {}
+    for item in items:
+        try:
+            call(item)
+        except DriverError as exc:
+            failed[key(item)] = str(exc)
+    return failed
+
+
 class NotFoundOnBackend(DriverError):
     pass
 
@@ -173,14 +185,9 @@ class ShareDriver(ABC):
         return True
 
     def ensure_shares(self, shares: list[tuple[ShareRef, list[AccessRule]]]) -> dict[str, str]:
-        """Ensure many at once; returns {share_id: reason} for those that failed."""
-        failed = {}
-        for share, rules in shares:
-            try:
-                self.ensure_share(share, rules)
-            except DriverError as exc:
-                failed[share.id] = str(exc)
-        return failed
+        """Ensure many at once; returns {share_id: reason} for those that failed.
+        One that fails stops none of the others."""
+        return failures_of(shares, lambda item: self.ensure_share(*item), lambda item: item[0].id)
 
     @abstractmethod
     def manage_existing(self, share: ShareRef, reference: str) -> ShareResult:

@@ -15,6 +15,8 @@ from typing import Annotated, Any, Union
 
 from pydantic import BaseModel, Field
 
+from shoal.exports.nfs.base import ExportIds
+
 from .base import ShareDriver
 from .remotefs.config import RemoteFsBackendConfig
 from .storpool.config import StorPoolBackendConfig
@@ -37,6 +39,7 @@ class BackendContext:
     """What a factory may need beyond the backend's own table."""
 
     state_dir: str
+    export_ids: ExportIds | None = None  # NFS Export_Ids from Shoal's database, for helpers that need ids
 
 
 @dataclass(frozen=True)

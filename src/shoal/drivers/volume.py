@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 from shoal.hosts import Host
 from shoal.targets import ConnectionInfo, Connector
 
-from .base import InvalidRequest, ManageableItem, PoolStats
+from .base import InvalidRequest, ManageableItem, PoolStats, failures_of
 
 __all__ = [  # Connector and ConnectionInfo are the targets layer's; drivers take them from here too
     "ConnectionInfo", "Connector", "ExportSpec", "ManageableSnapshot", "VolumeData", "VolumeDriver", "VolumeRef",
@@ -218,6 +218,13 @@ class VolumeDriver(ABC):
         finish or undo what a crash interrupted (e.g. a half-done snapshot
         delete). Returns {volume_id: reason} for each volume left damaged."""
         return {}
+
+    def ensure_exports(self, volumes: list[tuple[VolumeRef, ExportSpec]]) -> dict[str, str]:
+        """After a restart of Shoal or of the export daemon: export each volume
+        again as its spec says. One that fails stops none of the others; returns
+        {volume_id: reason} for those that failed. Drivers whose daemon can take
+        them all in one pass override this."""
+        return failures_of(volumes, lambda item: self.export(*item), lambda item: item[0].id)
 
     def exports_healthy(self) -> bool:
         """False when the export daemon lost its state (e.g. tgtd restarted), so

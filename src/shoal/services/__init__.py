@@ -39,11 +39,12 @@ class Services:
 
     def __init__(self, settings: Settings, drivers=None, database: Database | None = None, volume_drivers=None):
         self.settings = settings
+        database = database or Database(settings.database.url)
         if drivers is None and volume_drivers is None:
-            drivers, volume_drivers = build_drivers(settings)
+            drivers, volume_drivers = build_drivers(settings, database)
         self.core = Core(
             settings=settings,
-            db=database or Database(settings.database.url),
+            db=database,
             drivers=drivers or {},
             tasks=TaskRunner(settings.service.workers),
             volume_drivers=volume_drivers or {},

@@ -18,7 +18,7 @@ from .zfs import Zfs
 def build(name: str, config: ZfsBackendConfig, context: BackendContext) -> Backend:
     host = host_from_config(config.host)
     zfs = Zfs(host)
-    options = config.ganesha.model_dump() if config.nfs_helper == "ganesha" else {}
+    options = {**config.ganesha.model_dump(), "export_ids": context.export_ids} if config.nfs_helper == "ganesha" else {}
     nfs = make_nfs_helper(config.nfs_helper, host, **options)
     iscsi = None
     if config.volume_export == "iscsi":

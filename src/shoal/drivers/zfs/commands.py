@@ -83,6 +83,11 @@ def list_names(root: str, types: str = "filesystem,volume", depth: int | None = 
     return argv + [root]
 
 
+def list_mountpoints(root: str) -> list[str]:
+    """Every file system under `root` (itself included) with its mountpoint."""
+    return ["zfs", "list", "-H", "-o", "name,mountpoint", "-t", "filesystem", "-r", root]
+
+
 def send(snapshot_name: str, incremental_from: str | None = None) -> list[str]:
     return ["zfs", "send", *(["-i", incremental_from] if incremental_from else []), snapshot_name]
 

@@ -28,7 +28,7 @@ from shoal.drivers.base import (
     SnapshotResult,
     UnsafeToManage,
 )
-from shoal.exports.nfs.base import InvalidNfsRule, NfsClientRule, NfsExport, NfsHelper, check_rule
+from shoal.exports.nfs.base import ExportsFailed, InvalidNfsRule, NfsClientRule, NfsExport, NfsHelper, check_rule
 from shoal.hosts import Host
 
 from . import naming, options
@@ -154,7 +154,9 @@ class ZfsShareDriver(ZfsReplication, ShareDriver):
             ExportLocation(f"{admin}:{mountpoint}", is_admin_only=True),
         ]
 
-    def _export(self, share: ShareRef, dataset: str, mountpoint: str, rules: list[AccessRule]) -> dict[str, str]:
+    @staticmethod
+    def _client_rules(rules: list[AccessRule]) -> tuple[tuple[NfsClientRule, ...], dict[str, str]]:
+        """The rules as NFS client entries, and {rule id: why not} for those that cannot be."""
         failed: dict[str, str] = {}
         client_rules = []
         for rule in rules:
@@ -168,7 +170,11 @@ class ZfsShareDriver(ZfsReplication, ShareDriver):
                 failed[rule.id] = str(exc)
                 continue
             client_rules.append(client)
-        failed.update(self.nfs.apply(NfsExport(share.id, mountpoint, dataset, tuple(client_rules))))
+        return tuple(client_rules), failed
+
+    def _export(self, share: ShareRef, dataset: str, mountpoint: str, rules: list[AccessRule]) -> dict[str, str]:
+        client_rules, failed = self._client_rules(rules)
+        failed.update(self.nfs.apply(NfsExport(share.id, mountpoint, dataset, client_rules)))
         return failed
 
     # ---- shares -----------------------------------------------------------------
@@ -270,6 +276,37 @@ class ZfsShareDriver(ZfsReplication, ShareDriver):
             raise NotFoundOnBackend(f"dataset {dataset} no longer exists") from None
         self._export(share, dataset, mountpoint, rules)
         return self._locations(mountpoint)
+
+    def ensure_shares(self, shares: list[tuple[ShareRef, list[AccessRule]]]) -> dict[str, str]:
+        """All at once: one listing of each pool's file systems and one pass of the
+        export helper (for ganesha, one config write and one reload), so that a
+        restart costs about the same for a thousand shares as for one. A share
+        that fails stops none of the others."""
+        failed: dict[str, str] = {}
+        mountpoints: dict[str, str] = {}
+        for root in dict.fromkeys(self._pool_root(share.pool) for share, _ in shares):
+            try:
+                mountpoints.update(self.zfs.mountpoints(root))
+            except ZfsNotFound:
+                pass  # the pool's root is gone: each of its shares says so below
+        exports = []
+        for share, rules in shares:
+            dataset = self.dataset_name(share)
+            if dataset not in mountpoints:
+                failed[share.id] = f"dataset {dataset} no longer exists"
+                continue
+            try:
+                mountpoint = self._remember_mountpoint(dataset, mountpoints[dataset])
+            except DriverError as exc:
+                failed[share.id] = str(exc)
+                continue
+            exports.append(NfsExport(share.id, mountpoint, dataset, self._client_rules(rules)[0]))
+        try:
+            self.nfs.ensure(exports)
+        except ExportsFailed as exc:
+            lost = {key: "; ".join(reasons) for key, reasons in exc.failed.items()}
+            failed.update(lost or {export.key: str(exc) for export in exports})
+        return failed
 
     # ---- manage ----------------------------------------------------------------------
 

@@ -377,6 +377,32 @@ class ZfsVolumeDriver(ManageMixin, RevertMixin, VolumeDriver):
         self._exported[volume.id] = spec
         return volume_export.nfs_info(self.config, mountpoint).connection()
 
+    def ensure_exports(self, volumes: list[tuple[VolumeRef, ExportSpec]]) -> dict[str, str]:
+        """One pass of the export helper for all (tgtd's state read once; one
+        ganesha reload); a volume that fails stops none of the others."""
+        failed: dict[str, str] = {}
+        wanted, specs = [], {}
+        for volume, spec in volumes:
+            try:
+                dataset = self.dataset_name(volume)
+                if self.protocol == "iscsi":
+                    wanted.append(volume_export.iscsi_target(self.config, volume.id, self.layout.backing(dataset), spec))
+                else:
+                    mountpoint = self.layout.mountpoint(dataset)  # type: ignore[attr-defined]
+                    wanted.append(volume_export.nfs_export(volume.id, mountpoint, dataset, spec))
+                specs[volume.id] = spec
+            except (DriverError, ZfsError) as exc:
+                failed[volume.id] = str(exc)
+        try:
+            self._helper().ensure(wanted)
+        except Exception as exc:  # noqa: BLE001 -- each helper's error names the exports that failed
+            lost = {key: "; ".join(reasons) for key, reasons in getattr(exc, "failed", {}).items()}
+            failed.update(lost or {item.key: str(exc) for item in wanted})
+        for volume_id, spec in specs.items():
+            if volume_id not in failed:
+                self._exported[volume_id] = spec
+        return failed
+
     @backend_errors
     def unexport(self, volume: VolumeRef) -> None:
         self._exported.pop(volume.id, None)

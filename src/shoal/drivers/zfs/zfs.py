@@ -167,6 +167,11 @@ class Zfs:
         result = self._run(cmd.list_names(root, types=types, depth=depth))
         return [row[0] for row in cmd.parse_rows(result.stdout)]
 
+    def mountpoints(self, root: str) -> dict[str, str]:
+        """{file system: mountpoint} of every file system under `root`, in one command."""
+        result = self._run(cmd.list_mountpoints(root))
+        return {row[0]: row[1] for row in cmd.parse_rows(result.stdout) if len(row) >= 2}
+
     def snapshots(self, dataset: str) -> list[dict[str, str]]:
         """Snapshots of one dataset, oldest first, with creation/used/referenced in bytes."""
         result = self._run(cmd.get([dataset], ["creation", "used", "referenced"], depth=1))

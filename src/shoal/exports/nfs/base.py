@@ -9,14 +9,46 @@ call. Helpers own their daemon's configuration and know nothing of the DB.
 from __future__ import annotations
 
 import ipaddress
+import logging
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
+from typing import Protocol
+
+log = logging.getLogger("shoal.exports.nfs")
 
 ACCESS_LEVELS = ("rw", "ro")
 
 
 class InvalidNfsRule(ValueError):
     """A single rule that this helper cannot express; the others still apply."""
+
+
+class ExportsFailed(RuntimeError):
+    """Exports could not be made as asked. `failed` is {export key: reasons}
+    for the particular exports that failed (from ensure(), whose other exports
+    are in place); empty when the server as a whole could not be changed."""
+
+    def __init__(self, message: str, failed: dict[str, list[str]] | None = None):
+        super().__init__(message)
+        self.failed = failed or {}
+
+
+class ExportIds(Protocol):
+    """Where an NFS server's export ids come from when the server needs them
+    (ganesha's Export_Id): a store that outlives the server's config files
+    (Shoal's database). An export keeps its id for as long as it exists, and no
+    two exports ever hold one id, so a server that kept its exports in memory
+    while its files were lost is never told to give one id another path."""
+
+    def ids_for(self, wanted: dict[str, int | None]) -> dict[str, int]:
+        """The id of each key, allocated for keys that have none yet: the
+        hint given with a key (the id its export has now) when no other key
+        holds it, else a fresh one."""
+        ...
+
+    def release(self, key: str) -> None:
+        """`key`'s export is gone from the server: its id may be given again."""
+        ...
 
 
 @dataclass(frozen=True)
@@ -92,7 +124,23 @@ class NfsHelper(ABC):
     @abstractmethod
     def ensure(self, exports: list[NfsExport]) -> None:
         """After a restart of Shoal or of the NFS server: make every export in
-        `exports` exist again with its rules (and the server run)."""
+        `exports` exist again with its rules (and the server run). One export
+        that fails does not stop the others: ExportsFailed names them all at
+        the end."""
+
+    def _ensure_each(self, exports: list[NfsExport]) -> None:
+        """ensure() for helpers that change one export at a time."""
+        failed: dict[str, list[str]] = {}
+        for export in exports:
+            try:
+                errors = self.apply(export)
+            except Exception as exc:  # noqa: BLE001 -- named per export, raised together below
+                failed[export.key] = [str(exc)]
+                continue
+            if errors:
+                log.warning("export %s: rules not applied: %s", export.key, errors)
+        if failed:
+            raise ExportsFailed(f"{self.name} could not export: {failed}", failed)
 
     def healthy(self) -> bool:
         """True when the NFS server is serving (used by the periodic check)."""

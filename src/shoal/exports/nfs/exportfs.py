@@ -255,7 +255,4 @@ class ExportfsHelper(NfsHelper):
     def ensure(self, exports: list[NfsExport]) -> None:
         """Re-export every export given. Paths not in the list are left alone: the
         kernel's table also holds exports that are not Shoal's (/etc/exports)."""
-        for export in exports:
-            errors = self.apply(export)
-            if errors:
-                log.warning("export %s: rules not applied: %s", export.key, errors)
+        self._ensure_each(exports)

@@ -25,7 +25,7 @@ import time
 
 from shoal.hosts import FileWatch, Host
 
-from .base import NfsClientRule, NfsExport, NfsHelper
+from .base import ExportIds, ExportsFailed, NfsClientRule, NfsExport, NfsHelper
 from .exportfs import client_spec, usable_rules
 
 log = logging.getLogger("shoal.exports.nfs")
@@ -51,15 +51,11 @@ _LOG_WATCHES: dict[tuple[str, str], FileWatch] = {}  # what wakes a reload's wai
 Rules = list[tuple[NfsClientRule, ipaddress.IPv4Network]]
 
 
-class GaneshaError(RuntimeError):
+class GaneshaError(ExportsFailed):
     """The export, or the daemon, could not be changed as asked.
 
     `failed` is {export key: reasons} when particular exports failed (from ensure()).
     """
-
-    def __init__(self, message: str, failed: dict[str, list[str]] | None = None):
-        super().__init__(message)
-        self.failed = failed or {}
 
 
 def render_main(
@@ -179,6 +175,7 @@ class GaneshaHelper(NfsHelper):
         binary: str = "ganesha.nfsd",
         graceless: bool = False,
         timeout: float = 60.0,
+        export_ids: ExportIds | None = None,
     ):
         self.host = host
         self.config_dir = config_dir.rstrip("/")
@@ -188,6 +185,9 @@ class GaneshaHelper(NfsHelper):
         self.binary = binary
         self.graceless = graceless  # True skips NFSv4 grace after a start (tests; no v4 state to reclaim)
         self.timeout = timeout
+        # Export_Ids from a store that outlives these files (Shoal's database); without
+        # one, ids are allocated from the files (a daemon started by hand, the tests).
+        self.export_ids = export_ids
         self.exports_dir = f"{self.config_dir}/exports.d"
         self.conf = f"{self.config_dir}/ganesha.conf"
         self.log_file = f"{self.config_dir}/ganesha.log"
@@ -231,7 +231,9 @@ class GaneshaHelper(NfsHelper):
         rules, errors = usable_rules(export.rules)
         with self._lock:
             known = self._known()
-            self._write_export(export, rules, known)
+            ids = self._ids_for([export], known)
+            self._drop_moved([export], known, ids)
+            self._write_export(export, rules, known, ids)
             self._write_main(known)
             if failed := self._reload([export]):
                 raise GaneshaError(f"ganesha could not export {export.path}: {' | '.join(failed[export.key])}")
@@ -246,6 +248,8 @@ class GaneshaHelper(NfsHelper):
             self.host.remove_file(self._export_file(export.key))
             if self.pid() is not None:
                 self._reload([])  # nothing to check: a removed export has no lines
+            if self.export_ids is not None:  # only now: the daemon no longer holds the id
+                self.export_ids.release(export.key)
 
     def ensure(self, exports: list[NfsExport]) -> None:
         """Rewrite every export given, then one reload (or a start, if the daemon is
@@ -258,12 +262,14 @@ class GaneshaHelper(NfsHelper):
         with self._lock:
             self._forget_known()
             known = self._known()
+            ids = self._ids_for(exports, known)
+            self._drop_moved(exports, known, ids)
             for export in exports:
                 rules, errors = usable_rules(export.rules)
                 if errors:
                     log.warning("ganesha export %s: rules not applied: %s", export.key, errors)
                 try:
-                    self._write_export(export, rules, known)
+                    self._write_export(export, rules, known, ids)
                     written.append(export)
                 except GaneshaError as exc:
                     failed[export.key] = [str(exc)]
@@ -293,14 +299,26 @@ class GaneshaHelper(NfsHelper):
     def _forget_known(self) -> None:
         _KNOWN.pop(self._key, None)
 
-    def _write_export(self, export: NfsExport, rules: Rules, known: dict[str, tuple[int, str]]) -> None:
+    def _ids_for(self, exports: list[NfsExport], known: dict[str, tuple[int, str]]) -> dict[str, int]:
+        """The store's Export_Id of each export (none without a store); an export
+        the files already hold offers its id there, so the ids a running daemon
+        has are kept when the store first meets them."""
+        if self.export_ids is None:
+            return {}
+        return self.export_ids.ids_for({e.key: known[e.key][0] if e.key in known else None for e in exports})
+
+    def _write_export(self, export: NfsExport, rules: Rules, known: dict[str, tuple[int, str]],
+                      ids: dict[str, int]) -> None:
         if not export.path.startswith("/") or _UNSAFE_PATH.search(export.path):
             raise GaneshaError(f"path {export.path!r} cannot be written into ganesha's config")
         for key, (_, path) in known.items():
             if path == export.path and key != export.key:
                 raise GaneshaError(f"{export.path} is already exported as {key}")
         previous = known.get(export.key)
-        if previous and previous[1] == export.path:
+        if export.key in ids:
+            export_id = ids[export.key]
+            self._drop_holders(export_id, export.key, known)
+        elif previous and previous[1] == export.path:
             export_id = previous[0]
         else:
             # A new export, or a new path: ganesha refuses to change an export's path
@@ -308,6 +326,31 @@ class GaneshaHelper(NfsHelper):
             export_id = allocate_id({i for i, _ in known.values()})
         self.host.write_file(self._export_file(export.key), render_export(export.key, export_id, export.path, rules))
         known[export.key] = (export_id, export.path)
+
+    def _drop_moved(self, exports: list[NfsExport], known: dict[str, tuple[int, str]], ids: dict[str, int]) -> None:
+        """Exports whose path changes keep their stored id, but ganesha refuses to
+        give a live id another path: the old exports are dropped first (one reload)."""
+        moved = [e.key for e in exports if e.key in ids and e.key in known and known[e.key][1] != e.path]
+        if not moved:
+            return
+        for key in moved:
+            known.pop(key)
+        self._write_main(known)
+        for key in moved:
+            self.host.remove_file(self._export_file(key))
+        if self.pid() is not None:
+            self._reload([])
+
+    def _drop_holders(self, export_id: int, key: str, known: dict[str, tuple[int, str]]) -> None:
+        """Remove the file of any other export that holds `export_id`: the store
+        gives an id to one export only, so such a file is a leftover of an export
+        that no longer exists (one the daemon would refuse to have two of)."""
+        for other, (held, _) in list(known.items()):
+            if held == export_id and other != key:
+                log.warning("ganesha export %s held Export_Id %d, which is %s's: its file is removed",
+                            other, export_id, key)
+                known.pop(other)
+                self.host.remove_file(self._export_file(other))
 
     def _write_main(self, known: dict[str, tuple[int, str]]) -> None:
         content = render_main(

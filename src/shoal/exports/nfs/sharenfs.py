@@ -95,7 +95,4 @@ class SharenfsHelper(NfsHelper):
 
     def ensure(self, exports: list[NfsExport]) -> None:
         """Set the property again on every dataset given (others are left alone)."""
-        for export in exports:
-            errors = self.apply(export)
-            if errors:
-                log.warning("export %s: rules not applied: %s", export.key, errors)
+        self._ensure_each(exports)

@@ -26,6 +26,8 @@ from .snapshots import ShareSnapshots
 
 log = logging.getLogger(__name__)
 
+EXPORT_LOST = "export lost"  # the reason's start on a share whose export could not be made again
+
 
 class Recovery:
     def __init__(self, core: c.Core, shares: Shares, snapshots: ShareSnapshots, access: ShareAccess):
@@ -68,14 +70,21 @@ class Recovery:
             self.access.schedule_sync(share_id)
 
     def ensure_exports(self, backend: str | None = None) -> None:
-        """Export every steady share again, with the rules that should hold."""
+        """Export every steady share again with the rules that should hold, per
+        backend in one pass of its driver. A share that cannot be goes to `error`
+        with the reason (EXPORT_LOST), and comes back to `available` on the first
+        pass that exports it again."""
         per_backend: dict[str, list] = {}
+        lost_before: set[str] = set()
         with self.core.db.session() as session:
-            query = select(models.Share).where(models.Share.status.in_(("available", "extending", "shrinking", "reverting")),
-                                               models.Share.provider_location.is_not(None))
+            steady = models.Share.status.in_(("available", "extending", "shrinking", "reverting"))
+            lost = (models.Share.status == "error") & models.Share.status_reason.startswith(EXPORT_LOST)
+            query = select(models.Share).where(steady | lost, models.Share.provider_location.is_not(None))
             if backend:
                 query = query.where(models.Share.backend == backend)
             for share in session.scalars(query):
+                if share.status == "error":
+                    lost_before.add(share.id)
                 per_backend.setdefault(share.backend, []).append(
                     (sr.share_ref(share), sr.rules_in_force(session, share.id)))
         for name, items in per_backend.items():
@@ -88,7 +97,13 @@ class Recovery:
                 log.error("backend %s: ensuring exports failed: %s", name, exc)
                 continue
             for share_id, reason in failed.items():
-                sr.fail_share(self.core, share_id, "error", sr.ACTION_CREATE, sr.DETAIL_DRIVER_FAILED, f"export lost: {reason}")
+                if share_id not in lost_before:
+                    sr.fail_share(self.core, share_id, "error", sr.ACTION_CREATE, sr.DETAIL_DRIVER_FAILED,
+                                  f"{EXPORT_LOST}: {reason}")
+            back = [share.id for share, _ in items if share.id in lost_before and share.id not in failed]
+            for share_id in back:
+                log.info("share %s is exported again", share_id)
+                self.core.settle(models.Share, share_id, "error", {"status": "available", "status_reason": None})
         for ensure in self.exporters:
             ensure(backend)
 

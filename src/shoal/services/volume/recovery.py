@@ -72,17 +72,26 @@ class VolumeRecovery:
                 vr.set_snapshot(self.core, snap.id, status="error", task=None, status_reason=INTERRUPTED)
 
     def ensure_exports(self, backend: str | None = None) -> None:
+        """Export every attached volume again, per backend in one pass of its driver;
+        a volume that cannot be is named in the log and in a user message."""
+        per_backend: dict[str, list] = {}
         with self.core.db.session() as session:
             query = select(models.Volume).where(models.Volume.provider_location.is_not(None))
             if backend:
                 query = query.where(models.Volume.backend == backend)
-            wanted = [(v.backend, vr.volume_ref(v), vr.export_spec(v)) for v in session.scalars(query)
-                      if any(a.connector for a in v.attachments)]
-        for name, ref, spec in wanted:
+            for v in session.scalars(query):
+                if any(a.connector for a in v.attachments):
+                    per_backend.setdefault(v.backend, []).append((vr.volume_ref(v), vr.export_spec(v)))
+        for name, items in per_backend.items():
             try:
-                vr.driver(self.core, name).export(ref, spec)
-            except Exception as exc:
-                log.error("volume %s: export could not be restored: %s", ref.id, exc)
+                failed = vr.driver(self.core, name).ensure_exports(items)
+            except Exception:
+                log.exception("backend %s: exporting %d volumes again failed", name, len(items))
+                continue
+            for volume_id, reason in failed.items():
+                log.error("volume %s: export could not be restored: %s", volume_id, reason)
+                vr.note_volume(self.core, volume_id, vr.ACTION_ATTACH, vr.DETAIL_DRIVER_FAILED,
+                               f"its export could not be restored: {reason}")
 
     def check_once(self) -> None:
         for name, driver in self.core.volume_drivers.items():

@@ -139,6 +139,15 @@ def fail_volume(core: c.Core, volume_id: str, status: str, action_id: str, detai
         core.message(session, volume.project_id, "VOLUME", volume.id, action_id, detail_id, reason)
 
 
+def note_volume(core: c.Core, volume_id: str, action_id: str, detail_id: str, reason: str) -> None:
+    """A user message about the volume, its status unchanged (an attached volume
+    stays `in-use` whatever its export does: its attachments are still to end)."""
+    with core.db.session() as session:
+        volume = session.get(models.Volume, volume_id)
+        if volume is not None:
+            core.message(session, volume.project_id, "VOLUME", volume.id, action_id, detail_id, reason)
+
+
 def set_snapshot(core: c.Core, snapshot_id: str, **fields) -> None:
     with core.db.session() as session:
         snap = session.get(models.VolumeSnapshot, snapshot_id)
