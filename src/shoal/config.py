@@ -86,6 +86,9 @@ class KeystoneConfig(Strict):
 class ServiceConfig(Strict):
     workers: int = Field(8, ge=1, le=64)
     periodic_interval: float = Field(60.0, ge=1)
+    # How often export daemons (ganesha, tgtd) are looked at: one that died is restarted
+    # and given back every export at once, without waiting for the periodic check.
+    daemon_watch_interval: float = Field(1.0, gt=0)
     # How often secondaries of replicated shares are brought to their active (Manila: 300 s).
     replica_sync_interval: float = Field(300.0, ge=1)
 

@@ -1,8 +1,11 @@
-"""Many shares, and the export files lost: every export comes back in one pass.
+"""Many shares and volumes, and their export daemons' state lost: every export
+comes back in one pass, within seconds.
 
-A Shoal of its own (its own ganesha) holds SHARES shares, each with one rule and
-a file written over NFS. Then the ganesha config directory's export files are
-removed -- a lost or corrupted state directory -- in two ways:
+A Shoal of its own (its own ganesha and tgtd, the production 60 s periodic
+check, so only the daemon watch can be quick) holds SHARES shares, each with
+one rule and a file written over NFS, and VOLUMES volumes attached over iSCSI
+with data written through their LUNs. Then the ganesha config directory's
+export files are removed -- a lost or corrupted state directory -- in two ways:
 
 - with Shoal stopped and its ganesha still serving from memory: the restarted
   Shoal writes the exports again with the Export_Ids ganesha still holds
@@ -12,7 +15,9 @@ removed -- a lost or corrupted state directory -- in two ways:
   periodic check starts ganesha again and brings every export back in one pass.
 
 Each time, every share is read back over NFS (libnfs) from outside, its rule
-in force, and every share is `available`.
+in force, and every share is `available`. Last, tgtd is killed: every attached
+volume is read back over iSCSI (libiscsi) with its CHAP account, long before
+the next periodic check.
 """
 
 from __future__ import annotations
@@ -28,15 +33,24 @@ import pytest
 from tests.fixtures.shoal import running_shoal, start_server, stop_server
 
 from .share_helpers import ShareApi, nfs_read, nfs_write, wait_for_status, wait_until
+from .volume_helpers import HOST1, MiB, Lun, VolumeApi, cinder, pattern, tgtd_pids
 
 pytestmark = pytest.mark.integration
 
-SHARES = 40
+SHARES, VOLUMES = 40, 12
+WATCH_BOUND = 30  # seconds: well under the 60 s periodic check, so only the daemon watch meets it
 
 
 @pytest.fixture(scope="module")
-def many_shares(zpool, tmp_path_factory):
-    with running_shoal(zpool, tmp_path_factory, name="scale") as server, server.client() as client:
+def scale_shoal(zpool, tmp_path_factory):
+    with running_shoal(zpool, tmp_path_factory, name="scale", periodic_interval=60) as server:
+        yield server
+
+
+@pytest.fixture(scope="module")
+def many_shares(scale_shoal):
+    server = scale_shoal
+    with server.client() as client:
         api = ShareApi(server, client)
         made = [api.create_share(name=f"s{i}", wait=None) for i in range(SHARES)]
         shares = [wait_for_status(client, f"/shares/{s['id']}", "available") for s in made]
@@ -101,7 +115,41 @@ def test_ganesha_killed_and_its_directory_wiped(many_shares):
     os.kill(pid, signal.SIGKILL)
     shutil.rmtree(server.state_dir / "ganesha" / "exports.d")
     started = time.monotonic()
-    wait_until(lambda: unreadable(server, paths) == [], timeout=60, poll=0.5,
+    wait_until(lambda: unreadable(server, paths) == [], timeout=WATCH_BOUND, poll=0.5,
                what="every share readable over NFS again")
     assert all_available(api, paths) == []
     print(f"{SHARES} exports back {time.monotonic() - started:.1f}s after ganesha was killed")
+
+
+@pytest.fixture(scope="module")
+def attached_volumes(scale_shoal):
+    server = scale_shoal
+    with cinder(server) as client:
+        api = VolumeApi(server, client)
+        made = [api.create_volume(1, wait=None) for _ in range(VOLUMES)]
+        for volume in made:
+            api.wait_volume(volume["id"], "available")
+        luns = {}
+        for volume in made:
+            lun = Lun.of(api.attach(volume["id"], HOST1)["connection_info"])
+            data = pattern(volume["id"])
+            lun.write(HOST1, data)
+            luns[volume["id"]] = (lun, data)
+        yield luns
+
+
+def test_tgtd_killed_every_attached_volume_comes_back(scale_shoal, attached_volumes):
+    server = scale_shoal
+    pids = tgtd_pids(server)
+    assert pids, "the Shoal's tgtd is not running"
+    for pid in pids:
+        os.kill(pid, signal.SIGKILL)
+    started = time.monotonic()
+
+    def lost() -> list[str]:
+        return [vid for vid, (lun, data) in attached_volumes.items()
+                if not lun.reachable(HOST1) or lun.read(HOST1, MiB) != data]
+
+    wait_until(lambda: lost() == [], timeout=WATCH_BOUND, poll=0.5, what="every attached volume readable again")
+    assert set(tgtd_pids(server)).isdisjoint(pids)
+    print(f"{VOLUMES} targets back {time.monotonic() - started:.1f}s after tgtd was killed")

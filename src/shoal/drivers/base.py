@@ -184,6 +184,11 @@ class ShareDriver(ABC):
         periodic check starts the backend again and re-exports every share."""
         return True
 
+    def exports_alive(self) -> bool:
+        """The cheap part of exports_healthy(), asked every second or so (no
+        process where the host can avoid one): False when the export daemon died."""
+        return True
+
     def ensure_shares(self, shares: list[tuple[ShareRef, list[AccessRule]]]) -> dict[str, str]:
         """Ensure many at once; returns {share_id: reason} for those that failed.
         One that fails stops none of the others."""

@@ -114,7 +114,8 @@ class Services:
         self.volume_recovery.resume_interrupted()
         self.volume_recovery.ensure_exports()
         if periodic:
-            self.recovery.start_periodic(self.settings.service.periodic_interval)
+            self.recovery.start_periodic(self.settings.service.periodic_interval,
+                                         self.settings.service.daemon_watch_interval)
 
     def stop(self) -> None:
         self.recovery.stop()

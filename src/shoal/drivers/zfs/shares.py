@@ -76,6 +76,9 @@ class ZfsShareDriver(ZfsReplication, ShareDriver):
     def exports_healthy(self) -> bool:
         return self.nfs.healthy()
 
+    def exports_alive(self) -> bool:
+        return self.nfs.alive()
+
     def problems(self) -> list[str]:
         found = []
         try:

@@ -135,6 +135,9 @@ class ZfsVolumeDriver(ManageMixin, RevertMixin, VolumeDriver):
         restarts it and re-exports every attached volume."""
         return self._helper().healthy()
 
+    def exports_alive(self) -> bool:
+        return self._helper().alive()
+
     def start(self) -> None:
         self._helper().start()
         self.collect_garbage()

@@ -288,6 +288,9 @@ class TgtHelper(IscsiHelper):
     def answering(self) -> bool:
         return self._run("--op", "show", "--mode", "sys", check=False).returncode == 0
 
+    def alive(self) -> bool:
+        return not self.manage_daemon or self.answering()
+
     def targets(self) -> list[TgtTarget]:
         """Every target in the daemon (Shoal's and others'), as tgtd shows them."""
         text = self._run("--op", "show", "--mode", "target").stdout

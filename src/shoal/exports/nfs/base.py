@@ -145,3 +145,9 @@ class NfsHelper(ABC):
     def healthy(self) -> bool:
         """True when the NFS server is serving (used by the periodic check)."""
         return not self.problems()
+
+    def alive(self) -> bool:
+        """A cheap look (no process where the host can avoid one), asked every
+        second or so: False when the daemon this helper owns has died. A helper
+        with no daemon of its own is always alive."""
+        return True

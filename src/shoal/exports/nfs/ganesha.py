@@ -220,6 +220,9 @@ class GaneshaHelper(NfsHelper):
         # back (the two would fight); NFSv4 and clients given ports are unaffected.
         return found
 
+    def alive(self) -> bool:
+        return self.pid() is not None
+
     def start(self) -> None:
         with self._lock:
             self._forget_known()

@@ -34,7 +34,8 @@ class Recovery:
         self.core, self.shares, self.snapshots, self.access = core, shares, snapshots, access
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
-        self._others: list = []  # more checks for the periodic loop (volumes)
+        self._repairing = threading.Lock()
+        self._others: list = []  # more checks for the periodic loop (volumes, replicas)
         self.exporters: list = []  # more exports to ensure with the shares' (replicas), given the backend
 
     def also(self, other) -> None:
@@ -107,25 +108,45 @@ class Recovery:
         for ensure in self.exporters:
             ensure(backend)
 
-    def start_periodic(self, interval: float) -> None:
-        def loop():
-            while not self._stop.wait(interval):
-                self.check_once()
+    def start_periodic(self, interval: float, watch_interval: float | None = None) -> None:
+        """The periodic check every `interval` s, and a look at the export daemons
+        every `watch_interval` s: one that died is back, with every export, within
+        about that long instead of at the next check."""
+        def loop(every: float, check):
+            while not self._stop.wait(every):
+                check()
 
-        self._thread = threading.Thread(target=loop, name="shoal-periodic", daemon=True)
+        self._thread = threading.Thread(target=loop, args=(interval, self.check_once), name="shoal-periodic",
+                                        daemon=True)
         self._thread.start()
+        if watch_interval:
+            threading.Thread(target=loop, args=(watch_interval, self.check_alive), name="shoal-daemon-watch",
+                             daemon=True).start()
 
     def check_once(self) -> None:
-        for name, driver in self.core.drivers.items():
-            try:
-                if not driver.exports_healthy():
-                    log.warning("backend %s: NFS server not serving; restarting and re-exporting", name)
-                    driver.start()
-                    self.ensure_exports(name)
-            except Exception:
-                log.exception("periodic check of backend %s failed", name)
+        """Deep: each backend's export server serving (daemon, ports, rpcbind)."""
+        self._check(lambda driver: driver.exports_healthy(), "not serving")
         for other in self._others:
             other.check_once()
+
+    def check_alive(self) -> None:
+        """Cheap: each backend's export daemon still running."""
+        self._check(lambda driver: driver.exports_alive(), "died")
+        for other in self._others:
+            if hasattr(other, "check_alive"):  # the replicas' sync has only the periodic part
+                other.check_alive()
+
+    def _check(self, ok, what: str) -> None:
+        with self._repairing:  # the watch and the periodic check never repair at once
+            for name, driver in self.core.drivers.items():
+                try:
+                    if not ok(driver):
+                        log.warning("backend %s: the NFS server %s; starting it and exporting every share again",
+                                    name, what)
+                        driver.start()
+                        self.ensure_exports(name)
+                except Exception:
+                    log.exception("check of backend %s failed", name)
 
     def stop(self) -> None:
         self._stop.set()

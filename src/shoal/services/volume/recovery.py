@@ -94,11 +94,18 @@ class VolumeRecovery:
                                f"its export could not be restored: {reason}")
 
     def check_once(self) -> None:
+        self._check(lambda driver: driver.exports_healthy(), "is not serving")
+
+    def check_alive(self) -> None:
+        self._check(lambda driver: driver.exports_alive(), "died")
+
+    def _check(self, ok, what: str) -> None:
         for name, driver in self.core.volume_drivers.items():
             try:
-                if not driver.exports_healthy():
-                    log.warning("backend %s: iSCSI target not serving; restarting and re-exporting", name)
+                if not ok(driver):
+                    log.warning("backend %s: the target daemon %s; starting it and exporting every attached "
+                                "volume again", name, what)
                     driver.start()
                     self.ensure_exports(name)
             except Exception:
-                log.exception("periodic check of backend %s volumes failed", name)
+                log.exception("check of backend %s volumes failed", name)
