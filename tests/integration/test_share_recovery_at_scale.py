@@ -28,7 +28,9 @@ import signal
 import time
 from concurrent.futures import ThreadPoolExecutor
 
+import httpx
 import pytest
+from prometheus_client.parser import text_string_to_metric_families
 
 from tests.fixtures.shoal import running_shoal, start_server, stop_server
 
@@ -84,6 +86,13 @@ def export_ids(server) -> dict[str, int]:
     return ids
 
 
+def recovered(server, kind: str) -> float:
+    """shoal_recovery_fixed for `kind`, as /metrics shows it."""
+    text = httpx.get(f"{server.url}/metrics", timeout=30).text
+    return sum(sample.value for family in text_string_to_metric_families(text) for sample in family.samples
+               if sample.name == "shoal_recovery_fixed_total" and sample.labels.get("kind") == kind)
+
+
 def all_available(api: ShareApi, paths: dict[str, str]) -> list[str]:
     return [share_id for share_id in paths if api.share(share_id)["status"] != "available"]
 
@@ -112,12 +121,14 @@ def test_export_files_lost_while_ganesha_serves(many_shares):
 def test_ganesha_killed_and_its_directory_wiped(many_shares):
     server, api, paths = many_shares
     pid = int((server.state_dir / "ganesha" / "ganesha.pid").read_text())
+    fixed = recovered(server, "share")
     os.kill(pid, signal.SIGKILL)
     shutil.rmtree(server.state_dir / "ganesha" / "exports.d")
     started = time.monotonic()
     wait_until(lambda: unreadable(server, paths) == [], timeout=WATCH_BOUND, poll=0.5,
                what="every share readable over NFS again")
     assert all_available(api, paths) == []
+    assert recovered(server, "share") >= fixed + SHARES  # and the repair is counted
     print(f"{SHARES} exports back {time.monotonic() - started:.1f}s after ganesha was killed")
 
 

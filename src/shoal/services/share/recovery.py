@@ -18,6 +18,7 @@ from sqlalchemy import select
 from shoal.db import models
 
 from ..common import core as c
+from ..common import metrics
 from ..common.tasks import INTERRUPTED
 from . import rows as sr
 from .access import PENDING, ShareAccess
@@ -75,6 +76,7 @@ class Recovery:
         backend in one pass of its driver. A share that cannot be goes to `error`
         with the reason (EXPORT_LOST), and comes back to `available` on the first
         pass that exports it again."""
+        metrics.recovery_run("share")
         per_backend: dict[str, list] = {}
         lost_before: set[str] = set()
         with self.core.db.session() as session:
@@ -96,7 +98,10 @@ class Recovery:
                 failed = self.core.drivers[name].ensure_shares(items)
             except Exception as exc:
                 log.error("backend %s: ensuring exports failed: %s", name, exc)
+                metrics.recovery_failed("share", len(items))
                 continue
+            metrics.recovery_fixed("share", len(items) - len(failed))
+            metrics.recovery_failed("share", len(failed))
             for share_id, reason in failed.items():
                 if share_id not in lost_before:
                     sr.fail_share(self.core, share_id, "error", sr.ACTION_CREATE, sr.DETAIL_DRIVER_FAILED,

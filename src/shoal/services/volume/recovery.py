@@ -15,6 +15,7 @@ from sqlalchemy import select
 from shoal.db import models
 
 from ..common import core as c
+from ..common import metrics
 from ..common.tasks import INTERRUPTED
 from . import rows as vr
 from .snapshots import VolumeSnapshots
@@ -74,6 +75,7 @@ class VolumeRecovery:
     def ensure_exports(self, backend: str | None = None) -> None:
         """Export every attached volume again, per backend in one pass of its driver;
         a volume that cannot be is named in the log and in a user message."""
+        metrics.recovery_run("volume")
         per_backend: dict[str, list] = {}
         with self.core.db.session() as session:
             query = select(models.Volume).where(models.Volume.provider_location.is_not(None))
@@ -87,7 +89,10 @@ class VolumeRecovery:
                 failed = vr.driver(self.core, name).ensure_exports(items)
             except Exception:
                 log.exception("backend %s: exporting %d volumes again failed", name, len(items))
+                metrics.recovery_failed("volume", len(items))
                 continue
+            metrics.recovery_fixed("volume", len(items) - len(failed))
+            metrics.recovery_failed("volume", len(failed))
             for volume_id, reason in failed.items():
                 log.error("volume %s: export could not be restored: %s", volume_id, reason)
                 vr.note_volume(self.core, volume_id, vr.ACTION_ATTACH, vr.DETAIL_DRIVER_FAILED,
