@@ -303,7 +303,10 @@ class Volumes:
                     # Taken from the request while the create was still running (force-delete):
                     # what it made is known now.
                     ref = self._fresh_ref(volume_id) or ref
-                if backend is not None and ref.provider_location:
+                # Also without a provider location once placed on a pool: a create cut short by
+                # a crash may have made the volume (its name comes from the id), and a driver's
+                # delete succeeds when it is not there.
+                if backend is not None and (ref.provider_location or ref.pool):
                     drv = vr.driver(self.core, backend)
                     drv.unexport(ref)
                     for snap in snaps:
