@@ -470,3 +470,35 @@ def test_an_export_that_moves_keeps_its_id_after_the_old_path_is_dropped():
     assert export_id(host, "a") == first
     assert 'Path = "/tank/new";' in host.files[export_file("a")]
     assert host.hups() == hups + 2  # the old path dropped, then the new one made
+
+
+def test_changes_written_during_a_reload_wait_for_one_reload_together():
+    import threading
+    import time
+
+    host = FakeGaneshaHost()
+    h = helper(host)
+    h.apply(export("first"))
+    hups = host.hups()
+    keys = [f"k{i}" for i in range(5)]
+    with h._reload_lock:  # a reload under way: the five write their files meanwhile
+        threads = [threading.Thread(target=h.apply, args=(export(key),)) for key in keys]
+        for thread in threads:
+            thread.start()
+        deadline = time.monotonic() + 10
+        while not all(export_file(key) in host.files for key in keys) and time.monotonic() < deadline:
+            time.sleep(0.01)
+    for thread in threads:
+        thread.join(10)
+    assert all(export_file(key) in host.files[f"{CONF_DIR}/ganesha.conf"] for key in keys)
+    assert host.hups() == hups + 1
+
+
+def test_a_failed_reload_fails_every_change_that_waited_for_it():
+    host = FakeGaneshaHost()
+    h = helper(host)
+    host.parse_error = True
+    with pytest.raises(GaneshaError, match="rejected its configuration"):
+        h.apply(export("a"))
+    host.parse_error = False
+    h.apply(export("b"))  # the next reload is a new one

@@ -39,9 +39,13 @@ MAX_EXPORT_ID = 65535
 _SAFE_KEY = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,127}")
 _UNSAFE_PATH = re.compile(r'["\\\x00-\x1f\x7f]')
 
-# One lock per (host, config dir) in this process: Export_Id allocation and
-# the reload wait must not interleave, even between two helper objects.
+# Per (host, config dir) in this process, shared by every helper object on it:
+# a lock for the config files (Export_Id allocation, writes), a lock held by
+# the one reload (or start) at a time, and the reload that will read the
+# changes written now (see _Reload).
 _LOCKS: dict[tuple[str, str], threading.RLock] = {}
+_RELOAD_LOCKS: dict[tuple[str, str], threading.Lock] = {}
+_PENDING: dict[tuple[str, str], "_Reload"] = {}
 _LOCKS_GUARD = threading.Lock()
 # What exports.d holds, as last read or written by this process, under the same
 # key and lock: saves a `grep` per change. Dropped by start() and ensure().
@@ -49,6 +53,19 @@ _KNOWN: dict[tuple[str, str], dict[str, tuple[int, str]]] = {}
 _LOG_WATCHES: dict[tuple[str, str], FileWatch] = {}  # what wakes a reload's waiter, per daemon
 
 Rules = list[tuple[NfsClientRule, ipaddress.IPv4Network]]
+
+
+class _Reload:
+    """One reload of the daemon, and the changes it is to read: those written
+    before it starts. Changes written meanwhile by other threads wait for the
+    same reload instead of each sending one: a thousand concurrent creates
+    need far fewer reloads than a thousand (each reload reads every export)."""
+
+    def __init__(self):
+        self.check: list[NfsExport] = []  # exports whose log lines are looked for
+        self.done = threading.Event()
+        self.failed: dict[str, list[str]] = {}
+        self.error: BaseException | None = None
 
 
 class GaneshaError(ExportsFailed):
@@ -195,7 +212,8 @@ class GaneshaHelper(NfsHelper):
         self._key = (host.name, self.config_dir)
         with _LOCKS_GUARD:
             self._lock = _LOCKS.setdefault(self._key, threading.RLock())
-            # Used under that lock only: a watch has one waiter at a time.
+            self._reload_lock = _RELOAD_LOCKS.setdefault(self._key, threading.Lock())
+            # Used under the reload lock only: a watch has one waiter at a time.
             self._log_watch = _LOG_WATCHES.setdefault(self._key, host.watch(self.log_file))
 
     # -- contract ---------------------------------------------------------------
@@ -224,7 +242,7 @@ class GaneshaHelper(NfsHelper):
         return self.pid() is not None
 
     def start(self) -> None:
-        with self._lock:
+        with self._reload_lock, self._lock:
             self._forget_known()
             self._write_main(self._known())
             if self.manage_daemon and self.pid() is None:
@@ -232,14 +250,14 @@ class GaneshaHelper(NfsHelper):
 
     def apply(self, export: NfsExport) -> dict[str, str]:
         rules, errors = usable_rules(export.rules)
+        self._drop_moved([export])
         with self._lock:
             known = self._known()
-            ids = self._ids_for([export], known)
-            self._drop_moved([export], known, ids)
-            self._write_export(export, rules, known, ids)
+            self._write_export(export, rules, known, self._ids_for([export], known))
             self._write_main(known)
-            if failed := self._reload([export]):
-                raise GaneshaError(f"ganesha could not export {export.path}: {' | '.join(failed[export.key])}")
+            reload = self._join([export])
+        if failed := self._reloaded(reload).get(export.key):
+            raise GaneshaError(f"ganesha could not export {export.path}: {' | '.join(failed)}")
         return errors
 
     def remove(self, export: NfsExport) -> None:
@@ -249,10 +267,11 @@ class GaneshaHelper(NfsHelper):
             # Drop the %include first: an included file that is missing fails the whole reload.
             self._write_main(known)
             self.host.remove_file(self._export_file(export.key))
-            if self.pid() is not None:
-                self._reload([])  # nothing to check: a removed export has no lines
-            if self.export_ids is not None:  # only now: the daemon no longer holds the id
-                self.export_ids.release(export.key)
+            reload = self._join([]) if self.pid() is not None else None  # a removed export has no lines
+        if reload is not None:
+            self._reloaded(reload)
+        if self.export_ids is not None:  # only now: the daemon no longer holds the id
+            self.export_ids.release(export.key)
 
     def ensure(self, exports: list[NfsExport]) -> None:
         """Rewrite every export given, then one reload (or a start, if the daemon is
@@ -264,9 +283,10 @@ class GaneshaHelper(NfsHelper):
         written = []
         with self._lock:
             self._forget_known()
+        self._drop_moved(exports)
+        with self._lock:
             known = self._known()
             ids = self._ids_for(exports, known)
-            self._drop_moved(exports, known, ids)
             for export in exports:
                 rules, errors = usable_rules(export.rules)
                 if errors:
@@ -277,7 +297,8 @@ class GaneshaHelper(NfsHelper):
                 except GaneshaError as exc:
                     failed[export.key] = [str(exc)]
             self._write_main(known)
-            failed.update(self._reload(written))
+            reload = self._join(written)
+        failed.update(self._reloaded(reload))
         if failed:
             raise GaneshaError(f"ganesha could not export: {failed}", failed)
 
@@ -330,19 +351,24 @@ class GaneshaHelper(NfsHelper):
         self.host.write_file(self._export_file(export.key), render_export(export.key, export_id, export.path, rules))
         known[export.key] = (export_id, export.path)
 
-    def _drop_moved(self, exports: list[NfsExport], known: dict[str, tuple[int, str]], ids: dict[str, int]) -> None:
+    def _drop_moved(self, exports: list[NfsExport]) -> None:
         """Exports whose path changes keep their stored id, but ganesha refuses to
         give a live id another path: the old exports are dropped first (one reload)."""
-        moved = [e.key for e in exports if e.key in ids and e.key in known and known[e.key][1] != e.path]
-        if not moved:
-            return
-        for key in moved:
-            known.pop(key)
-        self._write_main(known)
-        for key in moved:
-            self.host.remove_file(self._export_file(key))
-        if self.pid() is not None:
-            self._reload([])
+        if self.export_ids is None:
+            return  # ids from the files: a moved export gets a fresh one (see _write_export)
+        with self._lock:
+            known = self._known()
+            moved = [e.key for e in exports if e.key in known and known[e.key][1] != e.path]
+            if not moved:
+                return
+            for key in moved:
+                known.pop(key)
+            self._write_main(known)
+            for key in moved:
+                self.host.remove_file(self._export_file(key))
+            reload = self._join([]) if self.pid() is not None else None
+        if reload is not None:
+            self._reloaded(reload)
 
     def _drop_holders(self, export_id: int, key: str, known: dict[str, tuple[int, str]]) -> None:
         """Remove the file of any other export that holds `export_id`: the store
@@ -410,6 +436,34 @@ class GaneshaHelper(NfsHelper):
                 raise GaneshaError(f"ganesha did not start on ports {self.nfs_port}/{self.mount_port}: {tail}")
             time.sleep(delay)
             delay = min(delay * 2, 0.25)
+
+    def _join(self, check: list[NfsExport]) -> _Reload:
+        """The reload that will read what was just written (called with the files'
+        lock held, right after writing)."""
+        reload = _PENDING.get(self._key)
+        if reload is None:
+            reload = _PENDING[self._key] = _Reload()
+        reload.check.extend(check)
+        return reload
+
+    def _reloaded(self, reload: _Reload) -> dict[str, list[str]]:
+        """Wait until `reload` has happened: the first waiter to get the reload lock
+        closes it to later writes and sends it for everyone in it. Returns {key:
+        log lines} for its exports that did not come up; raises what it raised."""
+        with self._reload_lock:
+            if not reload.done.is_set():
+                with self._lock:
+                    if _PENDING.get(self._key) is reload:
+                        del _PENDING[self._key]  # from here on, writes wait for the next reload
+                try:
+                    reload.failed = self._reload(reload.check)
+                except BaseException as exc:
+                    reload.error = exc
+                finally:
+                    reload.done.set()
+        if reload.error is not None:
+            raise reload.error
+        return reload.failed
 
     def _reload(self, check: list[NfsExport]) -> dict[str, list[str]]:
         """Make the daemon read the config again (or start it); returns
