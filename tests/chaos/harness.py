@@ -29,7 +29,7 @@ from pathlib import Path
 
 from . import world
 from .api import Api
-from .invariants import Checker
+from .invariants import Checker, Violation
 from .killer import KINDS, Killer
 from .report import Report
 from .workload import ApiState, Budget, Model, Workload
@@ -90,10 +90,8 @@ def kill_plan(kinds: list[str], kills: int, rng: random.Random) -> list[str]:
     return plan[:kills]
 
 
-def run_rounds(args, seed: int, server, killer: Killer, report: Report) -> tuple[Workload, Checker]:
-    api, model = Api(server), Model()
-    workload = Workload(api, model, args.max_resources, args.op_timeout)
-    checker = Checker(api, workload, model, args.settle_timeout, args.verify, args.remotefs)
+def run_rounds(args, seed: int, workload: Workload, checker: Checker, killer: Killer, report: Report) -> None:
+    api, model = workload.api, workload.model
     kinds = [k for k in args.kill_kinds.split(",") if killer.available(k)]
     for kind in set(args.kill_kinds.split(",")) - set(kinds):
         report.skipped_kinds[kind] = "no private zfs-fuse in this run (--host-zfs, or no unshare/zfs-fuse)"
@@ -122,12 +120,9 @@ def run_rounds(args, seed: int, server, killer: Killer, report: Report) -> tuple
         for w in workers:
             w.join()
         say(f"round {round_no}: work stopped ({sum(workload.outcomes.values())} operations so far); checking")
-        found = checker.check(rng)
-        report.add(round_no, after, found)
-        for v in found:
+        for v in report.add(round_no, after, checker.check(rng)):
             say(f"round {round_no}: VIOLATION {v}")
         model.refresh(ApiState.read(api))
-    return workload, checker
 
 
 def run(args: argparse.Namespace) -> int:
@@ -142,9 +137,13 @@ def run(args: argparse.Namespace) -> int:
         with zfs_daemon(results, args.host_zfs) as daemon, own_pool(results, args.pool_size) as (pool, image), \
                 own_shoal(pool, results / "run", args.remotefs) as server:
             say(f"Shoal at {server.url} on {server.pool_root} (state {server.state_dir})")
-            killer = Killer(server, daemon, pool, image)
+            api, model = Api(server), Model()
+            workload = Workload(api, model, args.max_resources, args.op_timeout)
+            checker = Checker(api, workload, model, args.settle_timeout, args.verify, args.remotefs)
             try:
-                workload, checker = run_rounds(args, seed, server, killer, report)
+                run_rounds(args, seed, workload, checker, Killer(server, daemon, pool, image), report)
+            except Exception as exc:  # noqa: BLE001 - e.g. Shoal did not start again: a finding, reported
+                report.add(-1, "the run stopped", [Violation("run stopped", f"{exc!r}"[:2000])])
             finally:
                 hold_signals()
                 shutil.copy(server.state_dir / "shoal.log", results / "shoal.log")

@@ -24,9 +24,13 @@ class Report:
         self.kills[kind] += 1
         self.kill_log.append(f"round {round_no}: {what}")
 
-    def add(self, round_no: int, after: str, found: list[Violation]) -> None:
+    def add(self, round_no: int, after: str, found: list[Violation]) -> list[Violation]:
+        """Record a check's violations; returns those not seen in an earlier check."""
         self.checks += 1
-        self.violations += [(round_no, after, v) for v in found]
+        seen = {str(v) for _, _, v in self.violations}
+        new = [v for v in found if str(v) not in seen]
+        self.violations += [(round_no, after, v) for v in new]
+        return new
 
     def render(self, outcomes: Counter, failures: list[str], client_repairs: list[str], read_back: int) -> str:
         ops = Counter()
@@ -39,7 +43,7 @@ class Report:
                  f"operations: {sum(ops.values())} ({', '.join(f'{k} {v}' for k, v in sorted(by_outcome.items()))})"]
         for op in sorted(ops):
             detail = ", ".join(f"{o} {n}" for (name, o), n in sorted(outcomes.items()) if name == op)
-            lines.append(f"  {op}: {detail}")
+            lines.append(f"  {op}: {detail}")  # by the operation drawn (at a cap, a create deletes instead)
         lines.append(f"kills: {sum(self.kills.values())} ({', '.join(f'{k} {v}' for k, v in sorted(self.kills.items())) or 'none'})")
         lines += [f"  {entry}" for entry in self.kill_log]
         lines += [f"  never killed: {kind}: {why}" for kind, why in self.skipped_kinds.items()]
@@ -50,7 +54,8 @@ class Report:
             lines.append(f"operations that did not succeed (not violations by themselves): {len(failures)}")
             lines += [f"  {f}" for f in failures[:40]]
         lines.append(f"snapshots read back (marker found): {read_back}")
-        lines.append(f"invariant checks: {self.checks}; violations: {len(self.violations)}")
+        lines.append(f"invariant checks: {self.checks}; violations: {len(self.violations)} (each once, in the check "
+                     "that first saw it)")
         lines += [f"  round {r} (after {after}): {v}" for r, after, v in self.violations]
         return "\n".join(lines)
 

@@ -30,6 +30,7 @@ from .api import Api
 
 INITIATOR = "iqn.2026-11.org.shoal.chaos:host1"
 MAX_SIZE_GB = 4
+MAX_SNAPSHOTS = 2  # per share or volume: beyond, a snapshot is deleted instead (keeps the mix moving)
 
 
 def share_path(server, share_id: str) -> str:
@@ -61,6 +62,11 @@ class Model:
     def open_shares(self) -> set[str]:
         """Shares with a rule for 127.0.0.1 (rw): the harness can write to them over NFS."""
         return {share for share, to in self.rules.values() if to == "127.0.0.1"}
+
+    def with_room(self, parents, snaps: dict[str, str]) -> list[str]:
+        """The parents with fewer than MAX_SNAPSHOTS snapshots."""
+        counts = Counter(snaps.values())
+        return [p for p in parents if counts[p] < MAX_SNAPSHOTS]
 
     def attached(self, volume_id: str) -> str | None:
         return next((a for a, (v, _) in self.attachments.items() if v == volume_id), None)
@@ -157,6 +163,8 @@ class Workload:
                 outcome = "client-failed"
                 self.failures.append(f"{op}: {str(exc)[:300]}")
             self.outcomes[(op, outcome)] += 1
+            if outcome == "skipped":
+                budget.give_back()
             if outcome in ("skipped", "interrupted"):  # nothing to act on, or Shoal is down: do not spin
                 time.sleep(0.05 if outcome == "skipped" else 0.5)
 
@@ -256,7 +264,7 @@ class Workload:
 
     def share_create_from_snapshot(self, rng):
         if self._full(self.model.shares):
-            return "skipped"
+            return self.share_delete(rng)
         with self._claimed(rng, self.model.share_snaps) as snap:
             if snap is None:
                 return "skipped"
@@ -267,8 +275,8 @@ class Workload:
         with self.model.lock:
             parents = set(self.model.share_snaps.values())
         with self._claimed(rng, set(self.model.shares) - parents) as share:
-            if share is None:
-                return "skipped"
+            if share is None:  # every share has snapshots: make one deletable later
+                return self.share_snapshot_delete(rng)
             outcome = self._remove(self.api.share, f"/shares/{share}", share, self.model.shares)
             with self.model.lock:
                 self.model.rules = {r: v for r, v in self.model.rules.items() if v[0] in self.model.shares}
@@ -282,9 +290,9 @@ class Workload:
                               {"extend": {"new_size": self.model.shares[share] + 1}})
 
     def share_snapshot(self, rng):
-        with self._claimed(rng, self.model.shares) as share:
+        with self._claimed(rng, self.model.with_room(self.model.shares, self.model.share_snaps)) as share:
             if share is None:
-                return "skipped"
+                return self.share_snapshot_delete(rng)
             marker = None
             if share in self.model.open_shares():
                 marker = Marker(f"marker-{rng.getrandbits(48):012x}", rng.randbytes(64).hex().encode())
@@ -338,7 +346,7 @@ class Workload:
 
     def volume_clone(self, rng):
         if self._full(self.model.volumes):
-            return "skipped"
+            return self.volume_delete(rng)
         with self._claimed(rng, [v for v in self.model.volumes if not self.model.attached(v)]) as source:
             if source is None:
                 return "skipped"
@@ -346,7 +354,7 @@ class Workload:
 
     def volume_from_snapshot(self, rng):
         if self._full(self.model.volumes):
-            return "skipped"
+            return self.volume_delete(rng)
         with self._claimed(rng, self.model.vol_snaps) as snap:
             if snap is None:
                 return "skipped"
@@ -357,8 +365,8 @@ class Workload:
         with self.model.lock:
             keep = set(self.model.vol_snaps.values()) | {v for v, _ in self.model.attachments.values()}
         with self._claimed(rng, set(self.model.volumes) - keep) as volume:
-            if volume is None:
-                return "skipped"
+            if volume is None:  # every volume has snapshots or is attached: free one for later
+                return self.volume_snapshot_delete(rng) if rng.random() < 0.5 else self.volume_detach(rng)
             return self._remove(self.api.volume, f"/volumes/{volume}", volume, self.model.volumes)
 
     def volume_extend(self, rng):
@@ -370,9 +378,9 @@ class Workload:
                               {"os-extend": {"new_size": self.model.volumes[volume] + 1}})
 
     def volume_snapshot(self, rng):
-        with self._claimed(rng, self.model.volumes) as volume:
+        with self._claimed(rng, self.model.with_room(self.model.volumes, self.model.vol_snaps)) as volume:
             if volume is None:
-                return "skipped"
+                return self.volume_snapshot_delete(rng)
             marker = None
             attachment = self.model.attached(volume)
             lun = self.model.attachments[attachment][1] if attachment else None
@@ -420,6 +428,11 @@ class Budget:
     def __init__(self, ops: int | None):
         self.left = ops
         self.lock = threading.Lock()
+
+    def give_back(self) -> None:
+        with self.lock:
+            if self.left is not None:
+                self.left += 1
 
     def take(self) -> bool:
         with self.lock:
