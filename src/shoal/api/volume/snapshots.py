@@ -7,7 +7,7 @@ from starlette.concurrency import run_in_threadpool as sync
 
 from shoal.api.openstack.errors import ApiError
 
-from . import paging, views
+from . import metadata_items, paging, views
 from .call import VolumeCall, int_query, volume_call
 
 router = APIRouter()
@@ -94,16 +94,12 @@ async def replace_snapshot_metadata(snapshot_id: str, call: VolumeCall = Depends
 @router.get("/snapshots/{snapshot_id}/metadata/{key}")
 async def get_snapshot_metadata_item(snapshot_id: str, key: str, call: VolumeCall = Depends(volume_call)):
     snap = await sync(call.services.volume_snapshots.get, call.ctx, snapshot_id)
-    if key not in snap.metadata_:
-        raise ApiError(404, f"Metadata item was not found: {key}")
-    return {"meta": {key: snap.metadata_[key]}}
+    return metadata_items.item_of(snap.metadata_, key)
 
 
 @router.put("/snapshots/{snapshot_id}/metadata/{key}")
 async def set_snapshot_metadata_item(snapshot_id: str, key: str, call: VolumeCall = Depends(volume_call)):
-    body = await call.body("meta")
-    if set(body) != {key}:
-        raise ApiError(400, "Invalid input received: the body must hold exactly the item named in the URL")
+    body = await metadata_items.item_body(call, key)
     await sync(call.services.volume_snapshots.set_metadata, call.ctx, snapshot_id, body, False)
     return {"meta": body}
 

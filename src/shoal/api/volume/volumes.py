@@ -9,7 +9,7 @@ from starlette.concurrency import run_in_threadpool as sync
 
 from shoal.api.openstack.errors import ApiError
 
-from . import image_actions, paging, views
+from . import image_actions, metadata_items, paging, views
 from .call import VolumeCall, int_query, volume_call
 
 router = APIRouter()
@@ -131,16 +131,12 @@ async def replace_metadata(volume_id: str, call: VolumeCall = Depends(volume_cal
 @router.get("/volumes/{volume_id}/metadata/{key}")
 async def get_metadata_item(volume_id: str, key: str, call: VolumeCall = Depends(volume_call)):
     volume = await sync(call.services.volumes.get, call.ctx, volume_id)
-    if key not in volume.metadata_:
-        raise ApiError(404, f"Metadata item was not found: {key}")
-    return {"meta": {key: volume.metadata_[key]}}
+    return metadata_items.item_of(volume.metadata_, key)
 
 
 @router.put("/volumes/{volume_id}/metadata/{key}")
 async def set_metadata_item(volume_id: str, key: str, call: VolumeCall = Depends(volume_call)):
-    body = await call.body("meta")
-    if set(body) != {key}:
-        raise ApiError(400, "Invalid input received: the body must hold exactly the item named in the URL")
+    body = await metadata_items.item_body(call, key)
     await sync(call.services.volumes.set_metadata, call.ctx, volume_id, body, False)
     return {"meta": body}
 
