@@ -86,3 +86,8 @@ class BackendCommon(Strict):
     host: HostConfig = HostConfig()
     reserved_percentage: int = Field(0, ge=0, le=100)
     max_over_subscription_ratio: float = Field(20.0, gt=0)
+    # Cinder's image-volume cache (volume backends): the first volume from an image
+    # fills a cache volume, later ones are clones of it; 0 = no limit.
+    image_volume_cache_enabled: bool = False
+    image_volume_cache_max_size_gb: int = Field(0, ge=0)
+    image_volume_cache_max_count: int = Field(0, ge=0)
