@@ -30,9 +30,9 @@ from tests.integration.zfssa_helpers import (
     appliance_table,
     iscsi_read,
     iscsi_size,
+    iscsi_table,
     iscsi_write,
     pattern,
-    project_for,
     token,
 )
 
@@ -41,20 +41,8 @@ pytestmark = pytest.mark.integration
 A, B = Connector(initiator=INITIATOR_A, host="compute-a"), Connector(initiator=INITIATOR_B, host="compute-b")
 
 
-def table(zfssa, **extra) -> dict:
-    suffix = token()
-    base = {
-        "driver": "zfssa_iscsi", "appliance": appliance_table(zfssa), "pool": zfssa.pool,
-        "project": project_for(zfssa, "iscsi"), "target_portal": zfssa.iscsi_portal,
-        "target_group": f"shoal-tg-{suffix}", "target_user": "shoal-target", "target_password": "target-secret-16",
-        "initiator_config": {f"shoal-ig-a-{suffix}": [{"iqn": INITIATOR_A}],
-                             f"shoal-ig-b-{suffix}": [{"iqn": INITIATOR_B}]},
-    }
-    return {**base, **extra}
-
-
 def make_driver(zfssa, **extra) -> ZfssaIscsiVolumeDriver:
-    return ZfssaIscsiVolumeDriver("zfssa-it", ZfssaIscsiBackendConfig.model_validate(table(zfssa, **extra)))
+    return ZfssaIscsiVolumeDriver("zfssa-it", ZfssaIscsiBackendConfig.model_validate(iscsi_table(zfssa, **extra)))
 
 
 @pytest.fixture(scope="module")

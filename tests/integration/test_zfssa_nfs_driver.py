@@ -23,12 +23,11 @@ from shoal.drivers.zfssa.nfs import ZfssaNfsVolumeDriver
 from shoal.hosts import LocalHost
 from tests.integration.zfssa_helpers import (
     GiB,
-    appliance_table,
     dataset_mountpoint,
     nfs_read,
+    nfs_table,
     nfs_write,
     pattern,
-    project_for,
     run,
     token,
 )
@@ -39,9 +38,7 @@ CLIENT = Connector(ip="127.0.0.1", host="compute")
 
 
 def make_driver(zfssa, **extra) -> ZfssaNfsVolumeDriver:
-    table = {"driver": "zfssa_nfs", "appliance": appliance_table(zfssa), "pool": zfssa.pool,
-             "project": project_for(zfssa, "nfs"), "share": f"shoal-nfs-{token()}", "data_ip": zfssa.nfs_server,
-             "https_port": zfssa.webdav_port, **extra}
+    table = nfs_table(zfssa, **extra)
     return ZfssaNfsVolumeDriver("zfssa-nfs-it", ZfssaNfsBackendConfig.model_validate(table), LocalHost())
 
 

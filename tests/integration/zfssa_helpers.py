@@ -31,6 +31,27 @@ def project_for(appliance, label: str) -> str:
     return appliance.project or f"shoal-{label}-{os.getpid()}-{token()}"
 
 
+def iscsi_table(appliance, /, **extra) -> dict:
+    """A `zfssa_iscsi` backend on the appliance: a project, target group and two
+    initiator groups of its own (INITIATOR_A's and INITIATOR_B's), target CHAP."""
+    suffix = token()
+    return {
+        "driver": "zfssa_iscsi", "appliance": appliance_table(appliance), "pool": appliance.pool,
+        "project": project_for(appliance, "iscsi"), "target_portal": appliance.iscsi_portal,
+        "target_group": f"shoal-tg-{suffix}", "target_user": "shoal-target", "target_password": "target-secret-16",
+        "initiator_config": {f"shoal-ig-a-{suffix}": [{"iqn": INITIATOR_A}],
+                             f"shoal-ig-b-{suffix}": [{"iqn": INITIATOR_B}]},
+        **extra,
+    }
+
+
+def nfs_table(appliance, /, **extra) -> dict:
+    """A `zfssa_nfs` backend on the appliance: a project and share of its own."""
+    return {"driver": "zfssa_nfs", "appliance": appliance_table(appliance), "pool": appliance.pool,
+            "project": project_for(appliance, "nfs"), "share": f"shoal-nfs-{token()}",
+            "data_ip": appliance.nfs_server, "https_port": appliance.webdav_port, **extra}
+
+
 def run(argv: list[str], timeout: float = 180) -> subprocess.CompletedProcess:
     return subprocess.run(argv, capture_output=True, text=True, timeout=timeout, check=False)
 

@@ -1,0 +1,70 @@
+"""`shoal doctor`, run as a user runs it, on a config whose only backend is a
+`zfssa_iscsi` backend on the ZFSSA emulator (tests/emulators/zfssa): a wrong
+pool, a project that does not exist, a wrong password each give one line that
+says what is wrong and how to fix it, and exit 1; the right settings (after a
+start made the project and target) give exit 0. Never a traceback, never the
+password."""
+
+from __future__ import annotations
+
+import subprocess
+
+import pytest
+
+from shoal.drivers.zfssa.config import ZfssaIscsiBackendConfig
+from shoal.drivers.zfssa.iscsi import ZfssaIscsiVolumeDriver
+from tests.fixtures.shoal import REPO, SHOAL, backend_table
+from tests.integration.zfssa_helpers import appliance_table, iscsi_table, token
+
+pytestmark = pytest.mark.integration
+
+
+def doctor(tmp_path, table: dict) -> subprocess.CompletedProcess:
+    config = tmp_path / f"shoal-{token()}.toml"
+    config.write_text(f'state_dir = "{tmp_path}"\n[api]\nauth = "noauth"\n'
+                      f'[database]\nurl = "sqlite:///{tmp_path}/shoal.db"\n' + backend_table("zfssa", table))
+    if not (tmp_path / "shoal.db").exists():  # the schema, as an installation has it
+        subprocess.run([*SHOAL, "--config", str(config), "db", "upgrade"], capture_output=True, timeout=300,
+                       cwd=REPO, check=True)
+    return subprocess.run([*SHOAL, "--config", str(config), "doctor"], capture_output=True, text=True, timeout=300,
+                          cwd=REPO, check=False)
+
+
+def problem_lines(done: subprocess.CompletedProcess) -> list[str]:
+    assert "Traceback" not in done.stdout + done.stderr, done.stderr
+    return [line for line in done.stdout.splitlines() if line.startswith("PROBLEM")]
+
+
+@pytest.fixture(scope="module")
+def table(zfssa_appliance):
+    """Right settings, with the project, target and groups a start makes."""
+    right = iscsi_table(zfssa_appliance)
+    driver = ZfssaIscsiVolumeDriver("zfssa", ZfssaIscsiBackendConfig.model_validate(right))
+    driver.start()
+    return right
+
+
+def test_doctor_names_each_misconfiguration_with_its_fix(tmp_path, table, zfssa_appliance):
+    """emulator: one line per mistake, naming the setting and the fix; exit 1."""
+    cases = {
+        "wrong pool": ({"pool": "no-such-pool"}, ["pool 'no-such-pool' does not exist", "fix: set `pool`"]),
+        "missing project": ({"project": f"never-made-{token()}"}, ["does not exist in pool", "fix:"]),
+        "wrong password": ({"appliance": {**appliance_table(zfssa_appliance), "password": "not-the-password"}},
+                           ["refused", "check `appliance` in [backends.zfssa]"]),
+    }
+    for case, (change, words) in cases.items():
+        done = doctor(tmp_path, {**table, **change})
+        lines = problem_lines(done)
+        assert done.returncode == 1, f"{case}: {done.stdout}{done.stderr}"
+        assert len(lines) == 1 and lines[0].startswith("PROBLEM  backend zfssa: "), f"{case}: {lines}"
+        assert all(word in lines[0] for word in words), f"{case}: {lines[0]}"
+        assert zfssa_appliance.password not in done.stdout + done.stderr
+        assert "not-the-password" not in done.stdout + done.stderr
+
+
+def test_doctor_passes_the_right_settings(tmp_path, table, zfssa_appliance):
+    """emulator: exit 0 and the ok line."""
+    done = doctor(tmp_path, table)
+    assert problem_lines(done) == [] and done.returncode == 0, done.stdout + done.stderr
+    assert "ok: 1 backend(s) ready" in done.stdout
+    assert zfssa_appliance.password not in done.stdout + done.stderr
