@@ -73,6 +73,10 @@ class ZfssaIscsiVolumeDriver(VolumeDriver):
         self._target_iqn: str | None = None
         self._profile: str | None = None
         self._lock = threading.Lock()
+        # Deletes run in parallel (the task engine); a LUN refused for its clones
+        # and hidden must not miss those clones' collection in between, or it
+        # stays hidden with nothing needing it. So hide-and-collect is one step.
+        self._gc_lock = threading.Lock()
 
     # ---- names ---------------------------------------------------------------------------------
 
@@ -224,15 +228,16 @@ class ZfssaIscsiVolumeDriver(VolumeDriver):
         that clones still need is hidden (lun_gc); a clone's own temporary
         snapshot, and hidden origins nothing needs any more, go with it."""
         name = self._lun_name(volume)
-        try:
-            lun = self.api.lun(*self._where, name)
-        except ApplianceNotFound:
-            return
-        if lun.get("nodestroy"):
-            self.api.modify_lun(*self._where, name, {"nodestroy": False})
-        if lun_gc.delete_or_hide(self.api, *self._where, name):
-            lun_gc.collect_origin(self.api, self.config.pool, self.config.volume_prefix, lun.get("origin") or {},
-                                  volume.id)
+        with self._gc_lock:
+            try:
+                lun = self.api.lun(*self._where, name)
+            except ApplianceNotFound:
+                return
+            if lun.get("nodestroy"):
+                self.api.modify_lun(*self._where, name, {"nodestroy": False})
+            if lun_gc.delete_or_hide(self.api, *self._where, name):
+                lun_gc.collect_origin(self.api, self.config.pool, self.config.volume_prefix,
+                                      lun.get("origin") or {}, volume.id)
 
     def extend_volume(self, volume: VolumeRef, new_size_gb: int) -> None:
         if new_size_gb < volume.size_gb:
@@ -251,11 +256,12 @@ class ZfssaIscsiVolumeDriver(VolumeDriver):
         snapshot delete would take those volumes with it."""
         lun, name = self._lun_name(snapshot.volume), naming.snapshot(snapshot.id)
         try:
-            found = self.api.lun_snapshot(*self._where, lun, name)
-            if int(found.get("numclones") or 0):
-                lun_gc.hide_snapshot(self.api, *self._where, lun, name)
-            else:
-                self.api.delete_lun_snapshot(*self._where, lun, name)
+            with self._gc_lock:
+                found = self.api.lun_snapshot(*self._where, lun, name)
+                if int(found.get("numclones") or 0):
+                    lun_gc.hide_snapshot(self.api, *self._where, lun, name)
+                else:
+                    self.api.delete_lun_snapshot(*self._where, lun, name)
         except ApplianceNotFound:
             return
 
