@@ -85,11 +85,12 @@ class Recovery:
             query = select(models.Share).where(steady | lost, models.Share.provider_location.is_not(None))
             if backend:
                 query = query.where(models.Share.backend == backend)
-            for share in session.scalars(query):
+            shares = list(session.scalars(query).unique())
+            rules = sr.rules_in_force_of(session, [share.id for share in shares])
+            for share in shares:
                 if share.status == "error":
                     lost_before.add(share.id)
-                per_backend.setdefault(share.backend, []).append(
-                    (sr.share_ref(share), sr.rules_in_force(session, share.id)))
+                per_backend.setdefault(share.backend, []).append((sr.share_ref(share), rules[share.id]))
         for name, items in per_backend.items():
             if name not in self.core.drivers:
                 log.warning("%d shares are on backend %s, which is no longer configured", len(items), name)
