@@ -173,7 +173,13 @@ class Volume(Timestamps, Base):
     # The image the volume was made from, as Cinder's volume_glance_metadata keeps it
     # (string values); None for a volume from no image.
     image_metadata: Mapped[dict | None] = mapped_column(JSON, default=None)
-    progress: Mapped[str | None] = mapped_column(String(16), default=None)  # of an image copy: "42%"
+    progress: Mapped[str | None] = mapped_column(String(16), default=None)  # of an image copy or migration: "42%"
+    # Cinder's: starting, migrating, completing, success, error; `target:<id>` on the
+    # hidden volume a migration copies into (services/volume/migrations.py).
+    migration_status: Mapped[str | None] = mapped_column(String(64), default=None, index=True)
+    # Cinder's _name_id: the id whose name the data still carries on the backend after
+    # a migration its driver could not rename (None: the volume's own id).
+    name_id: Mapped[str | None] = mapped_column(String(36), default=None)
 
     volume_type: Mapped[VolumeType | None] = relationship(lazy="joined")
     attachments: Mapped[list["VolumeAttachment"]] = relationship(

@@ -240,10 +240,29 @@ class VolumeDriver(ABC):
         """Apply a new type in place when no data has to move; False when it cannot."""
         return False
 
+    # ---- migration (services/volume/migrations.py drives it) ----------------------------------
+
+    def migrate_volume(self, volume: VolumeRef, backend: str, pool: str | None,
+                       capabilities: dict) -> tuple[bool, str | None]:
+        """Move `volume` to pool `pool` of backend `backend` (whose pool reports
+        `capabilities`) by this backend's own means, Cinder's driver-assisted
+        migration: (True, the data's provider_location there) when moved, the
+        volume keeping its id; (False, None) when this driver cannot, and
+        services copy the data themselves (the default)."""
+        return False, None
+
     def update_migrated_volume(self, volume: VolumeRef, new_volume: VolumeRef) -> str | None:
         """After a migration copied `volume`'s data into `new_volume` on this
-        backend, where names come from ids: give the data `volume`'s own name.
-        Returns the id whose name still holds the data when that could not be
-        done (Cinder's `_name_id`), None when nothing is left to rename (the
-        default: a driver that finds volumes by provider_location renames nothing)."""
+        backend, where names come from ids: give the data `volume`'s own name
+        (`volume` as it is to be here: its id, new_volume's pool). Returns the id
+        whose name still holds the data when that could not be done (Cinder's
+        `_name_id`), None when the data is found under `volume` now (see
+        migrated_location). The default renames nothing: a driver that finds
+        volumes by provider_location needs no rename. Must be safe to repeat."""
         return None
+
+    def migrated_location(self, volume: VolumeRef, new_volume: VolumeRef) -> str | None:
+        """The provider_location of the data once update_migrated_volume gave it
+        `volume`'s name (it answered None): new_volume's unless the name is part
+        of the location."""
+        return new_volume.provider_location

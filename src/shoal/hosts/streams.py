@@ -3,7 +3,9 @@ whose progress lines feed a resource's progress), on this machine or over SSH.
 
 The process is started as one end of a transfer (`transfer._start`): it dies with
 Shoal (PR_SET_PDEATHSIG) or with the SSH connection, so after a crash no orphan
-keeps writing into a volume that recovery is about to mark `error`.
+keeps writing into a volume that recovery is about to mark `error`. Started
+inside `transfer.owned_by(owner)` (a flow), it belongs to that owner:
+`transfer.stop(owner)` ends it (cancel).
 """
 
 from __future__ import annotations
@@ -14,7 +16,8 @@ import time
 from typing import Callable, Sequence
 
 from .runner import STATS, CommandError, CommandResult, CommandTimeout, log_result
-from .transfer import CHUNK, _LocalEnd, _start
+from . import transfer
+from .transfer import CHUNK, _LocalEnd, _register, _start, _unregister
 
 DEFAULT_TIMEOUT = 24 * 3600.0
 
@@ -37,10 +40,17 @@ def run_reporting(host, argv: Sequence[str], on_output: Callable[[bytes], None],
             raise kind(result, reason)
         return result
 
+    owner = getattr(transfer._current, "owner", None)
     try:
         end = _start(host, argv, reads=True)
     except Exception as exc:
         finish(127, f"could not start: {exc}", CommandError)
+    try:
+        _register(owner, end)  # Stopped (the process killed) when the owner was stopped already
+    except transfer.Stopped:
+        end.wait(1)
+        finish(-9, end.stderr())
+        raise
     try:
         while True:
             data = _read(end, deadline)
@@ -55,6 +65,8 @@ def run_reporting(host, argv: Sequence[str], on_output: Callable[[bytes], None],
         end.kill()
         end.wait(1)
         raise
+    finally:
+        _unregister(owner, end)
     rc = end.wait(deadline - time.monotonic())
     return finish(rc, end.stderr(), CommandError if rc else None)
 

@@ -27,8 +27,10 @@ from .volume.group_types import GroupTypes
 from .volume.groups import Groups
 from .volume.hosts import VolumeHosts
 from .volume.images import VolumeImages
+from .volume.migrations import VolumeMigrations
 from .volume.qos_specs import QosSpecsCatalog
 from .volume.recovery import VolumeRecovery
+from .volume.retype import VolumeRetype
 from .volume.service_states import VolumeServiceStates
 from .volume.snapshots import VolumeSnapshots
 from .volume.transfers import Transfers
@@ -73,6 +75,9 @@ class Services:
         self.flows = Flows(self.core.db, self.core.tasks)
         self.replicas = ShareReplicas(self.core, self.flows, settings.service.replica_sync_interval)
         self.recovery.also(self.replicas)
+        self.volume_migrations = VolumeMigrations(self.core, self.flows, deleter=self.volumes._delete)
+        self.volumes.migrations = self.volume_migrations
+        self.volume_retype = VolumeRetype(self.core, self.volume_types, self.volume_migrations)
         self.recovery.exporters.append(self.replicas.ensure_exports)
         self.access.followers.append(self.replicas.follow_rules)
         self.images = None
@@ -108,7 +113,8 @@ class Services:
         if self.images is not None:
             self.images.start()
         self.recovery.resume_interrupted()
-        self.replicas.resume_interrupted()
+        self.replicas.resume_interrupted()  # resumes every unfinished flow, the volume migrations' too
+        self.volume_migrations.resume_interrupted()
         self.recovery.ensure_exports()
         self.volume_images.recover()  # before the volumes' recovery, which ends whatever else it finds running
         self.volume_recovery.resume_interrupted()

@@ -50,7 +50,7 @@ def volume_detail(call: VolumeCall, volume: models.Volume, created: bool = False
         "multiattach": volume.multiattach,
         "user_id": volume.user_id,
         "links": call.link("volumes", volume.id, "v3"),
-        "migration_status": None,
+        "migration_status": volume.migration_status if call.ctx.is_admin else None,  # Cinder's: for admins
     }
     if not created:
         view["os-vol-tenant-attr:tenant_id"] = volume.project_id
@@ -58,8 +58,10 @@ def volume_detail(call: VolumeCall, volume: models.Volume, created: bool = False
             view["volume_image_metadata"] = dict(volume.image_metadata)
     if call.ctx.is_admin and not created:
         view["os-vol-host-attr:host"] = f"shoal@{volume.backend}#{volume.pool}" if volume.backend else None
-        view["os-vol-mig-status-attr:migstat"] = None
-        view["os-vol-mig-status-attr:name_id"] = None
+        view["os-vol-mig-status-attr:migstat"] = volume.migration_status
+        view["os-vol-mig-status-attr:name_id"] = volume.name_id
+        if volume.migration_status == "migrating" and volume.progress:  # the data being copied: how far
+            view["os-vol-mig-status-attr:progress"] = volume.progress
     if call.v("3.13"):
         view["group_id"] = volume.group_id
     if call.v("3.21"):
@@ -72,7 +74,7 @@ def volume_detail(call: VolumeCall, volume: models.Volume, created: bool = False
     if call.v("3.63"):
         view["volume_type_id"] = volume.volume_type_id
     if call.v("3.65"):
-        view["consumes_quota"] = True
+        view["consumes_quota"] = not (volume.migration_status or "").startswith("target:")
     return view
 
 

@@ -9,7 +9,7 @@ from starlette.concurrency import run_in_threadpool as sync
 
 from shoal.api.openstack.errors import ApiError
 
-from . import image_actions, metadata_items, paging, views
+from . import image_actions, metadata_items, migration_actions, paging, views
 from .call import VolumeCall, int_query, volume_call
 
 router = APIRouter()
@@ -158,6 +158,8 @@ async def volume_action(volume_id: str, call: VolumeCall = Depends(volume_call))
     arg = arg if isinstance(arg, dict) else {}
     if name in image_actions.ACTIONS:
         return await image_actions.handle(call, volume_id, name, arg)
+    if name in migration_actions.ACTIONS:
+        return await migration_actions.handle(call, volume_id, name, arg)
     svc, ctx, att = call.services.volumes, call.ctx, call.services.attachments
     accepted = Response(status_code=202)
     if name == "os-extend":
@@ -169,7 +171,8 @@ async def volume_action(volume_id: str, call: VolumeCall = Depends(volume_call))
     elif name == "revert" and call.v("3.40"):
         await sync(svc.revert, ctx, volume_id, arg.get("snapshot_id"))
     elif name == "os-retype":
-        await sync(svc.retype, ctx, volume_id, arg.get("new_type"), arg.get("migration_policy", "never"))
+        await sync(call.services.volume_retype.retype, ctx, volume_id, arg.get("new_type"),
+                   arg.get("migration_policy", "never"))
     elif name == "os-unmanage":
         await sync(svc.unmanage, ctx, volume_id)
     elif name == "os-set_bootable":

@@ -47,6 +47,7 @@ from .chain import Chain
 from .config import RemoteFsBackendConfig
 from .files import TMP_SNAP, VolumeFiles, checked_id
 from .manage import ManageMixin
+from .migration import MigrationMixin
 from .qemu_img import GiB, ImageInfo, QemuImg, gib_up
 
 log = logging.getLogger(__name__)
@@ -67,7 +68,7 @@ def backend_errors(method):
     return wrapper
 
 
-class RemoteFsVolumeDriver(ManageMixin, VolumeDriver):
+class RemoteFsVolumeDriver(ManageMixin, MigrationMixin, VolumeDriver):
     storage_protocol = "NFS"
 
     def __init__(self, name: str, config: RemoteFsBackendConfig, host: Host, state_dir: str):

@@ -20,7 +20,8 @@ Revert (`volume_revert`) is a rollback, or, when the volume was cloned after
 the snapshot, a promoted clone of the snapshot swapped in under the volume's
 name; either way the size stays. Renames go past zfs-fuse's "busy while a
 clone is mounted" quirk (`Zfs.rename_past_clones`). Manage and retype live in
-`volume_manage`, the zvol-or-file layout in `volume_layout`.
+`volume_manage`, migration's rename in `volume_migration`, the zvol-or-file
+layout in `volume_layout`.
 """
 
 from __future__ import annotations
@@ -51,13 +52,14 @@ from .config import ZfsBackendConfig
 from .gc import INTERNAL_PREFIX, Collector, Tree
 from .volume_layout import FileLayout, GiB, Layout, ZvolLayout, backend_errors
 from .volume_manage import ManageMixin
+from .volume_migration import MigrationMixin
 from .volume_revert import RevertMixin
 from .zfs import Zfs, ZfsError, ZfsNotFound
 
 log = logging.getLogger(__name__)
 
 
-class ZfsVolumeDriver(ManageMixin, RevertMixin, VolumeDriver):
+class ZfsVolumeDriver(ManageMixin, RevertMixin, MigrationMixin, VolumeDriver):
     def __init__(self, name: str, config: ZfsBackendConfig, host: Host, iscsi: IscsiHelper | None = None,
                  nfs: NfsHelper | None = None, zfs: Zfs | None = None):
         self.backend_name = name

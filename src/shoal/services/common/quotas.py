@@ -224,9 +224,10 @@ def _volume_usage(session: Session, project_id: str) -> dict[str, Counter]:
     """Usage per volume type id ("" for untyped): volumes, snapshots, gigabytes (both)."""
     V, S = models.Volume, models.VolumeSnapshot
     by_type: dict[str, Counter] = defaultdict(Counter)
+    counted = V.migration_status.is_(None) | V.migration_status.not_like("target:%")  # a migration's copy: no
     for type_id, count, size in session.execute(
             select(V.volume_type_id, func.count(), func.coalesce(func.sum(V.size), 0))
-            .where(V.project_id == project_id).group_by(V.volume_type_id)):
+            .where(V.project_id == project_id, counted).group_by(V.volume_type_id)):
         by_type[type_id or ""].update(volumes=count, gigabytes=size)
     for type_id, size, task_arg in session.execute(
             select(V.volume_type_id, V.size, V.task_arg).where(V.project_id == project_id, V.task == "extend")):

@@ -154,6 +154,33 @@ def pool_after_retype(backend: str, driver, pool: str | None, extra_specs: dict[
     return meeting[0]
 
 
+def pool_on(backend: str, driver, pool: str | None, size_gb: int, extra_specs: dict[str, str],
+            cache: PoolStatsCache) -> str:
+    """The pool of `backend` a volume moves to (a migration or a retype, as Cinder's
+    scheduler checks the host it is given): `pool` if it meets the type, the
+    backend's name included, and holds the size; with no pool named, the one with
+    the most room. NoValidPool with the reasons otherwise."""
+    try:
+        driver.validate_extra_specs(extra_specs)
+        pools = cache.pools(f"{VOLUME_BACKEND_KEY}:{backend}", driver)
+    except DriverError as exc:
+        raise NoValidPool(f"{backend}: {exc}") from None
+    named = [p for p in pools if pool is None or p.name == pool]
+    if not named:
+        raise NoValidPool(f"backend {backend} has no pool {pool!r}")
+    thin, fitting, reasons = wants_thin(extra_specs), [], []
+    for candidate in named:
+        why = capabilities.unmet(extra_specs, _pool_facts(backend, driver, candidate)) or \
+            volume_fits(candidate, size_gb, thin)
+        if why:
+            reasons.append(f"{backend}#{candidate.name}: {why}")
+        else:
+            fitting.append((candidate.free_gb, candidate.name))
+    if not fitting:
+        raise NoValidPool("no pool can hold this volume: " + "; ".join(reasons))
+    return max(fitting)[1]
+
+
 def choose_pool(
     drivers: dict[str, ShareDriver], size_gb: int, extra_specs: dict[str, str], availability_zone: str | None,
     backend_key: str = "share_backend_name", cache: PoolStatsCache | None = None,

@@ -31,8 +31,11 @@ def driver(core: c.Core, backend: str | None) -> VolumeDriver:
 
 
 def volume_ref(volume: models.Volume) -> VolumeRef:
+    """The volume as its driver takes it. Its id is the one its data is named by on
+    the backend: after a migration whose driver could not rename the copy, the
+    copy's (Cinder's `_name_id`, which Cinder's volume.name follows too)."""
     specs = dict(volume.volume_type.extra_specs) if volume.volume_type else {}
-    return VolumeRef(volume.id, volume.pool or "", volume.size, volume.provider_location, specs)
+    return VolumeRef(volume.name_id or volume.id, volume.pool or "", volume.size, volume.provider_location, specs)
 
 
 def snapshot_ref(snapshot: models.VolumeSnapshot) -> VolumeSnapshotRef:
@@ -99,7 +102,7 @@ class VolumeFacts:
 _V, _T = models.Volume, models.VolumeType
 _VOLUME_FACTS = (
     select(_V.id, _V.project_id, _V.status, _V.size, _V.pool, _V.provider_location, _V.backend,
-           _V.volume_type_id, _T.extra_specs)
+           _V.volume_type_id, _T.extra_specs, _V.name_id)
     .outerjoin(_T, _V.volume_type_id == _T.id)
     .where(_V.id == bindparam("volume_id"))
 )
@@ -110,7 +113,8 @@ def volume_facts(session: Session, ctx: RequestContext, volume_id: str) -> Volum
     row = session.connection().execute(_VOLUME_FACTS, {"volume_id": volume_id}).one_or_none()
     if row is None or not ctx.reaches(row.project_id):
         raise NotFound(f"Volume {volume_id} could not be found.")
-    ref = VolumeRef(row.id, row.pool or "", row.size, row.provider_location, dict(row.extra_specs or {}))
+    ref = VolumeRef(row.name_id or row.id, row.pool or "", row.size, row.provider_location,
+                    dict(row.extra_specs or {}))
     return VolumeFacts(ref, row.project_id, row.status, row.backend, row.volume_type_id)
 
 

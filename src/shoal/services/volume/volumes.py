@@ -24,12 +24,7 @@ from ..common.checks import (
 )
 from ..common.context import RequestContext
 from ..common.errors import Forbidden, Invalid, NotFound, OverQuota
-from ..common.scheduler import (
-    NoValidPool,
-    choose_pool,
-    choose_pool_now,
-    pool_after_retype,
-)
+from ..common.scheduler import NoValidPool, choose_pool, choose_pool_now
 from ..common.tasks import Gate, early_start
 from ..common.types import TypeCatalog
 from . import rows as vr
@@ -59,6 +54,7 @@ class Volumes:
         self.core = core
         self.types = types
         self.states = states  # disabled and frozen backends get no new volumes
+        self.migrations = None  # services/volume/migrations.VolumeMigrations, set by the wiring
 
     # ---- create ---------------------------------------------------------------------
 
@@ -207,6 +203,9 @@ class Volumes:
         else:
             filters.pop("project_id", None)
             query = query.where(models.Volume.project_id == ctx.project_id)
+        if not ctx.is_admin:  # as Cinder: the hidden target of a migration is listed to admins only
+            query = query.where(models.Volume.migration_status.is_(None)
+                                | models.Volume.migration_status.not_like("target:%"))
         for key in ("name", "status", "availability_zone", "volume_type_id", "attach_status", "snapshot_id",
                     "source_volid"):
             if (value := filters.pop(key, None)) is not None:
@@ -269,23 +268,35 @@ class Volumes:
         with self.core.db.session() as session:
             volume = vr.get_volume(session, ctx, volume_id)
             self.states.assert_not_frozen(volume.backend)
-            if not force:
-                if volume.status not in DELETABLE:
-                    raise Invalid("Invalid volume: Volume status must be available or error or error_restoring or "
-                                  "error_extending or error_managing and must not be migrating, attached, belong to "
-                                  "a group, have snapshots or be disassociated from snapshots after volume transfer.")
-                if volume.attach_status == "attached" or volume.attachments:
-                    raise Invalid("Invalid volume: Volume is attached.")
-            snaps = list(session.scalars(select(models.VolumeSnapshot).where(models.VolumeSnapshot.volume_id == volume_id)))
-            if snaps and not cascade:
-                raise Invalid(f"Invalid volume: Volume {volume_id} still has {len(snaps)} dependent snapshots.")
-            if any(s.status not in ("available", "error", "error_deleting") for s in snaps) and not force:
-                raise Invalid("Invalid volume: a snapshot of this volume is busy.")
-            for snap in snaps:
-                snap.status, snap.task = "deleting", "delete"
-            volume.status, volume.task, volume.status_reason = "deleting", "delete", None
-            known = (vr.volume_ref(volume), volume.backend, [vr.snapshot_ref(s) for s in snaps])
+            if self.migrations is not None and self.migrations.holds(volume):
+                self.migrations.delete_while_migrating(volume, force)  # the migration's end deletes it
+                known = None
+            else:
+                known = self._mark_deleting(session, volume, cascade, force)
+        if known is None:
+            self.migrations.cancel_for_delete(volume_id)
+            return
         self.core.tasks.start(self._delete, volume_id, known)
+
+    @staticmethod
+    def _mark_deleting(session, volume: models.Volume, cascade: bool, force: bool) -> tuple:
+        volume_id = volume.id
+        if not force:
+            if volume.status not in DELETABLE:
+                raise Invalid("Invalid volume: Volume status must be available or error or error_restoring or "
+                              "error_extending or error_managing and must not be migrating, attached, belong to "
+                              "a group, have snapshots or be disassociated from snapshots after volume transfer.")
+            if volume.attach_status == "attached" or volume.attachments:
+                raise Invalid("Invalid volume: Volume is attached.")
+        snaps = list(session.scalars(select(models.VolumeSnapshot).where(models.VolumeSnapshot.volume_id == volume_id)))
+        if snaps and not cascade:
+            raise Invalid(f"Invalid volume: Volume {volume_id} still has {len(snaps)} dependent snapshots.")
+        if any(s.status not in ("available", "error", "error_deleting") for s in snaps) and not force:
+            raise Invalid("Invalid volume: a snapshot of this volume is busy.")
+        for snap in snaps:
+            snap.status, snap.task = "deleting", "delete"
+        volume.status, volume.task, volume.status_reason = "deleting", "delete", None
+        return (vr.volume_ref(volume), volume.backend, [vr.snapshot_ref(s) for s in snaps])
 
     def _delete(self, volume_id: str, known: tuple | None = None) -> None:
         """`known`: (ref, backend, snapshot refs) from the request; without it (recovery) the rows are read."""
@@ -432,44 +443,6 @@ class Volumes:
             if key not in volume.metadata_:
                 raise NotFound(f"Metadata item was not found: {key}")
             volume.metadata_ = {k: v for k, v in volume.metadata_.items() if k != key}
-
-    def retype(self, ctx: RequestContext, volume_id: str, new_type: Any, policy: Any = "never") -> None:
-        if policy not in (None, "never", "on-demand"):
-            raise Invalid("Invalid input received: migration_policy must be never or on-demand")
-        with self.core.db.session() as session:
-            volume = vr.get_volume(session, ctx, volume_id)
-            if volume.status not in ("available", "in-use"):
-                raise Invalid(f"Invalid volume: status must be available or in-use, not {volume.status}")
-            vtype = self.types.find(session, ctx, new_type)
-            if vtype.id == volume.volume_type_id:
-                raise Invalid("Invalid volume type: the volume already has this type")
-            volume.task, volume.task_arg = "retype", f"{vtype.id}:{volume.status}"
-            volume.status = "retyping"
-        self.core.tasks.start(self._retype, volume_id)
-
-    def _retype(self, volume_id: str) -> None:
-        with self.core.db.session() as session:
-            volume = session.get(models.Volume, volume_id)
-            if volume is None or volume.task != "retype":
-                return
-            type_id, _, back_to = volume.task_arg.partition(":")
-            vtype = session.get(models.VolumeType, type_id)
-            ref, backend, specs = vr.volume_ref(volume), volume.backend, dict(vtype.extra_specs) if vtype else {}
-        wanted = specs.get("volume_backend_name")
-        try:
-            done = (not wanted or wanted == backend) and vr.driver(self.core, backend).retype(ref, specs)
-        except Exception as exc:
-            done, reason = False, str(exc)
-        else:
-            reason = "the new type needs a different backend or layout, and volume migration is not implemented"
-        if done:
-            pool = pool_after_retype(backend, vr.driver(self.core, backend), ref.pool, specs, self.core.pool_stats)
-            moved = {"pool": pool} if pool != ref.pool else {}
-            vr.set_volume(self.core, volume_id, volume_type_id=type_id, status=back_to, task=None, task_arg=None,
-                          multiattach=spec_true(specs, "multiattach"), **moved)
-        else:
-            # Nothing changed: the volume keeps its type and is usable as before.
-            vr.fail_volume(self.core, volume_id, back_to, "022", vr.DETAIL_UNKNOWN, f"retype refused: {reason}")
 
     # ---- manage -------------------------------------------------------------------------------------
 
