@@ -4,6 +4,7 @@ delete, deactivate and reactivate, tags. The data is data.py's; members members.
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from typing import Any
 
 from sqlalchemy import and_, exists, or_, select, true
@@ -59,6 +60,9 @@ class Images:
     def __init__(self, core: c.Core, store: ImageStore):
         self.core = core
         self.store = store
+        # Called with the id of each image deleted, once it is gone (the image-volume
+        # cache drops its entries); a listener's failure is logged, the delete stands.
+        self.deleted_listeners: list[Callable[[str], None]] = []
 
     # ---- create --------------------------------------------------------------------------
 
@@ -260,6 +264,11 @@ class Images:
                 self.store.delete(image_id, area)
             except OSError as exc:
                 log.error("image %s: could not remove its data in %s: %s", image_id, area, exc)
+        for listener in self.deleted_listeners:
+            try:
+                listener(image_id)
+            except Exception:
+                log.exception("image %s: a listener of its deletion failed", image_id)
 
     def deactivate(self, ctx: RequestContext, image_id: str) -> None:
         self._toggle(ctx, image_id, "active", "deactivated", "deactivate")

@@ -26,6 +26,7 @@ import os
 import shutil
 import uuid
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -41,6 +42,7 @@ from ..common.errors import Invalid, NotFound
 from ..common.image_format import QEMU_FORMATS, ImageRejected, inspect_stored, qemu_info
 from . import image_copy
 from . import rows as vr
+from .image_cache import ImageVolumeCache
 from .volumes import Volumes
 
 log = logging.getLogger(__name__)
@@ -84,6 +86,8 @@ class ImageSource:
     virtual_size: int
     min_size_gb: int  # what the volume must hold at least
     metadata: dict[str, str]  # volume_image_metadata as Cinder records it
+    updated_at: datetime | None = None  # what the image-volume cache keys its entries on, with the checksum
+    checksum: str | None = None
 
 
 @dataclass(frozen=True)
@@ -102,6 +106,9 @@ class VolumeImages:
         self.volumes = volumes
         self.images = images  # services.image.ImageService, or None when the image service is off
         self.conversion_dir = Path(core.settings.state_dir) / "conversion"
+        self.cache = ImageVolumeCache(core, volumes, self.fill)
+        if images is not None:
+            images.images.deleted_listeners.append(self.cache.image_deleted)
 
     def _image_service(self):
         if self.images is None:
@@ -122,9 +129,23 @@ class VolumeImages:
             except (TypeError, ValueError):
                 pass  # Volumes.create answers with Cinder's message
         source = self.source(ctx, image_ref, size if isinstance(size, int) and not isinstance(size, bool) else None)
-        return self.volumes.create(ctx, size=source.min_size_gb if size is None else size,
-                                   populate=lambda volume_id, ref, drv: self.fill(volume_id, ref, drv, source),
-                                   **fields)
+        cloned: list[str] = []  # the volume, once made from its backend's image-volume cache
+
+        def make(ref: VolumeRef, drv: VolumeDriver):
+            result = self.cache.clone(ref, drv, source)
+            if result is None:
+                return drv.create_volume(ref)
+            cloned.append(ref.id)
+            return result
+
+        def populate(volume_id: str, ref: VolumeRef, drv: VolumeDriver) -> None:
+            if volume_id in cloned:
+                self._filled(volume_id, drv, source)
+            else:
+                self.fill(volume_id, ref, drv, source)
+
+        return self.volumes.create(ctx, size=source.min_size_gb if size is None else size, make=make,
+                                   populate=populate, **fields)
 
     def source(self, ctx: RequestContext, image_ref: Any, size: int | None) -> ImageSource:
         service = self._image_service()
@@ -159,7 +180,8 @@ class VolumeImages:
             if (image.min_disk or 0) > size:
                 raise Invalid(f"Invalid input received: Volume size {size}GB cannot be smaller than the image "
                               f"minDisk size {image.min_disk}GB.")
-        return ImageSource(image.id, path, image.disk_format, virtual, needed, self._metadata_of(image))
+        return ImageSource(image.id, path, image.disk_format, virtual, needed, self._metadata_of(image),
+                           image.updated_at, image.checksum)
 
     def _find_image(self, ctx: RequestContext, image_ref: Any) -> models.Image:
         """By id, else by name when exactly one visible image has it (as Cinder)."""
@@ -190,8 +212,10 @@ class VolumeImages:
             meta.setdefault(prop.name, prop.value)
         return meta
 
-    def fill(self, volume_id: str, ref: VolumeRef, drv: VolumeDriver, source: ImageSource) -> None:
-        """Background, under the volume's lock, the volume made and `downloading`."""
+    def fill(self, volume_id: str, ref: VolumeRef, drv: VolumeDriver, source: ImageSource,
+             also: tuple[str, ...] = ()) -> None:
+        """Background, under the volume's lock, the volume made and `downloading`;
+        progress shown on it and on the volumes in `also` (waiting for a cache fill)."""
         with self.core.db.session() as session:
             volume = session.get(V, volume_id)
             if volume is None or volume.status != "downloading":
@@ -201,11 +225,15 @@ class VolumeImages:
                 if not os.path.exists(source.path):
                     raise ImageRejected(f"image {source.image_id} was deleted before its data was copied")
                 image_copy.image_into_volume(self._image_service().store.host, source.path, source.disk_format,
-                                             data, self._progress(volume_id))
+                                             data, self._progress(volume_id, *also))
         except Exception as exc:
             vr.fail_volume(self.core, volume_id, "error", ACTION_COPY_IMAGE_TO_VOLUME, vr.DETAIL_DRIVER_FAILED,
                            f"Copying image {source.image_id} to the volume failed: {exc}")
             return
+        self._filled(volume_id, drv, source)
+
+    def _filled(self, volume_id: str, drv: VolumeDriver, source: ImageSource) -> None:
+        """The volume holds the image: `available`, bootable, with the image's metadata."""
         with self.core.db.session() as session:
             volume = session.get(V, volume_id)
             if volume is None or volume.status != "downloading":
@@ -214,10 +242,10 @@ class VolumeImages:
             volume.bootable, volume.image_metadata, volume.progress = True, dict(source.metadata), "100%"
             volume.provider_auth = drv.new_target_auth()
 
-    def _progress(self, volume_id: str):
+    def _progress(self, *volume_ids: str):
         def report(percent: int) -> None:
             with self.core.db.connection() as connection:
-                connection.execute(update(V).where(V.id == volume_id).values(progress=f"{percent}%"))
+                connection.execute(update(V).where(V.id.in_(volume_ids)).values(progress=f"{percent}%"))
         return report
 
     # ---- an image from a volume ----------------------------------------------------------------------
@@ -349,6 +377,7 @@ class VolumeImages:
         and their conversion files removed."""
         for part in self.conversion_dir.glob(".*.part"):  # a conversion the crash cut short
             part.unlink(missing_ok=True)
+        self.cache.recover()
         with self.core.db.session() as session:
             stuck = [(v.id, v.task_arg or "") for v in session.query(V).filter(V.task == "upload")]
         for volume_id, arg in stuck:

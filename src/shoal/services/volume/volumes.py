@@ -61,9 +61,13 @@ class Volumes:
     def create(self, ctx: RequestContext, *, size: Any = None, name: str | None = None, description: str | None = None,
                volume_type: str | None = None, snapshot_id: str | None = None, source_volid: str | None = None,
                availability_zone: str | None = None, metadata: dict | None = None,
-               multiattach: bool | None = None, group_id: str | None = None, populate=None) -> models.Volume:
+               multiattach: bool | None = None, group_id: str | None = None, populate=None,
+               make=None) -> models.Volume:
         """`populate(volume_id, ref, driver)`, when given, fills the volume once made
-        (an image copy: services/volume/images.py); the volume is `downloading` meanwhile."""
+        (an image copy: services/volume/images.py); the volume is `downloading` meanwhile.
+        `make(ref, driver) -> VolumeResult`, when given, makes a volume of no snapshot
+        or source volume instead of the driver's create_volume (a clone of an
+        image-volume cache entry)."""
         check_text("name", name, MAX_NAME)
         check_text("description", description, MAX_DESCRIPTION)
         metadata = check_metadata(metadata)
@@ -124,12 +128,12 @@ class Volumes:
             if volume.backend is not None:
                 plan = (vr.volume_ref(volume), vr.snapshot_ref(snap) if snapshot_id else None,
                         vr.volume_ref(src) if source_volid else None, volume.backend)
-            self.core.tasks.start(self._create, volume.id, plan, gate, populate)
+            self.core.tasks.start(self._create, volume.id, plan, gate, populate, make)
             c.insert_new(session, volume)
             created = volume
         return created
 
-    def _create(self, volume_id: str, plan: tuple | None, gate: Gate, populate=None) -> None:
+    def _create(self, volume_id: str, plan: tuple | None, gate: Gate, populate=None, make=None) -> None:
         if plan is None and (not gate.wait() or (plan := self._place(volume_id)) is None):
             return
         ref, snap_ref, src_ref, backend = plan
@@ -140,6 +144,8 @@ class Volumes:
                     result = drv.create_volume_from_snapshot(ref, snap_ref)
                 elif src_ref is not None:
                     result = drv.create_cloned_volume(ref, src_ref)
+                elif make is not None:
+                    result = make(ref, drv)
                 else:
                     result = drv.create_volume(ref)
             except Exception as exc:
