@@ -305,7 +305,9 @@ class Checker:
         out = []
         directory = remotefs_dir(self.server)
         rows = {v["id"]: v for v in state.volumes if f"@{REMOTEFS_BACKEND}#" in v.get("os-vol-host-attr:host", "")}
-        files = [p.name for p in directory.iterdir() if p.is_file()] if directory.is_dir() else []
+        # dot files are the driver's own (.cinderSecureEnvIndicator), not volumes
+        files = [p.name for p in directory.iterdir() if p.is_file() and not p.name.startswith(".")] \
+            if directory.is_dir() else []
         for name in files:
             m = re.match(r"volume-([0-9a-f-]{36})", name)
             if not m or m.group(1) not in rows:

@@ -19,6 +19,7 @@ class Report:
     skipped_kinds: dict[str, str] = field(default_factory=dict)  # kill kind -> why it is never killed
     violations: list[tuple[int, str, Violation]] = field(default_factory=list)  # (round, after what, violation)
     checks: int = 0
+    seen: Counter = field(default_factory=Counter)  # violation -> in how many checks
 
     def kill(self, round_no: int, kind: str, what: str) -> None:
         self.kills[kind] += 1
@@ -29,6 +30,7 @@ class Report:
         self.checks += 1
         seen = {str(v) for _, _, v in self.violations}
         new = [v for v in found if str(v) not in seen]
+        self.seen.update(str(v) for v in found)
         self.violations += [(round_no, after, v) for v in new]
         return new
 
@@ -56,7 +58,8 @@ class Report:
         lines.append(f"snapshots read back (marker found): {read_back}")
         lines.append(f"invariant checks: {self.checks}; violations: {len(self.violations)} (each once, in the check "
                      "that first saw it)")
-        lines += [f"  round {r} (after {after}): {v}" for r, after, v in self.violations]
+        lines += [f"  round {r} (after {after}; in {self.seen[str(v)]} of the checks): {v}"
+                  for r, after, v in self.violations]
         return "\n".join(lines)
 
     def save(self, path: Path, outcomes: Counter) -> None:

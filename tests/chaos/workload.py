@@ -378,7 +378,10 @@ class Workload:
                               {"os-extend": {"new_size": self.model.volumes[volume] + 1}})
 
     def volume_snapshot(self, rng):
-        with self._claimed(rng, self.model.with_room(self.model.volumes, self.model.vol_snaps)) as volume:
+        # Not a RemoteFS volume while attached (no LUN): its driver refuses, as Cinder's asks Nova to do it.
+        candidates = [v for v in self.model.with_room(self.model.volumes, self.model.vol_snaps)
+                      if not (self.model.attached(v) and self.model.attachments[self.model.attached(v)][1] is None)]
+        with self._claimed(rng, candidates) as volume:
             if volume is None:
                 return self.volume_snapshot_delete(rng)
             marker = None
@@ -404,7 +407,9 @@ class Workload:
         """os-brick's part of an attach: attachment with a connector, then complete."""
         attachment = self._post(self.api.volume, "/attachments", {"attachment": {
             "volume_uuid": volume, "instance_uuid": None, "connector": connector(INITIATOR, "chaos-host")}})["attachment"]
-        lun = Lun.of(attachment["connection_info"])
+        info = attachment["connection_info"]
+        # iSCSI (ZFS volumes) is reached through the LUN; an NFS file (RemoteFS) only through its file
+        lun = Lun.of(info) if info and info.get("driver_volume_type") == "iscsi" else None
         with self.model.lock:
             self.model.attachments[attachment["id"]] = (volume, lun)
         self._post(self.api.volume, f"/attachments/{attachment['id']}/action", {"os-complete": None}, ok=(204,))
