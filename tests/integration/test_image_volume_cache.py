@@ -5,8 +5,8 @@ share directory), both with `image_volume_cache_enabled` and at most two entries
 The story, on each backend: the first volume from an image fills a cache volume
 (owned by Shoal's internal project: admins see it with all_tenants, the user's
 listing and quota do not); later volumes are clones of it -- on ZFS a clone whose
-`origin` is a snapshot of the cache volume's dataset, on RemoteFS a copy of the
-cache volume's file -- which is proven from outside by changing the image store's
+`origin` is the cache volume's one snapshot, on RemoteFS a copy of the cache
+volume's file -- which is proven from outside by changing the image store's
 file behind Shoal's back: a volume from the cache reads as the image was when the
 cache was filled. Every volume reads as the image byte for byte (qemu-img compare
 over iscsi:// on ZFS, of the volume file on RemoteFS). The copies are counted on
@@ -121,12 +121,15 @@ def reads_as(api: VolumeApi, backend: str, volume: dict, source, fmt: str) -> No
         api.detach(attachment["id"])
 
 
+def origin(api: VolumeApi, volume: dict) -> str:
+    return zfs("get", "-H", "-p", "-o", "value", "origin", api.dataset(volume["id"])).stdout.strip()
+
+
 def cloned_from(api: VolumeApi, backend: str, volume: dict, cache_volume: dict) -> None:
     """On the backend: a ZFS clone of the cache volume's dataset; on RemoteFS a file
     of its own (a copy: no backing file), the cache volume's file beside it."""
     if backend == "test":
-        origin = zfs("get", "-H", "-p", "-o", "value", "origin", api.dataset(volume["id"])).stdout.strip()
-        assert origin.startswith(f"{api.dataset(cache_volume['id'])}@"), origin
+        assert origin(api, volume).startswith(f"{api.dataset(cache_volume['id'])}@"), origin(api, volume)
         return
     share = api.server.share
     assert (share / f"volume-{cache_volume['id']}").is_file()
@@ -177,6 +180,8 @@ def test_later_volumes_are_clones_of_the_entry_the_first_one_filled(api, backend
     assert second["volume_image_metadata"]["os_distro"] == "debian"
     assert the_cache_volume(api, image["id"], backend)["id"] == cache["id"]
     cloned_from(api, backend, second, cache)
+    if backend == "test":  # both from the entry's one snapshot: no new snapshot per volume
+        assert origin(api, first) == origin(api, second)
     reads_as(api, backend, second, source, "raw")
 
 

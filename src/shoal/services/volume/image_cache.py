@@ -2,12 +2,14 @@
 says `image_volume_cache_enabled`.
 
 The first volume from an image on a backend and pool fills a cache volume from the
-image (the same copy any volume from an image gets); that volume and every later
-one from the image are clones of it (`VolumeDriver.create_cloned_volume`: a
-snapshot and a clone on ZFS, O(1) in the image's size; a copy on RemoteFS, as
-Cinder's). Concurrent first requests for one image fill it once: a lock per
-image, backend and pool, held while an entry is looked up, filled and cloned, so
-nothing evicts an entry under a clone.
+image (the same copy any volume from an image gets) and takes one snapshot of it,
+as the ZFS Storage Appliance's cache does; that volume and every later one from
+the image are made from the snapshot (`create_volume_from_snapshot`: a ZFS clone,
+O(1) in the image's size; a copy on RemoteFS, as Cinder's). A backend that takes
+no snapshots clones the cache volume instead (`create_cloned_volume`).
+Concurrent first requests for one image fill it once: a lock per image, backend
+and pool, held while an entry is looked up, filled and cloned, so nothing evicts
+an entry under a clone.
 
 - An entry is what the image was when filled (`updated_at` and checksum): a
   request for the image as it is now finds a changed one stale, and it is replaced.
@@ -16,8 +18,8 @@ nothing evicts an entry under a clone.
   larger than the size limit, or no room, is not cached (the volume is filled
   from the image as without a cache).
 - Cache volumes belong to an internal project (Cinder's internal tenant): users
-  never see them nor count them in their quotas; admins see them with
-  all_tenants, named `image-<image id>`. Deleting one drops its entry.
+  never see them nor count them in their quotas; admins see them (and their
+  snapshots) with all_tenants, named `image-<image id>`. Deleting one drops its entry.
 - An image deleted drops its entries; the volumes cloned from them keep their
   data (a driver's delete keeps data that clones depend on, hidden, until the
   last one goes).
@@ -30,11 +32,11 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from sqlalchemy import select
+from sqlalchemy import delete, select
 
 from shoal.db import models
 from shoal.db.image_cache import ImageVolumeCacheEntry
-from shoal.drivers.volume import VolumeDriver, VolumeRef, VolumeResult
+from shoal.drivers.volume import VolumeDriver, VolumeRef, VolumeResult, VolumeSnapshotRef
 
 from ..common import core as c
 from ..common.context import RequestContext
@@ -106,17 +108,30 @@ class ImageVolumeCache:
                 cached = self._fill_entry(backend, ref.pool, drv, source, limits, ref.id)
                 if cached is None:
                     return None
+            cache_volume = cached.volume if isinstance(cached, VolumeSnapshotRef) else cached
             try:
+                if isinstance(cached, VolumeSnapshotRef):
+                    return drv.create_volume_from_snapshot(ref, cached)
                 return drv.create_cloned_volume(ref, cached)
             except Exception as exc:
                 log.warning("image %s: cloning cache volume %s into volume %s failed (%s); copying the image "
-                            "instead", source.image_id, cached.id, ref.id, exc)
-                self._drop_entry_of(cached.id)
+                            "instead", source.image_id, cache_volume.id, ref.id, exc)
+                self._drop_entry_of(cache_volume.id)
                 return None
 
-    def _current(self, backend: str, pool: str, source: ImageSource) -> VolumeRef | None:
-        """The entry's cache volume, its use recorded, if the entry is there and
-        fresh; a stale entry (the image changed, its volume gone or broken) is dropped."""
+    def checked_size(self, image: models.Image) -> int | None:
+        """The virtual size of `image` as a fill checked it, when an entry holds the
+        image as it is now (same updated_at and checksum; image data never changes):
+        a request need not inspect the image again."""
+        with self.core.db.session() as session:
+            return session.scalars(select(E.virtual_size).where(
+                E.image_id == image.id, E.image_updated_at == image.updated_at,
+                E.image_checksum == image.checksum).limit(1)).first()
+
+    def _current(self, backend: str, pool: str, source: ImageSource) -> VolumeRef | VolumeSnapshotRef | None:
+        """What clones are made from -- the entry's snapshot, or its cache volume --
+        with the use recorded, if the entry is there and fresh; a stale entry (the
+        image changed, its volume gone or broken) is dropped."""
         with self.core.db.session() as session:
             entry = session.scalars(select(E).where(E.backend == backend, E.pool == pool,
                                                     E.image_id == source.image_id)).one_or_none()
@@ -126,7 +141,9 @@ class ImageVolumeCache:
             fresh = entry.image_updated_at == source.updated_at and entry.image_checksum == source.checksum
             if volume is not None and volume.status == "available" and fresh:
                 entry.last_used = models.utcnow()
-                return vr.volume_ref(volume)
+                snap = session.scalars(select(models.VolumeSnapshot).where(
+                    models.VolumeSnapshot.volume_id == volume.id, models.VolumeSnapshot.status == "available")).first()
+                return vr.snapshot_ref(snap) if snap is not None else vr.volume_ref(volume)
             why = "the image changed" if not fresh else f"its volume is {volume.status if volume else 'gone'}"
             log.info("image %s: cache entry on %s#%s replaced: %s", source.image_id, backend, pool, why)
             session.delete(entry)
@@ -135,9 +152,10 @@ class ImageVolumeCache:
         return None
 
     def _fill_entry(self, backend: str, pool: str, drv: VolumeDriver, source: ImageSource, limits: Limits,
-                    waiting: str) -> VolumeRef | None:
-        """A new entry: its cache volume made, then filled from the image through
-        the same copy as any volume (progress shown on the `waiting` volume too)."""
+                    waiting: str) -> VolumeRef | VolumeSnapshotRef | None:
+        """A new entry: its cache volume made, filled from the image through the
+        same copy as any volume (progress shown on the `waiting` volume too), and
+        snapshotted where the backend takes snapshots."""
         size = size_gb(source.virtual_size)
         volume_id = self._reserve(backend, pool, drv, source, size, limits)
         if volume_id is None:
@@ -160,7 +178,26 @@ class ImageVolumeCache:
             self._drop_entry_of(volume_id)
             return None
         log.info("image %s: cached on %s#%s as volume %s", source.image_id, backend, pool, volume_id)
-        return ref
+        return self._snapshot(ref, drv) or ref
+
+    def _snapshot(self, ref: VolumeRef, drv: VolumeDriver) -> VolumeSnapshotRef | None:
+        """The cache volume's one snapshot, recorded as any snapshot (so that the
+        volume's delete removes it); None when the backend takes none."""
+        snap = models.VolumeSnapshot(id=models.new_id(), volume_id=ref.id, project_id=INTERNAL_PROJECT,
+                                     user_id=INTERNAL_PROJECT, name=f"image-cache-{ref.id}", size=ref.size_gb,
+                                     status="creating", metadata_={})
+        with self.core.db.session() as session:
+            c.insert_new(session, snap)
+        snap_ref = VolumeSnapshotRef(snap.id, ref)
+        try:
+            made = drv.create_snapshot(snap_ref)
+        except Exception as exc:
+            log.info("cache volume %s: no snapshot (%s); clones are made from the volume", ref.id, exc)
+            with self.core.db.session() as session:
+                session.execute(delete(models.VolumeSnapshot).where(models.VolumeSnapshot.id == snap.id))
+            return None
+        vr.set_snapshot(self.core, snap.id, status="available", provider_location=made.provider_location)
+        return VolumeSnapshotRef(snap.id, ref, made.provider_location)
 
     def _reserve(self, backend: str, pool: str, drv: VolumeDriver, source: ImageSource, size: int,
                  limits: Limits) -> str | None:

@@ -162,13 +162,15 @@ class VolumeImages:
             have = "no data" if path is None else f"{os.path.getsize(path)} bytes"
             raise Invalid(f"Image {image.id} is unacceptable: its data is incomplete ({have}, the image records "
                           f"{image.size} bytes)")
-        try:
-            inspect_stored(path, image.disk_format)
-            info = qemu_info(service.store.host, path, image.disk_format)
-            image_copy.check_integrity(service.store.host, path, image.disk_format)
-        except ImageRejected as exc:
-            raise Invalid(f"Image {image.id} is unacceptable: {exc}") from None
-        virtual = int(info.get("virtual-size") or image.virtual_size or image.size)
+        virtual = self.cache.checked_size(image)  # checked when an image-volume cache entry was filled
+        if virtual is None:
+            try:
+                inspect_stored(path, image.disk_format)
+                info = qemu_info(service.store.host, path, image.disk_format)
+                image_copy.check_integrity(service.store.host, path, image.disk_format)
+            except ImageRejected as exc:
+                raise Invalid(f"Image {image.id} is unacceptable: {exc}") from None
+            virtual = int(info.get("virtual-size") or image.virtual_size or image.size)
         needed = max(gib_up(virtual), image.min_disk or 0)
         if size is not None:
             if gib_up(image.size) > size:
