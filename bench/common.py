@@ -81,10 +81,11 @@ class BenchShoal:
 
 
 @contextlib.contextmanager
-def bench_shoal(pool_size: str = "4G", datasets: tuple[str, ...] = ("raw",), backends=None):
+def bench_shoal(pool_size: str = "4G", datasets: tuple[str, ...] = ("raw",), backends=None, before_start=None):
     """A pool of the bench's own with `<pool>/api` for Shoal and the given raw datasets.
     `backends(work)`, if given, returns TOML for more backends, added to the config;
-    whatever it makes for them goes under `work`, which is removed at the end."""
+    whatever it makes for them goes under `work`, which is removed at the end.
+    `before_start(config)`, if given, may change the config file before Shoal starts."""
     work = Path(tempfile.mkdtemp(prefix="shoal-bench-"))
     pool = f"shoalbench{os.getpid()}"
     sh("truncate", "-s", pool_size, str(work / "pool.img"))
@@ -102,7 +103,7 @@ def bench_shoal(pool_size: str = "4G", datasets: tuple[str, ...] = ("raw",), bac
         write_config(config, work, port, f"{pool}/api", free_port(), free_port(), iscsi_port,
                      periodic_interval=60, extra=backends(work) if backends else "")
         url = f"http://127.0.0.1:{port}"
-        server = start_server(config, work, url)
+        server = start_server(config, work, url, before_start)
         yield BenchShoal(url, pool, work, uuid.uuid4().hex, iscsi_port)
     finally:
         if server is not None:

@@ -30,7 +30,14 @@ from tests.fixtures.shoal import running_shoal
 
 from .test_metrics import scrape, value
 from .volume_helpers import HOST1, GiB, VolumeApi, cinder, wait_until, zfs, zfs_exists
-from .volume_image_helpers import glance, lun_spec, make_image, same_data, store_path, upload_image
+from .volume_image_helpers import (
+    glance,
+    lun_spec,
+    make_image,
+    same_data,
+    store_path,
+    upload_image,
+)
 
 pytestmark = pytest.mark.integration
 INTERNAL_PROJECT = "shoal-internal"

@@ -36,7 +36,12 @@ from sqlalchemy import delete, select
 
 from shoal.db import models
 from shoal.db.image_cache import ImageVolumeCacheEntry
-from shoal.drivers.volume import VolumeDriver, VolumeRef, VolumeResult, VolumeSnapshotRef
+from shoal.drivers.volume import (
+    VolumeDriver,
+    VolumeRef,
+    VolumeResult,
+    VolumeSnapshotRef,
+)
 
 from ..common import core as c
 from ..common.context import RequestContext
