@@ -1,0 +1,853 @@
+"""Scale: N shares and N volumes through Shoal's API against the same work by hand, in one run.
+
+On a Shoal of the bench's own (own pool, ports, ganesha and tgtd; all removed
+at the end), and beside it a ganesha and a tgtd of the floor's own:
+
+1. create: N shares and N volumes created concurrently through the API by 8
+   client threads (as many users would), until all are `available`. Floor:
+   the same datasets (and volume files) made with `zfs create` / `truncate`
+   by 8 threads, the N export files written, ONE ganesha reload.
+   export: one access rule (127.0.0.1 rw) per share and one attachment per
+   volume (iSCSI connector, mode rw) by 8 threads, until every rule is
+   `active`. Floor: the N export files rewritten with the rule and ONE
+   reload; the N targets made with tgtadm, the five commands the tgt helper
+   stands for (target, LUN, account, bind account, bind initiator), one after
+   another as tgtd takes them.
+2. ganesha kill -9 / tgtd kill -9 (Shoal keeps running), each in its own
+   round: from the kill until every export / target is back, seen from
+   outside: all N share paths in the export list (MOUNT's EXPORT call, as
+   `showmount -e` sends it, straight to the ganesha's MNT port: rpcbind names
+   whichever ganesha started last) and all N targets with their LUN in
+   `tgtadm --op show`; then a sample of shares read over NFS (libnfs) and of
+   volumes over iSCSI (libiscsi via qemu-img). Floor: the floor's own daemon
+   killed the same way and brought back by hand: ganesha started again on its
+   config (export files in the format Shoal writes, by Shoal's own renderer),
+   tgtd started again and the N targets made again with tgtadm.
+3. restart: Shoal stopped (SIGINT) and started again (`shoal serve`) until the
+   API answers and every export and target is listed. Floor: the state read
+   by hand (`zfs list` of Shoal's root, the export list, `tgtadm --op show`).
+4. list: GET /shares/detail and /volumes/detail of N, as one request and in
+   upstream's pages (Manila's and Cinder's osapi_max_limit, 1000, followed by
+   marker); then the same of BIG rows -- rows copied straight into the bench's
+   database with sqlite3 (no datasets behind them; removed afterwards). Floor:
+   one `zfs list` of Shoal's root (its 2N datasets).
+5. rules: 1000 access rules on one share (8 threads) until all are `active`.
+   Floor: the export file with 1000 CLIENT blocks written and one reload.
+6. memory: Shoal's RSS (VmRSS) after a warm-up, after N and after 10 N
+   operations of a fixed mix (reads, updates, metadata, small listings,
+   volume snapshots made and deleted); nothing the mix does accumulates.
+
+Times of one-off batches (create, export) are of one run; the others are
+medians of --rounds rounds, each round's ratio taken against its own floor,
+the API and the floor taking turns to go first. Timing ends when the bench
+sees the state from outside (polled every 0.1 s), or at the server's own
+`updated_at` for statuses. Progress goes to stderr.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import os
+import random
+import re
+import shutil
+import signal
+import socket
+import sqlite3
+import statistics
+import struct
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import tomllib
+import uuid
+from concurrent.futures import ThreadPoolExecutor
+from datetime import UTC, datetime
+from pathlib import Path
+from types import SimpleNamespace
+
+import httpx
+import psutil
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from common import bench_shoal, sh
+from shares import RawGanesha
+from volumes import RawTgt
+
+from shoal.exports.iscsi.tgt import parse_targets
+from shoal.exports.nfs.base import NfsClientRule, normalize_address
+from shoal.exports.nfs.ganesha import render_export
+from tests.chaos.world import PrivateZfsFuse, private_zfs_possible
+from tests.fixtures.shoal import SHOAL, stop_server, wait_until_serving
+from tests.integration.volume_helpers import Lun, pattern, tgtd_pids
+
+THREADS = 8
+PAGE = 1000  # osapi_max_limit: Manila's and Cinder's default page
+RULES = 1000
+SAMPLE = 4  # shares and volumes read back from outside after each recovery
+LOOK = 0.1  # how often the bench looks from outside
+INITIATOR = "iqn.2026-11.org.shoal.bench:scale"
+CONNECTOR = {"initiator": INITIATOR, "ip": "127.0.0.1", "host": "bench-scale", "platform": "x86_64",
+             "os_type": "linux", "multipath": False}
+SHARE_API = {"X-OpenStack-Manila-API-Version": "2.84"}
+VOLUME_API = {"OpenStack-API-Version": "volume 3.71"}
+MARK = "scale-mark"
+NAMESPACE_FLAG = "SHOAL_SCALE_PRIVATE_NS"
+T0 = time.monotonic()
+
+
+def say(text: str) -> None:
+    print(f"[{time.monotonic() - T0:7.1f}s] {text}", file=sys.stderr, flush=True)
+
+
+def wall(fn) -> float:
+    start = time.monotonic()
+    fn()
+    return time.monotonic() - start
+
+
+def in_threads(fn, items, threads: int = THREADS) -> list:
+    with ThreadPoolExecutor(threads) as pool:
+        return list(pool.map(fn, items))
+
+
+def stamp(view: dict) -> float:
+    """The server's `updated_at` (UTC) as time.time()."""
+    return datetime.fromisoformat(view["updated_at"]).replace(tzinfo=UTC).timestamp()
+
+
+def wait_for(what: str, check, timeout: float = 600, every: float = LOOK):
+    deadline = time.monotonic() + timeout
+    while not (value := check()):
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"{what}: not within {timeout:.0f}s")
+        time.sleep(every)
+    return value
+
+
+# ---- looking from outside ----------------------------------------------------------
+
+
+def _xdr_string(data: bytes, at: int) -> tuple[str, int]:
+    (size,) = struct.unpack_from(">I", data, at)
+    return data[at + 4: at + 4 + size].decode(), at + 4 + size + (-size % 4)
+
+
+def mount_exports(port: int) -> dict[str, list[str]]:
+    """MOUNT v3 EXPORT (what `showmount -e` asks) sent to `port`: {path: client groups};
+    {} while nothing listens there."""
+    xid = random.getrandbits(32)
+    call = struct.pack(">IIIIIIIIII", xid, 0, 2, 100005, 3, 5, 0, 0, 0, 0)  # CALL MOUNT v3 EXPORT, AUTH_NONE
+    reply = b""
+    try:
+        with socket.create_connection(("127.0.0.1", port), timeout=30) as sock:
+            sock.sendall(struct.pack(">I", 0x80000000 | len(call)) + call)
+            stream = sock.makefile("rb")
+            last = False
+            while not last:
+                header = stream.read(4)
+                if len(header) < 4:
+                    return {}
+                (mark,) = struct.unpack(">I", header)
+                last = bool(mark & 0x80000000)
+                reply += stream.read(mark & 0x7FFFFFFF)
+    except OSError:
+        return {}
+    got_xid, kind, status = struct.unpack_from(">III", reply)
+    (verifier,) = struct.unpack_from(">I", reply, 16)
+    at = 20 + verifier + (-verifier % 4)
+    if (got_xid, kind, status) != (xid, 1, 0) or struct.unpack_from(">I", reply, at)[0] != 0:
+        return {}
+    at += 4
+    exports: dict[str, list[str]] = {}
+    while struct.unpack_from(">I", reply, at)[0]:
+        path, at = _xdr_string(reply, at + 4)
+        groups = exports.setdefault(path, [])
+        while struct.unpack_from(">I", reply, at)[0]:
+            group, at = _xdr_string(reply, at + 4)
+            groups.append(group)
+        at += 4
+    return exports
+
+
+def tgt_iqns(control: int) -> set[str]:
+    """IQNs of the targets with a LUN in the tgtd on `control` (none while it is down)."""
+    shown = subprocess.run(["tgtadm", "-C", str(control), "--lld", "iscsi", "--op", "show", "--mode", "target"],
+                           capture_output=True, text=True, check=False)
+    if shown.returncode:
+        return set()
+    return {t.iqn for t in parse_targets(shown.stdout) if any(lun.lun >= 1 and lun.backing_path for lun in t.luns)}
+
+
+def zfs_names(root: str) -> list[str]:
+    return sh("zfs", "list", "-H", "-o", "name,used,available,refquota,mountpoint", "-r", root).splitlines()
+
+
+def rule_address(series: int, index: int) -> str:
+    """The index-th of many rules: 127.0.0.1 first (ganesha lists an export only
+    to a client it lets in), then 10.<series>.x.y."""
+    return "127.0.0.1" if index == 0 else f"10.{series % 250}.{index // 250}.{index % 250 + 1}"
+
+
+def kill_9(pids: list[int]) -> None:
+    """SIGKILL daemons (children of init), and return once each is reaped. Not at
+    its zombie: the leader of a threaded process is a zombie while its other
+    threads still exit holding its files -- tgtd with 1000 LUNs keeps its
+    control-socket lock for a while, and a new tgtd started then exits with
+    "another tgtd is using /var/run/tgtd/socket.N.lock"."""
+    assert pids, "no process to kill"
+    for pid in pids:
+        os.kill(pid, signal.SIGKILL)
+    wait_for(f"{pids} gone", lambda: not any(psutil.pid_exists(pid) for pid in pids), every=0.002)
+
+
+def rss_mib(pid: int) -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    raise RuntimeError(f"no VmRSS for {pid}")
+
+
+# ---- the floor's daemons -------------------------------------------------------------
+
+
+class FloorDaemons:
+    """The floor's ganesha and tgtd. For step 1 they serve N shares and N volumes made
+    by hand; then (take_over) those go -- zfs-fuse mounts only about a thousand
+    datasets -- and the floor's daemons serve copies of Shoal's own export files and
+    targets on Shoal's volume files, as an administrator would bring them back."""
+
+    def __init__(self, work: Path, root: str):
+        self.work, self.root = work, root
+        self.ganesha = RawGanesha(work / "floor-ganesha")
+        self.tgt = RawTgt()
+        self.exports: dict[str, str] = {}  # export key -> path
+        self.backings: list[str] = []  # target tid - 1 -> its LUN's file
+
+    def write_export(self, key: str, export_id: int, addresses: list[str]) -> None:
+        rules = [NfsClientRule(f"r{i}", a, "rw") for i, a in enumerate(addresses)]
+        parsed = [(r, normalize_address(r.address)) for r in rules]
+        (self.ganesha.exports / f"{key}.conf").write_text(render_export(key, export_id, self.exports[key], parsed))
+
+    def make_share(self, index: int) -> None:
+        key = f"s{index}"
+        sh("zfs", "create", "-o", "refquota=1G", "-o", "readonly=off", f"{self.root}/{key}")
+        self.exports[key] = f"/{self.root}/{key}"
+        self.write_export(key, 2 + index, [])
+
+    def make_volume(self, index: int) -> None:
+        sh("zfs", "create", f"{self.root}/v{index}")
+        sh("truncate", "-s", "1G", f"/{self.root}/v{index}/volume.raw")
+        self.backings.append(f"/{self.root}/v{index}/volume.raw")
+
+    def iqn(self, tid: int) -> str:
+        return f"iqn.2026-11.org.shoal.raw:t{tid}"
+
+    def make_target(self, tid: int) -> None:
+        """What the tgt helper stands for, as five tgtadm commands."""
+        adm, t = self.tgt.adm, str(tid)
+        adm("--op", "new", "--mode", "target", "--tid", t, "-T", self.iqn(tid))
+        adm("--op", "new", "--mode", "logicalunit", "--tid", t, "--lun", "1", "-b", self.backings[tid - 1])
+        adm("--op", "new", "--mode", "account", "--user", f"u{t}", "--password", "secretsecret12")
+        adm("--op", "bind", "--mode", "account", "--tid", t, "--user", f"u{t}")
+        adm("--op", "bind", "--mode", "target", "--tid", t, "-Q", INITIATOR)
+
+    def create(self, n_shares: int, n_volumes: int) -> None:
+        """One after another, as an administrator's loop would: 8 `zfs create` at once
+        wedged zfs-fuse here (twice, after 33 and 58 datasets; see docs/benchmarks.md)."""
+        for index in range(max(n_shares, n_volumes)):
+            if index < n_shares:
+                self.make_share(index)
+            if index < n_volumes:
+                self.make_volume(index)
+        self.ganesha.write_main()
+        self.ganesha.reload()
+
+    def export(self) -> None:
+        for index, key in enumerate(self.exports):
+            self.write_export(key, 2 + index, ["127.0.0.1"])
+        self.ganesha.write_main()
+        self.ganesha.reload()
+        for tid in range(1, len(self.backings) + 1):
+            self.make_target(tid)
+
+    def tear_down(self) -> None:
+        """Untimed: the floor's daemons stopped and its datasets destroyed, before Shoal makes its own."""
+        self.stop()
+        for key in self.exports:
+            sh("zfs", "umount", f"{self.root}/{key}")
+        for backing in self.backings:
+            sh("zfs", "umount", backing.rsplit("/", 1)[0].lstrip("/"))
+        sh("zfs", "destroy", "-r", self.root)
+
+    def serve(self, scale: Scale) -> None:
+        """Untimed: the floor's daemons started again on copies of Shoal's export files
+        and with targets on Shoal's volume files."""
+        self.ganesha = RawGanesha(self.work / "floor-ganesha-2")
+        self.tgt = RawTgt()
+        for conf in (scale.shoal.work / "ganesha" / "exports.d").glob("*.conf"):
+            shutil.copy(conf, self.ganesha.exports)
+        self.exports = {share: scale.paths[share] for share in scale.shares}
+        self.ganesha.write_main()
+        self.ganesha.reload()
+        self.backings = [f"/{scale.root}/volume-{volume}/volume.raw" for volume in scale.volumes]
+        for tid in range(1, len(self.backings) + 1):
+            self.make_target(tid)
+        assert self.share_paths() <= mount_exports(self.ganesha.mount_port).keys()
+        assert self.iqns() <= tgt_iqns(int(self.tgt.control))
+
+    def share_paths(self) -> set[str]:
+        return set(self.exports.values())
+
+    def iqns(self) -> set[str]:
+        return {self.iqn(tid) for tid in range(1, len(self.backings) + 1)}
+
+    def ganesha_back(self) -> None:
+        """kill -9, then ganesha started by hand on its files, until it lists every export."""
+        g = self.ganesha
+        kill_9([g.pid])
+        sh("ganesha.nfsd", "-f", str(g.conf), "-L", str(g.log), "-p", str(g.pidfile))
+        wanted = self.share_paths()
+        wait_for("floor ganesha lists every export", lambda: wanted <= mount_exports(g.mount_port).keys())
+        g.pid = int(g.pidfile.read_text())
+
+    def tgtd_back(self) -> None:
+        """kill -9, then tgtd started by hand and every target made again with tgtadm."""
+        kill_9(tgtd_pids(SimpleNamespace(iscsi_port=self.tgt.port)))
+        control = self.tgt.control
+        sh("tgtd", "--iscsi", f"portal=127.0.0.1:{self.tgt.port}", "--control-port", control)
+        answers = ["tgtadm", "-C", control, "--op", "show", "--mode", "sys"]
+        wait_for("floor tgtd answers", lambda: not subprocess.run(answers, capture_output=True,
+                                                                 check=False).returncode, timeout=30, every=0.005)
+        for tid in range(1, len(self.backings) + 1):
+            self.make_target(tid)
+        wanted = self.iqns()
+        wait_for("floor tgtd lists every target", lambda: wanted <= tgt_iqns(int(control)))
+
+    def rules(self, count: int) -> None:
+        """One export file rewritten with `count` CLIENT blocks, one reload."""
+        key = next(iter(self.exports))
+        text = (self.ganesha.exports / f"{key}.conf").read_text()
+        self.write_export(key, int(re.search(r"Export_Id = (\d+);", text)[1]), [rule_address(9, i) for i in range(count)])
+        self.ganesha.reload()
+        listed = len(mount_exports(self.ganesha.mount_port).get(self.exports[key], []))
+        assert listed == count, f"the floor's ganesha lists {listed} clients of {count}"
+
+    def stop(self) -> None:
+        with contextlib.suppress(ProcessLookupError):  # already stopped by tear_down()
+            self.ganesha.stop()
+        self.tgt.stop()
+
+
+# ---- the Shoal under test ---------------------------------------------------------------
+
+
+class Scale:
+    """The bench Shoal, what was made on it, and the API as 8 users see it."""
+
+    def __init__(self, shoal):
+        self.shoal = shoal
+        config = tomllib.loads((shoal.work / "shoal.toml").read_text())["backends"]["test"]
+        self.mount_port = config["ganesha"]["mount_port"]
+        self.nfs_port = config["ganesha"]["nfs_port"]
+        self.control = config["iscsi"]["control_port"]
+        self.config = shoal.work / "shoal.toml"
+        self.root = f"{shoal.pool}/api"
+        self.process: subprocess.Popen | None = None  # set once the bench restarted Shoal itself
+        self.pid = self._find_pid()
+        self._local = threading.local()
+        self.shares: list[str] = []
+        self.volumes: list[str] = []
+        self.paths: dict[str, str] = {}  # share id -> export path
+        self.luns: dict[str, Lun] = {}  # volume id -> its LUN from the attachment's connection info
+
+    def _find_pid(self) -> int:
+        for child in psutil.Process().children(recursive=True):
+            cmdline = child.cmdline()
+            if "serve" in cmdline and str(self.config) in cmdline:
+                return child.pid
+        raise RuntimeError("the bench Shoal's process is not a child of this one")
+
+    def http(self, api: str) -> httpx.Client:
+        """One client per thread and API, as separate users would have."""
+        key = f"client_{api}"
+        if not hasattr(self._local, key):
+            setattr(self._local, key, self.shoal.client(api, SHARE_API if api == "share" else VOLUME_API))
+        return getattr(self._local, key)
+
+    def listing(self, api: str, path: str, key: str, **params) -> list[dict]:
+        """Every item, in upstream's pages of 1000 followed by marker."""
+        items: list[dict] = []
+        while True:
+            query = {**params, "limit": PAGE, **({"marker": items[-1]["id"]} if items else {})}
+            response = self.http(api).get(path, params=query)
+            response.raise_for_status()
+            page = response.json()[key]
+            items += page
+            if len(page) < PAGE:
+                return items
+
+    # -- 1. create and export ------------------------------------------------------------
+
+    def create(self, n_shares: int, n_volumes: int) -> float:
+        def one(job) -> tuple[str, str]:
+            kind, index = job
+            if kind == "share":
+                body = {"share": {"size": 1, "share_proto": "NFS", "name": f"scale-{index}"}}
+                response = self.http("share").post("/shares", json=body)
+            else:
+                response = self.http("volume").post("/volumes", json={"volume": {"size": 1, "name": f"scale-{index}"}})
+            assert response.status_code in (200, 202), response.text
+            return kind, response.json()[kind]["id"]
+
+        jobs = []  # a share, a volume, a share, ...
+        for index in range(max(n_shares, n_volumes)):
+            jobs += [("share", index)] if index < n_shares else []
+            jobs += [("volume", index)] if index < n_volumes else []
+        started = time.time()
+        made = in_threads(one, jobs)
+        self.shares = [i for kind, i in made if kind == "share"]
+        self.volumes = [i for kind, i in made if kind == "volume"]
+
+        def settled() -> bool:
+            busy = [len(self.listing("share", "/shares", "shares", status="creating")),
+                    len(self.listing("volume", "/volumes", "volumes", status="creating"))]
+            say(f"create: {busy[0]} shares and {busy[1]} volumes still creating")
+            return busy == [0, 0]
+
+        wait_for("every share and volume steady", settled, timeout=3600, every=5)
+        views = self.listing("share", "/shares/detail", "shares") + self.listing("volume", "/volumes/detail", "volumes")
+        mine = set(self.shares) | set(self.volumes)
+        bad = [(v["id"], v["status"]) for v in views if v["id"] in mine and v["status"] != "available"]
+        assert not bad, f"not available: {bad[:5]} ({len(bad)} in all)"
+        return max(stamp(v) for v in views if v["id"] in mine) - started
+
+    def export(self) -> float:
+        attached: list[float] = []
+
+        def one(job) -> tuple[str, str]:
+            kind, item = job
+            if kind == "share":
+                body = {"allow_access": {"access_type": "ip", "access_to": "127.0.0.1", "access_level": "rw"}}
+                response = self.http("share").post(f"/shares/{item}/action", json=body)
+                assert response.status_code == 200, response.text
+                return kind, response.json()["access"]["id"]
+            body = {"attachment": {"volume_uuid": item, "connector": CONNECTOR, "mode": "rw"}}
+            response = self.http("volume").post("/attachments", json=body)
+            assert response.status_code == 200, response.text
+            attachment = response.json()["attachment"]
+            self.luns[item] = Lun.of(attachment["connection_info"])
+            # As Nova does once the host has connected: the volume goes in-use.
+            done = self.http("volume").post(f"/attachments/{attachment['id']}/action", json={"os-complete": None})
+            assert done.status_code == 204, done.text
+            attached.append(time.time())
+            return kind, attachment["id"]
+
+        jobs = [("share", s) for s in self.shares] + [("volume", v) for v in self.volumes]
+        random.Random(7).shuffle(jobs)
+        started = time.time()
+        made = in_threads(one, jobs)
+
+        mine = set(self.shares)
+
+        def applied() -> bool:
+            states = [s["access_rules_status"] for s in self.listing("share", "/shares/detail", "shares")
+                      if s["id"] in mine]
+            pending = sum(state != "active" for state in states)
+            say(f"export: {pending} shares' rules not yet active")
+            assert "error" not in states
+            return not pending
+
+        wait_for("every rule active", applied, timeout=3600, every=5)
+        rules = in_threads(lambda rule: self.http("share").get(f"/share-access-rules/{rule}").json()["access"],
+                           [item for kind, item in made if kind == "share"])
+        assert all(r["state"] == "active" for r in rules)
+        return max([stamp(r) for r in rules] + attached) - started
+
+    def learn_paths(self) -> None:
+        columns = [line.split("\t") for line in zfs_names(self.root)]
+        mountpoints = {fields[0]: fields[-1] for fields in columns}
+        self.paths = {s: mountpoints[f"{self.root}/share-{s}"] for s in self.shares}
+
+    def share_paths(self) -> set[str]:
+        return set(self.paths.values())
+
+    def iqns(self) -> set[str]:
+        return {lun.iqn for lun in self.luns.values()}
+
+    def nfs_url(self, path: str) -> str:
+        return f"nfs://127.0.0.1{path}?nfsport={self.nfs_port}&mountport={self.mount_port}"
+
+    def mark_samples(self) -> None:
+        """A marker in a few shares (over NFS) and volumes (over iSCSI), to read after each recovery."""
+        for share in self.shares[:SAMPLE]:
+            local = self.shoal.work / "mark.txt"
+            local.write_text(share)
+            subprocess.run(["nfs-cp", str(local), self.nfs_url(f"{self.paths[share]}/{MARK}")], check=True,
+                           capture_output=True, timeout=60)
+        for volume in self.volumes[:SAMPLE]:
+            self.luns[volume].write(INITIATOR, pattern(volume, 64 * 1024))
+
+    def read_samples(self) -> None:
+        for share in self.shares[:SAMPLE]:
+            got = subprocess.run(["nfs-cat", self.nfs_url(f"{self.paths[share]}/{MARK}")], capture_output=True,
+                                 text=True, timeout=60, check=False)
+            assert got.returncode == 0 and got.stdout == share, f"share {share} over NFS: {got.stderr.strip()}"
+        for volume in self.volumes[:SAMPLE]:
+            assert self.luns[volume].read(INITIATOR, 64 * 1024) == pattern(volume, 64 * 1024), volume
+
+    def all_available(self) -> None:
+        views = self.listing("share", "/shares/detail", "shares") + self.listing("volume", "/volumes/detail", "volumes")
+        mine = set(self.shares) | set(self.volumes)
+        bad = [(v["id"], v["status"]) for v in views if v["id"] in mine and v["status"] not in ("available", "in-use")]
+        assert not bad, f"after recovery, not available: {bad[:5]} ({len(bad)} in all)"
+
+    # -- 2. the export daemons killed ----------------------------------------------------
+
+    def ganesha_back(self) -> None:
+        kill_9([int((self.shoal.work / "ganesha" / "ganesha.pid").read_text())])
+        wanted = self.share_paths()
+        wait_for("Shoal's ganesha lists every export again", lambda: wanted <= mount_exports(self.mount_port).keys())
+
+    def tgtd_back(self) -> None:
+        kill_9(tgtd_pids(self.shoal))
+        wanted = self.iqns()
+        wait_for("Shoal's tgtd lists every target again", lambda: wanted <= tgt_iqns(self.control))
+
+    # -- 3. restart -------------------------------------------------------------------------
+
+    def restart(self) -> tuple[float, float]:
+        """(stopped, serving with every export and target listed), seconds from the stop."""
+        start = time.monotonic()
+        self.http("share").close(), self.http("volume").close()
+        self._local = threading.local()
+        if self.process is not None:
+            stop_server(self.process)
+        else:
+            os.kill(self.pid, signal.SIGINT)
+            psutil.Process(self.pid).wait(timeout=60)
+        stopped = time.monotonic() - start
+        log = self.shoal.work / "shoal.log"
+        env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+        self.process = subprocess.Popen([*SHOAL, "--config", str(self.config), "serve"], env=env,
+                                        cwd=Path(__file__).resolve().parents[1], stdout=log.open("a"),
+                                        stderr=subprocess.STDOUT)
+        self.pid = self.process.pid
+        wait_until_serving(self.shoal.url, self.process, log, timeout=600)
+        shares, iqns = self.share_paths(), self.iqns()
+        wait_for("every export and target listed after the restart",
+                 lambda: shares <= mount_exports(self.mount_port).keys() and iqns <= tgt_iqns(self.control))
+        return stopped, time.monotonic() - start
+
+    def stop(self) -> None:
+        if self.process is not None:
+            stop_server(self.process)
+
+    # -- 5. many rules on one share --------------------------------------------------------
+
+    def rules(self, count: int, round_no: int) -> float:
+        http = self.http("share")
+        response = http.post("/shares", json={"share": {"size": 1, "share_proto": "NFS", "name": f"rules-{round_no}"}})
+        share = response.json()["share"]["id"]
+        wait_for("the rules' share", lambda: http.get(f"/shares/{share}").json()["share"]["status"] == "available",
+                 every=0.2)
+
+        def allow(index: int) -> None:
+            body = {"allow_access": {"access_type": "ip", "access_to": rule_address(round_no, index),
+                                     "access_level": "rw"}}
+            response = self.http("share").post(f"/shares/{share}/action", json=body)
+            assert response.status_code == 200, response.text
+
+        started = time.time()
+        in_threads(allow, range(count))
+
+        def active() -> list[dict] | None:
+            rules = http.get("/share-access-rules", params={"share_id": share}).json()["access_list"]
+            assert not any(r["state"] == "error" for r in rules), [r for r in rules if r["state"] == "error"][:3]
+            return rules if sum(r["state"] == "active" for r in rules) == count else None
+
+        rules = wait_for(f"{count} rules active", active, timeout=3600, every=1)
+        seconds = max(stamp(r) for r in rules) - started
+        path = sh("zfs", "get", "-H", "-o", "value", "mountpoint", f"{self.root}/share-{share}").strip()
+        listed = len(mount_exports(self.mount_port).get(path, []))
+        assert listed == count, f"ganesha lists {listed} clients of {count} for {path}"
+        assert http.delete(f"/shares/{share}").status_code == 202
+        wait_for("the rules' share deleted", lambda: http.get(f"/shares/{share}").status_code == 404, every=0.2)
+        return seconds
+
+    # -- 6. memory ------------------------------------------------------------------------
+
+    def operations(self, count: int, offset: int) -> None:
+        """`count` operations of a fixed mix, 8 threads; none leaves anything behind."""
+        def one(k: int) -> None:
+            share, volume = self.shares[k % len(self.shares)], self.volumes[k % len(self.volumes)]
+            s, v = self.http("share"), self.http("volume")
+            kind = k % 10
+            if kind == 0:
+                response = s.get(f"/shares/{share}")
+            elif kind == 1:
+                response = v.get(f"/volumes/{volume}")
+            elif kind == 2:
+                response = s.put(f"/shares/{share}", json={"share": {"display_description": f"op {k}"}})
+            elif kind == 3:
+                response = v.put(f"/volumes/{volume}", json={"volume": {"description": f"op {k}"}})
+            elif kind == 4:
+                response = s.post(f"/shares/{share}/metadata", json={"metadata": {f"k{k % 7}": str(k)}})
+            elif kind == 5:
+                response = v.post(f"/volumes/{volume}/metadata", json={"metadata": {f"k{k % 7}": str(k)}})
+            elif kind == 6:
+                response = s.get("/shares/detail", params={"limit": 20, "offset": k % 50})
+            elif kind == 7:
+                response = v.get("/volumes/detail", params={"limit": 20, "offset": k % 50})
+            elif kind == 8:
+                response = s.get("/share-access-rules", params={"share_id": share})
+            else:  # a volume snapshot made, then deleted
+                response = v.post("/snapshots", json={"snapshot": {"volume_id": volume, "force": True}})
+                assert response.status_code == 202, response.text
+                snap = response.json()["snapshot"]["id"]
+                wait_for("snapshot", lambda: v.get(f"/snapshots/{snap}").json()["snapshot"]["status"] == "available",
+                         every=0.05)
+                response = v.delete(f"/snapshots/{snap}")
+                assert response.status_code == 202, response.text
+                wait_for("snapshot gone", lambda: v.get(f"/snapshots/{snap}").status_code == 404, every=0.05)
+            assert response.status_code < 300, (kind, response.status_code, response.text)
+
+        in_threads(one, range(offset, offset + count))
+
+    # -- 4. big listings: rows straight into the database -----------------------------------
+
+    def insert_rows(self, total: int) -> dict[str, list[str]]:
+        """Copies of one share's and one volume's row until each table holds `total` of
+        this project's; no backend object behind them (provider_location NULL keeps
+        recovery and the checks away from them). Returns the ids inserted."""
+        made: dict[str, list[str]] = {}
+        with sqlite3.connect(self.shoal.work / "shoal.db", timeout=60) as db:
+            for table, source, changes in (
+                ("shares", self.shares[-1], {"provider_location": None}),
+                ("volumes", self.volumes[-1], {"provider_location": None, "attach_status": "detached",
+                                                "status": "available"}),
+            ):
+                columns = [row[1] for row in db.execute(f"PRAGMA table_info({table})")]
+                (have,) = db.execute(f"SELECT count(*) FROM {table}").fetchone()
+                ids = [str(uuid.uuid4()) for _ in range(max(0, total - have))]
+                given = ["id", "name", *changes]  # the columns set here; the others are the source row's
+                picks = ["?" if c in given else c for c in columns]
+                sql = f"INSERT INTO {table} ({', '.join(columns)}) SELECT {', '.join(picks)} FROM {table} WHERE id = ?"
+                rows = []
+                for number, new in enumerate(ids):
+                    values = {"id": new, "name": f"db-row-{number}", **changes}
+                    rows.append([values[c] for c in columns if c in given] + [source])
+                db.executemany(sql, rows)
+                made[table] = ids
+        return made
+
+    def delete_rows(self, made: dict[str, list[str]]) -> None:
+        with sqlite3.connect(self.shoal.work / "shoal.db", timeout=60) as db:
+            for table, ids in made.items():
+                db.executemany(f"DELETE FROM {table} WHERE id = ?", [[i] for i in ids])
+
+
+# ---- the rounds ---------------------------------------------------------------------------
+
+
+class Figures:
+    """Pairs of (Shoal, floor) seconds per measurement; ratio = median of per-round ratios."""
+
+    def __init__(self):
+        self.pairs: dict[str, list[tuple[float, float | None]]] = {}
+
+    def add(self, what: str, shoal: float, floor: float | None) -> None:
+        self.pairs.setdefault(what, []).append((shoal, floor))
+        ratio = f", ratio {shoal / floor:.2f}" if floor else ""
+        say(f"{what}: Shoal {shoal:.3f}s" + (f", floor {floor:.3f}s{ratio}" if floor is not None else ""))
+
+    def print(self) -> None:
+        print(f"{'measurement':<56}{'runs':>5}{'shoal s':>10}{'floor s':>10}{'ratio':>8}")
+        for what, pairs in self.pairs.items():
+            shoal = statistics.median(p[0] for p in pairs)
+            floors = [p[1] for p in pairs if p[1] is not None]
+            floor = f"{statistics.median(floors):>10.3f}" if floors else f"{'-':>10}"
+            ratio = f"{statistics.median(p[0] / p[1] for p in pairs):>8.2f}" if floors else f"{'-':>8}"
+            print(f"{what:<56}{len(pairs):>5}{shoal:>10.3f}{floor}{ratio}")
+
+
+def paired(figures: Figures, what: str, index: int, shoal, floor) -> None:
+    """Run both in the round's order (they take turns going first); record the pair."""
+    times: dict[str, float] = {}
+    steps = (("shoal", shoal), ("floor", floor))
+    for name, step in steps if index % 2 == 0 else steps[::-1]:
+        time.sleep(0.5)
+        times[name] = wall(step)
+    figures.add(what, times["shoal"], times["floor"])
+
+
+def listing_round(scale: Scale, figures: Figures, label: str, index: int) -> None:
+    def whole(api: str, path: str) -> float:
+        return wall(lambda: scale.http(api).get(path).raise_for_status())
+
+    def pages(api: str, path: str, key: str) -> float:
+        return wall(lambda: scale.listing(api, path, key))
+
+    floor = wall(lambda: zfs_names(scale.root))
+    order = [("share", "/shares/detail", "shares"), ("volume", "/volumes/detail", "volumes")]
+    for api, path, key in order if index % 2 == 0 else order[::-1]:
+        figures.add(f"GET {path} {label}, one request", whole(api, path), floor)
+        figures.add(f"GET {path} {label}, pages of {PAGE}", pages(api, path, key), floor)
+
+
+def recovery_round(scale: Scale, floor: FloorDaemons, figures: Figures, index: int) -> None:
+    paired(figures, "ganesha kill -9 to all exports", index, scale.ganesha_back, floor.ganesha_back)
+    scale.read_samples()
+    paired(figures, "tgtd kill -9 to all targets", index, scale.tgtd_back, floor.tgtd_back)
+    scale.read_samples()
+    scale.all_available()
+    stopped: list[float] = []
+    paired(figures, "Shoal restart to all exports listed", index, lambda: stopped.append(scale.restart()[0]),
+           lambda: (zfs_names(scale.root), mount_exports(scale.mount_port), tgt_iqns(scale.control)))
+    say(f"(of which stopping Shoal took {stopped[0]:.2f}s)")
+    scale.read_samples()
+
+
+def rules_round(scale: Scale, floor: FloorDaemons, figures: Figures, index: int) -> None:
+    times: dict[str, float] = {}
+    steps = (("floor", lambda: wall(lambda: floor.rules(RULES))), ("shoal", lambda: scale.rules(RULES, index)))
+    for name, step in steps if index % 2 == 0 else steps[::-1]:
+        time.sleep(0.5)
+        times[name] = step()
+    figures.add(f"{RULES} rules on one share", times["shoal"], times["floor"])
+
+
+def memory_run(scale: Scale, n: int, memory: list[tuple[str, float]]) -> None:
+    done = 0
+    for count, label in ((200, "a warm-up of 200 operations"), (n, f"{n} operations"),
+                         (9 * n, f"{10 * n} operations")):
+        scale.operations(count, done)
+        done += count
+        memory.append((f"after {label}", rss_mib(scale.pid)))
+        say(f"RSS {memory[-1][1]:.0f} MiB {memory[-1][0]}")
+
+
+def run(args, figures: Figures, memory: list[tuple[str, float]]) -> None:
+    n = max(args.shares, args.volumes)
+    # Placement counts each 1 GiB share and volume against the pool's free space: a
+    # sparse image with room for Shoal's and the floor's (the floor's take no reservation).
+    with bench_shoal(pool_size=f"{2 * (args.shares + args.volumes) + 100}G") as shoal:
+        scale = Scale(shoal)
+        floor = FloorDaemons(shoal.work, f"{shoal.pool}/raw")
+        try:
+            memory.append(("at start", rss_mib(scale.pid)))
+            made = f"{args.shares}+{args.volumes}"
+            say(f"floor: {made} shares and volumes by hand")
+            floor_create = wall(lambda: floor.create(args.shares, args.volumes))
+            floor_export = wall(floor.export)
+            floor.tear_down()
+            say(f"Shoal: {made} shares and volumes through the API, {THREADS} threads")
+            figures.add(f"create {made}", scale.create(args.shares, args.volumes), floor_create)
+            memory.append((f"after {made} creates", rss_mib(scale.pid)))
+            figures.add(f"export: {made} rules+attachments", scale.export(), floor_export)
+            scale.learn_paths()
+            assert scale.share_paths() <= mount_exports(scale.mount_port).keys()
+            assert scale.iqns() <= tgt_iqns(scale.control)
+            floor.serve(scale)
+            scale.mark_samples()
+            for index in range(args.rounds):
+                say(f"round {index + 1} of {args.rounds}: ganesha, tgtd, restart, listing")
+                recovery_round(scale, floor, figures, index)
+                listing_round(scale, figures, f"of {n}", index)
+            for index in range(args.rounds):
+                say(f"{RULES} rules on one share, round {index + 1}")
+                rules_round(scale, floor, figures, index)
+            say("memory: warm-up, then N and 10 N operations")
+            memory_run(scale, n, memory)
+            say(f"{args.big} rows each copied into the database")
+            rows = scale.insert_rows(args.big)
+            try:
+                for index in range(args.rounds):
+                    listing_round(scale, figures, f"of {args.big} (DB rows)", index)
+            finally:
+                scale.delete_rows(rows)
+        finally:
+            scale.stop()
+            floor.stop()
+
+
+class Watchdog:
+    """Kills the bench's private zfs-fuse once it stops answering (`zpool list`, twice
+    in a row): a wedged daemon leaves every zfs command hanging for good, and only
+    its death lets them fail, so that the bench stops and cleans up."""
+
+    def __init__(self, daemon: PrivateZfsFuse):
+        self.daemon, self.stopped = daemon, threading.Event()
+        threading.Thread(target=self._watch, name="zfs-watchdog", daemon=True).start()
+
+    def _answers(self) -> bool:
+        try:
+            return subprocess.run(["zpool", "list"], capture_output=True, timeout=60, check=False).returncode == 0
+        except subprocess.TimeoutExpired:
+            return False
+
+    def _watch(self) -> None:
+        misses = 0
+        while not self.stopped.wait(30):
+            misses = 0 if self._answers() else misses + 1
+            if misses >= 2 and not self.stopped.is_set():
+                say("the private zfs-fuse does not answer: killing it so that the bench can stop")
+                self.daemon.kill()
+                return
+
+
+def enter_own_namespace() -> None:
+    """Re-run in a mount namespace of the bench's own, where a private zfs-fuse (as
+    scripts/chaos and scripts/tempest have) carries its thousands of datasets: the
+    host's daemon, which other runs share, never sees them."""
+    if os.environ.get(NAMESPACE_FLAG) or not private_zfs_possible():
+        return
+    os.environ[NAMESPACE_FLAG] = "1"
+    os.execvp("unshare", ["unshare", "--mount", "--propagation", "private", sys.executable, __file__, *sys.argv[1:]])
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    # zfs-fuse mounts about a thousand datasets at the most (the ~1020th failed here):
+    # 500 shares and 500 volumes, each a dataset, are what it holds with room to spare.
+    default = 500 if shutil.which("zfs-fuse") else 1000
+    parser.add_argument("--shares", type=int, default=default)
+    parser.add_argument("--volumes", type=int, default=default)
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--big", type=int, default=10000, help="rows of the listing from the database")
+    parser.add_argument("--quick", action="store_true", help="100 shares, 100 volumes, 1 round, 1000 rows")
+    parser.add_argument("--host-zfs", action="store_true", help="use the host's zfs-fuse, not a private one")
+    args = parser.parse_args()
+    if not args.host_zfs:
+        enter_own_namespace()
+    if args.quick:
+        args.shares, args.volumes, args.rounds, args.big = 100, 100, 1, 1000
+    figures = Figures()
+    memory: list[tuple[str, float]] = []
+    load = os.getloadavg()
+    daemon = None
+    if os.environ.get(NAMESPACE_FLAG):
+        daemon = PrivateZfsFuse(Path(tempfile.mkdtemp(prefix="shoal-scale-zfs-")))
+        daemon.start()
+        say(f"a private zfs-fuse (pid {daemon.pid}) in the bench's own mount namespace")
+    watchdog = Watchdog(daemon) if daemon is not None else None
+    try:
+        run(args, figures, memory)
+    finally:
+        if watchdog is not None:
+            watchdog.stopped.set()
+            daemon.stop()
+            shutil.rmtree(daemon.directory, ignore_errors=True)
+    print(f"scale: {args.shares} shares, {args.volumes} volumes, {THREADS} client threads, "
+          f"load average at start {load[0]:.2f}; ratio = median of per-round Shoal / floor")
+    figures.print()
+    print("Shoal's RSS: " + ", ".join(f"{what} {mib:.0f} MiB" for what, mib in memory))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
