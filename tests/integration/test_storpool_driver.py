@@ -9,13 +9,10 @@ revert."""
 
 from __future__ import annotations
 
-import os
 import platform
 import uuid
 
 import pytest
-from os_brick.initiator.connectors.storpool import StorPoolConnector
-from oslo_concurrency import processutils
 
 from shoal.drivers.base import DriverError, NotFoundOnBackend
 from shoal.drivers.storpool.config import StorPoolBackendConfig
@@ -23,6 +20,7 @@ from shoal.drivers.storpool.volumes import StorPoolVolumeDriver
 from shoal.drivers.volume import Connector, ExportSpec, VolumeRef, VolumeSnapshotRef
 from tests.fixtures.shoal import running_shoal
 from tests.fixtures.storpool import OTHER_HOSTS
+from tests.integration.storpool_helpers import Attached
 
 from .volume_helpers import cinder, wait_for_status, wait_gone
 
@@ -52,36 +50,6 @@ def name(volume: VolumeRef) -> str:
 def summary(emulator, volume_or_name) -> dict:
     key = volume_or_name if isinstance(volume_or_name, str) else name(volume_or_name)
     return emulator.store.volumes[key].summary()
-
-
-class Attached:
-    """os-brick's StorPoolConnector, unmodified, as a compute host runs it. Its
-    commands (blockdev) run directly, as root, instead of through privsep's
-    `sudo privsep-helper`: the executor is os-brick's own parameter."""
-
-    def __init__(self, properties: dict):
-        self.connector = StorPoolConnector(None, execute=processutils.execute)
-        self.properties = properties
-        self.device = self.connector.connect_volume(self.properties)
-        self.path = self.device["path"]
-
-    def write(self, offset: int, data: bytes) -> None:
-        fd = os.open(self.path, os.O_WRONLY)
-        try:
-            os.pwrite(fd, data, offset)
-            os.fsync(fd)
-        finally:
-            os.close(fd)
-
-    def read(self, offset: int, length: int) -> bytes:
-        fd = os.open(self.path, os.O_RDONLY)
-        try:
-            return os.pread(fd, length, offset)
-        finally:
-            os.close(fd)
-
-    def close(self) -> None:
-        self.connector.disconnect_volume(self.properties, self.device)
 
 
 def attach(driver, volume, connector=HERE) -> Attached:
@@ -390,6 +358,7 @@ def test_through_shoal_a_type_places_attaches_and_retypes_in_place(shoal_with_st
             assert resp.status_code == 202, resp.text
             retyped = wait_for_status(client, f"/volumes/{volume['id']}", "available")
             assert retyped["volume_type"] == types["hybrid"]["name"]
+            assert retyped["os-vol-host-attr:host"] == "shoal@sp#template_hybrid"  # the new template's pool
             assert summary(storpool_emulator, f"os--volume-{volume['id']}")["templateName"] == "hybrid"
 
             assert client.delete(f"/volumes/{volume['id']}").status_code == 202
