@@ -377,8 +377,11 @@ def nas_share(zpool: str):
         destroy_dataset(dataset)
 
 
-@pytest.fixture(scope="package")
-def tour(zpool, tmp_path_factory):
+@contextmanager
+def tour_shoal(zpool: str, tmp_path_factory, name: str = "tour", extra_config: str = "", nas_dir: str = ""):
+    """A tour Shoal (its own identity, clouds.yaml, projects and users) with the
+    `[backends.*]` tables of `extra_config` next to its ZFS backend `test`;
+    everything left in its projects is swept away at the end."""
     for tool in ("openstack", "cinder"):
         if not (BIN / tool).exists():
             pytest.skip(f"{tool} is not installed in this venv; run scripts/host-setup")
@@ -391,8 +394,8 @@ def tour(zpool, tmp_path_factory):
         assert done.returncode == 0, done.stderr
         assert passwords["admin"] not in done.stdout + done.stderr
 
-    with nas_share(zpool) as nas_dir, running_shoal(zpool, tmp_path_factory, "tour", auth="identity",
-                                                    before_start=bootstrap, extra_config=backend_toml(NAS_BACKEND, nas_dir)) as server:
+    with running_shoal(zpool, tmp_path_factory, name, auth="identity", before_start=bootstrap,
+                       extra_config=extra_config) as server:
         clouds = server.state_dir / "clouds.yaml"
         accounts = {"admin": ("admin", "admin", "admin"), **ACCOUNTS}
         clouds.write_text(_clouds_yaml(f"{server.url}/identity/v3", accounts, passwords))
@@ -412,3 +415,10 @@ def tour(zpool, tmp_path_factory):
             made = [tour.projects[p] for p in PROJECTS if p in tour.projects]
             if made:
                 tour.osc("admin", "project", "delete", *made, check=False)
+
+
+@pytest.fixture(scope="package")
+def tour(zpool, tmp_path_factory):
+    with nas_share(zpool) as nas_dir, tour_shoal(zpool, tmp_path_factory, "tour", backend_toml(NAS_BACKEND, nas_dir),
+                                                 nas_dir) as tour:
+        yield tour
