@@ -404,10 +404,21 @@ class Workload:
             return "skipped" if volume is None else self.attach(volume)
 
     def attach(self, volume: str) -> str:
-        """os-brick's part of an attach: attachment with a connector, then complete."""
+        """As nova attaches: reserve an attachment, give it the host's connector, complete it;
+        when the connector is refused, delete the attachment again (nova's roll-back)."""
         attachment = self._post(self.api.volume, "/attachments", {"attachment": {
-            "volume_uuid": volume, "instance_uuid": None, "connector": connector(INITIATOR, "chaos-host")}})["attachment"]
-        info = attachment["connection_info"]
+            "volume_uuid": volume, "instance_uuid": None}})["attachment"]
+        with self.model.lock:
+            self.model.attachments[attachment["id"]] = (volume, None)
+        resp = self.api.volume.put(f"/attachments/{attachment['id']}", json={"attachment": {
+            "connector": connector(INITIATOR, "chaos-host")}})
+        if resp.status_code != 200:
+            self._delete(self.api.volume, f"/attachments/{attachment['id']}")
+            with self.model.lock:
+                self.model.attachments.pop(attachment["id"], None)
+            kind = Refused if 400 <= resp.status_code < 500 else httpx.TransportError
+            raise kind(f"PUT /attachments/{attachment['id']}: {resp.status_code} {resp.text[:200]}")
+        info = resp.json()["attachment"]["connection_info"]
         # iSCSI (ZFS volumes) is reached through the LUN; an NFS file (RemoteFS) only through its file
         lun = Lun.of(info) if info and info.get("driver_volume_type") == "iscsi" else None
         with self.model.lock:
