@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from shoal.drivers.zfs import commands as zc
 from shoal.drivers.zfs.gc import Collector, Tree
-from shoal.drivers.zfs.zfs import ZfsError
+from shoal.drivers.zfs.zfs import BUSY_PATIENTLY, ZfsBusy, ZfsError
 
 RECORDED = """\
 tank/r\ttype\tfilesystem\t-
@@ -59,11 +59,14 @@ def test_snapshots_oldest_first_clones_and_needs():
 
 
 class FakeZfs:
-    def __init__(self, refuse=(), fail=()):
-        self.destroyed, self.set_calls = [], []
-        self.refuse, self.fail = set(refuse), set(fail)
+    def __init__(self, refuse=(), fail=(), busy=()):
+        self.destroyed, self.set_calls, self.retries = [], [], []
+        self.refuse, self.fail, self.busy = set(refuse), set(fail), set(busy)
 
-    def destroy_unless_needed(self, name):
+    def destroy_unless_needed(self, name, retry=None):
+        self.retries.append((name, retry))
+        if name in self.busy:
+            raise ZfsBusy("cannot destroy: dataset is busy")
         if name in self.fail:
             raise ZfsError("dataset is busy")
         if name in self.refuse:
@@ -117,3 +120,28 @@ def test_sweep_collects_everything_collectable():
         "tank/r/volume-a@clone-b", "tank/r/volume-a@snap-1", "tank/r/volume-a", "tank/r/volume-c-reverted-0a1b2c3d",
         "tank/r/unmanaged-volume-d@clone-e",
     }
+
+
+def test_drop_hides_what_stays_busy_and_a_later_sweep_destroys_it():
+    """zfs-fuse calling a dataset busy past the patient retry: the delete still
+    succeeds, the dataset is hidden and pending; the sweep that finds it free
+    destroys it and forgets it."""
+    t, zfs = tree(), FakeZfs(busy={"tank/r/volume-c@keep"})
+    collector = Collector(zfs)
+    assert collector.drop(t, "tank/r/volume-c@keep") is False
+    assert zfs.retries == [("tank/r/volume-c@keep", BUSY_PATIENTLY)]
+    assert zfs.set_calls == [("tank/r/volume-c@keep", {"shoal:deleted": "yes"})]
+    assert t.get("tank/r/volume-c@keep").hidden and collector.pending == {"tank/r/volume-c@keep"}
+
+    assert "tank/r/volume-c@keep" not in collector.sweep(t)  # still busy: stays hidden and pending
+    assert collector.pending == {"tank/r/volume-c@keep"}
+    zfs.busy.clear()
+    assert "tank/r/volume-c@keep" in collector.sweep(t)
+    assert collector.pending == set() and "tank/r/volume-c@keep" not in t
+
+
+def test_pending_is_forgotten_once_gone_some_other_way():
+    t, collector = tree(), Collector(FakeZfs())
+    collector.pending = {"tank/r/volume-gone", "tank/other/volume-x"}
+    collector.sweep(t)
+    assert collector.pending == {"tank/other/volume-x"}  # another root's: its own sweep decides

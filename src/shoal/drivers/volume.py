@@ -100,6 +100,12 @@ class VolumeDriver(ABC):
     def start(self) -> None:
         """Prepare the backend (target daemon up, pools present). Idempotent."""
 
+    def collect_garbage(self) -> list[str]:
+        """Remove what earlier deletes had to leave for later (e.g. data the
+        backend kept busy past the delete's retries); returns what went. Called
+        by the periodic check; cheap when nothing waits. Default: nothing waits."""
+        return []
+
     @abstractmethod
     def problems(self) -> list[str]: ...
 

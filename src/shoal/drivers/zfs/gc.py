@@ -25,7 +25,11 @@ something just destroyed: a hidden snapshot without clones is destroyed, then
 its dataset if that is hidden and has no snapshots left, then that dataset's
 origin snapshot, and so on. `Collector.sweep` does the same from every hidden
 object nothing needs (at start-up, after a crash). Destroys are never recursive:
-if the tree was stale, ZFS refuses and the object simply stays hidden.
+if the tree was stale, ZFS refuses and the object simply stays hidden. A
+delete's destroy that ZFS keeps refusing as busy (zfs-fuse, now and then, with
+nothing of ours holding the dataset) is hidden too once a patient retry ran
+out, and remembered as `pending`: the periodic check sweeps until it is gone
+(after a restart, the start-up sweep finds it by its mark).
 """
 
 from __future__ import annotations
@@ -34,7 +38,9 @@ import logging
 import re
 from dataclasses import dataclass, field
 
-from .zfs import Zfs, ZfsError
+from shoal.hosts import Retry
+
+from .zfs import BUSY, BUSY_PATIENTLY, Zfs, ZfsBusy, ZfsError
 
 log = logging.getLogger(__name__)
 
@@ -133,6 +139,7 @@ class Collector:
 
     def __init__(self, zfs: Zfs):
         self.zfs = zfs
+        self.pending: set[str] = set()  # hidden because busy, not destroyed yet
 
     def hide(self, tree: Tree, name: str) -> None:
         if name in tree and not tree.get(name).hidden:
@@ -140,14 +147,20 @@ class Collector:
             tree.mark(name)
 
     def drop(self, tree: Tree, name: str) -> bool:
-        """Destroy `name` if nothing needs it (True), else hide it (False)."""
-        if not tree.needed(name) and self.zfs.destroy_unless_needed(name):
-            tree.discard(name)
-            return True
+        """Destroy `name` if nothing needs it (True), else hide it (False); also
+        hidden, for a later sweep, when ZFS still calls it busy after a patient retry."""
+        if not tree.needed(name):
+            try:
+                if self.zfs.destroy_unless_needed(name, retry=BUSY_PATIENTLY):
+                    tree.discard(name)
+                    return True
+            except ZfsBusy as exc:
+                log.warning("%s is still busy; hidden, a later sweep destroys it: %s", name, exc)
+                self.pending.add(name)
         self.hide(tree, name)
         return False
 
-    def collect(self, tree: Tree, start: str | None) -> list[str]:
+    def collect(self, tree: Tree, start: str | None, retry: Retry = BUSY) -> list[str]:
         """Walk up the origin chain from `start`, destroying each hidden
         object nothing needs any more; stop at the first one still needed,
         visible, or outside the root. Failures stop the walk (logged; the
@@ -161,32 +174,40 @@ class Collector:
             if not entry.is_snapshot:  # its own hidden, clone-less snapshots first
                 for snap in tree.snapshots(name):
                     if snap.hidden and not tree.needed(snap.name):
-                        destroyed += self._destroy(tree, snap.name)
+                        destroyed += self._destroy(tree, snap.name, retry)
             if tree.needed(name):
                 break
             up = name.split("@", 1)[0] if entry.is_snapshot else entry.origin
-            done = self._destroy(tree, name)
+            done = self._destroy(tree, name, retry)
             if not done:
                 break
             destroyed += done
             name = up
         return destroyed
 
-    def _destroy(self, tree: Tree, name: str) -> list[str]:
+    def _destroy(self, tree: Tree, name: str, retry: Retry = BUSY) -> list[str]:
         try:
-            if not self.zfs.destroy_unless_needed(name):
+            if not self.zfs.destroy_unless_needed(name, retry=retry):
                 return []
+        except ZfsBusy as exc:  # what stayed busy is tried again by each periodic check: no alarm each time
+            log.info("deferred destroy of %s: still busy, will retry later: %s", name, exc)
+            return []
         except ZfsError as exc:
             log.warning("deferred destroy of %s failed, will retry later: %s", name, exc)
             return []
         log.info("destroyed hidden %s: nothing depends on it any more", name)
         tree.discard(name)
+        self.pending.discard(name)
         return [name]
 
-    def sweep(self, tree: Tree) -> list[str]:
-        """Collect every hidden object nothing needs (after a restart or a crash)."""
+    def sweep(self, tree: Tree, retry: Retry = BUSY) -> list[str]:
+        """Collect every hidden object nothing needs (after a restart or a crash,
+        and what stayed busy)."""
         destroyed: list[str] = []
         for entry in [e for e in tree.entries.values() if e.hidden]:
             if entry.name in tree and not tree.needed(entry.name):
-                destroyed += self.collect(tree, entry.name)
+                destroyed += self.collect(tree, entry.name, retry)
+        # Gone some other way (a pool destroyed, a later delete), or needed again: nothing to wait for.
+        self.pending -= {n for n in self.pending if n.startswith(tree.root + "/") and
+                         (n not in tree or tree.needed(n))}
         return destroyed

@@ -14,7 +14,9 @@ rejected: promoting moves the deleted volume's older snapshots onto the clone
 and renames them, which breaks the provider locations of live snapshots, and
 every promote is a rename (``dataset is busy`` on zfs-fuse) on the delete
 path. Hiding is one ``zfs set``; the state is on ZFS, so a restart loses
-nothing, and `start` sweeps what a crash left behind.
+nothing, and `start` sweeps what a crash left behind. A destroy that zfs-fuse
+keeps answering "busy" is hidden the same way, and swept by `collect_garbage`
+(the periodic check) until it goes.
 
 Revert (`volume_revert`) is a rollback, or, when the volume was cloned after
 the snapshot, a promoted clone of the snapshot swapped in under the volume's
@@ -44,7 +46,7 @@ from shoal.drivers.volume import (
 )
 from shoal.exports.iscsi.base import IscsiHelper
 from shoal.exports.nfs.base import NfsExport, NfsHelper
-from shoal.hosts import Host
+from shoal.hosts import Host, Retry
 from shoal.targets import iscsi as iscsi_targets
 
 from . import naming, options, volume_export, volume_specs
@@ -54,7 +56,7 @@ from .volume_layout import FileLayout, GiB, Layout, ZvolLayout, backend_errors
 from .volume_manage import ManageMixin
 from .volume_migration import MigrationMixin
 from .volume_revert import RevertMixin
-from .zfs import Zfs, ZfsError, ZfsNotFound
+from .zfs import BUSY, ONCE, Zfs, ZfsError, ZfsNotFound
 
 log = logging.getLogger(__name__)
 
@@ -142,15 +144,20 @@ class ZfsVolumeDriver(ManageMixin, RevertMixin, MigrationMixin, VolumeDriver):
 
     def start(self) -> None:
         self._helper().start()
-        self.collect_garbage()
+        self._sweep(self.config.pools)
 
     def collect_garbage(self) -> list[str]:
-        """Destroy every hidden object nothing needs any more (all pools)."""
+        """What deletes hid because ZFS called it busy, destroyed once it is not
+        (one try each: the periodic check comes again)."""
+        return self._sweep(sorted({self._root_of(name) for name in list(self.collector.pending)}), retry=ONCE)
+
+    def _sweep(self, roots, retry: Retry = BUSY) -> list[str]:
+        """Destroy every hidden object nothing needs any more under `roots`."""
         destroyed: list[str] = []
-        for root in self.config.pools:
+        for root in roots:
             try:
                 with self._lock(root):
-                    destroyed += self.collector.sweep(self._tree(root))
+                    destroyed += self.collector.sweep(self._tree(root), retry)
             except ZfsError as exc:
                 log.warning("garbage collection under %s failed: %s", root, exc)
         return destroyed
@@ -302,7 +309,8 @@ class ZfsVolumeDriver(ManageMixin, RevertMixin, MigrationMixin, VolumeDriver):
             if self.collector.drop(tree, dataset):
                 self.collector.collect(tree, origin)
             else:
-                log.info("volume %s: %s kept hidden until its clones are gone", volume.id, dataset)
+                log.info("volume %s: %s kept hidden until its clones are gone or it is no longer busy",
+                         volume.id, dataset)
 
     @backend_errors
     def extend_volume(self, volume: VolumeRef, new_size_gb: int) -> None:

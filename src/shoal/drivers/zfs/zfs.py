@@ -27,6 +27,13 @@ BUSY = Retry(transient=("dataset is busy", "pool or dataset is busy", "device is
 # A short retry, for a rename that has a better way out than waiting.
 BUSY_BRIEFLY = Retry(transient=BUSY.transient, attempts=3, first_delay=0.1, max_delay=0.2)
 
+# A delete's destroy: zfs-fuse answers "dataset is busy" for ten seconds and more
+# with no process of ours holding the dataset (e.g. while a mount namespace made
+# meanwhile still holds a copy of its mount). Half a minute of patience; what is
+# still busy then is hidden for the collector (gc.Collector.drop).
+BUSY_PATIENTLY = Retry(transient=BUSY.transient, attempts=22, first_delay=0.02, max_delay=2.0)
+ONCE = Retry(transient=BUSY.transient, attempts=1)  # the collector's later tries: it comes again
+
 # A destroy refused because something still needs the object (the full stderr
 # is checked: the names ZFS lists after the message can push it out of a tail).
 DEPENDANTS = ("has dependent clones", "has children")
@@ -40,6 +47,10 @@ class ZfsError(Exception):
 
 class ZfsNotFound(ZfsError):
     pass
+
+
+class ZfsBusy(ZfsError):
+    """ZFS still answered busy when the retries ran out."""
 
 
 @dataclass(frozen=True)
@@ -210,19 +221,20 @@ class Zfs:
     def inherit(self, name: str, prop: str) -> None:
         self._run(cmd.inherit(name, prop))
 
-    def destroy_unless_needed(self, name: str) -> bool:
+    def destroy_unless_needed(self, name: str, retry: Retry = BUSY) -> bool:
         """Destroy a snapshot, dataset or zvol that nothing depends on.
 
         True when it is gone (destroyed now or before); False, changing nothing,
         when ZFS refuses because clones or snapshots still depend on it. Never
-        recursive. Other failures raise (busy ones after the usual retries).
+        recursive. Busy answers are retried as `retry` says, then raise ZfsBusy;
+        other failures raise ZfsError.
         """
         with self._pool_lock(name):
             unmounted = "@" not in name and self.features().unmount_first
             if unmounted:
                 self.host.run(cmd.unmount(name), check=False)
             try:
-                self.host.run(cmd.destroy(name), retry=BUSY)
+                self.host.run(cmd.destroy(name), retry=retry)
             except CommandError as err:
                 if _not_found(err):
                     return True
@@ -230,7 +242,7 @@ class Zfs:
                     if unmounted:  # it was unmounted for nothing: put it back
                         self.host.run(cmd.mount(name), check=False)
                     return False
-                raise ZfsError(str(err)) from None
+                raise (ZfsBusy if BUSY.matches(err) else ZfsError)(str(err)) from None
         return True
 
     def rename_past_clones(self, old: str, new: str, clones: Iterable[str] = ()) -> None:
