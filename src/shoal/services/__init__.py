@@ -22,6 +22,7 @@ from .share.shares import Shares
 from .share.snapshots import ShareSnapshots
 from .volume.attachments import Attachments
 from .volume.encryption_types import EncryptionTypes
+from .volume.garbage import VolumeGarbage
 from .volume.group_snapshots import GroupSnapshots
 from .volume.group_types import GroupTypes
 from .volume.groups import Groups
@@ -72,6 +73,7 @@ class Services:
         self.volume_recovery = VolumeRecovery(self.core, self.volumes, self.volume_snapshots)
         self.recovery = Recovery(self.core, self.shares, self.snapshots, self.access)
         self.recovery.also(self.volume_recovery)
+        self.recovery.also(VolumeGarbage(self.core))  # what deletes left for later
         self.flows = Flows(self.core.db, self.core.tasks)
         self.replicas = ShareReplicas(self.core, self.flows, settings.service.replica_sync_interval)
         self.recovery.also(self.replicas)
