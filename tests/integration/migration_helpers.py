@@ -126,10 +126,40 @@ def zfs_volumes(server, *ids: str) -> list[str]:
     return sorted(n for n in names if any(i in n for i in ids))
 
 
+def zfs_copies_collected(server, *ids: str, timeout: float = MIGRATION_TIMEOUT) -> None:
+    """No dataset of `ids` is left on the ZFS pool: each one still there is already
+    marked for the driver's collector (`shoal:deleted`, set locally: zfs-fuse kept
+    it busy past the delete's retries), and goes by itself (the periodic check)."""
+    def collected():
+        for name in zfs_volumes(server, *ids):
+            mark = subprocess.run(["zfs", "get", "-H", "-o", "value,source", "shoal:deleted", name],
+                                  capture_output=True, text=True, check=False)
+            if mark.returncode == 0:  # else destroyed meanwhile
+                assert mark.stdout.split() == ["yes", "local"], f"{name} is left, not marked for collection"
+        return not zfs_volumes(server, *ids)
+    wait_until(collected, timeout=timeout, what=f"the ZFS copies of {', '.join(ids)} to be collected", poll=1.0)
+
+
+def copy_processes(*ids: str) -> list[int]:
+    """Pids of the qemu-img processes whose arguments name one of `ids` (a
+    migration's copy names the source and target volumes' data)."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            argv = (entry / "cmdline").read_bytes().decode(errors="replace").split("\0")
+        except OSError:
+            continue
+        if argv and Path(argv[0]).name == "qemu-img" and any(i in arg for arg in argv for i in ids):
+            found.append(int(entry.name))
+    return found
+
+
 def hidden_volumes(client, source_id: str) -> list[dict]:
     listed = client.get("/volumes/detail", params={"all_tenants": "1"}).json()["volumes"]
     return [v for v in listed if v.get("migration_status") == f"target:{source_id}"]
 
 
-__all__ = ["Migrations", "STEADY_TIMEOUT", "cinder", "hidden_volumes", "migration_server", "migrations",
-           "nas_files", "nfs_export", "reference_image", "zfs_volumes"]
+__all__ = ["Migrations", "STEADY_TIMEOUT", "cinder", "copy_processes", "hidden_volumes", "migration_server",
+           "migrations", "nas_files", "nfs_export", "reference_image", "zfs_copies_collected", "zfs_volumes"]
