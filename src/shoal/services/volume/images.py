@@ -24,6 +24,7 @@ import logging
 import math
 import os
 import shutil
+import time
 import uuid
 from dataclasses import dataclass
 from datetime import datetime
@@ -57,7 +58,7 @@ CONTAINER_FORMATS = ("bare",)
 CORE_PROPERTIES = ("checksum", "container_format", "disk_format", "image_name", "image_id", "min_disk", "min_ram",
                    "name", "size")
 VISIBILITIES = ("public", "private", "shared", "community")
-PROGRESS_EVERY = 1  # percent between progress writes
+PROGRESS_INTERVAL = 0.5  # seconds between progress writes (qemu-img reports every percent)
 
 
 def gib_up(nbytes: int) -> int:
@@ -245,7 +246,13 @@ class VolumeImages:
             volume.provider_auth = drv.new_target_auth()
 
     def _progress(self, *volume_ids: str):
+        last = [0.0]
+
         def report(percent: int) -> None:
+            now = time.monotonic()
+            if percent < 100 and now - last[0] < PROGRESS_INTERVAL:
+                return
+            last[0] = now
             with self.core.db.connection() as connection:
                 connection.execute(update(V).where(V.id.in_(volume_ids)).values(progress=f"{percent}%"))
         return report
