@@ -88,8 +88,9 @@ def reads(data: dict, dest, expected) -> bool:
 
 def test_zfssa_iscsi_volume_tour(zfssa, tmp_path):
     """emulator: create, snapshot, a larger volume from it, extend, revert,
-    clone, retype in place and delete with the real clients; every step's data
-    read over iSCSI with the connection info of an attachment."""
+    clone (a revert past the clone's snapshot of the volume then refused with a
+    400 and the reason), retype in place and delete with the real clients;
+    every step's data read over iSCSI with the connection info of an attachment."""
     tour, types = zfssa.tour, zfssa.types
     a = tour.sdk("a-member").block_storage
     pool, project = zfssa.iscsi["pool"], zfssa.iscsi["project"]
@@ -123,8 +124,6 @@ def test_zfssa_iscsi_volume_tour(zfssa, tmp_path):
             assert iscsi_size(data, INITIATOR_A) == 2 * GiB
 
         # Extend, then revert to the snapshot: its data, the extended size kept.
-        # (Before the clone below: a clone's snapshot of the volume, newer than
-        # zi-snap and needed by the clone, stops the appliance's rollback.)
         tour.osc("a-member", "volume", "set", "--size", "2", vol)
         wait_until("zi-vol to be 2 GiB", lambda: a.get_volume(vol).size == 2 and a.get_volume(vol).status == "available")
         tour.osc("a-member", "--os-volume-api-version", "3.40", "volume", "revert", snap["id"])
@@ -140,6 +139,12 @@ def test_zfssa_iscsi_volume_tour(zfssa, tmp_path):
         assert wait_status(a.get_volume, clone, "available").size == 2
         with attached(tour, "a-member", clone, HOST_A) as (_, data):
             assert reads(data, tmp_path / "seen-clone", three)
+
+        # Now a revert to zi-snap would destroy the clone's snapshot of the
+        # volume on the appliance: refused before anything changes.
+        refused = tour.osc_fails("a-member", "--os-volume-api-version", "3.40", "volume", "revert", snap["id"])
+        assert "400" in refused and f"the clone {clone}" in refused, refused
+        assert (a.get_volume(vol).status, a.get_snapshot(snap["id"]).status) == ("available", "available")
 
         # Retype in place: compression and logbias change on the LUN, the data stays.
         tour.osc("a-member", "volume", "set", "--type", types["iscsi_b"], "--migration-policy", "never", vol)

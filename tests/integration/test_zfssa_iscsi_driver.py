@@ -115,7 +115,8 @@ def test_volume_data_through_snapshot_clone_and_extend(driver, tmp_path):
 def test_revert_to_a_snapshot_through_the_appliances_rollback(driver, tmp_path):
     """emulator: the appliance's snapshot rollback brings back the snapshot's
     data, read from outside over iSCSI; a volume extended since keeps its size;
-    a rollback past a snapshot a clone depends on is refused and changes nothing."""
+    a rollback past a snapshot a clone depends on is refused and changes nothing,
+    and check_revert refuses it beforehand (naming the clone) while the clone is there."""
     volume = new_volume(driver)
     data = attach(driver, volume)
     iscsi_write(data, INITIATOR_A, pattern(tmp_path / "one", 0x51))
@@ -124,6 +125,7 @@ def test_revert_to_a_snapshot_through_the_appliances_rollback(driver, tmp_path):
     driver.extend_volume(volume, 2)
     grown = VolumeRef(volume.id, volume.pool, 2, volume.provider_location)
 
+    driver.check_revert(VolumeSnapshotRef(first.id, volume, first.provider_location))  # nothing against it
     driver.revert_to_snapshot(VolumeSnapshotRef(first.id, grown, first.provider_location))
     data = attach(driver, grown)
     assert iscsi_read(data, INITIATOR_A, tmp_path / "back").returncode == 0
@@ -137,11 +139,14 @@ def test_revert_to_a_snapshot_through_the_appliances_rollback(driver, tmp_path):
     iscsi_write(data, INITIATOR_A, pattern(tmp_path / "three", 0x53))
     clone = VolumeRef(str(uuid.uuid4()), driver.config.pool, 2)
     clone = VolumeRef(clone.id, clone.pool, 2, driver.create_cloned_volume(clone, grown).provider_location)
+    with pytest.raises(InvalidRequest, match=f"needed by the clone {clone.id}"):
+        driver.check_revert(VolumeSnapshotRef(first.id, grown, first.provider_location))
     with pytest.raises(DriverError, match="clones"):
         driver.revert_to_snapshot(VolumeSnapshotRef(first.id, grown, first.provider_location))
     assert iscsi_read(attach(driver, grown), INITIATOR_A, tmp_path / "kept").returncode == 0
     assert (tmp_path / "kept").read_bytes() == (tmp_path / "three").read_bytes()
     driver.delete_volume(clone)
+    driver.check_revert(VolumeSnapshotRef(first.id, grown, first.provider_location))  # the clone is gone
     driver.delete_snapshot(first)
     driver.delete_volume(grown)
 

@@ -1,6 +1,6 @@
 """The ZFSSA drivers' pure rules: backend tables, the zfssa:* extra specs and
 the LUN bodies built from them, initiator groups and LUN numbers, capacity
-arithmetic, the manage policies, and names from ids."""
+arithmetic, the manage policies, names from ids, and what stops a rollback."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from pydantic import TypeAdapter, ValidationError
 
 from shoal.drivers.base import InvalidRequest
 from shoal.drivers.registry import BackendConfig, with_driver
-from shoal.drivers.zfssa import lun_specs, manage_rules, naming, stats
+from shoal.drivers.zfssa import lun_gc, lun_specs, manage_rules, naming, stats
 from shoal.drivers.zfssa.appliance import MASK_ALL
 from shoal.drivers.zfssa.config import LunDefaults
 
@@ -116,3 +116,18 @@ def test_names_from_ids():
     for bad in ("../x", "a/b", "", "a b"):
         with pytest.raises(InvalidRequest):
             naming.volume("volume-", bad)
+
+
+def test_a_rollback_is_stopped_only_by_later_snapshots_with_clones():
+    snapshots = [
+        {"name": "tmp-snapshot-c1", "creation": "20261206T10:00:00", "numclones": 1},  # older: not in the way
+        {"name": "snapshot-s1", "creation": "20261206T10:00:05", "numclones": 0},
+        {"name": "tmp-snapshot-c2", "creation": "20261206T10:00:09", "numclones": 1},
+        {"name": "deleted-snapshot-s0", "creation": "20261206T10:01:00", "numclones": 2},
+        {"name": "tmp-snapshot-c3", "creation": "20261206T10:02:00", "numclones": 0},  # its clone went
+        {"name": "snapshot-s2", "creation": "20261206T10:00:05", "numclones": 1},  # same second: not counted
+    ]
+    assert lun_gc.cloned_after(snapshots, "snapshot-s1") == ["the clone c2",
+                                                             "the volumes made from deleted-snapshot-s0"]
+    assert lun_gc.cloned_after(snapshots, "deleted-snapshot-s0") == []
+    assert lun_gc.cloned_after(snapshots, "snapshot-gone") == []

@@ -148,6 +148,11 @@ class VolumeDriver(ABC):
     def revert_to_snapshot(self, snapshot: VolumeSnapshotRef) -> None:
         """The volume's data as of the snapshot; its size does not change."""
 
+    def check_revert(self, snapshot: VolumeSnapshotRef) -> None:
+        """Raise InvalidRequest when the backend would refuse to revert the volume
+        to the snapshot, so the request is refused before anything changes; what
+        it cannot tell is left to revert_to_snapshot. Default: nothing to check."""
+
     # ---- export and attach ----------------------------------------------------------
 
     @abstractmethod

@@ -108,6 +108,9 @@ class Appliance:
     def create_lun_snapshot(self, pool: str, project: str, lun: str, snapshot: str) -> None:
         self.rest.call("POST", f"{lun_path(pool, project, lun)}/snapshots", {"name": snapshot}, ok=CREATED)
 
+    def lun_snapshots(self, pool: str, project: str, lun: str) -> list[dict]:
+        return self.rest.call("GET", f"{lun_path(pool, project, lun)}/snapshots").data.get("snapshots") or []
+
     def lun_snapshot(self, pool: str, project: str, lun: str, snapshot: str) -> dict:
         return self._get(f"{lun_path(pool, project, lun)}/snapshots/{_seg(snapshot)}", "snapshot")
 

@@ -273,6 +273,20 @@ class ZfssaIscsiVolumeDriver(VolumeDriver):
         if int(self._lun(volume).get("volsize") or 0) < volume.size_gb * GiB:
             self.api.modify_lun(*self._where, lun, {"volsize": volume.size_gb * GiB})
 
+    def check_revert(self, snapshot: VolumeSnapshotRef) -> None:
+        """Refused while a later snapshot of the LUN has clones (a volume cloned
+        from this one since, or made from a later snapshot): the appliance's
+        rollback destroys later snapshots, and refuses to when clones need one."""
+        try:
+            later = lun_gc.cloned_after(self.api.lun_snapshots(*self._where, self._lun_name(snapshot.volume)),
+                                        naming.snapshot(snapshot.id))
+        except ApplianceError:
+            return  # the revert itself will say what is wrong
+        if later:
+            raise InvalidRequest(f"volume {snapshot.volume.id} cannot be reverted to snapshot {snapshot.id}: "
+                                 f"later snapshots of it are needed by {', '.join(later)}, and the appliance's "
+                                 f"rollback would destroy them; delete those volumes first")
+
     def retype(self, volume: VolumeRef, new_extra_specs: dict[str, str]) -> bool:
         """Sparse, compression and logbias change in place; a new block size
         (fixed at create) needs a migration."""

@@ -57,6 +57,24 @@ def hide_snapshot(api: Appliance, pool: str, project: str, lun: str, snapshot: s
     api.rename_lun_snapshot(pool, project, lun, snapshot, HIDDEN_PREFIX + snapshot)
 
 
+def cloned_after(snapshots: list[dict], name: str) -> list[str]:
+    """What hangs off the LUN's snapshots taken after snapshot `name` (of the
+    appliance's list of them): "the clone <volume id>" for a clone's temporary
+    snapshot, else "the volumes made from <snapshot>". Later means a later
+    creation time, which the appliance gives to the second: a snapshot of the
+    same second is not counted (the rollback itself then decides)."""
+    created = next((s.get("creation") or "" for s in snapshots if s.get("name") == name), None)
+    if created is None:
+        return []
+    found = []
+    for snap in snapshots:
+        leaf = snap.get("name") or ""
+        if (snap.get("creation") or "") > created and int(snap.get("numclones") or 0):
+            clone = leaf.removeprefix(CLONE_SNAPSHOT_PREFIX)
+            found.append(f"the clone {clone}" if clone != leaf else f"the volumes made from {leaf}")
+    return sorted(found)
+
+
 def _drop_unneeded_snapshot(api: Appliance, pool: str, project: str, lun: str, snapshot: str) -> None:
     """Delete a snapshot only when no clone hangs off it: on the appliance a
     snapshot delete takes its clones with it."""

@@ -9,7 +9,7 @@ from typing import Any
 from sqlalchemy import delete, func, select
 
 from shoal.db import models
-from shoal.drivers.base import UnsafeToManage
+from shoal.drivers.base import InvalidRequest, UnsafeToManage
 from shoal.drivers.volume import VolumeRef
 
 from ..common import core as c
@@ -393,6 +393,10 @@ class Volumes:
                                      .order_by(models.VolumeSnapshot.created_at.desc())).first()
             if latest is None or latest.id != snapshot_id:
                 raise Invalid("Invalid snapshot: only the latest snapshot can be reverted to")
+            try:  # a revert the backend would refuse is refused now, with nothing changed
+                vr.driver(self.core, volume.backend).check_revert(vr.snapshot_ref(snap))
+            except InvalidRequest as exc:
+                raise Invalid(f"Invalid snapshot: {exc}") from None
             volume.status, volume.task, volume.task_arg = "reverting", "revert", snapshot_id
             snap.status = "restoring"
         self.core.tasks.start(self._revert, volume_id, snapshot_id)
