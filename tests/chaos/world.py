@@ -107,7 +107,7 @@ class PrivateZfsFuse:
     def restart_after_kill(self, pool: str, pool_image: Path) -> None:
         """What a supervisor does after the daemon died: drop its dead FUSE mounts, start it,
         have the pool imported and its datasets mounted again."""
-        for mountpoint in fuse_mounts(f"/{pool}"):
+        for mountpoint in zfs_fixtures.fuse_mounts(f"/{pool}"):
             subprocess.run(["umount", "-l", mountpoint], check=False, capture_output=True, timeout=30)
         self.start()
         if pool not in subprocess.run(["zpool", "list", "-H", "-o", "name"], check=False, capture_output=True,
@@ -126,27 +126,6 @@ class PrivateZfsFuse:
                 self.proc.wait()
 
 
-def fuse_mounts(under: str = "/") -> list[str]:
-    """FUSE mount points at or below `under` (deepest first), from this namespace's mount table."""
-    found = []
-    prefix = under.rstrip("/") + "/"
-    for line in Path("/proc/self/mountinfo").read_text().splitlines():
-        left, _, right = line.partition(" - ")
-        mountpoint = left.split()[4].replace("\\040", " ")
-        if right.split()[0].startswith("fuse") and (mountpoint == under or mountpoint.startswith(prefix)):
-            found.append(mountpoint)
-    return sorted(found, key=lambda m: m.count("/"), reverse=True)
-
-
-def drop_inherited_fuse_mounts() -> None:
-    """The namespace began as a copy of the host's mount table, with the host zfs-fuse's
-    datasets (other test runs' pools) in it. Those copies would keep the host's datasets
-    busy (`zfs destroy` answers 'dataset is busy') for as long as this run lives: drop them
-    here, before anything of ours is mounted."""
-    for mountpoint in fuse_mounts():
-        subprocess.run(["umount", "-l", mountpoint], check=False, capture_output=True, timeout=30)
-
-
 @contextmanager
 def zfs_daemon(directory: Path, host_zfs: bool):
     """Yields the private zfs-fuse (None when the host's ZFS is used)."""
@@ -155,7 +134,7 @@ def zfs_daemon(directory: Path, host_zfs: bool):
             zfs_fixtures._start_zfs_fuse()
         yield None
         return
-    drop_inherited_fuse_mounts()
+    zfs_fixtures.drop_inherited_fuse_mounts()
     daemon = PrivateZfsFuse(directory)
     daemon.start()
     say(f"private zfs-fuse (pid {daemon.pid}) in this run's mount namespace")
