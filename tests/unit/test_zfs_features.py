@@ -58,3 +58,35 @@ def test_remount_after_rollback_only_on_fuse(kernel):
     except Exception:
         assert not kernel  # the fake cannot unmount; on fuse the attempt is what matters
     assert ([c for c in host.calls if c[:2] == ["zfs", "umount"]] == []) is kernel
+
+
+@pytest.mark.parametrize("kernel", [True, False])
+def test_creates_and_clones_wait_for_each_other_only_on_fuse(kernel):
+    """Each mounts a new file system; concurrent mounts can deadlock zfs-fuse."""
+    import threading
+    import time
+
+    zfs, host = zfs_on(kernel)
+    zfs.snapshot("tank/a@s")
+    running, overlapped = [0], [False]
+    lock = threading.Lock()
+    plain_run = host.run
+
+    def slow_run(argv, **kwargs):
+        if list(argv[:2]) in (["zfs", "create"], ["zfs", "clone"]):
+            with lock:
+                running[0] += 1
+                overlapped[0] |= running[0] > 1
+            time.sleep(0.05)
+            with lock:
+                running[0] -= 1
+        return plain_run(argv, **kwargs)
+
+    host.run = slow_run
+    work = [threading.Thread(target=zfs.create, args=(f"tank/n{i}",)) for i in range(3)]
+    work.append(threading.Thread(target=zfs.clone, args=("tank/a@s", "tank/c")))
+    for thread in work:
+        thread.start()
+    for thread in work:
+        thread.join(10)
+    assert overlapped[0] is kernel

@@ -13,6 +13,7 @@ OpenZFS gets the plain commands.
 from __future__ import annotations
 
 import threading
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Iterable, Mapping
 
@@ -63,12 +64,13 @@ class Features:
     unmount_first: bool = False  # destroy/rename of a mounted dataset answers "busy" unless unmounted first
     one_property_per_set: bool = False  # `zfs set` takes a single property
     remount_after_rollback: bool = False  # a rollback under an open file wedges the next unmount
+    serial_mounts: bool = False  # concurrent creates (each mounts a new file system) can deadlock the daemon
 
     @classmethod
     def of(cls, kernel: bool, version_known: bool) -> Features:
         fuse = not kernel
         return cls(kernel=kernel, zvols=kernel, sharenfs=kernel, resumable_send=kernel and version_known,
-                   unmount_first=fuse, one_property_per_set=fuse, remount_after_rollback=fuse)
+                   unmount_first=fuse, one_property_per_set=fuse, remount_after_rollback=fuse, serial_mounts=fuse)
 
 
 @dataclass(frozen=True)
@@ -106,8 +108,19 @@ class Zfs:
 
     # ---- datasets -------------------------------------------------------
 
+    @contextmanager
+    def _mounting(self, name: str):
+        """Around a command that mounts a new file system: one at a time per pool
+        where the features say so (with the destroys, which unmount)."""
+        if self.features().serial_mounts:
+            with self._pool_lock(name):
+                yield
+        else:
+            yield
+
     def create(self, dataset: str, properties: Mapping[str, str] | None = None, parents: bool = False) -> None:
-        self._run(cmd.create(dataset, properties, parents))
+        with self._mounting(dataset):
+            self._run(cmd.create(dataset, properties, parents))
 
     def destroy(self, name: str, recursive: bool = False) -> bool:
         """Destroy a dataset or snapshot; False if it was already gone."""
@@ -126,7 +139,8 @@ class Zfs:
         self._run(cmd.snapshot(name))
 
     def clone(self, snapshot_name: str, dataset: str, properties: Mapping[str, str] | None = None) -> None:
-        self._run(cmd.clone(snapshot_name, dataset, properties))
+        with self._mounting(dataset):
+            self._run(cmd.clone(snapshot_name, dataset, properties))
 
     def promote(self, dataset: str) -> None:
         with self._pool_lock(dataset):
