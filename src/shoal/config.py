@@ -44,6 +44,9 @@ class ApiConfig(Strict):
     public_url: str | None = None  # what version documents advertise; default from the request
     # /metrics without a token from anywhere (else: from loopback addresses, or with an admin token)
     metrics_public: bool = False
+    # The most items one list answer holds (Cinder's osapi_max_limit): a longer list ends
+    # with a `next` link, also when the caller gave no limit or a larger one.
+    max_limit: int = Field(1000, ge=1)
 
     @property
     def host(self) -> str:

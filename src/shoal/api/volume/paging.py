@@ -9,6 +9,13 @@ from shoal.api.openstack.call import public_origin
 from .call import VolumeCall
 
 
+def page_limit(call: VolumeCall, asked: int | None) -> int:
+    """The page size: what the caller asked for, at most `[api] max_limit` (Cinder's
+    osapi_max_limit), which is also the size when nothing was asked."""
+    cap = call.services.settings.api.max_limit
+    return cap if asked is None else min(asked, cap)
+
+
 def next_links(call: VolumeCall, collection: str, items: list, limit: int | None) -> dict:
     """`{"<collection>_links": [{"rel": "next", ...}]}` when `limit` items came back (Cinder
     links then even if nothing follows; the next page is empty), else nothing. The link

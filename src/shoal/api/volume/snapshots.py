@@ -21,7 +21,7 @@ async def _list(call: VolumeCall, detail: bool) -> dict:
     filters = {k: call.query(k) for k in ("name", "status", "volume_id") if call.query(k)}
     if call.query("display_name") and "name" not in filters:
         filters["name"] = call.query("display_name")
-    limit = int_query(call, "limit")
+    limit = paging.page_limit(call, int_query(call, "limit"))
     sort_key = call.query("sort_key", "created_at")
     snaps = await sync(call.services.volume_snapshots.list, call.ctx, all_tenants=call.flag("all_tenants"),
                        filters=filters, sort_key=SORT_ALIASES.get(sort_key, sort_key),

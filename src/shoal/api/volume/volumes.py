@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ast
+import functools
 
 from fastapi import APIRouter, Depends, Response
 from starlette.concurrency import run_in_threadpool as sync
@@ -44,14 +45,15 @@ def _filters(call: VolumeCall) -> dict:
 
 
 async def _list(call: VolumeCall, detail: bool) -> dict:
-    limit = int_query(call, "limit")
-    volumes = await sync(call.services.volumes.list, call.ctx, all_tenants=call.flag("all_tenants"),
-                         filters=_filters(call), sort=_sort(call), limit=limit,
-                         offset=int_query(call, "offset"), marker=call.query("marker"))
+    limit = paging.page_limit(call, int_query(call, "limit"))
+    listing = functools.partial(call.services.volumes.list, call.ctx, all_tenants=call.flag("all_tenants"),
+                                filters=_filters(call), sort=_sort(call))
+    volumes = await sync(listing, limit=limit, offset=int_query(call, "offset"), marker=call.query("marker"))
     view = views.volume_detail if detail else views.volume_summary
     body = {"volumes": [view(call, v) for v in volumes], **paging.next_links(call, "volumes", volumes, limit)}
     if call.flag("with_count") and call.v("3.45"):
-        body["count"] = len(volumes)
+        # Cinder's count is of every volume the filters match, whatever the page holds.
+        body["count"] = len(await sync(listing))
     return body
 
 
