@@ -5,7 +5,7 @@ from __future__ import annotations
 import uuid
 from datetime import datetime, timezone
 
-from sqlalchemy import JSON, BigInteger, Boolean, DateTime, ForeignKey, Integer, String, Text, UniqueConstraint
+from sqlalchemy import JSON, BigInteger, Boolean, DateTime, ForeignKey, Integer, String, Text, UniqueConstraint, false
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
 
@@ -60,6 +60,13 @@ class Share(Timestamps, Base):
     status_reason: Mapped[str | None] = mapped_column(Text, default=None)
     task: Mapped[str | None] = mapped_column(String(32), default=None)  # the work a transitional status stands for
     task_arg: Mapped[int | None] = mapped_column(Integer, default=None)
+    # Manila's task_state: what an admin set with reset_task_state (Shoal runs no
+    # share migrations of its own).
+    task_state: Mapped[str | None] = mapped_column(String(64), default=None)
+    # The recycle bin (Manila 2.69): a soft-deleted share is kept, hidden from the
+    # lists, until restored or until scheduled_to_be_deleted_at.
+    is_soft_deleted: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false(), index=True)
+    scheduled_to_be_deleted_at: Mapped[datetime | None] = mapped_column(DateTime, default=None)
 
     share_type: Mapped[ShareType | None] = relationship(lazy="joined")
     export_locations: Mapped[list["ExportLocation"]] = relationship(
