@@ -120,8 +120,10 @@ def test_availability_zones_spec_and_requested_zone_must_agree():
 
 
 def test_driver_refusing_the_specs_is_skipped_with_its_reason():
+    offers_dedupe = pool("q", 10)
+    offers_dedupe.capabilities["dedupe"] = [True, False]  # as a ZFS pool reports it
     drivers = {"a": StubDriver(pool("p", 90), refuse="this backend cannot give dedupe=True"),
-               "b": StubDriver(pool("q", 10))}
+               "b": StubDriver(offers_dedupe)}
     specs = {"dedupe": "<is> True"}
     assert choose_pool(drivers, 1, specs, None) == Placement("b", "q")
     assert drivers["a"].seen_specs == [specs]
@@ -326,3 +328,19 @@ def test_a_volume_retyped_in_place_moves_to_the_one_pool_that_meets_its_new_type
     assert pool_after_retype("sp", driver, "default", {"storpool_template": "none-such"}, cache) == "default"
     broken = StubDriver(broken=RuntimeError("down"))
     assert pool_after_retype("sp", broken, "template_ssd", specs, PoolStatsCache(ttl=60)) == "template_ssd"
+
+
+def test_shares_follow_manilas_capabilities_filter():
+    """A share type's unscoped and `capabilities:` specs must be met by what the pool
+    reports (Manila's CapabilitiesFilter); scoped vendor specs and availability_zones
+    are for others."""
+    compressing = pool("c", 10)
+    compressing.capabilities.update({"compression": [True, False], "snapshot_support": True})
+    drivers = {"a": StubDriver(pool("plain", 90)), "b": StubDriver(compressing)}
+    assert choose_pool(drivers, 1, {"compression": "<is> True"}, None) == Placement("b", "c")
+    assert choose_pool(drivers, 1, {"capabilities:snapshot_support": "<is> True"}, None) == Placement("b", "c")
+    assert choose_pool(drivers, 1, {"zfs:compression": "gzip", "availability_zones": "nova"}, None) == \
+        Placement("a", "plain")
+    assert choose_pool(drivers, 1, {"vendor_name": "Shoal"}, None) == Placement("a", "plain")
+    with pytest.raises(NoValidPool, match="vendor_name='foobar'"):
+        choose_pool(drivers, 1, {"vendor_name": "foobar"}, None)

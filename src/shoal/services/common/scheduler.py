@@ -4,7 +4,9 @@ Filters by the type's backend name, by availability zone and by the type's
 specs the driver must honour (`validate_extra_specs`), then takes the pool with
 the most free space that still fits after its reserved percentage.
 
-Volumes follow Cinder's filters besides: every spec naming a capability must
+Shares follow Manila's capabilities filter (`share_specs_unmet`: a type asking
+for a vendor or capability no pool reports places nowhere). Volumes follow
+Cinder's filters besides: every spec naming a capability must
 be met by the pool's reported capabilities (`capabilities.unmet`: a type
 asking for a vendor, protocol or multiattach no pool has places nowhere), and
 capacity is Cinder's: a thin volume on a thin-capable pool fits while the
@@ -135,6 +137,24 @@ def _pool_facts(name: str, driver, pool: PoolStats) -> dict:
             "total_capacity_gb": pool.total_gb, "free_capacity_gb": pool.free_gb, **pool.capabilities}
 
 
+# Manila's capabilities filter passes these by (the AZ and QoS filters read them).
+SHARE_SPECS_NOT_CAPABILITIES = frozenset({"availability_zones", "default_qos_type"})
+
+
+def share_pool_facts(name: str, driver, pool: PoolStats) -> dict:
+    """What a share pool offers, as Manila's scheduler and pool list show it."""
+    return {"pool_name": pool.name, "total_capacity_gb": pool.total_gb, "free_capacity_gb": pool.free_gb,
+            "allocated_capacity_gb": pool.allocated_gb, "share_backend_name": name,
+            "storage_protocol": "NFS", "vendor_name": "Shoal", "driver_version": "1.0",
+            "driver_name": type(driver).__name__, "availability_zone": driver.availability_zone,
+            **pool.capabilities}
+
+
+def share_specs_unmet(extra_specs: dict[str, str], facts: dict, skip: frozenset[str] = frozenset()) -> str | None:
+    """Why a share pool does not meet a share type (Manila's capabilities filter), or None."""
+    return capabilities.unmet(extra_specs, facts, SHARE_SPECS_NOT_CAPABILITIES | skip)
+
+
 def pool_after_retype(backend: str, driver, pool: str | None, extra_specs: dict[str, str],
                       cache: PoolStatsCache) -> str | None:
     """The pool of a volume its driver retyped in place: its own pool when that
@@ -249,6 +269,8 @@ def _choose(
                     reasons.append(f"{name}#{pool.name}: {why}")
                 else:
                     candidates.append((pool.free_gb, name, pool.name))
+            elif why := share_specs_unmet(extra_specs, share_pool_facts(name, driver, pool), frozenset({backend_key})):
+                reasons.append(f"{name}#{pool.name}: {why}")
             elif fits(pool, size_gb):
                 candidates.append((pool.free_gb, name, pool.name))
             else:
