@@ -8,6 +8,7 @@ from typing import Any
 from .errors import Invalid
 
 MAX_NAME, MAX_DESCRIPTION = 255, 1024
+MAX_SIZE = 2**31 - 1  # GiB: the database's integer, and far beyond any pool
 
 
 def check_text(field: str, value: str | None, limit: int) -> None:
@@ -41,8 +42,8 @@ def check_size(size: Any, field: str = "size") -> int:
         raise Invalid(f"{field} must be a positive integer, not {size!r}") from None
     if isinstance(size, str) and not size.strip().isdigit():
         raise Invalid(f"{field} must be a positive integer, not {size!r}")
-    if value <= 0:
-        raise Invalid(f"{field} must be a positive integer, not {size!r}")
+    if value <= 0 or value > MAX_SIZE:
+        raise Invalid(f"{field} must be a positive integer of at most {MAX_SIZE}, not {size!r}")
     return value
 
 
@@ -54,6 +55,8 @@ def check_metadata(metadata: Any) -> dict:
     for key, value in metadata.items():
         if not isinstance(value, str) or not key or len(key) > 255 or len(value) > 1023:
             raise Invalid("metadata keys must be 1-255 characters and values strings of at most 1023")
+        check_text("metadata key", key, 255)
+        check_text(f"metadata value of {key!r}", value, 1023)  # the key is valid text by now
     return dict(metadata)
 
 
