@@ -146,7 +146,7 @@ def test_response_headers_echo_version_and_vary():
     assert headers == {
         "OpenStack-API-Version": "shared-file-system 2.50",
         LEGACY: "2.50",
-        "Vary": f"OpenStack-API-Version, {LEGACY}",
+        "Vary": f"OpenStack-API-Version,{LEGACY}",  # no space: clients split on the comma
     }
 
 

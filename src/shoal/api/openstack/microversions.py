@@ -68,7 +68,7 @@ class VersionRange:
 
     def headers(self, version: Version) -> dict[str, str]:
         out = {"OpenStack-API-Version": f"{self.service} {version}",
-               "Vary": "OpenStack-API-Version" + (f", {self.legacy_header}" if self.legacy_header else "")}
+               "Vary": "OpenStack-API-Version" + (f",{self.legacy_header}" if self.legacy_header else "")}
         if self.legacy_header:
             out[self.legacy_header] = str(version)
         return out
