@@ -212,7 +212,7 @@ def test_unmanage_then_manage_a_snapshot(share_api):
     zfs("snapshot", f"{dataset}@legacy")
     resp = client.post("/snapshots/manage", json={"snapshot": {
         "share_id": share["id"], "provider_location": f"{dataset}@legacy", "name": "adopted"}})
-    assert resp.status_code == 200, resp.text
+    assert resp.status_code == 202, resp.text  # Manila's: accepted, managed in the background
     adopted = wait_for_status(client, f"/snapshots/{resp.json()['snapshot']['id']}", "available")
     assert adopted["name"] == "adopted"
     assert adopted["provider_location"] == f"{dataset}@snap-{adopted['id']}"
@@ -220,14 +220,14 @@ def test_unmanage_then_manage_a_snapshot(share_api):
 
     # The one unmanaged earlier can come back too.
     resp = client.post("/snapshots/manage", json={"snapshot": {"share_id": share["id"], "provider_location": zfs_name}})
-    assert resp.status_code == 200, resp.text
+    assert resp.status_code == 202, resp.text
     back = wait_for_status(client, f"/snapshots/{resp.json()['snapshot']['id']}", "available")
     assert back["provider_location"] == f"{dataset}@snap-{back['id']}"
 
     # A snapshot that does not exist ends in manage_error, with nothing renamed.
     resp = client.post("/snapshots/manage", json={"snapshot": {"share_id": share["id"],
                                                                "provider_location": f"{dataset}@nope"}})
-    assert resp.status_code == 200, resp.text
+    assert resp.status_code == 202, resp.text
     wait_for_status(client, f"/snapshots/{resp.json()['snapshot']['id']}", "manage_error")
     api.delete_snapshot(resp.json()["snapshot"]["id"])
 

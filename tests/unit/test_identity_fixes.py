@@ -36,10 +36,18 @@ def test_share_set_sends_reset_task_state_null(app):
     for body in (action, {"reset_task_state": {"os-task_state": None}}, {"reset_task_state": {}}):
         assert app.client.post(f"/share/v2/shares/{share_id}/action", json=body, headers=admin).status_code == 202
     assert app.client.get(f"/share/v2/shares/{share_id}", headers=admin).json()["share"]["task_state"] is None
-    # Shoal keeps no migration task state: anything but null is refused, and changes nothing.
+    # One of Manila's task states is kept and shown (Shoal runs no migration that would set one);
+    # anything else is refused, and changes nothing.
+    set_ = app.client.post(f"/share/v2/shares/{share_id}/action", headers=admin,
+                           json={"reset_task_state": {"task_state": "migration_error"}})
+    assert set_.status_code == 202
+    assert app.client.get(f"/share/v2/shares/{share_id}", headers=admin).json()["share"]["task_state"] == \
+        "migration_error"
     bad = app.client.post(f"/share/v2/shares/{share_id}/action", headers=admin,
-                          json={"reset_task_state": {"task_state": "migration_error"}})
+                          json={"reset_task_state": {"task_state": "sideways"}})
     assert bad.status_code == 400 and "task_state" in bad.json()["badRequest"]["message"]
+    assert app.client.get(f"/share/v2/shares/{share_id}", headers=admin).json()["share"]["task_state"] == \
+        "migration_error"
     missing = app.client.post("/share/v2/shares/00000000-0000-0000-0000-000000000000/action", json=action,
                               headers=admin)
     assert missing.status_code == 404

@@ -16,6 +16,8 @@ from .common.quotas import Quotas
 from .common.tasks import TaskRunner
 from .common.types import share_types, volume_types
 from .share.access import ShareAccess
+from .share.instances import ShareInstances
+from .share.recycle_bin import RecycleBin
 from .share.recovery import Recovery
 from .share.replicas import ShareReplicas
 from .share.shares import Shares
@@ -76,6 +78,8 @@ class Services:
         self.recovery.also(VolumeGarbage(self.core))  # what deletes left for later
         self.flows = Flows(self.core.db, self.core.tasks)
         self.replicas = ShareReplicas(self.core, self.flows, settings.service.replica_sync_interval)
+        self.share_instances = ShareInstances(self.core, self.shares, self.replicas, self.snapshots)
+        self.recycle_bin = RecycleBin(self.core, self.shares)
         self.recovery.also(self.replicas)
         self.volume_migrations = VolumeMigrations(self.core, self.flows, deleter=self.volumes._delete)
         self.volumes.migrations = self.volume_migrations

@@ -2,16 +2,21 @@
 
 from __future__ import annotations
 
+import re
+
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 
 from shoal.api.openstack.call import public_origin
+from shoal.api.openstack.errors import ApiError, fault
 from shoal.api.openstack.routes import add_routes
 
-from . import misc, quotas, replicas, shares, snapshots, types
+from . import instances, misc, quotas, replicas, shares, snapshot_metadata, snapshots, types
 from .call import SHARE_API
 
 PREFIX = "/share"
+# A project id as Keystone makes them: 32 hex digits, or a UUID with dashes.
+PROJECT_ID = re.compile(r"^(?:[0-9a-fA-F]{32}|[0-9a-fA-F]{8}(?:-[0-9a-fA-F]{4}){3}-[0-9a-fA-F]{12})$")
 
 
 def version_document(request: Request) -> dict:
@@ -35,13 +40,24 @@ def mount(app: FastAPI) -> None:
     @app.get(PREFIX + "/v2", include_in_schema=False)
     @app.get(PREFIX + "/v2/", include_in_schema=False)
     async def share_v2(request: Request):
-        return version_document(request)
+        # Manila negotiates here too: the version asked for is answered in the header
+        # (the minimum without one), a malformed one is 400, one out of range 406.
+        try:
+            _, headers = SHARE_API.negotiate(request.headers)
+        except ApiError as exc:
+            return fault(exc.code, exc.message, exc.headers, request)
+        return JSONResponse(version_document(request), headers=headers)
 
     # Project-less paths first, so that /v2/shares/detail is never read as a project id.
     for prefix, tag in ((PREFIX + "/v2", "share"), (PREFIX + "/v2/{project_id}", "share (project-scoped)")):
-        for module in (shares, snapshots, types, misc, quotas, replicas):
+        for module in (shares, snapshots, snapshot_metadata, types, misc, quotas, replicas, instances):
             add_routes(app, module.router, prefix, [tag])
 
     @app.get(PREFIX + "/v2/{project_id}", include_in_schema=False)
     async def share_v2_project(request: Request, project_id: str):
+        # The endpoint with a project id in it (clients look there for versions); any
+        # other one-segment path is a collection Shoal does not serve: 404, as Manila.
+        if not PROJECT_ID.match(project_id):
+            return JSONResponse({"itemNotFound": {"code": 404, "message": "The resource could not be found."}},
+                                status_code=404)
         return version_document(request)

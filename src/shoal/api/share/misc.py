@@ -3,10 +3,15 @@ availability zones and user messages (limits and quota sets: quotas.py)."""
 
 from __future__ import annotations
 
+import re
+from datetime import datetime, timezone
+
 from fastapi import APIRouter, Depends, Response
 from starlette.concurrency import run_in_threadpool as sync
 
 from shoal.api.openstack.errors import ApiError
+from shoal.services.common.errors import NotFound
+from shoal.services.common.scheduler import share_pool_facts, share_specs_unmet
 
 from . import views
 from .call import ShareCall, int_query, share_call
@@ -43,25 +48,41 @@ async def show_access_rule(access_id: str, call: ShareCall = Depends(share_call)
 def _pool_view(backend: str, driver, pool, detail: bool) -> dict:
     view = {"name": f"shoal@{backend}#{pool.name}", "host": "shoal", "backend": backend, "pool": pool.name}
     if detail:
-        view["capabilities"] = {
-            "pool_name": pool.name, "total_capacity_gb": pool.total_gb, "free_capacity_gb": pool.free_gb,
-            "allocated_capacity_gb": pool.allocated_gb, "share_backend_name": backend,
-            "storage_protocol": "NFS", "vendor_name": "Shoal", "driver_version": "1.0",
-            "driver_name": type(driver).__name__, "availability_zone": driver.availability_zone,
-            "timestamp": None, **pool.capabilities,
-        }
+        view["capabilities"] = {**share_pool_facts(backend, driver, pool), "timestamp": None}
     return view
 
 
+POOL_FILTERS = ("name", "host", "backend", "pool")
+
+
+def _matches(pattern: str, value: str) -> bool:
+    try:
+        return re.match(pattern, value) is not None
+    except re.error:
+        raise ApiError(400, f"Invalid filter {pattern!r}: not a regular expression") from None
+
+
 async def _pools(call: ShareCall, detail: bool) -> dict:
+    """Manila's filters: each query parameter a regular expression matched at the
+    start of the pool's field of that name (a parameter naming no field matches no
+    pool); from 2.23 `share_type` (name or id) keeps the pools meeting its specs."""
     _admin(call)
-    wanted = {k: call.query(k) for k in ("backend", "pool", "host") if call.query(k)}
+    wanted = dict(call.request.query_params)
+    specs = None
+    if call.v("2.23") and (type_ref := wanted.pop("share_type", None)):
+        try:
+            specs = dict((await sync(call.services.share_types.get, call.ctx, type_ref)).extra_specs or {})
+        except NotFound:
+            raise ApiError(400, f"Share type {type_ref} not found.") from None
     out = []
     for backend, driver, pools in await sync(call.services.pools):
         for pool in pools:
             view = _pool_view(backend, driver, pool, detail)
-            if all(view[k] == v for k, v in wanted.items()):
-                out.append(view)
+            if not all(k in POOL_FILTERS and _matches(v, view[k]) for k, v in wanted.items()):
+                continue
+            if specs is not None and share_specs_unmet(specs, share_pool_facts(backend, driver, pool)):
+                continue
+            out.append(view)
     return {"pools": out}
 
 
@@ -75,25 +96,62 @@ async def list_pools_detail(call: ShareCall = Depends(share_call)):
     return await _pools(call, detail=True)
 
 
-@router.get("/services")
-@router.get("/os-services")
-async def list_services(call: ShareCall = Depends(share_call)):
+SERVICE_FILTERS = ("host", "binary", "zone", "state", "status")
+
+
+async def _services(call: ShareCall) -> dict:
+    """Manila's services: one manila-share per backend, one scheduler. The filters
+    are exact matches; any other query parameter is ignored, as Manila does."""
     _admin(call)
+    now = views.ts(datetime.now(timezone.utc).replace(tzinfo=None))
     out = []
     for index, (backend, driver, pools) in enumerate(await sync(call.services.pools), start=1):
         out.append({"id": index, "binary": "manila-share", "host": f"shoal@{backend}",
                     "zone": driver.availability_zone, "status": "enabled", "state": "up" if pools else "down",
-                    "updated_at": None})
+                    "updated_at": now})
     out.append({"id": len(out) + 1, "binary": "manila-scheduler", "host": "shoal", "zone": "nova",
-                "status": "enabled", "state": "up", "updated_at": None})
-    return {"services": out}
+                "status": "enabled", "state": "up", "updated_at": now})
+    wanted = {k: call.query(k) for k in SERVICE_FILTERS if call.query(k) is not None}
+    return {"services": [s for s in out if all(s[k] == v for k, v in wanted.items())]}
+
+
+@router.get("/services")
+async def list_services(call: ShareCall = Depends(share_call)):
+    if not call.v("2.7"):
+        raise ApiError(404, "The resource could not be found.")
+    return await _services(call)
+
+
+@router.get("/os-services")
+async def list_services_legacy(call: ShareCall = Depends(share_call)):
+    if call.v("2.7"):  # renamed at 2.7; Manila serves each name in its own range
+        raise ApiError(404, "The resource could not be found.")
+    return await _services(call)
+
+
+def _zones(call: ShareCall) -> dict:
+    zones = sorted({d.availability_zone for d in call.services.core.drivers.values()})
+    return {"availability_zones": [{"id": z, "name": z, "created_at": None, "updated_at": None} for z in zones]}
 
 
 @router.get("/availability-zones")
-@router.get("/os-availability-zone")
 async def list_zones(call: ShareCall = Depends(share_call)):
-    zones = sorted({d.availability_zone for d in call.services.core.drivers.values()})
-    return {"availability_zones": [{"id": z, "name": z, "created_at": None, "updated_at": None} for z in zones]}
+    if not call.v("2.7"):
+        raise ApiError(404, "The resource could not be found.")
+    return _zones(call)
+
+
+@router.get("/os-availability-zone")
+async def list_zones_legacy(call: ShareCall = Depends(share_call)):
+    if call.v("2.7"):  # the extension's name, below 2.7 only
+        raise ApiError(404, "The resource could not be found.")
+    return _zones(call)
+
+
+@router.get("/extensions")
+async def list_extensions(call: ShareCall = Depends(share_call)):
+    """Manila's legacy extension list: none, everything is in the core API now."""
+    return {"extensions": []}
 
 
 # ---- messages (2.37+) -----------------------------------------------------------------

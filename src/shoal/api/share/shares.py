@@ -11,15 +11,23 @@ from shoal.api.openstack.errors import ApiError
 
 from . import views
 from .call import ShareCall, int_query, share_call
+from .paging import next_links
 
 router = APIRouter()
 
 LIST_FILTERS = ("name", "status", "share_type_id", "snapshot_id", "availability_zone", "share_proto", "size",
-                "name~", "description~", "project_id")
+                "name~", "description~", "description", "project_id")
 
 
 def _filters(call: ShareCall) -> dict:
     filters = {key: call.query(key) for key in LIST_FILTERS if call.query(key) not in (None, "")}
+    if not call.v("2.36"):  # the like filters came at 2.36; Manila drops them before
+        for key in ("name~", "description~", "description"):
+            filters.pop(key, None)
+    if call.v("2.35"):
+        filters.update({k: call.query(k) for k in ("export_location_id", "export_location_path") if call.query(k)})
+    if call.v("2.69") and call.query("is_soft_deleted") is not None:
+        filters["is_soft_deleted"] = call.flag("is_soft_deleted")
     if call.query("display_name"):
         filters["name"] = call.query("display_name")
     if share_type := call.query("share_type_id") or call.query("share_type"):
@@ -38,15 +46,22 @@ def _filters(call: ShareCall) -> dict:
 
 
 async def _list(call: ShareCall, detail: bool) -> dict:
-    if call.flag("is_soft_deleted"):
-        return {"shares": []}  # no recycle bin: nothing is ever soft-deleted
+    await sync(call.services.recycle_bin.purge_expired)
+    limit = int_query(call, "limit")
     shares = await sync(
         call.services.shares.list, call.ctx, all_tenants=call.flag("all_tenants"), filters=_filters(call),
         sort_key=call.query("sort_key", "created_at"), sort_dir=call.query("sort_dir", "desc"),
-        limit=int_query(call, "limit"), offset=int_query(call, "offset"), marker=call.query("marker"),
+        limit=limit, offset=int_query(call, "offset"), marker=call.query("marker"),
     )
     view = views.share_detail if detail else views.share_summary
-    return {"shares": [view(call, s) for s in shares]}
+    out: dict = {"shares": [view(call, s) for s in shares]}
+    if links := next_links(call, "shares", [s.id for s in shares], limit):
+        out["shares_links"] = links
+    if call.v("2.42") and call.flag("with_count"):
+        count = await sync(call.services.shares.list, call.ctx, all_tenants=call.flag("all_tenants"),
+                           filters=_filters(call))
+        out["count"] = len(count)
+    return out
 
 
 @router.get("/shares")
@@ -123,6 +138,23 @@ async def show_export_location(share_id: str, location_id: str, call: ShareCall 
 
 # ---- actions -------------------------------------------------------------------
 
+# The actions that came with a microversion (share migration graduated at 2.22; Shoal
+# runs none, but answers below 2.22 as Manila does).
+ACTION_SINCE = {"soft_delete": "2.69", "restore": "2.69", "revert": "2.27", "unmanage": "2.7",
+                **dict.fromkeys(("migration_start", "migration_complete", "migration_cancel",
+                                 "migration_get_progress", "reset_task_state", "migrate_share"), "2.22")}
+# What a share in the recycle bin refuses (403), as Manila words it.
+REFUSED_IN_RECYCLE_BIN = {
+    "extend": "Cannot extend", "shrink": "Cannot shrink", "allow_access": "Cannot allow access",
+    "deny_access": "Cannot deny access", "revert": "Cannot revert", "reset_status": "status cannot be reset",
+    "reset_task_state": "task state cannot be reset", "unmanage": "Cannot unmanage",
+}
+
+
+def _is_ipv6(access_to: object) -> bool:
+    return isinstance(access_to, str) and ":" in access_to
+
+
 def _action_name(body: dict) -> tuple[str, object]:
     if len(body) != 1:
         raise ApiError(400, "exactly one action is expected in the request body")
@@ -135,6 +167,19 @@ async def share_action(share_id: str, call: ShareCall = Depends(share_call)):
     name, arg = _action_name(await call.body())
     arg = arg if isinstance(arg, dict) else {}
     svc, ctx = call.services, call.ctx
+    if name in ACTION_SINCE and not call.v(ACTION_SINCE[name]):
+        # a known action below its microversion: Manila finds no method (404); an unknown one is a 400
+        raise ApiError(404, f"The resource could not be found: no action {name!r} at microversion {call.version}")
+    if name in REFUSED_IN_RECYCLE_BIN:
+        await sync(svc.recycle_bin.refuse_if_soft_deleted, ctx, share_id, REFUSED_IN_RECYCLE_BIN[name])
+    if name == "soft_delete":
+        await sync(svc.recycle_bin.soft_delete, ctx, share_id)
+        return Response(status_code=202)
+    if name == "restore":
+        restored = await sync(svc.recycle_bin.restore, ctx, share_id)
+        return Response(status_code=202 if restored else 200)
+    if name == "extend" and arg.get("force") and call.v("2.64") and not ctx.is_admin:
+        raise ApiError(403, "Policy doesn't allow share:force_extend to be performed.")
     if name == "extend":
         await sync(svc.shares.extend, ctx, share_id, arg.get("new_size"))
         return Response(status_code=202)
@@ -142,34 +187,36 @@ async def share_action(share_id: str, call: ShareCall = Depends(share_call)):
         await sync(svc.shares.shrink, ctx, share_id, arg.get("new_size"))
         return Response(status_code=202)
     if name == "allow_access":
+        if arg.get("access_type") == "ip" and not call.v("2.38") and _is_ipv6(arg.get("access_to")):
+            raise ApiError(400, "Invalid input received: IPv6 access rules are accepted from microversion 2.38")
         rule = await sync(svc.access.allow, ctx, share_id, arg.get("access_type"), arg.get("access_to"),
                           arg.get("access_level", "rw"), arg.get("metadata"))
-        return {"access": views.access_rule(call, rule)}
+        view = views.access_rule(call, rule)
+        if view["state"] == "applying":  # the rule as Manila's API answers it: just queued
+            view["state"] = "queued_to_apply"
+        return {"access": view}
     if name == "deny_access":
         await sync(svc.access.deny, ctx, share_id, arg.get("access_id"))
         return Response(status_code=202)
     if name == "access_list":
         rules = await sync(svc.access.list, ctx, share_id)
         return {"access_list": [views.access_rule(call, r, with_share=False) for r in rules]}
-    if name == "revert" and call.v("2.27"):
+    if name == "revert":
         await sync(svc.shares.revert, ctx, share_id, arg.get("snapshot_id"))
         return Response(status_code=202)
     if name == "reset_status":
         await sync(svc.shares.reset_status, ctx, share_id, arg.get("status"))
         return Response(status_code=202)
-    if name == "reset_task_state" and call.v("2.22"):
-        # `openstack share set` sends this on every call (task_state null). Shoal runs no
-        # migrations, so a share's task_state is always null: only null can be set.
+    if name == "reset_task_state":
+        # `openstack share set` sends this on every call (task_state null)
         if not ctx.is_admin:  # policy first: a member learns nothing about the id
             raise ApiError(403, "Policy doesn't allow share:reset_task_state to be performed.")
-        await sync(svc.shares.get, ctx, share_id)
-        if arg.get("task_state", arg.get("os-task_state")) is not None:
-            raise ApiError(400, "Invalid request: task_state must be null; Shoal runs no share migrations")
+        await sync(svc.shares.reset_task_state, ctx, share_id, arg.get("task_state", arg.get("os-task_state")))
         return Response(status_code=202)
     if name == "force_delete":
         await sync(svc.shares.delete, ctx, share_id, True)
         return Response(status_code=202)
-    if name == "unmanage" and call.v("2.7"):
+    if name == "unmanage":
         await sync(svc.shares.unmanage, ctx, share_id)
         return Response(status_code=202)
     raise ApiError(400, f"Invalid request: unknown share action {name!r} at microversion {call.version}")

@@ -15,7 +15,9 @@ router = APIRouter()
 
 
 async def _list(call: ShareCall, detail: bool) -> dict:
-    filters = {k: call.query(k) for k in ("name", "status", "share_id") if call.query(k)}
+    keys = ("name", "status", "share_id", "description", "name~", "description~") if call.v("2.36") else \
+        ("name", "status", "share_id")  # the description and like filters came at 2.36
+    filters = {k: call.query(k) for k in keys if call.query(k)}
     snaps = await sync(call.services.snapshots.list, call.ctx, all_tenants=call.flag("all_tenants"), filters=filters,
                        sort_key=call.query("sort_key", "created_at"), sort_dir=call.query("sort_dir", "desc"),
                        limit=int_query(call, "limit"), offset=int_query(call, "offset"))
@@ -38,6 +40,7 @@ async def create_snapshot(call: ShareCall = Depends(share_call)):
     body = await call.body("snapshot")
     if not isinstance(body.get("share_id"), str):
         raise ApiError(400, "snapshot.share_id is required")
+    await sync(call.services.recycle_bin.refuse_if_soft_deleted, call.ctx, body["share_id"], "Snapshot cannot be created")
     snap = await sync(call.services.snapshots.create, call.ctx, body["share_id"],
                       body.get("name", body.get("display_name")),
                       body.get("description", body.get("display_description")),
@@ -45,7 +48,7 @@ async def create_snapshot(call: ShareCall = Depends(share_call)):
     return {"snapshot": views.snapshot_detail(call, snap)}
 
 
-@router.post("/snapshots/manage")
+@router.post("/snapshots/manage", status_code=202)
 async def manage_snapshot(call: ShareCall = Depends(share_call)):
     body = await call.body("snapshot")
     if not isinstance(body.get("share_id"), str):

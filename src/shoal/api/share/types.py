@@ -37,9 +37,26 @@ async def show_type(type_id: str, call: ShareCall = Depends(share_call)):
 async def create_type(call: ShareCall = Depends(share_call)):
     body = await call.body("share_type", "volume_type")
     is_public = body.get("share_type_access:is_public", body.get("os-share-type-access:is_public", True))
-    stype = await sync(call.services.share_types.create, call.ctx, body.get("name"), body.get("extra_specs"),
+    if body.get("description") and not call.v("2.41"):
+        raise ApiError(400, "'description' key is not supported by this microversion. Use 2.41 or greater "
+                            "microversion to be able to use 'description' in share type.")
+    specs = body.get("extra_specs")
+    if isinstance(specs, dict):
+        # Manila stores the specs of a new type as text: a number given is kept as its digits
+        specs = {k: str(v) if isinstance(v, (int, float)) and not isinstance(v, bool) else v
+                 for k, v in specs.items()}
+        if not call.v("2.24") and "snapshot_support" not in specs:
+            specs["snapshot_support"] = True  # implied before 2.24, as Manila sets it
+    stype = await sync(call.services.share_types.create, call.ctx, body.get("name"), specs,
                        is_public, body.get("description"))
     return _one(call, stype)
+
+
+@router.post("/types/{type_id}")
+async def post_to_type(type_id: str, call: ShareCall = Depends(share_call)):
+    """No such call in Manila: 404 (a client that drops an empty id lands here with
+    `types//extra_specs` read as `types/extra_specs`)."""
+    raise ApiError(404, "The resource could not be found.")
 
 
 @router.put("/types/{type_id}")
@@ -48,8 +65,14 @@ async def update_type(type_id: str, call: ShareCall = Depends(share_call)):
         raise ApiError(404, "The resource could not be found.")
     body = await call.body("share_type", "volume_type")
     fields = {k: body[k] for k in ("name", "description") if body.get(k) is not None}
+    if isinstance(body.get("name"), str) and not body["name"].strip():
+        raise ApiError(400, "Share type name cannot be empty.")
+    if isinstance(fields.get("description"), str) and len(fields["description"]) > 255:
+        raise ApiError(400, "Share type description cannot be greater than 255 characters in length.")
+    if fields.get("description") == "":
+        fields["description"] = None  # Manila: an empty description unsets it
     fields["is_public"] = body.get("share_type_access:is_public")
-    if fields.get("name") is None and fields.get("description") is None and fields["is_public"] is None:
+    if "name" not in fields and "description" not in fields and fields["is_public"] is None:
         raise ApiError(400, "Specify share type name, description, share_type_access:is_public or a "
                             "combination thereof.")
     return _one(call, await sync(call.services.share_types.update, call.ctx, type_id, fields))
@@ -61,29 +84,68 @@ async def delete_type(type_id: str, call: ShareCall = Depends(share_call)):
     return Response(status_code=202)
 
 
+# Extra specs are read and written by administrators only (Manila's default policy);
+# a member sees the tenant-visible ones in the type itself.
+
+def _specs_admin(call: ShareCall) -> None:
+    if not call.ctx.is_admin:
+        raise ApiError(403, "Policy doesn't allow share_types_extra_spec operations to be performed.")
+
+
+@router.get("/types/{type_id}/extra_specs/")
+@router.put("/types/{type_id}/extra_specs/")
+async def empty_spec_key(type_id: str, call: ShareCall = Depends(share_call)):
+    """`.../extra_specs/` names an empty key: no such spec (Manila's 404, not a redirect)."""
+    _specs_admin(call)
+    raise ApiError(404, "Share type extra spec  could not be found.")
+
+
 @router.get("/types/{type_id}/extra_specs")
 async def list_specs(type_id: str, call: ShareCall = Depends(share_call)):
+    _specs_admin(call)
     stype = await sync(call.services.share_types.get, call.ctx, type_id)
     return {"extra_specs": dict(stype.extra_specs)}
 
 
 @router.post("/types/{type_id}/extra_specs")
 async def set_specs(type_id: str, call: ShareCall = Depends(share_call)):
+    _specs_admin(call)
     body = await call.body()
     specs = await sync(call.services.share_types.set_specs, call.ctx, type_id, body.get("extra_specs"))
-    return {"extra_specs": specs}
+    return {"extra_specs": {k: specs[k] for k in body["extra_specs"]}}  # Manila echoes what was set
 
 
 @router.get("/types/{type_id}/extra_specs/{key}")
 async def show_spec(type_id: str, key: str, call: ShareCall = Depends(share_call)):
+    _specs_admin(call)
     stype = await sync(call.services.share_types.get, call.ctx, type_id)
     if key not in stype.extra_specs:
         raise ApiError(404, f"Share type extra spec {key} could not be found.")
     return {key: stype.extra_specs[key]}
 
 
+@router.put("/types/{type_id}/extra_specs/{key}")
+async def update_spec(type_id: str, key: str, call: ShareCall = Depends(share_call)):
+    """Manila's update of one spec: the body is {key: value}, with that key only."""
+    _specs_admin(call)
+    body = await call.body()
+    if not body:
+        raise ApiError(400, "Request body empty")
+    await sync(call.services.share_types.get, call.ctx, type_id)
+    if key not in body:
+        raise ApiError(400, "Request body and URI mismatch")
+    if len(body) > 1:
+        raise ApiError(400, "Request body contains too many items")
+    specs = await sync(call.services.share_types.set_specs, call.ctx, type_id, body)
+    return {key: specs[key]}
+
+
 @router.delete("/types/{type_id}/extra_specs/{key}", status_code=202)
 async def unset_spec(type_id: str, key: str, call: ShareCall = Depends(share_call)):
+    _specs_admin(call)
+    if key == "snapshot_support" and not call.v("2.24"):  # required until 2.24
+        await sync(call.services.share_types.get, call.ctx, type_id)
+        raise ApiError(403, f"Extra spec '{key}' can't be deleted.")
     await sync(call.services.share_types.unset_spec, call.ctx, type_id, key)
     return Response(status_code=202)
 

@@ -36,17 +36,21 @@ def share_detail(call: ShareCall, share: models.Share) -> dict:
         "project_id": share.project_id,
         "snapshot_id": share.snapshot_id,
         "share_network_id": None,
-        "share_server_id": None,
         "share_proto": share.share_proto,
-        "share_type": share.share_type_id,
+        # the type's name below 2.6, its id (and share_type_name) from 2.6
+        "share_type": share.share_type_id if call.v("2.6") else (stype.name if stype else share.share_type_id),
         "volume_type": stype.name if stype else None,
         "metadata": dict(share.metadata_ or {}),
         "is_public": share.is_public,
         "links": call.link("shares", share.id),
-        "snapshot_support": True,
-        "task_state": None,
-        "host": share_host(share) if call.ctx.is_admin else None,
     }
+    if call.ctx.is_admin:  # Manila shows these to administrators only
+        view["share_server_id"] = None
+        view["host"] = share_host(share)
+    if call.v("2.2"):
+        view["snapshot_support"] = True
+    if call.v("2.5"):
+        view["task_state"] = share.task_state
     if not call.v("2.9"):
         user_paths = [e.path for e in share.export_locations if not e.is_admin_only]
         view["export_location"] = user_paths[0] if user_paths else None
@@ -73,8 +77,8 @@ def share_detail(call: ShareCall, share: models.Share) -> dict:
     if call.v("2.54"):
         view["progress"] = "100%" if share.status == "available" else ("0%" if share.status == "creating" else None)
     if call.v("2.69"):
-        view["is_soft_deleted"] = False
-        view["scheduled_to_be_deleted_at"] = None
+        view["is_soft_deleted"] = share.is_soft_deleted
+        view["scheduled_to_be_deleted_at"] = ts(share.scheduled_to_be_deleted_at)
     if call.v("2.80"):
         view["source_backup_id"] = None
     if share.status_reason and share.status.endswith("error") and call.ctx.is_admin:
@@ -113,7 +117,6 @@ def snapshot_detail(call: ShareCall, snap: models.ShareSnapshot) -> dict:
         "name": snap.name,
         "description": snap.description,
         "created_at": ts(snap.created_at),
-        "updated_at": ts(snap.updated_at),
         "links": call.link("snapshots", snap.id),
     }
     if call.v("2.12") and call.ctx.is_admin:
@@ -150,9 +153,26 @@ def access_rule(call: ShareCall, rule: models.AccessRule, with_share: bool = Tru
     return view
 
 
+# Manila's ExtraSpecs.TENANT_VISIBLE: what a non-administrator sees of a type's specs;
+# and INFERRED_OPTIONAL_MAP: what such a caller sees for an optional spec not set (2.24+).
+TENANT_VISIBLE_SPECS = (
+    "driver_handles_share_servers", "snapshot_support", "create_share_from_snapshot_support",
+    "revert_to_snapshot_support", "replication_type", "mount_snapshot_support", "mount_point_name_support",
+    "snapshot_inherit_share_access_support", "availability_zones", "encryption_support",
+    "provisioning:max_share_size", "provisioning:min_share_size", "provisioning:max_share_extend_size",
+    "provisioning:mount_point_prefix", "default_qos_type",
+)
+INFERRED_SPECS = ("snapshot_support", "create_share_from_snapshot_support", "revert_to_snapshot_support",
+                  "mount_snapshot_support")
+
+
 def share_type(call: ShareCall, stype: models.ShareType) -> dict:
     specs = dict(stype.extra_specs or {})
     required = {k: v for k, v in specs.items() if k == "driver_handles_share_servers"}
+    if not call.ctx.is_admin:
+        specs = {k: v for k, v in specs.items() if k in TENANT_VISIBLE_SPECS}
+        if call.v("2.24"):
+            specs.update({k: False for k in INFERRED_SPECS if k not in specs})
     view = {
         "id": stype.id,
         "name": stype.name,

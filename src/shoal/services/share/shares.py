@@ -29,6 +29,13 @@ SHARE_STATUSES = (
     "shrinking", "shrinking_error", "shrinking_possible_data_loss_error", "manage_starting", "manage_error",
     "unmanage_starting", "unmanage_error", "reverting", "reverting_error", "creating_from_snapshot",
 )
+# Manila's TASK_STATE_STATUSES: what reset_task_state may set.
+TASK_STATES = (
+    "migration_starting", "migration_in_progress", "migration_completing", "migration_success", "migration_error",
+    "migration_cancelled", "migration_driver_in_progress", "migration_driver_phase1_done", "data_copying_starting",
+    "data_copying_in_progress", "data_copying_completing", "data_copying_completed", "data_copying_cancelled",
+    "data_copying_error", None,
+)
 SORT_KEYS = {"created_at", "updated_at", "name", "size", "status", "id", "project_id", "share_type_id", "availability_zone", "share_proto"}
 
 
@@ -181,7 +188,13 @@ class Shares:
             filters.pop("is_public", None)
             if project := filters.pop("project_id", None):
                 query = query.where(models.Share.project_id == project)
-        for key in ("name", "status", "share_type_id", "snapshot_id", "availability_zone", "share_proto"):
+        query = query.where(models.Share.is_soft_deleted.is_(bool(filters.pop("is_soft_deleted", False))))
+        for key, column in (("export_location_id", models.ExportLocation.id),
+                            ("export_location_path", models.ExportLocation.path)):
+            if (value := filters.pop(key, None)) is not None:
+                query = query.where(models.Share.id.in_(select(models.ExportLocation.share_id).where(column == value)))
+        for key in ("name", "status", "share_type_id", "snapshot_id", "availability_zone", "share_proto",
+                    "description"):
             if (value := filters.pop(key, None)) is not None:
                 query = query.where(getattr(models.Share, key) == value)
         if (value := filters.pop("name~", None)) is not None:
@@ -340,13 +353,25 @@ class Shares:
     # ---- revert ----------------------------------------------------------------------------
 
     def revert(self, ctx: RequestContext, share_id: str, snapshot_id: str) -> None:
+        # Manila's checks, in its order and with its codes: a snapshot not found is a
+        # bad request (400), a share or snapshot not available a conflict (409).
         with self.core.db.session() as session:
-            share = self._steady(session, ctx, share_id)
-            snap = sr.get_snapshot(session, ctx, snapshot_id)
+            share = sr.get_share(session, ctx, share_id)
+            self._own(ctx, share)
+            if not isinstance(snapshot_id, str):
+                raise Invalid("snapshot_id must be a string")
+            try:
+                snap = sr.get_snapshot(session, ctx, snapshot_id)
+            except NotFound as exc:
+                raise Invalid(str(exc)) from None
             if snap.share_id != share_id:
-                raise Invalid(f"snapshot {snapshot_id} is not a snapshot of share {share_id}")
+                raise Invalid(f"Snapshot {snapshot_id} is not associated with share {share_id}.")
+            if share.status != "available":
+                raise Conflict(f"Share {share_id} is in '{share.status}' state, but it must be in 'available' "
+                               "state to be reverted to a snapshot.")
             if snap.status != "available":
-                raise Invalid(f"snapshot {snapshot_id} is {snap.status}, it must be available")
+                raise Conflict(f"Snapshot {snapshot_id} is in '{snap.status}' state, but it must be in "
+                               "'available' state to be restored.")
             latest = session.scalars(select(models.ShareSnapshot).where(models.ShareSnapshot.share_id == share_id)
                                      .order_by(models.ShareSnapshot.created_at.desc())).first()
             if latest is None or latest.id != snapshot_id:
@@ -384,6 +409,16 @@ class Shares:
         with self.core.db.session() as session:
             share = sr.get_share(session, ctx, share_id)
             share.status, share.task, share.task_arg = status, None, None
+
+    def reset_task_state(self, ctx: RequestContext, share_id: str, task_state: Any) -> None:
+        """Manila's admin action: the share's task_state set as given (Shoal runs no
+        share migration that would set one itself)."""
+        if not ctx.is_admin:
+            raise Forbidden("reset_task_state is for administrators")
+        if task_state not in TASK_STATES:
+            raise Invalid(f"task_state {task_state!r} is not one of {', '.join(map(str, TASK_STATES))}")
+        with self.core.db.session() as session:
+            sr.get_share(session, ctx, share_id, locations=False).task_state = task_state
 
     # ---- manage / unmanage --------------------------------------------------------------------
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from sqlalchemy import delete, select
 from sqlalchemy.orm.attributes import set_committed_value
 
@@ -86,9 +88,12 @@ class ShareSnapshots:
         query = select(models.ShareSnapshot)
         if not (ctx.is_admin and all_tenants):
             query = query.where(models.ShareSnapshot.project_id == ctx.project_id)
-        for key in ("name", "status", "share_id"):
+        for key in ("name", "status", "share_id", "description"):
             if (value := (filters or {}).get(key)) is not None:
                 query = query.where(getattr(models.ShareSnapshot, key) == value)
+        for key in ("name", "description"):  # Manila's like filters, `name~` and `description~`
+            if (value := (filters or {}).get(f"{key}~")) is not None:
+                query = query.where(getattr(models.ShareSnapshot, key).contains(value))
         column = getattr(models.ShareSnapshot, sort_key)
         query = query.order_by(column.asc() if sort_dir == "asc" else column.desc())
         if offset:
@@ -212,3 +217,22 @@ class ShareSnapshots:
             if snap is None:
                 raise NotFound(f"Snapshot {snapshot_id} could not be found.")
             session.delete(snap)
+
+    # ---- metadata (Manila 2.73) --------------------------------------------------------
+
+    def metadata(self, ctx: RequestContext, snapshot_id: str) -> dict:
+        return dict(self.get(ctx, snapshot_id).metadata_ or {})
+
+    def set_metadata(self, ctx: RequestContext, snapshot_id: str, metadata: Any, replace: bool) -> dict:
+        metadata = check_metadata(metadata)
+        with self.core.db.session() as session:
+            snap = sr.get_snapshot(session, ctx, snapshot_id)
+            snap.metadata_ = metadata if replace else {**(snap.metadata_ or {}), **metadata}
+            return dict(snap.metadata_)
+
+    def delete_metadata(self, ctx: RequestContext, snapshot_id: str, key: str) -> None:
+        with self.core.db.session() as session:
+            snap = sr.get_snapshot(session, ctx, snapshot_id)
+            if key not in (snap.metadata_ or {}):
+                raise NotFound(f"Metadata item {key} was not found.")
+            snap.metadata_ = {k: v for k, v in snap.metadata_.items() if k != key}
