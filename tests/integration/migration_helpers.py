@@ -141,8 +141,9 @@ def zfs_copies_collected(server, *ids: str, timeout: float = MIGRATION_TIMEOUT) 
 
 
 def copy_processes(*ids: str) -> list[int]:
-    """Pids of the qemu-img processes whose arguments name one of `ids` (a
-    migration's copy names the source and target volumes' data)."""
+    """Pids of the `qemu-img convert` processes whose arguments name one of `ids`
+    (a migration's copy names the source and target volumes' data; the drivers'
+    own `qemu-img info` calls are not copies)."""
     found = []
     for entry in Path("/proc").iterdir():
         if not entry.name.isdigit():
@@ -151,7 +152,7 @@ def copy_processes(*ids: str) -> list[int]:
             argv = (entry / "cmdline").read_bytes().decode(errors="replace").split("\0")
         except OSError:
             continue
-        if argv and Path(argv[0]).name == "qemu-img" and any(i in arg for arg in argv for i in ids):
+        if Path(argv[0]).name == "qemu-img" and "convert" in argv and any(i in arg for arg in argv for i in ids):
             found.append(int(entry.name))
     return found
 

@@ -277,7 +277,13 @@ class VolumeMigrations:
 
     def make_target(self, volume_id: str, again: bool = False) -> tuple[VolumeRef, str]:
         """The hidden target: its row (once), and its data on the destination,
-        made unless made already; `again`: made afresh (what was made goes first)."""
+        made unless made already; `again` (a copy cut short): a new target of a
+        new id, the old one removed first -- so data of the old one that its
+        backend cannot remove yet (busy, left to the driver's collector) is never
+        in the way of the new one's name."""
+        if again:
+            self.drop_target(volume_id)
+            self.set_migration(volume_id, target_id=models.new_id())
         with self.core.db.session() as session:
             row = session.get(VolumeMigration, volume_id)
             volume = session.get(models.Volume, volume_id)
@@ -295,10 +301,9 @@ class VolumeMigrations:
                 session.refresh(target)
             ref, backend, made = vr.volume_ref(target), target.backend, target.provider_location is not None
         driver = vr.driver(self.core, backend)
-        if made and not again:
+        if made:
             return ref, backend
-        # A create cut short by a crash may have left something (names come from ids),
-        # and a copy cut short a half-written target: either goes before a fresh one.
+        # A create cut short by a crash may have left something (names come from ids).
         driver.delete_volume(ref)
         result = driver.create_volume(VolumeRef(ref.id, ref.pool, ref.size_gb, None, ref.extra_specs))
         with self.core.db.connection() as connection:
