@@ -55,9 +55,11 @@ class ApiCall:
 async def read_body(request: Request, key: str | None = None, *alternatives: str) -> Any:
     """The JSON body (it must be an object); with `key`, the object under it."""
     raw = await request.body()
+    if too_deep(raw):  # before parsing: a deep body would exhaust the parser's stack
+        raise ApiError(400, f"Malformed request body: JSON nested deeper than {MAX_JSON_DEPTH} levels")
     try:
         data = json.loads(raw or b"null")
-    except ValueError:
+    except (ValueError, RecursionError):
         raise ApiError(400, "Malformed request body: not valid JSON") from None
     if not isinstance(data, dict):
         raise ApiError(400, "Malformed request body: a JSON object is expected")
@@ -70,6 +72,35 @@ async def read_body(request: Request, key: str | None = None, *alternatives: str
                 raise ApiError(400, f"Malformed request body: '{name}' must be an object")
             return inner if inner is not None else {}
     raise ApiError(400, f"Malformed request body: missing '{key}'")
+
+
+MAX_JSON_DEPTH = 32  # no OpenStack request body comes near it
+
+
+def too_deep(raw: bytes) -> bool:
+    """Whether the arrays and objects of a JSON text nest deeper than MAX_JSON_DEPTH
+    (brackets inside strings not counted); a scan of the bytes, no parse."""
+    if raw.count(b"[") + raw.count(b"{") <= MAX_JSON_DEPTH:  # the usual body: it cannot be
+        return False
+    depth = 0
+    in_string = escaped = False
+    for byte in raw:
+        if in_string:
+            if escaped:
+                escaped = False
+            elif byte == 0x5C:  # backslash
+                escaped = True
+            elif byte == 0x22:  # quote
+                in_string = False
+        elif byte == 0x22:
+            in_string = True
+        elif byte in (0x5B, 0x7B):  # [ {
+            depth += 1
+            if depth > MAX_JSON_DEPTH:
+                return True
+        elif byte in (0x5D, 0x7D):  # ] }
+            depth -= 1
+    return False
 
 
 def public_origin(request: Request) -> str:
@@ -106,6 +137,9 @@ def int_query(call: ApiCall, name: str) -> int | None:
         number = int(value)
     except ValueError:
         raise ApiError(400, f"Invalid input received: {name} must be a non-negative integer") from None
-    if number < 0:
-        raise ApiError(400, f"Invalid input received: {name} must be a non-negative integer")
+    if number < 0 or number > MAX_QUERY_INT:  # beyond it the database's integers overflow
+        raise ApiError(400, f"Invalid input received: {name} must be a non-negative integer below 2^63")
     return number
+
+
+MAX_QUERY_INT = 2**63 - 1
