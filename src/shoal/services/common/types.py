@@ -15,6 +15,7 @@ from sqlalchemy.orm import Session
 from shoal.db import models
 
 from . import core as c
+from .checks import check_text
 from .context import RequestContext
 from .errors import Conflict, Forbidden, Invalid, NotFound, ServiceError
 
@@ -77,10 +78,12 @@ def check_specs(specs: Any, required: set[str] = REQUIRED_SPECS) -> dict[str, st
     for key, value in specs.items():
         if not isinstance(key, str) or not key or len(key) > 255:
             raise Invalid(f"extra spec key {key!r} must be 1-255 characters")
+        check_text("extra spec key", key, 255)
         if isinstance(value, bool):
             value = str(value)
         if not isinstance(value, str) or len(value) > 255:
             raise Invalid(f"extra spec {key} must be a string of at most 255 characters")
+        check_text(f"extra spec {key}", value, 255)
         out[key] = value
     if DHSS not in required:
         return out
@@ -162,6 +165,7 @@ class TypeCatalog:
         self._admin(ctx)
         if not isinstance(name, str) or not name.strip() or len(name) > 255:
             raise Invalid(f"{self.label} name must be 1-255 characters")
+        check_text("name", name, 255)
         specs = check_specs(extra_specs or {}, self.required)
         missing = self.required - set(specs)
         if missing:
@@ -169,6 +173,7 @@ class TypeCatalog:
         is_public = check_bool("is_public", is_public)
         if description is not None and (not isinstance(description, str) or len(description) > 255):
             raise Invalid("description must be a string of at most 255 characters")
+        check_text("description", description, 255)
         with self.core.db.session() as session:
             if session.scalars(select(self.model).where(self.model.name == name)).first():
                 raise Conflict(f"{self.label.capitalize()} {name} already exists.")
@@ -185,6 +190,7 @@ class TypeCatalog:
                 name = fields["name"]
                 if not isinstance(name, str) or not name.strip() or len(name) > 255:
                     raise Invalid(f"{self.label} name must be 1-255 characters")
+                check_text("name", name, 255)
                 clash = session.scalars(select(self.model).where(self.model.name == name)).first()
                 if clash is not None and clash.id != stype.id:
                     raise Conflict(f"{self.label.capitalize()} {name} already exists.")
@@ -192,6 +198,7 @@ class TypeCatalog:
             if "description" in fields:
                 if fields["description"] is not None and not isinstance(fields["description"], str):
                     raise Invalid("description must be a string")
+                check_text("description", fields["description"], 255)
                 stype.description = fields["description"]
             if fields.get("is_public") is not None:
                 stype.is_public = check_bool("is_public", fields["is_public"])
