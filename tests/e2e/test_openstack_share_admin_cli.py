@@ -6,13 +6,16 @@ by its export location. The share's dataset is checked on ZFS meanwhile."""
 
 from __future__ import annotations
 
+import json
+import os
+import subprocess
 import uuid
 
 import pytest
 
-from tests.integration.share_helpers import zfs_exists
+from tests.integration.share_helpers import wait_gone, zfs_exists
 
-from .test_openstack_share_cli import osc, wait_for  # noqa: F401 - fixture
+from .test_openstack_share_cli import OPENSTACK, osc, wait_for  # noqa: F401 - fixture
 
 pytestmark = pytest.mark.e2e
 
@@ -77,3 +80,47 @@ def test_instances_recycle_bin_and_catalogue_with_openstack_cli(osc, shoal_serve
 
     osc("share", "delete", share["id"], "--wait")
     assert not zfs_exists(dataset)
+
+
+def test_transfer_and_access_properties_with_openstack_cli(osc, shoal_server):
+    """`openstack share transfer create/list/accept` between two projects (the second
+    one the endpoint of another project), and `share access set --property`."""
+    share = osc.json("share", "create", "NFS", "1", "--name", f"cli-transfer-{uuid.uuid4().hex[:8]}")
+    wait_for(osc, "share", share["id"], "available")
+    rule = osc.json("share", "access", "create", share["id"], "ip", "127.0.0.1")
+    osc("share", "access", "set", rule["id"], "--property", "purpose=backup")
+    assert "purpose" in str(osc.json("share", "access", "show", rule["id"])["properties"])
+
+    offer = osc.json("share", "transfer", "create", share["id"], "--name", "to-b")
+    assert offer["auth_key"]
+    assert offer["id"] in ids(osc.json("share", "transfer", "list"))
+    assert osc.json("share", "show", share["id"])["status"] == "awaiting_transfer"
+    other = uuid.uuid4().hex
+    env = {**os.environ, "OS_AUTH_TYPE": "none",
+           "OS_ENDPOINT": f"{shoal_server.url}/share/v2/{other}"}
+    for key in ("OS_CLOUD", "OS_AUTH_URL", "OS_CLIENT_CONFIG_FILE"):
+        env.pop(key, None)
+    accepted = subprocess.run([OPENSTACK, "share", "transfer", "accept", offer["id"], offer["auth_key"]],
+                              env=env, capture_output=True, text=True, timeout=120)
+    assert accepted.returncode == 0, accepted.stderr
+    assert share["id"] not in ids(osc.json("share", "list"))
+    mine = json.loads(subprocess.run([OPENSTACK, "share", "show", share["id"], "-f", "json"], env=env,
+                                     capture_output=True, text=True, timeout=120, check=True).stdout)
+    assert mine["project_id"] == other and mine["status"] == "available"
+    subprocess.run([OPENSTACK, "share", "delete", share["id"]], env=env, check=True, capture_output=True,
+                   timeout=120)
+    with shoal_server.client(project=other) as b:
+        wait_gone(b, f"/shares/{share['id']}")
+
+
+def test_security_services_with_openstack_cli(osc):
+    name = f"cli-ldap-{uuid.uuid4().hex[:8]}"
+    created = osc.json("share", "security", "service", "create", "ldap", "--name", name,
+                       "--server", "ldap.example.org", "--domain", "example.org", "--ou", "people")
+    assert created["type"] == "ldap" and created["ou"] == "people"
+    assert created["id"] in ids(osc.json("share", "security", "service", "list"))
+    osc("share", "security", "service", "set", created["id"], "--description", "the directory")
+    shown = osc.json("share", "security", "service", "show", created["id"])
+    assert shown["description"] == "the directory" and shown["server"] == "ldap.example.org"
+    osc("share", "security", "service", "delete", created["id"])
+    assert created["id"] not in ids(osc.json("share", "security", "service", "list"))

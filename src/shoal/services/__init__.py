@@ -16,12 +16,15 @@ from .common.quotas import Quotas
 from .common.tasks import TaskRunner
 from .common.types import share_types, volume_types
 from .share.access import ShareAccess
+from .share.access_metadata import AccessMetadata
 from .share.instances import ShareInstances
 from .share.recycle_bin import RecycleBin
 from .share.recovery import Recovery
 from .share.replicas import ShareReplicas
+from .share.security_services import SecurityServices
 from .share.shares import Shares
 from .share.snapshots import ShareSnapshots
+from .share.transfers import ShareTransfers
 from .volume.attachments import Attachments
 from .volume.encryption_types import EncryptionTypes
 from .volume.garbage import VolumeGarbage
@@ -80,6 +83,9 @@ class Services:
         self.replicas = ShareReplicas(self.core, self.flows, settings.service.replica_sync_interval)
         self.share_instances = ShareInstances(self.core, self.shares, self.replicas, self.snapshots)
         self.recycle_bin = RecycleBin(self.core, self.shares)
+        self.access_metadata = AccessMetadata(self.core)
+        self.share_transfers = ShareTransfers(self.core, self.access)
+        self.security_services = SecurityServices(self.core)
         self.recovery.also(self.replicas)
         self.volume_migrations = VolumeMigrations(self.core, self.flows, deleter=self.volumes._delete)
         self.volumes.migrations = self.volume_migrations

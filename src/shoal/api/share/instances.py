@@ -50,14 +50,16 @@ def instance_view(call: ShareCall, inst: ShareInstance) -> dict:
     return view
 
 
-def location_view(call: ShareCall, inst: ShareInstance, loc: InstanceLocation) -> dict:
+def location_view(call: ShareCall, inst: ShareInstance, loc: InstanceLocation, detail: bool) -> dict:
+    """Listed as Manila's summary, shown as its detail (with the times)."""
     view = {"id": loc.id, "path": loc.path}
     if call.v("2.14"):
         view["preferred"] = loc.preferred
     if call.v("2.87"):
         view["metadata"] = {}
-    view.update({"share_instance_id": inst.id, "is_admin_only": loc.is_admin_only,
-                 "created_at": ts(loc.created_at), "updated_at": ts(loc.updated_at)})
+    view.update({"share_instance_id": inst.id, "is_admin_only": loc.is_admin_only})
+    if detail:
+        view.update({"created_at": ts(loc.created_at), "updated_at": ts(loc.updated_at or loc.created_at)})
     return view
 
 
@@ -114,7 +116,7 @@ async def share_instance_action(instance_id: str, call: ShareCall = Depends(shar
 async def list_instance_locations(instance_id: str, call: ShareCall = Depends(share_call)):
     _since(call, "2.9")
     inst = await sync(call.services.share_instances.get, call.ctx, instance_id)
-    return {"export_locations": [location_view(call, inst, e) for e in inst.export_locations]}
+    return {"export_locations": [location_view(call, inst, e, detail=False) for e in inst.export_locations]}
 
 
 @router.get("/share_instances/{instance_id}/export_locations/{location_id}")
@@ -123,7 +125,7 @@ async def show_instance_location(instance_id: str, location_id: str, call: Share
     inst = await sync(call.services.share_instances.get, call.ctx, instance_id)
     for loc in inst.export_locations:
         if loc.id == location_id:
-            return {"export_location": location_view(call, inst, loc)}
+            return {"export_location": location_view(call, inst, loc, detail=True)}
     raise ApiError(404, f"Export location {location_id} could not be found.")
 
 

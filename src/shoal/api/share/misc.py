@@ -43,6 +43,42 @@ async def show_access_rule(access_id: str, call: ShareCall = Depends(share_call)
     return {"access": views.access_rule(call, await sync(call.services.access.get, call.ctx, access_id))}
 
 
+@router.put("/share-access-rules/{access_id}/metadata")
+async def update_access_metadata(access_id: str, call: ShareCall = Depends(share_call)):
+    if not call.v("2.45"):
+        raise ApiError(404, "The resource could not be found.")
+    body = await call.body()
+    if "metadata" not in body:
+        raise ApiError(400, "Malformed request body: missing 'metadata'")
+    return {"metadata": await sync(call.services.access_metadata.update, call.ctx, access_id, body["metadata"])}
+
+
+@router.delete("/share-access-rules/{access_id}/metadata/{key}", status_code=200)
+async def delete_access_metadata(access_id: str, key: str, call: ShareCall = Depends(share_call)):
+    if not call.v("2.45"):
+        raise ApiError(404, "The resource could not be found.")
+    await sync(call.services.access_metadata.delete, call.ctx, access_id, key)
+    return Response(status_code=200)
+
+
+# ---- share servers: none (no backend here handles share servers) -------------------
+
+@router.get("/share-servers")
+async def list_share_servers(call: ShareCall = Depends(share_call)):
+    """Administrators only, as Manila's policy; every backend is driver_handles_share_servers=False,
+    so there are none, whatever the filters."""
+    _admin(call)
+    return {"share_servers": []}
+
+
+@router.get("/share-servers/{server_id}")
+@router.get("/share-servers/{server_id}/details")
+@router.delete("/share-servers/{server_id}")
+async def one_share_server(server_id: str, call: ShareCall = Depends(share_call)):
+    _admin(call)
+    raise ApiError(404, f"Share server {server_id} could not be found.")
+
+
 # ---- pools, services, zones -------------------------------------------------------
 
 def _pool_view(backend: str, driver, pool, detail: bool) -> dict:
@@ -158,8 +194,25 @@ async def list_extensions(call: ShareCall = Depends(share_call)):
 
 @router.get("/messages")
 async def list_messages(call: ShareCall = Depends(share_call)):
-    msgs = await sync(call.services.messages.list, call.ctx, call.query("resource_id"), int_query(call, "limit"))
+    since, before = (_timestamp(call, k) if call.v("2.52") else None for k in ("created_since", "created_before"))
+    msgs = await sync(call.services.messages.list, call.ctx, call.query("resource_id"),
+                      None if since or before else int_query(call, "limit"))
+    msgs = [m for m in msgs if (since is None or m.created_at >= since) and (before is None or m.created_at < before)]
+    if since or before:
+        msgs = msgs[:int_query(call, "limit")] if call.query("limit") else msgs
     return {"messages": [views.message(call, m) for m in msgs]}
+
+
+def _timestamp(call: ShareCall, name: str) -> datetime | None:
+    """Manila's created_since/created_before (2.52): an ISO 8601 time, UTC when no zone is given."""
+    value = call.query(name)
+    if value in (None, ""):
+        return None
+    try:
+        parsed = datetime.fromisoformat(value.strip().replace("Z", "+00:00"))
+    except ValueError:
+        raise ApiError(400, f"Invalid value {value!r} for {name}: an ISO 8601 time is expected") from None
+    return parsed.astimezone(timezone.utc).replace(tzinfo=None) if parsed.tzinfo else parsed
 
 
 @router.get("/messages/{message_id}")

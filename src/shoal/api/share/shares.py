@@ -8,6 +8,7 @@ from fastapi import APIRouter, Depends, Response
 from starlette.concurrency import run_in_threadpool as sync
 
 from shoal.api.openstack.errors import ApiError
+from shoal.services.common.checks import check_metadata
 
 from . import views
 from .call import ShareCall, int_query, share_call
@@ -28,6 +29,8 @@ def _filters(call: ShareCall) -> dict:
         filters.update({k: call.query(k) for k in ("export_location_id", "export_location_path") if call.query(k)})
     if call.v("2.69") and call.query("is_soft_deleted") is not None:
         filters["is_soft_deleted"] = call.flag("is_soft_deleted")
+    if "size" in filters:
+        filters["size"] = int_query(call, "size")
     if call.query("display_name"):
         filters["name"] = call.query("display_name")
     if share_type := call.query("share_type_id") or call.query("share_type"):
@@ -37,7 +40,7 @@ def _filters(call: ShareCall) -> dict:
     if raw := call.query("metadata"):
         try:
             meta = ast.literal_eval(raw)  # manilaclient sends a Python dict literal
-        except (ValueError, SyntaxError):
+        except (ValueError, SyntaxError, TypeError, MemoryError, RecursionError):  # TypeError: {[]: 1}
             raise ApiError(400, "metadata filter must be a dictionary") from None
         if not isinstance(meta, dict):
             raise ApiError(400, "metadata filter must be a dictionary")
@@ -46,6 +49,11 @@ def _filters(call: ShareCall) -> dict:
 
 
 async def _list(call: ShareCall, detail: bool) -> dict:
+    for key in ("host", "share_server_id"):  # Manila's policy: administrators may filter by these
+        if call.query(key) is not None and not call.ctx.is_admin:
+            raise ApiError(403, f"Policy doesn't allow listing shares by {key} to be performed.")
+    if call.query("share_server_id") is not None:
+        return {"shares": []}  # no backend here has share servers
     await sync(call.services.recycle_bin.purge_expired)
     limit = int_query(call, "limit")
     shares = await sync(
@@ -53,6 +61,8 @@ async def _list(call: ShareCall, detail: bool) -> dict:
         sort_key=call.query("sort_key", "created_at"), sort_dir=call.query("sort_dir", "desc"),
         limit=limit, offset=int_query(call, "offset"), marker=call.query("marker"),
     )
+    if (host := call.query("host")) is not None:
+        shares = [s for s in shares if views.share_host(s) == host]
     view = views.share_detail if detail else views.share_summary
     out: dict = {"shares": [view(call, s) for s in shares]}
     if links := next_links(call, "shares", [s.id for s in shares], limit):
@@ -103,6 +113,11 @@ async def manage_share(call: ShareCall = Depends(share_call)):
     return {"share": views.share_detail(call, share)}
 
 
+@router.get("/shares/")
+async def show_share_without_id(call: ShareCall = Depends(share_call)):
+    raise ApiError(404, "The resource could not be found.")  # Manila's answer, not a redirect to the list
+
+
 @router.get("/shares/{share_id}")
 async def show_share(share_id: str, call: ShareCall = Depends(share_call)):
     return {"share": views.share_detail(call, await sync(call.services.shares.get, call.ctx, share_id))}
@@ -124,7 +139,8 @@ async def delete_share(share_id: str, call: ShareCall = Depends(share_call)):
 @router.get("/shares/{share_id}/export_locations")
 async def list_export_locations(share_id: str, call: ShareCall = Depends(share_call)):
     share = await sync(call.services.shares.get, call.ctx, share_id)
-    return {"export_locations": [views.export_location(call, share, e) for e in views.visible_locations(call, share)]}
+    return {"export_locations": [views.export_location(call, share, e, detail=False)
+                                 for e in views.visible_locations(call, share)]}
 
 
 @router.get("/shares/{share_id}/export_locations/{location_id}")
@@ -190,7 +206,7 @@ async def share_action(share_id: str, call: ShareCall = Depends(share_call)):
         if arg.get("access_type") == "ip" and not call.v("2.38") and _is_ipv6(arg.get("access_to")):
             raise ApiError(400, "Invalid input received: IPv6 access rules are accepted from microversion 2.38")
         rule = await sync(svc.access.allow, ctx, share_id, arg.get("access_type"), arg.get("access_to"),
-                          arg.get("access_level", "rw"), arg.get("metadata"))
+                          arg.get("access_level", "rw"), check_metadata(arg.get("metadata")))
         view = views.access_rule(call, rule)
         if view["state"] == "applying":  # the rule as Manila's API answers it: just queued
             view["state"] = "queued_to_apply"

@@ -86,8 +86,13 @@ def share_detail(call: ShareCall, share: models.Share) -> dict:
     return view
 
 
-def export_location(call: ShareCall, share: models.Share, loc: models.ExportLocation) -> dict:
-    view = {"id": loc.id, "path": loc.path, "created_at": ts(loc.created_at), "updated_at": ts(loc.updated_at)}
+def export_location(call: ShareCall, share: models.Share, loc: models.ExportLocation, detail: bool = True) -> dict:
+    """Manila lists the summary and shows the detail (with the times; a location
+    never changed since it was made was updated when it was made)."""
+    view = {"id": loc.id, "path": loc.path}
+    if detail:
+        view["created_at"] = ts(loc.created_at)
+        view["updated_at"] = ts(loc.updated_at or loc.created_at)
     if call.v("2.14"):
         view["preferred"] = loc.preferred
     if call.ctx.is_admin:

@@ -25,6 +25,8 @@ ACTION_CREATE, ACTION_DELETE, ACTION_EXTEND, ACTION_SHRINK = "001", "002", "003"
 ACTION_UPDATE_ACCESS, ACTION_REVERT, ACTION_MANAGE = "007", "008", "009"
 DETAIL_UNEXPECTED, DETAIL_NO_VALID_HOST, DETAIL_DRIVER_FAILED = "001", "002", "004"
 DETAIL_NEW_SIZE_TOO_SMALL = "017"
+# Manila's words for DETAIL_NO_VALID_HOST (clients and Tempest look for them), the reason after them
+NO_VALID_HOST = "allocate host: No storage could be allocated for this share request"
 RULES_IN_FORCE = ("active", "applying", "queued_to_apply")  # the access rules a backend is given
 
 

@@ -19,7 +19,7 @@ from ..common.context import RequestContext
 from ..common.errors import Conflict, Forbidden, Invalid, NotFound, OverQuota
 from ..common.scheduler import NoValidPool, choose_pool, choose_pool_now
 from ..common.tasks import Gate, early_start
-from ..common.types import TypeCatalog
+from ..common.types import TypeCatalog, check_bool
 from . import rows as sr
 
 log = logging.getLogger(__name__)
@@ -52,8 +52,12 @@ class Shares:
         size = check_size(size)
         check_text("name", name, MAX_NAME)
         check_text("description", description, MAX_DESCRIPTION)
-        if (share_proto or "").upper() != "NFS":
+        if not isinstance(share_proto, str) or share_proto.upper() != "NFS":
             raise Invalid(f"share_proto {share_proto!r} is not supported; only NFS")
+        for field, value in (("availability_zone", availability_zone), ("snapshot_id", snapshot_id)):
+            if value is not None and not isinstance(value, str):
+                raise Invalid(f"{field} must be a string")
+        is_public = check_bool("is_public", is_public)
         metadata = check_metadata(metadata)
         with early_start() as gate, self.core.db.session() as session:
             parent = None
@@ -71,6 +75,7 @@ class Shares:
                 stype = self.types.default(session)
                 if stype is None:
                     raise NotFound("There is no default share type; pass share_type")
+            check_type_size(stype, size)
             if availability_zone and availability_zone not in {d.availability_zone for d in self.core.drivers.values()}:
                 raise NotFound(f"Availability zone {availability_zone} could not be found.")
             share = models.Share(
@@ -129,7 +134,8 @@ class Shares:
                                          cache=self.core.pool_stats)
                 except NoValidPool as exc:
                     share.status, share.status_reason, share.task = "error", str(exc), None
-                    self.core.message(session, share.project_id, "SHARE", share.id, sr.ACTION_CREATE, sr.DETAIL_NO_VALID_HOST, str(exc))
+                    self.core.message(session, share.project_id, "SHARE", share.id, sr.ACTION_CREATE,
+                                      sr.DETAIL_NO_VALID_HOST, f"{sr.NO_VALID_HOST}: {exc}")
                     return
                 share.backend, share.pool = placed.backend, placed.pool
                 share.availability_zone = self.core.drivers[placed.backend].availability_zone
@@ -264,10 +270,11 @@ class Shares:
         with self.core.db.session() as session:
             share = sr.get_share(session, ctx, share_id, locations=False)
             self._own(ctx, share)
-            if not force and share.status not in ("available", "error", "manage_error", "unmanage_error",
+            # Manila's 403; a share that failed to be managed is unmanaged (or force-deleted), not deleted
+            if not force and share.status not in ("available", "error", "unmanage_error",
                                                   "extending_error", "shrinking_error", "reverting_error",
                                                   "shrinking_possible_data_loss_error", "error_deleting"):
-                raise Invalid(f"Share status must be one of available or error, not {share.status}")
+                raise Forbidden(f"Share status must be one of available or error, not {share.status}")
             snapshots = session.scalar(select(func.count()).select_from(models.ShareSnapshot).where(
                 models.ShareSnapshot.share_id == share_id))
             if snapshots:
@@ -427,15 +434,21 @@ class Shares:
                driver_options: dict | None = None, is_public: bool = False) -> models.Share:
         if not ctx.is_admin:
             raise Forbidden("manage is for administrators")
-        if (protocol or "").upper() != "NFS":
-            raise Invalid(f"protocol {protocol!r} is not supported; only NFS")
+        if not isinstance(protocol, str) or not protocol.strip():
+            raise Invalid("protocol is required")
+        # As Manila: a protocol the backend does not serve is the backend's answer, a share in
+        # manage_error with the reason; a host that names no backend is not found (404).
+        unserved = None if protocol.upper() == "NFS" else f"protocol {protocol!r} is not supported; only NFS"
         if not isinstance(export_path, str) or not export_path.strip():
             raise Invalid("export_path is required")
         check_text("name", name, MAX_NAME)
         check_text("description", description, MAX_DESCRIPTION)
-        backend, pool = parse_service_host(service_host)
+        try:
+            backend, pool = parse_service_host(service_host)
+        except Invalid as exc:
+            raise NotFound(f"Service host {service_host!r} could not be found: {exc}") from None
         if backend not in self.core.drivers:
-            raise Invalid(f"service_host {service_host!r} names no configured backend")
+            raise NotFound(f"Service host {service_host!r} could not be found: it names no configured backend")
         size = 0
         if driver_options and driver_options.get("size") is not None:
             size = check_size(driver_options["size"], "driver_options.size")
@@ -455,15 +468,19 @@ class Shares:
                           size=size or None)
             share = models.Share(
                 project_id=ctx.project_id, user_id=ctx.user_id, name=name, description=description, size=size,
-                status="manage_starting", share_type_id=stype.id, backend=backend, pool=pool,
-                availability_zone=self.core.drivers[backend].availability_zone, is_public=bool(is_public),
-                task="manage", metadata_={},
+                status="manage_error" if unserved else "manage_starting", share_type_id=stype.id, backend=backend,
+                pool=pool, availability_zone=self.core.drivers[backend].availability_zone, is_public=bool(is_public),
+                task=None if unserved else "manage", metadata_={}, status_reason=unserved,
             )
             session.add(share)
             session.flush()
             session.refresh(share)
+            if unserved:
+                self.core.message(session, share.project_id, "SHARE", share.id, sr.ACTION_MANAGE,
+                                  sr.DETAIL_UNEXPECTED, f"cannot manage {export_path}: {unserved}")
             created = share
-        self.core.tasks.start(self._manage, created.id, export_path.strip())
+        if not unserved:
+            self.core.tasks.start(self._manage, created.id, export_path.strip())
         return created
 
     def _manage(self, share_id: str, reference: str) -> None:
@@ -485,11 +502,12 @@ class Shares:
             raise Forbidden("unmanage is for administrators")
         with self.core.db.session() as session:
             share = sr.get_share(session, ctx, share_id)
+            # Manila answers both with 403
             if share.status not in ("available", "manage_error", "unmanage_error", "error"):
-                raise Invalid(f"Share status must be available, not {share.status}")
+                raise Forbidden(f"Share status must be available, not {share.status}")
             if session.scalar(select(func.count()).select_from(models.ShareSnapshot).where(
                     models.ShareSnapshot.share_id == share_id)):
-                raise Conflict("a share with snapshots cannot be unmanaged; unmanage its snapshots first")
+                raise Forbidden("a share with snapshots cannot be unmanaged; unmanage its snapshots first")
             share.status, share.task = "unmanage_starting", "unmanage"
         self.core.tasks.start(self._unmanage, share_id)
 
@@ -531,6 +549,20 @@ class Shares:
             if key not in share.metadata_:
                 raise NotFound(f"Metadata item {key} was not found.")
             share.metadata_ = {k: v for k, v in share.metadata_.items() if k != key}
+
+
+def check_type_size(stype: models.ShareType, size: int) -> None:
+    """Manila's provisioning:min_share_size and provisioning:max_share_size of the type."""
+    specs = stype.extra_specs or {}
+    for key, refused, words in (("provisioning:min_share_size", lambda bound: size < bound, "less"),
+                                ("provisioning:max_share_size", lambda bound: size > bound, "greater")):
+        try:
+            bound = int(specs[key])
+        except (KeyError, TypeError, ValueError):
+            continue
+        if refused(bound):
+            raise Invalid(f"Share size {size} GiB is {words} than the {key.split(':')[1]} {bound} GiB "
+                          f"of share type {stype.name}.")
 
 
 def replace_export_locations(connection, share_id: str, result: ShareResult) -> None:
