@@ -112,15 +112,3 @@ def test_transfer_and_access_properties_with_openstack_cli(osc, shoal_server):
     with shoal_server.client(project=other) as b:
         wait_gone(b, f"/shares/{share['id']}")
 
-
-def test_security_services_with_openstack_cli(osc):
-    name = f"cli-ldap-{uuid.uuid4().hex[:8]}"
-    created = osc.json("share", "security", "service", "create", "ldap", "--name", name,
-                       "--server", "ldap.example.org", "--domain", "example.org", "--ou", "people")
-    assert created["type"] == "ldap" and created["ou"] == "people"
-    assert created["id"] in ids(osc.json("share", "security", "service", "list"))
-    osc("share", "security", "service", "set", created["id"], "--description", "the directory")
-    shown = osc.json("share", "security", "service", "show", created["id"])
-    assert shown["description"] == "the directory" and shown["server"] == "ldap.example.org"
-    osc("share", "security", "service", "delete", created["id"])
-    assert created["id"] not in ids(osc.json("share", "security", "service", "list"))

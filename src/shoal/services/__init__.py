@@ -21,7 +21,6 @@ from .share.instances import ShareInstances
 from .share.recycle_bin import RecycleBin
 from .share.recovery import Recovery
 from .share.replicas import ShareReplicas
-from .share.security_services import SecurityServices
 from .share.shares import Shares
 from .share.snapshots import ShareSnapshots
 from .share.transfers import ShareTransfers
@@ -85,7 +84,6 @@ class Services:
         self.recycle_bin = RecycleBin(self.core, self.shares)
         self.access_metadata = AccessMetadata(self.core)
         self.share_transfers = ShareTransfers(self.core, self.access)
-        self.security_services = SecurityServices(self.core)
         self.recovery.also(self.replicas)
         self.volume_migrations = VolumeMigrations(self.core, self.flows, deleter=self.volumes._delete)
         self.volumes.migrations = self.volume_migrations
