@@ -9,6 +9,7 @@ import functools
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import timedelta
 
 from sqlalchemy import Connection, bindparam, case, inspect, update
 from sqlalchemy.orm import Session
@@ -23,6 +24,9 @@ from .context import current_request_id
 from .errors import NotFound
 from .scheduler import PoolStatsCache
 from .tasks import Gate, TaskRunner
+
+# Manila's message_ttl: how long a user message is kept (its expires_at)
+MESSAGE_TTL = timedelta(seconds=2592000)
 
 log = logging.getLogger(__name__)
 
@@ -87,9 +91,11 @@ class Core:
 
     def message(self, session: Session, project_id: str, resource_type: str, resource_id: str,
                 action_id: str, detail_id: str, text: str) -> None:
+        now = models.utcnow()
         session.add(models.Message(
             project_id=project_id, resource_type=resource_type, resource_id=resource_id,
             action_id=action_id, detail_id=detail_id, user_message=text, request_id=current_request_id.get(),
+            created_at=now, expires_at=now + MESSAGE_TTL,
         ))
 
     def settle(self, model, row_id: str, expected: str, steady: dict, always: dict | None = None,
