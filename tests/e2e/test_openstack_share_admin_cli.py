@@ -112,3 +112,17 @@ def test_transfer_and_access_properties_with_openstack_cli(osc, shoal_server):
     with shoal_server.client(project=other) as b:
         wait_gone(b, f"/shares/{share['id']}")
 
+
+
+def test_share_group_types_with_openstack_cli(osc):
+    tag = uuid.uuid4().hex[:8]
+    stype = osc.json("share", "type", "create", f"cli-group-member-{tag}", "false")
+    gtype = osc.json("share", "group", "type", "create", f"cli-group-{tag}", stype["id"],
+                     "--group-specs", "tier=gold")
+    assert gtype["name"] == f"cli-group-{tag}"
+    assert gtype["id"] in ids(osc.json("share", "group", "type", "list"))
+    shown = osc.json("share", "group", "type", "show", gtype["id"])
+    assert "tier" in str(shown["group_specs"])
+    osc("share", "group", "type", "delete", gtype["id"])
+    assert gtype["id"] not in ids(osc.json("share", "group", "type", "list"))
+    osc("share", "type", "delete", stype["id"])

@@ -17,6 +17,7 @@ from .common.tasks import TaskRunner
 from .common.types import share_types, volume_types
 from .share.access import ShareAccess
 from .share.access_metadata import AccessMetadata
+from .share.group_types import ShareGroupTypes
 from .share.instances import ShareInstances
 from .share.recycle_bin import RecycleBin
 from .share.recovery import Recovery
@@ -84,6 +85,7 @@ class Services:
         self.recycle_bin = RecycleBin(self.core, self.shares)
         self.access_metadata = AccessMetadata(self.core)
         self.share_transfers = ShareTransfers(self.core, self.access)
+        self.share_group_types = ShareGroupTypes(self.core, self.share_types)
         self.recovery.also(self.replicas)
         self.volume_migrations = VolumeMigrations(self.core, self.flows, deleter=self.volumes._delete)
         self.volumes.migrations = self.volume_migrations

@@ -11,7 +11,7 @@ from shoal.api.openstack.call import public_origin
 from shoal.api.openstack.errors import ApiError, fault
 from shoal.api.openstack.routes import add_routes
 
-from . import instances, misc, quotas, replicas, shares, snapshot_metadata, snapshots, transfers, types
+from . import group_types, instances, misc, quotas, replicas, shares, snapshot_metadata, snapshots, transfers, types
 from .call import SHARE_API
 
 PREFIX = "/share"
@@ -50,7 +50,8 @@ def mount(app: FastAPI) -> None:
 
     # Project-less paths first, so that /v2/shares/detail is never read as a project id.
     for prefix, tag in ((PREFIX + "/v2", "share"), (PREFIX + "/v2/{project_id}", "share (project-scoped)")):
-        for module in (shares, snapshots, snapshot_metadata, types, misc, quotas, replicas, instances, transfers):
+        for module in (shares, snapshots, snapshot_metadata, types, misc, quotas, replicas, instances, transfers,
+                       group_types):
             add_routes(app, module.router, prefix, [tag])
 
     @app.get(PREFIX + "/v2/{project_id}", include_in_schema=False)

@@ -103,8 +103,11 @@ async def create_share(call: ShareCall = Depends(share_call)):
 @router.post("/os-share-manage")
 async def manage_share(call: ShareCall = Depends(share_call)):
     body = await call.body("share")
+    export_path = body.get("export_path")
+    if isinstance(export_path, dict):  # an export location as the API shows it: Manila takes its path
+        export_path = export_path.get("path")
     share = await sync(
-        call.services.shares.manage, call.ctx, export_path=body.get("export_path"),
+        call.services.shares.manage, call.ctx, export_path=export_path,
         service_host=body.get("service_host"), protocol=body.get("protocol"), share_type=body.get("share_type"),
         name=body.get("name", body.get("display_name")),
         description=body.get("description", body.get("display_description")),

@@ -28,6 +28,7 @@ SHARE_STATUSES = (
     "available", "error", "creating", "deleting", "error_deleting", "extending", "extending_error",
     "shrinking", "shrinking_error", "shrinking_possible_data_loss_error", "manage_starting", "manage_error",
     "unmanage_starting", "unmanage_error", "reverting", "reverting_error", "creating_from_snapshot",
+    "migrating", "migrating_to", "server_migrating",  # Manila's reset_status takes these too
 )
 # Manila's TASK_STATE_STATUSES: what reset_task_state may set.
 TASK_STATES = (

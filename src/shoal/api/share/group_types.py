@@ -1,0 +1,128 @@
+"""/share-group-types (Manila 2.31+): create, list, show, default, delete, the
+group specs, and the access lists of private group types."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Depends, Response
+from starlette.concurrency import run_in_threadpool as sync
+
+from shoal.api.openstack.errors import ApiError
+from shoal.db.share_group_types import ShareGroupType
+
+from .call import ShareCall, share_call
+
+router = APIRouter()
+
+
+def _since(call: ShareCall) -> None:
+    if not call.v("2.31"):
+        raise ApiError(404, "The resource could not be found.")
+
+
+def view(call: ShareCall, row: ShareGroupType) -> dict:
+    out = {"id": row.id, "name": row.name, "is_public": row.is_public, "group_specs": dict(row.group_specs or {}),
+           "share_types": list(row.share_type_ids or [])}
+    if call.v("2.46"):
+        out["is_default"] = False  # Manila's default_share_group_type is unset here
+    return out
+
+
+@router.get("/share-group-types")
+async def list_group_types(call: ShareCall = Depends(share_call)):
+    _since(call)
+    rows = await sync(call.services.share_group_types.list, call.ctx, call.query("is_public"))
+    return {"share_group_types": [view(call, r) for r in rows]}
+
+
+@router.get("/share-group-types/default")
+async def default_group_type(call: ShareCall = Depends(share_call)):
+    _since(call)
+    raise ApiError(404, "Default share group type not found.")
+
+
+@router.get("/share-group-types/{type_id}")
+async def show_group_type(type_id: str, call: ShareCall = Depends(share_call)):
+    _since(call)
+    return {"share_group_type": view(call, await sync(call.services.share_group_types.get, call.ctx, type_id))}
+
+
+@router.post("/share-group-types")
+async def create_group_type(call: ShareCall = Depends(share_call)):
+    _since(call)
+    body = await call.body("share_group_type")
+    row = await sync(call.services.share_group_types.create, call.ctx, body.get("name"), body.get("share_types"),
+                     body.get("group_specs"), body.get("is_public", True))
+    return {"share_group_type": view(call, row)}
+
+
+@router.delete("/share-group-types/{type_id}", status_code=204)
+async def delete_group_type(type_id: str, call: ShareCall = Depends(share_call)):
+    _since(call)
+    await sync(call.services.share_group_types.delete, call.ctx, type_id)
+    return Response(status_code=204)
+
+
+@router.get("/share-group-types/{type_id}/group-specs")
+async def list_group_specs(type_id: str, call: ShareCall = Depends(share_call)):
+    _since(call)
+    row = await sync(call.services.share_group_types.get, call.ctx, type_id)
+    return {"group_specs": dict(row.group_specs or {})}
+
+
+@router.post("/share-group-types/{type_id}/group-specs")
+async def set_group_specs(type_id: str, call: ShareCall = Depends(share_call)):
+    _since(call)
+    body = await call.body()
+    if not isinstance(body.get("group_specs"), dict):
+        raise ApiError(400, "Malformed request body: 'group_specs' must be an object")
+    await sync(call.services.share_group_types.set_specs, call.ctx, type_id, body["group_specs"])
+    return {"group_specs": body["group_specs"]}  # Manila echoes what was set
+
+
+@router.get("/share-group-types/{type_id}/group-specs/{key}")
+async def show_group_spec(type_id: str, key: str, call: ShareCall = Depends(share_call)):
+    _since(call)
+    row = await sync(call.services.share_group_types.get, call.ctx, type_id)
+    if key not in (row.group_specs or {}):
+        raise ApiError(404, f"Share group type {type_id} has no group spec {key}.")
+    return {key: row.group_specs[key]}
+
+
+@router.put("/share-group-types/{type_id}/group-specs/{key}")
+async def update_group_spec(type_id: str, key: str, call: ShareCall = Depends(share_call)):
+    _since(call)
+    body = await call.body()
+    if key not in body:
+        raise ApiError(400, "Request body and URI mismatch")
+    if len(body) > 1:
+        raise ApiError(400, "Request body contains too many items")
+    await sync(call.services.share_group_types.set_specs, call.ctx, type_id, body)
+    return body
+
+
+@router.delete("/share-group-types/{type_id}/group-specs/{key}", status_code=204)
+async def unset_group_spec(type_id: str, key: str, call: ShareCall = Depends(share_call)):
+    _since(call)
+    await sync(call.services.share_group_types.unset_spec, call.ctx, type_id, key)
+    return Response(status_code=204)
+
+
+@router.get("/share-group-types/{type_id}/access")
+async def list_group_type_access(type_id: str, call: ShareCall = Depends(share_call)):
+    _since(call)
+    tid, projects = await sync(call.services.share_group_types.projects, call.ctx, type_id)
+    return {"share_group_type_access": [{"share_group_type_id": tid, "project_id": p} for p in projects]}
+
+
+@router.post("/share-group-types/{type_id}/action", status_code=202)
+async def group_type_action(type_id: str, call: ShareCall = Depends(share_call)):
+    _since(call)
+    body = await call.body()
+    if len(body) != 1 or next(iter(body)) not in ("addProjectAccess", "removeProjectAccess"):
+        raise ApiError(400, "Invalid request: the action must be addProjectAccess or removeProjectAccess")
+    (name, arg), = body.items()
+    if not isinstance(arg, dict) or "project" not in arg:
+        raise ApiError(400, f"Invalid request: {name} needs a project")
+    await sync(call.services.share_group_types.change_access, call.ctx, type_id, arg["project"],
+               name == "addProjectAccess")
+    return Response(status_code=202)
