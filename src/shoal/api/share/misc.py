@@ -31,7 +31,10 @@ async def list_access_rules(call: ShareCall = Depends(share_call)):
     share_id = call.query("share_id")
     if not share_id:
         raise ApiError(400, "share_id is required to list access rules")
-    rules = await sync(call.services.access.list, call.ctx, share_id)
+    try:
+        rules = await sync(call.services.access.list, call.ctx, share_id)
+    except NotFound:  # Manila's answer for the filter naming no share
+        raise ApiError(400, f"Share {share_id} does not exist.") from None
     level, to, kind = call.query("access_level"), call.query("access_to"), call.query("access_type")
     rules = [r for r in rules if (not level or r.access_level == level) and (not to or r.access_to == to)
              and (not kind or r.access_type == kind)]

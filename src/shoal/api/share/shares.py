@@ -117,6 +117,7 @@ async def manage_share(call: ShareCall = Depends(share_call)):
 
 
 @router.get("/shares/")
+@router.delete("/shares/")
 async def show_share_without_id(call: ShareCall = Depends(share_call)):
     raise ApiError(404, "The resource could not be found.")  # Manila's answer, not a redirect to the list
 

@@ -14,7 +14,7 @@ from ..common import core as c
 from ..common import quotas as q
 from ..common.checks import MAX_DESCRIPTION, MAX_NAME, check_metadata, check_size, check_text
 from ..common.context import RequestContext
-from ..common.errors import Forbidden, Invalid, NotFound
+from ..common.errors import Conflict, Forbidden, Invalid, NotFound
 from ..common.tasks import Gate, early_start
 from . import rows as sr
 
@@ -170,8 +170,8 @@ class ShareSnapshots:
                 raise Invalid(f"Share status must be available, not {share.status}")
             taken = session.scalars(select(models.ShareSnapshot).where(
                 models.ShareSnapshot.provider_location == provider_location.strip())).first()
-            if taken is not None:
-                raise Invalid(f"{provider_location} is already managed as snapshot {taken.id}")
+            if taken is not None:  # Manila: 409
+                raise Conflict(f"{provider_location} is already managed as snapshot {taken.id}")
             size = share.size
             if driver_options and driver_options.get("size") is not None:
                 size = check_size(driver_options["size"], "driver_options.size")
