@@ -132,3 +132,24 @@ def test_extra_spec_calls(share_api):
     fault(client.delete(f"{path}/snapshot_support", headers={V: "2.23"}), 403)
     assert client.delete(f"{path}/snapshot_support").status_code == 202
     assert client.get(path).json()["extra_specs"] == {**DHSS, "key": "new", "more": "yes"}
+
+
+def test_availability_zones_of_a_type(share_api):
+    """Manila's sanitizing of the availability_zones spec, and a share asked for in a
+    zone its type does not allow refused at once (400, nothing made)."""
+    client = share_api.client
+    name = f"zones-{uuid.uuid4().hex[:8]}"
+    stype = client.post("/types", json={"share_type": {"name": name, "extra_specs": {
+        **DHSS, "availability_zones": " nova , elsewhere"}}}).json()["share_type"]
+    assert stype["extra_specs"]["availability_zones"] == "nova,elsewhere"
+    for spec in ("az1,     az2, az 3,  ", "az1,,az 3", ",az2,  az 3"):
+        fault(client.post("/types", json={"share_type": {"name": f"{name}-bad", "extra_specs": {
+            **DHSS, "availability_zones": spec}}}), 400)
+    fault(client.put(f"/types/{stype['id']}/extra_specs/availability_zones", json={"availability_zones": "a,,b"}),
+          400)
+    resp = client.put(f"/types/{stype['id']}/extra_specs/availability_zones", json={"availability_zones": "elsewhere"})
+    assert resp.json() == {"availability_zones": "elsewhere"}, resp.text
+    datasets = zfs_names(share_api.server.pool_root)
+    fault(client.post("/shares", json={"share": {"share_proto": "NFS", "size": 1, "share_type": stype["id"],
+                                                 "availability_zone": "nova"}}), 400)
+    assert zfs_names(share_api.server.pool_root) == datasets

@@ -47,6 +47,7 @@ async def create_type(call: ShareCall = Depends(share_call)):
                  for k, v in specs.items()}
         if not call.v("2.24") and "snapshot_support" not in specs:
             specs["snapshot_support"] = True  # implied before 2.24, as Manila sets it
+        specs = sanitized_zones(specs)
     stype = await sync(call.services.share_types.create, call.ctx, body.get("name"), specs,
                        is_public, body.get("description"))
     return _one(call, stype)
@@ -84,6 +85,18 @@ async def delete_type(type_id: str, call: ShareCall = Depends(share_call)):
     return Response(status_code=202)
 
 
+def sanitized_zones(specs):
+    """Manila's sanitize_csv of the availability_zones spec: 'az1, az2' is stored 'az1,az2';
+    an empty member ('az1,,az2', a trailing comma) is a 400."""
+    if not isinstance(specs, dict) or not isinstance(specs.get("availability_zones"), str):
+        return specs
+    zones = [z.strip() for z in specs["availability_zones"].split(",")]
+    if not all(zones):
+        raise ApiError(400, f"Invalid extra_spec availability_zones: {specs['availability_zones']!r} has an "
+                            "empty member")
+    return {**specs, "availability_zones": ",".join(zones)}
+
+
 # Extra specs are read and written by administrators only (Manila's default policy);
 # a member sees the tenant-visible ones in the type itself.
 
@@ -111,8 +124,8 @@ async def list_specs(type_id: str, call: ShareCall = Depends(share_call)):
 async def set_specs(type_id: str, call: ShareCall = Depends(share_call)):
     _specs_admin(call)
     body = await call.body()
-    specs = await sync(call.services.share_types.set_specs, call.ctx, type_id, body.get("extra_specs"))
-    return {"extra_specs": {k: specs[k] for k in body["extra_specs"]}}  # Manila echoes what was set
+    specs = await sync(call.services.share_types.set_specs, call.ctx, type_id, sanitized_zones(body.get("extra_specs")))
+    return {"extra_specs": {k: specs[k] for k in body["extra_specs"]}}  # Manila echoes what was set (sanitized)
 
 
 @router.get("/types/{type_id}/extra_specs/{key}")
@@ -136,7 +149,7 @@ async def update_spec(type_id: str, key: str, call: ShareCall = Depends(share_ca
         raise ApiError(400, "Request body and URI mismatch")
     if len(body) > 1:
         raise ApiError(400, "Request body contains too many items")
-    specs = await sync(call.services.share_types.set_specs, call.ctx, type_id, body)
+    specs = await sync(call.services.share_types.set_specs, call.ctx, type_id, sanitized_zones(body))
     return {key: specs[key]}
 
 

@@ -77,6 +77,11 @@ class Shares:
                 if stype is None:
                     raise NotFound("There is no default share type; pass share_type")
             check_type_size(stype, size)
+            type_zones = [z.strip() for z in (stype.extra_specs or {}).get("availability_zones", "").split(",")
+                          if z.strip()]
+            if availability_zone and type_zones and availability_zone not in type_zones:
+                raise Invalid(f"Share type {stype.name} is not supported within the availability zone chosen "
+                              f"{availability_zone}.")
             if availability_zone and availability_zone not in {d.availability_zone for d in self.core.drivers.values()}:
                 raise NotFound(f"Availability zone {availability_zone} could not be found.")
             share = models.Share(
