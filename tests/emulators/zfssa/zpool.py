@@ -127,10 +127,10 @@ class Pool:
 
     def snapshots_after(self, snapshot: str) -> list[str]:
         """The dataset's snapshots taken after `snapshot`, oldest first (by
-        createtxg, which zfs-fuse's `zfs get all` leaves out; its `zfs list`
-        has no -p or -d)."""
+        createtxg, which zfs-fuse's `zfs get all` leaves out but names when asked;
+        its `zfs list` has no -p, and prints 1080 as "1.08K")."""
         dataset = snapshot.split("@", 1)[0]
-        res = self.zfs.host.run(["zfs", "list", "-H", "-t", "snapshot", "-o", "name,createtxg", "-r", dataset])
+        res = self.zfs.host.run(["zfs", "get", "-H", "-p", "-o", "name,value", "createtxg", "-r", dataset])
         rows = [(row[0], int(row[1])) for row in cmd.parse_rows(res.stdout) if row[0].startswith(dataset + "@")]
         txg = dict(rows)[snapshot]
         return [name for name, created in sorted(rows, key=lambda r: r[1]) if created > txg]
