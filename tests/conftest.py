@@ -11,3 +11,9 @@ pytest_plugins = [
     "tests.fixtures.storpool",
     "tests.fixtures.zfssa",
 ]
+
+
+def pytest_collection_modifyitems(config, items):
+    """The chaos run goes last: it kills daemons and loads the machine for a minute,
+    and nothing else should start in its wake."""
+    items.sort(key=lambda item: item.get_closest_marker("chaos") is not None)
