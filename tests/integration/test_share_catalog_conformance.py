@@ -79,6 +79,23 @@ def test_a_type_no_pool_meets_places_nothing(share_api):
     assert "vendor_name" in share["status_reason"]
     assert any("vendor_name" in m["user_message"] for m in messages_for(client, share["id"]))
     assert zfs_names(share_api.server.pool_root) == datasets
+    (note,) = messages_for(client, share["id"])
+    assert note["user_message"].startswith("allocate host: No storage could be allocated for this share request")
+    assert note["expires_at"] > note["created_at"]
+    # messages sorted, paged and filtered by time as Manila's
+    again = client.post("/shares", json={"share": {"share_proto": "NFS", "size": 1, "share_type": stype["id"]}})
+    wait_for_status(client, f"/shares/{again.json()['share']['id']}", "error")
+    page = client.get("/messages", params={"sort_key": "resource_id", "sort_dir": "asc", "limit": 1}).json()
+    assert len(page["messages"]) == 1 and page["messages_links"][0]["rel"] == "next"
+    every = client.get("/messages", params={"sort_key": "resource_id", "sort_dir": "asc"}).json()["messages"]
+    assert [m["resource_id"] for m in every] == sorted(m["resource_id"] for m in every)
+    assert page["messages"][0]["id"] == every[0]["id"]
+    later = client.get("/messages", params={"created_since": note["created_at"]}).json()["messages"]
+    assert note["id"] in {m["id"] for m in later}
+    before = client.get("/messages", params={"created_before": note["created_at"]}).json()["messages"]
+    assert note["id"] not in {m["id"] for m in before}
+    fault(client.get("/messages", params={"created_since": "invalid_time"}), 400)
+    fault(client.get("/messages", params={"sort_key": "bogus"}), 400)
     # the share type's own capabilities still place shares
     ok = client.post("/types", json={"share_type": {"name": f"{name}-ok", "extra_specs": {
         **DHSS, "vendor_name": "Shoal", "snapshot_support": "<is> True", "availability_zones": "nova"}}})

@@ -15,6 +15,7 @@ from shoal.services.common.scheduler import share_pool_facts, share_specs_unmet
 
 from . import views
 from .call import ShareCall, int_query, share_call
+from .paging import next_links
 
 router = APIRouter()
 
@@ -197,13 +198,30 @@ async def list_extensions(call: ShareCall = Depends(share_call)):
 
 @router.get("/messages")
 async def list_messages(call: ShareCall = Depends(share_call)):
+    """Manila's filters (each an exact match), created_since/created_before (2.52),
+    sort_key/sort_dir, offset and limit, and a next link when a page is full."""
     since, before = (_timestamp(call, k) if call.v("2.52") else None for k in ("created_since", "created_before"))
-    msgs = await sync(call.services.messages.list, call.ctx, call.query("resource_id"),
-                      None if since or before else int_query(call, "limit"))
-    msgs = [m for m in msgs if (since is None or m.created_at >= since) and (before is None or m.created_at < before)]
-    if since or before:
-        msgs = msgs[:int_query(call, "limit")] if call.query("limit") else msgs
-    return {"messages": [views.message(call, m) for m in msgs]}
+    sort_key, sort_dir = call.query("sort_key", "created_at"), call.query("sort_dir", "desc")
+    if sort_key not in MESSAGE_SORT_KEYS or sort_dir not in ("asc", "desc"):
+        raise ApiError(400, f"Invalid sort: sort_key must be one of {', '.join(MESSAGE_SORT_KEYS)}, "
+                            "sort_dir asc or desc")
+    limit, offset = int_query(call, "limit"), int_query(call, "offset") or 0
+    msgs = await sync(call.services.messages.list, call.ctx, call.query("resource_id"), None)
+    wanted = {k: call.query(k) for k in MESSAGE_FILTERS if call.query(k) is not None}
+    msgs = [m for m in msgs if (since is None or m.created_at >= since) and (before is None or m.created_at < before)
+            and all(getattr(m, k) == v for k, v in wanted.items())]
+    msgs.sort(key=lambda m: (getattr(m, sort_key) is not None, getattr(m, sort_key) or ""),
+              reverse=sort_dir == "desc")
+    page = msgs[offset:offset + limit] if limit is not None else msgs[offset:]
+    out: dict = {"messages": [views.message(call, m) for m in page]}
+    if links := next_links(call, "messages", [m.id for m in page], limit):
+        out["messages_links"] = links
+    return out
+
+
+MESSAGE_FILTERS = ("resource_type", "action_id", "detail_id", "message_level", "request_id")
+MESSAGE_SORT_KEYS = ("id", "project_id", "request_id", "resource_type", "action_id", "detail_id", "resource_id",
+                     "message_level", "expires_at", "created_at")
 
 
 def _timestamp(call: ShareCall, name: str) -> datetime | None:
