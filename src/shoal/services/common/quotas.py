@@ -626,8 +626,8 @@ class Quotas:
                                                         if k not in PER_SIZE.values()}, used):
                     raise Invalid(f"Quota limit {limit} for {resource} is smaller than already used and "
                                   f"reserved {in_use}. Use 'force' to set it anyway.")
-            if user or type_id:  # a user's or a type's limit stays within the project's
-                for resource, limit in sorted(values.items()):
+            if (user or type_id) and not force:  # a user's or a type's limit stays within the project's,
+                for resource, limit in sorted(values.items()):  # unless forced (Manila's _validate_quota_limit)
                     top = scope.project.get(resource, -1)
                     if top != -1 and limit > top:
                         raise Invalid(f"Quota limit {limit} for {resource} must be less than or equal to the "
