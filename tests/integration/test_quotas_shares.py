@@ -1,6 +1,6 @@
 """Shared File Systems quotas through the real Shoal: quota sets per project, per user and
 per share type at the microversions Manila has them, filled by shares, snapshots, shares
-from snapshots and extends until Manila's 413 answers; bad updates change nothing; 50
+from snapshots and extends until Manila's 413 (an extend: 403) answers; bad updates change nothing; 50
 parallel creates against a quota of 10 leave exactly 10 shares; a failed create is given
 back when it is deleted; python-manilaclient reads and changes the same sets. (Its OSC
 plugin, `openstack share quota show/set`, first looks the project up in Keystone, which
@@ -124,7 +124,8 @@ def test_a_project_fills_its_quota_and_is_refused_with_413(project):
     copy = created(client, 2, snapshot_id=snap["id"])  # 2 of 2 shares, 4 of 5 GiB
     assert over_limit(create(client, 1)) == (
         "Maximum number of shares allowed (2) either per project/user or share type quota is exceeded.")
-    assert over_limit(client.post(f"/shares/{copy['id']}/action", json={"extend": {"new_size": 4}})) == (
+    # an extend over quota is Manila's 403 (a create's is 413)
+    assert fault(client.post(f"/shares/{copy['id']}/action", json={"extend": {"new_size": 4}}), 403) == (
         f"Quota exceeded for {pid}, tried to extend share by 2G, (4G of 5G already consumed).")
     resp = client.post(f"/shares/{copy['id']}/action", json={"extend": {"new_size": 3}})
     assert resp.status_code == 202, resp.text

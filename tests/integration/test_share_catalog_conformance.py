@@ -170,3 +170,21 @@ def test_availability_zones_of_a_type(share_api):
     fault(client.post("/shares", json={"share": {"share_proto": "NFS", "size": 1, "share_type": stype["id"],
                                                  "availability_zone": "nova"}}), 400)
     assert zfs_names(share_api.server.pool_root) == datasets
+
+
+def test_a_forced_user_or_type_quota_may_exceed_the_projects(share_api):
+    """Manila's quota-set update: a user's or a share type's limit above the project's is a
+    400, unless `force` (the project's limit still binds what is made)."""
+    project = uuid.uuid4().hex
+    with share_api.server.client(project=project) as client:
+        stype = client.post("/types", json={"share_type": {"name": f"quota-{project[:8]}",
+                                                           "extra_specs": DHSS}}).json()["share_type"]
+        assert client.put(f"/quota-sets/{project}", json={"quota_set": {"shares": 10}}).status_code == 200
+        for params in ({"user_id": "someone"}, {"share_type": stype["name"]}):
+            fault(client.put(f"/quota-sets/{project}", params=params, json={"quota_set": {"shares": 11}}), 400)
+            resp = client.put(f"/quota-sets/{project}", params=params,
+                              json={"quota_set": {"shares": 11, "force": True}})
+            assert resp.status_code == 200 and resp.json()["quota_set"]["shares"] == 11, resp.text
+        assert client.get(f"/quota-sets/{project}").json()["quota_set"]["shares"] == 10
+        client.delete(f"/quota-sets/{project}")
+        assert client.delete(f"/types/{stype['id']}").status_code == 202

@@ -9,6 +9,7 @@ from starlette.concurrency import run_in_threadpool as sync
 
 from shoal.api.openstack.errors import ApiError
 from shoal.services.common.checks import check_metadata
+from shoal.services.common.errors import OverQuota
 
 from . import views
 from .call import ShareCall, int_query, share_call
@@ -201,7 +202,10 @@ async def share_action(share_id: str, call: ShareCall = Depends(share_call)):
     if name == "extend" and arg.get("force") and call.v("2.64") and not ctx.is_admin:
         raise ApiError(403, "Policy doesn't allow share:force_extend to be performed.")
     if name == "extend":
-        await sync(svc.shares.extend, ctx, share_id, arg.get("new_size"))
+        try:
+            await sync(svc.shares.extend, ctx, share_id, arg.get("new_size"))
+        except OverQuota as exc:  # Manila answers an extend over quota with 403, a create with 413
+            raise ApiError(403, str(exc)) from None
         return Response(status_code=202)
     if name == "shrink":
         await sync(svc.shares.shrink, ctx, share_id, arg.get("new_size"))
