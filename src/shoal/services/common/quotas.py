@@ -629,7 +629,7 @@ class Quotas:
             if (user or type_id) and not force:  # a user's or a type's limit stays within the project's,
                 for resource, limit in sorted(values.items()):  # unless forced (Manila's _validate_quota_limit)
                     top = scope.project.get(resource, -1)
-                    if top != -1 and limit > top:
+                    if top != -1 and (limit == -1 or limit > top):  # unlimited is above any limit
                         raise Invalid(f"Quota limit {limit} for {resource} must be less than or equal to the "
                                       f"project's limit {top}.")
             _upsert(session, models.Quota, {"service": SHARE, "project_id": target, "user_id": user,
