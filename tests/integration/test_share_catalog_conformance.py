@@ -181,10 +181,13 @@ def test_a_forced_user_or_type_quota_may_exceed_the_projects(share_api):
                                                            "extra_specs": DHSS}}).json()["share_type"]
         assert client.put(f"/quota-sets/{project}", json={"quota_set": {"shares": 10}}).status_code == 200
         for params in ({"user_id": "someone"}, {"share_type": stype["name"]}):
-            fault(client.put(f"/quota-sets/{project}", params=params, json={"quota_set": {"shares": 11}}), 400)
+            for limit in (11, -1):  # unlimited is above any limit too
+                fault(client.put(f"/quota-sets/{project}", params=params, json={"quota_set": {"shares": limit}}),
+                      400)
             resp = client.put(f"/quota-sets/{project}", params=params,
                               json={"quota_set": {"shares": 11, "force": True}})
             assert resp.status_code == 200 and resp.json()["quota_set"]["shares"] == 11, resp.text
         assert client.get(f"/quota-sets/{project}").json()["quota_set"]["shares"] == 10
         client.delete(f"/quota-sets/{project}")
+        fault(client.delete("/quota-sets/"), 404)
         assert client.delete(f"/types/{stype['id']}").status_code == 202

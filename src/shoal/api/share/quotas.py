@@ -94,6 +94,13 @@ async def update_quota_set(target_project: str, call: ShareCall = Depends(share_
     return {"quota_set": _view(call, values, share_type)}
 
 
+@router.get("/quota-sets/")
+@router.put("/quota-sets/")
+@router.delete("/quota-sets/")
+async def quota_set_without_project(call: ShareCall = Depends(share_call)):
+    raise ApiError(404, "The resource could not be found.")  # Manila's answer for an empty project id
+
+
 @router.delete("/quota-sets/{target_project}", status_code=202)
 @router.delete("/os-quota-sets/{target_project}", status_code=202)
 async def delete_quota_set(target_project: str, call: ShareCall = Depends(share_call)):
