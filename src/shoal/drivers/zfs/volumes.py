@@ -376,19 +376,26 @@ class ZfsVolumeDriver(ManageMixin, RevertMixin, MigrationMixin, VolumeDriver):
     def export(self, volume: VolumeRef, spec: ExportSpec) -> ConnectionInfo:
         for connector in spec.connectors:
             self.validate_connector(connector)
-        dataset = self.dataset_name(volume)
         helper = self._helper()
+        wanted = self._desired(volume, spec)
         if self.protocol == "iscsi":
-            target = volume_export.iscsi_target(self.config, volume.id, self.layout.backing(dataset), spec)
-            helper.apply(target)
+            helper.apply(wanted)
             self._exported[volume.id] = spec
-            return volume_export.iscsi_info(target, helper.portals() or self.config.iscsi.portals).connection()
-        mountpoint = self.layout.mountpoint(dataset)  # type: ignore[attr-defined]
-        failed = helper.apply(volume_export.nfs_export(volume.id, mountpoint, dataset, spec))
+            return volume_export.iscsi_info(wanted, helper.portals() or self.config.iscsi.portals).connection()
+        failed = helper.apply(wanted)
         if failed:
             raise DriverError("NFS export rules failed: " + "; ".join(f"{k}: {v}" for k, v in failed.items()))
         self._exported[volume.id] = spec
-        return volume_export.nfs_info(self.config, mountpoint).connection()
+        return volume_export.nfs_info(self.config, wanted.path).connection()
+
+    def _desired(self, volume: VolumeRef, spec: ExportSpec):
+        """What the export helper is to hold for the volume: its iSCSI target, or
+        the NFS export of its dataset."""
+        dataset = self.dataset_name(volume)
+        if self.protocol == "iscsi":
+            return volume_export.iscsi_target(self.config, volume.id, self.layout.backing(dataset), spec)
+        mountpoint = self.layout.mountpoint(dataset)  # type: ignore[attr-defined]
+        return volume_export.nfs_export(volume.id, mountpoint, dataset, spec)
 
     def ensure_exports(self, volumes: list[tuple[VolumeRef, ExportSpec]]) -> dict[str, str]:
         """One pass of the export helper for all (tgtd's state read once; one
@@ -397,12 +404,7 @@ class ZfsVolumeDriver(ManageMixin, RevertMixin, MigrationMixin, VolumeDriver):
         wanted, specs = [], {}
         for volume, spec in volumes:
             try:
-                dataset = self.dataset_name(volume)
-                if self.protocol == "iscsi":
-                    wanted.append(volume_export.iscsi_target(self.config, volume.id, self.layout.backing(dataset), spec))
-                else:
-                    mountpoint = self.layout.mountpoint(dataset)  # type: ignore[attr-defined]
-                    wanted.append(volume_export.nfs_export(volume.id, mountpoint, dataset, spec))
+                wanted.append(self._desired(volume, spec))
                 specs[volume.id] = spec
             except (DriverError, ZfsError) as exc:
                 failed[volume.id] = str(exc)
