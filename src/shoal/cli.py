@@ -8,6 +8,7 @@ import sys
 
 from shoal import config
 
+KEEP_ALIVE_SECONDS = 75
 SWITCH_INTERVAL = 0.0005  # seconds; Python's default is 0.005
 
 
@@ -37,7 +38,11 @@ def cmd_serve(args) -> int:
     app = create_app(settings)
     listen = args.listen or settings.api.listen
     host, _, port = listen.rpartition(":")
-    uvicorn.run(app, host=host, port=int(port), log_level=args.log_level.lower())
+    # Clients that poll (`openstack ... --wait` every 5 s) reuse their idle connection
+    # just as uvicorn's default 5 s keep-alive closes it, and get "connection reset".
+    # Keeping idle connections longer than any client's poll interval avoids the race.
+    uvicorn.run(app, host=host, port=int(port), log_level=args.log_level.lower(),
+                timeout_keep_alive=KEEP_ALIVE_SECONDS)
     return 0
 
 
