@@ -95,7 +95,7 @@ async def create_share(call: ShareCall = Depends(share_call)):
         description=body.get("description", body.get("display_description")),
         share_type=body.get("share_type") or body.get("volume_type"), snapshot_id=body.get("snapshot_id"),
         availability_zone=body.get("availability_zone"), metadata=body.get("metadata"),
-        is_public=body.get("is_public") or False,
+        is_public=body.get("is_public") or False, type_zones=call.v("2.48"),
     )
     return {"share": views.share_detail(call, share)}  # Manila answers 200 here
 

@@ -4,10 +4,13 @@ clients read the second."""
 
 from __future__ import annotations
 
+import ast
+
 from fastapi import APIRouter, Depends, Response
 from starlette.concurrency import run_in_threadpool as sync
 
 from shoal.api.openstack.errors import ApiError
+from shoal.services.share import type_search
 
 from . import views
 from .call import ShareCall, share_call
@@ -24,6 +27,15 @@ def _one(call: ShareCall, stype) -> dict:
 @router.get("/types/detail")
 async def list_types(call: ShareCall = Depends(share_call)):
     rows = await sync(call.services.share_types.list, call.ctx, call.query("is_public"))
+    if wanted := call.query("extra_specs"):
+        if not call.v("2.43"):
+            raise ApiError(400, "Filter by 'extra_specs' is not supported by this microversion. Use 2.43 or "
+                                "greater microversion to be able to use filter search by 'extra_specs.")
+        try:
+            wanted = ast.literal_eval(wanted)  # manilaclient and Tempest send a Python dict literal
+        except (ValueError, SyntaxError, TypeError, MemoryError, RecursionError):
+            raise ApiError(400, "extra_specs filter must be a dictionary") from None
+        rows = type_search.matching(rows, wanted)
     listed = [views.share_type(call, t) for t in rows]
     return {"share_types": listed, "volume_types": listed}
 

@@ -49,7 +49,10 @@ class Shares:
 
     def create(self, ctx: RequestContext, *, size: Any, share_proto: str, name: str | None = None,
                description: str | None = None, share_type: str | None = None, snapshot_id: str | None = None,
-               availability_zone: str | None = None, metadata: dict | None = None, is_public: bool = False) -> models.Share:
+               availability_zone: str | None = None, metadata: dict | None = None, is_public: bool = False,
+               type_zones: bool = True) -> models.Share:
+        """`type_zones`: whether the type's `availability_zones` spec limits where the
+        share may go (Manila's API from 2.48; below, the spec is ignored)."""
         size = check_size(size)
         check_text("name", name, MAX_NAME)
         check_text("description", description, MAX_DESCRIPTION)
@@ -77,9 +80,11 @@ class Shares:
                 if stype is None:
                     raise NotFound("There is no default share type; pass share_type")
             check_type_size(stype, size)
-            type_zones = [z.strip() for z in (stype.extra_specs or {}).get("availability_zones", "").split(",")
-                          if z.strip()]
-            if availability_zone and type_zones and availability_zone not in type_zones:
+            specs = dict(stype.extra_specs or {})
+            if not type_zones:
+                specs.pop("availability_zones", None)
+            allowed = [z.strip() for z in specs.get("availability_zones", "").split(",") if z.strip()]
+            if availability_zone and allowed and availability_zone not in allowed:
                 raise Invalid(f"Share type {stype.name} is not supported within the availability zone chosen "
                               f"{availability_zone}.")
             if availability_zone and availability_zone not in {d.availability_zone for d in self.core.drivers.values()}:
@@ -92,7 +97,7 @@ class Shares:
             if parent is not None:  # the copy is made on the parent's own pool
                 share.backend, share.pool = parent.share.backend, parent.share.pool
                 share.availability_zone = parent.share.availability_zone
-            elif placed := choose_pool_now(self.core.drivers, size, dict(stype.extra_specs), availability_zone,
+            elif placed := choose_pool_now(self.core.drivers, size, specs, availability_zone,
                                            "share_backend_name", self.core.pool_stats):
                 share.backend, share.pool = placed.backend, placed.pool
                 share.availability_zone = self.core.drivers[placed.backend].availability_zone
@@ -106,13 +111,13 @@ class Shares:
             plan = None
             if share.backend is not None:
                 plan = (sr.share_ref(share), sr.snapshot_ref(parent) if parent else None, share.backend)
-            self.core.tasks.start(self._create, share.id, plan, gate)
+            self.core.tasks.start(self._create, share.id, plan, gate, type_zones)
             c.insert_new(session, share)
             created = share
         return created
 
-    def _create(self, share_id: str, plan: tuple | None, gate: Gate) -> None:
-        if plan is None and (not gate.wait() or (plan := self._place(share_id)) is None):
+    def _create(self, share_id: str, plan: tuple | None, gate: Gate, type_zones: bool = True) -> None:
+        if plan is None and (not gate.wait() or (plan := self._place(share_id, type_zones)) is None):
             return
         ref, snap_ref, backend = plan
         driver = self.core.driver(backend)
@@ -127,13 +132,15 @@ class Shares:
             self.core.record_made("share", share_id, gate, lambda: self._finish(share_id, result, "creating"),
                                   lambda: driver.delete_share(ref))
 
-    def _place(self, share_id: str) -> tuple | None:
+    def _place(self, share_id: str, type_zones: bool = True) -> tuple | None:
         """Read a creating share, place it and record where: (ref, snapshot ref, backend)."""
         with self.core.db.session() as session:
             share = session.get(models.Share, share_id)
             if share is None or share.status != "creating":
                 return
             specs = dict(share.share_type.extra_specs) if share.share_type else {}
+            if not type_zones:
+                specs.pop("availability_zones", None)
             if share.backend is None:
                 try:
                     placed = choose_pool(self.core.drivers, share.size, specs, share.availability_zone,
