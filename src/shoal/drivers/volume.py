@@ -19,7 +19,7 @@ particular, for every driver:
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 
@@ -29,7 +29,7 @@ from shoal.targets import ConnectionInfo, Connector
 from .base import InvalidRequest, ManageableItem, PoolStats, failures_of
 
 __all__ = [  # Connector and ConnectionInfo are the targets layer's; drivers take them from here too
-    "ConnectionInfo", "Connector", "ExportSpec", "ManageableSnapshot", "VolumeData", "VolumeDriver", "VolumeRef",
+    "ConnectionInfo", "Connector", "ExportSpec", "ImageFill", "ImageRef", "ManageableSnapshot", "VolumeData", "VolumeDriver", "VolumeRef",
     "VolumeResult", "VolumeSnapshotRef", "VolumeSnapshotResult",
 ]
 
@@ -82,6 +82,23 @@ class VolumeData:
     host: Host
     path: str
     format: str
+
+
+@dataclass(frozen=True)
+class ImageRef:
+    """An image as a backend's own image cache keys it: a cached copy made when
+    the image had another `updated_at` or `checksum` is stale. `virtual_size`
+    (bytes) is what services checked with qemu-img: no need to read the image."""
+
+    id: str
+    updated_at: str  # ISO 8601
+    checksum: str | None
+    virtual_size: int
+
+
+# Writes the whole image into the data given (services' copy, the one any volume
+# from an image gets); raises DriverError when the copy fails.
+ImageFill = Callable[[VolumeData], None]
 
 
 @dataclass(frozen=True)
@@ -217,6 +234,15 @@ class VolumeDriver(ABC):
         raise InvalidRequest(f"backend {self.backend_name} ({type(self).__name__}) cannot copy images to or from "
                              "volumes yet: it offers no way to reach a volume's data")
         yield  # pragma: no cover - makes this a generator for contextmanager
+
+    def clone_image(self, volume: VolumeRef, image: ImageRef, fill: ImageFill) -> VolumeResult | None:
+        """The new volume made from the backend's own cache of the image (Cinder's
+        clone_image): the cache filled first through `fill` when it holds no copy of
+        the image as it is now. None when this backend keeps no such cache (the
+        default) or does not serve this request (e.g. the image is larger than the
+        volume): services then make the volume the generic way. On failure it
+        raises, having removed what it made for this volume; services fall back too."""
+        return None
 
     def new_target_auth(self) -> str | None:
         """A fresh secret for a volume's target in Cinder's `provider_auth` form

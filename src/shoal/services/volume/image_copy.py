@@ -13,6 +13,7 @@ from pathlib import Path
 from shoal.drivers.base import DriverError
 from shoal.drivers.volume import VolumeData
 from shoal.hosts import CommandError, Host, LocalHost
+from shoal.hosts.runner import redact
 from shoal.hosts.streams import run_reporting
 
 from ..common.image_format import QEMU_FORMATS, ImageRejected
@@ -126,9 +127,10 @@ def volume_into_file(data: VolumeData, target: Path, disk_format: str, progress:
 
 
 def _run(host: Host, argv: list[str], progress: Callable[[int], None]) -> None:
-    """The copy; a failure as qemu-img's last words (they name the cause: "...: No space left on device")."""
+    """The copy; a failure as qemu-img's last words (they name the cause: "...: No space left on device"),
+    with any secret of the argv (a volume's CHAP in a `json:` spec) masked."""
     try:
         run_reporting(host, argv, Progress(progress), timeout=COPY_TIMEOUT)
     except CommandError as exc:
-        tail = exc.stderr.strip().splitlines()
+        tail = redact(exc.stderr, exc.result.argv).strip().splitlines()
         raise DriverError(tail[-1] if tail else str(exc)) from None
