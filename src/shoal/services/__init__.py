@@ -19,9 +19,12 @@ from .share.access import ShareAccess
 from .share.access_metadata import AccessMetadata
 from .share.group_types import ShareGroupTypes
 from .share.instances import ShareInstances
+from .share.migration import ShareMigrations
+from .share.networks import ShareNetworks
 from .share.recycle_bin import RecycleBin
 from .share.recovery import Recovery
 from .share.replicas import ShareReplicas
+from .share.security_services import SecurityServices
 from .share.shares import Shares
 from .share.snapshots import ShareSnapshots
 from .share.transfers import ShareTransfers
@@ -86,11 +89,15 @@ class Services:
         self.access_metadata = AccessMetadata(self.core)
         self.share_transfers = ShareTransfers(self.core, self.access)
         self.share_group_types = ShareGroupTypes(self.core, self.share_types)
+        self.security_services = SecurityServices(self.core)
+        self.share_networks = ShareNetworks(self.core, self.security_services)
         self.recovery.also(self.replicas)
         self.volume_migrations = VolumeMigrations(self.core, self.flows, deleter=self.volumes._delete)
         self.volumes.migrations = self.volume_migrations
         self.volume_retype = VolumeRetype(self.core, self.volume_types, self.volume_migrations)
         self.recovery.exporters.append(self.replicas.ensure_exports)
+        self.share_migrations = ShareMigrations(self.core, self.flows, self.share_types)
+        self.recovery.exporters.append(self.share_migrations.ensure_exports)
         self.access.followers.append(self.replicas.follow_rules)
         self.images = None
         if settings.image.enabled:
@@ -127,6 +134,7 @@ class Services:
         self.recovery.resume_interrupted()
         self.replicas.resume_interrupted()  # resumes every unfinished flow, the volume migrations' too
         self.volume_migrations.resume_interrupted()
+        self.share_migrations.resume_interrupted()
         self.recovery.ensure_exports()
         self.volume_images.recover()  # before the volumes' recovery, which ends whatever else it finds running
         self.volume_recovery.resume_interrupted()

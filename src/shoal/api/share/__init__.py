@@ -11,7 +11,8 @@ from shoal.api.openstack.call import public_origin
 from shoal.api.openstack.errors import ApiError, fault
 from shoal.api.openstack.routes import add_routes
 
-from . import group_types, instances, misc, quotas, replicas, shares, snapshot_metadata, snapshots, transfers, types
+from . import (group_types, instances, misc, quotas, replicas, security_services, share_network_subnets, share_networks,
+               shares, snapshot_metadata, snapshots, transfers, types)
 from .call import SHARE_API
 
 PREFIX = "/share"
@@ -51,7 +52,7 @@ def mount(app: FastAPI) -> None:
     # Project-less paths first, so that /v2/shares/detail is never read as a project id.
     for prefix, tag in ((PREFIX + "/v2", "share"), (PREFIX + "/v2/{project_id}", "share (project-scoped)")):
         for module in (shares, snapshots, snapshot_metadata, types, misc, quotas, replicas, instances, transfers,
-                       group_types):
+                       group_types, security_services, share_networks, share_network_subnets):
             add_routes(app, module.router, prefix, [tag])
 
     @app.get(PREFIX + "/v2/{project_id}", include_in_schema=False)
