@@ -104,9 +104,11 @@ def test_normalize_address_refuses(text):
         normalize_address(text)
 
 
-def test_normalize_address_refuses_ipv6():
-    with pytest.raises(InvalidNfsRule, match="IPv6"):
-        normalize_address("2001:db8::/64")
+def test_normalize_address_takes_ipv6():
+    assert normalize_address("2001:db8::/64") == ipaddress.IPv6Network("2001:db8::/64")
+    assert normalize_address("FD8C:B029::1") == ipaddress.IPv6Network("fd8c:b029::1/128")
+    with pytest.raises(InvalidNfsRule):
+        normalize_address("2001:db8::1/64")  # host bits set
 
 
 @pytest.mark.parametrize("value", [None, 167772161])

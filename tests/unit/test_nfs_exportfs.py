@@ -207,10 +207,12 @@ def test_usable_rules_refuses_duplicates_and_host_bits():
         NfsClientRule("a", "10.0.0.0/24", "rw"),
         NfsClientRule("b", "10.0.0.0/24", "ro"),
         NfsClientRule("c", "10.0.0.1/24", "rw"),  # host bits set
-        NfsClientRule("d", "::1", "rw"),
+        NfsClientRule("d", "fd00::1/64", "rw"),  # host bits set
+        NfsClientRule("e", "fd00::1", "rw"),
+        NfsClientRule("f", "FD00:0::1/128", "ro"),  # the same address as e
     ))
-    assert [r.rule_id for r, _ in good] == ["a"]
-    assert set(errors) == {"b", "c", "d"}
+    assert [r.rule_id for r, _ in good] == ["a", "e"]
+    assert set(errors) == {"b", "c", "d", "f"}
 
 
 @pytest.mark.parametrize("nfsd,expected", [(True, 0), (False, 1)])

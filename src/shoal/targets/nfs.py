@@ -13,7 +13,7 @@ FORMATS = ("raw", "qcow2")
 
 
 def check_connector_address(connector: Connector) -> None:
-    """A connector that an export rule must name: it needs one valid IPv4 address."""
+    """A connector that an export rule must name: it needs one valid IPv4 or IPv6 address."""
     try:
         net = normalize_address(connector.ip)  # type: ignore[arg-type]
     except InvalidNfsRule as exc:

@@ -51,9 +51,12 @@ class ExportIds(Protocol):
         ...
 
 
+ClientNet = ipaddress.IPv4Network | ipaddress.IPv6Network
+
+
 @dataclass(frozen=True)
 class NfsClientRule:
-    """One client entry: an IPv4 address or CIDR, and rw or ro."""
+    """One client entry: an IPv4 or IPv6 address or CIDR, and rw or ro."""
 
     rule_id: str
     address: str
@@ -75,17 +78,14 @@ class NfsExport:
     rules: tuple[NfsClientRule, ...] = ()
 
 
-def normalize_address(text: str) -> ipaddress.IPv4Network:
-    """Parse an `ip` rule target: an IPv4 address or CIDR (host bits must be zero)."""
+def normalize_address(text: str) -> ClientNet:
+    """Parse an `ip` rule target: an IPv4 or IPv6 address or CIDR (host bits must be zero)."""
     if not isinstance(text, str):  # ip_network() would take an int as an address
-        raise InvalidNfsRule(f"{text!r} is not a valid IPv4 address or CIDR: not a string")
+        raise InvalidNfsRule(f"{text!r} is not a valid IP address or CIDR: not a string")
     try:
-        net = ipaddress.ip_network(text.strip(), strict=True)
+        return ipaddress.ip_network(text.strip(), strict=True)
     except ValueError as exc:
-        raise InvalidNfsRule(f"{text!r} is not a valid IPv4 address or CIDR: {exc}") from None
-    if net.version != 4:
-        raise InvalidNfsRule(f"{text!r}: IPv6 rules are not supported by this backend")
-    return net
+        raise InvalidNfsRule(f"{text!r} is not a valid IP address or CIDR: {exc}") from None
 
 
 def check_rule(rule: NfsClientRule) -> None:

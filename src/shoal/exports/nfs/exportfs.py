@@ -35,7 +35,7 @@ import time
 
 from shoal.hosts import CommandError, Host
 
-from .base import InvalidNfsRule, NfsClientRule, NfsExport, NfsHelper, check_rule, normalize_address
+from .base import ClientNet, InvalidNfsRule, NfsClientRule, NfsExport, NfsHelper, check_rule, normalize_address
 
 log = logging.getLogger("shoal.exports.nfs")
 
@@ -51,15 +51,15 @@ _sleep = time.sleep  # (tests replace it)
 
 def usable_rules(
     rules: tuple[NfsClientRule, ...],
-) -> tuple[list[tuple[NfsClientRule, ipaddress.IPv4Network]], dict[str, str]]:
+) -> tuple[list[tuple[NfsClientRule, ClientNet]], dict[str, str]]:
     """Split rules into those a helper can apply and {rule_id: why not} for the rest.
 
     A second rule for an address already granted is refused: which of the
     two would win differs between NFS servers.
     """
-    good: list[tuple[NfsClientRule, ipaddress.IPv4Network]] = []
+    good: list[tuple[NfsClientRule, ClientNet]] = []
     errors: dict[str, str] = {}
-    seen: dict[ipaddress.IPv4Network, str] = {}
+    seen: dict[ClientNet, str] = {}
     for rule in rules:
         try:
             check_rule(rule)
@@ -75,9 +75,19 @@ def usable_rules(
     return good, errors
 
 
-def client_spec(net: ipaddress.IPv4Network) -> str:
-    """`10.0.0.1` for a single host, `10.0.0.0/24` for a network (exportfs accepts both)."""
-    return str(net.network_address) if net.prefixlen == 32 else str(net)
+def client_spec(net: ClientNet) -> str:
+    """`10.0.0.1` or `fd00::1` for a single host, `10.0.0.0/24` or `fd00::/64` for a
+    network: how exports(5) lines name a client, and how `exportfs -v` prints it."""
+    return str(net.network_address) if net.prefixlen == net.max_prefixlen else str(net)
+
+
+def argv_client(client: str) -> str:
+    """A client as `exportfs CLIENT:/path` takes it: an IPv6 address in brackets
+    (`[fd00::1]`, `[fd00::]/64`), since ':' also separates the client from the path."""
+    if ":" not in client:
+        return client
+    address, slash, prefix = client.partition("/")
+    return f"[{address}]{slash}{prefix}"
 
 
 def _unescape(path: str) -> str:
@@ -168,7 +178,7 @@ def parse_exportfs(text: str) -> dict[str, dict[str, str]]:
     return table
 
 
-def _same_client(text: str) -> ipaddress.IPv4Network | str:
+def _same_client(text: str) -> ClientNet | str:
     """A comparable key for a client as exportfs prints it (CIDR or netmask form)."""
     try:
         return ipaddress.ip_network(text, strict=False)
@@ -230,7 +240,8 @@ class ExportfsHelper(NfsHelper):
             if rule.access_level in options and "no_root_squash" in options:
                 continue  # already exported like this; ensure() stays cheap
             try:
-                self.host.run(["exportfs", "-o", f"{rule.access_level},{EXPORT_OPTIONS}", f"{client}:{export.path}"])
+                self.host.run(["exportfs", "-o", f"{rule.access_level},{EXPORT_OPTIONS}",
+                               f"{argv_client(client)}:{export.path}"])
             except CommandError as exc:
                 errors[rule.rule_id] = str(exc)
                 refused.add(client)
@@ -239,7 +250,7 @@ class ExportfsHelper(NfsHelper):
         # Unexport after exporting, so a client whose level changes never loses access.
         for client in current:
             if _same_client(client) not in wanted:
-                self.host.run(["exportfs", "-u", f"{client}:{export.path}"])
+                self.host.run(["exportfs", "-u", f"{argv_client(client)}:{export.path}"])
         return errors
 
     def remove(self, export: NfsExport) -> None:
@@ -248,7 +259,7 @@ class ExportfsHelper(NfsHelper):
         self.host.remove_file(self.exports_file(export))
         clients = self.exported().get(export.path, {})
         for client in clients:
-            self.host.run(["exportfs", "-u", f"{client}:{export.path}"])
+            self.host.run(["exportfs", "-u", f"{argv_client(client)}:{export.path}"])
         if export.path:
             release(self.host, export.path)
 

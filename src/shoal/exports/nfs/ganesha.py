@@ -25,7 +25,7 @@ import time
 
 from shoal.hosts import FileWatch, Host
 
-from .base import ExportIds, ExportsFailed, NfsClientRule, NfsExport, NfsHelper
+from .base import ClientNet, ExportIds, ExportsFailed, InvalidNfsRule, NfsClientRule, NfsExport, NfsHelper
 from .exportfs import client_spec, usable_rules
 
 log = logging.getLogger("shoal.exports.nfs")
@@ -52,7 +52,13 @@ _LOCKS_GUARD = threading.Lock()
 _KNOWN: dict[tuple[str, str], dict[str, tuple[int, str]]] = {}
 _LOG_WATCHES: dict[tuple[str, str], FileWatch] = {}  # what wakes a reload's waiter, per daemon
 
-Rules = list[tuple[NfsClientRule, ipaddress.IPv4Network]]
+Rules = list[tuple[NfsClientRule, ClientNet]]
+# ganesha 4.3's config lexer reads an IPv6 prefix length of at most two digits
+# (`fd00::/64` parses, `fd00::/120` and `::/0` are syntax errors that fail the
+# whole export); later releases take three. Longer prefixes are written as the
+# addresses they hold, up to this many.
+MAX_LISTED_V6 = 256
+_HALVES_V6 = (ipaddress.ip_network("::/1"), ipaddress.ip_network("8000::/1"))
 
 
 class _Reload:
@@ -101,6 +107,37 @@ def render_main(
     return "\n".join(lines)
 
 
+def clients_spec(net: ClientNet) -> str:
+    """The `Clients` list of one rule, in what ganesha 4.3's lexer reads: IPv4 as
+    exportfs writes it; an IPv6 host as its address, `::/0` as its two halves, a
+    network as `addr/len` while the length has two digits, else its addresses."""
+    if net.version == 4 or net.prefixlen == net.max_prefixlen:
+        return client_spec(net)
+    if net.prefixlen == 0:
+        return ", ".join(str(half) for half in _HALVES_V6)
+    if net.prefixlen < 100:
+        return str(net)
+    if net.num_addresses > MAX_LISTED_V6:
+        raise InvalidNfsRule(
+            f"{net}: nfs-ganesha reads IPv6 prefixes of at most two digits (/99), and the "
+            f"{net.num_addresses} addresses of this network are too many to list one by one "
+            f"(at most {MAX_LISTED_V6}, /{128 - MAX_LISTED_V6.bit_length() + 1} or longer)")
+    return ", ".join(str(address) for address in net)
+
+
+def renderable(rules: Rules, errors: dict[str, str]) -> Rules:
+    """The rules ganesha can be told (see clients_spec); the others go to `errors`."""
+    good = []
+    for rule, net in rules:
+        try:
+            clients_spec(net)
+        except InvalidNfsRule as exc:
+            errors[rule.rule_id] = str(exc)
+            continue
+        good.append((rule, net))
+    return good
+
+
 def render_export(key: str, export_id: int, path: str, rules: Rules) -> str:
     """One EXPORT block. Access_Type = None: a client with no CLIENT block gets MNT3ERR_ACCES."""
     lines = [
@@ -121,7 +158,7 @@ def render_export(key: str, export_id: int, path: str, rules: Rules) -> str:
     for rule, net in sorted(rules, key=lambda item: -item[1].prefixlen):
         rule_id = re.sub(r"[^\w.-]", "?", rule.rule_id)
         lines.append(
-            f'    CLIENT {{ Clients = {client_spec(net)}; Access_Type = {rule.access_level.upper()}; }}'
+            f'    CLIENT {{ Clients = {clients_spec(net)}; Access_Type = {rule.access_level.upper()}; }}'
             f"  # rule {rule_id}"
         )
     lines += ["}", ""]
@@ -250,6 +287,7 @@ class GaneshaHelper(NfsHelper):
 
     def apply(self, export: NfsExport) -> dict[str, str]:
         rules, errors = usable_rules(export.rules)
+        rules = renderable(rules, errors)
         self._drop_moved([export])
         with self._lock:
             known = self._known()
@@ -289,6 +327,7 @@ class GaneshaHelper(NfsHelper):
             ids = self._ids_for(exports, known)
             for export in exports:
                 rules, errors = usable_rules(export.rules)
+                rules = renderable(rules, errors)
                 if errors:
                     log.warning("ganesha export %s: rules not applied: %s", export.key, errors)
                 try:

@@ -1,8 +1,10 @@
 """NFS exports through kernel OpenZFS's `sharenfs` property.
 
 The rules are set on the dataset as
-`sharenfs=rw=IP:NET/MASK,no_root_squash,ro=IP,no_root_squash` (or `off`), and ZFS
-calls `exportfs` itself. Older ZFS-on-Linux releases only add clients when
+`sharenfs=rw=IP:NET/MASK:[IPV6]:[IPV6NET]/LEN,no_root_squash,ro=IP,no_root_squash`
+(or `off`), and ZFS calls `exportfs` itself. ':' separates hosts, so an IPv6
+address goes in brackets, as OpenZFS's libshare reads it (lib/libshare/os/linux/nfs.c).
+Older ZFS-on-Linux releases only add clients when
 the property changes and never drop removed ones, so removed clients are also
 unexported explicitly (harmless where ZFS already did it). zfs-fuse cannot do
 any of this (it has no kernel NFS server to call), hence the ganesha helper.
@@ -12,17 +14,25 @@ from __future__ import annotations
 
 import ipaddress
 import logging
+import re
 
 from shoal.hosts import CommandError, Host
 
-from .base import NfsExport, NfsHelper
+from .base import ClientNet, NfsExport, NfsHelper
 from .exportfs import kernel_nfs_problems, release, usable_rules
 
 log = logging.getLogger("shoal.exports.nfs")
+_HOST = re.compile(r"\[[^\]]*\](?:/\d+)?|[^:]+")  # one host of a list: [v6]/len, or up to the next ':'
 
 
-def host_spec(net: ipaddress.IPv4Network) -> str:
-    """`10.0.0.1`, or `10.0.0.0/255.255.255.0`: ':' separates hosts, so no `/24` style."""
+def host_spec(net: ClientNet) -> str:
+    """`10.0.0.1`, `10.0.0.0/255.255.255.0`, `[fd00::1]` or `[fd00::]/64`: ':'
+    separates hosts, so no `/24` style for IPv4 and brackets around IPv6. Each is
+    also what `exportfs -u CLIENT:/path` takes."""
+    if isinstance(net, ipaddress.IPv6Network):
+        if net.prefixlen == net.max_prefixlen:
+            return f"[{net.network_address}]"
+        return f"[{net.network_address}]/{net.prefixlen}"
     if net.prefixlen == 32:
         return str(net.network_address)
     return f"{net.network_address}/{net.netmask}"
@@ -40,7 +50,7 @@ def parse_sharenfs(value: str) -> set[str]:
     for part in value.split(","):
         key, sep, hosts = part.partition("=")
         if sep and key in ("rw", "ro"):
-            clients.update(h for h in hosts.split(":") if h)
+            clients.update(_HOST.findall(hosts))
     return clients
 
 
