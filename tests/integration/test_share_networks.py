@@ -48,9 +48,11 @@ def test_security_services(client):
     assert "ou" not in old and "default_ad_site" not in old
     listed = client.get("/security-services").json()["security_services"]
     assert {"id": ss["id"], "name": data["name"], "type": "ldap", "status": "new"} in listed
-    detail = client.get("/security-services/detail", params={"name": data["name"], "dns_ip": "10.0.0.1",
-                                                             "fake_opt": "ignored"}).json()["security_services"]
+    detail = client.get("/security-services/detail", params={"name": data["name"], "dns_ip": "10.0.0.1"}).json()[
+        "security_services"]
     assert [s["id"] for s in detail] == [ss["id"]] and detail[0]["share_networks"] == []
+    # an administrator's unknown filter is kept and matches nothing (Manila's remove_invalid_options)
+    assert client.get("/security-services", params={"fake_opt": "x"}).json()["security_services"] == []
     assert client.get("/security-services/detail", params={"user": "nobody"}).json()["security_services"] == []
     updated = client.put(f"/security-services/{ss['id']}", json={"security_service": {"name": "n2", "user": "v"}})
     assert updated.status_code == 200 and updated.json()["security_service"]["user"] == "v"
@@ -61,7 +63,7 @@ def test_security_services(client):
     fault(client.post("/security-services", headers={V: "2.75"},
                       json={"security_service": {"type": "kerberos", "default_ad_site": "site"}}), 400)
     assert len(client.get("/security-services").json()["security_services"]) == 1
-    for path in ("/security-services/wrong_id", f"/security-services/{uuid.uuid4()}"):
+    for path in ("/security-services/wrong_id", f"/security-services/{uuid.uuid4()}", "/security-services/"):
         fault(client.get(path), 404)
         fault(client.delete(path), 404)
         fault(client.put(path, json={"security_service": {"name": "x"}}), 404)
@@ -149,6 +151,11 @@ def test_share_network_views_filters_and_security_services(client):
     fault(client.put(f"/share-networks/{other['id']}", json={"share_network": {"neutron_net_id": "x"}}), 400)
     fault(client.put(f"/share-networks/{sn['id']}", json={"share_network": {"nova_net_id": "x"}}), 400)
     fault(client.put("/share-networks/wrong_id", json={"share_network": {"name": "x"}}), 404)
+    for path in ("/share-networks/", "/share-networks/wrong_id"):
+        fault(client.get(path), 404)
+        fault(client.delete(path), 404)
+        fault(client.put(path, json={"share_network": {"name": "x"}}), 404)
+    fault(client.post("/share-networks//action", json={"add_security_service": {"security_service_id": "x"}}), 404)
     fault(client.post("/share-networks", json={"share_network": {"availability_zone": "nowhere"}}), 400)
     fault(client.post("/share-networks", json={"share_network": {"neutron_net_id": "only-one"}}), 400)
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 from fastapi import APIRouter, Depends, Response
 from starlette.concurrency import run_in_threadpool as sync
 
+from shoal.api.openstack.errors import ApiError
 from shoal.db.share_networks import SecurityService
 
 from .call import ShareCall, int_query, share_call
@@ -53,6 +54,13 @@ async def list_security_services(call: ShareCall = Depends(share_call)):
 @router.get("/security-services/detail")
 async def list_security_services_detail(call: ShareCall = Depends(share_call)):
     return await _list(call, True)
+
+
+@router.get("/security-services/")
+@router.put("/security-services/")
+@router.delete("/security-services/")
+async def security_service_without_id(call: ShareCall = Depends(share_call)):
+    raise ApiError(404, "The resource could not be found.")  # Manila's answer, not the list
 
 
 @router.get("/security-services/{ss_id}")

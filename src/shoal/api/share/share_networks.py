@@ -82,6 +82,14 @@ async def list_share_networks_detail(call: ShareCall = Depends(share_call)):
     return await _list(call, True)
 
 
+@router.get("/share-networks/")
+@router.put("/share-networks/")
+@router.delete("/share-networks/")
+@router.post("/share-networks//action")
+async def share_network_without_id(call: ShareCall = Depends(share_call)):
+    raise ApiError(404, "The resource could not be found.")  # Manila's answer, not the list
+
+
 @router.get("/share-networks/{sn_id}")
 async def show_share_network(sn_id: str, call: ShareCall = Depends(share_call)):
     return {"share_network": network_view(call, await sync(call.services.share_networks.get, call.ctx, sn_id))}

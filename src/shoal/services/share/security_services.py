@@ -111,8 +111,12 @@ class SecurityServices:
                     query = query.where(SecurityService.project_id == ctx.project_id)
                 rows = list(session.scalars(query))
             rows.sort(key=lambda r: r.created_at)
-            wanted = {k: v for k, v in params.items() if k in SEARCH_OPTIONS}
-            rows = [r for r in rows if all(getattr(r, k) == v for k, v in wanted.items())]
+            for key in ("all_tenants", "limit", "offset"):
+                params.pop(key, None)
+            # Manila's remove_invalid_options: others' unknown options are ignored, an
+            # administrator's kept (and match nothing)
+            wanted = params if ctx.is_admin else {k: v for k, v in params.items() if k in SEARCH_OPTIONS}
+            rows = [r for r in rows if all(k in SEARCH_OPTIONS and getattr(r, k) == v for k, v in wanted.items())]
             links = session.execute(select(ShareNetworkSecurityService.security_service_id,
                                            ShareNetworkSecurityService.share_network_id).join(
                 ShareNetwork, ShareNetwork.id == ShareNetworkSecurityService.share_network_id).where(
