@@ -262,3 +262,46 @@ class ShareDriver(ABC):
     def delete_replica(self, replica: ShareRef) -> None:
         """Remove a copy, its export and its replication points. Succeeds if gone."""
         self.delete_share(replica)
+
+    # ---- driver-assisted share migration (optional) ---------------------------------
+    #
+    # Manila's two-phase migration, driven by services: points (snapshots) of the
+    # source copied to the destination while the share stays in use, a last short
+    # copy with the source frozen, then the destination exported in its place and
+    # the source removed. The destination driver is asked, given the source's.
+    # Points share the replication calls above (take_replication_snapshot,
+    # replication_estimate, drop_replication_snapshots). A driver that offers
+    # none of this is refused up front with the reason.
+
+    def migration_check(self, source: "ShareDriver") -> None:
+        """Raise InvalidRequest unless shares of `source` can move here by the
+        driver's own means (nothing is changed)."""
+        raise InvalidRequest(f"backend {self.backend_name} does not migrate shares by itself")
+
+    def migration_copy(self, dest: ShareRef, source: "ShareDriver", share: ShareRef, tag: str, since: str | None,
+                       progress: Callable[[int], None] | None = None) -> int:
+        """Bring `dest` (here, not exported, read-only) to `share@tag` on `source`:
+        in full when `since` is None, else the changes since `since`. Safe to
+        repeat; a half-made full copy is made again. Returns bytes sent."""
+        raise InvalidRequest(f"backend {self.backend_name} does not migrate shares by itself")
+
+    def migration_freeze(self, share: ShareRef, rules: list[AccessRule], frozen: bool) -> None:
+        """The source read-only (`frozen`: at the backend, then every rule read-only)
+        or writable again with `rules`."""
+        raise InvalidRequest(f"backend {self.backend_name} does not migrate shares by itself")
+
+    def migration_activate(self, dest: ShareRef, key: str, rules: list[AccessRule]) -> ShareResult:
+        """The destination becomes the share: writable, sized and with the
+        properties of `dest.extra_specs`, exported under `key` (the share's id)
+        with `rules`. The result's provider_location is the share's from now on."""
+        raise InvalidRequest(f"backend {self.backend_name} does not migrate shares by itself")
+
+    def migration_deactivate(self, dest: ShareRef, key: str) -> None:
+        """Undo migration_activate's export under `key` (the data stays)."""
+        raise InvalidRequest(f"backend {self.backend_name} does not migrate shares by itself")
+
+    def migration_remove(self, copy: ShareRef) -> None:
+        """Remove a copy's data and points without touching any export (the
+        destination of a cancelled migration, or the source once switched).
+        Succeeds if already gone."""
+        raise InvalidRequest(f"backend {self.backend_name} does not migrate shares by itself")

@@ -11,7 +11,7 @@ from shoal.api.openstack.errors import ApiError
 from shoal.services.common.checks import check_metadata
 from shoal.services.common.errors import OverQuota
 
-from . import views
+from . import migration, views
 from .call import ShareCall, int_query, share_call
 from .paging import next_links
 
@@ -159,8 +159,8 @@ async def show_export_location(share_id: str, location_id: str, call: ShareCall 
 
 # ---- actions -------------------------------------------------------------------
 
-# The actions that came with a microversion (share migration graduated at 2.22; Shoal
-# runs none, but answers below 2.22 as Manila does).
+# The actions that came with a microversion (share migration graduated at 2.22: see
+# migration.py).
 ACTION_SINCE = {"soft_delete": "2.69", "restore": "2.69", "revert": "2.27", "unmanage": "2.7",
                 **dict.fromkeys(("migration_start", "migration_complete", "migration_cancel",
                                  "migration_get_progress", "reset_task_state", "migrate_share"), "2.22")}
@@ -185,8 +185,8 @@ def _action_name(body: dict) -> tuple[str, object]:
 
 @router.post("/shares/{share_id}/action")
 async def share_action(share_id: str, call: ShareCall = Depends(share_call)):
-    name, arg = _action_name(await call.body())
-    arg = arg if isinstance(arg, dict) else {}
+    name, raw_arg = _action_name(await call.body())
+    arg = raw_arg if isinstance(raw_arg, dict) else {}
     svc, ctx = call.services, call.ctx
     if name in ACTION_SINCE and not call.v(ACTION_SINCE[name]):
         # a known action below its microversion: Manila finds no method (404); an unknown one is a 400
@@ -243,6 +243,8 @@ async def share_action(share_id: str, call: ShareCall = Depends(share_call)):
     if name == "unmanage":
         await sync(svc.shares.unmanage, ctx, share_id)
         return Response(status_code=202)
+    if name in migration.ACTIONS:
+        return await migration.migration_action(call, share_id, name, raw_arg)
     raise ApiError(400, f"Invalid request: unknown share action {name!r} at microversion {call.version}")
 
 

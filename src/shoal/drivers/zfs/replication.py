@@ -108,7 +108,11 @@ class ZfsReplication:
         `tag` is left alone; a half-received full copy is removed and sent again
         (zfs-fuse has no resumable receive). `rules`: the replica is exported
         (read-only) with them, and stays so. Returns the bytes sent."""
-        source = self._same_domain(source)
+        return self._bring(replica, self._same_domain(source), active, tag, since, progress, rules)
+
+    def _bring(self, replica: ShareRef, source: "ZfsReplication", active: ShareRef, tag: str, since: str | None,
+               progress: Callable[[int], None] | None, rules: list[AccessRule] | None) -> int:
+        """replicate() without the domain check (a share migration's copy is one too)."""
         target = self.dataset_name(replica)
         snap = f"{source.dataset_name(active)}@{tag}"
         if tag in self.replication_tags(replica):

@@ -33,6 +33,7 @@ from shoal.hosts import Host
 
 from . import naming, options
 from .config import ZfsBackendConfig
+from .migration import ZfsMigration
 from .replication import ZfsReplication
 from .zfs import Zfs, ZfsError, ZfsNotFound
 
@@ -44,7 +45,7 @@ def gib_up(nbytes: int) -> int:
     return max(1, math.ceil(nbytes / GiB))
 
 
-class ZfsShareDriver(ZfsReplication, ShareDriver):
+class ZfsShareDriver(ZfsMigration, ZfsReplication, ShareDriver):
     def __init__(self, name: str, config: ZfsBackendConfig, host: Host, nfs: NfsHelper, zfs: Zfs | None = None):
         self.backend_name = name
         self.availability_zone = config.availability_zone

@@ -165,6 +165,13 @@ class Flows:
             connection.execute(delete(FLOWS).where(FLOWS.c.uuid == flow_id))
 
 
+def failure_reason(failures) -> str:
+    """The first failure's text of a revert's `flow_failures`, for the user."""
+    for failure in (failures or {}).values():
+        return str(getattr(failure, "exception_str", failure))
+    return "failed"
+
+
 def report(db, model, resource_id: str, **fields) -> None:
     """Write progress (`progress`, `task_state`, ...) into a resource's row."""
     with db.connection() as connection:

@@ -25,7 +25,7 @@ from taskflow.patterns import linear_flow
 from shoal.db import models
 from shoal.db.replicas import ShareReplica
 
-from ..common.flows import FlowTask, context, percent, report
+from ..common.flows import FlowTask, context, failure_reason, percent, report
 from . import replica_rows as rr
 
 log = logging.getLogger(__name__)
@@ -33,12 +33,6 @@ log = logging.getLogger(__name__)
 
 def _svc():
     return context("share_replicas")
-
-
-def _reason(failures) -> str:
-    for failure in (failures or {}).values():
-        return str(getattr(failure, "exception_str", failure))
-    return "failed"
 
 
 # ---- create ---------------------------------------------------------------------------------
@@ -50,7 +44,7 @@ class BeginCreate(FlowTask):
 
     def revert(self, replica_id, flow_failures=None, **kwargs):
         svc = _svc()
-        reason = f"replica creation failed: {_reason(flow_failures)}"
+        reason = f"replica creation failed: {failure_reason(flow_failures)}"
         rr.set_replica(svc.core, replica_id, status="error", replica_state="error", task=None, task_state=None,
                        flow_id=None, status_reason=reason)
         svc.message(replica_id, reason)
@@ -123,7 +117,7 @@ class BeginPromote(FlowTask):
 
     def revert(self, replica_id, flow_failures=None, **kwargs):
         svc = _svc()
-        reason = f"promotion failed: {_reason(flow_failures)}"
+        reason = f"promotion failed: {failure_reason(flow_failures)}"
         active, _ = svc.active_and(replica_id)
         rr.set_replica(svc.core, replica_id, status="available", task=None, task_state=None, flow_id=None,
                        status_reason=reason)

@@ -22,7 +22,7 @@ from taskflow.patterns import linear_flow
 from shoal.drivers.base import DriverError
 from shoal.drivers.volume import VolumeRef
 
-from ..common.flows import Cancelled, FlowTask, context
+from ..common.flows import Cancelled, FlowTask, context, failure_reason
 from . import rows as vr
 from .image_copy import convert_onto, same_machine
 from .image_copy import _run as run_copy
@@ -32,12 +32,6 @@ log = logging.getLogger(__name__)
 
 def _svc():
     return context("volume_migrations")
-
-
-def _reason(failures) -> str:
-    for failure in (failures or {}).values():
-        return str(getattr(failure, "exception_str", failure))
-    return "failed"
 
 
 class MigrationTask(FlowTask):
@@ -55,7 +49,7 @@ class Begin(MigrationTask):
         _svc().mark(volume_id, migration_status="migrating")
 
     def revert(self, volume_id, flow_failures=None, **kwargs):
-        _svc().end_failed(volume_id, _reason(flow_failures))
+        _svc().end_failed(volume_id, failure_reason(flow_failures))
 
 
 class Place(MigrationTask):
