@@ -72,8 +72,16 @@ class ClusterConf:
         return _without_files() if found is None else found
 
     def api(self) -> ApiSettings:
+        """The backend's cluster: the backend table's keys over the files'."""
+        return self._settings(self.config)
+
+    def host_client(self) -> ApiSettings:
+        """What this host's own StorPool client reads (os-brick's connector
+        attaching here): the files and the environment, no backend table."""
+        return self._settings(StorPoolBackendConfig(driver="storpool"))
+
+    def _settings(self, c: StorPoolBackendConfig) -> ApiSettings:
         conf = self._section(None)
-        c = self.config
         port = c.api_port if c.api_port is not None else conf.get("SP_API_HTTP_PORT", "")
         try:
             port = int(port)

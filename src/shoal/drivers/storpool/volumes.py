@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import logging
 import threading
-from contextlib import ExitStack
+from contextlib import ExitStack, contextmanager
 
 from shoal.drivers.base import DriverError, InvalidRequest, ManageableItem, PoolStats
 from shoal.drivers.volume import (
@@ -21,17 +21,21 @@ from shoal.drivers.volume import (
     Connector,
     ExportSpec,
     ManageableSnapshot,
+    VolumeData,
     VolumeDriver,
     VolumeRef,
     VolumeResult,
     VolumeSnapshotRef,
     VolumeSnapshotResult,
 )
+from shoal.hosts import LocalHost
+from shoal.hosts.brick import brick_execute
 
 from . import naming, specs, stats
 from .api import EXISTS, MISSING, Api
 from .cluster_conf import ApiSettings, ClusterConf
 from .config import StorPoolBackendConfig
+from .host_attach import attached_here
 from .stats import GiB
 
 log = logging.getLogger(__name__)
@@ -225,6 +229,30 @@ class StorPoolVolumeDriver(VolumeDriver):
         """Nothing on the server: os-brick detaches on the host (Cinder's
         terminate_connection does nothing either). delete_volume detaches any
         client still holding the volume."""
+
+    # ---- data access for copies (images, generic migration) ----------------------------------------
+
+    @contextmanager
+    def open_data(self, volume: VolumeRef, writable: bool):
+        """The volume attached on this host as a compute host attaches it
+        (os-brick's StorPoolConnector on the connection info `export` gives,
+        Cinder's generic path), raw, detached after the block. Attached rw
+        either way, as Cinder's `initialize_connection` hands it out.
+
+        The connector reads this host's StorPool client config, not the
+        backend table: a client of another cluster (API address or volume
+        prefix) is refused before anything is attached."""
+        here, cluster = self.conf.host_client(), self._connect()[0]
+        if (here.address, here.prefix) != (cluster.address, cluster.prefix):
+            raise DriverError(
+                f"backend {self.backend_name}: this host's StorPool client (/etc/storpool.conf and the "
+                f"environment) uses the API at {here.address} with volume prefix {here.prefix!r}, the backend "
+                f"{cluster.address} with {cluster.prefix!r}; a volume's data is reached through the host's client, "
+                "so they must agree")
+        info = self.export(volume, ExportSpec())  # this host's client id; a missing volume fails here
+        host = LocalHost(sudo=self.config.host.sudo)
+        with attached_here(info.data, self._volume_name(volume.id), brick_execute(host)) as path:
+            yield VolumeData(host, path, "raw")
 
     # ---- type changes and migration --------------------------------------------------------------------
 
