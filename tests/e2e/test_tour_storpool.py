@@ -4,11 +4,16 @@ to this host as a loop device under /dev/storpool-byid). A tour Shoal of its
 own has a `storpool` backend on the emulator; types naming a template are how
 the unmodified `openstack` and `cinder` clients reach it. Every volume's data
 goes through os-brick's own StorPoolConnector with the connection info
-`cinder attachment-create` hands out, as a compute host attaches it."""
+`cinder attachment-create` hands out, as a compute host attaches it; images
+go to and from StorPool volumes with `openstack volume create --image` and
+`openstack image create --volume`."""
 
 from __future__ import annotations
 
+import os
 import platform
+import subprocess
+from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
@@ -28,6 +33,7 @@ from tests.integration.storpool_helpers import Attached
 pytestmark = pytest.mark.e2e
 SP = "sp"
 GiB = 1024**3
+MiB = 1024**2
 HERE = {"host": platform.node(), "ip": "127.0.0.1"}  # SP_OURID=1 in the emulator's /etc/storpool.conf
 
 
@@ -159,3 +165,53 @@ def test_storpool_manage_is_refused_with_a_message(storpool, storpool_emulator):
         assert storpool_emulator.store.volumes == {}
     finally:
         remove(admin, VOLUMES, [managed["id"]])
+
+
+def test_storpool_volume_from_an_image_and_an_image_from_it_with_openstack(storpool, storpool_emulator, tmp_path):
+    """emulator: `openstack volume create --image` onto a StorPool type and
+    `openstack image create --volume` back; the volume's device (os-brick's
+    connector) reads as the image, the saved image as the first one, byte for
+    byte; Shoal's own attachments for the copies are gone."""
+    tour = storpool.tour
+    sdk = tour.sdk("a-member")
+    raw = tmp_path / "disk.raw"
+    with open(raw, "wb") as fh:
+        fh.write(os.urandom(2 * MiB))
+        fh.seek(GiB // 2)
+        fh.write(b"storpool-middle" * 100)
+        fh.truncate(GiB)
+    source = tmp_path / "disk.qcow2"
+    subprocess.run(["qemu-img", "convert", "-f", "raw", "-O", "qcow2", str(raw), str(source)], check=True)
+    images, volumes = [], []
+    try:
+        image = tour.osc_json("a-member", "image", "create", "--file", str(source), "--disk-format", "qcow2",
+                              "--container-format", "bare", "sp-tour-image")
+        images.append(image["id"])
+        created = tour.osc_json("a-member", "volume", "create", "--image", image["id"], "--type", storpool.types["ssd"],
+                                "--size", "1", "sp-from-image")
+        volumes.append(created["id"])
+        wait_status(sdk.block_storage.get_volume, created["id"], "available")
+        assert str(tour.osc_json("a-member", "volume", "show", created["id"])["bootable"]).lower() == "true"
+        assert storpool_emulator.store.volumes[f"os--volume-{created['id']}"].attachments == {}
+        with Device(tour, created["id"]) as device:
+            same(source, "qcow2", device.path, "raw")
+
+        uploaded = tour.osc_json("a-member", "image", "create", "--volume", created["id"], "--disk-format", "qcow2",
+                                 "--container-format", "bare", "sp-tour-back")
+        images.append(uploaded["image_id"])
+        wait_status(sdk.image.get_image, uploaded["image_id"], "active")
+        wait_status(sdk.block_storage.get_volume, created["id"], "available")
+        assert storpool_emulator.store.volumes[f"os--volume-{created['id']}"].attachments == {}
+        saved = tmp_path / "saved.qcow2"
+        tour.osc("a-member", "image", "save", "--file", str(saved), uploaded["image_id"])
+        same(source, "qcow2", str(saved), "qcow2")
+    finally:
+        remove(sdk.block_storage, VOLUMES, volumes)
+        for image_id in images:
+            sdk.image.delete_image(image_id, ignore_missing=True)
+
+
+def same(image: Path, fmt: str, other: str, other_fmt: str) -> None:
+    compared = subprocess.run(["qemu-img", "compare", "-f", fmt, "-F", other_fmt, str(image), other], check=False,
+                              capture_output=True, text=True, timeout=600)
+    assert compared.returncode == 0, compared.stdout + compared.stderr
