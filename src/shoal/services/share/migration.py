@@ -22,7 +22,7 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from sqlalchemy import delete, func, select, update
+from sqlalchemy import delete, func, or_, select, update
 
 from shoal.db import models
 from shoal.db.replicas import ShareReplica
@@ -357,9 +357,13 @@ class ShareMigrations:
         """After the flows have resumed: a migration whose flow is gone is finished
         (switched), left waiting (first phase done), or undone."""
         with self.core.db.session() as session:
-            alive = set(session.scalars(select(FLOWS.c.uuid).where(FLOWS.c.state.not_in(FINISHED))))
+            # By name: a flow persisted before its id reached the row runs on too; a
+            # flow that never ran a step has no state yet (NULL, not "not finished").
+            alive = set(session.scalars(select(FLOWS.c.name).where(
+                or_(FLOWS.c.state.is_(None), FLOWS.c.state.not_in(FINISHED)))))
+            running = {name[-36:] for name in alive if name.startswith("share-migration-")}  # its share's id
             rows = [(r.share_id, r.switched, r.cancelling) for r in session.scalars(select(ShareMigration))
-                    if r.flow_id is None or r.flow_id not in alive]
+                    if r.share_id not in running]
             states = {sid: (session.get(models.Share, sid).task_state if session.get(models.Share, sid) else None)
                       for sid, _, _ in rows}
         for share_id, switched, cancelling in rows:

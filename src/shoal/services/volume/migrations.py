@@ -24,7 +24,7 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from sqlalchemy import delete, func, select, update
+from sqlalchemy import delete, func, or_, select, update
 from sqlalchemy.orm import Session
 
 from shoal.db import models
@@ -196,7 +196,9 @@ class VolumeMigrations:
         gone (never started, or dropped) is undone here: its target removed, the
         volume back where it was, migration_status `error`."""
         with self.core.db.session() as session:
-            alive = set(session.scalars(select(FLOWS.c.uuid).where(FLOWS.c.state.not_in(FINISHED))))
+            # a flow that never ran a step has no state yet (NULL: not matched by NOT IN)
+            alive = set(session.scalars(select(FLOWS.c.uuid).where(
+                or_(FLOWS.c.state.is_(None), FLOWS.c.state.not_in(FINISHED)))))
             orphans = [r.volume_id for r in session.scalars(select(VolumeMigration))
                        if r.flow_id is None or r.flow_id not in alive]
         for volume_id in orphans:
