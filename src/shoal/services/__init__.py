@@ -18,6 +18,7 @@ from .common.types import share_types, volume_types
 from .share.access import ShareAccess
 from .share.access_metadata import AccessMetadata
 from .share.group_types import ShareGroupTypes
+from .share.groups import ShareGroups
 from .share.instances import ShareInstances
 from .share.migration import ShareMigrations
 from .share.networks import ShareNetworks
@@ -89,6 +90,7 @@ class Services:
         self.access_metadata = AccessMetadata(self.core)
         self.share_transfers = ShareTransfers(self.core, self.access)
         self.share_group_types = ShareGroupTypes(self.core, self.share_types)
+        self.share_groups = self.shares.groups = ShareGroups(self.core, self.share_types, self.share_group_types)
         self.security_services = SecurityServices(self.core)
         self.share_networks = ShareNetworks(self.core, self.security_services)
         self.recovery.also(self.replicas)

@@ -13,6 +13,7 @@ from shoal.api.openstack.routes import add_routes
 
 from . import (group_types, instances, misc, quotas, replicas, security_services, share_network_subnets, share_networks,
                shares, snapshot_metadata, snapshots, transfers, types)
+from . import share_groups
 from .call import SHARE_API
 
 PREFIX = "/share"
@@ -54,6 +55,7 @@ def mount(app: FastAPI) -> None:
         for module in (shares, snapshots, snapshot_metadata, types, misc, quotas, replicas, instances, transfers,
                        group_types, security_services, share_networks, share_network_subnets):
             add_routes(app, module.router, prefix, [tag])
+        add_routes(app, share_groups.router, prefix, [tag])
 
     @app.get(PREFIX + "/v2/{project_id}", include_in_schema=False)
     async def share_v2_project(request: Request, project_id: str):

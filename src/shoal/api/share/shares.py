@@ -18,7 +18,7 @@ from .paging import next_links
 router = APIRouter()
 
 LIST_FILTERS = ("name", "status", "share_type_id", "snapshot_id", "availability_zone", "share_proto", "size",
-                "name~", "description~", "description", "project_id")
+                "name~", "description~", "description", "project_id", "share_group_id")
 
 
 def _filters(call: ShareCall) -> dict:
@@ -96,6 +96,7 @@ async def create_share(call: ShareCall = Depends(share_call)):
         share_type=body.get("share_type") or body.get("volume_type"), snapshot_id=body.get("snapshot_id"),
         availability_zone=body.get("availability_zone"), metadata=body.get("metadata"),
         is_public=body.get("is_public") or False, type_zones=call.v("2.48"),
+        share_group_id=body.get("share_group_id") if call.v("2.31") else None,
     )
     return {"share": views.share_detail(call, share)}  # Manila answers 200 here
 
@@ -137,6 +138,13 @@ async def update_share(share_id: str, call: ShareCall = Depends(share_call)):
 
 @router.delete("/shares/{share_id}", status_code=202)
 async def delete_share(share_id: str, call: ShareCall = Depends(share_call)):
+    share = await sync(call.services.shares.get, call.ctx, share_id)
+    if share.share_group_id:  # Manila asks for the group too, so that nobody empties a group by mistake
+        if not call.query("share_group_id"):
+            raise ApiError(400, "Must provide 'share_group_id' as a request parameter when deleting a share in a "
+                                "share group.")
+        if call.query("share_group_id") != share.share_group_id:
+            raise ApiError(400, "The specified 'share_group_id' does not match the share group id of the share.")
     await sync(call.services.shares.delete, call.ctx, share_id)
     return Response(status_code=202)
 

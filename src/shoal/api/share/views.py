@@ -70,7 +70,7 @@ def share_detail(call: ShareCall, share: models.Share) -> dict:
     if call.v("2.27"):
         view["revert_to_snapshot_support"] = True
     if call.v("2.31"):
-        view["share_group_id"] = None
+        view["share_group_id"] = share.share_group_id
         view["source_share_group_snapshot_member_id"] = None
     if call.v("2.32"):
         view["mount_snapshot_support"] = False

@@ -44,13 +44,14 @@ class Shares:
     def __init__(self, core: c.Core, types: TypeCatalog):
         self.core = core
         self.types = types
+        self.groups = None  # the ShareGroups service (set by Services): shares made in a group
 
     # ---- create -----------------------------------------------------------------
 
     def create(self, ctx: RequestContext, *, size: Any, share_proto: str, name: str | None = None,
                description: str | None = None, share_type: str | None = None, snapshot_id: str | None = None,
                availability_zone: str | None = None, metadata: dict | None = None, is_public: bool = False,
-               type_zones: bool = True) -> models.Share:
+               type_zones: bool = True, share_group_id: str | None = None) -> models.Share:
         """`type_zones`: whether the type's `availability_zones` spec limits where the
         share may go (Manila's API from 2.48; below, the spec is ignored)."""
         size = check_size(size)
@@ -89,6 +90,9 @@ class Shares:
                               f"{availability_zone}.")
             if availability_zone and availability_zone not in {d.availability_zone for d in self.core.drivers.values()}:
                 raise NotFound(f"Availability zone {availability_zone} could not be found.")
+            group = None
+            if share_group_id is not None:  # its pool and zone, checked as Manila checks them
+                group = self.groups.for_new_share(session, ctx, share_group_id, stype, availability_zone)
             share = models.Share(
                 id=models.new_id(), project_id=ctx.project_id, user_id=ctx.user_id, name=name, description=description, size=size,
                 status="creating", share_proto="NFS", share_type_id=stype.id, snapshot_id=snapshot_id,
@@ -97,6 +101,9 @@ class Shares:
             if parent is not None:  # the copy is made on the parent's own pool
                 share.backend, share.pool = parent.share.backend, parent.share.pool
                 share.availability_zone = parent.share.availability_zone
+            elif group is not None:
+                share.backend, share.pool, share.availability_zone = group.backend, group.pool, group.availability_zone
+                share.share_group_id = group.id
             elif placed := choose_pool_now(self.core.drivers, size, specs, availability_zone,
                                            "share_backend_name", self.core.pool_stats):
                 share.backend, share.pool = placed.backend, placed.pool
@@ -213,7 +220,7 @@ class Shares:
             if (value := filters.pop(key, None)) is not None:
                 query = query.where(models.Share.id.in_(select(models.ExportLocation.share_id).where(column == value)))
         for key in ("name", "status", "share_type_id", "snapshot_id", "availability_zone", "share_proto",
-                    "description"):
+                    "description", "share_group_id"):
             if (value := filters.pop(key, None)) is not None:
                 query = query.where(getattr(models.Share, key) == value)
         if (value := filters.pop("name~", None)) is not None:

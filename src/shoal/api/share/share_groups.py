@@ -1,0 +1,164 @@
+"""/share-groups (Manila 2.31+): create, list, show, update, delete, and the admin
+actions reset_status and force_delete. Field checks as Manila's controller does them
+(unknown fields, ids that are not UUIDs, a default share type or group type to fall
+back on); the rules of the group in services/share/groups.py."""
+
+from __future__ import annotations
+
+import uuid
+
+from fastapi import APIRouter, Depends, Response
+from starlette.concurrency import run_in_threadpool as sync
+
+from shoal.api.openstack.errors import ApiError
+from shoal.db.share_groups import ShareGroup
+from shoal.services.share.groups import FILTERS, group_host
+
+from .call import ShareCall, int_query, share_call
+from .paging import next_links
+from .views import ts
+
+router = APIRouter()
+
+CREATE_FIELDS = {"name", "description", "share_types", "share_group_type_id", "source_share_group_snapshot_id",
+                 "share_network_id", "availability_zone"}
+
+
+def _since(call: ShareCall) -> None:
+    if not call.v("2.31"):
+        raise ApiError(404, "The resource could not be found.")
+
+
+def _uuid(value) -> bool:
+    try:
+        uuid.UUID(str(value))
+        return isinstance(value, str)
+    except ValueError:
+        return False
+
+
+def summary(call: ShareCall, group: ShareGroup) -> dict:
+    return {"id": group.id, "name": group.name, "links": call.link("share-groups", group.id)}
+
+
+def detail(call: ShareCall, group: ShareGroup) -> dict:
+    view = {
+        "id": group.id, "name": group.name, "created_at": ts(group.created_at), "status": group.status,
+        "description": group.description, "project_id": group.project_id, "host": group_host(group),
+        "share_group_type_id": group.share_group_type_id, "source_share_group_snapshot_id": None,
+        "share_network_id": None, "share_types": list(group.share_type_ids or []),
+        "links": call.link("share-groups", group.id),
+    }
+    if call.v("2.34"):
+        view["availability_zone"] = group.availability_zone
+        view["consistent_snapshot_support"] = None  # no backend here takes consistent group snapshots
+    if call.ctx.is_admin:
+        view["share_server_id"] = None
+    return view
+
+
+async def _list(call: ShareCall, is_detail: bool) -> dict:
+    _since(call)
+    filters = {k: call.query(k) for k in FILTERS if call.query(k) not in (None, "")}
+    if call.query("group_type_id"):
+        filters["share_group_type_id"] = call.query("group_type_id")
+    rows = await sync(call.services.share_groups.list, call.ctx, all_tenants=call.flag("all_tenants"),
+                      filters=filters, sort_key=call.query("sort_key", "created_at"),
+                      sort_dir=call.query("sort_dir", "desc"))
+    offset, limit = int_query(call, "offset") or 0, int_query(call, "limit")
+    rows = rows[offset:offset + limit if limit is not None else None]
+    view = detail if is_detail else summary
+    out: dict = {"share_groups": [view(call, g) for g in rows]}
+    if links := next_links(call, "share_groups", [g.id for g in rows], limit):
+        out["share_groups_links"] = links
+    return out
+
+
+@router.get("/share-groups")
+async def list_groups(call: ShareCall = Depends(share_call)):
+    return await _list(call, is_detail=False)
+
+
+@router.get("/share-groups/detail")
+async def list_groups_detail(call: ShareCall = Depends(share_call)):
+    return await _list(call, is_detail=True)
+
+
+@router.get("/share-groups/{group_id}")
+async def show_group(group_id: str, call: ShareCall = Depends(share_call)):
+    _since(call)
+    return {"share_group": detail(call, await sync(call.services.share_groups.get, call.ctx, group_id))}
+
+
+@router.post("/share-groups", status_code=202)
+async def create_group(call: ShareCall = Depends(share_call)):
+    _since(call)
+    body = await call.body()
+    group = body.get("share_group") if isinstance(body, dict) else None
+    if not isinstance(group, dict):
+        raise ApiError(400, "'share_group' is missing from the request body.")
+    if invalid := set(group) - CREATE_FIELDS:
+        raise ApiError(400, f"The fields {invalid} are invalid.")
+    if "share_types" in group and "source_share_group_snapshot_id" in group:
+        raise ApiError(400, "Cannot supply both 'share_types' and 'source_share_group_snapshot_id' attributes.")
+    if "source_share_group_snapshot_id" in group:
+        raise ApiError(400, "Share group snapshots are not served here: a share group cannot be made from one.")
+    share_types = group.get("share_types")
+    if share_types:
+        if not isinstance(share_types, list) or not all(_uuid(t) for t in share_types):
+            raise ApiError(400, "The 'share_types' attribute must be a list of uuids")
+    else:
+        default = await sync(call.services.share_types.get, call.ctx, "default")
+        share_types = [default.id]
+    if "share_network_id" in group and not _uuid(group["share_network_id"]):
+        raise ApiError(400, "The 'share_network_id' attribute must be a uuid.")
+    zone = group.get("availability_zone")
+    if zone:
+        if not isinstance(zone, str):
+            raise ApiError(400, "availability_zone must be a string")
+        if zone not in {d.availability_zone for d in call.services.core.drivers.values()}:
+            raise ApiError(404, f"Availability zone {zone} could not be found.")
+    if "share_group_type_id" not in group:
+        raise ApiError(400, "Must specify a share group type as a default share group type has not been configured.")
+    if not _uuid(group["share_group_type_id"]):
+        raise ApiError(400, "The 'share_group_type_id' attribute must be a uuid.")
+    made = await sync(call.services.share_groups.create, call.ctx, share_group_type_id=group["share_group_type_id"],
+                      share_type_ids=share_types, name=group.get("name"), description=group.get("description"),
+                      availability_zone=zone or None, share_network_id=group.get("share_network_id"))
+    return {"share_group": detail(call, made)}
+
+
+@router.put("/share-groups/{group_id}")
+async def update_group(group_id: str, call: ShareCall = Depends(share_call)):
+    _since(call)
+    body = await call.body()
+    fields = body.get("share_group") if isinstance(body, dict) else None
+    if not isinstance(fields, dict):
+        raise ApiError(400, "'share_group' is missing from the request body.")
+    if invalid := set(fields) - {"name", "description"}:
+        raise ApiError(400, f"The fields {invalid} are invalid or not allowed to be updated.")
+    return {"share_group": detail(call, await sync(call.services.share_groups.update, call.ctx, group_id, fields))}
+
+
+@router.delete("/share-groups/{group_id}", status_code=202)
+async def delete_group(group_id: str, call: ShareCall = Depends(share_call)):
+    _since(call)
+    await sync(call.services.share_groups.delete, call.ctx, group_id)
+    return Response(status_code=202)
+
+
+@router.post("/share-groups/{group_id}/action", status_code=202)
+async def group_action(group_id: str, call: ShareCall = Depends(share_call)):
+    _since(call)
+    body = await call.body()
+    if not isinstance(body, dict) or len(body) != 1:
+        raise ApiError(400, "Invalid request body")
+    (name, arg), = body.items()
+    if name == "reset_status":
+        status = arg.get("status") if isinstance(arg, dict) else None
+        await sync(call.services.share_groups.reset_status, call.ctx, group_id, status)
+    elif name == "force_delete":
+        await sync(call.services.share_groups.force_delete, call.ctx, group_id)
+    else:
+        raise ApiError(400, f"Invalid request action {name}")
+    return Response(status_code=202)
