@@ -13,12 +13,23 @@ import pytest
 
 from shoal.exports.nfs import NfsClientRule, NfsExport
 from shoal.exports.nfs.base import InvalidNfsRule
-from shoal.exports.nfs.exportfs import ExportfsHelper, argv_client, client_spec, parse_exportfs
+from shoal.exports.nfs.exportfs import (
+    ExportfsHelper,
+    argv_client,
+    client_spec,
+    parse_exportfs,
+)
 from shoal.exports.nfs.ganesha import clients_spec, render_export
 from shoal.exports.nfs.sharenfs import SharenfsHelper, host_spec, parse_sharenfs
 
-from .test_nfs_exportfs import OPTS, RecordingHost as ExportfsHost
-from .test_nfs_ganesha_config import FakeGaneshaHost, export_file, fresh_known_cache, helper  # noqa: F401 - fixture
+from .test_nfs_exportfs import OPTS
+from .test_nfs_exportfs import RecordingHost as ExportfsHost
+from .test_nfs_ganesha_config import (  # noqa: F401 - fixture
+    FakeGaneshaHost,
+    export_file,
+    fresh_known_cache,
+    helper,
+)
 from .test_nfs_sharenfs import RecordingHost as SharenfsHost
 
 PATH = "/tank/share-6"

@@ -6,7 +6,8 @@ zones asked for, or a type with no zones at all (it may be used in any zone)."""
 
 from __future__ import annotations
 
-from typing import Any, Iterable
+from collections.abc import Iterable
+from typing import Any
 
 from ..common.errors import Invalid
 
