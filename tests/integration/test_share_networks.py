@@ -155,7 +155,7 @@ def test_share_network_views_filters_and_security_services(client):
         fault(client.get(path), 404)
         fault(client.delete(path), 404)
         fault(client.put(path, json={"share_network": {"name": "x"}}), 404)
-    fault(client.post("/share-networks//action", json={"add_security_service": {"security_service_id": "x"}}), 404)
+    fault(client.post("/share-networks/action", json={"add_security_service": {"security_service_id": "x"}}), 404)
     fault(client.post("/share-networks", json={"share_network": {"availability_zone": "nowhere"}}), 400)
     fault(client.post("/share-networks", json={"share_network": {"neutron_net_id": "only-one"}}), 400)
 

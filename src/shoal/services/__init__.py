@@ -20,6 +20,7 @@ from .share.access_metadata import AccessMetadata
 from .share.group_types import ShareGroupTypes
 from .share.groups import ShareGroups
 from .share.instances import ShareInstances
+from .share.locks import ResourceLocks
 from .share.migration import ShareMigrations
 from .share.networks import ShareNetworks
 from .share.recycle_bin import RecycleBin
@@ -93,12 +94,14 @@ class Services:
         self.share_groups = self.shares.groups = ShareGroups(self.core, self.share_types, self.share_group_types)
         self.security_services = SecurityServices(self.core)
         self.share_networks = ShareNetworks(self.core, self.security_services)
+        self.resource_locks = ResourceLocks(self.core)
         self.recovery.also(self.replicas)
         self.volume_migrations = VolumeMigrations(self.core, self.flows, deleter=self.volumes._delete)
         self.volumes.migrations = self.volume_migrations
         self.volume_retype = VolumeRetype(self.core, self.volume_types, self.volume_migrations)
         self.recovery.exporters.append(self.replicas.ensure_exports)
         self.share_migrations = ShareMigrations(self.core, self.flows, self.share_types)
+        self.shares.migrations = self.share_migrations
         self.recovery.exporters.append(self.share_migrations.ensure_exports)
         self.access.followers.append(self.replicas.follow_rules)
         self.images = None

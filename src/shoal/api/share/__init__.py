@@ -11,9 +11,23 @@ from shoal.api.openstack.call import public_origin
 from shoal.api.openstack.errors import ApiError, fault
 from shoal.api.openstack.routes import add_routes
 
-from . import (group_types, instances, misc, quotas, replicas, security_services, share_network_subnets, share_networks,
-               shares, snapshot_metadata, snapshots, transfers, types)
-from . import share_groups
+from . import (
+    group_types,
+    instances,
+    misc,
+    quotas,
+    replicas,
+    resource_locks,
+    security_services,
+    share_groups,
+    share_network_subnets,
+    share_networks,
+    shares,
+    snapshot_metadata,
+    snapshots,
+    transfers,
+    types,
+)
 from .call import SHARE_API
 
 PREFIX = "/share"
@@ -53,7 +67,7 @@ def mount(app: FastAPI) -> None:
     # Project-less paths first, so that /v2/shares/detail is never read as a project id.
     for prefix, tag in ((PREFIX + "/v2", "share"), (PREFIX + "/v2/{project_id}", "share (project-scoped)")):
         for module in (shares, snapshots, snapshot_metadata, types, misc, quotas, replicas, instances, transfers,
-                       group_types, security_services, share_networks, share_network_subnets):
+                       group_types, security_services, share_networks, share_network_subnets, resource_locks):
             add_routes(app, module.router, prefix, [tag])
         add_routes(app, share_groups.router, prefix, [tag])
 

@@ -39,12 +39,15 @@ async def list_access_rules(call: ShareCall = Depends(share_call)):
     level, to, kind = call.query("access_level"), call.query("access_to"), call.query("access_type")
     rules = [r for r in rules if (not level or r.access_level == level) and (not to or r.access_to == to)
              and (not kind or r.access_type == kind)]
-    return {"access_list": [views.access_rule(call, r) for r in rules]}
+    hidden = await sync(call.services.resource_locks.restricted, call.ctx, [r.id for r in rules])
+    return {"access_list": [views.access_rule(call, r, hidden=r.id in hidden) for r in rules]}
 
 
 @router.get("/share-access-rules/{access_id}")
 async def show_access_rule(access_id: str, call: ShareCall = Depends(share_call)):
-    return {"access": views.access_rule(call, await sync(call.services.access.get, call.ctx, access_id))}
+    rule = await sync(call.services.access.get, call.ctx, access_id)
+    hidden = await sync(call.services.resource_locks.restricted, call.ctx, [rule.id])
+    return {"access": views.access_rule(call, rule, hidden=rule.id in hidden)}
 
 
 @router.put("/share-access-rules/{access_id}/metadata")

@@ -85,7 +85,7 @@ async def list_share_networks_detail(call: ShareCall = Depends(share_call)):
 @router.get("/share-networks/")
 @router.put("/share-networks/")
 @router.delete("/share-networks/")
-@router.post("/share-networks//action")
+@router.post("/share-networks/action")  # an action without an id, as clients send it
 async def share_network_without_id(call: ShareCall = Depends(share_call)):
     raise ApiError(404, "The resource could not be found.")  # Manila's answer, not the list
 

@@ -221,18 +221,26 @@ async def share_action(share_id: str, call: ShareCall = Depends(share_call)):
     if name == "allow_access":
         if arg.get("access_type") == "ip" and not call.v("2.38") and _is_ipv6(arg.get("access_to")):
             raise ApiError(400, "Invalid input received: IPv6 access rules are accepted from microversion 2.38")
+        locks = (arg.get("lock_visibility"), arg.get("lock_deletion"), arg.get("lock_reason")) if call.v("2.82") \
+            else (None, None, None)
+        await sync(svc.resource_locks.check_lock_args, *locks)
         rule = await sync(svc.access.allow, ctx, share_id, arg.get("access_type"), arg.get("access_to"),
                           arg.get("access_level", "rw"), check_metadata(arg.get("metadata")))
+        if any(locks[:2]):
+            await sync(svc.resource_locks.lock_rule, ctx, rule, *locks)
         view = views.access_rule(call, rule)
         if view["state"] == "applying":  # the rule as Manila's API answers it: just queued
             view["state"] = "queued_to_apply"
         return {"access": view}
     if name == "deny_access":
+        await sync(svc.resource_locks.before_deny, ctx, share_id, arg.get("access_id"), arg.get("unrestrict"))
         await sync(svc.access.deny, ctx, share_id, arg.get("access_id"))
+        await sync(svc.resource_locks.forget_rule, arg.get("access_id"))
         return Response(status_code=202)
     if name == "access_list":
         rules = await sync(svc.access.list, ctx, share_id)
-        return {"access_list": [views.access_rule(call, r, with_share=False) for r in rules]}
+        hidden = await sync(svc.resource_locks.restricted, ctx, [r.id for r in rules])
+        return {"access_list": [views.access_rule(call, r, with_share=False, hidden=r.id in hidden) for r in rules]}
     if name == "revert":
         await sync(svc.shares.revert, ctx, share_id, arg.get("snapshot_id"))
         return Response(status_code=202)

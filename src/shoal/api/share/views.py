@@ -137,7 +137,8 @@ def snapshot_detail(call: ShareCall, snap: models.ShareSnapshot) -> dict:
 _PRE_228_STATES = {"queued_to_apply": "new", "applying": "new", "queued_to_deny": "active", "denying": "active"}
 
 
-def access_rule(call: ShareCall, rule: models.AccessRule, with_share: bool = True) -> dict:
+def access_rule(call: ShareCall, rule: models.AccessRule, with_share: bool = True, hidden: bool = False) -> dict:
+    """`hidden`: a visibility lock (2.82) keeps access_to and access_key from this caller."""
     state = rule.state if call.v("2.28") else _PRE_228_STATES.get(rule.state, rule.state)
     view = {
         "id": rule.id,
@@ -155,6 +156,8 @@ def access_rule(call: ShareCall, rule: models.AccessRule, with_share: bool = Tru
         view["updated_at"] = ts(rule.updated_at)
     if call.v("2.45"):
         view["metadata"] = dict(rule.metadata_ or {})
+    if hidden:  # Manila's _redact_restricted_fields
+        view["access_to"] = view["access_key"] = "******"
     return view
 
 

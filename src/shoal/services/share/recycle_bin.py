@@ -21,6 +21,7 @@ from ..common import core as c
 from ..common.context import RequestContext
 from ..common.errors import Conflict, Forbidden
 from . import rows as sr
+from .locks import refuse_if_locked
 from .shares import Shares
 
 log = logging.getLogger(__name__)
@@ -39,6 +40,7 @@ class RecycleBin:
             share = sr.get_share(session, ctx, share_id, locations=False)
             if not ctx.is_admin and share.project_id != ctx.project_id:
                 raise Forbidden("only the share's project may delete it")
+            refuse_if_locked(session, share_id)
             if share.is_soft_deleted:
                 raise Forbidden("The share has been soft deleted already")
             if share.status not in SOFT_DELETABLE:

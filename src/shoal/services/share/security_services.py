@@ -10,7 +10,11 @@ from typing import Any
 
 from sqlalchemy import select
 
-from shoal.db.share_networks import SecurityService, ShareNetwork, ShareNetworkSecurityService
+from shoal.db.share_networks import (
+    SecurityService,
+    ShareNetwork,
+    ShareNetworkSecurityService,
+)
 
 from ..common import core as c
 from ..common.checks import check_text
@@ -96,7 +100,10 @@ class SecurityServices:
         """(security service, ids of the share networks it is in), filtered as Manila filters:
         by a share network, else the caller's project (every project for an administrator
         asking for all_tenants); then by equality on Manila's search options (others ignored)."""
-        from .networks import find_network, is_all_tenants  # the networks module imports this one
+        from .networks import (  # the networks module imports this one
+            find_network,
+            is_all_tenants,
+        )
 
         params = dict(params)
         params.pop("status", None)

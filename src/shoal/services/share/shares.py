@@ -21,6 +21,7 @@ from ..common.scheduler import NoValidPool, choose_pool, choose_pool_now
 from ..common.tasks import Gate, early_start
 from ..common.types import TypeCatalog, check_bool
 from . import rows as sr
+from .locks import refuse_if_locked
 
 log = logging.getLogger(__name__)
 
@@ -44,6 +45,7 @@ class Shares:
     def __init__(self, core: c.Core, types: TypeCatalog):
         self.core = core
         self.types = types
+        self.migrations = None  # services/share/migration.ShareMigrations, set by the wiring
         self.groups = None  # the ShareGroups service (set by Services): shares made in a group
 
     # ---- create -----------------------------------------------------------------
@@ -290,6 +292,7 @@ class Shares:
         with self.core.db.session() as session:
             share = sr.get_share(session, ctx, share_id, locations=False)
             self._own(ctx, share)
+            refuse_if_locked(session, share_id)
             # Manila's 403; a share that failed to be managed is unmanaged (or force-deleted), not deleted
             if not force and share.status not in ("available", "error", "unmanage_error",
                                                   "extending_error", "shrinking_error", "reverting_error",
@@ -302,8 +305,11 @@ class Shares:
             if session.scalars(select(ShareReplica.id).where(ShareReplica.share_id == share_id,
                                                              ShareReplica.replica_state != "active")).first():
                 raise Conflict(f"Share {share_id} has replicas. Remove the replicas before deleting the share.")
+            migrating = share.status == "migrating"
             share.status, share.task, share.status_reason = "deleting", "delete", None
             known = (sr.share_ref(share), share.backend)
+        if migrating and self.migrations is not None:  # a force-delete: the migration's copy goes too
+            self.migrations.abandon(share_id)
         self.core.tasks.start(self._delete, share_id, known)
 
     def _delete(self, share_id: str, known: tuple | None = None) -> None:
@@ -522,6 +528,7 @@ class Shares:
             raise Forbidden("unmanage is for administrators")
         with self.core.db.session() as session:
             share = sr.get_share(session, ctx, share_id)
+            refuse_if_locked(session, share_id)
             # Manila answers both with 403
             if share.status not in ("available", "manage_error", "unmanage_error", "error"):
                 raise Forbidden(f"Share status must be available, not {share.status}")
