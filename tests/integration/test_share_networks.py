@@ -160,6 +160,17 @@ def test_share_network_views_filters_and_security_services(client):
     fault(client.post("/share-networks", json={"share_network": {"neutron_net_id": "only-one"}}), 400)
 
 
+def test_no_share_on_a_share_network(client, share_api):
+    """Every backend is DHSS=False: a share asked for on a share network is a 400 that
+    makes nothing (an unknown network, 404)."""
+    sn = client.post("/share-networks", json={"share_network": {"name": "for-shares"}}).json()["share_network"]
+    before = {s["id"] for s in client.get("/shares", params={"all_tenants": 1}).json()["shares"]}
+    body = {"share_proto": "NFS", "size": 1, "share_network_id": sn["id"]}
+    assert "driver_handles_share_servers" in fault(client.post("/shares", json={"share": body}), 400)
+    fault(client.post("/shares", json={"share": {**body, "share_network_id": str(uuid.uuid4())}}), 404)
+    assert {s["id"] for s in client.get("/shares", params={"all_tenants": 1}).json()["shares"]} == before
+
+
 def test_subnets_and_their_metadata(client):
     sn = client.post("/share-networks", json={"share_network": {"name": "with-subnets"}}).json()["share_network"]
     zone = client.get("/availability-zones").json()["availability_zones"][0]["name"]

@@ -88,6 +88,8 @@ async def list_shares_detail(call: ShareCall = Depends(share_call)):
 @router.post("/shares")
 async def create_share(call: ShareCall = Depends(share_call)):
     body = await call.body("share")
+    if body.get("share_network_id"):
+        await sync(call.services.share_networks.refuse_for_share, call.ctx, body["share_network_id"])
     share = await sync(
         call.services.shares.create, call.ctx,
         size=body.get("size"), share_proto=body.get("share_proto"),

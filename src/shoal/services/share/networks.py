@@ -229,6 +229,16 @@ class ShareNetworks:
                                f"subnets untill you have one or no subnets remaining.")
             session.delete(row)
 
+    def refuse_for_share(self, ctx: RequestContext, sn_id: Any) -> None:
+        """A share asked for on a share network: no Shoal backend handles share servers
+        (driver_handles_share_servers=False), so none could serve it there. Manila's share
+        manager fails such a share later; Shoal refuses it up front (404 for a network the
+        caller cannot see), so nothing is made."""
+        with self.core.db.session() as session:
+            find_network(session, ctx, sn_id)
+        raise Invalid(f"Share network {sn_id} cannot be used: every backend has driver_handles_share_servers="
+                      f"False and exports shares without share servers; create the share without a share network.")
+
     def reset_status(self, ctx: RequestContext, sn_id: str, status: Any) -> None:
         if not ctx.is_admin:
             raise Forbidden("Policy doesn't allow share_network:reset_status to be performed.")
