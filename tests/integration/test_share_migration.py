@@ -16,7 +16,7 @@ import pytest
 
 from tests.fixtures.replication import replica_server, second_zpool  # noqa: F401 - fixtures
 
-from .share_helpers import assert_nfs_writable, fault, nfs_read, nfs_write, zfs_exists
+from .share_helpers import assert_nfs_writable, fault, nfs_read, nfs_write, wait_gone, wait_until, zfs_exists
 from .share_migration_helpers import (  # noqa: F401 - migration_api is a fixture
     PHASE1_DONE, destination_host, leftovers, migration_api, migration_points,
 )
@@ -131,3 +131,19 @@ def test_bad_migration_requests_change_nothing(migration_api, replica_server):
     after = api.share(sid)
     assert after["status"] == "available" and after["task_state"] is None and after["host"] == share["host"], after
     api.delete_share(sid)
+
+
+@pytest.mark.parametrize("when", ["after the first phase", "while copying"])
+def test_force_delete_of_a_migrating_share_leaves_nothing(migration_api, replica_server, when):
+    api = migration_api
+    before = leftovers(replica_server.roots)
+    share, _, _ = written_share(api, "deleted-midway", mib=96 if when == "while copying" else 8)
+    api.start(share["id"], destination_host(replica_server))
+    api.wait_task_state(share["id"], PHASE1_DONE if when == "after the first phase" else
+                        ("migration_driver_in_progress", PHASE1_DONE))
+    fault(api.client.delete(f"/shares/{share['id']}"), 403)  # migrating: only a force-delete
+    resp = api.action(share["id"], "force_delete")
+    assert resp.status_code == 202, resp.text
+    wait_gone(api.client, f"/shares/{share['id']}", timeout=120)
+    wait_until(lambda: leftovers(replica_server.roots) == before, timeout=60,
+               what="both copies and every migration point to be gone")

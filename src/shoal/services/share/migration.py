@@ -220,6 +220,27 @@ class ShareMigrations:
         else:
             self._launch(share_id, "cancel")
 
+    def abandon(self, share_id: str) -> None:
+        """A force-delete of a migrating share (Shares.delete, once the share is
+        `deleting`): the share's delete removes the copy the share row names, this
+        the other one -- a running first phase is stopped (its revert removes it),
+        a destination no flow holds is removed here. Past the switch, the clean-up
+        removes the source as ever."""
+        row = self.find(share_id)
+        if row is None or row.switched:
+            return
+        self.set_migration(share_id, cancelling=True)
+        if row.flow_id:
+            self.flows.cancel(row.flow_id)
+        self.core.tasks.submit(self._drop_destination, share_id, *self.destination(share_id))
+
+    def _drop_destination(self, share_id: str, dest: ShareRef, backend: str) -> None:
+        try:
+            self.core.driver(backend).migration_remove(dest)
+        except Exception as exc:
+            log.error("share %s (deleted): its migration's copy on %s was not removed: %s", share_id, backend, exc)
+        self.end(share_id, "migration_cancelled")
+
     def progress(self, ctx: RequestContext, share_id: str) -> dict:
         """Manila's migration_get_progress: total_progress (percent), task_state, details."""
         self._admin(ctx, "migration_get_progress")
