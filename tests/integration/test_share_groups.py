@@ -73,6 +73,19 @@ def test_a_share_group_holds_shares_on_its_pool(share_api):
         lost = _create(client, share_group_type_id=gtype["id"], share_types=[elsewhere["id"]]).json()["share_group"]
         made_groups.append(lost["id"])
         assert wait_for_status(client, f"/share-groups/{lost['id']}", "error")["host"] is None
+        # so does one whose group type asks for consistent snapshots (no backend here offers them)
+        resp = client.post("/share-group-types", json={"share_group_type": {
+            "name": f"{name}-cs", "share_types": [inside["id"]], "group_specs": {"consistent_snapshot_support": "pool"}}})
+        consistent = resp.json()["share_group_type"]
+        try:
+            cs = _create(client, share_group_type_id=consistent["id"], share_types=[inside["id"]]).json()["share_group"]
+            made_groups.append(cs["id"])
+            wait_for_status(client, f"/share-groups/{cs['id']}", "error")
+            assert client.delete(f"/share-groups/{cs['id']}").status_code == 202
+            wait_gone(client, f"/share-groups/{cs['id']}")
+            made_groups.remove(cs["id"])
+        finally:
+            client.delete(f"/share-group-types/{consistent['id']}")
 
         # lists, filters, update
         listed = client.get("/share-groups", params={"name": name}).json()["share_groups"]

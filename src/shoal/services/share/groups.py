@@ -77,13 +77,18 @@ class ShareGroups:
             session.add(group)
             session.flush()
             specs = [dict(t.extra_specs or {}) for t in stypes]
-        self.core.tasks.submit(self._place, group.id, specs, availability_zone)
+            group_specs = dict(gtype.group_specs or {})
+        self.core.tasks.submit(self._place, group.id, specs, availability_zone, group_specs)
         return group
 
-    def _place(self, group_id: str, specs: list[dict], availability_zone: str | None) -> None:
+    def _place(self, group_id: str, specs: list[dict], availability_zone: str | None,
+               group_specs: dict | None = None) -> None:
         """A pool that takes every share type of the group (Manila's scheduler with
         its share group filters); the group is then available, or in error saying why."""
         try:
+            if (wanted := (group_specs or {}).get("consistent_snapshot_support")) is not None:
+                # Manila matches it against the backends' sg_consistent_snapshot_support: none here has one
+                raise NoValidPool(f"no backend offers consistent_snapshot_support={wanted}")
             placed = choose_pool(self.core.drivers, 0, specs[0], availability_zone, cache=self.core.pool_stats)
             for more in specs[1:]:  # the others on the same backend
                 choose_pool({placed.backend: self.core.drivers[placed.backend]}, 0, more, availability_zone,
