@@ -9,9 +9,11 @@ from .config import ZfssaIscsiBackendConfig, ZfssaNfsBackendConfig
 
 
 def build_iscsi(name: str, config: ZfssaIscsiBackendConfig, context: BackendContext) -> Backend:
+    from shoal.hosts import host_from_config
+
     from .iscsi import ZfssaIscsiVolumeDriver
 
-    return Backend(name, volumes=ZfssaIscsiVolumeDriver(name, config))
+    return Backend(name, volumes=ZfssaIscsiVolumeDriver(name, config, host=host_from_config(config.host)))
 
 
 def build_nfs(name: str, config: ZfssaNfsBackendConfig, context: BackendContext) -> Backend:

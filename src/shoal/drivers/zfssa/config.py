@@ -75,6 +75,9 @@ class _ZfssaCommon(BackendCommon):
     project: str  # zfssa_project / zfssa_nfs_project
     manage_policy: Literal["loose", "strict"] = "loose"
     volume_prefix: str = "volume-"  # Cinder's volume_name_template
+    # zfssa_enable_local_cache: a volume from an image is a clone of a copy of the
+    # image kept on the appliance (one per image, refreshed when the image changes).
+    enable_local_cache: bool = True
 
     @field_validator("pool", "project")
     @classmethod
@@ -101,6 +104,16 @@ class ZfssaIscsiBackendConfig(_ZfssaCommon):
     # appliance's default group (every initiator), as Cinder did.
     initiator_group: str | None = None
     initiator_config: dict[str, list[InitiatorEntry]] = Field(default_factory=dict)  # group -> initiators made at start
+    cache_project: str = "os-cinder-cache"  # zfssa_cache_project: the image cache's LUNs
+    # Image copies: qemu-img on Shoal's host reaches a LUN as this initiator (None:
+    # /etc/iscsi/initiatorname.iscsi, else one named after the host), in this group.
+    copy_initiator: str | None = None
+    copy_initiator_group: str = "shoal-image-copy"
+
+    @field_validator("cache_project", "copy_initiator_group")
+    @classmethod
+    def _cache_names(cls, value: str, info) -> str:
+        return check_name(value, info.field_name)
 
     @field_validator("target_group")
     @classmethod
@@ -143,6 +156,12 @@ class ZfssaNfsBackendConfig(_ZfssaCommon):
     compression: Literal[COMPRESSIONS] = "off"  # type: ignore[valid-type]  # the share's
     logbias: Literal[LOGBIASES] = "latency"  # type: ignore[valid-type]
     file_timeout: float = Field(3600.0, gt=0)  # qemu-img over nfs:// (create, resize, info)
+    cache_directory: str = "os-cinder-cache"  # zfssa_cache_directory: the image cache's files, in the share
+
+    @field_validator("cache_directory")
+    @classmethod
+    def _directory(cls, value: str) -> str:
+        return check_name(value, "cache_directory")
 
     @field_validator("share")
     @classmethod

@@ -9,6 +9,10 @@ ZFSSAISCSIDriver 1.0.4, reference §3.4), with what it got wrong fixed:
 - an initiator-group change that fails fails the attach;
 - `location_info` and the capabilities carry no credentials.
 
+Images (§3.6): a LUN's data is reached for copies over iSCSI by qemu-img on
+Shoal's host (`lun_data`), and a volume from an image is a clone of the
+appliance-side image cache (`lun_image_cache`) when `enable_local_cache`.
+
 Attach (§3.4): each connector's initiator is looked up in the appliance's
 initiator groups; the LUN is exported to exactly the groups of the volume's
 current connectors (none: maskAll); the LUN number the appliance assigned for
@@ -21,7 +25,7 @@ from __future__ import annotations
 import logging
 import math
 import threading
-from contextlib import ExitStack
+from contextlib import ExitStack, contextmanager
 
 from shoal.drivers.base import (
     DriverError,
@@ -34,6 +38,8 @@ from shoal.drivers.volume import (
     ConnectionInfo,
     Connector,
     ExportSpec,
+    ImageFill,
+    ImageRef,
     ManageableSnapshot,
     VolumeDriver,
     VolumeRef,
@@ -42,6 +48,7 @@ from shoal.drivers.volume import (
     VolumeSnapshotResult,
 )
 from shoal.exports.iscsi.base import Chap
+from shoal.hosts import Host, LocalHost
 from shoal.targets import InvalidConnector
 from shoal.targets.iscsi import IscsiTargetInfo, check_connector
 
@@ -49,6 +56,8 @@ from . import lun_gc, lun_specs, manage_rules, naming, setup_checks, stats
 from .appliance import MASK_ALL, Appliance
 from .config import ZfssaIscsiBackendConfig
 from .iscsi_setup import ensure_target, setup
+from .lun_data import LunData
+from .lun_image_cache import LunImageCache
 from .rest import ApplianceError, ApplianceNotFound, RestClient
 
 log = logging.getLogger(__name__)
@@ -65,11 +74,15 @@ def gib_up(nbytes) -> int:
 class ZfssaIscsiVolumeDriver(VolumeDriver):
     storage_protocol = "iSCSI"
 
-    def __init__(self, name: str, config: ZfssaIscsiBackendConfig, rest: RestClient | None = None):
+    def __init__(self, name: str, config: ZfssaIscsiBackendConfig, rest: RestClient | None = None,
+                 host: Host | None = None):
         self.backend_name = name
         self.availability_zone = config.availability_zone
         self.config = config
         self.api = Appliance(rest or RestClient(config.appliance))
+        self._data = LunData(self.api, config, host or LocalHost())  # where image copies run
+        self._image_cache = LunImageCache(self.api, config, lambda project, lun: self._data.opened(
+            project, lun, self._target()), self._drop_lun)
         self._target_iqn: str | None = None
         self._profile: str | None = None
         self._lock = threading.Lock()
@@ -108,14 +121,15 @@ class ZfssaIscsiVolumeDriver(VolumeDriver):
         with self._lock:
             self._target_iqn = setup(self.api, self.config)
         lun_gc.sweep(self.api, *self._where, self.config.volume_prefix)
+        self._image_cache.sweep()
 
     def problems(self) -> list[str]:
         name, pool, project = self.backend_name, self.config.pool, self.config.project
-        return setup_checks.collect(self.api, name, pool, [
-            lambda: setup_checks.project_problem(self.api, name, pool, project),
-            self._target_problem,
-            self._initiators_problem,
-        ])
+        checks = [lambda: setup_checks.project_problem(self.api, name, pool, project),
+                  self._target_problem, self._initiators_problem]
+        if self.config.enable_local_cache:
+            checks.append(lambda: setup_checks.project_problem(self.api, name, pool, self.config.cache_project))
+        return setup_checks.collect(self.api, name, pool, checks)
 
     def _target_problem(self) -> str | None:
         group = self.config.target_group
@@ -235,9 +249,12 @@ class ZfssaIscsiVolumeDriver(VolumeDriver):
                 return
             if lun.get("nodestroy"):
                 self.api.modify_lun(*self._where, name, {"nodestroy": False})
-            if lun_gc.delete_or_hide(self.api, *self._where, name):
-                lun_gc.collect_origin(self.api, self.config.pool, self.config.volume_prefix,
-                                      lun.get("origin") or {}, volume.id)
+            if not lun_gc.delete_or_hide(self.api, *self._where, name):
+                return
+            reached = lun_gc.collect_origin(self.api, self.config.pool, self.config.volume_prefix,
+                                            lun.get("origin") or {}, volume.id)
+        # An image cache entry whose last clone (this LUN, or a hidden one it kept) went goes too.
+        self._image_cache.made_from_gone(reached)
 
     def extend_volume(self, volume: VolumeRef, new_size_gb: int) -> None:
         if new_size_gb < volume.size_gb:
@@ -297,6 +314,20 @@ class ZfssaIscsiVolumeDriver(VolumeDriver):
         if changes:
             self.api.modify_lun(*self._where, self._lun_name(volume), changes)
         return True
+
+    # ---- images ------------------------------------------------------------------------------------
+
+    @contextmanager
+    def open_data(self, volume: VolumeRef, writable: bool):
+        """The LUN presented to Shoal's copy initiator for the block, read or
+        written by qemu-img over iSCSI (snapshots are the appliance's: a whole
+        write changes none of them)."""
+        self._lun(volume)
+        with self._data.opened(self.config.project, self._lun_name(volume), self._target()) as data:
+            yield data
+
+    def clone_image(self, volume: VolumeRef, image: ImageRef, fill: ImageFill) -> VolumeResult | None:
+        return self._image_cache.clone(volume, image, fill, self._specs(volume))
 
     # ---- export and attach --------------------------------------------------------------------------
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from .appliance import Appliance
 from .config import ZfssaIscsiBackendConfig
-from .setup_checks import MANAGED_SCHEMA, ensure_schema
+from .setup_checks import CACHE_SCHEMAS, MANAGED_SCHEMA, ensure_schema
 
 
 def initiator_alias(group: str, iqn: str) -> str:
@@ -26,14 +26,20 @@ def ensure_project(api: Appliance, config: ZfssaIscsiBackendConfig) -> None:
 def ensure_initiators(api: Appliance, config: ZfssaIscsiBackendConfig) -> None:
     for group, entries in config.initiator_config.items():
         for entry in entries:
-            alias = initiator_alias(group, entry.iqn)
-            if api.initiator_by_alias(alias) is None and not api.initiator_exists(entry.iqn):
-                body = {"initiator": entry.iqn, "alias": alias}
-                if entry.user and entry.password:
-                    body.update(chapuser=entry.user, chapsecret=entry.password)
-                api.create_initiator(body)
-            if group != "default":
-                ensure_in_group(api, group, entry.iqn)
+            ensure_initiator(api, group, entry.iqn, entry.user, entry.password)
+
+
+def ensure_initiator(api: Appliance, group: str, iqn: str, user: str | None = None,
+                     password: str | None = None) -> None:
+    """The initiator known to the appliance (alias `<group>-<iqn>`) and in its group."""
+    alias = initiator_alias(group, iqn)
+    if api.initiator_by_alias(alias) is None and not api.initiator_exists(iqn):
+        body = {"initiator": iqn, "alias": alias}
+        if user and password:
+            body.update(chapuser=user, chapsecret=password)
+        api.create_initiator(body)
+    if group != "default":
+        ensure_in_group(api, group, iqn)
 
 
 def ensure_in_group(api: Appliance, group: str, iqn: str) -> None:
@@ -65,8 +71,24 @@ def ensure_target(api: Appliance, config: ZfssaIscsiBackendConfig) -> str:
     return iqn
 
 
+def ensure_cache_project(api: Appliance, config: ZfssaIscsiBackendConfig) -> None:
+    """The image cache's project and the custom properties its LUNs carry (when the cache is on)."""
+    from .rest import ApplianceNotFound
+
+    if not config.enable_local_cache:
+        return
+    try:
+        api.project(config.pool, config.cache_project)
+    except ApplianceNotFound:
+        api.create_project(config.pool, {"name": config.cache_project, "compression": config.lun.compression,
+                                         "logbias": config.lun.logbias})
+    for schema in CACHE_SCHEMAS:
+        ensure_schema(api, *schema)
+
+
 def setup(api: Appliance, config: ZfssaIscsiBackendConfig) -> str:
     ensure_project(api, config)
     ensure_schema(api, *MANAGED_SCHEMA)
+    ensure_cache_project(api, config)
     ensure_initiators(api, config)
     return ensure_target(api, config)

@@ -82,10 +82,11 @@ def _drop_unneeded_snapshot(api: Appliance, pool: str, project: str, lun: str, s
         api.delete_lun_snapshot(pool, project, lun, snapshot)
 
 
-def collect_origin(api: Appliance, pool: str, prefix: str, origin: dict, clone_id: str | None) -> None:
+def collect_origin(api: Appliance, pool: str, prefix: str, origin: dict, clone_id: str | None) -> dict | None:
     """After the LUN of volume `clone_id` is gone: the snapshot it was cloned
     from when that was its own temporary one or a hidden one, then the origin
-    LUN when it is hidden, and so on up the chain."""
+    LUN when it is hidden, and so on up the chain. Returns the origin where the
+    chain reaches a LUN that is not hidden (e.g. an image cache's), else None."""
     while origin and origin.get("share") and origin.get("project"):
         project, share, snapshot = origin["project"], origin["share"], origin.get("snapshot") or ""
         try:
@@ -93,16 +94,17 @@ def collect_origin(api: Appliance, pool: str, prefix: str, origin: dict, clone_i
             if snapshot and (temporary or is_hidden(snapshot)):
                 _drop_unneeded_snapshot(api, pool, project, share, snapshot)
             if not is_hidden(share):
-                return
+                return origin
             parent = api.lun(pool, project, share)
             api.delete_lun(pool, project, share)
         except ApplianceNotFound:
-            return
+            return None
         except ApplianceError as exc:
             log.info("ZFSSA: %s/%s stays hidden for now: %s", project, share, exc)
-            return
+            return None
         # The hidden LUN may itself be a clone: its temporary snapshot is named by its own id.
         origin, clone_id = parent.get("origin") or {}, volume_id_of(prefix, share[len(HIDDEN_PREFIX):])
+    return None
 
 
 def sweep(api: Appliance, pool: str, project: str, prefix: str) -> None:

@@ -9,6 +9,10 @@ out of `.zfs/snapshot/<it>/` to `snapshot-<id>`, and the share snapshot
 dropped whatever happened. A clone is a temporary snapshot copy moved into
 place; it never depends on its source. Compute hosts mount the share and
 open the file (Cinder's `nfs` connection info).
+
+Images (§3.6): a volume file's data is reached for copies by qemu-img over
+nfs://, and a volume from an image is a copy of the appliance-side image
+cache (`file_image_cache`) when `enable_local_cache`.
 """
 
 from __future__ import annotations
@@ -17,7 +21,7 @@ import logging
 import math
 import posixpath
 import threading
-from contextlib import ExitStack
+from contextlib import ExitStack, contextmanager
 from datetime import UTC, datetime
 
 from shoal.drivers.base import (
@@ -32,7 +36,10 @@ from shoal.drivers.volume import (
     ConnectionInfo,
     Connector,
     ExportSpec,
+    ImageFill,
+    ImageRef,
     ManageableSnapshot,
+    VolumeData,
     VolumeDriver,
     VolumeRef,
     VolumeResult,
@@ -45,6 +52,7 @@ from shoal.targets.nfs import NfsFileInfo
 from . import manage_rules, naming, nfs_setup, setup_checks, stats
 from .appliance import Appliance
 from .config import ZfssaNfsBackendConfig
+from .file_image_cache import FileImageCache
 from .nfs_files import ShareFiles
 from .rest import ApplianceError, RestClient
 from .webdav import WebDavClient, WebDavError
@@ -80,6 +88,9 @@ class ZfssaNfsVolumeDriver(VolumeDriver):
         self._share: tuple[str, WebDavClient, ShareFiles] | None = None
         self._asn: str | None = None
         self._lock = threading.Lock()
+        self._image_cache = FileImageCache(config, host, lambda: self.dav, lambda: self.files,
+                                           lambda volume, source, size_gb, origin: self._from_file(
+                                               volume, source, size_gb, "COPY", origin))
 
     # ---- the share ---------------------------------------------------------------------------
 
@@ -124,6 +135,7 @@ class ZfssaNfsVolumeDriver(VolumeDriver):
             if problem:
                 raise DriverError(problem)
         self._connect(share)
+        self._image_cache.sweep()
 
     def problems(self) -> list[str]:
         name, pool, project = self.backend_name, self.config.pool, self.config.project
@@ -251,7 +263,14 @@ class ZfssaNfsVolumeDriver(VolumeDriver):
         return result
 
     def delete_volume(self, volume: VolumeRef) -> None:
-        self.dav.delete(self._name(volume))
+        """Gone already: done. The image cache entry it was copied from goes
+        with the last such volume."""
+        name = self._name(volume)
+        props = self.dav.properties(name)
+        if props is None:
+            return
+        self.dav.delete(name)
+        self._image_cache.made_from_gone(props.get("origin"))
 
     def extend_volume(self, volume: VolumeRef, new_size_gb: int) -> None:
         if new_size_gb < volume.size_gb:
@@ -276,6 +295,19 @@ class ZfssaNfsVolumeDriver(VolumeDriver):
             self.dav.move(temporary, name, overwrite=True)
             undo.pop_all()
         self._label(name)
+
+    # ---- images --------------------------------------------------------------------------------------
+
+    @contextmanager
+    def open_data(self, volume: VolumeRef, writable: bool):
+        """The volume file over nfs:// for qemu-img on Shoal's host (no mount).
+        Snapshots are copies of their own: a whole write changes none of them."""
+        name = self._name(volume)
+        self._require(name, f"volume {volume.id}")
+        yield VolumeData(self.host, self.files.url(name), "raw")
+
+    def clone_image(self, volume: VolumeRef, image: ImageRef, fill: ImageFill) -> VolumeResult | None:
+        return self._image_cache.clone(volume, image, fill)
 
     # ---- export and attach --------------------------------------------------------------------------
 

@@ -9,6 +9,9 @@ from .appliance import Appliance
 from .rest import ApplianceError, ApplianceNotFound
 
 MANAGED_SCHEMA = ("cinder_managed", "Boolean", "Managed by Cinder")
+# The image cache's LUNs record which image they hold, and as of when (Cinder's names).
+CACHE_SCHEMAS = (("image_id", "String", "Image ID"), ("updated_at", "String", "Image updated_at"),
+                 ("image_checksum", "String", "Image checksum"))
 
 
 def pool_problem(api: Appliance, backend: str, pool: str) -> str | None:
