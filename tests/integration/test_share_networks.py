@@ -5,6 +5,7 @@ share asked for on a share network of a DHSS=False type is refused, changing not
 
 from __future__ import annotations
 
+import json
 import uuid
 
 import pytest
@@ -245,3 +246,33 @@ def test_share_network_quota_and_projects(client, share_api):
         finally:
             assert other.delete(f"/share-networks/{mine['id']}").status_code == 202
             client.delete(f"/quota-sets/{mine['project_id']}")
+
+
+def test_hostile_input_is_a_4xx_that_changes_nothing(client):
+    sn = client.post("/share-networks", json={"share_network": {"name": "target"}}).json()["share_network"]
+    for body in ({"name": 5}, {"name": "\ud800"}, {"segmentation_id": 2**64}, {"ip_version": "four"},
+                 {"created_at": 5}, {"created_at": "yesterday"}, {"availability_zone": []},
+                 {"availability_zone": {"a": 1}}, {"cidr": ["10.0.0.0/8"]}, {"nova_net_id": "x"}):
+        resp = client.post("/share-networks", content=json.dumps({"share_network": body}),  # \ud800 escaped
+                           headers={"Content-Type": "application/json"})
+        assert resp.status_code == 400, (body, resp.status_code, resp.text)
+    for body in ({"availability_zone": []}, {"mtu": "big"}, {"metadata": {"k": 1}}):
+        resp = client.post(f"/share-networks/{sn['id']}/subnets", json={"share-network-subnet": body})
+        assert resp.status_code == 400, (body, resp.status_code, resp.text)
+    for body in ({"type": ["ldap"]}, {"type": {"k": "v"}}, {"type": "ldap", "password": 7},
+                 {"type": "ldap", "dns_ip": "1" * 65}):
+        resp = client.post("/security-services", json={"security_service": body})
+        assert resp.status_code == 400, (body, resp.status_code, resp.text)
+    action = f"/share-networks/{sn['id']}/action"
+    for body in ({"add_security_service": {"security_service_id": []}}, {"add_security_service": []},
+                 {"reset_status": {"status": []}}, {"no_such_action": {}}):
+        resp = client.post(action, json=body)
+        assert resp.status_code in (400, 404), (body, resp.status_code, resp.text)
+    for params in ({"ip_version": "abc"}, {"created_before": "2014-10-23T08:31:58"}):
+        fault(client.get("/share-networks/detail", params=params), 400)
+    for body in ({"resource_id": ["x"]}, {"resource_id": str(uuid.uuid4()), "resource_type": []},
+                 {"resource_id": str(uuid.uuid4()), "lock_reason": 5}):
+        resp = client.post("/resource-locks", json={"resource_lock": body})
+        assert resp.status_code == 400, (body, resp.status_code, resp.text)
+    assert [s["id"] for s in client.get("/share-networks").json()["share_networks"]] == [sn["id"]]
+    assert client.get("/security-services").json()["security_services"] == []

@@ -126,7 +126,7 @@ class ResourceLocks:
         found a 400, a second visibility lock or a resource being deleted a 409."""
         reason = _check_reason(body.get("lock_reason") or None)
         resource_type = body.get("resource_type", "share")
-        if resource_type not in ACTIONS:
+        if not isinstance(resource_type, str) or resource_type not in ACTIONS:
             raise Invalid(f"'resource_type' is required and must be one of {tuple(ACTIONS)}")
         action = _check_action(resource_type, body.get("resource_action") or "delete")
         resource_id = body.get("resource_id")
@@ -253,6 +253,8 @@ class ResourceLocks:
         """Manila's _check_for_access_rule_locks: a rule locked against deletion is denied only
         with `unrestrict`, by someone who may drop every such lock."""
         unrestrict = check_bool("unrestrict", unrestrict or False)
+        if not isinstance(access_id, str):
+            return  # no such rule: the deny itself says so
         with self.core.db.session() as session:
             locks = list(session.scalars(select(ResourceLock).where(
                 ResourceLock.resource_id == access_id, ResourceLock.resource_action == "delete")))
@@ -264,6 +266,8 @@ class ResourceLocks:
 
     def forget_rule(self, access_id: str) -> None:
         """A rule denied: its locks go, and the share deletion locks its deletion locks placed."""
+        if not isinstance(access_id, str):
+            return
         with self.core.db.session() as session:
             locks = list(session.scalars(select(ResourceLock).where(ResourceLock.resource_id == access_id)))
             reasons = [SHARE_LOCKED_BY_ACCESS_LOCK % lock.id for lock in locks if lock.resource_action == "delete"]

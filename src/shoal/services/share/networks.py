@@ -126,7 +126,7 @@ class ShareNetworks:
         self.core, self.security_services = core, security_services
 
     def _zone(self, zone: Any) -> str:
-        if zone not in {d.availability_zone for d in self.core.drivers.values()}:
+        if not isinstance(zone, str) or zone not in {d.availability_zone for d in self.core.drivers.values()}:
             raise Invalid(f"The provided availability zone {zone} does not exist.")
         return zone
 
@@ -139,7 +139,8 @@ class ShareNetworks:
         check_text("name", values.get("name"), 255)
         check_text("description", values.get("description"), 1024)
         subnet = subnet_values(values)
-        zone = self._zone(values["availability_zone"]) if with_zone and values.get("availability_zone") else None
+        zone = values.get("availability_zone") if with_zone else None
+        zone = self._zone(zone) if zone is not None else None
         # Manila stores what the body says of these too (Tempest sets created_at and filters on it)
         stamps = {k: _when(k, values[k]) for k in ("created_at", "updated_at") if values.get(k) is not None}
         with self.core.db.session() as session:
@@ -337,7 +338,7 @@ class ShareNetworks:
             with self.core.db.session() as session:
                 return self.check_subnet(ctx, sn_id, values, several_per_zone, session)
         network = find_network(session, ctx, sn_id)
-        zone = self._zone(values["availability_zone"]) if values.get("availability_zone") else None
+        zone = self._zone(values["availability_zone"]) if values.get("availability_zone") is not None else None
         if not several_per_zone and any(s.availability_zone == zone for s in network.subnets):
             raise Conflict(f"Another share network subnet was found in the specified availability zone. Only one "
                            f"share network subnet is allowed per availability zone for share network {sn_id}.")
