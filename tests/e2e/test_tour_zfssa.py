@@ -9,6 +9,7 @@ volume file on the share."""
 
 from __future__ import annotations
 
+import subprocess
 from types import SimpleNamespace
 
 import pytest
@@ -30,6 +31,7 @@ from tests.integration.zfssa_helpers import (
     INITIATOR_A,
     GiB,
     dataset_mountpoint,
+    iscsi_json,
     iscsi_read,
     iscsi_size,
     iscsi_table,
@@ -275,3 +277,58 @@ def test_pools_of_both_zfssa_backends(zfssa):
     pools = zfssa.tour.cinder("admin", "get-pools", "--detail").stdout
     assert f"shoal@{ISCSI}#{zfssa.iscsi['pool']}" in pools and f"shoal@{NFS}#{zfssa.nfs['pool']}" in pools
     assert zfssa.appliance.password not in pools and zfssa.iscsi["target_password"] not in pools
+
+
+def test_zfssa_iscsi_volumes_from_an_image_through_the_appliances_cache(zfssa, tmp_path):
+    """emulator: `openstack volume create --image` twice onto a zfssa_iscsi type:
+    the first fills the appliance's image cache (os-cache-vol-<image> and its
+    snapshot image-<image>), both volumes are clones of that snapshot and read
+    as the image over iSCSI; `openstack image create --volume` saves one back
+    as the same bytes; the cache entry goes with the last volume."""
+    tour, api, pool = zfssa.tour, zfssa.api, zfssa.iscsi["pool"]
+    sdk = tour.sdk("a-member")
+    raw = tmp_path / "disk.raw"
+    with open(raw, "wb") as fh:
+        fh.write(bytes(range(256)) * 8192)  # 2 MiB of a pattern, then a hole to 64 MiB
+        fh.truncate(64 * 1024 * 1024)
+    source = tmp_path / "disk.qcow2"
+    subprocess.run(["qemu-img", "convert", "-f", "raw", "-O", "qcow2", str(raw), str(source)], check=True)
+    images, volumes = [], []
+    try:
+        image = tour.osc_json("a-member", "image", "create", "--file", str(source), "--disk-format", "qcow2",
+                              "--container-format", "bare", "zi-tour-image")
+        images.append(image["id"])
+        cache = "os-cinder-cache", f"os-cache-vol-{image['id']}", f"image-{image['id']}"
+        for name in ("zi-from-image-1", "zi-from-image-2"):
+            created = tour.osc_json("a-member", "volume", "create", "--image", image["id"], "--type",
+                                    zfssa.types["iscsi_a"], "--size", "1", name)
+            volumes.append(created["id"])
+            wait_status(sdk.block_storage.get_volume, created["id"], "available")
+            origin = api.lun(pool, zfssa.iscsi["project"], f"volume-{created['id']}")["origin"]
+            assert (origin["project"], origin["share"], origin["snapshot"]) == cache
+            with attached(tour, "a-member", created["id"], HOST_A) as (_, data):
+                compared = subprocess.run(["qemu-img", "compare", "-f", "qcow2", "-F", "raw", str(source),
+                                           iscsi_json(data, INITIATOR_A, raw.stat().st_size)],
+                                          capture_output=True, text=True, timeout=600, check=False)
+                assert compared.returncode == 0, compared.stdout + compared.stderr
+        assert api.lun_snapshot(pool, *cache[:2], cache[2])["numclones"] == 2
+
+        uploaded = tour.osc_json("a-member", "image", "create", "--volume", volumes[0], "--disk-format", "raw",
+                                 "--container-format", "bare", "zi-tour-back")
+        images.append(uploaded["image_id"])
+        wait_status(sdk.image.get_image, uploaded["image_id"], "active")
+        wait_status(sdk.block_storage.get_volume, volumes[0], "available")
+        saved = tmp_path / "saved.raw"
+        tour.osc("a-member", "image", "save", "--file", str(saved), uploaded["image_id"])
+        compared = subprocess.run(["qemu-img", "compare", "-f", "qcow2", "-F", "raw", str(source), str(saved)],
+                                  capture_output=True, text=True, timeout=600, check=False)
+        assert compared.returncode == 0, compared.stdout + compared.stderr
+
+        tour.osc("a-member", "volume", "delete", *volumes)
+        for volume_id in volumes:
+            wait_deleted(sdk.block_storage.get_volume, volume_id)
+        assert cache[1] not in {lun["name"] for lun in api.luns(pool, cache[0])}
+    finally:
+        remove(sdk.block_storage, VOLUMES, volumes)
+        for image_id in images:
+            sdk.image.delete_image(image_id, ignore_missing=True)

@@ -23,7 +23,6 @@ What the original got wrong, fixed here:
 from __future__ import annotations
 
 import logging
-import math
 import secrets
 from collections.abc import Callable
 from contextlib import ExitStack
@@ -37,18 +36,17 @@ from shoal.drivers.volume import (
 )
 from shoal.hosts import Host
 
-from . import naming
+from . import image_cache_base, naming
 from .config import ZfssaNfsBackendConfig
-from .image_cache_base import CacheEntries
+from .image_cache_base import CacheEntries, entry_size_gb
 from .nfs_files import ShareFiles
 from .webdav import WebDavClient, WebDavError
 
 log = logging.getLogger(__name__)
 
-GiB = 1024**3
 FILE_PREFIX = "volume-"
 FILL_PREFIX = "tmp-fill-"
-IMAGE_ID, UPDATED_AT, CHECKSUM, NUMCLONES, ORIGIN = "image_id", "updated_at", "image_checksum", "numclones", "origin"
+NUMCLONES, ORIGIN = "numclones", "origin"
 
 # (volume, source file, its size in GiB, origin to record) -> the volume, a copy of the file
 CopyInto = Callable[[VolumeRef, str, int, str], VolumeResult]
@@ -56,8 +54,7 @@ CopyInto = Callable[[VolumeRef, str, int, str], VolumeResult]
 
 def holds(props: dict[str, str], image: ImageRef) -> bool:
     """Whether the cache file holds the image as it is now."""
-    return (props.get(IMAGE_ID) == image.id and props.get(UPDATED_AT) == image.updated_at
-            and (not image.checksum or props.get(CHECKSUM) == image.checksum))
+    return image_cache_base.holds(props, image)
 
 
 class FileImageCache(CacheEntries):
@@ -82,7 +79,7 @@ class FileImageCache(CacheEntries):
     def clone(self, volume: VolumeRef, image: ImageRef, fill: ImageFill) -> VolumeResult | None:
         if not self.config.enable_local_cache:
             return None
-        size_gb = max(1, math.ceil(image.virtual_size / GiB))
+        size_gb = entry_size_gb(image)
         if size_gb > volume.size_gb:
             return None
         with self._lock(image.id):
@@ -111,10 +108,7 @@ class FileImageCache(CacheEntries):
         with ExitStack() as undo:
             undo.callback(self._drop, temporary)
             fill(VolumeData(self.host, files.url(temporary), "raw"))
-            labels = {IMAGE_ID: image.id, UPDATED_AT: image.updated_at, NUMCLONES: "0"}
-            if image.checksum:
-                labels[CHECKSUM] = image.checksum
-            dav.set_properties(temporary, labels)
+            dav.set_properties(temporary, {**image_cache_base.labels(image), NUMCLONES: "0"})
             dav.move(temporary, path, overwrite=True)
             undo.pop_all()
         log.info("image %s: cached on the appliance's share as %s", image.id, path)

@@ -10,9 +10,13 @@ appliance's cache share its entries, hence the lock's key names the appliance.
 from __future__ import annotations
 
 import logging
+import math
 import threading
 
+from shoal.drivers.volume import ImageRef
+
 log = logging.getLogger(__name__)
+GiB = 1024**3
 
 _guard = threading.Lock()
 _locks: dict[tuple[str, ...], threading.Lock] = {}
@@ -21,6 +25,23 @@ _locks: dict[tuple[str, ...], threading.Lock] = {}
 def image_lock(*key: str) -> threading.Lock:
     with _guard:
         return _locks.setdefault(key, threading.Lock())
+
+
+def entry_size_gb(image: ImageRef) -> int:
+    """An entry's size: the image's virtual size (as services checked it) rounded up to GiB."""
+    return max(1, math.ceil(image.virtual_size / GiB))
+
+
+def labels(image: ImageRef, prefix: str = "") -> dict[str, str]:
+    """What an entry records of the image it holds (Cinder's `image_id` and
+    `updated_at`, and the checksum), each name after `prefix`."""
+    found = {"image_id": image.id, "updated_at": image.updated_at, "image_checksum": image.checksum}
+    return {prefix + key: value for key, value in found.items() if value}
+
+
+def holds(recorded: dict, image: ImageRef, prefix: str = "") -> bool:
+    """Whether an entry that recorded `recorded` holds the image as it is now."""
+    return all(recorded.get(key) == value for key, value in labels(image, prefix).items())
 
 
 class CacheEntries:

@@ -23,7 +23,6 @@ What the original got wrong, fixed here:
 from __future__ import annotations
 
 import logging
-import math
 import secrets
 from collections.abc import Callable
 from contextlib import AbstractContextManager, ExitStack
@@ -36,10 +35,10 @@ from shoal.drivers.volume import (
     VolumeResult,
 )
 
-from . import lun_gc, lun_specs, naming
+from . import image_cache_base, lun_gc, lun_specs, naming
 from .appliance import MASK_ALL, Appliance
 from .config import ZfssaIscsiBackendConfig
-from .image_cache_base import CacheEntries
+from .image_cache_base import CacheEntries, entry_size_gb
 from .rest import ApplianceError, ApplianceNotFound
 
 log = logging.getLogger(__name__)
@@ -47,7 +46,7 @@ log = logging.getLogger(__name__)
 GiB = 1024**3
 LUN_PREFIX = "os-cache-vol-"
 SNAPSHOT_PREFIX = "image-"
-IMAGE_ID, UPDATED_AT, CHECKSUM = "custom:image_id", "custom:updated_at", "custom:image_checksum"
+CUSTOM = "custom:"
 
 OpenLun = Callable[[str, str], AbstractContextManager[VolumeData]]  # (project, LUN name) -> its data
 
@@ -62,8 +61,7 @@ def cache_snapshot(image_id: str) -> str:
 
 def holds(lun: dict, image: ImageRef) -> bool:
     """Whether the cache LUN holds the image as it is now."""
-    return (lun.get(IMAGE_ID) == image.id and lun.get(UPDATED_AT) == image.updated_at
-            and (not image.checksum or lun.get(CHECKSUM) == image.checksum))
+    return image_cache_base.holds(lun, image, CUSTOM)
 
 
 class LunImageCache(CacheEntries):
@@ -88,7 +86,7 @@ class LunImageCache(CacheEntries):
               specs: lun_specs.LunSpecs) -> VolumeResult | None:
         if not self.config.enable_local_cache:
             return None
-        size_gb = max(1, math.ceil(image.virtual_size / GiB))
+        size_gb = entry_size_gb(image)
         if size_gb > volume.size_gb:
             return None  # services refuse that request before; nothing to cache for it
         name = naming.volume(self.config.volume_prefix, volume.id)
@@ -147,9 +145,7 @@ class LunImageCache(CacheEntries):
     def _fill(self, name: str, snapshot: str, image: ImageRef, size_gb: int, fill: ImageFill,
               specs: lun_specs.LunSpecs) -> None:
         body = lun_specs.create_body(name, size_gb, self.config.target_group, specs)
-        body.update({IMAGE_ID: image.id, UPDATED_AT: image.updated_at})
-        if image.checksum:
-            body[CHECKSUM] = image.checksum
+        body.update(image_cache_base.labels(image, CUSTOM))
         self.api.create_lun(*self._where, body)
         with ExitStack() as undo:
             undo.callback(self._drop, name)
