@@ -35,7 +35,15 @@ from .test_image_volume_cache import (  # `qemu-img convert`s run; a volume from
     new_volume,
 )
 from .volume_helpers import MiB, VolumeApi, cinder, wait_until
-from .volume_image_helpers import glance, lun_spec, make_image, same_data, upload_image
+from .volume_image_helpers import (
+    download,
+    glance,
+    lun_spec,
+    make_image,
+    same_data,
+    upload_image,
+    wait_image,
+)
 from .zfssa_helpers import INITIATOR_A, iscsi_table, nfs_client, nfs_table, token
 
 pytestmark = pytest.mark.integration
@@ -146,23 +154,27 @@ def an_image(api: VolumeApi, tmp_path, seed: str) -> tuple[dict, object]:
 
 
 def test_iscsi_volumes_from_an_image_are_clones_of_the_appliances_cache(api, tmp_path):
-    """emulator: the first volume fills os-cache-vol-<image> (custom image_id and
-    updated_at) and its snapshot image-<image> through one copy; it and a second,
-    larger volume are clones of that snapshot (their origin in the REST), with
-    no second copy; both read as the image over iSCSI. The entry goes with the
-    last clone."""
+    """emulator: two volumes asked for at once fill os-cache-vol-<image> (custom
+    image_id and updated_at) and its snapshot image-<image> through one copy, and
+    both are clones of that snapshot (their origin in the REST); a third, larger
+    volume is one too, with no copy at all; all read as the image over iSCSI.
+    The entry goes with the last clone."""
     server = api.server
     image, source = an_image(api, tmp_path, "zi-cache")
     before = converts(api)
-    first = new_volume(api, ISCSI, image)
-    assert converts(api) - before == 1  # the fill; the volume is a clone of it
+    asked = [api.create_volume(1, imageRef=image["id"], volume_type=api.types[ISCSI]["id"], wait=None)
+             for _ in range(2)]
+    first, other = (api.wait_volume(v["id"], "available", timeout=300) for v in asked)
+    assert converts(api) - before == 1  # one fill for both; each volume is a clone of it
     cache = cache_luns(server)[f"os-cache-vol-{image['id']}"]
     assert cache["custom:image_id"] == image["id"] and cache["volsize"] == 1024 * MiB
     assert cache["initiatorgroup"] == ["com.sun.ms.vss.hg.maskAll"]  # the copy's own group withdrawn
     origin = {"project": server.iscsi["cache_project"], "share": f"os-cache-vol-{image['id']}",
               "snapshot": f"image-{image['id']}"}
-    assert {k: volume_lun(server, first["id"])["origin"][k] for k in origin} == origin
+    for volume in (first, other):
+        assert {k: volume_lun(server, volume["id"])["origin"][k] for k in origin} == origin
     reads_as(api, ISCSI, first, source)
+    api.delete_volume(other["id"])
 
     before = converts(api)
     second = new_volume(api, ISCSI, image, size=2)
@@ -282,3 +294,21 @@ def test_nfs_a_refused_copy_falls_back_and_leaves_nothing(api, zfssa_appliance, 
     assert {n for n in volume_files(server) if n.startswith("volume-")} == {f"volume-{volume['id']}"}
     reads_as(api, NFS, volume, source)
 
+
+
+@pytest.mark.parametrize("backend", [ISCSI, NFS])
+def test_an_image_from_a_volume_reads_the_volume_through_the_appliance(api, backend, tmp_path):
+    """emulator: os-volume_upload_image of a volume made from an image (the
+    driver's open_data for reading: the LUN over iSCSI, the file over NFS) gives
+    an image with the volume's bytes; the LUN is withdrawn from the copy's group."""
+    image, source = an_image(api, tmp_path, f"{backend}-upload")
+    volume = new_volume(api, backend, image)
+    resp = api.action(volume["id"], "os-volume_upload_image",
+                      {"image_name": f"back-{token()}", "disk_format": "qcow2", "container_format": "bare"})
+    assert resp.status_code == 202, resp.text
+    uploaded = wait_image(api.images, resp.json()["os-volume_upload_image"]["image_id"])
+    assert api.wait_volume(volume["id"], "available")["status"] == "available"
+    saved = download(api.images, uploaded["id"], tmp_path / "saved.qcow2")
+    same_data(source, "qcow2", str(saved), "qcow2")
+    if backend == ISCSI:
+        assert volume_lun(api.server, volume["id"])["initiatorgroup"] == ["com.sun.ms.vss.hg.maskAll"]
