@@ -49,6 +49,8 @@ def test_doctor_names_each_misconfiguration_with_its_fix(tmp_path, table, zfssa_
     cases = {
         "wrong pool": ({"pool": "no-such-pool"}, ["pool 'no-such-pool' does not exist", "fix: set `pool`"]),
         "missing project": ({"project": f"never-made-{token()}"}, ["does not exist in pool", "fix:"]),
+        "missing image cache project": ({"cache_project": f"never-made-{token()}"},
+                                        ["does not exist in pool", "correct `cache_project`"]),
         "wrong password": ({"appliance": {**appliance_table(zfssa_appliance), "password": "not-the-password"}},
                            ["refused", "check `appliance` in [backends.zfssa]"]),
     }

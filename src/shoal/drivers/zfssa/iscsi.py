@@ -128,7 +128,8 @@ class ZfssaIscsiVolumeDriver(VolumeDriver):
         checks = [lambda: setup_checks.project_problem(self.api, name, pool, project),
                   self._target_problem, self._initiators_problem]
         if self.config.enable_local_cache:
-            checks.append(lambda: setup_checks.project_problem(self.api, name, pool, self.config.cache_project))
+            checks.append(lambda: setup_checks.project_problem(self.api, name, pool, self.config.cache_project,
+                                                               "cache_project"))
         return setup_checks.collect(self.api, name, pool, checks)
 
     def _target_problem(self) -> str | None:

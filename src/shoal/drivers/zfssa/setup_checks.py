@@ -38,12 +38,12 @@ def pool_problem(api: Appliance, backend: str, pool: str) -> str | None:
             f"fix: point `appliance.address` of [backends.{backend}] at {owner}, or move the pool")
 
 
-def project_problem(api: Appliance, backend: str, pool: str, project: str) -> str | None:
+def project_problem(api: Appliance, backend: str, pool: str, project: str, key: str = "project") -> str | None:
     try:
         api.project(pool, project)
     except ApplianceNotFound:
         return (f"project {project!r} does not exist in pool {pool!r}; fix: start Shoal (`shoal serve` creates "
-                f"it), create it on the appliance, or correct `project` in [backends.{backend}]")
+                f"it), create it on the appliance, or correct `{key}` in [backends.{backend}]")
     return None
 
 
