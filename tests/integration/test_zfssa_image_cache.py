@@ -24,9 +24,16 @@ import uuid
 import pytest
 
 from shoal.drivers.zfssa.appliance import Appliance
-from shoal.drivers.zfssa.config import ApplianceAccess
+from shoal.drivers.zfssa.config import (
+    ApplianceAccess,
+    ZfssaIscsiBackendConfig,
+    ZfssaNfsBackendConfig,
+)
+from shoal.drivers.zfssa.iscsi import ZfssaIscsiVolumeDriver
+from shoal.drivers.zfssa.nfs import ZfssaNfsVolumeDriver
 from shoal.drivers.zfssa.rest import RestClient
 from shoal.drivers.zfssa.webdav import WebDavClient
+from shoal.hosts import LocalHost
 from tests.fixtures.shoal import backend_table, running_shoal
 
 from .image_helpers import patch
@@ -312,3 +319,30 @@ def test_an_image_from_a_volume_reads_the_volume_through_the_appliance(api, back
     same_data(source, "qcow2", str(saved), "qcow2")
     if backend == ISCSI:
         assert volume_lun(api.server, volume["id"])["initiatorgroup"] == ["com.sun.ms.vss.hg.maskAll"]
+
+
+def test_what_a_crash_left_in_the_caches_goes_at_the_next_start(api, tmp_path):
+    """emulator: a cache LUN whose fill a crash cut short (no snapshot), a cache
+    file nothing was copied from and a half-written fill file are removed when a
+    driver on the same caches starts; an entry a volume still needs stays."""
+    server = api.server
+    image, _ = an_image(api, tmp_path, "crash")
+    kept = new_volume(api, ISCSI, image)
+    pool, cache_project = server.iscsi["pool"], server.iscsi["cache_project"]
+    orphan = f"os-cache-vol-{uuid.uuid4()}"
+    server.zfssa.create_lun(pool, cache_project, {"name": orphan, "volsize": "1g", "sparse": True})
+
+    nfs_volume = new_volume(api, NFS, image)
+    directory = server.nfs["cache_directory"]
+    stray, unused = f"{directory}/tmp-fill-{uuid.uuid4()}-0a1b2c3d", f"{directory}/volume-{uuid.uuid4()}"
+    for name in (stray, unused):
+        server.dav.copy(f"volume-{nfs_volume['id']}", name)
+    api.delete_volume(nfs_volume["id"])  # its own entry goes with it; the two above are no entry's
+
+    for driver in (ZfssaIscsiVolumeDriver("restarted", ZfssaIscsiBackendConfig.model_validate(server.iscsi)),
+                   ZfssaNfsVolumeDriver("restarted", ZfssaNfsBackendConfig.model_validate(server.nfs), LocalHost())):
+        driver.start()
+    assert set(cache_luns(server)) == {f"os-cache-vol-{image['id']}"}  # the one `kept` is a clone of
+    assert not cache_files(server)
+    api.delete_volume(kept["id"])
+    assert not cache_luns(server)
