@@ -59,7 +59,7 @@ class RecordingIscsi(IscsiHelper):
         target = self.targets.pop(key, None)
         self.calls.append(("remove", key, bool(target and os.path.exists(target.backing))))
 
-    def ensure(self, targets):
+    def ensure(self, targets, fresh=False):
         for target in targets:
             self.apply(target)
 
@@ -86,7 +86,7 @@ class RecordingNfs(NfsHelper):
     def remove(self, export):
         self.exports.pop(export.key, None)
 
-    def ensure(self, exports):
+    def ensure(self, exports, fresh=False):
         for export in exports:
             self.apply(export)
 

@@ -49,7 +49,7 @@ class RecordingIscsi(IscsiHelper):
     def remove(self, key):
         self.calls.append(("remove", key))
 
-    def ensure(self, targets):
+    def ensure(self, targets, fresh=False):
         self.calls.append(("ensure", targets))
 
     def resize(self, key):

@@ -184,6 +184,12 @@ class Host(Protocol):
         """Send `signum` to process `pid`."""
         ...
 
+    def device_of(self, path: str) -> int | None:
+        """The device number of the file system `path` is on (`stat -c %d`), None
+        when it cannot be reached (missing, or a FUSE mount whose daemon died).
+        A file system mounted again gets a new number."""
+        ...
+
     def watch(self, path: str) -> FileWatch:
         """Something to wait on until `path` changes (see hosts.watch)."""
         ...
@@ -429,6 +435,12 @@ class LocalHost:
                 return fh.read().decode(errors="replace")
         except FileNotFoundError:
             return ""
+
+    def device_of(self, path: str) -> int | None:
+        try:
+            return os.stat(path).st_dev
+        except OSError:
+            return None
 
     def signal(self, pid: int, signum: int) -> None:
         os.kill(pid, signum)

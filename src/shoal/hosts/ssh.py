@@ -412,6 +412,10 @@ class SSHHost:
             return 0
         raise CommandError(result)
 
+    def device_of(self, path: str) -> int | None:
+        result = self.run(["stat", "-c", "%d", path], check=False)
+        return int(result.stdout.strip()) if result.returncode == 0 and result.stdout.strip().isdigit() else None
+
     def set_mode(self, path: str, mode: int) -> None:
         self.run(["chmod", format(mode, "o"), "--", path])
 

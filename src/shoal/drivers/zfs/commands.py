@@ -84,8 +84,9 @@ def list_names(root: str, types: str = "filesystem,volume", depth: int | None = 
 
 
 def list_mountpoints(root: str) -> list[str]:
-    """Every file system under `root` (itself included) with its mountpoint."""
-    return ["zfs", "list", "-H", "-o", "name,mountpoint", "-t", "filesystem", "-r", root]
+    """Every file system under `root` (itself included) with its mountpoint and
+    whether it is mounted."""
+    return ["zfs", "list", "-H", "-o", "name,mountpoint,mounted", "-t", "filesystem", "-r", root]
 
 
 def send(snapshot_name: str, incremental_from: str | None = None) -> list[str]:

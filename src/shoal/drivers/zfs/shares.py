@@ -34,8 +34,9 @@ from shoal.hosts import Host
 from . import naming, options
 from .config import ZfsBackendConfig
 from .migration import ZfsMigration
+from .remounts import RemountWatch
 from .replication import ZfsReplication
-from .zfs import Zfs, ZfsError, ZfsNotFound
+from .zfs import Mount, Zfs, ZfsError, ZfsNotFound
 
 log = logging.getLogger(__name__)
 GiB = 1024**3
@@ -55,6 +56,7 @@ class ZfsShareDriver(ZfsMigration, ZfsReplication, ShareDriver):
         self.nfs = nfs
         self.configured = options.configured_options(config.creation_options)
         self._mountpoints: dict[str, str] = {}
+        self._remounts = RemountWatch(host, self.zfs, config.pools)
 
     # ---- names: built from ids, never from user text -----------------------
 
@@ -75,10 +77,10 @@ class ZfsShareDriver(ZfsMigration, ZfsReplication, ShareDriver):
         self.nfs.start()
 
     def exports_healthy(self) -> bool:
-        return self.nfs.healthy()
+        return self.nfs.healthy() and not self._remounts.remounted()
 
     def exports_alive(self) -> bool:
-        return self.nfs.alive()
+        return self.nfs.alive() and not self._remounts.remounted()
 
     def problems(self) -> list[str]:
         found = []
@@ -285,31 +287,39 @@ class ZfsShareDriver(ZfsMigration, ZfsReplication, ShareDriver):
         """All at once: one listing of each pool's file systems and one pass of the
         export helper (for ganesha, one config write and one reload), so that a
         restart costs about the same for a thousand shares as for one. A share
-        that fails stops none of the others."""
+        that fails stops none of the others. A share's file system left unmounted
+        is mounted; when the file systems were all mounted anew (zfs-fuse came
+        back), every export is made again, not only checked."""
+        fresh = self._remounts.remounted()
         failed: dict[str, str] = {}
-        mountpoints: dict[str, str] = {}
+        mounts: dict[str, Mount] = {}
         for root in dict.fromkeys(self._pool_root(share.pool) for share, _ in shares):
             try:
-                mountpoints.update(self.zfs.mountpoints(root))
+                mounts.update(self.zfs.mountpoints(root))
             except ZfsNotFound:
                 pass  # the pool's root is gone: each of its shares says so below
         exports = []
         for share, rules in shares:
             dataset = self.dataset_name(share)
-            if dataset not in mountpoints:
+            if dataset not in mounts:
                 failed[share.id] = f"dataset {dataset} no longer exists"
                 continue
             try:
-                mountpoint = self._remember_mountpoint(dataset, mountpoints[dataset])
-            except DriverError as exc:
+                mountpoint = self._remember_mountpoint(dataset, mounts[dataset].mountpoint)
+                if not mounts[dataset].mounted:
+                    log.warning("share %s: %s was not mounted; mounting it", share.id, dataset)
+                    self.zfs.mount(dataset)
+            except (DriverError, ZfsError) as exc:
                 failed[share.id] = str(exc)
                 continue
             exports.append(NfsExport(share.id, mountpoint, dataset, self._client_rules(rules)[0]))
         try:
-            self.nfs.ensure(exports)
+            self.nfs.ensure(exports, fresh=fresh)
         except ExportsFailed as exc:
             lost = {key: "; ".join(reasons) for key, reasons in exc.failed.items()}
             failed.update(lost or {export.key: str(exc) for export in exports})
+        if fresh:
+            self._remounts.settled()
         return failed
 
     # ---- manage ----------------------------------------------------------------------

@@ -52,6 +52,7 @@ from shoal.targets import iscsi as iscsi_targets
 from . import naming, options, volume_export, volume_specs
 from .config import ZfsBackendConfig
 from .gc import INTERNAL_PREFIX, Collector, Tree
+from .remounts import RemountWatch
 from .volume_layout import FileLayout, GiB, Layout, ZvolLayout, backend_errors
 from .volume_manage import ManageMixin
 from .volume_migration import MigrationMixin
@@ -79,6 +80,7 @@ class ZfsVolumeDriver(ManageMixin, RevertMixin, MigrationMixin, VolumeDriver):
         self._locks: dict[str, threading.RLock] = {}
         self._locks_guard = threading.Lock()
         self._exported: dict[str, ExportSpec] = {}  # volume id -> last spec (re-applied after a revert)
+        self._remounts = RemountWatch(host, self.zfs, config.pools)
 
     # ---- names: built from ids, never from user text -------------------------------------
 
@@ -136,11 +138,12 @@ class ZfsVolumeDriver(ManageMixin, RevertMixin, MigrationMixin, VolumeDriver):
 
     def exports_healthy(self) -> bool:
         """tgtd keeps targets in memory only: when it died, the periodic check
-        restarts it and re-exports every attached volume."""
-        return self._helper().healthy()
+        restarts it and re-exports every attached volume. So too when the file
+        systems were mounted again under it (zfs-fuse came back)."""
+        return self._helper().healthy() and not self._remounts.remounted()
 
     def exports_alive(self) -> bool:
-        return self._helper().alive()
+        return self._helper().alive() and not self._remounts.remounted()
 
     def start(self) -> None:
         self._helper().start()
@@ -399,7 +402,10 @@ class ZfsVolumeDriver(ManageMixin, RevertMixin, MigrationMixin, VolumeDriver):
 
     def ensure_exports(self, volumes: list[tuple[VolumeRef, ExportSpec]]) -> dict[str, str]:
         """One pass of the export helper for all (tgtd's state read once; one
-        ganesha reload); a volume that fails stops none of the others."""
+        ganesha reload); a volume that fails stops none of the others. When the
+        file systems were mounted anew, every export is made again (backing
+        files opened again), not only checked."""
+        fresh = self._remounts.remounted()
         failed: dict[str, str] = {}
         wanted, specs = [], {}
         for volume, spec in volumes:
@@ -409,10 +415,12 @@ class ZfsVolumeDriver(ManageMixin, RevertMixin, MigrationMixin, VolumeDriver):
             except (DriverError, ZfsError) as exc:
                 failed[volume.id] = str(exc)
         try:
-            self._helper().ensure(wanted)
+            self._helper().ensure(wanted, fresh=fresh)
         except Exception as exc:  # noqa: BLE001 -- each helper's error names the exports that failed
             lost = {key: "; ".join(reasons) for key, reasons in getattr(exc, "failed", {}).items()}
             failed.update(lost or {item.key: str(exc) for item in wanted})
+        if fresh:
+            self._remounts.settled()
         for volume_id, spec in specs.items():
             if volume_id not in failed:
                 self._exported[volume_id] = spec

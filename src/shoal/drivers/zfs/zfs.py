@@ -74,6 +74,12 @@ class Features:
 
 
 @dataclass(frozen=True)
+class Mount:
+    mountpoint: str
+    mounted: bool
+
+
+@dataclass(frozen=True)
 class PoolSpace:
     size: int
     free: int
@@ -192,10 +198,15 @@ class Zfs:
         result = self._run(cmd.list_names(root, types=types, depth=depth))
         return [row[0] for row in cmd.parse_rows(result.stdout)]
 
-    def mountpoints(self, root: str) -> dict[str, str]:
-        """{file system: mountpoint} of every file system under `root`, in one command."""
+    def mountpoints(self, root: str) -> dict[str, Mount]:
+        """The mountpoint of every file system under `root`, and whether it is
+        mounted, in one command."""
         result = self._run(cmd.list_mountpoints(root))
-        return {row[0]: row[1] for row in cmd.parse_rows(result.stdout) if len(row) >= 2}
+        return {row[0]: Mount(row[1], row[2] == "yes") for row in cmd.parse_rows(result.stdout) if len(row) >= 3}
+
+    def mount(self, dataset: str) -> None:
+        """`zfs mount` (a file system left unmounted, e.g. after zfs-fuse came back)."""
+        self._run(cmd.mount(dataset), retry=BUSY)
 
     def snapshots(self, dataset: str) -> list[dict[str, str]]:
         """Snapshots of one dataset, oldest first, with creation/used/referenced in bytes."""

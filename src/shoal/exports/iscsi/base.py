@@ -89,9 +89,11 @@ class IscsiHelper(ABC):
         """Delete the target, its LUN and account. Succeeds if it does not exist."""
 
     @abstractmethod
-    def ensure(self, targets: list[IscsiTarget]) -> None:
+    def ensure(self, targets: list[IscsiTarget], fresh: bool = False) -> None:
         """After a restart of Shoal or of the target daemon: make every target
-        in `targets` exist again with its LUN, CHAP and ACL."""
+        in `targets` exist again with its LUN, CHAP and ACL. `fresh`: the file
+        systems holding the backing files were mounted again, so every backing
+        file is opened anew (the daemon's open files are on the mounts that went)."""
 
     @abstractmethod
     def resize(self, key: str) -> None:

@@ -140,15 +140,18 @@ class LioHelper(IscsiHelper):
         with self._lock:
             self._apply(target)
 
-    def ensure(self, targets: list[IscsiTarget]) -> None:
+    def ensure(self, targets: list[IscsiTarget], fresh: bool = False) -> None:
         """Apply every target given (after a reboot LIO is empty; after a Shoal
         restart it still holds them). Unlisted targets are left alone, as with
-        tgt. All failures are raised together at the end."""
+        tgt. All failures are raised together at the end. `fresh`: each target
+        is deleted and made again, since a backstore keeps its file open."""
         failed: dict[str, list[str]] = {}
         with self._lock:
             for target in targets:
                 try:
                     check_target(target)
+                    if fresh:
+                        self.remove(target.key)
                     self._apply(target)
                 except (LioError, InvalidTarget, CommandError) as exc:
                     failed[target.key] = [str(exc)]

@@ -425,13 +425,14 @@ class TgtHelper(IscsiHelper):
                 self._state.known = None
                 raise
 
-    def ensure(self, targets: list[IscsiTarget]) -> None:
+    def ensure(self, targets: list[IscsiTarget], fresh: bool = False) -> None:
         """Apply every target given, reading tgtd's state once. Targets not in the
         list are left alone, even Shoal's: the caller passes volumes in steady
         states only, and one being attached or deleted meanwhile must not lose
         its target (remove() is what deletes; targets() lists what exists, for
         an audit). Starts tgtd first when Shoal owns it and it is down. One target
-        that fails does not stop the others; all failures are raised at the end."""
+        that fails does not stop the others; all failures are raised at the end.
+        `fresh`: every LUN's backing file is opened again (sessions stay)."""
         failed: dict[str, list[str]] = {}
         with self._state.lock:
             if self.manage_daemon and not self.answering():
@@ -440,7 +441,7 @@ class TgtHelper(IscsiHelper):
             for target in targets:
                 try:
                     self._check(target)
-                    self._apply(target, snapshot)
+                    self._apply(target, snapshot, reopen=fresh)
                 except (TgtError, InvalidTarget, CommandError) as exc:
                     failed[target.key] = [str(exc)]
         if failed:
@@ -516,13 +517,13 @@ class TgtHelper(IscsiHelper):
         except ValueError as exc:
             raise TgtError(str(exc)) from None
 
-    def _apply(self, target: IscsiTarget, snapshot: _Snapshot) -> None:
+    def _apply(self, target: IscsiTarget, snapshot: _Snapshot, reopen: bool = False) -> None:
         current = snapshot.by_iqn(target.iqn)
         created = current is None
         if current is None:
             current = self._create_target(target.iqn, snapshot)
         try:
-            self._sync_lun(current, target)
+            self._sync_lun(current, target, reopen)
             self._sync_account(current, target, snapshot)
             self._sync_acl(current, target)
         except BaseException:
@@ -551,7 +552,7 @@ class TgtHelper(IscsiHelper):
                 return other
         raise TgtError(f"cannot create target {iqn}: no free tid after 8 tries")
 
-    def _sync_lun(self, current: TgtTarget, target: IscsiTarget) -> None:
+    def _sync_lun(self, current: TgtTarget, target: IscsiTarget, reopen: bool = False) -> None:
         tid = str(current.tid)
         for lun in list(current.luns):
             if lun.lun not in (CONTROLLER_LUN, target.lun):
@@ -566,7 +567,7 @@ class TgtHelper(IscsiHelper):
             if result.returncode:
                 raise TgtError(f"tgtd cannot open {target.backing} as LUN {target.lun}: {result.stderr.strip()}")
             current.luns.append(TgtLun(target.lun, "disk", backing_type="rdwr", backing_path=target.backing))
-        elif have.backing_path != target.backing or not have.online:
+        elif reopen or have.backing_path != target.backing or not have.online:
             self._reopen(current.tid, target.lun, target.backing)
             have.backing_path, have.online = target.backing, True
 

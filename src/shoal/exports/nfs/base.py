@@ -122,17 +122,21 @@ class NfsHelper(ABC):
         """Stop exporting `export.path`. Succeeds if it was not exported."""
 
     @abstractmethod
-    def ensure(self, exports: list[NfsExport]) -> None:
+    def ensure(self, exports: list[NfsExport], fresh: bool = False) -> None:
         """After a restart of Shoal or of the NFS server: make every export in
         `exports` exist again with its rules (and the server run). One export
         that fails does not stop the others: ExportsFailed names them all at
-        the end."""
+        the end. `fresh`: the file systems were mounted again underneath, so
+        what the server holds of them is stale; every export is dropped and
+        made anew, not only checked."""
 
-    def _ensure_each(self, exports: list[NfsExport]) -> None:
+    def _ensure_each(self, exports: list[NfsExport], fresh: bool = False) -> None:
         """ensure() for helpers that change one export at a time."""
         failed: dict[str, list[str]] = {}
         for export in exports:
             try:
+                if fresh:
+                    self.remove(export)
                 errors = self.apply(export)
             except Exception as exc:  # noqa: BLE001 -- named per export, raised together below
                 failed[export.key] = [str(exc)]

@@ -263,7 +263,7 @@ class ExportfsHelper(NfsHelper):
         if export.path:
             release(self.host, export.path)
 
-    def ensure(self, exports: list[NfsExport]) -> None:
+    def ensure(self, exports: list[NfsExport], fresh: bool = False) -> None:
         """Re-export every export given. Paths not in the list are left alone: the
         kernel's table also holds exports that are not Shoal's (/etc/exports)."""
-        self._ensure_each(exports)
+        self._ensure_each(exports, fresh)

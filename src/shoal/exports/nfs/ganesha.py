@@ -311,17 +311,22 @@ class GaneshaHelper(NfsHelper):
         if self.export_ids is not None:  # only now: the daemon no longer holds the id
             self.export_ids.release(export.key)
 
-    def ensure(self, exports: list[NfsExport]) -> None:
+    def ensure(self, exports: list[NfsExport], fresh: bool = False) -> None:
         """Rewrite every export given, then one reload (or a start, if the daemon is
         down). Exports not in the list are kept: callers pass the shares in steady
         states only, and one being created or in error must not lose its export;
         remove() is what deletes. One export that fails does not stop the others;
-        all failures are raised together at the end."""
+        all failures are raised together at the end. `fresh`: all of them are
+        dropped first (one more reload), so that ganesha lets go of what it
+        cached of file systems that were mounted again."""
         failed: dict[str, list[str]] = {}
         written = []
         with self._lock:
             self._forget_known()
-        self._drop_moved(exports)
+        if fresh:
+            self._drop([e.key for e in exports])
+        else:
+            self._drop_moved(exports)
         with self._lock:
             known = self._known()
             ids = self._ids_for(exports, known)
@@ -397,13 +402,19 @@ class GaneshaHelper(NfsHelper):
             return  # ids from the files: a moved export gets a fresh one (see _write_export)
         with self._lock:
             known = self._known()
-            moved = [e.key for e in exports if e.key in known and known[e.key][1] != e.path]
-            if not moved:
+        self._drop([e.key for e in exports if e.key in known and known[e.key][1] != e.path])
+
+    def _drop(self, keys: list[str]) -> None:
+        """Take these exports out of the daemon (one reload); their ids stay theirs."""
+        with self._lock:
+            known = self._known()
+            keys = [key for key in keys if key in known]
+            if not keys:
                 return
-            for key in moved:
+            for key in keys:
                 known.pop(key)
             self._write_main(known)
-            for key in moved:
+            for key in keys:
                 self.host.remove_file(self._export_file(key))
             reload = self._join([]) if self.pid() is not None else None
         if reload is not None:

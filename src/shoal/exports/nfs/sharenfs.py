@@ -103,6 +103,6 @@ class SharenfsHelper(NfsHelper):
             if export.path:
                 release(self.host, export.path)
 
-    def ensure(self, exports: list[NfsExport]) -> None:
+    def ensure(self, exports: list[NfsExport], fresh: bool = False) -> None:
         """Set the property again on every dataset given (others are left alone)."""
-        self._ensure_each(exports)
+        self._ensure_each(exports, fresh)

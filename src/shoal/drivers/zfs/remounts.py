@@ -1,0 +1,70 @@
+"""Noticing that a backend's file systems were mounted again underneath its exports.
+
+When zfs-fuse dies and comes back (or a pool is imported again), every file
+system is a new mount: tgtd still holds files open on the mounts that are gone
+(I/O errors), and ganesha answers with handles of the old ones (NFS3ERR_STALE,
+SERVERFAULT). Checking that each export exists is then not enough: every export
+must be made again. A file system mounted again has a new device number, so the
+device of each pool root's mountpoint (Shoal never remounts those itself) tells.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+
+from shoal.hosts import Host
+
+from .zfs import Zfs, ZfsError
+
+log = logging.getLogger(__name__)
+
+
+class RemountWatch:
+    def __init__(self, host: Host, zfs: Zfs, roots: list[str]):
+        self.host, self.zfs, self.roots = host, zfs, list(roots)
+        self._mountpoints: dict[str, str] = {}
+        self._seen: dict[str, int] | None = None
+        self._lock = threading.Lock()
+
+    def _devices(self) -> dict[str, int] | None:
+        """{root: device} now; None while any root cannot be reached (ZFS down,
+        a dead mount): nothing can be exported again until it can."""
+        devices = {}
+        for root in self.roots:
+            mountpoint = self._mountpoints.get(root)
+            if mountpoint is None:
+                try:
+                    mount = self.zfs.mountpoints(root).get(root)
+                except ZfsError:
+                    return None
+                if mount is None or not mount.mountpoint.startswith("/"):
+                    continue  # not mounted anywhere: nothing of it is exported
+                mountpoint = self._mountpoints[root] = mount.mountpoint
+            device = self.host.device_of(mountpoint)
+            if device is None:
+                return None
+            devices[root] = device
+        return devices
+
+    def remounted(self) -> bool:
+        """True when the roots are reachable and mounted anew since settled()
+        (the first look only remembers what it sees)."""
+        with self._lock:
+            now = self._devices()
+            if now is None:
+                return False
+            if self._seen is None:
+                self._seen = now
+                return False
+            return now != self._seen
+
+    def settled(self) -> None:
+        """Every export was made again on the mounts there are now."""
+        with self._lock:
+            now = self._devices()
+            if now is not None:
+                if self._seen is not None and now != self._seen:
+                    log.info("file systems under %s were mounted again; their exports are made anew",
+                             ", ".join(self.roots))
+                self._seen = now
