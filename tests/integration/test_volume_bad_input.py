@@ -22,6 +22,7 @@ from .volume_helpers import (
     messages_for,
     volume_api,  # noqa: F401 - fixture
     zfs_names,
+    zfs,
 )
 
 pytestmark = pytest.mark.integration
@@ -156,3 +157,19 @@ def test_sources_of_another_project_are_not_found(volume_api):
         assert {v["id"] for v in other.get("/volumes").json()["volumes"]} == before
     finally:
         other.close()
+
+
+def test_a_snapshot_zfs_refuses_ends_in_error_with_a_message(volume_api):
+    """Cinder's snapshot view has no status reason: a snapshot whose backend work
+    failed says why in a user message (here the volume's dataset was destroyed
+    behind Shoal's back, so `zfs snapshot` fails)."""
+    volume = volume_api.create_volume(1, name="snap-fails")
+    dataset = volume_api.dataset(volume["id"])
+    zfs("unmount", dataset)  # zfs-fuse destroys only what is not mounted
+    zfs("destroy", "-r", dataset)
+    snap = volume_api.create_snapshot(volume["id"], wait="error")
+    msgs = messages_for(volume_api.client, snap["id"])
+    assert msgs and msgs[0]["resource_type"] == "VOLUME_SNAPSHOT", msgs
+    assert "snapshot failed" in msgs[0]["user_message"] and dataset in msgs[0]["user_message"], msgs
+    volume_api.delete_snapshot(snap["id"])
+    volume_api.delete_volume(volume["id"])

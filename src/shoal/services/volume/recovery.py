@@ -70,7 +70,8 @@ class VolumeRecovery:
             elif snap.status == "restoring":
                 vr.set_snapshot(self.core, snap.id, status="available")
             else:
-                vr.set_snapshot(self.core, snap.id, status="error", task=None, status_reason=INTERRUPTED)
+                action = vr.ACTION_MANAGE if snap.task == "manage" else vr.ACTION_SNAPSHOT_CREATE
+                vr.fail_snapshot(self.core, snap.id, "error", action, INTERRUPTED)
 
     def ensure_exports(self, backend: str | None = None) -> None:
         """Export every attached volume again, per backend in one pass of its driver;

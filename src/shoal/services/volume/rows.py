@@ -152,6 +152,18 @@ def note_volume(core: c.Core, volume_id: str, action_id: str, detail_id: str, re
             core.message(session, volume.project_id, "VOLUME", volume.id, action_id, detail_id, reason)
 
 
+def fail_snapshot(core: c.Core, snapshot_id: str, status: str, action_id: str, reason: str) -> None:
+    """The snapshot to `status` with the reason, and a user message saying it
+    (Cinder's snapshot view has no status reason: the message is what users see)."""
+    log.warning("volume snapshot %s -> %s: %s", snapshot_id, status, reason)
+    with core.db.session() as session:
+        snap = session.get(models.VolumeSnapshot, snapshot_id)
+        if snap is None:
+            return
+        snap.status, snap.status_reason, snap.task = status, reason, None
+        core.message(session, snap.project_id, "VOLUME_SNAPSHOT", snap.id, action_id, DETAIL_DRIVER_FAILED, reason)
+
+
 def set_snapshot(core: c.Core, snapshot_id: str, **fields) -> None:
     with core.db.session() as session:
         snap = session.get(models.VolumeSnapshot, snapshot_id)

@@ -65,8 +65,7 @@ class VolumeSnapshots:
             result = drv.create_snapshot(ref)
         except Exception as exc:
             if gate.wait():
-                vr.set_snapshot(self.core, snapshot_id, status="error", task=None,
-                                status_reason=f"snapshot failed: {exc}")
+                vr.fail_snapshot(self.core, snapshot_id, "error", vr.ACTION_SNAPSHOT_CREATE, f"snapshot failed: {exc}")
             return
         self.core.record_made(
             "snapshot", snapshot_id, gate,
@@ -227,7 +226,7 @@ class VolumeSnapshots:
         try:
             result = vr.driver(self.core, backend).manage_existing_snapshot(ref, reference)
         except (UnsafeToManage, Exception) as exc:
-            vr.set_snapshot(self.core, snapshot_id, status="error", task=None, status_reason=f"cannot manage: {exc}")
+            vr.fail_snapshot(self.core, snapshot_id, "error", vr.ACTION_MANAGE, f"cannot manage: {exc}")
             return
         vr.set_snapshot(self.core, snapshot_id, status="available", task=None,
                         provider_location=result.provider_location, size=result.size_gb)
