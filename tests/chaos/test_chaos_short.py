@@ -1,6 +1,7 @@
-"""The short chaos run CI does: scripts/chaos for about a minute of work with three
-kill -9 (of Shoal, its ganesha and its tgtd; zfs-fuse is left to longer runs, see
-the README), with a fixed seed, so a failure replays with the command it prints.
+"""The short chaos runs CI does: scripts/chaos for about a minute of work with three
+kill -9 (of Shoal, its ganesha and its tgtd), and half a minute with one kill -9 of
+the run's private zfs-fuse (every file system mounted anew under ganesha and tgtd),
+each with a fixed seed, so a failure replays with the command it prints.
 
 SHOAL_CHAOS_SEED picks another seed; the run's files stay in the directory named
 at the end of its output when it fails.
@@ -20,12 +21,17 @@ pytestmark = [pytest.mark.chaos, pytest.mark.integration]
 
 REPO = Path(__file__).resolve().parents[2]
 SEED = int(os.environ.get("SHOAL_CHAOS_SEED", "20"))
-ARGS = ["--seconds", "60", "--kills", "3", "--kill-kinds", "shoal,ganesha,tgtd", "--workers", "3",
-        "--max-resources", "8", "--verify", "1", "--settle-timeout", "90", "--seed", str(SEED)]
+COMMON = ["--workers", "3", "--max-resources", "8", "--verify", "1", "--settle-timeout", "90", "--seed", str(SEED)]
+RUNS = {
+    "daemons": ["--seconds", "60", "--kills", "3", "--kill-kinds", "shoal,ganesha,tgtd", *COMMON],
+    "zfs-fuse": ["--seconds", "30", "--kills", "1", "--kill-kinds", "zfs-fuse", *COMMON],
+}
 TOOLS = ("zpool", "zfs", "ganesha.nfsd", "tgtd", "tgtadm", "nfs-ls", "nfs-cat", "nfs-cp", "qemu-img", "iscsi-inq")
 
 
-def test_short_chaos_run_keeps_every_invariant(tmp_path):
+@pytest.mark.parametrize("kind", sorted(RUNS))
+def test_short_chaos_run_keeps_every_invariant(tmp_path, kind):
+    args = RUNS[kind]
     if os.geteuid() != 0:
         pytest.skip("the chaos harness needs root (a pool, ganesha and tgtd of its own)")
     missing = [tool for tool in TOOLS if not shutil.which(tool)]
@@ -34,9 +40,12 @@ def test_short_chaos_run_keeps_every_invariant(tmp_path):
     from tests.fixtures.ganesha import _ensure_rpcbind
 
     _ensure_rpcbind()
-    print(f"chaos seed {SEED}: replay with scripts/chaos {' '.join(ARGS)}")
-    run = subprocess.run([sys.executable, "-m", "tests.chaos.harness", *ARGS, "--results", str(tmp_path / "chaos")],
+    if kind == "zfs-fuse" and not (shutil.which("zfs-fuse") and shutil.which("unshare")):
+        pytest.skip("killing zfs-fuse needs a private one (zfs-fuse and unshare)")
+    print(f"chaos seed {SEED}: replay with scripts/chaos {' '.join(args)}")
+    run = subprocess.run([sys.executable, "-m", "tests.chaos.harness", *args, "--results", str(tmp_path / "chaos")],
                          cwd=REPO, check=False, capture_output=True, text=True, timeout=1200)
     output = run.stdout + run.stderr
-    assert run.returncode == 0, f"scripts/chaos {' '.join(ARGS)} exited {run.returncode}:\n{output[-12000:]}"
-    assert "violations: 0" in output and "kills: 3" in output, output[-6000:]
+    assert run.returncode == 0, f"scripts/chaos {' '.join(args)} exited {run.returncode}:\n{output[-12000:]}"
+    kills = args[args.index("--kills") + 1]
+    assert "violations: 0" in output and f"kills: {kills}" in output, output[-6000:]
