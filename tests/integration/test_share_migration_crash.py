@@ -18,7 +18,7 @@ import pytest
 from tests.fixtures.replication import replica_server, second_zpool  # noqa: F401 - fixtures
 from tests.fixtures.shoal import start_server
 
-from .share_helpers import wait_until
+from .share_helpers import nfs_read, wait_until
 from .share_migration_helpers import (  # noqa: F401 - migration_api is a fixture
     EXPERIMENTAL, PHASE1_DONE, VERSION, MigrationApi, destination_host, leftovers, migration_api, migration_points,
 )
@@ -43,6 +43,7 @@ def big_share(api: MigrationApi, name: str, mib: int) -> tuple[dict, str]:
     path = Path(api.mountpoint(share["id"]))
     subprocess.run(["dd", "if=/dev/urandom", f"of={path / 'big.bin'}", "bs=1M", f"count={mib}", "status=none"],
                    check=True, timeout=600)
+    (path / "small.txt").write_text("read back over NFS\n")
     return share, sha256(path / "big.bin")
 
 
@@ -69,11 +70,13 @@ def test_kill_9_during_the_first_copy(migration_api, replica_server):
                timeout=120, what="the first copy to run", poll=0.05)
     with kill_and_restart(api, share["id"]):
         ended = api.wait_task_state(share["id"], (PHASE1_DONE, "migration_error"), timeout=600)
-        if ended["task_state"] == PHASE1_DONE:  # resumed: finish it
+        if ended["task_state"] == PHASE1_DONE:  # resumed: the source is still served; finish it
+            assert nfs_read(api.server, api.mountpoint(share["id"]), "small.txt").stdout == "read back over NFS\n"
             ended = api.complete(share["id"])
             assert ended["host"] == destination_host(replica_server), ended
         assert ended["status"] == "available", ended
         assert sha256(Path(api.mountpoint(share["id"])) / "big.bin") == digest
+        assert nfs_read(api.server, api.mountpoint(share["id"]), "small.txt").stdout == "read back over NFS\n"
         assert not migration_points(replica_server.roots)
         api.delete_share(share["id"])
     assert leftovers(replica_server.roots) == before

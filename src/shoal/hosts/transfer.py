@@ -153,6 +153,12 @@ class _LocalEnd:
         except subprocess.TimeoutExpired:
             self.kill()
             rc = self.proc.wait()
+        if self.proc.stdout is not None:
+            # A writer outside the process may hold the pipe too (zfs-fuse's daemon
+            # writes a `zfs send` stream itself): closed, it gets EPIPE and ends,
+            # instead of blocking on a full pipe nobody reads -- holding its
+            # dataset, which no destroy could then remove.
+            self.proc.stdout.close()
         self._drain.join(timeout=5)
         return rc
 

@@ -70,6 +70,7 @@ def not_now(share_id: str, task_state: str | None, what: str) -> str:
 class ShareMigrations:
     def __init__(self, core: c.Core, flows: Flows, types: TypeCatalog):
         self.core, self.flows, self.types = core, flows, types
+        self._delete_after: dict = {}  # share id -> the delete to start when its migration ends (abandon)
         flows.provide("share_migrations", self)
 
     # ---- requests ---------------------------------------------------------------------------
@@ -209,30 +210,35 @@ class ShareMigrations:
                 row = session.get(ShareMigration, share_id)
                 if row is None or share.task_state not in (*IN_FLOW, "migration_driver_phase1_done"):
                     raise Invalid(not_now(share_id, share.task_state, "be cancelled"))
-                row.cancelling = True
-                running = share.task_state in IN_FLOW and row.flow_id
-                flow_id = row.flow_id
+                row.cancelling = True  # a running first phase sees it at its next step, whatever happens here
+                running, flow_id = share.task_state in IN_FLOW, row.flow_id
                 if not running:
                     share.task_state = "migration_cancel_in_progress"
-        if running:
+        if not running:
+            self._launch(share_id, "cancel")
+        elif flow_id:  # (not yet recorded by a flow just started: the flag above stops it)
             stopped = self.flows.cancel(flow_id)
             log.info("share %s: migration cancelled (%d processes stopped)", share_id, stopped)
-        else:
-            self._launch(share_id, "cancel")
 
-    def abandon(self, share_id: str) -> None:
-        """A force-delete of a migrating share (Shares.delete, once the share is
-        `deleting`): the share's delete removes the copy the share row names, this
-        the other one -- a running first phase is stopped (its revert removes it),
-        a destination no flow holds is removed here. Past the switch, the clean-up
-        removes the source as ever."""
-        row = self.find(share_id)
-        if row is None or row.switched:
-            return
-        self.set_migration(share_id, cancelling=True)
-        if row.flow_id:
-            self.flows.cancel(row.flow_id)
+    def abandon(self, share_id: str, deleter) -> bool:
+        """A force-delete of a migrating share (Shares.delete, the share now
+        `deleting`). True: a flow runs -- it is stopped (its processes by pid), it
+        reverts, and its end calls `deleter(share_id)`, so the share's data is never
+        destroyed under a running send. False: the delete goes ahead now, and a
+        destination at rest is removed here beside it (past the switch there is
+        none: the clean-up removes the source as ever)."""
+        with self.core.tasks.key_lock(f"share-migration:{share_id}"):  # against end()
+            row = self.find(share_id)
+            if row is None or row.switched:
+                return False
+            self.set_migration(share_id, cancelling=True)
+            if row.flow_id:
+                self._delete_after[share_id] = deleter
+                self.flows.cancel(row.flow_id)
+                log.info("share %s: force-deleted while migrating: the migration stops first", share_id)
+                return True
         self.core.tasks.submit(self._drop_destination, share_id, *self.destination(share_id))
+        return False
 
     def _drop_destination(self, share_id: str, dest: ShareRef, backend: str) -> None:
         try:
@@ -350,7 +356,14 @@ class ShareMigrations:
         log.info("share %s: migration to %s#%s undone", share_id, row.backend, row.pool)
 
     def end(self, share_id: str, task_state: str, reason: str | None = None) -> None:
-        """The migration is over: the row goes, the share is available with `task_state`."""
+        """The migration is over: the row goes, the share is available with `task_state`
+        (or, force-deleted meanwhile, its delete starts)."""
+        with self.core.tasks.key_lock(f"share-migration:{share_id}"):
+            self._end(share_id, task_state, reason)
+        if (deleter := self._delete_after.pop(share_id, None)) is not None:
+            self.core.tasks.submit(deleter, share_id)
+
+    def _end(self, share_id: str, task_state: str, reason: str | None) -> None:
         with self.core.db.session() as session:
             session.execute(delete(ShareMigration).where(ShareMigration.share_id == share_id))
             share = session.get(models.Share, share_id)

@@ -179,6 +179,11 @@ def complete_flow(share_id: str):
 
 
 class Abandon(FlowTask):
+    """The undo runs to its end, even when its flow is cancelled (a force-delete)."""
+
+    def pre_execute(self):
+        pass
+
     def execute(self, share_id):
         svc = _svc()
         if svc.find(share_id) is None:

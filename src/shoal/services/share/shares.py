@@ -308,8 +308,9 @@ class Shares:
             migrating = share.status == "migrating"
             share.status, share.task, share.status_reason = "deleting", "delete", None
             known = (sr.share_ref(share), share.backend)
-        if migrating and self.migrations is not None:  # a force-delete: the migration's copy goes too
-            self.migrations.abandon(share_id)
+        # a force-delete: the migration's copy goes too; a running one is stopped and starts the delete at its end
+        if migrating and self.migrations is not None and self.migrations.abandon(share_id, self._delete):
+            return
         self.core.tasks.start(self._delete, share_id, known)
 
     def _delete(self, share_id: str, known: tuple | None = None) -> None:
