@@ -1,0 +1,159 @@
+"""Share migration throughput through Shoal's API against raw `zfs send | zfs receive`.
+
+Two zpools of the bench's own (one backend holding both). Each round a share
+holding --mib MiB of random data moves from the first pool to the second, and
+the same amount of data is sent by hand between the same pools; the two take
+turns going first.
+
+- phase1: migration_start until the share's task_state is
+  migration_driver_phase1_done (the server's `updated_at`), against a full
+  `zfs snapshot` + `zfs send | zfs receive` by hand. Shoal's first phase also
+  sends a catch-up incremental, so it does a little more than its floor.
+- complete: migration_complete until migration_success, against what it does
+  by hand: `zfs set readonly=on` on the source, a snapshot, an incremental
+  send, then destroying the source.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import re
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from common import Rounds, bench_shoal, latency, report, send, sh, wait_gone, wait_status  # noqa: E402
+
+OPS = ("phase1", "complete")
+EXPERIMENTAL = {"X-OpenStack-Manila-API-Experimental": "true"}
+
+
+def fill(directory: str, mib: int) -> None:
+    subprocess.run(["dd", "if=/dev/urandom", f"of={directory}/data.bin", "bs=1M", f"count={mib}", "status=none"],
+                   check=True)
+
+
+def pipe(snapshot: str, target: str, since: str | None = None) -> None:
+    producer = subprocess.Popen(["zfs", "send", *(["-i", since] if since else []), snapshot], stdout=subprocess.PIPE)
+    subprocess.run(["zfs", "receive", *(["-F"] if since else []), target], stdin=producer.stdout, check=True,
+                   capture_output=True)
+    producer.stdout.close()
+    assert producer.wait() == 0
+
+
+class Floor:
+    """The same moves by hand, between the raw datasets of the same two pools, the same way round."""
+
+    def __init__(self, roots: tuple[str, str], mib: int):
+        self.roots, self.mib = roots, mib
+        self.src, self.dst = roots
+
+    def prepare(self, index: int, forward: bool) -> None:
+        self.src, self.dst = self.roots if forward else self.roots[::-1]
+        sh("zfs", "create", f"{self.src}/s{index}")
+        fill(f"/{self.src}/s{index}", self.mib)
+
+    def phase1(self, index: int) -> None:
+        sh("zfs", "snapshot", f"{self.src}/s{index}@a")
+        pipe(f"{self.src}/s{index}@a", f"{self.dst}/s{index}")
+
+    def complete(self, index: int) -> None:
+        source = f"{self.src}/s{index}"
+        sh("zfs", "set", "readonly=on", source)
+        sh("zfs", "snapshot", f"{source}@b")
+        pipe(f"{source}@b", f"{self.dst}/s{index}", since=f"{source}@a")
+        sh("zfs", "destroy", "-r", source)
+
+    def clean(self, index: int) -> None:
+        sh("zfs", "destroy", "-r", f"{self.dst}/s{index}")
+
+
+class Api:
+    def __init__(self, http, hosts: tuple[str, str], mib: int):
+        self.http, self.hosts, self.mib = http, hosts, mib
+        self.host = hosts[1]
+
+    def prepare(self) -> tuple[str, bool]:
+        """A share holding the data, and whether it moves from the first pool to the
+        second (the scheduler put it where there is most room)."""
+        share = self.http.post("/shares", json={"share": {"share_proto": "NFS", "size": self.mib // 1024 + 1}}).json()["share"]
+        share = wait_status(self.http, f"/shares/{share['id']}", "available")
+        location = self.http.get(f"/shares/{share['id']}/export_locations").json()["export_locations"][0]
+        fill(location["path"].partition(":")[2], self.mib)
+        forward = share["host"] == self.hosts[0]
+        self.host = self.hosts[1] if forward else self.hosts[0]
+        return share["id"], forward
+
+    def phase1(self, share_id: str, first_poll: float):
+        params = {"host": self.host, "force_host_assisted_migration": False, "preserve_metadata": True,
+                  "writable": True, "nondisruptive": False, "preserve_snapshots": False}
+        response, started = send(self.http, "POST", f"/shares/{share_id}/action",
+                                 json={"migration_start": params}, headers=EXPERIMENTAL)
+        assert response.status_code == 202, (response.status_code, response.text)
+        view = wait_status(self.http, f"/shares/{share_id}", "migration_driver_phase1_done", "task_state", first_poll)
+        return share_id, latency(started, view)
+
+    def complete(self, share_id: str, first_poll: float):
+        response, started = send(self.http, "POST", f"/shares/{share_id}/action",
+                                 json={"migration_complete": None}, headers=EXPERIMENTAL)
+        assert response.status_code == 202, (response.status_code, response.text)
+        view = wait_status(self.http, f"/shares/{share_id}", "migration_success", "task_state", first_poll)
+        return share_id, latency(started, view)
+
+    def delete(self, share_id: str) -> None:
+        self.http.delete(f"/shares/{share_id}")
+        wait_gone(self.http, f"/shares/{share_id}")
+
+
+def one_round(api: Api, floor: Floor, index: int, rounds: Rounds) -> None:
+    share_id, forward = api.prepare()
+    floor.prepare(index, forward)
+    rounds.pair("phase1", index, lambda: floor.phase1(index), lambda wait: api.phase1(share_id, wait))
+    rounds.pair("complete", index, lambda: floor.complete(index), lambda wait: api.complete(share_id, wait))
+    floor.clean(index)
+    api.delete(share_id)
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument("--mib", type=int, default=256, help="data in each share (the issue asks for 1024)")
+    args = parser.parse_args()
+    work = Path(os.environ.get("TMPDIR", "/tmp")) / f"shoal-bench-migration-{os.getpid()}"
+    work.mkdir()
+    second = f"shoalbench{os.getpid()}b"
+    sh("truncate", "-s", "4G", str(work / "pool2.img"))
+    sh("zpool", "create", second, str(work / "pool2.img"))
+    try:
+        for name in ("api", "raw"):
+            sh("zfs", "create", f"{second}/{name}")
+
+        def two_pools(config: Path) -> None:
+            text = config.read_text()
+            config.write_text(re.sub(r'pools = \["([^"]+)"\]', rf'pools = ["\1", "{second}/api"]', text, count=1))
+
+        with bench_shoal(pool_size="4G", before_start=two_pools) as shoal:
+            http = shoal.client("share", {"X-OpenStack-Manila-API-Version": "2.84"})
+            backend = re.search(r"\[backends\.([^\]]+)\]", (shoal.work / "shoal.toml").read_text()).group(1)
+            api = Api(http, (f"shoal@{backend}#{shoal.pool}", f"shoal@{backend}#{second}"), args.mib)
+            floor = Floor((f"{shoal.pool}/raw", f"{second}/raw"), args.mib)
+            one_round(api, floor, 999, Rounds(OPS, shoal.settle))  # warm-up
+            rounds = Rounds(OPS, shoal.settle)
+            for index in range(args.rounds):
+                one_round(api, floor, index, rounds)
+            report(f"share migration of {args.mib} MiB between two zpools", args.rounds, rounds.results)
+    finally:
+        for _ in range(20):
+            if subprocess.run(["zpool", "destroy", second], capture_output=True).returncode == 0:
+                break
+            time.sleep(0.5)
+        subprocess.run(["rm", "-rf", str(work)])
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
