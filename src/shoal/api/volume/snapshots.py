@@ -71,43 +71,7 @@ async def delete_snapshot(snapshot_id: str, call: VolumeCall = Depends(volume_ca
     return Response(status_code=202)
 
 
-@router.get("/snapshots/{snapshot_id}/metadata")
-async def get_snapshot_metadata(snapshot_id: str, call: VolumeCall = Depends(volume_call)):
-    snap = await sync(call.services.volume_snapshots.get, call.ctx, snapshot_id)
-    return {"metadata": dict(snap.metadata_)}
-
-
-@router.post("/snapshots/{snapshot_id}/metadata")
-async def update_snapshot_metadata(snapshot_id: str, call: VolumeCall = Depends(volume_call)):
-    body = await call.body()
-    meta = await sync(call.services.volume_snapshots.set_metadata, call.ctx, snapshot_id, body.get("metadata"), False)
-    return {"metadata": meta}
-
-
-@router.put("/snapshots/{snapshot_id}/metadata")
-async def replace_snapshot_metadata(snapshot_id: str, call: VolumeCall = Depends(volume_call)):
-    body = await call.body()
-    meta = await sync(call.services.volume_snapshots.set_metadata, call.ctx, snapshot_id, body.get("metadata"), True)
-    return {"metadata": meta}
-
-
-@router.get("/snapshots/{snapshot_id}/metadata/{key}")
-async def get_snapshot_metadata_item(snapshot_id: str, key: str, call: VolumeCall = Depends(volume_call)):
-    snap = await sync(call.services.volume_snapshots.get, call.ctx, snapshot_id)
-    return metadata_items.item_of(snap.metadata_, key)
-
-
-@router.put("/snapshots/{snapshot_id}/metadata/{key}")
-async def set_snapshot_metadata_item(snapshot_id: str, key: str, call: VolumeCall = Depends(volume_call)):
-    body = await metadata_items.item_body(call, key)
-    await sync(call.services.volume_snapshots.set_metadata, call.ctx, snapshot_id, body, False)
-    return {"meta": body}
-
-
-@router.delete("/snapshots/{snapshot_id}/metadata/{key}")
-async def delete_snapshot_metadata_item(snapshot_id: str, key: str, call: VolumeCall = Depends(volume_call)):
-    await sync(call.services.volume_snapshots.delete_metadata, call.ctx, snapshot_id, key)
-    return Response(status_code=200)
+metadata_items.add_metadata_routes(router, "snapshots", lambda call: call.services.volume_snapshots)
 
 
 @router.post("/snapshots/{snapshot_id}/action")

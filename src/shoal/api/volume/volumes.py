@@ -112,41 +112,7 @@ async def delete_volume(volume_id: str, call: VolumeCall = Depends(volume_call))
 
 # ---- metadata -------------------------------------------------------------------------
 
-@router.get("/volumes/{volume_id}/metadata")
-async def get_metadata(volume_id: str, call: VolumeCall = Depends(volume_call)):
-    volume = await sync(call.services.volumes.get, call.ctx, volume_id)
-    return {"metadata": dict(volume.metadata_)}
-
-
-@router.post("/volumes/{volume_id}/metadata")
-async def update_metadata(volume_id: str, call: VolumeCall = Depends(volume_call)):
-    body = await call.body()
-    return {"metadata": await sync(call.services.volumes.set_metadata, call.ctx, volume_id, body.get("metadata"), False)}
-
-
-@router.put("/volumes/{volume_id}/metadata")
-async def replace_metadata(volume_id: str, call: VolumeCall = Depends(volume_call)):
-    body = await call.body()
-    return {"metadata": await sync(call.services.volumes.set_metadata, call.ctx, volume_id, body.get("metadata"), True)}
-
-
-@router.get("/volumes/{volume_id}/metadata/{key}")
-async def get_metadata_item(volume_id: str, key: str, call: VolumeCall = Depends(volume_call)):
-    volume = await sync(call.services.volumes.get, call.ctx, volume_id)
-    return metadata_items.item_of(volume.metadata_, key)
-
-
-@router.put("/volumes/{volume_id}/metadata/{key}")
-async def set_metadata_item(volume_id: str, key: str, call: VolumeCall = Depends(volume_call)):
-    body = await metadata_items.item_body(call, key)
-    await sync(call.services.volumes.set_metadata, call.ctx, volume_id, body, False)
-    return {"meta": body}
-
-
-@router.delete("/volumes/{volume_id}/metadata/{key}")
-async def delete_metadata_item(volume_id: str, key: str, call: VolumeCall = Depends(volume_call)):
-    await sync(call.services.volumes.delete_metadata, call.ctx, volume_id, key)
-    return Response(status_code=200)
+metadata_items.add_metadata_routes(router, "volumes", lambda call: call.services.volumes)
 
 
 # ---- actions ----------------------------------------------------------------------------
