@@ -27,6 +27,19 @@ REPLICATION_TYPE = "readable"
 TAG_PREFIX = "repl-"  # every replication snapshot's name starts so; user snapshots never do
 
 
+def send_stream(source_host, snapshot: str, since: str | None, target_host, target: str,
+                progress: Callable[[int], None] | None = None, what: str = "zfs send") -> int:
+    """`zfs send [-i since] snapshot | zfs receive [-F] target`, joined by Shoal
+    between the two hosts (hosts.transfer: counted, stoppable by its flow);
+    an incremental overwrites what changed on the target since `since`.
+    Returns the bytes sent. (Share replicas and migrations, volume migrations.)"""
+    try:
+        return transfer(source_host, cmd.send(snapshot, since), target_host,
+                        cmd.receive(target, force=since is not None), progress=progress).bytes
+    except CommandError as exc:
+        raise DriverError(f"{what} failed: {exc}") from None
+
+
 def read_only(rules: list[AccessRule]) -> list[AccessRule]:
     """Rules as a secondary gets them: the same clients, read-only."""
     return [AccessRule(r.id, r.access_type, r.access_to, "ro") for r in rules]
@@ -123,8 +136,6 @@ class ZfsReplication:
             self.zfs.destroy(target, recursive=True)
         elif since is not None and since not in self.replication_tags(replica):
             raise DriverError(f"replica {replica.id} no longer holds {since}: it needs a full copy (resync)")
-        producer = cmd.send(snap, f"{source.dataset_name(active)}@{since}" if since else None)
-        consumer = cmd.receive(target, force=since is not None)
         # zfs-fuse: a receive into a mounted dataset leaves its mount stale (names
         # listed that no lookup finds) until it is mounted again, which the NFS
         # server's open handles forbid: the export steps aside for the receive.
@@ -133,10 +144,8 @@ class ZfsReplication:
             mountpoint = self._mountpoint(target)
             self.nfs.remove(NfsExport(replica.id, mountpoint, target))
         try:
-            try:
-                moved = transfer(source.host, producer, self.host, consumer, progress=progress).bytes
-            except CommandError as exc:
-                raise DriverError(f"replication of {snap} to {self.backend_name} failed: {exc}") from None
+            moved = send_stream(source.host, snap, f"{source.dataset_name(active)}@{since}" if since else None,
+                                self.host, target, progress, what=f"replication of {snap} to {self.backend_name}")
             if suspend:
                 self.zfs.remount(target)
         finally:
