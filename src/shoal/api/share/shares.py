@@ -57,21 +57,26 @@ async def _list(call: ShareCall, detail: bool) -> dict:
         return {"shares": []}  # no backend here has share servers
     await sync(call.services.recycle_bin.purge_expired)
     limit = int_query(call, "limit")
+    filters = _filters(call)
+    if (host := call.query("host")) is not None:
+        filters["host"] = host
     shares = await sync(
-        call.services.shares.list, call.ctx, all_tenants=call.flag("all_tenants"), filters=_filters(call),
+        call.services.shares.list, call.ctx, all_tenants=call.flag("all_tenants"), filters=filters,
         sort_key=call.query("sort_key", "created_at"), sort_dir=call.query("sort_dir", "desc"),
         limit=limit, offset=int_query(call, "offset"), marker=call.query("marker"),
     )
-    if (host := call.query("host")) is not None:
-        shares = [s for s in shares if views.share_host(s) == host]
-    view = views.share_detail if detail else views.share_summary
-    out: dict = {"shares": [view(call, s) for s in shares]}
+    if detail:
+        # which of the page's shares have replicas: one query for the page, not one per share
+        ids = [s.id for s in shares] if call.v("2.11") else []
+        replicated = await sync(call.services.replicas.has_replicas, ids)
+        out: dict = {"shares": [views.share_detail(call, s, replicated) for s in shares]}
+    else:
+        out = {"shares": [views.share_summary(call, s) for s in shares]}
     if links := next_links(call, "shares", [s.id for s in shares], limit):
         out["shares_links"] = links
     if call.v("2.42") and call.flag("with_count"):
-        count = await sync(call.services.shares.list, call.ctx, all_tenants=call.flag("all_tenants"),
-                           filters=_filters(call))
-        out["count"] = len(count)
+        out["count"] = await sync(call.services.shares.count, call.ctx, all_tenants=call.flag("all_tenants"),
+                                  filters=filters)
     return out
 
 

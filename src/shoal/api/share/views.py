@@ -22,7 +22,9 @@ def share_host(share: models.Share) -> str | None:
     return f"shoal@{share.backend}#{share.pool}" if share.backend else None
 
 
-def share_detail(call: ShareCall, share: models.Share) -> dict:
+def share_detail(call: ShareCall, share: models.Share, replicated: set[str] | None = None) -> dict:
+    """`replicated`: the ids among a list's shares that have replicas, found for the whole
+    page at once (None: asked for this share alone)."""
     stype = share.share_type
     view = {
         "id": share.id,
@@ -62,7 +64,9 @@ def share_detail(call: ShareCall, share: models.Share) -> dict:
     if call.v("2.11"):
         replication = (stype.extra_specs or {}).get("replication_type") if stype else None
         view["replication_type"] = replication
-        view["has_replicas"] = bool(replication) and bool(call.services.replicas.has_replicas([share.id]))
+        if replicated is None:
+            replicated = call.services.replicas.has_replicas([share.id]) if replication else set()
+        view["has_replicas"] = bool(replication) and share.id in replicated
     if call.v("2.16"):
         view["user_id"] = share.user_id
     if call.v("2.24"):

@@ -28,7 +28,11 @@ async def _list(call: VolumeCall, detail: bool) -> dict:
                        sort_dir=call.query("sort_dir", "desc"), limit=limit,
                        offset=int_query(call, "offset"), marker=call.query("marker"))
     view = views.snapshot_detail if detail else views.snapshot_summary
-    return {"snapshots": [view(call, s) for s in snaps], **paging.next_links(call, "snapshots", snaps, limit)}
+    body = {"snapshots": [view(call, s) for s in snaps], **paging.next_links(call, "snapshots", snaps, limit)}
+    if call.flag("with_count") and call.v("3.45"):  # Cinder's count (3.45): every match, whatever the page holds
+        body["count"] = await sync(call.services.volume_snapshots.count, call.ctx,
+                                   all_tenants=call.flag("all_tenants"), filters=filters)
+    return body
 
 
 @router.get("/snapshots")

@@ -46,14 +46,14 @@ def _filters(call: VolumeCall) -> dict:
 
 async def _list(call: VolumeCall, detail: bool) -> dict:
     limit = paging.page_limit(call, int_query(call, "limit"))
-    listing = functools.partial(call.services.volumes.list, call.ctx, all_tenants=call.flag("all_tenants"),
-                                filters=_filters(call), sort=_sort(call))
-    volumes = await sync(listing, limit=limit, offset=int_query(call, "offset"), marker=call.query("marker"))
+    scope = {"all_tenants": call.flag("all_tenants"), "filters": _filters(call)}
+    volumes = await sync(functools.partial(call.services.volumes.list, call.ctx, **scope, sort=_sort(call), limit=limit,
+                                           offset=int_query(call, "offset"), marker=call.query("marker")))
     view = views.volume_detail if detail else views.volume_summary
     body = {"volumes": [view(call, v) for v in volumes], **paging.next_links(call, "volumes", volumes, limit)}
     if call.flag("with_count") and call.v("3.45"):
         # Cinder's count is of every volume the filters match, whatever the page holds.
-        body["count"] = len(await sync(listing))
+        body["count"] = await sync(functools.partial(call.services.volumes.count, call.ctx, **scope))
     return body
 
 

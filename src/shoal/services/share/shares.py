@@ -6,13 +6,14 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from sqlalchemy import delete, func, insert, or_, select
+from sqlalchemy import delete, func, insert, select
 
 from shoal.db import models
 from shoal.db.replicas import ShareReplica
 from shoal.drivers.base import DriverError, ShareResult, ShrinkWouldLoseData, UnsafeToManage
 
 from ..common import core as c
+from ..common import paging
 from ..common import quotas as q
 from ..common.checks import MAX_DESCRIPTION, MAX_NAME, check_metadata, check_size, check_text, parse_service_host
 from ..common.context import RequestContext
@@ -21,6 +22,7 @@ from ..common.scheduler import NoValidPool, choose_pool, choose_pool_now
 from ..common.tasks import Gate, early_start
 from ..common.types import TypeCatalog, check_bool
 from . import rows as sr
+from .listing import check_sort, share_query
 from .locks import refuse_if_locked
 
 log = logging.getLogger(__name__)
@@ -38,7 +40,6 @@ TASK_STATES = (
     "data_copying_in_progress", "data_copying_completing", "data_copying_completed", "data_copying_cancelled",
     "data_copying_error", None,
 )
-SORT_KEYS = {"created_at", "updated_at", "name", "size", "status", "id", "project_id", "share_type_id", "availability_zone", "share_proto"}
 
 
 class Shares:
@@ -206,56 +207,16 @@ class Shares:
     def list(self, ctx: RequestContext, *, all_tenants: bool = False, filters: dict | None = None,
              sort_key: str = "created_at", sort_dir: str = "desc", limit: int | None = None,
              offset: int | None = None, marker: str | None = None) -> list[models.Share]:
-        filters = dict(filters or {})
-        query = select(models.Share)
-        if not (ctx.is_admin and all_tenants):
-            project = ctx.project_id
-            query = query.where(or_(models.Share.project_id == project, models.Share.is_public.is_(True))
-                                if filters.pop("is_public", False) else models.Share.project_id == project)
-        else:
-            filters.pop("is_public", None)
-            if project := filters.pop("project_id", None):
-                query = query.where(models.Share.project_id == project)
-        query = query.where(models.Share.is_soft_deleted.is_(bool(filters.pop("is_soft_deleted", False))))
-        for key, column in (("export_location_id", models.ExportLocation.id),
-                            ("export_location_path", models.ExportLocation.path)):
-            if (value := filters.pop(key, None)) is not None:
-                query = query.where(models.Share.id.in_(select(models.ExportLocation.share_id).where(column == value)))
-        for key in ("name", "status", "share_type_id", "snapshot_id", "availability_zone", "share_proto",
-                    "description", "share_group_id"):
-            if (value := filters.pop(key, None)) is not None:
-                query = query.where(getattr(models.Share, key) == value)
-        if (value := filters.pop("name~", None)) is not None:
-            query = query.where(models.Share.name.contains(value))
-        if (value := filters.pop("description~", None)) is not None:
-            query = query.where(models.Share.description.contains(value))
-        if (value := filters.pop("size", None)) is not None:
-            query = query.where(models.Share.size == int(value))
-        if (meta := filters.pop("metadata", None)) is not None:
-            wanted = meta
-        else:
-            wanted = None
-        if sort_key not in SORT_KEYS:
-            raise Invalid(f"sort_key {sort_key!r} is not one of {sorted(SORT_KEYS)}")
-        if sort_dir not in ("asc", "desc"):
-            raise Invalid("sort_dir must be asc or desc")
-        column = getattr(models.Share, sort_key)
-        order = column.asc() if sort_dir == "asc" else column.desc()
-        query = query.order_by(order, models.Share.id.asc() if sort_dir == "asc" else models.Share.id.desc())
-        with self.core.db.session() as session:
-            rows = list(session.scalars(query))
-        if wanted:
-            rows = [s for s in rows if all(s.metadata_.get(k) == v for k, v in wanted.items())]
-        if marker:
-            ids = [s.id for s in rows]
-            if marker not in ids:
-                raise Invalid(f"marker {marker} not found")
-            rows = rows[ids.index(marker) + 1:]
-        if offset:
-            rows = rows[offset:]
-        if limit is not None:
-            rows = rows[:limit]
-        return rows
+        """One page, filtered, ordered and cut by the database (see listing and paging)."""
+        check_sort(sort_key, sort_dir)
+        query, metadata = share_query(ctx, all_tenants, filters)
+        keys = paging.sort_keys(models.Share, [(sort_key, sort_dir)], sort_dir)
+        return paging.listed(self.core.db, query, metadata, keys, marker=marker, offset=offset, limit=limit,
+                             missing=lambda: Invalid(f"marker {marker} not found"))
+
+    def count(self, ctx: RequestContext, *, all_tenants: bool = False, filters: dict | None = None) -> int:
+        """How many shares the list's filters match (Manila's `count`, 2.42+)."""
+        return paging.counted(self.core.db, *share_query(ctx, all_tenants, filters))
 
     def update(self, ctx: RequestContext, share_id: str, fields: dict) -> models.Share:
         allowed = {"display_name": "name", "name": "name", "display_description": "description",

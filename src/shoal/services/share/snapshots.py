@@ -11,12 +11,14 @@ from shoal.db import models
 from shoal.drivers.base import SnapshotRef, UnsafeToManage
 
 from ..common import core as c
+from ..common import paging
 from ..common import quotas as q
 from ..common.checks import MAX_DESCRIPTION, MAX_NAME, check_metadata, check_size, check_text
 from ..common.context import RequestContext
 from ..common.errors import Conflict, Forbidden, Invalid, NotFound
 from ..common.tasks import Gate, early_start
 from . import rows as sr
+from .listing import snapshot_query
 
 SNAPSHOT_STATUSES = ("available", "error", "creating", "deleting", "error_deleting", "manage_starting",
                      "manage_error", "unmanage_starting", "unmanage_error", "restoring")
@@ -81,27 +83,12 @@ class ShareSnapshots:
     def list(self, ctx: RequestContext, *, all_tenants: bool = False, filters: dict | None = None,
              sort_key: str = "created_at", sort_dir: str = "desc", limit: int | None = None,
              offset: int | None = None) -> list[models.ShareSnapshot]:
-        if sort_key not in SORT_KEYS:
-            raise Invalid(f"sort_key {sort_key!r} is not one of {sorted(SORT_KEYS)}")
-        if sort_dir not in ("asc", "desc"):
-            raise Invalid("sort_dir must be asc or desc")
-        query = select(models.ShareSnapshot)
-        if not (ctx.is_admin and all_tenants):
-            query = query.where(models.ShareSnapshot.project_id == ctx.project_id)
-        for key in ("name", "status", "share_id", "description"):
-            if (value := (filters or {}).get(key)) is not None:
-                query = query.where(getattr(models.ShareSnapshot, key) == value)
-        for key in ("name", "description"):  # Manila's like filters, `name~` and `description~`
-            if (value := (filters or {}).get(f"{key}~")) is not None:
-                query = query.where(getattr(models.ShareSnapshot, key).contains(value))
-        column = getattr(models.ShareSnapshot, sort_key)
-        query = query.order_by(column.asc() if sort_dir == "asc" else column.desc())
-        if offset:
-            query = query.offset(offset)
-        if limit is not None:
-            query = query.limit(limit)
+        paging.check_sort([(sort_key, sort_dir)], SORT_KEYS, "sort_key {key!r} is not one of {known}",
+                          "sort_dir must be asc or desc")
+        keys = paging.sort_keys(models.ShareSnapshot, [(sort_key, sort_dir)], sort_dir)
         with self.core.db.session() as session:
-            return list(session.scalars(query))
+            return paging.page(session, snapshot_query(ctx, all_tenants, filters), keys, marker=None,
+                               missing=lambda: NotFound("no marker"), offset=offset, limit=limit)
 
     def update(self, ctx: RequestContext, snapshot_id: str, fields: dict) -> models.ShareSnapshot:
         allowed = {"display_name": "name", "name": "name", "display_description": "description", "description": "description"}

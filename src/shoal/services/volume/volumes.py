@@ -13,6 +13,7 @@ from shoal.drivers.base import InvalidRequest, UnsafeToManage
 from shoal.drivers.volume import VolumeRef
 
 from ..common import core as c
+from ..common import paging
 from ..common import quotas as q
 from ..common.checks import (
     MAX_DESCRIPTION,
@@ -29,6 +30,7 @@ from ..common.tasks import Gate, early_start
 from ..common.types import TypeCatalog
 from . import rows as vr
 from .groups import joinable
+from .listing import SORT_KEYS, check_sort, volume_query
 from .service_states import VolumeServiceStates
 
 log = logging.getLogger(__name__)
@@ -39,8 +41,6 @@ VOLUME_STATUSES = (
     "error_managing", "unmanaging",
 )
 ATTACH_STATUSES = ("attached", "detached", "attaching", "detaching", "reserved")
-SORT_KEYS = {"created_at", "updated_at", "name", "size", "status", "id", "project_id", "volume_type_id",
-             "availability_zone", "bootable"}
 DELETABLE = ("available", "error", "error_restoring", "error_extending", "error_managing", "error_deleting")
 
 
@@ -201,45 +201,17 @@ class Volumes:
     def list(self, ctx: RequestContext, *, all_tenants: bool = False, filters: dict | None = None,
              sort: list[tuple[str, str]] | None = None, limit: int | None = None, offset: int | None = None,
              marker: str | None = None) -> list[models.Volume]:
-        filters = dict(filters or {})
-        query = select(models.Volume)
-        if ctx.is_admin and all_tenants:
-            if project := filters.pop("project_id", None):
-                query = query.where(models.Volume.project_id == project)
-        else:
-            filters.pop("project_id", None)
-            query = query.where(models.Volume.project_id == ctx.project_id)
-        if not ctx.is_admin:  # as Cinder: the hidden target of a migration is listed to admins only
-            query = query.where(models.Volume.migration_status.is_(None)
-                                | models.Volume.migration_status.not_like("target:%"))
-        for key in ("name", "status", "availability_zone", "volume_type_id", "attach_status", "snapshot_id",
-                    "source_volid"):
-            if (value := filters.pop(key, None)) is not None:
-                query = query.where(getattr(models.Volume, key) == value)
-        if (value := filters.pop("bootable", None)) is not None:
-            query = query.where(models.Volume.bootable.is_(str(value).lower() in ("1", "true")))
-        if (value := filters.pop("name~", None)) is not None:
-            query = query.where(models.Volume.name.contains(value))
-        for key, direction in sort or [("created_at", "desc")]:
-            if key not in SORT_KEYS:
-                raise Invalid(f"Invalid input received: sort key {key!r} is not one of {sorted(SORT_KEYS)}")
-            if direction not in ("asc", "desc"):
-                raise Invalid("Invalid input received: sort direction must be asc or desc")
-            column = getattr(models.Volume, key)
-            query = query.order_by(column.asc() if direction == "asc" else column.desc())
-        query = query.order_by(models.Volume.id)
-        with self.core.db.session() as session:
-            rows = list(session.scalars(query))
-        if meta := filters.pop("metadata", None):
-            rows = [v for v in rows if all(v.metadata_.get(k) == val for k, val in meta.items())]
-        if marker:
-            ids = [v.id for v in rows]
-            if marker not in ids:
-                raise NotFound(f"Marker {marker} could not be found.")
-            rows = rows[ids.index(marker) + 1:]
-        if offset:
-            rows = rows[offset:]
-        return rows[:limit] if limit is not None else rows
+        """One page, filtered, ordered and cut by the database (see listing and paging)."""
+        sort = sort or [("created_at", "desc")]
+        check_sort(sort, SORT_KEYS)
+        query, metadata = volume_query(ctx, all_tenants, filters)
+        keys = paging.sort_keys(models.Volume, sort, "asc")
+        return paging.listed(self.core.db, query, metadata, keys, marker=marker, offset=offset, limit=limit,
+                             missing=lambda: NotFound(f"Marker {marker} could not be found."))
+
+    def count(self, ctx: RequestContext, *, all_tenants: bool = False, filters: dict | None = None) -> int:
+        """How many volumes the list's filters match (Cinder's `count`, 3.45+)."""
+        return paging.counted(self.core.db, *volume_query(ctx, all_tenants, filters))
 
     def summary(self, ctx: RequestContext, all_tenants: bool = False) -> dict:
         rows = self.list(ctx, all_tenants=all_tenants)
