@@ -9,6 +9,8 @@
 - zfs-fuse: only the private daemon of the run's own mount namespace; the
   harness plays supervisor (dead mounts dropped, daemon started, pool mounted),
   Shoal must notice that its exports lost their files.
+- shoal+zfs-fuse: Shoal killed, then zfs-fuse killed and brought back while
+  Shoal is down, then Shoal started: it must still make every export anew.
 """
 
 from __future__ import annotations
@@ -21,7 +23,7 @@ from pathlib import Path
 from tests.fixtures.shoal import control_port, kill_ganesha, start_server
 from tests.fixtures.tgtd import _pids as tgtd_pids
 
-KINDS = ("shoal", "ganesha", "tgtd", "zfs-fuse")
+KINDS = ("shoal", "ganesha", "tgtd", "zfs-fuse", "shoal+zfs-fuse")
 
 
 def ganesha_pid(server) -> int | None:
@@ -42,20 +44,24 @@ class Killer:
         self.pool, self.pool_image = pool, pool_image
 
     def available(self, kind: str) -> bool:
-        return kind != "zfs-fuse" or self.zfs_daemon is not None
+        return "zfs-fuse" not in kind or self.zfs_daemon is not None
 
     def kill(self, kind: str) -> str:
         """Kill one process of `kind`; returns what was done (for the report), '' if there was none."""
-        return getattr(self, "_kill_" + kind.replace("-", "_"))()
+        return getattr(self, "_kill_" + kind.replace("-", "_").replace("+", "_and_"))()
 
-    def _kill_shoal(self) -> str:
+    def _kill_shoal(self, meanwhile=None) -> str:
         process = self.server.process
         process.send_signal(signal.SIGKILL)
         process.wait(timeout=30)
+        done = meanwhile() if meanwhile else ""
         t0 = time.monotonic()
         self.server.process = start_server(self.server.config, self.server.state_dir, self.server.url)
-        return f"shoal pid {process.pid} killed; restarted as pid {self.server.process.pid} " \
-               f"(serving after {time.monotonic() - t0:.1f}s)"
+        return f"shoal pid {process.pid} killed; {done + '; ' if done else ''}restarted as pid " \
+               f"{self.server.process.pid} (serving after {time.monotonic() - t0:.1f}s)"
+
+    def _kill_shoal_and_zfs_fuse(self) -> str:
+        return self._kill_shoal(meanwhile=self._kill_zfs_fuse)
 
     def _kill_ganesha(self) -> str:
         pid = ganesha_pid(self.server)

@@ -6,11 +6,15 @@ system is a new mount: tgtd still holds files open on the mounts that are gone
 SERVERFAULT). Checking that each export exists is then not enough: every export
 must be made again. A file system mounted again has a new device number, so the
 device of each pool root's mountpoint (Shoal never remounts those itself) tells.
+What was seen is kept in a file of Shoal's state, so that a restart of Shoal
+after ZFS came back meanwhile still makes every export again.
 """
 
 from __future__ import annotations
 
+import json
 import logging
+import os
 import threading
 
 from shoal.hosts import Host
@@ -21,11 +25,33 @@ log = logging.getLogger(__name__)
 
 
 class RemountWatch:
-    def __init__(self, host: Host, zfs: Zfs, roots: list[str]):
+    def __init__(self, host: Host, zfs: Zfs, roots: list[str], memory: str | None = None):
         self.host, self.zfs, self.roots = host, zfs, list(roots)
+        self.memory = memory  # a local file: {root: device} when the exports were last made
         self._mountpoints: dict[str, str] = {}
-        self._seen: dict[str, int] | None = None
+        self._seen: dict[str, int] | None = self._recall()
         self._lock = threading.Lock()
+
+    def _recall(self) -> dict[str, int] | None:
+        if self.memory is None:
+            return None
+        try:
+            with open(self.memory) as fh:
+                seen = json.load(fh)
+        except (OSError, ValueError):
+            return None
+        return seen if isinstance(seen, dict) else None
+
+    def _remember(self, seen: dict[str, int]) -> None:
+        self._seen = seen
+        if self.memory is None:
+            return
+        try:
+            with open(self.memory + ".new", "w") as fh:
+                json.dump(seen, fh)
+            os.replace(self.memory + ".new", self.memory)
+        except OSError as exc:  # the watch goes on in memory; only a restart would miss a remount
+            log.warning("cannot keep what the mounts were in %s: %s", self.memory, exc)
 
     def _devices(self) -> dict[str, int] | None:
         """{root: device} now; None while any root cannot be reached (ZFS down,
@@ -55,7 +81,7 @@ class RemountWatch:
             if now is None:
                 return False
             if self._seen is None:
-                self._seen = now
+                self._remember(now)
                 return False
             return now != self._seen
 
@@ -67,4 +93,4 @@ class RemountWatch:
                 if self._seen is not None and now != self._seen:
                     log.info("file systems under %s were mounted again; their exports are made anew",
                              ", ".join(self.roots))
-                self._seen = now
+                self._remember(now)

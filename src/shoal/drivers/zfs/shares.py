@@ -47,7 +47,8 @@ def gib_up(nbytes: int) -> int:
 
 
 class ZfsShareDriver(ZfsMigration, ZfsReplication, ShareDriver):
-    def __init__(self, name: str, config: ZfsBackendConfig, host: Host, nfs: NfsHelper, zfs: Zfs | None = None):
+    def __init__(self, name: str, config: ZfsBackendConfig, host: Host, nfs: NfsHelper, zfs: Zfs | None = None,
+                 mounts_memory: str | None = None):
         self.backend_name = name
         self.availability_zone = config.availability_zone
         self.config = config
@@ -56,7 +57,7 @@ class ZfsShareDriver(ZfsMigration, ZfsReplication, ShareDriver):
         self.nfs = nfs
         self.configured = options.configured_options(config.creation_options)
         self._mountpoints: dict[str, str] = {}
-        self._remounts = RemountWatch(host, self.zfs, config.pools)
+        self._remounts = RemountWatch(host, self.zfs, config.pools, mounts_memory)
 
     # ---- names: built from ids, never from user text -----------------------
 

@@ -64,7 +64,7 @@ log = logging.getLogger(__name__)
 
 class ZfsVolumeDriver(ManageMixin, RevertMixin, MigrationMixin, VolumeDriver):
     def __init__(self, name: str, config: ZfsBackendConfig, host: Host, iscsi: IscsiHelper | None = None,
-                 nfs: NfsHelper | None = None, zfs: Zfs | None = None):
+                 nfs: NfsHelper | None = None, zfs: Zfs | None = None, mounts_memory: str | None = None):
         self.backend_name = name
         self.availability_zone = config.availability_zone
         self.config = config
@@ -80,7 +80,7 @@ class ZfsVolumeDriver(ManageMixin, RevertMixin, MigrationMixin, VolumeDriver):
         self._locks: dict[str, threading.RLock] = {}
         self._locks_guard = threading.Lock()
         self._exported: dict[str, ExportSpec] = {}  # volume id -> last spec (re-applied after a revert)
-        self._remounts = RemountWatch(host, self.zfs, config.pools)
+        self._remounts = RemountWatch(host, self.zfs, config.pools, mounts_memory)
 
     # ---- names: built from ids, never from user text -------------------------------------
 
