@@ -36,3 +36,29 @@ def test_access_rule_metadata(share_api):
     assert shown["metadata"] == {"b": "2"} and shown["state"] == "active"
     assert_nfs_writable(api.server, api.mountpoint(share["id"]), "still-allowed.txt")
     api.delete_share(share["id"])
+
+
+def test_rules_listed_by_metadata(share_api):
+    """`?metadata=` on the rules list, as Manila's client and Tempest send it (a Python
+    literal of a dict): the rules that have every pair; a malformed one is a 400."""
+    api, client = share_api, share_api.client
+    share = api.create_share(name="rule-metadata-filter")
+    ids = {}
+    for to, metadata in (("10.0.0.1", {"k": "1", "team": "a"}), ("10.0.0.2", {"k": "1"}), ("10.0.0.3", {})):
+        resp = api.action(share["id"], "allow_access", {"access_type": "ip", "access_to": to, "access_level": "ro",
+                                                        "metadata": metadata})
+        assert resp.status_code == 200, resp.text
+        ids[to] = resp.json()["access"]["id"]
+
+    def listed(metadata: str) -> set[str]:
+        resp = client.get("/share-access-rules", params={"share_id": share["id"], "metadata": metadata})
+        assert resp.status_code == 200, resp.text
+        return {r["id"] for r in resp.json()["access_list"]}
+
+    assert listed(str({"k": "1", "team": "a"})) == {ids["10.0.0.1"]}
+    assert listed("{'k': '1'}") == {ids["10.0.0.1"], ids["10.0.0.2"]}
+    assert listed('{"team": "b"}') == set()
+    assert listed("{}") == set(ids.values())
+    for bad in ("[1]", "{'k': 1}", "k=1", "__import__('os')", "{" * 200):
+        fault(client.get("/share-access-rules", params={"share_id": share["id"], "metadata": bad}), 400)
+    api.delete_share(share["id"])

@@ -54,12 +54,17 @@ def test_lists_in_another_project_do_not_show_the_share(share_api, other_project
 
 
 def test_the_share_is_not_found_from_another_project(share_api, other_project, a_share):
-    """A share of another project is 404, never 403 (no existence leak), for
-    reads and for changes, and nothing changes."""
+    """A share of another project is 404, not 403 (no existence leak), for reads
+    and for changes, and nothing changes; only its export locations are 403, as Manila's."""
     share, snap, rule = a_share
     b = other_project
     fault(b.get(f"/shares/{share['id']}"), 404)
-    fault(b.get(f"/shares/{share['id']}/export_locations"), 404)
+    # ... except its export locations: Manila's controller for them answers 403 there
+    # (its _verify_share looks any share up, then checks the policy); Tempest checks it
+    fault(b.get(f"/shares/{share['id']}/export_locations"), 403)
+    location = share_api.client.get(f"/shares/{share['id']}/export_locations").json()["export_locations"][0]
+    fault(b.get(f"/shares/{share['id']}/export_locations/{location['id']}"), 403)
+    fault(b.get(f"/shares/{uuid.uuid4()}/export_locations"), 404)
     fault(b.get(f"/snapshots/{snap['id']}"), 404)
     fault(b.get("/share-access-rules", params={"share_id": share["id"]}), 400)  # Manila: no such share to filter by
     fault(b.get(f"/share-access-rules/{rule['id']}"), 404)

@@ -104,3 +104,22 @@ def test_locked_access_rules(share_api):
     for gone in (*locks, share_lock):
         fault(client.get(f"/resource-locks/{gone['id']}"), 404)
     share_api.delete_share(share["id"])
+
+
+def test_visibility_locks_go_with_the_share(share_api):
+    """A rule locked only against being seen does not keep its share: when the share
+    is deleted its rules go, and their locks with them (Manila's), none left listed."""
+    client = share_api.client
+    share = share_api.create_share(name=f"rules-{uuid.uuid4().hex[:6]}")
+    resp = share_api.action(share["id"], "allow_access", {"access_type": "ip", "access_to": "10.1.2.4",
+                                                          "access_level": "ro", "lock_visibility": True})
+    assert resp.status_code == 200, resp.text
+    rule = resp.json()["access"]
+    shown, = client.get("/resource-locks", params={"resource_id": rule["id"]}).json()["resource_locks"]
+    assert shown["resource_action"] == "show"
+    other = lock(client, share["id"])  # a share lock of its own is not touched: it refuses the delete
+    fault(client.delete(f"/shares/{share['id']}"), 403)
+    assert client.delete(f"/resource-locks/{other['id']}").status_code == 204
+    share_api.delete_share(share["id"])
+    fault(client.get(f"/resource-locks/{shown['id']}"), 404)
+    assert client.get("/resource-locks", params={"resource_id": rule["id"]}).json()["resource_locks"] == []

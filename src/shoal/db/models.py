@@ -68,6 +68,7 @@ class Share(Timestamps, Base):
     is_soft_deleted: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false(), index=True)
     scheduled_to_be_deleted_at: Mapped[datetime | None] = mapped_column(DateTime, default=None)
     share_group_id: Mapped[str | None] = mapped_column(String(36), default=None, index=True)  # Manila 2.31+
+    source_share_group_snapshot_member_id: Mapped[str | None] = mapped_column(String(36), default=None)  # 2.31+
 
     share_type: Mapped[ShareType | None] = relationship(lazy="joined")
     export_locations: Mapped[list["ExportLocation"]] = relationship(

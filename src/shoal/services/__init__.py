@@ -17,6 +17,8 @@ from .common.tasks import TaskRunner
 from .common.types import share_types, volume_types
 from .share.access import ShareAccess
 from .share.access_metadata import AccessMetadata
+from .share.export_locations import ShareExportLocations
+from .share.group_snapshots import ShareGroupSnapshots
 from .share.group_types import ShareGroupTypes
 from .share.groups import ShareGroups
 from .share.instances import ShareInstances
@@ -92,6 +94,9 @@ class Services:
         self.share_transfers = ShareTransfers(self.core, self.access)
         self.share_group_types = ShareGroupTypes(self.core, self.share_types)
         self.share_groups = self.shares.groups = ShareGroups(self.core, self.share_types, self.share_group_types)
+        self.share_group_snapshots = self.share_groups.snapshots = ShareGroupSnapshots(
+            self.core, self.share_groups, self.shares)
+        self.share_export_locations = ShareExportLocations(self.core)
         self.security_services = SecurityServices(self.core)
         self.share_networks = ShareNetworks(self.core, self.security_services)
         self.resource_locks = ResourceLocks(self.core)
@@ -140,6 +145,7 @@ class Services:
         self.replicas.resume_interrupted()  # resumes every unfinished flow, the volume migrations' too
         self.volume_migrations.resume_interrupted()
         self.share_migrations.resume_interrupted()
+        self.share_group_snapshots.resume_interrupted()
         self.recovery.ensure_exports()
         self.volume_images.recover()  # before the volumes' recovery, which ends whatever else it finds running
         self.volume_recovery.resume_interrupted()

@@ -19,6 +19,7 @@ from . import (
     replicas,
     resource_locks,
     security_services,
+    share_group_snapshots,
     share_groups,
     share_network_subnets,
     share_networks,
@@ -70,6 +71,7 @@ def mount(app: FastAPI) -> None:
                        group_types, security_services, share_networks, share_network_subnets, resource_locks):
             add_routes(app, module.router, prefix, [tag])
         add_routes(app, share_groups.router, prefix, [tag])
+        add_routes(app, share_group_snapshots.router, prefix, [tag])
 
     @app.get(PREFIX + "/v2/{project_id}", include_in_schema=False)
     async def share_v2_project(request: Request, project_id: str):

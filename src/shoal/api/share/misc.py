@@ -3,6 +3,7 @@ availability zones and user messages (limits and quota sets: quotas.py)."""
 
 from __future__ import annotations
 
+import ast
 import re
 from datetime import datetime, timezone
 
@@ -37,10 +38,28 @@ async def list_access_rules(call: ShareCall = Depends(share_call)):
     except NotFound:  # Manila's answer for the filter naming no share
         raise ApiError(400, f"Share {share_id} does not exist.") from None
     level, to, kind = call.query("access_level"), call.query("access_to"), call.query("access_type")
+    wanted = _metadata_filter(call.query("metadata"))
     rules = [r for r in rules if (not level or r.access_level == level) and (not to or r.access_to == to)
-             and (not kind or r.access_type == kind)]
+             and (not kind or r.access_type == kind)
+             and all((r.metadata_ or {}).get(k) == v for k, v in wanted.items())]
     hidden = await sync(call.services.resource_locks.restricted, call.ctx, [r.id for r in rules])
+    if to:  # Manila leaves out the restricted rules when asked by what they hide
+        rules = [r for r in rules if r.id not in hidden]
     return {"access_list": [views.access_rule(call, r, hidden=r.id in hidden) for r in rules]}
+
+
+def _metadata_filter(raw: str | None) -> dict[str, str]:
+    """`?metadata=` as Manila reads it (a Python literal of a dict, which is how its
+    client sends it: `{'key': 'value'}`; JSON reads the same); anything else is a 400."""
+    if not raw:
+        return {}
+    try:
+        value = ast.literal_eval(raw) if len(raw) <= 65535 else None
+    except (ValueError, SyntaxError, TypeError, MemoryError, RecursionError):
+        value = None
+    if not isinstance(value, dict) or not all(isinstance(k, str) and isinstance(v, str) for k, v in value.items()):
+        raise ApiError(400, "Invalid metadata filter: it must be a dict of strings, e.g. {'key': 'value'}")
+    return value
 
 
 @router.get("/share-access-rules/{access_id}")

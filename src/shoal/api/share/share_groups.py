@@ -24,12 +24,12 @@ CREATE_FIELDS = {"name", "description", "share_types", "share_group_type_id", "s
                  "share_network_id", "availability_zone"}
 
 
-def _since(call: ShareCall) -> None:
+def since_groups(call: ShareCall) -> None:
     if not call.v("2.31"):
         raise ApiError(404, "The resource could not be found.")
 
 
-def _uuid(value) -> bool:
+def is_uuid(value) -> bool:
     try:
         uuid.UUID(str(value))
         return isinstance(value, str)
@@ -45,7 +45,8 @@ def detail(call: ShareCall, group: ShareGroup) -> dict:
     view = {
         "id": group.id, "name": group.name, "created_at": ts(group.created_at), "status": group.status,
         "description": group.description, "project_id": group.project_id, "host": group_host(group),
-        "share_group_type_id": group.share_group_type_id, "source_share_group_snapshot_id": None,
+        "share_group_type_id": group.share_group_type_id,
+        "source_share_group_snapshot_id": group.source_share_group_snapshot_id,
         "share_network_id": None, "share_types": list(group.share_type_ids or []),
         "links": call.link("share-groups", group.id),
     }
@@ -58,7 +59,7 @@ def detail(call: ShareCall, group: ShareGroup) -> dict:
 
 
 async def _list(call: ShareCall, is_detail: bool) -> dict:
-    _since(call)
+    since_groups(call)
     filters = {k: call.query(k) for k in FILTERS if call.query(k) not in (None, "")}
     if call.query("group_type_id"):
         filters["share_group_type_id"] = call.query("group_type_id")
@@ -86,13 +87,13 @@ async def list_groups_detail(call: ShareCall = Depends(share_call)):
 
 @router.get("/share-groups/{group_id}")
 async def show_group(group_id: str, call: ShareCall = Depends(share_call)):
-    _since(call)
+    since_groups(call)
     return {"share_group": detail(call, await sync(call.services.share_groups.get, call.ctx, group_id))}
 
 
 @router.post("/share-groups", status_code=202)
 async def create_group(call: ShareCall = Depends(share_call)):
-    _since(call)
+    since_groups(call)
     body = await call.body()
     group = body.get("share_group") if isinstance(body, dict) else None
     if not isinstance(group, dict):
@@ -101,18 +102,25 @@ async def create_group(call: ShareCall = Depends(share_call)):
         raise ApiError(400, f"The fields {invalid} are invalid.")
     if "share_types" in group and "source_share_group_snapshot_id" in group:
         raise ApiError(400, "Cannot supply both 'share_types' and 'source_share_group_snapshot_id' attributes.")
-    if "source_share_group_snapshot_id" in group:
-        raise ApiError(400, "Share group snapshots are not served here: a share group cannot be made from one.")
+    source = group.get("source_share_group_snapshot_id")
     share_types = group.get("share_types")
     if share_types:
-        if not isinstance(share_types, list) or not all(_uuid(t) for t in share_types):
+        if not isinstance(share_types, list) or not all(is_uuid(t) for t in share_types):
             raise ApiError(400, "The 'share_types' attribute must be a list of uuids")
-    else:
+    elif "source_share_group_snapshot_id" not in group:
         default = await sync(call.services.share_types.get, call.ctx, "default")
         share_types = [default.id]
-    if "share_network_id" in group and not _uuid(group["share_network_id"]):
+    if "share_network_id" in group and "source_share_group_snapshot_id" in group:
+        raise ApiError(400, "Cannot supply both 'share_network_id' and 'source_share_group_snapshot_id' attributes "
+                            "as the share network is inherited from the source.")
+    if "share_network_id" in group and not is_uuid(group["share_network_id"]):
         raise ApiError(400, "The 'share_network_id' attribute must be a uuid.")
     zone = group.get("availability_zone")
+    if zone and "source_share_group_snapshot_id" in group:
+        raise ApiError(400, "Cannot supply both 'availability_zone' and 'source_share_group_snapshot_id' attributes "
+                            "as the availability zone is inherited from the source.")
+    if "source_share_group_snapshot_id" in group and not is_uuid(source):
+        raise ApiError(400, "The 'source_share_group_snapshot_id' attribute must be a uuid.")
     if zone:
         if not isinstance(zone, str):
             raise ApiError(400, "availability_zone must be a string")
@@ -120,45 +128,57 @@ async def create_group(call: ShareCall = Depends(share_call)):
             raise ApiError(404, f"Availability zone {zone} could not be found.")
     if "share_group_type_id" not in group:
         raise ApiError(400, "Must specify a share group type as a default share group type has not been configured.")
-    if not _uuid(group["share_group_type_id"]):
+    if not is_uuid(group["share_group_type_id"]):
         raise ApiError(400, "The 'share_group_type_id' attribute must be a uuid.")
     made = await sync(call.services.share_groups.create, call.ctx, share_group_type_id=group["share_group_type_id"],
                       share_type_ids=share_types, name=group.get("name"), description=group.get("description"),
-                      availability_zone=zone or None, share_network_id=group.get("share_network_id"))
+                      availability_zone=zone or None, share_network_id=group.get("share_network_id"),
+                      source_share_group_snapshot_id=source)
     return {"share_group": detail(call, made)}
 
 
 @router.put("/share-groups/{group_id}")
 async def update_group(group_id: str, call: ShareCall = Depends(share_call)):
-    _since(call)
+    since_groups(call)
+    fields = await renaming(call, "share_group")
+    return {"share_group": detail(call, await sync(call.services.share_groups.update, call.ctx, group_id, fields))}
+
+
+async def renaming(call: ShareCall, key: str) -> dict:
+    """The body of an update of a group or group snapshot: a name and a description only."""
     body = await call.body()
-    fields = body.get("share_group") if isinstance(body, dict) else None
+    fields = body.get(key) if isinstance(body, dict) else None
     if not isinstance(fields, dict):
-        raise ApiError(400, "'share_group' is missing from the request body.")
+        raise ApiError(400, f"'{key}' is missing from the request body.")
     if invalid := set(fields) - {"name", "description"}:
         raise ApiError(400, f"The fields {invalid} are invalid or not allowed to be updated.")
-    return {"share_group": detail(call, await sync(call.services.share_groups.update, call.ctx, group_id, fields))}
+    return fields
 
 
 @router.delete("/share-groups/{group_id}", status_code=202)
 async def delete_group(group_id: str, call: ShareCall = Depends(share_call)):
-    _since(call)
+    since_groups(call)
     await sync(call.services.share_groups.delete, call.ctx, group_id)
     return Response(status_code=202)
 
 
 @router.post("/share-groups/{group_id}/action", status_code=202)
 async def group_action(group_id: str, call: ShareCall = Depends(share_call)):
-    _since(call)
+    since_groups(call)
+    return await admin_action(call, call.services.share_groups, group_id)
+
+
+async def admin_action(call: ShareCall, service, item_id: str) -> Response:
+    """reset_status or force_delete of a group or group snapshot (the service says who may)."""
     body = await call.body()
     if not isinstance(body, dict) or len(body) != 1:
         raise ApiError(400, "Invalid request body")
     (name, arg), = body.items()
     if name == "reset_status":
         status = arg.get("status") if isinstance(arg, dict) else None
-        await sync(call.services.share_groups.reset_status, call.ctx, group_id, status)
+        await sync(service.reset_status, call.ctx, item_id, status)
     elif name == "force_delete":
-        await sync(call.services.share_groups.force_delete, call.ctx, group_id)
+        await sync(service.force_delete, call.ctx, item_id)
     else:
         raise ApiError(400, f"Invalid request action {name}")
     return Response(status_code=202)

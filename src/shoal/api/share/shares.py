@@ -158,14 +158,14 @@ async def delete_share(share_id: str, call: ShareCall = Depends(share_call)):
 
 @router.get("/shares/{share_id}/export_locations")
 async def list_export_locations(share_id: str, call: ShareCall = Depends(share_call)):
-    share = await sync(call.services.shares.get, call.ctx, share_id)
+    share = await sync(call.services.share_export_locations.share, call.ctx, share_id)  # Manila: 403 for others
     return {"export_locations": [views.export_location(call, share, e, detail=False)
                                  for e in views.visible_locations(call, share)]}
 
 
 @router.get("/shares/{share_id}/export_locations/{location_id}")
 async def show_export_location(share_id: str, location_id: str, call: ShareCall = Depends(share_call)):
-    share = await sync(call.services.shares.get, call.ctx, share_id)
+    share = await sync(call.services.share_export_locations.share, call.ctx, share_id)
     for loc in views.visible_locations(call, share):
         if loc.id == location_id:
             return {"export_location": views.export_location(call, share, loc)}

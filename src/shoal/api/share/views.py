@@ -75,7 +75,7 @@ def share_detail(call: ShareCall, share: models.Share, replicated: set[str] | No
         view["revert_to_snapshot_support"] = True
     if call.v("2.31"):
         view["share_group_id"] = share.share_group_id
-        view["source_share_group_snapshot_member_id"] = None
+        view["source_share_group_snapshot_member_id"] = share.source_share_group_snapshot_member_id
     if call.v("2.32"):
         view["mount_snapshot_support"] = False
     if call.v("2.54"):

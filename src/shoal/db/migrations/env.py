@@ -1,7 +1,7 @@
 from alembic import context
 from sqlalchemy import pool
 
-from shoal.db import export_ids, image_cache, resource_locks, share_group_types, share_migrations, share_networks, share_transfers, volume_extras, volume_migrations  # noqa: F401  (their tables, for autogenerate)
+from shoal.db import export_ids, image_cache, resource_locks, share_group_types, share_groups, share_migrations, share_networks, share_transfers, volume_extras, volume_migrations  # noqa: F401  (their tables, for autogenerate)
 from shoal.db.models import Base
 from shoal.db.session import make_engine
 

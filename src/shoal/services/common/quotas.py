@@ -243,7 +243,8 @@ def _volume_usage(session: Session, project_id: str) -> dict[str, Counter]:
 
 def _share_usage(session: Session, project_id: str, user_id: str | None = None) -> dict[str, Counter]:
     """Usage per share type id: shares, gigabytes, snapshots, snapshot_gigabytes; and the
-    share networks (of no type)."""
+    share networks, share groups and group snapshots (of no type)."""
+    from shoal.db.share_groups import ShareGroup, ShareGroupSnapshot
     from shoal.db.share_networks import ShareNetwork
 
     Sh, Sn = models.Share, models.ShareSnapshot
@@ -262,10 +263,12 @@ def _share_usage(session: Session, project_id: str, user_id: str | None = None) 
         by_type[type_id or ""]["gigabytes"] += max(0, (new_size or 0) - size)
     for type_id, count, size in session.execute(snaps.group_by(Sh.share_type_id)):
         by_type[type_id or ""].update(snapshots=count, snapshot_gigabytes=size)
-    networks = select(func.count()).select_from(ShareNetwork).where(ShareNetwork.project_id == project_id)
-    if user_id is not None:
-        networks = networks.where(ShareNetwork.user_id == user_id)
-    by_type[""]["share_networks"] += session.scalar(networks) or 0
+    for resource, model in (("share_networks", ShareNetwork), ("share_groups", ShareGroup),
+                            ("share_group_snapshots", ShareGroupSnapshot)):
+        counted = select(func.count()).select_from(model).where(model.project_id == project_id)
+        if user_id is not None:
+            counted = counted.where(model.user_id == user_id)
+        by_type[""][resource] += session.scalar(counted) or 0
     return by_type
 
 
@@ -318,13 +321,15 @@ def _volume_over(resource: str, name: str, limits: Limits, used: Limits, deltas:
 
 def check_share(core: c.Core, session: Session, project_id: str, user_id: str | None, type_id: str | None, *,
                 shares: int = 0, gigabytes: int = 0, snapshots: int = 0, snapshot_gigabytes: int = 0,
-                size: int | None = None, extend: bool = False, share_networks: int = 0) -> None:
+                size: int | None = None, extend: bool = False, share_networks: int = 0, share_groups: int = 0,
+                share_group_snapshots: int = 0) -> None:
     """Raise OverQuota (Manila's messages) unless the project, its user and the share type
     may add these. Locks the project like check_volume."""
     taken = _hold_here(session, project_id)
     scope = Scope(core, session, SHARE, project_id)
     deltas = {"shares": shares, "gigabytes": gigabytes, "snapshots": snapshots,
-              "snapshot_gigabytes": snapshot_gigabytes, "share_networks": share_networks}
+              "snapshot_gigabytes": snapshot_gigabytes, "share_networks": share_networks,
+              "share_groups": share_groups, "share_group_snapshots": share_group_snapshots}
     limit_sets = [scope.project]
     if type_id:
         limit_sets.append(scope.type_limits(type_id))
@@ -367,6 +372,10 @@ def _share_over(resource: str, limits: Limits, used: Limits, deltas: Limits, pro
         return OverQuota("Requested snapshot exceeds allowed project/user or share type gigabytes quota.")
     if resource == "share_networks":
         return OverQuota(f"Maximum number of share-networks allowed ({limits[resource]}) exceeded.")
+    if resource == "share_groups":
+        return OverQuota("Maximum number of allowed share-groups is exceeded.")
+    if resource == "share_group_snapshots":
+        return OverQuota("Maximum number of allowed share-group-snapshots is exceeded.")
     return OverQuota(f"Maximum number of {resource} allowed ({limits[resource]}) either per project/user or "
                      f"share type quota is exceeded.")
 

@@ -15,11 +15,13 @@ from shoal.db import models
 from shoal.db.share_groups import ShareGroup
 
 from ..common import core as c
+from ..common import quotas as q
 from ..common.checks import MAX_DESCRIPTION, MAX_NAME, check_text
 from ..common.context import RequestContext
 from ..common.errors import Conflict, Forbidden, Invalid, NotFound
 from ..common.scheduler import NoValidPool, choose_pool
 from ..common.types import TypeCatalog
+from . import rows as sr
 from .group_types import ShareGroupTypes
 
 log = logging.getLogger(__name__)
@@ -38,15 +40,22 @@ def type_zones(stype) -> list[str]:
 class ShareGroups:
     def __init__(self, core: c.Core, share_types: TypeCatalog, group_types: ShareGroupTypes):
         self.core, self.share_types, self.group_types = core, share_types, group_types
+        self.snapshots = None  # the ShareGroupSnapshots service (set by Services): groups made from one
 
     # ---- create ---------------------------------------------------------------------
 
     def create(self, ctx: RequestContext, *, share_group_type_id: str, share_type_ids: list[str],
                name: Any = None, description: Any = None, availability_zone: str | None = None,
-               share_network_id: str | None = None) -> ShareGroup:
+               share_network_id: str | None = None, source_share_group_snapshot_id: str | None = None) -> ShareGroup:
+        """From a group snapshot (`source_share_group_snapshot_id`): the share types, zone
+        and pool of the group it was taken of, and a share made from each member."""
         check_text("name", name, MAX_NAME)
         check_text("description", description, MAX_DESCRIPTION)
         with self.core.db.session() as session:
+            source = origin = None
+            if source_share_group_snapshot_id is not None:
+                source, origin = self.snapshots.source_for_group(session, ctx, source_share_group_snapshot_id)
+                share_type_ids, availability_zone = list(origin.share_type_ids or []), None
             stypes = []
             for type_id in share_type_ids:
                 try:
@@ -71,14 +80,27 @@ class ShareGroups:
                 names = ", ".join(f"{t.name or ''} (ID: {t.id})" for t in unsupported)
                 raise Invalid(f"Share group cannot be created since the following share types are not supported "
                               f"within the availability zone '{availability_zone}': ({names})")
-            group = ShareGroup(project_id=ctx.project_id, user_id=ctx.user_id, name=name, description=description,
-                               status="creating", share_group_type_id=gtype.id,
+            group = ShareGroup(id=models.new_id(), project_id=ctx.project_id, user_id=ctx.user_id, name=name,
+                               description=description, status="creating", share_group_type_id=gtype.id,
                                share_type_ids=[t.id for t in stypes], availability_zone=availability_zone)
-            session.add(group)
-            session.flush()
+            if source is not None:  # where the snapshot's group is, as Manila sends it to that host
+                group.backend, group.pool, group.availability_zone = origin.backend, origin.pool, origin.availability_zone
+                group.source_share_group_snapshot_id = source.id
+                plan = self.snapshots.shares_for_group(session, ctx, group, source)
+                session.add(group)
+                session.add_all(share for share, _ in plan)
+                session.flush()
+                refs = [(sr.share_ref(share), snap_ref) for share, snap_ref in plan]
+            else:
+                q.check_share(self.core, session, ctx.project_id, ctx.user_id, None, share_groups=1)
+                session.add(group)
+                session.flush()
             specs = [dict(t.extra_specs or {}) for t in stypes]
             group_specs = dict(gtype.group_specs or {})
-        self.core.tasks.submit(self._place, group.id, specs, availability_zone, group_specs)
+        if source is not None:
+            self.core.tasks.submit(self.snapshots.fill_group, group.id, refs, group.backend)
+        else:
+            self.core.tasks.submit(self._place, group.id, specs, availability_zone, group_specs)
         return group
 
     def _place(self, group_id: str, specs: list[dict], availability_zone: str | None,
@@ -146,16 +168,11 @@ class ShareGroups:
     # ---- change -------------------------------------------------------------------------
 
     def update(self, ctx: RequestContext, group_id: str, fields: dict) -> ShareGroup:
-        for key in ("name", "description"):
-            if key in fields:
-                check_text(key, fields[key], MAX_NAME if key == "name" else MAX_DESCRIPTION)
+        check_renaming(fields)
         with self.core.db.session() as session:
             group = self.find(session, ctx, group_id)
             self._owner(ctx, group)
-            for key in ("name", "description"):
-                if key in fields:
-                    setattr(group, key, fields[key])
-            return group
+            return rename(group, fields)
 
     def delete(self, ctx: RequestContext, group_id: str) -> None:
         with self.core.db.session() as session:
@@ -166,6 +183,8 @@ class ShareGroups:
                 return
             if group.status not in STEADY:
                 raise Conflict(f"Share group status must be one of {STEADY}")
+            if self.snapshots.count_for_group(session, group_id):
+                raise Conflict("Cannot delete a share group with snapshots")
             members = session.scalar(select(func.count()).select_from(models.Share)
                                      .where(models.Share.share_group_id == group_id))
             if members:
@@ -229,6 +248,20 @@ class ShareGroups:
     def _owner(ctx: RequestContext, group: ShareGroup) -> None:
         if group.project_id != ctx.project_id and not ctx.is_admin:
             raise Forbidden("only the share group's project may change it")
+
+
+def check_renaming(fields: dict) -> None:
+    """A new name and description of a group or group snapshot: Manila's limits."""
+    for key in ("name", "description"):
+        if key in fields:
+            check_text(key, fields[key], MAX_NAME if key == "name" else MAX_DESCRIPTION)
+
+
+def rename(row, fields: dict):
+    for key in ("name", "description"):
+        if key in fields:
+            setattr(row, key, fields[key])
+    return row
 
 
 def group_host(group: ShareGroup) -> str | None:

@@ -16,7 +16,7 @@ import uuid
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import delete, select
 
 from shoal.db import models
 from shoal.db.resource_locks import ResourceLock
@@ -79,6 +79,13 @@ def refuse_if_locked(session, share_id: str, action: str = "delete") -> None:
         ResourceLock.resource_id == share_id, ResourceLock.resource_action == action)))
     if ids:
         raise Forbidden(f"Resource lock/s [{', '.join(ids)}] prevent {action} action.")
+
+
+def drop_rule_locks(connection, share_id: str) -> None:
+    """A share's rules are going with it: so do their locks (a visibility lock is all
+    a rule may still have then; deletion locks kept the share from being deleted)."""
+    rules = select(models.AccessRule.id).where(models.AccessRule.share_id == share_id)
+    connection.execute(delete(ResourceLock.__table__).where(ResourceLock.__table__.c.resource_id.in_(rules)))
 
 
 class ResourceLocks:
@@ -278,4 +285,4 @@ class ResourceLocks:
                 session.delete(lock)
 
 
-__all__ = ["ResourceLocks", "HIDDEN", "may_manipulate", "refuse_if_locked"]
+__all__ = ["ResourceLocks", "HIDDEN", "drop_rule_locks", "may_manipulate", "refuse_if_locked"]

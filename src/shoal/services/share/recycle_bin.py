@@ -21,6 +21,7 @@ from ..common import core as c
 from ..common.context import RequestContext
 from ..common.errors import Conflict, Forbidden
 from . import rows as sr
+from .group_snapshots import refuse_if_member
 from .locks import refuse_if_locked
 from .shares import Shares
 
@@ -52,6 +53,7 @@ class RecycleBin:
                 models.ShareSnapshot.share_id == share_id)).all()
             if snapshots:
                 raise Forbidden(f"Share still has {len(snapshots)} dependent snapshots.")
+            refuse_if_member(session, share_id)
             share.is_soft_deleted = True
             share.scheduled_to_be_deleted_at = models.utcnow() + self.retention
 

@@ -23,7 +23,8 @@ from ..common.tasks import Gate, early_start
 from ..common.types import TypeCatalog, check_bool
 from . import rows as sr
 from .listing import check_sort, share_query
-from .locks import refuse_if_locked
+from .group_snapshots import refuse_if_member
+from .locks import drop_rule_locks, refuse_if_locked
 
 log = logging.getLogger(__name__)
 
@@ -263,6 +264,7 @@ class Shares:
                 models.ShareSnapshot.share_id == share_id))
             if snapshots:
                 raise Forbidden(f"Share still has {snapshots} dependent snapshots.")
+            refuse_if_member(session, share_id)
             if session.scalars(select(ShareReplica.id).where(ShareReplica.share_id == share_id,
                                                              ShareReplica.replica_state != "active")).first():
                 raise Conflict(f"Share {share_id} has replicas. Remove the replicas before deleting the share.")
@@ -291,6 +293,7 @@ class Shares:
                 sr.fail_share(self.core, share_id, "error_deleting", sr.ACTION_DELETE, sr.DETAIL_DRIVER_FAILED, f"delete failed: {exc}")
                 return
         with self.core.db.connection() as connection:
+            drop_rule_locks(connection, share_id)  # the rules go: their locks with them, as Manila's
             for child in (models.AccessRule, models.ExportLocation, ShareReplica):
                 connection.execute(delete(child.__table__).where(child.__table__.c.share_id == share_id))
             connection.execute(delete(models.Share.__table__).where(models.Share.__table__.c.id == share_id))
