@@ -161,6 +161,9 @@ def test_group_snapshot_states_and_another_project(share_api):
         fault(other.get(f"/share-group-snapshots/{snap['id']}"), 404)
         assert other.get("/share-group-snapshots").json()["share_group_snapshots"] == []
         fault(_group_snapshot(other, group["id"]), 400)  # a group it cannot see
+    for path in ("/share-groups/", "/share-group-snapshots/"):  # no id: Manila's 404, not the list
+        fault(client.get(path), 404)
+        fault(client.delete(path), 404)
     action = f"/share-group-snapshots/{snap['id']}/action"
     assert client.post(action, json={"reset_status": {"status": "creating"}}).status_code == 202
     fault(client.delete(f"/share-group-snapshots/{snap['id']}"), 409)

@@ -65,8 +65,7 @@ async def delete_group_type(type_id: str, call: ShareCall = Depends(share_call))
 @router.get("/share-group-types/{type_id}/group-specs")
 async def list_group_specs(type_id: str, call: ShareCall = Depends(share_call)):
     _since(call)
-    row = await sync(call.services.share_group_types.get, call.ctx, type_id)
-    return {"group_specs": dict(row.group_specs or {})}
+    return {"group_specs": await sync(call.services.share_group_types.specs, call.ctx, type_id)}
 
 
 @router.post("/share-group-types/{type_id}/group-specs")
@@ -82,10 +81,10 @@ async def set_group_specs(type_id: str, call: ShareCall = Depends(share_call)):
 @router.get("/share-group-types/{type_id}/group-specs/{key}")
 async def show_group_spec(type_id: str, key: str, call: ShareCall = Depends(share_call)):
     _since(call)
-    row = await sync(call.services.share_group_types.get, call.ctx, type_id)
-    if key not in (row.group_specs or {}):
+    specs = await sync(call.services.share_group_types.specs, call.ctx, type_id)
+    if key not in specs:
         raise ApiError(404, f"Share group type {type_id} has no group spec {key}.")
-    return {key: row.group_specs[key]}
+    return {key: specs[key]}
 
 
 @router.put("/share-group-types/{type_id}/group-specs/{key}")

@@ -85,6 +85,14 @@ async def list_groups_detail(call: ShareCall = Depends(share_call)):
     return await _list(call, is_detail=True)
 
 
+@router.get("/share-groups/")
+@router.delete("/share-groups/")
+@router.get("/share-group-snapshots/")
+@router.delete("/share-group-snapshots/")
+async def no_group_id(call: ShareCall = Depends(share_call)):
+    raise ApiError(404, "The resource could not be found.")  # Manila's answer, not the list
+
+
 @router.get("/share-groups/{group_id}")
 async def show_group(group_id: str, call: ShareCall = Depends(share_call)):
     since_groups(call)

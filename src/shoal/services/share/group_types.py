@@ -81,6 +81,13 @@ class ShareGroupTypes:
         with self.core.db.session() as session:
             return self._find(session, ctx, ref)
 
+    def specs(self, ctx: RequestContext, ref: str) -> dict:
+        """A type's group specs: for administrators only (Manila's share_group_types_spec
+        policies, index and show alike), though the type itself is shown with them."""
+        if not ctx.is_admin:
+            raise Forbidden("Policy doesn't allow share_group_types_spec:index to be performed.")
+        return dict(self.get(ctx, ref).group_specs or {})
+
     def list(self, ctx: RequestContext, is_public: str | None = None) -> list[ShareGroupType]:
         wanted = parse_is_public(is_public) if ctx.is_admin else True
         with self.core.db.session() as session:
