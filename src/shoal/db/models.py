@@ -5,7 +5,7 @@ from __future__ import annotations
 import uuid
 from datetime import datetime, timezone
 
-from sqlalchemy import JSON, BigInteger, Boolean, DateTime, ForeignKey, Integer, String, Text, UniqueConstraint, false
+from sqlalchemy import JSON, BigInteger, Boolean, DateTime, ForeignKey, Index, Integer, String, Text, UniqueConstraint, false
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
 
@@ -417,3 +417,13 @@ class ImageMember(Base):
     status: Mapped[str] = mapped_column(String(20), default="pending")  # pending accepted rejected
     created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow, onupdate=utcnow)
+
+
+# ---- the lists' indexes --------------------------------------------------------------
+# A project's list in its default order (newest first, then by id, as each service
+# orders it), read from the index without sorting the project's rows; the id in each
+# makes the marker's place a range of the index (services/common/paging.py).
+Index("ix_shares_listing", Share.project_id, Share.is_soft_deleted, Share.created_at, Share.id)
+Index("ix_share_snapshots_listing", ShareSnapshot.project_id, ShareSnapshot.created_at, ShareSnapshot.id)
+Index("ix_volumes_listing", Volume.project_id, Volume.created_at.desc(), Volume.id)
+Index("ix_volume_snapshots_listing", VolumeSnapshot.project_id, VolumeSnapshot.created_at.desc(), VolumeSnapshot.id)
