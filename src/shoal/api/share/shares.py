@@ -7,6 +7,7 @@ import ast
 from fastapi import APIRouter, Depends, Response
 from starlette.concurrency import run_in_threadpool as sync
 
+from shoal.api.openstack.answers import as_json
 from shoal.api.openstack.errors import ApiError
 from shoal.services.common.checks import check_metadata
 from shoal.services.common.errors import OverQuota
@@ -82,12 +83,12 @@ async def _list(call: ShareCall, detail: bool) -> dict:
 
 @router.get("/shares")
 async def list_shares(call: ShareCall = Depends(share_call)):
-    return await _list(call, detail=False)
+    return as_json(await _list(call, detail=False))
 
 
 @router.get("/shares/detail")
 async def list_shares_detail(call: ShareCall = Depends(share_call)):
-    return await _list(call, detail=True)
+    return as_json(await _list(call, detail=True))
 
 
 @router.post("/shares")

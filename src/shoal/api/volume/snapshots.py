@@ -5,6 +5,7 @@ from __future__ import annotations
 from fastapi import APIRouter, Depends, Response
 from starlette.concurrency import run_in_threadpool as sync
 
+from shoal.api.openstack.answers import as_json
 from shoal.api.openstack.errors import ApiError
 
 from . import metadata_items, paging, views
@@ -37,12 +38,12 @@ async def _list(call: VolumeCall, detail: bool) -> dict:
 
 @router.get("/snapshots")
 async def list_snapshots(call: VolumeCall = Depends(volume_call)):
-    return await _list(call, detail=False)
+    return as_json(await _list(call, detail=False))
 
 
 @router.get("/snapshots/detail")
 async def list_snapshots_detail(call: VolumeCall = Depends(volume_call)):
-    return await _list(call, detail=True)
+    return as_json(await _list(call, detail=True))
 
 
 @router.post("/snapshots", status_code=202)

@@ -8,6 +8,7 @@ import functools
 from fastapi import APIRouter, Depends, Response
 from starlette.concurrency import run_in_threadpool as sync
 
+from shoal.api.openstack.answers import as_json
 from shoal.api.openstack.errors import ApiError
 
 from . import image_actions, metadata_items, migration_actions, paging, views
@@ -59,12 +60,12 @@ async def _list(call: VolumeCall, detail: bool) -> dict:
 
 @router.get("/volumes")
 async def list_volumes(call: VolumeCall = Depends(volume_call)):
-    return await _list(call, detail=False)
+    return as_json(await _list(call, detail=False))
 
 
 @router.get("/volumes/detail")
 async def list_volumes_detail(call: VolumeCall = Depends(volume_call)):
-    return await _list(call, detail=True)
+    return as_json(await _list(call, detail=True))
 
 
 @router.get("/volumes/summary")
