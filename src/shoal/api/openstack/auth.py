@@ -90,4 +90,5 @@ def _context(request: Request, info, url_project: str | None) -> RequestContext:
     if url_project is not None and url_project != info.project_id:
         raise unauthorized(request, "The token is scoped to another project than the one in the URL.")
     return RequestContext(user_id=info.user_id, project_id=info.project_id, roles=info.roles,
-                          request_id=request_id_of(request), cross_project=True)
+                          request_id=request_id_of(request), cross_project=True,
+                          auth_token=request.headers.get("X-Auth-Token"))

@@ -19,6 +19,9 @@ class RequestContext:
     # An admin authenticated by identity or Keystone reaches any project's resources by
     # id, as upstream; a noauth caller is an admin of the URL's project only.
     cross_project: bool = False
+    # The caller's own token (keystone mode), passed on to the services Shoal calls for it
+    # (an external Glance), as Cinder passes its caller's token to Glance. Never shown or compared.
+    auth_token: str | None = field(default=None, repr=False, compare=False)
 
     @property
     def is_admin(self) -> bool:
