@@ -140,10 +140,8 @@ def zfs_copies_collected(server, *ids: str, timeout: float = MIGRATION_TIMEOUT) 
     wait_until(collected, timeout=timeout, what=f"the ZFS copies of {', '.join(ids)} to be collected", poll=1.0)
 
 
-def copy_processes(*ids: str) -> list[int]:
-    """Pids of the `qemu-img convert` processes whose arguments name one of `ids`
-    (a migration's copy names the source and target volumes' data; the drivers'
-    own `qemu-img info` calls are not copies)."""
+def processes_where(match) -> list[int]:
+    """Pids of this machine's processes whose argv `match(argv)` accepts."""
     found = []
     for entry in Path("/proc").iterdir():
         if not entry.name.isdigit():
@@ -152,9 +150,17 @@ def copy_processes(*ids: str) -> list[int]:
             argv = (entry / "cmdline").read_bytes().decode(errors="replace").split("\0")
         except OSError:
             continue
-        if Path(argv[0]).name == "qemu-img" and "convert" in argv and any(i in arg for arg in argv for i in ids):
+        if match(argv):
             found.append(int(entry.name))
     return found
+
+
+def copy_processes(*ids: str) -> list[int]:
+    """Pids of the `qemu-img convert` processes whose arguments name one of `ids`
+    (a migration's copy names the source and target volumes' data; the drivers'
+    own `qemu-img info` calls are not copies)."""
+    return processes_where(lambda argv: Path(argv[0]).name == "qemu-img" and "convert" in argv
+                           and any(i in arg for arg in argv for i in ids))
 
 
 def hidden_volumes(client, source_id: str) -> list[dict]:
@@ -162,5 +168,18 @@ def hidden_volumes(client, source_id: str) -> list[dict]:
     return [v for v in listed if v.get("migration_status") == f"target:{source_id}"]
 
 
-__all__ = ["Migrations", "STEADY_TIMEOUT", "cinder", "copy_processes", "hidden_volumes", "migration_server",
-           "migrations", "nas_files", "nfs_export", "reference_image", "zfs_copies_collected", "zfs_volumes"]
+__all__ = [
+    "STEADY_TIMEOUT",
+    "Migrations",
+    "cinder",
+    "copy_processes",
+    "hidden_volumes",
+    "migration_server",
+    "migrations",
+    "nas_files",
+    "nfs_export",
+    "processes_where",
+    "reference_image",
+    "zfs_copies_collected",
+    "zfs_volumes",
+]

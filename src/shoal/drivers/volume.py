@@ -288,6 +288,34 @@ class VolumeDriver(ABC):
         services copy the data themselves (the default)."""
         return False, None
 
+    def can_receive_volume(self, source: VolumeDriver) -> bool:
+        """True when this backend can take volumes of `source` by its own means
+        (receive_volume), snapshots included; services then use it instead of the
+        generic copy. False (the default): services copy through open_data."""
+        return False
+
+    def receive_volume(self, volume: VolumeRef, source: VolumeDriver, origin: VolumeRef,
+                       snapshots: list[VolumeSnapshotRef],
+                       progress: Callable[[int], None] | None = None) -> VolumeResult:
+        """Make `volume` (new, on this backend) a copy of `origin` (on `source`,
+        which this backend can_receive_volume from) holding `snapshots` of it
+        (oldest first) as its own. `progress(percent)` as the copy goes. What an
+        earlier attempt of the same copy left (on either side) is removed first,
+        so it may be called again after a crash; on failure it raises, and what
+        it made here goes with delete_volume(volume), on the source with
+        release_sent(origin)."""
+        raise InvalidRequest(f"backend {self.backend_name} cannot receive volumes from another backend")
+
+    def release_sent(self, volume: VolumeRef) -> None:
+        """Remove what a receive_volume from this backend left on `volume` (e.g.
+        the point it was sent from). Succeeds if nothing is left."""
+
+    def migrated_snapshot_location(self, volume: VolumeRef, snapshot: VolumeSnapshotRef) -> str | None:
+        """Where a snapshot received with its volume (receive_volume) is found
+        once the volume is `volume` (its id and final provider_location here);
+        the default: the snapshot's own provider_location."""
+        return snapshot.provider_location
+
     def update_migrated_volume(self, volume: VolumeRef, new_volume: VolumeRef) -> str | None:
         """After a migration copied `volume`'s data into `new_volume` on this
         backend, where names come from ids: give the data `volume`'s own name

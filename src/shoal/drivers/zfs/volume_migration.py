@@ -1,17 +1,133 @@
-"""Migration on ZFS volumes: the migrated data takes the original volume's name
+"""Migration on ZFS volumes. Part of ZfsVolumeDriver.
+
+Driver-assisted between ZFS backends or pools (receive_volume): the volume's
+snapshots, then a migration point `migrate-<new id>` taken on the source, go
+to the new dataset as one full stream and a chain of incrementals -- the copy
+of share replicas and migrations (replication.send_stream: two processes
+joined by Shoal, counted, stopped by their flow's cancel, dying with Shoal).
+Sparse: ZFS sends only the blocks written. Only the snapshots the caller names
+travel (no internal `clone-` or hidden ones); the migration point goes on both
+sides once received. A receive is never resumed (zfs-fuse has no resume
+tokens): a repeat starts again from a clean slate.
+
+After the copy, the migrated data takes the original volume's name
 (`<root>/<volume_prefix><id>`), so a dataset never carries the id of a volume
 that no longer exists (the garbage collector and manage lists go by names).
-Part of ZfsVolumeDriver."""
+"""
 
 from __future__ import annotations
 
-from shoal.drivers.base import NotFoundOnBackend
-from shoal.drivers.volume import VolumeRef
+from collections.abc import Callable
 
-from .volume_layout import backend_errors
+from shoal.drivers.base import DriverError, NotFoundOnBackend
+from shoal.drivers.volume import (
+    VolumeDriver,
+    VolumeRef,
+    VolumeResult,
+    VolumeSnapshotRef,
+)
+
+from .replication import send_stream
+from .volume_layout import GiB, backend_errors
+from .zfs import ZfsError, ZfsNotFound
+
+POINT_PREFIX = "migrate-"  # the migration point's tag; user snapshots carry the snapshot prefix
 
 
 class MigrationMixin:
+    # ---- driver-assisted: zfs send | zfs receive ------------------------------------------
+
+    def can_receive_volume(self, source: VolumeDriver) -> bool:
+        """Any ZFS backend whose volumes are laid out as here (a zvol stream
+        makes a zvol, a file dataset's a dataset): Shoal reaches every storage
+        host it drives and joins the two ends itself."""
+        return isinstance(source, MigrationMixin) and source.layout.kind == self.layout.kind
+
+    @backend_errors
+    def receive_volume(self, volume: VolumeRef, source: VolumeDriver, origin: VolumeRef,
+                       snapshots: list[VolumeSnapshotRef],
+                       progress: Callable[[int], None] | None = None) -> VolumeResult:
+        if not self.can_receive_volume(source):
+            raise DriverError(f"backend {self.backend_name} cannot receive volumes of {source.backend_name}")
+        assert isinstance(source, MigrationMixin)
+        target = self._new_name(volume)
+        dataset = source.dataset_name(origin)
+        source.release_sent(origin)  # an earlier attempt's point
+        self._clear(target)  # and what it received
+        chain = source._send_chain(dataset, snapshots)
+        point = f"{POINT_PREFIX}{volume.id}"
+        source.zfs.snapshot(f"{dataset}@{point}")
+        chain.append(point)
+        total = max(1, source._stream_estimate(dataset, point))
+        sent = 0
+
+        def counted(done: int) -> None:
+            if progress is not None:
+                progress(min(99, (sent + done) * 100 // total))
+
+        since = None
+        for tag in chain:
+            sent += send_stream(source.host, f"{dataset}@{tag}", f"{dataset}@{since}" if since else None,
+                                self.host, target, counted,
+                                what=f"migration of volume {origin.id} to {self.backend_name}")
+            since = tag
+        self.zfs.destroy(f"{target}@{point}")
+        source.zfs.destroy(f"{dataset}@{point}")
+        if len(chain) > 1:  # zfs-fuse: incremental receives leave the mount stale
+            self.zfs.remount(target)
+        self._settle_received(target, volume)
+        return VolumeResult(target, volume.size_gb)
+
+    def release_sent(self, volume: VolumeRef) -> None:
+        dataset = self.dataset_name(volume)
+        try:
+            found = self.zfs.snapshots(dataset)
+        except ZfsNotFound:  # no dataset: nothing left on it
+            return
+        for row in found:
+            if row["name"].split("@", 1)[1].startswith(POINT_PREFIX):
+                self.zfs.destroy(row["name"])
+
+    def migrated_snapshot_location(self, volume: VolumeRef, snapshot: VolumeSnapshotRef) -> str | None:
+        return f"{self.dataset_name(volume)}@{self._tag(snapshot)}"
+
+    def _tag(self, snapshot: VolumeSnapshotRef) -> str:
+        location = snapshot.provider_location or ""
+        return location.split("@", 1)[1] if "@" in location else f"{self.config.snapshot_prefix}{snapshot.id}"
+
+    def _send_chain(self, dataset: str, snapshots: list[VolumeSnapshotRef]) -> list[str]:
+        """The tags of `snapshots` in the order ZFS made them (a chain of incrementals)."""
+        wanted = {self._tag(s) for s in snapshots}
+        order = [row["name"].split("@", 1)[1] for row in self.zfs.snapshots(dataset)]
+        missing = wanted - set(order)
+        if missing:
+            raise NotFoundOnBackend(f"{dataset} lacks the snapshots {', '.join(sorted(missing))}")
+        return [tag for tag in order if tag in wanted]
+
+    def _stream_estimate(self, dataset: str, point: str) -> int:
+        """About what the streams carry: the data now plus what only snapshots hold."""
+        try:
+            props = self.zfs.get(dataset, ["usedbysnapshots"])
+            props |= self.zfs.get(f"{dataset}@{point}", ["referenced"])
+            return sum(int(props.get(k) or 0) for k in ("usedbysnapshots", "referenced"))
+        except (ZfsError, ValueError):
+            return 0
+
+    def _clear(self, target: str) -> None:
+        with self._lock(self._root_of(target)):
+            self.layout.forget(target)
+            self.zfs.destroy(target, recursive=True)  # False when there was nothing
+
+    def _settle_received(self, target: str, volume: VolumeRef) -> None:
+        """What the stream does not carry: the type's properties and reservation."""
+        props, thick = self._props(volume)
+        if props:
+            self.zfs.set(target, props)
+        self.layout.made(target, props)
+        self.layout.reserve(target, volume.size_gb * GiB, thick)
+
+    # ---- after the copy (either kind): the data takes the volume's name -----------------
+
     @backend_errors
     def update_migrated_volume(self, volume: VolumeRef, new_volume: VolumeRef) -> str | None:
         """Rename the new dataset to the original's name in the new pool. When that

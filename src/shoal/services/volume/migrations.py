@@ -12,8 +12,12 @@ volume's own name where names come from ids (`update_migrated_volume`; else the
 volume keeps the copy's id as `name_id`), and the old data and the hidden row go.
 
 A driver that can move the volume by itself is asked first (`migrate_volume`),
-unless `force_host_copy`. A volume with snapshots or attachments is refused (400),
-as is a destination that is not a configured backend, or the volume's own place.
+unless `force_host_copy`; then a destination driver that can take the source's
+volumes itself copies it (`receive_volume`: ZFS to ZFS by send/receive, with
+its snapshots, which keep their ids), else the generic copy runs. A volume with
+attachments is refused (400), and one with snapshots unless they can go along
+(none may be busy, and none may be made or deleted while it migrates), as is a
+destination that is not a configured backend, or the volume's own place.
 
 A force-delete of a migrating volume (or of its hidden target) cancels the flow:
 its processes are stopped, its steps revert, and its end starts the delete.
@@ -92,7 +96,8 @@ class VolumeMigrations:
         backend, pool = self._destination(host)
         with self.core.db.session() as session:
             volume = vr.get_volume(session, ctx, volume_id)
-            self.check_movable(session, volume)
+            self.check_movable(session, volume, keeps_snapshots=not force_host_copy and self.assisted(
+                volume.backend, backend))
             if volume.backend == backend and (pool is None or pool == volume.pool):
                 raise Invalid("Invalid host: Destination host must be different than the current host.")
             wanted = (volume.volume_type.extra_specs or {}).get(VOLUME_BACKEND_KEY) if volume.volume_type else None
@@ -111,8 +116,21 @@ class VolumeMigrations:
             raise Invalid(f"Invalid host: No available service named {host}")
         return backend, pool or None
 
-    def check_movable(self, session: Session, volume: models.Volume) -> None:
-        """Cinder's refusals of a migration, and Shoal's of an attached volume."""
+    def assisted(self, source_backend: str | None, backend: str | None) -> bool:
+        """The destination's driver takes the source's volumes itself (receive_volume),
+        snapshots included, rather than the generic copy."""
+        if source_backend not in self.core.volume_drivers or backend not in self.core.volume_drivers:
+            return False
+        try:
+            return vr.driver(self.core, backend).can_receive_volume(vr.driver(self.core, source_backend))
+        except Exception:  # only an offer: the generic copy does without
+            log.exception("backend %s: can_receive_volume failed", backend)
+            return False
+
+    def check_movable(self, session: Session, volume: models.Volume, keeps_snapshots: bool = False) -> None:
+        """Cinder's refusals of a migration, and Shoal's of an attached volume.
+        `keeps_snapshots`: the move takes the volume's snapshots along (a ZFS to
+        ZFS migration), so snapshots are no reason to refuse, unless one is busy."""
         if is_target(volume):
             raise Invalid(f"Invalid volume: Volume {volume.id} is the target of a migration.")
         if volume.status not in ("available", "in-use"):
@@ -124,9 +142,12 @@ class VolumeMigrations:
             raise Invalid(f"Invalid volume: Volume {volume.id} is attached: moving an attached volume's data needs "
                           "the compute service to swap it (Nova's swap_volume), which Shoal does not drive; "
                           "detach it first.")
-        if session.scalar(select(func.count()).select_from(models.VolumeSnapshot).where(
-                models.VolumeSnapshot.volume_id == volume.id)):
+        snapshots = select(func.count()).select_from(models.VolumeSnapshot).where(
+            models.VolumeSnapshot.volume_id == volume.id)
+        if not keeps_snapshots and session.scalar(snapshots):
             raise Invalid(f"Invalid volume: Volume {volume.id} must not have snapshots.")
+        if session.scalar(snapshots.where(models.VolumeSnapshot.status != "available")):
+            raise Invalid(f"Invalid volume: Volume {volume.id} has snapshots that are not available.")
         if volume.provider_location is None or volume.backend not in self.core.volume_drivers:
             raise Invalid(f"Invalid volume: Volume {volume.id} has no data on a configured backend to move.")
 
@@ -209,6 +230,7 @@ class VolumeMigrations:
             log.warning("volume %s: its migration has no flow left to finish it; undoing it", volume_id)
             try:
                 self.drop_target(volume_id)
+                self.release_source(volume_id)
             except Exception:
                 log.exception("volume %s: the migration's target could not be removed", volume_id)
             self.end_failed(volume_id, "the migration was interrupted by a restart of Shoal")
@@ -277,7 +299,7 @@ class VolumeMigrations:
         found = next((p for p in pools if p.name == pool), None)
         return dict(found.capabilities) if found is not None else {}
 
-    def make_target(self, volume_id: str, again: bool = False) -> tuple[VolumeRef, str]:
+    def make_target(self, volume_id: str, again: bool = False, data: bool = True) -> tuple[VolumeRef, str]:
         """The hidden target: its row (once), and its data on the destination,
         made unless made already; `again` (a copy cut short): a new target of a
         new id, the old one removed first -- so data of the old one that its
@@ -303,7 +325,7 @@ class VolumeMigrations:
                 session.refresh(target)
             ref, backend, made = vr.volume_ref(target), target.backend, target.provider_location is not None
         driver = vr.driver(self.core, backend)
-        if made:
+        if made or not data:
             return ref, backend
         # A create cut short by a crash may have left something (names come from ids).
         driver.delete_volume(ref)
@@ -312,6 +334,27 @@ class VolumeMigrations:
             connection.execute(update(models.Volume).where(models.Volume.id == ref.id).values(
                 provider_location=result.provider_location, status="available"))
         return VolumeRef(ref.id, ref.pool, result.size_gb, result.provider_location, ref.extra_specs), backend
+
+    def target_made(self, target_id: str, location: str) -> None:
+        with self.core.db.connection() as connection:
+            connection.execute(update(models.Volume).where(models.Volume.id == target_id).values(
+                provider_location=location, status="available"))
+
+    def snapshot_refs(self, volume_id: str) -> list:
+        """The volume's snapshots as its driver takes them, oldest first."""
+        with self.core.db.session() as session:
+            rows = session.scalars(select(models.VolumeSnapshot).where(models.VolumeSnapshot.volume_id == volume_id)
+                                   .order_by(models.VolumeSnapshot.created_at))
+            return [vr.snapshot_ref(s) for s in rows]
+
+    def release_source(self, volume_id: str) -> None:
+        """What a driver-assisted copy left on the source (its migration point);
+        only before the swap: after it, the source is the old data."""
+        if self.switched(volume_id):
+            return
+        ref, backend = self.source_ref(volume_id)
+        if backend in self.core.volume_drivers and ref.provider_location:
+            vr.driver(self.core, backend).release_sent(ref)
 
     def drop_target(self, volume_id: str) -> None:
         """The hidden target's data and row, whatever of them exists."""
@@ -335,9 +378,10 @@ class VolumeMigrations:
             return volume is not None and volume.migration_status == "completing"
 
     def switch(self, volume_id: str, backend: str, pool: str | None, location: str | None,
-               name_id: str | None) -> None:
+               name_id: str | None, snapshots: dict[str, str | None] | None = None) -> None:
         """The commit, one transaction: the volume takes the new place (and a
-        retype's type), the hidden target's row goes."""
+        retype's type), its snapshots theirs (`snapshots`: id -> location, those
+        that moved with it), the hidden target's row goes."""
         driver = vr.driver(self.core, backend)
         with self.core.db.session() as session:
             row = session.get(VolumeMigration, volume_id)
@@ -351,6 +395,10 @@ class VolumeMigrations:
                 volume.volume_type_id = row.new_type_id
                 volume.multiattach = spec_true(dict(vtype.extra_specs or {}) if vtype else {}, "multiattach")
             volume.migration_status, volume.progress = "completing", None
+            for snapshot_id, snapshot_location in (snapshots or {}).items():
+                snapshot = session.get(models.VolumeSnapshot, snapshot_id)
+                if snapshot is not None:
+                    snapshot.provider_location = snapshot_location
             target = session.get(models.Volume, row.target_id)
             if target is not None:
                 session.delete(target)

@@ -52,7 +52,8 @@ class VolumeRetype:
                                   f"backend {wanted}, and this volume is on {volume.backend}.")
                 if wanted not in self.core.volume_drivers:
                     raise Invalid(f"Invalid volume type: its backend {wanted} is not configured")
-                self.migrations.check_movable(session, volume)
+                self.migrations.check_movable(session, volume,
+                                              keeps_snapshots=self.migrations.assisted(volume.backend, wanted))
                 self.migrations.begin(session, volume, wanted, None, vtype.id, "retyping")
                 move = True
             else:

@@ -97,12 +97,13 @@ class VolumeFacts:
     status: str
     backend: str | None
     volume_type_id: str | None
+    migration_status: str | None = None
 
 
 _V, _T = models.Volume, models.VolumeType
 _VOLUME_FACTS = (
     select(_V.id, _V.project_id, _V.status, _V.size, _V.pool, _V.provider_location, _V.backend,
-           _V.volume_type_id, _T.extra_specs, _V.name_id)
+           _V.volume_type_id, _T.extra_specs, _V.name_id, _V.migration_status)
     .outerjoin(_T, _V.volume_type_id == _T.id)
     .where(_V.id == bindparam("volume_id"))
 )
@@ -115,7 +116,7 @@ def volume_facts(session: Session, ctx: RequestContext, volume_id: str) -> Volum
         raise NotFound(f"Volume {volume_id} could not be found.")
     ref = VolumeRef(row.name_id or row.id, row.pool or "", row.size, row.provider_location,
                     dict(row.extra_specs or {}))
-    return VolumeFacts(ref, row.project_id, row.status, row.backend, row.volume_type_id)
+    return VolumeFacts(ref, row.project_id, row.status, row.backend, row.volume_type_id, row.migration_status)
 
 
 def get_snapshot(session: Session, ctx: RequestContext, snapshot_id: str) -> models.VolumeSnapshot:

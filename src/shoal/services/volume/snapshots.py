@@ -18,6 +18,7 @@ from ..common.tasks import Gate, early_start
 from . import rows as vr
 from .listing import SNAPSHOT_SORT_KEYS as SORT_KEYS
 from .listing import check_sort, snapshot_query
+from .migrations import MIGRATING
 from .service_states import VolumeServiceStates
 
 SNAPSHOT_STATUSES = ("creating", "available", "deleting", "error", "error_deleting", "unmanaging", "restoring",
@@ -48,6 +49,8 @@ class VolumeSnapshots:
             if volume.status not in allowed:
                 raise Invalid(f"Invalid volume: Volume {volume_id} status must be available, but current status "
                               f"is: {volume.status}.")
+            if volume.migration_status in MIGRATING:  # a migration takes the snapshots it found at its start
+                raise Invalid("Invalid volume: Snapshot cannot be created while volume is migrating.")
             q.check_volume(self.core, session, volume.project_id, volume.volume_type_id, snapshots=1,
                            gigabytes=volume.ref.size_gb)
             # The backend work starts now, overlapping the insert and the commit.
@@ -122,6 +125,8 @@ class VolumeSnapshots:
             snap = vr.get_snapshot(session, ctx, snapshot_id)
             if not force and snap.status not in ("available", "error", "error_deleting"):
                 raise Invalid(f"Invalid snapshot: Volume Snapshot status must be available or error, not {snap.status}")
+            if snap.volume is not None and snap.volume.migration_status in MIGRATING:  # it may be on its way
+                raise Invalid("Invalid snapshot: Snapshot cannot be deleted while its volume is migrating.")
             snap.status, snap.task = "deleting", "delete"
         self.core.tasks.start(self._delete, snapshot_id)
 
