@@ -317,7 +317,7 @@ class FloorDaemons:
         sh("ganesha.nfsd", "-f", str(g.conf), "-L", str(g.log), "-p", str(g.pidfile))
         wanted = self.share_paths()
         wait_for("floor ganesha lists every export", lambda: wanted <= mount_exports(g.mount_port).keys())
-        g.pid = int(g.pidfile.read_text())
+        g.pid = int(g.pidfile.read_text().split()[0])  # ganesha does not truncate it
 
     def tgtd_back(self) -> None:
         """kill -9, then tgtd started by hand and every target made again with tgtadm."""
@@ -513,7 +513,7 @@ class Scale:
     # -- 2. the export daemons killed ----------------------------------------------------
 
     def ganesha_back(self) -> None:
-        kill_9([int((self.shoal.work / "ganesha" / "ganesha.pid").read_text())])
+        kill_9([int((self.shoal.work / "ganesha" / "ganesha.pid").read_text().split()[0])])
         wanted = self.share_paths()
         wait_for("Shoal's ganesha lists every export again", lambda: wanted <= mount_exports(self.mount_port).keys())
 

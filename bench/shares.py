@@ -66,7 +66,7 @@ class RawGanesha:
             assert time.monotonic() < deadline, "raw ganesha did not start"
             time.sleep(0.05)
         time.sleep(0.5)
-        self.pid = int(self.pidfile.read_text())
+        self.pid = int(self.pidfile.read_text().split()[0])
 
     def write_main(self) -> None:
         includes = sorted(str(p) for p in self.exports.glob("*.conf"))

@@ -29,7 +29,7 @@ KINDS = ("shoal", "ganesha", "tgtd", "zfs-fuse", "shoal+zfs-fuse")
 def ganesha_pid(server) -> int | None:
     config_dir = server.state_dir / "ganesha"
     try:
-        pid = int((config_dir / "ganesha.pid").read_text().strip())
+        pid = int((config_dir / "ganesha.pid").read_text().split()[0])  # ganesha does not truncate it
         state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
         cmdline = Path(f"/proc/{pid}/cmdline").read_text()
     except (OSError, ValueError):

@@ -120,7 +120,7 @@ def test_export_files_lost_while_ganesha_serves(many_shares):
 
 def test_ganesha_killed_and_its_directory_wiped(many_shares):
     server, api, paths = many_shares
-    pid = int((server.state_dir / "ganesha" / "ganesha.pid").read_text())
+    pid = int((server.state_dir / "ganesha" / "ganesha.pid").read_text().split()[0])
     fixed = recovered(server, "share")
     os.kill(pid, signal.SIGKILL)
     shutil.rmtree(server.state_dir / "ganesha" / "exports.d")

@@ -37,7 +37,7 @@ pytestmark = pytest.mark.integration
 def ganesha_pid(server) -> int | None:
     """The pid in Shoal's ganesha pidfile, if that process is alive (not a zombie)."""
     try:
-        pid = int((server.state_dir / "ganesha" / "ganesha.pid").read_text().strip())
+        pid = int((server.state_dir / "ganesha" / "ganesha.pid").read_text().split()[0])
         state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
     except (OSError, ValueError):
         return None

@@ -349,6 +349,13 @@ def test_a_pid_that_is_not_our_ganesha_is_not_ours():
     assert helper(host, manage_daemon=False).pid() == PID
 
 
+def test_the_pid_is_the_first_line_of_a_pidfile_written_over_a_longer_one():
+    """ganesha does not truncate its pidfile: 4242 written over 123457 leaves "4242\n7\n"."""
+    host = FakeGaneshaHost()
+    host.files[f"{CONF_DIR}/ganesha.pid"] = f"{PID}\n7\n"
+    assert helper(host).pid() == PID
+
+
 def test_three_hundred_rules_render_three_hundred_client_blocks():
     host = FakeGaneshaHost()
     rules = [rule(f"r{i}", f"10.{i // 250}.{i % 250}.1") for i in range(299)] + [rule("me", "127.0.0.1")]

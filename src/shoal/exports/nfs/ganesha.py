@@ -446,8 +446,11 @@ class GaneshaHelper(NfsHelper):
     # -- the daemon ---------------------------------------------------------------
 
     def pid(self) -> int | None:
-        """The pid in our pidfile, if that process is a ganesha (ours, when managed)."""
-        text = (self.host.read_file(self.pidfile) or "").strip()
+        """The pid in our pidfile, if that process is a ganesha (ours, when managed).
+        Only the first line counts: ganesha writes its pid over the old file without
+        truncating it, so a shorter pid leaves the tail of the longer one behind."""
+        lines = (self.host.read_file(self.pidfile) or "").split()
+        text = lines[0] if lines else ""
         if not text.isdigit():
             return None
         args = (self.host.read_file(f"/proc/{text}/cmdline") or "").split("\0")
