@@ -7,6 +7,8 @@ a 400, the quotas on groups and group snapshots hold."""
 
 from __future__ import annotations
 
+import json
+import sqlite3
 import uuid
 
 import pytest
@@ -209,3 +211,71 @@ def test_share_group_quotas(share_api):
         finally:
             client.delete(f"/quota-sets/{tenant_pid}")
     client.delete(f"/share-group-types/{gtype['id']}")
+
+
+def test_hostile_input_to_group_snapshots(share_api):
+    """Wrong JSON types, lone surrogates, odd queries: a 4xx with a fault body each,
+    the connection still usable, and no group snapshot or group made."""
+    client = share_api.client
+    name = f"sgs-{uuid.uuid4().hex[:8]}"
+    stype, gtype = _types(client, name)
+    group = wait_for_status(client, f"/share-groups/{_group(client, gtype, share_types=[stype['id']])['id']}",
+                            "available")
+    before = (client.get("/share-group-snapshots").json(), client.get("/share-groups").json())
+    headers = {"Content-Type": "application/json"}
+    for body in ({"share_group_snapshot": {"share_group_id": group["id"], "name": 123}},
+                 {"share_group_snapshot": {"share_group_id": group["id"], "name": "\ud800"}},
+                 {"share_group_snapshot": {"share_group_id": group["id"], "description": ["x"]}},
+                 {"share_group_snapshot": {"share_group_id": [group["id"]]}},
+                 {"share_group_snapshot": {"share_group_id": {"id": group["id"]}}},
+                 {"share_group_snapshot": "x"}, [], {"share_group": {"share_group_type_id": gtype["id"],
+                                                                    "source_share_group_snapshot_id": 7}},
+                 {"share_group": {"share_group_type_id": gtype["id"], "source_share_group_snapshot_id": None}}):
+        path = "/share-groups" if "share_group" in body else "/share-group-snapshots"
+        resp = client.post(path, content=json.dumps(body), headers=headers)
+        assert 400 <= resp.status_code < 500, (body, resp.status_code, resp.text)
+        fault(resp, resp.status_code)
+    for params in ({"sort_key": "bogus"}, {"sort_dir": "sideways"}, {"limit": "abc"}, {"limit": str(2**63)},
+                   {"offset": "-1"}):
+        resp = client.get("/share-group-snapshots/detail", params=params)
+        assert 400 <= resp.status_code < 500, (params, resp.status_code, resp.text)
+    assert (client.get("/share-group-snapshots").json(), client.get("/share-groups").json()) == before
+    _delete(client, f"/share-groups/{group['id']}")
+    client.delete(f"/share-group-types/{gtype['id']}")
+
+
+def test_group_snapshot_work_cut_short_by_a_restart(share_api):
+    """After a crash: a group snapshot left `deleting` is deleted (its ZFS snapshot
+    too), one left `creating` ends in error saying why, and deleting it then removes
+    whatever it had made on ZFS."""
+    from .test_share_restart import shoal_stopped
+
+    api, client, server = share_api, share_api.client, share_api.server
+    name = f"sgs-{uuid.uuid4().hex[:8]}"
+    stype, gtype = _types(client, name)
+    group = wait_for_status(client, f"/share-groups/{_group(client, gtype, share_types=[stype['id']])['id']}",
+                            "available")
+    share = api.create_share(size=1, share_type=stype["id"], share_group_id=group["id"])
+    dataset = api.dataset(share["id"])
+    made = []
+    for _ in range(2):
+        snap = _group_snapshot(client, group["id"]).json()["share_group_snapshot"]
+        made.append(wait_for_status(client, f"/share-group-snapshots/{snap['id']}", "available"))
+    deleting, creating = made
+    assert len(_snapshots_of(dataset)) == 2
+
+    with shoal_stopped(server) as db:
+        with sqlite3.connect(db) as conn:
+            conn.execute("UPDATE share_group_snapshots SET status='deleting' WHERE id=?", (deleting["id"],))
+            conn.execute("UPDATE share_group_snapshots SET status='creating' WHERE id=?", (creating["id"],))
+        conn.close()
+
+    with server.client() as after:
+        wait_gone(after, f"/share-group-snapshots/{deleting['id']}")
+        ended = wait_for_status(after, f"/share-group-snapshots/{creating['id']}", "error")
+        assert ended["members"] and len(_snapshots_of(dataset)) == 1
+        _delete(after, f"/share-group-snapshots/{creating['id']}")
+        assert _snapshots_of(dataset) == set()
+        _delete(after, f"/shares/{share['id']}", params={"share_group_id": group["id"]})
+        _delete(after, f"/share-groups/{group['id']}")
+        after.delete(f"/share-group-types/{gtype['id']}")
