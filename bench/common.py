@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
 import statistics
 import subprocess
 import sys
@@ -113,6 +114,35 @@ def bench_shoal(pool_size: str = "4G", datasets: tuple[str, ...] = ("raw",), bac
         _restore_registrations(rpcbind_before)
         for _ in range(20):
             if subprocess.run(["zpool", "destroy", "-f", pool], capture_output=True).returncode == 0:
+                break
+            time.sleep(0.5)
+        subprocess.run(["rm", "-rf", str(work)])
+
+
+@contextlib.contextmanager
+def two_pool_shoal(name: str):
+    """bench_shoal whose ZFS backend holds a second zpool of the bench's own as well
+    (`<second>/api`, beside `<second>/raw` for the floor); yields (shoal, the second
+    pool, the backend's name). Both pools are removed at the end."""
+    work = Path(os.environ.get("TMPDIR", "/tmp")) / f"shoal-bench-{name}-{os.getpid()}"
+    work.mkdir()
+    second = f"shoalbench{os.getpid()}b"
+    sh("truncate", "-s", "4G", str(work / "pool2.img"))
+    sh("zpool", "create", second, str(work / "pool2.img"))
+    try:
+        for dataset in ("api", "raw"):
+            sh("zfs", "create", f"{second}/{dataset}")
+
+        def two_pools(config: Path) -> None:
+            text = config.read_text()
+            config.write_text(re.sub(r'pools = \["([^"]+)"\]', rf'pools = ["\1", "{second}/api"]', text, count=1))
+
+        with bench_shoal(pool_size="4G", before_start=two_pools) as shoal:
+            backend = re.search(r"\[backends\.([^\]]+)\]", (shoal.work / "shoal.toml").read_text()).group(1)
+            yield shoal, second, backend
+    finally:
+        for _ in range(20):
+            if subprocess.run(["zpool", "destroy", second], capture_output=True).returncode == 0:
                 break
             time.sleep(0.5)
         subprocess.run(["rm", "-rf", str(work)])

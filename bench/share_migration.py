@@ -17,16 +17,13 @@ turns going first.
 from __future__ import annotations
 
 import argparse
-import os
-import re
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from common import Rounds, bench_shoal, latency, report, send, sh, wait_gone, wait_status  # noqa: E402
+from common import Rounds, latency, report, send, sh, two_pool_shoal, wait_gone, wait_status  # noqa: E402
 
 OPS = ("phase1", "complete")
 EXPERIMENTAL = {"X-OpenStack-Manila-API-Experimental": "true"}
@@ -123,35 +120,15 @@ def main() -> int:
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--mib", type=int, default=256, help="data in each share (the issue asks for 1024)")
     args = parser.parse_args()
-    work = Path(os.environ.get("TMPDIR", "/tmp")) / f"shoal-bench-migration-{os.getpid()}"
-    work.mkdir()
-    second = f"shoalbench{os.getpid()}b"
-    sh("truncate", "-s", "4G", str(work / "pool2.img"))
-    sh("zpool", "create", second, str(work / "pool2.img"))
-    try:
-        for name in ("api", "raw"):
-            sh("zfs", "create", f"{second}/{name}")
-
-        def two_pools(config: Path) -> None:
-            text = config.read_text()
-            config.write_text(re.sub(r'pools = \["([^"]+)"\]', rf'pools = ["\1", "{second}/api"]', text, count=1))
-
-        with bench_shoal(pool_size="4G", before_start=two_pools) as shoal:
-            http = shoal.client("share", {"X-OpenStack-Manila-API-Version": "2.84"})
-            backend = re.search(r"\[backends\.([^\]]+)\]", (shoal.work / "shoal.toml").read_text()).group(1)
-            api = Api(http, (f"shoal@{backend}#{shoal.pool}", f"shoal@{backend}#{second}"), args.mib)
-            floor = Floor((f"{shoal.pool}/raw", f"{second}/raw"), args.mib)
-            one_round(api, floor, 999, Rounds(OPS, shoal.settle))  # warm-up
-            rounds = Rounds(OPS, shoal.settle)
-            for index in range(args.rounds):
-                one_round(api, floor, index, rounds)
-            report(f"share migration of {args.mib} MiB between two zpools", args.rounds, rounds.results)
-    finally:
-        for _ in range(20):
-            if subprocess.run(["zpool", "destroy", second], capture_output=True).returncode == 0:
-                break
-            time.sleep(0.5)
-        subprocess.run(["rm", "-rf", str(work)])
+    with two_pool_shoal("migration") as (shoal, second, backend):
+        http = shoal.client("share", {"X-OpenStack-Manila-API-Version": "2.84"})
+        api = Api(http, (f"shoal@{backend}#{shoal.pool}", f"shoal@{backend}#{second}"), args.mib)
+        floor = Floor((f"{shoal.pool}/raw", f"{second}/raw"), args.mib)
+        one_round(api, floor, 999, Rounds(OPS, shoal.settle))  # warm-up
+        rounds = Rounds(OPS, shoal.settle)
+        for index in range(args.rounds):
+            one_round(api, floor, index, rounds)
+        report(f"share migration of {args.mib} MiB between two zpools", args.rounds, rounds.results)
     return 0
 
 
