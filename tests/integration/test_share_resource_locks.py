@@ -11,10 +11,13 @@ import uuid
 
 import pytest
 
+from tests.fixtures.zfs import destroy_dataset
+
 from .share_helpers import (
     fault,
     share_api,  # noqa: F401 - fixture
     wait_gone,
+    zfs_exists,
 )
 
 pytestmark = pytest.mark.integration
@@ -106,20 +109,41 @@ def test_locked_access_rules(share_api):
     share_api.delete_share(share["id"])
 
 
-def test_visibility_locks_go_with_the_share(share_api):
-    """A rule locked only against being seen does not keep its share: when the share
-    is deleted its rules go, and their locks with them (Manila's), none left listed."""
-    client = share_api.client
+def _hidden_rule(share_api) -> tuple[dict, dict, dict]:
+    """A share with a rule locked against being seen: (share, rule, the lock)."""
     share = share_api.create_share(name=f"rules-{uuid.uuid4().hex[:6]}")
     resp = share_api.action(share["id"], "allow_access", {"access_type": "ip", "access_to": "10.1.2.4",
                                                           "access_level": "ro", "lock_visibility": True})
     assert resp.status_code == 200, resp.text
     rule = resp.json()["access"]
-    shown, = client.get("/resource-locks", params={"resource_id": rule["id"]}).json()["resource_locks"]
+    shown, = share_api.client.get("/resource-locks", params={"resource_id": rule["id"]}).json()["resource_locks"]
     assert shown["resource_action"] == "show"
+    return share, rule, shown
+
+
+def test_visibility_locks_go_with_the_share(share_api):
+    """A rule locked only against being seen does not keep its share: when the share
+    is deleted its rules go, and their locks with them (Manila's), none left listed."""
+    client = share_api.client
+    share, rule, shown = _hidden_rule(share_api)
     other = lock(client, share["id"])  # a share lock of its own is not touched: it refuses the delete
     fault(client.delete(f"/shares/{share['id']}"), 403)
     assert client.delete(f"/resource-locks/{other['id']}").status_code == 204
     share_api.delete_share(share["id"])
     fault(client.get(f"/resource-locks/{shown['id']}"), 404)
     assert client.get("/resource-locks", params={"resource_id": rule["id"]}).json()["resource_locks"] == []
+
+
+def test_visibility_locks_go_when_the_share_is_unmanaged(share_api):
+    """Unmanage forgets the share's rules: their locks go too."""
+    client = share_api.client
+    share, rule, shown = _hidden_rule(share_api)
+    dataset = share_api.dataset(share["id"])
+    try:
+        assert share_api.action(share["id"], "unmanage").status_code == 202
+        wait_gone(client, f"/shares/{share['id']}")
+        fault(client.get(f"/resource-locks/{shown['id']}"), 404)
+        assert client.get("/resource-locks", params={"resource_id": rule["id"]}).json()["resource_locks"] == []
+    finally:
+        if zfs_exists(dataset):
+            destroy_dataset(dataset)

@@ -517,6 +517,7 @@ class Shares:
                 return
         with self.core.db.session() as session:
             share = session.get(models.Share, share_id)
+            drop_rule_locks(session.connection(), share_id)  # the rules are forgotten: their locks too
             for rule in session.scalars(select(models.AccessRule).where(models.AccessRule.share_id == share_id)):
                 session.delete(rule)
             session.delete(share)
