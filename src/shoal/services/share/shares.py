@@ -22,8 +22,8 @@ from ..common.scheduler import NoValidPool, choose_pool, choose_pool_now
 from ..common.tasks import Gate, early_start
 from ..common.types import TypeCatalog, check_bool
 from . import rows as sr
-from .listing import check_sort, share_query
 from .group_snapshots import refuse_if_member
+from .listing import check_sort, share_query
 from .locks import drop_rule_locks, refuse_if_locked
 
 log = logging.getLogger(__name__)
