@@ -7,6 +7,7 @@ pytest_plugins = [
     "tests.fixtures.postgres",
     "tests.fixtures.tgtd",
     "tests.fixtures.keystone",
+    "tests.fixtures.glance",
     "tests.fixtures.remotefs",
     "tests.fixtures.storpool",
     "tests.fixtures.zfssa",

@@ -11,96 +11,26 @@ are isolated, readers only read, members get 403 on admin operations, bad tokens
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
 import time
-from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
 import pytest
 
-from tests.fixtures.keystone import Keystone, User
-from tests.fixtures.shoal import (free_port, kill_ganesha, start_server, stop_server, stop_tgtd,
-                                  write_config)
+from .keystone_helpers import CACHE_SECONDS, clean_env, running_keystone_shoal
 
 pytestmark = pytest.mark.integration
 
 BIN = Path(sys.executable).parent
-CACHE_SECONDS = 2  # Shoal trusts a validated token this long
 TIMEOUT = 90
-
-
-@dataclass
-class KeystoneShoal:
-    url: str
-    keystone: Keystone
-    state_dir: Path
-    pool_root: str
-    clouds: Path  # clouds.yaml with one cloud per Keystone user (alice, bob, rita, admin)
-
-    def api(self, user: User | None = None, token: str | None = None) -> httpx.Client:
-        """A client of the Block Storage API on the project path of `user` (or of no one)."""
-        headers = {"OpenStack-API-Version": "volume 3.71"}
-        if user is not None or token is not None:
-            headers["X-Auth-Token"] = token or self.keystone.token(user)
-        return httpx.Client(base_url=f"{self.url}/volume/v3", headers=headers, timeout=60)
-
-
-def write_keystone_config(path: Path, state: Path, pool_root: str, iscsi_port: int, keystone: Keystone) -> None:
-    """The test server's usual config (tests/fixtures/shoal.py) on the port that Keystone's
-    catalog names, switched to keystone auth."""
-    write_config(path, state, keystone.shoal_port, pool_root, free_port(), free_port(), iscsi_port)
-    text = path.read_text()
-    assert 'auth = "noauth"' in text
-    service = keystone.service_user
-    path.write_text(text.replace('auth = "noauth"', 'auth = "keystone"') + f"""
-[keystone]
-auth_url = "{keystone.url}"
-username = "{service.name}"
-password = "{service.password}"
-project_name = "{service.project}"
-cache_seconds = {CACHE_SECONDS}
-""")
-
-
-def write_clouds(path: Path, keystone: Keystone) -> None:
-    users = {**keystone.users, "admin": keystone.admin}
-    path.write_text(json.dumps({"clouds": {name: keystone.cloud(user) for name, user in users.items()}}))
-    path.chmod(0o600)
 
 
 @pytest.fixture(scope="module")
 def ks_shoal(keystone, zpool, tmp_path_factory):
-    from tests.fixtures.ganesha import _registrations, _restore_registrations
-    from tests.fixtures.zfs import destroy_dataset
-
-    rpcbind_before = _registrations()
-    state = tmp_path_factory.mktemp("shoal-keystone")
-    pool_root = f"{zpool}/shoal-ks"
-    subprocess.run(["zfs", "create", pool_root], check=True, capture_output=True)
-    config = state / "shoal.toml"
-    iscsi_port = free_port()
-    write_keystone_config(config, state, pool_root, iscsi_port, keystone)
-    url = f"http://127.0.0.1:{keystone.shoal_port}"
-    process = start_server(config, state, url)
-    clouds = state / "clouds.yaml"
-    write_clouds(clouds, keystone)
-    try:
-        yield KeystoneShoal(url, keystone, state, pool_root, clouds)
-    finally:
-        stop_server(process)
-        kill_ganesha(state / "ganesha")
-        stop_tgtd(iscsi_port)
-        _restore_registrations(rpcbind_before)
-        destroy_dataset(pool_root)
-
-
-def clean_env(**extra: str) -> dict:
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("OS_", "CINDER_", "MANILA_"))}
-    env.update(extra)
-    return env
+    with running_keystone_shoal(keystone, zpool, tmp_path_factory, "shoal-ks") as server:
+        yield server
 
 
 @pytest.fixture(scope="module")
