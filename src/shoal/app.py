@@ -43,6 +43,6 @@ def create_app(settings: Settings, services: Services | None = None, start: bool
         identity.mount(app)
     share.mount(app)
     volume.mount(app)
-    if settings.image.enabled:
+    if services.images is not None:  # the built-in Image service; with an external Glance, no /image
         image.mount(app)
     return app

@@ -145,9 +145,21 @@ class QuotaConfig(Strict):
 
 
 class ImageConfig(Strict):
-    """The built-in Image service (Glance v2) served at /image."""
+    """The image service volumes are made from and uploaded to: the built-in Image service
+    (Glance v2) served at /image, or an external Glance."""
 
     enabled: bool = True
+    # builtin: Shoal's own, at /image and in its catalog. glance: an external Glance from the
+    # service catalog of the caller's token (needs api.auth = "keystone"); Shoal then serves no
+    # /image. auto: glance when api.auth = "keystone" and Keystone's catalog lists an image
+    # service (asked once at start-up), else builtin.
+    backend: Literal["auto", "builtin", "glance"] = "auto"
+    glance_url: str | None = None  # the external Glance's root, instead of the catalog's (Cinder's glance_api_servers)
+    glance_interface: Literal["public", "internal", "admin"] = "public"  # the catalog endpoint used
+    glance_region: str | None = None  # the catalog region; default: any
+    # Send Shoal's service user's token along with the caller's (X-Service-Token, Cinder's
+    # send_service_user_token), so a long copy outlives the caller's token.
+    send_service_token: bool = True
     # Where image data is kept: a directory (default <state_dir>/images).
     store: Literal["directory"] = "directory"
     store_dir: str | None = None
@@ -172,6 +184,15 @@ class Settings(Strict):
         if api is not None and api.auth == "keystone" and not (keystone.auth_url and keystone.password):
             raise ValueError("api.auth = 'keystone' needs keystone.auth_url and keystone.password")
         return keystone
+
+    @field_validator("image")
+    @classmethod
+    def _glance_needs_keystone(cls, image: ImageConfig, info: ValidationInfo) -> ImageConfig:
+        api = info.data.get("api")
+        if api is not None and image.backend == "glance" and api.auth != "keystone":
+            raise ValueError("image.backend = 'glance' needs api.auth = 'keystone' (Glance is called with the "
+                             "caller's Keystone token)")
+        return image
 
     @field_validator("backends", mode="before")
     @classmethod

@@ -15,6 +15,7 @@ from .common.messages import Messages
 from .common.quotas import Quotas
 from .common.tasks import TaskRunner
 from .common.types import share_types, volume_types
+from .image_client import build_client, choose_backend
 from .share.access import ShareAccess
 from .share.access_metadata import AccessMetadata
 from .share.export_locations import ShareExportLocations
@@ -89,6 +90,7 @@ class Services:
         self.flows = Flows(self.core.db, self.core.tasks)
         self.replicas = ShareReplicas(self.core, self.flows, settings.service.replica_sync_interval)
         self.share_instances = ShareInstances(self.core, self.shares, self.replicas, self.snapshots)
+        self.snapshots.replicas = self.replicas
         self.recycle_bin = RecycleBin(self.core, self.shares)
         self.access_metadata = AccessMetadata(self.core)
         self.share_transfers = ShareTransfers(self.core, self.access)
@@ -109,12 +111,6 @@ class Services:
         self.shares.migrations = self.share_migrations
         self.recovery.exporters.append(self.share_migrations.ensure_exports)
         self.access.followers.append(self.replicas.follow_rules)
-        self.images = None
-        if settings.image.enabled:
-            from .image import ImageService
-
-            self.images = ImageService(self.core)
-        self.volume_images = VolumeImages(self.core, self.volumes, self.images)
         self.identity = None
         if settings.api.auth == "identity":
             from .identity.identity import Identity
@@ -125,6 +121,15 @@ class Services:
             from .identity.keystone_tokens import KeystoneTokens  # keystoneauth1 is only needed in this mode
 
             self.keystone_tokens = KeystoneTokens(settings.keystone)
+        # The image service: the built-in one (`images`, served at /image) or an external Glance.
+        self.image_backend = choose_backend(settings, self.keystone_tokens)
+        self.images = None
+        if self.image_backend == "builtin":
+            from .image import ImageService
+
+            self.images = ImageService(self.core)
+        self.image_client = build_client(settings, self.core, self.image_backend, self.keystone_tokens, self.images)
+        self.volume_images = VolumeImages(self.core, self.volumes, self.image_client)
 
     def start(self, periodic: bool = True) -> None:
         """Bring backends up, finish what a crash interrupted, re-export everything."""

@@ -22,7 +22,8 @@ an entry under a clone.
   snapshots) with all_tenants, named `image-<image id>`. Deleting one drops its entry.
 - An image deleted drops its entries; the volumes cloned from them keep their
   data (a driver's delete keeps data that clones depend on, hidden, until the
-  last one goes).
+  last one goes). An external Glance does not tell of deletions: there an entry
+  stays until its image is asked for changed, or it is evicted.
 """
 
 from __future__ import annotations
@@ -49,6 +50,7 @@ from . import rows as vr
 from .volumes import Volumes
 
 if TYPE_CHECKING:
+    from ..image_client import ImageInfo
     from .images import ImageSource
 
 log = logging.getLogger(__name__)
@@ -84,10 +86,11 @@ def size_gb(virtual_size: int) -> int:
 
 
 class ImageVolumeCache:
-    def __init__(self, core: c.Core, volumes: Volumes, fill: Fill):
+    def __init__(self, core: c.Core, volumes: Volumes, fill: Fill, image_exists: Callable[[str], bool | None]):
         self.core = core
         self.volumes = volumes
         self.fill = fill
+        self.image_exists = image_exists  # None: the image service cannot tell (at start-up, with no caller)
 
     def limits(self, backend: str) -> Limits | None:
         """The backend's limits, or None when its cache is off."""
@@ -124,7 +127,7 @@ class ImageVolumeCache:
                 self._drop_entry_of(cache_volume.id)
                 return None
 
-    def checked_size(self, image: models.Image) -> int | None:
+    def checked_size(self, image: ImageInfo) -> int | None:
         """The virtual size of `image` as a fill checked it, when an entry holds the
         image as it is now (same updated_at and checksum; image data never changes):
         a request need not inspect the image again."""
@@ -287,8 +290,7 @@ class ImageVolumeCache:
         with self.core.db.session() as session:
             for entry in list(session.scalars(select(E))):
                 volume = session.get(V, entry.volume_id)
-                image = session.get(models.Image, entry.image_id)
-                if volume is not None and volume.status == "available" and image is not None:
+                if volume is not None and volume.status == "available" and self.image_exists(entry.image_id) is not False:
                     continue
                 log.info("image %s: cache entry on %s#%s dropped at start-up", entry.image_id, entry.backend,
                          entry.pool)

@@ -1,21 +1,24 @@
 """Volumes from images and images from volumes (Cinder's copy_image_to_volume and
 copy_volume_to_image), on every backend through one generic path: the driver
 makes the volume's data reachable (`VolumeDriver.open_data`) and qemu-img copies
-between it and the image store (`image_copy`).
+between it and the image's data (`image_copy`). The images are the built-in Image
+service's or an external Glance's, through one `ImageClient` (services.image_client).
 
 - A volume from an image: the image is checked in the request, before anything is
   made (active, a container and disk format qemu-img converts, its data complete
   and what `disk_format` says, safe -- no backing or data file, no outside extents
   --, and its virtual size fits the volume), then the volume is created as any
-  other and, `downloading`, filled; `bootable` and `volume_image_metadata` are set
-  as Cinder sets them. A failed copy leaves the volume `error` with a user message;
-  a restart during the copy, too (recovery: a `create` task cut short).
+  other and, `downloading`, filled (an external Glance's image data is checked the
+  same way once downloaded into the conversion directory, before it is copied);
+  `bootable` and `volume_image_metadata` are set as Cinder sets them. A failed copy
+  leaves the volume `error` with a user message; a restart during the copy, too
+  (recovery: a `create` task cut short).
 - An image from a volume: the image record is made and its upload begun in the
   request (visibility, quotas), the volume goes `uploading`; in the background the
   volume's data is converted into a file in the conversion directory and streamed
-  through the image service's own upload path (hashes, sizes, format checks,
-  quotas). The volume returns to its status either way; a failed upload leaves no
-  image behind.
+  to the image service (the built-in one's own upload path: hashes, sizes, format
+  checks, quotas; or Glance's, as the caller). The volume returns to its status
+  either way; a failed upload leaves no image behind.
 """
 
 from __future__ import annotations
@@ -25,7 +28,6 @@ import math
 import os
 import shutil
 import time
-import uuid
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -47,6 +49,7 @@ from ..common.checks import check_metadata
 from ..common.context import RequestContext
 from ..common.errors import Invalid, NotFound
 from ..common.image_format import QEMU_FORMATS, ImageRejected, inspect_stored, qemu_info
+from ..image_client import ImageClient, ImageInfo, LocalImage
 from . import image_copy
 from . import rows as vr
 from .image_cache import ImageVolumeCache
@@ -85,10 +88,12 @@ def strict_bool(value: Any, name: str) -> bool:
 
 @dataclass(frozen=True)
 class ImageSource:
-    """A checked image, as a new volume is filled from it."""
+    """A checked image, as a new volume is filled from it (by `reader`, whose token an
+    external Glance takes)."""
 
+    image: ImageInfo
+    reader: RequestContext
     image_id: str
-    path: str
     disk_format: str
     virtual_size: int
     min_size_gb: int  # what the volume must hold at least
@@ -108,16 +113,16 @@ class Upload:
 
 
 class VolumeImages:
-    def __init__(self, core: c.Core, volumes: Volumes, images):
+    def __init__(self, core: c.Core, volumes: Volumes, images: ImageClient | None):
         self.core = core
         self.volumes = volumes
-        self.images = images  # services.image.ImageService, or None when the image service is off
+        self.images = images  # None when the image service is off
         self.conversion_dir = Path(core.settings.state_dir) / "conversion"
-        self.cache = ImageVolumeCache(core, volumes, self.fill)
+        self.cache = ImageVolumeCache(core, volumes, self.fill, images.exists if images else lambda _id: None)
         if images is not None:
-            images.images.deleted_listeners.append(self.cache.image_deleted)
+            images.on_deleted(self.cache.image_deleted)
 
-    def _image_service(self):
+    def _image_service(self) -> ImageClient:
         if self.images is None:
             raise Invalid("Invalid input received: the image service is disabled on this Shoal")
         return self.images
@@ -163,8 +168,7 @@ class VolumeImages:
                          source.checksum, source.virtual_size)
 
         def fill(data: VolumeData) -> None:
-            image_copy.image_into_volume(self._image_service().store.host, source.path, source.disk_format, data,
-                                         self._progress(ref.id))
+            self._copy_into(source, ref, data, self._progress(ref.id))
         try:
             return drv.clone_image(ref, image, fill)
         except Exception as exc:  # noqa: BLE001 - whatever failed, the copy still makes the volume
@@ -182,23 +186,15 @@ class VolumeImages:
                           f"supported (only {', '.join(CONTAINER_FORMATS)})")
         if image.disk_format not in QEMU_FORMATS:
             raise Invalid(f"Image {image.id} is unacceptable: disk format {image.disk_format} cannot be converted")
-        path = service.store.path(image.id)
-        if path is None or os.path.getsize(path) != image.size:
-            have = "no data" if path is None else f"{os.path.getsize(path)} bytes"
-            raise Invalid(f"Image {image.id} is unacceptable: its data is incomplete ({have}, the image records "
-                          f"{image.size} bytes)")
         virtual = self.cache.checked_size(image)  # checked when an image-volume cache entry was filled
-        if virtual is None:
-            try:
-                inspect_stored(path, image.disk_format)
-                info = qemu_info(service.store.host, path, image.disk_format)
-                image_copy.check_integrity(service.store.host, path, image.disk_format)
-            except ImageRejected as exc:
-                raise Invalid(f"Image {image.id} is unacceptable: {exc}") from None
-            virtual = int(info.get("virtual-size") or image.virtual_size or image.size)
+        if virtual is None and service.data_is_local:
+            with service.local_copy(ctx, image, self.conversion_dir) as local:
+                virtual = self._checked_size(image, local)
+        if virtual is None:  # Glance's record for now; the data is checked once downloaded
+            virtual = int(image.virtual_size or image.size or 0)
         needed = max(gib_up(virtual), image.min_disk or 0)
         if size is not None:
-            if gib_up(image.size) > size:
+            if gib_up(image.size or 0) > size:
                 raise Invalid(f"Invalid input received: Size of specified image {gib_up(image.size)}GB is larger "
                               f"than volume size {size}GB.")
             if gib_up(virtual) > size:
@@ -207,36 +203,38 @@ class VolumeImages:
             if (image.min_disk or 0) > size:
                 raise Invalid(f"Invalid input received: Volume size {size}GB cannot be smaller than the image "
                               f"minDisk size {image.min_disk}GB.")
-        return ImageSource(image.id, path, image.disk_format, virtual, needed, self._metadata_of(image),
+        return ImageSource(image, ctx, image.id, image.disk_format, virtual, needed, self._metadata_of(image),
                            image.updated_at, image.checksum)
 
-    def _find_image(self, ctx: RequestContext, image_ref: Any) -> models.Image:
+    @staticmethod
+    def _checked_size(image: ImageInfo, local: LocalImage) -> int:
+        """The image's virtual size, once its data is found what `disk_format` says, safe,
+        and complete (Invalid, with the reason, when it is not)."""
+        try:
+            inspect_stored(local.path, image.disk_format)
+            info = qemu_info(local.host, local.path, image.disk_format)
+            image_copy.check_integrity(local.host, local.path, image.disk_format)
+        except ImageRejected as exc:
+            raise Invalid(f"Image {image.id} is unacceptable: {exc}") from None
+        return int(info.get("virtual-size") or image.virtual_size or image.size)
+
+    def _find_image(self, ctx: RequestContext, image_ref: Any) -> ImageInfo:
         """By id, else by name when exactly one visible image has it (as Cinder)."""
         invalid = Invalid("Invalid input received: Invalid image identifier or unable to access requested image.")
         if not isinstance(image_ref, str) or not image_ref:
             raise invalid
-        images = self._image_service().images
         try:
-            uuid.UUID(image_ref)
-        except ValueError:
-            found, _ = images.list(ctx, filters={"name": image_ref}, properties={}, tags=[], sort=[], limit=2,
-                                   marker=None)
-            if len(found) != 1:
-                raise (Invalid(f"Invalid input received: Multiple images are named {image_ref}; use the id.")
-                       if found else invalid) from None
-            return found[0]
-        try:
-            return images.get(ctx, image_ref)
+            return self._image_service().find(ctx, image_ref)
         except NotFound:
             raise invalid from None
 
     @staticmethod
-    def _metadata_of(image: models.Image) -> dict[str, str]:
+    def _metadata_of(image: ImageInfo) -> dict[str, str]:
         meta = {"image_id": image.id, "image_name": image.name or "", "checksum": image.checksum or "",
                 "container_format": image.container_format, "disk_format": image.disk_format,
                 "min_disk": str(image.min_disk or 0), "min_ram": str(image.min_ram or 0), "size": str(image.size)}
-        for prop in image.properties:
-            meta.setdefault(prop.name, prop.value)
+        for name, value in image.properties.items():
+            meta.setdefault(name, value)
         return meta
 
     def fill(self, volume_id: str, ref: VolumeRef, drv: VolumeDriver, source: ImageSource,
@@ -249,15 +247,23 @@ class VolumeImages:
                 return  # deleted (or reset) meanwhile: nothing to fill
         try:
             with drv.open_data(ref, writable=True) as data:
-                if not os.path.exists(source.path):
-                    raise ImageRejected(f"image {source.image_id} was deleted before its data was copied")
-                image_copy.image_into_volume(self._image_service().store.host, source.path, source.disk_format,
-                                             data, self._progress(volume_id, *also))
+                self._copy_into(source, ref, data, self._progress(volume_id, *also))
         except Exception as exc:
             vr.fail_volume(self.core, volume_id, "error", ACTION_COPY_IMAGE_TO_VOLUME, vr.DETAIL_DRIVER_FAILED,
                            f"Copying image {source.image_id} to the volume failed: {exc}")
             return
         self._filled(volume_id, drv, source)
+
+    def _copy_into(self, source: ImageSource, ref: VolumeRef, data: VolumeData, progress) -> None:
+        """The image's data onto the opened volume; data that was not checked in the
+        request (downloaded from Glance) is checked first, and must fit the volume."""
+        with self._image_service().local_copy(source.reader, source.image, self.conversion_dir) as local:
+            if not local.checked:
+                virtual = self._checked_size(source.image, local)
+                if gib_up(virtual) > ref.size_gb:
+                    raise ImageRejected(f"Image virtual size is {gib_up(virtual)}GB and doesn't fit in a volume of "
+                                        f"size {ref.size_gb}GB.")
+            image_copy.image_into_volume(local.host, local.path, source.disk_format, data, progress)
 
     def _filled(self, volume_id: str, drv: VolumeDriver, source: ImageSource) -> None:
         """The volume holds the image: `available`, bootable, with the image's metadata."""
@@ -315,9 +321,10 @@ class VolumeImages:
                     body.setdefault(key, value)
             answer = {"id": volume.id, "status": "uploading", "display_description": volume.description,
                       "size": volume.size, "volume_type": _type_view(vtype)}
-        image = service.images.create(ctx, body)
+        image = service.create(ctx, body)
+        ticket = None
         try:
-            ticket = service.data.begin(ctx, image.id)
+            ticket = service.begin_upload(ctx, image.id)
             with self.core.db.session() as session:
                 volume = vr.get_volume(session, ctx, volume_id)
                 self._may_upload(volume, force)
@@ -327,7 +334,7 @@ class VolumeImages:
                 updated_at = models.utcnow()
                 volume.updated_at = updated_at
         except BaseException:
-            self._drop_image(image.id)
+            service.discard(image.id, ticket)
             raise
         self.core.tasks.start(self._upload, plan, ticket)
         answer.update(updated_at=updated_at.isoformat(), image_id=image.id, container_format=container_format,
@@ -357,11 +364,10 @@ class VolumeImages:
                 with drv.open_data(ref, writable=False) as data:
                     self._room_for(data.path, ref.size_gb * GiB)
                     image_copy.volume_into_file(data, target, plan.disk_format, self._progress(plan.volume_id))
-            with open(target, "rb") as converted:
-                service.data.receive(ticket, iter(lambda: converted.read(1 << 20), b""))
+            service.upload(ticket, target)
         except Exception as exc:
             log.warning("volume %s: upload to image %s failed: %s", plan.volume_id, plan.image_id, exc)
-            self._drop_image(plan.image_id)
+            service.discard(plan.image_id, ticket)
             self._back(plan, f"Uploading the volume to image {plan.image_id} failed: {exc}")
         else:
             self._back(plan)
@@ -392,18 +398,6 @@ class VolumeImages:
                 self.core.message(session, volume.project_id, "VOLUME", volume.id, ACTION_COPY_VOLUME_TO_IMAGE,
                                   vr.DETAIL_DRIVER_FAILED, failure)
 
-    def _drop_image(self, image_id: str) -> None:
-        """An image whose upload failed is removed, record and data (as Cinder does)."""
-        service = self._image_service()
-        try:
-            with self.core.db.session() as session:
-                image = session.get(models.Image, image_id)
-                if image is not None and image.status != "active":
-                    session.delete(image)
-            service.store.delete(image_id)
-        except Exception as exc:
-            log.error("image %s: could not remove it after a failed upload: %s", image_id, exc)
-
     def recover(self) -> None:
         """After a restart: uploads cut short end, their volumes back where they were,
         their images gone (the image service has already dropped the partial data),
@@ -416,7 +410,7 @@ class VolumeImages:
         for volume_id, arg in stuck:
             image_id, _, back_to = arg.partition(":")
             if self.images is not None and image_id:
-                self._drop_image(image_id)
+                self.images.discard(image_id)  # no uploader now: an external Glance may refuse Shoal
             self._back(Upload(volume_id, image_id, "", back_to or "available"),
                        f"Uploading the volume to image {image_id} was interrupted by a restart of Shoal.")
 
