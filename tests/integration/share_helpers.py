@@ -283,27 +283,35 @@ class ShareApi:
         types = self.client.get("/types", params={"is_public": "all"}).json()["share_types"]
         return {s["id"] for s in shares}, {s["id"] for s in snaps}, {t["id"] for t in types}
 
+    def group_state(self) -> tuple[set[str], set[str]]:
+        """The share group snapshots and share groups there are (a failed test may leave them)."""
+        snaps = self.client.get("/share-group-snapshots", params={"all_tenants": 1}).json()["share_group_snapshots"]
+        groups = self.client.get("/share-groups", params={"all_tenants": 1}).json()["share_groups"]
+        return {s["id"] for s in snaps}, {g["id"] for g in groups}
 
-def _remove_leftovers(api: ShareApi, before: tuple[set[str], set[str], set[str]]) -> list[str]:
-    """Delete (through the API) what appeared since `before`; returns what could not be removed."""
+
+def _force_gone(client: httpx.Client, paths: Iterable[str], problems: list[str]) -> None:
+    for path in paths:
+        client.post(f"{path}/action", json={"force_delete": None})
+        try:
+            wait_gone(client, path, timeout=30)
+        except pytest.fail.Exception as exc:
+            problems.append(str(exc))
+
+
+def _remove_leftovers(api: ShareApi, before: tuple[set[str], set[str], set[str]],
+                      groups_before: tuple[set[str], set[str]] = (set(), set())) -> list[str]:
+    """Delete (through the API) what appeared since `before`; returns what could not be removed.
+    Group snapshots go first (their members keep shares), groups last."""
     problems: list[str] = []
     shares0, snaps0, types0 = before
     shares1, snaps1, types1 = api.snapshot_state()
     client = api.client
-    for snap_id in snaps1 - snaps0:
-        path = f"/snapshots/{snap_id}"
-        client.post(f"{path}/action", json={"force_delete": None})
-        try:
-            wait_gone(client, path, timeout=30)
-        except pytest.fail.Exception as exc:
-            problems.append(str(exc))
-    for share_id in shares1 - shares0:
-        path = f"/shares/{share_id}"
-        client.post(f"{path}/action", json={"force_delete": None})
-        try:
-            wait_gone(client, path, timeout=30)
-        except pytest.fail.Exception as exc:
-            problems.append(str(exc))
+    group_snaps1, groups1 = api.group_state()
+    _force_gone(client, (f"/share-group-snapshots/{i}" for i in group_snaps1 - groups_before[0]), problems)
+    _force_gone(client, (f"/snapshots/{i}" for i in snaps1 - snaps0), problems)
+    _force_gone(client, (f"/shares/{i}" for i in shares1 - shares0), problems)
+    _force_gone(client, (f"/share-groups/{i}" for i in groups1 - groups_before[1]), problems)
     for type_id in types1 - types0:
         resp = client.delete(f"/types/{type_id}")
         if resp.status_code not in (202, 404):
@@ -316,11 +324,11 @@ def share_api(shoal_server):
     """A ShareApi on the session's Shoal; everything the test made is removed afterwards."""
     with shoal_server.client() as client:
         api = ShareApi(shoal_server, client)
-        before = api.snapshot_state()
+        before, groups_before = api.snapshot_state(), api.group_state()
         yield api
         # The server may have been restarted by the test: a fresh client is safest.
     with shoal_server.client() as client:
-        problems = _remove_leftovers(ShareApi(shoal_server, client), before)
+        problems = _remove_leftovers(ShareApi(shoal_server, client), before, groups_before)
     assert not problems, f"clean-up left things behind: {problems}"
 
 
