@@ -202,6 +202,9 @@ def test_share_group_quotas(share_api):
                 "share_group_type_id": gtype["id"], "source_share_group_snapshot_id": snap["id"]}}), 413)
             usage = client.get(f"/quota-sets/{tenant_pid}/detail").json()["quota_set"]
             assert usage["share_groups"]["in_use"] == 1 and usage["share_group_snapshots"]["in_use"] == 1
+            limits = tenant.get("/limits").json()["limits"]["absolute"]
+            assert (limits["maxTotalShareGroups"], limits["totalShareGroupsUsed"]) == (1, 1)
+            assert (limits["maxTotalShareGroupSnapshots"], limits["totalShareGroupSnapshotsUsed"]) == (1, 1)
             assert len(tenant.get("/share-groups").json()["share_groups"]) == 1
             assert len(tenant.get("/share-group-snapshots").json()["share_group_snapshots"]) == 1
             _delete(tenant, f"/share-group-snapshots/{snap['id']}")

@@ -136,12 +136,13 @@ async def limits(call: ShareCall = Depends(share_call)):
         "maxTotalShareNetworks": limit["share_networks"],
         "totalSharesUsed": used["shares"], "totalShareGigabytesUsed": used["gigabytes"],
         "totalShareSnapshotsUsed": used["snapshots"], "totalSnapshotGigabytesUsed": used["snapshot_gigabytes"],
-        "totalShareNetworksUsed": 0,
+        "totalShareNetworksUsed": used["share_networks"],
     }
     if call.v("2.40"):
         absolute.update(maxTotalShareGroups=limit["share_groups"],
                         maxTotalShareGroupSnapshots=limit["share_group_snapshots"],
-                        totalShareGroupsUsed=0, totalShareGroupSnapshotsUsed=0)
+                        totalShareGroupsUsed=used["share_groups"],
+                        totalShareGroupSnapshotsUsed=used["share_group_snapshots"])
     if call.v("2.53"):
         absolute.update(maxTotalShareReplicas=limit["share_replicas"],
                         maxTotalReplicaGigabytes=limit["replica_gigabytes"],
