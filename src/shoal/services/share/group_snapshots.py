@@ -288,8 +288,11 @@ class ShareGroupSnapshots:
                     sr.fail_share(self.core, ref.id, "error", sr.ACTION_CREATE, sr.DETAIL_DRIVER_FAILED,
                                   f"create failed: {exc}")
                     continue
-                if not self.shares._finish(ref.id, result, "creating"):
-                    driver.delete_share(ref)  # deleted while it was being made
+                if not self.shares._finish(ref.id, result, "creating"):  # deleted while it was being made
+                    try:
+                        driver.delete_share(ref)
+                    except Exception as exc:
+                        log.error("share %s: could not remove what was made for it: %s", ref.id, exc)
         with self.core.db.session() as session:
             group = session.get(ShareGroup, group_id)
             if group is not None and group.status == "creating":
