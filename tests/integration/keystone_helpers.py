@@ -44,11 +44,12 @@ class KeystoneShoal:
         return httpx.Client(base_url=f"{self.url}/volume/v3", headers=headers, timeout=60)
 
 
-def write_keystone_config(path: Path, state: Path, pool_root: str, iscsi_port: int, keystone: Keystone) -> None:
+def write_keystone_config(path: Path, state: Path, pool_root: str, iscsi_port: int, keystone: Keystone,
+                          backend_keys: str = "") -> None:
     """The test server's usual config (tests/fixtures/shoal.py) on the port that Keystone's
-    catalog names, switched to keystone auth."""
+    catalog names, switched to keystone auth; `backend_keys` (TOML lines) go into its backend's table."""
     write_config(path, state, keystone.shoal_port, pool_root, free_port(), free_port(), iscsi_port)
-    text = path.read_text()
+    text = path.read_text().replace("[backends.test]\n", "[backends.test]\n" + backend_keys, 1)
     assert 'auth = "noauth"' in text
     service = keystone.service_user
     path.write_text(text.replace('auth = "noauth"', 'auth = "keystone"') + f"""
@@ -74,7 +75,8 @@ def clean_env(**extra: str) -> dict:
 
 
 @contextmanager
-def running_keystone_shoal(keystone: Keystone, zpool: str, tmp_path_factory, name: str) -> Iterator[KeystoneShoal]:
+def running_keystone_shoal(keystone: Keystone, zpool: str, tmp_path_factory, name: str,
+                           backend_keys: str = "") -> Iterator[KeystoneShoal]:
     """A Shoal of its own (state, dataset `<zpool>/<name>`, ports, ganesha, tgtd) with
     `api.auth = "keystone"`, stopped and cleaned up on exit."""
     from tests.fixtures.ganesha import _registrations, _restore_registrations
@@ -88,7 +90,7 @@ def running_keystone_shoal(keystone: Keystone, zpool: str, tmp_path_factory, nam
     iscsi_port = free_port()
     process = None
     try:
-        write_keystone_config(config, state, pool_root, iscsi_port, keystone)
+        write_keystone_config(config, state, pool_root, iscsi_port, keystone, backend_keys)
         url = f"http://127.0.0.1:{keystone.shoal_port}"
         process = start_server(config, state, url)
         clouds = state / "clouds.yaml"

@@ -34,7 +34,17 @@ from shoal.services.image_client.glance import GlanceImages
 from tests.fixtures.keystone import User
 
 from .keystone_helpers import KeystoneShoal, clean_env, running_keystone_shoal
-from .volume_helpers import HOST1, GiB, Lun, MiB, VolumeApi, pattern, wait_until
+from .volume_helpers import (
+    HOST1,
+    GiB,
+    Lun,
+    MiB,
+    VolumeApi,
+    messages_for,
+    pattern,
+    wait_until,
+    zfs,
+)
 from .volume_image_helpers import (
     download,
     lun_spec,
@@ -55,7 +65,8 @@ TIMEOUT = 300
 def gl_shoal(keystone, glance, zpool, tmp_path_factory):
     """A Shoal behind the test Keystone, started once Glance is in its catalog;
     `[image] backend` is left at "auto"."""
-    with running_keystone_shoal(keystone, zpool, tmp_path_factory, "shoal-glance") as server:
+    with running_keystone_shoal(keystone, zpool, tmp_path_factory, "shoal-glance",
+                                backend_keys="image_volume_cache_enabled = true\n") as server:
         yield server
 
 
@@ -152,6 +163,57 @@ def test_glance_decides_who_sees_an_image_and_a_too_big_one_is_refused_up_front(
     volume = alice_api.create_volume(1, imageRef=small["id"], wait=None)  # alice may: her own image
     assert alice_api.wait_volume(volume["id"], "available", timeout=TIMEOUT)["bootable"] == "true"
     alice_api.delete_volume(volume["id"])
+
+
+def test_data_that_is_not_its_disk_format_is_refused_once_downloaded(gl_shoal, glance, tmp_path):
+    """Glance 33 keeps a qcow2 said to be raw (it refuses a backing file itself). Shoal
+    inspects the data it downloaded before a byte reaches the volume, as it inspects its
+    own store's: the volume ends `error` with the reason, and the download is gone."""
+    alice = gl_shoal.keystone.users["alice"]
+    with glance.client(gl_shoal.keystone.token(alice)) as images:
+        image = upload_image(images, make_image(tmp_path, "qcow2", 8 * MiB, "liar"), "raw")
+    api = volumes(gl_shoal, alice)
+    volume = api.create_volume(1, imageRef=image["id"], wait=None)
+    failed = api.wait_volume(volume["id"], "error", timeout=TIMEOUT)
+    assert failed["bootable"] == "false" and "volume_image_metadata" not in failed
+    (message,) = messages_for(api.client, volume["id"])
+    assert f"Copying image {image['id']} to the volume failed" in message["user_message"]
+    assert "does not match disk_format raw" in message["user_message"], message
+    assert not list((gl_shoal.state_dir / "conversion").glob(".*"))
+    api.delete_volume(volume["id"])
+
+
+def test_a_second_volume_of_a_glance_image_is_a_clone_of_the_cache_entry(gl_shoal, glance, tmp_path):
+    """The image-volume cache works on Glance's images: the first volume fills the entry
+    (a download), the second is a ZFS clone of its snapshot and downloads nothing -- shown
+    by damaging Glance's stored file behind its back: the second volume still reads as the
+    image was. (Glance does not tell of deletions: an entry goes when the image is found
+    changed, or is evicted.)"""
+    alice, admin = gl_shoal.keystone.users["alice"], gl_shoal.keystone.admin
+    source = make_image(tmp_path, "raw", GiB, "cached-from-glance")
+    with glance.client(gl_shoal.keystone.token(alice)) as images:
+        image = upload_image(images, source, "raw")
+    api, admin_api = volumes(gl_shoal, alice), volumes(gl_shoal, admin)
+    first = api.create_volume(1, imageRef=image["id"], wait=None)
+    first = api.wait_volume(first["id"], "available", timeout=TIMEOUT)
+    listed = admin_api.client.get("/volumes/detail", params={"all_tenants": 1}).json()["volumes"]
+    (cache,) = [v for v in listed if v["name"] == f"image-{image['id']}"]
+    cache_dataset = f"{gl_shoal.pool_root}/volume-{cache['id']}"
+
+    stored = glance.store_dir / image["id"]
+    with open(stored, "r+b") as fh:  # Glance's copy is no longer the image
+        fh.write(pattern("not-the-image", MiB))
+    second = api.create_volume(1, imageRef=image["id"], wait=None)
+    second = api.wait_volume(second["id"], "available", timeout=TIMEOUT)
+    for volume in (first, second):
+        origin = zfs("get", "-H", "-p", "-o", "value", "origin", f"{gl_shoal.pool_root}/volume-{volume['id']}")
+        assert origin.stdout.strip().startswith(f"{cache_dataset}@"), origin.stdout
+        attachment = api.attach(volume["id"], HOST1)
+        same_data(source, "raw", lun_spec(attachment, HOST1))
+        api.detach(attachment["id"])
+    assert second["volume_image_metadata"]["image_id"] == image["id"]
+    for volume in (first, second):
+        api.delete_volume(volume["id"])
 
 
 def short_lived_token(keystone, user: User, seconds: int) -> str:

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import itertools
 import logging
+import shutil
 import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -192,6 +193,10 @@ class GlanceImages(ImageClient):
     @contextmanager
     def local_copy(self, ctx: RequestContext, image: ImageInfo, work_dir: Path) -> Iterator[LocalImage]:
         work_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+        free = shutil.disk_usage(work_dir).free
+        if image.size is not None and image.size > free:  # checked before use, as Cinder's image_conversion_dir
+            raise Invalid(f"not enough space in {work_dir} to download image {image.id}: {image.size} bytes "
+                          f"needed, {free} free")
         target = work_dir / f".{image.id}.{uuid.uuid4().hex[:8]}.download"
         try:
             with self._calling("download the image"):
