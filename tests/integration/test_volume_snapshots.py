@@ -18,38 +18,19 @@ import pytest
 
 from .volume_helpers import (
     GiB,
-    HOST1,
-    MiB,
-    Lun,
     fault,
     pattern,
+    read_through_iscsi,
     sha256,
     volume_api,  # noqa: F401 - fixture
     wait_for_status,
     wait_gone,
+    write_through_iscsi,
     zfs_exists,
     zfs_names,
 )
 
 pytestmark = pytest.mark.integration
-
-
-def write_through_iscsi(volume_api, volume_id: str, data: bytes) -> None:
-    attachment = volume_api.attach(volume_id, HOST1)
-    try:
-        Lun.of(attachment["connection_info"]).write(HOST1, data)
-    finally:
-        volume_api.detach(attachment["id"])
-
-
-def read_through_iscsi(volume_api, volume_id: str, size: int = MiB) -> tuple[bytes, int]:
-    """The first `size` bytes of the volume and its capacity, as host1 sees them."""
-    attachment = volume_api.attach(volume_id, HOST1)
-    try:
-        lun = Lun.of(attachment["connection_info"])
-        return lun.read(HOST1, size), lun.capacity(HOST1)
-    finally:
-        volume_api.detach(attachment["id"])
 
 
 def test_snapshot_clone_revert_and_cascade(volume_api):

@@ -271,6 +271,24 @@ def pattern(seed: str, size: int = MiB) -> bytes:
     return bytes(out[:size])
 
 
+def write_through_iscsi(volume_api, volume_id: str, data: bytes) -> None:
+    attachment = volume_api.attach(volume_id, HOST1)
+    try:
+        Lun.of(attachment["connection_info"]).write(HOST1, data)
+    finally:
+        volume_api.detach(attachment["id"])
+
+
+def read_through_iscsi(volume_api, volume_id: str, size: int = MiB) -> tuple[bytes, int]:
+    """The first `size` bytes of the volume and its capacity, as host1 sees them."""
+    attachment = volume_api.attach(volume_id, HOST1)
+    try:
+        lun = Lun.of(attachment["connection_info"])
+        return lun.read(HOST1, size), lun.capacity(HOST1)
+    finally:
+        volume_api.detach(attachment["id"])
+
+
 # ---- Shoal's tgtd --------------------------------------------------------------------------------
 
 
