@@ -7,11 +7,12 @@ Source side (``/api/storage/v1/replication``):
   replication address (an emulator's ``replication_ip``; peers are emulators
   of this process) and checks its password; listed as ``{id, label,
   hostname, asn, address: '<ip>:216'}``.
-- ``actions``: POST ``{pool, project, target, target_pool, [share]}`` (a share
+- ``actions``: POST ``{pool, project, target, target_pool, [share], [include_snaps]}`` (a share
   only once its ``.../replication`` says ``inherited: false``); PUT
   ``actions/<id>/sendupdate`` (202) starts an update in the background: a ZFS
   snapshot of the project or share, sent in full the first time and
-  incrementally after (``zfs send -p``, properties included), received by the
+  incrementally after (``zfs send -p``, properties included; with
+  ``include_snaps``, the default, a share's other snapshots too: ``-R``/``-I``), received by the
   peer into the package ``<id>``. GET shows ``state: 'sending'`` and
   ``last_result: '<unknown>'`` meanwhile, then ``state: 'idle'`` and
   ``last_result: 'success'`` or ``'failed'`` (the replication service off on
@@ -80,6 +81,7 @@ class Action:
     share: str | None
     target: Target
     target_pool: str
+    include_snaps: bool = True  # the appliance's default: a share's other snapshots travel too
     state: str = "idle"
     last_result: str = "<unknown>"
     last_sync: str = ""
@@ -94,7 +96,7 @@ class Action:
         out = {"id": self.id, "href": f"/api/storage/v1/replication/actions/{self.id}", "pool": self.pool,
                "project": self.project, "target": self.target.label, "target_id": self.target.id,
                "target_pool": self.target_pool, "state": self.state, "last_result": self.last_result,
-               "last_sync": self.last_sync, "enabled": True, "continuous": False, "include_snaps": True,
+               "last_sync": self.last_sync, "enabled": True, "continuous": False, "include_snaps": self.include_snaps,
                "replication_of": self.dataset_rel}
         if self.share:
             out["share"] = self.share
@@ -157,7 +159,11 @@ class Replication:
                     self.app.pool.zfs.host.run(["zfs", "snapshot", "-r", snap])
             previous = action.snapshots[-1] if action.snapshots else None
             action.snapshots.append(snap)
-            send = ["zfs", "send", "-p", *([] if action.share else ["-R"]), *(["-i", previous] if previous else []), snap]
+            # A project's stream holds its shares (-R); a share's holds its other
+            # snapshots when include_snaps (-R, and -I for those made since the last update).
+            whole = not action.share or action.include_snaps
+            since = ["-I" if action.share and action.include_snaps else "-i", previous] if previous else []
+            send = ["zfs", "send", "-p", *(["-R"] if whole else []), *since, snap]
             with peer.lock:
                 package = peer.replication.receive_into(action, self.app)
                 self.app.pool.zfs.host.pipe(send, ["zfs", "receive", "-F", package])
@@ -261,7 +267,7 @@ def create_action(app: Appliance, args: dict, body: Any) -> tuple[int, Any]:
     if target is None:
         raise invalid(f"no replication target labelled \"{body['target']}\"")
     action = Action(str(uuid.uuid4()).replace("-", "")[:16], body["pool"], body["project"], share, target,
-                    str(body["target_pool"]))
+                    str(body["target_pool"]), values.boolean(body.get("include_snaps", True), "include_snaps"))
     _repl(app).actions[action.id] = action
     return 201, {"action": action.view()}
 

@@ -109,6 +109,12 @@ class ZfssaIscsiBackendConfig(_ZfssaCommon):
     # /etc/iscsi/initiatorname.iscsi, else one named after the host), in this group.
     copy_initiator: str | None = None
     copy_initiator_group: str = "shoal-image-copy"
+    # zfssa_replication_ip: where other appliances reach this one for replication
+    # (their replication target's address is "<ip>:216"). Set, a volume of
+    # another zfssa_iscsi backend whose appliance has this one as a target
+    # migrates here by the appliance's replication (lun_migration).
+    replication_ip: str | None = None
+    replication_timeout: float = Field(3600.0, gt=0)  # how long a replication update may take
 
     @field_validator("cache_project", "copy_initiator_group")
     @classmethod

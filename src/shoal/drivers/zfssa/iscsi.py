@@ -9,6 +9,9 @@ ZFSSAISCSIDriver 1.0.4, reference §3.4), with what it got wrong fixed:
 - an initiator-group change that fails fails the attach;
 - `location_info` and the capabilities carry no credentials.
 
+Migration onto this backend from another appliance by replication (§3.8):
+`lun_migration`.
+
 Images (§3.6): a LUN's data is reached for copies over iSCSI by qemu-img on
 Shoal's host (`lun_data`), and a volume from an image is a clone of the
 appliance-side image cache (`lun_image_cache`) when `enable_local_cache`.
@@ -58,6 +61,7 @@ from .config import ZfssaIscsiBackendConfig
 from .iscsi_setup import ensure_target, setup
 from .lun_data import LunData
 from .lun_image_cache import LunImageCache
+from .lun_migration import LunMigrationMixin
 from .rest import ApplianceError, ApplianceNotFound, RestClient
 
 log = logging.getLogger(__name__)
@@ -71,7 +75,7 @@ def gib_up(nbytes) -> int:
     return max(1, math.ceil(int(nbytes or 0) / GiB))
 
 
-class ZfssaIscsiVolumeDriver(VolumeDriver):
+class ZfssaIscsiVolumeDriver(LunMigrationMixin, VolumeDriver):
     storage_protocol = "iSCSI"
 
     def __init__(self, name: str, config: ZfssaIscsiBackendConfig, rest: RestClient | None = None,
@@ -243,6 +247,8 @@ class ZfssaIscsiVolumeDriver(VolumeDriver):
         that clones still need is hidden (lun_gc); a clone's own temporary
         snapshot, and hidden origins nothing needs any more, go with it."""
         name = self._lun_name(volume)
+        if volume.provider_location is None:  # made by a receive cut short? (lun_migration)
+            self._drop_staging(volume.id)
         with self._gc_lock:
             try:
                 lun = self.api.lun(*self._where, name)

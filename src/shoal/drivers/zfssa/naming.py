@@ -39,3 +39,9 @@ def volume_id_of(prefix: str, name: str) -> str | None:
     if name.startswith(prefix) and _ID.fullmatch(name[len(prefix):]):
         return name[len(prefix):]
     return None
+
+
+def migration_project(volume_id: str) -> str:
+    """The project a migration's replication package is severed into on the
+    destination, named by the volume it is made for (the hidden target)."""
+    return "shoal-migrating-" + checked_id(volume_id, "volume")
