@@ -4,7 +4,7 @@ also by a new Shoal process when the old one saw the old mount."""
 from __future__ import annotations
 
 from shoal.drivers.zfs.remounts import RemountWatch
-from shoal.drivers.zfs.zfs import Mount, ZfsError
+from shoal.drivers.zfs.zfs import ZfsError
 
 
 class Devices:
@@ -22,10 +22,11 @@ class Listing:
     def __init__(self):
         self.down = False
 
-    def mountpoints(self, root: str) -> dict[str, Mount]:
+    def get(self, name: str, props) -> dict[str, str]:
         if self.down:
             raise ZfsError("connect: Connection refused")
-        return {root: Mount("/tank/shoal", True)}
+        assert name == "tank/shoal" and list(props) == ["mountpoint"]
+        return {"mountpoint": "/tank/shoal"}
 
 
 def test_a_new_mount_is_noticed_until_the_exports_are_made_again(tmp_path):

@@ -61,12 +61,12 @@ class RemountWatch:
             mountpoint = self._mountpoints.get(root)
             if mountpoint is None:
                 try:
-                    mount = self.zfs.mountpoints(root).get(root)
+                    mountpoint = self.zfs.get(root, ["mountpoint"]).get("mountpoint", "")
                 except ZfsError:
                     return None
-                if mount is None or not mount.mountpoint.startswith("/"):
+                if not mountpoint.startswith("/"):
                     continue  # not mounted anywhere: nothing of it is exported
-                mountpoint = self._mountpoints[root] = mount.mountpoint
+                self._mountpoints[root] = mountpoint
             device = self.host.device_of(mountpoint)
             if device is None:
                 return None

@@ -25,7 +25,7 @@ from abc import ABC, abstractmethod
 from shoal.drivers.base import DriverError, NotFoundOnBackend, UnsafeToManage
 from shoal.hosts import CommandError, Host
 
-from .zfs import Zfs, ZfsError, ZfsNotFound
+from .zfs import Mount, Zfs, ZfsError, ZfsNotFound
 
 VOLUME_FILE = "volume.raw"
 GiB = 1024**3
@@ -116,6 +116,9 @@ class Layout(ABC):
     def made(self, dataset: str, props: dict[str, str]) -> None:
         """Shoal just created (or cloned) `dataset` with `props`."""
 
+    def learn(self, mounts: dict[str, Mount]) -> None:
+        """Mountpoints read in bulk (one `zfs list` for a whole recovery pass)."""
+
     @staticmethod
     def thick(refreservation: str | None) -> bool:
         return refreservation not in (None, "", "-", "0", "none")
@@ -177,6 +180,12 @@ class FileLayout(Layout):
             return
         self._mountpoints[dataset] = f"{base.rstrip('/')}/{leaf}"
         self._inferred.add(dataset)
+
+    def learn(self, mounts):
+        for dataset, mount in mounts.items():
+            if mount.mountpoint.startswith("/"):
+                self._mountpoints[dataset] = mount.mountpoint
+                self._inferred.discard(dataset)
 
     def forget(self, dataset):
         self._mountpoints.pop(dataset, None)

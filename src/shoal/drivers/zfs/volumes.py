@@ -408,6 +408,12 @@ class ZfsVolumeDriver(ManageMixin, RevertMixin, MigrationMixin, VolumeDriver):
         fresh = self._remounts.remounted()
         failed: dict[str, str] = {}
         wanted, specs = [], {}
+        if self.layout.kind == "file":  # every backing file's mountpoint in one listing per pool
+            for pool in dict.fromkeys(volume.pool for volume, _ in volumes):
+                try:
+                    self.layout.learn(self.zfs.mountpoints(self._pool_root(pool)))
+                except (DriverError, ZfsError) as exc:
+                    log.warning("volumes of pool %s: mountpoints not listed (%s); asked one by one", pool, exc)
         for volume, spec in volumes:
             try:
                 wanted.append(self._desired(volume, spec))

@@ -441,7 +441,7 @@ class TgtHelper(IscsiHelper):
             for target in targets:
                 try:
                     self._check(target)
-                    self._apply(target, snapshot, reopen=fresh)
+                    self._apply(target, snapshot, reopen=fresh, trust_accounts=True)
                 except (TgtError, InvalidTarget, CommandError) as exc:
                     failed[target.key] = [str(exc)]
         if failed:
@@ -517,14 +517,15 @@ class TgtHelper(IscsiHelper):
         except ValueError as exc:
             raise TgtError(str(exc)) from None
 
-    def _apply(self, target: IscsiTarget, snapshot: _Snapshot, reopen: bool = False) -> None:
+    def _apply(self, target: IscsiTarget, snapshot: _Snapshot, reopen: bool = False,
+               trust_accounts: bool = False) -> None:
         current = snapshot.by_iqn(target.iqn)
         created = current is None
         if current is None:
             current = self._create_target(target.iqn, snapshot)
         try:
             self._sync_lun(current, target, reopen)
-            self._sync_account(current, target, snapshot)
+            self._sync_account(current, target, snapshot, trust_accounts)
             self._sync_acl(current, target)
         except BaseException:
             if created:  # a half-made target must not keep the backing file open
@@ -578,12 +579,21 @@ class TgtHelper(IscsiHelper):
             self._run(*args, "--params", "online=1", check=False)  # do not leave the LUN offline
             raise TgtError(f"tgtd cannot re-open {path} (tid {tid} LUN {lun}): {result.stderr.strip()}")
 
-    def _sync_account(self, current: TgtTarget, target: IscsiTarget, snapshot: _Snapshot) -> None:
+    def _sync_account(self, current: TgtTarget, target: IscsiTarget, snapshot: _Snapshot,
+                      trust: bool = False) -> None:
+        """The target's one CHAP account, with the secret given. tgtd never shows a
+        secret: one this process did not set is replaced -- unless `trust` (ensure()
+        after a restart of Shoal): the targets there are attached volumes, whose
+        secret is set before their target is made and never changed while it exists,
+        so an account of that user already in tgtd holds it (and re-making hundreds
+        of accounts would only cost time and open a window for failed logins)."""
         user, secret = target.chap.user, target.chap.secret
         tid = str(current.tid)
         if others := snapshot.bound_elsewhere(user, current.tid):
             raise TgtError(f"CHAP user {user} is already bound to target {others[0].iqn}")
         digest = _digest(user, secret)
+        if trust and user in snapshot.accounts and user not in self._state.secrets:
+            self._state.secrets[user] = digest
         if user not in snapshot.accounts or self._state.secrets.get(user) != digest:
             # Deleting the only account bound to a target with an ACL would open it
             # to those initiators without CHAP: bind a guard account meanwhile.
