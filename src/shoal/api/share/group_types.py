@@ -10,13 +10,11 @@ from shoal.api.openstack.errors import ApiError
 from shoal.db.share_group_types import ShareGroupType
 
 from .call import ShareCall, share_call
+from .share_groups import since_groups
 
 router = APIRouter()
 
 
-def _since(call: ShareCall) -> None:
-    if not call.v("2.31"):
-        raise ApiError(404, "The resource could not be found.")
 
 
 def view(call: ShareCall, row: ShareGroupType) -> dict:
@@ -29,26 +27,26 @@ def view(call: ShareCall, row: ShareGroupType) -> dict:
 
 @router.get("/share-group-types")
 async def list_group_types(call: ShareCall = Depends(share_call)):
-    _since(call)
+    since_groups(call)
     rows = await sync(call.services.share_group_types.list, call.ctx, call.query("is_public"))
     return {"share_group_types": [view(call, r) for r in rows]}
 
 
 @router.get("/share-group-types/default")
 async def default_group_type(call: ShareCall = Depends(share_call)):
-    _since(call)
+    since_groups(call)
     raise ApiError(404, "Default share group type not found.")
 
 
 @router.get("/share-group-types/{type_id}")
 async def show_group_type(type_id: str, call: ShareCall = Depends(share_call)):
-    _since(call)
+    since_groups(call)
     return {"share_group_type": view(call, await sync(call.services.share_group_types.get, call.ctx, type_id))}
 
 
 @router.post("/share-group-types")
 async def create_group_type(call: ShareCall = Depends(share_call)):
-    _since(call)
+    since_groups(call)
     body = await call.body("share_group_type")
     row = await sync(call.services.share_group_types.create, call.ctx, body.get("name"), body.get("share_types"),
                      body.get("group_specs"), body.get("is_public", True))
@@ -57,20 +55,20 @@ async def create_group_type(call: ShareCall = Depends(share_call)):
 
 @router.delete("/share-group-types/{type_id}", status_code=204)
 async def delete_group_type(type_id: str, call: ShareCall = Depends(share_call)):
-    _since(call)
+    since_groups(call)
     await sync(call.services.share_group_types.delete, call.ctx, type_id)
     return Response(status_code=204)
 
 
 @router.get("/share-group-types/{type_id}/group-specs")
 async def list_group_specs(type_id: str, call: ShareCall = Depends(share_call)):
-    _since(call)
+    since_groups(call)
     return {"group_specs": await sync(call.services.share_group_types.specs, call.ctx, type_id)}
 
 
 @router.post("/share-group-types/{type_id}/group-specs")
 async def set_group_specs(type_id: str, call: ShareCall = Depends(share_call)):
-    _since(call)
+    since_groups(call)
     body = await call.body()
     if not isinstance(body.get("group_specs"), dict):
         raise ApiError(400, "Malformed request body: 'group_specs' must be an object")
@@ -80,7 +78,7 @@ async def set_group_specs(type_id: str, call: ShareCall = Depends(share_call)):
 
 @router.get("/share-group-types/{type_id}/group-specs/{key}")
 async def show_group_spec(type_id: str, key: str, call: ShareCall = Depends(share_call)):
-    _since(call)
+    since_groups(call)
     specs = await sync(call.services.share_group_types.specs, call.ctx, type_id)
     if key not in specs:
         raise ApiError(404, f"Share group type {type_id} has no group spec {key}.")
@@ -89,7 +87,7 @@ async def show_group_spec(type_id: str, key: str, call: ShareCall = Depends(shar
 
 @router.put("/share-group-types/{type_id}/group-specs/{key}")
 async def update_group_spec(type_id: str, key: str, call: ShareCall = Depends(share_call)):
-    _since(call)
+    since_groups(call)
     body = await call.body()
     if key not in body:
         raise ApiError(400, "Request body and URI mismatch")
@@ -101,21 +99,21 @@ async def update_group_spec(type_id: str, key: str, call: ShareCall = Depends(sh
 
 @router.delete("/share-group-types/{type_id}/group-specs/{key}", status_code=204)
 async def unset_group_spec(type_id: str, key: str, call: ShareCall = Depends(share_call)):
-    _since(call)
+    since_groups(call)
     await sync(call.services.share_group_types.unset_spec, call.ctx, type_id, key)
     return Response(status_code=204)
 
 
 @router.get("/share-group-types/{type_id}/access")
 async def list_group_type_access(type_id: str, call: ShareCall = Depends(share_call)):
-    _since(call)
+    since_groups(call)
     tid, projects = await sync(call.services.share_group_types.projects, call.ctx, type_id)
     return {"share_group_type_access": [{"share_group_type_id": tid, "project_id": p} for p in projects]}
 
 
 @router.post("/share-group-types/{type_id}/action", status_code=202)
 async def group_type_action(type_id: str, call: ShareCall = Depends(share_call)):
-    _since(call)
+    since_groups(call)
     body = await call.body()
     if len(body) != 1 or next(iter(body)) not in ("addProjectAccess", "removeProjectAccess"):
         raise ApiError(400, "Invalid request: the action must be addProjectAccess or removeProjectAccess")

@@ -15,6 +15,7 @@ from shoal.db.share_groups import ShareGroup
 from shoal.services.share.groups import FILTERS, group_host
 
 from .call import ShareCall, int_query, share_call
+from .migration import EXPERIMENTAL_HEADER, experimental
 from .paging import next_links
 from .views import ts
 
@@ -25,8 +26,13 @@ CREATE_FIELDS = {"name", "description", "share_types", "share_group_type_id", "s
 
 
 def since_groups(call: ShareCall) -> None:
+    """Share groups, their types and snapshots: from 2.31, experimental until 2.55 (Manila
+    serves them below 2.55 only to a call that says `X-OpenStack-Manila-API-Experimental: true`)."""
     if not call.v("2.31"):
         raise ApiError(404, "The resource could not be found.")
+    if not call.v("2.55") and not experimental(call):
+        raise ApiError(404, f"The resource could not be found: share groups are an experimental API below "
+                            f"2.55 (send {EXPERIMENTAL_HEADER}: true)")
 
 
 def is_uuid(value) -> bool:
