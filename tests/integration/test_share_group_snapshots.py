@@ -50,6 +50,14 @@ def _group(client, gtype: dict, **fields) -> dict:
     return resp.json()["share_group"]
 
 
+def _available_group(client, name: str) -> tuple[dict, dict, dict]:
+    """A share type, a group type of it and an available group of that: (type, group type, group)."""
+    stype, gtype = _types(client, name)
+    group = wait_for_status(client, f"/share-groups/{_group(client, gtype, share_types=[stype['id']])['id']}",
+                            "available")
+    return stype, gtype, group
+
+
 def _group_snapshot(client, group_id: str, **fields):
     return client.post("/share-group-snapshots", json={"share_group_snapshot": {"share_group_id": group_id, **fields}})
 
@@ -63,9 +71,7 @@ def _delete(client, path: str, params: dict | None = None) -> None:
 def test_a_group_snapshot_and_a_group_made_from_it(share_api):
     api, client, server = share_api, share_api.client, share_api.server
     name = f"sgs-{uuid.uuid4().hex[:8]}"
-    stype, gtype = _types(client, name)
-    group = wait_for_status(client, f"/share-groups/{_group(client, gtype, share_types=[stype['id']])['id']}",
-                            "available")
+    stype, gtype, group = _available_group(client, name)
     small = api.create_share(size=1, share_type=stype["id"], share_group_id=group["id"])
     big = api.create_share(size=2, share_type=stype["id"], share_group_id=group["id"])
     paths = {s["id"]: api.mountpoint(s["id"]) for s in (small, big)}
@@ -156,9 +162,7 @@ def test_group_snapshot_states_and_another_project(share_api):
     nothing; an empty group's snapshot has no members and a group made from it no shares."""
     client = share_api.client
     name = f"sgs-{uuid.uuid4().hex[:8]}"
-    stype, gtype = _types(client, name)
-    group = wait_for_status(client, f"/share-groups/{_group(client, gtype, share_types=[stype['id']])['id']}",
-                            "available")
+    _, gtype, group = _available_group(client, name)
     snap = _group_snapshot(client, group["id"]).json()["share_group_snapshot"]
     snap = wait_for_status(client, f"/share-group-snapshots/{snap['id']}", "available")
     assert snap["members"] == []
@@ -227,9 +231,7 @@ def test_hostile_input_to_group_snapshots(share_api):
     the connection still usable, and no group snapshot or group made."""
     client = share_api.client
     name = f"sgs-{uuid.uuid4().hex[:8]}"
-    stype, gtype = _types(client, name)
-    group = wait_for_status(client, f"/share-groups/{_group(client, gtype, share_types=[stype['id']])['id']}",
-                            "available")
+    _, gtype, group = _available_group(client, name)
     before = (client.get("/share-group-snapshots").json(), client.get("/share-groups").json())
     headers = {"Content-Type": "application/json"}
     for body in ({"share_group_snapshot": {"share_group_id": group["id"], "name": 123}},
@@ -261,9 +263,7 @@ def test_group_snapshot_work_cut_short_by_a_restart(share_api):
 
     api, client, server = share_api, share_api.client, share_api.server
     name = f"sgs-{uuid.uuid4().hex[:8]}"
-    stype, gtype = _types(client, name)
-    group = wait_for_status(client, f"/share-groups/{_group(client, gtype, share_types=[stype['id']])['id']}",
-                            "available")
+    stype, gtype, group = _available_group(client, name)
     share = api.create_share(size=1, share_type=stype["id"], share_group_id=group["id"])
     dataset = api.dataset(share["id"])
     made = []
