@@ -40,6 +40,7 @@ from .volume_helpers import (
     cinder,
     messages_for,
     read_through_iscsi,
+    wait_gone,
     wait_until,
     write_through_iscsi,
 )
@@ -331,3 +332,22 @@ def test_kill_9_mid_migration_ends_steady_with_nothing_leaked(pair, api, where):
         assert pair.src.actions() == [] and pair.dst.staging() == []
         wait_until(lambda: pair.dst.packages() == packages, timeout=TIMEOUT, what="no package left")
         assert read_back(api, vid) == (data, 1024 * MiB)
+
+
+def test_a_force_delete_mid_migration_leaves_nothing_on_either_appliance(pair, api):
+    """emulator: a force-delete while the move has its replication action: the
+    migration is undone (once the appliance's update ended: it is not a
+    process Shoal can stop) and the volume deleted; neither appliance keeps a
+    LUN, action, package or staging project of it."""
+    vid, _ = written(api)
+    lun = f"volume-{vid}"
+    packages = pair.dst.packages()
+    resp = api.migrate(vid, pair.dst.host)
+    assert resp.status_code == 202, resp.text
+    wait_until(lambda: emulator_state(pair, lun, "action"), timeout=TIMEOUT, what="the replication action",
+               poll=0.02)
+    assert api.action(vid, "os-force_delete", None).status_code == 202
+    wait_gone(api.client, f"/volumes/{vid}", timeout=TIMEOUT)
+    assert not hidden_volumes(api.client, vid)
+    assert pair.src.luns(vid) == [] and pair.dst.luns("volume-") == []
+    assert pair.src.actions() == [] and pair.dst.staging() == [] and pair.dst.packages() == packages
