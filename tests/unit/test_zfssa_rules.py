@@ -131,3 +131,22 @@ def test_a_rollback_is_stopped_only_by_later_snapshots_with_clones():
                                                              "the volumes made from deleted-snapshot-s0"]
     assert lun_gc.cloned_after(snapshots, "deleted-snapshot-s0") == []
     assert lun_gc.cloned_after(snapshots, "snapshot-gone") == []
+
+
+def test_replication_migration_rules():
+    """What a migration between appliances by replication goes by: the
+    destination's replication_ip (an address, nothing else), the staging
+    project named by the hidden target's id, and block sizes compared whatever
+    form the appliance answers them in."""
+    from shoal.drivers.zfssa.lun_migration import _block_size
+
+    assert parse(ISCSI).replication_ip is None
+    assert parse({**ISCSI, "replication_ip": " 10.0.2.5 "}).replication_ip == "10.0.2.5"
+    for bad in ("10.0.2.5/24", "", "a b"):
+        with pytest.raises(ValidationError):
+            parse({**ISCSI, "replication_ip": bad})
+    assert naming.migration_project("1234-abcd") == "shoal-migrating-1234-abcd"
+    with pytest.raises(InvalidRequest):
+        naming.migration_project("../x")
+    assert _block_size(8192) == _block_size("8k") == _block_size("8K") == 8192
+    assert _block_size("1m") == 1024**2 and _block_size("512") == 512

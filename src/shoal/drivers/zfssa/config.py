@@ -31,6 +31,13 @@ def check_name(value: str, what: str) -> str:
     return value
 
 
+def check_address(value: str, what: str) -> str:
+    value = value.strip()
+    if not value or any(c in value for c in "/@ ?#"):
+        raise ValueError(f"{what} {value!r} must be a host name or IP address")
+    return value
+
+
 class ApplianceAccess(Strict):
     """How Shoal reaches the appliance's REST API (Cinder's san_ip, san_login, san_password)."""
 
@@ -46,10 +53,7 @@ class ApplianceAccess(Strict):
     @field_validator("address")
     @classmethod
     def _address(cls, value: str) -> str:
-        value = value.strip()
-        if not value or any(c in value for c in "/@ ?#"):
-            raise ValueError(f"address {value!r} must be a host name or IP address")
-        return value
+        return check_address(value, "address")
 
 
 class LunDefaults(Strict):
@@ -125,6 +129,11 @@ class ZfssaIscsiBackendConfig(_ZfssaCommon):
     @classmethod
     def _group(cls, value: str) -> str:
         return check_name(value, "target_group")
+
+    @field_validator("replication_ip")
+    @classmethod
+    def _replication_ip(cls, value: str | None) -> str | None:
+        return None if value is None else check_address(value, "replication_ip")
 
     @field_validator("target_portal")
     @classmethod
