@@ -139,8 +139,11 @@ class LunMigrationMixin:
         source.release_sent(origin)
 
     def _own_actions(self, lun: str) -> list[dict]:
-        return [a for a in repl.actions(self.api) if a.get("share") == lun and a.get("id")
-                and a.get("pool") == self.config.pool and a.get("project") == self.config.project]
+        """The source's replication actions of the LUN (by `share`, or by
+        `replication_of` as the appliance also names what an action sends)."""
+        return [a for a in repl.actions(self.api) if a.get("id") and a.get("pool") == self.config.pool
+                and ((a.get("project"), a.get("share")) == (self.config.project, lun)
+                     or a.get("replication_of") == f"{self.config.project}/{lun}")]
 
     def release_sent(self, volume: VolumeRef) -> None:
         """The source side: replication actions of the LUN deleted (their
