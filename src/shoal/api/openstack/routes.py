@@ -73,6 +73,7 @@ def add_routes(app: FastAPI, router: APIRouter, prefix: str, tags: list[str]) ->
             include_in_schema=route.include_in_schema,
             response_class=route.response_class,
             dependencies=route.dependencies,
+            openapi_extra=route.openapi_extra,
             tags=tags,
             route_class_override=ShapedRoute,
         )
