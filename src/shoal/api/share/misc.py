@@ -14,7 +14,7 @@ from shoal.api.openstack.errors import ApiError
 from shoal.services.common.errors import NotFound
 from shoal.services.common.scheduler import share_pool_facts, share_specs_unmet
 
-from . import views
+from . import bodies, views
 from .call import ShareCall, int_query, share_call
 from .paging import next_links
 
@@ -69,7 +69,7 @@ async def show_access_rule(access_id: str, call: ShareCall = Depends(share_call)
     return {"access": views.access_rule(call, rule, hidden=rule.id in hidden)}
 
 
-@router.put("/share-access-rules/{access_id}/metadata")
+@router.put("/share-access-rules/{access_id}/metadata", openapi_extra=bodies.ACCESS_METADATA)
 async def update_access_metadata(access_id: str, call: ShareCall = Depends(share_call)):
     if not call.v("2.45"):
         raise ApiError(404, "The resource could not be found.")

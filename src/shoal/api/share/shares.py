@@ -12,7 +12,7 @@ from shoal.api.openstack.errors import ApiError
 from shoal.services.common.checks import check_metadata
 from shoal.services.common.errors import OverQuota
 
-from . import migration, views
+from . import bodies, migration, views
 from .call import ShareCall, int_query, share_call
 from .paging import next_links
 
@@ -91,7 +91,7 @@ async def list_shares_detail(call: ShareCall = Depends(share_call)):
     return as_json(await _list(call, detail=True))
 
 
-@router.post("/shares")
+@router.post("/shares", openapi_extra=bodies.CREATE_SHARE)
 async def create_share(call: ShareCall = Depends(share_call)):
     body = await call.body("share")
     if body.get("share_network_id"):
@@ -137,7 +137,7 @@ async def show_share(share_id: str, call: ShareCall = Depends(share_call)):
     return {"share": views.share_detail(call, await sync(call.services.shares.get, call.ctx, share_id))}
 
 
-@router.put("/shares/{share_id}")
+@router.put("/shares/{share_id}", openapi_extra=bodies.UPDATE_SHARE)
 async def update_share(share_id: str, call: ShareCall = Depends(share_call)):
     body = await call.body("share")
     share = await sync(call.services.shares.update, call.ctx, share_id, body)
@@ -199,7 +199,7 @@ def _action_name(body: dict) -> tuple[str, object]:
     return name.removeprefix("os-"), arg
 
 
-@router.post("/shares/{share_id}/action")
+@router.post("/shares/{share_id}/action", openapi_extra=bodies.SHARE_ACTION)
 async def share_action(share_id: str, call: ShareCall = Depends(share_call)):
     name, raw_arg = _action_name(await call.body())
     arg = raw_arg if isinstance(raw_arg, dict) else {}

@@ -8,7 +8,7 @@ from starlette.concurrency import run_in_threadpool as sync
 from shoal.api.openstack.answers import as_json
 from shoal.api.openstack.errors import ApiError
 
-from . import views
+from . import bodies, views
 from .call import ShareCall, int_query, share_call
 from .shares import _action_name
 
@@ -36,7 +36,7 @@ async def list_snapshots_detail(call: ShareCall = Depends(share_call)):
     return as_json(await _list(call, detail=True))
 
 
-@router.post("/snapshots", status_code=202)
+@router.post("/snapshots", status_code=202, openapi_extra=bodies.CREATE_SNAPSHOT)
 async def create_snapshot(call: ShareCall = Depends(share_call)):
     body = await call.body("snapshot")
     if not isinstance(body.get("share_id"), str):
@@ -67,7 +67,7 @@ async def show_snapshot(snapshot_id: str, call: ShareCall = Depends(share_call))
     return {"snapshot": views.snapshot_detail(call, await sync(call.services.snapshots.get, call.ctx, snapshot_id))}
 
 
-@router.put("/snapshots/{snapshot_id}")
+@router.put("/snapshots/{snapshot_id}", openapi_extra=bodies.UPDATE_SNAPSHOT)
 async def update_snapshot(snapshot_id: str, call: ShareCall = Depends(share_call)):
     body = await call.body("snapshot")
     snap = await sync(call.services.snapshots.update, call.ctx, snapshot_id, body)
@@ -80,7 +80,7 @@ async def delete_snapshot(snapshot_id: str, call: ShareCall = Depends(share_call
     return Response(status_code=202)
 
 
-@router.post("/snapshots/{snapshot_id}/action")
+@router.post("/snapshots/{snapshot_id}/action", openapi_extra=bodies.SNAPSHOT_ACTION)
 async def snapshot_action(snapshot_id: str, call: ShareCall = Depends(share_call)):
     name, arg = _action_name(await call.body())
     arg = arg if isinstance(arg, dict) else {}

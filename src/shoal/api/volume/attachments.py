@@ -7,7 +7,7 @@ from starlette.concurrency import run_in_threadpool as sync
 
 from shoal.api.openstack.errors import ApiError
 
-from . import views
+from . import bodies, views
 from .call import VolumeCall, volume_call
 
 router = APIRouter()
@@ -18,7 +18,7 @@ def _require(call: VolumeCall) -> None:
         raise ApiError(404, "The resource could not be found.")
 
 
-@router.post("/attachments")
+@router.post("/attachments", openapi_extra=bodies.CREATE_ATTACHMENT)
 async def create_attachment(call: VolumeCall = Depends(volume_call)):
     _require(call)
     body = await call.body("attachment")
@@ -45,7 +45,7 @@ async def show_attachment(attachment_id: str, call: VolumeCall = Depends(volume_
     return {"attachment": views.attachment(call, row, info)}
 
 
-@router.put("/attachments/{attachment_id}")
+@router.put("/attachments/{attachment_id}", openapi_extra=bodies.UPDATE_ATTACHMENT)
 async def update_attachment(attachment_id: str, call: VolumeCall = Depends(volume_call)):
     _require(call)
     body = await call.body("attachment")
@@ -53,7 +53,7 @@ async def update_attachment(attachment_id: str, call: VolumeCall = Depends(volum
     return {"attachment": views.attachment(call, row, info)}
 
 
-@router.post("/attachments/{attachment_id}/action", status_code=204)
+@router.post("/attachments/{attachment_id}/action", status_code=204, openapi_extra=bodies.ATTACHMENT_ACTION)
 async def attachment_action(attachment_id: str, call: VolumeCall = Depends(volume_call)):
     _require(call)
     body = await call.body()

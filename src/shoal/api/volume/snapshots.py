@@ -8,7 +8,7 @@ from starlette.concurrency import run_in_threadpool as sync
 from shoal.api.openstack.answers import as_json
 from shoal.api.openstack.errors import ApiError
 
-from . import metadata_items, paging, views
+from . import bodies, metadata_items, paging, views
 from .call import VolumeCall, int_query, volume_call
 
 router = APIRouter()
@@ -46,7 +46,7 @@ async def list_snapshots_detail(call: VolumeCall = Depends(volume_call)):
     return as_json(await _list(call, detail=True))
 
 
-@router.post("/snapshots", status_code=202)
+@router.post("/snapshots", status_code=202, openapi_extra=bodies.CREATE_SNAPSHOT)
 async def create_snapshot(call: VolumeCall = Depends(volume_call)):
     body = await call.body("snapshot")
     # From 3.66 an in-use volume may be snapshotted without `force`.
@@ -63,7 +63,7 @@ async def show_snapshot(snapshot_id: str, call: VolumeCall = Depends(volume_call
     return {"snapshot": views.snapshot_detail(call, snap)}
 
 
-@router.put("/snapshots/{snapshot_id}")
+@router.put("/snapshots/{snapshot_id}", openapi_extra=bodies.UPDATE_SNAPSHOT)
 async def update_snapshot(snapshot_id: str, call: VolumeCall = Depends(volume_call)):
     body = await call.body("snapshot")
     snap = await sync(call.services.volume_snapshots.update, call.ctx, snapshot_id, body)
@@ -79,7 +79,7 @@ async def delete_snapshot(snapshot_id: str, call: VolumeCall = Depends(volume_ca
 metadata_items.add_metadata_routes(router, "snapshots", lambda call: call.services.volume_snapshots)
 
 
-@router.post("/snapshots/{snapshot_id}/action")
+@router.post("/snapshots/{snapshot_id}/action", openapi_extra=bodies.SNAPSHOT_ACTION)
 async def snapshot_action(snapshot_id: str, call: VolumeCall = Depends(volume_call)):
     body = await call.body()
     if len(body) != 1:

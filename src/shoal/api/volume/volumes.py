@@ -11,7 +11,7 @@ from starlette.concurrency import run_in_threadpool as sync
 from shoal.api.openstack.answers import as_json
 from shoal.api.openstack.errors import ApiError
 
-from . import image_actions, metadata_items, migration_actions, paging, views
+from . import bodies, image_actions, metadata_items, migration_actions, paging, views
 from .call import VolumeCall, int_query, volume_call
 
 router = APIRouter()
@@ -75,7 +75,7 @@ async def volumes_summary(call: VolumeCall = Depends(volume_call)):
     return {"volume-summary": await sync(call.services.volumes.summary, call.ctx, call.flag("all_tenants"))}
 
 
-@router.post("/volumes", status_code=202)
+@router.post("/volumes", status_code=202, openapi_extra=bodies.CREATE_VOLUME)
 async def create_volume(call: VolumeCall = Depends(volume_call)):
     body = await call.body("volume")
     if body.get("backup_id") or body.get("consistencygroup_id"):
@@ -98,7 +98,7 @@ async def show_volume(volume_id: str, call: VolumeCall = Depends(volume_call)):
     return {"volume": views.volume_detail(call, await sync(call.services.volumes.get, call.ctx, volume_id))}
 
 
-@router.put("/volumes/{volume_id}")
+@router.put("/volumes/{volume_id}", openapi_extra=bodies.UPDATE_VOLUME)
 async def update_volume(volume_id: str, call: VolumeCall = Depends(volume_call)):
     body = await call.body("volume")
     volume = await sync(call.services.volumes.update, call.ctx, volume_id, body)
@@ -118,7 +118,7 @@ metadata_items.add_metadata_routes(router, "volumes", lambda call: call.services
 
 # ---- actions ----------------------------------------------------------------------------
 
-@router.post("/volumes/{volume_id}/action")
+@router.post("/volumes/{volume_id}/action", openapi_extra=bodies.VOLUME_ACTION)
 async def volume_action(volume_id: str, call: VolumeCall = Depends(volume_call)):
     body = await call.body()
     if len(body) != 1:
