@@ -67,7 +67,8 @@ class Recovery:
                 self.core.tasks.submit(self.snapshots._delete, snap.id)
             else:
                 status = "manage_error" if snap.task == "manage" else "error"
-                self.snapshots._set(snap.id, status=status, task=None, status_reason=INTERRUPTED)
+                self.snapshots._fail(snap.id, status, sr.ACTION_MANAGE if snap.task == "manage" else sr.ACTION_CREATE,
+                                     INTERRUPTED)
         for share_id in syncing:
             self.access.schedule_sync(share_id)
 

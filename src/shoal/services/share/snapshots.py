@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 from sqlalchemy import delete, select
@@ -19,6 +20,8 @@ from ..common.errors import Conflict, Forbidden, Invalid, NotFound
 from ..common.tasks import Gate, early_start
 from . import rows as sr
 from .listing import snapshot_query
+
+log = logging.getLogger(__name__)
 
 SNAPSHOT_STATUSES = ("available", "error", "creating", "deleting", "error_deleting", "manage_starting",
                      "manage_error", "unmanage_starting", "unmanage_error", "restoring")
@@ -61,13 +64,24 @@ class ShareSnapshots:
             result = driver.create_snapshot(ref)
         except Exception as exc:
             if gate.wait():
-                self._set(snapshot_id, status="error", task=None, status_reason=f"snapshot failed: {exc}")
+                self._fail(snapshot_id, "error", sr.ACTION_CREATE, f"snapshot failed: {exc}")
             return
         self.core.record_made(
             "snapshot", snapshot_id, gate,
             lambda: self.core.settle(models.ShareSnapshot, snapshot_id, "creating", {"status": "available", "task": None},
                                      {"provider_location": result.provider_location, "size": result.size_gb}),
             lambda: driver.delete_snapshot(SnapshotRef(ref.id, ref.share, result.provider_location)))
+
+    def _fail(self, snapshot_id: str, status: str, action_id: str, reason: str) -> None:
+        """`status` with the reason, and a user message saying it (Manila's snapshot
+        view has no status reason: the message is what users see)."""
+        log.warning("share snapshot %s -> %s: %s", snapshot_id, status, reason)
+        with self.core.db.session() as session:
+            snap = session.get(models.ShareSnapshot, snapshot_id)
+            if snap is not None:
+                snap.status, snap.status_reason, snap.task = status, reason, None
+                self.core.message(session, snap.project_id, "SHARE_SNAPSHOT", snap.id, action_id,
+                                  sr.DETAIL_DRIVER_FAILED, reason)
 
     def _set(self, snapshot_id: str, **fields) -> None:
         with self.core.db.session() as session:
@@ -181,7 +195,7 @@ class ShareSnapshots:
         try:
             result = self.core.driver(backend).manage_existing_snapshot(ref, reference)
         except (UnsafeToManage, Exception) as exc:
-            self._set(snapshot_id, status="manage_error", task=None, status_reason=f"cannot manage {reference}: {exc}")
+            self._fail(snapshot_id, "manage_error", sr.ACTION_MANAGE, f"cannot manage {reference}: {exc}")
             return
         self._set(snapshot_id, status="available", task=None, provider_location=result.provider_location)
 
