@@ -1,0 +1,191 @@
+"""No input gets a 5xx: schemathesis fuzzes the share and volume APIs from Shoal's OpenAPI document.
+
+A Shoal of its own (noauth, own pool dataset, ports, ganesha and tgtd) serves
+`/openapi.json`; schemathesis reads it and, for each operation on the main
+collections -- shares and their actions, share snapshots, access rules, volumes
+and their actions, volume snapshots, attachments -- sends a bounded, derandomized
+set of generated requests (valid and invalid bodies, query strings, ids), as the
+project's admin at the newest microversion; half of them aimed at real resources
+(`Seeds`: a share, its snapshot and access rule, a volume, its snapshot and an
+attachment), the other half at ids that do not exist. The only check is schemathesis's
+`not_a_server_error`: any answer may be a 4xx, none may be a 5xx. Whatever the
+fuzzer managed to create is deleted through the API afterwards, and the server's
+dataset goes with it.
+
+Bounded by count, not time: EXAMPLES requests per operation (some 55 operations,
+about 530 requests), no shrinking; about two minutes here.
+"""
+
+from __future__ import annotations
+
+import time
+import uuid
+
+import httpx
+import pytest
+import schemathesis
+from hypothesis import HealthCheck, Phase, given, settings
+from hypothesis import strategies as st
+from schemathesis.checks import not_a_server_error
+from schemathesis.core.failures import FailureGroup  # a failed check's: a BaseExceptionGroup
+
+from tests.fixtures.shoal import running_shoal
+
+from .share_helpers import ShareApi
+from .volume_helpers import cinder
+from .volume_helpers import wait_for_status as volume_wait
+
+pytestmark = pytest.mark.integration
+
+# The project-less paths (Manila, and Cinder from 3.67): no {project_id} for the fuzzer to vary.
+OPERATIONS = (r"^/share/v2/(shares|snapshots|share-access-rules)(/|$)"
+              r"|^/volume/v3/(volumes|snapshots|attachments)(/|$)")
+EXCLUDED = r"/(manage|metadata/\{key\}|export_locations)"  # outside this test's collections
+EXAMPLES = 12  # per operation: the bound
+
+
+def _headers(project: str, path: str) -> dict:
+    headers = {"X-Auth-Token": f"admin:{project}"}
+    if path.startswith("/share/"):
+        headers["X-OpenStack-Manila-API-Version"] = "2.84"
+    else:
+        headers["OpenStack-API-Version"] = "volume 3.71"
+    return headers
+
+
+@pytest.fixture(scope="module")
+def fuzz_server(zpool, tmp_path_factory):
+    with running_shoal(zpool, tmp_path_factory, "apifuzz") as server:
+        yield server
+        _delete_everything(server)
+
+
+def _operations(server) -> list:
+    schema = schemathesis.openapi.from_url(f"{server.url}/openapi.json")
+    schema = schema.include(path_regex=OPERATIONS).exclude(path_regex=EXCLUDED)
+    operations = [result.ok() for result in schema.get_all_operations()]
+    return sorted(operations, key=lambda op: op.method.upper() == "DELETE")  # the seeds live longer
+
+
+class Seeds:
+    """One real resource of each kind, so that half the generated requests reach a thing that exists.
+
+    Keyed like the paths and bodies name them: (API, the collection before `{id}`) and body fields."""
+
+    def __init__(self, server):
+        self.server = server
+        self.shares = server.client()
+        self.volumes = cinder(server)
+        self.ids: dict[tuple[str, str], str] = {}
+
+    def refresh(self) -> None:
+        """Make a fresh set when the last operation deleted any of them (a DELETE, a force_delete)."""
+        if self.ids and all(self._exists(api, kind, rid) for (api, kind), rid in self.ids.items()):
+            return
+        api = ShareApi(self.server, self.shares)
+        share = api.create_share(size=1)
+        snap = api.create_snapshot(share["id"])
+        rule = api.allow(share["id"])
+        volume = self._create(self.volumes, "/volumes", {"volume": {"size": 1}}, "volume")
+        vsnap = self._create(self.volumes, "/snapshots", {"snapshot": {"volume_id": volume}}, "snapshot")
+        attachment = self.volumes.post("/attachments", json={"attachment": {
+            "volume_uuid": volume, "instance_uuid": str(uuid.uuid4())}})  # reserved: no connector, no export
+        assert attachment.status_code == 200, attachment.text
+        self.ids = {("share", "shares"): share["id"], ("share", "snapshots"): snap["id"],
+                    ("share", "share-access-rules"): rule["id"], ("volume", "volumes"): volume,
+                    ("volume", "snapshots"): vsnap, ("volume", "attachments"): attachment.json()["attachment"]["id"]}
+
+    def _exists(self, api: str, kind: str, rid: str) -> bool:
+        client = self.shares if api == "share" else self.volumes
+        return client.get(f"/{kind}/{rid}").status_code == 200
+
+    @staticmethod
+    def _create(client: httpx.Client, path: str, body: dict, key: str) -> str:
+        resp = client.post(path, json=body)
+        assert resp.status_code == 202, resp.text
+        rid = resp.json()[key]["id"]
+        volume_wait(client, f"{path}/{rid}", "available")
+        return rid
+
+    def apply(self, case) -> None:
+        """Point the case's ids (path and body) at the seeds."""
+        api = "share" if case.path.startswith("/share/") else "volume"
+        segments = case.path.split("/")
+        for name in case.path_parameters or {}:
+            collection = segments[segments.index("{" + name + "}") - 1]
+            if (api, collection) in self.ids:
+                case.path_parameters[name] = self.ids[api, collection]
+        fields = {"share_id": ("share", "shares"), "access_id": ("share", "share-access-rules"),
+                  "volume_id": ("volume", "volumes"), "volume_uuid": ("volume", "volumes"),
+                  "snapshot_id": (api, "snapshots"), "attachment_id": ("volume", "attachments")}
+        for obj in _objects(case.body):
+            for field, key in fields.items():
+                if isinstance(obj.get(field), str):
+                    obj[field] = self.ids[key]
+
+
+def _objects(body) -> list[dict]:
+    """The body and the objects one level in: where the APIs put ids ({"snapshot": {"share_id": ...}})."""
+    if not isinstance(body, dict):
+        return []
+    return [body, *(v for v in body.values() if isinstance(v, dict))]
+
+
+def _fuzz(operation, seeds: Seeds, project: str) -> None:
+    """EXAMPLES generated requests for one operation; the first one answered with a 5xx raises."""
+
+    @given(case=operation.as_strategy(), real=st.booleans())
+    @settings(max_examples=EXAMPLES, derandomize=True, deadline=None, database=None,
+              phases=[Phase.explicit, Phase.generate], suppress_health_check=list(HealthCheck))
+    def run(case, real):
+        if real:
+            seeds.apply(case)
+        case.call_and_validate(headers=_headers(project, case.path), checks=[not_a_server_error], timeout=120)
+
+    seeds.refresh()
+    run()
+
+
+def test_no_input_gets_a_server_error(fuzz_server):
+    # One test over all operations (schemathesis's own pytest loader does not run under pytest 9),
+    # every operation fuzzed even when an earlier one failed, all failures reported together.
+    operations = _operations(fuzz_server)
+    assert len(operations) >= 30, [op.label for op in operations]  # the collections are all in the document
+    seeds = Seeds(fuzz_server)
+    failures = []
+    for operation in operations:
+        try:
+            _fuzz(operation, seeds, fuzz_server.project)
+        except (FailureGroup, Exception) as exc:  # noqa: BLE001  (reported with the operation below)
+            failures.append(f"{operation.label}: {exc}")
+    assert not failures, "\n\n".join(failures)
+
+
+# ---- clean-up -----------------------------------------------------------------------------
+
+def _delete_everything(server) -> None:
+    """Delete, forcibly and through the API, whatever the fuzzer created, and wait until it is gone."""
+    base, project = server.url, server.project
+    kinds = (  # children before parents
+        ("/volume/v3/attachments", "attachments", None),
+        ("/volume/v3/snapshots", "snapshots", {"os-force_delete": {}}),
+        ("/volume/v3/volumes", "volumes", {"os-force_delete": {}}),
+        ("/share/v2/snapshots", "snapshots", {"force_delete": None}),
+        ("/share/v2/shares", "shares", {"force_delete": None}),
+    )
+    with httpx.Client(base_url=base, timeout=120) as client:
+        for path, key, force in kinds:
+            headers = _headers(project, path)
+            listed = client.get(path, params={"all_tenants": 1}, headers=headers)
+            assert listed.status_code == 200, listed.text
+            ids = [item["id"] for item in listed.json()[key]]
+            for item in ids:
+                if force is None:
+                    client.delete(f"{path}/{item}", headers=headers)
+                else:
+                    client.post(f"{path}/{item}/action", json=force, headers=headers)
+            deadline = time.monotonic() + 300
+            while ids and time.monotonic() < deadline:
+                ids = [i for i in ids if client.get(f"{path}/{i}", headers=headers).status_code != 404]
+                time.sleep(0.5)
+            assert not ids, f"{path}: {ids} were not deleted"
