@@ -27,7 +27,7 @@ import schemathesis
 from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
 from schemathesis.checks import not_a_server_error
-from schemathesis.core.failures import FailureGroup  # a failed check's: a BaseExceptionGroup
+from schemathesis.core.failures import FailureGroup
 
 from tests.fixtures.shoal import running_shoal
 
@@ -156,7 +156,7 @@ def test_no_input_gets_a_server_error(fuzz_server):
     for operation in operations:
         try:
             _fuzz(operation, seeds, fuzz_server.project)
-        except (FailureGroup, Exception) as exc:  # noqa: BLE001  (reported with the operation below)
+        except (FailureGroup, Exception) as exc:  # noqa: BLE001  (a failed check raises a BaseExceptionGroup)
             failures.append(f"{operation.label}: {exc}")
     assert not failures, "\n\n".join(failures)
 
