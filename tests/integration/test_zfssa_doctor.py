@@ -70,3 +70,27 @@ def test_doctor_passes_the_right_settings(tmp_path, table, zfssa_appliance):
     assert problem_lines(done) == [] and done.returncode == 0, done.stdout + done.stderr
     assert "ok: 1 backend(s) ready" in done.stdout
     assert zfssa_appliance.password not in done.stdout + done.stderr
+
+
+def test_doctor_names_the_replication_service_a_replication_ip_needs(tmp_path, table, zfssa_appliance):
+    """emulator: with replication_ip set and the appliance's replication
+    service disabled, one line names the service and how to enable it; with
+    the service online, no problem."""
+    from shoal.drivers.zfssa.appliance import Appliance
+    from shoal.drivers.zfssa.config import ApplianceAccess
+    from shoal.drivers.zfssa.rest import RestClient
+
+    if not zfssa_appliance.emulated:
+        pytest.skip("this test disables the appliance's replication service: emulator only")
+    api = Appliance(RestClient(ApplianceAccess.model_validate(appliance_table(zfssa_appliance))))
+    with_ip = {**table, "replication_ip": zfssa_appliance.replication_ip}
+    api.rest.call("PUT", "/service/v1/services/replication/disable", ok=(202,))
+    try:
+        done = doctor(tmp_path, with_ip)
+    finally:
+        api.rest.call("PUT", "/service/v1/services/replication/enable", ok=(202,))
+    lines = problem_lines(done)
+    assert done.returncode == 1 and len(lines) == 1, done.stdout + done.stderr
+    assert "replication service is" in lines[0] and "fix: enable it" in lines[0] and "replication_ip" in lines[0]
+    done = doctor(tmp_path, with_ip)
+    assert problem_lines(done) == [] and done.returncode == 0, done.stdout + done.stderr

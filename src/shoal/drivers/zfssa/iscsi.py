@@ -134,6 +134,8 @@ class ZfssaIscsiVolumeDriver(LunMigrationMixin, VolumeDriver):
         if self.config.enable_local_cache:
             checks.append(lambda: setup_checks.project_problem(self.api, name, pool, self.config.cache_project,
                                                                "cache_project"))
+        if self.config.replication_ip:
+            checks.append(self._replication_problem)
         return setup_checks.collect(self.api, name, pool, checks)
 
     def _target_problem(self) -> str | None:

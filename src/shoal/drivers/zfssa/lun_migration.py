@@ -51,7 +51,7 @@ from shoal.drivers.volume import (
 )
 
 from . import lun_migration_flow as flow
-from . import lun_specs, naming
+from . import lun_specs, naming, setup_checks
 from . import replication_api as repl
 from .rest import ApplianceError, ApplianceNotFound
 
@@ -90,6 +90,14 @@ class LunMigrationMixin:
             why = str(exc)
         log.info("backend %s: volumes of %s migrate by the generic copy: %s", self.backend_name,
                  source.backend_name, why)
+        return None
+
+    def _replication_problem(self) -> str | None:
+        """For `shoal doctor`, when replication_ip says volumes should arrive by replication."""
+        problem = setup_checks.service_problem(self.api, "replication")
+        if problem:
+            return (f"{problem} (replication_ip is set: without the service, volumes of other appliances "
+                    "migrate onto this backend by the generic copy)")
         return None
 
     def can_receive_volume(self, source: VolumeDriver) -> bool:
