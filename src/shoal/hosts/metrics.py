@@ -98,6 +98,8 @@ RETRIES = Counter("shoal_command_retries", "Commands run again after a transient
 DURATION = Histogram("shoal_command_duration_seconds", "How long external commands took, by verb.", ["verb"],
                      buckets=BUCKETS)
 RUNNING = Gauge("shoal_commands_running", "External commands running now, by verb.", ["verb"])
+TRANSFERRED = Counter("shoal_transfer_bytes", "Bytes moved from one command into another by hosts.transfer "
+                      "(`zfs send | zfs receive` between hosts), by verb.", ["verb"])
 
 
 class _Series:
@@ -133,3 +135,8 @@ def finished(label: str, duration: float, ok: bool) -> None:
 
 def retried(label: str) -> None:
     RETRIES.labels(label).inc()
+
+
+def transferred(label: str, nbytes: int) -> None:
+    if nbytes:
+        TRANSFERRED.labels(label).inc(nbytes)

@@ -27,6 +27,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Callable, Sequence
 
+from . import metrics
 from .runner import STATS, CommandError, CommandResult, CommandTimeout, LocalHost, _command_env, log_result, masked
 from .ssh import LOST, SSHHost
 
@@ -293,6 +294,7 @@ def transfer(source_host, producer: Sequence[str], target_host, consumer: Sequen
     finally:
         for end in ends:
             _unregister(owner, end)
+        metrics.transferred(metrics.verb(argv), moved)
     if owner is not None and owner in _stopped:
         raise Stopped(f"{owner} was stopped")
     err = src.stderr() + dst.stderr()
