@@ -1,6 +1,7 @@
 """The unmodified `openstack share replica …` commands (python-manilaclient's OSC
 plugin) against a Shoal replicating between two pools: create, list, show
-(with export locations), resync, promote and delete."""
+(with export locations), resync, promote and delete; a snapshot of the
+replicated share has an instance on each replica (`share snapshot instance list`)."""
 
 from __future__ import annotations
 
@@ -64,6 +65,20 @@ def test_replica_commands(osc, replica_server):
     listed = osc.json("share", "replica", "list", "--share", share["id"])
     assert sorted(r["Replica State"] for r in listed) == ["active", "in_sync"]
     old_active = next(r["ID"] for r in listed if r["Replica State"] == "active")
+
+    # A snapshot of the replicated share: one instance per replica, each available
+    # once the copy holds it (`openstack share snapshot instance list`).
+    snap = osc.json("share", "snapshot", "create", share["id"], "--name", "cli-replicated-snap")
+    wait_for(osc, ["share", "snapshot", "show", snap["id"]], "status", "available")
+    deadline = time.monotonic() + 120
+    while True:
+        instances = osc.json("share", "snapshot", "instance", "list", "--snapshot", snap["id"], "--detailed")
+        if len(instances) == 2 and all(i["Status"] == "available" for i in instances):
+            break
+        assert time.monotonic() < deadline, instances
+        time.sleep(0.5)
+    assert {i["Share Instance ID"] for i in instances} == {r["ID"] for r in listed}
+    osc("share", "snapshot", "delete", snap["id"], "--wait")
 
     osc("share", "replica", "resync", created["id"])
     osc("share", "replica", "promote", created["id"], "--wait")

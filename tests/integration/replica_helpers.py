@@ -75,6 +75,19 @@ class ReplicaApi(ShareApi):
         self.delete_share(share_id)
 
 
+def write(server, path: str, name: str, data: str) -> None:
+    """A new file over NFS; it must land."""
+    res = nfs_write(server, path, name, data)
+    assert res.returncode == 0, f"NFS write to {path}/{name}: {res.stderr}"
+
+
+def read(server, path: str, name: str) -> str:
+    """A file's text over NFS; it must be there."""
+    res = nfs_read(server, path, name)
+    assert res.returncode == 0, f"NFS read of {path}/{name}: {res.stderr}"
+    return res.stdout
+
+
 def read_secondary(server, path: str, name: str) -> str:
     """The file's text over NFS, waiting out the short gaps of a sync."""
     def attempt():

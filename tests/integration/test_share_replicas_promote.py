@@ -15,23 +15,14 @@ from .replica_helpers import (  # noqa: F401 - replica_api is a fixture
     assert_read_only_over_nfs,
     leftovers,
     local_write_refused,
+    read,
     read_secondary,
     replica_api,
+    write,
 )
-from .share_helpers import nfs_read, nfs_write, wait_until, zfs_get
+from .share_helpers import nfs_read, wait_until, zfs_get
 
 pytestmark = pytest.mark.integration
-
-
-def write(api, path: str, name: str, data: str) -> None:
-    res = nfs_write(api.server, path, name, data)
-    assert res.returncode == 0, f"NFS write to {path}/{name}: {res.stderr}"
-
-
-def read(api, path: str, name: str) -> str:
-    res = nfs_read(api.server, path, name)
-    assert res.returncode == 0, f"NFS read of {path}/{name}: {res.stderr}"
-    return res.stdout
 
 
 def test_replicate_promote_and_fail_back(replica_api, replica_server):
@@ -40,7 +31,7 @@ def test_replicate_promote_and_fail_back(replica_api, replica_server):
     share = api.replicated_share(name="replicated")
     assert share["replication_type"] == "readable" and share["has_replicas"] is False
     first = api.mountpoint(share["id"])
-    write(api, first, "a.txt", "written before the replica\n")
+    write(api.server, first, "a.txt", "written before the replica\n")
 
     replica = api.create_replica(share["id"])
     assert replica["progress"] == "100%"
@@ -57,23 +48,23 @@ def test_replicate_promote_and_fail_back(replica_api, replica_server):
     assert local_write_refused(second)  # and ZFS itself: readonly=on
 
     # A later write reaches the secondary with a resync (incremental).
-    write(api, first, "b.txt", "written after the first copy\n")
+    write(api.server, first, "b.txt", "written after the first copy\n")
     assert api.replica_action(replica["id"], "resync").status_code == 202
     wait_until(lambda: nfs_read(api.server, second, "b.txt").stdout == "written after the first copy\n",
                timeout=60, what="b.txt on the secondary")
 
     # Promote: written just before, it must be on the new active.
-    write(api, first, "c.txt", "acknowledged before the promote\n")
+    write(api.server, first, "c.txt", "acknowledged before the promote\n")
     api.promote(replica["id"])
     old = api.replica(active_id)
     assert old["replica_state"] == "in_sync", old
     assert api.share(share["id"])["status"] == "available"
     assert api.mountpoint(share["id"]) == second  # the share's export follows the active copy
-    assert read(api, second, "c.txt") == "acknowledged before the promote\n"
+    assert read(api.server, second, "c.txt") == "acknowledged before the promote\n"
     assert_read_only_over_nfs(api.server, first)  # the old active: read-only over NFS...
     assert local_write_refused(first)  # ...and at the ZFS level (Manila's bug: it stayed writable)
-    write(api, second, "d.txt", "written on the new active\n")
-    assert read(api, second, "d.txt") == "written on the new active\n"
+    write(api.server, second, "d.txt", "written on the new active\n")
+    assert read(api.server, second, "d.txt") == "written on the new active\n"
 
     # Fail back: the old active receives only what changed; its dataset stays the same one.
     old_dataset = f"{replica_server.roots[0]}/share-{share['id']}"
@@ -81,8 +72,8 @@ def test_replicate_promote_and_fail_back(replica_api, replica_server):
     api.promote(active_id)
     assert zfs_get(old_dataset, "guid") == guid
     assert api.mountpoint(share["id"]) == first
-    assert read(api, first, "d.txt") == "written on the new active\n"
-    write(api, first, "e.txt", "back on the first copy\n")
+    assert read(api.server, first, "d.txt") == "written on the new active\n"
+    write(api.server, first, "e.txt", "back on the first copy\n")
     assert_read_only_over_nfs(api.server, second)
     assert local_write_refused(second)
 

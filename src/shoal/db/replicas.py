@@ -33,3 +33,20 @@ class ShareReplica(Timestamps, Base):
     task: Mapped[str | None] = mapped_column(String(32), default=None)
     flow_id: Mapped[str | None] = mapped_column(String(64), default=None)
 
+
+
+class ShareSnapshotInstance(Timestamps, Base):
+    """A snapshot of a replicated share as one of its copies holds it (Manila's
+    snapshot instance): one row per (snapshot, replica). The active copy's row
+    gives its instance an id; its state is the snapshot row's own. A
+    secondary's row says whether a sync has brought the snapshot there yet
+    (`creating` -> `available`) and where it is; `deleting` while it is removed."""
+
+    __tablename__ = "share_snapshot_instances"
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_id)
+    snapshot_id: Mapped[str] = mapped_column(ForeignKey("share_snapshots.id", ondelete="CASCADE"), index=True)
+    replica_id: Mapped[str] = mapped_column(ForeignKey("share_replicas.id", ondelete="CASCADE"), index=True)
+    status: Mapped[str] = mapped_column(String(32))
+    provider_location: Mapped[str | None] = mapped_column(String(1024), default=None)
+    status_reason: Mapped[str | None] = mapped_column(Text, default=None)

@@ -263,6 +263,16 @@ class ShareDriver(ABC):
         """Remove a copy, its export and its replication points. Succeeds if gone."""
         self.delete_share(replica)
 
+    # A replicated share's snapshots are on every copy: taken on the active with
+    # create_snapshot, they reach a secondary with its next replicate(); a
+    # secondary holding one has it under `SnapshotRef(id, <the copy's ref>)`,
+    # which delete_snapshot removes from that copy alone.
+
+    def snapshot_locations(self, copy: ShareRef, snapshot_ids: list[str]) -> dict[str, str]:
+        """Which of the share's snapshots (by id) this copy holds, with each one's
+        provider location here."""
+        return {}
+
     # ---- driver-assisted share migration (optional) ---------------------------------
     #
     # Manila's two-phase migration, driven by services: points (snapshots) of the

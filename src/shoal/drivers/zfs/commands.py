@@ -89,8 +89,10 @@ def list_mountpoints(root: str) -> list[str]:
     return ["zfs", "list", "-H", "-o", "name,mountpoint,mounted", "-t", "filesystem", "-r", root]
 
 
-def send(snapshot_name: str, incremental_from: str | None = None) -> list[str]:
-    return ["zfs", "send", *(["-i", incremental_from] if incremental_from else []), snapshot_name]
+def send(snapshot_name: str, incremental_from: str | None = None, intermediates: bool = False) -> list[str]:
+    """`-i FROM`: the changes since FROM; `-I FROM`: and every snapshot in between."""
+    flag = "-I" if intermediates else "-i"
+    return ["zfs", "send", *([flag, incremental_from] if incremental_from else []), snapshot_name]
 
 
 def receive(dataset: str, force: bool = False) -> list[str]:

@@ -28,13 +28,15 @@ TAG_PREFIX = "repl-"  # every replication snapshot's name starts so; user snapsh
 
 
 def send_stream(source_host, snapshot: str, since: str | None, target_host, target: str,
-                progress: Callable[[int], None] | None = None, what: str = "zfs send") -> int:
-    """`zfs send [-i since] snapshot | zfs receive [-F] target`, joined by Shoal
+                progress: Callable[[int], None] | None = None, what: str = "zfs send",
+                intermediates: bool = False) -> int:
+    """`zfs send [-i|-I since] snapshot | zfs receive [-F] target`, joined by Shoal
     between the two hosts (hosts.transfer: counted, stoppable by its flow);
-    an incremental overwrites what changed on the target since `since`.
+    an incremental overwrites what changed on the target since `since`, and
+    with `intermediates` brings every snapshot taken in between along.
     Returns the bytes sent. (Share replicas and migrations, volume migrations.)"""
     try:
-        return transfer(source_host, cmd.send(snapshot, since), target_host,
+        return transfer(source_host, cmd.send(snapshot, since, intermediates), target_host,
                         cmd.receive(target, force=since is not None), progress=progress).bytes
     except CommandError as exc:
         raise DriverError(f"{what} failed: {exc}") from None
@@ -85,15 +87,32 @@ class ZfsReplication:
             if "already exists" not in str(exc) and "dataset exists" not in str(exc):
                 raise DriverError(f"replication snapshot {name}: {exc}") from None
 
-    def replication_tags(self, share: ShareRef) -> list[str]:
-        """The replication snapshots a share or replica holds, oldest first."""
-        dataset = self.dataset_name(share)
+    def _snapshot_names(self, dataset: str) -> list[str]:
+        """The names (after '@') of a dataset's snapshots, oldest first; none if it is gone."""
         try:
             rows = self.zfs.snapshots(dataset)
         except ZfsNotFound:
             return []
-        tags = [r["name"].split("@", 1)[1] for r in rows]
-        return [t for t in tags if t.startswith(TAG_PREFIX)]
+        return [r["name"].split("@", 1)[1] for r in rows]
+
+    def replication_tags(self, share: ShareRef) -> list[str]:
+        """The replication snapshots a share or replica holds, oldest first."""
+        return [t for t in self._snapshot_names(self.dataset_name(share)) if t.startswith(TAG_PREFIX)]
+
+    def snapshot_locations(self, copy: ShareRef, snapshot_ids: list[str]) -> dict[str, str]:
+        """Which of the share's snapshots (by id) this copy holds, and their names here."""
+        dataset = self.dataset_name(copy)
+        held = set(self._snapshot_names(dataset))
+        return {i: f"{dataset}@{self.config.snapshot_prefix}{i}" for i in snapshot_ids
+                if f"{self.config.snapshot_prefix}{i}" in held}
+
+    def _drop_points_after(self, dataset: str, name: str) -> None:
+        """Destroy the replication snapshots taken after `dataset@name` (a revert
+        to it would fail on them; the replicas find an older common point)."""
+        names = self._snapshot_names(dataset)
+        for later in names[names.index(name) + 1:] if name in names else []:
+            if later.startswith(TAG_PREFIX):
+                self.zfs.destroy(f"{dataset}@{later}")
 
     def drop_replication_snapshots(self, share: ShareRef, keep: set[str]) -> None:
         """Destroy the replication snapshots of `share` that no replica needs."""
@@ -121,20 +140,69 @@ class ZfsReplication:
         `tag` is left alone; a half-received full copy is removed and sent again
         (zfs-fuse has no resumable receive). `rules`: the replica is exported
         (read-only) with them, and stays so. Returns the bytes sent."""
-        return self._bring(replica, self._same_domain(source), active, tag, since, progress, rules)
+        return self._carry(replica, self._same_domain(source), active, tag, since, progress, rules)
+
+    def _carry(self, replica: ShareRef, source: "ZfsReplication", active: ShareRef, tag: str, since: str | None,
+               progress: Callable[[int], None] | None, rules: list[AccessRule] | None) -> int:
+        """A replica's copy brings the active's snapshots along (Manila's replicated
+        snapshots: `zfs send -I`, as its ZFSonLinux driver's `send -R -I`).
+
+        The stream starts from the newest snapshot both copies hold -- `since`
+        when it is still on both, else an older one (after a revert on the
+        active removed later points): the replica is rolled back to it first.
+        With none in common, or a first copy, the whole history is sent: the
+        oldest snapshot of the active in full, then every later one with -I."""
+        target = self.dataset_name(replica)
+        source_dataset = source.dataset_name(active)
+        held = self._snapshot_names(target)
+        if tag in held:
+            self._settle_replica(target, replica)
+            return 0
+        history = source._snapshot_names(source_dataset)
+        if tag not in history:
+            raise DriverError(f"the active copy {source_dataset} has no snapshot {tag}")
+        history = history[:history.index(tag) + 1]
+        on_source = set(history)
+        base = since if since in held and since in on_source else \
+            next((name for name in reversed(held) if name in on_source), None)
+        if base is None:
+            existed = self.zfs.exists(target)
+            if existed:
+                mountpoint = self._forget_mountpoint(target)
+                if rules is not None:  # the NFS server holds it open
+                    self.nfs.remove(NfsExport(replica.id, mountpoint, target))
+                self.zfs.destroy(target, recursive=True)
+            first = history[0]
+            moved = self._bring(replica, source, active, first, None, progress, None)
+            if first != tag:
+                moved += self._bring(replica, source, active, tag, first, self._after(moved, progress), None,
+                                     intermediates=True)
+            if existed and rules is not None:
+                self._export(replica, target, self._mountpoint(target, cached=False), read_only(rules))
+            return moved
+        return self._bring(replica, source, active, tag, base, progress, rules, intermediates=True,
+                           rollback=base != held[-1])
+
+    @staticmethod
+    def _after(offset: int, progress: Callable[[int], None] | None) -> Callable[[int], None] | None:
+        """Progress of a second stream, counted on from the first's bytes."""
+        return None if progress is None else (lambda sent: progress(offset + sent))
 
     def _bring(self, replica: ShareRef, source: "ZfsReplication", active: ShareRef, tag: str, since: str | None,
-               progress: Callable[[int], None] | None, rules: list[AccessRule] | None) -> int:
-        """replicate() without the domain check (a share migration's copy is one too)."""
+               progress: Callable[[int], None] | None, rules: list[AccessRule] | None,
+               intermediates: bool = False, rollback: bool = False) -> int:
+        """One stream to `active@tag`, in full or from `since` (a share migration's
+        copy is one too). `rollback`: the replica goes back to `since` first,
+        losing its later snapshots."""
         target = self.dataset_name(replica)
         snap = f"{source.dataset_name(active)}@{tag}"
-        if tag in self.replication_tags(replica):
+        if tag in self._snapshot_names(target):
             self._settle_replica(target, replica)
             return 0
         if since is None and self.zfs.exists(target):
             self._forget_mountpoint(target)
             self.zfs.destroy(target, recursive=True)
-        elif since is not None and since not in self.replication_tags(replica):
+        elif since is not None and since not in self._snapshot_names(target):
             raise DriverError(f"replica {replica.id} no longer holds {since}: it needs a full copy (resync)")
         # zfs-fuse: a receive into a mounted dataset leaves its mount stale (names
         # listed that no lookup finds) until it is mounted again, which the NFS
@@ -144,8 +212,12 @@ class ZfsReplication:
             mountpoint = self._mountpoint(target)
             self.nfs.remove(NfsExport(replica.id, mountpoint, target))
         try:
+            if rollback:  # with nothing open in it (zfs-fuse: see ZfsShareDriver.revert_to_snapshot)
+                self.zfs.remount(target)
+                self.zfs.rollback(f"{target}@{since}", destroy_later=True)
             moved = send_stream(source.host, snap, f"{source.dataset_name(active)}@{since}" if since else None,
-                                self.host, target, progress, what=f"replication of {snap} to {self.backend_name}")
+                                self.host, target, progress, what=f"replication of {snap} to {self.backend_name}",
+                                intermediates=intermediates)
             if suspend:
                 self.zfs.remount(target)
         finally:

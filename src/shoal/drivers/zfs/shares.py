@@ -265,7 +265,9 @@ class ZfsShareDriver(ZfsMigration, ZfsReplication, ShareDriver):
         self.nfs.remove(NfsExport(share.id, mountpoint, dataset))
         try:
             self.zfs.remount(dataset)
-            self.zfs.rollback(self.snapshot_name(snapshot))
+            name = self.snapshot_name(snapshot)
+            self._drop_points_after(dataset, name.split("@", 1)[1])  # a replicated share's later points
+            self.zfs.rollback(name)
         finally:
             self._export(share, dataset, mountpoint, rules)
 

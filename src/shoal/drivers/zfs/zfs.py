@@ -152,8 +152,9 @@ class Zfs:
         with self._pool_lock(dataset):
             self._run(cmd.promote(dataset), retry=BUSY)
 
-    def rollback(self, snapshot_name: str) -> None:
-        self._run(cmd.rollback(snapshot_name), retry=BUSY)
+    def rollback(self, snapshot_name: str, destroy_later: bool = False) -> None:
+        """`destroy_later`: the later snapshots of the dataset go with it (`-r`)."""
+        self._run(cmd.rollback(snapshot_name, destroy_later), retry=BUSY)
 
     def remount(self, dataset: str) -> None:
         """Unmount (retrying while busy: this proves no file is open) and mount
@@ -161,7 +162,12 @@ class Zfs:
         if not self.features().remount_after_rollback:
             return
         with self._pool_lock(dataset):
-            self._run(cmd.unmount(dataset), retry=BUSY)
+            try:
+                self._run(cmd.unmount(dataset), retry=BUSY)
+            except ZfsError as exc:
+                # A remount cut short (its mount answered busy) left it unmounted: mount it.
+                if "not currently mounted" not in str(exc):
+                    raise
             self._run(cmd.mount(dataset), retry=BUSY)
 
     def rename(self, old: str, new: str) -> None:
@@ -209,11 +215,16 @@ class Zfs:
         self._run(cmd.mount(dataset), retry=BUSY)
 
     def snapshots(self, dataset: str) -> list[dict[str, str]]:
-        """Snapshots of one dataset, oldest first, with creation/used/referenced in bytes."""
-        result = self._run(cmd.get([dataset], ["creation", "used", "referenced"], depth=1))
+        """Snapshots of one dataset, oldest first (by the transaction group that made
+        them: `creation` has only seconds), with creation/used/referenced in bytes."""
+        result = self._run(cmd.get([dataset], ["creation", "used", "referenced", "createtxg"], depth=1))
         rows = [{"name": name, **props} for name, props in cmd.parse_get(result.stdout).items()
                 if name.startswith(dataset + "@")]
-        return sorted(rows, key=lambda r: int(r["creation"]) if r.get("creation", "").isdigit() else 0)
+
+        def age(row):
+            return tuple(int(row[k]) if row.get(k, "").isdigit() else 0 for k in ("createtxg", "creation"))
+
+        return sorted(rows, key=age)
 
     def send_receive(self, snapshot_name: str, target: str) -> None:
         """`zfs send SNAP | zfs receive TARGET` as two processes joined by the host."""

@@ -4,7 +4,9 @@ behind a share and a snapshot).
 Shoal keeps no instance rows of its own: a share that was never replicated has
 one instance, with the share's id (the `share_instance_id` its export locations
 name); a replicated share has one instance per replica row. A snapshot has one
-instance, with the snapshot's id. Everything here is for administrators
+instance, with the snapshot's id, or, of a replicated share, one per replica
+(replica_snapshots: the active's carries the snapshot's status, a
+secondary's says whether a sync has brought it there). Everything here is for administrators
 (Manila's default policy), and a change made through an instance is the change
 made through its share, replica or snapshot.
 """
@@ -18,14 +20,14 @@ from typing import Any
 from sqlalchemy import select
 
 from shoal.db import models
-from shoal.db.replicas import ShareReplica
+from shoal.db.replicas import ShareReplica, ShareSnapshotInstance
 
 from ..common import core as c
 from ..common.context import RequestContext
 from ..common.errors import Forbidden, Invalid, NotFound
 from .replicas import ShareReplicas
 from .shares import Shares
-from .snapshots import ShareSnapshots
+from .snapshots import SNAPSHOT_STATUSES, ShareSnapshots
 
 
 @dataclass(frozen=True)
@@ -170,12 +172,37 @@ class ShareInstances:
 
     # ---- snapshot instances ------------------------------------------------------------
 
-    def _snapshot_instance(self, session, snap: models.ShareSnapshot) -> SnapshotInstance:
-        active = session.scalars(select(ShareReplica.id).where(ShareReplica.share_id == snap.share_id,
-                                                               ShareReplica.replica_state == "active")).first()
-        return SnapshotInstance(snap.id, snap.id, snap.share_id, active or snap.share_id, snap.status,
-                                share_progress(snap.status), snap.provider_location, snap.created_at,
-                                snap.updated_at)
+    def _snapshot_instances(self, session, snaps: list[models.ShareSnapshot]) -> list[SnapshotInstance]:
+        if not snaps:
+            return []
+        rows = session.scalars(select(ShareSnapshotInstance).where(
+            ShareSnapshotInstance.snapshot_id.in_([s.id for s in snaps])).order_by(ShareSnapshotInstance.created_at)).all()
+        replicas = session.execute(select(ShareReplica.id, ShareReplica.share_id, ShareReplica.replica_state).where(
+            ShareReplica.share_id.in_({s.share_id for s in snaps}))).all()
+        states = {r.id: r.replica_state for r in replicas}
+        actives = {r.share_id: r.id for r in replicas if r.replica_state == "active"}
+        by_snapshot: dict[str, list[ShareSnapshotInstance]] = {}
+        for row in rows:
+            by_snapshot.setdefault(row.snapshot_id, []).append(row)
+        out = []
+        for snap in snaps:
+            copies = by_snapshot.get(snap.id)
+            if not copies:  # a share never replicated: one instance, the snapshot itself
+                out.append(SnapshotInstance(snap.id, snap.id, snap.share_id, actives.get(snap.share_id, snap.share_id),
+                                            snap.status,
+                                            share_progress(snap.status), snap.provider_location, snap.created_at,
+                                            snap.updated_at))
+                continue
+            for row in copies:
+                if states.get(row.replica_id) == "active":
+                    status, location = snap.status, snap.provider_location
+                else:
+                    # one the active never got will never arrive
+                    status = "error" if snap.status == "error" and row.status == "creating" else row.status
+                    location = row.provider_location
+                out.append(SnapshotInstance(row.id, snap.id, snap.share_id, row.replica_id, status,
+                                            share_progress(status), location, row.created_at, row.updated_at))
+        return out
 
     def snapshot_instances(self, ctx: RequestContext, snapshot_id: str | None = None) -> list[SnapshotInstance]:
         self._admin(ctx)
@@ -183,18 +210,30 @@ class ShareInstances:
         if snapshot_id is not None:
             query = query.where(models.ShareSnapshot.id == snapshot_id)
         with self.core.db.session() as session:
-            return [self._snapshot_instance(session, s) for s in session.scalars(query)]
+            return self._snapshot_instances(session, list(session.scalars(query)))
 
     def snapshot_instance(self, ctx: RequestContext, instance_id: str) -> SnapshotInstance:
         self._admin(ctx)
         with self.core.db.session() as session:
-            snap = session.get(models.ShareSnapshot, instance_id)
-            if snap is None:
+            row = session.get(ShareSnapshotInstance, instance_id)
+            snap = session.get(models.ShareSnapshot, row.snapshot_id if row is not None else instance_id)
+            found = [i for i in self._snapshot_instances(session, [snap] if snap else []) if i.id == instance_id]
+            if not found:
                 raise NotFound(f"Snapshot instance {instance_id} could not be found.")
-            return self._snapshot_instance(session, snap)
+            return found[0]
 
     def reset_snapshot_instance_status(self, ctx: RequestContext, instance_id: str, status: Any) -> None:
-        self.snapshot_instance(ctx, instance_id)
+        """The instance on the active copy (or the only one) is the snapshot's status;
+        a secondary's is its own."""
+        instance = self.snapshot_instance(ctx, instance_id)
         if not isinstance(status, str):
             raise Invalid("status must be a string")
-        self.snapshots.reset_status(ctx, instance_id, status)
+        with self.core.db.session() as session:
+            row = session.get(ShareSnapshotInstance, instance_id)
+            secondary = row is not None and session.get(ShareReplica, row.replica_id).replica_state != "active"
+            if secondary:
+                if status not in SNAPSHOT_STATUSES:
+                    raise Invalid(f"status {status!r} is not one of {', '.join(SNAPSHOT_STATUSES)}")
+                row.status = status
+                return
+        self.snapshots.reset_status(ctx, instance.snapshot_id, status)

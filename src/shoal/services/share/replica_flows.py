@@ -101,6 +101,7 @@ class ExportSecondary(FlowTask):
         rr.set_replica(svc.core, replica_id, status="available", replica_state="in_sync", last_tag=tag,
                        provider_location=result.provider_location, export_locations=svc.locations(result),
                        progress="100%", task=None, task_state=None, flow_id=None, status_reason=None)
+        svc.record_held(replica.share_id, replica)  # the share's snapshots came along
 
 
 def create_flow(replica_id: str):
@@ -218,7 +219,8 @@ class SwitchRoles(FlowTask):
         old_locations = None
         if demoted:
             old_locations = svc.locations(old_driver.export_replica(rr.keyed(active, active.id), rules, False))
-        svc.switch(share_key, active.id, promoted.id, result, old_locations, in_sync=active.id in synced)
+        held = new_driver.snapshot_locations(promoted.ref, svc.snapshot_ids(share_key))
+        svc.switch(share_key, active.id, promoted.id, result, old_locations, in_sync=active.id in synced, held=held)
 
 
 def promote_flow(replica_id: str):

@@ -27,7 +27,7 @@ from ..common.errors import Conflict, Forbidden, Invalid, NotFound
 from ..common.flows import Flows
 from ..common.scheduler import NoValidPool
 from ..common.tasks import INTERRUPTED
-from . import replica_flows, replica_rows as rr
+from . import replica_flows, replica_rows as rr, replica_snapshots
 from . import rows as sr
 
 log = logging.getLogger(__name__)
@@ -275,8 +275,10 @@ class ShareReplicas:
     def settle_share(self, share_id: str, status: str) -> None:
         sr.set_share(self.core, share_id, status=status)
 
-    def switch(self, share_id: str, old_id: str, new_id: str, result: ShareResult, old_locations, in_sync: bool) -> None:
-        """Record a promotion: the share row follows its new active copy."""
+    def switch(self, share_id: str, old_id: str, new_id: str, result: ShareResult, old_locations, in_sync: bool,
+               held: dict[str, str]) -> None:
+        """Record a promotion: the share row follows its new active copy, and so do
+        its snapshots (`held`: those the new active holds, with their locations)."""
         from .shares import set_export_locations
 
         with self.core.db.session() as session:
@@ -295,7 +297,28 @@ class ShareReplicas:
             session.execute(update(ShareReplica).where(ShareReplica.share_id == share_id,
                                                        ShareReplica.status == "replication_change")
                             .values(status="available"))
+            replica_snapshots.follow_promotion(session, share_id, old_id, new_id, held)
         log.info("share %s: replica %s is the active one now (was %s)", share_id, new_id, old_id)
+
+    # ---- snapshots of a replicated share -------------------------------------------------------
+
+    def snapshot_ids(self, share_id: str) -> list[str]:
+        with self.core.db.session() as session:
+            return list(session.scalars(select(models.ShareSnapshot.id).where(
+                models.ShareSnapshot.share_id == share_id)))
+
+    def snapshot_taken(self, share_id: str) -> None:
+        """A snapshot was taken on the active copy: it has an instance on every
+        copy, and a sync now carries it to the secondaries (as Manila's driver
+        sends it at once)."""
+        with self.core.db.session() as session:
+            replicated = replica_snapshots.ensure_instances(session, share_id)
+        if replicated and self.secondaries(share_id):
+            self.core.tasks.submit(self.sync_share, share_id)
+
+    def delete_snapshot_copies(self, snapshot_id: str) -> None:
+        """Remove a snapshot from every secondary (raises if one could not be reached)."""
+        replica_snapshots.delete_copies(self.core, snapshot_id)
 
     # ---- sync --------------------------------------------------------------------------------
 
@@ -331,6 +354,7 @@ class ShareReplicas:
                     continue
                 rr.set_replica(self.core, copy.id, replica_state="in_sync", last_tag=tag, status_reason=None)
                 log.info("share %s: replica %s brought to %s", share_id, copy.id, tag)
+                self.record_held(share_id, copy)
             rr.set_replica(self.core, active.id, last_tag=tag)
         self._collect(share_id)
 
@@ -354,6 +378,13 @@ class ShareReplicas:
                 self.core.driver(copy.backend).drop_replication_snapshots(copy.ref, keep)
             except Exception as exc:  # unreachable now: next time
                 log.info("share %s: replication points of %s not collected: %s", share_id, copy.id, exc)
+
+    def record_held(self, share_id: str, copy: rr.Copy) -> None:
+        """The snapshots a sync brought to `copy`, recorded as available there."""
+        try:
+            replica_snapshots.record_held(self.core, share_id, copy)
+        except Exception as exc:  # the next sync looks again
+            log.warning("share %s: snapshots on replica %s not looked at: %s", share_id, copy.id, exc)
 
     def check_once(self) -> None:
         """The periodic part: sync every replicated share once per sync interval."""

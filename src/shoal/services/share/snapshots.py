@@ -29,6 +29,8 @@ SORT_KEYS = {"created_at", "updated_at", "name", "size", "status", "id", "share_
 
 
 class ShareSnapshots:
+    replicas = None  # ShareReplicas, wired by Services: a replicated share's snapshots are on every copy
+
     def __init__(self, core: c.Core):
         self.core = core
 
@@ -71,6 +73,8 @@ class ShareSnapshots:
             lambda: self.core.settle(models.ShareSnapshot, snapshot_id, "creating", {"status": "available", "task": None},
                                      {"provider_location": result.provider_location, "size": result.size_gb}),
             lambda: driver.delete_snapshot(SnapshotRef(ref.id, ref.share, result.provider_location)))
+        if self.replicas is not None:
+            self.replicas.snapshot_taken(ref.share.id)
 
     def _fail(self, snapshot_id: str, status: str, action_id: str, reason: str) -> None:
         """`status` with the reason, and a user message saying it (Manila's snapshot
@@ -139,6 +143,8 @@ class ShareSnapshots:
                 known = (sr.snapshot_ref(snap), snap.share.backend)
         ref, backend = known
         try:
+            if self.replicas is not None:
+                self.replicas.delete_snapshot_copies(snapshot_id)
             if backend is not None:
                 self.core.driver(backend).delete_snapshot(ref)
         except Exception as exc:
