@@ -120,6 +120,27 @@ def local_write_refused(directory: str) -> bool:
     return False
 
 
+def snapshot_instances(api, snapshot_id: str) -> list[dict]:
+    resp = api.client.get("/snapshot-instances/detail", params={"snapshot_id": snapshot_id})
+    assert resp.status_code == 200, resp.text
+    return resp.json()["snapshot_instances"]
+
+
+def wait_on_every_copy(api, snapshot_id: str, replica_ids: set[str]) -> list[dict]:
+    """One instance per replica, each available (the secondary's once a sync brought it)."""
+    def settled():
+        found = snapshot_instances(api, snapshot_id)
+        done = {i["share_instance_id"] for i in found if i["status"] == "available"}
+        return found if done == replica_ids and len(found) == len(replica_ids) else None
+
+    return wait_until(settled, timeout=120, what=f"snapshot {snapshot_id} on every replica", poll=0.5)
+
+
+def snapshots_of(dataset: str) -> set[str]:
+    """The names (after '@') of a dataset's snapshots."""
+    return {n.split("@", 1)[1] for n in zfs_names(dataset, "snapshot") if n.startswith(dataset + "@")}
+
+
 def leftovers(roots) -> set[str]:
     """Datasets and snapshots under the backend's roots (the roots themselves excepted)."""
     found = set()

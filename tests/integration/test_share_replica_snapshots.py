@@ -13,30 +13,19 @@ import pytest
 
 from tests.fixtures.replication import replica_server, second_zpool  # noqa: F401 - fixtures
 
-from .replica_helpers import leftovers, read, read_secondary, replica_api, write  # noqa: F401 - a fixture
-from .share_helpers import nfs_ls, wait_for_status, wait_until, zfs_names
+from .replica_helpers import (  # noqa: F401 - replica_api is a fixture
+    leftovers,
+    read,
+    read_secondary,
+    replica_api,
+    snapshot_instances,
+    snapshots_of,
+    wait_on_every_copy,
+    write,
+)
+from .share_helpers import nfs_ls, wait_for_status, wait_until
 
 pytestmark = pytest.mark.integration
-
-
-def instances(api, snapshot_id: str) -> list[dict]:
-    resp = api.client.get("/snapshot-instances/detail", params={"snapshot_id": snapshot_id})
-    assert resp.status_code == 200, resp.text
-    return resp.json()["snapshot_instances"]
-
-
-def wait_on_every_copy(api, snapshot_id: str, replica_ids: set[str]) -> list[dict]:
-    """One instance per replica, each available (the secondary's once a sync brought it)."""
-    def settled():
-        found = instances(api, snapshot_id)
-        done = {i["share_instance_id"] for i in found if i["status"] == "available"}
-        return found if done == replica_ids and len(found) == len(replica_ids) else None
-
-    return wait_until(settled, timeout=120, what=f"snapshot {snapshot_id} on every replica", poll=0.5)
-
-
-def snapshots_of(dataset: str) -> set[str]:
-    return {n.split("@", 1)[1] for n in zfs_names(dataset, "snapshot") if n.startswith(dataset + "@")}
 
 
 def test_snapshots_reach_every_replica_and_survive_a_promotion(replica_api, replica_server):
@@ -77,7 +66,7 @@ def test_snapshots_reach_every_replica_and_survive_a_promotion(replica_api, repl
     shown = api.client.get(f"/snapshot-instances/{early['id']}").json()["snapshot_instance"]
     assert shown["share_instance_id"] == active_id and shown["status"] == "available", shown
     assert api.client.get(f"/snapshots/{snap['id']}").json()["snapshot"]["status"] == "available"
-    for i in instances(api, snap["id"]):
+    for i in snapshot_instances(api, snap["id"]):
         assert i["status"] == "available", i
         if i["share_instance_id"] == replica["id"]:  # the new active: the share's snapshot is there now
             assert i["provider_location"] == f"{second_ds}@snap-{snap['id']}", i
@@ -112,7 +101,7 @@ def test_snapshots_reach_every_replica_and_survive_a_promotion(replica_api, repl
     api.delete_snapshot(early["id"])
     for dataset in (first_ds, second_ds):
         assert not {f"snap-{early['id']}", f"snap-{snap['id']}"} & snapshots_of(dataset), dataset
-    assert instances(api, snap["id"]) == []
+    assert snapshot_instances(api, snap["id"]) == []
 
     api.delete_share(child["id"])
     api.remove_replicated(share["id"])

@@ -8,7 +8,9 @@ ZFS); promote it, write on it; fail back, and measure what that sent
 first full copy, into the same dataset. Then the host made unreachable (its
 sshd stopped): the replica goes `out_of_sync` with the reason, and comes back
 `in_sync` by itself once sshd is back, with what was written meanwhile and no
-replication snapshot left that nobody needs.
+replication snapshot left that nobody needs; a snapshot taken meanwhile reaches
+it then, and a snapshot deleted meanwhile is `error_deleting` (kept on the
+active) until a delete asked again reaches both copies.
 """
 
 from __future__ import annotations
@@ -32,6 +34,9 @@ from .replica_helpers import (
     leftovers,
     local_write_refused,
     read_secondary,
+    snapshot_instances,
+    snapshots_of,
+    wait_on_every_copy,
     write,
 )
 from .share_helpers import nfs_read, wait_for_status, wait_until, zfs_get, zfs_names
@@ -152,6 +157,10 @@ def test_unreachable_replica_goes_out_of_sync_and_comes_back(api, ssh_replica_se
     second = api.replica_path(replica["id"])
     remote_ds = f"{env.roots[1]}/share-{replica['id']}"
 
+    copies = {copy["id"] for copy in api.replicas(share["id"])}
+    before_outage = api.create_snapshot(share["id"], name="before the outage")
+    wait_on_every_copy(api, before_outage["id"], copies)
+
     env.sshd.stop()  # the SSH host cannot be reached: its connections drop, new ones are refused
     try:
         gone = wait_for_status(api.client, f"/share-replicas/{replica['id']}", "out_of_sync",
@@ -159,6 +168,15 @@ def test_unreachable_replica_goes_out_of_sync_and_comes_back(api, ssh_replica_se
         assert "sync failed" in (gone.get("status_reason") or ""), gone
         assert gone["status"] == "available", gone
         write(local, first, "meanwhile.txt", "written while the replica was unreachable\n")
+        # A snapshot now is available on the active; on the unreachable copy it waits.
+        during = api.create_snapshot(share["id"], name="during the outage")
+        waiting = wait_until(lambda: {i["share_instance_id"]: i["status"] for i in snapshot_instances(
+            api, during["id"])}.get(replica["id"]), what="the snapshot's instance on the replica")
+        assert waiting == "creating", waiting
+        # A delete cannot reach every copy: error_deleting, and the active keeps it.
+        assert api.client.delete(f"/snapshots/{before_outage['id']}").status_code == 202
+        wait_for_status(api.client, f"/snapshots/{before_outage['id']}", "error_deleting", timeout=120)
+        assert f"snap-{before_outage['id']}" in snapshots_of(local_ds)
     finally:
         env.sshd.restart()
 
@@ -167,6 +185,12 @@ def test_unreachable_replica_goes_out_of_sync_and_comes_back(api, ssh_replica_se
                            timeout=180)
     assert not back.get("status_reason"), back
     assert read_secondary(remote, second, "meanwhile.txt") == "written while the replica was unreachable\n"
+    # The snapshot taken meanwhile came with the sync; the delete, asked again, reaches both copies.
+    wait_on_every_copy(api, during["id"], copies)
+    assert f"snap-{during['id']}" in snapshots_of(remote_ds)
+    api.delete_snapshot(before_outage["id"])
+    assert not {f"snap-{before_outage['id']}"} & (snapshots_of(local_ds) | snapshots_of(remote_ds))
+    api.delete_snapshot(during["id"])
     # Replication snapshots nobody needs are gone: each copy keeps the one point they share.
     wait_until(lambda: len(repl_tags(local_ds)) == 1 and repl_tags(local_ds) == repl_tags(remote_ds),
                timeout=60, what="one replication point on each copy, the same", poll=0.2)

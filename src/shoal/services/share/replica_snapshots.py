@@ -65,8 +65,8 @@ def record_held(core: c.Core, share_id: str, copy: rr.Copy) -> None:
     with core.db.session() as session:
         ensure_instances(session, share_id)
         waiting = {r.snapshot_id: r.id for r in session.scalars(select(ShareSnapshotInstance).where(
-            ShareSnapshotInstance.replica_id == copy.id, ShareSnapshotInstance.status != "available",
-            ShareSnapshotInstance.status != "deleting"))}
+            ShareSnapshotInstance.replica_id == copy.id,
+            ShareSnapshotInstance.status.in_(("creating", "error"))))}
     if not waiting:
         return
     found = core.driver(copy.backend).snapshot_locations(copy.ref, list(waiting))
