@@ -6,7 +6,9 @@ Shoal restarts it and host1 reaches the volume again, with the same CHAP
 account and ACL. Then Shoal itself restarts: host1 still reaches the volume.
 Finally Shoal is stopped with one volume left `creating` and one left
 `deleting` in its database: after the start the first is `error` and the
-second is gone, dataset included.
+second is gone, dataset included. A detach cut short between its record and
+its unexport leaves a target no attachment needs: the start removes it, and
+so does the periodic check for one that appears while Shoal runs.
 """
 
 from __future__ import annotations
@@ -30,11 +32,14 @@ from .volume_helpers import (
     pattern,
     sha256,
     tgt_target,
+    tgt_targets,
+    tgtadm,
     tgtd_pids,
     volume_api,  # noqa: F401 - fixture
     wait_for_status,
     wait_gone,
     wait_until,
+    volume_iqn,
     zfs_exists,
 )
 
@@ -138,3 +143,50 @@ def test_interrupted_create_and_delete_end_steady(volume_api):
     # The volume left in error can be deleted; its dataset goes too.
     volume_api.delete_volume(creating["id"])
     assert not zfs_exists(volume_api.dataset(creating["id"]))
+
+
+def test_a_detach_cut_short_leaves_no_target(volume_api):
+    """Shoal stops after a detach recorded itself (the attachment row is gone)
+    but before the target was removed: after the start, host1 cannot reach the
+    volume, the target and its CHAP account are gone, and the volume can go."""
+    server = volume_api.server
+    volume = volume_api.create_volume(1)
+    attachment = volume_api.attach(volume["id"], HOST1)
+    lun = Lun.of(attachment["connection_info"])
+    assert lun.reachable(HOST1)
+
+    stop_server(server.process)
+    with sqlite3.connect(server.state_dir / "shoal.db") as db:
+        db.execute("DELETE FROM volume_attachments WHERE id = ?", (attachment["id"],))
+        db.execute("UPDATE volumes SET status = 'available', attach_status = 'detached' WHERE id = ?", (volume["id"],))
+    db.close()
+    assert tgt_target(server, lun.iqn) is not None, "the target outlived Shoal, as after a crash"
+    server.process = start_server(server.config, server.state_dir, server.url)
+
+    wait_until(lambda: tgt_target(server, lun.iqn) is None, timeout=30, what="the unneeded target removed")
+    assert_refused(lun, HOST1)
+    accounts = tgtadm(server, "--op", "show", "--mode", "account")
+    assert lun.user not in accounts.stdout, "the target's CHAP account outlived it"
+    volume_api.delete_volume(volume["id"])
+
+
+def test_the_periodic_check_removes_a_target_no_attachment_needs(volume_api):
+    """A target named as Shoal names them, for a volume with no attachment (made
+    here by hand, as a crash would leave it), is removed by the periodic check;
+    an attached volume's target next to it stays and keeps serving."""
+    server = volume_api.server
+    idle = volume_api.create_volume(1)
+    busy = volume_api.create_volume(1)
+    attachment = volume_api.attach(busy["id"], HOST1)
+    lun = Lun.of(attachment["connection_info"])
+    stray = volume_iqn(idle["id"])
+    tids = [t.tid for t in tgt_targets(server)]
+    made = tgtadm(server, "--op", "new", "--mode", "target", "--tid", str(max(tids, default=0) + 100),
+                  "--targetname", stray)
+    assert made.returncode == 0, made.stderr
+
+    wait_until(lambda: tgt_target(server, stray) is None, timeout=30, what="the periodic check removes it")
+    assert tgt_target(server, lun.iqn) is not None and lun.reachable(HOST1)
+    volume_api.detach(attachment["id"])
+    for volume in (idle, busy):
+        volume_api.delete_volume(volume["id"])

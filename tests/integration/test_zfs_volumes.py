@@ -59,6 +59,9 @@ class RecordingIscsi(IscsiHelper):
         target = self.targets.pop(key, None)
         self.calls.append(("remove", key, bool(target and os.path.exists(target.backing))))
 
+    def iqns(self):
+        return [target.iqn for target in self.targets.values()]
+
     def ensure(self, targets, fresh=False):
         for target in targets:
             self.apply(target)

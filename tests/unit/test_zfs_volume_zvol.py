@@ -49,6 +49,9 @@ class RecordingIscsi(IscsiHelper):
     def remove(self, key):
         self.calls.append(("remove", key))
 
+    def iqns(self):
+        return []
+
     def ensure(self, targets, fresh=False):
         self.calls.append(("ensure", targets))
 

@@ -263,6 +263,18 @@ class VolumeDriver(ABC):
         them all in one pass override this."""
         return failures_of(volumes, lambda item: self.export(*item), lambda item: item[0].id)
 
+    def exported_volume_ids(self) -> set[str]:
+        """Ids of the volumes this backend's export daemon holds an export for,
+        read from the daemon (not from memory). Services compare them with the
+        attachments and drop the exports no attachment needs: a crash between
+        a detach's record and its unexport leaves one. Empty where exports are
+        not kept apart from the volume's own state."""
+        return set()
+
+    def drop_export(self, volume_id: str) -> None:
+        """Remove the export of a volume that no attachment needs (its row may
+        be gone). Succeeds if there is none."""
+
     def exports_alive(self) -> bool:
         """The cheap part of exports_healthy(), asked every second or so (no
         process where the host can avoid one): False when the target daemon died."""

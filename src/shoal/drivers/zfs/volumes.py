@@ -446,6 +446,20 @@ class ZfsVolumeDriver(ManageMixin, RevertMixin, MigrationMixin, VolumeDriver):
             mountpoint = ""
         helper.remove(NfsExport(volume.id, mountpoint, dataset))
 
+    def exported_volume_ids(self) -> set[str]:
+        """iSCSI only: the target's name says whose it is. (An NFS volume export
+        shares its daemon and key space with shares.)"""
+        if self.protocol != "iscsi":
+            return set()
+        prefix = volume_export.iqn(self.config, "")
+        return {iqn[len(prefix):] for iqn in self._helper().iqns() if iqn.startswith(prefix) and len(iqn) > len(prefix)}
+
+    def drop_export(self, volume_id: str) -> None:
+        if self.protocol != "iscsi":
+            return
+        self._exported.pop(volume_id, None)
+        self._helper().remove(volume_export.iqn(self.config, volume_id))
+
     @contextmanager
     def _export_suspended(self, volume: VolumeRef):
         """Unexport around a change of the data underneath, then export again

@@ -89,6 +89,11 @@ class IscsiHelper(ABC):
         """Delete the target, its LUN and account. Succeeds if it does not exist."""
 
     @abstractmethod
+    def iqns(self) -> list[str]:
+        """The IQN of every target the daemon holds now (Shoal's and others'),
+        read from the daemon: what a crash may have left is found here."""
+
+    @abstractmethod
     def ensure(self, targets: list[IscsiTarget], fresh: bool = False) -> None:
         """After a restart of Shoal or of the target daemon: make every target
         in `targets` exist again with its LUN, CHAP and ACL. `fresh`: the file

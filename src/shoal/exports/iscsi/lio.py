@@ -174,6 +174,9 @@ class LioHelper(IscsiHelper):
             for stale in [k for k, known in self._keys.items() if k == key or known == iqn]:
                 del self._keys[stale]
 
+    def iqns(self) -> list[str]:
+        return [e for e in self._ls(f"{CONFIGFS}/iscsi") or [] if IQN_RE.match(e)]
+
     def resize(self, key: str) -> None:
         """A block backstore (zvol) follows its device's size by itself. A fileio
         backstore keeps the size it was created with: write the file's new size
@@ -193,9 +196,8 @@ class LioHelper(IscsiHelper):
     # -- internals ----------------------------------------------------------------------
 
     def _resolve(self, key: str) -> str | None:
-        iqns = [e for e in self._ls(f"{CONFIGFS}/iscsi") or [] if IQN_RE.match(e)]
         try:
-            return iqn_for_key(key, self._keys, iqns)
+            return iqn_for_key(key, self._keys, self.iqns())
         except ValueError as exc:
             raise LioError(str(exc)) from None
 

@@ -299,6 +299,17 @@ class TgtHelper(IscsiHelper):
         except ValueError as exc:
             raise TgtError(f"cannot read tgtd's targets: {exc}") from None
 
+    def iqns(self) -> list[str]:
+        """Read from tgtd; a target the remembered state lacks (made behind Shoal's
+        back, or kept from before a crash) makes the memory stale: forgotten, so
+        the next command reads tgtd again."""
+        with self._state.lock:
+            found = [t.iqn for t in self.targets()]
+            remembered = self._remembered()
+            if remembered is not None and any(remembered.by_iqn(iqn) is None for iqn in found):
+                self._state.known = None
+        return found
+
     def _accounts(self) -> set[str]:
         return set(parse_accounts(self._run("--op", "show", "--mode", "account").stdout))
 

@@ -3,7 +3,9 @@
 Work that is safe to redo (delete, extend, unmanage) is redone; create and
 manage, whose half-done state a later delete cleans up, end in error; revert
 and retype end where they started. Then every volume with a connected
-attachment is exported again: tgtd keeps targets only in memory.
+attachment is exported again (tgtd keeps targets only in memory), and every
+export no attachment needs is dropped: a detach records first and unexports
+after, so a crash between the two leaves one.
 """
 
 from __future__ import annotations
@@ -99,8 +101,55 @@ class VolumeRecovery:
                 vr.note_volume(self.core, volume_id, vr.ACTION_ATTACH, vr.DETAIL_DRIVER_FAILED,
                                f"its export could not be restored: {reason}")
 
+        self.drop_unneeded_exports(backend)
+
+    def drop_unneeded_exports(self, backend: str | None = None) -> None:
+        """Remove each export the daemon holds for a volume with no connected
+        attachment (or no row). Each is looked at again under the volume's lock,
+        which attach and detach hold while they export: an attach between the
+        two reads is seen, and never undone."""
+        for name, driver in self.core.volume_drivers.items():
+            if backend not in (None, name):
+                continue
+            try:
+                exported = driver.exported_volume_ids()
+            except Exception as exc:  # noqa: BLE001 -- the next check tries again
+                log.warning("backend %s: cannot list its exports: %s", name, exc)
+                continue
+            if not exported:
+                continue
+            dropped = []
+            for volume_id in sorted(exported - self._connected(exported)):
+                with self.core.volume_lock(volume_id):
+                    if self._connected({volume_id}):
+                        continue
+                    try:
+                        driver.drop_export(volume_id)
+                    except Exception as exc:  # noqa: BLE001 -- one stops none of the others
+                        log.warning("backend %s: export of volume %s that no attachment needs could not be "
+                                    "removed: %s", name, volume_id, exc)
+                        continue
+                dropped.append(volume_id)
+            if dropped:
+                log.warning("backend %s: removed exports no attachment needs (left by a crash): %s",
+                            name, ", ".join(dropped))
+                metrics.recovery_fixed("volume", len(dropped))
+
+    def _connected(self, volume_ids: set[str]) -> set[str]:
+        """Those of `volume_ids` with an attachment that holds a connector."""
+        found: set[str] = set()
+        ids = sorted(volume_ids)
+        with self.core.db.session() as session:
+            for start in range(0, len(ids), 500):
+                # in Python: a connector set to None is stored as JSON null, not SQL NULL
+                rows = session.execute(select(models.VolumeAttachment.volume_id, models.VolumeAttachment.connector)
+                                       .where(models.VolumeAttachment.volume_id.in_(ids[start:start + 500])))
+                found.update(volume_id for volume_id, connector in rows if connector)
+        return found
+
     def check_once(self) -> None:
         self._check(lambda driver: driver.exports_healthy(), "is not serving")
+        self.drop_unneeded_exports()
 
     def check_alive(self) -> None:
         self._check(lambda driver: driver.exports_alive(), "died")
