@@ -32,6 +32,7 @@ class ApiError(Exception):
 
 
 IDENTITY_PREFIX = "/identity"
+SERVER_ERROR = "The server has either erred or is incapable of performing the requested operation."
 
 
 def fault(code: int, message: str, headers: dict | None = None, request: Request | None = None) -> JSONResponse:
@@ -71,8 +72,7 @@ def install(app) -> None:
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, exc: Exception):
         log.exception("unexpected error on %s %s", request.method, request.url.path)
-        return fault(500, "The server has either erred or is incapable of performing the requested operation.",
-                     request=request)
+        return fault(500, SERVER_ERROR, request=request)
 
     @app.exception_handler(RequestValidationError)
     async def _validation_error(request: Request, exc: RequestValidationError):
