@@ -1,6 +1,7 @@
 """The short chaos runs CI does: scripts/chaos for about a minute of work with three
-kill -9 (of Shoal, its ganesha and its tgtd), and 30 s with one kill -9 of the run's
-private zfs-fuse (every file system mounted anew under ganesha and tgtd), each with a
+kill -9 (of Shoal, its ganesha and its tgtd), and 40 s with two kills of the run's
+private zfs-fuse (every file system mounted anew under ganesha and tgtd; once while
+Shoal runs, or with Shoal killed too and started after ZFS is back), each with a
 fixed seed, so a failure replays with the command it prints.
 
 SHOAL_CHAOS_SEED picks another seed; the run's files stay in the directory named
@@ -24,9 +25,7 @@ SEED = int(os.environ.get("SHOAL_CHAOS_SEED", "20"))
 COMMON = ["--workers", "3", "--max-resources", "8", "--verify", "1", "--settle-timeout", "90", "--seed", str(SEED)]
 RUNS = {
     "daemons": ["--seconds", "60", "--kills", "3", "--kill-kinds", "shoal,ganesha,tgtd", *COMMON],
-    # shoal+zfs-fuse (ZFS back while Shoal is down) is left to scripts/chaos: a Shoal killed
-    # mid-detach can leave a target no recovery removes yet (issue 20's orphans).
-    "zfs-fuse": ["--seconds", "30", "--kills", "1", "--kill-kinds", "zfs-fuse", *COMMON],
+    "zfs-fuse": ["--seconds", "40", "--kills", "2", "--kill-kinds", "zfs-fuse,shoal+zfs-fuse", *COMMON],
 }
 TOOLS = ("zpool", "zfs", "ganesha.nfsd", "tgtd", "tgtadm", "nfs-ls", "nfs-cat", "nfs-cp", "qemu-img", "iscsi-inq")
 
