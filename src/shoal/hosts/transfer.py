@@ -109,6 +109,15 @@ def owned_by(owner: str):
         _current.owner = previous
 
 
+def stopped() -> bool:
+    """True when the owner of this thread's transfers (`owned_by`) was stopped:
+    a wait that is no process of ours (an appliance's own replication, say)
+    looks here between its polls, to end promptly on a cancel."""
+    owner = getattr(_current, "owner", None)
+    with _owned_lock:
+        return owner is not None and owner in _stopped
+
+
 def release(owner: str) -> None:
     """Forget that `owner` was stopped (its flow has finished reverting)."""
     with _owned_lock:
