@@ -67,8 +67,8 @@ def test_too_low():
 def core(tmp_path):
     url = f"sqlite:///{tmp_path}/quota.db"
     upgrade(url)
-    settings = Settings.model_validate({"database": {"url": url}, "quotas": {"volume": {"volumes": 3},
-                                                                             "share": {"shares": 4}}})
+    settings = Settings.model_validate({"database": {"url": url}, "api": {"auth": "noauth"},  # no projects to know
+                                        "quotas": {"volume": {"volumes": 3}, "share": {"shares": 4}}})
     runner = TaskRunner(1)
     yield Core(settings=settings, db=Database(url), drivers={}, tasks=runner)
     runner.shutdown()

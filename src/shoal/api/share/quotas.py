@@ -127,6 +127,15 @@ async def update_quota_class(class_name: str, call: ShareCall = Depends(share_ca
     return {"quota_class_set": _view(call, values, None)}
 
 
+@router.delete("/quota-class-sets/{class_name}", status_code=202)
+@router.delete("/os-quota-class-sets/{class_name}", status_code=202)
+async def delete_quota_class(class_name: str, call: ShareCall = Depends(share_call)):
+    """Shoal's: Manila has no way to drop a class once set; answered as a quota set's delete."""
+    _path_for_version(call)
+    await sync(call.services.quotas.delete_share_class, call.ctx, class_name)
+    return Response(status_code=202)
+
+
 @router.get("/limits")
 async def limits(call: ShareCall = Depends(share_call)):
     limit, used = await sync(call.services.quotas.share_limits, call.ctx)

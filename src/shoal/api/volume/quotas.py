@@ -65,6 +65,13 @@ async def update_quota_class(class_name: str, call: VolumeCall = Depends(volume_
     return {"quota_class_set": await sync(call.services.quotas.update_volume_class, call.ctx, class_name, body)}
 
 
+@router.delete("/os-quota-class-sets/{class_name}")
+async def delete_quota_class(class_name: str, call: VolumeCall = Depends(volume_call)):
+    """Shoal's: Cinder has no way to drop a class once set; answered as a quota set's delete."""
+    await sync(call.services.quotas.delete_volume_class, call.ctx, class_name)
+    return Response(status_code=200)
+
+
 @router.get("/limits")
 async def limits(call: VolumeCall = Depends(volume_call)):
     limit, used = await sync(call.services.quotas.volume_limits, call.ctx)

@@ -454,6 +454,21 @@ def _admin(ctx: RequestContext, what: str) -> None:
         raise Forbidden(f"Policy doesn't allow {what} to be performed.")
 
 
+def _existing_project(core: c.Core, session: Session, target: str) -> None:
+    """With the built-in identity, a quota set only for a project it knows: Cinder's answer
+    when Keystone does not know one (api_utils.validate_project_and_authorize). With
+    noauth or an external Keystone there is nothing here to ask, as in Cinder."""
+    if core.settings.api.auth == "identity" and session.get(models.Project, target) is None:
+        raise NotFound(f"Project with id {target} not found.")
+
+
+def drop_project(session: Session, project_id: str) -> None:
+    """What quotas keep of a project, gone with the project (its identity row)."""
+    forget_limits(session)
+    session.execute(delete(models.Quota).where(models.Quota.project_id == project_id))
+    session.execute(delete(models.QuotaLock).where(models.QuotaLock.project_id == project_id))
+
+
 def _upsert(session: Session, model, where: dict, values: Limits) -> None:
     forget_limits(session)
     for resource, limit in values.items():
@@ -528,6 +543,7 @@ class Quotas:
     def update_volume_set(self, ctx: RequestContext, target: str, body: Any, skip_validation: bool = False) -> Limits:
         _admin(ctx, "volume_extension:quotas:update")
         with self.core.db.session() as session:
+            _existing_project(self.core, session, target)
             values = self._volume_values(session, body, ("id", "tenant_id", "skip_validation"), strict=True)
             if not skip_validation:
                 lock_project(session, target)  # no create may slip in between the check and the change
@@ -572,6 +588,18 @@ class Quotas:
                 _upsert(session, models.QuotaClass, {"service": VOLUME, "class_name": name, "type_id": type_id},
                         {resource: limit})
         return self.volume_class(ctx, name)
+
+    def delete_volume_class(self, ctx: RequestContext, name: str) -> None:
+        self._delete_class(ctx, VOLUME, name, "volume_extension:quota_classes")
+
+    def _delete_class(self, ctx: RequestContext, service: str, name: str, policy: str) -> None:
+        """A quota class's own limits go (Shoal's: neither upstream API can delete a class);
+        `default` then falls back to the configured defaults."""
+        _admin(ctx, policy)
+        with self.core.db.session() as session:
+            forget_limits(session)
+            session.execute(delete(models.QuotaClass).where(models.QuotaClass.service == service,
+                                                            models.QuotaClass.class_name == name))
 
     def volume_limits(self, ctx: RequestContext) -> tuple[Limits, Counter]:
         with self.core.db.session() as session:
@@ -627,6 +655,7 @@ class Quotas:
         """`allowed`: the resources this microversion knows (the API decides)."""
         _admin(ctx, "quota_set:update")
         with self.core.db.session() as session:
+            _existing_project(self.core, session, target)
             user, type_id = self._share_target(session, user_id, share_type)
             if type_id and isinstance(body, dict) and "share_networks" in body:
                 raise Invalid("'share_networks' quota cannot be set for share type. "
@@ -680,6 +709,9 @@ class Quotas:
             values = self._share_values(body, allowed, ("id", "class_name"), strict=True)
             _upsert(session, models.QuotaClass, {"service": SHARE, "class_name": name, "type_id": ""}, values)
         return self.share_class(ctx, name)
+
+    def delete_share_class(self, ctx: RequestContext, name: str) -> None:
+        self._delete_class(ctx, SHARE, name, "quota_class_set:update")
 
     def share_limits(self, ctx: RequestContext) -> tuple[Limits, Counter]:
         with self.core.db.session() as session:

@@ -22,6 +22,7 @@ from shoal.config import IdentityConfig
 from shoal.db import models
 
 from ..common import core as c
+from ..common import quotas
 from ..common.errors import Conflict, Forbidden, Invalid, NotFound, Unauthorized
 from .token_codec import TokenClaims, TokenCodec, load_or_create_key
 from .tokens import TokenCache, TokenInfo, token_key
@@ -368,6 +369,7 @@ class Identity:
         with self.core.db.session() as session:
             project = self._get(session, models.Project, project_id, "project")
             session.execute(delete(models.RoleAssignment).where(models.RoleAssignment.project_id == project_id))
+            quotas.drop_project(session, project_id)  # its quota sets go with it
             session.delete(project)
         self._forget_all()
 
