@@ -16,8 +16,12 @@ Source side (``/api/storage/v1/replication``):
   peer into the package ``<id>``. GET shows ``state: 'sending'`` and
   ``last_result: '<unknown>'`` meanwhile, then ``state: 'idle'`` and
   ``last_result: 'success'`` or ``'failed'`` (the replication service off on
-  either side fails it). DELETE removes the action and its snapshots, not
-  what the peer received.
+  either side fails it). PUT ``actions/<id>/cancelupdate`` (202) stops the
+  running update (its ``zfs send``/``receive`` killed): it ends ``idle`` with
+  ``last_result: 'canceled'`` and its snapshot gone; with no update running
+  it is refused, 409 ``EAK_NAS_REPL_BADSTATE`` "operation illegal for state",
+  as the appliance's API guide shows for a package's cancelupdate. DELETE
+  removes the action and its snapshots, not what the peer received.
 - ``.../projects/<p>/{filesystems|luns}/<share>/replication``: GET/PUT ``{inherited}``.
 
 Target side: ``sources`` lists the peers that sent packages, ``sources/<name>/packages``
@@ -25,6 +29,11 @@ their packages; PUT ``.../packages/<id>/sever`` ``{projname}`` turns a package
 into a local project (its LUNs get LU numbers of this appliance; 409 if the
 project exists); DELETE ``.../packages/<id>`` drops it. A package's shares are
 not exported until severed.
+
+Test hook: ``hold_updates()`` makes every update from then on wait, once its
+package exists on the peer and before any byte is sent (state ``sending``),
+until ``release_updates()`` or a cancelupdate: an update as long as a test
+needs, as a large LUN's is on a real appliance.
 """
 
 from __future__ import annotations
@@ -35,6 +44,7 @@ import uuid
 from dataclasses import dataclass, field
 from typing import Any
 
+from shoal.hosts import transfer
 from tests.emulators.zfssa import values
 from tests.emulators.zfssa.appliance import Appliance
 from tests.emulators.zfssa.faults import (
@@ -87,6 +97,12 @@ class Action:
     last_sync: str = ""
     snapshots: list[str] = field(default_factory=list)  # this side's replication snapshots, oldest first
     error: str = ""
+    canceled: threading.Event = field(default_factory=threading.Event)  # a cancelupdate of the running update
+
+    @property
+    def owner(self) -> str:
+        """Whose processes the update's `zfs send | zfs receive` are (so a cancel stops exactly those)."""
+        return f"zfssa-emu-repl-{self.id}"
 
     @property
     def dataset_rel(self) -> str:
@@ -124,6 +140,8 @@ class Replication:
         self.actions: dict[str, Action] = {}
         self.packages: dict[str, Package] = {}
         self.threads: list[threading.Thread] = []
+        self.release = threading.Event()  # cleared by hold_updates()
+        self.release.set()
 
     def register(self, password: str) -> None:
         self.password = password
@@ -131,6 +149,7 @@ class Replication:
             PEERS[self.address] = self.app
 
     def unregister(self) -> None:
+        self.release.set()
         for thread in self.threads:
             thread.join(timeout=600)
         with PEERS_LOCK:
@@ -138,14 +157,23 @@ class Replication:
 
     # ---- the update -----------------------------------------------------------
 
+    def hold_updates(self) -> None:
+        self.release.clear()
+
+    def release_updates(self) -> None:
+        self.release.set()
+
     def send_update(self, action: Action) -> None:
         action.state, action.last_result = "sending", "<unknown>"
+        action.canceled.clear()
+        transfer.release(action.owner)  # a cancel that came as the previous update ended
         thread = threading.Thread(target=self._update, args=(action,), name=f"zfssa-emu-repl-{action.id}", daemon=True)
         self.threads = [t for t in self.threads if t.is_alive()] + [thread]
         thread.start()
 
     def _update(self, action: Action) -> None:
         peer = action.target.peer
+        snap = None
         try:
             if not (self.app.service_online("replication") and peer.service_online("replication")):
                 raise RuntimeError("the replication service is not online on both appliances")
@@ -166,12 +194,30 @@ class Replication:
             send = ["zfs", "send", "-p", *(["-R"] if whole else []), *since, snap]
             with peer.lock:
                 package = peer.replication.receive_into(action, self.app)
-                self.app.pool.zfs.host.pipe(send, ["zfs", "receive", "-F", package])
+            while not (self.release.wait(0.05) or action.canceled.is_set()):
+                pass  # held by the test hook
+            with peer.lock:
+                if action.canceled.is_set():
+                    raise _Canceled()
+                host = self.app.pool.zfs.host
+                transfer.transfer(host, send, host, ["zfs", "receive", "-F", package], owner=action.owner)
             action.last_result = "success"
         except Exception as exc:  # noqa: BLE001 - a failed update is a result, as on the appliance
-            action.last_result, action.error = "failed", str(exc)
+            if action.canceled.is_set():  # the snapshot of an update that never arrived goes
+                action.last_result = "canceled"
+                if action.snapshots and action.snapshots[-1] == snap:
+                    action.snapshots.pop()
+                    self.app.pool.zfs.host.run(["zfs", "destroy", *([] if action.share else ["-r"]), snap],
+                                               check=False)
+            else:
+                action.last_result, action.error = "failed", str(exc)
         finally:
+            transfer.release(action.owner)
             action.state = "idle"
+
+    def cancel_update(self, action: Action) -> None:
+        action.canceled.set()
+        transfer.stop(action.owner)
 
     def receive_into(self, action: Action, source: Appliance) -> str:
         """Where this appliance receives `action`'s stream (its package, made on the first update)."""
@@ -183,6 +229,10 @@ class Replication:
                 self.app.pool.zfs.create(base, {EMU + "kind": "package"})
             self.packages[action.id] = Package(action.id, source.nodename, source.asn, base)
         return f"{base}/{action.share}" if action.share else base
+
+
+class _Canceled(Exception):
+    pass
 
 
 def _repl(app: Appliance) -> Replication:
@@ -277,6 +327,14 @@ def send_update(app: Appliance, args: dict, body: Any) -> tuple[int, Any]:
     if action.state == "sending":
         raise ApiError(409, "an update is already in progress", "ERR_STATE_CHANGED")
     _repl(app).send_update(action)
+    return 202, {"action": action.view()}
+
+
+def cancel_update(app: Appliance, args: dict, body: Any) -> tuple[int, Any]:
+    action = _action(app, args["id"])
+    if action.state != "sending":
+        raise ApiError(409, "operation illegal for state", "EAK_NAS_REPL_BADSTATE")
+    _repl(app).cancel_update(action)
     return 202, {"action": action.view()}
 
 
@@ -377,6 +435,7 @@ ROUTES = [
     ("GET", R + r"/actions/(?P<id>[^/]+)", get_action),
     ("DELETE", R + r"/actions/(?P<id>[^/]+)", delete_action),
     ("PUT", R + r"/actions/(?P<id>[^/]+)/sendupdate", send_update),
+    ("PUT", R + r"/actions/(?P<id>[^/]+)/cancelupdate", cancel_update),
     ("GET", R + r"/sources", list_sources),
     ("GET", R + r"/sources/(?P<source>[^/]+)/packages", list_packages),
     ("PUT", R + r"/sources/(?P<source>[^/]+)/packages/(?P<package>[^/]+)/sever", sever),

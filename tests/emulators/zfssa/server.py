@@ -13,6 +13,7 @@ listeners (REST and WebDAV), started and stopped together, plus the test hooks.
 
 ``stop()`` takes every target and export away, stops both daemons and destroys
 the pool. Hooks: ``expire_sessions()``, ``busy(n)``, ``fail_next(...)``,
+``hold_updates()``/``release_updates()`` (replication, see replication.py),
 ``calls`` (every REST call as (method, path, body)), ``dataset(project, name)``.
 """
 
@@ -181,6 +182,13 @@ class ZfssaEmulator:
 
     def fail_next(self, method: str, path_regex: str, status: int, times: int = 1) -> None:
         self.injector.fail_next(method, path_regex, status, times)
+
+    def hold_updates(self) -> None:
+        """Replication updates started from now on wait, `sending`, until released or cancelled."""
+        self.app.replication.hold_updates()
+
+    def release_updates(self) -> None:
+        self.app.replication.release_updates()
 
     @property
     def calls(self) -> list[tuple[str, str, Any]]:
