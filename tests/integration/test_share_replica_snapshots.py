@@ -23,7 +23,7 @@ from .replica_helpers import (  # noqa: F401 - replica_api is a fixture
     wait_on_every_copy,
     write,
 )
-from .share_helpers import nfs_ls, wait_for_status, wait_until
+from .share_helpers import nfs_ls, wait_for_status, wait_gone, wait_until
 
 pytestmark = pytest.mark.integration
 
@@ -105,4 +105,42 @@ def test_snapshots_reach_every_replica_and_survive_a_promotion(replica_api, repl
 
     api.delete_share(child["id"])
     api.remove_replicated(share["id"])
+    assert leftovers(replica_server.roots) == before
+
+
+def test_a_snapshot_of_a_replicated_share_is_unmanaged_only_once_its_replicas_are_gone(replica_api, replica_server):
+    """Manila's rule: unmanaging a snapshot (or the share) while the share has
+    replicas is refused with 409, and changes nothing -- its copies on the
+    replicas would otherwise be left behind, known to no one. With the replicas
+    deleted, unmanage forgets the snapshot and ZFS keeps it."""
+    api, client = replica_api, replica_api.client
+    before = leftovers(replica_server.roots)
+    share = api.replicated_share(name="replicated-unmanage")
+    snap = api.create_snapshot(share["id"], name="to unmanage")
+    replica = api.create_replica(share["id"])
+    copies = {r["id"] for r in api.replicas(share["id"])}
+    wait_on_every_copy(api, snap["id"], copies)
+    first_ds = f"{replica_server.roots[0]}/share-{share['id']}"
+    second_ds = f"{replica_server.roots[1]}/share-{replica['id']}"
+    tag = f"snap-{snap['id']}"
+
+    resp = client.post(f"/snapshots/{snap['id']}/action", json={"unmanage": None})
+    assert resp.status_code == 409, resp.text
+    assert "has replicas" in resp.json()["conflictingRequest"]["message"], resp.json()
+    resp = api.action(share["id"], "unmanage")
+    assert resp.status_code == 409, resp.text
+    # Nothing changed: the snapshot is available on both copies, in the API and on ZFS.
+    assert client.get(f"/snapshots/{snap['id']}").json()["snapshot"]["status"] == "available"
+    assert {i["status"] for i in snapshot_instances(api, snap["id"])} == {"available"}
+    assert tag in snapshots_of(first_ds) and tag in snapshots_of(second_ds)
+    assert api.share(share["id"])["status"] == "available"
+
+    api.delete_replica(replica["id"])
+    resp = client.post(f"/snapshots/{snap['id']}/action", json={"unmanage": None})
+    assert resp.status_code == 202, resp.text
+    wait_gone(client, f"/snapshots/{snap['id']}")
+    assert tag in snapshots_of(first_ds)  # unmanage keeps the data
+    assert snapshot_instances(api, snap["id"]) == []
+
+    api.delete_share(share["id"])
     assert leftovers(replica_server.roots) == before

@@ -31,11 +31,12 @@ from shoal.drivers.base import DriverError, ShareRef, ShareResult
 
 from ..common import core as c
 from ..common.context import RequestContext
-from ..common.errors import Conflict, Forbidden, Invalid, NotFound
+from ..common.errors import Forbidden, Invalid, NotFound
 from ..common.flows import FINISHED, FLOWS, Flows
 from ..common.scheduler import fits, share_pool_facts, share_specs_unmet
 from ..common.tasks import INTERRUPTED
 from ..common.types import TypeCatalog, check_bool
+from . import replica_rows as rr
 from . import rows as sr
 
 log = logging.getLogger(__name__)
@@ -106,10 +107,7 @@ class ShareMigrations:
                     new_type = self.types.find(session, ctx, type_id)
                 except NotFound:
                     raise Invalid(f"Share type {type_id} not found.") from None
-            if session.scalars(select(ShareReplica.id).where(ShareReplica.share_id == share_id,
-                                                             ShareReplica.replica_state != "active")).first():
-                raise Conflict(f"Share {share_id} has replicas. Remove the replicas before attempting to "
-                               "migrate the share.")
+            rr.refuse_if_replicated(session, share_id, "Remove the replicas before attempting to migrate the share.")
             if share.status != "available":
                 raise Invalid(f"Share instance {share_id} status must be available, but current status is: "
                               f"{share.status}.")

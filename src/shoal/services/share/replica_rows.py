@@ -19,6 +19,7 @@ from shoal.db.replicas import ShareReplica
 from shoal.drivers.base import AccessRule, ShareRef
 
 from ..common import core as c
+from ..common.errors import Conflict
 from ..common.scheduler import NoValidPool, fits
 from . import rows as sr
 
@@ -80,6 +81,15 @@ def set_replica(core: c.Core, replica_id: str, **fields) -> None:
     table = ShareReplica.__table__
     with core.db.connection() as connection:
         connection.execute(update(table).where(table.c.id == replica_id).values(**fields))
+
+
+def refuse_if_replicated(session: Session, share_id: str, what: str) -> None:
+    """Manila's 409 for work its replicas would be left out of (`what`: the
+    sentence's end, e.g. "It cannot be unmanaged until all replicas are removed.")."""
+    secondary = session.scalars(select(ShareReplica.id).where(ShareReplica.share_id == share_id,
+                                                              ShareReplica.replica_state != "active")).first()
+    if secondary is not None:
+        raise Conflict(f"Share {share_id} has replicas. {what}")
 
 
 def ensure_active_row(session: Session, share: models.Share) -> ShareReplica | None:

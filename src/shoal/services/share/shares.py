@@ -21,6 +21,7 @@ from ..common.errors import Conflict, Forbidden, Invalid, NotFound, OverQuota
 from ..common.scheduler import NoValidPool, choose_pool, choose_pool_now
 from ..common.tasks import Gate, early_start
 from ..common.types import TypeCatalog, check_bool
+from . import replica_rows as rr
 from . import rows as sr
 from .group_snapshots import refuse_if_member
 from .listing import check_sort, share_query
@@ -265,9 +266,7 @@ class Shares:
             if snapshots:
                 raise Forbidden(f"Share still has {snapshots} dependent snapshots.")
             refuse_if_member(session, share_id)
-            if session.scalars(select(ShareReplica.id).where(ShareReplica.share_id == share_id,
-                                                             ShareReplica.replica_state != "active")).first():
-                raise Conflict(f"Share {share_id} has replicas. Remove the replicas before deleting the share.")
+            rr.refuse_if_replicated(session, share_id, "Remove the replicas before deleting the share.")
             migrating = share.status == "migrating"
             share.status, share.task, share.status_reason = "deleting", "delete", None
             known = (sr.share_ref(share), share.backend)
@@ -494,6 +493,7 @@ class Shares:
         with self.core.db.session() as session:
             share = sr.get_share(session, ctx, share_id)
             refuse_if_locked(session, share_id)
+            rr.refuse_if_replicated(session, share_id, "It cannot be unmanaged until all replicas are removed.")
             # Manila answers both with 403
             if share.status not in ("available", "manage_error", "unmanage_error", "error"):
                 raise Forbidden(f"Share status must be available, not {share.status}")

@@ -18,6 +18,7 @@ from ..common.checks import MAX_DESCRIPTION, MAX_NAME, check_metadata, check_siz
 from ..common.context import RequestContext
 from ..common.errors import Conflict, Forbidden, Invalid, NotFound
 from ..common.tasks import Gate, early_start
+from . import replica_rows as rr
 from . import rows as sr
 from .listing import snapshot_query
 
@@ -210,6 +211,9 @@ class ShareSnapshots:
             raise Forbidden("unmanage is for administrators")
         with self.core.db.session() as session:
             snap = sr.get_snapshot(session, ctx, snapshot_id)
+            # Manila: its copies on the replicas would be left behind, unknown to anyone
+            rr.refuse_if_replicated(session, snap.share_id, "Snapshots of this share cannot currently be "
+                                    "unmanaged until all replicas are removed.")
             if snap.status not in ("available", "error", "manage_error", "unmanage_error"):
                 raise Invalid(f"Snapshot status must be available or error, not {snap.status}")
             ref, backend = sr.snapshot_ref(snap), snap.share.backend
