@@ -16,6 +16,7 @@ from __future__ import annotations
 import os
 import signal
 import sqlite3
+import uuid
 
 import pytest
 
@@ -40,6 +41,7 @@ from .volume_helpers import (
     wait_gone,
     wait_until,
     volume_iqn,
+    zfs,
     zfs_exists,
 )
 
@@ -190,3 +192,18 @@ def test_the_periodic_check_removes_a_target_no_attachment_needs(volume_api):
     volume_api.detach(attachment["id"])
     for volume in (idle, busy):
         volume_api.delete_volume(volume["id"])
+
+
+def test_a_start_collects_what_a_crash_left_hidden(volume_api):
+    """A dataset a delete hid (`shoal:deleted`) before a crash, that nothing
+    needs, is destroyed after the next start, in the background; a live
+    volume beside it stays."""
+    server = volume_api.server
+    live = volume_api.create_volume(1)
+    root = volume_api.dataset(live["id"]).rsplit("/", 1)[0]
+    dead = f"{root}/volume-{uuid.uuid4()}"
+    zfs("create", "-o", "shoal:deleted=yes", dead)
+    restart_server(server)
+    wait_until(lambda: not zfs_exists(dead), timeout=60, what="the hidden dataset collected after the start")
+    assert zfs_exists(volume_api.dataset(live["id"]))
+    volume_api.delete_volume(live["id"])

@@ -243,11 +243,14 @@ def test_deleted_volume_with_clone_is_hidden_then_collected(driver, host):
     driver.delete_volume(a)  # already gone: fine
 
 
-def test_start_sweeps_what_a_crash_left(driver, host):
+def test_a_full_collection_sweeps_what_a_crash_left(driver, host):
     host.add(f"{ROOT}/volume-x", "volume", volsize=str(GiB), **{"shoal:deleted": "yes"})
     host.add(f"{ROOT}/volume-y", "volume", volsize=str(GiB))
     host.add(f"{ROOT}/volume-y@clone-z", "snapshot")  # its clone was never made
     driver.start()
+    assert driver.collect_garbage() == []  # the periodic one: only what this process left pending
+    assert len(host.names(ROOT)) == 3
+    assert sorted(driver.collect_garbage(full=True)) == [f"{ROOT}/volume-x", f"{ROOT}/volume-y@clone-z"]
     assert host.names(ROOT) == {f"{ROOT}/volume-y"}
 
 

@@ -117,10 +117,13 @@ class VolumeDriver(ABC):
     def start(self) -> None:
         """Prepare the backend (target daemon up, pools present). Idempotent."""
 
-    def collect_garbage(self) -> list[str]:
+    def collect_garbage(self, full: bool = False) -> list[str]:
         """Remove what earlier deletes had to leave for later (e.g. data the
         backend kept busy past the delete's retries); returns what went. Called
-        by the periodic check; cheap when nothing waits. Default: nothing waits."""
+        by the periodic check; cheap when nothing waits. `full`: look at the
+        whole backend for what such deletes left before a crash (asked once
+        after each start, in the background: serving does not wait for it).
+        Default: nothing waits."""
         return []
 
     @abstractmethod

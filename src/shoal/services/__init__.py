@@ -86,7 +86,8 @@ class Services:
         self.volume_recovery = VolumeRecovery(self.core, self.volumes, self.volume_snapshots)
         self.recovery = Recovery(self.core, self.shares, self.snapshots, self.access)
         self.recovery.also(self.volume_recovery)
-        self.recovery.also(VolumeGarbage(self.core))  # what deletes left for later
+        self.volume_garbage = VolumeGarbage(self.core)
+        self.recovery.also(self.volume_garbage)  # what deletes left for later
         self.flows = Flows(self.core.db, self.core.tasks)
         self.replicas = ShareReplicas(self.core, self.flows, settings.service.replica_sync_interval)
         self.share_instances = ShareInstances(self.core, self.shares, self.replicas, self.snapshots)
@@ -130,6 +131,7 @@ class Services:
             self.images = ImageService(self.core)
         self.image_client = build_client(settings, self.core, self.image_backend, self.keystone_tokens, self.images)
         self.volume_images = VolumeImages(self.core, self.volumes, self.image_client)
+        self.recovery.also(self.volume_images.cache)  # its periodic check: entries of images gone or changed
 
     def start(self, periodic: bool = True) -> None:
         """Bring backends up, finish what a crash interrupted, re-export everything."""
@@ -155,6 +157,7 @@ class Services:
         self.volume_images.recover()  # before the volumes' recovery, which ends whatever else it finds running
         self.volume_recovery.resume_interrupted()
         self.volume_recovery.ensure_exports()
+        self.volume_garbage.start()
         if periodic:
             self.recovery.start_periodic(self.settings.service.periodic_interval,
                                          self.settings.service.daemon_watch_interval)

@@ -147,11 +147,13 @@ class ZfsVolumeDriver(ManageMixin, RevertMixin, MigrationMixin, VolumeDriver):
 
     def start(self) -> None:
         self._helper().start()
-        self._sweep(self.config.pools)
 
-    def collect_garbage(self) -> list[str]:
+    def collect_garbage(self, full: bool = False) -> list[str]:
         """What deletes hid because ZFS called it busy, destroyed once it is not
-        (one try each: the periodic check comes again)."""
+        (one try each: the periodic check comes again); `full`: every hidden
+        object nothing needs in every pool (what a crash left)."""
+        if full:
+            return self._sweep(self.config.pools)
         return self._sweep(sorted({self._root_of(name) for name in list(self.collector.pending)}), retry=ONCE)
 
     def _sweep(self, roots, retry: Retry = BUSY) -> list[str]:
