@@ -25,7 +25,6 @@ import os
 import shutil
 import subprocess
 import tempfile
-import time
 from dataclasses import dataclass
 from typing import Any, Iterable
 
@@ -35,8 +34,19 @@ import pytest
 from shoal.exports.iscsi.tgt import TgtTarget, parse_targets
 from tests.fixtures.shoal import control_port
 
-STEADY_TIMEOUT = 60.0
-POLL = 0.1
+from .api_waits import (  # noqa: F401 - re-exported for the volume tests
+    POLL,
+    STEADY_TIMEOUT,
+    fault,
+    get,
+    wait_for_status,
+    wait_gone,
+    wait_until,
+    zfs,
+    zfs_exists,
+    zfs_get,
+)
+
 TOOL_TIMEOUT = 60
 GiB = 1024**3
 MiB = 1024**2
@@ -70,95 +80,10 @@ def connector(initiator: str = HOST1, host: str = "h1", ip: str = "127.0.0.1") -
             "multipath": False}
 
 
-def _resource(body: dict) -> dict:
-    (value,) = body.values()
-    return value
-
-
-def get(client: httpx.Client, path: str) -> dict | None:
-    """The resource at `path`, or None when it answers 404."""
-    resp = client.get(path)
-    if resp.status_code == 404:
-        return None
-    assert resp.status_code == 200, f"GET {path}: {resp.status_code} {resp.text}"
-    return _resource(resp.json())
-
-
-def wait_for_status(client: httpx.Client, path: str, status: str | Iterable[str],
-                    timeout: float = STEADY_TIMEOUT, key: str = "status") -> dict:
-    """Poll GET `path` until the resource's `key` is `status` (or one of them).
-    Fails at once when it reaches an error status that was not asked for, or disappears."""
-    wanted = {status} if isinstance(status, str) else set(status)
-    deadline = time.monotonic() + timeout
-    while True:
-        last = get(client, path)
-        assert last is not None, f"{path} disappeared while waiting for {key} in {sorted(wanted)}"
-        if last.get(key) in wanted:
-            return last
-        if str(last.get(key, "")).startswith("error") and not any(w.startswith("error") for w in wanted):
-            pytest.fail(f"{path} went to {key}={last.get(key)!r} while waiting for {sorted(wanted)}: {last}")
-        if time.monotonic() > deadline:
-            pytest.fail(f"{path} did not reach {key} in {sorted(wanted)} within {timeout}s: {last}")
-        time.sleep(POLL)
-
-
-def wait_gone(client: httpx.Client, path: str, timeout: float = STEADY_TIMEOUT) -> None:
-    deadline = time.monotonic() + timeout
-    while True:
-        resp = client.get(path)
-        if resp.status_code == 404:
-            return
-        if time.monotonic() > deadline:
-            pytest.fail(f"{path} still there after {timeout}s: {resp.status_code} {resp.text}")
-        time.sleep(POLL)
-
-
-def wait_until(predicate, timeout: float = STEADY_TIMEOUT, what: str = "condition", poll: float = POLL):
-    """Poll `predicate()` until it returns something truthy; returns that value."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = predicate()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            pytest.fail(f"{what} not met within {timeout}s (last: {value!r})")
-        time.sleep(poll)
-
-
-def fault(resp: httpx.Response, code: int, name: str | None = None) -> str:
-    """Assert an OpenStack error answer `{"<name>": {"code": code, "message": ...}}`; returns the message."""
-    assert resp.status_code == code, f"expected {code}, got {resp.status_code}: {resp.text}"
-    body = resp.json()
-    assert isinstance(body, dict) and len(body) == 1, body
-    ((fault_name, inner),) = body.items()
-    if name is not None:
-        assert fault_name == name, body
-    assert inner["code"] == code and isinstance(inner["message"], str) and inner["message"], body
-    return inner["message"]
-
-
 def messages_for(client: httpx.Client, resource_id: str) -> list[dict]:
     resp = client.get("/messages", params={"resource_uuid": resource_id})
     assert resp.status_code == 200, resp.text
     return [m for m in resp.json()["messages"] if m["resource_uuid"] == resource_id]
-
-
-# ---- ZFS from the outside ----------------------------------------------------------------------
-
-
-def zfs(*args: str, check: bool = True) -> subprocess.CompletedProcess:
-    res = subprocess.run(["zfs", *args], capture_output=True, text=True, timeout=120)
-    if check:
-        assert res.returncode == 0, f"zfs {' '.join(args)}: {res.stderr.strip()}"
-    return res
-
-
-def zfs_get(name: str, prop: str) -> str:
-    return zfs("get", "-H", "-p", "-o", "value", prop, name).stdout.strip()
-
-
-def zfs_exists(name: str) -> bool:
-    return zfs("list", "-H", "-o", "name", "-t", "all", name, check=False).returncode == 0
 
 
 def zfs_names(root: str, types: str = "all") -> set[str]:
