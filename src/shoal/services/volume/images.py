@@ -66,6 +66,9 @@ CONTAINER_FORMATS = ("bare",)
 # Cinder's glance_core_properties: what an image records of itself, not copied as properties.
 CORE_PROPERTIES = ("checksum", "container_format", "disk_format", "image_name", "image_id", "min_disk", "min_ram",
                    "name", "size")
+# Cinder's GLANCE_RESERVED_NAMESPACES: Glance's own properties, and an image signature
+# (of the image the volume was made from: it would not verify the new image's data).
+RESERVED_NAMESPACES = ("os_glance", "img_signature", "signature_verified")
 VISIBILITIES = ("public", "private", "shared", "community")
 PROGRESS_INTERVAL = 0.5  # seconds between progress writes (qemu-img reports every percent)
 
@@ -317,7 +320,7 @@ class VolumeImages:
             self._may_upload(volume, force)
             vtype = volume.volume_type
             for key, value in (volume.image_metadata or {}).items():
-                if key not in CORE_PROPERTIES and not key.startswith("os_glance"):
+                if key not in CORE_PROPERTIES and not key.startswith(RESERVED_NAMESPACES):
                     body.setdefault(key, value)
             answer = {"id": volume.id, "status": "uploading", "display_description": volume.description,
                       "size": volume.size, "volume_type": _type_view(vtype)}
