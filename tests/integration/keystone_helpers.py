@@ -25,6 +25,8 @@ from tests.fixtures.shoal import (
     write_config,
 )
 
+from .volume_helpers import VolumeApi
+
 CACHE_SECONDS = 2  # Shoal trusts a validated token this long
 
 
@@ -42,6 +44,13 @@ class KeystoneShoal:
         if user is not None or token is not None:
             headers["X-Auth-Token"] = token or self.keystone.token(user)
         return httpx.Client(base_url=f"{self.url}/volume/v3", headers=headers, timeout=60)
+
+
+def volume_api(server: KeystoneShoal, user: User) -> VolumeApi:
+    """The Block Storage API of `user`'s project, with a token of `user`."""
+    client = httpx.Client(base_url=f"{server.url}/volume/v3/{user.project_id}", timeout=60,
+                          headers={"X-Auth-Token": server.keystone.token(user), "OpenStack-API-Version": "volume 3.71"})
+    return VolumeApi(server, client)
 
 
 def write_keystone_config(path: Path, state: Path, pool_root: str, iscsi_port: int, keystone: Keystone,

@@ -33,13 +33,17 @@ from shoal.services.identity.keystone_tokens import KeystoneTokens
 from shoal.services.image_client.glance import GlanceImages
 from tests.fixtures.keystone import User
 
-from .keystone_helpers import KeystoneShoal, clean_env, running_keystone_shoal
+from .keystone_helpers import (
+    KeystoneShoal,
+    clean_env,
+    running_keystone_shoal,
+    volume_api,
+)
 from .volume_helpers import (
     HOST1,
     GiB,
     Lun,
     MiB,
-    VolumeApi,
     messages_for,
     pattern,
     wait_until,
@@ -68,12 +72,6 @@ def gl_shoal(keystone, glance, zpool, tmp_path_factory):
     with running_keystone_shoal(keystone, zpool, tmp_path_factory, "shoal-glance",
                                 backend_keys="image_volume_cache_enabled = true\n") as server:
         yield server
-
-
-def volumes(server: KeystoneShoal, user: User) -> VolumeApi:
-    client = httpx.Client(base_url=f"{server.url}/volume/v3/{user.project_id}", timeout=60,
-                          headers={"X-Auth-Token": server.keystone.token(user), "OpenStack-API-Version": "volume 3.71"})
-    return VolumeApi(server, client)
 
 
 def osc(server: KeystoneShoal, user: str, *args: str) -> str:
@@ -109,7 +107,7 @@ def test_a_glance_image_becomes_a_volume_and_the_volume_goes_back_into_glance(gl
     # The unmodified client: it finds the image by name in Glance, the volume API in Shoal.
     name = f"from-glance-{uuid.uuid4().hex[:4]}"
     osc(gl_shoal, "alice", "volume", "create", "--image", image["name"], "--size", "1", name)
-    api = volumes(gl_shoal, alice)
+    api = volume_api(gl_shoal, alice)
     volume_id = api.client.get("/volumes", params={"name": name}).json()["volumes"][0]["id"]
     volume = api.wait_volume(volume_id, "available", timeout=TIMEOUT)
     assert volume["bootable"] == "true"
@@ -155,12 +153,12 @@ def test_glance_decides_who_sees_an_image_and_a_too_big_one_is_refused_up_front(
         small = upload_image(images, make_image(tmp_path, "raw", 8 * MiB, "private"), "raw", visibility="private")
         big = upload_image(images, make_image(tmp_path, "qcow2", 3 * GiB, "big"), "qcow2")
 
-    bob_api = volumes(gl_shoal, bob)
+    bob_api = volume_api(gl_shoal, bob)
     refused = bob_api.client.post("/volumes", json={"volume": {"size": 1, "imageRef": small["id"]}})
     assert refused.status_code == 400, refused.text
     assert "Invalid image identifier" in refused.json()["badRequest"]["message"]
 
-    alice_api = volumes(gl_shoal, alice)
+    alice_api = volume_api(gl_shoal, alice)
     before = {v["id"] for v in alice_api.client.get("/volumes").json()["volumes"]}
     refused = alice_api.client.post("/volumes", json={"volume": {"size": 1, "imageRef": big["id"]}})
     assert refused.status_code == 400, refused.text
@@ -179,7 +177,7 @@ def test_data_that_is_not_its_disk_format_is_refused_once_downloaded(gl_shoal, g
     alice = gl_shoal.keystone.users["alice"]
     with glance.client(gl_shoal.keystone.token(alice)) as images:
         image = upload_image(images, make_image(tmp_path, "qcow2", 8 * MiB, "liar"), "raw")
-    api = volumes(gl_shoal, alice)
+    api = volume_api(gl_shoal, alice)
     volume = api.create_volume(1, imageRef=image["id"], wait=None)
     failed = api.wait_volume(volume["id"], "error", timeout=TIMEOUT)
     assert failed["bootable"] == "false" and "volume_image_metadata" not in failed
@@ -194,13 +192,13 @@ def test_a_second_volume_of_a_glance_image_is_a_clone_of_the_cache_entry(gl_shoa
     """The image-volume cache works on Glance's images: the first volume fills the entry
     (a download), the second is a ZFS clone of its snapshot and downloads nothing -- shown
     by damaging Glance's stored file behind its back: the second volume still reads as the
-    image was. (Glance does not tell of deletions: an entry goes when the image is found
-    changed, or is evicted.)"""
+    image was. (Glance does not tell of deletions: test_image_cache_glance.py shows the
+    periodic check finding them.)"""
     alice, admin = gl_shoal.keystone.users["alice"], gl_shoal.keystone.admin
     source = make_image(tmp_path, "raw", GiB, "cached-from-glance")
     with glance.client(gl_shoal.keystone.token(alice)) as images:
         image = upload_image(images, source, "raw")
-    api, admin_api = volumes(gl_shoal, alice), volumes(gl_shoal, admin)
+    api, admin_api = volume_api(gl_shoal, alice), volume_api(gl_shoal, admin)
     first = api.create_volume(1, imageRef=image["id"], wait=None)
     first = api.wait_volume(first["id"], "available", timeout=TIMEOUT)
     listed = admin_api.client.get("/volumes/detail", params={"all_tenants": 1}).json()["volumes"]

@@ -20,6 +20,10 @@ from shoal.hosts import Host
 from ..common.context import RequestContext
 
 
+class CannotTell(Exception):
+    """Whether an image is there (and as it was) is unknown for now."""
+
+
 @dataclass(frozen=True)
 class ImageInfo:
     """An image's record as Glance v2 shows it (the fields volumes use)."""
@@ -88,9 +92,10 @@ class ImageClient(ABC):
         uploader's ticket when there is one; never raises (a failure is logged)."""
 
     @abstractmethod
-    def exists(self, image_id: str) -> bool | None:
-        """Whether the image is still there, without a caller (at start-up); None when
-        this service cannot tell."""
+    def lookup(self, image_id: str) -> ImageInfo | None:
+        """The image as it is now, asked without a caller (the image-volume cache's
+        checks, as Shoal itself); None when it is gone. Raises CannotTell when this
+        service cannot say (unreachable, or Shoal may not see every image)."""
 
     @abstractmethod
     def on_deleted(self, listener: Callable[[str], None]) -> None:

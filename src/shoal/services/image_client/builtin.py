@@ -84,9 +84,10 @@ class BuiltinImages(ImageClient):
         except Exception as exc:
             log.error("image %s: could not remove it after a failed upload: %s", image_id, exc)
 
-    def exists(self, image_id: str) -> bool:
+    def lookup(self, image_id: str) -> ImageInfo | None:
         with self.core.db.session() as session:
-            return session.get(models.Image, image_id) is not None
+            image = session.get(models.Image, image_id)
+            return None if image is None else info_of(image)
 
     def on_deleted(self, listener: Callable[[str], None]) -> None:
         self.service.images.deleted_listeners.append(listener)

@@ -44,7 +44,7 @@ from ..common.errors import (
     ServiceError,
     ServiceUnavailable,
 )
-from .base import ImageClient, ImageInfo, LocalImage
+from .base import CannotTell, ImageClient, ImageInfo, LocalImage
 
 log = logging.getLogger(__name__)
 TIMEOUT = 60.0  # seconds for one call; data transfers stream, each read within it
@@ -236,11 +236,27 @@ class GlanceImages(ImageClient):
         except ServiceError as exc:
             log.error("image %s: could not remove it from Glance after a failed upload: %s", image_id, exc)
 
-    def exists(self, image_id: str) -> None:
-        return None  # Shoal's service user need not see the users' images
+    def lookup(self, image_id: str) -> ImageInfo | None:
+        """As Shoal's service user. Glance shows an admin every image (its
+        `context_is_admin`), so to an admin a 404 means the image is gone; to a
+        service user without the admin role it may only mean the image is not
+        visible to it (another project's private image): that cannot be told."""
+        with self._calling("show the image"):
+            response = self._proxy(None).get(f"/images/{image_id}")
+            if response.status_code == 404:
+                if self._service_user_is_admin():
+                    return None
+                raise CannotTell(f"Shoal's service user sees no image {image_id}; without the admin role it "
+                                 "cannot tell a deleted image from another project's private one")
+            _raise_for(response)
+            return info_of(response.json())
+
+    def _service_user_is_admin(self) -> bool:
+        session = self.keystone.session
+        return "admin" in session.auth.get_access(session).role_names
 
     def on_deleted(self, listener: Callable[[str], None]) -> None:
-        pass  # Glance does not tell; a cache entry goes when its image is found changed or is evicted
+        pass  # Glance does not tell: the image-volume cache's periodic check asks (`lookup`)
 
 
 def _raise_for(response) -> None:

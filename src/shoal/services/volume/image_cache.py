@@ -22,13 +22,19 @@ an entry under a clone.
   snapshots) with all_tenants, named `image-<image id>`. Deleting one drops its entry.
 - An image deleted drops its entries; the volumes cloned from them keep their
   data (a driver's delete keeps data that clones depend on, hidden, until the
-  last one goes). An external Glance does not tell of deletions: there an entry
-  stays until its image is asked for changed, or it is evicted.
+  last one goes). The built-in Image service tells of each deletion; an external
+  Glance does not, so the periodic check (`check_once`) asks the image service
+  about every entry's image, as Shoal itself, and drops the entries of images
+  gone or changed (Cinder finds a changed one only when it is asked for again,
+  and never a deleted one). Glance answers that for every image only to an
+  admin: give Shoal's service user the admin role (as Cinder's usually has),
+  else only the images it can see are checked.
 """
 
 from __future__ import annotations
 
 import logging
+from collections import defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
@@ -46,6 +52,7 @@ from shoal.drivers.volume import (
 
 from ..common import core as c
 from ..common.context import RequestContext
+from ..image_client import CannotTell
 from . import rows as vr
 from .volumes import Volumes
 
@@ -65,6 +72,9 @@ INTERNAL = RequestContext(user_id=INTERNAL_PROJECT, project_id=INTERNAL_PROJECT,
 # (`downloading`), reporting progress on it and on the volumes in `also`; the
 # volume ends `available` (filled) or `error`.
 Fill = Callable[[str, VolumeRef, VolumeDriver, "ImageSource", tuple[str, ...]], None]
+# lookup(image_id): the image as it is now, None when gone; raises CannotTell (see ImageClient.lookup).
+Lookup = Callable[[str], "ImageInfo | None"]
+SWEEP = "image-cache-sweep"  # the key lock of the periodic check: one at a time
 
 
 @dataclass(frozen=True)
@@ -86,11 +96,11 @@ def size_gb(virtual_size: int) -> int:
 
 
 class ImageVolumeCache:
-    def __init__(self, core: c.Core, volumes: Volumes, fill: Fill, image_exists: Callable[[str], bool | None]):
+    def __init__(self, core: c.Core, volumes: Volumes, fill: Fill, lookup: Lookup | None):
         self.core = core
         self.volumes = volumes
         self.fill = fill
-        self.image_exists = image_exists  # None: the image service cannot tell (at start-up, with no caller)
+        self.lookup = lookup  # None: no image service
 
     def limits(self, backend: str) -> Limits | None:
         """The backend's limits, or None when its cache is off."""
@@ -285,15 +295,62 @@ class ImageVolumeCache:
 
     def recover(self) -> None:
         """At start-up, before the volumes' recovery: entries whose fill a crash cut
-        short, whose volume is gone or broken, or whose image is gone are dropped;
-        their volumes are marked for deletion, which that recovery then carries out."""
+        short, or whose volume is gone or broken, are dropped; their volumes are
+        marked for deletion, which that recovery then carries out. Whether their
+        images are still there is the periodic check's to ask: an image service
+        slow to answer must not hold up the start, and a sweep's deletes must not
+        cross that recovery's."""
         with self.core.db.session() as session:
             for entry in list(session.scalars(select(E))):
                 volume = session.get(V, entry.volume_id)
-                if volume is not None and volume.status == "available" and self.image_exists(entry.image_id) is not False:
+                if volume is not None and volume.status == "available":
                     continue
                 log.info("image %s: cache entry on %s#%s dropped at start-up", entry.image_id, entry.backend,
                          entry.pool)
                 session.delete(entry)
                 if volume is not None:
                     volume.status, volume.task, volume.task_arg = "deleting", "delete", None
+
+    # ---- the periodic check ----------------------------------------------------------------------
+
+    def check_once(self) -> None:
+        """The periodic check (Recovery.also): a sweep of the entries in the
+        background, unless one still runs."""
+        if self.lookup is None:
+            return
+        lock = self.core.tasks.try_key_lock(SWEEP)
+        if lock is not None:
+            self.core.tasks.start_holding(lock, self.sweep)
+
+    def sweep(self) -> None:
+        """Every entry whose image is gone, or not what the entry holds (another
+        updated_at or checksum), is dropped with its cache volume; an image the
+        service cannot tell about keeps its entries until a later sweep."""
+        with self.core.db.session() as session:
+            held: dict[str, list[tuple]] = defaultdict(list)
+            for e in session.scalars(select(E)):
+                held[e.image_id].append((e.backend, e.pool, e.volume_id, e.image_updated_at, e.image_checksum))
+        for image_id, entries in held.items():
+            try:
+                image = self.lookup(image_id)
+            except CannotTell as exc:
+                log.debug("image %s: cache entries kept: %s", image_id, exc)
+                continue
+            except Exception as exc:  # noqa: BLE001 - the image service is down: the next sweep asks again
+                log.warning("image %s: could not check its cache entries: %s", image_id, exc)
+                continue
+            for backend, pool, volume_id, updated_at, checksum in entries:
+                if image is not None and (image.updated_at, image.checksum) == (updated_at, checksum):
+                    continue
+                lock = self.core.tasks.try_key_lock(entry_key(backend, pool, image_id))
+                if lock is None:
+                    continue  # being filled or cloned: the request finds a changed image itself
+                try:
+                    with self.core.db.session() as session:
+                        still = session.scalars(select(E.id).where(E.volume_id == volume_id)).first()
+                    if still is not None:
+                        log.info("image %s %s: its cache entry on %s#%s goes", image_id,
+                                 "is gone" if image is None else "changed", backend, pool)
+                        self._drop_entry_of(volume_id)
+                finally:
+                    lock.release()

@@ -121,7 +121,7 @@ class VolumeImages:
         self.volumes = volumes
         self.images = images  # None when the image service is off
         self.conversion_dir = Path(core.settings.state_dir) / "conversion"
-        self.cache = ImageVolumeCache(core, volumes, self.fill, images.exists if images else lambda _id: None)
+        self.cache = ImageVolumeCache(core, volumes, self.fill, images.lookup if images else None)
         if images is not None:
             images.on_deleted(self.cache.image_deleted)
 
