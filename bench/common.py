@@ -54,6 +54,51 @@ def sh(*argv: str, stdin=None) -> str:
     raise AssertionError("unreachable")
 
 
+def fill(directory: str, mib: int, name: str = "data.bin") -> None:
+    """`mib` MiB of random data in a new file of `directory`."""
+    subprocess.run(["dd", "if=/dev/urandom", f"of={directory}/{name}", "bs=1M", f"count={mib}", "status=none"],
+                   check=True)
+
+
+def pipe(snapshot: str, target: str, since: str | None = None) -> None:
+    """`zfs send [-i since] snapshot | zfs receive [-F] target` by hand: two
+    processes joined by a pipe, as an administrator's shell would join them."""
+    producer = subprocess.Popen(["zfs", "send", *(["-i", since] if since else []), snapshot], stdout=subprocess.PIPE)
+    subprocess.run(["zfs", "receive", *(["-F"] if since else []), target], stdin=producer.stdout, check=True,
+                   capture_output=True)
+    producer.stdout.close()
+    assert producer.wait() == 0
+
+
+def settle_pool(pool: str) -> None:
+    """Force a txg sync of `pool` (a snapshot does; see BenchShoal.settle)."""
+    sh("zfs", "snapshot", f"{pool}/settle@s")
+    sh("zfs", "destroy", f"{pool}/settle@s")
+
+
+class TwoPoolFloor:
+    """Work done by hand between the raw datasets of two pools (`roots`), the same
+    way round as the API's: each round's dataset `<src>/<prefix><index>` holds
+    `mib` MiB of random data, and goes to `<dst>/<prefix><index>`."""
+
+    prefix = "d"
+
+    def __init__(self, roots: tuple[str, str], mib: int):
+        self.roots, self.mib = roots, mib
+        self.src, self.dst = roots
+
+    def source(self, index: int) -> str:
+        return f"{self.src}/{self.prefix}{index}"
+
+    def target(self, index: int) -> str:
+        return f"{self.dst}/{self.prefix}{index}"
+
+    def prepare(self, index: int, forward: bool) -> None:
+        self.src, self.dst = self.roots if forward else self.roots[::-1]
+        sh("zfs", "create", self.source(index))
+        fill(f"/{self.source(index)}", self.mib)
+
+
 def timed(fn) -> float:
     start = time.perf_counter()
     fn()
@@ -73,8 +118,7 @@ class BenchShoal:
         zfs-fuse otherwise syncs only every few seconds, so whichever side made the
         first snapshot after the other side's create paid for syncing that create
         (measured: a share snapshot took 14 ms after a snapshot, 20 ms after a create)."""
-        sh("zfs", "snapshot", f"{self.pool}/settle@s")
-        sh("zfs", "destroy", f"{self.pool}/settle@s")
+        settle_pool(self.pool)
 
     def client(self, api: str, headers: dict) -> httpx.Client:
         major = {"share": "v2", "volume": "v3"}[api]
@@ -120,24 +164,27 @@ def bench_shoal(pool_size: str = "4G", datasets: tuple[str, ...] = ("raw",), bac
 
 
 @contextlib.contextmanager
-def two_pool_shoal(name: str):
+def two_pool_shoal(name: str, backend_lines: str = "", service_lines: str = "", pool_size: str = "4G"):
     """bench_shoal whose ZFS backend holds a second zpool of the bench's own as well
-    (`<second>/api`, beside `<second>/raw` for the floor); yields (shoal, the second
-    pool, the backend's name). Both pools are removed at the end."""
+    (`<second>/api`, beside `<second>/raw` for the floor and `<second>/settle`);
+    yields (shoal, the second pool, the backend's name). `backend_lines` and
+    `service_lines` are TOML lines added to the backend's table and to
+    `[service]`. Both pools (`pool_size` each) are removed at the end."""
     work = Path(os.environ.get("TMPDIR", "/tmp")) / f"shoal-bench-{name}-{os.getpid()}"
     work.mkdir()
     second = f"shoalbench{os.getpid()}b"
-    sh("truncate", "-s", "4G", str(work / "pool2.img"))
+    sh("truncate", "-s", pool_size, str(work / "pool2.img"))
     sh("zpool", "create", second, str(work / "pool2.img"))
     try:
-        for dataset in ("api", "raw"):
+        for dataset in ("api", "raw", "settle"):
             sh("zfs", "create", f"{second}/{dataset}")
 
         def two_pools(config: Path) -> None:
             text = config.read_text()
-            config.write_text(re.sub(r'pools = \["([^"]+)"\]', rf'pools = ["\1", "{second}/api"]', text, count=1))
+            text = re.sub(r'pools = \["([^"]+)"\]', rf'pools = ["\1", "{second}/api"]\n{backend_lines}', text, count=1)
+            config.write_text(text.replace("[service]\n", f"[service]\n{service_lines}\n", 1))
 
-        with bench_shoal(pool_size="4G", before_start=two_pools) as shoal:
+        with bench_shoal(pool_size=pool_size, before_start=two_pools) as shoal:
             backend = re.search(r"\[backends\.([^\]]+)\]", (shoal.work / "shoal.toml").read_text()).group(1)
             yield shoal, second, backend
     finally:
@@ -157,6 +204,17 @@ def wait_status(http: httpx.Client, path: str, status: str, key: str = "status",
         if value[key] == status:
             return value
         assert "error" not in value[key], value
+        time.sleep(POLL)
+
+
+def wait_updated(http: httpx.Client, path: str, before: str, first_poll: float = 0.0) -> dict:
+    """Poll until the resource's `updated_at` is no longer `before` (work that
+    leaves its status as it was, e.g. a replica's resync), as wait_status does."""
+    time.sleep(first_poll)
+    while True:
+        (value,) = http.get(path).json().values()
+        if value["updated_at"] != before:
+            return value
         time.sleep(POLL)
 
 

@@ -17,56 +17,37 @@ turns going first.
 from __future__ import annotations
 
 import argparse
-import subprocess
 import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from common import Rounds, latency, report, send, sh, two_pool_shoal, wait_gone, wait_status  # noqa: E402
+from common import (  # noqa: E402
+    Rounds, TwoPoolFloor, fill, latency, pipe, report, send, sh, two_pool_shoal, wait_gone, wait_status,
+)
 
 OPS = ("phase1", "complete")
 EXPERIMENTAL = {"X-OpenStack-Manila-API-Experimental": "true"}
 
 
-def fill(directory: str, mib: int) -> None:
-    subprocess.run(["dd", "if=/dev/urandom", f"of={directory}/data.bin", "bs=1M", f"count={mib}", "status=none"],
-                   check=True)
-
-
-def pipe(snapshot: str, target: str, since: str | None = None) -> None:
-    producer = subprocess.Popen(["zfs", "send", *(["-i", since] if since else []), snapshot], stdout=subprocess.PIPE)
-    subprocess.run(["zfs", "receive", *(["-F"] if since else []), target], stdin=producer.stdout, check=True,
-                   capture_output=True)
-    producer.stdout.close()
-    assert producer.wait() == 0
-
-
-class Floor:
+class Floor(TwoPoolFloor):
     """The same moves by hand, between the raw datasets of the same two pools, the same way round."""
 
-    def __init__(self, roots: tuple[str, str], mib: int):
-        self.roots, self.mib = roots, mib
-        self.src, self.dst = roots
-
-    def prepare(self, index: int, forward: bool) -> None:
-        self.src, self.dst = self.roots if forward else self.roots[::-1]
-        sh("zfs", "create", f"{self.src}/s{index}")
-        fill(f"/{self.src}/s{index}", self.mib)
+    prefix = "s"
 
     def phase1(self, index: int) -> None:
-        sh("zfs", "snapshot", f"{self.src}/s{index}@a")
-        pipe(f"{self.src}/s{index}@a", f"{self.dst}/s{index}")
+        sh("zfs", "snapshot", f"{self.source(index)}@a")
+        pipe(f"{self.source(index)}@a", self.target(index))
 
     def complete(self, index: int) -> None:
-        source = f"{self.src}/s{index}"
+        source = self.source(index)
         sh("zfs", "set", "readonly=on", source)
         sh("zfs", "snapshot", f"{source}@b")
-        pipe(f"{source}@b", f"{self.dst}/s{index}", since=f"{source}@a")
+        pipe(f"{source}@b", self.target(index), since=f"{source}@a")
         sh("zfs", "destroy", "-r", source)
 
     def clean(self, index: int) -> None:
-        sh("zfs", "destroy", "-r", f"{self.dst}/s{index}")
+        sh("zfs", "destroy", "-r", self.target(index))
 
 
 class Api:

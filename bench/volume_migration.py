@@ -23,32 +23,24 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from common import Rounds, latency, report, send, sh, two_pool_shoal, wait_gone, wait_status  # noqa: E402
-from share_migration import fill, pipe  # noqa: E402
+from common import Rounds, TwoPoolFloor, latency, pipe, report, send, sh, two_pool_shoal, wait_gone, wait_status  # noqa: E402
 
 OPS = ("migrate",)
 
 
-class Floor:
+class Floor(TwoPoolFloor):
     """The same move by hand, between the raw datasets of the same two pools, the same way round."""
 
-    def __init__(self, roots: tuple[str, str], mib: int):
-        self.roots, self.mib = roots, mib
-        self.src, self.dst = roots
-
-    def prepare(self, index: int, forward: bool) -> None:
-        self.src, self.dst = self.roots if forward else self.roots[::-1]
-        sh("zfs", "create", f"{self.src}/v{index}")
-        fill(f"/{self.src}/v{index}", self.mib)
+    prefix = "v"
 
     def migrate(self, index: int) -> None:
-        source = f"{self.src}/v{index}"
+        source = self.source(index)
         sh("zfs", "snapshot", f"{source}@a")
-        pipe(f"{source}@a", f"{self.dst}/v{index}")
+        pipe(f"{source}@a", self.target(index))
         sh("zfs", "destroy", "-r", source)
 
     def clean(self, index: int) -> None:
-        sh("zfs", "destroy", "-r", f"{self.dst}/v{index}")
+        sh("zfs", "destroy", "-r", self.target(index))
 
 
 class Api:
