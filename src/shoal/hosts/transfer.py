@@ -16,6 +16,7 @@ is about to clean up; over SSH the lost connection ends them.
 from __future__ import annotations
 
 import ctypes
+import fcntl
 import logging
 import os
 import select
@@ -34,6 +35,12 @@ from .ssh import LOST, SSHHost
 log = logging.getLogger("shoal.hosts")
 
 CHUNK = 1 << 20
+# Each end's pipe holds this much (Linux's default is 64 KiB): the stream goes
+# through two pipes with this process waking between them, and with small ones
+# every 64 KiB waits for it -- measured on a busy 2-core host, 1 GiB of `zfs
+# send | zfs receive` took 6.1 s joined here against 2.8 s by hand; 3.6 s with
+# 1 MiB pipes (Linux's default pipe-max-size, so no privilege is needed).
+PIPE_SIZE = 1 << 20
 REPORT_EVERY = 0.5  # seconds between progress callbacks
 DEFAULT_TRANSFER_TIMEOUT = 24 * 3600.0  # a deadline on everything; a transfer may be long
 
@@ -135,6 +142,10 @@ class _LocalEnd:
             full, stdin=subprocess.PIPE if not reads else subprocess.DEVNULL,
             stdout=subprocess.PIPE if reads else subprocess.DEVNULL, stderr=subprocess.PIPE,
             env=_command_env(), preexec_fn=_die_with_parent)
+        try:
+            fcntl.fcntl(self.fileno(), fcntl.F_SETPIPE_SZ, PIPE_SIZE)
+        except OSError:  # a lower pipe-max-size: the default pipe works, only slower
+            pass
         self._err = bytearray()
         self._drain = threading.Thread(target=self._read_stderr, daemon=True, name="transfer-stderr")
         self._drain.start()

@@ -25,6 +25,7 @@ from .zfs import ZfsError, ZfsNotFound
 
 REPLICATION_TYPE = "readable"
 TAG_PREFIX = "repl-"  # every replication snapshot's name starts so; user snapshots never do
+GiB = 1024**3
 
 
 def send_stream(source_host, snapshot: str, since: str | None, target_host, target: str,
@@ -173,15 +174,15 @@ class ZfsReplication:
                     self.nfs.remove(NfsExport(replica.id, mountpoint, target))
                 self.zfs.destroy(target, recursive=True)
             first = history[0]
-            moved = self._bring(replica, source, active, first, None, progress, None)
-            if first != tag:
+            moved = self._bring(replica, source, active, first, None, progress, None, held=[])
+            if first != tag:  # the full stream of `first` left it holding that one snapshot
                 moved += self._bring(replica, source, active, tag, first, self._after(moved, progress), None,
-                                     intermediates=True)
+                                     intermediates=True, held=[first])
             if existed and rules is not None:
                 self._export(replica, target, self._mountpoint(target, cached=False), read_only(rules))
             return moved
         return self._bring(replica, source, active, tag, base, progress, rules, intermediates=True,
-                           rollback=base != held[-1])
+                           rollback=base != held[-1], held=held)
 
     @staticmethod
     def _after(offset: int, progress: Callable[[int], None] | None) -> Callable[[int], None] | None:
@@ -190,19 +191,21 @@ class ZfsReplication:
 
     def _bring(self, replica: ShareRef, source: "ZfsReplication", active: ShareRef, tag: str, since: str | None,
                progress: Callable[[int], None] | None, rules: list[AccessRule] | None,
-               intermediates: bool = False, rollback: bool = False) -> int:
+               intermediates: bool = False, rollback: bool = False, held: list[str] | None = None) -> int:
         """One stream to `active@tag`, in full or from `since` (a share migration's
         copy is one too). `rollback`: the replica goes back to `since` first,
-        losing its later snapshots."""
+        losing its later snapshots. `held`: the replica's snapshots, if the
+        caller has just listed them."""
         target = self.dataset_name(replica)
         snap = f"{source.dataset_name(active)}@{tag}"
-        if tag in self._snapshot_names(target):
+        held = self._snapshot_names(target) if held is None else held
+        if tag in held:
             self._settle_replica(target, replica)
             return 0
         if since is None and self.zfs.exists(target):
             self._forget_mountpoint(target)
             self.zfs.destroy(target, recursive=True)
-        elif since is not None and since not in self._snapshot_names(target):
+        elif since is not None and since not in held:
             raise DriverError(f"replica {replica.id} no longer holds {since}: it needs a full copy (resync)")
         # zfs-fuse: a receive into a mounted dataset leaves its mount stale (names
         # listed that no lookup finds) until it is mounted again, which the NFS
@@ -223,12 +226,21 @@ class ZfsReplication:
         finally:
             if suspend:
                 self._export(replica, target, mountpoint, read_only(rules))
-        self._settle_replica(target, replica)
+        self._settle_replica(target, replica, new=since is None)
         return moved
 
-    def _settle_replica(self, target: str, replica: ShareRef) -> None:
-        self.zfs.set(target, {"readonly": "on"})
-        self.zfs.set(target, {"refquota": f"{replica.size_gb}G"})
+    def _settle_replica(self, target: str, replica: ShareRef, new: bool = False) -> None:
+        """Read-only with the share's size. An incremental receive changes neither,
+        so they are read once and only what differs is set (zfs-fuse sets one
+        property per command, ~30-60 ms each, on every sync); a `new` copy (a
+        full receive) has neither yet."""
+        current = {} if new else self.zfs.get(target, ["readonly", "refquota"])
+        changed = {}
+        if current.get("readonly") != "on":
+            changed["readonly"] = "on"
+        if current.get("refquota") != str(replica.size_gb * GiB):
+            changed["refquota"] = f"{replica.size_gb}G"
+        self.zfs.set(target, changed)
 
     # ---- exports and roles --------------------------------------------------------------------
 
