@@ -12,7 +12,9 @@ over iSCSI as a compute host would (qemu-img, the connection info of an
 attachment). Every step of the move is made to fail in turn with the
 emulator's fail_next: the source LUN is left exactly as it was (properties,
 replication flag, ZFS snapshots, data) and the destination holds nothing of
-it. Shoal killed with SIGKILL in the middle ends steady, leaking nothing.
+it. Shoal killed with SIGKILL in the middle ends steady, leaking nothing. A
+force-delete while the update runs (held by the emulator) cancels it on the
+appliance. (The drivers alone, cut short: test_zfssa_replication_leftovers.)
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ import os
 import signal
 import subprocess
 import uuid
+from types import SimpleNamespace
 
 import pytest
 
@@ -63,10 +66,11 @@ def table(appliance, zone: str, **extra) -> dict:
                        initiator_config={f"shoal-ig-h1-{token()}": [{"iqn": HOST1}]}, **extra)
 
 
-@pytest.fixture(scope="module")
-def pair(zfssa_appliance_factory, zpool, tmp_path_factory):
-    """emulator: two emulated appliances, the first replicating to the second,
-    and a Shoal with a backend on each."""
+@contextlib.contextmanager
+def replicating(zfssa_appliance_factory, src_name: str = SRC, dst_name: str = DST):
+    """emulator: two emulated appliances, the first with the second as its
+    replication target (`label`), and a zfssa_iscsi backend's table on each
+    (the second names its replication_ip); the target and both projects go at the end."""
     src_app, dst_app = zfssa_appliance_factory("zfssa1"), zfssa_appliance_factory("zfssa2")
     src_api, dst_api = rest_of(src_app), rest_of(dst_app)
     label = f"shoal-it-{token()}"
@@ -74,17 +78,25 @@ def pair(zfssa_appliance_factory, zpool, tmp_path_factory):
                              {"hostname": dst_app.replication_ip, "root_password": dst_app.password, "label": label},
                              ok=(201,)).data["target"]
     src_table, dst_table = table(src_app, "zfssa-a"), table(dst_app, "zfssa-b", replication_ip=dst_app.replication_ip)
-    extra = backend_table(SRC, src_table) + backend_table(DST, dst_table)
     try:
-        with running_shoal(zpool, tmp_path_factory, "zfssa-repl", extra_config=extra) as server:
-            server.src = Side(SRC, src_app, src_api, src_table)
-            server.dst = Side(DST, dst_app, dst_api, dst_table)
-            yield server
+        yield SimpleNamespace(src=Side(src_name, src_app, src_api, src_table),
+                              dst=Side(dst_name, dst_app, dst_api, dst_table), label=label)
     finally:
         src_api.rest.call("DELETE", f"/storage/v1/replication/targets/{peer['id']}", ok=(204,))
         for side_table, api in ((src_table, src_api), (dst_table, dst_api)):
             with contextlib.suppress(ApplianceNotFound):
                 repl.delete_project(api, side_table["pool"], side_table["project"])
+
+
+@pytest.fixture(scope="module")
+def pair(zfssa_appliance_factory, zpool, tmp_path_factory):
+    """emulator: two emulated appliances, the first replicating to the second,
+    and a Shoal with a backend on each."""
+    with replicating(zfssa_appliance_factory) as ends:
+        extra = backend_table(SRC, ends.src.backend) + backend_table(DST, ends.dst.backend)
+        with running_shoal(zpool, tmp_path_factory, "zfssa-repl", extra_config=extra) as server:
+            server.src, server.dst = ends.src, ends.dst
+            yield server
 
 
 class Side:
@@ -148,6 +160,23 @@ def read_back(api: Migrations, vid: str) -> tuple[bytes, int]:
 
 def sent_updates(side: Side) -> int:
     return sum(1 for method, path, _ in side.appliance.emulator.calls if path.endswith("/sendupdate"))
+
+
+def cancel_calls(side: Side) -> list[str]:
+    return [path for method, path, _ in side.appliance.emulator.calls if path.endswith("/cancelupdate")]
+
+
+def sending(side: Side, lun: str) -> bool:
+    return any(a.get("share") == lun and a.get("state") == "sending" for a in side.actions())
+
+
+@contextlib.contextmanager
+def held_updates(side: Side):
+    side.appliance.emulator.hold_updates()
+    try:
+        yield
+    finally:
+        side.appliance.emulator.release_updates()
 
 
 def test_driver_receives_a_lun_by_replication_and_reports_progress(pair):
@@ -334,20 +363,57 @@ def test_kill_9_mid_migration_ends_steady_with_nothing_leaked(pair, api, where):
         assert read_back(api, vid) == (data, 1024 * MiB)
 
 
-def test_a_force_delete_mid_migration_leaves_nothing_on_either_appliance(pair, api):
-    """emulator: a force-delete while the move has its replication action: the
-    migration is undone (once the appliance's update ended: it is not a
-    process Shoal can stop) and the volume deleted; neither appliance keeps a
-    LUN, action, package or staging project of it."""
-    vid, _ = written(api)
-    lun = f"volume-{vid}"
-    packages = pair.dst.packages()
+def migrating_while_held(pair, api: Migrations, vid: str) -> int:
+    """Migrate `vid` to zdst (within held_updates) until its update runs, held;
+    returns how many cancelupdate calls the first emulator had had by then."""
     resp = api.migrate(vid, pair.dst.host)
     assert resp.status_code == 202, resp.text
-    wait_until(lambda: emulator_state(pair, lun, "action"), timeout=TIMEOUT, what="the replication action",
-               poll=0.02)
-    assert api.action(vid, "os-force_delete", None).status_code == 202
-    wait_gone(api.client, f"/volumes/{vid}", timeout=TIMEOUT)
+    wait_until(lambda: sending(pair.src, f"volume-{vid}"), timeout=TIMEOUT, what="the replication update to run",
+               poll=0.05)
+    return len(cancel_calls(pair.src))
+
+
+def test_a_restart_during_the_update_cancels_it_rather_than_waiting_for_it(pair, api):
+    """emulator: Shoal killed with SIGKILL while the appliance's update runs
+    (the first emulator holds it, `sending`, and keeps holding it after): the
+    restarted Shoal cancels that update on the appliance (cancelupdate: by the
+    resumed move, which starts again, or by the backend's recovery sweep)
+    instead of waiting for it to end; once updates flow again the volume ends
+    migrated with its data, nothing of the first attempt left on either side."""
+    vid, data = written(api)
+    lun = f"volume-{vid}"
+    packages = pair.dst.packages()
+    with held_updates(pair.src):
+        calls = migrating_while_held(pair, api, vid)
+        os.kill(pair.process.pid, signal.SIGKILL)
+        pair.process.wait()
+        pair.process = start_server(pair.config, pair.state_dir, pair.url)
+        wait_until(lambda: len(cancel_calls(pair.src)) > calls, timeout=TIMEOUT,
+                   what="the first attempt's update to be cancelled on the appliance")
+    with cinder(pair) as client:
+        api.client = client
+        done = api.wait_migrated(vid, TIMEOUT)
+        assert done["migration_status"] == "success" and done["os-vol-host-attr:host"] == pair.dst.host, done
+        assert pair.dst.luns(vid) == [lun] and pair.src.luns(vid) == []
+        assert not [n for n in pair.dst.luns("volume-") if n != lun]  # no target's LUN left
+        assert pair.src.actions() == [] and pair.dst.staging() == [] and pair.dst.packages() == packages
+        assert read_back(api, vid) == (data, 1024 * MiB)
+
+
+def test_a_force_delete_mid_migration_leaves_nothing_on_either_appliance(pair, api):
+    """emulator: a force-delete while the appliance's replication update runs
+    (the first emulator holds it, `sending`, as a large LUN's would run): the
+    migration cancels the update on the appliance (cancelupdate) instead of
+    waiting for it to end, is undone and the volume deleted while the update
+    is still held; neither appliance keeps a LUN, action, package or staging
+    project of it."""
+    vid, _ = written(api)
+    packages = pair.dst.packages()
+    with held_updates(pair.src):
+        calls = migrating_while_held(pair, api, vid)
+        assert api.action(vid, "os-force_delete", None).status_code == 202
+        wait_gone(api.client, f"/volumes/{vid}", timeout=TIMEOUT)
+        assert len(cancel_calls(pair.src)) > calls
     assert not hidden_volumes(api.client, vid)
     assert pair.src.luns(vid) == [] and pair.dst.luns("volume-") == []
     assert pair.src.actions() == [] and pair.dst.staging() == [] and pair.dst.packages() == packages

@@ -55,7 +55,15 @@ from shoal.hosts import Host, LocalHost
 from shoal.targets import InvalidConnector
 from shoal.targets.iscsi import IscsiTargetInfo, check_connector
 
-from . import lun_gc, lun_specs, manage_rules, naming, setup_checks, stats
+from . import (
+    lun_gc,
+    lun_migration_sweep,
+    lun_specs,
+    manage_rules,
+    naming,
+    setup_checks,
+    stats,
+)
 from .appliance import MASK_ALL, Appliance
 from .config import ZfssaIscsiBackendConfig
 from .iscsi_setup import ensure_target, setup
@@ -94,6 +102,7 @@ class ZfssaIscsiVolumeDriver(LunMigrationMixin, VolumeDriver):
         # and hidden must not miss those clones' collection in between, or it
         # stays hidden with nothing needing it. So hide-and-collect is one step.
         self._gc_lock = threading.Lock()
+        lun_migration_sweep.known(self)  # a move between two backends of this Shoal finds either end
 
     # ---- names ---------------------------------------------------------------------------------
 
@@ -462,7 +471,13 @@ class ZfssaIscsiVolumeDriver(LunMigrationMixin, VolumeDriver):
         """Forgotten by Shoal; the snapshot stays on its LUN."""
 
     def recover(self, volumes: list[VolumeRef]) -> dict[str, str]:
-        """Volumes whose LUN is gone from the appliance are reported."""
+        """What interrupted migrations nobody will finish left on the appliance
+        goes (lun_migration_sweep); volumes whose LUN is gone from the appliance
+        are reported."""
+        try:
+            self.sweep_migrations()
+        except ApplianceError as exc:
+            log.error("backend %s: cannot look for what interrupted migrations left: %s", self.backend_name, exc)
         try:
             names = {lun.get("name") for lun in self.api.luns(*self._where)}
         except ApplianceError as exc:

@@ -34,7 +34,10 @@ A receive repeated after a crash first removes what an earlier attempt of
 the same volume left: the source's replication actions of the LUN (with their
 packages on this appliance) and its `inherited` flag; the staging project on
 this appliance is named by the hidden target and goes with `delete_volume` of
-it. The source's own leftovers also go with `release_sent`.
+it. The source's own leftovers also go with `release_sent` (the packages they
+sent with them). An update an earlier attempt left running is cancelled on
+the appliance, not waited out. What moves whose flow was lost left (nothing
+will repeat them) goes when a backend recovers: `lun_migration_sweep`.
 """
 
 from __future__ import annotations
@@ -51,6 +54,7 @@ from shoal.drivers.volume import (
 )
 
 from . import lun_migration_flow as flow
+from . import lun_migration_sweep as sweeping
 from . import lun_specs, naming, setup_checks
 from . import replication_api as repl
 from .rest import ApplianceError, ApplianceNotFound
@@ -119,7 +123,18 @@ class LunMigrationMixin:
             raise InvalidRequest(f"volume {origin.id}: its LUN's block size is fixed; the new type asks for "
                                  f"{specs.volblocksize}, so the appliances cannot move it (a generic copy can: "
                                  "migrate with force_host_copy)")
-        source_asn = repl.asn(source.api)
+        source_asn, here_asn = repl.asn(source.api), repl.asn(self.api)
+        staging = naming.migration_project(volume.id)
+        with sweeping.moving(sweeping.lun_key(source_asn, source.config.pool, source.config.project,
+                                              source._lun_name(origin)),
+                             sweeping.staging_key(here_asn, self.config.pool, staging)):
+            self._receive(volume, source, origin, snapshots, label, source_asn, staging, progress)
+        return VolumeResult(naming.volume(self.config.volume_prefix, volume.id), volume.size_gb)
+
+    def _receive(self, volume: VolumeRef, source: LunMigrationMixin, origin: VolumeRef,
+                 snapshots: list[VolumeSnapshotRef], label: str, source_asn: str, staging: str,
+                 progress: Callable[[int], None] | None) -> None:
+        specs = self._specs(volume)
         self.forget_attempts(source, origin, source_asn)
         self._drop_staging(volume.id)
         name = naming.volume(self.config.volume_prefix, volume.id)
@@ -127,7 +142,7 @@ class LunMigrationMixin:
             source=flow.End(source.api, source.config.pool, source.config.project),
             dest=flow.End(self.api, self.config.pool, self.config.project),
             lun=source._lun_name(origin), new_name=name, target_label=label, source_asn=source_asn,
-            staging=naming.migration_project(volume.id),
+            staging=staging,
             snapshots=tuple(s.provider_location or naming.snapshot(s.id) for s in snapshots),
             settings={"targetgroup": self.config.target_group, "sparse": specs.sparse,
                       "compression": specs.compression, "logbias": specs.logbias, lun_specs.MANAGED: True},
@@ -135,11 +150,11 @@ class LunMigrationMixin:
         log.info("backend %s: volume %s comes from %s by replication (%s -> %s)", self.backend_name, origin.id,
                  source.backend_name, move.lun, name)
         flow.run(move)
-        return VolumeResult(name, volume.size_gb)
 
     def forget_attempts(self, source: LunMigrationMixin, origin: VolumeRef, source_asn: str) -> None:
         """What an earlier receive of `origin` left (a crash stopped it): the
-        source's actions of the LUN, their packages here, the LUN's flag."""
+        source's actions of the LUN (an update of theirs still running is
+        cancelled, not waited out), their packages here, the LUN's flag."""
         lun = source._lun_name(origin)
         for action in source._own_actions(lun):
             flow.settled(source.api, action["id"], self.config.replication_timeout)
@@ -154,20 +169,27 @@ class LunMigrationMixin:
                      or a.get("replication_of") == f"{self.config.project}/{lun}")]
 
     def release_sent(self, volume: VolumeRef) -> None:
-        """The source side: replication actions of the LUN deleted (their
-        snapshots with them), its `inherited` flag as Shoal makes LUNs (true)."""
+        """The source side: replication actions of the LUN deleted (a running
+        update cancelled, their snapshots with them, their packages on the
+        destination when it is a backend of this Shoal), its `inherited` flag
+        as Shoal makes LUNs (true)."""
         lun = self._lun_name(volume)
         try:
             found = self._own_actions(lun)
+            here = repl.asn(self.api) if found else ""
         except ApplianceError as exc:
             raise DriverError(f"backend {self.backend_name}: cannot list replication actions: {exc}") from exc
         for action in found:
-            flow.drop_action(self.api, action["id"], self.config.replication_timeout)
+            sweeping.drop_sent(self, action, here)
         if found:
             try:
                 repl.set_inherited(self.api, self.config.pool, self.config.project, lun, True)
             except ApplianceNotFound:
                 pass
+
+    def sweep_migrations(self) -> list[str]:
+        """What interrupted moves nobody will finish left on this appliance (lun_migration_sweep)."""
+        return sweeping.sweep(self)
 
     def _drop_staging(self, volume_id: str) -> None:
         """The project a receive for `volume_id` severed its package into, if one is left."""

@@ -6,7 +6,7 @@ fails (taskflow's revert, in reverse order):
 |---|---|---|
 | stop-inheriting | source: the LUN's `replication {inherited: false}` | its former value back |
 | create-action | source: a replication action for the LUN alone | the action deleted (its snapshots go) |
-| send-update | source: `sendupdate`, polled until it ends | the package dropped on the destination |
+| send-update | source: `sendupdate`, polled until it ends | the update cancelled if it runs, the package dropped on the destination |
 | sever | destination: the package becomes project `shoal-migrating-<id>` | that project deleted |
 | keep-snapshots | destination: of the snapshots that came along, only the volume's own stay | (in the project above) |
 | rename | destination: the LUN named for the new volume, Shoal's target group, masked | (in the project above) |
@@ -18,7 +18,9 @@ Unlike the original, the source is left exactly as it was (its flag put back,
 the action and its snapshots gone: the original left `inherited` false),
 nothing is left on the destination when a step fails (the original left a
 received package behind), an update that fails or never ends fails the move
-(bounded by `replication_timeout`), and the source LUN is not deleted here:
+(bounded by `replication_timeout`), a cancel of the flow (a force-delete)
+stops the appliance's update at the next poll (`cancelupdate`) and reverts
+instead of waiting for it to end, and the source LUN is not deleted here:
 services remove the old data once the volume points at the new (after their
 commit), so a crash in between loses nothing.
 """
@@ -34,6 +36,7 @@ from taskflow import engines, task
 from taskflow.patterns import linear_flow
 
 from shoal.drivers.base import DriverError
+from shoal.hosts import transfer
 
 from . import replication_api as repl
 from .appliance import MASK_ALL, Appliance
@@ -41,6 +44,7 @@ from .rest import ApplianceError, ApplianceNotFound
 
 log = logging.getLogger(__name__)
 POLL = 1.0  # seconds between looks at a running update (the original: 5)
+CANCEL_LOOK = 0.1  # seconds between looks for a cancel of the flow while waiting
 
 
 @dataclass(frozen=True)
@@ -67,21 +71,44 @@ class Move:
     progress: Callable[[int], None]
 
 
-def settled(api: Appliance, action_id: str, timeout: float) -> dict:
-    """The action once no update of it is running (the original's poll)."""
+def cancelled() -> bool:
+    """The flow this thread runs for was cancelled (a force-delete of the volume):
+    its processes would have been stopped; the appliance's update is no process
+    of Shoal's, so it is looked at here (hosts.transfer.stopped)."""
+    return transfer.stopped()
+
+
+def _nap() -> None:
+    """POLL seconds, cut short by a cancel."""
+    end = time.monotonic() + POLL
+    while not cancelled() and time.monotonic() < end:
+        time.sleep(min(CANCEL_LOOK, max(0.0, end - time.monotonic())))
+
+
+def settled(api: Appliance, action_id: str, timeout: float, wanted: bool = False) -> dict:
+    """The action once no update of it is running (the original's poll). An
+    update nobody waits for (`wanted` false: an earlier attempt's, or one being
+    undone), or one whose flow was cancelled meanwhile, is cancelled on the
+    appliance (`cancelupdate`) rather than waited out."""
     deadline = time.monotonic() + timeout
+    asked = False
     while True:
         found = repl.action(api, action_id)
         if found.get("state") != "sending":
             return found
+        if not asked and (not wanted or cancelled()):
+            log.info("ZFSSA migration: cancelling the running update of replication action %s", action_id)
+            repl.cancel_update(api, action_id)
+            asked = True
+            continue
         if time.monotonic() > deadline:
             raise DriverError(f"replication action {action_id}: the update still runs after {timeout:g} s "
                               "(replication_timeout)")
-        time.sleep(POLL)
+        _nap()
 
 
 def drop_action(api: Appliance, action_id: str, timeout: float) -> None:
-    """Delete the action once its update (if any) ended; gone already is fine."""
+    """Delete the action, its running update (if any) cancelled first; gone already is fine."""
     try:
         settled(api, action_id, timeout)
         repl.delete_action(api, action_id)
@@ -161,7 +188,10 @@ class SendUpdate(task.Task):
     def execute(self, move: Move, action_id: str) -> None:
         move.progress(10)
         repl.send_update(move.source.api, action_id)
-        done = settled(move.source.api, action_id, move.timeout)
+        done = settled(move.source.api, action_id, move.timeout, wanted=True)
+        if cancelled():
+            raise DriverError(f"the migration of {move.lun} was cancelled: the appliance's replication update "
+                              f"ended {done.get('last_result')!r}")
         if done.get("last_result") != "success":
             raise DriverError(f"the replication update of {move.lun} to the destination appliance ended "
                               f"{done.get('last_result')!r}")

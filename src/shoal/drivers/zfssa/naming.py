@@ -41,7 +41,15 @@ def volume_id_of(prefix: str, name: str) -> str | None:
     return None
 
 
+MIGRATION_PROJECT_PREFIX = "shoal-migrating-"
+
+
 def migration_project(volume_id: str) -> str:
     """The project a migration's replication package is severed into on the
     destination, named by the volume it is made for (the hidden target)."""
-    return "shoal-migrating-" + checked_id(volume_id, "volume")
+    return MIGRATION_PROJECT_PREFIX + checked_id(volume_id, "volume")
+
+
+def migration_project_id(name: str) -> str | None:
+    """The volume id a staging project's name carries, or None when Shoal did not name it."""
+    return volume_id_of(MIGRATION_PROJECT_PREFIX, name)

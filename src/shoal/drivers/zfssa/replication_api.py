@@ -1,7 +1,7 @@
 """The appliance's remote replication calls (reference §3.2, the rows the
 migration of §3.8 makes), one function each over an `Appliance`'s REST
 client, answering the object inside the reply. Source side: targets,
-actions, `sendupdate`, a share's `inherited` flag; target side: sources,
+actions, `sendupdate` and `cancelupdate`, a share's `inherited` flag; target side: sources,
 their packages, `sever`; and the project calls the move needs.
 """
 
@@ -14,8 +14,10 @@ from .appliance import (
     Appliance,
     _seg,
     filesystem_path,
+    pool_path,
     project_path,
 )
+from .rest import ApplianceError
 
 R = "/storage/v1/replication"
 REPLICATION_PORT = 216  # a replication target's `address` is "<ip>:216"
@@ -57,6 +59,22 @@ def create_action(api: Appliance, pool: str, project: str, lun: str, target_labe
 
 def send_update(api: Appliance, action_id: str) -> None:
     api.rest.call("PUT", f"{R}/actions/{_seg(action_id)}/sendupdate", ok=ACCEPTED)
+
+
+def cancel_update(api: Appliance, action_id: str) -> bool:
+    """Stop the action's running update (`cancelupdate`); False when none was
+    running (the appliance answers 409: operation illegal for state)."""
+    try:
+        api.rest.call("PUT", f"{R}/actions/{_seg(action_id)}/cancelupdate", ok=ACCEPTED)
+    except ApplianceError as exc:
+        if exc.status == 409:
+            return False
+        raise
+    return True
+
+
+def projects(api: Appliance, pool: str) -> list[dict]:
+    return api.rest.call("GET", f"{pool_path(pool)}/projects").data.get("projects") or []
 
 
 def delete_action(api: Appliance, action_id: str) -> None:
