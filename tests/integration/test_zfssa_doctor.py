@@ -1,7 +1,9 @@
 """`shoal doctor`, run as a user runs it, on a config whose only backend is a
-`zfssa_iscsi` backend on the ZFSSA emulator (tests/emulators/zfssa): a wrong
-pool, a project that does not exist, a wrong password each give one line that
-says what is wrong and how to fix it, and exit 1; the right settings (after a
+`zfssa_iscsi` (or `zfssa_nfs`) backend on the ZFSSA emulator (tests/emulators/zfssa): a wrong
+pool, a project that does not exist, a target group that does not exist, a
+wrong password, a service the backend needs offline (replication for a
+replication_ip; nfs for a `zfssa_nfs` backend) each give one line that says
+what is wrong and how to fix it, and exit 1; the right settings (after a
 start made the project and target) give exit 0. Never a traceback, never the
 password."""
 
@@ -11,10 +13,17 @@ import subprocess
 
 import pytest
 
-from shoal.drivers.zfssa.config import ZfssaIscsiBackendConfig
+from shoal.drivers.zfssa.config import ZfssaIscsiBackendConfig, ZfssaNfsBackendConfig
 from shoal.drivers.zfssa.iscsi import ZfssaIscsiVolumeDriver
+from shoal.drivers.zfssa.nfs import ZfssaNfsVolumeDriver
+from shoal.hosts import LocalHost
 from tests.fixtures.shoal import REPO, SHOAL, backend_table
-from tests.integration.zfssa_helpers import appliance_table, iscsi_table, token
+from tests.integration.zfssa_helpers import (
+    appliance_table,
+    iscsi_table,
+    nfs_table,
+    token,
+)
 
 pytestmark = pytest.mark.integration
 
@@ -51,6 +60,7 @@ def test_doctor_names_each_misconfiguration_with_its_fix(tmp_path, table, zfssa_
         "missing project": ({"project": f"never-made-{token()}"}, ["does not exist in pool", "fix:"]),
         "missing image cache project": ({"cache_project": f"never-made-{token()}"},
                                         ["does not exist in pool", "correct `cache_project`"]),
+        "missing target group": ({"target_group": f"never-made-{token()}"}, ["target 'never-made-", "fix:"]),
         "wrong password": ({"appliance": {**appliance_table(zfssa_appliance), "password": "not-the-password"}},
                            ["refused", "check `appliance` in [backends.zfssa]"]),
     }
@@ -93,4 +103,26 @@ def test_doctor_names_the_replication_service_a_replication_ip_needs(tmp_path, t
     assert done.returncode == 1 and len(lines) == 1, done.stdout + done.stderr
     assert "replication service is" in lines[0] and "fix: enable it" in lines[0] and "replication_ip" in lines[0]
     done = doctor(tmp_path, with_ip)
+    assert problem_lines(done) == [] and done.returncode == 0, done.stdout + done.stderr
+
+
+def test_doctor_names_the_nfs_service_a_zfssa_nfs_backend_needs(tmp_path, zfssa_appliance):
+    """emulator: a `zfssa_nfs` backend (its share made by a start) on an
+    appliance whose nfs service is disabled: one line names the service and
+    how to enable it, exit 1; with the service online, exit 0."""
+    if not zfssa_appliance.emulated:
+        pytest.skip("this test disables the appliance's nfs service: emulator only")
+    nfs = nfs_table(zfssa_appliance)
+    driver = ZfssaNfsVolumeDriver("zfssa", ZfssaNfsBackendConfig.model_validate(nfs), LocalHost())
+    driver.start()
+    driver.api.rest.call("PUT", "/service/v1/services/nfs/disable", ok=(202,))
+    try:
+        done = doctor(tmp_path, nfs)
+    finally:
+        driver.api.enable_service("nfs")
+    lines = problem_lines(done)
+    assert done.returncode == 1 and len(lines) == 1, done.stdout + done.stderr
+    assert "nfs service is disabled" in lines[0] and "fix:" in lines[0], lines[0]
+    assert zfssa_appliance.password not in done.stdout + done.stderr
+    done = doctor(tmp_path, nfs)
     assert problem_lines(done) == [] and done.returncode == 0, done.stdout + done.stderr

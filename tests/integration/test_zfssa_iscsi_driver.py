@@ -9,6 +9,8 @@ Shoal's back."""
 
 from __future__ import annotations
 
+import logging
+import socket
 import uuid
 
 import pytest
@@ -347,7 +349,50 @@ def test_misconfiguration_is_named_with_its_fix(driver, zfssa_appliance):
 
 
 def test_tls_is_verified(zfssa_appliance):
-    """emulator: without the appliance's CA the certificate is refused, with a fix."""
+    """emulator: without the appliance's CA the certificate is refused, with a
+    fix; with `verify = false` (asked for) the same appliance is reached."""
     no_ca = {**appliance_table(zfssa_appliance), "ca_file": None}
     [problem] = make_driver(zfssa_appliance, appliance=no_ca).problems()
     assert "ca_file" in problem
+    unchecked = make_driver(zfssa_appliance, appliance={**no_ca, "verify": False})
+    assert unchecked.api.version().get("asn")
+
+
+def test_an_appliance_that_never_answers_times_out(zfssa_appliance):
+    """emulator's settings, at a port that accepts connections and never
+    answers (a hung appliance): the call ends with an error naming
+    rest_timeout instead of waiting on."""
+    with socket.socket() as silent:
+        silent.bind(("127.0.0.1", 0))
+        silent.listen()
+        hung = {**appliance_table(zfssa_appliance), "address": "127.0.0.1", "rest_port": silent.getsockname()[1],
+                "rest_timeout": 2}
+        [problem] = make_driver(zfssa_appliance, appliance=hung).problems()
+    assert "rest_timeout" in problem, problem
+
+
+def test_no_password_or_chap_secret_is_logged(zfssa_appliance, caplog):
+    """emulator: at DEBUG, through a start that makes an initiator and a
+    target with CHAP secrets, an expired session, a 503 burst, a refused call
+    and a refused login, Shoal's log holds neither the appliance's password
+    nor a CHAP secret."""
+    initiator_secret, target_secret = f"ini{token()}sec", f"tgt{token()}sec"
+    caplog.set_level(logging.DEBUG)
+    drv = make_driver(zfssa_appliance, target_password=target_secret, initiator_config={
+        f"shoal-ig-log-{token()}": [{"iqn": f"iqn.2004-10.com.example:log-{token()}", "user": "log-chap",
+                                     "password": initiator_secret}]})
+    drv.start()
+    zfssa_appliance.expire_sessions()
+    volume = new_volume(drv)
+    zfssa_appliance.busy(2)
+    drv.extend_volume(volume, 2)
+    zfssa_appliance.fail_next("PUT", r"/luns/", 500)
+    with pytest.raises(DriverError):
+        drv.extend_volume(volume, 3)
+    wrong = f"wrong{token()}"
+    assert make_driver(zfssa_appliance, appliance={**appliance_table(zfssa_appliance), "password": wrong}).problems()
+    drv.delete_volume(volume)
+    logged = caplog.text
+    assert "ZFSSA" in logged  # the calls were logged, only not their secrets
+    for secret in (zfssa_appliance.password, wrong, initiator_secret, target_secret):
+        assert secret not in logged
