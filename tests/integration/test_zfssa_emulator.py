@@ -454,6 +454,18 @@ def test_emulator_replicates_a_lun_to_a_second_emulator(zfssa_appliance_factory,
     api.ok("PUT", f"/storage/v1/replication/actions/{action['id']}/sendupdate")
     assert wait_for_update(api, action["id"])["last_result"] == "success"
 
+    # cancelupdate: refused with no update running; a running one (held by the hook) ends `canceled`
+    cancel = f"/storage/v1/replication/actions/{action['id']}/cancelupdate"
+    fault(api.call("PUT", cancel), 409, "EAK_NAS_REPL_BADSTATE")
+    source_app.emulator.hold_updates()
+    try:
+        api.ok("PUT", f"/storage/v1/replication/actions/{action['id']}/sendupdate")
+        assert api.ok("GET", f"/storage/v1/replication/actions/{action['id']}")["action"]["state"] == "sending"
+        api.ok("PUT", cancel)
+    finally:
+        source_app.emulator.release_updates()
+    assert wait_for_update(api, action["id"])["last_result"] == "canceled"
+
     dest.ok("PUT", "/service/v1/services/replication/disable")
     api.ok("PUT", f"/storage/v1/replication/actions/{action['id']}/sendupdate")
     assert wait_for_update(api, action["id"])["last_result"] == "failed"
