@@ -98,6 +98,30 @@ class Core:
             created_at=now, expires_at=now + MESSAGE_TTL,
         ))
 
+    def update_row(self, model, row_id: str, **fields) -> None:
+        """Write `fields` on the row (through the ORM: columns typed as the model
+        says); nothing when the row is gone."""
+        with self.db.session() as session:
+            row = session.get(model, row_id)
+            if row is not None:
+                for key, value in fields.items():
+                    setattr(row, key, value)
+
+    def fail_row(self, model, row_id: str, status: str, resource_type: str, action_id: str, detail_id: str,
+                 reason: str, **also) -> None:
+        """End the row's transitional state in `status`: the reason kept
+        (status_reason), its task cleared, `also` written, and a user message
+        saying why. Nothing when the row is gone."""
+        log.warning("%s %s -> %s: %s", resource_type.lower().replace("_", " "), row_id, status, reason)
+        with self.db.session() as session:
+            row = session.get(model, row_id)
+            if row is None:
+                return
+            row.status, row.status_reason, row.task = status, reason, None
+            for key, value in also.items():
+                setattr(row, key, value)
+            self.message(session, row.project_id, resource_type, row.id, action_id, detail_id, reason)
+
     def settle(self, model, row_id: str, expected: str, steady: dict, always: dict | None = None,
                connection=None) -> bool:
         """Record the outcome of background work in one UPDATE, without loading the

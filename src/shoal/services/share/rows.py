@@ -4,7 +4,6 @@ end of background work on a share."""
 
 from __future__ import annotations
 
-import logging
 from dataclasses import dataclass
 
 from sqlalchemy import Connection, bindparam, select
@@ -16,8 +15,6 @@ from shoal.drivers.base import AccessRule, ShareRef, SnapshotRef
 from ..common import core as c
 from ..common.context import RequestContext
 from ..common.errors import NotFound
-
-log = logging.getLogger(__name__)
 
 # Manila's user-message ids (manila/message/message_field.py), kept so clients
 # that key on them keep working.
@@ -135,19 +132,9 @@ def get_snapshot(session: Session, ctx: RequestContext, snapshot_id: str) -> mod
 # ---- recording the end of background work ----------------------------------------------
 
 def set_share(core: c.Core, share_id: str, **fields) -> None:
-    with core.db.session() as session:
-        share = session.get(models.Share, share_id)
-        if share is not None:
-            for key, value in fields.items():
-                setattr(share, key, value)
+    core.update_row(models.Share, share_id, **fields)
 
 
 def fail_share(core: c.Core, share_id: str, status: str, action_id: str, detail_id: str, reason: str) -> None:
     """End a share's transitional state in `status`, with the reason kept for the user."""
-    log.warning("share %s -> %s: %s", share_id, status, reason)
-    with core.db.session() as session:
-        share = session.get(models.Share, share_id)
-        if share is None:
-            return
-        share.status, share.status_reason, share.task, share.task_arg = status, reason, None, None
-        core.message(session, share.project_id, "SHARE", share.id, action_id, detail_id, reason)
+    core.fail_row(models.Share, share_id, status, "SHARE", action_id, detail_id, reason, task_arg=None)

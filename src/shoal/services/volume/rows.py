@@ -3,20 +3,23 @@ recording the end of background work."""
 
 from __future__ import annotations
 
-import logging
 from dataclasses import dataclass
 
 from sqlalchemy import bindparam, select
 from sqlalchemy.orm import Session, raiseload
 
 from shoal.db import models
-from shoal.drivers.volume import Connector, ExportSpec, VolumeDriver, VolumeRef, VolumeSnapshotRef
+from shoal.drivers.volume import (
+    Connector,
+    ExportSpec,
+    VolumeDriver,
+    VolumeRef,
+    VolumeSnapshotRef,
+)
 
 from ..common import core as c
 from ..common.context import RequestContext
 from ..common.errors import NotFound
-
-log = logging.getLogger(__name__)
 
 # Cinder's message action ids (cinder/message/message_field.py).
 ACTION_CREATE, ACTION_DELETE, ACTION_EXTEND, ACTION_ATTACH = "001", "002", "008", "009"
@@ -127,21 +130,11 @@ def get_snapshot(session: Session, ctx: RequestContext, snapshot_id: str) -> mod
 
 
 def set_volume(core: c.Core, volume_id: str, **fields) -> None:
-    with core.db.session() as session:
-        volume = session.get(models.Volume, volume_id)
-        if volume is not None:
-            for key, value in fields.items():
-                setattr(volume, key, value)
+    core.update_row(models.Volume, volume_id, **fields)
 
 
 def fail_volume(core: c.Core, volume_id: str, status: str, action_id: str, detail_id: str, reason: str) -> None:
-    log.warning("volume %s -> %s: %s", volume_id, status, reason)
-    with core.db.session() as session:
-        volume = session.get(models.Volume, volume_id)
-        if volume is None:
-            return
-        volume.status, volume.status_reason, volume.task, volume.task_arg = status, reason, None, None
-        core.message(session, volume.project_id, "VOLUME", volume.id, action_id, detail_id, reason)
+    core.fail_row(models.Volume, volume_id, status, "VOLUME", action_id, detail_id, reason, task_arg=None)
 
 
 def note_volume(core: c.Core, volume_id: str, action_id: str, detail_id: str, reason: str) -> None:
@@ -156,18 +149,8 @@ def note_volume(core: c.Core, volume_id: str, action_id: str, detail_id: str, re
 def fail_snapshot(core: c.Core, snapshot_id: str, status: str, action_id: str, reason: str) -> None:
     """The snapshot to `status` with the reason, and a user message saying it
     (Cinder's snapshot view has no status reason: the message is what users see)."""
-    log.warning("volume snapshot %s -> %s: %s", snapshot_id, status, reason)
-    with core.db.session() as session:
-        snap = session.get(models.VolumeSnapshot, snapshot_id)
-        if snap is None:
-            return
-        snap.status, snap.status_reason, snap.task = status, reason, None
-        core.message(session, snap.project_id, "VOLUME_SNAPSHOT", snap.id, action_id, DETAIL_DRIVER_FAILED, reason)
+    core.fail_row(models.VolumeSnapshot, snapshot_id, status, "VOLUME_SNAPSHOT", action_id, DETAIL_DRIVER_FAILED, reason)
 
 
 def set_snapshot(core: c.Core, snapshot_id: str, **fields) -> None:
-    with core.db.session() as session:
-        snap = session.get(models.VolumeSnapshot, snapshot_id)
-        if snap is not None:
-            for key, value in fields.items():
-                setattr(snap, key, value)
+    core.update_row(models.VolumeSnapshot, snapshot_id, **fields)
