@@ -266,9 +266,11 @@ class LocalClient:
         subprocess.run(["blockdev", "--flushbufs", dev], check=False, capture_output=True, timeout=60)
 
     @staticmethod
-    def refresh_size(dev: str) -> None:
+    def refresh_size(dev: str, size: int | None = None) -> None:
         """Make the emulator's loop device see its file's new size (losetup -c)."""
         _run(["losetup", "-c", dev])
+
+    is_open = staticmethod(device_is_open)
 
     def close(self) -> None:
         """Remove every symlink and loop device this emulator client made, then its ledger."""

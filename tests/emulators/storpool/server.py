@@ -35,28 +35,25 @@ import json
 import os
 import secrets
 import threading
-import time
 from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from pathlib import Path
 from typing import Any
 from urllib.parse import unquote, urlsplit
 
 from tests.emulators.storpool import devices
 from tests.emulators.storpool.devices import LocalClient
+from tests.emulators.storpool.storage import FileStorage
 from tests.emulators.storpool.store import (
     AG_SIZE,
     ApiError,
     Disk,
     Store,
     Template,
-    _zfs,
     invalid,
 )
-from tests.fixtures.zfs import destroy_dataset
+from tests.emulators.storpool.zvols import Run, ZvolClient, ZvolStorage
 
 PREFIX = "/ctrl/1.0/"
-LINGER_TIMEOUT = 10.0  # seconds stop() waits for loop devices still held open to go
 _instances = itertools.count(1)
 
 
@@ -90,10 +87,15 @@ class StorPoolEmulator:
     config gives): attachments to it become loop devices under /dev/storpool.
     Other ids in ``other_clients`` are hosts of the cluster that exist only as
     bookkeeping (attachments are recorded, no device is made).
+
+    ``zvols_on``, if given, runs commands on a host with kernel OpenZFS (the
+    kernel lane's guest over SSH): `pool` is a dataset there, volumes are zvols,
+    and attachments to the local client id are that host's zvol devices under
+    its /dev/storpool (zvols.py). The API is still served here.
     """
 
     def __init__(self, pool: str, token: str | None = None, local_client_id: int = 1,
-                 other_clients: tuple[int, ...] = (2, 3)):
+                 other_clients: tuple[int, ...] = (2, 3), zvols_on: Run | None = None):
         self.instance = f"{os.getpid()}-{next(_instances)}"
         self.pool = pool
         self.root = f"{pool}/storpool-emu-{self.instance}"
@@ -107,24 +109,31 @@ class StorPoolEmulator:
         self._hook_lock = threading.Lock()
         self._server: ThreadingHTTPServer | None = None
         self._thread: threading.Thread | None = None
+        self.zvols_on = zvols_on
         self.store: Store | None = None
-        self.client: LocalClient | None = None
+        self.client: LocalClient | ZvolClient | None = None
+        self.storage: FileStorage | ZvolStorage | None = None
         self._routes = self._make_routes()
 
     # ---- lifecycle -----------------------------------------------------
 
     def start(self) -> StorPoolEmulator:
         """Check the host, create the emulator's dataset and start serving."""
-        devices.reap_dead_ledgers()
-        foreign = devices.foreign_entries()
+        if self.zvols_on is None:
+            devices.reap_dead_ledgers()
+            foreign = devices.foreign_entries()
+        else:
+            foreign = ZvolClient(self.zvols_on).foreign_entries()
         if foreign:
             raise EmulatorRefused(
                 "the StorPool emulator will not share /dev/storpool with devices it did not make "
                 f"(a real StorPool client?): {', '.join(foreign[:5])}")
-        _zfs("create", self.root)
+        storage = FileStorage(self.root) if self.zvols_on is None else ZvolStorage(self.root, self.zvols_on)
+        storage.create_root()
+        self.storage = storage
         try:
-            self.client = LocalClient(self.instance)
-            self.store = Store(self.root, location=f"e{int(self.instance.split('-')[0]):x}",
+            self.client = LocalClient(self.instance) if self.zvols_on is None else ZvolClient(self.zvols_on)
+            self.store = Store(self.root, storage, location=f"e{int(self.instance.split('-')[0]):x}",
                                cluster=self.instance.split("-")[1], local_client_id=self.local_client_id,
                                clients={self.local_client_id, *self.other_clients}, client=self.client)
             self._defaults()
@@ -163,26 +172,9 @@ class StorPoolEmulator:
         if self.client is not None:
             self.client.close()
             self.client = None
-        if self._exists():
-            mountpoint = Path(_zfs("get", "-H", "-o", "value", "mountpoint", self.root).strip())
-            deadline = time.monotonic() + LINGER_TIMEOUT
-            while (held := devices.loops_under(mountpoint)) and time.monotonic() < deadline:
-                time.sleep(0.2)
-            if held:
-                # Destroying (or force-destroying the pool) under a file a loop device still
-                # holds wedges zfs-fuse: its FUSE destroy waits for a release it never gets.
-                raise RuntimeError(
-                    f"StorPool emulator: {', '.join(held)} still hold files of {self.root} (open by another "
-                    "process, a mount or a dm device); its datasets are not destroyed. Free those devices "
-                    "before the zpool goes: a forced destroy under them wedges zfs-fuse")
-            destroy_dataset(self.root)
-
-    def _exists(self) -> bool:
-        try:
-            _zfs("list", "-H", "-o", "name", self.root)
-            return True
-        except RuntimeError:
-            return False
+        if self.storage is not None:
+            self.storage.destroy_root()
+            self.storage = None
 
     def up(self) -> None:
         """(Re)open the emulator's listening socket on its port (a free one the first time)."""

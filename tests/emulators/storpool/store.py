@@ -1,12 +1,13 @@
 """The StorPool emulator's state: volumes, snapshots, templates, disks and
 attachments, with the data kept in real ZFS.
 
-Storage (zfs-fuse has no zvols, so a volume is a sparse file):
+Storage (``storage``: a sparse file in a dataset on zfs-fuse, which has no
+zvols; a zvol in the kernel lane, ``zvols``):
 
 - the emulator's root dataset is given (``<zpool>/storpool-emu-<pid>-<n>``);
-- each volume owns one dataset ``<root>/d<n>`` holding ``volume.raw``;
+- each volume owns one dataset ``<root>/d<n>`` (holding ``volume.raw``, or a zvol);
 - a snapshot is a ZFS snapshot of its volume's dataset (``<ds>@s<n>``), taken
-  after the attached device's buffers and the file were flushed;
+  after the attached device's buffers (and the file) were flushed;
 - a volume created with ``parent`` (a snapshot) is a ZFS clone of it; one
   created with ``baseOn`` (a volume) is a clone of an anonymous, bound,
   transient snapshot of that volume (listed as StorPool lists such snapshots);
@@ -20,7 +21,8 @@ Storage (zfs-fuse has no zvols, so a volume is a sparse file):
 Names and global ids follow ``storpool.sptypes`` (7.3.0): volume names match
 ``^#?[A-Za-z0-9_\\-.:]+$``, snapshot names ``^\\*?[A-Za-z0-9_\\-.:@]+$``, both
 shorter than 200 characters and neither ``list`` nor ``status``; either may be
-given as ``~<globalId>``; sizes are positive multiples of 512; client ids are
+given as ``~<globalId>``; sizes are positive multiples of 512 (of 4096 for
+zvols: their volblocksize); client ids are
 1..4095 (os-brick sends its SP_OURID as a string, which is accepted).
 
 Every method runs under one lock: the emulator's API calls are serialized, as
@@ -32,22 +34,15 @@ from __future__ import annotations
 
 import itertools
 import math
-import os
 import re
-import subprocess
 import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar
 
-from tests.emulators.storpool.devices import (
-    DeviceError,
-    LocalClient,
-    device_is_open,
-    loops_under,
-)
-from tests.fixtures.zfs import _retry_busy
+from tests.emulators.storpool.devices import DeviceError
+from tests.emulators.storpool.storage import _fsync  # noqa: F401 - the zfssa emulator imports it from here
 
 GiB = 1024**3
 AG_SIZE = 512 * 1024**2  # a StorPool allocation group
@@ -93,28 +88,6 @@ def _base36(n: int) -> str:
         out = digits[r] + out
         if n == 0:
             return out
-
-
-def _zfs(*args: str) -> str:
-    res = subprocess.run(["zfs", *args], check=False, capture_output=True, text=True, timeout=120)
-    if res.returncode != 0:
-        raise RuntimeError(f"zfs {' '.join(args)} failed ({res.returncode}): {res.stderr.strip()}")
-    return res.stdout
-
-
-def _zfs_destroy(name: str) -> None:
-    """Destroy one of the emulator's datasets or snapshots, riding out zfs-fuse's transient 'busy'."""
-    if "@" not in name:
-        subprocess.run(["zfs", "umount", name], check=False, capture_output=True, timeout=120)
-    _retry_busy(["zfs", "destroy", name])
-
-
-def _fsync(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
 
 
 @dataclass
@@ -229,7 +202,7 @@ class Obj:
 
 @dataclass(eq=False)
 class Volume(Obj):
-    """A StorPool emulator volume: a sparse file in a dataset of its own."""
+    """A StorPool emulator volume: a dataset of its own (a sparse file in it, or a zvol)."""
 
     dataset: str = ""
 
@@ -266,13 +239,15 @@ class DatasetRec:
 
 
 class Store:
-    """The StorPool emulator's cluster state, kept in ZFS under `root`."""
+    """The StorPool emulator's cluster state, kept in ZFS under `root`: `storage` keeps the
+    data (storage.FileStorage, zvols.ZvolStorage), `client` attaches it on the host of the
+    local client id (devices.LocalClient, zvols.ZvolClient)."""
 
-    def __init__(self, root: str, location: str, cluster: str, local_client_id: int,
-                 clients: set[int], client: LocalClient):
+    def __init__(self, root: str, storage: Any, location: str, cluster: str, local_client_id: int,
+                 clients: set[int], client: Any):
         self.lock = threading.RLock()
         self.root = root
-        self.mountpoint = Path(_zfs("get", "-H", "-o", "value", "mountpoint", root).strip())
+        self.storage = storage
         self.gid_prefix = f"{location}.{cluster}."
         self.local_client_id = local_client_id
         self.clients = set(clients) | {local_client_id}
@@ -297,31 +272,37 @@ class Store:
         n = next(self._ids)
         return self.gid_prefix + _base36(n), n
 
-    def _file(self, dataset: str) -> Path:
-        return self.mountpoint / dataset[len(self.root) + 1:] / "volume.raw"
+    @property
+    def mountpoint(self) -> Path:
+        """Where the emulator's files are (file mode)."""
+        return self.storage.mountpoint
 
-    def _new_dataset(self, origin: str | None = None) -> str:
+    def _file(self, dataset: str) -> Path:
+        """A volume's file (file mode)."""
+        return self.storage.file(dataset)
+
+    def _new_dataset(self, size: int, origin: str | None = None) -> str:
         name = f"{self.root}/d{next(self._ds)}"
         if origin is None:
-            _zfs("create", name)
+            self.storage.create(name, size)
         else:
-            _zfs("clone", origin, name)
+            self.storage.clone(origin, name, size)
         self.datasets[name] = DatasetRec(name, origin)
         return name
 
     def _snapshot_dataset(self, volume: Volume) -> str:
         if volume.device is not None:
             self.client.flush(volume.device)
-        _fsync(self._file(volume.dataset))
+        self.storage.sync(volume.dataset)
         name = f"{volume.dataset}@s{next(self._ds)}"
-        _zfs("snapshot", name)
+        self.storage.snapshot(name)
         self.datasets[volume.dataset].snapshots.add(name)
         return name
 
     def _gc(self) -> None:
         """Destroy the emulator's hidden snapshots with no clone left and unowned datasets with
-        no snapshot left (a dataset whose file still backs a loop device, held open
-        by someone after a forced detach, waits for a later pass)."""
+        no snapshot left (a dataset a device still holds, open by someone after a
+        forced detach, waits for a later pass)."""
         changed = True
         while changed:
             changed = False
@@ -334,13 +315,13 @@ class Store:
                     changed = True
             for snap in list(self.hidden):
                 if not self._clones(snap.zfs_name):
-                    _zfs_destroy(snap.zfs_name)
+                    self.storage.destroy(snap.zfs_name)
                     self.datasets[snap.zfs_name.split("@")[0]].snapshots.discard(snap.zfs_name)
                     self.hidden.remove(snap)
                     changed = True
             for rec in list(self.datasets.values()):
-                if not rec.owned and not rec.snapshots and not loops_under(self._file(rec.name).parent):
-                    _zfs_destroy(rec.name)
+                if not rec.owned and not rec.snapshots and not self.storage.held(rec.name):
+                    self.storage.destroy(rec.name)
                     del self.datasets[rec.name]
                     changed = True
 
@@ -384,8 +365,7 @@ class Store:
             raise invalid(f"{kind} is too long. Max allowed is {MAX_NAME - 1}")
         return name
 
-    @staticmethod
-    def _check_size(size: Any, kind: str = "Size") -> int:
+    def _check_size(self, size: Any, kind: str = "Size") -> int:
         if isinstance(size, bool) or not isinstance(size, (int, str)):
             raise invalid(f"Non-numeric {kind}: {size}")
         try:
@@ -396,6 +376,9 @@ class Store:
             raise invalid(f"Invalid {kind} {size}. Must be positive")
         if size % SECTOR:
             raise invalid(f"Invalid {kind} {size}. Must be a multiple of {SECTOR}")
+        if size % self.storage.size_unit:
+            raise invalid(f"Invalid {kind} {size}. Must be a multiple of {self.storage.size_unit} "
+                          "(the emulator's zvols: their volblocksize)")
         return size
 
     def client_id(self, value: Any) -> int:
@@ -523,11 +506,7 @@ class Store:
         for key, value in policy.items():
             setattr(vol, key, value)
         vol.tags = tags
-        vol.dataset = self._new_dataset(parent.zfs_name if parent is not None else None)
-        path = self._file(vol.dataset)
-        if parent is None:
-            path.touch()
-        os.truncate(path, size)
+        vol.dataset = self._new_dataset(size, parent.zfs_name if parent is not None else None)
         self.volumes[name] = vol
         result["globalId"] = gid
         if auto_name is not None:
@@ -574,10 +553,10 @@ class Store:
         if size is not None and size != vol.size:
             if vol.device is not None:
                 self.client.flush(vol.device)
-            os.truncate(self._file(vol.dataset), size)
+            self.storage.resize(vol.dataset, size)
             vol.size = size
             if vol.device is not None:
-                self.client.refresh_size(vol.device)
+                self.client.refresh_size(vol.device, size)
         if new_name is not None and new_name != vol.name:
             if vol.device is not None:
                 try:
@@ -618,7 +597,7 @@ class Store:
             raise self._attached_error(vol, "Volume")
         result = self._bump()
         old = vol.dataset
-        vol.dataset = self._new_dataset(snap.zfs_name)
+        vol.dataset = self._new_dataset(snap.size, snap.zfs_name)
         vol.size = snap.size
         vol.parent = snap
         self.datasets[old].owned = False
@@ -789,7 +768,7 @@ class Store:
                     modes[cid] = mode
             force = bool(entry.get("force", False))
             local = self.local_client_id
-            if obj.device is not None and not force and device_is_open(obj.device):
+            if obj.device is not None and not force and self.client.is_open(obj.device):
                 changing = local in detach_ids or (local in modes and modes[local] != obj.attachments.get(local))
                 if changing:
                     raise ApiError("busy", f"{'Snapshot' if is_snap else 'Volume'} {obj.name} "
@@ -819,11 +798,11 @@ class Store:
     def _local_attach(self, obj: Obj, is_snap: bool, readonly: bool) -> None:
         if is_snap:
             assert isinstance(obj, Snapshot)
-            obj.attach_dataset = self._new_dataset(obj.zfs_name)
-            backing = self._file(obj.attach_dataset)
+            obj.attach_dataset = self._new_dataset(obj.size, obj.zfs_name)
+            backing = self.storage.backing(obj.attach_dataset)
         else:
             assert isinstance(obj, Volume)
-            backing = self._file(obj.dataset)
+            backing = self.storage.backing(obj.dataset)
         try:
             obj.device = self.client.attach(backing, obj.name, obj.globalId, readonly)
         except DeviceError:
@@ -869,11 +848,7 @@ class Store:
         return out
 
     def _stored(self, obj: Obj) -> int:
-        path = self._file(obj.dataset) if isinstance(obj, Volume) else None
-        try:
-            return path.stat().st_blocks * 512 if path is not None else 0
-        except OSError:
-            return 0
+        return self.storage.stored(obj.dataset) if isinstance(obj, Volume) else 0
 
     def templates_status(self) -> list[dict[str, Any]]:
         """VolumeTemplatesStatus: per template counts and the cluster-wide capacity estimate."""
