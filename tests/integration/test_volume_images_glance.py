@@ -221,6 +221,48 @@ def test_a_second_volume_of_a_glance_image_is_a_clone_of_the_cache_entry(gl_shoa
         api.delete_volume(volume["id"])
 
 
+def test_an_upload_goes_to_the_glance_store_its_volume_type_names(gl_shoal, glance):
+    """Cinder's volume-type extra spec `image_service:store_id`: the volume's data goes to
+    that store of Glance (X-Image-Meta-Store), not Glance's default one. A store Glance
+    does not have fails the upload: the volume is available again, with a message, and
+    the image is gone from Glance."""
+    alice, admin = gl_shoal.keystone.users["alice"], gl_shoal.keystone.admin
+    api, admin_api = volume_api(gl_shoal, alice), volume_api(gl_shoal, admin)
+    tag = uuid.uuid4().hex[:4]
+    to_other = admin_api.create_type(f"to-other-{tag}", {"image_service:store_id": "other"})
+    to_nowhere = admin_api.create_type(f"to-nowhere-{tag}", {"image_service:store_id": "nowhere"})
+    made = {}
+    for vtype in (to_other, to_nowhere):
+        volume = api.create_volume(1, volume_type=vtype["name"])
+        attachment = api.attach(volume["id"], HOST1)
+        Lun.of(attachment["connection_info"]).write(HOST1, pattern(f"stored-{vtype['name']}", MiB))
+        api.detach(attachment["id"])
+        answer = api.action(volume["id"], "os-volume_upload_image", {"image_name": f"{vtype['name']}-image",
+                                                                    "disk_format": "qcow2"})
+        assert answer.status_code == 202, answer.text
+        made[vtype["name"]] = (volume["id"], answer.json()["os-volume_upload_image"]["image_id"])
+
+    volume_id, image_id = made[to_other["name"]]
+    with glance.client(gl_shoal.keystone.token(alice)) as images:
+        uploaded = wait_image(images, image_id)
+        assert uploaded["stores"] == "other"
+        assert (glance.other_store_dir / image_id).stat().st_size == uploaded["size"]
+        assert not (glance.store_dir / image_id).exists()
+    assert api.wait_volume(volume_id, "available")["status"] == "available"
+
+    volume_id, image_id = made[to_nowhere["name"]]
+    api.wait_volume(volume_id, "available", timeout=TIMEOUT)
+    with glance.client(gl_shoal.keystone.token(alice)) as images:
+        wait_until(lambda: images.get(f"/images/{image_id}").status_code == 404, timeout=60,
+                   what="the image of the failed upload gone from Glance")
+    (message,) = messages_for(api.client, volume_id)
+    assert f"Uploading the volume to image {image_id} failed" in message["user_message"], message
+    for volume_id, _ in made.values():
+        api.delete_volume(volume_id)
+    with glance.client(gl_shoal.keystone.token(alice)) as images:
+        assert images.delete(f"/images/{made[to_other['name']][1]}").status_code == 204
+
+
 def short_lived_token(keystone, user: User, seconds: int) -> str:
     """A token of `user` that expires in `seconds` (Keystone caps a token made from an
     application credential at the credential's own expiry)."""

@@ -133,8 +133,14 @@ def test_upload_refusals_change_nothing(volume_api, images):
                        ({"disk_format": "raw"}, "image_name"),
                        ({"image_name": "x", "force": "maybe"}, "force")):
         assert words in fault(volume_api.action(volume["id"], "os-volume_upload_image", arg), 400)
+    # A volume type naming a store the built-in Image service does not have (it has one: file).
+    elsewhere = volume_api.create_type(f"elsewhere-{uuid.uuid4().hex[:4]}", {"image_service:store_id": "elsewhere"})
+    other = volume_api.create_volume(1, volume_type=elsewhere["name"])
+    assert "store elsewhere" in fault(volume_api.action(other["id"], "os-volume_upload_image", {"image_name": "x"}),
+                                      400)
     assert {i["id"] for i in images.get("/images").json()["images"]} == before
-    assert volume_api.volume(volume["id"])["status"] == "available"
+    for made in (volume, other):
+        assert volume_api.volume(made["id"])["status"] == "available"
 
 
 def test_image_metadata_actions(volume_api, images, tmp_path):

@@ -78,9 +78,10 @@ class ImageClient(ABC):
         """A new `queued` image of the caller from a Glance v2 create body (extra keys: properties)."""
 
     @abstractmethod
-    def begin_upload(self, ctx: RequestContext, image_id: str) -> Any:
-        """In the request: the upload of the image's data may start (status, quotas).
-        Returns the ticket `upload` and `discard` take in the background."""
+    def begin_upload(self, ctx: RequestContext, image_id: str, store: str | None = None) -> Any:
+        """In the request: the upload of the image's data may start (status, quotas), into
+        the service's store `store` (Cinder's volume-type extra spec `image_service:store_id`;
+        None: its default). Returns the ticket `upload` and `discard` take in the background."""
 
     @abstractmethod
     def upload(self, ticket: Any, path: Path) -> None:

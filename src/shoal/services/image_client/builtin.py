@@ -67,7 +67,10 @@ class BuiltinImages(ImageClient):
     def create(self, ctx: RequestContext, body: dict[str, Any]) -> ImageInfo:
         return info_of(self.service.images.create(ctx, body))
 
-    def begin_upload(self, ctx: RequestContext, image_id: str) -> Ticket:
+    def begin_upload(self, ctx: RequestContext, image_id: str, store: str | None = None) -> Ticket:
+        if store not in (None, self.service.store.store_id):
+            raise Invalid(f"Invalid input received: the volume type's image_service:store_id names store {store}, "
+                          f"and the image service has only store {self.service.store.store_id}")
         return self.service.data.begin(ctx, image_id)
 
     def upload(self, ticket: Ticket, path: Path) -> None:

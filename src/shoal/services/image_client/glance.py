@@ -74,10 +74,12 @@ def info_of(record: dict[str, Any]) -> ImageInfo:
 
 @dataclass(frozen=True)
 class GlanceTicket:
-    """An upload in the background: the uploader (its token) and the image."""
+    """An upload in the background: the uploader (its token), the image, and Glance's
+    store to put the data in (None: Glance's default)."""
 
     ctx: RequestContext
     image_id: str
+    store: str | None = None
 
 
 class GlanceImages(ImageClient):
@@ -216,15 +218,15 @@ class GlanceImages(ImageClient):
             _raise_for(response)
             return info_of(response.json())
 
-    def begin_upload(self, ctx: RequestContext, image_id: str) -> GlanceTicket:
-        return GlanceTicket(ctx, image_id)
+    def begin_upload(self, ctx: RequestContext, image_id: str, store: str | None = None) -> GlanceTicket:
+        return GlanceTicket(ctx, image_id, store)  # Glance checks the store when the data arrives
 
     def upload(self, ticket: GlanceTicket, path: Path) -> None:
         with self._calling("take the image data"), open(path, "rb") as data:
-            size = path.stat().st_size
-            response = self._proxy(ticket.ctx).put(
-                f"/images/{ticket.image_id}/file", data=data,
-                headers={"Content-Type": "application/octet-stream", "X-OpenStack-Image-Size": str(size)})
+            headers = {"Content-Type": "application/octet-stream", "X-OpenStack-Image-Size": str(path.stat().st_size)}
+            if ticket.store:  # Glance's multi-store header, as Cinder sends it
+                headers["X-Image-Meta-Store"] = ticket.store
+            response = self._proxy(ticket.ctx).put(f"/images/{ticket.image_id}/file", data=data, headers=headers)
             _raise_for(response)
 
     def discard(self, image_id: str, ticket: GlanceTicket | None = None) -> None:

@@ -17,8 +17,11 @@ service's or an external Glance's, through one `ImageClient` (services.image_cli
   request (visibility, quotas), the volume goes `uploading`; in the background the
   volume's data is converted into a file in the conversion directory and streamed
   to the image service (the built-in one's own upload path: hashes, sizes, format
-  checks, quotas; or Glance's, as the caller). The volume returns to its status
-  either way; a failed upload leaves no image behind.
+  checks, quotas; or Glance's, as the caller), into the store the volume type's
+  `image_service:store_id` names, if it names one (as Cinder). The image gets the
+  volume's image metadata as properties, but for Cinder's core properties and
+  reserved namespaces. The volume returns to its status either way; a failed
+  upload leaves no image behind.
 """
 
 from __future__ import annotations
@@ -70,6 +73,7 @@ CORE_PROPERTIES = ("checksum", "container_format", "disk_format", "image_name", 
 # (of the image the volume was made from: it would not verify the new image's data).
 RESERVED_NAMESPACES = ("os_glance", "img_signature", "signature_verified")
 VISIBILITIES = ("public", "private", "shared", "community")
+STORE_SPEC = "image_service:store_id"  # the volume type's extra spec: the image service's store an upload goes to
 PROGRESS_INTERVAL = 0.5  # seconds between progress writes (qemu-img reports every percent)
 
 
@@ -319,6 +323,7 @@ class VolumeImages:
             volume = vr.get_volume(session, ctx, volume_id)
             self._may_upload(volume, force)
             vtype = volume.volume_type
+            store = (vtype.extra_specs or {}).get(STORE_SPEC) if vtype is not None else None
             for key, value in (volume.image_metadata or {}).items():
                 if key not in CORE_PROPERTIES and not key.startswith(RESERVED_NAMESPACES):
                     body.setdefault(key, value)
@@ -327,7 +332,7 @@ class VolumeImages:
         image = service.create(ctx, body)
         ticket = None
         try:
-            ticket = service.begin_upload(ctx, image.id)
+            ticket = service.begin_upload(ctx, image.id, store)
             with self.core.db.session() as session:
                 volume = vr.get_volume(session, ctx, volume_id)
                 self._may_upload(volume, force)
