@@ -285,7 +285,9 @@ def test_a_lun_removed_behind_shoals_back(driver):
 
 def test_manage_and_unmanage_in_both_policies(driver, zfssa_appliance):
     """emulator: a LUN made by hand is listed and managed (loose); under strict
-    it needs cinder_managed = false first; unmanage renames it and clears the flag."""
+    it needs cinder_managed = false first; once managed it is listed as not
+    safe, "already managed" (by a volume of Shoal's) or "managed by another
+    cinder instance?" (by none); unmanage renames it and clears the flag."""
     pool, project = driver.config.pool, driver.config.project
     hand = f"by-hand-{token()}"
     driver.api.create_lun(pool, project, {"name": hand, "volsize": "1g", "targetgroup": driver.config.target_group,
@@ -305,7 +307,9 @@ def test_manage_and_unmanage_in_both_policies(driver, zfssa_appliance):
     assert (result.provider_location, result.size_gb) == (f"volume-{target.id}", 1)
     managed = VolumeRef(target.id, pool, 1, result.provider_location)
     entry = {i.reference: i for i in driver.manageable_volumes([managed])}[managed.provider_location]
-    assert (entry.safe_to_manage, entry.managed_id) == (False, target.id)
+    assert (entry.safe_to_manage, entry.managed_id, entry.reason_not_safe) == (False, target.id, "already managed")
+    elsewhere = {i.reference: i for i in driver.manageable_volumes([])}[managed.provider_location]  # not Shoal's
+    assert (elsewhere.safe_to_manage, elsewhere.reason_not_safe) == (False, "managed by another cinder instance?")
     with pytest.raises(UnsafeToManage, match="already managed"):
         driver.manage_existing(VolumeRef(str(uuid.uuid4()), pool, 1), {"source-name": managed.provider_location})
     with pytest.raises(UnsafeToManage, match="no LUN named"):

@@ -172,7 +172,9 @@ def test_sessions_expiring_busy_bursts_and_a_file_removed_behind_shoals_back(dri
 def test_manage_and_unmanage_in_both_policies(driver, share_dir, zfssa_appliance):
     """emulator: a file put on the share by hand is listed, refused under
     strict until marked cinder_managed = False, then managed (moved to the
-    volume's name); unmanage moves it aside and clears the mark."""
+    volume's name), then listed as not safe ("already managed" by a volume of
+    Shoal's, "managed by another cinder instance?" by none); unmanage moves
+    it aside and clears the mark."""
     hand = f"by-hand-{token()}.img"
     done = run(["truncate", "-s", str(GiB), str(share_dir / hand)])
     assert done.returncode == 0
@@ -190,6 +192,10 @@ def test_manage_and_unmanage_in_both_policies(driver, share_dir, zfssa_appliance
     assert (result.provider_location, result.size_gb) == (f"volume-{target.id}", 1)
     assert (share_dir / result.provider_location).is_file() and not (share_dir / hand).exists()
     managed = VolumeRef(target.id, target.pool, 1, result.provider_location)
+    entry = {i.reference: i for i in driver.manageable_volumes([managed])}[managed.provider_location]
+    assert (entry.safe_to_manage, entry.managed_id, entry.reason_not_safe) == (False, target.id, "already managed")
+    elsewhere = {i.reference: i for i in driver.manageable_volumes([])}[managed.provider_location]  # not Shoal's
+    assert (elsewhere.safe_to_manage, elsewhere.reason_not_safe) == (False, "managed by another cinder instance?")
     with pytest.raises(UnsafeToManage, match="already managed"):
         driver.manage_existing(VolumeRef(str(uuid.uuid4()), driver.config.pool, 1),
                                {"source-name": result.provider_location})
