@@ -235,6 +235,27 @@ def test_migrate_moves_the_lun_by_replication_and_back_by_copy(pair, api):
     assert read_back(api, vid) == (data, 1024 * MiB)
 
 
+def test_with_the_replication_service_offline_the_move_is_the_generic_copy(pair, api):
+    """emulator: the second emulator's replication service disabled (a
+    precondition of §3.8 unmet): os-migrate_volume zsrc -> zdst falls back to
+    the generic copy (no sendupdate), the volume arrives with its data, and
+    neither appliance keeps anything of a replication."""
+    vid, data = written(api)
+    updates, packages = sent_updates(pair.src), pair.dst.packages()
+    pair.dst.api.rest.call("PUT", "/service/v1/services/replication/disable", ok=(202,))
+    try:
+        resp = api.migrate(vid, pair.dst.host)
+        assert resp.status_code == 202, resp.text
+        done = api.wait_migrated(vid, TIMEOUT)
+    finally:
+        pair.dst.api.enable_service("replication")
+    assert done["migration_status"] == "success" and done["os-vol-host-attr:host"] == pair.dst.host, done
+    assert sent_updates(pair.src) == updates
+    assert pair.dst.luns(vid) == [f"volume-{vid}"] and pair.src.luns(vid) == []
+    assert pair.src.actions() == [] and pair.dst.staging() == [] and pair.dst.packages() == packages
+    assert read_back(api, vid) == (data, 1024 * MiB)
+
+
 def test_retype_on_demand_moves_by_replication(pair, api):
     """emulator: os-retype to a type of zdst with migration_policy on-demand
     moves the LUN by replication, with the new type's compression."""
