@@ -12,8 +12,16 @@ attachment), the other half at ids that do not exist. The only check is schemath
 fuzzer managed to create is deleted through the API afterwards, and the server's
 dataset goes with it.
 
+Query strings too: every GET of either API whose query parameters the document
+declares (the lists of shares, snapshots, networks, messages, groups, transfers,
+volumes, attachments, manageable resources, pools, quota sets, ...) is sent
+QUERY_EXAMPLES generated query strings that keep to the declared schemas and as
+many that break them (negative mode: an integer where a boolean is due, -1 as a
+limit, ...), half of them at the seeds.
+
 Bounded by count, not time: EXAMPLES requests per operation (some 55 operations,
-about 530 requests), no shrinking; about two minutes here.
+about 530 requests) and 2 x QUERY_EXAMPLES per GET with a query (some 50, about
+800 requests), no shrinking; about three minutes here.
 """
 
 from __future__ import annotations
@@ -26,6 +34,7 @@ import pytest
 import schemathesis
 from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
+from schemathesis import GenerationMode
 from schemathesis.checks import not_a_server_error
 from schemathesis.core.failures import FailureGroup
 
@@ -42,6 +51,8 @@ OPERATIONS = (r"^/share/v2/(shares|snapshots|share-access-rules)(/|$)"
               r"|^/volume/v3/(volumes|snapshots|attachments)(/|$)")
 EXCLUDED = r"/(manage|metadata/\{key\}|export_locations)"  # outside this test's collections
 EXAMPLES = 12  # per operation: the bound
+QUERY_OPERATIONS = r"^/(share/v2|volume/v3)/"  # project-less paths (Cinder's from 3.67)
+QUERY_EXAMPLES = 8  # per GET with a query and generation mode
 
 
 def _headers(project: str, path: str) -> dict:
@@ -65,6 +76,14 @@ def _operations(server) -> list:
     schema = schema.include(path_regex=OPERATIONS).exclude(path_regex=EXCLUDED)
     operations = [result.ok() for result in schema.get_all_operations()]
     return sorted(operations, key=lambda op: op.method.upper() == "DELETE")  # the seeds live longer
+
+
+def _query_operations(server) -> list:
+    """The GETs of either API that declare query parameters."""
+    schema = schemathesis.openapi.from_url(f"{server.url}/openapi.json").include(path_regex=QUERY_OPERATIONS)
+    operations = [result.ok() for result in schema.get_all_operations()]
+    return [op for op in operations if op.method.upper() == "GET" and "{project_id}" not in op.path
+            and any(True for _ in op.query)]
 
 
 class Seeds:
@@ -131,11 +150,12 @@ def _objects(body) -> list[dict]:
     return [body, *(v for v in body.values() if isinstance(v, dict))]
 
 
-def _fuzz(operation, seeds: Seeds, project: str) -> None:
-    """EXAMPLES generated requests for one operation; the first one answered with a 5xx raises."""
+def _fuzz(operation, seeds: Seeds, project: str, mode: GenerationMode = GenerationMode.POSITIVE,
+          examples: int = EXAMPLES) -> None:
+    """`examples` generated requests for one operation; the first one answered with a 5xx raises."""
 
-    @given(case=operation.as_strategy(), real=st.booleans())
-    @settings(max_examples=EXAMPLES, derandomize=True, deadline=None, database=None,
+    @given(case=operation.as_strategy(generation_mode=mode), real=st.booleans())
+    @settings(max_examples=examples, derandomize=True, deadline=None, database=None,
               phases=[Phase.explicit, Phase.generate], suppress_health_check=list(HealthCheck))
     def run(case, real):
         if real:
@@ -158,6 +178,20 @@ def test_no_input_gets_a_server_error(fuzz_server):
             _fuzz(operation, seeds, fuzz_server.project)
         except (FailureGroup, Exception) as exc:  # noqa: BLE001  (a failed check raises a BaseExceptionGroup)
             failures.append(f"{operation.label}: {exc}")
+    assert not failures, "\n\n".join(failures)
+
+
+def test_no_query_gets_a_server_error(fuzz_server):
+    operations = _query_operations(fuzz_server)
+    assert len(operations) >= 40, [op.label for op in operations]  # the lists declare their queries
+    seeds = Seeds(fuzz_server)
+    failures = []
+    for operation in operations:
+        for mode in (GenerationMode.POSITIVE, GenerationMode.NEGATIVE):
+            try:
+                _fuzz(operation, seeds, fuzz_server.project, mode, QUERY_EXAMPLES)
+            except (FailureGroup, Exception) as exc:  # noqa: BLE001
+                failures.append(f"{operation.label} ({mode.value}): {exc}")
     assert not failures, "\n\n".join(failures)
 
 

@@ -1,5 +1,5 @@
 """The per-request state of an OpenStack API call: caller, microversion, URLs,
-and the small readers of query and body that every router uses."""
+and the body reader every router uses (query strings: api/openstack/queries.py)."""
 
 from __future__ import annotations
 
@@ -44,9 +44,6 @@ class ApiCall:
 
     def query(self, name: str, default: Any = None) -> Any:
         return self.request.query_params.get(name, default)
-
-    def flag(self, name: str) -> bool:
-        return str(self.query(name, "")).lower() in ("1", "true", "yes", "y", "on")
 
     async def body(self, key: str | None = None, *alternatives: str) -> Any:
         return await read_body(self.request, key, *alternatives)
@@ -128,18 +125,3 @@ def call_factory(versions: VersionRange, root: str):
 
     return dependency
 
-
-def int_query(call: ApiCall, name: str) -> int | None:
-    value = call.query(name)
-    if value in (None, ""):
-        return None
-    try:
-        number = int(value)
-    except ValueError:
-        raise ApiError(400, f"Invalid input received: {name} must be a non-negative integer") from None
-    if number < 0 or number > MAX_QUERY_INT:  # beyond it the database's integers overflow
-        raise ApiError(400, f"Invalid input received: {name} must be a non-negative integer below 2^63")
-    return number
-
-
-MAX_QUERY_INT = 2**63 - 1

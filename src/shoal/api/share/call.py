@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from shoal.api.openstack.call import ApiCall, call_factory, int_query
+from shoal.api.openstack.call import ApiCall, call_factory
 from shoal.api.openstack.microversions import Version, VersionRange
 
 # 2.82+ lets openstacksdk use the new access-rule API; nothing above 2.84 is implemented.
@@ -11,4 +11,4 @@ SHARE_API = VersionRange("shared-file-system", "X-OpenStack-Manila-API-Version",
 ShareCall = ApiCall
 share_call = call_factory(SHARE_API, "share")
 
-__all__ = ["SHARE_API", "ShareCall", "int_query", "share_call"]
+__all__ = ["SHARE_API", "ShareCall", "share_call"]

@@ -9,7 +9,9 @@ from starlette.concurrency import run_in_threadpool as sync
 
 from shoal.api.openstack.errors import ApiError
 from shoal.services.share.instances import InstanceLocation, ShareInstance, SnapshotInstance
+from shoal.api.openstack.queries import read
 
+from . import queries
 from .call import ShareCall, share_call
 from .shares import _action_name
 from .views import ts
@@ -67,13 +69,14 @@ def _instances(call: ShareCall, found: list[ShareInstance]) -> dict:
     return {"share_instances": [instance_view(call, i) for i in found]}
 
 
-@router.get("/share_instances")
+@router.get("/share_instances", openapi_extra=queries.INSTANCE_LIST)
 async def list_share_instances(call: ShareCall = Depends(share_call)):
     _since(call, "2.3")
+    q = read(call, queries.InstanceList)
     filters = {}
     if call.v("2.35"):
-        filters = {k: call.query(k) for k in ("export_location_id", "export_location_path") if call.query(k)}
-    soft_deleted = call.flag("is_soft_deleted") if call.v("2.69") and call.query("is_soft_deleted") else False
+        filters = {k: getattr(q, k) for k in ("export_location_id", "export_location_path") if getattr(q, k)}
+    soft_deleted = bool(q.is_soft_deleted) if call.v("2.69") else False
     return _instances(call, await sync(call.services.share_instances.list, call.ctx, **filters,
                                        soft_deleted=soft_deleted))
 

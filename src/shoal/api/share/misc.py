@@ -11,11 +11,12 @@ from fastapi import APIRouter, Depends, Response
 from starlette.concurrency import run_in_threadpool as sync
 
 from shoal.api.openstack.errors import ApiError
+from shoal.api.openstack.queries import read
 from shoal.services.common.errors import NotFound
 from shoal.services.common.scheduler import share_pool_facts, share_specs_unmet
 
-from . import bodies, views
-from .call import ShareCall, int_query, share_call
+from . import bodies, queries, views
+from .call import ShareCall, share_call
 from .paging import next_links
 
 router = APIRouter()
@@ -28,17 +29,18 @@ def _admin(call: ShareCall) -> None:
 
 # ---- /share-access-rules (2.45+) ----------------------------------------------
 
-@router.get("/share-access-rules")
+@router.get("/share-access-rules", openapi_extra=queries.ACCESS_RULE_LIST)
 async def list_access_rules(call: ShareCall = Depends(share_call)):
-    share_id = call.query("share_id")
+    q = read(call, queries.AccessRuleList)
+    share_id = q.share_id
     if not share_id:
         raise ApiError(400, "share_id is required to list access rules")
     try:
         rules = await sync(call.services.access.list, call.ctx, share_id)
     except NotFound:  # Manila's answer for the filter naming no share
         raise ApiError(400, f"Share {share_id} does not exist.") from None
-    level, to, kind = call.query("access_level"), call.query("access_to"), call.query("access_type")
-    wanted = _metadata_filter(call.query("metadata"))
+    level, to, kind = q.access_level, q.access_to, q.access_type
+    wanted = _metadata_filter(q.metadata)
     rules = [r for r in rules if (not level or r.access_level == level) and (not to or r.access_to == to)
              and (not kind or r.access_type == kind)
              and all((r.metadata_ or {}).get(k) == v for k, v in wanted.items())]
@@ -218,18 +220,20 @@ async def list_extensions(call: ShareCall = Depends(share_call)):
 
 # ---- messages (2.37+) -----------------------------------------------------------------
 
-@router.get("/messages")
+@router.get("/messages", openapi_extra=queries.MESSAGE_LIST)
 async def list_messages(call: ShareCall = Depends(share_call)):
     """Manila's filters (each an exact match), created_since/created_before (2.52),
     sort_key/sort_dir, offset and limit, and a next link when a page is full."""
-    since, before = (_timestamp(call, k) if call.v("2.52") else None for k in ("created_since", "created_before"))
-    sort_key, sort_dir = call.query("sort_key", "created_at"), call.query("sort_dir", "desc")
-    if sort_key not in MESSAGE_SORT_KEYS or sort_dir not in ("asc", "desc"):
+    q = read(call, queries.MessageList)
+    since, before = (_timestamp(getattr(q, k), k) if call.v("2.52") else None
+                     for k in ("created_since", "created_before"))
+    sort_key, sort_dir = q.sort_key or "created_at", q.sort_dir or "desc"
+    if sort_key not in MESSAGE_SORT_KEYS:
         raise ApiError(400, f"Invalid sort: sort_key must be one of {', '.join(MESSAGE_SORT_KEYS)}, "
                             "sort_dir asc or desc")
-    limit, offset = int_query(call, "limit"), int_query(call, "offset") or 0
-    msgs = await sync(call.services.messages.list, call.ctx, call.query("resource_id"), None)
-    wanted = {k: call.query(k) for k in MESSAGE_FILTERS if call.query(k) is not None}
+    limit, offset = q.limit, q.offset or 0
+    msgs = await sync(call.services.messages.list, call.ctx, q.resource_id, None)
+    wanted = {k: getattr(q, k) for k in MESSAGE_FILTERS if getattr(q, k) is not None}
     msgs = [m for m in msgs if (since is None or m.created_at >= since) and (before is None or m.created_at < before)
             and all(getattr(m, k) == v for k, v in wanted.items())]
     msgs.sort(key=lambda m: (getattr(m, sort_key) is not None, getattr(m, sort_key) or ""),
@@ -246,9 +250,8 @@ MESSAGE_SORT_KEYS = ("id", "project_id", "request_id", "resource_type", "action_
                      "message_level", "expires_at", "created_at")
 
 
-def _timestamp(call: ShareCall, name: str) -> datetime | None:
+def _timestamp(value: str | None, name: str) -> datetime | None:
     """Manila's created_since/created_before (2.52): an ISO 8601 time, UTC when no zone is given."""
-    value = call.query(name)
     if value in (None, ""):
         return None
     try:

@@ -8,8 +8,10 @@ from fastapi import APIRouter, Depends, Response
 from starlette.concurrency import run_in_threadpool as sync
 
 from shoal.api.openstack.errors import ApiError
+from shoal.api.openstack.queries import read
 from shoal.services.common.quotas import SHARE_TYPE_RESOURCES
 
+from . import queries
 from .call import ShareCall, share_call
 
 router = APIRouter()
@@ -37,7 +39,8 @@ def keys(call: ShareCall, share_type: str | None = None) -> list[str]:
 
 
 def _scope(call: ShareCall) -> tuple[str | None, str | None]:
-    user_id, share_type = call.query("user_id") or None, call.query("share_type") or None
+    q = read(call, queries.QuotaScope)
+    user_id, share_type = q.user_id or None, q.share_type or None
     if share_type and not call.v("2.39"):
         raise ApiError(400, "'share_type' key is not supported by this microversion. Use 2.39 or greater "
                             "microversion to be able to use 'share_type' quotas.")
@@ -58,13 +61,13 @@ async def _show(call: ShareCall, target_project: str, detail: bool) -> dict:
     return {"quota_set": _view(call, values, share_type, target_project)}
 
 
-@router.get("/quota-sets/{target_project}")
-@router.get("/os-quota-sets/{target_project}")
+@router.get("/quota-sets/{target_project}", openapi_extra=queries.QUOTA_SCOPE)
+@router.get("/os-quota-sets/{target_project}", openapi_extra=queries.QUOTA_SCOPE)
 async def show_quota_set(target_project: str, call: ShareCall = Depends(share_call)):
     return await _show(call, target_project, detail=False)
 
 
-@router.get("/quota-sets/{target_project}/detail")
+@router.get("/quota-sets/{target_project}/detail", openapi_extra=queries.QUOTA_SCOPE)
 async def show_quota_set_detail(target_project: str, call: ShareCall = Depends(share_call)):
     if not call.v("2.25"):
         raise ApiError(404, NOT_FOUND)
@@ -79,8 +82,8 @@ async def show_quota_defaults(target_project: str, call: ShareCall = Depends(sha
     return {"quota_set": _view(call, values, None, target_project)}
 
 
-@router.put("/quota-sets/{target_project}")
-@router.put("/os-quota-sets/{target_project}")
+@router.put("/quota-sets/{target_project}", openapi_extra=queries.QUOTA_SCOPE)
+@router.put("/os-quota-sets/{target_project}", openapi_extra=queries.QUOTA_SCOPE)
 async def update_quota_set(target_project: str, call: ShareCall = Depends(share_call)):
     _path_for_version(call)
     user_id, share_type = _scope(call)
@@ -101,8 +104,8 @@ async def quota_set_without_project(call: ShareCall = Depends(share_call)):
     raise ApiError(404, "The resource could not be found.")  # Manila's answer for an empty project id
 
 
-@router.delete("/quota-sets/{target_project}", status_code=202)
-@router.delete("/os-quota-sets/{target_project}", status_code=202)
+@router.delete("/quota-sets/{target_project}", status_code=202, openapi_extra=queries.QUOTA_SCOPE)
+@router.delete("/os-quota-sets/{target_project}", status_code=202, openapi_extra=queries.QUOTA_SCOPE)
 async def delete_quota_set(target_project: str, call: ShareCall = Depends(share_call)):
     _path_for_version(call)
     user_id, share_type = _scope(call)

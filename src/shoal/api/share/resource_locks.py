@@ -7,9 +7,11 @@ from fastapi import APIRouter, Depends, Response
 from starlette.concurrency import run_in_threadpool as sync
 
 from shoal.api.openstack.errors import ApiError
+from shoal.api.openstack.queries import read
 from shoal.db.resource_locks import ResourceLock
 
-from .call import ShareCall, int_query, share_call
+from . import queries
+from .call import ShareCall, share_call
 from .paging import next_links
 from .views import ts
 
@@ -36,15 +38,16 @@ async def _body(call: ShareCall) -> dict:
     return body["resource_lock"]
 
 
-@router.get("/resource-locks")
+@router.get("/resource-locks", openapi_extra=queries.RESOURCE_LOCK_LIST)
 async def list_locks(call: ShareCall = Depends(share_call)):
     _since(call)
-    limit, offset = int_query(call, "limit"), int_query(call, "offset") or 0
+    q = read(call, queries.ResourceLockList)
+    limit, offset = q.limit, q.offset or 0
     params = {k: v for k, v in call.request.query_params.items() if k not in ("limit", "offset", "with_count")}
     locks, count = await sync(call.services.resource_locks.list, call.ctx, params)
     page = locks[offset:offset + limit] if limit is not None else locks[offset:]
     out = {"resource_locks": [view(call, lock) for lock in page]}
-    if call.flag("with_count") and count:
+    if q.with_count and count:
         out["count"] = count
     links = next_links(call, "resource_locks", [lock.id for lock in page], limit)
     if links:

@@ -8,17 +8,19 @@ from fastapi import APIRouter, Depends, Response
 from starlette.concurrency import run_in_threadpool as sync
 
 from shoal.api.openstack.errors import ApiError
+from shoal.api.openstack.queries import read
 from shoal.db.share_networks import SecurityService
 
-from .call import ShareCall, int_query, share_call
+from . import queries
+from .call import ShareCall, share_call
 from .views import ts
 
 router = APIRouter()
 
 
-def limited(call: ShareCall, rows: list) -> list:
+def limited(q: queries.Pages, rows: list) -> list:
     """Manila's common.limited: `offset`, then at most `limit` (and at most 1000)."""
-    offset, limit = int_query(call, "offset") or 0, int_query(call, "limit")
+    offset, limit = q.offset or 0, q.limit
     return rows[offset:offset + min(limit if limit is not None else 1000, 1000)]
 
 
@@ -39,19 +41,20 @@ def detail(call: ShareCall, row: SecurityService) -> dict:
 
 
 async def _list(call: ShareCall, is_detail: bool) -> dict:
+    q = read(call, queries.SecurityServiceList)
     rows = await sync(call.services.security_services.list, call.ctx, dict(call.request.query_params))
     out = []
-    for row, networks in limited(call, rows):
+    for row, networks in limited(q, rows):
         out.append({**detail(call, row), "share_networks": networks} if is_detail else summary(row))
     return {"security_services": out}
 
 
-@router.get("/security-services")
+@router.get("/security-services", openapi_extra=queries.SECURITY_SERVICE_LIST)
 async def list_security_services(call: ShareCall = Depends(share_call)):
     return await _list(call, False)
 
 
-@router.get("/security-services/detail")
+@router.get("/security-services/detail", openapi_extra=queries.SECURITY_SERVICE_LIST)
 async def list_security_services_detail(call: ShareCall = Depends(share_call)):
     return await _list(call, True)
 

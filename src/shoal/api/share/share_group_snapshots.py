@@ -9,8 +9,10 @@ from fastapi import APIRouter, Depends, Response
 from starlette.concurrency import run_in_threadpool as sync
 
 from shoal.api.openstack.errors import ApiError
+from shoal.api.openstack.queries import read
 
-from .call import ShareCall, int_query, share_call
+from . import queries
+from .call import ShareCall, share_call
 from .paging import next_links
 from .share_groups import admin_action, is_uuid, renaming, since_groups
 from .views import ts
@@ -32,18 +34,18 @@ def detail(call: ShareCall, snap) -> dict:
     }
 
 
-def _page(call: ShareCall, rows: list) -> tuple[list, int | None]:
-    offset, limit = int_query(call, "offset") or 0, int_query(call, "limit")
+def _page(q: queries.GroupList, rows: list) -> tuple[list, int | None]:
+    offset, limit = q.offset or 0, q.limit
     return rows[offset:offset + limit if limit is not None else None], limit
 
 
 async def _list(call: ShareCall, is_detail: bool) -> dict:
     since_groups(call)
+    q = read(call, queries.GroupList)
     filters = {k: call.query(k) for k in FILTERS if call.query(k) not in (None, "")}
-    rows = await sync(call.services.share_group_snapshots.list, call.ctx, all_tenants=call.flag("all_tenants"),
-                      filters=filters, sort_key=call.query("sort_key", "created_at"),
-                      sort_dir=call.query("sort_dir", "desc"))
-    rows, limit = _page(call, rows)
+    rows = await sync(call.services.share_group_snapshots.list, call.ctx, all_tenants=bool(q.all_tenants),
+                      filters=filters, sort_key=q.sort_key or "created_at", sort_dir=q.sort_dir or "desc")
+    rows, limit = _page(q, rows)
     view = detail if is_detail else summary
     out: dict = {"share_group_snapshots": [view(call, s) for s in rows]}
     if links := next_links(call, "share_group_snapshots", [s.id for s in rows], limit):
@@ -51,12 +53,12 @@ async def _list(call: ShareCall, is_detail: bool) -> dict:
     return out
 
 
-@router.get("/share-group-snapshots")
+@router.get("/share-group-snapshots", openapi_extra=queries.GROUP_LIST)
 async def list_group_snapshots(call: ShareCall = Depends(share_call)):
     return await _list(call, is_detail=False)
 
 
-@router.get("/share-group-snapshots/detail")
+@router.get("/share-group-snapshots/detail", openapi_extra=queries.GROUP_LIST)
 async def list_group_snapshots_detail(call: ShareCall = Depends(share_call)):
     return await _list(call, is_detail=True)
 
@@ -72,7 +74,7 @@ async def show_group_snapshot(snap_id: str, call: ShareCall = Depends(share_call
 async def list_group_snapshot_members(snap_id: str, call: ShareCall = Depends(share_call)):
     since_groups(call)
     members = await sync(call.services.share_group_snapshots.members, call.ctx, snap_id)
-    members, _ = _page(call, members)
+    members, _ = _page(read(call, queries.GroupList), members)
     return {"share_group_snapshot_members": [
         {"id": m.id, "created_at": ts(m.created_at), "size": m.size, "share_protocol": m.share_proto,
          "project_id": m.project_id, "share_group_snapshot_id": m.share_group_snapshot_id, "share_id": m.share_id}

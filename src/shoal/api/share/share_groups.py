@@ -11,10 +11,12 @@ from fastapi import APIRouter, Depends, Response
 from starlette.concurrency import run_in_threadpool as sync
 
 from shoal.api.openstack.errors import ApiError
+from shoal.api.openstack.queries import read
 from shoal.db.share_groups import ShareGroup
 from shoal.services.share.groups import FILTERS, group_host
 
-from .call import ShareCall, int_query, share_call
+from . import queries
+from .call import ShareCall, share_call
 from .migration import EXPERIMENTAL_HEADER, experimental
 from .paging import next_links
 from .views import ts
@@ -66,13 +68,13 @@ def detail(call: ShareCall, group: ShareGroup) -> dict:
 
 async def _list(call: ShareCall, is_detail: bool) -> dict:
     since_groups(call)
+    q = read(call, queries.GroupList)
     filters = {k: call.query(k) for k in FILTERS if call.query(k) not in (None, "")}
-    if call.query("group_type_id"):
-        filters["share_group_type_id"] = call.query("group_type_id")
-    rows = await sync(call.services.share_groups.list, call.ctx, all_tenants=call.flag("all_tenants"),
-                      filters=filters, sort_key=call.query("sort_key", "created_at"),
-                      sort_dir=call.query("sort_dir", "desc"))
-    offset, limit = int_query(call, "offset") or 0, int_query(call, "limit")
+    if q.group_type_id:
+        filters["share_group_type_id"] = q.group_type_id
+    rows = await sync(call.services.share_groups.list, call.ctx, all_tenants=bool(q.all_tenants),
+                      filters=filters, sort_key=q.sort_key or "created_at", sort_dir=q.sort_dir or "desc")
+    offset, limit = q.offset or 0, q.limit
     rows = rows[offset:offset + limit if limit is not None else None]
     view = detail if is_detail else summary
     out: dict = {"share_groups": [view(call, g) for g in rows]}
@@ -81,12 +83,12 @@ async def _list(call: ShareCall, is_detail: bool) -> dict:
     return out
 
 
-@router.get("/share-groups")
+@router.get("/share-groups", openapi_extra=queries.GROUP_LIST)
 async def list_groups(call: ShareCall = Depends(share_call)):
     return await _list(call, is_detail=False)
 
 
-@router.get("/share-groups/detail")
+@router.get("/share-groups/detail", openapi_extra=queries.GROUP_LIST)
 async def list_groups_detail(call: ShareCall = Depends(share_call)):
     return await _list(call, is_detail=True)
 

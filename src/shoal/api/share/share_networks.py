@@ -12,9 +12,11 @@ from fastapi.responses import JSONResponse
 from starlette.concurrency import run_in_threadpool as sync
 
 from shoal.api.openstack.errors import ApiError
+from shoal.api.openstack.queries import read
 from shoal.db.share_networks import ShareNetwork, ShareNetworkSubnet
 from shoal.services.share.networks import SENSITIVE
 
+from . import queries
 from .call import ShareCall, share_call
 from .security_services import limited
 from .views import ts
@@ -68,16 +70,17 @@ def network_view(call: ShareCall, row: ShareNetwork, is_detail: bool = True) -> 
 
 
 async def _list(call: ShareCall, is_detail: bool) -> dict:
+    q = read(call, queries.NetworkList)
     rows = await sync(call.services.share_networks.list, call.ctx, dict(call.request.query_params), call.v("2.36"))
-    return {"share_networks": [network_view(call, r, is_detail) for r in limited(call, rows)]}
+    return {"share_networks": [network_view(call, r, is_detail) for r in limited(q, rows)]}
 
 
-@router.get("/share-networks")
+@router.get("/share-networks", openapi_extra=queries.NETWORK_LIST)
 async def list_share_networks(call: ShareCall = Depends(share_call)):
     return await _list(call, False)
 
 
-@router.get("/share-networks/detail")
+@router.get("/share-networks/detail", openapi_extra=queries.NETWORK_LIST)
 async def list_share_networks_detail(call: ShareCall = Depends(share_call)):
     return await _list(call, True)
 

@@ -9,37 +9,39 @@ from starlette.concurrency import run_in_threadpool as sync
 
 from shoal.api.openstack.answers import as_json
 from shoal.api.openstack.errors import ApiError
+from shoal.api.openstack.queries import read
 from shoal.services.common.checks import check_metadata
 from shoal.services.common.errors import OverQuota
 
-from . import bodies, migration, views
-from .call import ShareCall, int_query, share_call
+from . import bodies, migration, queries, views
+from .call import ShareCall, share_call
 from .paging import next_links
 
 router = APIRouter()
 
-LIST_FILTERS = ("name", "status", "share_type_id", "snapshot_id", "availability_zone", "share_proto", "size",
-                "name~", "description~", "description", "project_id", "share_group_id")
+LIST_FILTERS = ("name", "status", "share_type_id", "snapshot_id", "availability_zone", "share_proto",
+                "name_like", "description_like", "description", "project_id", "share_group_id")
+LIKE = {"name_like": "name~", "description_like": "description~"}  # the services' names of the like filters
 
 
-def _filters(call: ShareCall) -> dict:
-    filters = {key: call.query(key) for key in LIST_FILTERS if call.query(key) not in (None, "")}
+def _filters(call: ShareCall, q: queries.ShareList) -> dict:
+    filters = {LIKE.get(key, key): getattr(q, key) for key in LIST_FILTERS if getattr(q, key) not in (None, "")}
     if not call.v("2.36"):  # the like filters came at 2.36; Manila drops them before
         for key in ("name~", "description~", "description"):
             filters.pop(key, None)
     if call.v("2.35"):
-        filters.update({k: call.query(k) for k in ("export_location_id", "export_location_path") if call.query(k)})
-    if call.v("2.69") and call.query("is_soft_deleted") is not None:
-        filters["is_soft_deleted"] = call.flag("is_soft_deleted")
-    if "size" in filters:
-        filters["size"] = int_query(call, "size")
-    if call.query("display_name"):
-        filters["name"] = call.query("display_name")
-    if share_type := call.query("share_type_id") or call.query("share_type"):
+        filters.update({k: getattr(q, k) for k in ("export_location_id", "export_location_path") if getattr(q, k)})
+    if call.v("2.69") and q.is_soft_deleted is not None:
+        filters["is_soft_deleted"] = q.is_soft_deleted
+    if q.size is not None:
+        filters["size"] = q.size
+    if q.display_name:
+        filters["name"] = q.display_name
+    if share_type := q.share_type_id or q.share_type:
         filters["share_type_id"] = share_type
-    if call.flag("is_public"):
+    if q.is_public:
         filters["is_public"] = True
-    if raw := call.query("metadata"):
+    if raw := q.metadata:
         try:
             meta = ast.literal_eval(raw)  # manilaclient sends a Python dict literal
         except (ValueError, SyntaxError, TypeError, MemoryError, RecursionError):  # TypeError: {[]: 1}
@@ -51,20 +53,20 @@ def _filters(call: ShareCall) -> dict:
 
 
 async def _list(call: ShareCall, detail: bool) -> dict:
+    q = read(call, queries.ShareList)
     for key in ("host", "share_server_id"):  # Manila's policy: administrators may filter by these
-        if call.query(key) is not None and not call.ctx.is_admin:
+        if getattr(q, key) is not None and not call.ctx.is_admin:
             raise ApiError(403, f"Policy doesn't allow listing shares by {key} to be performed.")
-    if call.query("share_server_id") is not None:
+    if q.share_server_id is not None:
         return {"shares": []}  # no backend here has share servers
     await sync(call.services.recycle_bin.purge_expired)
-    limit = int_query(call, "limit")
-    filters = _filters(call)
-    if (host := call.query("host")) is not None:
-        filters["host"] = host
+    filters = _filters(call, q)
+    if q.host is not None:
+        filters["host"] = q.host
     shares = await sync(
-        call.services.shares.list, call.ctx, all_tenants=call.flag("all_tenants"), filters=filters,
-        sort_key=call.query("sort_key", "created_at"), sort_dir=call.query("sort_dir", "desc"),
-        limit=limit, offset=int_query(call, "offset"), marker=call.query("marker"),
+        call.services.shares.list, call.ctx, all_tenants=bool(q.all_tenants), filters=filters,
+        sort_key=q.sort_key or "created_at", sort_dir=q.sort_dir or "desc",
+        limit=q.limit, offset=q.offset, marker=q.marker,
     )
     if detail:
         # which of the page's shares have replicas: one query for the page, not one per share
@@ -73,20 +75,20 @@ async def _list(call: ShareCall, detail: bool) -> dict:
         out: dict = {"shares": [views.share_detail(call, s, replicated) for s in shares]}
     else:
         out = {"shares": [views.share_summary(call, s) for s in shares]}
-    if links := next_links(call, "shares", [s.id for s in shares], limit):
+    if links := next_links(call, "shares", [s.id for s in shares], q.limit):
         out["shares_links"] = links
-    if call.v("2.42") and call.flag("with_count"):
-        out["count"] = await sync(call.services.shares.count, call.ctx, all_tenants=call.flag("all_tenants"),
+    if call.v("2.42") and q.with_count:
+        out["count"] = await sync(call.services.shares.count, call.ctx, all_tenants=bool(q.all_tenants),
                                   filters=filters)
     return out
 
 
-@router.get("/shares")
+@router.get("/shares", openapi_extra=queries.SHARE_LIST)
 async def list_shares(call: ShareCall = Depends(share_call)):
     return as_json(await _list(call, detail=False))
 
 
-@router.get("/shares/detail")
+@router.get("/shares/detail", openapi_extra=queries.SHARE_LIST)
 async def list_shares_detail(call: ShareCall = Depends(share_call)):
     return as_json(await _list(call, detail=True))
 

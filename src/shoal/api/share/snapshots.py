@@ -7,31 +7,36 @@ from starlette.concurrency import run_in_threadpool as sync
 
 from shoal.api.openstack.answers import as_json
 from shoal.api.openstack.errors import ApiError
+from shoal.api.openstack.queries import read
 
-from . import bodies, views
-from .call import ShareCall, int_query, share_call
+from . import bodies, queries, views
+from .call import ShareCall, share_call
 from .shares import _action_name
 
 router = APIRouter()
 
 
+LIKE = {"name_like": "name~", "description_like": "description~"}  # the services' names of the like filters
+
+
 async def _list(call: ShareCall, detail: bool) -> dict:
-    keys = ("name", "status", "share_id", "description", "name~", "description~") if call.v("2.36") else \
+    q = read(call, queries.SnapshotList)
+    keys = ("name", "status", "share_id", "description", "name_like", "description_like") if call.v("2.36") else \
         ("name", "status", "share_id")  # the description and like filters came at 2.36
-    filters = {k: call.query(k) for k in keys if call.query(k)}
-    snaps = await sync(call.services.snapshots.list, call.ctx, all_tenants=call.flag("all_tenants"), filters=filters,
-                       sort_key=call.query("sort_key", "created_at"), sort_dir=call.query("sort_dir", "desc"),
-                       limit=int_query(call, "limit"), offset=int_query(call, "offset"))
+    filters = {LIKE.get(k, k): getattr(q, k) for k in keys if getattr(q, k)}
+    snaps = await sync(call.services.snapshots.list, call.ctx, all_tenants=bool(q.all_tenants), filters=filters,
+                       sort_key=q.sort_key or "created_at", sort_dir=q.sort_dir or "desc",
+                       limit=q.limit, offset=q.offset)
     view = views.snapshot_detail if detail else views.snapshot_summary
     return {"snapshots": [view(call, s) for s in snaps]}
 
 
-@router.get("/snapshots")
+@router.get("/snapshots", openapi_extra=queries.SNAPSHOT_LIST)
 async def list_snapshots(call: ShareCall = Depends(share_call)):
     return as_json(await _list(call, detail=False))
 
 
-@router.get("/snapshots/detail")
+@router.get("/snapshots/detail", openapi_extra=queries.SNAPSHOT_LIST)
 async def list_snapshots_detail(call: ShareCall = Depends(share_call)):
     return as_json(await _list(call, detail=True))
 

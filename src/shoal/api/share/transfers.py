@@ -8,7 +8,9 @@ from starlette.concurrency import run_in_threadpool as sync
 
 from shoal.api.openstack.errors import ApiError
 from shoal.db.share_transfers import ShareTransfer
+from shoal.api.openstack.queries import read
 
+from . import queries
 from .call import ShareCall, share_call
 from .views import ts
 
@@ -34,17 +36,17 @@ def transfer_detail(call: ShareCall, row: ShareTransfer) -> dict:
 
 async def _list(call: ShareCall, detail: bool) -> dict:
     _since(call)
-    rows = await sync(call.services.share_transfers.list, call.ctx, call.flag("all_tenants"))
+    rows = await sync(call.services.share_transfers.list, call.ctx, bool(read(call, queries.Scope).all_tenants))
     view = transfer_detail if detail else transfer_summary
     return {"transfers": [view(call, r) for r in rows]}
 
 
-@router.get("/share-transfers")
+@router.get("/share-transfers", openapi_extra=queries.SCOPE)
 async def list_transfers(call: ShareCall = Depends(share_call)):
     return await _list(call, detail=False)
 
 
-@router.get("/share-transfers/detail")
+@router.get("/share-transfers/detail", openapi_extra=queries.SCOPE)
 async def list_transfers_detail(call: ShareCall = Depends(share_call)):
     return await _list(call, detail=True)
 

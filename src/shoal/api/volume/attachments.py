@@ -6,8 +6,9 @@ from fastapi import APIRouter, Depends, Response
 from starlette.concurrency import run_in_threadpool as sync
 
 from shoal.api.openstack.errors import ApiError
+from shoal.api.openstack.queries import read
 
-from . import bodies, views
+from . import bodies, queries, views
 from .call import VolumeCall, volume_call
 
 router = APIRouter()
@@ -28,11 +29,12 @@ async def create_attachment(call: VolumeCall = Depends(volume_call)):
     return {"attachment": views.attachment(call, row, info)}
 
 
-@router.get("/attachments")
-@router.get("/attachments/detail")
+@router.get("/attachments", openapi_extra=queries.ATTACHMENT_LIST)
+@router.get("/attachments/detail", openapi_extra=queries.ATTACHMENT_LIST)
 async def list_attachments(call: VolumeCall = Depends(volume_call)):
     _require(call)
-    rows = await sync(call.services.attachments.list, call.ctx, call.flag("all_tenants"), call.query("volume_id"))
+    q = read(call, queries.AttachmentList)
+    rows = await sync(call.services.attachments.list, call.ctx, bool(q.all_tenants), q.volume_id)
     detail = call.request.url.path.endswith("/detail")
     return {"attachments": [views.attachment(call, r, detail=detail) for r in rows]}
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from shoal.api.openstack.call import ApiCall, call_factory, int_query
+from shoal.api.openstack.call import ApiCall, call_factory
 from shoal.api.openstack.microversions import Version, VersionRange
 
 # cinderclient's and openstacksdk's maximum; project-less URLs are legal since 3.67.
@@ -11,4 +11,4 @@ VOLUME_API = VersionRange("volume", None, Version(3, 0), Version(3, 71))
 VolumeCall = ApiCall
 volume_call = call_factory(VOLUME_API, "volume")
 
-__all__ = ["VOLUME_API", "VolumeCall", "int_query", "volume_call"]
+__all__ = ["VOLUME_API", "VolumeCall", "volume_call"]

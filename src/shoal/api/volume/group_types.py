@@ -6,7 +6,9 @@ from fastapi import APIRouter, Depends, Response
 from starlette.concurrency import run_in_threadpool as sync
 
 from shoal.api.openstack.errors import ApiError
+from shoal.api.openstack.queries import read
 
+from . import queries
 from .call import VolumeCall, volume_call
 
 router = APIRouter()
@@ -24,18 +26,12 @@ def _view(call: VolumeCall, row) -> dict:
     return view
 
 
-def _sort(call: VolumeCall) -> list[tuple[str, str]] | None:
-    if sort := call.query("sort"):
-        return [(k.strip(), d.strip() or "asc") for k, _, d in (item.partition(":") for item in sort.split(","))]
-    if key := call.query("sort_key"):
-        return [(key, call.query("sort_dir", "asc"))]
-    return None
-
-
-@router.get("/group_types")
+@router.get("/group_types", openapi_extra=queries.GROUP_TYPE_LIST)
 async def list_group_types(call: VolumeCall = Depends(volume_call)):
     _since_3_11(call)
-    rows = await sync(call.services.group_types.list, call.ctx, call.query("is_public"), _sort(call))
+    q = read(call, queries.GroupTypeList)
+    sort = q.pairs(direction="asc") if q.sort is not None or q.sort_key is not None else None
+    rows = await sync(call.services.group_types.list, call.ctx, q.is_public, sort)
     return {"group_types": [_view(call, r) for r in rows]}
 
 

@@ -8,7 +8,9 @@ from starlette.concurrency import run_in_threadpool as sync
 
 from shoal.api.openstack.errors import ApiError
 from shoal.api.share.views import ts
+from shoal.api.openstack.queries import read
 
+from . import queries
 from .call import VolumeCall, volume_call
 
 router = APIRouter()
@@ -45,10 +47,11 @@ def _action(body: dict) -> tuple[str, dict]:
 
 async def _list_groups(call: VolumeCall, detail: bool) -> dict:
     _since(call, "3.13")
-    rows = await sync(call.services.groups.list, call.ctx, call.flag("all_tenants"))
+    q = read(call, queries.GroupShow)
+    rows = await sync(call.services.groups.list, call.ctx, bool(q.all_tenants))
     if not detail:
         return {"groups": [{"id": r.id, "name": r.name} for r in rows]}
-    with_volumes = call.v("3.25") and call.flag("list_volume")
+    with_volumes = call.v("3.25") and q.list_volume
     out = []
     for r in rows:
         ids = await sync(call.services.groups.volume_ids, r.id) if with_volumes else None
@@ -56,12 +59,12 @@ async def _list_groups(call: VolumeCall, detail: bool) -> dict:
     return {"groups": out}
 
 
-@router.get("/groups")
+@router.get("/groups", openapi_extra=queries.GROUP_SHOW)
 async def list_groups(call: VolumeCall = Depends(volume_call)):
     return await _list_groups(call, detail=False)
 
 
-@router.get("/groups/detail")
+@router.get("/groups/detail", openapi_extra=queries.GROUP_SHOW)
 async def list_groups_detail(call: VolumeCall = Depends(volume_call)):
     return await _list_groups(call, detail=True)
 
@@ -83,11 +86,12 @@ async def groups_action(call: VolumeCall = Depends(volume_call)):
     return {"group": {"id": row.id, "name": row.name}}
 
 
-@router.get("/groups/{group_id}")
+@router.get("/groups/{group_id}", openapi_extra=queries.GROUP_SHOW)
 async def show_group(group_id: str, call: VolumeCall = Depends(volume_call)):
     _since(call, "3.13")
     row = await sync(call.services.groups.get, call.ctx, group_id)
-    ids = await sync(call.services.groups.volume_ids, row.id) if call.v("3.25") and call.flag("list_volume") else None
+    listed = call.v("3.25") and read(call, queries.GroupShow).list_volume
+    ids = await sync(call.services.groups.volume_ids, row.id) if listed else None
     return {"group": _group(call, row, ids)}
 
 
@@ -115,16 +119,16 @@ async def group_action(group_id: str, call: VolumeCall = Depends(volume_call)):
 
 async def _list_group_snapshots(call: VolumeCall, detail: bool) -> dict:
     _since(call, "3.14")
-    rows = await sync(call.services.group_snapshots.list, call.ctx, call.flag("all_tenants"))
+    rows = await sync(call.services.group_snapshots.list, call.ctx, bool(read(call, queries.Scope).all_tenants))
     return {"group_snapshots": [_group_snapshot(r) if detail else {"id": r.id, "name": r.name} for r in rows]}
 
 
-@router.get("/group_snapshots")
+@router.get("/group_snapshots", openapi_extra=queries.SCOPE)
 async def list_group_snapshots(call: VolumeCall = Depends(volume_call)):
     return await _list_group_snapshots(call, detail=False)
 
 
-@router.get("/group_snapshots/detail")
+@router.get("/group_snapshots/detail", openapi_extra=queries.SCOPE)
 async def list_group_snapshots_detail(call: VolumeCall = Depends(volume_call)):
     return await _list_group_snapshots(call, detail=True)
 

@@ -6,9 +6,10 @@ from fastapi import APIRouter, Depends, Response
 from starlette.concurrency import run_in_threadpool as sync
 
 from shoal.api.openstack.errors import ApiError
+from shoal.api.openstack.queries import read
 
-from . import views
-from .call import VolumeCall, int_query, volume_call
+from . import queries, views
+from .call import VolumeCall, volume_call
 
 router = APIRouter()
 
@@ -47,52 +48,53 @@ SORTS = {"size": lambda pair: pair[1].size_gb, "reference": lambda pair: pair[1]
 async def _manageable(call: VolumeCall, snapshots: bool, detail: bool) -> dict:
     if call.request.url.path.split("/")[-1 - detail].startswith("manageable_") and not call.v("3.8"):
         raise ApiError(404, "The resource could not be found.")  # /manageable_* came with 3.8
-    items = await sync(call.services.volumes.manageable, call.ctx, call.query("host"), snapshots)
-    sort_key, sort_dir = call.query("sort_key", "reference"), call.query("sort_dir", "asc")
-    if sort_key not in SORTS or sort_dir not in ("asc", "desc"):
-        raise ApiError(400, "Invalid input received: sort_key must be size or reference, sort_dir asc or desc")
+    q = read(call, queries.ManageableList)
+    items = await sync(call.services.volumes.manageable, call.ctx, q.host, snapshots)
+    (sort_key, sort_dir), *_ = q.pairs("reference", "asc")
+    if sort_key not in SORTS:
+        raise ApiError(400, f"Invalid sort keys passed: {sort_key}")  # Cinder's resource_common_manage
     items.sort(key=SORTS[sort_key], reverse=sort_dir == "desc")
-    if marker := call.query("marker"):
+    if marker := q.marker:
         refs = [item.reference for _, item in items]
         if marker not in refs:
             raise ApiError(400, f"Invalid input received: marker {marker} not found")
         items = items[refs.index(marker) + 1:]
-    offset, limit = int_query(call, "offset") or 0, int_query(call, "limit")
+    offset, limit = q.offset or 0, q.limit
     items = items[offset:] if limit is None else items[offset:offset + limit]
     key = "manageable-snapshots" if snapshots else "manageable-volumes"
     return {key: [views.manageable(call, backend, item, detail, snapshots) for backend, item in items]}
 
 
-@router.get("/manageable_volumes")
-@router.get("/os-volume-manage")
+@router.get("/manageable_volumes", openapi_extra=queries.MANAGEABLE_LIST)
+@router.get("/os-volume-manage", openapi_extra=queries.MANAGEABLE_LIST)
 async def manageable_volumes(call: VolumeCall = Depends(volume_call)):
     return await _manageable(call, snapshots=False, detail=False)
 
 
-@router.get("/manageable_volumes/detail")
-@router.get("/os-volume-manage/detail")
+@router.get("/manageable_volumes/detail", openapi_extra=queries.MANAGEABLE_LIST)
+@router.get("/os-volume-manage/detail", openapi_extra=queries.MANAGEABLE_LIST)
 async def manageable_volumes_detail(call: VolumeCall = Depends(volume_call)):
     return await _manageable(call, snapshots=False, detail=True)
 
 
-@router.get("/manageable_snapshots")
-@router.get("/os-snapshot-manage")
+@router.get("/manageable_snapshots", openapi_extra=queries.MANAGEABLE_LIST)
+@router.get("/os-snapshot-manage", openapi_extra=queries.MANAGEABLE_LIST)
 async def manageable_snapshots(call: VolumeCall = Depends(volume_call)):
     return await _manageable(call, snapshots=True, detail=False)
 
 
-@router.get("/manageable_snapshots/detail")
-@router.get("/os-snapshot-manage/detail")
+@router.get("/manageable_snapshots/detail", openapi_extra=queries.MANAGEABLE_LIST)
+@router.get("/os-snapshot-manage/detail", openapi_extra=queries.MANAGEABLE_LIST)
 async def manageable_snapshots_detail(call: VolumeCall = Depends(volume_call)):
     return await _manageable(call, snapshots=True, detail=True)
 
 
 # ---- pools, services, zones --------------------------------------------------------------
 
-@router.get("/scheduler-stats/get_pools")
+@router.get("/scheduler-stats/get_pools", openapi_extra=queries.POOL_LIST)
 async def get_pools(call: VolumeCall = Depends(volume_call)):
     _admin(call)
-    detail = call.flag("detail")
+    detail = bool(read(call, queries.PoolList).detail)
     out = []
     for backend, driver, pools in await sync(call.services.pools, True):
         for pool in pools:
@@ -116,9 +118,10 @@ async def list_zones(call: VolumeCall = Depends(volume_call)):
 
 # ---- messages (3.3+) ---------------------------------------------------------------------------
 
-@router.get("/messages")
+@router.get("/messages", openapi_extra=queries.MESSAGE_LIST)
 async def list_messages(call: VolumeCall = Depends(volume_call)):
-    msgs = await sync(call.services.messages.list, call.ctx, call.query("resource_uuid"), int_query(call, "limit"))
+    q = read(call, queries.MessageList)
+    msgs = await sync(call.services.messages.list, call.ctx, q.resource_uuid, q.limit)
     return {"messages": [views.message(call, m) for m in msgs if m.resource_type != "SHARE"]}
 
 

@@ -6,7 +6,9 @@ from fastapi import APIRouter, Depends, Response
 from starlette.concurrency import run_in_threadpool as sync
 
 from shoal.api.openstack.errors import ApiError
+from shoal.api.openstack.queries import read
 
+from . import queries
 from .call import VolumeCall, volume_call
 
 router = APIRouter()
@@ -50,9 +52,9 @@ async def unset_keys(qos_id: str, call: VolumeCall = Depends(volume_call)):
     return Response(status_code=202)
 
 
-@router.delete("/qos-specs/{qos_id}", status_code=202)
+@router.delete("/qos-specs/{qos_id}", status_code=202, openapi_extra=queries.FORCE)
 async def delete_qos(qos_id: str, call: VolumeCall = Depends(volume_call)):
-    await sync(call.services.qos_specs.delete, call.ctx, qos_id, call.flag("force"))
+    await sync(call.services.qos_specs.delete, call.ctx, qos_id, bool(read(call, queries.Force).force))
     return Response(status_code=202)
 
 

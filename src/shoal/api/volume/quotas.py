@@ -6,7 +6,9 @@ from fastapi import APIRouter, Depends, Response
 from starlette.concurrency import run_in_threadpool as sync
 
 from shoal.api.openstack.errors import ApiError
+from shoal.api.openstack.queries import read
 
+from . import queries
 from .call import VolumeCall, volume_call
 
 router = APIRouter()
@@ -21,9 +23,9 @@ def _bool(value, name: str) -> bool:
     raise ApiError(400, f"Invalid input received: {name} must be a boolean, not {value!r}")
 
 
-@router.get("/os-quota-sets/{target_project}")
+@router.get("/os-quota-sets/{target_project}", openapi_extra=queries.QUOTA_SHOW)
 async def show_quota_set(target_project: str, call: VolumeCall = Depends(volume_call)):
-    usage = _bool(call.query("usage"), "usage") if call.query("usage") is not None else False
+    usage = bool(read(call, queries.QuotaShow).usage)
     values = await sync(call.services.quotas.volume_set, call.ctx, target_project, usage)
     return {"quota_set": {**values, "id": target_project}}
 
@@ -34,15 +36,17 @@ async def show_quota_defaults(target_project: str, call: VolumeCall = Depends(vo
     return {"quota_set": {**values, "id": target_project}}
 
 
-@router.put("/os-quota-sets/{target_project}")
+@router.put("/os-quota-sets/{target_project}", openapi_extra=queries.QUOTA_UPDATE)
 async def update_quota_set(target_project: str, call: VolumeCall = Depends(volume_call)):
     body = await call.body()
     if not isinstance(body.get("quota_set"), dict):
         raise ApiError(400, "Missing required element quota_set in request body.")
     # Cinder checks a new limit against the usage only when skip_validation is false;
     # Shoal always checks, unless the caller says skip_validation=true explicitly.
-    skip = body.get("skip_validation", call.query("skip_validation"))
-    skip = _bool(skip, "skip_validation") if skip is not None else False
+    if "skip_validation" in body:
+        skip = _bool(body["skip_validation"], "skip_validation")
+    else:
+        skip = bool(read(call, queries.QuotaUpdate).skip_validation)
     values = await sync(call.services.quotas.update_volume_set, call.ctx, target_project, body["quota_set"], skip)
     return {"quota_set": values}
 

@@ -7,9 +7,10 @@ from starlette.concurrency import run_in_threadpool as sync
 
 from shoal.api.openstack.answers import as_json
 from shoal.api.openstack.errors import ApiError
+from shoal.api.openstack.queries import read
 
-from . import bodies, metadata_items, paging, views
-from .call import VolumeCall, int_query, volume_call
+from . import bodies, metadata_items, paging, queries, views
+from .call import VolumeCall, volume_call
 
 router = APIRouter()
 
@@ -19,29 +20,29 @@ SORT_ALIASES = {"display_name": "name", "display_description": "description"}
 
 
 async def _list(call: VolumeCall, detail: bool) -> dict:
-    filters = {k: call.query(k) for k in ("name", "status", "volume_id") if call.query(k)}
-    if call.query("display_name") and "name" not in filters:
-        filters["name"] = call.query("display_name")
-    limit = paging.page_limit(call, int_query(call, "limit"))
-    sort_key = call.query("sort_key", "created_at")
-    snaps = await sync(call.services.volume_snapshots.list, call.ctx, all_tenants=call.flag("all_tenants"),
+    q = read(call, queries.SnapshotList)
+    filters = {k: getattr(q, k) for k in ("name", "status", "volume_id") if getattr(q, k)}
+    if q.display_name and "name" not in filters:
+        filters["name"] = q.display_name
+    limit = paging.page_limit(call, q.limit)
+    (sort_key, sort_dir), *_ = q.pairs()  # the first key: the snapshot list sorts by one
+    snaps = await sync(call.services.volume_snapshots.list, call.ctx, all_tenants=bool(q.all_tenants),
                        filters=filters, sort_key=SORT_ALIASES.get(sort_key, sort_key),
-                       sort_dir=call.query("sort_dir", "desc"), limit=limit,
-                       offset=int_query(call, "offset"), marker=call.query("marker"))
+                       sort_dir=sort_dir, limit=limit, offset=q.offset, marker=q.marker)
     view = views.snapshot_detail if detail else views.snapshot_summary
     body = {"snapshots": [view(call, s) for s in snaps], **paging.next_links(call, "snapshots", snaps, limit)}
-    if call.flag("with_count") and call.v("3.45"):  # Cinder's count (3.45): every match, whatever the page holds
+    if q.with_count and call.v("3.45"):  # Cinder's count (3.45): every match, whatever the page holds
         body["count"] = await sync(call.services.volume_snapshots.count, call.ctx,
-                                   all_tenants=call.flag("all_tenants"), filters=filters)
+                                   all_tenants=bool(q.all_tenants), filters=filters)
     return body
 
 
-@router.get("/snapshots")
+@router.get("/snapshots", openapi_extra=queries.SNAPSHOT_LIST)
 async def list_snapshots(call: VolumeCall = Depends(volume_call)):
     return as_json(await _list(call, detail=False))
 
 
-@router.get("/snapshots/detail")
+@router.get("/snapshots/detail", openapi_extra=queries.SNAPSHOT_LIST)
 async def list_snapshots_detail(call: VolumeCall = Depends(volume_call)):
     return as_json(await _list(call, detail=True))
 

@@ -8,7 +8,9 @@ from starlette.concurrency import run_in_threadpool as sync
 
 from shoal.api.openstack.errors import ApiError
 from shoal.api.share.views import ts
+from shoal.api.openstack.queries import read
 
+from . import queries
 from .call import VolumeCall, volume_call
 
 router = APIRouter()
@@ -40,18 +42,18 @@ def _view(call: VolumeCall, collection: str, row, detail: bool = True) -> dict:
 
 async def _list(call: VolumeCall, detail: bool) -> dict:
     collection = _collection(call)
-    rows = await sync(call.services.transfers.list, call.ctx, call.flag("all_tenants"))
+    rows = await sync(call.services.transfers.list, call.ctx, bool(read(call, queries.Scope).all_tenants))
     return {"transfers": [_view(call, collection, r, detail) for r in rows]}
 
 
-@router.get(f"/{LEGACY}")
-@router.get(f"/{CURRENT}")
+@router.get(f"/{LEGACY}", openapi_extra=queries.SCOPE)
+@router.get(f"/{CURRENT}", openapi_extra=queries.SCOPE)
 async def list_transfers(call: VolumeCall = Depends(volume_call)):
     return await _list(call, detail=False)
 
 
-@router.get(f"/{LEGACY}/detail")
-@router.get(f"/{CURRENT}/detail")
+@router.get(f"/{LEGACY}/detail", openapi_extra=queries.SCOPE)
+@router.get(f"/{CURRENT}/detail", openapi_extra=queries.SCOPE)
 async def list_transfers_detail(call: VolumeCall = Depends(volume_call)):
     return await _list(call, detail=True)
 

@@ -6,16 +6,17 @@ from fastapi import APIRouter, Depends, Response
 from starlette.concurrency import run_in_threadpool as sync
 
 from shoal.api.openstack.errors import ApiError
+from shoal.api.openstack.queries import read
 
-from . import views
+from . import queries, views
 from .call import VolumeCall, volume_call
 
 router = APIRouter()
 
 
-@router.get("/types")
+@router.get("/types", openapi_extra=queries.TYPE_LIST)
 async def list_types(call: VolumeCall = Depends(volume_call)):
-    rows = await sync(call.services.volume_types.list, call.ctx, call.query("is_public"))
+    rows = await sync(call.services.volume_types.list, call.ctx, read(call, queries.TypeList).is_public)
     qos = await sync(call.services.qos_specs.of_types, [t.id for t in rows])
     return {"volume_types": [views.volume_type(call, t, qos_id=qos.get(t.id)) for t in rows]}
 

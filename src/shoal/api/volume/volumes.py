@@ -10,31 +10,22 @@ from starlette.concurrency import run_in_threadpool as sync
 
 from shoal.api.openstack.answers import as_json
 from shoal.api.openstack.errors import ApiError
+from shoal.api.openstack.queries import read
 
-from . import bodies, image_actions, metadata_items, migration_actions, paging, views
-from .call import VolumeCall, int_query, volume_call
+from . import bodies, image_actions, metadata_items, migration_actions, paging, queries, views
+from .call import VolumeCall, volume_call
 
 router = APIRouter()
 
-FILTERS = ("name", "status", "availability_zone", "bootable", "project_id", "attach_status", "name~")
+FILTERS = ("name", "status", "availability_zone", "bootable", "project_id", "attach_status", "name_like")
+LIKE = {"name_like": "name~"}  # the services' name of the like filter
 
 
-def _sort(call: VolumeCall) -> list[tuple[str, str]]:
-    """`sort=key:dir,key2` (Cinder) or `sort_key`/`sort_dir` (old style)."""
-    if sort := call.query("sort"):
-        out = []
-        for item in sort.split(","):
-            key, _, direction = item.strip().partition(":")
-            out.append((key, direction or "desc"))
-        return out
-    return [(call.query("sort_key", "created_at"), call.query("sort_dir", "desc"))]
-
-
-def _filters(call: VolumeCall) -> dict:
-    filters = {k: call.query(k) for k in FILTERS if call.query(k) not in (None, "")}
-    if call.query("display_name"):
-        filters["name"] = call.query("display_name")
-    if raw := call.query("metadata"):
+def _filters(q: queries.VolumeList) -> dict:
+    filters = {LIKE.get(k, k): getattr(q, k) for k in FILTERS if getattr(q, k) not in (None, "")}
+    if q.display_name:
+        filters["name"] = q.display_name
+    if raw := q.metadata:
         try:
             meta = ast.literal_eval(raw)  # cinderclient sends a Python dict literal
         except (ValueError, SyntaxError):
@@ -46,33 +37,35 @@ def _filters(call: VolumeCall) -> dict:
 
 
 async def _list(call: VolumeCall, detail: bool) -> dict:
-    limit = paging.page_limit(call, int_query(call, "limit"))
-    scope = {"all_tenants": call.flag("all_tenants"), "filters": _filters(call)}
-    volumes = await sync(functools.partial(call.services.volumes.list, call.ctx, **scope, sort=_sort(call), limit=limit,
-                                           offset=int_query(call, "offset"), marker=call.query("marker")))
+    q = read(call, queries.VolumeList)
+    limit = paging.page_limit(call, q.limit)
+    scope = {"all_tenants": bool(q.all_tenants), "filters": _filters(q)}
+    volumes = await sync(functools.partial(call.services.volumes.list, call.ctx, **scope, sort=q.pairs(), limit=limit,
+                                           offset=q.offset, marker=q.marker))
     view = views.volume_detail if detail else views.volume_summary
     body = {"volumes": [view(call, v) for v in volumes], **paging.next_links(call, "volumes", volumes, limit)}
-    if call.flag("with_count") and call.v("3.45"):
+    if q.with_count and call.v("3.45"):
         # Cinder's count is of every volume the filters match, whatever the page holds.
         body["count"] = await sync(functools.partial(call.services.volumes.count, call.ctx, **scope))
     return body
 
 
-@router.get("/volumes")
+@router.get("/volumes", openapi_extra=queries.VOLUME_LIST)
 async def list_volumes(call: VolumeCall = Depends(volume_call)):
     return as_json(await _list(call, detail=False))
 
 
-@router.get("/volumes/detail")
+@router.get("/volumes/detail", openapi_extra=queries.VOLUME_LIST)
 async def list_volumes_detail(call: VolumeCall = Depends(volume_call)):
     return as_json(await _list(call, detail=True))
 
 
-@router.get("/volumes/summary")
+@router.get("/volumes/summary", openapi_extra=queries.SCOPE)
 async def volumes_summary(call: VolumeCall = Depends(volume_call)):
     if not call.v("3.12"):
         raise ApiError(404, "The resource could not be found.")
-    return {"volume-summary": await sync(call.services.volumes.summary, call.ctx, call.flag("all_tenants"))}
+    all_tenants = bool(read(call, queries.Scope).all_tenants)
+    return {"volume-summary": await sync(call.services.volumes.summary, call.ctx, all_tenants)}
 
 
 @router.post("/volumes", status_code=202, openapi_extra=bodies.CREATE_VOLUME)
@@ -105,9 +98,10 @@ async def update_volume(volume_id: str, call: VolumeCall = Depends(volume_call))
     return {"volume": views.volume_detail(call, volume, created=True)}  # Cinder's update answer: as a create's
 
 
-@router.delete("/volumes/{volume_id}", status_code=202)
+@router.delete("/volumes/{volume_id}", status_code=202, openapi_extra=queries.VOLUME_DELETE)
 async def delete_volume(volume_id: str, call: VolumeCall = Depends(volume_call)):
-    await sync(call.services.volumes.delete, call.ctx, volume_id, call.flag("cascade"), call.flag("force"))
+    q = read(call, queries.VolumeDelete)
+    await sync(call.services.volumes.delete, call.ctx, volume_id, bool(q.cascade), bool(q.force))
     return Response(status_code=202)
 
 
