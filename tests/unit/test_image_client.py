@@ -4,6 +4,7 @@ tests/integration/test_volume_images_glance.py runs the rest against a real one)
 
 from __future__ import annotations
 
+import shutil
 from datetime import datetime
 
 import pytest
@@ -13,8 +14,9 @@ from openstack import exceptions as sdk
 
 from shoal.config import ImageConfig, Settings
 from shoal.services.common import errors
-from shoal.services.image_client import choose_backend
+from shoal.services.image_client import ImageInfo, choose_backend
 from shoal.services.image_client.glance import GlanceImages, info_of
+from shoal.services.volume.images import room_for
 
 KEYSTONE = {"api": {"auth": "keystone"}, "keystone": {"auth_url": "http://keystone.invalid:5000/v3",
                                                       "password": "x"}}
@@ -96,3 +98,34 @@ def test_glance_errors_become_the_service_errors(raised, expected):
     with pytest.raises(expected) as caught, client._calling("show the image"):
         raise raised
     assert "Glance" in str(caught.value)
+
+
+# ---- conversion space, checked before use -----------------------------------------------------
+
+
+def an_image(size: int) -> ImageInfo:
+    return ImageInfo(id="i1", name="big", status="active", disk_format="raw", container_format="bare", size=size,
+                     virtual_size=size, min_disk=0, min_ram=0, checksum="c", updated_at=None)
+
+
+def test_a_glance_download_larger_than_the_free_space_is_refused_before_it_starts(tmp_path):
+    client = GlanceImages(ImageConfig(), keystone_tokens=None)  # no Glance is asked: the check comes first
+    too_big = shutil.disk_usage(tmp_path).free + (1 << 30)
+    with pytest.raises(errors.Invalid, match="not enough space") as caught, \
+            client.local_copy(None, an_image(too_big), tmp_path / "work"):
+        pass
+    assert "needed" in str(caught.value)
+    assert not list((tmp_path / "work").iterdir())
+
+
+def test_an_upload_needs_room_for_the_volumes_data_not_its_size(tmp_path):
+    """A sparse volume file needs only what it holds; without a file to look at (a
+    block device), its whole size."""
+    size = shutil.disk_usage(tmp_path).free + (1 << 30)  # more than the disk holds, nearly all of it a hole
+    volume = tmp_path / "volume"
+    with open(volume, "wb") as fh:
+        fh.write(b"x" * 4096)
+        fh.truncate(size)
+    room_for(tmp_path / "conversion", str(volume), size)
+    with pytest.raises(errors.Invalid, match="not enough space in .*conversion to convert the volume"):
+        room_for(tmp_path / "conversion", str(tmp_path / "no-such-device"), size)

@@ -370,7 +370,7 @@ class VolumeImages:
                         raise NotFound(f"volume {plan.volume_id} is no longer uploading")
                     ref, drv = vr.volume_ref(volume), vr.driver(self.core, volume.backend)
                 with drv.open_data(ref, writable=False) as data:
-                    self._room_for(data.path, ref.size_gb * GiB)
+                    room_for(self.conversion_dir, data.path, ref.size_gb * GiB)
                     image_copy.volume_into_file(data, target, plan.disk_format, self._progress(plan.volume_id))
             service.upload(ticket, target)
         except Exception as exc:
@@ -381,19 +381,6 @@ class VolumeImages:
             self._back(plan)
         finally:
             target.unlink(missing_ok=True)
-
-    def _room_for(self, source: str, at_most: int) -> None:
-        """Conversion space, checked before use: the image can take as much as the
-        data the volume holds (at most its size)."""
-        self.conversion_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
-        try:
-            used = os.stat(source).st_blocks * 512 if os.path.isfile(source) else at_most
-        except OSError:
-            used = at_most
-        free = shutil.disk_usage(self.conversion_dir).free
-        if min(used, at_most) > free:
-            raise Invalid(f"not enough space in {self.conversion_dir} to convert the volume: "
-                          f"{min(used, at_most)} bytes needed, {free} free")
 
     def _back(self, plan: Upload, failure: str | None = None) -> None:
         """The volume returns to the status it had (whatever happened to the image)."""
@@ -450,6 +437,20 @@ class VolumeImages:
     def _may_change_metadata(volume: models.Volume) -> None:
         if volume.status in ("maintenance", "uploading", "downloading"):
             raise Invalid(f"Invalid volume: the image metadata of a volume that is {volume.status} cannot change")
+
+
+def room_for(conversion_dir: Path, source: str, at_most: int) -> None:
+    """Conversion space, checked before use: the image can take as much as the
+    data the volume holds (at most its size)."""
+    conversion_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+    try:
+        used = os.stat(source).st_blocks * 512 if os.path.isfile(source) else at_most
+    except OSError:
+        used = at_most
+    free = shutil.disk_usage(conversion_dir).free
+    if min(used, at_most) > free:
+        raise Invalid(f"not enough space in {conversion_dir} to convert the volume: "
+                      f"{min(used, at_most)} bytes needed, {free} free")
 
 
 def _type_view(vtype) -> dict | None:
