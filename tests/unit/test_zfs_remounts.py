@@ -59,3 +59,53 @@ def test_zfs_unreachable_is_not_a_remount(tmp_path):
     assert not watch.remounted()  # first real look
     host.device = 43
     assert watch.remounted()
+
+
+class RecordingNfs:
+    """The NFS helper's side: what the driver asks of it, in order."""
+
+    def __init__(self):
+        self.calls: list[tuple[str, str]] = []
+
+    def remove(self, export) -> None:
+        self.calls.append(("remove", export.key))
+
+    def apply(self, export) -> dict[str, str]:
+        assert all(rule.access_level == "ro" for rule in export.rules)  # a secondary, read-only
+        self.calls.append(("apply", export.key))
+        return {}
+
+
+class Datasets:
+    """zfs get/set of the replica's dataset."""
+
+    def __init__(self):
+        self.props = {"tank/shoal/share-r": {"mountpoint": "/tank/shoal/share-r"}}
+
+    def get(self, name: str, props) -> dict[str, str]:
+        return {p: self.props[name][p] for p in props if p in self.props[name]}
+
+    def set(self, name: str, props: dict[str, str]) -> None:
+        self.props[name].update(props)
+
+
+def test_a_replica_export_made_anew_lets_go_of_the_old_mount_first():
+    """After a remount (recovery's `fresh`), a secondary's export is dropped and
+    made again, as ensure_shares does for shares -- not only rewritten."""
+    from shoal.drivers.base import AccessRule, ShareRef
+    from shoal.drivers.zfs.config import ZfsBackendConfig
+    from shoal.drivers.zfs.shares import ZfsShareDriver
+
+    nfs, zfs = RecordingNfs(), Datasets()
+    driver = ZfsShareDriver("b", ZfsBackendConfig(pools=["tank/shoal"]), Devices(), nfs, zfs=zfs)
+    replica = ShareRef("r", "tank", 1, "tank/shoal/share-r", {})
+    rules = [AccessRule("rule", "ip", "127.0.0.1", "rw")]
+    driver.export_replica(replica, rules, writable=False)
+    assert nfs.calls == [("apply", "r")]
+    nfs.calls.clear()
+    driver.export_replica(replica, rules, writable=False, fresh=True)
+    assert nfs.calls == [("remove", "r"), ("apply", "r")]
+    assert zfs.props["tank/shoal/share-r"]["readonly"] == "on"
+    nfs.calls.clear()
+    driver.migration_freeze(replica, rules, True, fresh=True)  # a frozen migrating share: the same
+    assert nfs.calls == [("remove", "r"), ("apply", "r")]

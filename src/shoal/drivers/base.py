@@ -189,9 +189,20 @@ class ShareDriver(ABC):
         process where the host can avoid one): False when the export daemon died."""
         return True
 
-    def ensure_shares(self, shares: list[tuple[ShareRef, list[AccessRule]]]) -> dict[str, str]:
+    def exports_stale(self) -> bool:
+        """True when the file systems under this backend's exports were mounted
+        anew (zfs-fuse came back) since exports_renewed(): what the export daemon
+        holds of them is stale, so every export of the backend -- shares,
+        replicas, migrating shares -- is made anew (`fresh`), not only checked."""
+        return False
+
+    def exports_renewed(self) -> None:
+        """Every export of this backend was made anew on the mounts there are now."""
+
+    def ensure_shares(self, shares: list[tuple[ShareRef, list[AccessRule]]], fresh: bool = False) -> dict[str, str]:
         """Ensure many at once; returns {share_id: reason} for those that failed.
-        One that fails stops none of the others."""
+        One that fails stops none of the others. `fresh`: exports_stale() said
+        so; each export is dropped and made anew."""
         return failures_of(shares, lambda item: self.ensure_share(*item), lambda item: item[0].id)
 
     @abstractmethod
@@ -254,9 +265,11 @@ class ShareDriver(ABC):
         with them afterwards. Returns bytes sent."""
         raise InvalidRequest(f"backend {self.backend_name} does not replicate shares")
 
-    def export_replica(self, replica: ShareRef, rules: list[AccessRule], writable: bool) -> ShareResult:
+    def export_replica(self, replica: ShareRef, rules: list[AccessRule], writable: bool,
+                       fresh: bool = False) -> ShareResult:
         """Export a copy as the active (`writable`) or as a secondary: read-only on
-        the backend first, then every rule cast to read-only."""
+        the backend first, then every rule cast to read-only. `fresh`: the
+        export is dropped and made anew (see exports_stale)."""
         raise InvalidRequest(f"backend {self.backend_name} does not replicate shares")
 
     def delete_replica(self, replica: ShareRef) -> None:
@@ -295,9 +308,9 @@ class ShareDriver(ABC):
         repeat; a half-made full copy is made again. Returns bytes sent."""
         raise InvalidRequest(f"backend {self.backend_name} does not migrate shares by itself")
 
-    def migration_freeze(self, share: ShareRef, rules: list[AccessRule], frozen: bool) -> None:
+    def migration_freeze(self, share: ShareRef, rules: list[AccessRule], frozen: bool, fresh: bool = False) -> None:
         """The source read-only (`frozen`: at the backend, then every rule read-only)
-        or writable again with `rules`."""
+        or writable again with `rules`. `fresh`: as export_replica's."""
         raise InvalidRequest(f"backend {self.backend_name} does not migrate shares by itself")
 
     def migration_activate(self, dest: ShareRef, key: str, rules: list[AccessRule]) -> ShareResult:

@@ -38,8 +38,8 @@ class ZfsMigration:
         self.migration_check(source)  # so a ZfsShareDriver, with the replication machinery
         return self._bring(dest, source, share, tag, since, progress, None)
 
-    def migration_freeze(self, share: ShareRef, rules: list[AccessRule], frozen: bool) -> None:
-        self.export_replica(share, rules, writable=not frozen)
+    def migration_freeze(self, share: ShareRef, rules: list[AccessRule], frozen: bool, fresh: bool = False) -> None:
+        self.export_replica(share, rules, writable=not frozen, fresh=fresh)
 
     def _keyed(self, dest: ShareRef, key: str) -> ShareRef:
         return ShareRef(key, dest.pool, dest.size_gb, self.dataset_name(dest), dest.extra_specs)

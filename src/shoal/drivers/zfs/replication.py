@@ -244,16 +244,20 @@ class ZfsReplication:
 
     # ---- exports and roles --------------------------------------------------------------------
 
-    def export_replica(self, replica: ShareRef, rules: list[AccessRule], writable: bool) -> ShareResult:
+    def export_replica(self, replica: ShareRef, rules: list[AccessRule], writable: bool,
+                       fresh: bool = False) -> ShareResult:
         """Export a replica with `rules`, as the active (writable) or as a
         secondary: read-only at the ZFS level first, then over NFS with every
         rule cast to read-only. A dataset turning writable is exported with its
-        rules only once ZFS lets it be written."""
+        rules only once ZFS lets it be written. `fresh`: its file system was
+        mounted anew, so the NFS server lets go of the old one first."""
         dataset = self.dataset_name(replica)
         try:
             mountpoint = self._mountpoint(dataset, cached=False)
         except ZfsNotFound:
             raise DriverError(f"replica {replica.id}: dataset {dataset} does not exist") from None
+        if fresh:
+            self.nfs.remove(NfsExport(replica.id, mountpoint, dataset))
         if writable:
             self.zfs.set(dataset, {"readonly": "off"})
             failed = self._export(replica, dataset, mountpoint, rules)

@@ -83,6 +83,12 @@ class ZfsShareDriver(ZfsMigration, ZfsReplication, ShareDriver):
     def exports_alive(self) -> bool:
         return self.nfs.alive() and not self._remounts.remounted()
 
+    def exports_stale(self) -> bool:
+        return self._remounts.remounted()
+
+    def exports_renewed(self) -> None:
+        self._remounts.settled()
+
     def problems(self) -> list[str]:
         found = []
         try:
@@ -286,14 +292,13 @@ class ZfsShareDriver(ZfsMigration, ZfsReplication, ShareDriver):
         self._export(share, dataset, mountpoint, rules)
         return self._locations(mountpoint)
 
-    def ensure_shares(self, shares: list[tuple[ShareRef, list[AccessRule]]]) -> dict[str, str]:
+    def ensure_shares(self, shares: list[tuple[ShareRef, list[AccessRule]]], fresh: bool = False) -> dict[str, str]:
         """All at once: one listing of each pool's file systems and one pass of the
         export helper (for ganesha, one config write and one reload), so that a
         restart costs about the same for a thousand shares as for one. A share
         that fails stops none of the others. A share's file system left unmounted
-        is mounted; when the file systems were all mounted anew (zfs-fuse came
-        back), every export is made again, not only checked."""
-        fresh = self._remounts.remounted()
+        is mounted; `fresh` (the file systems were all mounted anew: zfs-fuse
+        came back), every export is made again, not only checked."""
         failed: dict[str, str] = {}
         mounts: dict[str, Mount] = {}
         for root in dict.fromkeys(self._pool_root(share.pool) for share, _ in shares):
@@ -321,8 +326,6 @@ class ZfsShareDriver(ZfsMigration, ZfsReplication, ShareDriver):
         except ExportsFailed as exc:
             lost = {key: "; ".join(reasons) for key, reasons in exc.failed.items()}
             failed.update(lost or {export.key: str(exc) for export in exports})
-        if fresh:
-            self._remounts.settled()
         return failed
 
     # ---- manage ----------------------------------------------------------------------

@@ -427,10 +427,11 @@ class ShareMigrations:
         self.drop_points(backend, dest, set())
         self.end(share_id, "migration_success")
 
-    def ensure_exports(self, backend: str | None = None) -> None:
+    def ensure_exports(self, backend: str | None = None, stale: set[str] = frozenset()) -> None:
         """Start-up and daemon restarts: a migrating share's live copy (the row's)
         is exported again -- read-only while frozen -- which the share recovery
-        leaves alone (it only exports steady shares)."""
+        leaves alone (it only exports steady shares); made anew on a backend in
+        `stale` (its file systems were mounted anew)."""
         with self.core.db.session() as session:
             items = []
             for row in session.scalars(select(ShareMigration)):
@@ -442,6 +443,9 @@ class ShareMigrations:
         for ref, name, rules, frozen in items:
             try:
                 driver = self.core.driver(name)
-                driver.migration_freeze(ref, rules, True) if frozen else driver.ensure_share(ref, rules)
+                if frozen:
+                    driver.migration_freeze(ref, rules, True, fresh=name in stale)
+                elif failed := driver.ensure_shares([(ref, rules)], fresh=name in stale):
+                    raise DriverError("; ".join(failed.values()))
             except Exception as exc:
                 log.warning("share %s (migrating): not exported again: %s", ref.id, exc)

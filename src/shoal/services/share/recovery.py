@@ -37,7 +37,9 @@ class Recovery:
         self._thread: threading.Thread | None = None
         self._repairing = threading.Lock()
         self._others: list = []  # more checks for the periodic loop (volumes, replicas)
-        self.exporters: list = []  # more exports to ensure with the shares' (replicas), given the backend
+        # More exports to ensure with the shares' (replicas, migrating shares): each is
+        # called with the backend (None: all) and the names of the stale backends.
+        self.exporters: list = []
 
     def also(self, other) -> None:
         self._others.append(other)
@@ -76,8 +78,12 @@ class Recovery:
         """Export every steady share again with the rules that should hold, per
         backend in one pass of its driver. A share that cannot be goes to `error`
         with the reason (EXPORT_LOST), and comes back to `available` on the first
-        pass that exports it again."""
+        pass that exports it again. A backend whose file systems were mounted anew
+        (exports_stale) has every export made anew, the exporters' too, and is
+        told so only after all of them (a crash before: the next pass does it again)."""
         metrics.recovery_run("share")
+        stale = self._stale(backend)
+        broken: set[str] = set()
         per_backend: dict[str, list] = {}
         lost_before: set[str] = set()
         with self.core.db.session() as session:
@@ -97,10 +103,11 @@ class Recovery:
                 log.warning("%d shares are on backend %s, which is no longer configured", len(items), name)
                 continue
             try:
-                failed = self.core.drivers[name].ensure_shares(items)
+                failed = self.core.drivers[name].ensure_shares(items, fresh=name in stale)
             except Exception as exc:
                 log.error("backend %s: ensuring exports failed: %s", name, exc)
                 metrics.recovery_failed("share", len(items))
+                broken.add(name)
                 continue
             metrics.recovery_fixed("share", len(items) - len(failed))
             metrics.recovery_failed("share", len(failed))
@@ -113,7 +120,26 @@ class Recovery:
                 log.info("share %s is exported again", share_id)
                 self.core.settle(models.Share, share_id, "error", {"status": "available", "status_reason": None})
         for ensure in self.exporters:
-            ensure(backend)
+            try:
+                ensure(backend, stale)
+            except Exception:  # each exporter reports its own items; this one failed as a whole
+                log.exception("exports of %s not ensured", getattr(ensure, "__qualname__", ensure))
+                broken |= stale
+        for name in stale - broken:
+            self.core.drivers[name].exports_renewed()
+
+    def _stale(self, backend: str | None) -> set[str]:
+        """The backends (all, or `backend`) whose exports must be made anew."""
+        stale = set()
+        for name, driver in self.core.drivers.items():
+            if backend and name != backend:
+                continue
+            try:
+                if driver.exports_stale():
+                    stale.add(name)
+            except Exception as exc:  # noqa: BLE001 -- unknown: the exports are checked, not made anew
+                log.warning("backend %s: cannot tell whether its file systems were mounted anew: %s", name, exc)
+        return stale
 
     def start_periodic(self, interval: float, watch_interval: float | None = None) -> None:
         """The periodic check every `interval` s, and a look at the export daemons

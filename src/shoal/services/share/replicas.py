@@ -423,8 +423,9 @@ class ShareReplicas:
                             .values(status="available"))
                     self.settle_share(row.share_id, "available")
 
-    def ensure_exports(self, backend: str | None = None) -> None:
-        """Export every steady secondary again, read-only with its share's rules."""
+    def ensure_exports(self, backend: str | None = None, stale: set[str] = frozenset()) -> None:
+        """Export every steady secondary again, read-only with its share's rules;
+        made anew on a backend in `stale` (its file systems were mounted anew)."""
         with self.core.db.session() as session:
             query = select(ShareReplica).where(ShareReplica.replica_state != "active",
                                                ShareReplica.status == "available")
@@ -436,7 +437,7 @@ class ShareReplicas:
                 items.append((rr.copy_of(row, share), rr.rules_of(session, share.id)))
         for copy, rules in items:
             try:
-                self.core.driver(copy.backend).export_replica(copy.ref, rules, False)
+                self.core.driver(copy.backend).export_replica(copy.ref, rules, False, fresh=copy.backend in stale)
             except Exception as exc:
                 log.warning("share replica %s: not exported again: %s", copy.id, exc)
                 rr.set_replica(self.core, copy.id, replica_state="out_of_sync", status_reason=f"export lost: {exc}")
