@@ -15,6 +15,10 @@ Only what Shoal's moves make, known by Shoal's names:
 - destination side: a project `shoal-migrating-<id>` in this backend's pool
   (the staging project a package is severed into), deleted with its content.
 
+Each side is looked at only where a move can have been (another backend
+naming a replication_ip; this one naming it), so an appliance without
+replication is not asked about it.
+
 Left alone: whatever a move running in this process works on. `moving()`
 registers a move's source LUN and staging project before it touches anything,
 under the lock the sweep holds while it judges and removes each object, so a
@@ -123,9 +127,20 @@ def _lun_of(action: dict, project: str) -> str | None:
 def sweep(driver: LunMigrationMixin) -> list[str]:
     """Remove what moves no one runs left on `driver`'s appliance; returns what
     went. One object that cannot be removed stops none of the others."""
-    cfg = driver.config
+    sends = any(other is not driver and other.config.replication_ip for other in list(_drivers))
+    receives = bool(driver.config.replication_ip)
+    if not (sends or receives):
+        return []
     here = repl.asn(driver.api)
-    gone: list[str] = []
+    gone = (_sweep_actions(driver, here) if sends else []) + (_sweep_staging(driver, here) if receives else [])
+    if gone:
+        log.warning("backend %s: removed what interrupted migrations left on the appliance: %s",
+                    driver.backend_name, ", ".join(gone))
+    return gone
+
+
+def _sweep_actions(driver: LunMigrationMixin, here: str) -> list[str]:
+    cfg, gone = driver.config, []
     for action in repl.actions(driver.api):
         lun = _lun_of(action, cfg.project)
         if not (action.get("id") and lun and action.get("pool") == cfg.pool
@@ -146,6 +161,11 @@ def sweep(driver: LunMigrationMixin) -> list[str]:
             except ApplianceError as exc:
                 log.error("backend %s: cannot remove replication action %s of %s that no migration owns: %s",
                           driver.backend_name, action["id"], lun, exc)
+    return gone
+
+
+def _sweep_staging(driver: LunMigrationMixin, here: str) -> list[str]:
+    cfg, gone = driver.config, []
     for project in repl.projects(driver.api, cfg.pool):
         name = str(project.get("name") or "")
         if naming.migration_project_id(name) is None:
@@ -159,7 +179,4 @@ def sweep(driver: LunMigrationMixin) -> list[str]:
             except ApplianceError as exc:
                 log.error("backend %s: cannot remove staging project %s that no migration owns: %s",
                           driver.backend_name, name, exc)
-    if gone:
-        log.warning("backend %s: removed what interrupted migrations left on the appliance: %s",
-                    driver.backend_name, ", ".join(gone))
     return gone
