@@ -1,7 +1,8 @@
 """Volumes exported as files over NFS (`volume_export = "nfs"`), on real ZFS
 and a real ganesha, checked with libnfs: an attachment's connection info says
 `driver_volume_type: nfs` with the export and the file name, the attached
-host's address can read the volume file, and after the detach it cannot."""
+host's address can read the volume file, and after the detach it cannot --
+also when the detach was cut short between its record and its unexport."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ import time
 import pytest
 
 from shoal.config import Settings
+from shoal.db import models
 from shoal.db.migrate import upgrade
 from shoal.services import Services
 from shoal.services.common.context import RequestContext
@@ -94,3 +96,31 @@ def test_a_connector_without_an_address_is_refused(services):
     assert svc.volumes.get(CTX, volume.id).status == "available"
     assert svc.attachments.list(CTX) == []
     svc.volumes.delete(CTX, volume.id)
+
+
+def test_a_detach_cut_short_leaves_no_export(services):
+    """The attachment's row went (what a detach records first) but the export
+    stayed, as when Shoal dies before its unexport: the recovery a start runs
+    removes that export; another attached volume's export stays."""
+    svc, nfs_port, mount_port = services
+    left, kept = (wait_status(svc, svc.volumes.create(CTX, size=1).id, "available") for _ in range(2))
+    urls = {}
+    for volume in (left, kept):
+        attachment, info = svc.attachments.create(CTX, volume.id, None, CONNECTOR)
+        svc.attachments.complete(CTX, attachment.id)
+        path = info.data["export"].partition(":")[2]
+        urls[volume.id] = (attachment.id, f"nfs://127.0.0.1{path}?nfsport={nfs_port}&mountport={mount_port}")
+        assert nfs_ls(urls[volume.id][1]).returncode == 0
+
+    with svc.core.db.session() as session:
+        session.delete(session.get(models.VolumeAttachment, urls[left.id][0]))
+        row = session.get(models.Volume, left.id)
+        row.status, row.attach_status = "available", "detached"
+    assert nfs_ls(urls[left.id][1]).returncode == 0, "the export outlived its attachment, as after a crash"
+    svc.volume_recovery.ensure_exports()
+
+    assert nfs_ls(urls[left.id][1]).returncode != 0
+    assert nfs_ls(urls[kept.id][1]).returncode == 0
+    svc.attachments.delete(CTX, urls[kept.id][0])
+    for volume in (left, kept):
+        svc.volumes.delete(CTX, volume.id)

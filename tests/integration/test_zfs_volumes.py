@@ -89,6 +89,9 @@ class RecordingNfs(NfsHelper):
     def remove(self, export):
         self.exports.pop(export.key, None)
 
+    def exported_paths(self):
+        return {export.path for export in self.exports.values()}
+
     def ensure(self, exports, fresh=False):
         for export in exports:
             self.apply(export)

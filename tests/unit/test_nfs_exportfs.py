@@ -284,3 +284,9 @@ def test_release_gives_up_when_the_flush_time_is_too_far_ahead(monkeypatch):
     monkeypatch.setattr(exportfs_module, "_sleep", kernel.sleep)
     assert not release(kernel, "/lane/k1/share-x", wait=60)
     assert kernel.slept == [] and "tee" not in [c[0] for c in kernel.calls]
+
+
+def test_exported_paths_are_the_kernels_table():
+    """Shoal's paths and the system's: the caller decides which are its own."""
+    assert ExportfsHelper(RecordingHost(EXPORTFS_V)).exported_paths() == {"/srv/other", PATH, "/srv/with space"}
+    assert ExportfsHelper(RecordingHost("")).exported_paths() == set()

@@ -35,6 +35,8 @@ class RecordingHost:
                 out = self.sharenfs + "\n"
         elif argv[:2] == ["which", "zfs"]:
             rc = 0 if self.has_zfs else 1
+        elif argv[:2] == ["exportfs", "-v"]:
+            out = f"{EXPORT_PATH}\n\t\t10.0.0.5(sync,wdelay,hide,no_subtree_check,sec=sys,rw,secure,no_root_squash)\n"
         result = CommandResult(tuple(argv), rc, out, err, 0.0)
         if rc and check:
             raise CommandError(result)
@@ -110,3 +112,7 @@ def test_apply_on_a_missing_dataset_raises():
 def test_problems_name_the_fix():
     found = SharenfsHelper(RecordingHost(has_zfs=False)).problems()
     assert any("zfsutils-linux" in p for p in found)
+
+
+def test_exported_paths_are_read_from_the_kernels_table():
+    assert SharenfsHelper(RecordingHost()).exported_paths() == {EXPORT_PATH}

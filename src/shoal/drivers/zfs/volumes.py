@@ -449,18 +449,27 @@ class ZfsVolumeDriver(ManageMixin, RevertMixin, MigrationMixin, VolumeDriver):
         helper.remove(NfsExport(volume.id, mountpoint, dataset))
 
     def exported_volume_ids(self) -> set[str]:
-        """iSCSI only: the target's name says whose it is. (An NFS volume export
-        shares its daemon and key space with shares.)"""
-        if self.protocol != "iscsi":
-            return set()
-        prefix = volume_export.iqn(self.config, "")
-        return {iqn[len(prefix):] for iqn in self._helper().iqns() if iqn.startswith(prefix) and len(iqn) > len(prefix)}
+        """The names say whose an export is: the target's IQN, or the last part
+        of the NFS export's path (the volume's dataset; a share's differs)."""
+        if self.protocol == "iscsi":
+            prefix = volume_export.iqn(self.config, "")
+            names = self._helper().iqns()
+        else:
+            prefix = self.config.volume_prefix
+            names = [path.rstrip("/").rsplit("/", 1)[-1] for path in self._helper().exported_paths()]
+        return {name[len(prefix):] for name in names if name.startswith(prefix) and len(name) > len(prefix)}
 
     def drop_export(self, volume_id: str) -> None:
-        if self.protocol != "iscsi":
-            return
         self._exported.pop(volume_id, None)
-        self._helper().remove(volume_export.iqn(self.config, volume_id))
+        if self.protocol == "iscsi":
+            self._helper().remove(volume_export.iqn(self.config, volume_id))
+            return
+        leaf = f"{self.config.volume_prefix}{volume_id}"
+        for path in self._helper().exported_paths():
+            if path.rstrip("/").rsplit("/", 1)[-1] == leaf:
+                candidates = [f"{root}/{leaf}" for root in self.config.pools]
+                dataset = next((name for name in candidates if self.zfs.exists(name)), candidates[0])
+                self._helper().remove(NfsExport(volume_id, path, dataset))
 
     @contextmanager
     def _export_suspended(self, volume: VolumeRef):

@@ -122,6 +122,11 @@ class NfsHelper(ABC):
         """Stop exporting `export.path`. Succeeds if it was not exported."""
 
     @abstractmethod
+    def exported_paths(self) -> set[str]:
+        """Every path the server exports now (Shoal's and, for the kernel's
+        table, the system's): what a crash may have left is found here."""
+
+    @abstractmethod
     def ensure(self, exports: list[NfsExport], fresh: bool = False) -> None:
         """After a restart of Shoal or of the NFS server: make every export in
         `exports` exist again with its rules (and the server run). One export

@@ -213,6 +213,9 @@ class ExportfsHelper(NfsHelper):
     def exported(self) -> dict[str, dict[str, str]]:
         return parse_exportfs(self.host.run(["exportfs", "-v"]).stdout)
 
+    def exported_paths(self) -> set[str]:
+        return set(self.exported())
+
     def exports_file(self, export: NfsExport) -> str:
         return f"{self.exports_dir}/shoal-{_UNSAFE_KEY.sub('_', export.key)[:200]}.exports"
 

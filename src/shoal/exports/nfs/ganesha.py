@@ -311,6 +311,11 @@ class GaneshaHelper(NfsHelper):
         if self.export_ids is not None:  # only now: the daemon no longer holds the id
             self.export_ids.release(export.key)
 
+    def exported_paths(self) -> set[str]:
+        """What the export files hold (every reload makes ganesha hold exactly that)."""
+        with self._lock:
+            return {path for _, path in self._known().values()}
+
     def ensure(self, exports: list[NfsExport], fresh: bool = False) -> None:
         """Rewrite every export given, then one reload (or a start, if the daemon is
         down). Exports not in the list are kept: callers pass the shares in steady

@@ -19,7 +19,7 @@ import re
 from shoal.hosts import CommandError, Host
 
 from .base import ClientNet, NfsExport, NfsHelper
-from .exportfs import kernel_nfs_problems, release, usable_rules
+from .exportfs import kernel_nfs_problems, parse_exportfs, release, usable_rules
 
 log = logging.getLogger("shoal.exports.nfs")
 _HOST = re.compile(r"\[[^\]]*\](?:/\d+)?|[^:]+")  # one host of a list: [v6]/len, or up to the next ':'
@@ -70,6 +70,10 @@ class SharenfsHelper(NfsHelper):
 
     def start(self) -> None:
         """Nothing to start: the kernel NFS server is the system's (see problems())."""
+
+    def exported_paths(self) -> set[str]:
+        """The kernel's table: ZFS exports a dataset's `sharenfs` through it."""
+        return set(parse_exportfs(self.host.run(["exportfs", "-v"]).stdout))
 
     def _current(self, export: NfsExport, missing_ok: bool = False) -> set[str] | None:
         """Clients in the dataset's property now; None when the dataset is gone (if `missing_ok`)."""
