@@ -99,3 +99,31 @@ def test_shrink_never_cuts_into_the_data(share_api):
     api.allow(share["id"])
     assert_nfs_writable(server, mountpoint, "after-shrink.txt")
     api.delete_share(share["id"])
+
+
+def test_extend_beyond_the_pool_leaves_the_share_as_it_was(share_api):
+    """Manila's scheduler checks the share's own host on extend (host_passes_filters with
+    the size increase): an extend the pool cannot hold ends with the share available at its
+    old size, its refquota unchanged, and a user message saying why. The quota is lifted
+    for the test, so that the pool and not the quota refuses (issue 14: a share reached
+    99,999 GiB on an 8 GiB pool, available)."""
+    api, client, project = share_api, share_api.client, share_api.server.project
+    lifted = client.put(f"/quota-sets/{project}", json={"quota_set": {"gigabytes": -1, "per_share_gigabytes": -1}})
+    assert lifted.status_code == 200, lifted.text
+    try:
+        share = api.create_share(size=1)
+        dataset = api.dataset(share["id"])
+        resize(api, share["id"], "extend", 99999)
+        after = wait_for_status(client, f"/shares/{share['id']}", "available")
+        assert after["size"] == 1
+        assert int(zfs_get(dataset, "refquota")) == 1 * GiB
+        (message,) = [m for m in messages_for(client, share["id"]) if "99999" in m["user_message"]]
+        assert message["user_message"].startswith("allocate host: No storage could be allocated"), message
+        assert message["action_id"] == "003" and message["detail_id"] == "002", message  # extend, no valid host
+        # what the pool can hold still goes through
+        resize(api, share["id"], "extend", 2)
+        assert wait_for_status(client, f"/shares/{share['id']}", "available")["size"] == 2
+        assert int(zfs_get(dataset, "refquota")) == 2 * GiB
+        api.delete_share(share["id"])
+    finally:
+        assert client.delete(f"/quota-sets/{project}").status_code == 202

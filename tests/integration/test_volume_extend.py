@@ -22,6 +22,7 @@ from .volume_helpers import (
     Lun,
     backing_file,
     fault,
+    messages_for,
     pattern,
     sha256,
     tgt_target,
@@ -120,3 +121,27 @@ def test_extend_needs_a_body(volume_api):
     fault(volume_api.action(volume["id"], "os-extend", None), 400)
     assert volume_api.volume(volume["id"])["size"] == 1
     volume_api.delete_volume(volume["id"])
+
+
+def test_extend_beyond_the_pool_puts_the_volume_back(volume_api):
+    """Cinder's scheduler checks the volume's own backend on extend (backend_passes_filters
+    with the new size; its capacity filter counts the increase): an extend the pool cannot
+    hold puts the volume back in its previous status at its old size, with a user message
+    saying why. The quota is lifted for the test, so that the pool and not the quota
+    refuses (issue 14: a volume reached 1,000,000 GiB on an 8 GiB pool, available)."""
+    client, project = volume_api.client, volume_api.server.project
+    lifted = client.put(f"/os-quota-sets/{project}",
+                        json={"quota_set": {"gigabytes": -1, "per_volume_gigabytes": -1}})
+    assert lifted.status_code == 200, lifted.text
+    try:
+        vid = volume_api.create_volume(1)["id"]
+        after = extend(volume_api, vid, 1000000, "available")
+        assert after["size"] == 1
+        assert os.stat(backing_file(volume_api.dataset(vid))).st_size == 1 * GiB
+        (message,) = [m for m in messages_for(client, vid) if "1000000" in m["user_message"]]
+        assert "No valid backend was found" in message["user_message"], message
+        assert message["event_id"] == "VOLUME_VOLUME_008_002", message  # extend, no backend
+        assert extend(volume_api, vid, 2, "available")["size"] == 2  # what the pool holds still goes through
+        volume_api.delete_volume(vid)
+    finally:
+        assert client.delete(f"/os-quota-sets/{project}").status_code == 200

@@ -201,6 +201,35 @@ def pool_on(backend: str, driver, pool: str | None, size_gb: int, extra_specs: d
     return max(fitting)[1]
 
 
+def growth_refused(backend: str, driver, pool: str | None, increase_gb: int, cache: PoolStatsCache,
+                   backend_key: str, thin: bool = True) -> str | None:
+    """Why the pool a share or volume lives on cannot take `increase_gb` more, or None.
+    Cinder's and Manila's schedulers check the resource's own host on extend
+    (backend_passes_filters / host_passes_filters with the size increase); this is
+    the same capacity rule create placement uses, for that one pool. A refusal by
+    cached stats is checked again with fresh ones (space freed meanwhile counts).
+    None when the backend cannot tell (unreachable, pool unknown): the driver decides."""
+    for fresh in (False, True):
+        if fresh:
+            cache.forget()
+        try:
+            pools = cache.pools(f"{backend_key}:{backend}", driver)
+        except Exception as exc:
+            log.warning("backend %s did not report its pools before an extend: %s", backend, exc)
+            return None
+        found = [p for p in pools if p.name == pool] or (pools if len(pools) == 1 and pool is None else [])
+        if not found:
+            return None
+        target = found[0]
+        if backend_key == VOLUME_BACKEND_KEY:
+            why = volume_fits(target, increase_gb, thin)
+        else:
+            why = None if fits(target, increase_gb) else f"{target.free_gb:.1f} GiB free, {increase_gb} GiB needed"
+        if why is None:
+            return None
+    return f"{backend}#{target.name}: {why}"
+
+
 def choose_pool(
     drivers: dict[str, ShareDriver], size_gb: int, extra_specs: dict[str, str], availability_zone: str | None,
     backend_key: str = "share_backend_name", cache: PoolStatsCache | None = None,

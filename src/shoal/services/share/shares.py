@@ -18,7 +18,7 @@ from ..common import quotas as q
 from ..common.checks import MAX_DESCRIPTION, MAX_NAME, check_metadata, check_size, check_text, parse_service_host
 from ..common.context import RequestContext
 from ..common.errors import Conflict, Forbidden, Invalid, NotFound, OverQuota
-from ..common.scheduler import NoValidPool, choose_pool, choose_pool_now
+from ..common.scheduler import NoValidPool, choose_pool, choose_pool_now, growth_refused
 from ..common.tasks import Gate, early_start
 from ..common.types import TypeCatalog, check_bool
 from . import replica_rows as rr
@@ -326,7 +326,14 @@ class Shares:
             if share is None or share.task != how:
                 return
             ref, backend, new_size = sr.share_ref(share), share.backend, share.task_arg
+            pool, increase = share.pool, new_size - share.size
         driver = self.core.driver(backend)
+        if how == "extend" and (why := growth_refused(backend, driver, pool, increase, self.core.pool_stats,
+                                                      "share_backend_name")):
+            # Manila's scheduler: the share available at its old size, and a user message saying why
+            sr.fail_share(self.core, share_id, "available", sr.ACTION_EXTEND, sr.DETAIL_NO_VALID_HOST,
+                          f"{sr.NO_VALID_HOST}: extend to {new_size} GiB: {why}")
+            return
         try:
             (driver.extend_share if how == "extend" else driver.shrink_share)(ref, new_size)
         except ShrinkWouldLoseData as exc:

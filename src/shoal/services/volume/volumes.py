@@ -25,7 +25,14 @@ from ..common.checks import (
 )
 from ..common.context import RequestContext
 from ..common.errors import Forbidden, Invalid, NotFound, OverQuota
-from ..common.scheduler import NoValidPool, choose_pool, choose_pool_now
+from ..common.scheduler import (
+    VOLUME_BACKEND_KEY,
+    NoValidPool,
+    choose_pool,
+    choose_pool_now,
+    growth_refused,
+    wants_thin,
+)
 from ..common.tasks import Gate, early_start
 from ..common.types import TypeCatalog
 from . import rows as vr
@@ -341,9 +348,16 @@ class Volumes:
             if volume is None or volume.task != "extend":
                 return
             new_size, _, back_to = volume.task_arg.partition(":")
-            ref, backend = vr.volume_ref(volume), volume.backend
+            ref, backend, increase = vr.volume_ref(volume), volume.backend, int(new_size) - volume.size
+            pool, thin = volume.pool, wants_thin(dict(volume.volume_type.extra_specs) if volume.volume_type else {})
+        driver = vr.driver(self.core, backend)
+        if why := growth_refused(backend, driver, pool, increase, self.core.pool_stats, VOLUME_BACKEND_KEY, thin):
+            # Cinder's scheduler: the volume back as it was, and a user message saying why
+            vr.fail_volume(self.core, volume_id, back_to or "available", vr.ACTION_EXTEND, vr.DETAIL_NO_BACKEND,
+                           f"extend to {new_size} GiB: No valid backend was found. {why}")
+            return
         try:
-            vr.driver(self.core, backend).extend_volume(ref, int(new_size))
+            driver.extend_volume(ref, int(new_size))
         except Exception as exc:
             vr.fail_volume(self.core, volume_id, "error_extending", vr.ACTION_EXTEND, vr.DETAIL_DRIVER_FAILED,
                            f"extend failed: {exc}")
