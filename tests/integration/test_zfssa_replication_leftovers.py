@@ -148,18 +148,24 @@ def test_recover_sweeps_what_lost_moves_left_and_nothing_else(ends):
     action with its package received, an action whose package was severed into
     a staging project `shoal-migrating-<id>`, an action whose update still runs;
     beside them an administrator's action of a LUN not named by Shoal (with its
-    package), and a move running in this process (its update held). Drivers
+    package), one of a LUN named by Shoal towards a pool no backend of this
+    Shoal has, and a move running in this process (its update held). Drivers
     made anew (a restart) recover: the lost moves' actions, packages, staging
     project and running update go (cancelled on the appliance), their LUNs
-    inherit replication again; the administrator's action and package and the
-    running move's action stay, and that move then ends with its LUN here."""
+    inherit replication again; the administrator's actions (and the flag of
+    theirs) and package and the running move's action stay, and that move
+    then ends with its LUN here."""
     src, dst = ends.src_driver, ends.dst_driver
-    with_package, severed, running, admin, moving = (new_lun(src) for _ in range(5))
+    with_package, severed, running, admin, moving, elsewhere = (new_lun(src) for _ in range(6))
     staging = f"shoal-migrating-{uuid.uuid4()}"
     lost = {leave_action(ends, with_package), leave_action(ends, severed, sever_into=staging)}
     admin_lun = f"admin-{token()}"
     src.api.modify_lun(src.config.pool, src.config.project, admin.provider_location, {"name": admin_lun})
     admin_action = leave_action(ends, VolumeRef(admin.id, admin.pool, 1, admin_lun))
+    # an administrator's action of a Shoal-named LUN, to a pool no backend of this Shoal has
+    repl.set_inherited(src.api, src.config.pool, src.config.project, elsewhere.provider_location, False)
+    elsewhere_action = repl.create_action(src.api, src.config.pool, src.config.project, elsewhere.provider_location,
+                                          ends.label, f"not-{dst.config.pool}")["id"]
     wait_until(lambda: not any(a.get("state") == "sending" for a in ends.src.actions()), timeout=TIMEOUT,
                what="the updates to end")
     assert admin_action in ends.dst.packages() and staging in ends.dst.staging()
@@ -180,7 +186,9 @@ def test_recover_sweeps_what_lost_moves_left_and_nothing_else(ends):
 
         left = {a["id"] for a in ends.src.actions()}
         assert not left & lost, f"actions of lost moves left: {left & lost}"
-        assert admin_action in left and any(a.get("share") == moving.provider_location for a in ends.src.actions())
+        assert {admin_action, elsewhere_action} <= left
+        assert any(a.get("share") == moving.provider_location for a in ends.src.actions())
+        assert repl.inherited(src.api, src.config.pool, src.config.project, elsewhere.provider_location) is False
         assert len(cancel_calls(ends.src)) > calls  # the lost move's running update was cancelled
         assert not set(ends.dst.packages()) & lost and admin_action in ends.dst.packages()
         assert staging not in ends.dst.staging()
@@ -190,10 +198,11 @@ def test_recover_sweeps_what_lost_moves_left_and_nothing_else(ends):
     receive.join(TIMEOUT)
     assert receive.error is None and receive.made is not None, receive.error
     assert ends.dst.luns(receive.target.id) == [receive.made.provider_location]
-    assert not [a for a in ends.src.actions() if a["id"] != admin_action]
+    assert not [a for a in ends.src.actions() if a["id"] not in (admin_action, elsewhere_action)]
     flow.drop_action(src.api, admin_action, TIMEOUT)
+    flow.drop_action(src.api, elsewhere_action, TIMEOUT)
     flow.drop_package(dst.api, repl.asn(src.api), admin_action)
     dst.delete_volume(VolumeRef(receive.target.id, dst.config.pool, 1, receive.made.provider_location))
-    for ref in (with_package, severed, running, moving):
+    for ref in (with_package, severed, running, moving, elsewhere):
         src.delete_volume(ref)
     src.api.delete_lun(src.config.pool, src.config.project, admin_lun)
