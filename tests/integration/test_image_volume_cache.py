@@ -2,7 +2,7 @@
 exported over iSCSI by Shoal's tgtd) and a RemoteFS backend (raw volume files on a
 share directory), both with `image_volume_cache_enabled` and at most two entries.
 
-The story, on each backend: the first volume from an image fills a cache volume
+The story, on each backend (RemoteFS's cache also at most 2 GiB): the first volume from an image fills a cache volume
 (owned by Shoal's internal project: admins see it with all_tenants, the user's
 listing and quota do not); later volumes are clones of it -- on ZFS a clone whose
 `origin` is the cache volume's one snapshot, on RemoteFS a copy of the cache
@@ -13,7 +13,8 @@ over iscsi:// on ZFS, of the volume file on RemoteFS). The copies are counted on
 /metrics (`qemu-img convert`): one fill per image, however many ask at once.
 An image changed (its updated_at) gets a new entry; a deleted image takes its
 entry with it and the volumes cloned from it still read; a third image evicts the
-least recently used entry."""
+least recently used entry. On RemoteFS an image larger than the size limit is not
+cached, and one that fits only when the others go evicts them all."""
 
 from __future__ import annotations
 
@@ -45,6 +46,7 @@ CACHE = "image_volume_cache_enabled = true\nimage_volume_cache_max_count = 2\n"
 BACKENDS = ("test", "nas")  # ZFS (the fixture's own backend), RemoteFS
 CONVERT = "qemu-img convert"
 FILL_TIMEOUT = 300
+NAS_MAX_GB = 2  # image_volume_cache_max_size_gb of the RemoteFS backend
 
 
 def cache_on(config) -> None:
@@ -59,7 +61,8 @@ def server(zpool, tmp_path_factory):
     nas = f"""
 [backends.nas]
 driver = "remotefs"
-{CACHE}[[backends.nas.shares]]
+{CACHE}image_volume_cache_max_size_gb = {NAS_MAX_GB}
+[[backends.nas.shares]]
 address = "127.0.0.1:{share}"
 path = "{share}"
 """
@@ -267,3 +270,24 @@ def test_concurrent_first_requests_fill_the_entry_once(api, backend, tmp_path):
         cloned_from(api, backend, volume, cache)
     for volume in volumes:
         reads_as(api, backend, volume, source, "raw")
+
+
+def test_the_size_limit_keeps_a_too_big_image_out_and_makes_room_for_a_big_one(api, tmp_path):
+    """RemoteFS, at most 2 GiB of entries: a 3 GiB image is copied into its volume
+    without an entry; two 1 GiB images fill the cache, and a 2 GiB one evicts both."""
+    backend = "nas"
+    big = upload_image(api.images, make_image(tmp_path, "raw", (NAS_MAX_GB + 1) * GiB, "too-big"), "raw")
+    before = converts(api)
+    new_volume(api, backend, big, size=NAS_MAX_GB + 1)
+    assert converts(api) - before == 1  # the volume filled straight from the image
+    assert not cache_volumes(api)
+    small = {name: upload_image(api.images, make_image(tmp_path, "raw", GiB, f"small-{name}"), "raw")
+             for name in "ab"}
+    for image in small.values():
+        new_volume(api, backend, image)
+    assert {v["name"] for v in cache_volumes(api)} == {f"image-{i['id']}" for i in small.values()}
+    fits = upload_image(api.images, make_image(tmp_path, "raw", NAS_MAX_GB * GiB, "fits"), "raw")
+    new_volume(api, backend, fits, size=NAS_MAX_GB)
+    wait_until(lambda: {v["name"] for v in cache_volumes(api)} == {f"image-{fits['id']}"}, timeout=60,
+               what="both small entries evicted for the big one")
+    assert the_cache_volume(api, fits["id"], backend)["size"] == NAS_MAX_GB
