@@ -1,13 +1,22 @@
 """The copies behind volumes from images and images from volumes: qemu-img between
 an image file and a volume's data (`VolumeData`, from the driver's `open_data`),
 with its progress read as it runs. One argv builder per verb (pure, unit-tested);
-every input format is named (`-f`), never probed."""
+every input format is named (`-f`), never probed.
+
+qemu-img runs where the volume's data is. When that is another machine than the
+image file's (a storage host over SSH), the file is staged on the storage host
+(a private directory under STAGING_DIR, its free space checked first, removed
+afterwards, whatever happened): an image is copied there byte for byte and
+converted onto the volume; a volume is converted there into the image format
+and the result copied back. The storage host needs qemu-img (as Cinder's volume
+host does)."""
 
 from __future__ import annotations
 
 import json
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 from shoal.drivers.base import DriverError
@@ -15,11 +24,14 @@ from shoal.drivers.volume import VolumeData
 from shoal.hosts import CommandError, Host, LocalHost
 from shoal.hosts.runner import redact
 from shoal.hosts.streams import run_reporting
+from shoal.hosts.transfer import transfer
 
 from ..common.image_format import QEMU_FORMATS, ImageRejected
 
 COPY_TIMEOUT = 12 * 3600.0  # seconds; a copy of a large image over a slow link may be long
 CHECK_TIMEOUT = 600.0
+STAGING_DIR = "/var/tmp"  # on a storage host: where image files are staged (not /tmp: often a small tmpfs)
+STAGING_PREFIX = "shoal-image."
 # Formats whose metadata `qemu-img check` can verify (a truncated or damaged image).
 CHECKABLE = ("qcow2", "vdi", "vhdx")
 _PERCENT = re.compile(rb"\((\d+(?:\.\d+)?)/100%\)")
@@ -42,6 +54,27 @@ def convert_out(src: str, src_fmt: str, dst: str, dst_fmt: str) -> list[str]:
 
 def check(path: str, fmt: str) -> list[str]:
     return ["qemu-img", "check", "--output=json", "-f", fmt, path]
+
+
+def make_staging_dir() -> list[str]:
+    return ["mktemp", "-d", f"{STAGING_DIR}/{STAGING_PREFIX}XXXXXXXX"]
+
+
+def free_space(path: str) -> list[str]:
+    return ["df", "--output=avail", "-B1", path]
+
+
+def read_file(path: str) -> list[str]:
+    return ["cat", path]
+
+
+def write_file(path: str) -> list[str]:
+    """A stream into a new file; runs of zeros left as holes (a raw image stays sparse)."""
+    return ["dd", f"of={path}", "bs=1M", "conv=sparse", "status=none"]
+
+
+def remove_tree(path: str) -> list[str]:
+    return ["rm", "-rf", "--one-file-system", path]
 
 
 def qemu_format(disk_format: str) -> str:
@@ -100,12 +133,31 @@ def same_machine(a: Host, b: Host) -> bool:
     return isinstance(a, LocalHost) and isinstance(b, LocalHost) and a.sudo == b.sudo
 
 
-def require_local(store_host: Host, data: VolumeData) -> None:
-    """Image files are kept on Shoal's own machine: a volume whose data only a
-    remote storage host reaches cannot be copied through it yet."""
-    if not same_machine(store_host, data.host):
-        raise DriverError(f"the volume's data is on storage host {data.host.name}, not where the image store is; "
-                          "copying images to or from remote storage hosts is not implemented yet")
+@contextmanager
+def staged_on(host: Host, needed: int) -> Iterator[str]:
+    """A private directory on `host` for the length of the `with`, with at least
+    `needed` bytes free in it (DriverError when there are not: checked before use)."""
+    try:
+        staging = host.run(make_staging_dir(), timeout=CHECK_TIMEOUT).stdout.strip()
+        free = int(host.run(free_space(staging), timeout=CHECK_TIMEOUT).stdout.split()[-1])
+    except CommandError as exc:
+        raise DriverError(f"no staging directory for the image on storage host {host.name}: "
+                          f"{(exc.stderr or str(exc)).strip()[-200:]}") from None
+    try:
+        if needed > free:
+            raise DriverError(f"not enough space in {STAGING_DIR} on storage host {host.name} to stage the image: "
+                              f"{needed} bytes needed, {free} free")
+        yield staging
+    finally:
+        host.run(remove_tree(staging), timeout=CHECK_TIMEOUT, check=False)
+
+
+def _move(source: Host, path: str, target: Host, to: str) -> None:
+    try:
+        transfer(source, read_file(path), target, write_file(to), timeout=COPY_TIMEOUT)
+    except CommandError as exc:
+        raise DriverError(f"copying the image file from {source.name} to {target.name} failed: "
+                          f"{(exc.stderr or str(exc)).strip()[-200:]}") from None
 
 
 # ---- the copies ---------------------------------------------------------------------------------
@@ -114,16 +166,29 @@ def require_local(store_host: Host, data: VolumeData) -> None:
 def image_into_volume(store_host: Host, image_path: str, disk_format: str, data: VolumeData,
                       progress: Callable[[int], None]) -> None:
     """Convert the image onto the (new, zeroed) volume, in the volume's format."""
-    require_local(store_host, data)
-    argv = convert_onto(image_path, qemu_format(disk_format), data.path, data.format)
-    _run(data.host, argv, progress)
+    fmt = qemu_format(disk_format)
+    if same_machine(store_host, data.host):
+        _run(data.host, convert_onto(image_path, fmt, data.path, data.format), progress)
+        return
+    with staged_on(data.host, store_host.file_size(image_path)) as staging:
+        staged = f"{staging}/image"
+        _move(store_host, image_path, data.host, staged)
+        _run(data.host, convert_onto(staged, fmt, data.path, data.format), progress)
 
 
-def volume_into_file(data: VolumeData, target: Path, disk_format: str, progress: Callable[[int], None]) -> None:
-    """Convert the volume's data into a new image file `target` on Shoal's machine."""
-    require_local(LocalHost(), data)
-    argv = convert_out(data.path, data.format, str(target), qemu_format(disk_format))
-    _run(data.host, argv, progress)
+def volume_into_file(data: VolumeData, target: Path, disk_format: str, progress: Callable[[int], None],
+                     room: int = 0) -> None:
+    """Convert the volume's data into a new image file `target` on Shoal's machine
+    (`room`: at most how large the image gets, for a storage host's staging)."""
+    fmt = qemu_format(disk_format)
+    here = LocalHost()
+    if same_machine(here, data.host):
+        _run(data.host, convert_out(data.path, data.format, str(target), fmt), progress)
+        return
+    with staged_on(data.host, room) as staging:
+        staged = f"{staging}/image"
+        _run(data.host, convert_out(data.path, data.format, staged, fmt), progress)
+        _move(data.host, staged, here, str(target))
 
 
 def _run(host: Host, argv: list[str], progress: Callable[[int], None]) -> None:

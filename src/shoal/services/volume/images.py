@@ -371,7 +371,8 @@ class VolumeImages:
                     ref, drv = vr.volume_ref(volume), vr.driver(self.core, volume.backend)
                 with drv.open_data(ref, writable=False) as data:
                     room_for(self.conversion_dir, data.path, ref.size_gb * GiB)
-                    image_copy.volume_into_file(data, target, plan.disk_format, self._progress(plan.volume_id))
+                    image_copy.volume_into_file(data, target, plan.disk_format, self._progress(plan.volume_id),
+                                                room=ref.size_gb * GiB)
             service.upload(ticket, target)
         except Exception as exc:
             log.warning("volume %s: upload to image %s failed: %s", plan.volume_id, plan.image_id, exc)
