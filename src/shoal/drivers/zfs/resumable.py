@@ -1,0 +1,138 @@
+"""`zfs send | zfs receive` that picks up where a cut transfer stopped.
+
+Where both ends have receive resume tokens (kernel OpenZFS: `Features.resumable_send`),
+the receive runs with `-s`: when the stream is cut (the send killed, Shoal
+crashed, the connection lost), the target keeps what it received and shows a
+`receive_resume_token`, and the next attempt sends only the rest with
+`zfs send -t <token>`. A token that does not lead to the snapshot wanted now
+(another snapshot, or one the source no longer holds) is dropped with
+`zfs receive -A` and the stream starts over.
+
+Without tokens (zfs-fuse) a cut receive leaves nothing behind: ZFS discards
+it, and the next attempt sends everything again. The callers remove a whole
+copy before a full stream; a partial one with a token they leave for the
+resume (`pending`).
+
+The streams are hosts.transfer's: two processes joined by Shoal, counted for
+progress, stopped by their flow's cancel.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from typing import Callable
+
+from shoal.drivers.base import DriverError
+from shoal.hosts import CommandError
+from shoal.hosts.transfer import transfer
+
+from . import commands as cmd
+from .zfs import Zfs, ZfsError, ZfsNotFound
+
+log = logging.getLogger("shoal.drivers.zfs")
+
+TOKEN = "receive_resume_token"
+_TONAME = re.compile(r"^\s*toname\s*=\s*(\S+)\s*$", re.MULTILINE)
+
+
+def _resumes(zfs: Zfs) -> bool:
+    return zfs.features().resumable_send
+
+
+def pending(target: Zfs, dataset: str) -> str | None:
+    """The resume token a cut `receive -s` left on `dataset`, if any (none where
+    ZFS has no tokens). A cut full stream leaves `dataset` itself, partial; a cut
+    incremental leaves `dataset` as it was, with the partial state beside it."""
+    if not _resumes(target):
+        return None
+    try:
+        value = target.get(dataset, [TOKEN]).get(TOKEN, "-")
+    except ZfsNotFound:
+        return None
+    return None if value in ("", "-") else value
+
+
+def abort(target: Zfs, dataset: str) -> None:
+    """Drop the partial state of a cut receive (`zfs receive -A`); a partial new
+    dataset that ZFS will not abort (it holds no snapshot: nothing of it is
+    whole) is destroyed."""
+    try:
+        target.host.run(["zfs", "receive", "-A", dataset])
+        return
+    except CommandError as exc:
+        failure = exc
+    try:
+        if not target.snapshots(dataset):
+            target.destroy(dataset, recursive=True)
+            return
+    except ZfsError:
+        pass
+    raise DriverError(f"could not drop the partial receive on {dataset}: {failure}") from None
+
+
+def _token_leads_to(source: Zfs, token: str) -> str | None:
+    """The snapshot a token resumes (`zfs send -nv -t`), if the source can still send it."""
+    try:
+        result = source.host.run(["zfs", "send", "-nv", "-t", token])
+    except CommandError as exc:
+        log.info("resume token no longer usable on %s: %s", source.host.name, exc.stderr.strip())
+        return None
+    found = _TONAME.search(result.stdout + "\n" + result.stderr)
+    return found.group(1) if found else None
+
+
+def _on_the_way(source: Zfs, resumed: str, snapshot: str, since: str | None, intermediates: bool) -> bool:
+    """Whether `resumed` is `snapshot`, or (a stream with `intermediates`) one of
+    the snapshots between `since` and it, which that stream brings along."""
+    if resumed == snapshot:
+        return True
+    dataset = snapshot.split("@", 1)[0]
+    if not intermediates or resumed.split("@", 1)[0] != dataset:
+        return False
+    order = [row["name"] for row in source.snapshots(dataset)]
+    if resumed not in order or snapshot not in order:
+        return False
+    after = order.index(since) if since in order else -1
+    return after < order.index(resumed) < order.index(snapshot)
+
+
+def send_stream(source: Zfs, snapshot: str, since: str | None, target: Zfs, dataset: str,
+                progress: Callable[[int], None] | None = None, what: str = "zfs send",
+                intermediates: bool = False) -> int:
+    """`zfs send [-i|-I since] snapshot | zfs receive [-s] [-F] dataset` between the
+    two Zfs hosts, resuming a transfer to `dataset` that was cut before. An
+    incremental overwrites what changed on the target since `since` (`-F`);
+    with `intermediates` every snapshot in between comes along. Returns the
+    bytes sent by this call. (Share replicas and migrations, volume migrations.)"""
+    resumable = _resumes(source) and _resumes(target)
+    moved = 0
+    token = pending(target, dataset)
+    if token is not None:
+        resumed = _token_leads_to(source, token) if resumable else None
+        if resumed and _on_the_way(source, resumed, snapshot, since, intermediates):
+            log.info("%s: resuming the cut stream of %s into %s", what, resumed, dataset)
+            moved = _run(source, ["zfs", "send", "-t", token], target, _receive(dataset, True, resumable),
+                         progress, what)
+            if resumed == snapshot:
+                return moved
+            since = resumed  # the rest of the -I stream, from the snapshot just completed
+            progress = None if progress is None else (lambda sent, done=moved, report=progress: report(done + sent))
+        else:
+            log.info("%s: dropping a partial receive on %s that does not lead to %s", what, dataset, snapshot)
+            abort(target, dataset)
+    return moved + _run(source, cmd.send(snapshot, since, intermediates), target,
+                        _receive(dataset, since is not None, resumable), progress, what)
+
+
+def _receive(dataset: str, force: bool, resumable: bool) -> list[str]:
+    argv = cmd.receive(dataset, force)
+    return [*argv[:2], "-s", *argv[2:]] if resumable else argv
+
+
+def _run(source: Zfs, producer: list[str], target: Zfs, consumer: list[str],
+         progress: Callable[[int], None] | None, what: str) -> int:
+    try:
+        return transfer(source.host, producer, target.host, consumer, progress=progress).bytes
+    except CommandError as exc:
+        raise DriverError(f"{what} failed: {exc}") from None
