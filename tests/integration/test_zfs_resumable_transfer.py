@@ -72,8 +72,7 @@ def test_a_crashed_stream_restarts_cleanly_without_tokens(zfs_root):
     zfs.create(source)
     path = zfs.get(source, ["mountpoint"])["mountpoint"]
     with open(f"{path}/data", "wb") as f:
-        for _ in range(SIZE // MiB):
-            f.write(os.urandom(MiB))
+        f.writelines(os.urandom(MiB) for _ in range(SIZE // MiB))
     zfs.snapshot(f"{source}@s1")
 
     cut_at = crash_partway(f"{source}@s1", target)

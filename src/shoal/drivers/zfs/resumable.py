@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import logging
 import re
-from typing import Callable
+from collections.abc import Callable
 
 from shoal.drivers.base import DriverError
 from shoal.hosts import CommandError
