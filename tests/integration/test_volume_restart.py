@@ -21,6 +21,7 @@ import uuid
 import pytest
 
 from tests.fixtures.shoal import restart_server, start_server, stop_server
+from tests.fixtures.zfs import destroy_dataset
 
 from .volume_helpers import (
     GiB,
@@ -207,3 +208,27 @@ def test_a_start_collects_what_a_crash_left_hidden(volume_api):
     wait_until(lambda: not zfs_exists(dead), timeout=60, what="the hidden dataset collected after the start")
     assert zfs_exists(volume_api.dataset(live["id"]))
     volume_api.delete_volume(live["id"])
+
+
+def test_a_volume_whose_data_went_while_shoal_was_down_ends_in_error(volume_api):
+    """Its dataset destroyed behind Shoal's back while it was stopped: after the
+    start the volume is `error` with a message naming the missing data, not
+    `available`; one being deleted when Shoal stopped, whose data is gone too,
+    simply finishes its delete."""
+    server = volume_api.server
+    lost = volume_api.create_volume(1, name="data-lost")
+    going = volume_api.create_volume(1, name="being-deleted")
+    stop_server(server.process)
+    for volume in (lost, going):
+        destroy_dataset(volume_api.dataset(volume["id"]))
+    with sqlite3.connect(server.state_dir / "shoal.db") as db:
+        db.execute("UPDATE volumes SET status = 'deleting', task = 'delete' WHERE id = ?", (going["id"],))
+    db.close()
+    server.process = start_server(server.config, server.state_dir, server.url)
+
+    failed = wait_for_status(volume_api.client, f"/volumes/{lost['id']}", "error", timeout=30)
+    assert failed["name"] == "data-lost"
+    texts = [m["user_message"] for m in messages_for(volume_api.client, lost["id"])]
+    assert any("missing" in text for text in texts), texts
+    wait_gone(volume_api.client, f"/volumes/{going['id']}", timeout=30)
+    volume_api.delete_volume(lost["id"])

@@ -448,6 +448,25 @@ class ZfsVolumeDriver(ManageMixin, RevertMixin, MigrationMixin, VolumeDriver):
             mountpoint = ""
         helper.remove(NfsExport(volume.id, mountpoint, dataset))
 
+    def recover(self, volumes: list[VolumeRef]) -> dict[str, str]:
+        """After a restart: each volume whose dataset is not in its pool any more
+        (destroyed behind Shoal's back, a pool made anew) is reported; one `zfs
+        list` per pool root, and a root that cannot be listed reports nothing."""
+        held: dict[str, list[VolumeRef]] = {}
+        for volume in volumes:
+            held.setdefault(self._root_of(self.dataset_name(volume)), []).append(volume)
+        damaged: dict[str, str] = {}
+        for root, on_root in held.items():
+            try:
+                present = set(self.zfs.names(root, types="filesystem,volume"))
+            except ZfsError as exc:
+                log.warning("volumes under %s not checked after the restart: %s", root, exc)
+                continue
+            for volume in on_root:
+                if (dataset := self.dataset_name(volume)) not in present:
+                    damaged[volume.id] = f"its data ({dataset}) is missing on the backend"
+        return damaged
+
     def exported_volume_ids(self) -> set[str]:
         """The names say whose an export is: the target's IQN, or the last part
         of the NFS export's path (the volume's dataset; a share's differs)."""

@@ -36,7 +36,9 @@ class VolumeRecovery:
         its driver reports damaged goes to `error` with the driver's reason."""
         for name, driver in self.core.volume_drivers.items():
             with self.core.db.session() as session:
-                refs = vr.held_volumes(session, name)
+                # A delete or unmanage cut short is resumed below, whatever its data's state.
+                refs = [ref for ref, task in vr.held_volumes_with_tasks(session, name)
+                        if task not in ("delete", "unmanage")]
             try:
                 damaged = driver.recover(refs)
             except Exception:

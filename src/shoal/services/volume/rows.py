@@ -47,7 +47,12 @@ def snapshot_ref(snapshot: models.VolumeSnapshot) -> VolumeSnapshotRef:
 
 def held_volumes(session: Session, backend: str) -> list[VolumeRef]:
     """The volumes Shoal holds on `backend` (those with data there), as its driver takes them."""
-    return [volume_ref(v) for v in session.scalars(select(models.Volume).where(
+    return [ref for ref, _ in held_volumes_with_tasks(session, backend)]
+
+
+def held_volumes_with_tasks(session: Session, backend: str) -> list[tuple[VolumeRef, str | None]]:
+    """held_volumes, each with the task it was in (None when steady)."""
+    return [(volume_ref(v), v.task) for v in session.scalars(select(models.Volume).where(
         models.Volume.backend == backend, models.Volume.provider_location.is_not(None)))]
 
 
