@@ -173,7 +173,7 @@ class Replication:
 
     def _update(self, action: Action) -> None:
         peer = action.target.peer
-        snap = None
+        snap, result = None, "failed"
         try:
             if not (self.app.service_online("replication") and peer.service_online("replication")):
                 raise RuntimeError("the replication service is not online on both appliances")
@@ -201,19 +201,21 @@ class Replication:
                     raise _Canceled()
                 host = self.app.pool.zfs.host
                 transfer.transfer(host, send, host, ["zfs", "receive", "-F", package], owner=action.owner)
-            action.last_result = "success"
+            result = "success"
         except Exception as exc:  # noqa: BLE001 - a failed update is a result, as on the appliance
+            result = "failed"
             if action.canceled.is_set():  # the snapshot of an update that never arrived goes
-                action.last_result = "canceled"
+                result = "canceled"
                 if action.snapshots and action.snapshots[-1] == snap:
                     action.snapshots.pop()
                     self.app.pool.zfs.host.run(["zfs", "destroy", *([] if action.share else ["-r"]), snap],
                                                check=False)
             else:
-                action.last_result, action.error = "failed", str(exc)
+                action.error = str(exc)
         finally:
             transfer.release(action.owner)
-            action.state = "idle"
+            with self.app.lock:  # a GET (under the lock) sees the result and the state change together
+                action.last_result, action.state = result, "idle"
 
     def cancel_update(self, action: Action) -> None:
         action.canceled.set()
