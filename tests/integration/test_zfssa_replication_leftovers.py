@@ -6,13 +6,15 @@ zfssa: the appliance's REST API over real ZFS; replication is a real `zfs send
 - A cancel of the flow (what a force-delete does: hosts.transfer.stop of the
   flow's owner) while the appliance's update runs: the receive stops at once,
   cancels the update on the appliance (`cancelupdate`) and reverts, instead of
-  waiting for the update to end. The emulator holds the update (`sending`)
-  until released, as a large LUN's would run, so a receive that waits for it
-  never ends while the test looks.
+  waiting for the update to end (when the appliance refuses the cancel, it
+  waits as the original did, then reverts). The emulator holds the update
+  (`sending`) until released, as a large LUN's would run, so a receive that
+  waits for it never ends while the test looks.
 - What a move leaves when its flow's record is lost (a replication action, its
   package, a staging project, a running update): a driver's `recover` sweeps
-  it, and leaves alone an administrator's action of a LUN of its own name and
-  a move running in this process.
+  it, and leaves alone administrators' actions (of a LUN Shoal did not name,
+  or towards a pool no backend of this Shoal has) and a move running in this
+  process.
 """
 
 from __future__ import annotations
@@ -119,6 +121,34 @@ def test_a_cancel_during_the_update_cancels_it_on_the_appliance_and_reverts(ends
     assert held, "the receive waited for the appliance's update instead of cancelling it"
     assert isinstance(receive.error, DriverError) and "cancelled" in str(receive.error), receive.error
     assert len(cancel_calls(ends.src)) > calls
+    assert ends.src.state_of(lun) == before
+    assert ends.src.actions() == [] and ends.dst.staging() == [] and ends.dst.packages() == packages
+    assert ends.dst.luns(receive.target.id) == []
+    ends.src_driver.delete_volume(origin)
+
+
+def test_a_refused_cancelupdate_waits_for_the_update_and_still_reverts(ends):
+    """emulator: the appliance refuses the cancelupdate (500, injected once):
+    the cancelled receive waits for the update as the original did, and once
+    the update ends (released) reverts all the same, with an error that says
+    it was cancelled (not the refusal); nothing of it is left on either side."""
+    origin = new_lun(ends.src_driver)
+    lun = origin.provider_location
+    before, packages = ends.src.state_of(lun), ends.dst.packages()
+    owner = f"test-refused-{token()}"
+    with held_updates(ends.src):
+        receive = Receive(ends, origin, owner)
+        receive.start()
+        wait_until(lambda: sending(ends.src, lun) or not receive.is_alive(), timeout=TIMEOUT,
+                   what="the replication update to run", poll=0.05)
+        calls = len(cancel_calls(ends.src))
+        ends.src.appliance.fail_next("PUT", r"/cancelupdate$", 500)
+        transfer.stop(owner)
+        wait_until(lambda: len(cancel_calls(ends.src)) > calls, timeout=TIMEOUT, what="the cancelupdate asked")
+    receive.join(TIMEOUT)
+    transfer.release(owner)
+    assert not receive.is_alive()
+    assert isinstance(receive.error, DriverError) and "was cancelled" in str(receive.error), receive.error
     assert ends.src.state_of(lun) == before
     assert ends.src.actions() == [] and ends.dst.staging() == [] and ends.dst.packages() == packages
     assert ends.dst.luns(receive.target.id) == []

@@ -98,8 +98,12 @@ def settled(api: Appliance, action_id: str, timeout: float, wanted: bool = False
             return found
         if not asked and (not wanted or cancelled()):
             log.info("ZFSSA migration: cancelling the running update of replication action %s", action_id)
-            repl.cancel_update(api, action_id)
             asked = True
+            try:
+                repl.cancel_update(api, action_id)
+            except ApplianceError as exc:  # e.g. a release without cancelupdate: wait as the original did
+                log.warning("ZFSSA migration: could not cancel the update of replication action %s (%s); "
+                            "waiting for it to end", action_id, exc)
             continue
         if time.monotonic() > deadline:
             raise DriverError(f"replication action {action_id}: the update still runs after {timeout:g} s "
