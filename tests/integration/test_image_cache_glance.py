@@ -13,7 +13,8 @@ cloned from it still reads as the image, and is gone with that volume; the other
 image's entry stays and still gives clones. She changes the other image's
 properties in Glance: its entry goes too, and the next volume fills a new one.
 Then, straight against Glance: a service user without the admin role cannot tell
-a deleted private image from one it may not see, so it keeps the entry.
+a deleted private image from one it may not see (test_volume_images_glance.py shows
+what the cache does then).
 """
 
 from __future__ import annotations
@@ -25,7 +26,7 @@ import pytest
 
 from shoal.config import ImageConfig, KeystoneConfig
 from shoal.services.identity.keystone_tokens import KeystoneTokens
-from shoal.services.image_client import CannotTell
+from shoal.services.image_client import NotVisible
 from shoal.services.image_client.glance import GlanceImages
 from tests.fixtures.keystone import User
 
@@ -142,8 +143,9 @@ def as_service_user(keystone, user: User) -> GlanceImages:
 
 def test_only_an_admin_service_user_can_tell_an_image_is_gone(keystone, glance, tmp_path):
     """`lookup` straight against Glance: for an admin a deleted image is None; for a
-    user without the admin role (bob) alice's private image is unknowable, deleted
-    or not, while one it may see (community) is shown, and its deletion is not."""
+    user without the admin role (bob) alice's private image is NotVisible, deleted
+    or not, while one it may see (community) is shown, and NotVisible once deleted
+    (the cache takes that as gone for an entry filled from a community image)."""
     alice, bob = keystone.users["alice"], keystone.users["bob"]
     with glance.client(keystone.token(alice)) as images:
         private = upload_image(images, make_image(tmp_path, "raw", 4 * MiB, "private-one"), "raw")
@@ -153,12 +155,12 @@ def test_only_an_admin_service_user_can_tell_an_image_is_gone(keystone, glance, 
 
     assert as_admin.lookup(private["id"]).checksum == private["checksum"]
     assert as_bob.lookup(community["id"]).updated_at is not None
-    with pytest.raises(CannotTell):
+    with pytest.raises(NotVisible):
         as_bob.lookup(private["id"])
     with glance.client(keystone.token(alice)) as images:
         for made in (private, community):
             assert images.delete(f"/images/{made['id']}").status_code == 204
     assert as_admin.lookup(private["id"]) is None
     assert as_admin.lookup(community["id"]) is None
-    with pytest.raises(CannotTell):
+    with pytest.raises(NotVisible):
         as_bob.lookup(community["id"])

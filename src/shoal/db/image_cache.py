@@ -24,6 +24,9 @@ class ImageVolumeCacheEntry(Base):
     # What the entry was filled from: a change of either makes it stale.
     image_updated_at: Mapped[datetime] = mapped_column(DateTime)
     image_checksum: Mapped[str | None] = mapped_column(String(32), default=None)
+    # Seen by all (public, community): an image service that then shows it to no one has
+    # deleted it or changed it (its updated_at) -- stale either way.
+    image_visibility: Mapped[str | None] = mapped_column(String(16), default=None)
     volume_id: Mapped[str] = mapped_column(String(36), unique=True)  # the cache volume (internal project)
     size: Mapped[int] = mapped_column(Integer)  # GiB, as the limits count it
     virtual_size: Mapped[int] = mapped_column(BigInteger)  # bytes of the image, as checked when filled

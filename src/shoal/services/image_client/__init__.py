@@ -8,9 +8,9 @@ import time
 
 from shoal.config import Settings
 
-from .base import CannotTell, ImageClient, ImageInfo, LocalImage
+from .base import CannotTell, ImageClient, ImageInfo, LocalImage, NotVisible
 
-__all__ = ["CannotTell", "ImageClient", "ImageInfo", "LocalImage", "choose_backend"]
+__all__ = ["CannotTell", "ImageClient", "ImageInfo", "LocalImage", "NotVisible", "choose_backend"]
 log = logging.getLogger(__name__)
 ASK_FOR = 60.0  # seconds `auto` keeps asking a Keystone that does not answer at start-up
 

@@ -24,6 +24,11 @@ class CannotTell(Exception):
     """Whether an image is there (and as it was) is unknown for now."""
 
 
+class NotVisible(CannotTell):
+    """The image is not shown to Shoal, which does not see every image: gone, or
+    another project's (not public, not community) -- which of them is unknown."""
+
+
 @dataclass(frozen=True)
 class ImageInfo:
     """An image's record as Glance v2 shows it (the fields volumes use)."""
@@ -40,6 +45,7 @@ class ImageInfo:
     checksum: str | None
     updated_at: datetime | None  # naive UTC, as Shoal's database keeps times
     properties: dict[str, str] = field(default_factory=dict)  # the image's own (not Glance's base) properties
+    visibility: str | None = None  # public, private, shared or community
 
 
 @dataclass(frozen=True)
@@ -96,7 +102,8 @@ class ImageClient(ABC):
     def lookup(self, image_id: str) -> ImageInfo | None:
         """The image as it is now, asked without a caller (the image-volume cache's
         checks, as Shoal itself); None when it is gone. Raises CannotTell when this
-        service cannot say (unreachable, or Shoal may not see every image)."""
+        service cannot say (unreachable), NotVisible when Shoal, which may not see
+        every image, sees none of that id."""
 
     @abstractmethod
     def on_deleted(self, listener: Callable[[str], None]) -> None:

@@ -28,7 +28,8 @@ def info_of(image: models.Image) -> ImageInfo:
     return ImageInfo(id=image.id, name=image.name, status=image.status, disk_format=image.disk_format,
                      container_format=image.container_format, size=image.size, virtual_size=image.virtual_size,
                      min_disk=image.min_disk or 0, min_ram=image.min_ram or 0, checksum=image.checksum,
-                     updated_at=image.updated_at, properties={p.name: p.value for p in image.properties})
+                     updated_at=image.updated_at, properties={p.name: p.value for p in image.properties},
+                     visibility=image.visibility)
 
 
 class BuiltinImages(ImageClient):

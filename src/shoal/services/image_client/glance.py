@@ -44,7 +44,7 @@ from ..common.errors import (
     ServiceError,
     ServiceUnavailable,
 )
-from .base import CannotTell, ImageClient, ImageInfo, LocalImage
+from .base import ImageClient, ImageInfo, LocalImage, NotVisible
 
 log = logging.getLogger(__name__)
 TIMEOUT = 60.0  # seconds for one call; data transfers stream, each read within it
@@ -69,7 +69,8 @@ def info_of(record: dict[str, Any]) -> ImageInfo:
                      size=record.get("size"), virtual_size=record.get("virtual_size"),
                      min_disk=record.get("min_disk") or 0, min_ram=record.get("min_ram") or 0,
                      checksum=record.get("checksum"), updated_at=naive_utc(record.get("updated_at")),
-                     properties={k: str(v) for k, v in record.items() if k not in BASE_FIELDS and v is not None})
+                     properties={k: str(v) for k, v in record.items() if k not in BASE_FIELDS and v is not None},
+                     visibility=record.get("visibility"))
 
 
 @dataclass(frozen=True)
@@ -242,13 +243,13 @@ class GlanceImages(ImageClient):
         """As Shoal's service user. Glance shows an admin every image (its
         `context_is_admin`), so to an admin a 404 means the image is gone; to a
         service user without the admin role it may only mean the image is not
-        visible to it (another project's private image): that cannot be told."""
+        visible to it (another project's private image): NotVisible."""
         with self._calling("show the image"):
             response = self._proxy(None).get(f"/images/{image_id}")
             if response.status_code == 404:
                 if self._service_user_is_admin():
                     return None
-                raise CannotTell(f"Shoal's service user sees no image {image_id}; without the admin role it "
+                raise NotVisible(f"Shoal's service user sees no image {image_id}; without the admin role it "
                                  "cannot tell a deleted image from another project's private one")
             _raise_for(response)
             return info_of(response.json())

@@ -27,8 +27,10 @@ an entry under a clone.
   about every entry's image, as Shoal itself, and drops the entries of images
   gone or changed (Cinder finds a changed one only when it is asked for again,
   and never a deleted one). Glance answers that for every image only to an
-  admin: give Shoal's service user the admin role (as Cinder's usually has),
-  else only the images it can see are checked.
+  admin: give Shoal's service user the admin role (as Cinder's usually has);
+  without it only the images it can see are checked, and an image that was
+  public or community when its entry was filled and is now shown to no one is
+  taken as gone (or changed: its visibility).
 """
 
 from __future__ import annotations
@@ -52,7 +54,7 @@ from shoal.drivers.volume import (
 
 from ..common import core as c
 from ..common.context import RequestContext
-from ..image_client import CannotTell
+from ..image_client import CannotTell, NotVisible
 from . import rows as vr
 from .volumes import Volumes
 
@@ -235,7 +237,8 @@ class ImageVolumeCache:
                 c.insert_new(session, volume)
                 c.insert_new(session, E(backend=backend, pool=pool, image_id=source.image_id,
                                         image_updated_at=source.updated_at, image_checksum=source.checksum,
-                                        volume_id=volume.id, size=size, virtual_size=source.virtual_size))
+                                        image_visibility=source.image.visibility, volume_id=volume.id, size=size,
+                                        virtual_size=source.virtual_size))
             return volume.id
 
     def _make_room(self, backend: str, size: int, limits: Limits) -> bool:
@@ -329,17 +332,24 @@ class ImageVolumeCache:
         with self.core.db.session() as session:
             held: dict[str, list[tuple]] = defaultdict(list)
             for e in session.scalars(select(E)):
-                held[e.image_id].append((e.backend, e.pool, e.volume_id, e.image_updated_at, e.image_checksum))
+                held[e.image_id].append((e.backend, e.pool, e.volume_id, e.image_updated_at, e.image_checksum,
+                                         e.image_visibility))
         for image_id, entries in held.items():
+            unseen = False  # shown to no one, though it was to all: deleted, or changed
             try:
                 image = self.lookup(image_id)
+            except NotVisible as exc:
+                image, unseen = None, True
+                log.debug("image %s: %s", image_id, exc)
             except CannotTell as exc:
                 log.debug("image %s: cache entries kept: %s", image_id, exc)
                 continue
             except Exception as exc:  # noqa: BLE001 - the image service is down: the next sweep asks again
                 log.warning("image %s: could not check its cache entries: %s", image_id, exc)
                 continue
-            for backend, pool, volume_id, updated_at, checksum in entries:
+            for backend, pool, volume_id, updated_at, checksum, visibility in entries:
+                if unseen and visibility not in ("public", "community"):
+                    continue  # may be another project's image, there as it was
                 if image is not None and (image.updated_at, image.checksum) == (updated_at, checksum):
                     continue
                 lock = self.core.tasks.try_key_lock(entry_key(backend, pool, image_id))
