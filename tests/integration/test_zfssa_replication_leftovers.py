@@ -96,35 +96,53 @@ class Receive(threading.Thread):
                 self.error = exc
 
 
+class HeldMove:
+    """A receive of a new LUN of the first appliance whose update the emulator
+    holds (`sending`): `start()` within held_updates, then cancel it with
+    `transfer.stop(owner)`; `reverted()` checks that nothing of it is left."""
+
+    def __init__(self, ends):
+        self.ends = ends
+        self.origin = new_lun(ends.src_driver)
+        self.lun = self.origin.provider_location
+        self.before, self.packages = ends.src.state_of(self.lun), ends.dst.packages()
+        self.owner = f"test-held-{token()}"
+        self.receive = Receive(ends, self.origin, self.owner)
+
+    def start(self) -> int:
+        """Returns how many cancelupdate calls the first emulator had had once the update runs."""
+        self.receive.start()
+        wait_until(lambda: sending(self.ends.src, self.lun) or not self.receive.is_alive(), timeout=TIMEOUT,
+                   what="the replication update to run", poll=0.05)
+        assert self.receive.is_alive(), self.receive.error
+        return len(cancel_calls(self.ends.src))
+
+    def reverted(self) -> None:
+        self.receive.join(TIMEOUT)
+        transfer.release(self.owner)
+        error, ends = self.receive.error, self.ends
+        assert isinstance(error, DriverError) and "was cancelled" in str(error), error
+        assert ends.src.state_of(self.lun) == self.before
+        assert ends.src.actions() == [] and ends.dst.staging() == [] and ends.dst.packages() == self.packages
+        assert ends.dst.luns(self.receive.target.id) == []
+        ends.src_driver.delete_volume(self.origin)
+
+
 def test_a_cancel_during_the_update_cancels_it_on_the_appliance_and_reverts(ends):
     """emulator: while the first emulator holds the update (`sending`), the
     receive's flow is cancelled: the receive ends without the update ending,
     with an error that says it was cancelled, having asked the appliance to
     cancel the update; the source LUN is as it was (flag, snapshots), and
     neither appliance keeps an action, package, staging project or LUN of it."""
-    origin = new_lun(ends.src_driver)
-    lun = origin.provider_location
-    before, packages = ends.src.state_of(lun), ends.dst.packages()
-    owner = f"test-cancel-{token()}"
+    move = HeldMove(ends)
     with held_updates(ends.src):
-        receive = Receive(ends, origin, owner)
-        receive.start()
-        wait_until(lambda: sending(ends.src, lun) or not receive.is_alive(), timeout=TIMEOUT,
-                   what="the replication update to run", poll=0.05)
-        assert receive.is_alive(), receive.error
-        calls = len(cancel_calls(ends.src))
-        transfer.stop(owner)
-        receive.join(TIMEOUT)
-        held = not receive.is_alive()  # looked at while the emulator still holds the update
-    transfer.release(owner)
-    receive.join(TIMEOUT)
+        calls = move.start()
+        transfer.stop(move.owner)
+        move.receive.join(TIMEOUT)
+        held = not move.receive.is_alive()  # looked at while the emulator still holds the update
     assert held, "the receive waited for the appliance's update instead of cancelling it"
-    assert isinstance(receive.error, DriverError) and "cancelled" in str(receive.error), receive.error
     assert len(cancel_calls(ends.src)) > calls
-    assert ends.src.state_of(lun) == before
-    assert ends.src.actions() == [] and ends.dst.staging() == [] and ends.dst.packages() == packages
-    assert ends.dst.luns(receive.target.id) == []
-    ends.src_driver.delete_volume(origin)
+    move.reverted()
 
 
 def test_a_refused_cancelupdate_waits_for_the_update_and_still_reverts(ends):
@@ -132,27 +150,13 @@ def test_a_refused_cancelupdate_waits_for_the_update_and_still_reverts(ends):
     the cancelled receive waits for the update as the original did, and once
     the update ends (released) reverts all the same, with an error that says
     it was cancelled (not the refusal); nothing of it is left on either side."""
-    origin = new_lun(ends.src_driver)
-    lun = origin.provider_location
-    before, packages = ends.src.state_of(lun), ends.dst.packages()
-    owner = f"test-refused-{token()}"
+    move = HeldMove(ends)
     with held_updates(ends.src):
-        receive = Receive(ends, origin, owner)
-        receive.start()
-        wait_until(lambda: sending(ends.src, lun) or not receive.is_alive(), timeout=TIMEOUT,
-                   what="the replication update to run", poll=0.05)
-        calls = len(cancel_calls(ends.src))
+        calls = move.start()
         ends.src.appliance.fail_next("PUT", r"/cancelupdate$", 500)
-        transfer.stop(owner)
+        transfer.stop(move.owner)
         wait_until(lambda: len(cancel_calls(ends.src)) > calls, timeout=TIMEOUT, what="the cancelupdate asked")
-    receive.join(TIMEOUT)
-    transfer.release(owner)
-    assert not receive.is_alive()
-    assert isinstance(receive.error, DriverError) and "was cancelled" in str(receive.error), receive.error
-    assert ends.src.state_of(lun) == before
-    assert ends.src.actions() == [] and ends.dst.staging() == [] and ends.dst.packages() == packages
-    assert ends.dst.luns(receive.target.id) == []
-    ends.src_driver.delete_volume(origin)
+    move.reverted()
 
 
 def leave_action(ends, origin: VolumeRef, update: bool = True, sever_into: str | None = None) -> str:
