@@ -17,30 +17,13 @@ from typing import Callable
 
 from shoal.exports.nfs.base import NfsExport
 from shoal.drivers.base import AccessRule, DriverError, InvalidRequest, ShareDriver, ShareRef, ShareResult
-from shoal.hosts import CommandError
-from shoal.hosts.transfer import transfer
 
-from . import commands as cmd
+from . import resumable
 from .zfs import ZfsError, ZfsNotFound
 
 REPLICATION_TYPE = "readable"
 TAG_PREFIX = "repl-"  # every replication snapshot's name starts so; user snapshots never do
 GiB = 1024**3
-
-
-def send_stream(source_host, snapshot: str, since: str | None, target_host, target: str,
-                progress: Callable[[int], None] | None = None, what: str = "zfs send",
-                intermediates: bool = False) -> int:
-    """`zfs send [-i|-I since] snapshot | zfs receive [-F] target`, joined by Shoal
-    between the two hosts (hosts.transfer: counted, stoppable by its flow);
-    an incremental overwrites what changed on the target since `since`, and
-    with `intermediates` brings every snapshot taken in between along.
-    Returns the bytes sent. (Share replicas and migrations, volume migrations.)"""
-    try:
-        return transfer(source_host, cmd.send(snapshot, since, intermediates), target_host,
-                        cmd.receive(target, force=since is not None), progress=progress).bytes
-    except CommandError as exc:
-        raise DriverError(f"{what} failed: {exc}") from None
 
 
 def read_only(rules: list[AccessRule]) -> list[AccessRule]:
@@ -138,8 +121,8 @@ class ZfsReplication:
         `since`, the last snapshot both hold (whatever changed on the replica
         since then is discarded: `receive -F`). The replica ends read-only at
         the ZFS level with the active's size. Repeatable: a replica already at
-        `tag` is left alone; a half-received full copy is removed and sent again
-        (zfs-fuse has no resumable receive). `rules`: the replica is exported
+        `tag` is left alone; a cut stream is resumed where ZFS has resume tokens,
+        else sent again (resumable.py). `rules`: the replica is exported
         (read-only) with them, and stays so. Returns the bytes sent."""
         return self._carry(replica, self._same_domain(source), active, tag, since, progress, rules)
 
@@ -168,7 +151,7 @@ class ZfsReplication:
             next((name for name in reversed(held) if name in on_source), None)
         if base is None:
             existed = self.zfs.exists(target)
-            if existed:
+            if existed and not resumable.partial_copy(self.zfs, target):
                 mountpoint = self._forget_mountpoint(target)
                 if rules is not None:  # the NFS server holds it open
                     self.nfs.remove(NfsExport(replica.id, mountpoint, target))
@@ -202,7 +185,7 @@ class ZfsReplication:
         if tag in held:
             self._settle_replica(target, replica)
             return 0
-        if since is None and self.zfs.exists(target):
+        if since is None and self.zfs.exists(target) and not resumable.partial_copy(self.zfs, target):
             self._forget_mountpoint(target)
             self.zfs.destroy(target, recursive=True)
         elif since is not None and since not in held:
@@ -217,10 +200,12 @@ class ZfsReplication:
         try:
             if rollback:  # with nothing open in it (zfs-fuse: see ZfsShareDriver.revert_to_snapshot)
                 self.zfs.remount(target)
+                if resumable.pending(self.zfs, target):  # a cut stream past `since`: it goes too
+                    resumable.abort(self.zfs, target)
                 self.zfs.rollback(f"{target}@{since}", destroy_later=True)
-            moved = send_stream(source.host, snap, f"{source.dataset_name(active)}@{since}" if since else None,
-                                self.host, target, progress, what=f"replication of {snap} to {self.backend_name}",
-                                intermediates=intermediates)
+            moved = resumable.send_stream(
+                source.zfs, snap, f"{source.dataset_name(active)}@{since}" if since else None, self.zfs, target,
+                progress, what=f"replication of {snap} to {self.backend_name}", intermediates=intermediates)
             if suspend:
                 self.zfs.remount(target)
         finally:
@@ -233,7 +218,9 @@ class ZfsReplication:
         """Read-only with the share's size. An incremental receive changes neither,
         so they are read once and only what differs is set (zfs-fuse sets one
         property per command, ~30-60 ms each, on every sync); a `new` copy (a
-        full receive) has neither yet."""
+        full receive) has neither yet. (zfs-fuse reads readonly as `off`,
+        source `temporary`, even while it refuses writes: there it is set on
+        every sync, and only refquota is spared.)"""
         current = {} if new else self.zfs.get(target, ["readonly", "refquota"])
         changed = {}
         if current.get("readonly") != "on":
