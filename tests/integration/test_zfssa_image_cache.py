@@ -286,6 +286,28 @@ def test_nfs_volumes_from_an_image_are_copies_of_the_appliances_cache_file(api, 
     assert not {n for n in volume_files(server) if n.startswith("volume-")}
 
 
+def test_nfs_two_volumes_asked_for_at_once_fill_the_cache_once(api, tmp_path):
+    """emulator: two NFS volumes from one image asked for at once (the cache's
+    lock): one fill of <cache dir>/volume-<image>, both WebDAV copies of it
+    (origin names it, numclones 2), both read as the image over NFS; the file
+    goes with the last of them."""
+    server = api.server
+    image, source = an_image(api, tmp_path, "zn-at-once")
+    cache_path = f"{server.nfs['cache_directory']}/volume-{image['id']}"
+    before = converts(api)
+    asked = [api.create_volume(1, imageRef=image["id"], volume_type=api.types[NFS]["id"], wait=None)
+             for _ in range(2)]
+    volumes = [api.wait_volume(v["id"], "available", timeout=300) for v in asked]
+    assert converts(api) - before == 1  # one fill for both
+    assert cache_files(server)[f"volume-{image['id']}"]["numclones"] == "2"
+    for volume in volumes:
+        assert server.dav.properties(f"volume-{volume['id']}")["origin"] == cache_path
+        reads_as(api, NFS, volume, source)
+    for volume in volumes:
+        api.delete_volume(volume["id"])
+    assert not cache_files(server)
+
+
 def test_nfs_a_refused_copy_falls_back_and_leaves_nothing(api, zfssa_appliance, tmp_path):
     """emulator: the appliance's WebDAV refuses the COPY out of the cache; the
     volume is made and filled by Shoal's copy instead, reads as the image, and
