@@ -221,6 +221,50 @@ def test_a_second_volume_of_a_glance_image_is_a_clone_of_the_cache_entry(gl_shoa
         api.delete_volume(volume["id"])
 
 
+def test_without_the_admin_role_only_entries_of_images_all_could_see_go_when_deleted(gl_shoal, glance, tmp_path):
+    """This Shoal's service user holds only `service`: Glance shows it public and
+    community images, not alice's private ones. An entry whose image was community
+    when filled goes once Glance shows the image to no one; a private image's entry
+    cannot be told from another project's and stays, though the image is gone."""
+    alice, admin = gl_shoal.keystone.users["alice"], gl_shoal.keystone.admin
+    api, admin_api = volume_api(gl_shoal, alice), volume_api(gl_shoal, admin)
+
+    def cache_of(image: dict) -> list[dict]:
+        listed = admin_api.client.get("/volumes/detail", params={"all_tenants": 1}).json()["volumes"]
+        return [v for v in listed if v["name"] == f"image-{image['id']}"]
+
+    def image_of(name: str, visibility: str) -> dict:
+        with glance.client(gl_shoal.keystone.token(alice)) as images:
+            return upload_image(images, make_image(tmp_path, "raw", 64 * MiB, f"{name}-{uuid.uuid4().hex[:4]}"), "raw",
+                                visibility=visibility)
+
+    def cached_volume(image: dict) -> dict:
+        volume = api.wait_volume(api.create_volume(1, imageRef=image["id"], wait=None)["id"], "available",
+                                 timeout=TIMEOUT)
+        assert len(cache_of(image)) == 1
+        return volume
+
+    def delete(image: dict) -> None:
+        with glance.client(gl_shoal.keystone.token(alice)) as images:
+            assert images.delete(f"/images/{image['id']}").status_code == 204
+
+    private, community = image_of("private", "private"), image_of("community", "community")
+    made = [cached_volume(private), cached_volume(community)]
+    delete(private)
+    delete(community)
+    wait_until(lambda: not cache_of(community), timeout=120, what="the community image's entry gone")
+    # A sweep that surely asked after private's deletion: it lists an entry made after it.
+    marker = image_of("marker", "community")
+    made.append(cached_volume(marker))
+    delete(marker)
+    wait_until(lambda: not cache_of(marker), timeout=120, what="the marker image's entry gone")
+    (kept,) = cache_of(private)
+    assert kept["status"] == "available"
+    for volume in made:
+        api.delete_volume(volume["id"])
+    admin_api.delete_volume(kept["id"], cascade="true")  # with its snapshot; its entry goes with it
+
+
 def test_an_upload_goes_to_the_glance_store_its_volume_type_names(gl_shoal, glance):
     """Cinder's volume-type extra spec `image_service:store_id`: the volume's data goes to
     that store of Glance (X-Image-Meta-Store), not Glance's default one. A store Glance
