@@ -11,7 +11,11 @@ crashed, the connection lost), the target keeps what it received and shows a
 Without tokens (zfs-fuse) a cut receive leaves nothing behind: ZFS discards
 it, and the next attempt sends everything again. The callers remove a whole
 copy before a full stream; a partial one with a token they leave for the
-resume (`pending`).
+resume (`partial_copy`).
+
+On zfs-fuse the daemon writes and reads the streams itself: killing the
+`zfs send` client does not cut a stream, only the end of the process joining
+the two (a crash of Shoal) does.
 
 The streams are hosts.transfer's: two processes joined by Shoal, counted for
 progress, stopped by their flow's cancel.
@@ -51,6 +55,17 @@ def pending(target: Zfs, dataset: str) -> str | None:
     except ZfsNotFound:
         return None
     return None if value in ("", "-") else value
+
+
+def partial_copy(target: Zfs, dataset: str) -> bool:
+    """`dataset` is what a cut full stream left to resume (a token, no snapshot
+    yet): a caller about to send a full copy keeps it instead of removing it."""
+    if pending(target, dataset) is None:
+        return False
+    try:
+        return not target.snapshots(dataset)
+    except ZfsNotFound:
+        return False
 
 
 def abort(target: Zfs, dataset: str) -> None:

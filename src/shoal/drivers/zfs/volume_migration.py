@@ -3,12 +3,14 @@
 Driver-assisted between ZFS backends or pools (receive_volume): the volume's
 snapshots, then a migration point `migrate-<new id>` taken on the source, go
 to the new dataset as one full stream and a chain of incrementals -- the copy
-of share replicas and migrations (replication.send_stream: two processes
+of share replicas and migrations (resumable.send_stream: two processes
 joined by Shoal, counted, stopped by their flow's cancel, dying with Shoal).
 Sparse: ZFS sends only the blocks written. Only the snapshots the caller names
 travel (no internal `clone-` or hidden ones); the migration point goes on both
-sides once received. A receive is never resumed (zfs-fuse has no resume
-tokens): a repeat starts again from a clean slate.
+sides once received. A repeat after a cut stream resumes it where ZFS has
+resume tokens (kernel OpenZFS: the point and what was received stay, the
+streams already whole are skipped); elsewhere it starts again from a clean
+slate.
 
 After the copy, the migrated data takes the original volume's name
 (`<root>/<volume_prefix><id>`), so a dataset never carries the id of a volume
@@ -27,7 +29,7 @@ from shoal.drivers.volume import (
     VolumeSnapshotRef,
 )
 
-from .replication import send_stream
+from . import resumable
 from .volume_layout import GiB, backend_errors
 from .zfs import ZfsError, ZfsNotFound
 
@@ -52,12 +54,15 @@ class MigrationMixin:
         assert isinstance(source, MigrationMixin)
         target = self._new_name(volume)
         dataset = source.dataset_name(origin)
-        source.release_sent(origin)  # an earlier attempt's point
-        self._clear(target)  # and what it received
-        chain = source._send_chain(dataset, snapshots)
         point = f"{POINT_PREFIX}{volume.id}"
-        source.zfs.snapshot(f"{dataset}@{point}")
-        chain.append(point)
+        # a cut stream to resume needs the point it was cut on, and what came before
+        resuming = resumable.pending(self.zfs, target) is not None and source.zfs.exists(f"{dataset}@{point}")
+        if not resuming:
+            source.release_sent(origin)  # an earlier attempt's point
+            self._clear(target)  # and what it received
+            source.zfs.snapshot(f"{dataset}@{point}")
+        chain = [*source._send_chain(dataset, snapshots), point]
+        whole = {row["name"].split("@", 1)[1] for row in self.zfs.snapshots(target)} if resuming else set()
         total = max(1, source._stream_estimate(dataset, point))
         sent = 0
 
@@ -67,9 +72,10 @@ class MigrationMixin:
 
         since = None
         for tag in chain:
-            sent += send_stream(source.host, f"{dataset}@{tag}", f"{dataset}@{since}" if since else None,
-                                self.host, target, counted,
-                                what=f"migration of volume {origin.id} to {self.backend_name}")
+            if tag not in whole:
+                sent += resumable.send_stream(source.zfs, f"{dataset}@{tag}", f"{dataset}@{since}" if since else None,
+                                              self.zfs, target, counted,
+                                              what=f"migration of volume {origin.id} to {self.backend_name}")
             since = tag
         self.zfs.destroy(f"{target}@{point}")
         source.zfs.destroy(f"{dataset}@{point}")
