@@ -476,7 +476,7 @@ class ZfssaIscsiVolumeDriver(LunMigrationMixin, VolumeDriver):
         are reported."""
         try:
             self.sweep_migrations()
-        except ApplianceError as exc:
+        except DriverError as exc:
             log.error("backend %s: cannot look for what interrupted migrations left: %s", self.backend_name, exc)
         try:
             names = {lun.get("name") for lun in self.api.luns(*self._where)}

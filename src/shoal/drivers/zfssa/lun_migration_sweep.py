@@ -42,6 +42,8 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import TYPE_CHECKING
 
+from shoal.drivers.base import DriverError
+
 from . import lun_migration_flow as flow
 from . import naming
 from . import replication_api as repl
@@ -158,7 +160,7 @@ def _sweep_actions(driver: LunMigrationMixin, here: str) -> list[str]:
                 gone.append(f"replication action {action['id']} of {lun}")
             except ApplianceNotFound:
                 gone.append(f"replication action {action['id']} of {lun}")
-            except ApplianceError as exc:
+            except DriverError as exc:  # the appliance's refusal, or an update that would not end
                 log.error("backend %s: cannot remove replication action %s of %s that no migration owns: %s",
                           driver.backend_name, action["id"], lun, exc)
     return gone
