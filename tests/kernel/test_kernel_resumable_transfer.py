@@ -10,7 +10,9 @@ its files). An `-I` stream cut in its first snapshot resumes that one and sends
 the others after it. A token that no longer leads anywhere (its snapshot is
 gone from the source) is dropped with `zfs receive -A` and the stream starts
 over. And through the share driver: a replica's first copy (`replicate`)
-cut partway is resumed by the next `replicate`, not removed and sent again.
+cut partway is resumed by the next `replicate`, not removed and sent again;
+and a volume migration (zvols) cut in its second stream resumes that stream
+without sending the first again.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ import uuid
 import pytest
 
 from shoal.drivers.base import DriverError, ShareRef
+from shoal.drivers.volume import VolumeRef, VolumeSnapshotRef
 from shoal.drivers.zfs import resumable
 from shoal.drivers.zfs.zfs import Zfs
 from shoal.hosts import transfer as transfer_module
@@ -27,7 +30,7 @@ from shoal.hosts.transfer import owned_by
 from shoal.services.common.backends import build_drivers
 
 from .conftest import lane_settings
-from .lane_tools import MiB, new_id
+from .lane_tools import MiB, new_id, wait_until
 
 pytestmark = pytest.mark.kernel
 
@@ -187,3 +190,43 @@ def test_a_replica_copy_cut_partway_is_resumed(kernel_host, lane_root, producers
         shares.delete_share(active)
     finally:
         shares.host.close()
+
+
+def zvol_sum(host, dataset: str, mib: int) -> str:
+    return host.run("sh", "-c", f"dd if=/dev/zvol/{dataset} bs=1M count={mib} status=none | sha256sum",
+                    timeout=600).stdout.split()[0]
+
+
+def test_a_volume_migration_cut_partway_is_resumed(lane_backend_exportfs, kernel_host, producers):
+    b, host = lane_backend_exportfs, kernel_host
+    volumes = b.volumes
+    vol = VolumeRef(new_id(b.root, "vol"), b.pool, 1)
+    volumes.create_volume(vol)
+    origin = volumes.dataset_name(vol)
+    wait_until(lambda: host.run("test", "-b", f"/dev/zvol/{origin}", check=False).returncode == 0,
+               what=f"/dev/zvol/{origin}")
+    host.run("dd", "if=/dev/urandom", f"of=/dev/zvol/{origin}", "bs=1M", "count=32", "conv=fsync", "status=none")
+    snap = VolumeSnapshotRef(new_id(b.root, "snap"), vol)
+    tag = volumes.create_snapshot(snap).provider_location.split("@", 1)[1]
+    host.run("dd", "if=/dev/urandom", f"of=/dev/zvol/{origin}", "bs=1M", "seek=32", "count=224", "conv=fsync",
+             "status=none", timeout=600)
+    moved = VolumeRef(new_id(b.root, "moved"), b.pool, 1)
+    target = volumes._new_name(moved)
+
+    # cut at half of the estimate: inside the second stream (the migration point's, 224 MiB after 32)
+    owner = f"cut-{uuid.uuid4().hex[:8]}"
+    cut = Cut(owner, 50)  # receive_volume reports percentages
+    with owned_by(owner), pytest.raises(DriverError):
+        volumes.receive_volume(moved, volumes, vol, [snap], progress=cut)
+    assert cut.killed_at is not None
+    assert resumable.pending(volumes.zfs, target) and snapshots(volumes.zfs, target) == [tag]
+
+    before = len(producers)
+    result = volumes.receive_volume(moved, volumes, vol, [snap])
+    assert [p[:3] for p in producers[before:]] == [["zfs", "send", "-t"]]  # the snapshot's stream is not sent again
+    assert result.provider_location == target
+    assert snapshots(volumes.zfs, target) == [tag]  # the migration point went on both sides
+    assert not [s for s in snapshots(volumes.zfs, origin) if s.startswith("migrate-")]
+    wait_until(lambda: host.run("test", "-b", f"/dev/zvol/{target}", check=False).returncode == 0,
+               what=f"/dev/zvol/{target}")
+    assert zvol_sum(host, target, 256) == zvol_sum(host, origin, 256)
