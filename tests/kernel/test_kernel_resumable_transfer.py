@@ -11,8 +11,9 @@ the others after it. A token that no longer leads anywhere (its snapshot is
 gone from the source) is dropped with `zfs receive -A` and the stream starts
 over. And through the share driver: a replica's first copy (`replicate`)
 cut partway is resumed by the next `replicate`, not removed and sent again;
-and a volume migration (zvols) cut in its second stream resumes that stream
-without sending the first again.
+a volume migration (zvols) cut in its second stream resumes that stream
+without sending the first again; and a stream cut by a crash of Shoal
+(SIGKILL of the process running it) resumes too.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ import uuid
 
 import pytest
 
+from shoal.config import HostConfig
 from shoal.drivers.base import DriverError, ShareRef
 from shoal.drivers.volume import VolumeRef, VolumeSnapshotRef
 from shoal.drivers.zfs import resumable
@@ -28,6 +30,7 @@ from shoal.drivers.zfs.zfs import Zfs
 from shoal.hosts import transfer as transfer_module
 from shoal.hosts.transfer import owned_by
 from shoal.services.common.backends import build_drivers
+from tests.fixtures.crashing_transfer import crash_partway
 
 from .conftest import lane_settings
 from .lane_tools import MiB, new_id, wait_until
@@ -230,3 +233,25 @@ def test_a_volume_migration_cut_partway_is_resumed(lane_backend_exportfs, kernel
     wait_until(lambda: host.run("test", "-b", f"/dev/zvol/{target}", check=False).returncode == 0,
                what=f"/dev/zvol/{target}")
     assert zvol_sum(host, target, 256) == zvol_sum(host, origin, 256)
+
+
+def test_a_transfer_cut_by_a_crash_of_shoal_resumes(kernel_host, lane_root, producers):
+    """Shoal killed (SIGKILL) mid-stream: its SSH connection drops, the guest's
+    receive sees the stream end and keeps what it had; the next Shoal resumes."""
+    host, zfs = kernel_host, Zfs(kernel_host.ssh)
+    src, dst = f"{lane_root}/src", f"{lane_root}/dst"
+    zfs.create(src)
+    fill(host, f"/{src}/data", 192)
+    zfs.snapshot(f"{src}@s1")
+    whole = int(zfs.get(f"{src}@s1", ["referenced"])["referenced"])
+    config = HostConfig(type="ssh", address=host.address, port=host.port, user=host.user, key_file=host.key_file)
+
+    crash_partway(config, f"{src}@s1", dst, 64 * MiB)
+    wait_until(lambda: resumable.pending(zfs, dst), timeout=120, what="the receive to keep its partial state")
+    assert resumable.partial_copy(zfs, dst)
+
+    rest = resumable.send_stream(zfs, f"{src}@s1", None, zfs, dst)
+    assert [p[:3] for p in producers] == [["zfs", "send", "-t"]]
+    assert 0 < rest < whole - 32 * MiB, f"resumed {rest} bytes of {whole}"
+    assert snapshots(zfs, dst) == ["s1"]
+    assert sums(host, dst, ["data"]) == sums(host, src, ["data"])
