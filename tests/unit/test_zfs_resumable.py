@@ -73,6 +73,8 @@ def streams(monkeypatch):
 
     def transfer(source_host, producer, target_host, consumer, progress=None):
         seen.append((list(producer), list(consumer)))
+        if progress is not None:
+            progress(10)
         return TransferResult(10, 0.0)
 
     monkeypatch.setattr(resumable, "transfer", transfer)
@@ -101,8 +103,11 @@ def test_a_token_for_the_snapshot_wanted_is_resumed(streams):
 
 def test_an_intermediate_resumed_then_the_rest_of_the_stream(streams):
     host = Host(token="1-abc")
-    moved = resumable.send_stream(zfs(host), "p/src@s3", "p/src@s1", zfs(host), "p/dst", intermediates=True)
-    assert moved == 20
+    reported = []
+    moved = resumable.send_stream(zfs(host), "p/src@s3", "p/src@s1", zfs(host), "p/dst", reported.append,
+                                  intermediates=True)
+    assert moved == 20  # this call's bytes; its progress goes on from what the cut attempt had sent
+    assert reported == [0x2617c80 + 10, 0x2617c80 + 20]
     assert streams == [(["zfs", "send", "-t", "1-abc"], ["zfs", "receive", "-s", "-F", "p/dst"]),
                        (["zfs", "send", "-I", "p/src@s2", "p/src@s3"], ["zfs", "receive", "-s", "-F", "p/dst"])]
 

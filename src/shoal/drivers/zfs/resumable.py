@@ -38,6 +38,7 @@ log = logging.getLogger("shoal.drivers.zfs")
 
 TOKEN = "receive_resume_token"
 _TONAME = re.compile(r"^\s*toname\s*=\s*(\S+)\s*$", re.MULTILINE)
+_BYTES = re.compile(r"^\s*bytes\s*=\s*(0x[0-9a-fA-F]+|\d+)\s*$", re.MULTILINE)
 
 
 def _resumes(zfs: Zfs) -> bool:
@@ -86,15 +87,17 @@ def abort(target: Zfs, dataset: str) -> None:
     raise DriverError(f"could not drop the partial receive on {dataset}: {failure}") from None
 
 
-def _token_leads_to(source: Zfs, token: str) -> str | None:
-    """The snapshot a token resumes (`zfs send -nv -t`), if the source can still send it."""
+def _token_leads_to(source: Zfs, token: str) -> tuple[str | None, int]:
+    """The snapshot a token resumes (`zfs send -nv -t`), if the source can still
+    send it, and how many bytes of its stream the target holds already."""
     try:
         result = source.host.run(["zfs", "send", "-nv", "-t", token])
     except CommandError as exc:
         log.info("resume token no longer usable on %s: %s", source.host.name, exc.stderr.strip())
-        return None
-    found = _TONAME.search(result.stdout + "\n" + result.stderr)
-    return found.group(1) if found else None
+        return None, 0
+    text = result.stdout + "\n" + result.stderr
+    name, done = _TONAME.search(text), _BYTES.search(text)
+    return (name.group(1) if name else None), (int(done.group(1), 0) if done else 0)
 
 
 def _on_the_way(source: Zfs, resumed: str, snapshot: str, since: str | None, intermediates: bool) -> bool:
@@ -119,25 +122,31 @@ def send_stream(source: Zfs, snapshot: str, since: str | None, target: Zfs, data
     two Zfs hosts, resuming a transfer to `dataset` that was cut before. An
     incremental overwrites what changed on the target since `since` (`-F`);
     with `intermediates` every snapshot in between comes along. Returns the
-    bytes sent by this call. (Share replicas and migrations, volume migrations.)"""
+    bytes sent by this call; `progress` counts from where a resumed stream
+    stood, so a caller's progress goes on from the cut attempt's. (Share
+    replicas and migrations, volume migrations.)"""
     resumable = _resumes(source) and _resumes(target)
     moved = 0
     token = pending(target, dataset)
     if token is not None:
-        resumed = _token_leads_to(source, token) if resumable else None
+        resumed, held = _token_leads_to(source, token) if resumable else (None, 0)
         if resumed and _on_the_way(source, resumed, snapshot, since, intermediates):
-            log.info("%s: resuming the cut stream of %s into %s", what, resumed, dataset)
+            log.info("%s: resuming the cut stream of %s into %s after %d bytes", what, resumed, dataset, held)
             moved = _run(source, ["zfs", "send", "-t", token], target, _receive(dataset, True, resumable),
-                         progress, what)
+                         _from(held, progress), what)
             if resumed == snapshot:
                 return moved
             since = resumed  # the rest of the -I stream, from the snapshot just completed
-            progress = None if progress is None else (lambda sent, done=moved, report=progress: report(done + sent))
+            progress = _from(held + moved, progress)
         else:
             log.info("%s: dropping a partial receive on %s that does not lead to %s", what, dataset, snapshot)
             abort(target, dataset)
     return moved + _run(source, cmd.send(snapshot, since, intermediates), target,
                         _receive(dataset, since is not None, resumable), progress, what)
+
+
+def _from(offset: int, progress: Callable[[int], None] | None) -> Callable[[int], None] | None:
+    return None if progress is None else (lambda sent: progress(offset + sent))
 
 
 def _receive(dataset: str, force: bool, resumable: bool) -> list[str]:
