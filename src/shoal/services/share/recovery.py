@@ -74,22 +74,25 @@ class Recovery:
         for share_id in syncing:
             self.access.schedule_sync(share_id)
 
-    def ensure_exports(self, backend: str | None = None) -> None:
+    def ensure_exports(self, backend: str | None = None, lost_only: bool = False) -> None:
         """Export every steady share again with the rules that should hold, per
         backend in one pass of its driver. A share that cannot be goes to `error`
         with the reason (EXPORT_LOST), and comes back to `available` on the first
         pass that exports it again. A backend whose file systems were mounted anew
         (exports_stale) has every export made anew, the exporters' too, and is
-        told so only after all of them (a crash before: the next pass does it again)."""
+        told so only after all of them (a crash before: the next pass does it again).
+        `lost_only`: only the shares whose export was lost, as they are (the
+        periodic retry; mounting anew is the daemon watch's pass)."""
         metrics.recovery_run("share")
-        stale = self._stale(backend)
+        stale = set() if lost_only else self._stale(backend)
         broken: set[str] = set()
         per_backend: dict[str, list] = {}
         lost_before: set[str] = set()
         with self.core.db.session() as session:
             steady = models.Share.status.in_(("available", "extending", "shrinking", "reverting"))
             lost = (models.Share.status == "error") & models.Share.status_reason.startswith(EXPORT_LOST)
-            query = select(models.Share).where(steady | lost, models.Share.provider_location.is_not(None))
+            query = select(models.Share).where(lost if lost_only else steady | lost,
+                                               models.Share.provider_location.is_not(None))
             if backend:
                 query = query.where(models.Share.backend == backend)
             shares = list(session.scalars(query).unique())
@@ -119,6 +122,8 @@ class Recovery:
             for share_id in back:
                 log.info("share %s is exported again", share_id)
                 self.core.settle(models.Share, share_id, "error", {"status": "available", "status_reason": None})
+        if lost_only:
+            return
         for ensure in self.exporters:
             try:
                 ensure(backend, stale)
@@ -157,8 +162,11 @@ class Recovery:
                              daemon=True).start()
 
     def check_once(self) -> None:
-        """Deep: each backend's export server serving (daemon, ports, rpcbind)."""
+        """Deep: each backend's export server serving (daemon, ports, rpcbind); and
+        one more try for shares whose export was lost (a pass that raced the
+        file systems' coming back, say), so none waits for the next daemon event."""
         self._check(lambda driver: driver.exports_healthy(), "not serving")
+        self._retry_lost()
         for other in self._others:
             other.check_once()
 
@@ -168,6 +176,18 @@ class Recovery:
         for other in self._others:
             if hasattr(other, "check_alive"):  # the replicas' sync has only the periodic part
                 other.check_alive()
+
+    def _retry_lost(self) -> None:
+        with self.core.db.session() as session:
+            any_lost = session.scalar(select(models.Share.id).where(
+                models.Share.status == "error", models.Share.status_reason.startswith(EXPORT_LOST)).limit(1))
+        if any_lost is None:
+            return
+        with self._repairing:
+            try:
+                self.ensure_exports(lost_only=True)
+            except Exception:
+                log.exception("exporting the shares whose export was lost failed")
 
     def _check(self, ok, what: str) -> None:
         with self._repairing:  # the watch and the periodic check never repair at once
