@@ -81,7 +81,9 @@ class VolumeRecovery:
         """Export every attached volume again, per backend in one pass of its driver;
         a volume that cannot be is named in the log and in a user message."""
         metrics.recovery_run("volume")
-        per_backend: dict[str, list] = {}
+        # Every backend asked is passed, with no volume too: its driver settles what
+        # the pass is for (a remount, say) either way.
+        per_backend: dict[str, list] = {name: [] for name in self.core.volume_drivers if backend in (None, name)}
         with self.core.db.session() as session:
             query = select(models.Volume).where(models.Volume.provider_location.is_not(None))
             if backend:
