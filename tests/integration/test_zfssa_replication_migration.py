@@ -271,6 +271,26 @@ def test_retype_on_demand_moves_by_replication(pair, api):
     assert read_back(api, vid) == (data, 1024 * MiB)
 
 
+def test_a_retype_that_changes_the_block_size_is_the_generic_copy(pair, api):
+    """emulator: a LUN's block size is fixed when it is made, so a retype onto
+    zdst with another zfssa:volblocksize cannot go by replication (§3.8's
+    preconditions): it is copied the generic way (no sendupdate), and arrives
+    with its data and the new block size."""
+    vid, data = written(api)
+    before = pair.src.api.lun(pair.src.pool, pair.src.project, f"volume-{vid}")["volblocksize"]
+    wanted = "32k" if str(before).lower() not in ("32k", "32768") else "64k"
+    vtype = api.create_type(f"zdst-{token()}", {"volume_backend_name": DST, "zfssa:volblocksize": wanted})
+    updates = sent_updates(pair.src)
+    resp = api.action(vid, "os-retype", {"new_type": vtype["id"], "migration_policy": "on-demand"})
+    assert resp.status_code == 202, resp.text
+    done = api.wait_migrated(vid, TIMEOUT)
+    assert done["migration_status"] == "success" and done["volume_type"] == vtype["name"], done
+    assert sent_updates(pair.src) == updates
+    made = pair.dst.api.lun(pair.dst.pool, pair.dst.project, f"volume-{vid}")["volblocksize"]
+    assert str(made).lower() in (wanted, str(int(wanted[:-1]) * 1024)), made
+    assert read_back(api, vid) == (data, 1024 * MiB)
+
+
 def test_snapshots_come_along_by_replication(pair, api):
     """emulator: a volume with a snapshot moves with it: after the move the
     destination LUN holds exactly the volume's snapshot (none of the

@@ -19,7 +19,7 @@ particular, for every driver:
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 
@@ -303,10 +303,14 @@ class VolumeDriver(ABC):
         services copy the data themselves (the default)."""
         return False, None
 
-    def can_receive_volume(self, source: VolumeDriver) -> bool:
+    def can_receive_volume(self, source: VolumeDriver, origin: VolumeRef | None = None,
+                           extra_specs: Mapping[str, str] | None = None) -> bool:
         """True when this backend can take volumes of `source` by its own means
         (receive_volume), snapshots included; services then use it instead of the
-        generic copy. False (the default): services copy through open_data."""
+        generic copy. With `origin` (the volume about to move) and `extra_specs`
+        (those of the type it will have here): whether this one can go that way;
+        a volume that cannot is copied the generic way. False (the default):
+        services copy through open_data."""
         return False
 
     def receive_volume(self, volume: VolumeRef, source: VolumeDriver, origin: VolumeRef,

@@ -19,7 +19,7 @@ that no longer exists (the garbage collector and manage lists go by names).
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 
 from shoal.drivers.base import DriverError, NotFoundOnBackend
 from shoal.drivers.volume import (
@@ -39,7 +39,8 @@ POINT_PREFIX = "migrate-"  # the migration point's tag; user snapshots carry the
 class MigrationMixin:
     # ---- driver-assisted: zfs send | zfs receive ------------------------------------------
 
-    def can_receive_volume(self, source: VolumeDriver) -> bool:
+    def can_receive_volume(self, source: VolumeDriver, origin: VolumeRef | None = None,
+                           extra_specs: Mapping[str, str] | None = None) -> bool:
         """Any ZFS backend whose volumes are laid out as here (a zvol stream
         makes a zvol, a file dataset's a dataset): Shoal reaches every storage
         host it drives and joins the two ends itself."""

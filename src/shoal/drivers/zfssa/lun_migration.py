@@ -43,7 +43,7 @@ will repeat them) goes when a backend recovers: `lun_migration_sweep`.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 
 from shoal.drivers.base import DriverError, InvalidRequest
 from shoal.drivers.volume import (
@@ -104,8 +104,22 @@ class LunMigrationMixin:
                     "migrate onto this backend by the generic copy)")
         return None
 
-    def can_receive_volume(self, source: VolumeDriver) -> bool:
-        return self._peer_label(source) is not None
+    def can_receive_volume(self, source: VolumeDriver, origin: VolumeRef | None = None,
+                           extra_specs: Mapping[str, str] | None = None) -> bool:
+        """By replication from a peer appliance; for one volume, only when the
+        type it will have keeps its LUN's block size (fixed when a LUN is made):
+        another goes by the generic copy, as §3.8's preconditions say."""
+        if self._peer_label(source) is None:
+            return False
+        if origin is None:
+            return True
+        assert isinstance(source, LunMigrationMixin)
+        wanted = lun_specs.resolve(dict(extra_specs or {}), self.config.lun).volblocksize
+        return not self._block_size_differs(source._lun(origin), wanted)
+
+    @staticmethod
+    def _block_size_differs(lun: dict, wanted) -> bool:
+        return bool(str(lun.get("volblocksize") or "")) and _block_size(lun["volblocksize"]) != _block_size(wanted)
 
     # ---- the move --------------------------------------------------------------------------------
 
@@ -119,7 +133,7 @@ class LunMigrationMixin:
         assert isinstance(source, LunMigrationMixin)
         lun = source._lun(origin)
         specs = self._specs(volume)
-        if str(lun.get("volblocksize") or "") and _block_size(lun["volblocksize"]) != _block_size(specs.volblocksize):
+        if self._block_size_differs(lun, specs.volblocksize):  # services asked can_receive_volume first
             raise InvalidRequest(f"volume {origin.id}: its LUN's block size is fixed; the new type asks for "
                                  f"{specs.volblocksize}, so the appliances cannot move it (a generic copy can: "
                                  "migrate with force_host_copy)")

@@ -96,6 +96,7 @@ class VolumeMigrations:
         backend, pool = self._destination(host)
         with self.core.db.session() as session:
             volume = vr.get_volume(session, ctx, volume_id)
+            force_host_copy = force_host_copy or self.declines(volume, backend, vr.volume_ref(volume).extra_specs)
             self.check_movable(session, volume, keeps_snapshots=not force_host_copy and self.assisted(
                 volume.backend, backend))
             if volume.backend == backend and (pool is None or pool == volume.pool):
@@ -126,6 +127,20 @@ class VolumeMigrations:
         except Exception:  # only an offer: the generic copy does without
             log.exception("backend %s: can_receive_volume failed", backend)
             return False
+
+    def declines(self, volume: models.Volume, backend: str | None, extra_specs) -> bool:
+        """The destination takes the source's volumes its own way, but not this one
+        with a type of `extra_specs` (say a LUN whose fixed block size the type
+        changes). The migration then records force_host_copy, so its flow, which
+        asks only assisted(), copies it the generic way."""
+        if not self.assisted(volume.backend, backend):
+            return False
+        try:
+            return not vr.driver(self.core, backend).can_receive_volume(
+                vr.driver(self.core, volume.backend), vr.volume_ref(volume), dict(extra_specs or {}))
+        except Exception:  # only an offer: the generic copy does without
+            log.exception("backend %s: can_receive_volume of volume %s failed", backend, volume.id)
+            return True
 
     def check_movable(self, session: Session, volume: models.Volume, keeps_snapshots: bool = False) -> None:
         """Cinder's refusals of a migration, and Shoal's of an attached volume.

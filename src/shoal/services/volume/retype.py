@@ -52,9 +52,10 @@ class VolumeRetype:
                                   f"backend {wanted}, and this volume is on {volume.backend}.")
                 if wanted not in self.core.volume_drivers:
                     raise Invalid(f"Invalid volume type: its backend {wanted} is not configured")
-                self.migrations.check_movable(session, volume,
-                                              keeps_snapshots=self.migrations.assisted(volume.backend, wanted))
-                self.migrations.begin(session, volume, wanted, None, vtype.id, "retyping")
+                by_copy = self.migrations.declines(volume, wanted, vtype.extra_specs)
+                self.migrations.check_movable(session, volume, keeps_snapshots=not by_copy and
+                                              self.migrations.assisted(volume.backend, wanted))
+                self.migrations.begin(session, volume, wanted, None, vtype.id, "retyping", force_host_copy=by_copy)
                 move = True
             else:
                 volume.task, volume.task_arg = "retype", f"{vtype.id}:{volume.status}"
