@@ -48,5 +48,8 @@ def test_a_create_names_its_fields_and_their_types():
     share = PATHS["/share/v2/shares"]["post"]["requestBody"]["content"]["application/json"]["schema"]
     fields = share["properties"]["share"]
     assert set(fields["required"]) == {"size", "share_proto"}
-    assert fields["properties"]["size"]["type"] == "integer"
-    assert fields["properties"]["metadata"]["anyOf"][0] == {"type": "object", "additionalProperties": {"type": "string"}}
+    assert fields["properties"]["size"] | {"title": None} == {"type": "integer", "minimum": 1, "maximum": 2**31 - 1,
+                                                           "title": None}
+    assert fields["properties"]["name"]["anyOf"][0] == {"type": "string", "maxLength": 255}
+    assert fields["properties"]["metadata"]["anyOf"][0] == {
+        "type": "object", "additionalProperties": {"type": "string", "maxLength": 1023}}

@@ -1,28 +1,104 @@
-"""Request bodies as the OpenAPI document describes them.
+"""Request bodies read through declared models, which also describe them in the OpenAPI document.
 
-The handlers read their JSON by hand (`call.body()`), with Cinder's and Manila's
-own 400 messages; these helpers only put the shape a client sends into
-`/openapi.json` (FastAPI's `openapi_extra`), so that a reader -- or a fuzzer
-such as schemathesis -- knows what each operation takes. Describing a body here
-changes nothing about how it is parsed.
+Each API declares what its main operations take as pydantic models
+(`api/share/bodies.py`, `api/volume/bodies.py`) built from the field types of
+`body_fields.py`. A handler reads the request's JSON object (`call.body()`:
+an object, at most MAX_JSON_DEPTH deep, checked before parsing) and validates
+the part it needs through its model (`parse`); the same model is the request
+body in `/openapi.json` (`body`, `actions`, `plain`), where clients and
+schemathesis (tests/integration/test_api_fuzz.py) find it. One declaration
+both parses and documents.
+
+A body that does not hold is a 400 with the message the services always gave
+(the field types reuse their checks): Cinder's prefixed "Invalid input
+received: " as its InvalidInput is, Manila's as it is. A create takes unknown
+keys and ignores them, as upstream does; an update (`Update`) refuses them
+("cannot update ..."). Rules that need the database -- does the type exist, is
+the share available -- stay with the services.
 """
 
 from __future__ import annotations
 
-from pydantic import BaseModel, ConfigDict
+import json
+from typing import Any, TypeVar
+
+from pydantic import BaseModel, ConfigDict, ValidationError
+
+from .body_fields import Description, Name, Ref
+from .errors import ApiError
 
 
 class Body(BaseModel):
-    """A request object: every field optional, unknown keys allowed (the handler decides)."""
+    """A request object: the fields declared, unknown keys ignored."""
 
-    model_config = ConfigDict(extra="allow")
+    model_config = ConfigDict(extra="ignore", frozen=True)
+
+    def first(self, *names: str) -> Any:
+        """The first of `names` the client gave (e.g. `name`, then the old `display_name`)."""
+        for name in names:
+            if name in self.model_fields_set:
+                return getattr(self, name)
+        return None
+
+
+class Named(Body):
+    """A resource's name and description, under their names and their old ones (display_*)."""
+
+    name: Name | None = None
+    display_name: Name | None = None
+    description: Description | None = None
+    display_description: Description | None = None
+
+
+class Update(Named):
+    """An update's object: the name and description, and only the other fields declared."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
 
 
 class Status(Body):
-    """A reset_status action's argument, in either API."""
+    """A reset_status action's argument, in either API (which statuses exist: the services)."""
 
-    status: str
+    status: Ref
 
+
+B = TypeVar("B", bound=BaseModel)
+
+
+def parse(call, model: type[B], data: Any, where: str = "body") -> B:
+    """`data` (a part of the body, named `where` in messages) as `model` declares it, else the API's 400."""
+    try:
+        return model.model_validate(data if data is not None else {})
+    except ValidationError as exc:
+        message = _message(exc, where)
+    raise ApiError(400, f"Invalid input received: {message}" if call.root == "volume" else message)
+
+
+def _message(exc: ValidationError, where: str) -> str:
+    errors = exc.errors(include_url=False)
+    extra = sorted(str(e["loc"][-1]) for e in errors if e["type"] == "extra_forbidden")
+    if extra:
+        return f"cannot update {', '.join(extra)}"
+    error = errors[0]
+    loc = error.get("loc") or ()
+    name = str(loc[-1]) if loc else where
+    if error["type"] == "missing":
+        return f"'{name}' is a required property"
+    if error["type"] in ("model_type", "dict_type", "model_attributes_type"):
+        return f"{name} must be an object"
+    cause = (error.get("ctx") or {}).get("error")
+    if isinstance(cause, ValueError) and str(cause):
+        return str(cause)
+    return f"{name}: {error.get('msg', 'invalid')} (given {_shown(error.get('input'))})"
+
+
+def _shown(value: Any) -> str:
+    """A value in a message: escaped (a lone surrogate cannot be sent back as UTF-8) and short."""
+    text = json.dumps(value, ensure_ascii=True, default=repr)
+    return text if len(text) <= 80 else text[:77] + "..."
+
+
+# ---- the OpenAPI document ---------------------------------------------------------------------------
 
 def _schema(model: type[BaseModel] | None) -> dict:
     return model.model_json_schema() if model is not None else {}

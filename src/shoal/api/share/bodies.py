@@ -1,78 +1,87 @@
-"""What the share API's main operations take, for the OpenAPI document (see api/openstack/bodies.py)."""
+"""What the share API's main operations take: the models that validate them and
+describe them in the OpenAPI document (see api/openstack/bodies.py)."""
 
 from __future__ import annotations
 
-from shoal.api.openstack.bodies import Body, Status, actions, body, plain
+from typing import Any
+
+from pydantic import Field
+
+from shoal.api.openstack.bodies import Body, Named, Status, Update, actions, body, plain
+from shoal.api.openstack.body_fields import Flag, Metadata, Ref, Size, StrictFlag
+
+# Checked where the rule lives (the resource-lock service), so declared here without a type.
+LOCK_FIELD = Field(None, description="checked by the resource-lock service (2.82+)")
 
 
-class ShareCreate(Body):
-    size: int
-    share_proto: str
-    name: str | None = None
-    description: str | None = None
-    share_type: str | None = None
-    snapshot_id: str | None = None
-    availability_zone: str | None = None
-    metadata: dict[str, str] | None = None
-    is_public: bool | None = None
-    share_group_id: str | None = None
-    share_network_id: str | None = None
+class ShareCreate(Named):
+    size: Size
+    share_proto: Ref
+    share_type: Ref | None = None
+    volume_type: Ref | None = None  # the old name of share_type
+    snapshot_id: Ref | None = None
+    availability_zone: Ref | None = None
+    metadata: Metadata | None = None
+    is_public: Flag | None = None
+    share_group_id: Ref | None = None
+    share_network_id: Ref | None = None
 
 
-class ShareUpdate(Body):
-    display_name: str | None = None
-    display_description: str | None = None
-    is_public: bool | None = None
+class ShareUpdate(Update):
+    is_public: StrictFlag = None  # a JSON boolean; null is refused too
 
 
 class NewSize(Body):
-    new_size: int
-    force: bool | None = None
+    new_size: Size
+    force: Flag | None = None
 
 
 class AllowAccess(Body):
-    access_type: str
-    access_to: str
-    access_level: str | None = None
-    metadata: dict[str, str] | None = None
+    access_type: Ref
+    access_to: Ref
+    access_level: Ref | None = None
+    metadata: Metadata | None = None
+    lock_visibility: Any = LOCK_FIELD
+    lock_deletion: Any = LOCK_FIELD
+    lock_reason: Any = LOCK_FIELD
 
 
 class DenyAccess(Body):
-    access_id: str
+    access_id: Ref
+    unrestrict: Any = LOCK_FIELD
 
 
 class TaskState(Body):
-    task_state: str | None = None
+    task_state: Ref | None = None
+    os_task_state: Ref | None = Field(None, alias="os-task_state")
 
 
 class Revert(Body):
-    snapshot_id: str
+    snapshot_id: Ref
 
 
-class SnapshotCreate(Body):
-    share_id: str
-    name: str | None = None
-    description: str | None = None
-    force: bool | None = None
-    metadata: dict[str, str] | None = None
+class SnapshotCreate(Named):
+    share_id: Ref
+    force: Flag | None = None
+    metadata: Metadata | None = None
 
 
-class SnapshotUpdate(Body):
-    display_name: str | None = None
-    display_description: str | None = None
+class SnapshotUpdate(Update):
+    """A snapshot takes a new name and description only."""
 
 
 class AccessMetadata(Body):
     metadata: dict[str, str]
 
 
-CREATE_SHARE = body("share", ShareCreate)
-UPDATE_SHARE = body("share", ShareUpdate)
-SHARE_ACTION = actions({
+SHARE_ACTIONS = {
     "extend": NewSize, "shrink": NewSize, "allow_access": AllowAccess, "deny_access": DenyAccess,
     "access_list": None, "revert": Revert, "reset_status": Status, "reset_task_state": TaskState,
     "force_delete": None, "unmanage": None, "soft_delete": None, "restore": None,
-})
+}
+CREATE_SHARE = body("share", ShareCreate)
+UPDATE_SHARE = body("share", ShareUpdate)
+SHARE_ACTION = actions(SHARE_ACTIONS)
 CREATE_SNAPSHOT = body("snapshot", SnapshotCreate)
 UPDATE_SNAPSHOT = body("snapshot", SnapshotUpdate)
 SNAPSHOT_ACTION = actions({"reset_status": Status, "force_delete": None, "unmanage": None})

@@ -8,9 +8,9 @@ from fastapi import APIRouter, Depends, Response
 from starlette.concurrency import run_in_threadpool as sync
 
 from shoal.api.openstack.answers import as_json
+from shoal.api.openstack.bodies import parse
 from shoal.api.openstack.errors import ApiError
 from shoal.api.openstack.queries import read
-from shoal.services.common.checks import check_metadata
 from shoal.services.common.errors import OverQuota
 
 from . import bodies, migration, queries, views
@@ -95,18 +95,17 @@ async def list_shares_detail(call: ShareCall = Depends(share_call)):
 
 @router.post("/shares", openapi_extra=bodies.CREATE_SHARE)
 async def create_share(call: ShareCall = Depends(share_call)):
-    body = await call.body("share")
-    if body.get("share_network_id"):
-        await sync(call.services.share_networks.refuse_for_share, call.ctx, body["share_network_id"])
+    b = parse(call, bodies.ShareCreate, await call.body("share"), "share")
+    if b.share_network_id:
+        await sync(call.services.share_networks.refuse_for_share, call.ctx, b.share_network_id)
     share = await sync(
         call.services.shares.create, call.ctx,
-        size=body.get("size"), share_proto=body.get("share_proto"),
-        name=body.get("name", body.get("display_name")),
-        description=body.get("description", body.get("display_description")),
-        share_type=body.get("share_type") or body.get("volume_type"), snapshot_id=body.get("snapshot_id"),
-        availability_zone=body.get("availability_zone"), metadata=body.get("metadata"),
-        is_public=body.get("is_public") or False, type_zones=call.v("2.48"),
-        share_group_id=body.get("share_group_id") if call.v("2.31") else None,
+        size=b.size, share_proto=b.share_proto, name=b.first("name", "display_name"),
+        description=b.first("description", "display_description"),
+        share_type=b.share_type or b.volume_type, snapshot_id=b.snapshot_id,
+        availability_zone=b.availability_zone, metadata=b.metadata or {},
+        is_public=b.is_public or False, type_zones=call.v("2.48"),
+        share_group_id=b.share_group_id if call.v("2.31") else None,
     )
     return {"share": views.share_detail(call, share)}  # Manila answers 200 here
 
@@ -141,8 +140,8 @@ async def show_share(share_id: str, call: ShareCall = Depends(share_call)):
 
 @router.put("/shares/{share_id}", openapi_extra=bodies.UPDATE_SHARE)
 async def update_share(share_id: str, call: ShareCall = Depends(share_call)):
-    body = await call.body("share")
-    share = await sync(call.services.shares.update, call.ctx, share_id, body)
+    b = parse(call, bodies.ShareUpdate, await call.body("share"), "share")
+    share = await sync(call.services.shares.update, call.ctx, share_id, b.model_dump(exclude_unset=True))
     return {"share": views.share_detail(call, share)}
 
 
@@ -190,10 +189,6 @@ REFUSED_IN_RECYCLE_BIN = {
 }
 
 
-def _is_ipv6(access_to: object) -> bool:
-    return isinstance(access_to, str) and ":" in access_to
-
-
 def _action_name(body: dict) -> tuple[str, object]:
     if len(body) != 1:
         raise ApiError(400, "exactly one action is expected in the request body")
@@ -204,11 +199,14 @@ def _action_name(body: dict) -> tuple[str, object]:
 @router.post("/shares/{share_id}/action", openapi_extra=bodies.SHARE_ACTION)
 async def share_action(share_id: str, call: ShareCall = Depends(share_call)):
     name, raw_arg = _action_name(await call.body())
-    arg = raw_arg if isinstance(raw_arg, dict) else {}
     svc, ctx = call.services, call.ctx
     if name in ACTION_SINCE and not call.v(ACTION_SINCE[name]):
         # a known action below its microversion: Manila finds no method (404); an unknown one is a 400
         raise ApiError(404, f"The resource could not be found: no action {name!r} at microversion {call.version}")
+    if name == "reset_task_state" and not ctx.is_admin:  # policy first: a member learns nothing about the id
+        raise ApiError(403, "Policy doesn't allow share:reset_task_state to be performed.")
+    model = bodies.SHARE_ACTIONS.get(name)
+    arg = parse(call, model, raw_arg, name) if model is not None else None
     if name in REFUSED_IN_RECYCLE_BIN:
         await sync(svc.recycle_bin.refuse_if_soft_deleted, ctx, share_id, REFUSED_IN_RECYCLE_BIN[name])
     if name == "soft_delete":
@@ -217,25 +215,24 @@ async def share_action(share_id: str, call: ShareCall = Depends(share_call)):
     if name == "restore":
         restored = await sync(svc.recycle_bin.restore, ctx, share_id)
         return Response(status_code=202 if restored else 200)
-    if name == "extend" and arg.get("force") and call.v("2.64") and not ctx.is_admin:
+    if name == "extend" and arg.force and call.v("2.64") and not ctx.is_admin:
         raise ApiError(403, "Policy doesn't allow share:force_extend to be performed.")
     if name == "extend":
         try:
-            await sync(svc.shares.extend, ctx, share_id, arg.get("new_size"))
+            await sync(svc.shares.extend, ctx, share_id, arg.new_size)
         except OverQuota as exc:  # Manila answers an extend over quota with 403, a create with 413
             raise ApiError(403, str(exc)) from None
         return Response(status_code=202)
     if name == "shrink":
-        await sync(svc.shares.shrink, ctx, share_id, arg.get("new_size"))
+        await sync(svc.shares.shrink, ctx, share_id, arg.new_size)
         return Response(status_code=202)
     if name == "allow_access":
-        if arg.get("access_type") == "ip" and not call.v("2.38") and _is_ipv6(arg.get("access_to")):
+        if arg.access_type == "ip" and not call.v("2.38") and ":" in arg.access_to:
             raise ApiError(400, "Invalid input received: IPv6 access rules are accepted from microversion 2.38")
-        locks = (arg.get("lock_visibility"), arg.get("lock_deletion"), arg.get("lock_reason")) if call.v("2.82") \
-            else (None, None, None)
+        locks = (arg.lock_visibility, arg.lock_deletion, arg.lock_reason) if call.v("2.82") else (None, None, None)
         await sync(svc.resource_locks.check_lock_args, *locks)
-        rule = await sync(svc.access.allow, ctx, share_id, arg.get("access_type"), arg.get("access_to"),
-                          arg.get("access_level", "rw"), check_metadata(arg.get("metadata")))
+        rule = await sync(svc.access.allow, ctx, share_id, arg.access_type, arg.access_to,
+                          arg.access_level, arg.metadata or {})
         if any(locks[:2]):
             await sync(svc.resource_locks.lock_rule, ctx, rule, *locks)
         view = views.access_rule(call, rule)
@@ -243,25 +240,23 @@ async def share_action(share_id: str, call: ShareCall = Depends(share_call)):
             view["state"] = "queued_to_apply"
         return {"access": view}
     if name == "deny_access":
-        await sync(svc.resource_locks.before_deny, ctx, share_id, arg.get("access_id"), arg.get("unrestrict"))
-        await sync(svc.access.deny, ctx, share_id, arg.get("access_id"))
-        await sync(svc.resource_locks.forget_rule, arg.get("access_id"))
+        await sync(svc.resource_locks.before_deny, ctx, share_id, arg.access_id, arg.unrestrict)
+        await sync(svc.access.deny, ctx, share_id, arg.access_id)
+        await sync(svc.resource_locks.forget_rule, arg.access_id)
         return Response(status_code=202)
     if name == "access_list":
         rules = await sync(svc.access.list, ctx, share_id)
         hidden = await sync(svc.resource_locks.restricted, ctx, [r.id for r in rules])
         return {"access_list": [views.access_rule(call, r, with_share=False, hidden=r.id in hidden) for r in rules]}
     if name == "revert":
-        await sync(svc.shares.revert, ctx, share_id, arg.get("snapshot_id"))
+        await sync(svc.shares.revert, ctx, share_id, arg.snapshot_id)
         return Response(status_code=202)
     if name == "reset_status":
-        await sync(svc.shares.reset_status, ctx, share_id, arg.get("status"))
+        await sync(svc.shares.reset_status, ctx, share_id, arg.status)
         return Response(status_code=202)
     if name == "reset_task_state":
         # `openstack share set` sends this on every call (task_state null)
-        if not ctx.is_admin:  # policy first: a member learns nothing about the id
-            raise ApiError(403, "Policy doesn't allow share:reset_task_state to be performed.")
-        await sync(svc.shares.reset_task_state, ctx, share_id, arg.get("task_state", arg.get("os-task_state")))
+        await sync(svc.shares.reset_task_state, ctx, share_id, arg.first("task_state", "os_task_state"))
         return Response(status_code=202)
     if name == "force_delete":
         await sync(svc.shares.delete, ctx, share_id, True)

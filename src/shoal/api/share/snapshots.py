@@ -6,6 +6,7 @@ from fastapi import APIRouter, Depends, Response
 from starlette.concurrency import run_in_threadpool as sync
 
 from shoal.api.openstack.answers import as_json
+from shoal.api.openstack.bodies import parse
 from shoal.api.openstack.errors import ApiError
 from shoal.api.openstack.queries import read
 
@@ -43,14 +44,10 @@ async def list_snapshots_detail(call: ShareCall = Depends(share_call)):
 
 @router.post("/snapshots", status_code=202, openapi_extra=bodies.CREATE_SNAPSHOT)
 async def create_snapshot(call: ShareCall = Depends(share_call)):
-    body = await call.body("snapshot")
-    if not isinstance(body.get("share_id"), str):
-        raise ApiError(400, "snapshot.share_id is required")
-    await sync(call.services.recycle_bin.refuse_if_soft_deleted, call.ctx, body["share_id"], "Snapshot cannot be created")
-    snap = await sync(call.services.snapshots.create, call.ctx, body["share_id"],
-                      body.get("name", body.get("display_name")),
-                      body.get("description", body.get("display_description")),
-                      bool(body.get("force")), body.get("metadata"))
+    b = parse(call, bodies.SnapshotCreate, await call.body("snapshot"), "snapshot")
+    await sync(call.services.recycle_bin.refuse_if_soft_deleted, call.ctx, b.share_id, "Snapshot cannot be created")
+    snap = await sync(call.services.snapshots.create, call.ctx, b.share_id, b.first("name", "display_name"),
+                      b.first("description", "display_description"), bool(b.force), b.metadata or {})
     return {"snapshot": views.snapshot_detail(call, snap)}
 
 
@@ -74,8 +71,8 @@ async def show_snapshot(snapshot_id: str, call: ShareCall = Depends(share_call))
 
 @router.put("/snapshots/{snapshot_id}", openapi_extra=bodies.UPDATE_SNAPSHOT)
 async def update_snapshot(snapshot_id: str, call: ShareCall = Depends(share_call)):
-    body = await call.body("snapshot")
-    snap = await sync(call.services.snapshots.update, call.ctx, snapshot_id, body)
+    b = parse(call, bodies.SnapshotUpdate, await call.body("snapshot"), "snapshot")
+    snap = await sync(call.services.snapshots.update, call.ctx, snapshot_id, b.model_dump(exclude_unset=True))
     return {"snapshot": views.snapshot_detail(call, snap)}
 
 
@@ -88,9 +85,9 @@ async def delete_snapshot(snapshot_id: str, call: ShareCall = Depends(share_call
 @router.post("/snapshots/{snapshot_id}/action", openapi_extra=bodies.SNAPSHOT_ACTION)
 async def snapshot_action(snapshot_id: str, call: ShareCall = Depends(share_call)):
     name, arg = _action_name(await call.body())
-    arg = arg if isinstance(arg, dict) else {}
     if name == "reset_status":
-        await sync(call.services.snapshots.reset_status, call.ctx, snapshot_id, arg.get("status"))
+        status = parse(call, bodies.Status, arg, name).status
+        await sync(call.services.snapshots.reset_status, call.ctx, snapshot_id, status)
     elif name == "force_delete":
         await sync(call.services.snapshots.delete, call.ctx, snapshot_id, True)
     elif name == "unmanage":

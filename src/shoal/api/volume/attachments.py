@@ -5,6 +5,7 @@ from __future__ import annotations
 from fastapi import APIRouter, Depends, Response
 from starlette.concurrency import run_in_threadpool as sync
 
+from shoal.api.openstack.bodies import parse
 from shoal.api.openstack.errors import ApiError
 from shoal.api.openstack.queries import read
 
@@ -22,10 +23,10 @@ def _require(call: VolumeCall) -> None:
 @router.post("/attachments", openapi_extra=bodies.CREATE_ATTACHMENT)
 async def create_attachment(call: VolumeCall = Depends(volume_call)):
     _require(call)
-    body = await call.body("attachment")
-    mode = body.get("mode", "rw") if call.v("3.54") else "rw"
-    row, info = await sync(call.services.attachments.create, call.ctx, body.get("volume_uuid"),
-                           body.get("instance_uuid"), body.get("connector"), mode)
+    b = parse(call, bodies.AttachmentCreate, await call.body("attachment"), "attachment")
+    mode = b.mode or "rw" if call.v("3.54") else "rw"
+    row, info = await sync(call.services.attachments.create, call.ctx, b.volume_uuid, b.instance_uuid, b.connector,
+                           mode)
     return {"attachment": views.attachment(call, row, info)}
 
 
@@ -50,8 +51,8 @@ async def show_attachment(attachment_id: str, call: VolumeCall = Depends(volume_
 @router.put("/attachments/{attachment_id}", openapi_extra=bodies.UPDATE_ATTACHMENT)
 async def update_attachment(attachment_id: str, call: VolumeCall = Depends(volume_call)):
     _require(call)
-    body = await call.body("attachment")
-    row, info = await sync(call.services.attachments.update, call.ctx, attachment_id, body.get("connector"))
+    b = parse(call, bodies.AttachmentUpdate, await call.body("attachment"), "attachment")
+    row, info = await sync(call.services.attachments.update, call.ctx, attachment_id, b.connector)
     return {"attachment": views.attachment(call, row, info)}
 
 

@@ -1,105 +1,116 @@
-"""What the volume API's main operations take, for the OpenAPI document (see api/openstack/bodies.py)."""
+"""What the volume API's main operations take: the models that validate them and
+describe them in the OpenAPI document (see api/openstack/bodies.py)."""
 
 from __future__ import annotations
 
-from typing import Any
 
-from shoal.api.openstack.bodies import Body, Status, actions, body
-
-
-class VolumeCreate(Body):
-    size: int
-    name: str | None = None
-    description: str | None = None
-    volume_type: str | None = None
-    availability_zone: str | None = None
-    snapshot_id: str | None = None
-    source_volid: str | None = None
-    imageRef: str | None = None
-    metadata: dict[str, str] | None = None
-    multiattach: bool | None = None
-    group_id: str | None = None
+from shoal.api.openstack.bodies import Body, Named, Status, Update, actions, body
+from shoal.api.openstack.body_fields import Flag, Metadata, Object, Ref, Size, Text
 
 
-class VolumeUpdate(Body):
-    name: str | None = None
-    description: str | None = None
-    metadata: dict[str, str] | None = None
+class VolumeCreate(Named):
+    size: Size | None = None  # from a snapshot or a volume: theirs when not given
+    volume_type: Ref | None = None
+    availability_zone: Ref | None = None
+    snapshot_id: Ref | None = None
+    source_volid: Ref | None = None
+    imageRef: Ref | None = None  # noqa: N815 - Cinder's name
+    image_id: Ref | None = None
+    backup_id: Ref | None = None
+    consistencygroup_id: Ref | None = None
+    metadata: Metadata | None = None
+    multiattach: Flag | None = None
+    group_id: Ref | None = None
+
+
+class VolumeUpdate(Update):
+    metadata: Metadata | None = None
 
 
 class NewSize(Body):
-    new_size: int
+    new_size: Size
+
+
+class ResetStatus(Body):
+    status: Ref | None = None
+    attach_status: Ref | None = None
+    migration_status: Ref | None = None
 
 
 class Retype(Body):
-    new_type: str
-    migration_policy: str | None = None
+    new_type: Ref
+    migration_policy: Ref | None = None
 
 
 class Bootable(Body):
-    bootable: bool
+    bootable: Flag
 
 
 class Readonly(Body):
-    readonly: bool
+    readonly: Flag
 
 
 class Connector(Body):
-    connector: dict[str, Any]
+    connector: Object  # its content: the attachment service's check_connector
 
 
 class Attach(Body):
-    instance_uuid: str | None = None
-    mountpoint: str | None = None
-    mode: str | None = None
+    instance_uuid: Ref | None = None
+    host_name: Ref | None = None
+    mountpoint: Ref | None = None
+    mode: Ref | None = None
 
 
 class Detach(Body):
-    attachment_id: str | None = None
+    attachment_id: Ref | None = None
+
+
+class ForceDetach(Body):
+    attachment_id: Ref | None = None
+    connector: Object | None = None
 
 
 class Revert(Body):
-    snapshot_id: str
+    snapshot_id: Ref
 
 
-class SnapshotCreate(Body):
-    volume_id: str
-    name: str | None = None
-    description: str | None = None
-    force: bool | None = None
-    metadata: dict[str, str] | None = None
+class SnapshotCreate(Named):
+    volume_id: Ref | None = None  # none: Cinder looks the volume up first and answers 404
+    force: Flag | None = None
+    metadata: Metadata | None = None
 
 
-class SnapshotUpdate(Body):
-    name: str | None = None
-    description: str | None = None
+class SnapshotUpdate(Update):
+    """A snapshot takes a new name and description only."""
 
 
 class SnapshotStatus(Body):
-    status: str
-    progress: str | None = None
+    status: Ref
+    progress: Text(16) | None = None  # such as '80%'
 
 
 class AttachmentCreate(Body):
-    volume_uuid: str
-    instance_uuid: str | None = None
-    connector: dict[str, Any] | None = None
-    mode: str | None = None
+    volume_uuid: Ref
+    instance_uuid: Ref | None = None
+    connector: Object | None = None  # its content: the attachment service's check_connector
+    mode: Ref | None = None  # 3.54+
 
 
 class AttachmentUpdate(Body):
-    connector: dict[str, Any]
+    connector: Object
 
 
-CREATE_VOLUME = body("volume", VolumeCreate)
-UPDATE_VOLUME = body("volume", VolumeUpdate)
-VOLUME_ACTION = actions({
-    "os-extend": NewSize, "os-reset_status": Status, "os-force_delete": None, "revert": Revert,
+# The actions whose argument is declared here; the others (image, migration) read theirs themselves.
+VOLUME_ACTIONS = {
+    "os-extend": NewSize, "os-reset_status": ResetStatus, "os-force_delete": None, "revert": Revert,
     "os-retype": Retype, "os-unmanage": None, "os-set_bootable": Bootable, "os-update_readonly_flag": Readonly,
     "os-reserve": None, "os-unreserve": None, "os-initialize_connection": Connector, "os-attach": Attach,
     "os-begin_detaching": None, "os-roll_detaching": None, "os-detach": Detach,
-    "os-terminate_connection": Connector, "os-force_detach": Detach,
-})
+    "os-terminate_connection": Connector, "os-force_detach": ForceDetach,
+}
+CREATE_VOLUME = body("volume", VolumeCreate)
+UPDATE_VOLUME = body("volume", VolumeUpdate)
+VOLUME_ACTION = actions(VOLUME_ACTIONS)
 CREATE_SNAPSHOT = body("snapshot", SnapshotCreate)
 UPDATE_SNAPSHOT = body("snapshot", SnapshotUpdate)
 SNAPSHOT_ACTION = actions({"os-reset_status": Status, "os-force_delete": None, "os-unmanage": None,

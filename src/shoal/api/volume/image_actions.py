@@ -17,10 +17,9 @@ from .call import VolumeCall
 ACTIONS = ("os-volume_upload_image", "os-set_image_metadata", "os-unset_image_metadata", "os-show_image_metadata")
 
 
-def creator(call: VolumeCall, body: dict):
+def creator(call: VolumeCall, image_ref: str | None):
     """What creates the volume a POST /volumes asks for: from an image when it names
     one (`imageRef`, or `image_id` as Cinder also takes), else the plain create."""
-    image_ref = body.get("imageRef", body.get("image_id"))
     if image_ref is None:
         return call.services.volumes.create
     return functools.partial(call.services.volume_images.create_volume, image_ref=image_ref)

@@ -6,6 +6,7 @@ from fastapi import APIRouter, Depends, Response
 from starlette.concurrency import run_in_threadpool as sync
 
 from shoal.api.openstack.answers import as_json
+from shoal.api.openstack.bodies import parse
 from shoal.api.openstack.errors import ApiError
 from shoal.api.openstack.queries import read
 
@@ -49,12 +50,10 @@ async def list_snapshots_detail(call: VolumeCall = Depends(volume_call)):
 
 @router.post("/snapshots", status_code=202, openapi_extra=bodies.CREATE_SNAPSHOT)
 async def create_snapshot(call: VolumeCall = Depends(volume_call)):
-    body = await call.body("snapshot")
-    # From 3.66 an in-use volume may be snapshotted without `force`.
-    force = body.get("force") or call.v("3.66")
-    snap = await sync(call.services.volume_snapshots.create, call.ctx, body.get("volume_id"),
-                      body.get("name", body.get("display_name")),
-                      body.get("description", body.get("display_description")), force, body.get("metadata"))
+    b = parse(call, bodies.SnapshotCreate, await call.body("snapshot"), "snapshot")
+    force = bool(b.force) or call.v("3.66")  # from 3.66 an in-use volume may be snapshotted without it
+    snap = await sync(call.services.volume_snapshots.create, call.ctx, b.volume_id, b.first("name", "display_name"),
+                      b.first("description", "display_description"), force, b.metadata or {})
     return {"snapshot": views.snapshot_summary(call, snap)}
 
 
@@ -66,8 +65,8 @@ async def show_snapshot(snapshot_id: str, call: VolumeCall = Depends(volume_call
 
 @router.put("/snapshots/{snapshot_id}", openapi_extra=bodies.UPDATE_SNAPSHOT)
 async def update_snapshot(snapshot_id: str, call: VolumeCall = Depends(volume_call)):
-    body = await call.body("snapshot")
-    snap = await sync(call.services.volume_snapshots.update, call.ctx, snapshot_id, body)
+    b = parse(call, bodies.SnapshotUpdate, await call.body("snapshot"), "snapshot")
+    snap = await sync(call.services.volume_snapshots.update, call.ctx, snapshot_id, b.model_dump(exclude_unset=True))
     return {"snapshot": views.snapshot_summary(call, snap)}
 
 
@@ -86,16 +85,16 @@ async def snapshot_action(snapshot_id: str, call: VolumeCall = Depends(volume_ca
     if len(body) != 1:
         raise ApiError(400, "Invalid input received: exactly one action is expected")
     (name, arg), = body.items()
-    arg = arg if isinstance(arg, dict) else {}
     svc = call.services.volume_snapshots
     if name == "os-reset_status":
-        await sync(svc.reset_status, call.ctx, snapshot_id, arg.get("status"))
+        await sync(svc.reset_status, call.ctx, snapshot_id, parse(call, bodies.Status, arg, name).status)
     elif name == "os-force_delete":
         await sync(svc.delete, call.ctx, snapshot_id, True)
     elif name == "os-unmanage":
         await sync(svc.unmanage, call.ctx, snapshot_id)
     elif name == "os-update_snapshot_status":
-        await sync(svc.update_status, call.ctx, snapshot_id, arg.get("status"), arg.get("progress"))
+        update = parse(call, bodies.SnapshotStatus, arg, name)
+        await sync(svc.update_status, call.ctx, snapshot_id, update.status, update.progress)
     else:
         raise ApiError(400, f"Invalid input received: unknown snapshot action {name!r}")
     return Response(status_code=202)

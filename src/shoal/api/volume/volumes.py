@@ -9,6 +9,7 @@ from fastapi import APIRouter, Depends, Response
 from starlette.concurrency import run_in_threadpool as sync
 
 from shoal.api.openstack.answers import as_json
+from shoal.api.openstack.bodies import parse
 from shoal.api.openstack.errors import ApiError
 from shoal.api.openstack.queries import read
 
@@ -70,18 +71,16 @@ async def volumes_summary(call: VolumeCall = Depends(volume_call)):
 
 @router.post("/volumes", status_code=202, openapi_extra=bodies.CREATE_VOLUME)
 async def create_volume(call: VolumeCall = Depends(volume_call)):
-    body = await call.body("volume")
-    if body.get("backup_id") or body.get("consistencygroup_id"):
+    b = parse(call, bodies.VolumeCreate, await call.body("volume"), "volume")
+    if b.backup_id or b.consistencygroup_id:
         raise ApiError(400, "Invalid input received: creating volumes from backups or consistency groups "
                             "is not supported by this Shoal yet")
     volume = await sync(
-        image_actions.creator(call, body), call.ctx, size=body.get("size"),
-        name=body.get("name", body.get("display_name")),
-        description=body.get("description", body.get("display_description")),
-        volume_type=body.get("volume_type"), snapshot_id=body.get("snapshot_id"),
-        source_volid=body.get("source_volid"), availability_zone=body.get("availability_zone"),
-        metadata=body.get("metadata"), multiattach=body.get("multiattach"),
-        group_id=body.get("group_id") if call.v("3.13") else None,  # generic groups came with 3.13
+        image_actions.creator(call, b.first("imageRef", "image_id")), call.ctx, size=b.size,
+        name=b.first("name", "display_name"), description=b.first("description", "display_description"),
+        volume_type=b.volume_type, snapshot_id=b.snapshot_id, source_volid=b.source_volid,
+        availability_zone=b.availability_zone, metadata=b.metadata or {}, multiattach=b.multiattach,
+        group_id=b.group_id if call.v("3.13") else None,  # generic groups came with 3.13
     )
     return {"volume": views.volume_detail(call, volume, created=True)}
 
@@ -93,8 +92,8 @@ async def show_volume(volume_id: str, call: VolumeCall = Depends(volume_call)):
 
 @router.put("/volumes/{volume_id}", openapi_extra=bodies.UPDATE_VOLUME)
 async def update_volume(volume_id: str, call: VolumeCall = Depends(volume_call)):
-    body = await call.body("volume")
-    volume = await sync(call.services.volumes.update, call.ctx, volume_id, body)
+    b = parse(call, bodies.VolumeUpdate, await call.body("volume"), "volume")
+    volume = await sync(call.services.volumes.update, call.ctx, volume_id, b.model_dump(exclude_unset=True))
     return {"volume": views.volume_detail(call, volume, created=True)}  # Cinder's update answer: as a create's
 
 
@@ -117,52 +116,51 @@ async def volume_action(volume_id: str, call: VolumeCall = Depends(volume_call))
     body = await call.body()
     if len(body) != 1:
         raise ApiError(400, "Invalid input received: exactly one action is expected")
-    (name, arg), = body.items()
-    arg = arg if isinstance(arg, dict) else {}
+    (name, raw), = body.items()
     if name in image_actions.ACTIONS:
-        return await image_actions.handle(call, volume_id, name, arg)
+        return await image_actions.handle(call, volume_id, name, raw if isinstance(raw, dict) else {})
     if name in migration_actions.ACTIONS:
-        return await migration_actions.handle(call, volume_id, name, arg)
+        return await migration_actions.handle(call, volume_id, name, raw if isinstance(raw, dict) else {})
+    model = bodies.VOLUME_ACTIONS.get(name)
+    arg = parse(call, model, raw, name) if model is not None else None
     svc, ctx, att = call.services.volumes, call.ctx, call.services.attachments
     accepted = Response(status_code=202)
     if name == "os-extend":
-        await sync(svc.extend, ctx, volume_id, arg.get("new_size"))
+        await sync(svc.extend, ctx, volume_id, arg.new_size)
     elif name == "os-reset_status":
-        await sync(svc.reset_status, ctx, volume_id, arg.get("status"), arg.get("attach_status"))
+        await sync(svc.reset_status, ctx, volume_id, arg.status, arg.attach_status)
     elif name == "os-force_delete":
         await sync(svc.delete, ctx, volume_id, False, True)
     elif name == "revert" and call.v("3.40"):
-        await sync(svc.revert, ctx, volume_id, arg.get("snapshot_id"))
+        await sync(svc.revert, ctx, volume_id, arg.snapshot_id)
     elif name == "os-retype":
-        await sync(call.services.volume_retype.retype, ctx, volume_id, arg.get("new_type"),
-                   arg.get("migration_policy", "never"))
+        await sync(call.services.volume_retype.retype, ctx, volume_id, arg.new_type, arg.migration_policy or "never")
     elif name == "os-unmanage":
         await sync(svc.unmanage, ctx, volume_id)
     elif name == "os-set_bootable":
-        await sync(svc.set_flag, ctx, volume_id, "bootable", arg.get("bootable"))
+        await sync(svc.set_flag, ctx, volume_id, "bootable", arg.bootable)
         return Response(status_code=200)
     elif name == "os-update_readonly_flag":
-        await sync(svc.set_flag, ctx, volume_id, "readonly", arg.get("readonly"))
+        await sync(svc.set_flag, ctx, volume_id, "readonly", arg.readonly)
     elif name == "os-reserve":
         await sync(att.reserve, ctx, volume_id)
     elif name == "os-unreserve":
         await sync(att.unreserve, ctx, volume_id)
     elif name == "os-initialize_connection":
-        info = await sync(att.initialize_connection, ctx, volume_id, arg.get("connector"))
+        info = await sync(att.initialize_connection, ctx, volume_id, arg.connector)
         return {"connection_info": views.connection_payload(info)}
     elif name == "os-attach":
-        await sync(att.attach, ctx, volume_id, arg.get("instance_uuid"), arg.get("host_name"),
-                   arg.get("mountpoint"), arg.get("mode", "rw"))
+        await sync(att.attach, ctx, volume_id, arg.instance_uuid, arg.host_name, arg.mountpoint, arg.mode or "rw")
     elif name == "os-begin_detaching":
         await sync(att.begin_detaching, ctx, volume_id)
     elif name == "os-roll_detaching":
         await sync(att.roll_detaching, ctx, volume_id)
     elif name == "os-detach":
-        await sync(att.detach, ctx, volume_id, arg.get("attachment_id"))
+        await sync(att.detach, ctx, volume_id, arg.attachment_id)
     elif name == "os-terminate_connection":
-        await sync(att.terminate_connection, ctx, volume_id, arg.get("connector"))
+        await sync(att.terminate_connection, ctx, volume_id, arg.connector)
     elif name == "os-force_detach":
-        await sync(att.force_detach, ctx, volume_id, arg.get("attachment_id"), arg.get("connector"))
+        await sync(att.force_detach, ctx, volume_id, arg.attachment_id, arg.connector)
     else:
         raise ApiError(400, f"Invalid input received: unknown volume action {name!r} at microversion {call.version}")
     return accepted

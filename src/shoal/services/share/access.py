@@ -133,8 +133,6 @@ class ShareAccess:
         return rule
 
     def deny(self, ctx: RequestContext, share_id: str, access_id: Any) -> None:
-        if not isinstance(access_id, str):
-            raise Invalid("access_id must be a string")
         with self._then_sync(share_id) as change, self.core.db.connection() as db:
             share = sr.share_facts(db, ctx, share_id)
             if share.project_id != ctx.project_id and not ctx.is_admin:

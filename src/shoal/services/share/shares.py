@@ -20,7 +20,7 @@ from ..common.context import RequestContext
 from ..common.errors import Conflict, Forbidden, Invalid, NotFound, OverQuota
 from ..common.scheduler import NoValidPool, choose_pool, choose_pool_now, growth_refused
 from ..common.tasks import Gate, early_start
-from ..common.types import TypeCatalog, check_bool
+from ..common.types import TypeCatalog
 from . import replica_rows as rr
 from . import rows as sr
 from .group_snapshots import refuse_if_member
@@ -53,22 +53,16 @@ class Shares:
 
     # ---- create -----------------------------------------------------------------
 
-    def create(self, ctx: RequestContext, *, size: Any, share_proto: str, name: str | None = None,
+    def create(self, ctx: RequestContext, *, size: int, share_proto: str, name: str | None = None,
                description: str | None = None, share_type: str | None = None, snapshot_id: str | None = None,
                availability_zone: str | None = None, metadata: dict | None = None, is_public: bool = False,
                type_zones: bool = True, share_group_id: str | None = None) -> models.Share:
         """`type_zones`: whether the type's `availability_zones` spec limits where the
         share may go (Manila's API from 2.48; below, the spec is ignored)."""
-        size = check_size(size)
-        check_text("name", name, MAX_NAME)
-        check_text("description", description, MAX_DESCRIPTION)
-        if not isinstance(share_proto, str) or share_proto.upper() != "NFS":
+        # the fields' types and bounds: the API's body model (api/share/bodies.py)
+        if share_proto.upper() != "NFS":
             raise Invalid(f"share_proto {share_proto!r} is not supported; only NFS")
-        for field, value in (("availability_zone", availability_zone), ("snapshot_id", snapshot_id)):
-            if value is not None and not isinstance(value, str):
-                raise Invalid(f"{field} must be a string")
-        is_public = check_bool("is_public", is_public)
-        metadata = check_metadata(metadata)
+        metadata = dict(metadata or {})
         with early_start() as gate, self.core.db.session() as session:
             parent = None
             if snapshot_id:
@@ -221,24 +215,13 @@ class Shares:
         return paging.counted(self.core.db, *share_query(ctx, all_tenants, filters))
 
     def update(self, ctx: RequestContext, share_id: str, fields: dict) -> models.Share:
-        allowed = {"display_name": "name", "name": "name", "display_description": "description",
-                   "description": "description", "is_public": "is_public"}
-        unknown = set(fields) - set(allowed)
-        if unknown:
-            raise Invalid(f"cannot update {', '.join(sorted(unknown))}")
+        """`fields` as the API's ShareUpdate model let them through (names, descriptions, is_public)."""
+        attrs = {"display_name": "name", "display_description": "description"}
         with self.core.db.session() as session:
             share = sr.get_share(session, ctx, share_id)
             self._own(ctx, share)
             for key, value in fields.items():
-                attr = allowed[key]
-                if attr == "is_public":
-                    if not isinstance(value, bool):
-                        raise Invalid("is_public must be a boolean")
-                else:
-                    if value is not None and not isinstance(value, str):
-                        raise Invalid(f"{key} must be a string")
-                    check_text(attr, value, MAX_NAME if attr == "name" else MAX_DESCRIPTION)
-                setattr(share, attr, value)
+                setattr(share, attrs.get(key, key), value)
             return share
 
     @staticmethod
@@ -300,8 +283,7 @@ class Shares:
 
     # ---- resize ------------------------------------------------------------------------
 
-    def extend(self, ctx: RequestContext, share_id: str, new_size: Any) -> None:
-        new_size = check_size(new_size, "new_size")
+    def extend(self, ctx: RequestContext, share_id: str, new_size: int) -> None:
         with self.core.db.session() as session:
             share = self._steady(session, ctx, share_id)
             if new_size <= share.size:
@@ -311,8 +293,7 @@ class Shares:
             share.status, share.task, share.task_arg = "extending", "extend", new_size
         self.core.tasks.start(self._resize, share_id, "extend")
 
-    def shrink(self, ctx: RequestContext, share_id: str, new_size: Any) -> None:
-        new_size = check_size(new_size, "new_size")
+    def shrink(self, ctx: RequestContext, share_id: str, new_size: int) -> None:
         with self.core.db.session() as session:
             share = self._steady(session, ctx, share_id)
             if new_size >= share.size:
@@ -362,8 +343,6 @@ class Shares:
         with self.core.db.session() as session:
             share = sr.get_share(session, ctx, share_id)
             self._own(ctx, share)
-            if not isinstance(snapshot_id, str):
-                raise Invalid("snapshot_id must be a string")
             try:
                 snap = sr.get_snapshot(session, ctx, snapshot_id)
             except NotFound as exc:

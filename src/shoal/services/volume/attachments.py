@@ -65,10 +65,8 @@ class Attachments:
 
     # ---- the attachments API (3.27+) ---------------------------------------------------------
 
-    def create(self, ctx: RequestContext, volume_id: Any, instance_uuid: Any = None, connector: Any = None,
+    def create(self, ctx: RequestContext, volume_id: str, instance_uuid: str | None = None, connector: Any = None,
                mode: Any = "rw") -> tuple[models.VolumeAttachment, ConnectionInfo | None]:
-        if not isinstance(volume_id, str):
-            raise Invalid("Invalid input received: volume_uuid is required")
         if mode not in (None, "rw", "ro"):
             raise Invalid("Invalid input received: mode must be rw or ro")
         connector = check_connector(connector) if connector is not None else None

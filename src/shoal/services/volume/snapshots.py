@@ -11,7 +11,7 @@ from shoal.drivers.volume import VolumeSnapshotRef
 from ..common import core as c
 from ..common import paging
 from ..common import quotas as q
-from ..common.checks import MAX_DESCRIPTION, MAX_NAME, check_metadata, check_text
+from ..common.checks import MAX_NAME, check_metadata, check_text
 from ..common.context import RequestContext
 from ..common.errors import Forbidden, Invalid, NotFound
 from ..common.tasks import Gate, early_start
@@ -35,12 +35,7 @@ class VolumeSnapshots:
                group_snapshot_id: str | None = None) -> models.VolumeSnapshot:
         if volume_id is None:  # Cinder looks the volume up first: no id, no volume (404)
             raise NotFound("Volume None could not be found.")
-        if not isinstance(volume_id, str):
-            raise Invalid("Invalid input received: volume_id must be a string")
-        check_text("name", name, MAX_NAME)
-        check_text("description", description, MAX_DESCRIPTION)
-        metadata = check_metadata(metadata)
-        force = str(force).lower() in ("true", "1", "yes") if not isinstance(force, bool) else force
+        metadata = dict(metadata or {})  # the fields' types and bounds: api/volume/bodies.py
         snap_id = models.new_id()
         with early_start() as gate, self.core.db.session() as session:
             volume = vr.volume_facts(session, ctx, volume_id)
@@ -97,18 +92,12 @@ class VolumeSnapshots:
             return paging.count(session, snapshot_query(ctx, all_tenants, filters))
 
     def update(self, ctx: RequestContext, snapshot_id: str, fields: dict) -> models.VolumeSnapshot:
-        allowed = {"name": "name", "display_name": "name", "description": "description",
-                   "display_description": "description"}
-        unknown = set(fields) - set(allowed)
-        if unknown:
-            raise Invalid(f"Invalid input received: cannot update {', '.join(sorted(unknown))}")
+        """`fields` as the API's SnapshotUpdate model let them through (names, descriptions)."""
+        attrs = {"display_name": "name", "display_description": "description"}
         with self.core.db.session() as session:
             snap = vr.get_snapshot(session, ctx, snapshot_id)
             for key, value in fields.items():
-                if value is not None and not isinstance(value, str):
-                    raise Invalid(f"Invalid input received: {key} must be a string")
-                check_text(allowed[key], value, MAX_NAME if allowed[key] == "name" else MAX_DESCRIPTION)
-                setattr(snap, allowed[key], value)
+                setattr(snap, attrs.get(key, key), value)
             return snap
 
     def set_metadata(self, ctx: RequestContext, snapshot_id: str, metadata: Any, replace: bool) -> dict:
@@ -158,11 +147,7 @@ class VolumeSnapshots:
     # from each status, the statuses it may report.
     STATUS_UPDATES = {"creating": ("creating", "available", "error"), "deleting": ("deleting", "error_deleting")}
 
-    def update_status(self, ctx: RequestContext, snapshot_id: str, status: Any, progress: Any = None) -> None:
-        if not isinstance(status, str):
-            raise Invalid("Invalid input received: 'status' must be specified.")
-        if progress is not None and (not isinstance(progress, str) or len(progress) > 16):
-            raise Invalid("Invalid input received: progress must be a string such as '80%'")
+    def update_status(self, ctx: RequestContext, snapshot_id: str, status: str, progress: str | None = None) -> None:
         with self.core.db.session() as session:
             snap = vr.get_snapshot(session, ctx, snapshot_id)
             allowed = self.STATUS_UPDATES.get(snap.status)

@@ -19,7 +19,6 @@ from ..common.checks import (
     MAX_DESCRIPTION,
     MAX_NAME,
     check_metadata,
-    check_size,
     check_text,
     parse_service_host,
 )
@@ -75,9 +74,8 @@ class Volumes:
         `make(ref, driver) -> VolumeResult`, when given, makes a volume of no snapshot
         or source volume instead of the driver's create_volume (a clone of an
         image-volume cache entry)."""
-        check_text("name", name, MAX_NAME)
-        check_text("description", description, MAX_DESCRIPTION)
-        metadata = check_metadata(metadata)
+        # the fields' types and bounds: the API's body model (api/volume/bodies.py)
+        metadata = dict(metadata or {})
         if snapshot_id and source_volid:
             raise Invalid("give snapshot_id or source_volid, not both")
         with early_start() as gate, self.core.db.session() as session:
@@ -95,7 +93,10 @@ class Volumes:
                     raise Invalid(f"Invalid volume: source volume status must be available or in-use, not {src.status}")
                 parent_backend, parent_pool, parent_type = src.backend, src.pool, src.volume_type
                 min_size = src.size
-            size = check_size(size if size is not None else (min_size if (snapshot_id or source_volid) else size))
+            if size is None and (snapshot_id or source_volid):
+                size = min_size
+            if size is None:
+                raise Invalid("Invalid input received: size must be a positive integer, not None")
             if size < min_size:
                 raise Invalid(f"Invalid input received: size {size} is smaller than the source's {min_size} GiB")
             if volume_type:
@@ -227,22 +228,14 @@ class Volumes:
                              for k in {k for v in rows for k in v.metadata_}}}
 
     def update(self, ctx: RequestContext, volume_id: str, fields: dict) -> models.Volume:
-        allowed = {"name": "name", "display_name": "name", "description": "description",
-                   "display_description": "description", "metadata": "metadata_"}
-        unknown = set(fields) - set(allowed)
-        if unknown:
-            raise Invalid(f"Invalid input received: cannot update {', '.join(sorted(unknown))}")
+        """`fields` as the API's VolumeUpdate model let them through (names, descriptions, metadata)."""
+        attrs = {"display_name": "name", "display_description": "description", "metadata": "metadata_"}
         with self.core.db.session() as session:
             volume = vr.get_volume(session, ctx, volume_id)
             for key, value in fields.items():
-                attr = allowed[key]
-                if attr == "metadata_":
-                    value = check_metadata(value)
-                else:
-                    if value is not None and not isinstance(value, str):
-                        raise Invalid(f"Invalid input received: {key} must be a string")
-                    check_text(attr, value, MAX_NAME if attr == "name" else MAX_DESCRIPTION)
-                setattr(volume, attr, value)
+                if key == "metadata" and value is None:
+                    value = {}
+                setattr(volume, attrs.get(key, key), value)
             return volume
 
     # ---- delete ----------------------------------------------------------------------------
@@ -325,8 +318,7 @@ class Volumes:
 
     # ---- resize and revert ----------------------------------------------------------------------
 
-    def extend(self, ctx: RequestContext, volume_id: str, new_size: Any) -> None:
-        new_size = check_size(new_size, "new_size")
+    def extend(self, ctx: RequestContext, volume_id: str, new_size: int) -> None:
         with self.core.db.session() as session:
             volume = vr.get_volume(session, ctx, volume_id)
             self.states.assert_not_frozen(volume.backend)
@@ -365,9 +357,7 @@ class Volumes:
         vr.set_volume(self.core, volume_id, size=int(new_size), status=back_to or "available", task=None,
                       task_arg=None, status_reason=None)
 
-    def revert(self, ctx: RequestContext, volume_id: str, snapshot_id: Any) -> None:
-        if not isinstance(snapshot_id, str):
-            raise Invalid("Invalid input received: snapshot_id is required")
+    def revert(self, ctx: RequestContext, volume_id: str, snapshot_id: str) -> None:
         with self.core.db.session() as session:
             volume = vr.get_volume(session, ctx, volume_id)
             snap = vr.get_snapshot(session, ctx, snapshot_id)
@@ -417,11 +407,7 @@ class Volumes:
             if attach_status is not None:
                 volume.attach_status = attach_status
 
-    def set_flag(self, ctx: RequestContext, volume_id: str, flag: str, value: Any) -> None:
-        if isinstance(value, str) and value.lower() in ("true", "false", "1", "0"):
-            value = value.lower() in ("true", "1")
-        if not isinstance(value, bool):
-            raise Invalid(f"Invalid input received: {flag} must be a boolean")
+    def set_flag(self, ctx: RequestContext, volume_id: str, flag: str, value: bool) -> None:
         with self.core.db.session() as session:
             volume = vr.get_volume(session, ctx, volume_id)
             setattr(volume, flag, value)

@@ -1,0 +1,95 @@
+"""Request bodies are read through the declared models (api/openstack/bodies.parse):
+what they accept, the 400 messages of each API, and that nothing unsafe gets through
+(lone surrogates, NUL, numbers past the database's integers, lists where objects are due)."""
+
+from __future__ import annotations
+
+from types import SimpleNamespace
+
+import pytest
+
+from shoal.api.openstack.bodies import parse
+from shoal.api.openstack.errors import ApiError
+from shoal.api.share import bodies as share
+from shoal.api.volume import bodies as volume
+
+MANILA, CINDER = SimpleNamespace(root="share"), SimpleNamespace(root="volume")
+LONE = "\ud800"
+
+
+def refused(call, model, data, where="body") -> str:
+    with pytest.raises(ApiError) as caught:
+        parse(call, model, data, where)
+    assert caught.value.code == 400
+    message = caught.value.message
+    message.encode("utf-8")  # an answer can always be sent
+    return message
+
+
+def test_a_valid_create_is_read_with_its_types():
+    b = parse(MANILA, share.ShareCreate, {"size": "2", "share_proto": "NFS", "display_name": "old name",
+                                          "metadata": {"k": "v"}, "is_public": "yes", "unknown": [1]}, "share")
+    assert (b.size, b.share_proto, b.first("name", "display_name"), b.metadata, b.is_public) == \
+        (2, "NFS", "old name", {"k": "v"}, True)
+    assert b.first("description", "display_description") is None
+    v = parse(CINDER, volume.VolumeCreate, {"name": "n", "display_name": "old"}, "volume")
+    assert v.size is None and v.first("name", "display_name") == "n"  # the new name first
+
+
+@pytest.mark.parametrize(("field", "value", "words"), [
+    ("name", 123, "name must be a string"),
+    ("name", ["x"], "name must be a string"),
+    ("name", f"a{LONE}", "valid Unicode text without NUL"),
+    ("name", "a\x00b", "valid Unicode text without NUL"),
+    ("name", "n" * 256, "longer than 255"),
+    ("description", "d" * 1025, "longer than 1024"),
+    ("size", 2**63, "at most 2147483647"),
+    ("size", 0, "positive integer"),
+    ("size", 1.5, "positive integer"),
+    ("size", True, "positive integer"),
+    ("size", None, "positive integer"),
+    ("metadata", {"k": LONE}, "valid Unicode"),
+    ("metadata", {"k": 1}, "metadata keys must be"),
+    ("metadata", ["k"], "metadata must be an object"),
+    ("is_public", "perhaps", "is_public must be a boolean"),
+    ("snapshot_id", {"id": 1}, "snapshot_id must be a string"),
+    ("availability_zone", ["nova"], "availability_zone must be a string"),
+])
+def test_a_bad_field_is_refused_by_name(field, value, words):
+    message = refused(MANILA, share.ShareCreate, {"size": 1, "share_proto": "NFS", field: value}, "share")
+    assert words in message and not message.startswith("Invalid input received"), message
+    cinder_too = field in volume.VolumeCreate.model_fields and value is not None  # no size: the source's
+    message = refused(CINDER, volume.VolumeCreate, {"size": 1, field: value}, "volume") if cinder_too else None
+    assert message is None or (message.startswith("Invalid input received: ") and words in message), message
+
+
+def test_missing_fields_and_arguments_that_are_not_objects():
+    assert refused(MANILA, share.ShareCreate, {"size": 1}, "share") == "'share_proto' is a required property"
+    assert refused(MANILA, share.NewSize, "2", "extend") == "extend must be an object"
+    assert refused(MANILA, share.NewSize, None, "extend") == "'new_size' is a required property"
+    assert refused(CINDER, volume.NewSize, [], "os-extend") == "Invalid input received: os-extend must be an object"
+    assert "connector must be an object" in refused(CINDER, volume.Connector, {"connector": "iqn"})
+    assert "instance_uuid must be a string" in refused(CINDER, volume.Attach, {"instance_uuid": 5})
+    assert "bootable must be a boolean" in refused(CINDER, volume.Bootable, {"bootable": "perhaps"})
+    assert parse(CINDER, volume.Bootable, {"bootable": "False"}).bootable is False
+
+
+def test_an_update_changes_only_what_it_declares():
+    assert refused(MANILA, share.ShareUpdate, {"size": 9, "host": "x", "name": "n"}) == "cannot update host, size"
+    assert refused(CINDER, volume.VolumeUpdate, {"status": "x"}) == "Invalid input received: cannot update status"
+    assert refused(MANILA, share.ShareUpdate, {"is_public": "yes"}) == "is_public must be a boolean"
+    assert refused(MANILA, share.ShareUpdate, {"is_public": None}) == "is_public must be a boolean"
+    update = parse(MANILA, share.ShareUpdate, {"display_name": None, "is_public": False})
+    assert update.model_dump(exclude_unset=True) == {"display_name": None, "is_public": False}
+
+
+def test_a_refused_value_is_shown_escaped():
+    message = refused(MANILA, share.SnapshotUpdate, {"name": LONE})
+    assert LONE not in message
+    message = refused(CINDER, volume.SnapshotStatus, {"status": "x", "progress": "9" * 17})
+    assert "longer than 16" in message
+
+
+def test_reset_task_state_takes_the_old_name_too():
+    arg = parse(MANILA, share.TaskState, {"os-task_state": "migration_error"})
+    assert arg.first("task_state", "os_task_state") == "migration_error"
