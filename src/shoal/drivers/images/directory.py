@@ -50,7 +50,10 @@ class FileWriter(DataWriter):
 
     def discard(self) -> None:
         if not self._file.closed:
-            self._file.close()
+            try:
+                self._file.close()
+            except OSError:  # the buffered rest cannot be written (quota, full disk): it is not wanted
+                pass
         if not self._done:
             self._part.unlink(missing_ok=True)
 
