@@ -9,14 +9,16 @@ the state directory and one `zfs` backend on the file-backed pool that
 from __future__ import annotations
 
 import os
+import re
 import tomllib
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, ValidationError, ValidationInfo, field_validator
+from pydantic import Field, ValidationError, ValidationInfo, field_validator, model_validator
 
 from shoal.config_parts import DEFAULT_POOL, DEFAULT_STATE_DIR, GaneshaConfig, HostConfig, IscsiConfig, Strict
 from shoal.drivers.registry import DRIVERS, BackendConfig, with_driver
+from shoal.drivers.zfs.commands import parse_size
 from shoal.drivers.zfs.config import ZfsBackendConfig
 
 DEFAULT_CONFIG_PATH = Path("/etc/shoal/shoal.toml")
@@ -160,10 +162,46 @@ class ImageConfig(Strict):
     # Send Shoal's service user's token along with the caller's (X-Service-Token, Cinder's
     # send_service_user_token), so a long copy outlives the caller's token.
     send_service_token: bool = True
-    # Where image data is kept: a directory (default <state_dir>/images).
-    store: Literal["directory"] = "directory"
-    store_dir: str | None = None
+    # Where image data is kept: a directory (default <state_dir>/images), or files on a ZFS
+    # dataset of this host, made when missing.
+    store: Literal["directory", "zfs"] = "directory"
+    store_dir: str | None = None  # store = "directory"
+    dataset: str | None = None  # store = "zfs": "<pool>/<name>"
+    quota: int | None = None  # store = "zfs": the dataset's quota, bytes or ZFS's "20G"; set at every start
     max_size: int = Field(1 << 40, ge=1)  # bytes; Glance's image_size_cap
+
+    @field_validator("dataset")
+    @classmethod
+    def _dataset_name(cls, dataset: str | None) -> str | None:
+        if dataset is not None and not _DATASET.match(dataset):
+            raise ValueError(f"{dataset!r} is not <pool>/<name> (letters, digits, '_', '-', '.', ':' and '/')")
+        return dataset
+
+    @field_validator("quota", mode="before")
+    @classmethod
+    def _quota_bytes(cls, quota):
+        if isinstance(quota, str):
+            try:
+                quota = parse_size(quota)
+            except ValueError:
+                raise ValueError(f"{quota!r} is not a size (bytes, or a number with K, M, G, T)") from None
+        if isinstance(quota, int) and quota <= 0:
+            raise ValueError("a quota is more than 0 bytes")
+        return quota
+
+    @model_validator(mode="after")
+    def _store_keys(self):
+        if self.store == "zfs" and not self.dataset:
+            raise ValueError("image.store = 'zfs' needs image.dataset")
+        zfs_only = [key for key in ("dataset", "quota") if getattr(self, key) is not None]
+        if self.store != "zfs" and zfs_only:
+            raise ValueError(f"image.{zfs_only[0]} is for image.store = 'zfs'")
+        if self.store == "zfs" and self.store_dir is not None:
+            raise ValueError("image.store_dir is for image.store = 'directory'")
+        return self
+
+
+_DATASET = re.compile(r"^[A-Za-z][\w.:-]*(/[\w.:-]+)+$")
 
 
 class Settings(Strict):

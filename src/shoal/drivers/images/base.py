@@ -16,6 +16,10 @@ from shoal.hosts import Host
 STORE, STAGING = "store", "staging"
 
 
+class ImageStoreError(Exception):
+    """The store cannot be used as configured (raised by `start`, with what to fix)."""
+
+
 class DataWriter(ABC):
     """One upload in progress."""
 
@@ -44,7 +48,12 @@ class ImageStore(ABC):
 
     @abstractmethod
     def start(self) -> None:
-        """Make the areas exist and remove part files a crash left. Idempotent."""
+        """Make the areas exist and remove part files a crash left. Idempotent.
+        ImageStoreError when the store cannot be used as configured."""
+
+    def problems(self) -> list[str]:
+        """What keeps the store from starting, for `shoal doctor`; changes nothing."""
+        return []
 
     @abstractmethod
     def writer(self, image_id: str, area: str = STORE) -> DataWriter: ...
@@ -66,4 +75,5 @@ class ImageStore(ABC):
         """Remove the image's data in `area`; succeeds if there is none."""
 
     @abstractmethod
-    def free_bytes(self) -> int: ...
+    def free_bytes(self) -> int:
+        """Bytes that may still be written, as the storage under the store counts them."""
