@@ -109,3 +109,18 @@ def test_an_unfinished_flow_runs_on_after_a_restart(flows, tmp_path):
     assert flows.tasks.wait_idle(30)
     assert context("journal") == [("do", "one", "w"), ("do", "two", "w"), ("do", "three", "w")]
     assert flow_rows(flows) == 0
+
+
+def test_flows_reuse_their_compiled_statements(flows):
+    """Saving a flow's steps compiles its statements once: later flows add
+    nothing to the engine's compiled cache (upstream's backend made new Table
+    objects for every call, so each save was compiled anew and Shoal's own
+    statements were pushed out of the cache)."""
+    cache = flows.db.engine._compiled_cache
+    flows.start(flow_steps.three_steps, ("warm",), {"item": "w"})
+    assert flows.tasks.wait_idle(30)
+    warm = len(cache)
+    for index in range(5):
+        flows.start(flow_steps.three_steps, (f"c{index}",), {"item": str(index)})
+        assert flows.tasks.wait_idle(30)
+    assert len(cache) == warm

@@ -75,10 +75,33 @@ _running = threading.local()
 _cancelled: set[str] = set()
 
 
+class _OneConnectionBackend(impl_sqlalchemy.SQLAlchemyBackend):
+    """taskflow's SQLAlchemy backend, handing out one Connection for good.
+
+    Upstream makes a Connection, and with it a new set of Table objects, for
+    every storage call; SQLAlchemy keys its compiled statements by table, so
+    each of a flow's many saves was compiled anew (most of a short flow's
+    time, more with every step) and pushed Shoal's own statements out of the
+    engine's compiled cache. A Connection holds nothing but those tables: each
+    of its calls takes its own transaction from the engine, and close() is a
+    no-op, so one serves every thread."""
+
+    def __init__(self, conf, engine):
+        super().__init__(conf, engine=engine)
+        self._one: impl_sqlalchemy.Connection | None = None
+        self._one_lock = threading.Lock()
+
+    def get_connection(self):
+        with self._one_lock:
+            if self._one is None:
+                self._one = super().get_connection()
+            return self._one
+
+
 class Flows:
     def __init__(self, db, tasks):
         self.db, self.tasks = db, tasks
-        self.backend = impl_sqlalchemy.SQLAlchemyBackend({"connection": db.url}, engine=db.engine)
+        self.backend = _OneConnectionBackend({"connection": db.url}, engine=db.engine)
         self._book_lock = threading.Lock()
         self._book: tf_models.LogBook | None = None
 
