@@ -73,6 +73,10 @@ def cmd_doctor(args) -> int:
         found = [problem for driver in drivers for problem in driver.problems()]  # a backend may offer one kind
         for problem in dict.fromkeys(found):  # both drivers see the same host
             problems.append(f"backend {name}: {problem}")
+    if settings.image.enabled and settings.image.backend != "glance":
+        from shoal.drivers.images import store_from_settings
+
+        problems.extend(store_from_settings(settings).problems())
     if problems:
         for problem in problems:
             print(f"PROBLEM  {problem}")
