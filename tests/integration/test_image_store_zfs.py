@@ -5,7 +5,8 @@ configured quota. An image uploaded through the Image API lands as a file on tha
 and downloads byte for byte; deleting it frees the dataset's space again. An upload larger
 than the quota is refused with Glance's 413 and leaves nothing behind, and the store takes a
 fitting upload afterwards. A pool that does not exist stops Shoal's start with a message that
-names it; a dataset without a mountpoint is refused at start and by `problems()`.
+names it; a dataset without a mountpoint is refused at start and by `problems()`, and
+`shoal doctor` says so too.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ import pytest
 
 from shoal.drivers.images import ImageStoreError
 from shoal.drivers.images.zfs_dataset import ZfsDatasetStore
-from tests.fixtures.shoal import running_shoal
+from tests.fixtures.shoal import REPO, SHOAL, running_shoal
 from tests.fixtures.zfs import destroy_dataset
 
 from .image_helpers import create, digests, glance_error, image_client, random_bytes, upload
@@ -142,3 +143,30 @@ def test_an_existing_dataset_is_checked_reused_and_given_the_quota(zfs_root):
     assert 0 < again.free_bytes() <= 32 * MiB
     with again.open("00000000-0000-4000-8000-000000000016") as data:
         assert data.read() == b"kept"
+
+
+def doctor_problems(tmp_path, pool_root: str, dataset: str) -> list[str]:
+    config = tmp_path / "shoal.toml"
+    config.write_text(f'state_dir = "{tmp_path}"\n[api]\nauth = "noauth"\n'
+                      f'[database]\nurl = "sqlite:///{tmp_path}/shoal.db"\n'
+                      f'[backends.test]\npools = ["{pool_root}"]\n' + image_config(dataset))
+    done = subprocess.run([*SHOAL, "--config", str(config), "doctor"], capture_output=True, text=True,
+                          timeout=300, cwd=REPO, check=False)
+    assert "Traceback" not in done.stdout + done.stderr, done.stderr
+    return [line for line in done.stdout.splitlines() if line.startswith("PROBLEM") and "image" in line]
+
+
+def test_doctor_names_a_store_that_cannot_start(zfs_root, tmp_path):
+    missing = f"nopool{uuid.uuid4().hex[:6]}"
+    found = doctor_problems(tmp_path, zfs_root, f"{missing}/images")
+    assert len(found) == 1
+    assert found[0].startswith(f"PROBLEM  image store: pool '{missing}' of image.dataset '{missing}/images' "
+                               "does not exist (pools here: ")
+    unmountable = f"{zfs_root}/nomount"
+    subprocess.run(["zfs", "create", "-o", "mountpoint=none", unmountable], check=True, capture_output=True)
+    assert doctor_problems(tmp_path, zfs_root, unmountable) == [
+        f"PROBLEM  image store: image.dataset '{unmountable}' has mountpoint=none; give it a mountpoint "
+        "(zfs set mountpoint=/path)"]
+    # A dataset still to be made is no problem; doctor makes nothing.
+    assert doctor_problems(tmp_path, zfs_root, f"{zfs_root}/later") == []
+    assert subprocess.run(["zfs", "list", f"{zfs_root}/later"], capture_output=True).returncode != 0
