@@ -1,6 +1,6 @@
 """Malformed bodies to the volume API, as a fuzzer sends them: wrong JSON types, lone
 surrogates and NUL in text, numbers past 2^63, lists where objects are due, on
-create, update and the actions of volumes and snapshots. Each is a 400 with
+create, update, metadata and the actions of volumes and snapshots. Each is a 400 with
 Cinder's fault body and "Invalid input received: ..." naming the field, the
 connection stays usable, and nothing changes: not the volumes and snapshots the
 API shows (names, sizes, statuses, metadata, flags), not the datasets on ZFS."""
@@ -88,6 +88,13 @@ def probes(volume_id: str, snapshot_id: str) -> list[tuple[str, str, object, str
     out.append(("POST", f"/snapshots/{snapshot_id}/action", {"os-reset_status": {"status": 5}}, "status"))
     out.append(("POST", f"/snapshots/{snapshot_id}/action",
                 {"os-update_snapshot_status": {"status": "error", "progress": "9" * 17}}, "progress"))
+    for path in (f"{v}/metadata", f"/snapshots/{snapshot_id}/metadata"):
+        for body in ({"metadata": {"k": 5}}, {"metadata": ["k"]}, {"metadata": {"k": LONE}}, {"metadata": {"": "v"}},
+                     {"metadata": "k=v"}, {"metadata": None}, {}):
+            out.append(("POST", path, body, "metadata"))
+            out.append(("PUT", path, body, "metadata"))
+        out.append(("PUT", f"{path}/k", {"meta": {"k": "a\x00"}}, "metadata"))
+        out.append(("PUT", f"{path}/k", {"meta": [1]}, "meta"))
     return out
 
 

@@ -24,7 +24,7 @@ from typing import Any, TypeVar
 
 from pydantic import BaseModel, ConfigDict, ValidationError
 
-from .body_fields import Description, Name, Ref
+from .body_fields import Description, Metadata, Name, Ref
 from .errors import ApiError
 
 
@@ -54,6 +54,12 @@ class Update(Named):
     """An update's object: the name and description, and only the other fields declared."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class MetadataSet(Body):
+    """`{"metadata": {...}}`: the items to set (or, in Manila's item update, the one item)."""
+
+    metadata: Metadata
 
 
 class Status(Body):

@@ -50,6 +50,8 @@ def _size(value: Any, info: ValidationInfo) -> int:
 
 
 def _metadata(value: Any) -> dict[str, str]:
+    if value is None:  # where None is allowed, the field is declared `Metadata | None`
+        raise ValueError("metadata must be an object of string keys and values")
     return _as_value_error(check_metadata, value)
 
 

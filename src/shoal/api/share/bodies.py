@@ -7,7 +7,7 @@ from typing import Any
 
 from pydantic import Field
 
-from shoal.api.openstack.bodies import Body, Named, Status, Update, actions, body, plain
+from shoal.api.openstack.bodies import Body, MetadataSet, Named, Status, Update, actions, body, plain
 from shoal.api.openstack.body_fields import Flag, Metadata, Ref, Size, StrictFlag
 
 # Checked where the rule lives (the resource-lock service), so declared here without a type.
@@ -70,10 +70,6 @@ class SnapshotUpdate(Update):
     """A snapshot takes a new name and description only."""
 
 
-class AccessMetadata(Body):
-    metadata: dict[str, str]
-
-
 SHARE_ACTIONS = {
     "extend": NewSize, "shrink": NewSize, "allow_access": AllowAccess, "deny_access": DenyAccess,
     "access_list": None, "revert": Revert, "reset_status": Status, "reset_task_state": TaskState,
@@ -85,4 +81,4 @@ SHARE_ACTION = actions(SHARE_ACTIONS)
 CREATE_SNAPSHOT = body("snapshot", SnapshotCreate)
 UPDATE_SNAPSHOT = body("snapshot", SnapshotUpdate)
 SNAPSHOT_ACTION = actions({"reset_status": Status, "force_delete": None, "unmanage": None})
-ACCESS_METADATA = plain(AccessMetadata)
+METADATA = plain(MetadataSet)

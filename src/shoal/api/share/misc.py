@@ -10,6 +10,7 @@ from datetime import datetime, timezone
 from fastapi import APIRouter, Depends, Response
 from starlette.concurrency import run_in_threadpool as sync
 
+from shoal.api.openstack.bodies import MetadataSet, parse
 from shoal.api.openstack.errors import ApiError
 from shoal.api.openstack.queries import read
 from shoal.services.common.errors import NotFound
@@ -71,14 +72,12 @@ async def show_access_rule(access_id: str, call: ShareCall = Depends(share_call)
     return {"access": views.access_rule(call, rule, hidden=rule.id in hidden)}
 
 
-@router.put("/share-access-rules/{access_id}/metadata", openapi_extra=bodies.ACCESS_METADATA)
+@router.put("/share-access-rules/{access_id}/metadata", openapi_extra=bodies.METADATA)
 async def update_access_metadata(access_id: str, call: ShareCall = Depends(share_call)):
     if not call.v("2.45"):
         raise ApiError(404, "The resource could not be found.")
-    body = await call.body()
-    if "metadata" not in body:
-        raise ApiError(400, "Malformed request body: missing 'metadata'")
-    return {"metadata": await sync(call.services.access_metadata.update, call.ctx, access_id, body["metadata"])}
+    metadata = parse(call, MetadataSet, await call.body()).metadata
+    return {"metadata": await sync(call.services.access_metadata.update, call.ctx, access_id, metadata)}
 
 
 @router.delete("/share-access-rules/{access_id}/metadata/{key}", status_code=200)

@@ -8,7 +8,7 @@ from fastapi import APIRouter, Depends, Response
 from starlette.concurrency import run_in_threadpool as sync
 
 from shoal.api.openstack.answers import as_json
-from shoal.api.openstack.bodies import parse
+from shoal.api.openstack.bodies import MetadataSet, parse
 from shoal.api.openstack.errors import ApiError
 from shoal.api.openstack.queries import read
 from shoal.services.common.errors import OverQuota
@@ -282,18 +282,16 @@ async def get_metadata(share_id: str, call: ShareCall = Depends(share_call)):
     return {"metadata": await sync(call.services.shares.metadata, call.ctx, share_id)}
 
 
-@router.put("/shares/{share_id}/metadata")
+@router.put("/shares/{share_id}/metadata", openapi_extra=bodies.METADATA)
 async def replace_metadata(share_id: str, call: ShareCall = Depends(share_call)):
-    body = await call.body()
-    meta = await sync(call.services.shares.set_metadata, call.ctx, share_id, body.get("metadata"), True)
-    return {"metadata": meta}
+    metadata = parse(call, MetadataSet, await call.body()).metadata
+    return {"metadata": await sync(call.services.shares.set_metadata, call.ctx, share_id, metadata, True)}
 
 
-@router.post("/shares/{share_id}/metadata")
+@router.post("/shares/{share_id}/metadata", openapi_extra=bodies.METADATA)
 async def update_metadata(share_id: str, call: ShareCall = Depends(share_call)):
-    body = await call.body()
-    meta = await sync(call.services.shares.set_metadata, call.ctx, share_id, body.get("metadata"), False)
-    return {"metadata": meta}
+    metadata = parse(call, MetadataSet, await call.body()).metadata
+    return {"metadata": await sync(call.services.shares.set_metadata, call.ctx, share_id, metadata, False)}
 
 
 @router.get("/shares/{share_id}/metadata/{key}")

@@ -7,8 +7,10 @@ from __future__ import annotations
 from fastapi import APIRouter, Depends, Response
 from starlette.concurrency import run_in_threadpool as sync
 
+from shoal.api.openstack.bodies import MetadataSet, parse
 from shoal.api.openstack.errors import ApiError
 
+from . import bodies
 from .call import ShareCall, share_call
 
 router = APIRouter()
@@ -21,10 +23,7 @@ def _since_273(call: ShareCall) -> None:
 
 async def _item_body(call: ShareCall, key: str) -> dict:
     """The body of an item update: {"metadata": {key: value}} with that key only."""
-    body = await call.body()
-    item = body.get("metadata")
-    if not isinstance(item, dict):
-        raise ApiError(400, "Malformed request body")
+    item = parse(call, MetadataSet, await call.body()).metadata
     if key not in item:
         raise ApiError(400, "Request body and URI mismatch")
     if len(item) > 1:
@@ -38,14 +37,14 @@ async def snapshot_metadata(snapshot_id: str, call: ShareCall = Depends(share_ca
     return {"metadata": await sync(call.services.snapshots.metadata, call.ctx, snapshot_id)}
 
 
-@router.put("/snapshots/{snapshot_id}/metadata")
-@router.post("/snapshots/{snapshot_id}/metadata")
+@router.put("/snapshots/{snapshot_id}/metadata", openapi_extra=bodies.METADATA)
+@router.post("/snapshots/{snapshot_id}/metadata", openapi_extra=bodies.METADATA)
 async def set_snapshot_metadata(snapshot_id: str, call: ShareCall = Depends(share_call)):
     """PUT replaces all of it, POST adds to it."""
     _since_273(call)
-    body = await call.body()
+    metadata = parse(call, MetadataSet, await call.body()).metadata
     replace = call.request.method == "PUT"
-    meta = await sync(call.services.snapshots.set_metadata, call.ctx, snapshot_id, body.get("metadata"), replace)
+    meta = await sync(call.services.snapshots.set_metadata, call.ctx, snapshot_id, metadata, replace)
     return {"metadata": meta}
 
 

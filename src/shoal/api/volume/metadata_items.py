@@ -8,9 +8,19 @@ from collections.abc import Callable
 from fastapi import APIRouter, Depends, Response
 from starlette.concurrency import run_in_threadpool as sync
 
+from shoal.api.openstack.bodies import Body, MetadataSet, parse, plain
+from shoal.api.openstack.body_fields import Metadata
 from shoal.api.openstack.errors import ApiError
 
 from .call import VolumeCall, volume_call
+
+METADATA = plain(MetadataSet)
+
+
+class MetaItem(Body):
+    """`{"meta": {key: value}}`: one item, the one the URL names."""
+
+    meta: Metadata
 
 
 def item_of(metadata: dict, key: str) -> dict:
@@ -22,10 +32,10 @@ def item_of(metadata: dict, key: str) -> dict:
 
 async def item_body(call: VolumeCall, key: str) -> dict:
     """The `meta` of a PUT of one item: exactly the item the URL names."""
-    body = await call.body("meta")
-    if set(body) != {key}:
+    item = parse(call, MetaItem, await call.body()).meta
+    if set(item) != {key}:
         raise ApiError(400, "Invalid input received: the body must hold exactly the item named in the URL")
-    return body
+    return item
 
 
 def add_metadata_routes(router: APIRouter, collection: str, service_of: Callable[[VolumeCall], object]) -> None:
@@ -38,22 +48,22 @@ def add_metadata_routes(router: APIRouter, collection: str, service_of: Callable
         resource = await sync(service_of(call).get, call.ctx, resource_id)
         return {"metadata": dict(resource.metadata_)}
 
-    @router.post(base)
+    @router.post(base, openapi_extra=METADATA)
     async def update_metadata(resource_id: str, call: VolumeCall = Depends(volume_call)):
-        body = await call.body()
-        return {"metadata": await sync(service_of(call).set_metadata, call.ctx, resource_id, body.get("metadata"), False)}
+        metadata = parse(call, MetadataSet, await call.body()).metadata
+        return {"metadata": await sync(service_of(call).set_metadata, call.ctx, resource_id, metadata, False)}
 
-    @router.put(base)
+    @router.put(base, openapi_extra=METADATA)
     async def replace_metadata(resource_id: str, call: VolumeCall = Depends(volume_call)):
-        body = await call.body()
-        return {"metadata": await sync(service_of(call).set_metadata, call.ctx, resource_id, body.get("metadata"), True)}
+        metadata = parse(call, MetadataSet, await call.body()).metadata
+        return {"metadata": await sync(service_of(call).set_metadata, call.ctx, resource_id, metadata, True)}
 
     @router.get(base + "/{key}")
     async def get_metadata_item(resource_id: str, key: str, call: VolumeCall = Depends(volume_call)):
         resource = await sync(service_of(call).get, call.ctx, resource_id)
         return item_of(resource.metadata_, key)
 
-    @router.put(base + "/{key}")
+    @router.put(base + "/{key}", openapi_extra=plain(MetaItem))
     async def set_metadata_item(resource_id: str, key: str, call: VolumeCall = Depends(volume_call)):
         body = await item_body(call, key)
         await sync(service_of(call).set_metadata, call.ctx, resource_id, body, False)

@@ -15,7 +15,7 @@ from shoal.drivers.base import DriverError, ShareResult, ShrinkWouldLoseData, Un
 from ..common import core as c
 from ..common import paging
 from ..common import quotas as q
-from ..common.checks import MAX_DESCRIPTION, MAX_NAME, check_metadata, check_size, check_text, parse_service_host
+from ..common.checks import MAX_DESCRIPTION, MAX_NAME, check_size, check_text, parse_service_host
 from ..common.context import RequestContext
 from ..common.errors import Conflict, Forbidden, Invalid, NotFound, OverQuota
 from ..common.scheduler import NoValidPool, choose_pool, choose_pool_now, growth_refused
@@ -513,8 +513,7 @@ class Shares:
     def metadata(self, ctx: RequestContext, share_id: str) -> dict:
         return dict(self.get(ctx, share_id).metadata_)
 
-    def set_metadata(self, ctx: RequestContext, share_id: str, metadata: Any, replace: bool) -> dict:
-        metadata = check_metadata(metadata)
+    def set_metadata(self, ctx: RequestContext, share_id: str, metadata: dict[str, str], replace: bool) -> dict:
         with self.core.db.session() as session:
             share = sr.get_share(session, ctx, share_id)
             self._own(ctx, share)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-from typing import Any
 
 from sqlalchemy import delete, select
 from sqlalchemy.orm.attributes import set_committed_value
@@ -14,7 +13,7 @@ from shoal.drivers.base import SnapshotRef, UnsafeToManage
 from ..common import core as c
 from ..common import paging
 from ..common import quotas as q
-from ..common.checks import MAX_DESCRIPTION, MAX_NAME, check_metadata, check_size, check_text
+from ..common.checks import MAX_DESCRIPTION, MAX_NAME, check_size, check_text
 from ..common.context import RequestContext
 from ..common.errors import Conflict, Forbidden, Invalid, NotFound
 from ..common.tasks import Gate, early_start
@@ -226,8 +225,7 @@ class ShareSnapshots:
     def metadata(self, ctx: RequestContext, snapshot_id: str) -> dict:
         return dict(self.get(ctx, snapshot_id).metadata_ or {})
 
-    def set_metadata(self, ctx: RequestContext, snapshot_id: str, metadata: Any, replace: bool) -> dict:
-        metadata = check_metadata(metadata)
+    def set_metadata(self, ctx: RequestContext, snapshot_id: str, metadata: dict[str, str], replace: bool) -> dict:
         with self.core.db.session() as session:
             snap = sr.get_snapshot(session, ctx, snapshot_id)
             snap.metadata_ = metadata if replace else {**(snap.metadata_ or {}), **metadata}

@@ -100,8 +100,7 @@ class VolumeSnapshots:
                 setattr(snap, attrs.get(key, key), value)
             return snap
 
-    def set_metadata(self, ctx: RequestContext, snapshot_id: str, metadata: Any, replace: bool) -> dict:
-        metadata = check_metadata(metadata)
+    def set_metadata(self, ctx: RequestContext, snapshot_id: str, metadata: dict[str, str], replace: bool) -> dict:
         with self.core.db.session() as session:
             snap = vr.get_snapshot(session, ctx, snapshot_id)
             snap.metadata_ = metadata if replace else {**snap.metadata_, **metadata}

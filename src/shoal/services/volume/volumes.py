@@ -412,8 +412,7 @@ class Volumes:
             volume = vr.get_volume(session, ctx, volume_id)
             setattr(volume, flag, value)
 
-    def set_metadata(self, ctx: RequestContext, volume_id: str, metadata: Any, replace: bool) -> dict:
-        metadata = check_metadata(metadata)
+    def set_metadata(self, ctx: RequestContext, volume_id: str, metadata: dict[str, str], replace: bool) -> dict:
         with self.core.db.session() as session:
             volume = vr.get_volume(session, ctx, volume_id)
             volume.metadata_ = metadata if replace else {**volume.metadata_, **metadata}
