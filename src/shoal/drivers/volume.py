@@ -238,6 +238,12 @@ class VolumeDriver(ABC):
                              "volumes yet: it offers no way to reach a volume's data")
         yield  # pragma: no cover - makes this a generator for contextmanager
 
+    def data_hosts(self) -> list[Host]:
+        """The hosts `open_data` may name: image copies stage files there, and a start
+        sweeps what a crashed copy left. By default the driver's one `host`, if it has one."""
+        host = getattr(self, "host", None)
+        return [host] if host is not None else []
+
     def clone_image(self, volume: VolumeRef, image: ImageRef, fill: ImageFill) -> VolumeResult | None:
         """The new volume made from the backend's own cache of the image (Cinder's
         clone_image): the cache filled first through `fill` when it holds no copy of
