@@ -6,6 +6,7 @@ import pytest
 
 from shoal.services.common.image_format import ImageRejected
 from shoal.services.volume import image_copy as ic
+from shoal.services.volume import image_staging as staging
 
 
 def test_the_copies_name_every_format_and_keep_the_target():
@@ -17,7 +18,8 @@ def test_the_copies_name_every_format_and_keep_the_target():
 
 
 def test_staging_on_a_storage_host():
-    assert ic.make_staging_dir() == ["mktemp", "-d", "/var/tmp/shoal-image.XXXXXXXX"]
+    me = staging.this_process()  # named after this process, so a later start can tell it stale
+    assert ic.make_staging_dir() == ["mktemp", "-d", f"/var/tmp/shoal-image.{me.token}.XXXXXXXX"]
     assert ic.free_space("/var/tmp/x") == ["df", "--output=avail", "-B1", "/var/tmp/x"]
     assert ic.write_file("/var/tmp/x/image") == ["dd", "of=/var/tmp/x/image", "bs=1M", "conv=sparse", "status=none"]
     assert ic.remove_tree("/var/tmp/x") == ["rm", "-rf", "--one-file-system", "/var/tmp/x"]

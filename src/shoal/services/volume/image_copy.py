@@ -6,7 +6,8 @@ every input format is named (`-f`), never probed.
 qemu-img runs where the volume's data is. When that is another machine than the
 image file's (a storage host over SSH), the file is staged on the storage host
 (a private directory under STAGING_DIR, its free space checked first, removed
-afterwards, whatever happened): an image is copied there byte for byte and
+afterwards, whatever happened; what a crash left is swept at the next start,
+image_staging): an image is copied there byte for byte and
 converted onto the volume; a volume is converted there into the image format
 and the result copied back. The storage host needs qemu-img (as Cinder's volume
 host does)."""
@@ -27,11 +28,11 @@ from shoal.hosts.streams import run_reporting
 from shoal.hosts.transfer import transfer
 
 from ..common.image_format import QEMU_FORMATS, ImageRejected
+from .image_staging import STAGING_DIR, STAGING_PREFIX, remove_tree, this_process  # noqa: F401 - the prefix for callers
+from .image_staging import make_staging_dir as _make_staging_dir
 
 COPY_TIMEOUT = 12 * 3600.0  # seconds; a copy of a large image over a slow link may be long
 CHECK_TIMEOUT = 600.0
-STAGING_DIR = "/var/tmp"  # on a storage host: where image files are staged (not /tmp: often a small tmpfs)
-STAGING_PREFIX = "shoal-image."
 # Formats whose metadata `qemu-img check` can verify (a truncated or damaged image).
 CHECKABLE = ("qcow2", "vdi", "vhdx")
 _PERCENT = re.compile(rb"\((\d+(?:\.\d+)?)/100%\)")
@@ -57,7 +58,8 @@ def check(path: str, fmt: str) -> list[str]:
 
 
 def make_staging_dir() -> list[str]:
-    return ["mktemp", "-d", f"{STAGING_DIR}/{STAGING_PREFIX}XXXXXXXX"]
+    """Named after this process (image_staging), so a later start can tell it stale."""
+    return _make_staging_dir(this_process())
 
 
 def free_space(path: str) -> list[str]:
@@ -71,10 +73,6 @@ def read_file(path: str) -> list[str]:
 def write_file(path: str) -> list[str]:
     """A stream into a new file; runs of zeros left as holes (a raw image stays sparse)."""
     return ["dd", f"of={path}", "bs=1M", "conv=sparse", "status=none"]
-
-
-def remove_tree(path: str) -> list[str]:
-    return ["rm", "-rf", "--one-file-system", path]
 
 
 def qemu_format(disk_format: str) -> str:

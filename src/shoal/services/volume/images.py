@@ -53,7 +53,7 @@ from ..common.context import RequestContext
 from ..common.errors import Invalid, NotFound
 from ..common.image_format import QEMU_FORMATS, ImageRejected, inspect_stored, qemu_info
 from ..image_client import ImageClient, ImageInfo, LocalImage
-from . import image_copy
+from . import image_copy, image_staging
 from . import rows as vr
 from .image_cache import ImageVolumeCache
 from .volumes import Volumes
@@ -400,6 +400,7 @@ class VolumeImages:
         and their conversion files removed."""
         for part in self.conversion_dir.glob(".*.part"):  # a conversion the crash cut short
             part.unlink(missing_ok=True)
+        self.core.tasks.submit(self._sweep_staging)  # in the background: a storage host may be slow to answer
         self.cache.recover()
         with self.core.db.session() as session:
             stuck = [(v.id, v.task_arg or "") for v in session.query(V).filter(V.task == "upload")]
@@ -409,6 +410,12 @@ class VolumeImages:
                 self.images.discard(image_id)  # no uploader now: an external Glance may refuse Shoal
             self._back(Upload(volume_id, image_id, "", back_to or "available"),
                        f"Uploading the volume to image {image_id} was interrupted by a restart of Shoal.")
+
+    def _sweep_staging(self) -> None:
+        """Staging directories that copies cut short by a crash of Shoal left on storage hosts."""
+        hosts = {id(host): host for driver in self.core.volume_drivers.values() for host in driver.data_hosts()}
+        for host in hosts.values():
+            image_staging.sweep(host)
 
     # ---- image metadata actions -------------------------------------------------------------------
 
