@@ -1,14 +1,14 @@
-"""What every Identity v3 route needs: the caller's token, links, and query filters."""
+"""What every Identity v3 route needs: the caller's token and links (query strings: queries.py)."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import ClassVar
 
 from fastapi import Request
 
 from shoal.api.openstack.auth import token_info
 from shoal.api.openstack.call import public_origin
-from shoal.api.openstack.errors import ApiError
 from shoal.services import Services
 from shoal.services.identity.tokens import TokenInfo
 
@@ -19,6 +19,7 @@ PREFIX = "/identity"
 class IdentityCall:
     request: Request
     services: Services
+    root: ClassVar[str] = "identity"  # the API a query model is read for (api/openstack/queries.read)
 
     @property
     def v3(self) -> str:
@@ -33,19 +34,6 @@ class IdentityCall:
 
     def self_link(self) -> dict:
         return {"self": str(self.request.url), "previous": None, "next": None}
-
-    def query(self, name: str) -> str | None:
-        return self.request.query_params.get(name)
-
-    def enabled_filter(self) -> bool | None:
-        value = self.query("enabled")
-        if value is None:
-            return None
-        if value.lower() in ("true", "1", "yes", ""):
-            return True
-        if value.lower() in ("false", "0", "no"):
-            return False
-        raise ApiError(400, "enabled must be true or false")
 
 
 def identity_call(request: Request) -> IdentityCall:

@@ -7,8 +7,10 @@ from fastapi import APIRouter, Depends, Request, Response
 
 from shoal.api.openstack.call import read_body
 from shoal.api.openstack.errors import ApiError
+from shoal.api.openstack.queries import read
 from shoal.services.identity.identity import DEFAULT_DOMAIN_ID, DEFAULT_DOMAIN_NAME
 
+from . import queries
 from .catalog import endpoints_view, services_view
 from .common import IdentityCall, identity_call
 from .views import domain_view, project_view, role_view, user_view
@@ -16,20 +18,19 @@ from .views import domain_view, project_view, role_view, user_view
 router = APIRouter()
 
 
-def _default_domain_only(call: IdentityCall) -> bool:
+def _default_domain_only(q: queries.Members) -> bool:
     """False when a filter names another domain: the answer is then an empty list."""
-    domain = call.query("domain_id")
-    return domain in (None, DEFAULT_DOMAIN_ID)
+    return q.domain_id in (None, DEFAULT_DOMAIN_ID)
 
 
 # ---- domains ---------------------------------------------------------------------------
 
 
-@router.get("/domains")
+@router.get("/domains", openapi_extra=queries.NAMED)
 def list_domains(call: IdentityCall = Depends(identity_call)):
     call.caller  # noqa: B018 - any valid token may see the one domain
-    name = call.query("name")
-    domains = [domain_view(call)] if name in (None, DEFAULT_DOMAIN_NAME) else []
+    q = read(call, queries.Named)
+    domains = [domain_view(call)] if q.name in (None, DEFAULT_DOMAIN_NAME) else []
     return {"domains": domains, "links": call.self_link()}
 
 
@@ -50,10 +51,12 @@ def create_domain(call: IdentityCall = Depends(identity_call)):
 # ---- projects --------------------------------------------------------------------------
 
 
-@router.get("/projects")
+@router.get("/projects", openapi_extra=queries.MEMBERS)
 def list_projects(call: IdentityCall = Depends(identity_call)):
-    rows = call.services.identity.list_projects(call.caller, call.query("name"), call.enabled_filter())
-    if not _default_domain_only(call) or call.query("parent_id") not in (None, DEFAULT_DOMAIN_ID):
+    caller = call.caller  # a 401 before a 400
+    q = read(call, queries.Members)
+    rows = call.services.identity.list_projects(caller, q.name, q.enabled)
+    if not _default_domain_only(q) or q.parent_id not in (None, DEFAULT_DOMAIN_ID):
         rows = []
     return {"projects": [project_view(call, p) for p in rows], "links": call.self_link()}
 
@@ -84,10 +87,12 @@ def delete_project(project_id: str, call: IdentityCall = Depends(identity_call))
 # ---- users -----------------------------------------------------------------------------
 
 
-@router.get("/users")
+@router.get("/users", openapi_extra=queries.MEMBERS)
 def list_users(call: IdentityCall = Depends(identity_call)):
-    rows = call.services.identity.list_users(call.caller, call.query("name"), call.enabled_filter())
-    if not _default_domain_only(call):
+    caller = call.caller
+    q = read(call, queries.Members)
+    rows = call.services.identity.list_users(caller, q.name, q.enabled)
+    if not _default_domain_only(q):
         rows = []
     return {"users": [user_view(call, u) for u in rows], "links": call.self_link()}
 
@@ -132,9 +137,10 @@ def user_projects(user_id: str, call: IdentityCall = Depends(identity_call)):
 # ---- roles and assignments -------------------------------------------------------------
 
 
-@router.get("/roles")
+@router.get("/roles", openapi_extra=queries.NAMED)
 def list_roles(call: IdentityCall = Depends(identity_call)):
-    rows = call.services.identity.list_roles(call.caller, call.query("name"))
+    caller = call.caller
+    rows = call.services.identity.list_roles(caller, read(call, queries.Named).name)
     return {"roles": [role_view(call, r) for r in rows], "links": call.self_link()}
 
 
@@ -180,16 +186,15 @@ def revoke_grant(project_id: str, user_id: str, role_id: str, call: IdentityCall
     return Response(status_code=204)
 
 
-@router.get("/role_assignments")
+@router.get("/role_assignments", openapi_extra=queries.ASSIGNMENTS)
 def role_assignments(call: IdentityCall = Depends(identity_call)):
-    q = call.request.query_params
-    names = q.get("include_names", "").lower() in ("", "1", "true") and "include_names" in q
-    if any(k in q for k in ("group.id", "scope.domain.id", "scope.system")):
+    caller = call.caller
+    q = read(call, queries.Assignments)
+    names = bool(q.include_names)
+    if q.unmatched:
         rows = []  # no groups, no domain or system scope in Shoal
-        call.caller  # noqa: B018
     else:
-        rows = call.services.identity.assignments(call.caller, q.get("user.id"), q.get("scope.project.id"),
-                                                  q.get("role.id"))
+        rows = call.services.identity.assignments(caller, q.user_id, q.project_id, q.role_id)
     out = []
     for assignment, user, project, role in rows:
         domain = {"id": DEFAULT_DOMAIN_ID, "name": DEFAULT_DOMAIN_NAME}

@@ -8,8 +8,10 @@ from fastapi.responses import JSONResponse
 from shoal.api.openstack.auth import unauthorized
 from shoal.api.openstack.call import read_body
 from shoal.api.openstack.errors import ApiError
+from shoal.api.openstack.queries import read
 from shoal.services.common.errors import Unauthorized
 
+from . import queries
 from .catalog import catalog
 from .common import IdentityCall, identity_call
 from .views import iso, project_view, token_view
@@ -23,11 +25,15 @@ def _body(call: IdentityCall, info, nocatalog: bool) -> dict:
     return token_view(info, list(info.methods), issued, call.services.identity.role_ids(), cat)
 
 
-@router.post("/auth/tokens", status_code=201)
+def _nocatalog(call: IdentityCall) -> bool:
+    return read(call, queries.Token).nocatalog is not None
+
+
+@router.post("/auth/tokens", status_code=201, openapi_extra=queries.TOKEN)
 async def issue(request: Request, call: IdentityCall = Depends(identity_call)):
     auth = await read_body(request, "auth")
     token, info = call.services.identity.authenticate(auth)
-    body = _body(call, info, "nocatalog" in request.query_params)
+    body = _body(call, info, _nocatalog(call))
     return JSONResponse(body, status_code=201, headers={"X-Subject-Token": token})
 
 
@@ -46,10 +52,10 @@ def _subject(call: IdentityCall):
     return subject, info
 
 
-@router.get("/auth/tokens")
+@router.get("/auth/tokens", openapi_extra=queries.TOKEN)
 def validate(call: IdentityCall = Depends(identity_call)):
     _token, info = _subject(call)
-    return _body(call, info, "nocatalog" in call.request.query_params)
+    return _body(call, info, _nocatalog(call))
 
 
 @router.head("/auth/tokens")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import ClassVar
 
 from fastapi import Request
 from starlette.concurrency import run_in_threadpool
@@ -18,6 +19,7 @@ class ImageCall:
     request: Request
     services: Services
     ctx: RequestContext
+    root: ClassVar[str] = "image"  # the API a query model is read for (api/openstack/queries.read)
 
     @property
     def images(self):

@@ -11,18 +11,15 @@ from starlette.concurrency import run_in_threadpool as sync
 
 from shoal.api.openstack.call import public_origin
 from shoal.api.openstack.errors import ApiError
+from shoal.api.openstack.queries import read
 
-from . import views
+from . import queries, views
 from .call import ImageCall, image_call
 
 router = APIRouter()
 
 PATCH_TYPES = ("application/openstack-images-v2.1-json-patch", "application/openstack-images-v2.0-json-patch")
 IMPORT_HEADERS = {"OpenStack-image-import-methods": "glance-direct", "OpenStack-image-store-ids": "file"}
-FILTERS = ("name", "status", "owner", "checksum", "os_hash_value", "container_format", "disk_format", "id",
-           "visibility", "member_status", "size_min", "size_max", "protected", "os_hidden")
-PAGING = ("limit", "marker", "sort", "sort_key", "sort_dir", "tag")
-IGNORED = ("created_at", "updated_at")  # Glance's time comparisons; not kept here
 
 
 def _view(call: ImageCall, row) -> dict:
@@ -59,17 +56,14 @@ def _sort(params) -> list[tuple[str, str]]:
     return [(k, dirs[n] if len(dirs) > 1 else (dirs[0] if dirs else "desc")) for n, k in enumerate(keys)]
 
 
-@router.get("/images")
+@router.get("/images", openapi_extra=queries.IMAGE_LIST)
 async def list_images(call: ImageCall = Depends(image_call)):
+    q = read(call, queries.ImageList)
     params = call.request.query_params
-    limit = params.get("limit")
-    if limit is not None and (not limit.isdigit()):
-        raise ApiError(400, "limit param must be an integer")
-    filters = {k: params[k] for k in FILTERS if k in params}
-    properties = {k: v for k, v in params.items() if k not in FILTERS + PAGING + IGNORED}
+    filters = {k: getattr(q, k) for k in queries.FILTERS if getattr(q, k) is not None}
+    properties = {k: v for k, v in params.items() if k not in queries.ImageList.model_fields}
     page, more = await sync(call.images.images.list, call.ctx, filters=filters, properties=properties,
-                            tags=params.getlist("tag"), sort=_sort(params),
-                            limit=int(limit) if limit is not None else None, marker=params.get("marker"))
+                            tags=params.getlist("tag"), sort=_sort(params), limit=q.limit, marker=q.marker)
     query = [(k, v) for k, v in params.multi_items() if k != "marker"]
     body = {"images": [_view(call, row) for row in page], "first": "/v2/images" + (f"?{urlencode(query)}" if query else ""),
             "schema": "/v2/schemas/images"}
