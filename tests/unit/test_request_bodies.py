@@ -93,3 +93,11 @@ def test_a_refused_value_is_shown_escaped():
 def test_reset_task_state_takes_the_old_name_too():
     arg = parse(MANILA, share.TaskState, {"os-task_state": "migration_error"})
     assert arg.first("task_state", "os_task_state") == "migration_error"
+
+
+def test_a_strict_action_names_what_it_does_not_take():
+    message = refused(CINDER, volume.MigrateVolume, {"host": "shoal@zfs#pool", "speed": "fast", "eta": 1})
+    assert message == "Invalid input received: Additional properties are not allowed (eta, speed)"
+    assert "force_host_copy must be a boolean" in refused(CINDER, volume.MigrateVolume, {"force_host_copy": "perhaps"})
+    arg = parse(CINDER, volume.MigrateVolume, {"host": "shoal@zfs#pool", "lock_volume": "yes"})
+    assert (arg.host, arg.lock_volume, arg.model_fields_set) == ("shoal@zfs#pool", True, {"host", "lock_volume"})

@@ -20,7 +20,7 @@ the share available -- stay with the services.
 from __future__ import annotations
 
 import json
-from typing import Any, TypeVar
+from typing import Any, ClassVar, TypeVar
 
 from pydantic import BaseModel, ConfigDict, ValidationError
 
@@ -54,6 +54,14 @@ class Update(Named):
     """An update's object: the name and description, and only the other fields declared."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
+    UNDECLARED: ClassVar[str] = "cannot update {}"  # the 400 for keys not declared
+
+
+class Strict(Body):
+    """An action's argument that takes the fields declared and nothing else (Cinder's schemas)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    UNDECLARED: ClassVar[str] = "Additional properties are not allowed ({})"
 
 
 class MetadataSet(Body):
@@ -76,15 +84,15 @@ def parse(call, model: type[B], data: Any, where: str = "body") -> B:
     try:
         return model.model_validate(data if data is not None else {})
     except ValidationError as exc:
-        message = _message(exc, where)
+        message = _message(exc, where, getattr(model, "UNDECLARED", "{} not allowed"))
     raise ApiError(400, f"Invalid input received: {message}" if call.root == "volume" else message)
 
 
-def _message(exc: ValidationError, where: str) -> str:
+def _message(exc: ValidationError, where: str, undeclared: str) -> str:
     errors = exc.errors(include_url=False)
     extra = sorted(str(e["loc"][-1]) for e in errors if e["type"] == "extra_forbidden")
     if extra:
-        return f"cannot update {', '.join(extra)}"
+        return undeclared.format(", ".join(extra))
     error = errors[0]
     loc = error.get("loc") or ()
     name = str(loc[-1]) if loc else where

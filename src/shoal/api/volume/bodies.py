@@ -4,7 +4,7 @@ describe them in the OpenAPI document (see api/openstack/bodies.py)."""
 from __future__ import annotations
 
 
-from shoal.api.openstack.bodies import Body, Named, Status, Update, actions, body
+from shoal.api.openstack.bodies import Body, Named, Status, Strict, Update, actions, body
 from shoal.api.openstack.body_fields import Flag, Metadata, Object, Ref, Size, Text
 
 
@@ -70,6 +70,13 @@ class ForceDetach(Body):
     connector: Object | None = None
 
 
+class MigrateVolume(Strict):
+    host: Ref | None = None  # shoal@backend#pool
+    cluster: Ref | None = None  # 3.16+, instead of host; Shoal has no clusters
+    force_host_copy: Flag | None = None
+    lock_volume: Flag | None = None
+
+
 class Revert(Body):
     snapshot_id: Ref
 
@@ -100,13 +107,14 @@ class AttachmentUpdate(Body):
     connector: Object
 
 
-# The actions whose argument is declared here; the others (image, migration) read theirs themselves.
+# The actions whose argument is declared here; the image actions read theirs themselves.
 VOLUME_ACTIONS = {
     "os-extend": NewSize, "os-reset_status": ResetStatus, "os-force_delete": None, "revert": Revert,
     "os-retype": Retype, "os-unmanage": None, "os-set_bootable": Bootable, "os-update_readonly_flag": Readonly,
     "os-reserve": None, "os-unreserve": None, "os-initialize_connection": Connector, "os-attach": Attach,
     "os-begin_detaching": None, "os-roll_detaching": None, "os-detach": Detach,
-    "os-terminate_connection": Connector, "os-force_detach": ForceDetach,
+    "os-terminate_connection": Connector, "os-force_detach": ForceDetach, "os-migrate_volume": MigrateVolume,
+    "os-migrate_volume_completion": None,
 }
 CREATE_VOLUME = body("volume", VolumeCreate)
 UPDATE_VOLUME = body("volume", VolumeUpdate)

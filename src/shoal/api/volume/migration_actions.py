@@ -10,13 +10,13 @@ from starlette.concurrency import run_in_threadpool as sync
 
 from shoal.api.openstack.errors import ApiError
 
+from .bodies import MigrateVolume
 from .call import VolumeCall
 
 ACTIONS = ("os-migrate_volume", "os-migrate_volume_completion")
-KEYS = {"host", "force_host_copy", "lock_volume"}
 
 
-async def handle(call: VolumeCall, volume_id: str, name: str, arg: dict) -> Response:
+async def handle(call: VolumeCall, volume_id: str, name: str, arg: MigrateVolume | None) -> Response:
     if name == "os-migrate_volume_completion":
         if not call.ctx.is_admin:
             raise ApiError(403, "Policy doesn't allow volume_extension:volume_admin_actions:migrate_volume_completion "
@@ -24,14 +24,13 @@ async def handle(call: VolumeCall, volume_id: str, name: str, arg: dict) -> Resp
         raise ApiError(400, "Invalid input received: Shoal completes each migration itself; "
                             "os-migrate_volume_completion belongs to a compute service's volume swap, "
                             "which Shoal takes no part in")
-    allowed = KEYS | {"cluster"} if call.v("3.16") else KEYS
-    unknown = sorted(set(arg) - allowed)
-    if unknown:
-        raise ApiError(400, f"Invalid input received: Additional properties are not allowed ({', '.join(unknown)})")
-    if call.v("3.16") and ("host" in arg) == ("cluster" in arg):
+    given = arg.model_fields_set
+    if "cluster" in given and not call.v("3.16"):
+        raise ApiError(400, "Invalid input received: Additional properties are not allowed (cluster)")
+    if call.v("3.16") and ("host" in given) == ("cluster" in given):
         raise ApiError(400, "Invalid input received: give exactly one of host and cluster")
-    if not call.v("3.16") and "host" not in arg:
+    if not call.v("3.16") and "host" not in given:
         raise ApiError(400, "Invalid input received: 'host' is a required property")
-    await sync(call.services.volume_migrations.migrate, call.ctx, volume_id, arg.get("host"),
-               arg.get("force_host_copy", False), arg.get("lock_volume", False), arg.get("cluster"))
+    await sync(call.services.volume_migrations.migrate, call.ctx, volume_id, arg.host, bool(arg.force_host_copy),
+               bool(arg.lock_volume), arg.cluster)
     return Response(status_code=202)

@@ -119,10 +119,10 @@ async def volume_action(volume_id: str, call: VolumeCall = Depends(volume_call))
     (name, raw), = body.items()
     if name in image_actions.ACTIONS:
         return await image_actions.handle(call, volume_id, name, raw if isinstance(raw, dict) else {})
-    if name in migration_actions.ACTIONS:
-        return await migration_actions.handle(call, volume_id, name, raw if isinstance(raw, dict) else {})
     model = bodies.VOLUME_ACTIONS.get(name)
     arg = parse(call, model, raw, name) if model is not None else None
+    if name in migration_actions.ACTIONS:
+        return await migration_actions.handle(call, volume_id, name, arg)
     svc, ctx, att = call.services.volumes, call.ctx, call.services.attachments
     accepted = Response(status_code=202)
     if name == "os-extend":
