@@ -127,6 +127,10 @@ def test_an_existing_dataset_is_checked_reused_and_given_the_quota(zfs_root):
     assert "mountpoint=none" in store.problems()[0]
     with pytest.raises(ImageStoreError, match="give it a mountpoint"):
         store.start()
+    unmounted = f"{zfs_root}/canmountoff"
+    subprocess.run(["zfs", "create", "-o", "canmount=off", unmounted], check=True, capture_output=True)
+    with pytest.raises(ImageStoreError, match=f"ZFS dataset '{unmounted}' cannot be used: .*canmount"):
+        ZfsDatasetStore(unmounted).start()
 
     # A dataset that exists keeps its data through a restart; the quota is set on it.
     dataset = f"{zfs_root}/kept"
@@ -169,4 +173,4 @@ def test_doctor_names_a_store_that_cannot_start(zfs_root, tmp_path):
         "(zfs set mountpoint=/path)"]
     # A dataset still to be made is no problem; doctor makes nothing.
     assert doctor_problems(tmp_path, zfs_root, f"{zfs_root}/later") == []
-    assert subprocess.run(["zfs", "list", f"{zfs_root}/later"], capture_output=True).returncode != 0
+    assert subprocess.run(["zfs", "list", f"{zfs_root}/later"], capture_output=True, check=False).returncode != 0

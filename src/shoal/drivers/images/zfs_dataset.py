@@ -55,14 +55,17 @@ class ZfsDatasetStore(DirectoryStore):
         return found
 
     def start(self) -> None:
-        found = self._found()
-        if found is None:
-            self.zfs.create(self.dataset, {"quota": str(self.quota)} if self.quota else None, parents=True)
+        try:
             found = self._found()
-        elif self.quota and parse_size(found.get("quota", "0")) != self.quota:
-            self.zfs.set(self.dataset, {"quota": str(self.quota)})
-        if found.get("mounted") != "yes":
-            self.zfs.mount(self.dataset)
+            if found is None:
+                self.zfs.create(self.dataset, {"quota": str(self.quota)} if self.quota else None, parents=True)
+                found = self._found()
+            elif self.quota and parse_size(found.get("quota", "0")) != self.quota:
+                self.zfs.set(self.dataset, {"quota": str(self.quota)})
+            if found.get("mounted") != "yes":
+                self.zfs.mount(self.dataset)
+        except ZfsError as exc:  # e.g. canmount=off, a quota below what it holds
+            raise ImageStoreError(f"image store: ZFS dataset {self.dataset!r} cannot be used: {exc}") from None
         self.root = Path(found["mountpoint"])
         super().start()
 
