@@ -129,8 +129,10 @@ def test_an_existing_dataset_is_checked_reused_and_given_the_quota(zfs_root):
         store.start()
     unmounted = f"{zfs_root}/canmountoff"
     subprocess.run(["zfs", "create", "-o", "canmount=off", unmounted], check=True, capture_output=True)
-    with pytest.raises(ImageStoreError, match=f"ZFS dataset '{unmounted}' cannot be used: .*canmount"):
-        ZfsDatasetStore(unmounted).start()
+    refused = ZfsDatasetStore(unmounted)
+    assert refused.problems() == [f"image store: image.dataset '{unmounted}' has canmount=off; zfs set canmount=on"]
+    with pytest.raises(ImageStoreError, match="has canmount=off"):
+        refused.start()
 
     # A dataset that exists keeps its data through a restart; the quota is set on it.
     dataset = f"{zfs_root}/kept"

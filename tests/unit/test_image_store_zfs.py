@@ -33,7 +33,7 @@ class ZvolHost:
         if argv[:2] == ["zpool", "list"]:
             return 0, "tank\n", ""
         if argv[:2] == ["zfs", "get"]:
-            rows = {"type": "volume", "mountpoint": "-", "mounted": "-", "quota": "-"}
+            rows = {"type": "volume", "mountpoint": "-", "mounted": "-", "canmount": "-", "quota": "-"}
             wanted = argv[-2].split(",")
             return 0, "".join(f"tank/images\t{p}\t{rows[p]}\n" for p in wanted), ""
         return 1, "", f"unexpected command {argv}"

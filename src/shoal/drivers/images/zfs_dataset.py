@@ -16,7 +16,7 @@ from shoal.hosts import Host
 from .base import ImageStoreError
 from .directory import DirectoryStore
 
-_PROPS = ("type", "mountpoint", "mounted", "quota")
+_PROPS = ("type", "mountpoint", "mounted", "canmount", "quota")
 
 
 class ZfsDatasetStore(DirectoryStore):
@@ -52,6 +52,9 @@ class ZfsDatasetStore(DirectoryStore):
         if not found.get("mountpoint", "").startswith("/"):
             raise ImageStoreError(f"image store: image.dataset {self.dataset!r} has mountpoint="
                                   f"{found.get('mountpoint')}; give it a mountpoint (zfs set mountpoint=/path)")
+        if found.get("canmount") == "off":
+            raise ImageStoreError(f"image store: image.dataset {self.dataset!r} has canmount=off; "
+                                  "zfs set canmount=on")
         return found
 
     def start(self) -> None:
