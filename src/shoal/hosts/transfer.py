@@ -303,7 +303,7 @@ def transfer(source_host, producer: Sequence[str], target_host, consumer: Sequen
                 end.kill()
             raise failed(LOST if ends else 127, f"could not start: {exc}") from None
         try:
-            moved = _pump(src, dst, deadline, progress)
+            moved = _pump(src, dst, deadline, progress, lambda: owner is not None and owner in _stopped)
         except TimeoutError:
             for end in ends:
                 end.kill()
@@ -329,11 +329,14 @@ def transfer(source_host, producer: Sequence[str], target_host, consumer: Sequen
     return TransferResult(moved, result.duration)
 
 
-def _pump(src, dst, deadline: float, progress) -> int:
-    """Move everything `src` writes into `dst`; returns the byte count."""
+def _pump(src, dst, deadline: float, progress, halted: Callable[[], bool]) -> int:
+    """Move everything `src` writes into `dst`, until the owner is stopped;
+    returns the byte count. (A stop kills the processes, but zfs-fuse's daemon
+    writes and reads the streams itself: only our ends of the pipes closing
+    cut the stream there, so the pump itself ends.)"""
     moved, reported = 0, time.monotonic()
     local = isinstance(src, _LocalEnd) and isinstance(dst, _LocalEnd)
-    while True:
+    while not halted():
         if local:
             left = deadline - time.monotonic()
             if left <= 0:
@@ -364,6 +367,7 @@ def _pump(src, dst, deadline: float, progress) -> int:
         if progress is not None and now - reported >= REPORT_EVERY:
             reported = now
             progress(moved)
+    return moved
 
 
 def _write_all(fd: int, data: bytes) -> None:
