@@ -101,3 +101,18 @@ def test_a_strict_action_names_what_it_does_not_take():
     assert "force_host_copy must be a boolean" in refused(CINDER, volume.MigrateVolume, {"force_host_copy": "perhaps"})
     arg = parse(CINDER, volume.MigrateVolume, {"host": "shoal@zfs#pool", "lock_volume": "yes"})
     assert (arg.host, arg.lock_volume, arg.model_fields_set) == ("shoal@zfs#pool", True, {"host", "lock_volume"})
+
+
+def test_manage_bodies():
+    ref = {"source-name": "vol-1"}
+    assert "volume_type must be a string" in refused(CINDER, volume.VolumeManage, {"ref": ref, "volume_type": [1]})
+    assert "bootable must be a boolean" in refused(CINDER, volume.VolumeManage, {"ref": ref, "bootable": "perhaps"})
+    assert "ref must be an object" in refused(CINDER, volume.VolumeManage, {"ref": "vol-1"})
+    assert "'ref' is a required property" in refused(CINDER, volume.SnapshotManage, {"volume_id": "v"})
+    assert "description must be valid Unicode" in refused(CINDER, volume.SnapshotManage,
+                                                          {"ref": ref, "description": LONE})
+    location = {"path": "10.0.0.1:/x", "preferred": True}
+    assert parse(MANILA, share.ShareManage, {"export_path": location}).export_path == location
+    assert parse(MANILA, share.ShareManage, {"export_path": "10.0.0.1:/x"}).export_path == "10.0.0.1:/x"
+    assert "export_path" in refused(MANILA, share.ShareManage, {"export_path": 5})
+    assert refused(MANILA, share.SnapshotManage, {"provider_location": "p"}) == "'share_id' is a required property"

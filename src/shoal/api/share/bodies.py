@@ -8,7 +8,7 @@ from typing import Any
 from pydantic import Field
 
 from shoal.api.openstack.bodies import Body, MetadataSet, Named, Status, Update, actions, body, plain
-from shoal.api.openstack.body_fields import Flag, Metadata, Ref, Size, StrictFlag
+from shoal.api.openstack.body_fields import Flag, Metadata, Object, Ref, Size, StrictFlag
 
 # Checked where the rule lives (the resource-lock service), so declared here without a type.
 LOCK_FIELD = Field(None, description="checked by the resource-lock service (2.82+)")
@@ -66,6 +66,21 @@ class SnapshotCreate(Named):
     metadata: Metadata | None = None
 
 
+class ShareManage(Named):
+    export_path: Ref | Object | None = None  # a path, or an export location as the API shows it
+    service_host: Ref | None = None  # host@backend#pool
+    protocol: Ref | None = None
+    share_type: Ref | None = None
+    driver_options: Object | None = None  # its content (a size): the share service
+    is_public: Flag | None = None
+
+
+class SnapshotManage(Named):
+    share_id: Ref
+    provider_location: Ref | None = None
+    driver_options: Object | None = None
+
+
 class SnapshotUpdate(Update):
     """A snapshot takes a new name and description only."""
 
@@ -78,7 +93,9 @@ SHARE_ACTIONS = {
 CREATE_SHARE = body("share", ShareCreate)
 UPDATE_SHARE = body("share", ShareUpdate)
 SHARE_ACTION = actions(SHARE_ACTIONS)
+MANAGE_SHARE = body("share", ShareManage)
 CREATE_SNAPSHOT = body("snapshot", SnapshotCreate)
+MANAGE_SNAPSHOT = body("snapshot", SnapshotManage)
 UPDATE_SNAPSHOT = body("snapshot", SnapshotUpdate)
 SNAPSHOT_ACTION = actions({"reset_status": Status, "force_delete": None, "unmanage": None})
 METADATA = plain(MetadataSet)

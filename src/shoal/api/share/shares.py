@@ -110,19 +110,18 @@ async def create_share(call: ShareCall = Depends(share_call)):
     return {"share": views.share_detail(call, share)}  # Manila answers 200 here
 
 
-@router.post("/shares/manage")
-@router.post("/os-share-manage")
+@router.post("/shares/manage", openapi_extra=bodies.MANAGE_SHARE)
+@router.post("/os-share-manage", openapi_extra=bodies.MANAGE_SHARE)
 async def manage_share(call: ShareCall = Depends(share_call)):
-    body = await call.body("share")
-    export_path = body.get("export_path")
+    b = parse(call, bodies.ShareManage, await call.body("share"), "share")
+    export_path = b.export_path
     if isinstance(export_path, dict):  # an export location as the API shows it: Manila takes its path
         export_path = export_path.get("path")
     share = await sync(
-        call.services.shares.manage, call.ctx, export_path=export_path,
-        service_host=body.get("service_host"), protocol=body.get("protocol"), share_type=body.get("share_type"),
-        name=body.get("name", body.get("display_name")),
-        description=body.get("description", body.get("display_description")),
-        driver_options=body.get("driver_options") or {}, is_public=body.get("is_public") or False,
+        call.services.shares.manage, call.ctx, export_path=export_path, service_host=b.service_host,
+        protocol=b.protocol, share_type=b.share_type, name=b.first("name", "display_name"),
+        description=b.first("description", "display_description"), driver_options=b.driver_options or {},
+        is_public=b.is_public or False,
     )
     return {"share": views.share_detail(call, share)}
 

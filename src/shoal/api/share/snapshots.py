@@ -51,16 +51,13 @@ async def create_snapshot(call: ShareCall = Depends(share_call)):
     return {"snapshot": views.snapshot_detail(call, snap)}
 
 
-@router.post("/snapshots/manage", status_code=202)
+@router.post("/snapshots/manage", status_code=202, openapi_extra=bodies.MANAGE_SNAPSHOT)
 async def manage_snapshot(call: ShareCall = Depends(share_call)):
-    body = await call.body("snapshot")
-    if not isinstance(body.get("share_id"), str):
-        raise ApiError(400, "snapshot.share_id is required")
-    snap = await sync(call.services.snapshots.manage, call.ctx, share_id=body["share_id"],
-                      provider_location=body.get("provider_location"),
-                      name=body.get("name", body.get("display_name")),
-                      description=body.get("description", body.get("display_description")),
-                      driver_options=body.get("driver_options") or {})
+    b = parse(call, bodies.SnapshotManage, await call.body("snapshot"), "snapshot")
+    snap = await sync(call.services.snapshots.manage, call.ctx, share_id=b.share_id,
+                      provider_location=b.provider_location, name=b.first("name", "display_name"),
+                      description=b.first("description", "display_description"),
+                      driver_options=b.driver_options or {})
     return {"snapshot": views.snapshot_detail(call, snap)}
 
 

@@ -87,6 +87,22 @@ class SnapshotCreate(Named):
     metadata: Metadata | None = None
 
 
+class VolumeManage(Named):
+    host: Ref | None = None  # shoal@backend[#pool]
+    service_host: Ref | None = None  # the same, under the name Shoal also takes
+    ref: Object  # {"source-name": ...} or {"source-id": ...}: the driver reads it
+    volume_type: Ref | None = None
+    availability_zone: Ref | None = None
+    metadata: Metadata | None = None
+    bootable: Flag | None = None
+
+
+class SnapshotManage(Named):
+    volume_id: Ref | None = None  # none: Cinder looks the volume up first and answers 404
+    ref: Object
+    metadata: Metadata | None = None
+
+
 class SnapshotUpdate(Update):
     """A snapshot takes a new name and description only."""
 
@@ -119,7 +135,9 @@ VOLUME_ACTIONS = {
 CREATE_VOLUME = body("volume", VolumeCreate)
 UPDATE_VOLUME = body("volume", VolumeUpdate)
 VOLUME_ACTION = actions(VOLUME_ACTIONS)
+MANAGE_VOLUME = body("volume", VolumeManage)
 CREATE_SNAPSHOT = body("snapshot", SnapshotCreate)
+MANAGE_SNAPSHOT = body("snapshot", SnapshotManage)
 UPDATE_SNAPSHOT = body("snapshot", SnapshotUpdate)
 SNAPSHOT_ACTION = actions({"os-reset_status": Status, "os-force_delete": None, "os-unmanage": None,
                            "os-update_snapshot_status": SnapshotStatus})

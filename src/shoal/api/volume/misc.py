@@ -5,10 +5,11 @@ from __future__ import annotations
 from fastapi import APIRouter, Depends, Response
 from starlette.concurrency import run_in_threadpool as sync
 
+from shoal.api.openstack.bodies import parse
 from shoal.api.openstack.errors import ApiError
 from shoal.api.openstack.queries import read
 
-from . import queries, views
+from . import bodies, queries, views
 from .call import VolumeCall, volume_call
 
 router = APIRouter()
@@ -21,24 +22,24 @@ def _admin(call: VolumeCall) -> None:
 
 # ---- manage ----------------------------------------------------------------------------
 
-@router.post("/os-volume-manage", status_code=202)
-@router.post("/manageable_volumes", status_code=202)
+@router.post("/os-volume-manage", status_code=202, openapi_extra=bodies.MANAGE_VOLUME)
+@router.post("/manageable_volumes", status_code=202, openapi_extra=bodies.MANAGE_VOLUME)
 async def manage_volume(call: VolumeCall = Depends(volume_call)):
-    body = await call.body("volume")
-    volume = await sync(call.services.volumes.manage, call.ctx, host=body.get("host") or body.get("service_host"),
-                        ref=body.get("ref"), name=body.get("name"), description=body.get("description"),
-                        volume_type=body.get("volume_type"), availability_zone=body.get("availability_zone"),
-                        metadata=body.get("metadata"), bootable=body.get("bootable", False))
+    b = parse(call, bodies.VolumeManage, await call.body("volume"), "volume")
+    volume = await sync(call.services.volumes.manage, call.ctx, host=b.host or b.service_host, ref=b.ref,
+                        name=b.first("name", "display_name"), description=b.first("description", "display_description"),
+                        volume_type=b.volume_type, availability_zone=b.availability_zone, metadata=b.metadata or {},
+                        bootable=bool(b.bootable))
     return {"volume": views.volume_detail(call, volume)}
 
 
-@router.post("/os-snapshot-manage", status_code=202)
-@router.post("/manageable_snapshots", status_code=202)
+@router.post("/os-snapshot-manage", status_code=202, openapi_extra=bodies.MANAGE_SNAPSHOT)
+@router.post("/manageable_snapshots", status_code=202, openapi_extra=bodies.MANAGE_SNAPSHOT)
 async def manage_snapshot(call: VolumeCall = Depends(volume_call)):
-    body = await call.body("snapshot")
-    snap = await sync(call.services.volume_snapshots.manage, call.ctx, volume_id=body.get("volume_id"),
-                      ref=body.get("ref"), name=body.get("name"), description=body.get("description"),
-                      metadata=body.get("metadata"))
+    b = parse(call, bodies.SnapshotManage, await call.body("snapshot"), "snapshot")
+    snap = await sync(call.services.volume_snapshots.manage, call.ctx, volume_id=b.volume_id, ref=b.ref,
+                      name=b.first("name", "display_name"), description=b.first("description", "display_description"),
+                      metadata=b.metadata or {})
     return {"snapshot": views.snapshot_detail(call, snap, extended=False)}
 
 

@@ -15,7 +15,7 @@ from shoal.drivers.base import DriverError, ShareResult, ShrinkWouldLoseData, Un
 from ..common import core as c
 from ..common import paging
 from ..common import quotas as q
-from ..common.checks import MAX_DESCRIPTION, MAX_NAME, check_size, check_text, parse_service_host
+from ..common.checks import check_size, parse_service_host
 from ..common.context import RequestContext
 from ..common.errors import Conflict, Forbidden, Invalid, NotFound, OverQuota
 from ..common.scheduler import NoValidPool, choose_pool, choose_pool_now, growth_refused
@@ -417,8 +417,6 @@ class Shares:
         unserved = None if protocol.upper() == "NFS" else f"protocol {protocol!r} is not supported; only NFS"
         if not isinstance(export_path, str) or not export_path.strip():
             raise Invalid("export_path is required")
-        check_text("name", name, MAX_NAME)
-        check_text("description", description, MAX_DESCRIPTION)
         try:
             backend, pool = parse_service_host(service_host)
         except Invalid as exc:

@@ -13,7 +13,7 @@ from shoal.drivers.base import SnapshotRef, UnsafeToManage
 from ..common import core as c
 from ..common import paging
 from ..common import quotas as q
-from ..common.checks import MAX_DESCRIPTION, MAX_NAME, check_size, check_text
+from ..common.checks import check_size
 from ..common.context import RequestContext
 from ..common.errors import Conflict, Forbidden, Invalid, NotFound
 from ..common.tasks import Gate, early_start
@@ -161,8 +161,6 @@ class ShareSnapshots:
             raise Forbidden("manage is for administrators")
         if not isinstance(provider_location, str) or not provider_location.strip():
             raise Invalid("provider_location is required")
-        check_text("name", name, MAX_NAME)
-        check_text("description", description, MAX_DESCRIPTION)
         with self.core.db.session() as session:
             share = sr.get_share(session, ctx, share_id)
             if share.status != "available":

@@ -11,7 +11,6 @@ from shoal.drivers.volume import VolumeSnapshotRef
 from ..common import core as c
 from ..common import paging
 from ..common import quotas as q
-from ..common.checks import MAX_NAME, check_metadata, check_text
 from ..common.context import RequestContext
 from ..common.errors import Forbidden, Invalid, NotFound
 from ..common.tasks import Gate, early_start
@@ -174,14 +173,11 @@ class VolumeSnapshots:
                description: str | None = None, metadata: dict | None = None) -> models.VolumeSnapshot:
         if not ctx.is_admin:
             raise Forbidden("Policy doesn't allow volume:manage_snapshot to be performed.")
-        if not isinstance(ref, dict) or not ref:
+        if not ref:  # its type and the other fields': the API's body model (api/volume/bodies.py)
             raise Invalid("Invalid input received: ref must be an object such as {'source-name': ...}")
         if volume_id is None:  # Cinder looks the volume up first: no id, no volume (404)
             raise NotFound("Volume None could not be found.")
-        if not isinstance(volume_id, str):
-            raise Invalid("Invalid input received: volume_id must be a string")
-        check_text("name", name, MAX_NAME)
-        metadata = check_metadata(metadata)
+        metadata = dict(metadata or {})
         with self.core.db.session() as session:
             volume = vr.get_volume(session, ctx, volume_id)
             if volume.status not in ("available", "in-use"):

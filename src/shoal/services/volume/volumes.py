@@ -15,13 +15,7 @@ from shoal.drivers.volume import VolumeRef
 from ..common import core as c
 from ..common import paging
 from ..common import quotas as q
-from ..common.checks import (
-    MAX_DESCRIPTION,
-    MAX_NAME,
-    check_metadata,
-    check_text,
-    parse_service_host,
-)
+from ..common.checks import parse_service_host
 from ..common.context import RequestContext
 from ..common.errors import Forbidden, Invalid, NotFound, OverQuota
 from ..common.scheduler import (
@@ -432,14 +426,12 @@ class Volumes:
                bootable: bool = False) -> models.Volume:
         if not ctx.is_admin:
             raise Forbidden("Policy doesn't allow volume:manage to be performed.")
-        if not isinstance(ref, dict) or not ref:
+        if not ref:  # its type and the other fields': the API's body model (api/volume/bodies.py)
             raise Invalid("Invalid input received: ref must be an object such as {'source-name': ...}")
-        check_text("name", name, MAX_NAME)
-        check_text("description", description, MAX_DESCRIPTION)
         backend, pool = parse_service_host(host if isinstance(host, str) and "#" in host else f"{host}#")
         if backend not in self.core.volume_drivers:
             raise Invalid(f"Invalid input received: host {host!r} names no configured backend")
-        metadata = check_metadata(metadata)
+        metadata = dict(metadata or {})
         with self.core.db.session() as session:
             vtype = self.types.find(session, ctx, volume_type) if volume_type else self.types.default(session)
             owner = vr.driver(self.core, backend).reference_owner(ref, vr.held_volumes(session, backend))
