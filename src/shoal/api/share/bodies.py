@@ -8,7 +8,7 @@ from typing import Any
 from pydantic import Field
 
 from shoal.api.openstack.bodies import Body, MetadataSet, Named, Status, Update, actions, body, plain
-from shoal.api.openstack.body_fields import Flag, Metadata, Object, Ref, Size, StrictFlag
+from shoal.api.openstack.body_fields import Flag, Metadata, Object, Ref, Size, StrictFlag, Text
 
 # Checked where the rule lives (the resource-lock service), so declared here without a type.
 LOCK_FIELD = Field(None, description="checked by the resource-lock service (2.82+)")
@@ -67,7 +67,7 @@ class SnapshotCreate(Named):
 
 
 class ShareManage(Named):
-    export_path: Ref | Object | None = None  # a path, or an export location as the API shows it
+    export_path: Text(2000) | Object | None = None  # a path (Manila keeps 2000 characters), or an export location
     service_host: Ref | None = None  # host@backend#pool
     protocol: Ref | None = None
     share_type: Ref | None = None
