@@ -116,3 +116,17 @@ def test_manage_bodies():
     assert parse(MANILA, share.ShareManage, {"export_path": "10.0.0.1:/x"}).export_path == "10.0.0.1:/x"
     assert "export_path" in refused(MANILA, share.ShareManage, {"export_path": 5})
     assert refused(MANILA, share.SnapshotManage, {"provider_location": "p"}) == "'share_id' is a required property"
+
+
+def test_type_bodies():
+    created = parse(CINDER, volume.TypeCreate, {"name": "t", "os-volume-type-access:is_public": "false"})
+    assert created.first("access_is_public", "is_public") is False
+    assert "name must be a string" in refused(CINDER, volume.TypeCreate, {"name": 5})
+    assert "description is longer than 255" in refused(CINDER, volume.TypeCreate, {"name": "t", "description": "d" * 256})
+    assert "extra_specs must be an object" in refused(CINDER, volume.TypeCreate, {"name": "t", "extra_specs": []})
+    assert refused(CINDER, volume.TypeUpdate, {"extra_specs": {}}) == \
+        "Invalid input received: Additional properties are not allowed (extra_specs)"
+    share_type = parse(MANILA, share.TypeCreate, {"name": "t", "share_type_access:is_public": "no"})
+    assert share_type.first("access_is_public", "old_access_is_public") is False
+    assert refused(MANILA, share.TypeUpdate, {"share_type_access:is_public": "x"}) == \
+        "share_type_access:is_public must be a boolean"  # the key the client sent

@@ -82,7 +82,7 @@ def test_a_private_type_is_seen_and_used_only_by_the_projects_on_its_list(kind):
 def test_what_an_admin_lists(kind):
     catalog, specs = kind
     tag = uuid.uuid4().hex[:6]
-    hidden = catalog.create(ADMIN, f"hidden-{tag}", specs, is_public="false")  # a boolean string, as Manila takes
+    hidden = catalog.create(ADMIN, f"hidden-{tag}", specs, is_public=False)  # strings like "false": the API reads them
     shared = catalog.create(ADMIN, f"shared-{tag}", specs, is_public=False)
     catalog.add_project(ADMIN, shared.id, ADMIN.project_id)
 

@@ -84,15 +84,15 @@ def parse(call, model: type[B], data: Any, where: str = "body") -> B:
     try:
         return model.model_validate(data if data is not None else {})
     except ValidationError as exc:
-        message = _message(exc, where, getattr(model, "UNDECLARED", "{} not allowed"))
+        message = _message(exc, where, model)
     raise ApiError(400, f"Invalid input received: {message}" if call.root == "volume" else message)
 
 
-def _message(exc: ValidationError, where: str, undeclared: str) -> str:
+def _message(exc: ValidationError, where: str, model: type[BaseModel]) -> str:
     errors = exc.errors(include_url=False)
     extra = sorted(str(e["loc"][-1]) for e in errors if e["type"] == "extra_forbidden")
     if extra:
-        return undeclared.format(", ".join(extra))
+        return getattr(model, "UNDECLARED", "{} not allowed").format(", ".join(extra))
     error = errors[0]
     loc = error.get("loc") or ()
     name = str(loc[-1]) if loc else where
@@ -102,8 +102,16 @@ def _message(exc: ValidationError, where: str, undeclared: str) -> str:
         return f"{name} must be an object"
     cause = (error.get("ctx") or {}).get("error")
     if isinstance(cause, ValueError) and str(cause):
-        return str(cause)
+        return _as_sent(str(cause), name, model)
     return f"{name}: {error.get('msg', 'invalid')} (given {_shown(error.get('input'))})"
+
+
+def _as_sent(text: str, key: str, model: type[BaseModel]) -> str:
+    """The field types name a field by its Python name; a client sent it under its alias."""
+    for name, field in model.model_fields.items():
+        if field.alias == key and text.startswith(name):
+            return key + text[len(name):]
+    return text
 
 
 def _shown(value: Any) -> str:

@@ -8,7 +8,7 @@ from typing import Any
 from pydantic import Field
 
 from shoal.api.openstack.bodies import Body, MetadataSet, Named, Status, Update, actions, body, plain
-from shoal.api.openstack.body_fields import Flag, Metadata, Object, Ref, Size, StrictFlag, Text
+from shoal.api.openstack.body_fields import Description, Flag, Metadata, Object, Ref, Size, StrictFlag, Text
 
 # Checked where the rule lives (the resource-lock service), so declared here without a type.
 LOCK_FIELD = Field(None, description="checked by the resource-lock service (2.82+)")
@@ -81,6 +81,22 @@ class SnapshotManage(Named):
     driver_options: Object | None = None
 
 
+class TypeCreate(Body):
+    name: Ref  # not blank either: the type catalog
+    description: Text(255) | None = None  # 2.41+
+    extra_specs: Object | None = None  # its keys and values: the type catalog's check_specs
+    access_is_public: Flag | None = Field(None, alias="share_type_access:is_public")
+    old_access_is_public: Flag | None = Field(None, alias="os-share-type-access:is_public")  # the older name
+
+
+class TypeUpdate(Body):
+    """2.50+; Manila's own words for an empty name and a long description: the handler."""
+
+    name: Ref | None = None
+    description: Description | None = None
+    access_is_public: Flag | None = Field(None, alias="share_type_access:is_public")
+
+
 class SnapshotUpdate(Update):
     """A snapshot takes a new name and description only."""
 
@@ -94,6 +110,8 @@ CREATE_SHARE = body("share", ShareCreate)
 UPDATE_SHARE = body("share", ShareUpdate)
 SHARE_ACTION = actions(SHARE_ACTIONS)
 MANAGE_SHARE = body("share", ShareManage)
+CREATE_TYPE = body("share_type", TypeCreate)
+UPDATE_TYPE = body("share_type", TypeUpdate)
 CREATE_SNAPSHOT = body("snapshot", SnapshotCreate)
 MANAGE_SNAPSHOT = body("snapshot", SnapshotManage)
 UPDATE_SNAPSHOT = body("snapshot", SnapshotUpdate)

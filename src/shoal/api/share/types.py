@@ -9,10 +9,11 @@ import ast
 from fastapi import APIRouter, Depends, Response
 from starlette.concurrency import run_in_threadpool as sync
 
+from shoal.api.openstack.bodies import parse
 from shoal.api.openstack.errors import ApiError
 from shoal.services.share import type_search
 
-from . import views
+from . import bodies, views
 from .call import ShareCall, share_call
 
 router = APIRouter()
@@ -45,23 +46,23 @@ async def show_type(type_id: str, call: ShareCall = Depends(share_call)):
     return _one(call, await sync(call.services.share_types.get, call.ctx, type_id))
 
 
-@router.post("/types")
+@router.post("/types", openapi_extra=bodies.CREATE_TYPE)
 async def create_type(call: ShareCall = Depends(share_call)):
-    body = await call.body("share_type", "volume_type")
-    is_public = body.get("share_type_access:is_public", body.get("os-share-type-access:is_public", True))
-    if body.get("description") and not call.v("2.41"):
+    b = parse(call, bodies.TypeCreate, await call.body("share_type", "volume_type"), "share_type")
+    is_public = b.first("access_is_public", "old_access_is_public")
+    if b.description and not call.v("2.41"):
         raise ApiError(400, "'description' key is not supported by this microversion. Use 2.41 or greater "
                             "microversion to be able to use 'description' in share type.")
-    specs = body.get("extra_specs")
-    if isinstance(specs, dict):
+    specs = b.extra_specs
+    if specs is not None:
         # Manila stores the specs of a new type as text: a number given is kept as its digits
         specs = {k: str(v) if isinstance(v, (int, float)) and not isinstance(v, bool) else v
                  for k, v in specs.items()}
         if not call.v("2.24") and "snapshot_support" not in specs:
             specs["snapshot_support"] = True  # implied before 2.24, as Manila sets it
         specs = sanitized_zones(specs)
-    stype = await sync(call.services.share_types.create, call.ctx, body.get("name"), specs,
-                       is_public, body.get("description"))
+    stype = await sync(call.services.share_types.create, call.ctx, b.name, specs,
+                       True if is_public is None else is_public, b.description)
     return _one(call, stype)
 
 
@@ -72,19 +73,19 @@ async def post_to_type(type_id: str, call: ShareCall = Depends(share_call)):
     raise ApiError(404, "The resource could not be found.")
 
 
-@router.put("/types/{type_id}")
+@router.put("/types/{type_id}", openapi_extra=bodies.UPDATE_TYPE)
 async def update_type(type_id: str, call: ShareCall = Depends(share_call)):
     if not call.v("2.50"):
         raise ApiError(404, "The resource could not be found.")
-    body = await call.body("share_type", "volume_type")
-    fields = {k: body[k] for k in ("name", "description") if body.get(k) is not None}
-    if isinstance(body.get("name"), str) and not body["name"].strip():
+    b = parse(call, bodies.TypeUpdate, await call.body("share_type", "volume_type"), "share_type")
+    fields = {k: getattr(b, k) for k in ("name", "description") if getattr(b, k) is not None}
+    if b.name is not None and not b.name.strip():
         raise ApiError(400, "Share type name cannot be empty.")
-    if isinstance(fields.get("description"), str) and len(fields["description"]) > 255:
+    if b.description is not None and len(b.description) > 255:
         raise ApiError(400, "Share type description cannot be greater than 255 characters in length.")
     if fields.get("description") == "":
         fields["description"] = None  # Manila: an empty description unsets it
-    fields["is_public"] = body.get("share_type_access:is_public")
+    fields["is_public"] = b.access_is_public
     if "name" not in fields and "description" not in fields and fields["is_public"] is None:
         raise ApiError(400, "Specify share type name, description, share_type_access:is_public or a "
                             "combination thereof.")

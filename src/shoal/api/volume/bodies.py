@@ -4,6 +4,8 @@ describe them in the OpenAPI document (see api/openstack/bodies.py)."""
 from __future__ import annotations
 
 
+from pydantic import Field
+
 from shoal.api.openstack.bodies import Body, Named, Status, Strict, Update, actions, body
 from shoal.api.openstack.body_fields import Flag, Metadata, Object, Ref, Size, Text
 
@@ -103,6 +105,20 @@ class SnapshotManage(Named):
     metadata: Metadata | None = None
 
 
+class TypeCreate(Body):
+    name: Ref  # not blank either: the type catalog
+    description: Text(255) | None = None
+    extra_specs: Object | None = None  # its keys and values: the type catalog's check_specs
+    is_public: Flag | None = None
+    access_is_public: Flag | None = Field(None, alias="os-volume-type-access:is_public")  # the older name
+
+
+class TypeUpdate(Strict):
+    name: Ref | None = None
+    description: Text(255) | None = None
+    is_public: Flag | None = None
+
+
 class SnapshotUpdate(Update):
     """A snapshot takes a new name and description only."""
 
@@ -136,6 +152,8 @@ CREATE_VOLUME = body("volume", VolumeCreate)
 UPDATE_VOLUME = body("volume", VolumeUpdate)
 VOLUME_ACTION = actions(VOLUME_ACTIONS)
 MANAGE_VOLUME = body("volume", VolumeManage)
+CREATE_TYPE = body("volume_type", TypeCreate)
+UPDATE_TYPE = body("volume_type", TypeUpdate)
 CREATE_SNAPSHOT = body("snapshot", SnapshotCreate)
 MANAGE_SNAPSHOT = body("snapshot", SnapshotManage)
 UPDATE_SNAPSHOT = body("snapshot", SnapshotUpdate)

@@ -5,10 +5,11 @@ from __future__ import annotations
 from fastapi import APIRouter, Depends, Response
 from starlette.concurrency import run_in_threadpool as sync
 
+from shoal.api.openstack.bodies import parse
 from shoal.api.openstack.errors import ApiError
 from shoal.api.openstack.queries import read
 
-from . import queries, views
+from . import bodies, queries, views
 from .call import VolumeCall, volume_call
 
 router = APIRouter()
@@ -30,19 +31,19 @@ async def show_type(type_id: str, call: VolumeCall = Depends(volume_call)):
     return {"volume_type": views.volume_type(call, vtype, qos_id=qos.get(vtype.id))}
 
 
-@router.post("/types")
+@router.post("/types", openapi_extra=bodies.CREATE_TYPE)
 async def create_type(call: VolumeCall = Depends(volume_call)):
-    body = await call.body("volume_type")
-    is_public = body.get("os-volume-type-access:is_public", body.get("is_public", True))
-    vtype = await sync(call.services.volume_types.create, call.ctx, body.get("name"), body.get("extra_specs"),
-                       is_public, body.get("description"))
+    b = parse(call, bodies.TypeCreate, await call.body("volume_type"), "volume_type")
+    is_public = b.first("access_is_public", "is_public")
+    vtype = await sync(call.services.volume_types.create, call.ctx, b.name, b.extra_specs,
+                       True if is_public is None else is_public, b.description)
     return {"volume_type": views.volume_type(call, vtype, answer_to="create")}
 
 
-@router.put("/types/{type_id}")
+@router.put("/types/{type_id}", openapi_extra=bodies.UPDATE_TYPE)
 async def update_type(type_id: str, call: VolumeCall = Depends(volume_call)):
-    body = await call.body("volume_type")
-    vtype = await sync(call.services.volume_types.update, call.ctx, type_id, body)
+    b = parse(call, bodies.TypeUpdate, await call.body("volume_type"), "volume_type")
+    vtype = await sync(call.services.volume_types.update, call.ctx, type_id, b.model_dump(exclude_unset=True))
     return {"volume_type": views.volume_type(call, vtype, answer_to="update")}
 
 

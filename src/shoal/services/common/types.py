@@ -160,20 +160,16 @@ class TypeCatalog:
         with self.core.db.session() as session:
             return list(session.scalars(query))
 
-    def create(self, ctx: RequestContext, name: Any, extra_specs: Any, is_public: Any = True,
+    def create(self, ctx: RequestContext, name: str, extra_specs: Any, is_public: bool = True,
                description: str | None = None):
+        """The fields' types and lengths: the APIs' body models (api/*/bodies.py TypeCreate)."""
         self._admin(ctx)
-        if not isinstance(name, str) or not name.strip() or len(name) > 255:
+        if not name.strip():
             raise Invalid(f"{self.label} name must be 1-255 characters")
-        check_text("name", name, 255)
         specs = check_specs(extra_specs or {}, self.required)
         missing = self.required - set(specs)
         if missing:
             raise Invalid(f"required extra specs missing: {', '.join(sorted(missing))}")
-        is_public = check_bool("is_public", is_public)
-        if description is not None and (not isinstance(description, str) or len(description) > 255):
-            raise Invalid("description must be a string of at most 255 characters")
-        check_text("description", description, 255)
         with self.core.db.session() as session:
             if session.scalars(select(self.model).where(self.model.name == name)).first():
                 raise Conflict(f"{self.label.capitalize()} {name} already exists.")
@@ -183,25 +179,22 @@ class TypeCatalog:
             return stype
 
     def update(self, ctx: RequestContext, type_id: str, fields: dict):
+        """`fields`: name, description, is_public, as the APIs' TypeUpdate models let them through."""
         self._admin(ctx)
         with self.core.db.session() as session:
             stype = self.find(session, ctx, type_id)
             if "name" in fields and fields["name"] is not None:
                 name = fields["name"]
-                if not isinstance(name, str) or not name.strip() or len(name) > 255:
+                if not name.strip():
                     raise Invalid(f"{self.label} name must be 1-255 characters")
-                check_text("name", name, 255)
                 clash = session.scalars(select(self.model).where(self.model.name == name)).first()
                 if clash is not None and clash.id != stype.id:
                     raise Conflict(f"{self.label.capitalize()} {name} already exists.")
                 stype.name = name
             if "description" in fields:
-                if fields["description"] is not None and not isinstance(fields["description"], str):
-                    raise Invalid("description must be a string")
-                check_text("description", fields["description"], 255)
                 stype.description = fields["description"]
             if fields.get("is_public") is not None:
-                stype.is_public = check_bool("is_public", fields["is_public"])
+                stype.is_public = fields["is_public"]
             return stype
 
     def delete(self, ctx: RequestContext, type_id: str) -> None:
