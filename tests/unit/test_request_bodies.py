@@ -122,7 +122,8 @@ def test_type_bodies():
     created = parse(CINDER, volume.TypeCreate, {"name": "t", "os-volume-type-access:is_public": "false"})
     assert created.first("access_is_public", "is_public") is False
     assert "name must be a string" in refused(CINDER, volume.TypeCreate, {"name": 5})
-    assert "description is longer than 255" in refused(CINDER, volume.TypeCreate, {"name": "t", "description": "d" * 256})
+    long = {"name": "t", "description": "d" * 256}
+    assert "description is longer than 255" in refused(CINDER, volume.TypeCreate, long)
     assert "extra_specs must be an object" in refused(CINDER, volume.TypeCreate, {"name": "t", "extra_specs": []})
     assert refused(CINDER, volume.TypeUpdate, {"extra_specs": {}}) == \
         "Invalid input received: Additional properties are not allowed (extra_specs)"
