@@ -131,3 +131,13 @@ def test_type_bodies():
     assert share_type.first("access_is_public", "old_access_is_public") is False
     assert refused(MANILA, share.TypeUpdate, {"share_type_access:is_public": "x"}) == \
         "share_type_access:is_public must be a boolean"  # the key the client sent
+
+
+def test_transfer_bodies():
+    assert "name must be valid Unicode" in refused(CINDER, volume.TransferCreate, {"volume_id": "v", "name": LONE})
+    assert "no_snapshots must be a boolean" in refused(CINDER, volume.TransferCreate, {"no_snapshots": "x"})
+    assert "auth_key must be a string" in refused(CINDER, volume.TransferAccept, {"auth_key": 5})
+    assert "share_id must be a string" in refused(MANILA, share.TransferCreate, {"share_id": ["s"]})
+    accept = parse(MANILA, share.TransferAccept, {"auth_key": "k", "clear_access_rules": "true"})
+    assert (accept.auth_key, accept.clear_access_rules) == ("k", True)
+    assert parse(MANILA, share.TransferCreate, {}).share_id is None  # the service's "Must supply 'share_id'"

@@ -8,7 +8,7 @@ from typing import Any
 from pydantic import Field
 
 from shoal.api.openstack.bodies import Body, MetadataSet, Named, Status, Update, actions, body, plain
-from shoal.api.openstack.body_fields import Description, Flag, Metadata, Object, Ref, Size, StrictFlag, Text
+from shoal.api.openstack.body_fields import Description, Flag, Metadata, Name, Object, Ref, Size, StrictFlag, Text
 
 # Checked where the rule lives (the resource-lock service), so declared here without a type.
 LOCK_FIELD = Field(None, description="checked by the resource-lock service (2.82+)")
@@ -97,6 +97,16 @@ class TypeUpdate(Body):
     access_is_public: Flag | None = Field(None, alias="share_type_access:is_public")
 
 
+class TransferCreate(Body):
+    share_id: Ref | None = None  # required: the transfer service says so in Manila's words
+    name: Name | None = None
+
+
+class TransferAccept(Body):
+    auth_key: Ref | None = None  # required: the transfer service says so in Manila's words
+    clear_access_rules: Flag | None = None
+
+
 class SnapshotUpdate(Update):
     """A snapshot takes a new name and description only."""
 
@@ -112,6 +122,8 @@ SHARE_ACTION = actions(SHARE_ACTIONS)
 MANAGE_SHARE = body("share", ShareManage)
 CREATE_TYPE = body("share_type", TypeCreate)
 UPDATE_TYPE = body("share_type", TypeUpdate)
+CREATE_TRANSFER = body("transfer", TransferCreate)
+ACCEPT_TRANSFER = body("accept", TransferAccept)
 CREATE_SNAPSHOT = body("snapshot", SnapshotCreate)
 MANAGE_SNAPSHOT = body("snapshot", SnapshotManage)
 UPDATE_SNAPSHOT = body("snapshot", SnapshotUpdate)

@@ -6,11 +6,12 @@ from __future__ import annotations
 from fastapi import APIRouter, Depends, Response
 from starlette.concurrency import run_in_threadpool as sync
 
+from shoal.api.openstack.bodies import parse
 from shoal.api.openstack.errors import ApiError
 from shoal.db.share_transfers import ShareTransfer
 from shoal.api.openstack.queries import read
 
-from . import queries
+from . import bodies, queries
 from .call import ShareCall, share_call
 from .views import ts
 
@@ -51,12 +52,11 @@ async def list_transfers_detail(call: ShareCall = Depends(share_call)):
     return await _list(call, detail=True)
 
 
-@router.post("/share-transfers", status_code=202)
+@router.post("/share-transfers", status_code=202, openapi_extra=bodies.CREATE_TRANSFER)
 async def create_transfer(call: ShareCall = Depends(share_call)):
     _since(call)
-    body = await call.body("transfer")
-    row, auth_key = await sync(call.services.share_transfers.create, call.ctx, body.get("share_id"),
-                               body.get("name"))
+    b = parse(call, bodies.TransferCreate, await call.body("transfer"), "transfer")
+    row, auth_key = await sync(call.services.share_transfers.create, call.ctx, b.share_id, b.name)
     return {"transfer": {**transfer_detail(call, row), "auth_key": auth_key}}
 
 
@@ -73,10 +73,9 @@ async def delete_transfer(transfer_id: str, call: ShareCall = Depends(share_call
     return Response(status_code=200)
 
 
-@router.post("/share-transfers/{transfer_id}/accept", status_code=202)
+@router.post("/share-transfers/{transfer_id}/accept", status_code=202, openapi_extra=bodies.ACCEPT_TRANSFER)
 async def accept_transfer(transfer_id: str, call: ShareCall = Depends(share_call)):
     _since(call)
-    body = await call.body("accept")
-    await sync(call.services.share_transfers.accept, call.ctx, transfer_id, body.get("auth_key"),
-               body.get("clear_access_rules", False))
+    b = parse(call, bodies.TransferAccept, await call.body("accept"), "accept")
+    await sync(call.services.share_transfers.accept, call.ctx, transfer_id, b.auth_key, bool(b.clear_access_rules))
     return Response(status_code=202)

@@ -7,7 +7,7 @@ from __future__ import annotations
 from pydantic import Field
 
 from shoal.api.openstack.bodies import Body, Named, Status, Strict, Update, actions, body
-from shoal.api.openstack.body_fields import Flag, Metadata, Object, Ref, Size, Text
+from shoal.api.openstack.body_fields import Flag, Metadata, Name, Object, Ref, Size, Text
 
 
 class VolumeCreate(Named):
@@ -119,6 +119,16 @@ class TypeUpdate(Strict):
     is_public: Flag | None = None
 
 
+class TransferCreate(Body):
+    volume_id: Ref | None = None  # required: the transfer service says so in Cinder's words
+    name: Name | None = None
+    no_snapshots: Flag | None = None  # 3.55+
+
+
+class TransferAccept(Body):
+    auth_key: Ref | None = None  # required: the transfer service says so in Cinder's words
+
+
 class SnapshotUpdate(Update):
     """A snapshot takes a new name and description only."""
 
@@ -154,6 +164,8 @@ VOLUME_ACTION = actions(VOLUME_ACTIONS)
 MANAGE_VOLUME = body("volume", VolumeManage)
 CREATE_TYPE = body("volume_type", TypeCreate)
 UPDATE_TYPE = body("volume_type", TypeUpdate)
+CREATE_TRANSFER = body("transfer", TransferCreate)
+ACCEPT_TRANSFER = body("accept", TransferAccept)
 CREATE_SNAPSHOT = body("snapshot", SnapshotCreate)
 MANAGE_SNAPSHOT = body("snapshot", SnapshotManage)
 UPDATE_SNAPSHOT = body("snapshot", SnapshotUpdate)

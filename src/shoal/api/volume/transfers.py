@@ -6,11 +6,12 @@ from __future__ import annotations
 from fastapi import APIRouter, Depends, Response
 from starlette.concurrency import run_in_threadpool as sync
 
+from shoal.api.openstack.bodies import parse
 from shoal.api.openstack.errors import ApiError
 from shoal.api.share.views import ts
 from shoal.api.openstack.queries import read
 
-from . import queries
+from . import bodies, queries
 from .call import VolumeCall, volume_call
 
 router = APIRouter()
@@ -59,13 +60,12 @@ async def list_transfers_detail(call: VolumeCall = Depends(volume_call)):
 
 
 @router.post(f"/{LEGACY}", status_code=202)
-@router.post(f"/{CURRENT}", status_code=202)
+@router.post(f"/{CURRENT}", status_code=202, openapi_extra=bodies.CREATE_TRANSFER)
 async def create_transfer(call: VolumeCall = Depends(volume_call)):
     collection = _collection(call)
-    body = await call.body("transfer")
-    no_snapshots = body.get("no_snapshots", False) if collection == CURRENT else False
-    row, auth_key = await sync(call.services.transfers.create, call.ctx, body.get("volume_id"), body.get("name"),
-                               no_snapshots)
+    b = parse(call, bodies.TransferCreate, await call.body("transfer"), "transfer")
+    no_snapshots = bool(b.no_snapshots) if collection == CURRENT else False
+    row, auth_key = await sync(call.services.transfers.create, call.ctx, b.volume_id, b.name, no_snapshots)
     return {"transfer": {**_view(call, collection, row), "auth_key": auth_key}}
 
 
@@ -85,9 +85,9 @@ async def delete_transfer(transfer_id: str, call: VolumeCall = Depends(volume_ca
 
 
 @router.post(f"/{LEGACY}/{{transfer_id}}/accept", status_code=202)
-@router.post(f"/{CURRENT}/{{transfer_id}}/accept", status_code=202)
+@router.post(f"/{CURRENT}/{{transfer_id}}/accept", status_code=202, openapi_extra=bodies.ACCEPT_TRANSFER)
 async def accept_transfer(transfer_id: str, call: VolumeCall = Depends(volume_call)):
     collection = _collection(call)
-    body = await call.body("accept")
-    row = await sync(call.services.transfers.accept, call.ctx, transfer_id, body.get("auth_key"))
+    auth_key = parse(call, bodies.TransferAccept, await call.body("accept"), "accept").auth_key
+    row = await sync(call.services.transfers.accept, call.ctx, transfer_id, auth_key)
     return {"transfer": _view(call, collection, row, detail=False)}

@@ -9,7 +9,6 @@ from __future__ import annotations
 import hashlib
 import hmac
 import secrets
-from typing import Any
 
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
@@ -20,10 +19,8 @@ from shoal.db.share_transfers import ShareTransfer
 
 from ..common import core as c
 from ..common import quotas as q
-from ..common.checks import MAX_NAME, check_text
 from ..common.context import RequestContext
 from ..common.errors import Forbidden, Invalid, NotFound
-from ..common.types import check_bool
 from . import rows as sr
 from .access import ShareAccess
 
@@ -46,13 +43,10 @@ class ShareTransfers:
             raise NotFound(f"Transfer {transfer_id} could not be found.")
         return row
 
-    def create(self, ctx: RequestContext, share_id: Any, name: Any = None) -> tuple[ShareTransfer, str]:
-        """The transfer and its auth key (given out once, here)."""
-        if not isinstance(share_id, str) or not share_id:
+    def create(self, ctx: RequestContext, share_id: str | None, name: str | None = None) -> tuple[ShareTransfer, str]:
+        """The transfer and its auth key (given out once, here). The fields' types: the API's body model."""
+        if not share_id:
             raise Invalid("Must supply 'share_id' attribute.")
-        if name is not None and not isinstance(name, str):
-            raise Invalid("name must be a string")
-        check_text("name", name, MAX_NAME)
         with self.core.db.session() as session:
             share = sr.get_share(session, ctx, share_id, locations=False)
             if share.project_id != ctx.project_id and not ctx.is_admin:
@@ -97,11 +91,10 @@ class ShareTransfers:
                 share.status = "available"
             session.delete(transfer)
 
-    def accept(self, ctx: RequestContext, transfer_id: str, auth_key: Any, clear_rules: Any = False) -> None:
+    def accept(self, ctx: RequestContext, transfer_id: str, auth_key: str | None, clear_rules: bool = False) -> None:
         """Give the share and its snapshots to the caller's project."""
-        if not isinstance(auth_key, str) or not auth_key:
+        if not auth_key:
             raise Invalid("Must supply 'auth_key' while accepting a share transfer.")
-        clear_rules = check_bool("clear_access_rules", clear_rules or False)
         with self.core.db.session() as session:
             # Any project that knows the id and key may accept: the lookup is not scoped.
             transfer = session.get(ShareTransfer, transfer_id)

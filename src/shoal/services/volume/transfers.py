@@ -9,7 +9,6 @@ from __future__ import annotations
 import hashlib
 import hmac
 import secrets
-from typing import Any
 
 from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
@@ -19,10 +18,8 @@ from shoal.db.volume_extras import VolumeTransfer
 
 from ..common import core as c
 from ..common import quotas as q
-from ..common.checks import MAX_NAME, check_text
 from ..common.context import RequestContext
 from ..common.errors import Invalid, NotFound
-from ..common.types import check_bool
 from . import rows as vr
 
 AWAITING = "awaiting-transfer"
@@ -44,15 +41,11 @@ class Transfers:
             raise NotFound(f"Transfer {transfer_id} could not be found.")
         return row
 
-    def create(self, ctx: RequestContext, volume_id: Any, name: Any = None,
-               no_snapshots: Any = False) -> tuple[VolumeTransfer, str]:
-        """The transfer and its auth key (given out once, here)."""
-        if not isinstance(volume_id, str) or not volume_id:
+    def create(self, ctx: RequestContext, volume_id: str | None, name: str | None = None,
+               no_snapshots: bool = False) -> tuple[VolumeTransfer, str]:
+        """The transfer and its auth key (given out once, here). The fields' types: the API's body model."""
+        if not volume_id:
             raise Invalid("Invalid input received: volume_id must be specified")
-        if name is not None and not isinstance(name, str):
-            raise Invalid("Invalid input received: name must be a string")
-        check_text("name", name, MAX_NAME)
-        no_snapshots = check_bool("no_snapshots", no_snapshots)
         with self.core.db.session() as session:
             volume = vr.get_volume(session, ctx, volume_id, attachments=False)
             if volume.status != "available":
@@ -95,9 +88,9 @@ class Transfers:
                 volume.status = "available"
             session.delete(transfer)
 
-    def accept(self, ctx: RequestContext, transfer_id: str, auth_key: Any) -> VolumeTransfer:
+    def accept(self, ctx: RequestContext, transfer_id: str, auth_key: str | None) -> VolumeTransfer:
         """Give the volume (and its snapshots, unless no_snapshots) to the caller's project."""
-        if not isinstance(auth_key, str) or not auth_key:
+        if not auth_key:
             raise Invalid("Invalid input received: auth_key must be specified")
         with self.core.db.session() as session:
             # Any project that knows the id and key may accept: the lookup is not scoped.
