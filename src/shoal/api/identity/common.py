@@ -8,7 +8,9 @@ from typing import ClassVar
 from fastapi import Request
 
 from shoal.api.openstack.auth import token_info
-from shoal.api.openstack.call import public_origin
+from shoal.api.openstack.bodies import unsafe_text
+from shoal.api.openstack.call import public_origin, read_body
+from shoal.api.openstack.errors import ApiError
 from shoal.services import Services
 from shoal.services.identity.tokens import TokenInfo
 
@@ -34,6 +36,16 @@ class IdentityCall:
 
     def self_link(self) -> dict:
         return {"self": str(self.request.url), "previous": None, "next": None}
+
+
+async def identity_body(request: Request, key: str) -> dict:
+    """The request's object under `key`, its strings valid Unicode without NUL (Keystone's
+    schemas' rule; a lone surrogate could be neither stored nor answered)."""
+    fields = await read_body(request, key)
+    if (where := unsafe_text(fields, key)) is not None:
+        raise ApiError(400, f"Invalid input for field '{where}': it must be valid Unicode text without NUL "
+                            "characters.")
+    return fields
 
 
 def identity_call(request: Request) -> IdentityCall:

@@ -5,14 +5,13 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Depends, Request, Response
 
-from shoal.api.openstack.call import read_body
 from shoal.api.openstack.errors import ApiError
 from shoal.api.openstack.queries import read
 from shoal.services.identity.identity import DEFAULT_DOMAIN_ID, DEFAULT_DOMAIN_NAME
 
 from . import queries
 from .catalog import endpoints_view, services_view
-from .common import IdentityCall, identity_call
+from .common import IdentityCall, identity_body, identity_call
 from .views import domain_view, project_view, role_view, user_view
 
 router = APIRouter()
@@ -63,7 +62,7 @@ def list_projects(call: IdentityCall = Depends(identity_call)):
 
 @router.post("/projects", status_code=201)
 async def create_project(request: Request, call: IdentityCall = Depends(identity_call)):
-    fields = await read_body(request, "project")
+    fields = await identity_body(request, "project")
     return {"project": project_view(call, call.services.identity.create_project(call.caller, fields))}
 
 
@@ -74,7 +73,7 @@ def show_project(project_id: str, call: IdentityCall = Depends(identity_call)):
 
 @router.patch("/projects/{project_id}")
 async def update_project(project_id: str, request: Request, call: IdentityCall = Depends(identity_call)):
-    fields = await read_body(request, "project")
+    fields = await identity_body(request, "project")
     return {"project": project_view(call, call.services.identity.update_project(call.caller, project_id, fields))}
 
 
@@ -99,7 +98,7 @@ def list_users(call: IdentityCall = Depends(identity_call)):
 
 @router.post("/users", status_code=201)
 async def create_user(request: Request, call: IdentityCall = Depends(identity_call)):
-    fields = await read_body(request, "user")
+    fields = await identity_body(request, "user")
     return {"user": user_view(call, call.services.identity.create_user(call.caller, fields))}
 
 
@@ -110,7 +109,7 @@ def show_user(user_id: str, call: IdentityCall = Depends(identity_call)):
 
 @router.patch("/users/{user_id}")
 async def update_user(user_id: str, request: Request, call: IdentityCall = Depends(identity_call)):
-    fields = await read_body(request, "user")
+    fields = await identity_body(request, "user")
     return {"user": user_view(call, call.services.identity.update_user(call.caller, user_id, fields))}
 
 
@@ -122,7 +121,7 @@ def delete_user(user_id: str, call: IdentityCall = Depends(identity_call)):
 
 @router.post("/users/{user_id}/password", status_code=204)
 async def change_password(user_id: str, request: Request, call: IdentityCall = Depends(identity_call)):
-    fields = await read_body(request, "user")
+    fields = await identity_body(request, "user")
     call.services.identity.change_password(call.caller, user_id, fields.get("original_password"),
                                            fields.get("password"))
     return Response(status_code=204)
@@ -146,7 +145,7 @@ def list_roles(call: IdentityCall = Depends(identity_call)):
 
 @router.post("/roles", status_code=201)
 async def create_role(request: Request, call: IdentityCall = Depends(identity_call)):
-    fields = await read_body(request, "role")
+    fields = await identity_body(request, "role")
     return {"role": role_view(call, call.services.identity.create_role(call.caller, fields))}
 
 

@@ -6,14 +6,13 @@ from fastapi import APIRouter, Depends, Request, Response
 from fastapi.responses import JSONResponse
 
 from shoal.api.openstack.auth import unauthorized
-from shoal.api.openstack.call import read_body
 from shoal.api.openstack.errors import ApiError
 from shoal.api.openstack.queries import read
 from shoal.services.common.errors import Unauthorized
 
 from . import queries
 from .catalog import catalog
-from .common import IdentityCall, identity_call
+from .common import IdentityCall, identity_body, identity_call
 from .views import iso, project_view, token_view
 
 router = APIRouter()
@@ -31,7 +30,7 @@ def _nocatalog(call: IdentityCall) -> bool:
 
 @router.post("/auth/tokens", status_code=201, openapi_extra=queries.TOKEN)
 async def issue(request: Request, call: IdentityCall = Depends(identity_call)):
-    auth = await read_body(request, "auth")
+    auth = await identity_body(request, "auth")
     token, info = call.services.identity.authenticate(auth)
     body = _body(call, info, _nocatalog(call))
     return JSONResponse(body, status_code=201, headers={"X-Subject-Token": token})

@@ -24,6 +24,9 @@ from typing import Any, ClassVar, TypeVar
 
 from pydantic import BaseModel, ConfigDict, ValidationError
 
+from shoal.services.common.checks import check_text
+from shoal.services.common.errors import Invalid
+
 from .body_fields import Description, Metadata, Name, Ref
 from .errors import ApiError
 
@@ -112,6 +115,32 @@ def _as_sent(text: str, key: str, model: type[BaseModel]) -> str:
         if field.alias == key and text.startswith(name):
             return key + text[len(name):]
     return text
+
+
+def unsafe_text(data: Any, path: str) -> str | None:
+    """Where the first string of `data` (a value or a key, at any depth) holds a NUL or a lone
+    surrogate, for a body read without a model: such text could be neither stored nor answered."""
+    if isinstance(data, str):
+        return None if _clean(data) else path
+    if isinstance(data, dict):
+        for key, value in data.items():
+            if not _clean(key):
+                return f"{path}.<key>"
+            if (where := unsafe_text(value, f"{path}.{key}")) is not None:
+                return where
+    if isinstance(data, list):
+        for n, value in enumerate(data):
+            if (where := unsafe_text(value, f"{path}[{n}]")) is not None:
+                return where
+    return None
+
+
+def _clean(text: str) -> bool:
+    try:
+        check_text("text", text, len(text))
+    except Invalid:
+        return False
+    return True
 
 
 def _shown(value: Any) -> str:
