@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import ClassVar
+from typing import Any, ClassVar
 
 from fastapi import Request
 from starlette.concurrency import run_in_threadpool
 
 from shoal.api.openstack.auth import known_caller, validated_caller
+from shoal.api.openstack.bodies import unsafe_text
+from shoal.api.openstack.call import parse_json
 from shoal.api.openstack.errors import ApiError
 from shoal.services import Services
 from shoal.services.common.context import RequestContext
@@ -24,6 +26,15 @@ class ImageCall:
     @property
     def images(self):
         return self.services.images
+
+
+async def read_json(call: ImageCall, empty: bytes = b"null") -> Any:
+    """The request's JSON (`empty` when there is none): bounded in depth before it is parsed,
+    and its text valid Unicode without NUL (such text could be neither stored nor answered)."""
+    data = parse_json(await call.request.body(), empty)
+    if (where := unsafe_text(data, "")) is not None:
+        raise ApiError(400, f"Invalid input for field '{where}': it must be valid Unicode text without NUL characters.")
+    return data
 
 
 async def image_call(request: Request) -> ImageCall:

@@ -5,7 +5,6 @@ writes, hashes and inspects each chunk as it comes: nothing holds the whole imag
 
 from __future__ import annotations
 
-import json
 
 import anyio.from_thread
 from fastapi import APIRouter, Depends, Response
@@ -15,7 +14,7 @@ from starlette.concurrency import run_in_threadpool as sync
 from shoal.api.openstack.errors import ApiError
 from shoal.drivers.images.base import STAGING, STORE
 
-from .call import ImageCall, image_call
+from .call import ImageCall, image_call, read_json
 
 router = APIRouter()
 
@@ -54,10 +53,7 @@ async def stage(image_id: str, call: ImageCall = Depends(image_call)):
 
 @router.post("/images/{image_id}/import", status_code=202)
 async def import_image(image_id: str, call: ImageCall = Depends(image_call)):
-    try:
-        body = json.loads(await call.request.body() or b"{}")
-    except ValueError:
-        raise ApiError(400, "Malformed request body: not valid JSON") from None
+    body = await read_json(call, b"{}")
     if not isinstance(body, dict):
         raise ApiError(400, "Malformed request body: an object is expected")
     await sync(call.images.data.start_import, call.ctx, image_id, body.get("method"))

@@ -14,7 +14,7 @@ from shoal.api.openstack.errors import ApiError
 from shoal.api.openstack.queries import read
 
 from . import queries, views
-from .call import ImageCall, image_call
+from .call import ImageCall, image_call, read_json
 
 router = APIRouter()
 
@@ -26,16 +26,9 @@ def _view(call: ImageCall, row) -> dict:
     return views.image(row, call.images.store.store_id)
 
 
-async def _json(call: ImageCall):
-    try:
-        return json.loads(await call.request.body() or b"null")
-    except ValueError:
-        raise ApiError(400, "Malformed request body: not valid JSON") from None
-
-
 @router.post("/images", status_code=201)
 async def create_image(call: ImageCall = Depends(image_call)):
-    row = await sync(call.images.images.create, call.ctx, await _json(call))
+    row = await sync(call.images.images.create, call.ctx, await read_json(call))
     body = _view(call, row)
     return Response(json.dumps(body), status_code=201, media_type="application/json",
                     headers={"Location": f"{public_origin(call.request)}/image/v2/images/{row.id}", **IMPORT_HEADERS})
@@ -120,7 +113,7 @@ async def update_image(image_id: str, call: ImageCall = Depends(image_call)):
     if kind not in PATCH_TYPES:
         raise ApiError(415, f"Unsupported Content-Type: {kind or 'none'}; use {PATCH_TYPES[0]}",
                        headers={"Accept-Patch": ", ".join(PATCH_TYPES)})
-    row = await sync(call.images.images.update, call.ctx, image_id, _operations(await _json(call)))
+    row = await sync(call.images.images.update, call.ctx, image_id, _operations(await read_json(call)))
     return _view(call, row)
 
 

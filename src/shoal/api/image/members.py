@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 
 from fastapi import APIRouter, Depends, Response
 from starlette.concurrency import run_in_threadpool as sync
@@ -10,16 +9,13 @@ from starlette.concurrency import run_in_threadpool as sync
 from shoal.api.openstack.errors import ApiError
 
 from . import views
-from .call import ImageCall, image_call
+from .call import ImageCall, image_call, read_json
 
 router = APIRouter()
 
 
 async def _field(call: ImageCall, name: str):
-    try:
-        body = json.loads(await call.request.body() or b"null")
-    except ValueError:
-        raise ApiError(400, "Malformed request body: not valid JSON") from None
+    body = await read_json(call)
     if not isinstance(body, dict) or name not in body:
         raise ApiError(400, f"Malformed request body: missing '{name}'")
     return body[name]

@@ -124,9 +124,10 @@ def unsafe_text(data: Any, path: str) -> str | None:
         return None if _clean(data) else path
     if isinstance(data, dict):
         for key, value in data.items():
+            inner = f"{path}.{key}" if path else key
             if not _clean(key):
-                return f"{path}.<key>"
-            if (where := unsafe_text(value, f"{path}.{key}")) is not None:
+                return f"{path}.<key>" if path else "<key>"
+            if (where := unsafe_text(value, inner)) is not None:
                 return where
     if isinstance(data, list):
         for n, value in enumerate(data):

@@ -51,13 +51,7 @@ class ApiCall:
 
 async def read_body(request: Request, key: str | None = None, *alternatives: str) -> Any:
     """The JSON body (it must be an object); with `key`, the object under it."""
-    raw = await request.body()
-    if too_deep(raw):  # before parsing: a deep body would exhaust the parser's stack
-        raise ApiError(400, f"Malformed request body: JSON nested deeper than {MAX_JSON_DEPTH} levels")
-    try:
-        data = json.loads(raw or b"null")
-    except (ValueError, RecursionError):
-        raise ApiError(400, "Malformed request body: not valid JSON") from None
+    data = parse_json(await request.body())
     if not isinstance(data, dict):
         raise ApiError(400, "Malformed request body: a JSON object is expected")
     if key is None:
@@ -69,6 +63,16 @@ async def read_body(request: Request, key: str | None = None, *alternatives: str
                 raise ApiError(400, f"Malformed request body: '{name}' must be an object")
             return inner if inner is not None else {}
     raise ApiError(400, f"Malformed request body: missing '{key}'")
+
+
+def parse_json(raw: bytes, empty: bytes = b"null") -> Any:
+    """A request's JSON text, parsed once its depth is known to be bounded; else a 400."""
+    if too_deep(raw):  # before parsing: a deep body would exhaust the parser's stack
+        raise ApiError(400, f"Malformed request body: JSON nested deeper than {MAX_JSON_DEPTH} levels")
+    try:
+        return json.loads(raw or empty)
+    except (ValueError, RecursionError):
+        raise ApiError(400, "Malformed request body: not valid JSON") from None
 
 
 MAX_JSON_DEPTH = 32  # no OpenStack request body comes near it
