@@ -10,11 +10,25 @@ schemathesis (tests/integration/test_api_fuzz.py) find it. One declaration
 both parses and documents.
 
 A body that does not hold is a 400 with the message the services always gave
-(the field types reuse their checks): Cinder's prefixed "Invalid input
-received: " as its InvalidInput is, Manila's as it is. A create takes unknown
-keys and ignores them, as upstream does; an update (`Update`) refuses them
-("cannot update ..."). Rules that need the database -- does the type exist, is
-the share available -- stay with the services.
+(the field types reuse their checks), naming a field by the key the client sent:
+Cinder's prefixed "Invalid input received: " as its InvalidInput is, Manila's as
+it is. A create takes unknown keys and ignores them, as upstream does; an update
+(`Update`) refuses them ("cannot update ..."), and so does a `Strict` action
+argument (Cinder's "Additional properties are not allowed (...)"). Rules that
+need the database or the domain -- does the type exist, is the share available,
+which statuses, which access rules, what a connector holds -- stay with the
+services.
+
+Declared so far: create, update and manage of shares, share snapshots, volumes
+and volume snapshots; their metadata; share and volume types; transfers;
+attachments; the share actions with an argument (extend, shrink, allow/deny
+access, revert, reset_status, reset_task_state) and the volume actions of
+resizing, status, revert, retype, flags, attach/detach/connections and
+migration; the snapshots' status actions. The others -- groups, quota sets,
+share networks and security services, QoS and encryption, image actions,
+replicas, share migration -- still read their JSON by hand with the services'
+checks. The identity and image APIs keep their own readers, which refuse text
+that could not be stored or answered anywhere in a body (`unsafe_text`).
 """
 
 from __future__ import annotations
