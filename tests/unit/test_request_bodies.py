@@ -141,3 +141,13 @@ def test_transfer_bodies():
     accept = parse(MANILA, share.TransferAccept, {"auth_key": "k", "clear_access_rules": "true"})
     assert (accept.auth_key, accept.clear_access_rules) == ("k", True)
     assert parse(MANILA, share.TransferCreate, {}).share_id is None  # the service's "Must supply 'share_id'"
+
+
+def test_group_bodies():
+    assert "volume_types must be a list" in refused(CINDER, volume.GroupCreate, {"volume_types": "t1"})
+    assert "volume_types must be a list" in refused(CINDER, volume.GroupCreate, {"volume_types": ["t1", 2]})
+    assert "valid Unicode" in refused(CINDER, volume.GroupCreate, {"volume_types": [LONE]})
+    assert "group_type must be a string" in refused(CINDER, volume.GroupCreate, {"group_type": ["g"]})
+    assert "add_volumes must be a string" in refused(CINDER, volume.GroupUpdate, {"add_volumes": ["v"]})
+    update = parse(CINDER, volume.GroupUpdate, {"add_volumes": "a,b", "name": None})
+    assert update.model_dump(exclude_unset=True) == {"add_volumes": "a,b", "name": None}

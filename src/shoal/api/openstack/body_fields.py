@@ -13,6 +13,7 @@ string is due, a list where an object is, is a 400 naming the field.
 - `Metadata`: an object of text keys (1-255) and string values (up to 1023).
 - `Flag`: a boolean or a string oslo's strict bool_from_string reads (Manila's
   and Cinder's flags on create); `StrictFlag`: a JSON boolean only.
+- `Refs`: a list of ids or names (each as `Ref`).
 - `Object`: any JSON object (a connector, driver options), whose content the
   service reads.
 """
@@ -68,6 +69,16 @@ def _of_type(kind: type, words: str):
     return validate
 
 
+def _refs(value: Any, info: ValidationInfo) -> list[str]:
+    if not isinstance(value, list):
+        raise ValueError(f"{info.field_name} must be a list of names or ids")
+    for item in value:
+        if not isinstance(item, str):
+            raise ValueError(f"{info.field_name} must be a list of names or ids")
+        _as_value_error(check_text, info.field_name, item, 255)
+    return value
+
+
 Name = Text(MAX_NAME)
 Description = Text(MAX_DESCRIPTION)
 Ref = Text(255)  # an id, or the name of a type, zone or host
@@ -76,4 +87,6 @@ Metadata = Annotated[dict[str, str], PlainValidator(_metadata), WithJsonSchema(
     {"type": "object", "additionalProperties": {"type": "string", "maxLength": 1023}})]
 Flag = Annotated[bool, PlainValidator(_flag), WithJsonSchema({"type": "boolean"})]
 StrictFlag = Annotated[bool, PlainValidator(_of_type(bool, "a boolean")), WithJsonSchema({"type": "boolean"})]
+Refs = Annotated[list[str], PlainValidator(_refs), WithJsonSchema(
+    {"type": "array", "items": {"type": "string", "maxLength": 255}})]
 Object = Annotated[dict[str, Any], PlainValidator(_of_type(dict, "an object")), WithJsonSchema({"type": "object"})]

@@ -7,7 +7,7 @@ from __future__ import annotations
 from pydantic import Field
 
 from shoal.api.openstack.bodies import Body, Named, Status, Strict, Update, actions, body
-from shoal.api.openstack.body_fields import Flag, Metadata, Name, Object, Ref, Size, Text
+from shoal.api.openstack.body_fields import Description, Flag, Metadata, Name, Object, Ref, Refs, Size, Text
 
 
 class VolumeCreate(Named):
@@ -119,6 +119,21 @@ class TypeUpdate(Strict):
     is_public: Flag | None = None
 
 
+class GroupCreate(Body):
+    name: Name | None = None
+    description: Description | None = None
+    group_type: Ref | None = None  # none: the group service's 404, as Cinder's
+    volume_types: Refs | None = None  # not empty: the group service
+    availability_zone: Ref | None = None
+
+
+class GroupUpdate(Body):
+    name: Name | None = None
+    description: Description | None = None
+    add_volumes: Text(65535) | None = None  # comma-separated volume ids, as Cinder takes them
+    remove_volumes: Text(65535) | None = None
+
+
 class TransferCreate(Body):
     volume_id: Ref | None = None  # required: the transfer service says so in Cinder's words
     name: Name | None = None
@@ -164,6 +179,8 @@ VOLUME_ACTION = actions(VOLUME_ACTIONS)
 MANAGE_VOLUME = body("volume", VolumeManage)
 CREATE_TYPE = body("volume_type", TypeCreate)
 UPDATE_TYPE = body("volume_type", TypeUpdate)
+CREATE_GROUP = body("group", GroupCreate)
+UPDATE_GROUP = body("group", GroupUpdate)
 CREATE_TRANSFER = body("transfer", TransferCreate)
 ACCEPT_TRANSFER = body("accept", TransferAccept)
 CREATE_SNAPSHOT = body("snapshot", SnapshotCreate)

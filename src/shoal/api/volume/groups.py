@@ -6,11 +6,12 @@ from __future__ import annotations
 from fastapi import APIRouter, Depends, Response
 from starlette.concurrency import run_in_threadpool as sync
 
+from shoal.api.openstack.bodies import parse
 from shoal.api.openstack.errors import ApiError
 from shoal.api.share.views import ts
 from shoal.api.openstack.queries import read
 
-from . import queries
+from . import bodies, queries
 from .call import VolumeCall, volume_call
 
 router = APIRouter()
@@ -69,10 +70,11 @@ async def list_groups_detail(call: VolumeCall = Depends(volume_call)):
     return await _list_groups(call, detail=True)
 
 
-@router.post("/groups", status_code=202)
+@router.post("/groups", status_code=202, openapi_extra=bodies.CREATE_GROUP)
 async def create_group(call: VolumeCall = Depends(volume_call)):
     _since(call, "3.13")
-    row = await sync(call.services.groups.create, call.ctx, await call.body("group"))
+    b = parse(call, bodies.GroupCreate, await call.body("group"), "group")
+    row = await sync(call.services.groups.create, call.ctx, b.model_dump())
     return {"group": {"id": row.id, "name": row.name}}
 
 
@@ -95,10 +97,11 @@ async def show_group(group_id: str, call: VolumeCall = Depends(volume_call)):
     return {"group": _group(call, row, ids)}
 
 
-@router.put("/groups/{group_id}", status_code=202)
+@router.put("/groups/{group_id}", status_code=202, openapi_extra=bodies.UPDATE_GROUP)
 async def update_group(group_id: str, call: VolumeCall = Depends(volume_call)):
     _since(call, "3.13")
-    await sync(call.services.groups.update, call.ctx, group_id, await call.body("group"))
+    b = parse(call, bodies.GroupUpdate, await call.body("group"), "group")
+    await sync(call.services.groups.update, call.ctx, group_id, b.model_dump(exclude_unset=True))
     return Response(status_code=202)
 
 

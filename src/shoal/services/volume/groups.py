@@ -68,18 +68,17 @@ class Groups:
         return group
 
     def create(self, ctx: RequestContext, body: dict) -> VolumeGroup:
+        """`body` as the API's GroupCreate model let it through (the fields' types and lengths)."""
         name, description = body.get("name"), body.get("description")
-        check_text("name", name, MAX_NAME)
-        check_text("description", description, MAX_DESCRIPTION)
         types = body.get("volume_types")
-        if not isinstance(types, list) or not types or not all(isinstance(t, str) for t in types):
+        if not types:
             raise Invalid("Invalid input received: volume_types must be a non-empty list of volume types")
         zones = {d.availability_zone for d in self.core.volume_drivers.values()}
         zone = body.get("availability_zone")
         if zone is not None and zone not in zones:
             raise Invalid(f"Invalid input received: Availability zone '{zone}' is invalid.")
         with self.core.db.session() as session:
-            gtype = session.get(GroupType, body.get("group_type")) if isinstance(body.get("group_type"), str) else None
+            gtype = session.get(GroupType, body["group_type"]) if body.get("group_type") is not None else None
             if gtype is None or not (gtype.is_public or ctx.is_admin):
                 raise NotFound(f"Group type {body.get('group_type')} could not be found.")
             type_ids = list(dict.fromkeys(self.types.find(session, ctx, t).id for t in types))
@@ -106,19 +105,14 @@ class Groups:
             return [v.id for v in self._members(session, group_id)]
 
     def update(self, ctx: RequestContext, group_id: str, body: dict) -> None:
-        """Rename, and add or remove volumes (comma-separated ids, as Cinder takes them)."""
+        """Rename, and add or remove volumes (comma-separated ids, as Cinder takes them); `body`
+        as the API's GroupUpdate model let it through."""
         def ids(key: str) -> list[str]:
-            value = body.get(key) or ""
-            if not isinstance(value, str):
-                raise Invalid(f"Invalid input received: {key} must be a comma-separated list of volume ids")
-            return [v.strip() for v in value.split(",") if v.strip()]
+            return [v.strip() for v in (body.get(key) or "").split(",") if v.strip()]
 
         add, remove = ids("add_volumes"), ids("remove_volumes")
         if not ({"name", "description"} & set(body) or add or remove):
             raise Invalid("Invalid input received: name, description, add_volumes or remove_volumes must be given")
-        for key in ("name", "description"):
-            if key in body:
-                check_text(key, body[key], MAX_NAME if key == "name" else MAX_DESCRIPTION)
         with self.core.db.session() as session:
             group = self._read(session, find_group(session, ctx, group_id))
             if group.status != "available":
