@@ -151,3 +151,5 @@ def test_group_bodies():
     assert "add_volumes must be a string" in refused(CINDER, volume.GroupUpdate, {"add_volumes": ["v"]})
     update = parse(CINDER, volume.GroupUpdate, {"add_volumes": "a,b", "name": None})
     assert update.model_dump(exclude_unset=True) == {"add_volumes": "a,b", "name": None}
+    assert "group_snapshot_id must be a string" in refused(CINDER, volume.GroupFromSource, {"group_snapshot_id": 5})
+    assert "name must be valid Unicode" in refused(CINDER, volume.GroupSnapshotCreate, {"group_id": "g", "name": LONE})

@@ -21,11 +21,12 @@ services.
 
 Declared so far: create, update and manage of shares, share snapshots, volumes
 and volume snapshots; their metadata; share and volume types; transfers;
-attachments; volume groups (create, update); the share actions with an argument
+attachments; volume groups (create, update, from a source) and group snapshots
+(create); the share actions with an argument
 (extend, shrink, allow/deny access, revert, reset_status, reset_task_state) and
 the volume actions of resizing, status, revert, retype, flags,
 attach/detach/connections and migration; the snapshots' status actions. The
-others -- group actions and group snapshots, share groups, quota sets, share
+others -- the other group actions, share groups, quota sets, share
 networks and security services, QoS and encryption, image actions, replicas,
 share migration -- still read their JSON by hand with the services' checks. The
 identity and image APIs keep their own readers, which refuse text that could

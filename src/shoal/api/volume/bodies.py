@@ -134,6 +134,21 @@ class GroupUpdate(Body):
     remove_volumes: Text(65535) | None = None
 
 
+class GroupFromSource(Body):
+    """create-from-src: one of group_snapshot_id and source_group_id (the group service)."""
+
+    name: Name | None = None
+    description: Description | None = None
+    group_snapshot_id: Ref | None = None
+    source_group_id: Ref | None = None
+
+
+class GroupSnapshotCreate(Body):
+    group_id: Ref | None = None  # none: the group service's 404
+    name: Name | None = None
+    description: Description | None = None
+
+
 class TransferCreate(Body):
     volume_id: Ref | None = None  # required: the transfer service says so in Cinder's words
     name: Name | None = None
@@ -181,6 +196,8 @@ CREATE_TYPE = body("volume_type", TypeCreate)
 UPDATE_TYPE = body("volume_type", TypeUpdate)
 CREATE_GROUP = body("group", GroupCreate)
 UPDATE_GROUP = body("group", GroupUpdate)
+GROUPS_ACTION = actions({"create-from-src": GroupFromSource})
+CREATE_GROUP_SNAPSHOT = body("group_snapshot", GroupSnapshotCreate)
 CREATE_TRANSFER = body("transfer", TransferCreate)
 ACCEPT_TRANSFER = body("accept", TransferAccept)
 CREATE_SNAPSHOT = body("snapshot", SnapshotCreate)

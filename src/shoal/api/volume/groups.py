@@ -78,13 +78,14 @@ async def create_group(call: VolumeCall = Depends(volume_call)):
     return {"group": {"id": row.id, "name": row.name}}
 
 
-@router.post("/groups/action", status_code=202)
+@router.post("/groups/action", status_code=202, openapi_extra=bodies.GROUPS_ACTION)
 async def groups_action(call: VolumeCall = Depends(volume_call)):
     _since(call, "3.14")
     name, arg = _action(await call.body())
     if name != "create-from-src":
         raise ApiError(400, f"Invalid input received: unknown group action {name!r}")
-    row = await sync(call.services.groups.create_from_source, call.ctx, arg)
+    source = parse(call, bodies.GroupFromSource, arg, name)
+    row = await sync(call.services.groups.create_from_source, call.ctx, source.model_dump())
     return {"group": {"id": row.id, "name": row.name}}
 
 
@@ -139,7 +140,8 @@ async def list_group_snapshots_detail(call: VolumeCall = Depends(volume_call)):
 @router.post("/group_snapshots", status_code=202)
 async def create_group_snapshot(call: VolumeCall = Depends(volume_call)):
     _since(call, "3.14")
-    row = await sync(call.services.group_snapshots.create, call.ctx, await call.body("group_snapshot"))
+    b = parse(call, bodies.GroupSnapshotCreate, await call.body("group_snapshot"), "group_snapshot")
+    row = await sync(call.services.group_snapshots.create, call.ctx, b.model_dump())
     return {"group_snapshot": {"id": row.id, "name": row.name, "group_type_id": row.group_type_id}}
 
 

@@ -14,7 +14,6 @@ from shoal.db import models
 from shoal.db.volume_extras import GroupSnapshot
 
 from ..common import core as c
-from ..common.checks import MAX_DESCRIPTION, MAX_NAME, check_text
 from ..common.context import RequestContext
 from ..common.errors import Forbidden, Invalid, NotFound
 from .groups import MEMBER_STATUSES, find_group, settled_status
@@ -43,9 +42,8 @@ class GroupSnapshots:
         return row
 
     def create(self, ctx: RequestContext, body: dict) -> GroupSnapshot:
+        """`body` as the API's GroupSnapshotCreate model let it through."""
         name, description = body.get("name"), body.get("description")
-        check_text("name", name, MAX_NAME)
-        check_text("description", description, MAX_DESCRIPTION)
         with self.core.db.session() as session:
             group = find_group(session, ctx, body.get("group_id"))
             if group.status != "available":

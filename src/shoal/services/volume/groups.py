@@ -17,7 +17,6 @@ from shoal.db import models
 from shoal.db.volume_extras import GroupSnapshot, GroupType, VolumeGroup
 
 from ..common import core as c
-from ..common.checks import MAX_DESCRIPTION, MAX_NAME, check_text
 from ..common.context import RequestContext
 from ..common.errors import Forbidden, Invalid, NotFound
 from ..common.types import TypeCatalog, check_bool
@@ -170,16 +169,15 @@ class Groups:
             group.status, group.task = status, None
 
     def create_from_source(self, ctx: RequestContext, body: dict) -> VolumeGroup:
-        """A new group with a copy of every volume of a group snapshot or of another group."""
+        """A new group with a copy of every volume of a group snapshot or of another group;
+        `body` as the API's GroupFromSource model let it through."""
         name, description = body.get("name"), body.get("description")
-        check_text("name", name, MAX_NAME)
-        check_text("description", description, MAX_DESCRIPTION)
         snap_id, source_id = body.get("group_snapshot_id"), body.get("source_group_id")
         if bool(snap_id) == bool(source_id):
             raise Invalid("Invalid input received: give group_snapshot_id or source_group_id, one of them")
         with self.core.db.session() as session:
             if snap_id:
-                gsnap = session.get(GroupSnapshot, snap_id) if isinstance(snap_id, str) else None
+                gsnap = session.get(GroupSnapshot, snap_id)
                 if gsnap is None or not ctx.reaches(gsnap.project_id):
                     raise NotFound(f"GroupSnapshot {snap_id} could not be found.")
                 if gsnap.status != "available":
