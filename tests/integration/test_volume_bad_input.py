@@ -16,13 +16,14 @@ import uuid
 import httpx
 import pytest
 
+from tests.fixtures.zfs import destroy_dataset
+
 from .volume_helpers import (
     cinder,
     fault,
     messages_for,
     volume_api,  # noqa: F401 - fixture
     zfs_names,
-    zfs,
 )
 
 pytestmark = pytest.mark.integration
@@ -165,8 +166,7 @@ def test_a_snapshot_zfs_refuses_ends_in_error_with_a_message(volume_api):
     behind Shoal's back, so `zfs snapshot` fails)."""
     volume = volume_api.create_volume(1, name="snap-fails")
     dataset = volume_api.dataset(volume["id"])
-    zfs("unmount", dataset)  # zfs-fuse destroys only what is not mounted
-    zfs("destroy", "-r", dataset)
+    destroy_dataset(dataset)  # unmounted first (zfs-fuse), retried while ZFS calls it busy
     snap = volume_api.create_snapshot(volume["id"], wait="error")
     msgs = messages_for(volume_api.client, snap["id"])
     assert msgs and msgs[0]["resource_type"] == "VOLUME_SNAPSHOT", msgs
