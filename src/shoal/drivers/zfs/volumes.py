@@ -475,7 +475,7 @@ class ZfsVolumeDriver(ManageMixin, RevertMixin, MigrationMixin, VolumeDriver):
             names = self._helper().iqns()
         else:
             prefix = self.config.volume_prefix
-            names = [path.rstrip("/").rsplit("/", 1)[-1] for path in self._helper().exported_paths()]
+            names = [_leaf(path) for path in self._helper().exported_paths()]
         return {name[len(prefix):] for name in names if name.startswith(prefix) and len(name) > len(prefix)}
 
     def drop_export(self, volume_id: str) -> None:
@@ -485,7 +485,7 @@ class ZfsVolumeDriver(ManageMixin, RevertMixin, MigrationMixin, VolumeDriver):
             return
         leaf = f"{self.config.volume_prefix}{volume_id}"
         for path in self._helper().exported_paths():
-            if path.rstrip("/").rsplit("/", 1)[-1] == leaf:
+            if _leaf(path) == leaf:
                 candidates = [f"{root}/{leaf}" for root in self.config.pools]
                 dataset = next((name for name in candidates if self.zfs.exists(name)), candidates[0])
                 self._helper().remove(NfsExport(volume_id, path, dataset))
@@ -502,3 +502,8 @@ class ZfsVolumeDriver(ManageMixin, RevertMixin, MigrationMixin, VolumeDriver):
         finally:
             if spec is not None:
                 self.export(volume, spec)
+
+
+def _leaf(path: str) -> str:
+    """An NFS export path's last part: a volume's dataset name (its prefix and id)."""
+    return path.rstrip("/").rsplit("/", 1)[-1]
