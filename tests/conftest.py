@@ -1,6 +1,7 @@
 # Shared fixtures live in tests/fixtures/, one module per daemon.
 pytest_plugins = [
     "tests.fixtures.zfs",
+    "tests.fixtures.zfs_watch",
     "tests.fixtures.ganesha",
     "tests.fixtures.shoal",
     "tests.fixtures.sshd",

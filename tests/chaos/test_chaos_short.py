@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 
-pytestmark = [pytest.mark.chaos, pytest.mark.integration]
+pytestmark = [pytest.mark.chaos, pytest.mark.integration, pytest.mark.timeout(1500)]  # the run itself may take 1200 s
 
 REPO = Path(__file__).resolve().parents[2]
 SEED = int(os.environ.get("SHOAL_CHAOS_SEED", "20"))

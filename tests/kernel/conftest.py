@@ -52,6 +52,14 @@ def pytest_configure(config):
     config.addinivalue_line("markers", "kernel: needs the kernel lane VM (scripts/kernel-lane); skipped without it")
 
 
+def pytest_collection_modifyitems(items):
+    """The guest may be emulated (TCG) and run ten times slower than this machine: its tests get
+    an hour each instead of the suite's ten minutes."""
+    for item in items:
+        if item.get_closest_marker("kernel") is not None:
+            item.add_marker(pytest.mark.timeout(3600))
+
+
 @dataclass
 class LaneHost:
     """The lane's guest as the tests see it."""
