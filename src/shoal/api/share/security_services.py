@@ -7,11 +7,12 @@ from __future__ import annotations
 from fastapi import APIRouter, Depends, Response
 from starlette.concurrency import run_in_threadpool as sync
 
+from shoal.api.openstack.bodies import parse
 from shoal.api.openstack.errors import ApiError
 from shoal.api.openstack.queries import read
 from shoal.db.share_networks import SecurityService
 
-from . import queries
+from . import bodies, queries
 from .call import ShareCall, share_call
 from .views import ts
 
@@ -71,17 +72,20 @@ async def show_security_service(ss_id: str, call: ShareCall = Depends(share_call
     return {"security_service": detail(call, await sync(call.services.security_services.get, call.ctx, ss_id))}
 
 
-@router.post("/security-services")
+async def _fields(call: ShareCall) -> dict:
+    b = parse(call, bodies.SecurityServiceFields, await call.body("security_service"), "security_service")
+    return b.model_dump(exclude_unset=True)
+
+
+@router.post("/security-services", openapi_extra=bodies.SECURITY_SERVICE)
 async def create_security_service(call: ShareCall = Depends(share_call)):
-    body = await call.body("security_service")
-    row = await sync(call.services.security_services.create, call.ctx, body, call.v("2.76"))
+    row = await sync(call.services.security_services.create, call.ctx, await _fields(call), call.v("2.76"))
     return {"security_service": detail(call, row)}
 
 
-@router.put("/security-services/{ss_id}")
+@router.put("/security-services/{ss_id}", openapi_extra=bodies.SECURITY_SERVICE)
 async def update_security_service(ss_id: str, call: ShareCall = Depends(share_call)):
-    body = await call.body("security_service")
-    row = await sync(call.services.security_services.update, call.ctx, ss_id, body, call.v("2.76"))
+    row = await sync(call.services.security_services.update, call.ctx, ss_id, await _fields(call), call.v("2.76"))
     return {"security_service": detail(call, row)}
 
 

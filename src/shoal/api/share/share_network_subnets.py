@@ -6,8 +6,10 @@ from __future__ import annotations
 from fastapi import APIRouter, Depends, Response
 from starlette.concurrency import run_in_threadpool as sync
 
+from shoal.api.openstack.bodies import MetadataSet, parse
 from shoal.api.openstack.errors import ApiError
 
+from . import bodies
 from .call import ShareCall, share_call
 from .share_networks import subnet_view
 from .snapshot_metadata import _item_body
@@ -28,16 +30,16 @@ async def list_subnets(sn_id: str, call: ShareCall = Depends(share_call)):
     return {"share_network_subnets": [subnet_view(call, s, network) for s in network.subnets]}
 
 
-@router.post(SUBNETS)
+@router.post(SUBNETS, openapi_extra=bodies.CREATE_SUBNET)
 async def create_subnet(sn_id: str, call: ShareCall = Depends(share_call)):
     _since(call)
-    body = await call.body()
-    data = body.get("share-network-subnet")
+    data = (await call.body()).get("share-network-subnet")
     if not isinstance(data, dict):
         raise ApiError(400, "Share Network Subnet is missing from the request body.")
-    metadata = data.get("metadata") if call.v("2.78") else None
-    subnet, network = await sync(call.services.share_networks.create_subnet, call.ctx, sn_id, data, call.v("2.70"),
-                                 metadata)
+    b = parse(call, bodies.SubnetCreate, data, "share-network-subnet")
+    metadata = b.metadata if call.v("2.78") else None
+    subnet, network = await sync(call.services.share_networks.create_subnet, call.ctx, sn_id,
+                                 b.model_dump(exclude_unset=True, exclude={"metadata"}), call.v("2.70"), metadata)
     return {"share_network_subnet": subnet_view(call, subnet, network)}
 
 
@@ -61,14 +63,14 @@ async def subnet_metadata(sn_id: str, subnet_id: str, call: ShareCall = Depends(
     return {"metadata": await sync(call.services.share_networks.subnet_metadata, call.ctx, sn_id, subnet_id)}
 
 
-@router.put(SUBNETS + "/{subnet_id}/metadata")
-@router.post(SUBNETS + "/{subnet_id}/metadata")
+@router.put(SUBNETS + "/{subnet_id}/metadata", openapi_extra=bodies.METADATA)
+@router.post(SUBNETS + "/{subnet_id}/metadata", openapi_extra=bodies.METADATA)
 async def set_subnet_metadata(sn_id: str, subnet_id: str, call: ShareCall = Depends(share_call)):
     """PUT replaces all of it, POST adds to it."""
     _since(call, "2.78")
-    body = await call.body()
+    metadata = parse(call, MetadataSet, await call.body()).metadata
     meta = await sync(call.services.share_networks.set_subnet_metadata, call.ctx, sn_id, subnet_id,
-                      body.get("metadata"), call.request.method == "PUT")
+                      metadata, call.request.method == "PUT")
     return {"metadata": meta}
 
 

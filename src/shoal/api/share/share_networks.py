@@ -11,12 +11,13 @@ from fastapi import APIRouter, Depends, Response
 from fastapi.responses import JSONResponse
 from starlette.concurrency import run_in_threadpool as sync
 
+from shoal.api.openstack.bodies import parse
 from shoal.api.openstack.errors import ApiError
 from shoal.api.openstack.queries import read
 from shoal.db.share_networks import ShareNetwork, ShareNetworkSubnet
 from shoal.services.share.networks import SENSITIVE
 
-from . import queries
+from . import bodies, queries
 from .call import ShareCall, share_call
 from .security_services import limited
 from .views import ts
@@ -98,17 +99,17 @@ async def show_share_network(sn_id: str, call: ShareCall = Depends(share_call)):
     return {"share_network": network_view(call, await sync(call.services.share_networks.get, call.ctx, sn_id))}
 
 
-@router.post("/share-networks")
+@router.post("/share-networks", openapi_extra=bodies.CREATE_SHARE_NETWORK)
 async def create_share_network(call: ShareCall = Depends(share_call)):
-    body = await call.body("share_network")
-    row = await sync(call.services.share_networks.create, call.ctx, body, call.v("2.51"))
+    b = parse(call, bodies.ShareNetworkCreate, await call.body("share_network"), "share_network")
+    row = await sync(call.services.share_networks.create, call.ctx, b.model_dump(exclude_unset=True), call.v("2.51"))
     return {"share_network": network_view(call, row)}
 
 
-@router.put("/share-networks/{sn_id}")
+@router.put("/share-networks/{sn_id}", openapi_extra=bodies.UPDATE_SHARE_NETWORK)
 async def update_share_network(sn_id: str, call: ShareCall = Depends(share_call)):
-    body = await call.body("share_network")
-    row = await sync(call.services.share_networks.update, call.ctx, sn_id, body)
+    b = parse(call, bodies.ShareNetworkUpdate, await call.body("share_network"), "share_network")
+    row = await sync(call.services.share_networks.update, call.ctx, sn_id, b.model_dump(exclude_unset=True))
     return {"share_network": network_view(call, row)}
 
 
@@ -124,25 +125,27 @@ ACTIONS = {"add_security_service": "2.0", "remove_security_service": "2.0", "upd
            "share_network_subnet_create_check": "2.70", "reset_status": "2.63"}
 
 
-def _arg(body: dict, name: str, *keys: str) -> tuple:
-    arg = body[name]
-    if not isinstance(arg, dict) or any(k not in arg for k in keys):
+def _arg(call: ShareCall, body: dict, name: str):
+    """The action's argument as its model declares it; Manila's words when it is no object or lacks a key."""
+    model, arg = bodies.SHARE_NETWORK_ACTIONS[name], body[name]
+    if not isinstance(arg, dict) or any(f.is_required() and k not in arg for k, f in model.model_fields.items()):
         raise ApiError(400, "Malformed request body.")
-    return tuple(arg[k] for k in keys)
+    return parse(call, model, arg, name)
 
 
-def _check_view(call: ShareCall, name: str, arg: dict) -> dict:
+def _check_view(call: ShareCall, arg) -> dict:
     """Manila's answer to a security-service check: compatible (no share servers to ask)."""
+    current = getattr(arg, "current_service_id", None)
     out = {"compatible": True, "requested_operation": {
-        "operation": "update_security_service" if arg.get("current_service_id") else "add_security_service",
-        "current_security_service": arg.get("current_service_id"),
-        "new_security_service": arg.get("new_service_id") or arg.get("security_service_id")}}
+        "operation": "update_security_service" if current else "add_security_service",
+        "current_security_service": current,
+        "new_security_service": getattr(arg, "new_service_id", None) or getattr(arg, "security_service_id", None)}}
     if call.ctx.is_admin:
         out["hosts_check_result"] = {}
     return out
 
 
-@router.post("/share-networks/{sn_id}/action")
+@router.post("/share-networks/{sn_id}/action", openapi_extra=bodies.SHARE_NETWORK_ACTION)
 async def share_network_action(sn_id: str, call: ShareCall = Depends(share_call)):
     body = await call.body()
     if len(body) != 1 or next(iter(body)) not in ACTIONS:
@@ -151,28 +154,26 @@ async def share_network_action(sn_id: str, call: ShareCall = Depends(share_call)
     if not call.v(ACTIONS[name]):
         raise ApiError(404, "The resource could not be found.")
     nets = call.services.share_networks
+    if name == "share_network_subnet_create_check" and not isinstance(body[name], dict):
+        raise ApiError(400, "Share Network Subnet Create Check is missing from the request body.")
+    arg = _arg(call, body, name)
     if name in ("add_security_service", "remove_security_service"):
-        ss_id, = _arg(body, name, "security_service_id")
         method = nets.add_security_service if name.startswith("add") else nets.remove_security_service
-        return {"share_network": network_view(call, await sync(method, call.ctx, sn_id, ss_id))}
+        row = await sync(method, call.ctx, sn_id, arg.security_service_id)
+        return {"share_network": network_view(call, row)}
     if name == "update_security_service":
-        current, new = _arg(body, name, "current_service_id", "new_service_id")
-        row = await sync(nets.replace_security_service, call.ctx, sn_id, current, new)
+        row = await sync(nets.replace_security_service, call.ctx, sn_id, arg.current_service_id, arg.new_service_id)
         return JSONResponse({"share_network": network_view(call, row)}, status_code=202)
     if name == "update_security_service_check":
-        current, new = _arg(body, name, "current_service_id", "new_service_id")
-        await sync(nets.replace_security_service, call.ctx, sn_id, current, new, True)
-        return JSONResponse(_check_view(call, name, body[name]), status_code=202)
+        await sync(nets.replace_security_service, call.ctx, sn_id, arg.current_service_id, arg.new_service_id,
+                   True)
+        return JSONResponse(_check_view(call, arg), status_code=202)
     if name == "add_security_service_check":
-        ss_id, = _arg(body, name, "security_service_id")
-        await sync(nets.check_add_security_service, call.ctx, sn_id, ss_id)
-        return JSONResponse(_check_view(call, name, body[name]), status_code=202)
+        await sync(nets.check_add_security_service, call.ctx, sn_id, arg.security_service_id)
+        return JSONResponse(_check_view(call, arg), status_code=202)
     if name == "share_network_subnet_create_check":
-        if not isinstance(body[name], dict):
-            raise ApiError(400, "Share Network Subnet Create Check is missing from the request body.")
-        await sync(nets.check_subnet, call.ctx, sn_id, body[name], True)
+        await sync(nets.check_subnet, call.ctx, sn_id, arg.model_dump(exclude_unset=True), True)
         out = {"compatible": True, **({"hosts_check_result": {}} if call.ctx.is_admin else {})}
         return JSONResponse(out, status_code=202)
-    status, = _arg(body, name, "status")
-    await sync(nets.reset_status, call.ctx, sn_id, status)
+    await sync(nets.reset_status, call.ctx, sn_id, arg.status)
     return Response(status_code=202)

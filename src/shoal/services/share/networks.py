@@ -23,7 +23,7 @@ from shoal.db.share_networks import (
 
 from ..common import core as c
 from ..common import quotas
-from ..common.checks import check_metadata, check_text
+from ..common.checks import check_metadata
 from ..common.context import RequestContext
 from ..common.errors import Conflict, Forbidden, Invalid, NotFound
 from ..common.types import check_bool
@@ -54,7 +54,8 @@ def find_network(session, ctx: RequestContext, sn_id: Any) -> ShareNetwork:
     return row
 
 
-def _int(field: str, value: Any) -> int:
+def check_int(field: str, value: Any) -> int:
+    """A subnet's number (segmentation id, IP version, MTU) in a body or a filter: an integer or its digits."""
     if isinstance(value, bool) or not isinstance(value, (int, str)) or (
             isinstance(value, str) and not value.strip().lstrip("-").isdigit()):
         raise Invalid(f"{field} must be an integer, not {value!r}")
@@ -74,19 +75,11 @@ def _when(field: str, value: Any) -> datetime | None:
 
 
 def subnet_values(values: dict) -> dict:
-    """The subnet fields of a body, checked (unknown keys are ignored, as Manila's)."""
+    """The subnet fields of a body (their types checked by the API's model; other keys ignored)."""
     if ("neutron_net_id" in values) != ("neutron_subnet_id" in values):
         raise Invalid("When creating a new share network subnet you need to specify both neutron_net_id and "
                       "neutron_subnet_id or none of them.")
-    out: dict[str, Any] = {}
-    for field, limit in SUBNET_TEXT.items():
-        if values.get(field) is not None:
-            check_text(field, values[field], limit)
-            out[field] = values[field]
-    for field in SUBNET_INTS:
-        if values.get(field) is not None:
-            out[field] = _int(field, values[field])
-    return out
+    return {field: values[field] for field in (*SUBNET_TEXT, *SUBNET_INTS) if values.get(field) is not None}
 
 
 def _day(field: str, value: str) -> datetime:
@@ -136,8 +129,6 @@ class ShareNetworks:
         """`with_zone`: the microversion takes an availability zone (2.51+) for the first subnet."""
         if "nova_net_id" in values:
             raise Invalid("nova networking is not supported starting in Ocata.")
-        check_text("name", values.get("name"), 255)
-        check_text("description", values.get("description"), 1024)
         subnet = subnet_values(values)
         zone = values.get("availability_zone") if with_zone else None
         zone = self._zone(zone) if zone is not None else None
@@ -180,7 +171,7 @@ class ShareNetworks:
                 params.pop(key, None)
         wanted: dict[str, Any] = {}
         for key, value in params.items():
-            wanted[key] = _int(key, value) if key in ("ip_version", "segmentation_id") else value
+            wanted[key] = check_int(key, value) if key in ("ip_version", "segmentation_id") else value
         with self.core.db.session() as session:
             rows = [_loaded(r) for r in session.scalars(query).unique()]
         out = []
@@ -195,8 +186,6 @@ class ShareNetworks:
     def update(self, ctx: RequestContext, sn_id: str, values: dict) -> ShareNetwork:
         if "nova_net_id" in values:
             raise Invalid("nova networking is not supported starting in Ocata.")
-        for field in ("name", "description"):
-            check_text(field, values.get(field), 255 if field == "name" else 1024)
         with self.core.db.session() as session:
             row = find_network(session, ctx, sn_id)
             if "neutron_net_id" in values or "neutron_subnet_id" in values:
@@ -384,4 +373,4 @@ class ShareNetworks:
             subnet.metadata_ = {k: v for k, v in subnet.metadata_.items() if k != key}
 
 
-__all__ = ["ShareNetworks", "find_network", "is_all_tenants", "SENSITIVE"]
+__all__ = ["ShareNetworks", "check_int", "find_network", "is_all_tenants", "SENSITIVE"]

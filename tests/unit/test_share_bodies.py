@@ -1,0 +1,67 @@
+"""The share API's bodies converted under issue 14 (share networks, their subnets, security
+services, ...): what each model takes, and Manila's 400s for what it does not."""
+
+from __future__ import annotations
+
+from types import SimpleNamespace
+
+import pytest
+
+from shoal.api.openstack.bodies import parse
+from shoal.api.openstack.errors import ApiError
+from shoal.api.share import bodies
+
+MANILA = SimpleNamespace(root="share")
+LONE = "\ud800"
+
+
+def refused(model, data, where="body") -> str:
+    with pytest.raises(ApiError) as caught:
+        parse(MANILA, model, data, where)
+    assert caught.value.code == 400
+    caught.value.message.encode("utf-8")  # an answer can always be sent
+    return caught.value.message
+
+
+def test_share_network_bodies():
+    b = parse(MANILA, bodies.ShareNetworkCreate, {"name": "n", "neutron_net_id": "net", "neutron_subnet_id": "sub",
+                                                  "segmentation_id": "100", "mtu": 1500, "ip_version": None,
+                                                  "availability_zone": "az", "unknown": [1]})
+    assert b.model_dump(exclude_unset=True) == {"name": "n", "neutron_net_id": "net", "neutron_subnet_id": "sub",
+                                                "segmentation_id": 100, "mtu": 1500, "ip_version": None,
+                                                "availability_zone": "az"}
+    assert "nova_net_id" in parse(MANILA, bodies.ShareNetworkUpdate, {"nova_net_id": None}).model_fields_set
+    assert refused(bodies.ShareNetworkCreate, {"name": 5}) == "name must be a string"
+    assert "must be valid Unicode" in refused(bodies.ShareNetworkCreate, {"description": LONE})
+    assert refused(bodies.ShareNetworkCreate, {"segmentation_id": 2**64}) == "segmentation_id is out of range"
+    assert refused(bodies.ShareNetworkCreate, {"ip_version": "four"}) == "ip_version must be an integer, not 'four'"
+    assert refused(bodies.ShareNetworkCreate, {"mtu": True}) == "mtu must be an integer, not True"
+    assert refused(bodies.ShareNetworkCreate, {"cidr": ["10.0.0.0/8"]}) == "cidr must be a string"
+    assert refused(bodies.ShareNetworkCreate, {"network_type": "x" * 33}) == \
+        "network_type is longer than 32 characters"
+    assert refused(bodies.ShareNetworkCreate, {"created_at": 5}) == "created_at must be a string"
+    assert parse(MANILA, bodies.ShareNetworkUpdate, {"availability_zone": []}).model_dump(exclude_unset=True) == {}
+
+
+def test_subnet_and_action_bodies():
+    sub = parse(MANILA, bodies.SubnetCreate, {"availability_zone": "az", "metadata": {"k": "v"}, "reset": False})
+    assert (sub.availability_zone, sub.metadata) == ("az", {"k": "v"})
+    assert refused(bodies.SubnetCreate, {"metadata": {"k": 1}}).startswith("metadata keys must be")
+    assert refused(bodies.SubnetCreate, {"availability_zone": {"a": 1}}) == "availability_zone must be a string"
+    assert refused(bodies.SecurityServiceLink, {}) == "'security_service_id' is a required property"
+    assert refused(bodies.SecurityServiceLink, {"security_service_id": []}) == "security_service_id must be a string"
+    swap = parse(MANILA, bodies.SecurityServiceSwap, {"current_service_id": "a", "new_service_id": "b"})
+    assert (swap.current_service_id, swap.new_service_id) == ("a", "b")
+    assert set(bodies.SHARE_NETWORK_ACTIONS) >= {"add_security_service", "reset_status",
+                                                  "share_network_subnet_create_check"}
+
+
+def test_security_service_bodies():
+    b = parse(MANILA, bodies.SecurityServiceFields, {"type": "ldap", "password": "p", "ou": "OU=x", "other": 1})
+    assert b.model_dump(exclude_unset=True) == {"type": "ldap", "password": "p", "ou": "OU=x"}
+    assert parse(MANILA, bodies.SecurityServiceFields, {}).type is None  # the service's "Invalid type None ..."
+    assert refused(bodies.SecurityServiceFields, {"type": ["ldap"]}) == "type must be a string"
+    assert refused(bodies.SecurityServiceFields, {"password": 7}) == "password must be a string"
+    assert refused(bodies.SecurityServiceFields, {"dns_ip": "1" * 65}) == "dns_ip is longer than 64 characters"
+    assert refused(bodies.SecurityServiceFields, {"description": "d" * 256}) == \
+        "description is longer than 255 characters"
