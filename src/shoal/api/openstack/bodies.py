@@ -25,10 +25,11 @@ attachments; volume groups (create, update, from a source) and group snapshots
 (create); the share actions with an argument
 (extend, shrink, allow/deny access, revert, reset_status, reset_task_state) and
 the volume actions of resizing, status, revert, retype, flags,
-attach/detach/connections and migration; the snapshots' status actions. The
-others -- the other group actions, share groups, quota sets, share
-networks and security services, QoS and encryption, image actions, replicas,
-share migration -- still read their JSON by hand with the services' checks. The
+attach/detach/connections and migration; the snapshots' status actions; share
+networks (create, update, actions), their subnets (create, metadata) and
+security services (create, update). The others -- the other group actions,
+share groups, quota sets, QoS and encryption, image actions, replicas, share
+migration -- still read their JSON by hand with the services' checks. The
 identity and image APIs keep their own readers, which refuse text that could
 not be stored or answered anywhere in a body (`unsafe_text`).
 """
