@@ -65,18 +65,24 @@ class MigrationMixin:
         chain = [*source._send_chain(dataset, snapshots), point]
         whole = {row["name"].split("@", 1)[1] for row in self.zfs.snapshots(target)} if resuming else set()
         total = max(1, source._stream_estimate(dataset, point))
-        sent = 0
+        sent = self._received_estimate(target, chain, whole)  # the streams skipped below are done
+        stream = [0]  # what the running stream carried, the part a cut attempt sent included
 
         def counted(done: int) -> None:
+            stream[0] = done
             if progress is not None:
                 progress(min(99, (sent + done) * 100 // total))
 
+        if sent:
+            counted(0)  # a resumed copy shows at once what it holds
         since = None
         for tag in chain:
             if tag not in whole:
-                sent += resumable.send_stream(source.zfs, f"{dataset}@{tag}", f"{dataset}@{since}" if since else None,
+                stream[0] = 0
+                moved = resumable.send_stream(source.zfs, f"{dataset}@{tag}", f"{dataset}@{since}" if since else None,
                                               self.zfs, target, counted,
                                               what=f"migration of volume {origin.id} to {self.backend_name}")
+                sent += max(moved, stream[0])  # a resumed stream returns only what this attempt sent
             since = tag
         self.zfs.destroy(f"{target}@{point}")
         source.zfs.destroy(f"{dataset}@{point}")
@@ -119,6 +125,14 @@ class MigrationMixin:
             return sum(int(props.get(k) or 0) for k in ("usedbysnapshots", "referenced"))
         except (ZfsError, ValueError):
             return 0
+
+    def _received_estimate(self, target: str, chain: list[str], whole: set[str]) -> int:
+        """About what the streams of a cut attempt that arrived whole carried
+        (resumed, they are not sent again), reckoned on the target as the total
+        is on the source: its data at the last whole snapshot plus what only its
+        snapshots hold. A partial stream is not in it (send_stream counts that)."""
+        done = [tag for tag in chain if tag in whole]
+        return self._stream_estimate(target, done[-1]) if done else 0
 
     def _clear(self, target: str) -> None:
         with self._lock(self._root_of(target)):
