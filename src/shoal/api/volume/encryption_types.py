@@ -5,9 +5,11 @@ from __future__ import annotations
 from fastapi import APIRouter, Depends, Response
 from starlette.concurrency import run_in_threadpool as sync
 
+from shoal.api.openstack.bodies import parse
 from shoal.api.openstack.errors import ApiError
 from shoal.api.share.views import ts
 
+from . import admin_bodies as bodies
 from .call import VolumeCall, volume_call
 
 router = APIRouter()
@@ -37,15 +39,17 @@ async def show_encryption_item(type_id: str, key: str, call: VolumeCall = Depend
     return {key: view[key]}
 
 
-@router.post("/types/{type_id}/encryption")
+@router.post("/types/{type_id}/encryption", openapi_extra=bodies.CREATE_ENCRYPTION)
 async def create_encryption(type_id: str, call: VolumeCall = Depends(volume_call)):
-    row = await sync(call.services.encryption_types.create, call.ctx, type_id, await call.body("encryption"))
+    b = parse(call, bodies.EncryptionCreate, await call.body("encryption"), "encryption")
+    row = await sync(call.services.encryption_types.create, call.ctx, type_id, b.model_dump(exclude_unset=True))
     return {"encryption": _encryption(row, full=False)}
 
 
-@router.put("/types/{type_id}/encryption/{encryption_id}")
+@router.put("/types/{type_id}/encryption/{encryption_id}", openapi_extra=bodies.UPDATE_ENCRYPTION)
 async def update_encryption(type_id: str, encryption_id: str, call: VolumeCall = Depends(volume_call)):
-    changed = await sync(call.services.encryption_types.update, call.ctx, type_id, await call.body("encryption"))
+    b = parse(call, bodies.EncryptionUpdate, await call.body("encryption"), "encryption")
+    changed = await sync(call.services.encryption_types.update, call.ctx, type_id, b.model_dump(exclude_unset=True))
     return {"encryption": changed}
 
 

@@ -5,10 +5,10 @@ from __future__ import annotations
 from fastapi import APIRouter, Depends, Response
 from starlette.concurrency import run_in_threadpool as sync
 
-from shoal.api.openstack.errors import ApiError
+from shoal.api.openstack.bodies import parse
 from shoal.api.openstack.queries import read
 
-from . import queries
+from . import admin_bodies as bodies, queries
 from .call import VolumeCall, volume_call
 
 router = APIRouter()
@@ -27,9 +27,11 @@ async def list_qos(call: VolumeCall = Depends(volume_call)):
     return {"qos_specs": [_qos(q) for q in await sync(call.services.qos_specs.list, call.ctx)]}
 
 
-@router.post("/qos-specs")
+@router.post("/qos-specs", openapi_extra=bodies.CREATE_QOS)
 async def create_qos(call: VolumeCall = Depends(volume_call)):
-    return _answer(call, await sync(call.services.qos_specs.create, call.ctx, await call.body("qos_specs")))
+    b = parse(call, bodies.QosCreate, await call.body("qos_specs"), "qos_specs")
+    fields = {"name": b.name, **({"consumer": b.consumer} if b.consumer else {}), **b.specs()}
+    return _answer(call, await sync(call.services.qos_specs.create, call.ctx, fields))
 
 
 @router.get("/qos-specs/{qos_id}")
@@ -37,18 +39,16 @@ async def show_qos(qos_id: str, call: VolumeCall = Depends(volume_call)):
     return _answer(call, await sync(call.services.qos_specs.get, call.ctx, qos_id))
 
 
-@router.put("/qos-specs/{qos_id}")
+@router.put("/qos-specs/{qos_id}", openapi_extra=bodies.SET_QOS_KEYS)
 async def set_keys(qos_id: str, call: VolumeCall = Depends(volume_call)):
-    specs = await sync(call.services.qos_specs.set_keys, call.ctx, qos_id, await call.body("qos_specs"))
-    return {"qos_specs": specs}
+    b = parse(call, bodies.QosKeys, await call.body("qos_specs"), "qos_specs")
+    return {"qos_specs": await sync(call.services.qos_specs.set_keys, call.ctx, qos_id, b.specs())}
 
 
-@router.put("/qos-specs/{qos_id}/delete_keys", status_code=202)
+@router.put("/qos-specs/{qos_id}/delete_keys", status_code=202, openapi_extra=bodies.UNSET_QOS_KEYS)
 async def unset_keys(qos_id: str, call: VolumeCall = Depends(volume_call)):
-    body = await call.body()
-    if "keys" not in body:
-        raise ApiError(400, "Malformed request body: missing 'keys'")
-    await sync(call.services.qos_specs.unset_keys, call.ctx, qos_id, body["keys"])
+    b = parse(call, bodies.QosKeysUnset, await call.body())
+    await sync(call.services.qos_specs.unset_keys, call.ctx, qos_id, b.keys)
     return Response(status_code=202)
 
 
@@ -65,15 +65,17 @@ async def associations(qos_id: str, call: VolumeCall = Depends(volume_call)):
 
 
 # Cinder's association calls are GETs that change state (its API, kept for its clients).
-@router.get("/qos-specs/{qos_id}/associate", status_code=202)
+@router.get("/qos-specs/{qos_id}/associate", status_code=202, openapi_extra=queries.QOS_ASSOCIATION)
 async def associate(qos_id: str, call: VolumeCall = Depends(volume_call)):
-    await sync(call.services.qos_specs.associate, call.ctx, qos_id, call.query("vol_type_id"))
+    type_id = read(call, queries.QosAssociation).vol_type_id  # none: the service's "vol_type_id is required"
+    await sync(call.services.qos_specs.associate, call.ctx, qos_id, type_id)
     return Response(status_code=202)
 
 
-@router.get("/qos-specs/{qos_id}/disassociate", status_code=202)
+@router.get("/qos-specs/{qos_id}/disassociate", status_code=202, openapi_extra=queries.QOS_ASSOCIATION)
 async def disassociate(qos_id: str, call: VolumeCall = Depends(volume_call)):
-    await sync(call.services.qos_specs.disassociate, call.ctx, qos_id, call.query("vol_type_id"))
+    type_id = read(call, queries.QosAssociation).vol_type_id
+    await sync(call.services.qos_specs.disassociate, call.ctx, qos_id, type_id)
     return Response(status_code=202)
 
 

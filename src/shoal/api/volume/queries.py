@@ -103,6 +103,15 @@ class PoolList(Query):
     detail: Flag | None = None
 
 
+class QosAssociation(Query):
+    vol_type_id: str | None = Field(None, description="the volume type to (dis)associate")
+
+
+class ServiceList(Query):
+    binary: str | None = Field(None, description="cinder-scheduler or cinder-volume")
+    host: str | None = Field(None, description="shoal, or shoal@backend")
+
+
 class QuotaShow(Query):
     usage: Flag | None = None
 
@@ -123,5 +132,7 @@ GROUP_SHOW = parameters(GroupShow)
 VOLUME_DELETE = parameters(VolumeDelete)
 FORCE = parameters(Force)
 POOL_LIST = parameters(PoolList)
+QOS_ASSOCIATION = parameters(QosAssociation)
+SERVICE_LIST = parameters(ServiceList)
 QUOTA_SHOW = parameters(QuotaShow)
 QUOTA_UPDATE = parameters(QuotaUpdate)

@@ -1,0 +1,112 @@
+"""The volume API's administrators' bodies (api/volume/admin_bodies.py) read through their
+models: QoS specs and encryption types, with the services' 400 messages, and the
+OpenAPI document describing each of them (what schemathesis fuzzes)."""
+
+from __future__ import annotations
+
+from types import SimpleNamespace
+
+import pytest
+
+from shoal.api.openstack.bodies import parse
+from shoal.api.openstack.errors import ApiError
+from shoal.api.volume import admin_bodies as admin
+from shoal.app import create_app
+from shoal.config import Settings
+
+CINDER = SimpleNamespace(root="volume")
+LONE = "\ud800"
+
+
+def refused(model, data) -> str:
+    with pytest.raises(ApiError) as caught:
+        parse(CINDER, model, data)
+    assert caught.value.code == 400
+    message = caught.value.message
+    message.encode("utf-8")  # an answer can always be sent
+    assert message.startswith("Invalid input received: "), message
+    return message.removeprefix("Invalid input received: ")
+
+
+def test_qos_create_takes_a_name_a_consumer_and_the_specs_as_other_keys():
+    b = parse(CINDER, admin.QosCreate, {"name": "fast", "consumer": "front-end", "read_iops_sec": "2000",
+                                        "burst": True})
+    assert (b.name, b.consumer, b.specs()) == ("fast", "front-end", {"read_iops_sec": "2000", "burst": "True"})
+    assert parse(CINDER, admin.QosCreate, {"name": "slow"}).consumer is None  # the service's back-end
+
+
+@pytest.mark.parametrize(("data", "words"), [
+    ({}, "'name' is a required property"),
+    ({"name": 5}, "name must be a string of 1-255 characters"),
+    ({"name": "  "}, "name must be a string of 1-255 characters"),
+    ({"name": "a\x00b"}, "name must be valid Unicode text without NUL characters"),
+    ({"name": LONE}, "name must be valid Unicode text without NUL characters"),
+    ({"name": "n" * 256}, "name is longer than 255 characters"),
+    ({"name": "q", "consumer": ["front-end"]}, "consumer must be one of front-end, back-end, both, not ['front-end']"),
+    ({"name": "q", "consumer": "sideways"}, "consumer must be one of front-end, back-end, both, not 'sideways'"),
+    ({"name": "q", "read_iops_sec": 5}, "extra spec read_iops_sec must be a string of at most 255 characters"),
+    ({"name": "q", "read_iops_sec": LONE}, "must be valid Unicode text without NUL characters"),
+    ({"name": "q", "k\x00": "v"}, "extra spec key must be valid Unicode text without NUL characters"),
+    ({"name": "q", "k" * 256: "v"}, "must be 1-255 characters"),
+])
+def test_a_bad_qos_create_is_refused(data, words):
+    assert words in refused(admin.QosCreate, data)
+
+
+def test_qos_keys_set_and_unset():
+    b = parse(CINDER, admin.QosKeys, {"consumer": "both", "iops": "5"})
+    assert b.specs() == {"iops": "5", "consumer": "both"}
+    assert parse(CINDER, admin.QosKeys, {"iops": "5"}).specs() == {"iops": "5"}
+    assert refused(admin.QosKeys, {}) == "qos_specs must be a non-empty object"
+    assert "extra spec iops must be a string" in refused(admin.QosKeys, {"iops": ["5"]})
+    assert "consumer must be one of" in refused(admin.QosKeys, {"consumer": 1})
+    assert parse(CINDER, admin.QosKeysUnset, {"keys": ["a", "b"]}).keys == ["a", "b"]
+    assert refused(admin.QosKeysUnset, {}) == "'keys' is a required property"
+    assert "keys must be a list" in refused(admin.QosKeysUnset, {"keys": "a"})
+    assert "keys must be a list" in refused(admin.QosKeysUnset, {"keys": ["a", 1]})
+    assert "valid Unicode" in refused(admin.QosKeysUnset, {"keys": [LONE]})
+    assert refused(admin.QosKeysUnset, {"keys": [], "other": 1}) == "Additional properties are not allowed (other)"
+
+
+def test_encryption_create_and_update():
+    wanted = {"provider": "luks", "cipher": "aes-xts-plain64", "key_size": 256, "control_location": "front-end"}
+    assert parse(CINDER, admin.EncryptionCreate, wanted).model_dump(exclude_unset=True) == wanted
+    assert parse(CINDER, admin.EncryptionCreate, {"provider": "luks", "key_size": None}).key_size is None
+    assert refused(admin.EncryptionCreate, {"cipher": "x"}) == "'provider' is a required property"
+    assert refused(admin.EncryptionCreate, {"provider": None}) == "provider must be a string of 1-255 characters"
+    assert refused(admin.EncryptionCreate, {"provider": 5}) == "provider must be a string of 1-255 characters"
+    assert "valid Unicode" in refused(admin.EncryptionCreate, {"provider": LONE})
+    for size in ("256", 2**70, -1, True, 1.5):
+        assert refused(admin.EncryptionCreate, {"provider": "luks", "key_size": size}) == \
+            "key_size must be a non-negative integer"
+    assert refused(admin.EncryptionCreate, {"provider": "luks", "colour": "red", "age": 1}) == \
+        "unknown encryption fields age, colour"
+    assert refused(admin.EncryptionCreate, {"provider": "luks", "control_location": "middle"}) == \
+        "Valid control location are: ['front-end', 'back-end']"
+    assert refused(admin.EncryptionUpdate, {}) == "encryption must be a non-empty object"
+    assert refused(admin.EncryptionUpdate, {"provider": ""}) == "provider must be a string of 1-255 characters"
+    assert refused(admin.EncryptionUpdate, {"control_location": None}) == \
+        "Valid control location are: ['front-end', 'back-end']"
+    changed = parse(CINDER, admin.EncryptionUpdate, {"key_size": 128, "control_location": "back-end"})
+    assert changed.model_dump(exclude_unset=True) == {"key_size": 128, "control_location": "back-end"}
+
+
+PATHS = create_app(Settings(api={"auth": "noauth"}), start=False).openapi()["paths"]
+
+
+@pytest.mark.parametrize("project", ["", "/{project_id}"])
+@pytest.mark.parametrize(("method", "path", "keys"), [
+    ("post", "/volume/v3{p}/qos-specs", {"qos_specs"}),
+    ("put", "/volume/v3{p}/qos-specs/{{qos_id}}", {"qos_specs"}),
+    ("put", "/volume/v3{p}/qos-specs/{{qos_id}}/delete_keys", {"keys"}),
+    ("post", "/volume/v3{p}/types/{{type_id}}/encryption", {"encryption"}),
+    ("put", "/volume/v3{p}/types/{{type_id}}/encryption/{{encryption_id}}", {"encryption"}),
+])
+def test_the_bodies_are_described(method, path, keys, project):
+    schema = PATHS[path.format(p=project)][method]["requestBody"]["content"]["application/json"]["schema"]
+    assert keys <= set(schema["properties"]), schema
+
+
+def test_the_qos_association_query_is_described():
+    parameters = PATHS["/volume/v3/qos-specs/{qos_id}/associate"]["get"]["parameters"]
+    assert "vol_type_id" in {p["name"] for p in parameters}
