@@ -23,6 +23,9 @@ The field types carry the upstream rules and wording, which differ by API
   direction, must be 'desc' or 'asc'." or Manila's "Wrong sorting data
   provided: ...". Sort keys are checked by the services, which know the columns.
 - sizes and other counts: integers from 0 to 2^63-1 (the database's integers).
+
+Whatever the model, `read` refuses a query with a NUL in any key or value (each
+API's 400): such text could be neither stored nor looked up.
 """
 
 from __future__ import annotations
@@ -138,10 +141,27 @@ class Paging(Query):
 
 def read(call, model: type[Q]) -> Q:
     """The request's query as `model` declares it; 400 with the API's message when it does not hold."""
+    _without_nul(call)
     try:
         return model.model_validate(dict(call.request.query_params), context={"api": call.root})
     except ValidationError as exc:
         raise ApiError(400, _message(exc)) from None
+
+
+def _without_nul(call) -> None:
+    """Every parameter of the query, declared or not (a handler may pass the others on as
+    filters): a NUL in a key or a value is the API's 400, never a value stored or looked up."""
+    for key, value in call.request.query_params.multi_items():
+        if "\x00" in key or "\x00" in value:
+            raise ApiError(400, _NUL_WORDS.get(call.root, _NUL_WORDS["volume"]).format(key.replace("\x00", "\\x00")))
+
+
+_NUL_WORDS = {  # Cinder's and Manila's InvalidInput, Keystone's ValidationError, Glance's own
+    "volume": "Invalid input received: query parameter '{}' must be valid Unicode text without NUL characters",
+    "share": "Invalid input received: query parameter '{}' must be valid Unicode text without NUL characters",
+    "identity": "Invalid input for field '{}': it must be valid Unicode text without NUL characters.",
+    "image": "Query parameter {} must be valid Unicode text without NUL characters",
+}
 
 
 def _message(exc: ValidationError) -> str:

@@ -9,8 +9,10 @@ from fastapi import APIRouter, Depends
 from starlette.concurrency import run_in_threadpool as sync
 
 from shoal.api.openstack.errors import ApiError
+from shoal.api.openstack.queries import read
 from shoal.api.share.views import ts
 
+from . import queries
 from .call import VolumeCall, volume_call
 
 router = APIRouter()
@@ -39,13 +41,14 @@ async def services_view(call: VolumeCall) -> list[dict]:
     return out
 
 
-@router.get("/os-services")
+@router.get("/os-services", openapi_extra=queries.SERVICE_LIST)
 async def list_services(call: VolumeCall = Depends(volume_call)):
     _admin(call)
+    q = read(call, queries.ServiceList)
     services = await services_view(call)
-    if binary := call.query("binary"):
+    if binary := q.binary:
         services = [s for s in services if s["binary"] == binary]
-    if host := call.query("host"):  # Cinder matches at the level given: `shoal` or `shoal@backend`
+    if host := q.host:  # Cinder matches at the level given: `shoal` or `shoal@backend`
         services = [s for s in services if s["host"] == host or s["host"].startswith(host + "@")]
     return {"services": services}
 
