@@ -65,3 +65,28 @@ def test_security_service_bodies():
     assert refused(bodies.SecurityServiceFields, {"dns_ip": "1" * 65}) == "dns_ip is longer than 64 characters"
     assert refused(bodies.SecurityServiceFields, {"description": "d" * 256}) == \
         "description is longer than 255 characters"
+
+
+def test_share_group_bodies():
+    gid = "0b5d1e9c-8b8a-4a43-8d7a-3f9b1f0c2a11"
+    b = parse(MANILA, bodies.ShareGroupCreate, {"name": "g", "share_group_type_id": gid, "share_types": [gid],
+                                                "availability_zone": "az"})
+    assert (b.name, b.share_group_type_id, b.share_types, b.availability_zone) == ("g", gid, [gid], "az")
+    assert parse(MANILA, bodies.ShareGroupCreate, {"share_types": None}).share_types is None  # the default type
+    assert refused(bodies.ShareGroupCreate, {"share_types": [gid, "x"]}) == \
+        "The 'share_types' attribute must be a list of uuids"
+    assert refused(bodies.ShareGroupCreate, {"share_types": gid}) == "The 'share_types' attribute must be a list of uuids"
+    for field in ("share_group_type_id", "source_share_group_snapshot_id", "share_network_id"):
+        for value in ("not-a-uuid", None, 5):
+            assert refused(bodies.ShareGroupCreate, {field: value}) == f"The '{field}' attribute must be a uuid."
+    assert refused(bodies.ShareGroupCreate, {"availability_zone": 5}) == "availability_zone must be a string"
+    assert "name must be valid Unicode" in refused(bodies.ShareGroupCreate, {"name": LONE})
+    assert refused(bodies.ShareGroupCreate, {"host": "h"}) == "The fields host are invalid."
+    assert bodies.GroupRename.UNDECLARED.format({"status"}) == \
+        "The fields {'status'} are invalid or not allowed to be updated."  # Manila's words, as the handler says them
+    assert refused(bodies.GroupRename, {"description": "d" * 1025}) == "description is longer than 1024 characters"
+    snap = parse(MANILA, bodies.GroupSnapshotCreate, {"share_group_id": gid, "name": "s"})
+    assert (snap.share_group_id, snap.name) == (gid, "s")
+    assert parse(MANILA, bodies.GroupSnapshotCreate, {}).share_group_id is None  # "Must supply ...": the handler
+    assert refused(bodies.GroupSnapshotCreate, {"share_group_id": "x"}) == "The 'share_group_id' attribute must be a uuid."
+    assert set(bodies.GROUP_ACTIONS) == {"reset_status", "force_delete"}

@@ -3,9 +3,10 @@ describe them in the OpenAPI document (see api/openstack/bodies.py)."""
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+import uuid
+from typing import Annotated, Any, ClassVar
 
-from pydantic import Field, PlainValidator, ValidationInfo, WithJsonSchema
+from pydantic import ConfigDict, Field, PlainValidator, ValidationInfo, WithJsonSchema
 
 from shoal.api.openstack.bodies import (
     Body,
@@ -203,6 +204,71 @@ SHARE_NETWORK_ACTIONS = {
     "reset_status": Status,
 }
 
+# ---- share groups and their snapshots --------------------------------------------------------
+
+def is_uuid(value: Any) -> bool:
+    try:
+        uuid.UUID(str(value))
+        return isinstance(value, str)
+    except ValueError:
+        return False
+
+
+def _uuid(value: Any, info: ValidationInfo) -> str:
+    if not is_uuid(value):
+        raise ValueError(f"The '{info.field_name}' attribute must be a uuid.")
+    return value
+
+
+def _uuids(value: Any, info: ValidationInfo) -> list[str]:
+    if not isinstance(value, list) or not all(is_uuid(item) for item in value):
+        raise ValueError(f"The '{info.field_name}' attribute must be a list of uuids")
+    return value
+
+
+Uuid = Annotated[str, PlainValidator(_uuid), WithJsonSchema({"type": "string", "format": "uuid"})]
+Uuids = Annotated[list[str], PlainValidator(_uuids), WithJsonSchema(
+    {"type": "array", "items": {"type": "string", "format": "uuid"}})]
+
+
+class GroupBody(Body):
+    """Manila's share group controllers take their fields and no others; their words name the
+    others as a Python set (share_groups.group_body)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    UNDECLARED: ClassVar[str] = "The fields {} are invalid."
+
+
+class ShareGroupCreate(GroupBody):
+    """Which fields go together, the default share type, the zone's existence: the handler; the
+    rest (types within the group type, no share network with DHSS=False): the group service."""
+
+    name: Name | None = None
+    description: Description | None = None
+    share_types: Uuids | None = None
+    # not null either (Manila's "must be a uuid"); share_group_type_id is required, in Manila's words: the handler
+    share_group_type_id: Uuid = None
+    source_share_group_snapshot_id: Uuid = None
+    share_network_id: Uuid = None
+    availability_zone: Ref | None = None
+
+
+class GroupSnapshotCreate(GroupBody):
+    share_group_id: Uuid | None = None  # required, in Manila's words: the handler
+    name: Name | None = None
+    description: Description | None = None
+
+
+class GroupRename(GroupBody):
+    """A group's or group snapshot's update: a new name and description only."""
+
+    UNDECLARED: ClassVar[str] = "The fields {} are invalid or not allowed to be updated."
+    name: Name | None = None
+    description: Description | None = None
+
+
+GROUP_ACTIONS = {"reset_status": Status, "force_delete": None}
+
 SHARE_ACTIONS = {
     "extend": NewSize, "shrink": NewSize, "allow_access": AllowAccess, "deny_access": DenyAccess,
     "access_list": None, "revert": Revert, "reset_status": Status, "reset_task_state": TaskState,
@@ -226,3 +292,8 @@ UPDATE_SHARE_NETWORK = body("share_network", ShareNetworkUpdate)
 SHARE_NETWORK_ACTION = actions(SHARE_NETWORK_ACTIONS)
 CREATE_SUBNET = body("share-network-subnet", SubnetCreate)
 SECURITY_SERVICE = body("security_service", SecurityServiceFields)
+CREATE_GROUP = body("share_group", ShareGroupCreate)
+UPDATE_GROUP = body("share_group", GroupRename)
+CREATE_GROUP_SNAPSHOT = body("share_group_snapshot", GroupSnapshotCreate)
+UPDATE_GROUP_SNAPSHOT = body("share_group_snapshot", GroupRename)
+GROUP_ACTION = actions(GROUP_ACTIONS)

@@ -5,27 +5,22 @@ back on); the rules of the group in services/share/groups.py."""
 
 from __future__ import annotations
 
-import uuid
-
 from fastapi import APIRouter, Depends, Response
 from starlette.concurrency import run_in_threadpool as sync
 
+from shoal.api.openstack.bodies import Status, parse
 from shoal.api.openstack.errors import ApiError
 from shoal.api.openstack.queries import read
 from shoal.db.share_groups import ShareGroup
 from shoal.services.share.groups import FILTERS, group_host
 
-from . import queries
+from . import bodies, queries
 from .call import ShareCall, share_call
 from .migration import EXPERIMENTAL_HEADER, experimental
 from .paging import next_links
 from .views import ts
 
 router = APIRouter()
-
-CREATE_FIELDS = {"name", "description", "share_types", "share_group_type_id", "source_share_group_snapshot_id",
-                 "share_network_id", "availability_zone"}
-
 
 def since_groups(call: ShareCall) -> None:
     """Share groups, their types and snapshots: from 2.31, experimental until 2.55 (Manila
@@ -35,14 +30,6 @@ def since_groups(call: ShareCall) -> None:
     if not call.v("2.55") and not experimental(call):
         raise ApiError(404, f"The resource could not be found: share groups are an experimental API below "
                             f"2.55 (send {EXPERIMENTAL_HEADER}: true)")
-
-
-def is_uuid(value) -> bool:
-    try:
-        uuid.UUID(str(value))
-        return isinstance(value, str)
-    except ValueError:
-        return False
 
 
 def summary(call: ShareCall, group: ShareGroup) -> dict:
@@ -107,53 +94,46 @@ async def show_group(group_id: str, call: ShareCall = Depends(share_call)):
     return {"share_group": detail(call, await sync(call.services.share_groups.get, call.ctx, group_id))}
 
 
-@router.post("/share-groups", status_code=202)
+async def group_body(call: ShareCall, key: str, model: type[bodies.GroupBody]):
+    """`{key: {...}}` as `model` declares it, with Manila's words for a missing object and other fields."""
+    body = await call.body()
+    fields = body.get(key)
+    if not isinstance(fields, dict):
+        raise ApiError(400, f"'{key}' is missing from the request body.")
+    if invalid := set(fields) - set(model.model_fields):
+        raise ApiError(400, model.UNDECLARED.format(invalid))
+    return parse(call, model, fields, key)
+
+
+@router.post("/share-groups", status_code=202, openapi_extra=bodies.CREATE_GROUP)
 async def create_group(call: ShareCall = Depends(share_call)):
     since_groups(call)
-    body = await call.body()
-    group = body.get("share_group") if isinstance(body, dict) else None
-    if not isinstance(group, dict):
-        raise ApiError(400, "'share_group' is missing from the request body.")
-    if invalid := set(group) - CREATE_FIELDS:
-        raise ApiError(400, f"The fields {invalid} are invalid.")
-    if "share_types" in group and "source_share_group_snapshot_id" in group:
+    b = await group_body(call, "share_group", bodies.ShareGroupCreate)
+    given = b.model_fields_set
+    if "share_types" in given and "source_share_group_snapshot_id" in given:
         raise ApiError(400, "Cannot supply both 'share_types' and 'source_share_group_snapshot_id' attributes.")
-    source = group.get("source_share_group_snapshot_id")
-    share_types = group.get("share_types")
-    if share_types:
-        if not isinstance(share_types, list) or not all(is_uuid(t) for t in share_types):
-            raise ApiError(400, "The 'share_types' attribute must be a list of uuids")
-    elif "source_share_group_snapshot_id" not in group:
+    source, share_types, zone = b.source_share_group_snapshot_id, b.share_types, b.availability_zone
+    if not share_types and "source_share_group_snapshot_id" not in given:
         default = await sync(call.services.share_types.get, call.ctx, "default")
         share_types = [default.id]
-    if "share_network_id" in group and "source_share_group_snapshot_id" in group:
+    if "share_network_id" in given and "source_share_group_snapshot_id" in given:
         raise ApiError(400, "Cannot supply both 'share_network_id' and 'source_share_group_snapshot_id' attributes "
                             "as the share network is inherited from the source.")
-    if "share_network_id" in group and not is_uuid(group["share_network_id"]):
-        raise ApiError(400, "The 'share_network_id' attribute must be a uuid.")
-    zone = group.get("availability_zone")
-    if zone and "source_share_group_snapshot_id" in group:
+    if zone and "source_share_group_snapshot_id" in given:
         raise ApiError(400, "Cannot supply both 'availability_zone' and 'source_share_group_snapshot_id' attributes "
                             "as the availability zone is inherited from the source.")
-    if "source_share_group_snapshot_id" in group and not is_uuid(source):
-        raise ApiError(400, "The 'source_share_group_snapshot_id' attribute must be a uuid.")
-    if zone:
-        if not isinstance(zone, str):
-            raise ApiError(400, "availability_zone must be a string")
-        if zone not in {d.availability_zone for d in call.services.core.drivers.values()}:
-            raise ApiError(404, f"Availability zone {zone} could not be found.")
-    if "share_group_type_id" not in group:
+    if zone and zone not in {d.availability_zone for d in call.services.core.drivers.values()}:
+        raise ApiError(404, f"Availability zone {zone} could not be found.")
+    if b.share_group_type_id is None:
         raise ApiError(400, "Must specify a share group type as a default share group type has not been configured.")
-    if not is_uuid(group["share_group_type_id"]):
-        raise ApiError(400, "The 'share_group_type_id' attribute must be a uuid.")
-    made = await sync(call.services.share_groups.create, call.ctx, share_group_type_id=group["share_group_type_id"],
-                      share_type_ids=share_types, name=group.get("name"), description=group.get("description"),
-                      availability_zone=zone or None, share_network_id=group.get("share_network_id"),
+    made = await sync(call.services.share_groups.create, call.ctx, share_group_type_id=b.share_group_type_id,
+                      share_type_ids=share_types, name=b.name, description=b.description,
+                      availability_zone=zone or None, share_network_id=b.share_network_id,
                       source_share_group_snapshot_id=source)
     return {"share_group": detail(call, made)}
 
 
-@router.put("/share-groups/{group_id}")
+@router.put("/share-groups/{group_id}", openapi_extra=bodies.UPDATE_GROUP)
 async def update_group(group_id: str, call: ShareCall = Depends(share_call)):
     since_groups(call)
     fields = await renaming(call, "share_group")
@@ -162,13 +142,7 @@ async def update_group(group_id: str, call: ShareCall = Depends(share_call)):
 
 async def renaming(call: ShareCall, key: str) -> dict:
     """The body of an update of a group or group snapshot: a name and a description only."""
-    body = await call.body()
-    fields = body.get(key) if isinstance(body, dict) else None
-    if not isinstance(fields, dict):
-        raise ApiError(400, f"'{key}' is missing from the request body.")
-    if invalid := set(fields) - {"name", "description"}:
-        raise ApiError(400, f"The fields {invalid} are invalid or not allowed to be updated.")
-    return fields
+    return (await group_body(call, key, bodies.GroupRename)).model_dump(exclude_unset=True)
 
 
 @router.delete("/share-groups/{group_id}", status_code=202)
@@ -178,7 +152,7 @@ async def delete_group(group_id: str, call: ShareCall = Depends(share_call)):
     return Response(status_code=202)
 
 
-@router.post("/share-groups/{group_id}/action", status_code=202)
+@router.post("/share-groups/{group_id}/action", status_code=202, openapi_extra=bodies.GROUP_ACTION)
 async def group_action(group_id: str, call: ShareCall = Depends(share_call)):
     since_groups(call)
     return await admin_action(call, call.services.share_groups, group_id)
@@ -191,8 +165,7 @@ async def admin_action(call: ShareCall, service, item_id: str) -> Response:
         raise ApiError(400, "Invalid request body")
     (name, arg), = body.items()
     if name == "reset_status":
-        status = arg.get("status") if isinstance(arg, dict) else None
-        await sync(service.reset_status, call.ctx, item_id, status)
+        await sync(service.reset_status, call.ctx, item_id, parse(call, Status, arg, name).status)
     elif name == "force_delete":
         await sync(service.force_delete, call.ctx, item_id)
     else:

@@ -26,11 +26,10 @@ from shoal.drivers.base import ShareRef, SnapshotRef
 
 from ..common import core as c
 from ..common import quotas as q
-from ..common.checks import MAX_DESCRIPTION, MAX_NAME, check_text
 from ..common.context import RequestContext
 from ..common.errors import Conflict, Forbidden, Invalid, NotFound
 from . import rows as sr
-from .groups import check_renaming, rename
+from .groups import rename
 
 log = logging.getLogger(__name__)
 
@@ -56,8 +55,6 @@ class ShareGroupSnapshots:
 
     def create(self, ctx: RequestContext, share_group_id: str, name: Any = None,
                description: Any = None) -> ShareGroupSnapshot:
-        check_text("name", name, MAX_NAME)
-        check_text("description", description, MAX_DESCRIPTION)
         with self.core.db.session() as session:
             try:
                 group = self.groups.find(session, ctx, share_group_id)
@@ -169,7 +166,6 @@ class ShareGroupSnapshots:
     # ---- change -------------------------------------------------------------------------
 
     def update(self, ctx: RequestContext, snap_id: str, fields: dict) -> ShareGroupSnapshot:
-        check_renaming(fields)
         with self.core.db.session() as session:
             snap = self._find(session, ctx, snap_id)
             self._owner(ctx, snap)

@@ -16,7 +16,6 @@ from shoal.db.share_groups import ShareGroup
 
 from ..common import core as c
 from ..common import quotas as q
-from ..common.checks import MAX_DESCRIPTION, MAX_NAME, check_text
 from ..common.context import RequestContext
 from ..common.errors import Conflict, Forbidden, Invalid, NotFound
 from ..common.scheduler import NoValidPool, choose_pool
@@ -49,8 +48,6 @@ class ShareGroups:
                share_network_id: str | None = None, source_share_group_snapshot_id: str | None = None) -> ShareGroup:
         """From a group snapshot (`source_share_group_snapshot_id`): the share types, zone
         and pool of the group it was taken of, and a share made from each member."""
-        check_text("name", name, MAX_NAME)
-        check_text("description", description, MAX_DESCRIPTION)
         with self.core.db.session() as session:
             source = origin = None
             if source_share_group_snapshot_id is not None:
@@ -168,7 +165,6 @@ class ShareGroups:
     # ---- change -------------------------------------------------------------------------
 
     def update(self, ctx: RequestContext, group_id: str, fields: dict) -> ShareGroup:
-        check_renaming(fields)
         with self.core.db.session() as session:
             group = self.find(session, ctx, group_id)
             self._owner(ctx, group)
@@ -248,13 +244,6 @@ class ShareGroups:
     def _owner(ctx: RequestContext, group: ShareGroup) -> None:
         if group.project_id != ctx.project_id and not ctx.is_admin:
             raise Forbidden("only the share group's project may change it")
-
-
-def check_renaming(fields: dict) -> None:
-    """A new name and description of a group or group snapshot: Manila's limits."""
-    for key in ("name", "description"):
-        if key in fields:
-            check_text(key, fields[key], MAX_NAME if key == "name" else MAX_DESCRIPTION)
 
 
 def rename(row, fields: dict):
