@@ -16,26 +16,12 @@ import uuid
 import pytest
 
 from .volume_helpers import HOST1, GiB, MiB, Lun, fault, messages_for, pattern, volume_api, wait_for_status, zfs
-from .volume_image_helpers import download, glance, lun_spec, make_image, md5, same_data, upload_image, wait_image
+from .volume_image_helpers import download, images, lun_spec, make_image, md5, same_data, upload_image, wait_image
 
 pytestmark = pytest.mark.integration
-__all__ = ["volume_api"]
+__all__ = ["images", "volume_api"]
 
 UPLOAD_FORMATS = ("raw", "qcow2", "vmdk", "vdi", "vhd", "vhdx")
-
-
-@pytest.fixture
-def images(shoal_server):
-    client = glance(shoal_server)
-    before = {i["id"] for i in client.get("/images", params={"limit": 1000}).json()["images"]}
-    yield client
-    for image in client.get("/images", params={"limit": 1000}).json()["images"]:
-        if image["id"] not in before:
-            if image.get("protected"):
-                client.patch(f"/images/{image['id']}", json=[{"op": "replace", "path": "/protected", "value": False}],
-                             headers={"Content-Type": "application/openstack-images-v2.1-json-patch"})
-            client.delete(f"/images/{image['id']}")
-    client.close()
 
 
 def test_a_qcow2_image_becomes_a_bootable_volume_that_reads_as_the_image(volume_api, images, tmp_path):

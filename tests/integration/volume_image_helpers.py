@@ -110,3 +110,19 @@ def md5(path: Path) -> str:
 def glance(server) -> httpx.Client:
     """An Image API client of the server's own project (the one the volume tests use)."""
     return image_client(server)
+
+
+@pytest.fixture
+def images(shoal_server):
+    """An Image API client of the server's own project; the images the test made
+    (protected or not) are deleted after it."""
+    client = glance(shoal_server)
+    before = {i["id"] for i in client.get("/images", params={"limit": 1000}).json()["images"]}
+    yield client
+    for image in client.get("/images", params={"limit": 1000}).json()["images"]:
+        if image["id"] not in before:
+            if image.get("protected"):
+                client.patch(f"/images/{image['id']}", json=[{"op": "replace", "path": "/protected", "value": False}],
+                             headers={"Content-Type": "application/openstack-images-v2.1-json-patch"})
+            client.delete(f"/images/{image['id']}")
+    client.close()
