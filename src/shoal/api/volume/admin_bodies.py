@@ -7,41 +7,18 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from pydantic import ConfigDict, PlainValidator, ValidationInfo, WithJsonSchema, model_validator
+from pydantic import ConfigDict, PlainValidator, WithJsonSchema, model_validator
 
 from shoal.api.openstack.bodies import Body, Strict, body, plain
 from shoal.api.openstack.body_fields import Refs, Text
-from shoal.services.common.checks import check_text
 from shoal.services.common.errors import Invalid
 from shoal.services.common.types import check_specs
 from shoal.services.volume.encryption_types import LOCATIONS
 from shoal.services.volume.qos_specs import CONSUMERS
 
-
-def Choice(values: tuple[str, ...], message: str):  # noqa: N802 - a factory of types, named as one
-    """One of `values`, else `message` (the services' words; `{value}` is the value given)."""
-
-    def validate(value: Any) -> str:
-        if value not in values:
-            raise ValueError(message.format(value=repr(value)))
-        return value
-
-    return Annotated[str, PlainValidator(validate), WithJsonSchema({"type": "string", "enum": list(values)})]
+from .bodies import Choice, NonBlank
 
 
-def _non_blank(value: Any, info: ValidationInfo) -> str:
-    if not isinstance(value, str) or not value.strip():
-        raise ValueError(f"{info.field_name} must be a string of 1-255 characters")
-    try:
-        check_text(info.field_name, value, 255)
-    except Invalid as exc:
-        raise ValueError(str(exc)) from None
-    return value
-
-
-# A name or a provider that is more than spaces (the services' words), at most 255, no NUL.
-NonBlank = Annotated[str, PlainValidator(_non_blank), WithJsonSchema({"type": "string", "minLength": 1,
-                                                                       "maxLength": 255})]
 # Any value, left to a model's own check (the specs: check_specs); described as the string it must be.
 SpecValue = Annotated[Any, WithJsonSchema({"type": "string", "maxLength": 255})]
 

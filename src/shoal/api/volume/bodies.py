@@ -3,11 +3,41 @@ describe them in the OpenAPI document (see api/openstack/bodies.py)."""
 
 from __future__ import annotations
 
+from typing import Annotated, Any
 
-from pydantic import Field
+from pydantic import Field, PlainValidator, ValidationInfo, WithJsonSchema
 
 from shoal.api.openstack.bodies import Body, Named, Status, Strict, Update, actions, body
 from shoal.api.openstack.body_fields import Description, Flag, Metadata, Name, Object, Ref, Refs, Size, Text
+from shoal.services.common.checks import check_text
+from shoal.services.common.errors import Invalid
+from shoal.services.volume.images import CONTAINER_FORMATS, UPLOAD_FORMATS, VISIBILITIES
+
+
+def Choice(values: tuple[str, ...], message: str):  # noqa: N802 - a factory of types, named as one
+    """One of `values`, else `message` (the services' words; `{value}` is the value given)."""
+
+    def validate(value: Any) -> str:
+        if value not in values:
+            raise ValueError(message.format(value=repr(value)))
+        return value
+
+    return Annotated[str, PlainValidator(validate), WithJsonSchema({"type": "string", "enum": list(values)})]
+
+
+def _non_blank(value: Any, info: ValidationInfo) -> str:
+    if not isinstance(value, str) or not value.strip():
+        raise ValueError(f"{info.field_name} must be a string of 1-255 characters")
+    try:
+        check_text(info.field_name, value, 255)
+    except Invalid as exc:
+        raise ValueError(str(exc)) from None
+    return value
+
+
+# A name (or a provider) that is more than spaces, at most 255 characters, no NUL.
+NonBlank = Annotated[str, PlainValidator(_non_blank), WithJsonSchema({"type": "string", "minLength": 1,
+                                                                       "maxLength": 255})]
 
 
 class VolumeCreate(Named):
@@ -179,7 +209,35 @@ class AttachmentUpdate(Body):
     connector: Object
 
 
-# The actions whose argument is declared here; the image actions read theirs themselves.
+class UploadImage(Strict):
+    """os-volume_upload_image before 3.1: Cinder's schema, nothing else."""
+
+    image_name: NonBlank
+    force: Flag | None = None
+    disk_format: Choice(UPLOAD_FORMATS, f"disk_format {{value}} is not one of {', '.join(UPLOAD_FORMATS)}") = None
+    container_format: Choice(CONTAINER_FORMATS,
+                             f"container_format {{value}} is not one of {', '.join(CONTAINER_FORMATS)}") = None
+
+
+class UploadImageV31(UploadImage):
+    """3.1+: the new image's visibility and protection too."""
+
+    visibility: Choice(VISIBILITIES, f"visibility must be one of {', '.join(VISIBILITIES)}") = None
+    protected: Flag | None = None
+
+
+class SetImageMetadata(Strict):
+    metadata: Metadata  # not empty: the image service
+
+
+class UnsetImageMetadata(Strict):
+    key: Ref
+
+
+# The volume image actions (api/volume/image_actions.py handles them); the upload's as at 3.1+.
+IMAGE_ACTIONS = {"os-volume_upload_image": UploadImageV31, "os-set_image_metadata": SetImageMetadata,
+                 "os-unset_image_metadata": UnsetImageMetadata, "os-show_image_metadata": None}
+# The other volume actions whose argument is declared here.
 VOLUME_ACTIONS = {
     "os-extend": NewSize, "os-reset_status": ResetStatus, "os-force_delete": None, "revert": Revert,
     "os-retype": Retype, "os-unmanage": None, "os-set_bootable": Bootable, "os-update_readonly_flag": Readonly,
@@ -190,7 +248,7 @@ VOLUME_ACTIONS = {
 }
 CREATE_VOLUME = body("volume", VolumeCreate)
 UPDATE_VOLUME = body("volume", VolumeUpdate)
-VOLUME_ACTION = actions(VOLUME_ACTIONS)
+VOLUME_ACTION = actions({**VOLUME_ACTIONS, **IMAGE_ACTIONS})
 MANAGE_VOLUME = body("volume", VolumeManage)
 CREATE_TYPE = body("volume_type", TypeCreate)
 UPDATE_TYPE = body("volume_type", TypeUpdate)

@@ -5,13 +5,15 @@ os-show_image_metadata (services/volume/images.py does the work)."""
 from __future__ import annotations
 
 import functools
+from typing import Any
 
 from fastapi import Response
 from fastapi.responses import JSONResponse
 from starlette.concurrency import run_in_threadpool as sync
 
-from shoal.api.openstack.errors import ApiError
+from shoal.api.openstack.bodies import parse
 
+from . import bodies
 from .call import VolumeCall
 
 ACTIONS = ("os-volume_upload_image", "os-set_image_metadata", "os-unset_image_metadata", "os-show_image_metadata")
@@ -25,16 +27,17 @@ def creator(call: VolumeCall, image_ref: str | None):
     return functools.partial(call.services.volume_images.create_volume, image_ref=image_ref)
 
 
-async def handle(call: VolumeCall, volume_id: str, name: str, arg: dict):
+async def handle(call: VolumeCall, volume_id: str, name: str, raw: Any):
     images = call.services.volume_images
     if name == "os-volume_upload_image":
-        if not arg:
-            raise ApiError(400, "Invalid input received: os-volume_upload_image needs an object with image_name")
+        model = bodies.UploadImageV31 if call.v("3.1") else bodies.UploadImage
+        arg = parse(call, model, raw, name).model_dump(exclude_unset=True)  # the service's defaults for the rest
         answer = await sync(images.upload, call.ctx, volume_id, arg, call.v("3.1"))
         return JSONResponse({"os-volume_upload_image": answer}, status_code=202)
     if name == "os-set_image_metadata":
-        return {"metadata": await sync(images.set_metadata, call.ctx, volume_id, arg.get("metadata"))}
+        metadata = parse(call, bodies.SetImageMetadata, raw, name).metadata
+        return {"metadata": await sync(images.set_metadata, call.ctx, volume_id, metadata)}
     if name == "os-unset_image_metadata":
-        await sync(images.unset_metadata, call.ctx, volume_id, arg.get("key"))
+        await sync(images.unset_metadata, call.ctx, volume_id, parse(call, bodies.UnsetImageMetadata, raw, name).key)
         return Response(status_code=200)
     return {"metadata": await sync(images.show_metadata, call.ctx, volume_id)}

@@ -118,7 +118,7 @@ async def volume_action(volume_id: str, call: VolumeCall = Depends(volume_call))
         raise ApiError(400, "Invalid input received: exactly one action is expected")
     (name, raw), = body.items()
     if name in image_actions.ACTIONS:
-        return await image_actions.handle(call, volume_id, name, raw if isinstance(raw, dict) else {})
+        return await image_actions.handle(call, volume_id, name, raw)
     model = bodies.VOLUME_ACTIONS.get(name)
     arg = parse(call, model, raw, name) if model is not None else None
     if name in migration_actions.ACTIONS:
