@@ -3,24 +3,14 @@ services, ...): what each model takes, and Manila's 400s for what it does not.""
 
 from __future__ import annotations
 
-from types import SimpleNamespace
-
-import pytest
-
 from shoal.api.openstack.bodies import parse
-from shoal.api.openstack.errors import ApiError
 from shoal.api.share import bodies
+from tests.unit.test_request_bodies import LONE, MANILA
+from tests.unit.test_request_bodies import refused as refused_by
 
-MANILA = SimpleNamespace(root="share")
-LONE = "\ud800"
 
-
-def refused(model, data, where="body") -> str:
-    with pytest.raises(ApiError) as caught:
-        parse(MANILA, model, data, where)
-    assert caught.value.code == 400
-    caught.value.message.encode("utf-8")  # an answer can always be sent
-    return caught.value.message
+def refused(model, data) -> str:
+    return refused_by(MANILA, model, data)
 
 
 def test_share_network_bodies():
@@ -90,3 +80,30 @@ def test_share_group_bodies():
     assert parse(MANILA, bodies.GroupSnapshotCreate, {}).share_group_id is None  # "Must supply ...": the handler
     assert refused(bodies.GroupSnapshotCreate, {"share_group_id": "x"}) == "The 'share_group_id' attribute must be a uuid."
     assert set(bodies.GROUP_ACTIONS) == {"reset_status", "force_delete"}
+
+
+def test_share_group_type_bodies():
+    b = parse(MANILA, bodies.GroupTypeCreate, {"name": "g", "share_types": ["default"], "is_public": "false",
+                                               "group_specs": {"consistent_snapshot_support": "pool"}})
+    assert (b.name, b.share_types, b.is_public, b.group_specs) == \
+        ("g", ["default"], False, {"consistent_snapshot_support": "pool"})
+    assert parse(MANILA, bodies.GroupTypeCreate, {"name": "g", "share_types": ["t"]}).is_public is True
+    # Manila's words, for a missing field too, share types first
+    assert refused(bodies.GroupTypeCreate, {}) == "Supported share types must be provided."
+    assert refused(bodies.GroupTypeCreate, {"name": "g", "share_types": []}) == "Supported share types must be provided."
+    assert refused(bodies.GroupTypeCreate, {"share_types": ["t"]}) == "Share group type name is not valid."
+    assert refused(bodies.GroupTypeCreate, {"name": "x" * 256, "share_types": ["t"]}) == \
+        "Share group type name is not valid."
+    assert "must be valid Unicode" in refused(bodies.GroupTypeCreate, {"name": LONE, "share_types": ["t"]})
+    assert refused(bodies.GroupTypeCreate, {"name": "g", "share_types": [5]}) == \
+        "share_types must be a list of names or ids"
+    assert refused(bodies.GroupTypeCreate, {"name": "g", "share_types": ["t"], "group_specs": ["k"]}) == \
+        "Group specs can be either of 'None' or 'dict' types."
+    assert refused(bodies.GroupTypeCreate, {"name": "g", "share_types": ["t"], "group_specs": {"k": 5}}) == \
+        "Group specs keys and values should be strings of 1-255 characters."
+    assert refused(bodies.GroupTypeCreate, {"name": "g", "share_types": ["t"], "is_public": "perhaps"}) == \
+        "is_public must be a boolean"
+    assert parse(MANILA, bodies.GroupSpecsSet, {"group_specs": {"k": "v"}}).group_specs == {"k": "v"}
+    assert refused(bodies.GroupSpecsSet, {"group_specs": None}) == "group_specs must be an object"
+    assert refused(bodies.GroupSpecsSet, {}) == "'group_specs' is a required property"
+    assert refused(bodies.ProjectAccess, {"project": ["p"]}) == "project must be a string"

@@ -29,7 +29,10 @@ from shoal.api.openstack.body_fields import (
     StrictFlag,
     Text,
     _as_value_error,
+    _refs,
 )
+from shoal.services.common.checks import check_text
+from shoal.services.share.group_types import check_group_specs
 from shoal.services.share.networks import check_int
 
 # Checked where the rule lives (the resource-lock service), so declared here without a type.
@@ -269,6 +272,52 @@ class GroupRename(GroupBody):
 
 GROUP_ACTIONS = {"reset_status": Status, "force_delete": None}
 
+
+# ---- share group types ------------------------------------------------------------------------
+
+def _group_type_name(value: Any, info: ValidationInfo) -> str:
+    if not isinstance(value, str) or not value or len(value) > 255:
+        raise ValueError("Share group type name is not valid.")  # Manila's words
+    _as_value_error(check_text, info.field_name, value, 255)  # and text that can be stored
+    return value
+
+
+def _share_types(value: Any, info: ValidationInfo) -> list[str]:
+    if not value or not isinstance(value, list):
+        raise ValueError("Supported share types must be provided.")  # Manila's words
+    return _refs(value, info)  # names or ids: the service finds them
+
+
+def _group_specs(value: Any) -> dict[str, str]:
+    if value is None:  # where None is allowed, the field is declared `GroupSpecs | None`
+        raise ValueError("group_specs must be an object")
+    return _as_value_error(check_group_specs, value)
+
+
+GroupSpecs = Annotated[dict[str, str], PlainValidator(_group_specs), WithJsonSchema(
+    {"type": "object", "additionalProperties": {"type": "string", "minLength": 1, "maxLength": 255}})]
+
+
+class GroupTypeCreate(Body):
+    """Which share types exist, a unique name: the group type service."""
+
+    # both required, in Manila's words when missing too (a default of None is validated), in its order
+    share_types: Annotated[list[str], PlainValidator(_share_types), WithJsonSchema(
+        {"type": "array", "minItems": 1, "items": {"type": "string", "maxLength": 255}})] = Field(
+        None, validate_default=True)
+    name: Annotated[str, PlainValidator(_group_type_name), WithJsonSchema(
+        {"type": "string", "minLength": 1, "maxLength": 255})] = Field(None, validate_default=True)
+    group_specs: GroupSpecs | None = None
+    is_public: Flag = True
+
+
+class GroupSpecsSet(Body):
+    group_specs: GroupSpecs
+
+
+class ProjectAccess(Body):
+    project: Ref  # a UUID: the service says so in Manila's words
+
 SHARE_ACTIONS = {
     "extend": NewSize, "shrink": NewSize, "allow_access": AllowAccess, "deny_access": DenyAccess,
     "access_list": None, "revert": Revert, "reset_status": Status, "reset_task_state": TaskState,
@@ -297,3 +346,6 @@ UPDATE_GROUP = body("share_group", GroupRename)
 CREATE_GROUP_SNAPSHOT = body("share_group_snapshot", GroupSnapshotCreate)
 UPDATE_GROUP_SNAPSHOT = body("share_group_snapshot", GroupRename)
 GROUP_ACTION = actions(GROUP_ACTIONS)
+CREATE_GROUP_TYPE = body("share_group_type", GroupTypeCreate)
+SET_GROUP_SPECS = plain(GroupSpecsSet)
+GROUP_TYPE_ACTION = actions({"addProjectAccess": ProjectAccess, "removeProjectAccess": ProjectAccess})

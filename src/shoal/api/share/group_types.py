@@ -6,15 +6,15 @@ from __future__ import annotations
 from fastapi import APIRouter, Depends, Response
 from starlette.concurrency import run_in_threadpool as sync
 
+from shoal.api.openstack.bodies import parse
 from shoal.api.openstack.errors import ApiError
 from shoal.db.share_group_types import ShareGroupType
 
+from . import bodies
 from .call import ShareCall, share_call
 from .share_groups import since_groups
 
 router = APIRouter()
-
-
 
 
 def view(call: ShareCall, row: ShareGroupType) -> dict:
@@ -44,12 +44,12 @@ async def show_group_type(type_id: str, call: ShareCall = Depends(share_call)):
     return {"share_group_type": view(call, await sync(call.services.share_group_types.get, call.ctx, type_id))}
 
 
-@router.post("/share-group-types")
+@router.post("/share-group-types", openapi_extra=bodies.CREATE_GROUP_TYPE)
 async def create_group_type(call: ShareCall = Depends(share_call)):
     since_groups(call)
-    body = await call.body("share_group_type")
-    row = await sync(call.services.share_group_types.create, call.ctx, body.get("name"), body.get("share_types"),
-                     body.get("group_specs"), body.get("is_public", True))
+    b = parse(call, bodies.GroupTypeCreate, await call.body("share_group_type"), "share_group_type")
+    row = await sync(call.services.share_group_types.create, call.ctx, b.name, b.share_types, b.group_specs,
+                     b.is_public)
     return {"share_group_type": view(call, row)}
 
 
@@ -66,14 +66,12 @@ async def list_group_specs(type_id: str, call: ShareCall = Depends(share_call)):
     return {"group_specs": await sync(call.services.share_group_types.specs, call.ctx, type_id)}
 
 
-@router.post("/share-group-types/{type_id}/group-specs")
+@router.post("/share-group-types/{type_id}/group-specs", openapi_extra=bodies.SET_GROUP_SPECS)
 async def set_group_specs(type_id: str, call: ShareCall = Depends(share_call)):
     since_groups(call)
-    body = await call.body()
-    if not isinstance(body.get("group_specs"), dict):
-        raise ApiError(400, "Malformed request body: 'group_specs' must be an object")
-    await sync(call.services.share_group_types.set_specs, call.ctx, type_id, body["group_specs"])
-    return {"group_specs": body["group_specs"]}  # Manila echoes what was set
+    specs = parse(call, bodies.GroupSpecsSet, await call.body()).group_specs
+    await sync(call.services.share_group_types.set_specs, call.ctx, type_id, specs)
+    return {"group_specs": specs}  # Manila echoes what was set
 
 
 @router.get("/share-group-types/{type_id}/group-specs/{key}")
@@ -111,7 +109,7 @@ async def list_group_type_access(type_id: str, call: ShareCall = Depends(share_c
     return {"share_group_type_access": [{"share_group_type_id": tid, "project_id": p} for p in projects]}
 
 
-@router.post("/share-group-types/{type_id}/action", status_code=202)
+@router.post("/share-group-types/{type_id}/action", status_code=202, openapi_extra=bodies.GROUP_TYPE_ACTION)
 async def group_type_action(type_id: str, call: ShareCall = Depends(share_call)):
     since_groups(call)
     body = await call.body()
@@ -120,6 +118,7 @@ async def group_type_action(type_id: str, call: ShareCall = Depends(share_call))
     (name, arg), = body.items()
     if not isinstance(arg, dict) or "project" not in arg:
         raise ApiError(400, f"Invalid request: {name} needs a project")
-    await sync(call.services.share_group_types.change_access, call.ctx, type_id, arg["project"],
+    project = parse(call, bodies.ProjectAccess, arg, name).project
+    await sync(call.services.share_group_types.change_access, call.ctx, type_id, project,
                name == "addProjectAccess")
     return Response(status_code=202)

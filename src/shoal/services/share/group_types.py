@@ -15,7 +15,7 @@ from ..common import core as c
 from ..common.checks import check_text
 from ..common.context import RequestContext
 from ..common.errors import Conflict, Forbidden, Invalid, NotFound
-from ..common.types import TypeCatalog, check_bool, parse_is_public, uuid_project
+from ..common.types import TypeCatalog, parse_is_public, uuid_project
 
 
 def check_group_specs(specs: Any) -> dict[str, str]:
@@ -52,16 +52,11 @@ class ShareGroupTypes:
             raise NotFound(f"Share group type with id {ref} not found.")
         return row
 
-    def create(self, ctx: RequestContext, name: Any, share_types: Any, group_specs: Any = None,
-               is_public: Any = True) -> ShareGroupType:
+    def create(self, ctx: RequestContext, name: str, share_types: list[str], group_specs: dict | None = None,
+               is_public: bool = True) -> ShareGroupType:
+        """The API's model has checked the body (a valid name, some share types, the specs' text)."""
         self._admin(ctx)
-        if not share_types or not isinstance(share_types, list):
-            raise Invalid("Supported share types must be provided.")
-        if not isinstance(name, str) or not name or len(name) > 255:
-            raise Invalid("Share group type name is not valid.")
-        check_text("name", name, 255)
-        specs = check_group_specs(group_specs)
-        is_public = check_bool("is_public", is_public)
+        specs = dict(group_specs or {})
         with self.core.db.session() as session:
             ids = []
             for ref in share_types:
