@@ -8,8 +8,8 @@ from fastapi.responses import JSONResponse
 from shoal.api.openstack.call import public_origin
 from shoal.api.openstack.routes import add_routes
 
-from . import (attachments, empty_ids, encryption_types, extensions, group_types, groups, hosts, misc, qos_specs,
-               quotas, services, snapshots, transfers, types, volumes)
+from . import (attachments, empty_ids, encryption_types, extensions, group_types, groups, hosts, misc, progress,
+               qos_specs, quotas, services, snapshots, transfers, types, volumes)
 from .call import VOLUME_API
 
 PREFIX = "/volume"
@@ -39,8 +39,8 @@ def mount(app: FastAPI) -> None:
 
     # Project-less paths first (legal since 3.67), so /v3/volumes/detail is never a project id.
     for prefix, tag in ((PREFIX + "/v3", "volume"), (PREFIX + "/v3/{project_id}", "volume (project-scoped)")):
-        for module in (volumes, snapshots, types, attachments, misc, quotas, qos_specs, encryption_types, transfers,
-                       group_types, groups, hosts, extensions, services, empty_ids):
+        for module in (volumes, progress, snapshots, types, attachments, misc, quotas, qos_specs, encryption_types,
+                       transfers, group_types, groups, hosts, extensions, services, empty_ids):
             add_routes(app, module.router, prefix, [tag])
 
     @app.get(PREFIX + "/v3/{project_id}", include_in_schema=False)

@@ -37,6 +37,10 @@ EXTENSIONS = [
     ("VolumeTypeAccess", "os-volume-type-access", "Volume type access support."),
     ("VolumeTypeEncryption", "encryption", "Encryption support for volume types."),
     ("VolumeUnmanage", "os-volume-unmanage", "Enable volume unmanage operation."),
+    # Shoal's own (not Cinder's): api/volume/progress.py
+    ("ShoalVolumeProgress", "os-shoal-progress",
+     "Shoal extension: GET /volumes/{volume_id}/progress shows how far a volume's image download, image upload or "
+     "migration has come (operation and percent)."),
 ]
 UPDATED = "2013-04-18T00:00:00+00:00"  # Cinder gives each its own date; none is read by clients
 

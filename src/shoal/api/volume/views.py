@@ -61,7 +61,7 @@ def volume_detail(call: VolumeCall, volume: models.Volume, created: bool = False
         view["os-vol-mig-status-attr:migstat"] = volume.migration_status
         view["os-vol-mig-status-attr:name_id"] = volume.name_id
         # No migration progress: Cinder's volume has none (Tempest's schemas refuse extra keys);
-        # the copy's progress stays in the row only.
+        # GET /volumes/{volume_id}/progress shows it (api/volume/progress.py).
     if call.v("3.13"):
         view["group_id"] = volume.group_id
     if call.v("3.21"):
