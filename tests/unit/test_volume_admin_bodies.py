@@ -110,3 +110,30 @@ def test_the_bodies_are_described(method, path, keys, project):
 def test_the_qos_association_query_is_described():
     parameters = PATHS["/volume/v3/qos-specs/{qos_id}/associate"]["get"]["parameters"]
     assert "vol_type_id" in {p["name"] for p in parameters}
+
+
+def test_quota_set_and_class_values():
+    b = parse(CINDER, admin.QuotaSetUpdate, {"quota_set": {"volumes": "x"}, "skip_validation": "false"})
+    assert b.skip_validation is False
+    values = parse(CINDER, admin.QuotaValues, {"volumes": "5", "volumes_gold": 3, "id": "p"})
+    # the per-type keys and Cinder's ignored ones go on to the quota service, which knows the types
+    assert values.model_dump(exclude_unset=True) == {"volumes": 5, "volumes_gold": 3, "id": "p"}
+    for value, words in ((-2, "must be -1 (unlimited) or greater, not -2."), (True, "must be an integer, not True."),
+                         (None, "must be an integer, not None."), ("1.5", "must be an integer, not '1.5'."),
+                         (2**40, "must be at most 2147483647."), ([1], "must be an integer, not [1].")):
+        assert refused(admin.QuotaValues, {"gigabytes": value}) == f"Quota limit for gigabytes {words}"
+    assert refused(admin.QuotaSetUpdate, {"quota_set": {}, "skip_validation": "x"}) == \
+        "skip_validation must be a boolean"
+    assert parse(CINDER, admin.QuotaSetUpdate, {"quota_set": {}}).skip_validation is None  # then the query's
+    assert parse(CINDER, admin.QuotaValues, {"volumes": -1, "class_name": "default"}).volumes == -1
+
+
+def test_the_quota_bodies_are_described():
+    quota_set = PATHS["/volume/v3/os-quota-sets/{target_project}"]["put"]
+    schema = quota_set["requestBody"]["content"]["application/json"]["schema"]
+    assert "$ref" not in str(schema)  # whole, as schemathesis reads it
+    assert schema["properties"]["quota_set"]["properties"]["volumes"]["minimum"] == -1
+    assert schema["properties"]["skip_validation"] == {"type": "boolean"}
+    assert "skip_validation" in {p["name"] for p in quota_set["parameters"]}  # the query's too
+    quota_class = PATHS["/volume/v3/os-quota-class-sets/{class_name}"]["put"]
+    assert "quota_class_set" in quota_class["requestBody"]["content"]["application/json"]["schema"]["properties"]

@@ -1,4 +1,4 @@
-"""What the volume API's administrators' calls take: QoS specs and encryption types --
+"""What the volume API's administrators' calls take: QoS specs, encryption types and quotas --
 the models that validate them and describe them in the OpenAPI document (see
 api/openstack/bodies.py). The rules that need the database (does the type exist, is
 it in use, is a name taken) stay with the services."""
@@ -7,11 +7,12 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from pydantic import ConfigDict, PlainValidator, WithJsonSchema, model_validator
+from pydantic import ConfigDict, PlainValidator, ValidationInfo, WithJsonSchema, model_validator
 
 from shoal.api.openstack.bodies import Body, Strict, body, plain
-from shoal.api.openstack.body_fields import Refs, Text
+from shoal.api.openstack.body_fields import Flag, Refs, Text
 from shoal.services.common.errors import Invalid
+from shoal.services.common.quotas import MAX_LIMIT, parse_limit
 from shoal.services.common.types import check_specs
 from shoal.services.volume.encryption_types import LOCATIONS
 from shoal.services.volume.qos_specs import CONSUMERS
@@ -106,8 +107,53 @@ class EncryptionCreate(EncryptionUpdate):
     provider: NonBlank  # required on create
 
 
+# ---- quotas ---------------------------------------------------------------------------------------
+
+def _limit(value: Any, info: ValidationInfo) -> int:
+    try:
+        return parse_limit(info.field_name, value)
+    except Invalid as exc:  # the service's words, without the prefix parse adds again
+        raise ValueError(str(exc).removeprefix("Invalid input received: ")) from None
+
+
+Limit = Annotated[int, PlainValidator(_limit), WithJsonSchema({"type": "integer", "minimum": -1,
+                                                               "maximum": MAX_LIMIT})]
+
+
+class QuotaValues(Body):
+    """Limits by resource; the per-type ones (volumes_<type>, ...) and the keys Cinder ignores
+    (id, tenant_id) are the object's other keys, read by the quota service, which knows the types."""
+
+    model_config = ConfigDict(extra="allow", frozen=True)
+    __pydantic_extra__: dict[str, Annotated[Any, WithJsonSchema({"type": "integer", "minimum": -1,
+                                                                  "maximum": MAX_LIMIT})]]
+
+    volumes: Limit = None  # the default only marks it not given: null is not a limit
+    snapshots: Limit = None
+    gigabytes: Limit = None
+    backups: Limit = None
+    backup_gigabytes: Limit = None
+    groups: Limit = None
+    per_volume_gigabytes: Limit = None
+
+
+class QuotaSetUpdate(Body):
+    """A quota set update's object besides `quota_set` (read as QuotaValues)."""
+
+    skip_validation: Flag | None = None  # Cinder's place for it; the query's too (api/volume/quotas.py)
+
+
+def _quota_set_body() -> dict:
+    """`{"quota_set": {...}, "skip_validation": ...}`, inline (a nested model would be a $ref)."""
+    doc = body("quota_set", QuotaValues)
+    doc["requestBody"]["content"]["application/json"]["schema"]["properties"]["skip_validation"] = {"type": "boolean"}
+    return doc
+
+
 CREATE_QOS = body("qos_specs", QosCreate)
 SET_QOS_KEYS = body("qos_specs", QosKeys)
 UNSET_QOS_KEYS = plain(QosKeysUnset)
 CREATE_ENCRYPTION = body("encryption", EncryptionCreate)
 UPDATE_ENCRYPTION = body("encryption", EncryptionUpdate)
+UPDATE_QUOTA_SET = _quota_set_body()
+UPDATE_QUOTA_CLASS = body("quota_class_set", QuotaValues)

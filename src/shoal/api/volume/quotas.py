@@ -5,22 +5,14 @@ from __future__ import annotations
 from fastapi import APIRouter, Depends, Response
 from starlette.concurrency import run_in_threadpool as sync
 
+from shoal.api.openstack.bodies import parse
 from shoal.api.openstack.errors import ApiError
 from shoal.api.openstack.queries import read
 
-from . import queries
+from . import admin_bodies as bodies, queries
 from .call import VolumeCall, volume_call
 
 router = APIRouter()
-
-
-def _bool(value, name: str) -> bool:
-    text = str(value).strip().lower()
-    if text in ("1", "true", "yes", "y", "on", "t"):
-        return True
-    if text in ("0", "false", "no", "n", "off", "f"):
-        return False
-    raise ApiError(400, f"Invalid input received: {name} must be a boolean, not {value!r}")
 
 
 @router.get("/os-quota-sets/{target_project}", openapi_extra=queries.QUOTA_SHOW)
@@ -36,18 +28,18 @@ async def show_quota_defaults(target_project: str, call: VolumeCall = Depends(vo
     return {"quota_set": {**values, "id": target_project}}
 
 
-@router.put("/os-quota-sets/{target_project}", openapi_extra=queries.QUOTA_UPDATE)
+@router.put("/os-quota-sets/{target_project}", openapi_extra={**queries.QUOTA_UPDATE, **bodies.UPDATE_QUOTA_SET})
 async def update_quota_set(target_project: str, call: VolumeCall = Depends(volume_call)):
     body = await call.body()
     if not isinstance(body.get("quota_set"), dict):
         raise ApiError(400, "Missing required element quota_set in request body.")
+    b = parse(call, bodies.QuotaSetUpdate, body)
+    quota_set = parse(call, bodies.QuotaValues, body["quota_set"], "quota_set")
     # Cinder checks a new limit against the usage only when skip_validation is false;
     # Shoal always checks, unless the caller says skip_validation=true explicitly.
-    if "skip_validation" in body:
-        skip = _bool(body["skip_validation"], "skip_validation")
-    else:
-        skip = bool(read(call, queries.QuotaUpdate).skip_validation)
-    values = await sync(call.services.quotas.update_volume_set, call.ctx, target_project, body["quota_set"], skip)
+    skip = b.skip_validation if b.skip_validation is not None else bool(read(call, queries.QuotaUpdate).skip_validation)
+    values = await sync(call.services.quotas.update_volume_set, call.ctx, target_project,
+                        quota_set.model_dump(exclude_unset=True), skip)
     return {"quota_set": values}
 
 
@@ -63,10 +55,11 @@ async def show_quota_class(class_name: str, call: VolumeCall = Depends(volume_ca
     return {"quota_class_set": {**values, "id": class_name}}
 
 
-@router.put("/os-quota-class-sets/{class_name}")
+@router.put("/os-quota-class-sets/{class_name}", openapi_extra=bodies.UPDATE_QUOTA_CLASS)
 async def update_quota_class(class_name: str, call: VolumeCall = Depends(volume_call)):
-    body = await call.body("quota_class_set")
-    return {"quota_class_set": await sync(call.services.quotas.update_volume_class, call.ctx, class_name, body)}
+    b = parse(call, bodies.QuotaValues, await call.body("quota_class_set"), "quota_class_set")
+    values = await sync(call.services.quotas.update_volume_class, call.ctx, class_name, b.model_dump(exclude_unset=True))
+    return {"quota_class_set": values}
 
 
 @router.delete("/os-quota-class-sets/{class_name}")
