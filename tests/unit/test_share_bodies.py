@@ -9,8 +9,8 @@ from tests.unit.test_request_bodies import LONE, MANILA
 from tests.unit.test_request_bodies import refused as refused_by
 
 
-def refused(model, data) -> str:
-    return refused_by(MANILA, model, data)
+def refused(model, data, where="body") -> str:
+    return refused_by(MANILA, model, data, where)
 
 
 def test_share_network_bodies():
@@ -107,3 +107,19 @@ def test_share_group_type_bodies():
     assert refused(bodies.GroupSpecsSet, {"group_specs": None}) == "group_specs must be an object"
     assert refused(bodies.GroupSpecsSet, {}) == "'group_specs' is a required property"
     assert refused(bodies.ProjectAccess, {"project": ["p"]}) == "project must be a string"
+
+
+def test_share_replica_bodies():
+    b = parse(MANILA, bodies.ReplicaCreate, {"share_id": "s", "availability_zone": "az"})
+    assert (b.share_id, b.availability_zone, b.share_network_id) == ("s", "az", None)
+    assert parse(MANILA, bodies.ReplicaCreate, {}).share_id is None  # the service's "share_id is required"
+    assert refused(bodies.ReplicaCreate, {"share_id": 7}) == "share_id must be a string"
+    assert refused(bodies.ReplicaCreate, {"share_id": "s", "availability_zone": ["az"]}) == \
+        "availability_zone must be a string"
+    assert parse(MANILA, bodies.Promote, None).quiesce_wait_time is None
+    assert parse(MANILA, bodies.Promote, {"quiesce_wait_time": 0}).quiesce_wait_time == 0
+    for bad in (-1, "5", 1.5, True, 2**31):
+        assert refused(bodies.Promote, {"quiesce_wait_time": bad}) == "quiesce_wait_time must be a non-negative integer"
+    assert refused(bodies.ReplicaState, {}) == "'replica_state' is a required property"
+    assert refused(bodies.ReplicaState, {"replica_state": ["active"]}) == "replica_state must be a string"
+    assert refused(bodies.Promote, "now", "promote") == "promote must be an object"

@@ -318,6 +318,34 @@ class GroupSpecsSet(Body):
 class ProjectAccess(Body):
     project: Ref  # a UUID: the service says so in Manila's words
 
+# ---- share replicas ---------------------------------------------------------------------------
+
+def _wait_time(value: Any, info: ValidationInfo) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value < 2**31:
+        raise ValueError(f"{info.field_name} must be a non-negative integer")
+    return value
+
+
+class ReplicaCreate(Body):
+    share_id: Ref | None = None  # required: the replica service says so
+    availability_zone: Ref | None = None
+    share_network_id: Ref | None = None  # refused when given: no share servers here (the handler)
+
+
+class Promote(Body):
+    """2.75+ (below, the argument is ignored, as Manila does)."""
+
+    quiesce_wait_time: Annotated[int, PlainValidator(_wait_time), WithJsonSchema(
+        {"type": "integer", "minimum": 0, "maximum": 2**31 - 1})] | None = None
+
+
+class ReplicaState(Body):
+    replica_state: Ref  # which states: the replica service
+
+
+REPLICA_ACTIONS = {"promote": Promote, "resync": None, "reset_status": Status,
+                   "reset_replica_state": ReplicaState, "force_delete": None}
+
 SHARE_ACTIONS = {
     "extend": NewSize, "shrink": NewSize, "allow_access": AllowAccess, "deny_access": DenyAccess,
     "access_list": None, "revert": Revert, "reset_status": Status, "reset_task_state": TaskState,
@@ -349,3 +377,5 @@ GROUP_ACTION = actions(GROUP_ACTIONS)
 CREATE_GROUP_TYPE = body("share_group_type", GroupTypeCreate)
 SET_GROUP_SPECS = plain(GroupSpecsSet)
 GROUP_TYPE_ACTION = actions({"addProjectAccess": ProjectAccess, "removeProjectAccess": ProjectAccess})
+CREATE_REPLICA = body("share_replica", ReplicaCreate)
+REPLICA_ACTION = actions(REPLICA_ACTIONS)

@@ -6,9 +6,11 @@ from __future__ import annotations
 from fastapi import APIRouter, Depends, Response
 from starlette.concurrency import run_in_threadpool as sync
 
+from shoal.api.openstack.bodies import parse
 from shoal.api.openstack.errors import ApiError
 from shoal.db.replicas import ShareReplica
 
+from . import bodies
 from .call import ShareCall, share_call
 from .shares import _action_name
 from .views import ts
@@ -82,13 +84,13 @@ async def list_replicas_detail(call: ShareCall = Depends(share_call)):
     return await _list(call, detail=True)
 
 
-@router.post("/share-replicas", status_code=202)
+@router.post("/share-replicas", status_code=202, openapi_extra=bodies.CREATE_REPLICA)
 async def create_replica(call: ShareCall = Depends(share_call)):
     _since(call, "2.11")
-    body = await call.body("share_replica")
-    if body.get("share_network_id"):
+    b = parse(call, bodies.ReplicaCreate, await call.body("share_replica"), "share_replica")
+    if b.share_network_id:
         raise ApiError(400, "share networks are not supported here (driver_handles_share_servers is False)")
-    row = await sync(call.services.replicas.create, call.ctx, body.get("share_id"), body.get("availability_zone"))
+    row = await sync(call.services.replicas.create, call.ctx, b.share_id, b.availability_zone)
     return {"share_replica": replica_detail(call, row)}
 
 
@@ -105,20 +107,25 @@ async def delete_replica(replica_id: str, call: ShareCall = Depends(share_call))
     return Response(status_code=202)
 
 
-@router.post("/share-replicas/{replica_id}/action")
+@router.post("/share-replicas/{replica_id}/action", openapi_extra=bodies.REPLICA_ACTION)
 async def replica_action(replica_id: str, call: ShareCall = Depends(share_call)):
     _since(call, "2.11")
-    name, arg = _action_name(await call.body())
-    arg = arg if isinstance(arg, dict) else {}
+    name, raw_arg = _action_name(await call.body())
     svc, ctx = call.services.replicas, call.ctx
+    if name in ("reset_status", "reset_replica_state"):
+        svc.check_admin(ctx, name)  # policy first: a member learns nothing from a bad argument either
+    model = bodies.REPLICA_ACTIONS.get(name)
+    if name == "promote" and not call.v("2.75"):
+        model = None  # no argument before 2.75: whatever is sent is ignored
+    arg = parse(call, model, raw_arg, name) if model is not None else None
     if name == "promote":
-        await sync(svc.promote, ctx, replica_id, arg.get("quiesce_wait_time") if call.v("2.75") else None)
+        await sync(svc.promote, ctx, replica_id, arg.quiesce_wait_time if arg is not None else None)
     elif name == "resync":
         await sync(svc.resync, ctx, replica_id)
     elif name == "reset_status":
-        await sync(svc.reset_status, ctx, replica_id, arg.get("status"))
+        await sync(svc.reset_status, ctx, replica_id, arg.status)
     elif name == "reset_replica_state":
-        await sync(svc.reset_replica_state, ctx, replica_id, arg.get("replica_state"))
+        await sync(svc.reset_replica_state, ctx, replica_id, arg.replica_state)
     elif name == "force_delete":
         await sync(svc.delete, ctx, replica_id, True)
     else:

@@ -121,9 +121,8 @@ class ShareReplicas:
 
     # ---- promote, resync ---------------------------------------------------------------
 
-    def promote(self, ctx: RequestContext, replica_id: str, quiesce_wait_time: Any = None) -> None:
-        if quiesce_wait_time is not None and (not isinstance(quiesce_wait_time, int) or quiesce_wait_time < 0):
-            raise Invalid("quiesce_wait_time must be a non-negative integer")
+    def promote(self, ctx: RequestContext, replica_id: str, quiesce_wait_time: int | None = None) -> None:
+        """`quiesce_wait_time` (2.75+): a non-negative integer, as the API's model has checked."""
         with self.core.db.session() as session:
             replica = self._owned(session, ctx, replica_id)
             if replica.replica_state == "active":
@@ -202,7 +201,7 @@ class ShareReplicas:
     # ---- admin -------------------------------------------------------------------------------
 
     def reset_status(self, ctx: RequestContext, replica_id: str, status: Any) -> None:
-        self._admin(ctx, "reset_status")
+        self.check_admin(ctx, "reset_status")
         if status not in rr.REPLICA_STATUSES:
             raise Invalid(f"status {status!r} is not one of {', '.join(rr.REPLICA_STATUSES)}")
         with self.core.db.session() as session:
@@ -210,7 +209,7 @@ class ShareReplicas:
             row.status, row.task = status, None
 
     def reset_replica_state(self, ctx: RequestContext, replica_id: str, state: Any) -> None:
-        self._admin(ctx, "reset_replica_state")
+        self.check_admin(ctx, "reset_replica_state")
         if state not in rr.REPLICA_STATES:
             raise Invalid(f"replica_state {state!r} is not one of {', '.join(rr.REPLICA_STATES)}")
         with self.core.db.session() as session:
@@ -220,7 +219,7 @@ class ShareReplicas:
             row.replica_state = state
 
     @staticmethod
-    def _admin(ctx: RequestContext, what: str) -> None:
+    def check_admin(ctx: RequestContext, what: str) -> None:
         if not ctx.is_admin:
             raise Forbidden(f"{what} is for administrators")
 
