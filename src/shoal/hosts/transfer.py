@@ -8,9 +8,12 @@ caller gets progress as it goes.
 
 Every process a transfer starts is registered under its `owner` (a flow's id),
 so `stop(owner)` can end exactly those, by pid or channel, and nothing else
-(cancel). Local processes also die with Shoal (PR_SET_PDEATHSIG): after a
-crash no orphaned `zfs receive` keeps writing into a dataset the resumed flow
-is about to clean up; over SSH the lost connection ends them.
+(cancel). A transfer whose end was killed from outside, or lost its
+connection, fails with `TransferCut`: its caller may send again, after a
+`pause` that a stop ends at once. Local processes also die with Shoal
+(PR_SET_PDEATHSIG): after a crash no orphaned `zfs receive` keeps writing
+into a dataset the resumed flow is about to clean up; over SSH the lost
+connection ends them.
 """
 
 from __future__ import annotations
@@ -63,6 +66,15 @@ class Stopped(Exception):
     """The owner's processes were stopped on purpose (cancel)."""
 
 
+class TransferCut(CommandError):
+    """The stream was cut on its way: an end died of a signal Shoal did not send,
+    or its SSH connection was lost. Unlike a command's own failure (a full
+    pool, a refused receive), sending again may well succeed. `bytes`: what
+    went through before the cut."""
+
+    bytes = 0
+
+
 def _register(owner: str | None, proc) -> None:
     if owner is None:
         return
@@ -96,6 +108,7 @@ def stop(owner: str) -> int:
     with _owned_lock:
         _stopped.add(owner)
         procs = list(_owned.get(owner, ()))
+        _stopping.notify_all()  # a pause of this owner ends now
     for proc in procs:
         log.info("stopping %s for %s", proc.describe(), owner)
         proc.kill()
@@ -125,6 +138,23 @@ def stopped() -> bool:
         return owner is not None and owner in _stopped
 
 
+_stopping = threading.Condition(_owned_lock)
+
+
+def pause(seconds: float) -> None:
+    """Wait `seconds` (a back-off between retries), or raise Stopped as soon as
+    the owner of this thread's transfers is stopped: a cancel never waits."""
+    owner = getattr(_current, "owner", None)
+    deadline = time.monotonic() + seconds
+    with _owned_lock:
+        while owner is None or owner not in _stopped:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                return
+            _stopping.wait(left)
+    raise Stopped(f"{owner} was stopped")
+
+
 def release(owner: str) -> None:
     """Forget that `owner` was stopped (its flow has finished reverting)."""
     with _owned_lock:
@@ -147,6 +177,7 @@ class _LocalEnd:
         except OSError:  # a lower pipe-max-size: the default pipe works, only slower
             pass
         self._err = bytearray()
+        self.killed = False  # by this module (a stop, a timeout, the other end gone)
         self._drain = threading.Thread(target=self._read_stderr, daemon=True, name="transfer-stderr")
         self._drain.start()
 
@@ -188,7 +219,20 @@ class _LocalEnd:
 
     def kill(self) -> None:
         if self.proc.poll() is None:
+            self.killed = True
             self.proc.kill()
+
+    def cut(self, rc: int) -> bool:
+        """It died of a signal from someone else."""
+        return rc < 0 and not self.killed
+
+
+def _connection_errors() -> tuple[type[BaseException], ...]:
+    """What paramiko raises when a channel's connection is gone under a call
+    (EOFError from its packetizer, no message): the other end is lost."""
+    import paramiko
+
+    return (EOFError, OSError, paramiko.SSHException)
 
 
 class _SSHEnd:
@@ -198,6 +242,7 @@ class _SSHEnd:
         self.host, self.argv = host, tuple(argv)
         self.chan = host._open(argv)
         self._err = bytearray()
+        self.killed = False
 
     def describe(self) -> str:
         return f"{self.host.name} channel {self.chan.get_id()}: {masked(self.argv)}"
@@ -219,12 +264,15 @@ class _SSHEnd:
 
     def write(self, data: bytes) -> None:
         self._drain_stderr()
-        self.chan.sendall(data)
+        try:
+            self.chan.sendall(data)
+        except _connection_errors() as exc:  # the connection died under the write
+            raise BrokenPipeError(f"ssh connection lost: {exc!r}") from None
 
     def close_input(self) -> None:
         try:
             self.chan.shutdown_write()
-        except OSError:
+        except _connection_errors():
             pass
 
     def wait(self, timeout: float) -> int:
@@ -237,7 +285,10 @@ class _SSHEnd:
             elif not select.select([self.chan], [], [], 0.1)[0]:
                 break
         rc = self.chan.recv_exit_status()
-        self.chan.close()
+        try:
+            self.chan.close()
+        except _connection_errors():  # before paramiko saw the connection go
+            pass
         return LOST if rc == -1 else rc
 
     def stderr(self) -> str:
@@ -246,7 +297,13 @@ class _SSHEnd:
     def kill(self) -> None:
         from .ssh import _Remote
 
+        self.killed = True
         _Remote(self.chan).kill(self.host.sudo)
+
+    def cut(self, rc: int) -> bool:
+        """It died of a signal from someone else, or its connection was lost
+        (neither leaves an exit status)."""
+        return rc == LOST and not self.killed
 
 
 def _start(host, argv: Sequence[str], reads: bool):
@@ -308,6 +365,10 @@ def transfer(source_host, producer: Sequence[str], target_host, consumer: Sequen
             for end in ends:
                 end.kill()
             raise failed(-1, src.stderr() + dst.stderr(), CommandTimeout, f"timed out after {timeout}s") from None
+        except BaseException:  # nothing of ours runs on behind an error
+            for end in ends:
+                end.kill()
+            raise
         dst.close_input()
         src_rc = src.wait(deadline - time.monotonic())
         dst_rc = dst.wait(deadline - time.monotonic())
@@ -320,6 +381,10 @@ def transfer(source_host, producer: Sequence[str], target_host, consumer: Sequen
     err = src.stderr() + dst.stderr()
     if src_rc or dst_rc:
         which = f"producer exit {src_rc}" if src_rc else f"consumer exit {dst_rc}"
+        if src.cut(src_rc) or dst.cut(dst_rc):
+            cut = failed(src_rc or dst_rc, err, TransferCut, f"cut: producer exit {src_rc}, consumer exit {dst_rc}")
+            cut.bytes = moved
+            raise cut
         raise failed(src_rc or dst_rc, err, reason=which)
     if progress is not None:
         progress(moved)

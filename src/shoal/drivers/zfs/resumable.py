@@ -17,6 +17,11 @@ On zfs-fuse the daemon writes and reads the streams itself: killing the
 `zfs send` client does not cut a stream, only the end of the process joining
 the two (a crash of Shoal) does.
 
+A stream cut while Shoal runs (a process killed, a connection dropped) goes
+again in place, a few times with a back-off (send_stream), rather than failing
+the flow around it, which would revert and throw the partial copy away; a
+crash leaves the same state to the flow resumed after the restart.
+
 The streams are hosts.transfer's: two processes joined by Shoal, counted for
 progress, stopped by their flow's cancel.
 """
@@ -29,7 +34,8 @@ from collections.abc import Callable
 
 from shoal.drivers.base import DriverError
 from shoal.hosts import CommandError
-from shoal.hosts.transfer import transfer
+from shoal.hosts.transfer import TransferCut, transfer
+from shoal.hosts.transfer import pause as transfer_pause
 
 from . import commands as cmd
 from .zfs import Zfs, ZfsError, ZfsNotFound
@@ -37,6 +43,8 @@ from .zfs import Zfs, ZfsError, ZfsNotFound
 log = logging.getLogger("shoal.drivers.zfs")
 
 TOKEN = "receive_resume_token"
+RETRIES = 3  # a cut stream goes again this many times before its caller fails (and reverts)
+FIRST_PAUSE = 1.0  # seconds before the first retry; doubled before each next
 _TONAME = re.compile(r"^\s*toname\s*=\s*(\S+)\s*$", re.MULTILINE)
 _BYTES = re.compile(r"^\s*bytes\s*=\s*(0x[0-9a-fA-F]+|\d+)\s*$", re.MULTILINE)
 
@@ -121,10 +129,76 @@ def send_stream(source: Zfs, snapshot: str, since: str | None, target: Zfs, data
     """`zfs send [-i|-I since] snapshot | zfs receive [-s] [-F] dataset` between the
     two Zfs hosts, resuming a transfer to `dataset` that was cut before. An
     incremental overwrites what changed on the target since `since` (`-F`);
-    with `intermediates` every snapshot in between comes along. Returns the
-    bytes sent by this call; `progress` counts from where a resumed stream
-    stood, so a caller's progress goes on from the cut attempt's. (Share
-    replicas and migrations, volume migrations.)"""
+    with `intermediates` every snapshot in between comes along. (Share
+    replicas and migrations, volume migrations.)
+
+    A stream cut on its way (an end killed, the connection lost: TransferCut)
+    goes again, at most RETRIES times, after a pause that doubles each time
+    and that a cancel ends at once (hosts.transfer.Stopped, never retried):
+    from its resume token where ZFS keeps one, else from the start (zfs-fuse
+    discards a cut receive) -- or not at all when what was cut arrived whole
+    all the same (zfs-fuse's daemon carries a stream on when a client of it is
+    killed). Returns the bytes this call sent, cut attempts included;
+    `progress` counts from where a resumed stream stood and never goes back,
+    so a caller's progress goes on from the cut attempt's."""
+    progress = _onward(progress)
+    sent = 0
+    for attempt in range(RETRIES + 1):
+        if attempt:
+            transfer_pause(FIRST_PAUSE * 2 ** (attempt - 1))
+            since, done = _after_cut(source, snapshot, since, intermediates, target, dataset)
+            if done:
+                log.info("%s: the cut stream arrived whole on %s", what, dataset)
+                return sent
+        tally = [0]
+        try:
+            return sent + _send(source, snapshot, since, target, dataset, progress, what, intermediates, tally)
+        except TransferCut as cut:
+            sent += tally[0] + cut.bytes
+            if attempt == RETRIES:
+                raise DriverError(f"{what} failed: the stream was cut {attempt + 1} times; last: {cut}") from None
+            log.warning("%s: stream cut (%s); sending again (retry %d of %d)", what, cut, attempt + 1, RETRIES)
+    raise AssertionError("unreachable")
+
+
+def _onward(progress: Callable[[int], None] | None) -> Callable[[int], None] | None:
+    """`progress`, told only of counts above the highest so far (a stream sent
+    again from its start counts up from 0 once more)."""
+    if progress is None:
+        return None
+    highest = [0]
+
+    def report(count: int) -> None:
+        if count >= highest[0]:
+            highest[0] = count
+            progress(count)
+
+    return report
+
+
+def _after_cut(source: Zfs, snapshot: str, since: str | None, intermediates: bool, target: Zfs,
+               dataset: str) -> tuple[str | None, bool]:
+    """Where the next attempt starts from: (since, done). Done when the target
+    holds `snapshot` already; an `-I` stream goes on from the newest snapshot
+    between `since` and `snapshot` that the cut attempt completed."""
+    try:
+        held = [row["name"].split("@", 1)[1] for row in target.snapshots(dataset)]
+    except ZfsNotFound:
+        return since, False
+    if snapshot.split("@", 1)[1] in held:
+        return since, True
+    if since is None or not intermediates or not held:
+        return since, False
+    order = [row["name"] for row in source.snapshots(snapshot.split("@", 1)[0])]
+    newest = f"{snapshot.split('@', 1)[0]}@{held[-1]}"
+    if since in order and snapshot in order and newest in order[order.index(since) + 1:order.index(snapshot)]:
+        return newest, False
+    return since, False
+
+
+def _send(source: Zfs, snapshot: str, since: str | None, target: Zfs, dataset: str,
+          progress: Callable[[int], None] | None, what: str, intermediates: bool, tally: list[int]) -> int:
+    """One attempt of send_stream; `tally` counts the bytes of its finished streams."""
     resumable = _resumes(source) and _resumes(target)
     moved = 0
     token = pending(target, dataset)
@@ -134,6 +208,7 @@ def send_stream(source: Zfs, snapshot: str, since: str | None, target: Zfs, data
             log.info("%s: resuming the cut stream of %s into %s after %d bytes", what, resumed, dataset, held)
             moved = _run(source, ["zfs", "send", "-t", token], target, _receive(dataset, True, resumable),
                          _from(held, progress), what)
+            tally[0] = moved
             if resumed == snapshot:
                 return moved
             since = resumed  # the rest of the -I stream, from the snapshot just completed
@@ -158,5 +233,7 @@ def _run(source: Zfs, producer: list[str], target: Zfs, consumer: list[str],
          progress: Callable[[int], None] | None, what: str) -> int:
     try:
         return transfer(source.host, producer, target.host, consumer, progress=progress).bytes
+    except TransferCut:
+        raise  # send_stream decides
     except CommandError as exc:
         raise DriverError(f"{what} failed: {exc}") from None
