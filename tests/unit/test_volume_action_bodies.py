@@ -88,3 +88,29 @@ def test_the_image_actions_are_described(project):
     upload = options["os-volume_upload_image"]
     assert upload["required"] == ["image_name"] and upload["additionalProperties"] is False
     assert upload["properties"]["disk_format"]["enum"][0] == "raw"
+
+
+def test_group_actions():
+    assert parse(CINDER, volume.GroupDelete, {"delete-volumes": "true"}).delete_volumes is True
+    assert parse(CINDER, volume.GroupDelete, {}).delete_volumes is None  # the service's False
+    assert parse(CINDER, volume.GroupDelete, None).delete_volumes is None  # {"delete": null}
+    assert refused(volume.GroupDelete, {"delete-volumes": "perhaps"}) == "delete-volumes must be a boolean"
+    assert refused(volume.GroupDelete, {"delete_volumes": True}) == \
+        "Additional properties are not allowed (delete_volumes)"  # Cinder's name has a dash
+    assert refused(volume.GroupDelete, ["x"], "delete") == "delete must be an object"
+    assert parse(CINDER, volume.GroupStatus, {"status": "error"}).status == "error"
+    assert refused(volume.GroupStatus, {}) == "'status' is a required property"
+    assert refused(volume.GroupStatus, {"status": ["error"]}) == "status must be a string"
+    assert "valid Unicode" in refused(volume.GroupStatus, {"status": LONE})
+    assert refused(volume.GroupStatus, {"status": "error", "force": True}) == \
+        "Additional properties are not allowed (force)"
+
+
+@pytest.mark.parametrize("project", ["", "/{project_id}"])
+def test_the_group_actions_are_described(project):
+    assert set(_options(f"/volume/v3{project}/groups/{{group_id}}/action")) == {"delete", "reset_status"}
+    assert set(_options(f"/volume/v3{project}/group_snapshots/{{gsnap_id}}/action")) == {"reset_status"}
+    delete = _options(f"/volume/v3{project}/groups/{{group_id}}/action")["delete"]
+    assert delete["properties"]["delete-volumes"]["anyOf"][0] == {"type": "boolean"}
+    created = PATHS[f"/volume/v3{project}/group_snapshots"]["post"]["requestBody"]["content"]["application/json"]
+    assert set(created["schema"]["properties"]) == {"group_snapshot"}

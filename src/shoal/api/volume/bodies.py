@@ -173,6 +173,16 @@ class GroupFromSource(Body):
     source_group_id: Ref | None = None
 
 
+class GroupDelete(Strict):
+    delete_volumes: Flag | None = Field(None, alias="delete-volumes")  # whether its volumes go with it
+
+
+class GroupStatus(Strict):
+    """reset_status of a group or a group snapshot (which statuses: the services)."""
+
+    status: Ref
+
+
 class GroupSnapshotCreate(Body):
     group_id: Ref | None = None  # none: the group service's 404
     name: Name | None = None
@@ -255,6 +265,9 @@ UPDATE_TYPE = body("volume_type", TypeUpdate)
 CREATE_GROUP = body("group", GroupCreate)
 UPDATE_GROUP = body("group", GroupUpdate)
 GROUPS_ACTION = actions({"create-from-src": GroupFromSource})
+GROUP_ACTIONS = {"delete": GroupDelete, "reset_status": GroupStatus}  # Shoal has no group replication
+GROUP_ACTION = actions(GROUP_ACTIONS)
+GROUP_SNAPSHOT_ACTION = actions({"reset_status": GroupStatus})
 CREATE_GROUP_SNAPSHOT = body("group_snapshot", GroupSnapshotCreate)
 CREATE_TRANSFER = body("transfer", TransferCreate)
 ACCEPT_TRANSFER = body("accept", TransferAccept)

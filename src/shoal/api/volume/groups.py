@@ -3,6 +3,8 @@ reset-status 3.19+): generic volume groups and their snapshots."""
 
 from __future__ import annotations
 
+from typing import Any
+
 from fastapi import APIRouter, Depends, Response
 from starlette.concurrency import run_in_threadpool as sync
 
@@ -37,11 +39,12 @@ def _group_snapshot(row) -> dict:
             "group_id": row.group_id, "group_type_id": row.group_type_id, "created_at": ts(row.created_at)}
 
 
-def _action(body: dict) -> tuple[str, dict]:
+def _action(body: dict) -> tuple[str, Any]:
+    """The action's name and its argument as sent (its model says what it must be)."""
     if len(body) != 1:
         raise ApiError(400, "Invalid input received: exactly one action is expected")
     ((name, arg),) = body.items()
-    return name, arg if isinstance(arg, dict) else {}
+    return name, arg
 
 
 # ---- groups ------------------------------------------------------------------------------
@@ -106,16 +109,17 @@ async def update_group(group_id: str, call: VolumeCall = Depends(volume_call)):
     return Response(status_code=202)
 
 
-@router.post("/groups/{group_id}/action", status_code=202)
+@router.post("/groups/{group_id}/action", status_code=202, openapi_extra=bodies.GROUP_ACTION)
 async def group_action(group_id: str, call: VolumeCall = Depends(volume_call)):
     _since(call, "3.13")
-    name, arg = _action(await call.body())
-    if name == "delete":
-        await sync(call.services.groups.delete, call.ctx, group_id, arg.get("delete-volumes", False))
-    elif name == "reset_status" and call.v("3.20"):
-        await sync(call.services.groups.reset_status, call.ctx, group_id, arg.get("status"))
-    else:
+    name, raw = _action(await call.body())
+    if name not in bodies.GROUP_ACTIONS or name == "reset_status" and not call.v("3.20"):
         raise ApiError(400, f"Invalid input received: unknown group action {name!r}")
+    arg = parse(call, bodies.GROUP_ACTIONS[name], raw, name)
+    if name == "delete":
+        await sync(call.services.groups.delete, call.ctx, group_id, bool(arg.delete_volumes))
+    else:
+        await sync(call.services.groups.reset_status, call.ctx, group_id, arg.status)
     return Response(status_code=202)
 
 
@@ -137,7 +141,7 @@ async def list_group_snapshots_detail(call: VolumeCall = Depends(volume_call)):
     return await _list_group_snapshots(call, detail=True)
 
 
-@router.post("/group_snapshots", status_code=202)
+@router.post("/group_snapshots", status_code=202, openapi_extra=bodies.CREATE_GROUP_SNAPSHOT)
 async def create_group_snapshot(call: VolumeCall = Depends(volume_call)):
     _since(call, "3.14")
     b = parse(call, bodies.GroupSnapshotCreate, await call.body("group_snapshot"), "group_snapshot")
@@ -158,11 +162,12 @@ async def delete_group_snapshot(gsnap_id: str, call: VolumeCall = Depends(volume
     return Response(status_code=202)
 
 
-@router.post("/group_snapshots/{gsnap_id}/action", status_code=202)
+@router.post("/group_snapshots/{gsnap_id}/action", status_code=202, openapi_extra=bodies.GROUP_SNAPSHOT_ACTION)
 async def group_snapshot_action(gsnap_id: str, call: VolumeCall = Depends(volume_call)):
     _since(call, "3.19")
-    name, arg = _action(await call.body())
+    name, raw = _action(await call.body())
     if name != "reset_status":
         raise ApiError(400, f"Invalid input received: unknown group snapshot action {name!r}")
-    await sync(call.services.group_snapshots.reset_status, call.ctx, gsnap_id, arg.get("status"))
+    status = parse(call, bodies.GroupStatus, raw, name).status
+    await sync(call.services.group_snapshots.reset_status, call.ctx, gsnap_id, status)
     return Response(status_code=202)
