@@ -137,3 +137,40 @@ def test_the_quota_bodies_are_described():
     assert "skip_validation" in {p["name"] for p in quota_set["parameters"]}  # the query's too
     quota_class = PATHS["/volume/v3/os-quota-class-sets/{class_name}"]["put"]
     assert "quota_class_set" in quota_class["requestBody"]["content"]["application/json"]["schema"]["properties"]
+
+
+def test_group_type_bodies():
+    b = parse(CINDER, admin.GroupTypeCreate, {"name": "g", "is_public": "false", "group_specs": {"k": True},
+                                              "unknown": 1})
+    assert b.model_dump(exclude_none=True) == {"name": "g", "is_public": False, "group_specs": {"k": "True"}}
+    assert refused(admin.GroupTypeCreate, {}) == "'name' is a required property"
+    assert refused(admin.GroupTypeCreate, {"name": {"a": 1}}) == "name must be a string of 1-255 characters"
+    assert "valid Unicode" in refused(admin.GroupTypeCreate, {"name": LONE})
+    assert refused(admin.GroupTypeCreate, {"name": "g", "description": "d" * 256}) == \
+        "description is longer than 255 characters"
+    assert refused(admin.GroupTypeCreate, {"name": "g", "group_specs": ["a"]}) == "group_specs must be an object"
+    assert refused(admin.GroupTypeCreate, {"name": "g", "group_specs": {"k": 1}}) == \
+        "group spec k must be a string of at most 255 characters"
+    assert refused(admin.GroupTypeCreate, {"name": "g", "is_public": "perhaps"}) == "is_public must be a boolean"
+    assert refused(admin.GroupTypeCreate, {"name": "g", "is_public": None}) == "is_public must be a boolean"
+    update = parse(CINDER, admin.GroupTypeUpdate, {"name": None, "description": "d"})
+    assert update.model_dump(exclude_unset=True) == {"name": None, "description": "d"}
+    assert refused(admin.GroupTypeUpdate, {"group_specs": {}}) == "Additional properties are not allowed (group_specs)"
+    assert refused(admin.GroupTypeUpdate, {"name": " "}) == "name must be a string of 1-255 characters"
+    assert parse(CINDER, admin.GroupSpecsSet, {"group_specs": {"a": "1"}}).group_specs == {"a": "1"}
+    assert refused(admin.GroupSpecsSet, {}) == "'group_specs' is a required property"
+    assert refused(admin.GroupSpecsSet, {"group_specs": {"a": "1"}, "b": 2}) == \
+        "Additional properties are not allowed (b)"
+    assert parse(CINDER, admin.GroupSpecItem, {"k3": "v"}).specs() == {"k3": "v"}
+    assert refused(admin.GroupSpecItem, {"k3": ["v"]}) == "group spec k3 must be a string of at most 255 characters"
+    assert "valid Unicode" in refused(admin.GroupSpecItem, {"k3": LONE})
+
+
+@pytest.mark.parametrize("project", ["", "/{project_id}"])
+@pytest.mark.parametrize(("method", "path", "keys"), [
+    ("post", "/volume/v3{p}/group_types", {"group_type"}),
+    ("put", "/volume/v3{p}/group_types/{{type_id}}", {"group_type"}),
+    ("post", "/volume/v3{p}/group_types/{{type_id}}/group_specs", {"group_specs"}),
+])
+def test_the_group_type_bodies_are_described(method, path, keys, project):
+    test_the_bodies_are_described(method, path, keys, project)

@@ -1,4 +1,5 @@
-"""What the volume API's administrators' calls take: QoS specs, encryption types and quotas --
+"""What the volume API's administrators' calls take: QoS specs, encryption types, quotas and
+group types --
 the models that validate them and describe them in the OpenAPI document (see
 api/openstack/bodies.py). The rules that need the database (does the type exist, is
 it in use, is a name taken) stay with the services."""
@@ -24,12 +25,22 @@ from .bodies import Choice, NonBlank
 SpecValue = Annotated[Any, WithJsonSchema({"type": "string", "maxLength": 255})]
 
 
-def _specs(extra: dict[str, Any] | None) -> dict[str, str]:
-    """The keys a QoS object holds besides its own fields, as check_specs reads them."""
+def _specs(extra: dict[str, Any] | None, word: str = "extra spec") -> dict[str, str]:
+    """Specs (a QoS object's other keys, a group type's group_specs) as check_specs reads them."""
     try:
         return check_specs(dict(extra or {}), set())
     except Invalid as exc:
-        raise ValueError(str(exc)) from None
+        raise ValueError(str(exc).replace("extra spec", word)) from None
+
+
+def _group_specs(value: Any) -> dict[str, str]:
+    if not isinstance(value, dict):
+        raise ValueError("group_specs must be an object")
+    return _specs(value, "group spec")
+
+
+GroupSpecs = Annotated[dict[str, str], PlainValidator(_group_specs), WithJsonSchema(
+    {"type": "object", "additionalProperties": {"type": "string", "maxLength": 255}})]
 
 
 class QosCreate(Body):
@@ -107,6 +118,42 @@ class EncryptionCreate(EncryptionUpdate):
     provider: NonBlank  # required on create
 
 
+# ---- group types ----------------------------------------------------------------------------------
+
+class GroupTypeCreate(Body):
+    name: NonBlank  # taken or not: the group type service
+    description: Text(255) | None = None  # Cinder's column for it: 255
+    is_public: Flag = None  # the default only marks it not given: null is not a boolean
+    group_specs: GroupSpecs | None = None
+
+
+class GroupTypeUpdate(Strict):
+    """Any of the three (at least one: the group type service); a null name changes nothing."""
+
+    name: NonBlank | None = None
+    description: Text(255) | None = None
+    is_public: Flag = None
+
+
+class GroupSpecsSet(Strict):
+    group_specs: GroupSpecs
+
+
+class GroupSpecItem(Body):
+    """`{key: value}` for PUT /group_specs/{key}: the one spec named in the URL."""
+
+    model_config = ConfigDict(extra="allow", frozen=True)
+    __pydantic_extra__: dict[str, SpecValue]
+
+    @model_validator(mode="after")
+    def _checked(self) -> GroupSpecItem:
+        _specs(self.model_extra, "group spec")
+        return self
+
+    def specs(self) -> dict[str, str]:
+        return _specs(self.model_extra, "group spec")
+
+
 # ---- quotas ---------------------------------------------------------------------------------------
 
 def _limit(value: Any, info: ValidationInfo) -> int:
@@ -155,5 +202,9 @@ SET_QOS_KEYS = body("qos_specs", QosKeys)
 UNSET_QOS_KEYS = plain(QosKeysUnset)
 CREATE_ENCRYPTION = body("encryption", EncryptionCreate)
 UPDATE_ENCRYPTION = body("encryption", EncryptionUpdate)
+CREATE_GROUP_TYPE = body("group_type", GroupTypeCreate)
+UPDATE_GROUP_TYPE = body("group_type", GroupTypeUpdate)
+SET_GROUP_SPECS = plain(GroupSpecsSet)
+PUT_GROUP_SPEC = plain(GroupSpecItem)
 UPDATE_QUOTA_SET = _quota_set_body()
 UPDATE_QUOTA_CLASS = body("quota_class_set", QuotaValues)

@@ -5,10 +5,11 @@ from __future__ import annotations
 from fastapi import APIRouter, Depends, Response
 from starlette.concurrency import run_in_threadpool as sync
 
+from shoal.api.openstack.bodies import parse
 from shoal.api.openstack.errors import ApiError
 from shoal.api.openstack.queries import read
 
-from . import queries
+from . import admin_bodies as bodies, queries
 from .call import VolumeCall, volume_call
 
 router = APIRouter()
@@ -35,10 +36,11 @@ async def list_group_types(call: VolumeCall = Depends(volume_call)):
     return {"group_types": [_view(call, r) for r in rows]}
 
 
-@router.post("/group_types", status_code=202)
+@router.post("/group_types", status_code=202, openapi_extra=bodies.CREATE_GROUP_TYPE)
 async def create_group_type(call: VolumeCall = Depends(volume_call)):
     _since_3_11(call)
-    row = await sync(call.services.group_types.create, call.ctx, await call.body("group_type"))
+    b = parse(call, bodies.GroupTypeCreate, await call.body("group_type"), "group_type")
+    row = await sync(call.services.group_types.create, call.ctx, b.model_dump(exclude_none=True))
     return {"group_type": _view(call, row)}
 
 
@@ -54,10 +56,11 @@ async def show_group_type(type_id: str, call: VolumeCall = Depends(volume_call))
     return {"group_type": _view(call, await sync(call.services.group_types.get, call.ctx, type_id))}
 
 
-@router.put("/group_types/{type_id}")
+@router.put("/group_types/{type_id}", openapi_extra=bodies.UPDATE_GROUP_TYPE)
 async def update_group_type(type_id: str, call: VolumeCall = Depends(volume_call)):
     _since_3_11(call)
-    row = await sync(call.services.group_types.update, call.ctx, type_id, await call.body("group_type"))
+    b = parse(call, bodies.GroupTypeUpdate, await call.body("group_type"), "group_type")
+    row = await sync(call.services.group_types.update, call.ctx, type_id, b.model_dump(exclude_unset=True))
     return {"group_type": _view(call, row)}
 
 
@@ -75,13 +78,11 @@ async def list_group_specs(type_id: str, call: VolumeCall = Depends(volume_call)
     return {"group_specs": dict(row.group_specs or {})}
 
 
-@router.post("/group_types/{type_id}/group_specs", status_code=202)
+@router.post("/group_types/{type_id}/group_specs", status_code=202, openapi_extra=bodies.SET_GROUP_SPECS)
 async def set_group_specs(type_id: str, call: VolumeCall = Depends(volume_call)):
     _since_3_11(call)
-    body = await call.body()
-    if "group_specs" not in body:
-        raise ApiError(400, "Malformed request body: missing 'group_specs'")
-    return {"group_specs": await sync(call.services.group_types.set_specs, call.ctx, type_id, body["group_specs"])}
+    specs = parse(call, bodies.GroupSpecsSet, await call.body()).group_specs
+    return {"group_specs": await sync(call.services.group_types.set_specs, call.ctx, type_id, specs)}
 
 
 @router.get("/group_types/{type_id}/group_specs/{key}")
@@ -93,13 +94,14 @@ async def show_group_spec(type_id: str, key: str, call: VolumeCall = Depends(vol
     return {key: row.group_specs[key]}
 
 
-@router.put("/group_types/{type_id}/group_specs/{key}")
+@router.put("/group_types/{type_id}/group_specs/{key}", openapi_extra=bodies.PUT_GROUP_SPEC)
 async def put_group_spec(type_id: str, key: str, call: VolumeCall = Depends(volume_call)):
     _since_3_11(call)
     body = await call.body()
     if set(body) != {key}:
         raise ApiError(400, "Malformed request body: the body must hold exactly the spec named in the URL")
-    return await sync(call.services.group_types.set_specs, call.ctx, type_id, body)
+    specs = parse(call, bodies.GroupSpecItem, body).specs()
+    return await sync(call.services.group_types.set_specs, call.ctx, type_id, specs)
 
 
 @router.delete("/group_types/{type_id}/group_specs/{key}", status_code=202)

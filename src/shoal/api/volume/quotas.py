@@ -58,7 +58,8 @@ async def show_quota_class(class_name: str, call: VolumeCall = Depends(volume_ca
 @router.put("/os-quota-class-sets/{class_name}", openapi_extra=bodies.UPDATE_QUOTA_CLASS)
 async def update_quota_class(class_name: str, call: VolumeCall = Depends(volume_call)):
     b = parse(call, bodies.QuotaValues, await call.body("quota_class_set"), "quota_class_set")
-    values = await sync(call.services.quotas.update_volume_class, call.ctx, class_name, b.model_dump(exclude_unset=True))
+    quotas = call.services.quotas
+    values = await sync(quotas.update_volume_class, call.ctx, class_name, b.model_dump(exclude_unset=True))
     return {"quota_class_set": values}
 
 
