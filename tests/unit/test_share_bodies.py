@@ -123,3 +123,20 @@ def test_share_replica_bodies():
     assert refused(bodies.ReplicaState, {}) == "'replica_state' is a required property"
     assert refused(bodies.ReplicaState, {"replica_state": ["active"]}) == "replica_state must be a string"
     assert refused(bodies.Promote, "now", "promote") == "promote must be an object"
+
+
+def test_migration_start_body():
+    flags = {"preserve_metadata": "false", "writable": True, "nondisruptive": False, "preserve_snapshots": "no"}
+    b = parse(MANILA, bodies.MigrationStart, {"host": "shoal@b#p", **flags, "new_share_type_id": "t"})
+    assert b.model_dump(exclude_unset=True) == {"host": "shoal@b#p", "preserve_metadata": False, "writable": True,
+                                                "nondisruptive": False, "preserve_snapshots": False,
+                                                "new_share_type_id": "t"}
+    assert "host" not in parse(MANILA, bodies.MigrationStart, flags).model_fields_set  # "'host' is missing.": the service
+    assert parse(MANILA, bodies.MigrationStart, {"host": "h"}).force_host_assisted_migration is False
+    assert refused(bodies.MigrationStart, {"host": "h", "writable": "perhaps"}) == "writable must be a boolean"
+    assert refused(bodies.MigrationStart, {"host": "h", "writable": None}) == "writable must be a boolean"
+    assert refused(bodies.MigrationStart, {"host": 5}) == "host must be a string"
+    assert refused(bodies.MigrationStart, {"host": "h", "new_share_type_id": ["t"]}) == \
+        "new_share_type_id must be a string"
+    schema = bodies.MigrationStart.model_json_schema()
+    assert set(schema["required"]) == {"host", "preserve_metadata", "writable", "nondisruptive", "preserve_snapshots"}

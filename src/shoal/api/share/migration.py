@@ -8,12 +8,14 @@ from __future__ import annotations
 from fastapi import Response
 from starlette.concurrency import run_in_threadpool as sync
 
+from shoal.api.openstack.bodies import parse
 from shoal.api.openstack.errors import ApiError
 
+from . import bodies
 from .call import ShareCall
 
 EXPERIMENTAL_HEADER = "X-OpenStack-Manila-API-Experimental"
-ACTIONS = ("migration_start", "migration_complete", "migration_cancel", "migration_get_progress")
+ACTIONS = tuple(bodies.MIGRATION_ACTIONS)
 
 
 def experimental(call: ShareCall) -> bool:
@@ -27,6 +29,9 @@ async def migration_action(call: ShareCall, share_id: str, name: str, arg) -> ob
                             f"{'2.29' if name == 'migration_start' else '2.22'}+ (send {EXPERIMENTAL_HEADER}: true)")
     svc, ctx = call.services.share_migrations, call.ctx
     if name == "migration_start":
+        svc.check_admin(ctx, name)  # policy first: a member learns nothing from a bad argument either
+        if arg:  # an empty one is the service's "Request is missing body."
+            arg = parse(call, bodies.MigrationStart, arg, name).model_dump(exclude_unset=True)
         code = await sync(svc.start, ctx, share_id, arg)
         return Response(status_code=code)
     if name == "migration_complete":

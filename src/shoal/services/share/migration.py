@@ -35,7 +35,7 @@ from ..common.errors import Forbidden, Invalid, NotFound
 from ..common.flows import FINISHED, FLOWS, Flows
 from ..common.scheduler import fits, share_pool_facts, share_specs_unmet
 from ..common.tasks import INTERRUPTED
-from ..common.types import TypeCatalog, check_bool
+from ..common.types import TypeCatalog
 from . import replica_rows as rr
 from . import rows as sr
 
@@ -77,14 +77,14 @@ class ShareMigrations:
     # ---- requests ---------------------------------------------------------------------------
 
     @staticmethod
-    def _admin(ctx: RequestContext, what: str) -> None:
+    def check_admin(ctx: RequestContext, what: str) -> None:
         if not ctx.is_admin:
             raise Forbidden(f"Policy doesn't allow share:{what} to be performed.")
 
     def start(self, ctx: RequestContext, share_id: str, params: Any) -> int:
         """Check a migration_start and launch its first phase; the answer's status
         code (202, or Manila's 200 when the destination is where the share is)."""
-        self._admin(ctx, "migration_start")
+        self.check_admin(ctx, "migration_start")
         with self.core.db.session() as session:
             share = sr.get_share(session, ctx, share_id)
             if share.is_soft_deleted:
@@ -94,8 +94,8 @@ class ShareMigrations:
         for name in (*DRIVER_PARAMS, "host"):
             if name not in params:
                 raise Invalid(f"Invalid input received: '{name}' is missing.")
-        flags = {name: check_bool(name, params[name]) for name in DRIVER_PARAMS}
-        host_assisted = check_bool("force_host_assisted_migration", params.get("force_host_assisted_migration", False))
+        flags = {name: params[name] for name in DRIVER_PARAMS}  # booleans: the API's model has checked them
+        host_assisted = params.get("force_host_assisted_migration", False)
         if params.get("new_share_network_id"):  # Manila's answer for a type with driver_handles_share_servers False
             raise Invalid("New share network must not be provided: Shoal's backends do not handle share servers "
                           "(driver_handles_share_servers = False).")
@@ -189,7 +189,7 @@ class ShareMigrations:
         self.set_migration(share_id, flow_id=flow_id)
 
     def complete(self, ctx: RequestContext, share_id: str) -> None:
-        self._admin(ctx, "migration_complete")
+        self.check_admin(ctx, "migration_complete")
         with self.core.db.session() as session:
             share = sr.get_share(session, ctx, share_id, locations=False)
             if share.task_state != "migration_driver_phase1_done" or session.get(ShareMigration, share_id) is None:
@@ -201,7 +201,7 @@ class ShareMigrations:
     def cancel(self, ctx: RequestContext, share_id: str) -> None:
         """The first phase stopped (its processes by pid) and undone, or a finished
         first phase undone: the source as it was, the destination gone."""
-        self._admin(ctx, "migration_cancel")
+        self.check_admin(ctx, "migration_cancel")
         with self.core.tasks.key_lock(f"share-migration:{share_id}"):  # against the first phase's last step
             with self.core.db.session() as session:
                 share = sr.get_share(session, ctx, share_id, locations=False)
@@ -247,7 +247,7 @@ class ShareMigrations:
 
     def progress(self, ctx: RequestContext, share_id: str) -> dict:
         """Manila's migration_get_progress: total_progress (percent), task_state, details."""
-        self._admin(ctx, "migration_get_progress")
+        self.check_admin(ctx, "migration_get_progress")
         with self.core.db.session() as session:
             share = sr.get_share(session, ctx, share_id, locations=False)
             row = session.get(ShareMigration, share_id)
