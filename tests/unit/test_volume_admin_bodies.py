@@ -174,3 +174,26 @@ def test_group_type_bodies():
 ])
 def test_the_group_type_bodies_are_described(method, path, keys, project):
     test_the_bodies_are_described(method, path, keys, project)
+
+
+def test_service_bodies():
+    assert parse(CINDER, admin.ServiceFreeze, {"host": "shoal@test"}).host == "shoal@test"
+    assert refused(admin.ServiceFreeze, {"host": "shoal@test", "binary": "cinder-volume"}) == \
+        "Additional properties are not allowed (binary)"
+    enable = parse(CINDER, admin.ServiceEnable, {"host": "shoal@test", "binary": "cinder-volume"})
+    assert (enable.host, enable.binary) == ("shoal@test", "cinder-volume")
+    assert refused(admin.ServiceEnable, {"host": ["shoal@test"]}) == "host must be a string"
+    assert refused(admin.ServiceEnable, {"host": "h", "disabled_reason": "x"}) == \
+        "Additional properties are not allowed (disabled_reason)"  # only disable-log-reason takes one
+    reason = {"host": "h", "binary": "cinder-volume", "disabled_reason": "maintenance"}
+    assert parse(CINDER, admin.ServiceDisableWithReason, reason).disabled_reason == "maintenance"
+    assert refused(admin.ServiceDisableWithReason, {"host": "h"}) == "'disabled_reason' is a required property"
+    for bad in ("", " ", "r" * 256, "a\x00b", LONE, 5, None):
+        assert refused(admin.ServiceDisableWithReason, {**reason, "disabled_reason": bad}) == \
+            "Disabled reason contains invalid characters or is too long"
+    assert set(admin.SERVICE_ACTIONS) == {"enable", "disable", "disable-log-reason", "freeze", "thaw"}
+
+
+def test_the_service_body_is_described():
+    schema = PATHS["/volume/v3/os-services/{action}"]["put"]["requestBody"]["content"]["application/json"]["schema"]
+    assert {"host", "binary"} <= set(schema["properties"]) and schema["additionalProperties"] is False

@@ -1,5 +1,5 @@
-"""What the volume API's administrators' calls take: QoS specs, encryption types, quotas and
-group types --
+"""What the volume API's administrators' calls take: QoS specs, encryption types, quotas,
+group types and os-services --
 the models that validate them and describe them in the OpenAPI document (see
 api/openstack/bodies.py). The rules that need the database (does the type exist, is
 it in use, is a name taken) stay with the services."""
@@ -11,7 +11,8 @@ from typing import Annotated, Any
 from pydantic import ConfigDict, PlainValidator, ValidationInfo, WithJsonSchema, model_validator
 
 from shoal.api.openstack.bodies import Body, Strict, body, plain
-from shoal.api.openstack.body_fields import Flag, Refs, Text
+from shoal.api.openstack.body_fields import Flag, Ref, Refs, Text
+from shoal.services.common.checks import check_text
 from shoal.services.common.errors import Invalid
 from shoal.services.common.quotas import MAX_LIMIT, parse_limit
 from shoal.services.common.types import check_specs
@@ -154,6 +155,43 @@ class GroupSpecItem(Body):
         return _specs(self.model_extra, "group spec")
 
 
+# ---- os-services ----------------------------------------------------------------------------------
+
+def _reason(value: Any) -> str:
+    if not isinstance(value, str) or not value.strip() or len(value) > 255 or "\x00" in value:
+        raise ValueError("Disabled reason contains invalid characters or is too long")  # Cinder's words
+    try:
+        check_text("disabled_reason", value, 255)
+    except Invalid:
+        raise ValueError("Disabled reason contains invalid characters or is too long") from None
+    return value
+
+
+Reason = Annotated[str, PlainValidator(_reason), WithJsonSchema({"type": "string", "minLength": 1,
+                                                                 "maxLength": 255})]
+
+
+class ServiceFreeze(Strict):
+    """freeze and thaw: the volume service's host (Shoal has no clusters: a cluster matches nothing)."""
+
+    host: Ref | None = None
+    cluster: Ref | None = None
+
+
+class ServiceEnable(ServiceFreeze):
+    """enable and disable: which service, by binary and host."""
+
+    binary: Ref | None = None
+
+
+class ServiceDisableWithReason(ServiceEnable):
+    disabled_reason: Reason
+
+
+SERVICE_ACTIONS = {"freeze": ServiceFreeze, "thaw": ServiceFreeze, "enable": ServiceEnable,
+                   "disable": ServiceEnable, "disable-log-reason": ServiceDisableWithReason}
+
+
 # ---- quotas ---------------------------------------------------------------------------------------
 
 def _limit(value: Any, info: ValidationInfo) -> int:
@@ -206,5 +244,6 @@ CREATE_GROUP_TYPE = body("group_type", GroupTypeCreate)
 UPDATE_GROUP_TYPE = body("group_type", GroupTypeUpdate)
 SET_GROUP_SPECS = plain(GroupSpecsSet)
 PUT_GROUP_SPEC = plain(GroupSpecItem)
+UPDATE_SERVICE = plain(ServiceEnable)  # what enable and disable take; freeze and thaw take less
 UPDATE_QUOTA_SET = _quota_set_body()
 UPDATE_QUOTA_CLASS = body("quota_class_set", QuotaValues)

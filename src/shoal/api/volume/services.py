@@ -8,11 +8,12 @@ from datetime import datetime, timezone
 from fastapi import APIRouter, Depends
 from starlette.concurrency import run_in_threadpool as sync
 
+from shoal.api.openstack.bodies import parse
 from shoal.api.openstack.errors import ApiError
 from shoal.api.openstack.queries import read
 from shoal.api.share.views import ts
 
-from . import queries
+from . import admin_bodies as bodies, queries
 from .call import VolumeCall, volume_call
 
 router = APIRouter()
@@ -53,18 +54,19 @@ async def list_services(call: VolumeCall = Depends(volume_call)):
     return {"services": services}
 
 
-@router.put("/os-services/{action}")
+@router.put("/os-services/{action}", openapi_extra=bodies.UPDATE_SERVICE)
 async def update_service(action: str, call: VolumeCall = Depends(volume_call)):
     _admin(call)
-    body = await call.body()
+    if action not in bodies.SERVICE_ACTIONS:
+        raise ApiError(404, f"Unknown action {action}")
+    b = parse(call, bodies.SERVICE_ACTIONS[action], await call.body())
     states = call.services.volume_services
     if action in ("freeze", "thaw"):
-        await sync(states.set_frozen, call.ctx, body.get("host"), action == "freeze")
+        await sync(states.set_frozen, call.ctx, b.host, action == "freeze")
         return {}
-    if action not in ("enable", "disable", "disable-log-reason"):
-        raise ApiError(404, f"Unknown action {action}")
-    binary, host = body.get("binary"), body.get("host")
-    row = await sync(states.set_enabled, call.ctx, binary, host, action == "enable", body.get("disabled_reason"),
+    binary, host = b.binary, b.host
+    reason = getattr(b, "disabled_reason", None)
+    row = await sync(states.set_enabled, call.ctx, binary, host, action == "enable", reason,
                      action == "disable-log-reason")
     answer = {"host": host, "binary": binary, "service": binary, "disabled": row.disabled,
               "status": "disabled" if row.disabled else "enabled"}
