@@ -140,3 +140,21 @@ def test_migration_start_body():
         "new_share_type_id must be a string"
     schema = bodies.MigrationStart.model_json_schema()
     assert set(schema["required"]) == {"host", "preserve_metadata", "writable", "nondisruptive", "preserve_snapshots"}
+
+
+def test_quota_bodies():
+    b = parse(MANILA, bodies.QuotaSetUpdate, {"shares": "10", "gigabytes": -1, "tenant_id": "p", "cores": 4,
+                                              "force": "true"})
+    assert b.force is True
+    # the other keys go on to the quota service (Manila's id and tenant_id ignored, 'Bad key(s) cores')
+    assert b.model_dump(exclude_unset=True, exclude={"force"}) == {"shares": 10, "gigabytes": -1, "tenant_id": "p",
+                                                                   "cores": 4}
+    assert parse(MANILA, bodies.QuotaSetUpdate, {}).force is False
+    assert refused(bodies.QuotaSetUpdate, {"force": "perhaps"}) == \
+        "Invalid input received: force must be a boolean, not 'perhaps'"
+    assert refused(bodies.QuotaSetUpdate, {"shares": -2}) == \
+        "Invalid input received: Quota limit for shares must be -1 (unlimited) or greater, not -2."
+    for bad in ("lots", None, True, 1.5, [1]):
+        assert "Quota limit for gigabytes must be an integer" in refused(bodies.QuotaValues, {"gigabytes": bad})
+    assert "must be at most" in refused(bodies.QuotaValues, {"share_replicas": 2**31})
+    assert "force" not in bodies.QuotaValues.model_fields  # a class set takes none

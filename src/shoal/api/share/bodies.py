@@ -32,6 +32,7 @@ from shoal.api.openstack.body_fields import (
     _refs,
 )
 from shoal.services.common.checks import check_text
+from shoal.services.common.quotas import MAX_LIMIT, SHARE_RESOURCES, parse_limit
 from shoal.services.share.group_types import check_group_specs
 from shoal.services.share.migration import DRIVER_PARAMS
 from shoal.services.share.networks import check_int
@@ -368,6 +369,46 @@ class MigrationStart(Body):
 MIGRATION_ACTIONS = {"migration_start": MigrationStart, "migration_complete": None, "migration_cancel": None,
                      "migration_get_progress": None}
 
+# ---- quota sets and quota class sets ---------------------------------------------------------
+
+def _limit(value: Any, info: ValidationInfo) -> int:
+    return _as_value_error(parse_limit, info.field_name, value)  # the quota service's words
+
+
+def _force(value: Any, info: ValidationInfo) -> bool:
+    if isinstance(value, bool):
+        return value
+    if str(value).lower() not in ("true", "false", "1", "0"):
+        raise ValueError(f"Invalid input received: {info.field_name} must be a boolean, not {value!r}")
+    return str(value).lower() in ("true", "1")
+
+
+Limit = Annotated[int, PlainValidator(_limit), WithJsonSchema({"type": "integer", "minimum": -1,
+                                                               "maximum": MAX_LIMIT})]
+
+
+class QuotaValues(Body):
+    """Limits by resource (not null either). Other keys are kept for the quota service, which ignores
+    Manila's (id, tenant_id) and says 'Bad key(s) ...' for the rest and for a resource this
+    microversion or a share type's quota does not take."""
+
+    model_config = ConfigDict(extra="allow")
+    shares: Limit = None
+    gigabytes: Limit = None
+    snapshots: Limit = None
+    snapshot_gigabytes: Limit = None
+    share_networks: Limit = None
+    share_groups: Limit = None  # 2.40+
+    share_group_snapshots: Limit = None
+    share_replicas: Limit = None  # 2.53+
+    replica_gigabytes: Limit = None
+    per_share_gigabytes: Limit = None  # 2.62+
+
+
+class QuotaSetUpdate(QuotaValues):
+    force: Annotated[bool, PlainValidator(_force), WithJsonSchema({"type": "boolean"})] = False
+
+
 SHARE_ACTIONS = {
     "extend": NewSize, "shrink": NewSize, "allow_access": AllowAccess, "deny_access": DenyAccess,
     "access_list": None, "revert": Revert, "reset_status": Status, "reset_task_state": TaskState,
@@ -401,3 +442,6 @@ SET_GROUP_SPECS = plain(GroupSpecsSet)
 GROUP_TYPE_ACTION = actions({"addProjectAccess": ProjectAccess, "removeProjectAccess": ProjectAccess})
 CREATE_REPLICA = body("share_replica", ReplicaCreate)
 REPLICA_ACTION = actions(REPLICA_ACTIONS)
+UPDATE_QUOTA_SET = body("quota_set", QuotaSetUpdate)
+UPDATE_QUOTA_CLASS = body("quota_class_set", QuotaValues)
+assert set(SHARE_RESOURCES) <= set(QuotaValues.model_fields)  # every resource the quota service knows is declared
