@@ -2,12 +2,15 @@
 
 A Shoal of its own (noauth, own pool dataset, ports, ganesha and tgtd) serves
 `/openapi.json`; schemathesis reads it and, for each operation on the main
-collections -- shares and their actions, share snapshots, access rules, volumes
-and their actions, volume snapshots, attachments -- sends a bounded, derandomized
-set of generated requests (valid and invalid bodies, query strings, ids), as the
-project's admin at the newest microversion; half of them aimed at real resources
-(`Seeds`: a share, its snapshot and access rule, a volume, its snapshot and an
-attachment), the other half at ids that do not exist. The only check is schemathesis's
+collections -- shares and their actions, share snapshots, access rules, share
+networks and their subnets, security services, share groups, their snapshots and
+types, share replicas, share quota sets and quota class sets (not the default
+class, which every project's defaults come from), volumes and their actions,
+volume snapshots, attachments -- sends a bounded, derandomized set of generated
+requests (valid and invalid bodies, query strings, ids), as the project's admin at
+the newest microversion; half of them aimed at real resources (`Seeds`: a share,
+its snapshot and access rule, a share network, a security service, a volume, its
+snapshot and an attachment), the other half at ids that do not exist. The only check is schemathesis's
 `not_a_server_error`: any answer may be a 4xx, none may be a 5xx. Whatever the
 fuzzer managed to create is deleted through the API afterwards, and the server's
 dataset goes with it.
@@ -19,8 +22,8 @@ QUERY_EXAMPLES generated query strings that keep to the declared schemas and as
 many that break them (negative mode: an integer where a boolean is due, -1 as a
 limit, ...), half of them at the seeds.
 
-Bounded by count, not time: EXAMPLES requests per operation (some 55 operations,
-about 530 requests) and 2 x QUERY_EXAMPLES per GET with a query (some 50, about
+Bounded by count, not time: EXAMPLES requests per operation (some 135 operations,
+about 1600 requests) and 2 x QUERY_EXAMPLES per GET with a query (some 50, about
 800 requests), no shrinking; about three minutes here.
 """
 
@@ -47,7 +50,8 @@ from .volume_helpers import wait_for_status as volume_wait
 pytestmark = pytest.mark.integration
 
 # The project-less paths (Manila, and Cinder from 3.67): no {project_id} for the fuzzer to vary.
-OPERATIONS = (r"^/share/v2/(shares|snapshots|share-access-rules)(/|$)"
+OPERATIONS = (r"^/share/v2/(shares|snapshots|share-access-rules|share-networks|security-services|share-groups"
+              r"|share-group-snapshots|share-group-types|share-replicas|quota-sets|quota-class-sets)(/|$)"
               r"|^/volume/v3/(volumes|snapshots|attachments)(/|$)")
 EXCLUDED = r"/(manage|metadata/\{key\}|export_locations)"  # outside this test's collections
 EXAMPLES = 12  # per operation: the bound
@@ -110,8 +114,13 @@ class Seeds:
         attachment = self.volumes.post("/attachments", json={"attachment": {
             "volume_uuid": volume, "instance_uuid": str(uuid.uuid4())}})  # reserved: no connector, no export
         assert attachment.status_code == 200, attachment.text
+        network = self.shares.post("/share-networks", json={"share_network": {"name": "fuzz-seed"}})
+        service = self.shares.post("/security-services", json={"security_service": {"type": "ldap"}})
+        assert network.status_code == 200 and service.status_code == 200, (network.text, service.text)
         self.ids = {("share", "shares"): share["id"], ("share", "snapshots"): snap["id"],
                     ("share", "share-access-rules"): rule["id"], ("volume", "volumes"): volume,
+                    ("share", "share-networks"): network.json()["share_network"]["id"],
+                    ("share", "security-services"): service.json()["security_service"]["id"],
                     ("volume", "snapshots"): vsnap, ("volume", "attachments"): attachment.json()["attachment"]["id"]}
 
     def _exists(self, api: str, kind: str, rid: str) -> bool:
@@ -136,7 +145,9 @@ class Seeds:
                 case.path_parameters[name] = self.ids[api, collection]
         fields = {"share_id": ("share", "shares"), "access_id": ("share", "share-access-rules"),
                   "volume_id": ("volume", "volumes"), "volume_uuid": ("volume", "volumes"),
-                  "snapshot_id": (api, "snapshots"), "attachment_id": ("volume", "attachments")}
+                  "snapshot_id": (api, "snapshots"), "attachment_id": ("volume", "attachments"),
+                  "share_network_id": ("share", "share-networks"),
+                  "security_service_id": ("share", "security-services")}
         for obj in _objects(case.body):
             for field, key in fields.items():
                 if isinstance(obj.get(field), str):
@@ -160,6 +171,8 @@ def _fuzz(operation, seeds: Seeds, project: str, mode: GenerationMode = Generati
     def run(case, real):
         if real:
             seeds.apply(case)
+        if (case.path_parameters or {}).get("class_name") == "default":  # every project's defaults: not fuzzed
+            case.path_parameters["class_name"] = "fuzz"
         case.call_and_validate(headers=_headers(project, case.path), checks=[not_a_server_error], timeout=120)
 
     seeds.refresh()
