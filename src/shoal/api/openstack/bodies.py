@@ -27,9 +27,11 @@ attachments; volume groups (create, update, from a source) and group snapshots
 the volume actions of resizing, status, revert, retype, flags,
 attach/detach/connections and migration; the snapshots' status actions; share
 networks (create, update, actions), their subnets (create, metadata) and
-security services (create, update). The others -- the other group actions,
-share groups, quota sets, QoS and encryption, image actions, replicas, share
-migration -- still read their JSON by hand with the services' checks. The
+security services (create, update); share groups and group snapshots (create,
+update, actions), share group types (create, group specs, access); share
+replicas (create, actions); the share migration_start; share quota sets and
+quota class sets. A body not named here still reads its JSON by hand with the
+services' checks. The
 identity and image APIs keep their own readers, which refuse text that could
 not be stored or answered anywhere in a body (`unsafe_text`).
 """
