@@ -197,3 +197,27 @@ def test_service_bodies():
 def test_the_service_body_is_described():
     schema = PATHS["/volume/v3/os-services/{action}"]["put"]["requestBody"]["content"]["application/json"]["schema"]
     assert {"host", "binary"} <= set(schema["properties"]) and schema["additionalProperties"] is False
+
+
+def test_volume_type_specs_and_access():
+    assert parse(CINDER, admin.ExtraSpecsSet, {"extra_specs": {"compression": "<is> True", "thin": True}}).extra_specs \
+        == {"compression": "<is> True", "thin": "True"}
+    assert refused(admin.ExtraSpecsSet, {}) == "'extra_specs' is a required property"
+    assert refused(admin.ExtraSpecsSet, {"extra_specs": ["a"]}) == "extra_specs must be an object"
+    assert refused(admin.ExtraSpecsSet, {"extra_specs": {"k": {"v": 1}}}) == \
+        "extra spec k must be a string of at most 255 characters"
+    assert "valid Unicode" in refused(admin.ExtraSpecsSet, {"extra_specs": {LONE: "v"}})
+    assert refused(admin.ExtraSpecsSet, {"extra_specs": {}, "other": 1}) == "Additional properties are not allowed (other)"
+    assert parse(CINDER, admin.SpecItem, {"k": "v"}).specs() == {"k": "v"}
+    assert refused(admin.SpecItem, {"k": 5}) == "extra spec k must be a string of at most 255 characters"
+    assert parse(CINDER, admin.ProjectAccess, {"project": "p1"}).project == "p1"
+    assert refused(admin.ProjectAccess, {}) == "'project' is a required property"
+    assert refused(admin.ProjectAccess, {"project": ["p1"]}) == "project must be a string"
+    assert refused(admin.ProjectAccess, {"project": "p1", "role": "x"}) == "Additional properties are not allowed (role)"
+
+
+def test_the_volume_type_bodies_are_described():
+    test_the_bodies_are_described("post", "/volume/v3{p}/types/{{type_id}}/extra_specs", {"extra_specs"}, "")
+    schema = PATHS["/volume/v3/types/{type_id}/action"]["post"]["requestBody"]["content"]["application/json"]["schema"]
+    assert {key for option in schema["oneOf"] for key in option["properties"]} == {"addProjectAccess",
+                                                                                   "removeProjectAccess"}

@@ -1,16 +1,16 @@
 """What the volume API's administrators' calls take: QoS specs, encryption types, quotas,
-group types and os-services --
+volume types' extra specs and access, group types and os-services --
 the models that validate them and describe them in the OpenAPI document (see
 api/openstack/bodies.py). The rules that need the database (does the type exist, is
 it in use, is a name taken) stay with the services."""
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated, Any, ClassVar
 
 from pydantic import ConfigDict, PlainValidator, ValidationInfo, WithJsonSchema, model_validator
 
-from shoal.api.openstack.bodies import Body, Strict, body, plain
+from shoal.api.openstack.bodies import Body, Strict, actions, body, plain
 from shoal.api.openstack.body_fields import Flag, Ref, Refs, Text
 from shoal.services.common.checks import check_text
 from shoal.services.common.errors import Invalid
@@ -34,14 +34,47 @@ def _specs(extra: dict[str, Any] | None, word: str = "extra spec") -> dict[str, 
         raise ValueError(str(exc).replace("extra spec", word)) from None
 
 
-def _group_specs(value: Any) -> dict[str, str]:
-    if not isinstance(value, dict):
-        raise ValueError("group_specs must be an object")
-    return _specs(value, "group spec")
+def Specs(word: str):  # noqa: N802 - a factory of types, named as one
+    """An object of specs (`extra_specs`, `group_specs`), as check_specs reads them, in `word`s."""
+
+    def validate(value: Any, info: ValidationInfo) -> dict[str, str]:
+        if not isinstance(value, dict):
+            raise ValueError(f"{info.field_name} must be an object")
+        return _specs(value, word)
+
+    return Annotated[dict[str, str], PlainValidator(validate), WithJsonSchema(
+        {"type": "object", "additionalProperties": {"type": "string", "maxLength": 255}})]
 
 
-GroupSpecs = Annotated[dict[str, str], PlainValidator(_group_specs), WithJsonSchema(
-    {"type": "object", "additionalProperties": {"type": "string", "maxLength": 255}})]
+class SpecItem(Body):
+    """`{key: value}` for PUT .../extra_specs/{key}: the one spec named in the URL."""
+
+    model_config = ConfigDict(extra="allow", frozen=True)
+    __pydantic_extra__: dict[str, SpecValue]
+    WORD: ClassVar[str] = "extra spec"
+
+    @model_validator(mode="after")
+    def _checked(self) -> SpecItem:
+        _specs(self.model_extra, self.WORD)
+        return self
+
+    def specs(self) -> dict[str, str]:
+        return _specs(self.model_extra, self.WORD)
+
+
+# ---- volume types: extra specs and access ------------------------------------------------------
+
+class ExtraSpecsSet(Strict):
+    extra_specs: Specs("extra spec")
+
+
+class ProjectAccess(Strict):
+    """addProjectAccess and removeProjectAccess of a private type."""
+
+    project: Ref  # a project that exists: the type catalog
+
+
+TYPE_ACTIONS = {"addProjectAccess": ProjectAccess, "removeProjectAccess": ProjectAccess}
 
 
 class QosCreate(Body):
@@ -125,7 +158,7 @@ class GroupTypeCreate(Body):
     name: NonBlank  # taken or not: the group type service
     description: Text(255) | None = None  # Cinder's column for it: 255
     is_public: Flag = None  # the default only marks it not given: null is not a boolean
-    group_specs: GroupSpecs | None = None
+    group_specs: Specs("group spec") | None = None
 
 
 class GroupTypeUpdate(Strict):
@@ -137,28 +170,19 @@ class GroupTypeUpdate(Strict):
 
 
 class GroupSpecsSet(Strict):
-    group_specs: GroupSpecs
+    group_specs: Specs("group spec")
 
 
-class GroupSpecItem(Body):
-    """`{key: value}` for PUT /group_specs/{key}: the one spec named in the URL."""
+class GroupSpecItem(SpecItem):
+    """`{key: value}` for PUT /group_specs/{key}."""
 
-    model_config = ConfigDict(extra="allow", frozen=True)
-    __pydantic_extra__: dict[str, SpecValue]
-
-    @model_validator(mode="after")
-    def _checked(self) -> GroupSpecItem:
-        _specs(self.model_extra, "group spec")
-        return self
-
-    def specs(self) -> dict[str, str]:
-        return _specs(self.model_extra, "group spec")
+    WORD = "group spec"
 
 
 # ---- os-services ----------------------------------------------------------------------------------
 
 def _reason(value: Any) -> str:
-    if not isinstance(value, str) or not value.strip() or len(value) > 255 or "\x00" in value:
+    if not isinstance(value, str) or not value.strip() or len(value) > 255:
         raise ValueError("Disabled reason contains invalid characters or is too long")  # Cinder's words
     try:
         check_text("disabled_reason", value, 255)
@@ -244,6 +268,9 @@ CREATE_GROUP_TYPE = body("group_type", GroupTypeCreate)
 UPDATE_GROUP_TYPE = body("group_type", GroupTypeUpdate)
 SET_GROUP_SPECS = plain(GroupSpecsSet)
 PUT_GROUP_SPEC = plain(GroupSpecItem)
+SET_EXTRA_SPECS = plain(ExtraSpecsSet)
+PUT_EXTRA_SPEC = plain(SpecItem)
+TYPE_ACTION = actions(TYPE_ACTIONS)
 UPDATE_SERVICE = plain(ServiceEnable)  # what enable and disable take; freeze and thaw take less
 UPDATE_QUOTA_SET = _quota_set_body()
 UPDATE_QUOTA_CLASS = body("quota_class_set", QuotaValues)

@@ -9,7 +9,7 @@ from shoal.api.openstack.bodies import parse
 from shoal.api.openstack.errors import ApiError
 from shoal.api.openstack.queries import read
 
-from . import bodies, queries, views
+from . import admin_bodies, bodies, queries, views
 from .call import VolumeCall, volume_call
 
 router = APIRouter()
@@ -59,12 +59,11 @@ async def list_specs(type_id: str, call: VolumeCall = Depends(volume_call)):
     return {"extra_specs": dict(vtype.extra_specs)}
 
 
-@router.post("/types/{type_id}/extra_specs")
+@router.post("/types/{type_id}/extra_specs", openapi_extra=admin_bodies.SET_EXTRA_SPECS)
 async def set_specs(type_id: str, call: VolumeCall = Depends(volume_call)):
-    body = await call.body()
-    specs = await sync(call.services.volume_types.set_specs, call.ctx, type_id, body.get("extra_specs"))
+    given = parse(call, admin_bodies.ExtraSpecsSet, await call.body()).extra_specs
+    specs = await sync(call.services.volume_types.set_specs, call.ctx, type_id, given)
     # Cinder answers with the specs this request set, not all the type's
-    given = body.get("extra_specs") if isinstance(body.get("extra_specs"), dict) else {}
     return {"extra_specs": {k: v for k, v in specs.items() if k in given}}
 
 
@@ -76,13 +75,14 @@ async def show_spec(type_id: str, key: str, call: VolumeCall = Depends(volume_ca
     return {key: vtype.extra_specs[key]}
 
 
-@router.put("/types/{type_id}/extra_specs/{key}")
+@router.put("/types/{type_id}/extra_specs/{key}", openapi_extra=admin_bodies.PUT_EXTRA_SPEC)
 async def put_spec(type_id: str, key: str, call: VolumeCall = Depends(volume_call)):
     body = await call.body()
     if set(body) != {key}:
         raise ApiError(400, "Invalid input received: the body must hold exactly the spec named in the URL")
-    await sync(call.services.volume_types.set_specs, call.ctx, type_id, body)
-    return body
+    spec = parse(call, admin_bodies.SpecItem, body).specs()
+    await sync(call.services.volume_types.set_specs, call.ctx, type_id, spec)
+    return spec
 
 
 @router.delete("/types/{type_id}/extra_specs/{key}", status_code=202)
@@ -97,7 +97,11 @@ async def list_access(type_id: str, call: VolumeCall = Depends(volume_call)):
     return {"volume_type_access": [{"volume_type_id": tid, "project_id": p} for p in projects]}
 
 
-@router.post("/types/{type_id}/action", status_code=202)
+@router.post("/types/{type_id}/action", status_code=202, openapi_extra=admin_bodies.TYPE_ACTION)
 async def type_action(type_id: str, call: VolumeCall = Depends(volume_call)):
-    await sync(call.services.volume_types.access_action, call.ctx, type_id, await call.body())
+    body = await call.body()
+    if len(body) == 1 and (name := next(iter(body))) in admin_bodies.TYPE_ACTIONS:
+        body = {name: {"project": parse(call, admin_bodies.TYPE_ACTIONS[name], body[name], name).project}}
+    # (any other action: the type catalog's 400, naming the two it knows)
+    await sync(call.services.volume_types.access_action, call.ctx, type_id, body)
     return Response(status_code=202)
