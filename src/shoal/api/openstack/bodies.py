@@ -30,7 +30,12 @@ networks (create, update, actions), their subnets (create, metadata) and
 security services (create, update); share groups and group snapshots (create,
 update, actions), share group types (create, group specs, access); share
 replicas (create, actions); the share migration_start; share quota sets and
-quota class sets. A body not named here still reads its JSON by hand with the
+quota class sets; the volume side's administrative bodies (`api/volume/admin_bodies.py`):
+QoS specs (create, keys set/unset), encryption types (create, update), volume
+quota sets and quota class sets, volume types' extra specs and access actions,
+group types and their specs, os-services (enable, disable, freeze, thaw); the
+volume image actions (upload, image metadata set/unset) and every group and
+group snapshot action. A body not named here still reads its JSON by hand with the
 services' checks. The
 identity and image APIs keep their own readers, which refuse text that could
 not be stored or answered anywhere in a body (`unsafe_text`).
