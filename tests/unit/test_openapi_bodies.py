@@ -41,6 +41,8 @@ DESCRIBED = [  # (method, path after the API root, the body's top-level key or a
     ("post", "/share/v2{p}/share-replicas/{{replica_id}}/action", {"promote", "reset_replica_state"}),
     ("post", "/share/v2{p}/shares/{{share_id}}/action", {"migration_start", "migration_cancel"}),
     ("put", "/share/v2{p}/quota-sets/{{target_project}}", {"quota_set"}),
+    ("post", "/share/v2{p}/share_instances/{{instance_id}}/action", {"reset_status", "os-force_delete"}),
+    ("post", "/share/v2{p}/snapshot-instances/{{instance_id}}/action", {"reset_status"}),
     ("put", "/share/v2{p}/quota-class-sets/{{class_name}}", {"quota_class_set"}),
     ("post", "/volume/v3{p}/volumes", {"volume"}),
     ("put", "/volume/v3{p}/volumes/{{volume_id}}", {"volume"}),

@@ -158,3 +158,11 @@ def test_quota_bodies():
         assert "Quota limit for gigabytes must be an integer" in refused(bodies.QuotaValues, {"gigabytes": bad})
     assert "must be at most" in refused(bodies.QuotaValues, {"share_replicas": 2**31})
     assert "force" not in bodies.QuotaValues.model_fields  # a class set takes none
+
+
+def test_instance_action_bodies():
+    assert set(bodies.INSTANCE_ACTIONS) == {"reset_status", "force_delete"}
+    assert parse(MANILA, bodies.INSTANCE_ACTIONS["reset_status"], {"status": "error"}).status == "error"
+    assert refused(bodies.INSTANCE_ACTIONS["reset_status"], {"status": [1]}) == "status must be a string"
+    assert refused(bodies.INSTANCE_ACTIONS["reset_status"], "error", "reset_status") == \
+        "reset_status must be an object"

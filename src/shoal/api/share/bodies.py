@@ -409,6 +409,8 @@ class QuotaSetUpdate(QuotaValues):
     force: Annotated[bool, PlainValidator(_force), WithJsonSchema({"type": "boolean"})] = False
 
 
+INSTANCE_ACTIONS = {"reset_status": Status, "force_delete": None}  # and their os- names below 2.7
+
 SHARE_ACTIONS = {
     "extend": NewSize, "shrink": NewSize, "allow_access": AllowAccess, "deny_access": DenyAccess,
     "access_list": None, "revert": Revert, "reset_status": Status, "reset_task_state": TaskState,
@@ -445,3 +447,5 @@ REPLICA_ACTION = actions(REPLICA_ACTIONS)
 UPDATE_QUOTA_SET = body("quota_set", QuotaSetUpdate)
 UPDATE_QUOTA_CLASS = body("quota_class_set", QuotaValues)
 assert set(SHARE_RESOURCES) <= set(QuotaValues.model_fields)  # every resource the quota service knows is declared
+INSTANCE_ACTION = actions({**INSTANCE_ACTIONS, **{f"os-{name}": model for name, model in INSTANCE_ACTIONS.items()}})
+SNAPSHOT_INSTANCE_ACTION = actions({"reset_status": Status})

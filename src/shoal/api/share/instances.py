@@ -7,11 +7,12 @@ from __future__ import annotations
 from fastapi import APIRouter, Depends, Response
 from starlette.concurrency import run_in_threadpool as sync
 
+from shoal.api.openstack.bodies import Status, parse
 from shoal.api.openstack.errors import ApiError
 from shoal.services.share.instances import InstanceLocation, ShareInstance, SnapshotInstance
 from shoal.api.openstack.queries import read
 
-from . import queries
+from . import bodies, queries
 from .call import ShareCall, share_call
 from .shares import _action_name
 from .views import ts
@@ -94,7 +95,7 @@ async def show_share_instance(instance_id: str, call: ShareCall = Depends(share_
     return {"share_instance": instance_view(call, inst)}
 
 
-@router.post("/share_instances/{instance_id}/action", status_code=202)
+@router.post("/share_instances/{instance_id}/action", status_code=202, openapi_extra=bodies.INSTANCE_ACTION)
 async def share_instance_action(instance_id: str, call: ShareCall = Depends(share_call)):
     _since(call, "2.3")
     body = await call.body()
@@ -105,9 +106,9 @@ async def share_instance_action(instance_id: str, call: ShareCall = Depends(shar
                        f"Invalid request: unknown share instance action {name!r} at microversion {call.version}")
     name, arg = _action_name(body)
     svc = call.services.share_instances
+    svc.check_admin(call.ctx)  # policy first: a member learns nothing from a bad argument either
     if name == "reset_status":
-        status = arg.get("status") if isinstance(arg, dict) else None
-        await sync(svc.reset_status, call.ctx, instance_id, status)
+        await sync(svc.reset_status, call.ctx, instance_id, parse(call, Status, arg, name).status)
     elif name == "force_delete":
         await sync(svc.force_delete, call.ctx, instance_id)
     else:
@@ -166,13 +167,15 @@ async def show_snapshot_instance(instance_id: str, call: ShareCall = Depends(sha
     return {"snapshot_instance": snapshot_instance_view(call, inst, detail=True)}
 
 
-@router.post("/snapshot-instances/{instance_id}/action", status_code=202)
+@router.post("/snapshot-instances/{instance_id}/action", status_code=202,
+             openapi_extra=bodies.SNAPSHOT_INSTANCE_ACTION)
 async def snapshot_instance_action(instance_id: str, call: ShareCall = Depends(share_call)):
     _since(call, "2.19")
     name, arg = _action_name(await call.body())
     if name != "reset_status":
         raise ApiError(400, f"Invalid request: unknown snapshot instance action {name!r}")
-    status = arg.get("status") if isinstance(arg, dict) else None
+    call.services.share_instances.check_admin(call.ctx)  # policy first
+    status = parse(call, Status, arg, name).status
     await sync(call.services.share_instances.reset_snapshot_instance_status, call.ctx, instance_id, status)
     return Response(status_code=202)
 

@@ -108,7 +108,7 @@ class ShareInstances:
         self.core, self.shares, self.replicas, self.snapshots = core, shares, replicas, snapshots
 
     @staticmethod
-    def _admin(ctx: RequestContext) -> None:
+    def check_admin(ctx: RequestContext) -> None:
         if not ctx.is_admin:
             raise Forbidden("Policy doesn't allow share_instance operations to be performed.")
 
@@ -128,7 +128,7 @@ class ShareInstances:
 
     def list(self, ctx: RequestContext, export_location_id: str | None = None,
              export_location_path: str | None = None, soft_deleted: bool | None = False) -> list[ShareInstance]:
-        self._admin(ctx)
+        self.check_admin(ctx)
         with self.core.db.session() as session:
             found = self._all(session, soft_deleted=soft_deleted)
         if export_location_id is not None:
@@ -138,7 +138,7 @@ class ShareInstances:
         return found
 
     def of_share(self, ctx: RequestContext, share_id: str) -> list[ShareInstance]:
-        self._admin(ctx)
+        self.check_admin(ctx)
         with self.core.db.session() as session:
             found = self._all(session, [share_id], soft_deleted=None)
         if not found:
@@ -146,7 +146,7 @@ class ShareInstances:
         return found
 
     def get(self, ctx: RequestContext, instance_id: str) -> ShareInstance:
-        self._admin(ctx)
+        self.check_admin(ctx)
         with self.core.db.session() as session:
             replica = session.get(ShareReplica, instance_id)
             share_id = replica.share_id if replica is not None else instance_id
@@ -205,7 +205,7 @@ class ShareInstances:
         return out
 
     def snapshot_instances(self, ctx: RequestContext, snapshot_id: str | None = None) -> list[SnapshotInstance]:
-        self._admin(ctx)
+        self.check_admin(ctx)
         query = select(models.ShareSnapshot).order_by(models.ShareSnapshot.created_at)
         if snapshot_id is not None:
             query = query.where(models.ShareSnapshot.id == snapshot_id)
@@ -213,7 +213,7 @@ class ShareInstances:
             return self._snapshot_instances(session, list(session.scalars(query)))
 
     def snapshot_instance(self, ctx: RequestContext, instance_id: str) -> SnapshotInstance:
-        self._admin(ctx)
+        self.check_admin(ctx)
         with self.core.db.session() as session:
             row = session.get(ShareSnapshotInstance, instance_id)
             snap = session.get(models.ShareSnapshot, row.snapshot_id if row is not None else instance_id)
@@ -222,12 +222,10 @@ class ShareInstances:
                 raise NotFound(f"Snapshot instance {instance_id} could not be found.")
             return found[0]
 
-    def reset_snapshot_instance_status(self, ctx: RequestContext, instance_id: str, status: Any) -> None:
+    def reset_snapshot_instance_status(self, ctx: RequestContext, instance_id: str, status: str) -> None:
         """The instance on the active copy (or the only one) is the snapshot's status;
         a secondary's is its own."""
         instance = self.snapshot_instance(ctx, instance_id)
-        if not isinstance(status, str):
-            raise Invalid("status must be a string")
         with self.core.db.session() as session:
             row = session.get(ShareSnapshotInstance, instance_id)
             secondary = row is not None and session.get(ShareReplica, row.replica_id).replica_state != "active"
