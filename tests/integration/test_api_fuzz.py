@@ -4,16 +4,18 @@ A Shoal of its own (noauth, own pool dataset, ports, ganesha and tgtd) serves
 `/openapi.json`; schemathesis reads it and, for each operation on the main
 collections -- shares and their actions, share snapshots, access rules, share
 networks and their subnets, security services, share groups, their snapshots and
-types, share replicas, share quota sets and quota class sets (not the default
-class, which every project's defaults come from), volumes and their actions,
-volume snapshots, attachments -- sends a bounded, derandomized set of generated
-requests (valid and invalid bodies, query strings, ids), as the project's admin at
-the newest microversion; half of them aimed at real resources (`Seeds`: a share,
-its snapshot and access rule, a share network, a security service, a volume, its
-snapshot and an attachment), the other half at ids that do not exist. The only check is schemathesis's
-`not_a_server_error`: any answer may be a 4xx, none may be a 5xx. Whatever the
-fuzzer managed to create is deleted through the API afterwards, and the server's
-dataset goes with it.
+types, share replicas, share and snapshot instances, share quota sets and quota
+class sets (not the default class, which every project's defaults come from),
+volumes and their actions, volume snapshots, attachments -- sends a bounded,
+derandomized set of generated requests (valid and invalid bodies, query strings,
+ids), as the project's admin at the newest microversion; half of them aimed at
+real resources (`Seeds`: a share, its snapshot and access rule, a share network,
+a security service, a volume, its snapshot and an attachment), the other half at
+ids that do not exist. The only check is schemathesis's `not_a_server_error`: any
+answer may be a 4xx, none may be a 5xx. Whatever holds data that the fuzzer
+managed to create (shares, snapshots, volumes, attachments) is deleted through the
+API afterwards, and the server's dataset goes with it; mere records (share
+networks, security services, types, quotas) go with the server's state.
 
 Query strings too: every GET of either API whose query parameters the document
 declares (the lists of shares, snapshots, networks, messages, groups, transfers,
@@ -51,7 +53,8 @@ pytestmark = pytest.mark.integration
 
 # The project-less paths (Manila, and Cinder from 3.67): no {project_id} for the fuzzer to vary.
 OPERATIONS = (r"^/share/v2/(shares|snapshots|share-access-rules|share-networks|security-services|share-groups"
-              r"|share-group-snapshots|share-group-types|share-replicas|quota-sets|quota-class-sets)(/|$)"
+              r"|share-group-snapshots|share-group-types|share-replicas|share_instances|snapshot-instances"
+              r"|quota-sets|quota-class-sets)(/|$)"
               r"|^/volume/v3/(volumes|snapshots|attachments)(/|$)")
 EXCLUDED = r"/(manage|metadata/\{key\}|export_locations)"  # outside this test's collections
 EXAMPLES = 12  # per operation: the bound
