@@ -166,3 +166,9 @@ def test_instance_action_bodies():
     assert refused(bodies.INSTANCE_ACTIONS["reset_status"], {"status": [1]}) == "status must be a string"
     assert refused(bodies.INSTANCE_ACTIONS["reset_status"], "error", "reset_status") == \
         "reset_status must be an object"
+
+
+def test_group_spec_item_body():
+    assert parse(MANILA, bodies.GroupSpecItem, {"k": "v"}).model_dump() == {"k": "v"}
+    assert refused(bodies.GroupSpecItem, {"k": 5}) == "Group specs keys and values should be strings of 1-255 characters."
+    assert "must be valid Unicode" in refused(bodies.GroupSpecItem, {"k": LONE})

@@ -6,7 +6,14 @@ from __future__ import annotations
 import uuid
 from typing import Annotated, Any, ClassVar
 
-from pydantic import ConfigDict, Field, PlainValidator, ValidationInfo, WithJsonSchema
+from pydantic import (
+    ConfigDict,
+    Field,
+    PlainValidator,
+    ValidationInfo,
+    WithJsonSchema,
+    model_validator,
+)
 
 from shoal.api.openstack.bodies import (
     Body,
@@ -317,6 +324,19 @@ class GroupSpecsSet(Body):
     group_specs: GroupSpecs
 
 
+class GroupSpecItem(Body):
+    """`{key: value}` of PUT .../group-specs/{key}: the one spec, as check_group_specs reads it
+    (that it is the key of the path, and the only one: the handler)."""
+
+    model_config = ConfigDict(extra="allow", json_schema_extra={
+        "additionalProperties": {"type": "string", "minLength": 1, "maxLength": 255}})
+
+    @model_validator(mode="before")
+    @classmethod
+    def _specs(cls, data: Any) -> Any:
+        return _as_value_error(check_group_specs, data)
+
+
 class ProjectAccess(Body):
     project: Ref  # a UUID: the service says so in Manila's words
 
@@ -441,6 +461,7 @@ UPDATE_GROUP_SNAPSHOT = body("share_group_snapshot", GroupRename)
 GROUP_ACTION = actions(GROUP_ACTIONS)
 CREATE_GROUP_TYPE = body("share_group_type", GroupTypeCreate)
 SET_GROUP_SPECS = plain(GroupSpecsSet)
+PUT_GROUP_SPEC = plain(GroupSpecItem)
 GROUP_TYPE_ACTION = actions({"addProjectAccess": ProjectAccess, "removeProjectAccess": ProjectAccess})
 CREATE_REPLICA = body("share_replica", ReplicaCreate)
 REPLICA_ACTION = actions(REPLICA_ACTIONS)

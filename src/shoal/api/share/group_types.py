@@ -83,7 +83,7 @@ async def show_group_spec(type_id: str, key: str, call: ShareCall = Depends(shar
     return {key: specs[key]}
 
 
-@router.put("/share-group-types/{type_id}/group-specs/{key}")
+@router.put("/share-group-types/{type_id}/group-specs/{key}", openapi_extra=bodies.PUT_GROUP_SPEC)
 async def update_group_spec(type_id: str, key: str, call: ShareCall = Depends(share_call)):
     since_groups(call)
     body = await call.body()
@@ -91,8 +91,9 @@ async def update_group_spec(type_id: str, key: str, call: ShareCall = Depends(sh
         raise ApiError(400, "Request body and URI mismatch")
     if len(body) > 1:
         raise ApiError(400, "Request body contains too many items")
-    await sync(call.services.share_group_types.set_specs, call.ctx, type_id, body)
-    return body
+    spec = parse(call, bodies.GroupSpecItem, body).model_dump()
+    await sync(call.services.share_group_types.set_specs, call.ctx, type_id, spec)
+    return spec
 
 
 @router.delete("/share-group-types/{type_id}/group-specs/{key}", status_code=204)

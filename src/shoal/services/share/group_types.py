@@ -96,9 +96,9 @@ class ShareGroupTypes:
         with self.core.db.session() as session:
             session.delete(self._find(session, ctx, ref))
 
-    def set_specs(self, ctx: RequestContext, ref: str, specs: Any) -> dict:
+    def set_specs(self, ctx: RequestContext, ref: str, specs: dict[str, str]) -> dict:
+        """`specs`: as the API's models have read them (check_group_specs)."""
         self._admin(ctx)
-        specs = check_group_specs(specs)
         with self.core.db.session() as session:
             row = self._find(session, ctx, ref)
             row.group_specs = {**(row.group_specs or {}), **specs}
