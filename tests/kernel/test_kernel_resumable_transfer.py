@@ -224,9 +224,12 @@ def test_a_volume_migration_cut_partway_is_resumed(lane_backend_exportfs, kernel
     assert cut.killed_at is not None
     assert resumable.pending(volumes.zfs, target) and snapshots(volumes.zfs, target) == [tag]
 
-    before = len(producers)
-    result = volumes.receive_volume(moved, volumes, vol, [snap])
+    before, percents = len(producers), []
+    result = volumes.receive_volume(moved, volumes, vol, [snap], progress=percents.append)
     assert [p[:3] for p in producers[before:]] == [["zfs", "send", "-t"]]  # the snapshot's stream is not sent again
+    # The percentage goes on from the cut attempt's: the snapshot's whole stream and the part of the
+    # point's the target kept count as done (counting only what the resume sent, it ended near 87)
+    assert percents == sorted(percents) and percents[-1] >= 95, percents
     assert result.provider_location == target
     assert snapshots(volumes.zfs, target) == [tag]  # the migration point went on both sides
     assert not [s for s in snapshots(volumes.zfs, origin) if s.startswith("migrate-")]
