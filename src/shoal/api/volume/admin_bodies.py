@@ -46,20 +46,24 @@ def Specs(word: str):  # noqa: N802 - a factory of types, named as one
         {"type": "object", "additionalProperties": {"type": "string", "maxLength": 255}})]
 
 
-class SpecItem(Body):
-    """`{key: value}` for PUT .../extra_specs/{key}: the one spec named in the URL."""
+class WithSpecs(Body):
+    """An object whose keys other than its declared fields are specs, as check_specs reads them."""
 
     model_config = ConfigDict(extra="allow", frozen=True)
     __pydantic_extra__: dict[str, SpecValue]
-    WORD: ClassVar[str] = "extra spec"
+    WORD: ClassVar[str] = "extra spec"  # what a message calls a spec
 
     @model_validator(mode="after")
-    def _checked(self) -> SpecItem:
+    def _checked(self) -> WithSpecs:
         _specs(self.model_extra, self.WORD)
         return self
 
     def specs(self) -> dict[str, str]:
         return _specs(self.model_extra, self.WORD)
+
+
+class SpecItem(WithSpecs):
+    """`{key: value}` for PUT .../extra_specs/{key}: the one spec named in the URL."""
 
 
 # ---- volume types: extra specs and access ------------------------------------------------------
@@ -77,41 +81,31 @@ class ProjectAccess(Strict):
 TYPE_ACTIONS = {"addProjectAccess": ProjectAccess, "removeProjectAccess": ProjectAccess}
 
 
-class QosCreate(Body):
+# ---- QoS specs ------------------------------------------------------------------------------------
+
+Consumer = Choice(CONSUMERS, "consumer must be one of front-end, back-end, both, not {value}")
+
+
+class QosCreate(WithSpecs):
     """A name, a consumer, and the specs themselves as the object's other keys (Cinder's shape)."""
 
-    model_config = ConfigDict(extra="allow", frozen=True)
-    __pydantic_extra__: dict[str, SpecValue]
-
     name: NonBlank
-    consumer: Choice(CONSUMERS, "consumer must be one of front-end, back-end, both, not {value}") | None = None
-
-    @model_validator(mode="after")
-    def _checked(self) -> QosCreate:
-        _specs(self.model_extra)
-        return self
-
-    def specs(self) -> dict[str, str]:
-        return _specs(self.model_extra)
+    consumer: Consumer | None = None
 
 
-class QosKeys(Body):
+class QosKeys(WithSpecs):
     """Keys to set: the specs, and `consumer` among them (not empty)."""
 
-    model_config = ConfigDict(extra="allow", frozen=True)
-    __pydantic_extra__: dict[str, SpecValue]
-
-    consumer: Choice(CONSUMERS, "consumer must be one of front-end, back-end, both, not {value}") | None = None
+    consumer: Consumer | None = None
 
     @model_validator(mode="after")
-    def _checked(self) -> QosKeys:
+    def _something(self) -> QosKeys:
         if not self.model_fields_set and not self.model_extra:
             raise ValueError("qos_specs must be a non-empty object")
-        _specs(self.model_extra)
         return self
 
     def specs(self) -> dict[str, str]:
-        return {**_specs(self.model_extra), **({"consumer": self.consumer} if self.consumer else {})}
+        return {**super().specs(), **({"consumer": self.consumer} if self.consumer else {})}
 
 
 class QosKeysUnset(Strict):
@@ -143,7 +137,7 @@ class EncryptionUpdate(Strict):
 
     @model_validator(mode="after")
     def _something(self) -> EncryptionUpdate:
-        if not self.model_fields_set and type(self) is EncryptionUpdate:
+        if not self.model_fields_set:  # (a create has its provider)
             raise ValueError("encryption must be a non-empty object")
         return self
 
@@ -182,12 +176,12 @@ class GroupSpecItem(SpecItem):
 # ---- os-services ----------------------------------------------------------------------------------
 
 def _reason(value: Any) -> str:
-    if not isinstance(value, str) or not value.strip() or len(value) > 255:
-        raise ValueError("Disabled reason contains invalid characters or is too long")  # Cinder's words
     try:
+        if not isinstance(value, str) or not value.strip():
+            raise Invalid("blank")
         check_text("disabled_reason", value, 255)
     except Invalid:
-        raise ValueError("Disabled reason contains invalid characters or is too long") from None
+        raise ValueError("Disabled reason contains invalid characters or is too long") from None  # Cinder's words
     return value
 
 
