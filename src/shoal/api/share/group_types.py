@@ -10,7 +10,7 @@ from shoal.api.openstack.bodies import parse
 from shoal.api.openstack.errors import ApiError
 from shoal.db.share_group_types import ShareGroupType
 
-from . import bodies
+from . import group_bodies
 from .call import ShareCall, share_call
 from .share_groups import since_groups
 
@@ -44,10 +44,10 @@ async def show_group_type(type_id: str, call: ShareCall = Depends(share_call)):
     return {"share_group_type": view(call, await sync(call.services.share_group_types.get, call.ctx, type_id))}
 
 
-@router.post("/share-group-types", openapi_extra=bodies.CREATE_GROUP_TYPE)
+@router.post("/share-group-types", openapi_extra=group_bodies.CREATE_GROUP_TYPE)
 async def create_group_type(call: ShareCall = Depends(share_call)):
     since_groups(call)
-    b = parse(call, bodies.GroupTypeCreate, await call.body("share_group_type"), "share_group_type")
+    b = parse(call, group_bodies.GroupTypeCreate, await call.body("share_group_type"), "share_group_type")
     row = await sync(call.services.share_group_types.create, call.ctx, b.name, b.share_types, b.group_specs,
                      b.is_public)
     return {"share_group_type": view(call, row)}
@@ -66,10 +66,10 @@ async def list_group_specs(type_id: str, call: ShareCall = Depends(share_call)):
     return {"group_specs": await sync(call.services.share_group_types.specs, call.ctx, type_id)}
 
 
-@router.post("/share-group-types/{type_id}/group-specs", openapi_extra=bodies.SET_GROUP_SPECS)
+@router.post("/share-group-types/{type_id}/group-specs", openapi_extra=group_bodies.SET_GROUP_SPECS)
 async def set_group_specs(type_id: str, call: ShareCall = Depends(share_call)):
     since_groups(call)
-    specs = parse(call, bodies.GroupSpecsSet, await call.body()).group_specs
+    specs = parse(call, group_bodies.GroupSpecsSet, await call.body()).group_specs
     await sync(call.services.share_group_types.set_specs, call.ctx, type_id, specs)
     return {"group_specs": specs}  # Manila echoes what was set
 
@@ -83,7 +83,7 @@ async def show_group_spec(type_id: str, key: str, call: ShareCall = Depends(shar
     return {key: specs[key]}
 
 
-@router.put("/share-group-types/{type_id}/group-specs/{key}", openapi_extra=bodies.PUT_GROUP_SPEC)
+@router.put("/share-group-types/{type_id}/group-specs/{key}", openapi_extra=group_bodies.PUT_GROUP_SPEC)
 async def update_group_spec(type_id: str, key: str, call: ShareCall = Depends(share_call)):
     since_groups(call)
     body = await call.body()
@@ -91,7 +91,7 @@ async def update_group_spec(type_id: str, key: str, call: ShareCall = Depends(sh
         raise ApiError(400, "Request body and URI mismatch")
     if len(body) > 1:
         raise ApiError(400, "Request body contains too many items")
-    spec = parse(call, bodies.GroupSpecItem, body).model_dump()
+    spec = parse(call, group_bodies.GroupSpecItem, body).model_dump()
     await sync(call.services.share_group_types.set_specs, call.ctx, type_id, spec)
     return spec
 
@@ -110,7 +110,7 @@ async def list_group_type_access(type_id: str, call: ShareCall = Depends(share_c
     return {"share_group_type_access": [{"share_group_type_id": tid, "project_id": p} for p in projects]}
 
 
-@router.post("/share-group-types/{type_id}/action", status_code=202, openapi_extra=bodies.GROUP_TYPE_ACTION)
+@router.post("/share-group-types/{type_id}/action", status_code=202, openapi_extra=group_bodies.GROUP_TYPE_ACTION)
 async def group_type_action(type_id: str, call: ShareCall = Depends(share_call)):
     since_groups(call)
     body = await call.body()
@@ -119,7 +119,7 @@ async def group_type_action(type_id: str, call: ShareCall = Depends(share_call))
     (name, arg), = body.items()
     if not isinstance(arg, dict) or "project" not in arg:
         raise ApiError(400, f"Invalid request: {name} needs a project")
-    project = parse(call, bodies.ProjectAccess, arg, name).project
+    project = parse(call, group_bodies.ProjectAccess, arg, name).project
     await sync(call.services.share_group_types.change_access, call.ctx, type_id, project,
                name == "addProjectAccess")
     return Response(status_code=202)

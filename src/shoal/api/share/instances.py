@@ -12,7 +12,7 @@ from shoal.api.openstack.errors import ApiError
 from shoal.services.share.instances import InstanceLocation, ShareInstance, SnapshotInstance
 from shoal.api.openstack.queries import read
 
-from . import bodies, queries
+from . import admin_bodies, queries
 from .call import ShareCall, share_call
 from .shares import _action_name
 from .views import ts
@@ -95,7 +95,7 @@ async def show_share_instance(instance_id: str, call: ShareCall = Depends(share_
     return {"share_instance": instance_view(call, inst)}
 
 
-@router.post("/share_instances/{instance_id}/action", status_code=202, openapi_extra=bodies.INSTANCE_ACTION)
+@router.post("/share_instances/{instance_id}/action", status_code=202, openapi_extra=admin_bodies.INSTANCE_ACTION)
 async def share_instance_action(instance_id: str, call: ShareCall = Depends(share_call)):
     _since(call, "2.3")
     body = await call.body()
@@ -168,7 +168,7 @@ async def show_snapshot_instance(instance_id: str, call: ShareCall = Depends(sha
 
 
 @router.post("/snapshot-instances/{instance_id}/action", status_code=202,
-             openapi_extra=bodies.SNAPSHOT_INSTANCE_ACTION)
+             openapi_extra=admin_bodies.SNAPSHOT_INSTANCE_ACTION)
 async def snapshot_instance_action(instance_id: str, call: ShareCall = Depends(share_call)):
     _since(call, "2.19")
     name, arg = _action_name(await call.body())

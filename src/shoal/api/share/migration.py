@@ -11,11 +11,11 @@ from starlette.concurrency import run_in_threadpool as sync
 from shoal.api.openstack.bodies import parse
 from shoal.api.openstack.errors import ApiError
 
-from . import bodies
+from . import admin_bodies
 from .call import ShareCall
 
 EXPERIMENTAL_HEADER = "X-OpenStack-Manila-API-Experimental"
-ACTIONS = tuple(bodies.MIGRATION_ACTIONS)
+ACTIONS = tuple(admin_bodies.MIGRATION_ACTIONS)
 
 
 def experimental(call: ShareCall) -> bool:
@@ -31,7 +31,7 @@ async def migration_action(call: ShareCall, share_id: str, name: str, arg) -> ob
     if name == "migration_start":
         svc.check_admin(ctx, name)  # policy first: a member learns nothing from a bad argument either
         if arg:  # an empty one is the service's "Request is missing body."
-            arg = parse(call, bodies.MigrationStart, arg, name).model_dump(exclude_unset=True)
+            arg = parse(call, admin_bodies.MigrationStart, arg, name).model_dump(exclude_unset=True)
         code = await sync(svc.start, ctx, share_id, arg)
         return Response(status_code=code)
     if name == "migration_complete":

@@ -12,7 +12,7 @@ from shoal.api.openstack.errors import ApiError
 from shoal.api.openstack.queries import read
 from shoal.services.common.quotas import SHARE_TYPE_RESOURCES
 
-from . import bodies, queries
+from . import admin_bodies, queries
 from .call import ShareCall, share_call
 
 router = APIRouter()
@@ -83,7 +83,7 @@ async def show_quota_defaults(target_project: str, call: ShareCall = Depends(sha
     return {"quota_set": _view(call, values, None, target_project)}
 
 
-async def _limits(call: ShareCall, key: str, model: type[bodies.QuotaValues]) -> tuple[dict, bool]:
+async def _limits(call: ShareCall, key: str, model: type[admin_bodies.QuotaValues]) -> tuple[dict, bool]:
     """The limits to set and the force flag. Policy first: a member's update is the quota service's
     403 whatever its body holds, so the body is read through the model for an administrator only."""
     data = await call.body(key)
@@ -93,12 +93,12 @@ async def _limits(call: ShareCall, key: str, model: type[bodies.QuotaValues]) ->
     return b.model_dump(exclude_unset=True, exclude={"force"}), bool(getattr(b, "force", False))
 
 
-@router.put("/quota-sets/{target_project}", openapi_extra=queries.QUOTA_SCOPE | bodies.UPDATE_QUOTA_SET)
-@router.put("/os-quota-sets/{target_project}", openapi_extra=queries.QUOTA_SCOPE | bodies.UPDATE_QUOTA_SET)
+@router.put("/quota-sets/{target_project}", openapi_extra=queries.QUOTA_SCOPE | admin_bodies.UPDATE_QUOTA_SET)
+@router.put("/os-quota-sets/{target_project}", openapi_extra=queries.QUOTA_SCOPE | admin_bodies.UPDATE_QUOTA_SET)
 async def update_quota_set(target_project: str, call: ShareCall = Depends(share_call)):
     _path_for_version(call)
     user_id, share_type = _scope(call)
-    limits, force = await _limits(call, "quota_set", bodies.QuotaSetUpdate)
+    limits, force = await _limits(call, "quota_set", admin_bodies.QuotaSetUpdate)
     values = await sync(call.services.quotas.update_share_set, call.ctx, target_project, limits,
                         keys(call, share_type), user_id, share_type, force)
     return {"quota_set": _view(call, values, share_type)}
@@ -128,11 +128,11 @@ async def show_quota_class(class_name: str, call: ShareCall = Depends(share_call
     return {"quota_class_set": _view(call, values, None, class_name)}
 
 
-@router.put("/quota-class-sets/{class_name}", openapi_extra=bodies.UPDATE_QUOTA_CLASS)
-@router.put("/os-quota-class-sets/{class_name}", openapi_extra=bodies.UPDATE_QUOTA_CLASS)
+@router.put("/quota-class-sets/{class_name}", openapi_extra=admin_bodies.UPDATE_QUOTA_CLASS)
+@router.put("/os-quota-class-sets/{class_name}", openapi_extra=admin_bodies.UPDATE_QUOTA_CLASS)
 async def update_quota_class(class_name: str, call: ShareCall = Depends(share_call)):
     _path_for_version(call)
-    limits, _ = await _limits(call, "quota_class_set", bodies.QuotaValues)
+    limits, _ = await _limits(call, "quota_class_set", admin_bodies.QuotaValues)
     values = await sync(call.services.quotas.update_share_class, call.ctx, class_name, limits, keys(call))
     return {"quota_class_set": _view(call, values, None)}
 

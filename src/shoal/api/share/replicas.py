@@ -10,7 +10,7 @@ from shoal.api.openstack.bodies import parse
 from shoal.api.openstack.errors import ApiError
 from shoal.db.replicas import ShareReplica
 
-from . import bodies
+from . import admin_bodies
 from .call import ShareCall, share_call
 from .shares import _action_name
 from .views import ts
@@ -84,10 +84,10 @@ async def list_replicas_detail(call: ShareCall = Depends(share_call)):
     return await _list(call, detail=True)
 
 
-@router.post("/share-replicas", status_code=202, openapi_extra=bodies.CREATE_REPLICA)
+@router.post("/share-replicas", status_code=202, openapi_extra=admin_bodies.CREATE_REPLICA)
 async def create_replica(call: ShareCall = Depends(share_call)):
     _since(call, "2.11")
-    b = parse(call, bodies.ReplicaCreate, await call.body("share_replica"), "share_replica")
+    b = parse(call, admin_bodies.ReplicaCreate, await call.body("share_replica"), "share_replica")
     if b.share_network_id:
         raise ApiError(400, "share networks are not supported here (driver_handles_share_servers is False)")
     row = await sync(call.services.replicas.create, call.ctx, b.share_id, b.availability_zone)
@@ -107,14 +107,14 @@ async def delete_replica(replica_id: str, call: ShareCall = Depends(share_call))
     return Response(status_code=202)
 
 
-@router.post("/share-replicas/{replica_id}/action", openapi_extra=bodies.REPLICA_ACTION)
+@router.post("/share-replicas/{replica_id}/action", openapi_extra=admin_bodies.REPLICA_ACTION)
 async def replica_action(replica_id: str, call: ShareCall = Depends(share_call)):
     _since(call, "2.11")
     name, raw_arg = _action_name(await call.body())
     svc, ctx = call.services.replicas, call.ctx
     if name in ("reset_status", "reset_replica_state"):
         svc.check_admin(ctx, name)  # policy first: a member learns nothing from a bad argument either
-    model = bodies.REPLICA_ACTIONS.get(name)
+    model = admin_bodies.REPLICA_ACTIONS.get(name)
     if name == "promote" and not call.v("2.75"):
         model = None  # no argument before 2.75: whatever is sent is ignored
     arg = parse(call, model, raw_arg, name) if model is not None else None

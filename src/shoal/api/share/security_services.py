@@ -12,7 +12,7 @@ from shoal.api.openstack.errors import ApiError
 from shoal.api.openstack.queries import read
 from shoal.db.share_networks import SecurityService
 
-from . import bodies, queries
+from . import network_bodies, queries
 from .call import ShareCall, share_call
 from .views import ts
 
@@ -73,17 +73,17 @@ async def show_security_service(ss_id: str, call: ShareCall = Depends(share_call
 
 
 async def _fields(call: ShareCall) -> dict:
-    b = parse(call, bodies.SecurityServiceFields, await call.body("security_service"), "security_service")
+    b = parse(call, network_bodies.SecurityServiceFields, await call.body("security_service"), "security_service")
     return b.model_dump(exclude_unset=True)
 
 
-@router.post("/security-services", openapi_extra=bodies.SECURITY_SERVICE)
+@router.post("/security-services", openapi_extra=network_bodies.SECURITY_SERVICE)
 async def create_security_service(call: ShareCall = Depends(share_call)):
     row = await sync(call.services.security_services.create, call.ctx, await _fields(call), call.v("2.76"))
     return {"security_service": detail(call, row)}
 
 
-@router.put("/security-services/{ss_id}", openapi_extra=bodies.SECURITY_SERVICE)
+@router.put("/security-services/{ss_id}", openapi_extra=network_bodies.SECURITY_SERVICE)
 async def update_security_service(ss_id: str, call: ShareCall = Depends(share_call)):
     row = await sync(call.services.security_services.update, call.ctx, ss_id, await _fields(call), call.v("2.76"))
     return {"security_service": detail(call, row)}

@@ -11,7 +11,7 @@ from starlette.concurrency import run_in_threadpool as sync
 from shoal.api.openstack.errors import ApiError
 from shoal.api.openstack.queries import read
 
-from . import bodies, queries
+from . import group_bodies, queries
 from .call import ShareCall, share_call
 from .paging import next_links
 from .share_groups import admin_action, group_body, renaming, since_groups
@@ -81,10 +81,10 @@ async def list_group_snapshot_members(snap_id: str, call: ShareCall = Depends(sh
         for m in members]}
 
 
-@router.post("/share-group-snapshots", status_code=202, openapi_extra=bodies.CREATE_GROUP_SNAPSHOT)
+@router.post("/share-group-snapshots", status_code=202, openapi_extra=group_bodies.CREATE_GROUP_SNAPSHOT)
 async def create_group_snapshot(call: ShareCall = Depends(share_call)):
     since_groups(call)
-    b = await group_body(call, "share_group_snapshot", bodies.GroupSnapshotCreate)
+    b = await group_body(call, "share_group_snapshot", group_bodies.GroupSnapshotCreate)
     if not b.share_group_id:
         raise ApiError(400, "Must supply 'share_group_id' attribute.")
     made = await sync(call.services.share_group_snapshots.create, call.ctx, b.share_group_id, name=b.name,
@@ -92,7 +92,7 @@ async def create_group_snapshot(call: ShareCall = Depends(share_call)):
     return {"share_group_snapshot": detail(call, made)}
 
 
-@router.put("/share-group-snapshots/{snap_id}", openapi_extra=bodies.UPDATE_GROUP_SNAPSHOT)
+@router.put("/share-group-snapshots/{snap_id}", openapi_extra=group_bodies.UPDATE_GROUP_SNAPSHOT)
 async def update_group_snapshot(snap_id: str, call: ShareCall = Depends(share_call)):
     since_groups(call)
     fields = await renaming(call, "share_group_snapshot")
@@ -107,7 +107,7 @@ async def delete_group_snapshot(snap_id: str, call: ShareCall = Depends(share_ca
     return Response(status_code=202)
 
 
-@router.post("/share-group-snapshots/{snap_id}/action", status_code=202, openapi_extra=bodies.GROUP_ACTION)
+@router.post("/share-group-snapshots/{snap_id}/action", status_code=202, openapi_extra=group_bodies.GROUP_ACTION)
 async def group_snapshot_action(snap_id: str, call: ShareCall = Depends(share_call)):
     since_groups(call)
     return await admin_action(call, call.services.share_group_snapshots, snap_id)

@@ -14,7 +14,7 @@ from shoal.api.openstack.queries import read
 from shoal.db.share_groups import ShareGroup
 from shoal.services.share.groups import FILTERS, group_host
 
-from . import bodies, queries
+from . import group_bodies, queries
 from .call import ShareCall, share_call
 from .migration import EXPERIMENTAL_HEADER, experimental
 from .paging import next_links
@@ -94,7 +94,7 @@ async def show_group(group_id: str, call: ShareCall = Depends(share_call)):
     return {"share_group": detail(call, await sync(call.services.share_groups.get, call.ctx, group_id))}
 
 
-async def group_body(call: ShareCall, key: str, model: type[bodies.GroupBody]):
+async def group_body(call: ShareCall, key: str, model: type[group_bodies.GroupBody]):
     """`{key: {...}}` as `model` declares it, with Manila's words for a missing object and other fields."""
     body = await call.body()
     fields = body.get(key)
@@ -105,10 +105,10 @@ async def group_body(call: ShareCall, key: str, model: type[bodies.GroupBody]):
     return parse(call, model, fields, key)
 
 
-@router.post("/share-groups", status_code=202, openapi_extra=bodies.CREATE_GROUP)
+@router.post("/share-groups", status_code=202, openapi_extra=group_bodies.CREATE_GROUP)
 async def create_group(call: ShareCall = Depends(share_call)):
     since_groups(call)
-    b = await group_body(call, "share_group", bodies.ShareGroupCreate)
+    b = await group_body(call, "share_group", group_bodies.ShareGroupCreate)
     given = b.model_fields_set
     if "share_types" in given and "source_share_group_snapshot_id" in given:
         raise ApiError(400, "Cannot supply both 'share_types' and 'source_share_group_snapshot_id' attributes.")
@@ -133,7 +133,7 @@ async def create_group(call: ShareCall = Depends(share_call)):
     return {"share_group": detail(call, made)}
 
 
-@router.put("/share-groups/{group_id}", openapi_extra=bodies.UPDATE_GROUP)
+@router.put("/share-groups/{group_id}", openapi_extra=group_bodies.UPDATE_GROUP)
 async def update_group(group_id: str, call: ShareCall = Depends(share_call)):
     since_groups(call)
     fields = await renaming(call, "share_group")
@@ -142,7 +142,7 @@ async def update_group(group_id: str, call: ShareCall = Depends(share_call)):
 
 async def renaming(call: ShareCall, key: str) -> dict:
     """The body of an update of a group or group snapshot: a name and a description only."""
-    return (await group_body(call, key, bodies.GroupRename)).model_dump(exclude_unset=True)
+    return (await group_body(call, key, group_bodies.GroupRename)).model_dump(exclude_unset=True)
 
 
 @router.delete("/share-groups/{group_id}", status_code=202)
@@ -152,7 +152,7 @@ async def delete_group(group_id: str, call: ShareCall = Depends(share_call)):
     return Response(status_code=202)
 
 
-@router.post("/share-groups/{group_id}/action", status_code=202, openapi_extra=bodies.GROUP_ACTION)
+@router.post("/share-groups/{group_id}/action", status_code=202, openapi_extra=group_bodies.GROUP_ACTION)
 async def group_action(group_id: str, call: ShareCall = Depends(share_call)):
     since_groups(call)
     return await admin_action(call, call.services.share_groups, group_id)

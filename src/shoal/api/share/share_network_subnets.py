@@ -9,7 +9,7 @@ from starlette.concurrency import run_in_threadpool as sync
 from shoal.api.openstack.bodies import MetadataSet, parse
 from shoal.api.openstack.errors import ApiError
 
-from . import bodies
+from . import bodies, network_bodies
 from .call import ShareCall, share_call
 from .share_networks import subnet_view
 from .snapshot_metadata import _item_body
@@ -30,13 +30,13 @@ async def list_subnets(sn_id: str, call: ShareCall = Depends(share_call)):
     return {"share_network_subnets": [subnet_view(call, s, network) for s in network.subnets]}
 
 
-@router.post(SUBNETS, openapi_extra=bodies.CREATE_SUBNET)
+@router.post(SUBNETS, openapi_extra=network_bodies.CREATE_SUBNET)
 async def create_subnet(sn_id: str, call: ShareCall = Depends(share_call)):
     _since(call)
     data = (await call.body()).get("share-network-subnet")
     if not isinstance(data, dict):
         raise ApiError(400, "Share Network Subnet is missing from the request body.")
-    b = parse(call, bodies.SubnetCreate, data, "share-network-subnet")
+    b = parse(call, network_bodies.SubnetCreate, data, "share-network-subnet")
     metadata = b.metadata if call.v("2.78") else None
     subnet, network = await sync(call.services.share_networks.create_subnet, call.ctx, sn_id,
                                  b.model_dump(exclude_unset=True, exclude={"metadata"}), call.v("2.70"), metadata)

@@ -17,7 +17,7 @@ from shoal.api.openstack.queries import read
 from shoal.db.share_networks import ShareNetwork, ShareNetworkSubnet
 from shoal.services.share.networks import SENSITIVE
 
-from . import bodies, queries
+from . import network_bodies, queries
 from .call import ShareCall, share_call
 from .security_services import limited
 from .views import ts
@@ -99,16 +99,16 @@ async def show_share_network(sn_id: str, call: ShareCall = Depends(share_call)):
     return {"share_network": network_view(call, await sync(call.services.share_networks.get, call.ctx, sn_id))}
 
 
-@router.post("/share-networks", openapi_extra=bodies.CREATE_SHARE_NETWORK)
+@router.post("/share-networks", openapi_extra=network_bodies.CREATE_SHARE_NETWORK)
 async def create_share_network(call: ShareCall = Depends(share_call)):
-    b = parse(call, bodies.ShareNetworkCreate, await call.body("share_network"), "share_network")
+    b = parse(call, network_bodies.ShareNetworkCreate, await call.body("share_network"), "share_network")
     row = await sync(call.services.share_networks.create, call.ctx, b.model_dump(exclude_unset=True), call.v("2.51"))
     return {"share_network": network_view(call, row)}
 
 
-@router.put("/share-networks/{sn_id}", openapi_extra=bodies.UPDATE_SHARE_NETWORK)
+@router.put("/share-networks/{sn_id}", openapi_extra=network_bodies.UPDATE_SHARE_NETWORK)
 async def update_share_network(sn_id: str, call: ShareCall = Depends(share_call)):
-    b = parse(call, bodies.ShareNetworkUpdate, await call.body("share_network"), "share_network")
+    b = parse(call, network_bodies.ShareNetworkUpdate, await call.body("share_network"), "share_network")
     row = await sync(call.services.share_networks.update, call.ctx, sn_id, b.model_dump(exclude_unset=True))
     return {"share_network": network_view(call, row)}
 
@@ -127,7 +127,7 @@ ACTIONS = {"add_security_service": "2.0", "remove_security_service": "2.0", "upd
 
 def _arg(call: ShareCall, body: dict, name: str):
     """The action's argument as its model declares it; Manila's words when it is no object or lacks a key."""
-    model, arg = bodies.SHARE_NETWORK_ACTIONS[name], body[name]
+    model, arg = network_bodies.SHARE_NETWORK_ACTIONS[name], body[name]
     if not isinstance(arg, dict) or any(f.is_required() and k not in arg for k, f in model.model_fields.items()):
         raise ApiError(400, "Malformed request body.")
     return parse(call, model, arg, name)
@@ -145,7 +145,7 @@ def _check_view(call: ShareCall, arg) -> dict:
     return out
 
 
-@router.post("/share-networks/{sn_id}/action", openapi_extra=bodies.SHARE_NETWORK_ACTION)
+@router.post("/share-networks/{sn_id}/action", openapi_extra=network_bodies.SHARE_NETWORK_ACTION)
 async def share_network_action(sn_id: str, call: ShareCall = Depends(share_call)):
     body = await call.body()
     if len(body) != 1 or next(iter(body)) not in ACTIONS:
