@@ -351,14 +351,19 @@ class FloorDaemons:
 
 
 class Scale:
-    """The bench Shoal, what was made on it, and the API as 8 users see it."""
+    """The bench Shoal, what was made on it, and the API as 8 users see it.
+    bench/scale_kernel.py's subclass is the same with the kernel lane's guest
+    as the backend's host (its rule address, portals and listings)."""
 
-    def __init__(self, shoal):
+    rule_address = "127.0.0.1"  # the one access rule each share gets
+    restart_timeout = 600.0  # seconds from serving until every export is listed
+
+    def __init__(self, shoal, backend: str = "test"):
         self.shoal = shoal
-        config = tomllib.loads((shoal.work / "shoal.toml").read_text())["backends"]["test"]
-        self.mount_port = config["ganesha"]["mount_port"]
-        self.nfs_port = config["ganesha"]["nfs_port"]
-        self.control = config["iscsi"]["control_port"]
+        config = tomllib.loads((shoal.work / "shoal.toml").read_text())["backends"][backend]
+        self.mount_port = config.get("ganesha", {}).get("mount_port")
+        self.nfs_port = config.get("ganesha", {}).get("nfs_port")
+        self.control = config["iscsi"].get("control_port")
         self.config = shoal.work / "shoal.toml"
         self.root = f"{shoal.pool}/api"
         self.process: subprocess.Popen | None = None  # set once the bench restarted Shoal itself
@@ -436,7 +441,7 @@ class Scale:
         def one(job) -> tuple[str, str]:
             kind, item = job
             if kind == "share":
-                body = {"allow_access": {"access_type": "ip", "access_to": "127.0.0.1", "access_level": "rw"}}
+                body = {"allow_access": {"access_type": "ip", "access_to": self.rule_address, "access_level": "rw"}}
                 response = self.http("share").post(f"/shares/{item}/action", json=body)
                 assert response.status_code == 200, response.text
                 return kind, response.json()["access"]["id"]
@@ -444,7 +449,7 @@ class Scale:
             response = self.http("volume").post("/attachments", json=body)
             assert response.status_code == 200, response.text
             attachment = response.json()["attachment"]
-            self.luns[item] = Lun.of(attachment["connection_info"])
+            self.luns[item] = self.lun_of(attachment["connection_info"])
             # As Nova does once the host has connected: the volume goes in-use.
             done = self.http("volume").post(f"/attachments/{attachment['id']}/action", json={"os-complete": None})
             assert done.status_code == 204, done.text
@@ -472,8 +477,18 @@ class Scale:
         assert all(r["state"] == "active" for r in rules)
         return max([stamp(r) for r in rules] + attached) - started
 
+    def lun_of(self, connection_info: dict) -> Lun:
+        return Lun.of(connection_info)
+
+    def zfs_list(self) -> list[str]:
+        return zfs_names(self.root)
+
+    def listed(self) -> bool:
+        """Every export and target seen from outside (MOUNT's EXPORT call, tgtadm)."""
+        return self.share_paths() <= mount_exports(self.mount_port).keys() and self.iqns() <= tgt_iqns(self.control)
+
     def learn_paths(self) -> None:
-        columns = [line.split("\t") for line in zfs_names(self.root)]
+        columns = [line.split("\t") for line in self.zfs_list()]
         mountpoints = {fields[0]: fields[-1] for fields in columns}
         self.paths = {s: mountpoints[f"{self.root}/share-{s}"] for s in self.shares}
 
@@ -542,9 +557,7 @@ class Scale:
                                         stderr=subprocess.STDOUT)
         self.pid = self.process.pid
         wait_until_serving(self.shoal.url, self.process, log, timeout=600)
-        shares, iqns = self.share_paths(), self.iqns()
-        wait_for("every export and target listed after the restart",
-                 lambda: shares <= mount_exports(self.mount_port).keys() and iqns <= tgt_iqns(self.control))
+        wait_for("every export and target listed after the restart", self.listed, timeout=self.restart_timeout)
         return stopped, time.monotonic() - start
 
     def stop(self) -> None:
