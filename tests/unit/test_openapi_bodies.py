@@ -43,6 +43,7 @@ DESCRIBED = [  # (method, path after the API root, the body's top-level key or a
     ("put", "/share/v2{p}/quota-sets/{{target_project}}", {"quota_set"}),
     ("post", "/share/v2{p}/share_instances/{{instance_id}}/action", {"reset_status", "os-force_delete"}),
     ("post", "/share/v2{p}/snapshot-instances/{{instance_id}}/action", {"reset_status"}),
+    ("post", "/share/v2{p}/types/{{type_id}}/extra_specs", {"extra_specs"}),
     ("put", "/share/v2{p}/quota-class-sets/{{class_name}}", {"quota_class_set"}),
     ("post", "/volume/v3{p}/volumes", {"volume"}),
     ("put", "/volume/v3{p}/volumes/{{volume_id}}", {"volume"}),

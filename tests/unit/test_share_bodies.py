@@ -4,7 +4,7 @@ services, ...): what each model takes, and Manila's 400s for what it does not.""
 from __future__ import annotations
 
 from shoal.api.openstack.bodies import parse
-from shoal.api.share import admin_bodies, group_bodies, network_bodies
+from shoal.api.share import admin_bodies, bodies, group_bodies, network_bodies
 from tests.unit.test_request_bodies import LONE, MANILA
 from tests.unit.test_request_bodies import refused as refused_by
 
@@ -172,3 +172,9 @@ def test_group_spec_item_body():
     assert parse(MANILA, group_bodies.GroupSpecItem, {"k": "v"}).model_dump() == {"k": "v"}
     assert refused(group_bodies.GroupSpecItem, {"k": 5}) == "Group specs keys and values should be strings of 1-255 characters."
     assert "must be valid Unicode" in refused(group_bodies.GroupSpecItem, {"k": LONE})
+
+
+def test_extra_specs_body():
+    assert parse(MANILA, bodies.ExtraSpecsSet, {"extra_specs": {"k": "v", "n": 1}}).extra_specs == {"k": "v", "n": 1}
+    assert refused(bodies.ExtraSpecsSet, {}) == "'extra_specs' is a required property"
+    assert refused(bodies.ExtraSpecsSet, {"extra_specs": ["k"]}) == "extra_specs must be an object"

@@ -121,6 +121,10 @@ class TypeUpdate(Body):
     access_is_public: Flag | None = Field(None, alias="share_type_access:is_public")
 
 
+class ExtraSpecsSet(Body):
+    extra_specs: Object  # its keys and values: the type catalog's check_specs
+
+
 class TransferCreate(Body):
     share_id: Ref | None = None  # required: the transfer service says so in Manila's words
     name: Name | None = None
@@ -146,6 +150,7 @@ SHARE_ACTION = actions({**SHARE_ACTIONS, **MIGRATION_ACTIONS})
 MANAGE_SHARE = body("share", ShareManage)
 CREATE_TYPE = body("share_type", TypeCreate)
 UPDATE_TYPE = body("share_type", TypeUpdate)
+SET_EXTRA_SPECS = plain(ExtraSpecsSet)
 CREATE_TRANSFER = body("transfer", TransferCreate)
 ACCEPT_TRANSFER = body("accept", TransferAccept)
 CREATE_SNAPSHOT = body("snapshot", SnapshotCreate)

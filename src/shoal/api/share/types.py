@@ -133,12 +133,12 @@ async def list_specs(type_id: str, call: ShareCall = Depends(share_call)):
     return {"extra_specs": dict(stype.extra_specs)}
 
 
-@router.post("/types/{type_id}/extra_specs")
+@router.post("/types/{type_id}/extra_specs", openapi_extra=bodies.SET_EXTRA_SPECS)
 async def set_specs(type_id: str, call: ShareCall = Depends(share_call)):
     _specs_admin(call)
-    body = await call.body()
-    specs = await sync(call.services.share_types.set_specs, call.ctx, type_id, sanitized_zones(body.get("extra_specs")))
-    return {"extra_specs": {k: specs[k] for k in body["extra_specs"]}}  # Manila echoes what was set (sanitized)
+    given = parse(call, bodies.ExtraSpecsSet, await call.body()).extra_specs
+    specs = await sync(call.services.share_types.set_specs, call.ctx, type_id, sanitized_zones(given))
+    return {"extra_specs": {k: specs[k] for k in given}}  # Manila echoes what was set (sanitized)
 
 
 @router.get("/types/{type_id}/extra_specs/{key}")
