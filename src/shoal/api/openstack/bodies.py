@@ -30,7 +30,8 @@ networks (create, update, actions), their subnets (create, metadata) and
 security services (create, update); share groups and group snapshots (create,
 update, actions), share group types (create, group specs, access); share
 replicas (create, actions); the share migration_start; share quota sets and
-quota class sets; the volume side's administrative bodies (`api/volume/admin_bodies.py`):
+quota class sets; share and snapshot instance actions; share type extra specs
+(set); the volume side's administrative bodies (`api/volume/admin_bodies.py`):
 QoS specs (create, keys set/unset), encryption types (create, update), volume
 quota sets and quota class sets, volume types' extra specs and access actions,
 group types and their specs, os-services (enable, disable, freeze, thaw); the
