@@ -110,6 +110,9 @@ def test_a_start_of_shoal_sweeps_its_storage_hosts(ssh_replica_server, replica_s
         while swept.exists():
             assert time.monotonic() < deadline, f"{swept} was not swept at start: {os.listdir(swept)}"
             time.sleep(0.2)
+        # The sweep logs what it removed once it is done with all of it: just after.
+        while "staging directories of image copies cut short on" not in (server.state_dir / "shoal.log").read_text():
+            assert time.monotonic() < deadline, "the sweep did not log what it removed"
+            time.sleep(0.2)
         assert (kept / "image").is_file()
         assert all((path / "image").read_bytes() == b"keep" for path in not_stale)
-        assert "staging directories of image copies cut short on" in (server.state_dir / "shoal.log").read_text()
