@@ -45,6 +45,10 @@ def _fault(reply) -> dict:
     ("/share/v2/shares/detail", {"name": NUL}, "badRequest"),
     ("/share/v2/shares", {"metadata": NUL}, "badRequest"),
     ("/share/v2/snapshots", {"all_tenants": "1", "x\x00": "1"}, "badRequest"),
+    # routes that read a value or two without a query model (api/openstack/call.py checks them)
+    ("/share/v2/types", {"is_public": NUL}, "badRequest"),
+    ("/share/v2/share-replicas/detail", {"share_id": NUL}, "badRequest"),
+    ("/share/v2/services", {"host": NUL}, "badRequest"),
     ("/identity/v3/users", {"name": NUL}, "error"),
     ("/identity/v3/projects", {"parent_id": NUL}, "error"),
     ("/image/v2/images", {"name": NUL}, "message"),

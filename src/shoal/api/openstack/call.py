@@ -16,6 +16,7 @@ from shoal.services.common.context import RequestContext, current_request_id
 from .auth import known_caller, validated_caller
 from .errors import ApiError
 from .microversions import Version, VersionRange
+from .queries import refuse_nul
 from .request_ids import add_response_headers
 
 
@@ -125,7 +126,9 @@ def call_factory(versions: VersionRange, root: str):
         current_request_id.set(ctx.request_id)  # for the user messages the call's work writes
         if request.method not in ("GET", "HEAD") and not ctx.can_write:
             raise ApiError(403, "Policy doesn't allow this operation: the reader role may only read.")
-        return ApiCall(request, services, ctx, version, url_project, root)
+        call = ApiCall(request, services, ctx, version, url_project, root)
+        refuse_nul(call)  # also for the routes that read a query value or two without a model
+        return call
 
     return dependency
 

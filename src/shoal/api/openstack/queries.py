@@ -141,14 +141,14 @@ class Paging(Query):
 
 def read(call, model: type[Q]) -> Q:
     """The request's query as `model` declares it; 400 with the API's message when it does not hold."""
-    _without_nul(call)
+    refuse_nul(call)
     try:
         return model.model_validate(dict(call.request.query_params), context={"api": call.root})
     except ValidationError as exc:
         raise ApiError(400, _message(exc)) from None
 
 
-def _without_nul(call) -> None:
+def refuse_nul(call) -> None:
     """Every parameter of the query, declared or not (a handler may pass the others on as
     filters): a NUL in a key or a value is the API's 400, never a value stored or looked up."""
     for key, value in call.request.query_params.multi_items():
