@@ -25,6 +25,8 @@ in there would work: one shell loop, one exports file, one `targetcli` session.
    configuration) and Shoal's M targets (Shoal must notice and make them again) have their
    LUN and ACL in configfs. Shoal is given two periodic checks (2 x 60 s) and a half; what
    it has not made again by then is reported as such.
+   Both restarts pull exports from under anyone using the guest: each waits (600 s at the
+   most) while a lane test runs (`scripts/kernel-lane test`, seen with ps), and is skipped after.
 3. Shoal restart to serving with every export and target listed (and so, after step 2, to
    LIO's targets made again when Shoal did not), then once more with everything in place;
    a sample read over NFS and iSCSI after each. Floor: the state read by hand (`zfs list`,
