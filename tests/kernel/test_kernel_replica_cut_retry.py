@@ -16,15 +16,12 @@ import uuid
 
 import pytest
 
-from shoal.drivers.base import ShareRef
 from shoal.drivers.zfs import resumable
 from shoal.hosts import transfer as transfer_module
 from shoal.hosts.transfer import owned_by
-from shoal.services.common.backends import build_drivers
 
-from .conftest import lane_settings
-from .lane_tools import MiB, new_id
-from .test_kernel_resumable_transfer import fill, mountpoint, sums
+from .lane_tools import MiB
+from .test_kernel_resumable_transfer import filled_replica_pair, sums
 
 pytestmark = pytest.mark.kernel
 
@@ -70,20 +67,8 @@ def streams(monkeypatch):
 
 
 def test_a_replica_copy_cut_once_resumes_in_the_same_call(kernel_host, lane_root, streams, tmp_path):
-    settings = lane_settings(kernel_host, lane_root, "exportfs", tmp_path)
-    backend = settings.backends["lane"].model_copy(update={"replication_domain": "lane"})
-    shares = build_drivers(settings.model_copy(update={"backends": {"lane": backend}}))[0]["lane"]
-    try:
-        pool = lane_root.split("/")[0]
-        active = ShareRef(new_id(lane_root, "active"), pool, 1)
-        replica = ShareRef(new_id(lane_root, "replica"), pool, 1)
-        shares.create_share(active)
-        src = shares.dataset_name(active)
-        fill(kernel_host, f"{mountpoint(shares.zfs, src)}/data", 192)
-        shares.take_replication_snapshot(active, "repl-1")
-        whole = shares.replication_estimate(active, "repl-1")
-        dst = shares.dataset_name(replica)
-
+    with filled_replica_pair(kernel_host, lane_root, tmp_path) as pair:
+        shares, active, replica, src, dst = pair.shares, pair.active, pair.replica, pair.src, pair.dst
         cut = KillSendOnce(kernel_host, f"{src}@repl-1", 48 * MiB)
         with owned_by(f"cut-{uuid.uuid4().hex[:8]}"):
             moved = shares.replicate(replica, shares, active, "repl-1", None, progress=cut)  # no error
@@ -94,14 +79,10 @@ def test_a_replica_copy_cut_once_resumes_in_the_same_call(kernel_host, lane_root
             (["zfs", "send", "-t"], False),  # the rest, from the token
         ]
         rest = streams[-1][1]
-        assert 0 < rest < whole - 24 * MiB, f"resumed {rest} bytes of {whole}, cut at {cut.killed_at}"
+        assert 0 < rest < pair.whole - 24 * MiB, f"resumed {rest} bytes of {pair.whole}, cut at {cut.killed_at}"
         assert moved >= rest
         assert cut.seen == sorted(cut.seen), "progress went back"
         assert resumable.pending(shares.zfs, dst) is None
         assert shares.replication_tags(replica) == ["repl-1"]
         assert shares.zfs.get(dst, ["readonly"])["readonly"] == "on"
         assert sums(kernel_host, dst, ["data"]) == sums(kernel_host, src, ["data"])
-        shares.delete_replica(replica)
-        shares.delete_share(active)
-    finally:
-        shares.host.close()

@@ -19,6 +19,9 @@ without sending the first again; and a stream cut by a crash of Shoal
 from __future__ import annotations
 
 import uuid
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import Any
 
 import pytest
 
@@ -95,6 +98,39 @@ def sums(host, dataset: str, names: list[str]) -> list[str]:
     return [line.split()[0] for line in out if line.strip()]
 
 
+@dataclass
+class ReplicaPair:
+    shares: Any  # the lane's share driver, in a replication domain of its own
+    active: ShareRef  # holding `data`, with the replication snapshot repl-1
+    replica: ShareRef  # not made yet
+    src: str
+    dst: str
+    whole: int  # the size of repl-1's full stream
+
+
+@contextmanager
+def filled_replica_pair(kernel_host, lane_root: str, tmp_path, mib: int = 192):
+    """An active share of `mib` MiB of random data and its replica-to-be, on the lane's
+    driver; both deleted when the test's body got through, the SSH host closed always."""
+    settings = lane_settings(kernel_host, lane_root, "exportfs", tmp_path)
+    backend = settings.backends["lane"].model_copy(update={"replication_domain": "lane"})
+    shares = build_drivers(settings.model_copy(update={"backends": {"lane": backend}}))[0]["lane"]
+    try:
+        pool = lane_root.split("/")[0]
+        active = ShareRef(new_id(lane_root, "active"), pool, 1)
+        replica = ShareRef(new_id(lane_root, "replica"), pool, 1)
+        shares.create_share(active)
+        src = shares.dataset_name(active)
+        fill(kernel_host, f"{mountpoint(shares.zfs, src)}/data", mib)
+        shares.take_replication_snapshot(active, "repl-1")
+        yield ReplicaPair(shares, active, replica, src, shares.dataset_name(replica),
+                          shares.replication_estimate(active, "repl-1"))
+        shares.delete_replica(replica)
+        shares.delete_share(active)
+    finally:
+        shares.host.close()
+
+
 def snapshots(zfs: Zfs, dataset: str) -> list[str]:
     return [row["name"].split("@", 1)[1] for row in zfs.snapshots(dataset)]
 
@@ -161,20 +197,8 @@ def test_a_token_that_leads_nowhere_is_dropped(kernel_host, lane_root, producers
 
 
 def test_a_replica_copy_cut_partway_is_resumed(kernel_host, lane_root, producers, tmp_path):
-    settings = lane_settings(kernel_host, lane_root, "exportfs", tmp_path)
-    backend = settings.backends["lane"].model_copy(update={"replication_domain": "lane"})
-    shares = build_drivers(settings.model_copy(update={"backends": {"lane": backend}}))[0]["lane"]
-    try:
-        pool = lane_root.split("/")[0]
-        active = ShareRef(new_id(lane_root, "active"), pool, 1)
-        replica = ShareRef(new_id(lane_root, "replica"), pool, 1)
-        shares.create_share(active)
-        src = shares.dataset_name(active)
-        fill(kernel_host, f"{mountpoint(shares.zfs, src)}/data", 192)
-        shares.take_replication_snapshot(active, "repl-1")
-        whole = shares.replication_estimate(active, "repl-1")
-        dst = shares.dataset_name(replica)
-
+    with filled_replica_pair(kernel_host, lane_root, tmp_path) as pair:
+        shares, active, replica, src, dst = pair.shares, pair.active, pair.replica, pair.src, pair.dst
         owner = f"cut-{uuid.uuid4().hex[:8]}"
         cut = Cut(owner, 48 * MiB)
         with owned_by(owner), pytest.raises(DriverError):
@@ -185,14 +209,10 @@ def test_a_replica_copy_cut_partway_is_resumed(kernel_host, lane_root, producers
         before = len(producers)
         rest = shares.replicate(replica, shares, active, "repl-1", None)
         assert [p[:3] for p in producers[before:]] == [["zfs", "send", "-t"]]
-        assert 0 < rest < whole - 24 * MiB, f"resumed {rest} bytes of {whole}"
+        assert 0 < rest < pair.whole - 24 * MiB, f"resumed {rest} bytes of {pair.whole}"
         assert shares.replication_tags(replica) == ["repl-1"]
         assert shares.zfs.get(dst, ["readonly"])["readonly"] == "on"
         assert sums(kernel_host, dst, ["data"]) == sums(kernel_host, src, ["data"])
-        shares.delete_replica(replica)
-        shares.delete_share(active)
-    finally:
-        shares.host.close()
 
 
 def zvol_sum(host, dataset: str, mib: int) -> str:
