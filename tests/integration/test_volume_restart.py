@@ -195,6 +195,22 @@ def test_the_periodic_check_removes_a_target_no_attachment_needs(volume_api):
         volume_api.delete_volume(volume["id"])
 
 
+def test_the_periodic_check_makes_a_target_removed_behind_shoals_back_again(volume_api, attached):
+    """tgtd runs on, so no health check fails (as a kernel target cleared or restarted
+    fails none): the check sees the attached volume's target missing and makes it again,
+    with its CHAP account and ACL."""
+    volume, _, lun, data = attached
+    server = volume_api.server
+    gone = tgtadm(server, "--op", "delete", "--mode", "target", "--tid", str(tgt_target(server, lun.iqn).tid),
+                  "--force")
+    assert gone.returncode == 0, gone.stderr
+    assert tgt_target(server, lun.iqn) is None
+    wait_until(lambda: tgt_target(server, lun.iqn) is not None and lun.reachable(HOST1), timeout=30, poll=0.5,
+               what="the periodic check makes the target again")
+    assert_served_as_before(volume_api, lun, data)
+    assert volume_api.volume(volume["id"])["status"] == "in-use"
+
+
 def test_a_start_collects_what_a_crash_left_hidden(volume_api):
     """A dataset a delete hid (`shoal:deleted`) before a crash, that nothing
     needs, is destroyed after the next start, in the background; a live

@@ -272,13 +272,15 @@ class VolumeDriver(ABC):
         them all in one pass override this."""
         return failures_of(volumes, lambda item: self.export(*item), lambda item: item[0].id)
 
-    def exported_volume_ids(self) -> set[str]:
+    def exported_volume_ids(self) -> set[str] | None:
         """Ids of the volumes this backend's export daemon holds an export for,
         read from the daemon (not from memory). Services compare them with the
-        attachments and drop the exports no attachment needs: a crash between
-        a detach's record and its unexport leaves one. Empty where exports are
-        not kept apart from the volume's own state."""
-        return set()
+        attachments: they drop the exports no attachment needs (a crash between
+        a detach's record and its unexport leaves one) and export again the
+        attached volumes the daemon lost (a kernel target cleared or restarted
+        says so to no health check). None where exports are not kept apart from
+        the volume's own state: nothing to compare."""
+        return None
 
     def drop_export(self, volume_id: str) -> None:
         """Remove the export of a volume that no attachment needs (its row may

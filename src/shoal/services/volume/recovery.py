@@ -153,7 +153,46 @@ class VolumeRecovery:
 
     def check_once(self) -> None:
         self._check(lambda driver: driver.exports_healthy(), "is not serving")
+        self.restore_lost_exports()
         self.drop_unneeded_exports()
+
+    def restore_lost_exports(self) -> None:
+        """Export again, per backend in one pass, when the daemon lacks the export of
+        an attached volume: a kernel target (LIO) cleared or restarted, or a target
+        removed behind Shoal's back, keeps every health check true. A lack counts
+        when it is still there once each such volume's lock was free: an attach
+        exporting right now is not one."""
+        for name, driver in self.core.volume_drivers.items():
+            try:
+                lost = self._lost(driver, self._attached_on(name))
+                for volume_id in sorted(lost):
+                    with self.core.volume_lock(volume_id):
+                        pass  # an attach that records its connector, then exports, under it ends first
+                if lost:
+                    lost &= self._lost(driver, self._attached_on(name))
+            except Exception as exc:  # noqa: BLE001 -- the next check tries again
+                log.warning("backend %s: cannot compare its exports with the attachments: %s", name, exc)
+                continue
+            if lost:
+                log.warning("backend %s: the target daemon lacks the exports of %d attached volumes (%s); "
+                            "exporting every attached volume again", name, len(lost), ", ".join(sorted(lost)[:10]))
+                self.ensure_exports(name)
+
+    @staticmethod
+    def _lost(driver, attached: set[str]) -> set[str]:
+        if not attached:
+            return set()
+        exported = driver.exported_volume_ids()
+        return set() if exported is None else attached - exported
+
+    def _attached_on(self, backend: str) -> set[str]:
+        """Ids of the volumes of `backend` with an attachment that holds a connector."""
+        with self.core.db.session() as session:
+            rows = session.execute(
+                select(models.VolumeAttachment.volume_id, models.VolumeAttachment.connector)
+                .join(models.Volume, models.Volume.id == models.VolumeAttachment.volume_id)
+                .where(models.Volume.backend == backend, models.Volume.provider_location.is_not(None)))
+            return {volume_id for volume_id, connector in rows if connector}
 
     def check_alive(self) -> None:
         self._check(lambda driver: driver.exports_alive(), "died")
