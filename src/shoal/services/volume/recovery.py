@@ -109,90 +109,85 @@ class VolumeRecovery:
 
     def drop_unneeded_exports(self, backend: str | None = None) -> None:
         """Remove each export the daemon holds for a volume with no connected
-        attachment (or no row). Each is looked at again under the volume's lock,
-        which attach and detach hold while they export: an attach between the
-        two reads is seen, and never undone."""
+        attachment on its backend (or no row)."""
         for name, driver in self.core.volume_drivers.items():
             if backend not in (None, name):
                 continue
             try:
                 exported = driver.exported_volume_ids()
+                attached = self._attached_on(name) if exported else set()
             except Exception as exc:  # noqa: BLE001 -- the next check tries again
                 log.warning("backend %s: cannot list its exports: %s", name, exc)
                 continue
-            if not exported:
-                continue
-            dropped = []
-            for volume_id in sorted(exported - self._connected(exported)):
-                with self.core.volume_lock(volume_id):
-                    if self._connected({volume_id}):
-                        continue
-                    try:
-                        driver.drop_export(volume_id)
-                    except Exception as exc:  # noqa: BLE001 -- one stops none of the others
-                        log.warning("backend %s: export of volume %s that no attachment needs could not be "
-                                    "removed: %s", name, volume_id, exc)
-                        continue
-                dropped.append(volume_id)
-            if dropped:
-                log.warning("backend %s: removed exports no attachment needs (left by a crash): %s",
-                            name, ", ".join(dropped))
-                metrics.recovery_fixed("volume", len(dropped))
+            self._drop(name, driver, (exported or set()) - attached)
 
-    def _connected(self, volume_ids: set[str]) -> set[str]:
-        """Those of `volume_ids` with an attachment that holds a connector."""
-        found: set[str] = set()
-        ids = sorted(volume_ids)
-        with self.core.db.session() as session:
-            for start in range(0, len(ids), 500):
-                # in Python: a connector set to None is stored as JSON null, not SQL NULL
-                rows = session.execute(select(models.VolumeAttachment.volume_id, models.VolumeAttachment.connector)
-                                       .where(models.VolumeAttachment.volume_id.in_(ids[start:start + 500])))
-                found.update(volume_id for volume_id, connector in rows if connector)
-        return found
+    def _drop(self, name: str, driver, unneeded: set[str]) -> None:
+        """Each is looked at again under the volume's lock, which attach and detach
+        hold while they export: an attach between the two reads is seen, and never undone."""
+        dropped = []
+        for volume_id in sorted(unneeded):
+            with self.core.volume_lock(volume_id):
+                if volume_id in self._attached_on(name, volume_id):
+                    continue
+                try:
+                    driver.drop_export(volume_id)
+                except Exception as exc:  # noqa: BLE001 -- one stops none of the others
+                    log.warning("backend %s: export of volume %s that no attachment needs could not be "
+                                "removed: %s", name, volume_id, exc)
+                    continue
+            dropped.append(volume_id)
+        if dropped:
+            log.warning("backend %s: removed exports no attachment needs (left by a crash): %s",
+                        name, ", ".join(dropped))
+            metrics.recovery_fixed("volume", len(dropped))
 
     def check_once(self) -> None:
         self._check(lambda driver: driver.exports_healthy(), "is not serving")
-        self.restore_lost_exports()
-        self.drop_unneeded_exports()
-
-    def restore_lost_exports(self) -> None:
-        """Export again, per backend in one pass, when the daemon lacks the export of
-        an attached volume: a kernel target (LIO) cleared or restarted, or a target
-        removed behind Shoal's back, keeps every health check true. A lack counts
-        when it is still there once each such volume's lock was free: an attach
-        exporting right now is not one."""
         for name, driver in self.core.volume_drivers.items():
-            try:
-                lost = self._lost(driver, self._attached_on(name))
+            self.reconcile_exports(name, driver)
+
+    def reconcile_exports(self, name: str, driver) -> None:
+        """Compare, from one listing of each, what the target daemon exports with
+        the volumes whose attachments need it. When it lacks one (a kernel target,
+        LIO, cleared or restarted, or a target removed behind Shoal's back keep every
+        health check true), every attached volume is exported again in one pass;
+        otherwise the exports no attachment needs are dropped. A lack counts when it
+        is still there once each such volume's lock was free: an attach that records
+        its connector, then exports, under it, is not one."""
+        try:
+            exported = driver.exported_volume_ids()
+            if exported is None:
+                return  # this driver cannot tell what its daemon holds
+            attached = self._attached_on(name)
+            lost = attached - exported
+            if lost:
                 for volume_id in sorted(lost):
                     with self.core.volume_lock(volume_id):
-                        pass  # an attach that records its connector, then exports, under it ends first
-                if lost:
-                    lost &= self._lost(driver, self._attached_on(name))
-            except Exception as exc:  # noqa: BLE001 -- the next check tries again
-                log.warning("backend %s: cannot compare its exports with the attachments: %s", name, exc)
-                continue
-            if lost:
-                log.warning("backend %s: the target daemon lacks the exports of %d attached volumes (%s); "
-                            "exporting every attached volume again", name, len(lost), ", ".join(sorted(lost)[:10]))
-                self.ensure_exports(name)
+                        pass
+                exported = driver.exported_volume_ids() or set()
+                attached = self._attached_on(name)
+                lost = attached - exported
+        except Exception as exc:  # noqa: BLE001 -- the next check tries again
+            log.warning("backend %s: cannot compare its exports with the attachments: %s", name, exc)
+            return
+        if lost:
+            log.warning("backend %s: the target daemon lacks the exports of %d attached volumes (%s); "
+                        "exporting every attached volume again", name, len(lost), ", ".join(sorted(lost)[:10]))
+            self.ensure_exports(name)  # drops the unneeded ones after
+        else:
+            self._drop(name, driver, exported - attached)
 
-    @staticmethod
-    def _lost(driver, attached: set[str]) -> set[str]:
-        if not attached:
-            return set()
-        exported = driver.exported_volume_ids()
-        return set() if exported is None else attached - exported
-
-    def _attached_on(self, backend: str) -> set[str]:
-        """Ids of the volumes of `backend` with an attachment that holds a connector."""
+    def _attached_on(self, backend: str, volume_id: str | None = None) -> set[str]:
+        """Ids of the volumes of `backend` (or just `volume_id`) with an attachment
+        that holds a connector."""
+        query = (select(models.VolumeAttachment.volume_id, models.VolumeAttachment.connector)
+                 .join(models.Volume, models.Volume.id == models.VolumeAttachment.volume_id)
+                 .where(models.Volume.backend == backend, models.Volume.provider_location.is_not(None)))
+        if volume_id is not None:
+            query = query.where(models.VolumeAttachment.volume_id == volume_id)
         with self.core.db.session() as session:
-            rows = session.execute(
-                select(models.VolumeAttachment.volume_id, models.VolumeAttachment.connector)
-                .join(models.Volume, models.Volume.id == models.VolumeAttachment.volume_id)
-                .where(models.Volume.backend == backend, models.Volume.provider_location.is_not(None)))
-            return {volume_id for volume_id, connector in rows if connector}
+            # in Python: a connector set to None is stored as JSON null, not SQL NULL
+            return {found for found, connector in session.execute(query) if connector}
 
     def check_alive(self) -> None:
         self._check(lambda driver: driver.exports_alive(), "died")
