@@ -11,6 +11,7 @@ from shoal.api.openstack.auth import token_info
 from shoal.api.openstack.bodies import unsafe_text
 from shoal.api.openstack.call import public_origin, read_body
 from shoal.api.openstack.errors import ApiError
+from shoal.api.openstack.queries import refuse_nul
 from shoal.services import Services
 from shoal.services.identity.tokens import TokenInfo
 
@@ -49,4 +50,6 @@ async def identity_body(request: Request, key: str) -> dict:
 
 
 def identity_call(request: Request) -> IdentityCall:
-    return IdentityCall(request, request.app.state.services)
+    call = IdentityCall(request, request.app.state.services)
+    refuse_nul(call)
+    return call

@@ -12,6 +12,7 @@ from shoal.api.openstack.auth import known_caller, validated_caller
 from shoal.api.openstack.bodies import unsafe_text
 from shoal.api.openstack.call import parse_json
 from shoal.api.openstack.errors import ApiError
+from shoal.api.openstack.queries import refuse_nul
 from shoal.services import Services
 from shoal.services.common.context import RequestContext
 
@@ -42,4 +43,6 @@ async def image_call(request: Request) -> ImageCall:
     ctx = known_caller(request, None) or await run_in_threadpool(validated_caller, request, None)
     if request.method not in ("GET", "HEAD") and not ctx.can_write:
         raise ApiError(403, "Policy doesn't allow this operation: the reader role may only read.")
-    return ImageCall(request, services, ctx)
+    call = ImageCall(request, services, ctx)
+    refuse_nul(call)
+    return call

@@ -140,8 +140,8 @@ class Paging(Query):
 
 
 def read(call, model: type[Q]) -> Q:
-    """The request's query as `model` declares it; 400 with the API's message when it does not hold."""
-    refuse_nul(call)
+    """The request's query as `model` declares it; 400 with the API's message when it does not hold.
+    A NUL in it was refused when the call was made (`refuse_nul`)."""
     try:
         return model.model_validate(dict(call.request.query_params), context={"api": call.root})
     except ValidationError as exc:
