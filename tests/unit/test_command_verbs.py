@@ -31,6 +31,8 @@ UUID = "3f2c7a3e-51b4-4c53-9b8e-0c1d2e3f4a5b"
      "ganesha.nfsd"),
     (["targetcli", f"/backstores/fileio/volume-{UUID}", "create"], "targetcli"),
     (["sudo", "-n", "-u", "alice", "zfs", "list", "-H"], "zfs list"),
+    (["env", "HOME=/var/lib/x", "TARGETCLI_HOME=/var/lib/x/.t", "targetcli"], "targetcli"),
+    (["sudo", "-n", "env", "A=1", "zfs", "list"], "zfs list"),
     (["zfs", f"share-{UUID}"], "zfs"),  # an unknown second word is never taken
     ([f"/var/lib/shoal/volume-{UUID}/run"], "run"),  # the base name only
     ([f"/var/lib/shoal/volume-{UUID}"], "other"),  # a program named after an id

@@ -46,7 +46,7 @@ def verb(argv: Sequence[str]) -> str:
         at = list(argv).index(PIPE)
         return f"{verb(argv[:at])} | {verb(argv[at + 1:])}"
     head = tuple(argv[:2])  # all a verb depends on, unless sudo comes first
-    if all(type(word) is str for word in head) and os.path.basename(head[0] if head else "") != "sudo":
+    if all(type(word) is str for word in head) and os.path.basename(head[0] if head else "") not in ("sudo", "env"):
         found = _known.get(head)
         if found is None:
             found = _verb(head)
@@ -79,13 +79,19 @@ def _is_secret(word) -> bool:
 
 
 def _without_sudo(argv: Sequence[str]) -> list[str]:
+    """The command behind `sudo [OPTIONS]` and `env [NAME=VALUE...]` (either or both)."""
     words = list(argv)
-    if not words or os.path.basename(str(words[0])) != "sudo":
-        return words
-    i = 1
-    while i < len(words) and str(words[i]).startswith("-"):
-        i += 2 if words[i] in _SUDO_VALUED else 1
-    return words[i:]
+    if words and os.path.basename(str(words[0])) == "sudo":
+        i = 1
+        while i < len(words) and str(words[i]).startswith("-"):
+            i += 2 if words[i] in _SUDO_VALUED else 1
+        words = words[i:]
+    if words and os.path.basename(str(words[0])) == "env":
+        i = 1
+        while i < len(words) and "=" in str(words[i]) and not str(words[i]).startswith("-"):
+            i += 1
+        words = words[i:]
+    return words
 
 
 # From a tgtd socket request (~1 ms) to a long zfs send (minutes).
