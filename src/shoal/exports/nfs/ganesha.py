@@ -53,10 +53,13 @@ _KNOWN: dict[tuple[str, str], dict[str, tuple[int, str]]] = {}
 _LOG_WATCHES: dict[tuple[str, str], FileWatch] = {}  # what wakes a reload's waiter, per daemon
 
 Rules = list[tuple[NfsClientRule, ClientNet]]
-# ganesha 4.3's config lexer reads an IPv6 prefix length of at most two digits
-# (`fd00::/64` parses, `fd00::/120` and `::/0` are syntax errors that fail the
-# whole export); later releases take three. Longer prefixes are written as the
-# addresses they hold, up to this many.
+# ganesha's config lexer reads an IPv6 prefix length of one or two digits, 1-99
+# (`CIDR \/[1-9][0-9]{0,1}` in src/config_parsing/conf_lex.l, 4.3 and still 6.2):
+# `fd00::/64` parses, `fd00::/120` and `::/0` are syntax errors that fail the
+# export. No other spelling says /100-/119 exactly (docs/tempest.md lists those
+# tried: quoted strings are refused as clients, a netmask does not lex, globs
+# also match reverse-DNS names). Longer prefixes are written as the addresses
+# they hold, up to this many (/120); /100 to /119 are refused, never widened.
 MAX_LISTED_V6 = 256
 _HALVES_V6 = (ipaddress.ip_network("::/1"), ipaddress.ip_network("8000::/1"))
 
@@ -118,10 +121,12 @@ def clients_spec(net: ClientNet) -> str:
     if net.prefixlen < 100:
         return str(net)
     if net.num_addresses > MAX_LISTED_V6:
+        longest_listed = 128 - MAX_LISTED_V6.bit_length() + 1
         raise InvalidNfsRule(
-            f"{net}: nfs-ganesha reads IPv6 prefixes of at most two digits (/99), and the "
+            f"{net}: nfs-ganesha cannot export to an IPv6 network of /100 to /{longest_listed - 1}: "
+            f"its configuration takes prefix lengths of at most two digits (/99), and the "
             f"{net.num_addresses} addresses of this network are too many to list one by one "
-            f"(at most {MAX_LISTED_V6}, /{128 - MAX_LISTED_V6.bit_length() + 1} or longer)")
+            f"(/{longest_listed} or longer are); give a /99 or shorter, or /{longest_listed} or longer")
     return ", ".join(str(address) for address in net)
 
 

@@ -142,6 +142,7 @@ class ShareAccess:
                 raise NotFound(f"Access rule {access_id} could not be found.")
             if rule.state == "error":
                 db.execute(_DROP_RULE, {"b_id": access_id})  # never in force: nothing to undo on the backend
+                change.done(db, share)  # but the share's access_rules_status is resynced, as Manila does
                 return
             db.execute(_DENY, {"b_id": access_id, "b_state": "denying" if change.claims else "queued_to_deny"})
             change.done(db, share)
@@ -222,6 +223,8 @@ class ShareAccess:
             else:
                 for follow in self.followers:  # e.g. the share's read-only replicas
                     follow(share_id, [r for r in desired if r.id not in failed])
+                if failed:  # before the rules show `error`: whoever sees that finds the message
+                    self._tell(share, rules, failed)
             with self.core.db.connection() as db:
                 if failed:
                     db.execute(_FAIL_RULE, [{"b_id": rule_id, "b_reason": reason} for rule_id, reason in failed.items()])
@@ -235,3 +238,14 @@ class ShareAccess:
                 if not states & set(PENDING):
                     db.execute(_SET_RULES_STATUS, {**key, "b_status": "error" if "error" in states else "active"})
                     return
+
+    def _tell(self, share: sr.ShareFacts, rules: list, failed: dict[str, str]) -> None:
+        """A user message on the share for each rule the backend refused, as
+        Manila's drivers write one: Manila's words, then the rule and why."""
+        access_to = {r.id: r.access_to for r in rules}
+        with self.core.db.session() as session:
+            for rule_id, reason in failed.items():
+                self.core.message(session, share.project_id, "SHARE", share.ref.id, sr.ACTION_UPDATE_ACCESS,
+                                  sr.DETAIL_UNSUPPORTED_CLIENT_ACCESS,
+                                  f"{sr.UNSUPPORTED_CLIENT_ACCESS} Rule {rule_id} ({access_to.get(rule_id, '?')}): "
+                                  f"{reason}")

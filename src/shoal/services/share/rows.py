@@ -19,9 +19,14 @@ from ..common.errors import NotFound
 # Manila's user-message ids (manila/message/message_field.py), kept so clients
 # that key on them keep working.
 ACTION_CREATE, ACTION_DELETE, ACTION_EXTEND, ACTION_SHRINK = "001", "002", "003", "004"
-ACTION_UPDATE_ACCESS, ACTION_REVERT, ACTION_MANAGE = "007", "008", "009"
+ACTION_REVERT, ACTION_MANAGE = "008", "009"
+ACTION_UPDATE_ACCESS = "010"  # Manila's UPDATE_ACCESS_RULES
 DETAIL_UNEXPECTED, DETAIL_NO_VALID_HOST, DETAIL_DRIVER_FAILED = "001", "002", "004"
 DETAIL_NEW_SIZE_TOO_SMALL = "017"
+DETAIL_UNSUPPORTED_CLIENT_ACCESS = "021"
+# Manila's words for ACTION_UPDATE_ACCESS + DETAIL_UNSUPPORTED_CLIENT_ACCESS, the reason after them
+UNSUPPORTED_CLIENT_ACCESS = ("update access rules: Failed to grant access to client. The access level or type "
+                             "may be unsupported. You may try again with a different access level or access type.")
 # Manila's words for DETAIL_NO_VALID_HOST (clients and Tempest look for them), the reason after them
 NO_VALID_HOST = "allocate host: No storage could be allocated for this share request"
 RULES_IN_FORCE = ("active", "applying", "queued_to_apply")  # the access rules a backend is given
