@@ -6,7 +6,9 @@ here this helper is checked by unit tests of the exact commands it runs
 the kernel lane (scripts/kernel-lane, tests/kernel).
 
 State is read from configfs, the kernel's own interface (stable across
-targetcli versions); every change is one `targetcli PATH COMMAND ARGS` argv:
+targetcli versions). apply() makes each change with one `targetcli PATH
+COMMAND ARGS` argv; ensure(), the bulk pass of recovery, sends the same
+commands for all its targets as lines of ONE targetcli session (lio_batch):
 
     /sys/kernel/config/target/iscsi/IQN/tpgt_1/acls/INITIATOR/auth/{userid,password}
     /sys/kernel/config/target/iscsi/IQN/tpgt_1/lun/lun_N/<link to the backstore>
@@ -18,7 +20,8 @@ One target = one TPG (tpg1) with one LUN on a backstore named after the key
 `authentication=1 generate_node_acls=0`: only initiators with a node ACL get in,
 so no initiators means nobody. LIO keeps CHAP per ACL, so every ACL carries
 the target's credentials. targetcli joins its argv with spaces and re-parses
-it, which is why check_target() forbids spaces in names, paths and secrets.
+it (a session's lines alike), which is why check_target() forbids spaces in
+names, paths and secrets.
 """
 
 from __future__ import annotations
@@ -28,8 +31,9 @@ import re
 import threading
 
 from shoal.hosts import CommandError, CommandResult, Host, Secret
+from shoal.hosts.runner import redact
 
-from . import InvalidTarget, check_target, iqn_for_key
+from . import InvalidTarget, check_target, iqn_for_key, lio_batch
 from .base import IQN_RE, IscsiHelper, IscsiTarget, Portal
 
 log = logging.getLogger("shoal.exports.iscsi")
@@ -142,21 +146,63 @@ class LioHelper(IscsiHelper):
 
     def ensure(self, targets: list[IscsiTarget], fresh: bool = False) -> None:
         """Apply every target given (after a reboot LIO is empty; after a Shoal
-        restart it still holds them). Unlisted targets are left alone, as with
-        tgt. All failures are raised together at the end. `fresh`: each target
-        is deleted and made again, since a backstore keeps its file open."""
+        restart it still holds them) in one pass: LIO's state read once, every
+        change in ONE targetcli session, the state read again (lio_batch). A
+        target the session did not complete is applied on its own, which names
+        its error. Unlisted targets are left alone, as with tgt. All failures
+        are raised together at the end. `fresh`: each target is deleted and
+        made again, since a backstore keeps its file open."""
         failed: dict[str, list[str]] = {}
+        valid = []
+        for target in targets:
+            try:
+                valid.append(check_target(target))
+            except InvalidTarget as exc:
+                failed[target.key] = [str(exc)]
         with self._lock:
-            for target in targets:
+            for target in self._ensure_batch(valid, fresh):
                 try:
-                    check_target(target)
-                    if fresh:
-                        self.remove(target.key)
                     self._apply(target)
-                except (LioError, InvalidTarget, CommandError) as exc:
+                    self._keys[target.key] = target.iqn
+                except (LioError, CommandError) as exc:
                     failed[target.key] = [str(exc)]
         if failed:
             raise LioError(f"LIO could not export: {failed}", failed)
+
+    def _ensure_batch(self, targets: list[IscsiTarget], fresh: bool) -> list[IscsiTarget]:
+        """The targets that the one session left unfinished."""
+        if not targets:
+            return []
+        state = self._state()
+        lines, created = list(lio_batch.SESSION_PREFS), set()
+        for target in targets:
+            store = (backstore_plugin(target.backing), backstore_name(target.key))
+            planned = lio_batch.plan(target, state, self.portal_specs, store, fresh)
+            created.update([target.key] if f"/iscsi create {target.iqn}" in planned else [])
+            lines += planned
+        if len(lines) > len(lio_batch.SESSION_PREFS):
+            log.info("LIO: %d targets, %d targetcli commands in one session", len(targets),
+                     len(lines) - len(lio_batch.SESSION_PREFS))
+            result = self.host.run(lio_batch.session_argv(), input="\n".join(lines) + "\n", check=False,
+                                   timeout=max(self.timeout, 2.0 * len(lines)))
+            if result.returncode:
+                secrets = [Secret(t.chap.secret) for t in targets]
+                log.warning("targetcli session exited %d: %s", result.returncode,
+                            redact(result.stdout + result.stderr, secrets)[-400:])
+            state = self._state()
+        unfinished = []
+        for target in targets:
+            lacks = lio_batch.missing(target, state, self.portal_specs, target.key in created)
+            if lacks:
+                log.warning("LIO target %s after the batch: %s; applied on its own", target.iqn, ", ".join(lacks))
+                unfinished.append(target)
+            else:
+                self._keys[target.key] = target.iqn
+        return unfinished
+
+    def _state(self) -> lio_batch.LioState:
+        result = self.host.run(lio_batch.state_argv(), check=False, timeout=self.timeout)
+        return lio_batch.LioState.parse(result.stdout)
 
     def remove(self, key: str) -> None:
         """Delete the target (its sessions end) and its backstore; `key` is the
