@@ -6,11 +6,13 @@ collections -- shares and their actions, share snapshots, access rules, share
 networks and their subnets, security services, share groups, their snapshots and
 types, share replicas, share and snapshot instances, share quota sets and quota
 class sets (not the default class, which every project's defaults come from),
+resource locks, a share type's single extra spec (PUT) and its access actions,
 volumes and their actions, volume snapshots, attachments -- sends a bounded,
 derandomized set of generated requests (valid and invalid bodies, query strings,
 ids), as the project's admin at the newest microversion; half of them aimed at
-real resources (`Seeds`: a share, its snapshot and access rule, a share network,
-a security service, a volume, its snapshot and an attachment), the other half at
+real resources (`Seeds`: a share, its snapshot and access rule, a visibility lock
+on that rule, a private share type, a share network, a security service, a
+volume, its snapshot and an attachment), the other half at
 ids that do not exist. The only check is schemathesis's `not_a_server_error`: any
 answer may be a 4xx, none may be a 5xx. Whatever holds data that the fuzzer
 managed to create (shares, snapshots, volumes, attachments) is deleted through the
@@ -54,7 +56,8 @@ pytestmark = pytest.mark.integration
 # The project-less paths (Manila, and Cinder from 3.67): no {project_id} for the fuzzer to vary.
 OPERATIONS = (r"^/share/v2/(shares|snapshots|share-access-rules|share-networks|security-services|share-groups"
               r"|share-group-snapshots|share-group-types|share-replicas|share_instances|snapshot-instances"
-              r"|quota-sets|quota-class-sets)(/|$)"
+              r"|quota-sets|quota-class-sets|resource-locks)(/|$)"
+              r"|^/share/v2/types/\{type_id\}/(action|extra_specs/\{key\})$"
               r"|^/volume/v3/(volumes|snapshots|attachments)(/|$)")
 EXCLUDED = r"/(manage|metadata/\{key\}|export_locations)"  # outside this test's collections
 EXAMPLES = 12  # per operation: the bound
@@ -117,6 +120,12 @@ class Seeds:
         attachment = self.volumes.post("/attachments", json={"attachment": {
             "volume_uuid": volume, "instance_uuid": str(uuid.uuid4())}})  # reserved: no connector, no export
         assert attachment.status_code == 200, attachment.text
+        lock = self.shares.post("/resource-locks", json={"resource_lock": {
+            "resource_id": rule["id"], "resource_type": "access_rule", "resource_action": "show"}})
+        stype = self.shares.post("/types", json={"share_type": {
+            "name": f"fuzz-seed-{uuid.uuid4()}", "share_type_access:is_public": False,
+            "extra_specs": {"driver_handles_share_servers": "false"}}})
+        assert lock.status_code == 200 and stype.status_code == 200, (lock.text, stype.text)
         network = self.shares.post("/share-networks", json={"share_network": {"name": "fuzz-seed"}})
         service = self.shares.post("/security-services", json={"security_service": {"type": "ldap"}})
         assert network.status_code == 200 and service.status_code == 200, (network.text, service.text)
@@ -124,7 +133,9 @@ class Seeds:
                     ("share", "share-access-rules"): rule["id"], ("volume", "volumes"): volume,
                     ("share", "share-networks"): network.json()["share_network"]["id"],
                     ("share", "security-services"): service.json()["security_service"]["id"],
-                    ("volume", "snapshots"): vsnap, ("volume", "attachments"): attachment.json()["attachment"]["id"]}
+                    ("volume", "snapshots"): vsnap, ("volume", "attachments"): attachment.json()["attachment"]["id"],
+                    ("share", "resource-locks"): lock.json()["resource_lock"]["id"],
+                    ("share", "types"): stype.json()["share_type"]["id"]}
 
     def _exists(self, api: str, kind: str, rid: str) -> bool:
         client = self.shares if api == "share" else self.volumes
@@ -216,7 +227,8 @@ def test_no_query_gets_a_server_error(fuzz_server):
 def _delete_everything(server) -> None:
     """Delete, forcibly and through the API, whatever the fuzzer created, and wait until it is gone."""
     base, project = server.url, server.project
-    kinds = (  # children before parents
+    kinds = (  # children before parents (a share's deletion locks before it)
+        ("/share/v2/resource-locks", "resource_locks", None),
         ("/volume/v3/attachments", "attachments", None),
         ("/volume/v3/snapshots", "snapshots", {"os-force_delete": {}}),
         ("/volume/v3/volumes", "volumes", {"os-force_delete": {}}),

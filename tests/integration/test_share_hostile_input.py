@@ -1,7 +1,7 @@
 """Malformed input to the share API, as a fuzzer sends it: wrong JSON types, lone
 surrogates and NUL in text, numbers past 2^63, deep nesting, odd query strings.
 Each is a 4xx with an OpenStack fault body, the connection stays usable, and
-nothing changes: not the shares, snapshots, types, rules or metadata the API
+nothing changes: not the shares, snapshots, types, rules, resource locks or metadata the API
 shows, not the datasets on ZFS."""
 
 from __future__ import annotations
@@ -31,13 +31,14 @@ def raw(value) -> str:
 class Stock:
     """What the API and ZFS show; `same()` asserts nothing moved."""
 
-    def __init__(self, api, share_id: str, snapshot_id: str, type_id: str):
-        self.api, self.ids = api, (share_id, snapshot_id, type_id)
+    def __init__(self, api, share_id: str, snapshot_id: str, type_id: str, lock_id: str):
+        self.api, self.ids = api, (share_id, snapshot_id, type_id, lock_id)
         self.before = self.state()
 
     def state(self):
         client = self.api.client
-        share_id, snapshot_id, type_id = self.ids
+        share_id = self.ids[0]
+        locks = client.get("/resource-locks", params={"all_projects": 1}).json()["resource_locks"]
         shares = client.get("/shares/detail", params={"all_tenants": 1}).json()["shares"]
         snaps = client.get("/snapshots/detail", params={"all_tenants": 1}).json()["snapshots"]
         types = client.get("/types", params={"is_public": "all"}).json()["share_types"]
@@ -46,6 +47,8 @@ class Stock:
                 sorted((s["id"], s["status"], s["name"], json.dumps(s["metadata"])) for s in snaps),
                 sorted((t["id"], t["name"], json.dumps(t["extra_specs"], sort_keys=True)) for t in types),
                 sorted((r["id"], r["state"]) for r in self.api.rules(share_id)),
+                sorted((lock["id"], lock["resource_id"], lock["resource_action"], lock["lock_reason"])
+                       for lock in locks),
                 zfs_names(self.api.server.pool_root, "all"))
 
     def same(self):
@@ -59,12 +62,15 @@ def stock(share_api):
     name = f"fuzz-type-{uuid.uuid4().hex[:8]}"
     stype = share_api.client.post("/types", json={"share_type": {
         "name": name, "extra_specs": {"driver_handles_share_servers": "False"}}}).json()["share_type"]
-    yield Stock(share_api, share["id"], snap["id"], stype["id"])
+    lock = share_api.client.post("/resource-locks", json={"resource_lock": {
+        "resource_id": share["id"], "lock_reason": "fuzz"}}).json()["resource_lock"]
+    yield Stock(share_api, share["id"], snap["id"], stype["id"], lock["id"])
+    assert share_api.client.delete(f"/resource-locks/{lock['id']}").status_code == 204
     share_api.delete_snapshot(snap["id"])
     share_api.delete_share(share["id"])
 
 
-def probes(share_id: str, snapshot_id: str, type_id: str) -> list[tuple[str, str, dict]]:
+def probes(share_id: str, snapshot_id: str, type_id: str, lock_id: str) -> list[tuple[str, str, dict]]:
     """(method, path, request kwargs) of requests that must each be refused."""
     s, a = f"/shares/{share_id}", f"/shares/{share_id}/action"
     out: list[tuple[str, str, dict]] = []
@@ -132,7 +138,28 @@ def probes(share_id: str, snapshot_id: str, type_id: str) -> list[tuple[str, str
     for body in ({"extra_specs": {LONE: "v"}}, {"extra_specs": {"k": LONE}}, {"extra_specs": {"k": 5.5}},
                  {"extra_specs": None}, {"extra_specs": "k=v"}):
         post(f"/types/{type_id}/extra_specs", body)
-    put(f"/types/{type_id}/extra_specs/k", {"k": {"n": 1}})
+    for body in ({"k": {"n": 1}}, {"k": LONE}, {"k": "a\x00"}, {"k": 5.5}, {"k": None}, {"k": [1]},
+                 {"k": "x" * 300}, {"k": "v", "j": "w"}, {}, {"j": "v"}, {"k": HUGE}):
+        put(f"/types/{type_id}/extra_specs/k", body)
+    put(f"/types/{type_id}/extra_specs/driver_handles_share_servers", {"driver_handles_share_servers": "maybe"})
+    for body in ({"addProjectAccess": {"project": [1]}}, {"addProjectAccess": {"project": LONE}},
+                 {"addProjectAccess": None}, {"addProjectAccess": "p"}, {"removeProjectAccess": {}},
+                 {"removeProjectAccess": {"project": {"id": 1}}}, {"bogus": {"project": "p"}},
+                 {"addProjectAccess": {"project": "p"}, "removeProjectAccess": {"project": "p"}}):
+        post(f"/types/{type_id}/action", body)
+    for lock in ({"resource_id": 5}, {"resource_id": [share_id]}, {"resource_id": f"{share_id}{LONE}"},
+                 {"resource_id": share_id, "lock_reason": 5}, {"resource_id": share_id, "lock_reason": LONE},
+                 {"resource_id": share_id, "lock_reason": "x" * 1024}, {"resource_id": share_id, "lock_reason": "a\x00"},
+                 {"resource_id": share_id, "resource_type": ["share"]},
+                 {"resource_id": share_id, "resource_action": {"a": 1}}, {"resource_id": share_id, "resource_action": HUGE}):
+        post("/resource-locks", {"resource_lock": lock})
+    for body in ({"resource_lock": []}, {"resource_lock": None}, {"resource_lock": "x"}, {}):
+        post("/resource-locks", body)
+        put(f"/resource-locks/{lock_id}", body)
+    for lock in ({"resource_id": share_id}, {"lock_reason": 5}, {"lock_reason": LONE}, {"lock_reason": "y" * 1024},
+                 {"resource_action": ["delete"]}, {"resource_action": "show"}, {"resource_action": 7},
+                 {"lock_reason": "z", "project_id": "p"}):
+        put(f"/resource-locks/{lock_id}", {"resource_lock": lock})
     put(f"/types/{type_id}", {"share_type": {"name": 5}})
     put(f"/types/{type_id}", {"share_type": {"description": LONE}})
     put(f"/types/{type_id}", {"share_type": {"share_type_access:is_public": "perhaps"}})
@@ -156,10 +183,9 @@ def probes(share_id: str, snapshot_id: str, type_id: str) -> list[tuple[str, str
 
 
 def test_hostile_input_is_refused_and_changes_nothing(share_api, stock):
-    share_id, snapshot_id, type_id = stock.ids
     client = share_api.client
     problems = []
-    for method, path, kwargs in probes(share_id, snapshot_id, type_id):
+    for method, path, kwargs in probes(*stock.ids):
         headers = {"Content-Type": "application/json"} if "content" in kwargs else {}
         try:
             resp = client.request(method, path, headers=headers, **kwargs)

@@ -133,6 +133,26 @@ def test_type_bodies():
         "share_type_access:is_public must be a boolean"  # the key the client sent
 
 
+def test_share_type_spec_item_and_access_bodies():
+    assert parse(MANILA, share.SpecItem, {"k": True}).model_extra == {"k": "True"}  # Manila keeps a flag as text
+    assert "extra spec k must be a string" in refused(MANILA, share.SpecItem, {"k": ["v"]})
+    assert "valid Unicode" in refused(MANILA, share.SpecItem, {"k": f"v{LONE}"})
+    assert "must be true or false" in refused(MANILA, share.SpecItem, {"driver_handles_share_servers": "maybe"})
+    assert parse(MANILA, share.TYPE_ACTIONS["addProjectAccess"], {"project": "p"}).project == "p"
+    assert refused(MANILA, share.TYPE_ACTIONS["removeProjectAccess"], {}) == "'project' is a required property"
+
+
+def test_resource_lock_bodies():
+    created = parse(MANILA, share.LockCreate, {"resource_id": "r", "lock_reason": None, "other": 1})
+    assert created.model_fields_set == {"resource_id", "lock_reason"}  # the service tells given from not
+    assert refused(MANILA, share.LockCreate, {"lock_reason": "x" * 1024}) == \
+        "'lock_reason' can contain a maximum of 1023 characters."
+    assert "resource_action must be a string" in refused(MANILA, share.LockCreate, {"resource_action": ["show"]})
+    assert refused(MANILA, share.LockUpdate, {"lock_reason": "r", "resource_id": "x"}) == \
+        "Only 'resource_action' and 'lock_reason' can be updated."  # Manila's words
+    assert "valid Unicode" in refused(MANILA, share.LockUpdate, {"lock_reason": LONE})
+
+
 def test_transfer_bodies():
     assert "name must be valid Unicode" in refused(CINDER, volume.TransferCreate, {"volume_id": "v", "name": LONE})
     assert "no_snapshots must be a boolean" in refused(CINDER, volume.TransferCreate, {"no_snapshots": "x"})

@@ -31,7 +31,8 @@ security services (create, update); share groups and group snapshots (create,
 update, actions), share group types (create, group specs, access); share
 replicas (create, actions); the share migration_start; share quota sets and
 quota class sets; share and snapshot instance actions; share type extra specs
-(set); the volume side's administrative bodies (`api/volume/admin_bodies.py`):
+(set, and one spec's update), share type access actions and resource locks
+(create, update); the volume side's administrative bodies (`api/volume/admin_bodies.py`):
 QoS specs (create, keys set/unset), encryption types (create, update), volume
 quota sets and quota class sets, volume types' extra specs and access actions,
 group types and their specs, os-services (enable, disable, freeze, thaw); the

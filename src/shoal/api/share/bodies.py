@@ -1,14 +1,15 @@
 """What the share API's main operations take: the models that validate them and
 describe them in the OpenAPI document (see api/openstack/bodies.py). Shares, their
-snapshots, types and transfers here; share networks and security services in
-network_bodies.py, share groups and their types in group_bodies.py, replicas,
-migration, quotas and instances in admin_bodies.py."""
+snapshots, types (their specs and access lists), transfers and resource locks
+here; share networks and security services in network_bodies.py, share groups
+and their types in group_bodies.py, replicas, migration, quotas and instances in
+admin_bodies.py."""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any, ClassVar
 
-from pydantic import Field
+from pydantic import ConfigDict, Field, PlainValidator, WithJsonSchema, model_validator
 
 from shoal.api.openstack.bodies import (
     Body,
@@ -30,9 +31,13 @@ from shoal.api.openstack.body_fields import (
     Size,
     StrictFlag,
     Text,
+    _as_value_error,
 )
+from shoal.services.common.types import check_specs
+from shoal.services.share.locks import check_reason
 
 from .admin_bodies import MIGRATION_ACTIONS
+from .group_bodies import ProjectAccess
 
 # Checked where the rule lives (the resource-lock service), so declared here without a type.
 LOCK_FIELD = Field(None, description="checked by the resource-lock service (2.82+)")
@@ -125,6 +130,23 @@ class ExtraSpecsSet(Body):
     extra_specs: Object  # its keys and values: the type catalog's check_specs
 
 
+class SpecItem(Body):
+    """`{key: value}` of PUT .../extra_specs/{key}: the one spec, as the type catalog's check_specs
+    reads it (that the body is not empty, names the path's key and only it: the handler, in
+    Manila's words and order)."""
+
+    model_config = ConfigDict(extra="allow", frozen=True, json_schema_extra={
+        "additionalProperties": {"type": ["string", "boolean"], "maxLength": 255}})
+
+    @model_validator(mode="before")
+    @classmethod
+    def _spec(cls, data: Any) -> Any:
+        return _as_value_error(check_specs, data)
+
+
+TYPE_ACTIONS = {"addProjectAccess": ProjectAccess, "removeProjectAccess": ProjectAccess}
+
+
 class TransferCreate(Body):
     share_id: Ref | None = None  # required: the transfer service says so in Manila's words
     name: Name | None = None
@@ -133,6 +155,26 @@ class TransferCreate(Body):
 class TransferAccept(Body):
     auth_key: Ref | None = None  # required: the transfer service says so in Manila's words
     clear_access_rules: Flag | None = None
+
+
+# ---- resource locks (2.81+): which resources, actions and states, the resource-lock service --------
+
+LockReason = Annotated[str | None, PlainValidator(lambda value: _as_value_error(check_reason, value)),
+                       WithJsonSchema({"type": ["string", "null"], "maxLength": 1023})]
+
+
+class LockCreate(Body):
+    resource_id: Ref | None = None  # required, a UUID: the service says so in Manila's words
+    resource_type: Ref | None = None  # share (the default) or access_rule
+    resource_action: Ref | None = None  # delete (the default), or show on an access rule
+    lock_reason: LockReason = None
+
+
+class LockUpdate(Body):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    UNDECLARED: ClassVar[str] = "Only 'resource_action' and 'lock_reason' can be updated."  # Manila's words
+    resource_action: Ref | None = None
+    lock_reason: LockReason = None
 
 
 class SnapshotUpdate(Update):
@@ -151,6 +193,10 @@ MANAGE_SHARE = body("share", ShareManage)
 CREATE_TYPE = body("share_type", TypeCreate)
 UPDATE_TYPE = body("share_type", TypeUpdate)
 SET_EXTRA_SPECS = plain(ExtraSpecsSet)
+PUT_EXTRA_SPEC = plain(SpecItem)
+TYPE_ACTION = actions(TYPE_ACTIONS)
+CREATE_LOCK = body("resource_lock", LockCreate)
+UPDATE_LOCK = body("resource_lock", LockUpdate)
 CREATE_TRANSFER = body("transfer", TransferCreate)
 ACCEPT_TRANSFER = body("accept", TransferAccept)
 CREATE_SNAPSHOT = body("snapshot", SnapshotCreate)

@@ -6,11 +6,12 @@ from __future__ import annotations
 from fastapi import APIRouter, Depends, Response
 from starlette.concurrency import run_in_threadpool as sync
 
+from shoal.api.openstack.bodies import Body, parse
 from shoal.api.openstack.errors import ApiError
 from shoal.api.openstack.queries import read
 from shoal.db.resource_locks import ResourceLock
 
-from . import queries
+from . import bodies, queries
 from .call import ShareCall, share_call
 from .paging import next_links
 from .views import ts
@@ -31,11 +32,13 @@ def view(call: ShareCall, lock: ResourceLock) -> dict:
             "links": call.link("resource-locks", lock.id)}
 
 
-async def _body(call: ShareCall) -> dict:
+async def _body(call: ShareCall, model: type[Body]) -> dict:
+    """The lock's fields the client gave, as `model` declares them (the service tells given from not)."""
     body = await call.body()
     if not isinstance(body.get("resource_lock"), dict):
         raise ApiError(400, "Malformed request body.")
-    return body["resource_lock"]
+    lock = parse(call, model, body["resource_lock"], "resource_lock")
+    return {name: getattr(lock, name) for name in lock.model_fields_set}
 
 
 @router.get("/resource-locks", openapi_extra=queries.RESOURCE_LOCK_LIST)
@@ -61,17 +64,17 @@ async def show_lock(lock_id: str, call: ShareCall = Depends(share_call)):
     return {"resource_lock": view(call, await sync(call.services.resource_locks.get, call.ctx, lock_id))}
 
 
-@router.post("/resource-locks")
+@router.post("/resource-locks", openapi_extra=bodies.CREATE_LOCK)
 async def create_lock(call: ShareCall = Depends(share_call)):
     _since(call)
-    lock = await sync(call.services.resource_locks.create, call.ctx, await _body(call))
+    lock = await sync(call.services.resource_locks.create, call.ctx, await _body(call, bodies.LockCreate))
     return {"resource_lock": view(call, lock)}
 
 
-@router.put("/resource-locks/{lock_id}")
+@router.put("/resource-locks/{lock_id}", openapi_extra=bodies.UPDATE_LOCK)
 async def update_lock(lock_id: str, call: ShareCall = Depends(share_call)):
     _since(call)
-    lock = await sync(call.services.resource_locks.update, call.ctx, lock_id, await _body(call))
+    lock = await sync(call.services.resource_locks.update, call.ctx, lock_id, await _body(call, bodies.LockUpdate))
     return {"resource_lock": view(call, lock)}
 
 

@@ -150,9 +150,9 @@ async def show_spec(type_id: str, key: str, call: ShareCall = Depends(share_call
     return {key: stype.extra_specs[key]}
 
 
-@router.put("/types/{type_id}/extra_specs/{key}")
+@router.put("/types/{type_id}/extra_specs/{key}", openapi_extra=bodies.PUT_EXTRA_SPEC)
 async def update_spec(type_id: str, key: str, call: ShareCall = Depends(share_call)):
-    """Manila's update of one spec: the body is {key: value}, with that key only."""
+    """Manila's update of one spec: the body is {key: value}, with that key only (its checks in its order)."""
     _specs_admin(call)
     body = await call.body()
     if not body:
@@ -162,7 +162,8 @@ async def update_spec(type_id: str, key: str, call: ShareCall = Depends(share_ca
         raise ApiError(400, "Request body and URI mismatch")
     if len(body) > 1:
         raise ApiError(400, "Request body contains too many items")
-    specs = await sync(call.services.share_types.set_specs, call.ctx, type_id, sanitized_zones(body))
+    spec = parse(call, bodies.SpecItem, body).model_extra
+    specs = await sync(call.services.share_types.set_specs, call.ctx, type_id, sanitized_zones(spec))
     return {key: specs[key]}
 
 
@@ -183,7 +184,11 @@ async def list_access(type_id: str, call: ShareCall = Depends(share_call)):
     return {"share_type_access": [{"share_type_id": tid, "project_id": p} for p in projects]}
 
 
-@router.post("/types/{type_id}/action", status_code=202)
+@router.post("/types/{type_id}/action", status_code=202, openapi_extra=bodies.TYPE_ACTION)
 async def type_action(type_id: str, call: ShareCall = Depends(share_call)):
-    await sync(call.services.share_types.access_action, call.ctx, type_id, await call.body())
+    body = await call.body()
+    if len(body) == 1 and (name := next(iter(body))) in bodies.TYPE_ACTIONS:
+        body = {name: {"project": parse(call, bodies.TYPE_ACTIONS[name], body[name], name).project}}
+    # (any other action: the type catalog's 400, naming the two it knows)
+    await sync(call.services.share_types.access_action, call.ctx, type_id, body)
     return Response(status_code=202)

@@ -45,7 +45,7 @@ def _context(ctx: RequestContext) -> str:
     return "admin" if ctx.is_admin else "user"
 
 
-def _check_reason(reason: Any) -> str | None:
+def check_reason(reason: Any) -> str | None:
     if reason is not None and (not isinstance(reason, str) or len(reason) > 1023):
         raise Invalid("'lock_reason' can contain a maximum of 1023 characters.")
     check_text("lock_reason", reason, 1023)
@@ -131,7 +131,7 @@ class ResourceLocks:
     def create(self, ctx: RequestContext, body: dict) -> ResourceLock:
         """Manila's checks in Manila's order: a malformed body is a 400, a resource not
         found a 400, a second visibility lock or a resource being deleted a 409."""
-        reason = _check_reason(body.get("lock_reason") or None)
+        reason = check_reason(body.get("lock_reason") or None)
         resource_type = body.get("resource_type", "share")
         if not isinstance(resource_type, str) or resource_type not in ACTIONS:
             raise Invalid(f"'resource_type' is required and must be one of {tuple(ACTIONS)}")
@@ -191,7 +191,7 @@ class ResourceLocks:
             lock = self._find(session, ctx, lock_id)
             if set(body) - {"resource_action", "lock_reason"}:
                 raise Invalid("Only 'resource_action' and 'lock_reason' can be updated.")
-            reason = _check_reason(body.get("lock_reason") or None)
+            reason = check_reason(body.get("lock_reason") or None)
             action = _check_action(lock.resource_type, body.get("resource_action") or "delete")
             if not may_manipulate(ctx, lock):
                 raise Forbidden("Resource lock cannot be manipulated by user. Please contact the administrator.")
@@ -224,7 +224,7 @@ class ResourceLocks:
         share, a visibility lock on the rule. All or none (a 400 when one cannot be placed)."""
         visibility = check_bool("lock_visibility", visibility or False)
         deletion = check_bool("lock_deletion", deletion or False)
-        reason = _check_reason(reason)
+        reason = check_reason(reason)
         with self.core.db.session() as session:
             what = "deletion of the access rule"
             try:
@@ -245,7 +245,7 @@ class ResourceLocks:
                           "access rule.")
         check_bool("lock_visibility", visibility or False)
         check_bool("lock_deletion", deletion or False)
-        _check_reason(reason)
+        check_reason(reason)
 
     def restricted(self, ctx: RequestContext, rule_ids: list[str]) -> set[str]:
         """The rules whose access_to and access_key this caller may not see."""
