@@ -15,7 +15,6 @@ from __future__ import annotations
 
 from typing import Callable
 
-from shoal.exports.nfs.base import NfsExport
 from shoal.drivers.base import AccessRule, DriverError, InvalidRequest, ShareDriver, ShareRef, ShareResult
 
 from . import resumable
@@ -154,7 +153,7 @@ class ZfsReplication:
             if existed and not resumable.partial_copy(self.zfs, target):
                 mountpoint = self._forget_mountpoint(target)
                 if rules is not None:  # the NFS server holds it open
-                    self.nfs.remove(NfsExport(replica.id, mountpoint, target))
+                    self._unexport(replica.id, mountpoint, target)
                 self.zfs.destroy(target, recursive=True)
             first = history[0]
             moved = self._bring(replica, source, active, first, None, progress, None, held=[])
@@ -196,7 +195,7 @@ class ZfsReplication:
         suspend = since is not None and rules is not None and self.zfs.features().remount_after_rollback
         if suspend:
             mountpoint = self._mountpoint(target)
-            self.nfs.remove(NfsExport(replica.id, mountpoint, target))
+            self._unexport(replica.id, mountpoint, target)
         try:
             if rollback:  # with nothing open in it (zfs-fuse: see ZfsShareDriver.revert_to_snapshot)
                 self.zfs.remount(target)
@@ -244,7 +243,7 @@ class ZfsReplication:
         except ZfsNotFound:
             raise DriverError(f"replica {replica.id}: dataset {dataset} does not exist") from None
         if fresh:
-            self.nfs.remove(NfsExport(replica.id, mountpoint, dataset))
+            self._unexport(replica.id, mountpoint, dataset)
         if writable:
             self.zfs.set(dataset, {"readonly": "off"})
             failed = self._export(replica, dataset, mountpoint, rules)

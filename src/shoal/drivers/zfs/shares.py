@@ -58,6 +58,10 @@ class ZfsShareDriver(ZfsMigration, ZfsReplication, ShareDriver):
         self.configured = options.configured_options(config.creation_options)
         self._mountpoints: dict[str, str] = {}
         self._remounts = RemountWatch(host, self.zfs, config.pools, mounts_memory)
+        # What this process last exported of each share (and replica), so that a pass
+        # that makes every export anew also takes those the caller's list leaves out:
+        # one being created or in an error state holds a handle of the old mounts too.
+        self._made: dict[str, NfsExport] = {}
 
     # ---- names: built from ids, never from user text -----------------------
 
@@ -187,8 +191,14 @@ class ZfsShareDriver(ZfsMigration, ZfsReplication, ShareDriver):
 
     def _export(self, share: ShareRef, dataset: str, mountpoint: str, rules: list[AccessRule]) -> dict[str, str]:
         client_rules, failed = self._client_rules(rules)
-        failed.update(self.nfs.apply(NfsExport(share.id, mountpoint, dataset, client_rules)))
+        export = NfsExport(share.id, mountpoint, dataset, client_rules)
+        failed.update(self.nfs.apply(export))
+        self._made[share.id] = export
         return failed
+
+    def _unexport(self, key: str, mountpoint: str, dataset: str) -> None:
+        self._made.pop(key, None)
+        self.nfs.remove(NfsExport(key, mountpoint, dataset))
 
     # ---- shares -----------------------------------------------------------------
 
@@ -231,7 +241,7 @@ class ZfsShareDriver(ZfsMigration, ZfsReplication, ShareDriver):
         dataset = self.dataset_name(share)
         mountpoint = self._forget_mountpoint(dataset)
         # Stop exporting first: the NFS server holds the directory open.
-        self.nfs.remove(NfsExport(share.id, mountpoint, dataset))
+        self._unexport(share.id, mountpoint, dataset)
         if not self.zfs.destroy(dataset, recursive=True):
             log.info("share %s: dataset %s was already gone", share.id, dataset)
 
@@ -268,7 +278,7 @@ class ZfsShareDriver(ZfsMigration, ZfsReplication, ShareDriver):
         share = snapshot.share
         dataset = self.dataset_name(share)
         mountpoint = self._mountpoint(dataset)
-        self.nfs.remove(NfsExport(share.id, mountpoint, dataset))
+        self._unexport(share.id, mountpoint, dataset)
         try:
             self.zfs.remount(dataset)
             name = self.snapshot_name(snapshot)
@@ -298,34 +308,45 @@ class ZfsShareDriver(ZfsMigration, ZfsReplication, ShareDriver):
         restart costs about the same for a thousand shares as for one. A share
         that fails stops none of the others. A share's file system left unmounted
         is mounted; `fresh` (the file systems were all mounted anew: zfs-fuse
-        came back), every export is made again, not only checked."""
+        came back), every export is made again, not only checked, with the other
+        exports this process made (a share being created, one in error, a replica)
+        as they were last made."""
         failed: dict[str, str] = {}
+        wanted = [(share.id, self.dataset_name(share), self._pool_root(share.pool), self._client_rules(rules)[0])
+                  for share, rules in shares]
+        if fresh:
+            listed = {key for key, *_ in wanted}
+            wanted += [(key, e.dataset, naming.root_of(self.config.pools, e.dataset, self.backend_name), e.rules)
+                       for key, e in list(self._made.items()) if key not in listed]
         mounts: dict[str, Mount] = {}
-        for root in dict.fromkeys(self._pool_root(share.pool) for share, _ in shares):
+        for root in dict.fromkeys(root for _, _, root, _ in wanted):
             try:
                 mounts.update(self.zfs.mountpoints(root))
             except ZfsNotFound:
                 pass  # the pool's root is gone: each of its shares says so below
         exports = []
-        for share, rules in shares:
-            dataset = self.dataset_name(share)
+        for key, dataset, _, rules in wanted:
             if dataset not in mounts:
-                failed[share.id] = f"dataset {dataset} no longer exists"
+                failed[key] = f"dataset {dataset} no longer exists"
                 continue
             try:
                 mountpoint = self._remember_mountpoint(dataset, mounts[dataset].mountpoint)
                 if not mounts[dataset].mounted:
-                    log.warning("share %s: %s was not mounted; mounting it", share.id, dataset)
+                    log.warning("share %s: %s was not mounted; mounting it", key, dataset)
                     self.zfs.mount(dataset)
             except (DriverError, ZfsError) as exc:
-                failed[share.id] = str(exc)
+                failed[key] = str(exc)
                 continue
-            exports.append(NfsExport(share.id, mountpoint, dataset, self._client_rules(rules)[0]))
+            exports.append(NfsExport(key, mountpoint, dataset, rules))
         try:
             self.nfs.ensure(exports, fresh=fresh)
         except ExportsFailed as exc:
             lost = {key: "; ".join(reasons) for key, reasons in exc.failed.items()}
             failed.update(lost or {export.key: str(exc) for export in exports})
+        self._made.update((e.key, e) for e in exports if e.key not in failed)
+        asked = {share.id for share, _ in shares}
+        for key in set(failed) - asked:
+            log.warning("export %s (not a steady share) could not be made anew: %s", key, failed.pop(key))
         return failed
 
     # ---- manage ----------------------------------------------------------------------
@@ -375,7 +396,7 @@ class ZfsShareDriver(ZfsMigration, ZfsReplication, ShareDriver):
 
     def unmanage(self, share: ShareRef) -> None:
         dataset = self.dataset_name(share)
-        self.nfs.remove(NfsExport(share.id, self._forget_mountpoint(dataset), dataset))
+        self._unexport(share.id, self._forget_mountpoint(dataset), dataset)
 
     def manage_existing_snapshot(self, snapshot: SnapshotRef, reference: str) -> SnapshotResult:
         dataset = self.dataset_name(snapshot.share)
