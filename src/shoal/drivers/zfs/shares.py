@@ -192,8 +192,8 @@ class ZfsShareDriver(ZfsMigration, ZfsReplication, ShareDriver):
     def _export(self, share: ShareRef, dataset: str, mountpoint: str, rules: list[AccessRule]) -> dict[str, str]:
         client_rules, failed = self._client_rules(rules)
         export = NfsExport(share.id, mountpoint, dataset, client_rules)
+        self._made[share.id] = export  # before: a remount pass during the apply takes it too
         failed.update(self.nfs.apply(export))
-        self._made[share.id] = export
         return failed
 
     def _unexport(self, key: str, mountpoint: str, dataset: str) -> None:
@@ -328,6 +328,7 @@ class ZfsShareDriver(ZfsMigration, ZfsReplication, ShareDriver):
         for key, dataset, _, rules in wanted:
             if dataset not in mounts:
                 failed[key] = f"dataset {dataset} no longer exists"
+                self._made.pop(key, None)
                 continue
             try:
                 mountpoint = self._remember_mountpoint(dataset, mounts[dataset].mountpoint)
