@@ -20,7 +20,7 @@ from pathlib import Path
 import pytest
 
 from shoal.exports.iscsi.base import Chap, IscsiTarget
-from shoal.exports.iscsi.tgt import TgtHelper
+from shoal.exports.iscsi.tgt import TgtError, TgtHelper
 from shoal.hosts import LocalHost
 
 pytestmark = pytest.mark.integration
@@ -355,3 +355,26 @@ def test_ensure_starts_a_dead_daemon_it_owns(tgtd_factory, export):
     private.helper.ensure([target])
     assert logs_in(private, target, HOST1)
     assert capacity(private, target) == 64 * MiB
+
+
+def test_a_lun_whose_reopen_failed_is_not_serving_until_ensure_opens_it_again(tgtd, export):
+    """What a fresh pass meets when a backing file's file system is not mounted
+    again yet: the re-open fails and leaves the LUN with no backing store, while
+    the target is still listed. Such a target is not counted as serving, and an
+    ensure() opens the file again."""
+    target = export(HOST1)
+    moved = Path(target.backing + ".away")
+    Path(target.backing).rename(moved)
+    tid = next(t.tid for t in tgtd.helper.targets() if t.iqn == target.iqn)
+    with pytest.raises(TgtError):
+        tgtd.helper._reopen(tid, target.lun, target.backing)
+    assert target.iqn in tgtd.helper.iqns()
+    assert target.iqn not in tgtd.helper.serving_iqns()
+    spec = tgtd.qemu(target.iqn, target.chap.user, target.chap.secret, HOST1, size=MiB)
+    assert qemu_io(spec, "read 0 4k").returncode != 0  # nothing behind the LUN
+
+    moved.rename(target.backing)
+    tgtd.helper.ensure([target])
+    assert target.iqn in tgtd.helper.serving_iqns()
+    read = qemu_io(spec, "read 0 4k")
+    assert read.returncode == 0, output(read)

@@ -211,6 +211,25 @@ def test_the_periodic_check_makes_a_target_removed_behind_shoals_back_again(volu
     assert volume_api.volume(volume["id"])["status"] == "in-use"
 
 
+def test_the_periodic_check_opens_again_a_lun_left_without_its_backing_file(volume_api, attached):
+    """What a re-open that failed (the file system not mounted again yet when zfs-fuse
+    came back) leaves: the target is there, its LUN has no backing store, and no
+    health check fails. The check sees that the attached volume's export serves
+    nothing and opens the file again; the data is as before."""
+    volume, _, lun, data = attached
+    server = volume_api.server
+    tid = str(tgt_target(server, lun.iqn).tid)
+    broken = tgtadm(server, "--op", "update", "--mode", "logicalunit", "--tid", tid, "--lun", "1",
+                    "--params", "online=0,path=/nonexistent/volume.raw")
+    assert broken.returncode != 0
+    assert tgt_target(server, lun.iqn).lun(1).backing_path is None
+    wait_until(lambda: (tgt_target(server, lun.iqn).lun(1) or None) is not None
+               and tgt_target(server, lun.iqn).lun(1).backing_path is not None, timeout=30, poll=0.5,
+               what="the periodic check opens the backing file again")
+    assert_served_as_before(volume_api, lun, data)
+    assert volume_api.volume(volume["id"])["status"] == "in-use"
+
+
 def test_a_start_collects_what_a_crash_left_hidden(volume_api):
     """A dataset a delete hid (`shoal:deleted`) before a crash, that nothing
     needs, is destroyed after the next start, in the background; a live

@@ -282,6 +282,12 @@ class VolumeDriver(ABC):
         the volume's own state: nothing to compare."""
         return None
 
+    def unserved_volume_ids(self) -> set[str]:
+        """Those of exported_volume_ids() whose export serves no data (a LUN left
+        without its backing file by a re-open that failed while the file system
+        was not mounted again yet): services export them again."""
+        return set()
+
     def drop_export(self, volume_id: str) -> None:
         """Remove the export of a volume that no attachment needs (its row may
         be gone). Succeeds if there is none."""

@@ -57,7 +57,7 @@ from .volume_layout import FileLayout, GiB, Layout, ZvolLayout, backend_errors
 from .volume_manage import ManageMixin
 from .volume_migration import MigrationMixin
 from .volume_revert import RevertMixin
-from .zfs import BUSY, ONCE, Zfs, ZfsError, ZfsNotFound
+from .zfs import BUSY, ONCE, Mount, Zfs, ZfsError, ZfsNotFound
 
 log = logging.getLogger(__name__)
 
@@ -410,14 +410,22 @@ class ZfsVolumeDriver(ManageMixin, RevertMixin, MigrationMixin, VolumeDriver):
         fresh = self._remounts.remounted()
         failed: dict[str, str] = {}
         wanted, specs = [], {}
+        mounts: dict[str, Mount] = {}
         if self.layout.kind == "file":  # every backing file's mountpoint in one listing per pool
             for pool in dict.fromkeys(volume.pool for volume, _ in volumes):
                 try:
-                    self.layout.learn(self.zfs.mountpoints(self._pool_root(pool)))
+                    mounts.update(self.zfs.mountpoints(self._pool_root(pool)))
                 except (DriverError, ZfsError) as exc:
                     log.warning("volumes of pool %s: mountpoints not listed (%s); asked one by one", pool, exc)
+            self.layout.learn(mounts)
         for volume, spec in volumes:
             try:
+                dataset = self.dataset_name(volume)
+                if dataset in mounts and not mounts[dataset].mounted:
+                    # not mounted again yet (a pool import mounts one file system after
+                    # another): its backing file would be opened on the mount point
+                    log.warning("volume %s: %s was not mounted; mounting it", volume.id, dataset)
+                    self.zfs.mount(dataset)
                 wanted.append(self._desired(volume, spec))
                 specs[volume.id] = spec
             except (DriverError, ZfsError) as exc:
@@ -477,6 +485,14 @@ class ZfsVolumeDriver(ManageMixin, RevertMixin, MigrationMixin, VolumeDriver):
             prefix = self.config.volume_prefix
             names = [_leaf(path) for path in self._helper().exported_paths()]
         return {name[len(prefix):] for name in names if name.startswith(prefix) and len(name) > len(prefix)}
+
+    def unserved_volume_ids(self) -> set[str]:
+        if self.protocol != "iscsi":
+            return set()
+        helper = self._helper()
+        prefix = volume_export.iqn(self.config, "")
+        return {iqn[len(prefix):] for iqn in set(helper.iqns()) - set(helper.serving_iqns())
+                if iqn.startswith(prefix)}
 
     def drop_export(self, volume_id: str) -> None:
         self._exported.pop(volume_id, None)

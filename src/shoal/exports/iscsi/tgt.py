@@ -303,10 +303,17 @@ class TgtHelper(IscsiHelper):
         """Read from tgtd; a target the remembered state lacks (made behind Shoal's
         back, or kept from before a crash) makes the memory stale: forgotten, so
         the next command reads tgtd again."""
+        return [t.iqn for t in self._read_targets()]
+
+    def serving_iqns(self) -> list[str]:
+        return [t.iqn for t in self._read_targets() if any(lun.lun != CONTROLLER_LUN for lun in t.luns)
+                and all(lun.lun == CONTROLLER_LUN or lun.backing_path for lun in t.luns)]
+
+    def _read_targets(self) -> list[TgtTarget]:
         with self._state.lock:
-            found = [t.iqn for t in self.targets()]
+            found = self.targets()
             remembered = self._remembered()
-            if remembered is not None and any(remembered.by_iqn(iqn) is None for iqn in found):
+            if remembered is not None and any(remembered.by_iqn(t.iqn) is None for t in found):
                 self._state.known = None
         return found
 

@@ -150,7 +150,8 @@ class VolumeRecovery:
         """Compare, from one listing of each, what the target daemon exports with
         the volumes whose attachments need it. When it lacks one (a kernel target,
         LIO, cleared or restarted, or a target removed behind Shoal's back keep every
-        health check true), every attached volume is exported again in one pass;
+        health check true) or holds one that serves no data (a LUN without its
+        backing file), every attached volume is exported again in one pass;
         otherwise the exports no attachment needs are dropped. A lack counts when it
         is still there once each such volume's lock was free: an attach that records
         its connector, then exports, under it, is not one."""
@@ -159,14 +160,14 @@ class VolumeRecovery:
             if exported is None:
                 return  # this driver cannot tell what its daemon holds
             attached = self._attached_on(name)
-            lost = attached - exported
+            lost = self._lost(driver, exported, attached)
             if lost:
                 for volume_id in sorted(lost):
                     with self.core.volume_lock(volume_id):
                         pass
                 exported = driver.exported_volume_ids() or set()
                 attached = self._attached_on(name)
-                lost = attached - exported
+                lost = self._lost(driver, exported, attached)
         except Exception as exc:  # noqa: BLE001 -- the next check tries again
             log.warning("backend %s: cannot compare its exports with the attachments: %s", name, exc)
             return
@@ -176,6 +177,11 @@ class VolumeRecovery:
             self.ensure_exports(name)  # drops the unneeded ones after
         else:
             self._drop(name, driver, exported - attached)
+
+    @staticmethod
+    def _lost(driver, exported: set[str], attached: set[str]) -> set[str]:
+        """Attached volumes whose export is missing or serves no data."""
+        return (attached - exported) | (attached & driver.unserved_volume_ids()) if attached else set()
 
     def _attached_on(self, backend: str, volume_id: str | None = None) -> set[str]:
         """Ids of the volumes of `backend` (or just `volume_id`) with an attachment
