@@ -13,9 +13,9 @@ class Devices:
     def __init__(self):
         self.device: int | None = 40
 
-    def device_of(self, path: str) -> int | None:
+    def mount_identity(self, path: str) -> str | None:
         assert path == "/tank/shoal"
-        return self.device
+        return None if self.device is None else f"dev:{self.device}"
 
 
 class Listing:

@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from typing import Protocol, Sequence
 
 from . import metrics
+from .mount_id import mount_identity
 from .watch import FileWatch, InotifyWatch
 
 log = logging.getLogger("shoal.hosts")
@@ -184,10 +185,10 @@ class Host(Protocol):
         """Send `signum` to process `pid`."""
         ...
 
-    def device_of(self, path: str) -> int | None:
-        """The device number of the file system `path` is on (`stat -c %d`), None
-        when it cannot be reached (missing, or a FUSE mount whose daemon died).
-        A file system mounted again gets a new number."""
+    def mount_identity(self, path: str) -> str | None:
+        """What tells the mount `path` is on from any later mount there (see
+        hosts/mount_id.py); None when it cannot be reached (missing, or a FUSE
+        mount whose daemon died)."""
         ...
 
     def watch(self, path: str) -> FileWatch:
@@ -436,11 +437,8 @@ class LocalHost:
         except FileNotFoundError:
             return ""
 
-    def device_of(self, path: str) -> int | None:
-        try:
-            return os.stat(path).st_dev
-        except OSError:
-            return None
+    def mount_identity(self, path: str) -> str | None:
+        return mount_identity(path)
 
     def signal(self, pid: int, signum: int) -> None:
         os.kill(pid, signum)

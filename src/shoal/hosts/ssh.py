@@ -412,9 +412,11 @@ class SSHHost:
             return 0
         raise CommandError(result)
 
-    def device_of(self, path: str) -> int | None:
+    def mount_identity(self, path: str) -> str | None:
+        """The device number only (`stat` has no unique mount id to print): a
+        mount made again with the number of the one before goes unseen here."""
         result = self.run(["stat", "-c", "%d", path], check=False)
-        return int(result.stdout.strip()) if result.returncode == 0 and result.stdout.strip().isdigit() else None
+        return f"dev:{result.stdout.strip()}" if result.returncode == 0 and result.stdout.strip().isdigit() else None
 
     def set_mode(self, path: str, mode: int) -> None:
         self.run(["chmod", format(mode, "o"), "--", path])

@@ -4,8 +4,9 @@ When zfs-fuse dies and comes back (or a pool is imported again), every file
 system is a new mount: tgtd still holds files open on the mounts that are gone
 (I/O errors), and ganesha answers with handles of the old ones (NFS3ERR_STALE,
 SERVERFAULT). Checking that each export exists is then not enough: every export
-must be made again. A file system mounted again has a new device number, so the
-device of each pool root's mountpoint (Shoal never remounts those itself) tells.
+must be made again. The identity of the mount of each pool root's mountpoint
+(Shoal never remounts those itself) tells: the kernel's never-reused mount id
+where it has one, else the device number, which a new mount may get back.
 What was seen is kept in a file of Shoal's state, so that a restart of Shoal
 after ZFS came back meanwhile still makes every export again.
 """
@@ -27,12 +28,12 @@ log = logging.getLogger(__name__)
 class RemountWatch:
     def __init__(self, host: Host, zfs: Zfs, roots: list[str], memory: str | None = None):
         self.host, self.zfs, self.roots = host, zfs, list(roots)
-        self.memory = memory  # a local file: {root: device} when the exports were last made
+        self.memory = memory  # a local file: {root: mount identity} when the exports were last made
         self._mountpoints: dict[str, str] = {}
-        self._seen: dict[str, int] | None = self._recall()
+        self._seen: dict[str, str] | None = self._recall()
         self._lock = threading.Lock()
 
-    def _recall(self) -> dict[str, int] | None:
+    def _recall(self) -> dict[str, str] | None:
         if self.memory is None:
             return None
         try:
@@ -42,7 +43,7 @@ class RemountWatch:
             return None
         return seen if isinstance(seen, dict) else None
 
-    def _remember(self, seen: dict[str, int]) -> None:
+    def _remember(self, seen: dict[str, str]) -> None:
         self._seen = seen
         if self.memory is None:
             return
@@ -53,10 +54,10 @@ class RemountWatch:
         except OSError as exc:  # the watch goes on in memory; only a restart would miss a remount
             log.warning("cannot keep what the mounts were in %s: %s", self.memory, exc)
 
-    def _devices(self) -> dict[str, int] | None:
-        """{root: device} now; None while any root cannot be reached (ZFS down,
+    def _identities(self) -> dict[str, str] | None:
+        """{root: mount identity} now; None while any root cannot be reached (ZFS down,
         a dead mount): nothing can be exported again until it can."""
-        devices = {}
+        identities = {}
         for root in self.roots:
             mountpoint = self._mountpoints.get(root)
             if mountpoint is None:
@@ -67,17 +68,17 @@ class RemountWatch:
                 if not mountpoint.startswith("/"):
                     continue  # not mounted anywhere: nothing of it is exported
                 self._mountpoints[root] = mountpoint
-            device = self.host.device_of(mountpoint)
-            if device is None:
+            identity = self.host.mount_identity(mountpoint)
+            if identity is None:
                 return None
-            devices[root] = device
-        return devices
+            identities[root] = identity
+        return identities
 
     def remounted(self) -> bool:
         """True when the roots are reachable and mounted anew since settled()
         (the first look only remembers what it sees)."""
         with self._lock:
-            now = self._devices()
+            now = self._identities()
             if now is None:
                 return False
             if self._seen is None:
@@ -88,7 +89,7 @@ class RemountWatch:
     def settled(self) -> None:
         """Every export was made again on the mounts there are now."""
         with self._lock:
-            now = self._devices()
+            now = self._identities()
             if now is not None:
                 if self._seen is not None and now != self._seen:
                     log.info("file systems under %s were mounted again; their exports are made anew",
