@@ -8,6 +8,7 @@ import dataclasses
 
 import pytest
 
+from shoal.exports.iscsi import InvalidTarget
 from shoal.exports.iscsi.base import Chap, IscsiTarget
 from shoal.exports.iscsi.lio import LioError, LioHelper
 from shoal.exports.iscsi.lio_batch import (
@@ -160,3 +161,15 @@ def test_nothing_to_change_runs_no_targetcli():
     host = SessionHost([configfs()])
     LioHelper(host, portals=[PORTAL], lun=1).ensure([target()])
     assert [argv[0] for argv in host.calls] == ["find"]
+
+
+def test_a_secret_targetcli_would_cut_is_refused_before_anything_runs():
+    """Found on the lane: targetcli set `password=ab^cd` as "ab" and said nothing."""
+    host = SessionHost([])
+    with pytest.raises(LioError) as caught:
+        LioHelper(host, portals=[PORTAL], lun=1).ensure([target(chap=Chap("user1", "ab^cd{e"))])
+    assert "targetcli cuts" in caught.value.failed["k1"][0]
+    assert host.calls == []
+    with pytest.raises(InvalidTarget):
+        LioHelper(host, portals=[PORTAL], lun=1).apply(target(chap=Chap("user1", "ab^cd")))
+    assert host.calls == []

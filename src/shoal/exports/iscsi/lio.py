@@ -44,6 +44,9 @@ MODULE_FIX = "modprobe iscsi_target_mod (and mount -t configfs none /sys/kernel/
 MODULE = "/sys/module/iscsi_target_mod"
 TPG = "tpg1"  # targetcli's name for configfs tpgt_1
 _UNSAFE_NAME = re.compile(r"[^A-Za-z0-9_.-]")
+# What targetcli's command-line grammar (configshell's `var`) takes as one value: it stops a
+# value silently at any other character (the kernel lane saw password=ab^cd set as "ab").
+_TARGETCLI_VALUE = re.compile(r"[A-Za-z0-9?;&*$!#=_+/.<>()~@:%\[\]-]+")
 
 _LOCKS: dict[str, threading.RLock] = {}
 _LOCKS_GUARD = threading.Lock()
@@ -140,7 +143,7 @@ class LioHelper(IscsiHelper):
     # -- targets ------------------------------------------------------------------------
 
     def apply(self, target: IscsiTarget) -> None:
-        check_target(target)
+        _check(target)
         with self._lock:
             self._apply(target)
 
@@ -156,7 +159,7 @@ class LioHelper(IscsiHelper):
         valid = []
         for target in targets:
             try:
-                valid.append(check_target(target))
+                valid.append(_check(target))
             except InvalidTarget as exc:
                 failed[target.key] = [str(exc)]
         with self._lock:
@@ -322,3 +325,13 @@ class LioHelper(IscsiHelper):
         for name in acls:
             if name not in wanted:
                 self._cli(f"{tpg}/acls", "delete", name)
+
+
+def _check(target: IscsiTarget) -> IscsiTarget:
+    """check_target(), and CHAP credentials that targetcli takes whole."""
+    check_target(target)
+    for what, value in (("user", target.chap.user), ("secret", target.chap.secret)):
+        if not _TARGETCLI_VALUE.fullmatch(value):
+            raise InvalidTarget(f"CHAP {what} has a character targetcli cuts a value at "
+                                "(allowed: letters, digits and ?;&*$!#=_+/.<>()~@:%[]-)")
+    return target
