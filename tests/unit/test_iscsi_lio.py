@@ -288,3 +288,32 @@ def test_names_and_portals():
     assert backstore_name("a/b c") == "shoal-a_b_c"
     assert (backstore_plugin("/dev/zvol/p/v"), backstore_plugin("/p/v/disk.img")) == ("block", "fileio")
     assert helper(FakeLioHost()).portals() == [Portal("10.0.0.5", 3260)]
+
+
+def test_alive_until_lio_lost_every_target_this_helper_made():
+    """A restart or `targetctl clear` of the kernel target shows in no process: the
+    daemon watch sees it as every target this helper made gone from configfs."""
+    host = FakeLioHost()
+    lio = helper(host)
+    assert lio.alive()  # nothing made: nothing to miss
+    lio.apply(target())
+    host.existing()  # what the apply made, as configfs shows it
+    assert lio.alive()
+    host.dirs[f"{CONFIGFS}/iscsi"].remove(IQN)  # cleared
+    assert not lio.alive()
+    host.existing()
+    lio.remove("k1")
+    host.dirs[f"{CONFIGFS}/iscsi"].remove(IQN)
+    assert lio.alive()  # removed by Shoal: not a loss
+
+
+def test_a_target_the_pass_could_not_make_again_is_not_waited_for():
+    """Else the watch would see LIO "lost" it every second and start a pass each time."""
+    host = FakeLioHost()
+    lio = helper(host)
+    lio.apply(target())
+    assert not lio.alive()  # LIO cleared (the fake's configfs never held it)
+    host.fail = [(("/iscsi", "create"), 1, "No such path")]
+    with pytest.raises(LioError):
+        lio.ensure([target()])
+    assert lio.alive()

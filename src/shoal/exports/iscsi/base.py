@@ -114,6 +114,6 @@ class IscsiHelper(ABC):
 
     def alive(self) -> bool:
         """A cheap look, asked every second or so: False when the target daemon
-        this helper owns has died (and with it every target). Always True for a
-        target kept by the kernel."""
+        this helper owns has died (and with it every target), or the kernel's
+        target lost every target this helper made (restarted or cleared)."""
         return True

@@ -133,6 +133,15 @@ class LioHelper(IscsiHelper):
         if self.host.run(["test", "-d", f"{CONFIGFS}/iscsi"], check=False).returncode:
             raise LioError(f"the kernel iSCSI target is not available: {MODULE_FIX}")
 
+    def alive(self) -> bool:
+        """False when LIO holds none of the targets this object made (and has not
+        removed): the kernel target was restarted or cleared (`targetctl clear`),
+        which no process exit shows. One directory listing, asked every second or
+        so; a single target gone is the periodic check's to find."""
+        with self._lock:
+            made = set(self._keys.values())
+            return not made or bool(made & set(self.iqns()))
+
     def portals(self) -> list[Portal]:
         found = []
         for spec in self.portal_specs:
@@ -169,6 +178,7 @@ class LioHelper(IscsiHelper):
                     self._keys[target.key] = target.iqn
                 except (LioError, CommandError) as exc:
                     failed[target.key] = [str(exc)]
+                    self._keys.pop(target.key, None)  # not there: alive() must not wait for it
         if failed:
             raise LioError(f"LIO could not export: {failed}", failed)
 
