@@ -84,7 +84,7 @@ def test_shrink_never_cuts_into_the_data(share_api):
     assert int(zfs_get(dataset, "refquota")) == 3 * GiB
     notes = messages_for(client, share["id"])
     assert notes, "no user message explains the refused shrink"
-    assert notes[0]["action_id"] == "004" and notes[0]["detail_id"] == "017", notes[0]
+    assert notes[0]["action_id"] == "009" and notes[0]["detail_id"] == "018", notes[0]  # shrink, refused
     assert "1 GiB" in notes[0]["user_message"] and notes[0]["message_level"] == "ERROR"
     one = client.get(f"/messages/{notes[0]['id']}")
     assert one.status_code == 200 and one.json()["message"]["resource_id"] == share["id"]
@@ -119,7 +119,7 @@ def test_extend_beyond_the_pool_leaves_the_share_as_it_was(share_api):
         assert int(zfs_get(dataset, "refquota")) == 1 * GiB
         (message,) = [m for m in messages_for(client, share["id"]) if "99999" in m["user_message"]]
         assert message["user_message"].startswith("allocate host: No storage could be allocated"), message
-        assert message["action_id"] == "003" and message["detail_id"] == "002", message  # extend, no valid host
+        assert message["action_id"] == "008" and message["detail_id"] == "002", message  # extend, no valid host
         # what the pool can hold still goes through
         resize(api, share["id"], "extend", 2)
         assert wait_for_status(client, f"/shares/{share['id']}", "available")["size"] == 2

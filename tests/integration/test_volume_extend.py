@@ -140,7 +140,7 @@ def test_extend_beyond_the_pool_puts_the_volume_back(volume_api):
         assert os.stat(backing_file(volume_api.dataset(vid))).st_size == 1 * GiB
         (message,) = [m for m in messages_for(client, vid) if "1000000" in m["user_message"]]
         assert "No valid backend was found" in message["user_message"], message
-        assert message["event_id"] == "VOLUME_VOLUME_008_002", message  # extend, no backend
+        assert message["event_id"] == "VOLUME_VOLUME_007_003", message  # EXTEND_VOLUME, NO_BACKEND_AVAILABLE
         assert extend(volume_api, vid, 2, "available")["size"] == 2  # what the pool holds still goes through
         volume_api.delete_volume(vid)
     finally:

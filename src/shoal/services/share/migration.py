@@ -41,7 +41,7 @@ from . import rows as sr
 
 log = logging.getLogger(__name__)
 
-ACTION_MIGRATE = "012"  # a user message's action id for share migration work
+ACTION_MIGRATE = "102"  # a user message's action id for share migration work (not one of Manila's)
 POINT_PREFIX = "repl-mig"  # the migration's points: replication snapshots (drivers keep them out of user lists)
 DRIVER_PARAMS = ("preserve_metadata", "writable", "nondisruptive", "preserve_snapshots")
 IN_FLOW = ("migration_starting", "migration_in_progress", "migration_driver_in_progress")

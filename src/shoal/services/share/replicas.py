@@ -32,7 +32,7 @@ from . import rows as sr
 
 log = logging.getLogger(__name__)
 
-ACTION_REPLICATE = "011"  # a user message's action id for replica work (Manila has none of its own here)
+ACTION_REPLICATE = "101"  # a user message's action id for replica work: Manila has none, and its ids end at 028
 
 
 class ShareReplicas:

@@ -18,11 +18,13 @@ from ..common.errors import NotFound
 
 # Manila's user-message ids (manila/message/message_field.py), kept so clients
 # that key on them keep working.
-ACTION_CREATE, ACTION_DELETE, ACTION_EXTEND, ACTION_SHRINK = "001", "002", "003", "004"
-ACTION_REVERT, ACTION_MANAGE = "008", "009"
-ACTION_UPDATE_ACCESS = "010"  # Manila's UPDATE_ACCESS_RULES
-DETAIL_UNEXPECTED, DETAIL_NO_VALID_HOST, DETAIL_DRIVER_FAILED = "001", "002", "004"
-DETAIL_NEW_SIZE_TOO_SMALL = "017"
+ACTION_ALLOCATE_HOST, ACTION_CREATE, ACTION_REVERT, ACTION_DELETE = "001", "002", "006", "007"
+ACTION_EXTEND, ACTION_SHRINK, ACTION_UPDATE_ACCESS = "008", "009", "010"  # the last: UPDATE_ACCESS_RULES
+ACTION_MANAGE = ACTION_CREATE  # Manila has no action of its own for manage
+# Manila names no driver failure in general: UNKNOWN_ERROR, with the reason after it.
+DETAIL_UNEXPECTED = DETAIL_DRIVER_FAILED = "001"
+DETAIL_NO_VALID_HOST = "002"
+DETAIL_NEW_SIZE_TOO_SMALL = "018"  # DRIVER_REFUSED_SHRINK
 DETAIL_UNSUPPORTED_CLIENT_ACCESS = "021"
 # Manila's words for ACTION_UPDATE_ACCESS + DETAIL_UNSUPPORTED_CLIENT_ACCESS, the reason after them
 UNSUPPORTED_CLIENT_ACCESS = ("update access rules: Failed to grant access to client. The access level or type "

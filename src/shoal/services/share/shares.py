@@ -153,7 +153,7 @@ class Shares:
                                          cache=self.core.pool_stats)
                 except NoValidPool as exc:
                     share.status, share.status_reason, share.task = "error", str(exc), None
-                    self.core.message(session, share.project_id, "SHARE", share.id, sr.ACTION_CREATE,
+                    self.core.message(session, share.project_id, "SHARE", share.id, sr.ACTION_ALLOCATE_HOST,
                                       sr.DETAIL_NO_VALID_HOST, f"{sr.NO_VALID_HOST}: {exc}")
                     return
                 share.backend, share.pool = placed.backend, placed.pool

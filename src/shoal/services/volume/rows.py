@@ -21,10 +21,15 @@ from ..common import core as c
 from ..common.context import RequestContext
 from ..common.errors import NotFound
 
-# Cinder's message action ids (cinder/message/message_field.py).
-ACTION_CREATE, ACTION_DELETE, ACTION_EXTEND, ACTION_ATTACH = "001", "002", "008", "009"
-ACTION_SNAPSHOT_CREATE, ACTION_SNAPSHOT_DELETE, ACTION_REVERT, ACTION_MANAGE = "004", "005", "020", "021"
-DETAIL_UNKNOWN, DETAIL_NO_BACKEND, DETAIL_DRIVER_FAILED = "001", "002", "003"
+# Cinder's message ids (cinder/message/message_field.py): SCHEDULE_ALLOCATE_VOLUME, ATTACH_VOLUME,
+# EXTEND_VOLUME, SNAPSHOT_CREATE, SNAPSHOT_DELETE. Cinder has none for a volume's delete, revert or
+# manage: those get ids past Cinder's, so that no client takes them for one of its actions.
+ACTION_CREATE, ACTION_ATTACH, ACTION_EXTEND = "001", "002", "007"
+ACTION_SNAPSHOT_CREATE, ACTION_SNAPSHOT_DELETE = "009", "010"
+ACTION_DELETE, ACTION_REVERT, ACTION_MANAGE = "101", "102", "103"
+# UNKNOWN_ERROR (Cinder names no driver failure in general: the reason follows), NO_BACKEND_AVAILABLE
+DETAIL_UNKNOWN = DETAIL_DRIVER_FAILED = "001"
+DETAIL_NO_BACKEND = "003"
 
 
 def driver(core: c.Core, backend: str | None) -> VolumeDriver:
