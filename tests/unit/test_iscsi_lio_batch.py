@@ -173,3 +173,20 @@ def test_a_secret_targetcli_would_cut_is_refused_before_anything_runs():
     with pytest.raises(InvalidTarget):
         LioHelper(host, portals=[PORTAL], lun=1).apply(target(chap=Chap("user1", "ab^cd")))
     assert host.calls == []
+
+
+def test_apply_is_one_session_too_and_its_secret_goes_on_stdin():
+    """An attach: one read, one targetcli session, one read to check; the CHAP
+    secret in no argv (where any local user could read it in /proc)."""
+    host = SessionHost(["", configfs()])
+    LioHelper(host, portals=[PORTAL], lun=1).apply(target())
+    assert [argv[0] for argv in host.calls] == ["find", "env", "find"]
+    assert not any("se:cret#1" in a for argv in host.calls for a in argv)
+    lines = host.inputs[1].splitlines()
+    assert f"/iscsi create {IQN}" in lines and f"{TPG}/acls/{HOST1} set auth userid=user1 password=se:cret#1" in lines
+
+
+def test_apply_of_a_complete_target_only_reads():
+    host = SessionHost([configfs()])
+    LioHelper(host, portals=[PORTAL], lun=1).apply(target())
+    assert [argv[0] for argv in host.calls] == ["find"]

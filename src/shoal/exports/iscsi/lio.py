@@ -6,9 +6,9 @@ here this helper is checked by unit tests of the exact commands it runs
 the kernel lane (scripts/kernel-lane, tests/kernel).
 
 State is read from configfs, the kernel's own interface (stable across
-targetcli versions). apply() makes each change with one `targetcli PATH
-COMMAND ARGS` argv; ensure(), the bulk pass of recovery, sends the same
-commands for all its targets as lines of ONE targetcli session (lio_batch):
+targetcli versions). apply() and ensure(), the bulk pass of recovery, send
+their changes as lines of ONE targetcli session (lio_batch); what a session
+left undone is made with one `targetcli PATH COMMAND ARGS` argv per change:
 
     /sys/kernel/config/target/iscsi/IQN/tpgt_1/acls/INITIATOR/auth/{userid,password}
     /sys/kernel/config/target/iscsi/IQN/tpgt_1/lun/lun_N/<link to the backstore>
@@ -152,9 +152,14 @@ class LioHelper(IscsiHelper):
     # -- targets ------------------------------------------------------------------------
 
     def apply(self, target: IscsiTarget) -> None:
+        """As ensure() does it for many: one configfs read, the changes in one
+        targetcli session (the CHAP secret on its stdin, not in an argv), one read
+        to check; what the session did not finish is done per command, which
+        names the error."""
         _check(target)
         with self._lock:
-            self._apply(target)
+            for unfinished in self._ensure_batch([target], fresh=False):
+                self._apply(unfinished)
 
     def ensure(self, targets: list[IscsiTarget], fresh: bool = False) -> None:
         """Apply every target given (after a reboot LIO is empty; after a Shoal
