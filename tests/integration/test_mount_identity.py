@@ -11,6 +11,7 @@ import pytest
 
 from shoal.hosts import LocalHost
 from shoal.hosts.mount_id import unique_mount_id
+from tests.fixtures.zfs import destroy_dataset
 
 pytestmark = pytest.mark.integration
 
@@ -34,8 +35,7 @@ def test_a_file_system_mounted_anew_has_a_new_identity(zfs_root):
         zfs("unmount", dataset)
         assert host.mount_identity(mountpoint) not in seen  # the directory under it now
         zfs("mount", dataset)
-    zfs("unmount", dataset)  # zfs-fuse: a mounted dataset is "busy" to destroy
-    zfs("destroy", dataset)
+    destroy_dataset(dataset)  # with zfs-fuse's "busy" retried
 
 
 def test_the_kernel_id_is_used_where_there_is_one():
