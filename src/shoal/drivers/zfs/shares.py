@@ -316,8 +316,10 @@ class ZfsShareDriver(ZfsMigration, ZfsReplication, ShareDriver):
                   for share, rules in shares]
         if fresh:
             listed = {key for key, *_ in wanted}
-            wanted += [(key, e.dataset, naming.root_of(self.config.pools, e.dataset, self.backend_name), e.rules)
-                       for key, e in list(self._made.items()) if key not in listed]
+            for key, export in list(self._made.items()):
+                roots = [r for r in self.config.pools if export.dataset.startswith(r + "/")]
+                if key not in listed and roots:
+                    wanted.append((key, export.dataset, max(roots, key=len), export.rules))
         mounts: dict[str, Mount] = {}
         for root in dict.fromkeys(root for _, _, root, _ in wanted):
             try:
