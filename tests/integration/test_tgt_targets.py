@@ -369,12 +369,12 @@ def test_a_lun_whose_reopen_failed_is_not_serving_until_ensure_opens_it_again(tg
     with pytest.raises(TgtError):
         tgtd.helper._reopen(tid, target.lun, target.backing)
     assert target.iqn in tgtd.helper.iqns()
-    assert target.iqn not in tgtd.helper.serving_iqns()
+    assert tgtd.helper.target_states()[target.iqn] is False
     spec = tgtd.qemu(target.iqn, target.chap.user, target.chap.secret, HOST1, size=MiB)
     assert qemu_io(spec, "read 0 4k").returncode != 0  # nothing behind the LUN
 
     moved.rename(target.backing)
     tgtd.helper.ensure([target])
-    assert target.iqn in tgtd.helper.serving_iqns()
+    assert tgtd.helper.target_states()[target.iqn] is True
     read = qemu_io(spec, "read 0 4k")
     assert read.returncode == 0, output(read)

@@ -85,6 +85,13 @@ class VolumeData:
 
 
 @dataclass(frozen=True)
+class ExportsHeld:
+    """What a volume backend's export daemon holds, from one read of it."""
+    volume_ids: set[str] | frozenset[str]  # every volume with an export there
+    unserved: set[str] | frozenset[str]  # those of them whose export serves no data
+
+
+@dataclass(frozen=True)
 class ImageRef:
     """An image as a backend's own image cache keys it: a cached copy made when
     the image had another `updated_at` or `checksum` is stale. `virtual_size`
@@ -282,11 +289,13 @@ class VolumeDriver(ABC):
         the volume's own state: nothing to compare."""
         return None
 
-    def unserved_volume_ids(self) -> set[str]:
-        """Those of exported_volume_ids() whose export serves no data (a LUN left
-        without its backing file by a re-open that failed while the file system
-        was not mounted again yet): services export them again."""
-        return set()
+    def exports_held(self) -> ExportsHeld | None:
+        """exported_volume_ids() and, from the same read of the daemon, those
+        whose export serves no data (a LUN left without its backing file by a
+        re-open that failed while the file system was not mounted again yet):
+        services export those again. Drivers that can tell override this."""
+        held = self.exported_volume_ids()
+        return None if held is None else ExportsHeld(held, frozenset())
 
     def drop_export(self, volume_id: str) -> None:
         """Remove the export of a volume that no attachment needs (its row may

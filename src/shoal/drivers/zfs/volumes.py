@@ -37,6 +37,7 @@ from shoal.drivers.volume import (
     ConnectionInfo,
     Connector,
     ExportSpec,
+    ExportsHeld,
     VolumeData,
     VolumeDriver,
     VolumeRef,
@@ -476,23 +477,20 @@ class ZfsVolumeDriver(ManageMixin, RevertMixin, MigrationMixin, VolumeDriver):
         return damaged
 
     def exported_volume_ids(self) -> set[str]:
+        return set(self.exports_held().volume_ids)
+
+    def exports_held(self) -> ExportsHeld:
         """The names say whose an export is: the target's IQN, or the last part
         of the NFS export's path (the volume's dataset; a share's differs)."""
         if self.protocol == "iscsi":
             prefix = volume_export.iqn(self.config, "")
-            names = self._helper().iqns()
+            states = self._helper().target_states()
         else:
             prefix = self.config.volume_prefix
-            names = [_leaf(path) for path in self._helper().exported_paths()]
-        return {name[len(prefix):] for name in names if name.startswith(prefix) and len(name) > len(prefix)}
-
-    def unserved_volume_ids(self) -> set[str]:
-        if self.protocol != "iscsi":
-            return set()
-        helper = self._helper()
-        prefix = volume_export.iqn(self.config, "")
-        return {iqn[len(prefix):] for iqn in set(helper.iqns()) - set(helper.serving_iqns())
-                if iqn.startswith(prefix)}
+            states = dict.fromkeys((_leaf(path) for path in self._helper().exported_paths()), True)
+        ours = {name[len(prefix):]: serving for name, serving in states.items()
+                if name.startswith(prefix) and len(name) > len(prefix)}
+        return ExportsHeld(set(ours), {volume_id for volume_id, serving in ours.items() if not serving})
 
     def drop_export(self, volume_id: str) -> None:
         self._exported.pop(volume_id, None)

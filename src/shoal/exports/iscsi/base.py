@@ -93,10 +93,11 @@ class IscsiHelper(ABC):
         """The IQN of every target the daemon holds now (Shoal's and others'),
         read from the daemon: what a crash may have left is found here."""
 
-    def serving_iqns(self) -> list[str]:
-        """Those of iqns() whose every LUN has its backing store: what an
-        initiator can read. A helper that cannot tell answers iqns()."""
-        return self.iqns()
+    def target_states(self) -> dict[str, bool]:
+        """{IQN: serving} for every target of iqns(), from one read of the daemon:
+        serving when every LUN has its backing store (what an initiator can
+        read). A helper that cannot tell says every target serves."""
+        return dict.fromkeys(self.iqns(), True)
 
     @abstractmethod
     def ensure(self, targets: list[IscsiTarget], fresh: bool = False) -> None:

@@ -305,9 +305,10 @@ class TgtHelper(IscsiHelper):
         the next command reads tgtd again."""
         return [t.iqn for t in self._read_targets()]
 
-    def serving_iqns(self) -> list[str]:
-        return [t.iqn for t in self._read_targets() if any(lun.lun != CONTROLLER_LUN for lun in t.luns)
-                and all(lun.lun == CONTROLLER_LUN or lun.backing_path for lun in t.luns)]
+    def target_states(self) -> dict[str, bool]:
+        return {t.iqn: any(lun.lun != CONTROLLER_LUN for lun in t.luns)
+                and all(lun.lun == CONTROLLER_LUN or lun.backing_path for lun in t.luns)
+                for t in self._read_targets()}
 
     def _read_targets(self) -> list[TgtTarget]:
         with self._state.lock:

@@ -15,6 +15,7 @@ import logging
 from sqlalchemy import select
 
 from shoal.db import models
+from shoal.drivers.volume import ExportsHeld
 
 from ..common import core as c
 from ..common import metrics
@@ -156,18 +157,18 @@ class VolumeRecovery:
         is still there once each such volume's lock was free: an attach that records
         its connector, then exports, under it, is not one."""
         try:
-            exported = driver.exported_volume_ids()
-            if exported is None:
+            held = driver.exports_held()
+            if held is None:
                 return  # this driver cannot tell what its daemon holds
             attached = self._attached_on(name)
-            lost = self._lost(driver, exported, attached)
+            lost = self._lost(held, attached)
             if lost:
                 for volume_id in sorted(lost):
                     with self.core.volume_lock(volume_id):
                         pass
-                exported = driver.exported_volume_ids() or set()
+                held = driver.exports_held()
                 attached = self._attached_on(name)
-                lost = self._lost(driver, exported, attached)
+                lost = self._lost(held, attached)
         except Exception as exc:  # noqa: BLE001 -- the next check tries again
             log.warning("backend %s: cannot compare its exports with the attachments: %s", name, exc)
             return
@@ -176,12 +177,14 @@ class VolumeRecovery:
                         "exporting every attached volume again", name, len(lost), ", ".join(sorted(lost)[:10]))
             self.ensure_exports(name)  # drops the unneeded ones after
         else:
-            self._drop(name, driver, exported - attached)
+            self._drop(name, driver, set(held.volume_ids) - attached)
 
     @staticmethod
-    def _lost(driver, exported: set[str], attached: set[str]) -> set[str]:
+    def _lost(held: ExportsHeld | None, attached: set[str]) -> set[str]:
         """Attached volumes whose export is missing or serves no data."""
-        return (attached - exported) | (attached & driver.unserved_volume_ids()) if attached else set()
+        if held is None:
+            return set()
+        return (attached - held.volume_ids) | (attached & held.unserved)
 
     def _attached_on(self, backend: str, volume_id: str | None = None) -> set[str]:
         """Ids of the volumes of `backend` (or just `volume_id`) with an attachment
