@@ -47,24 +47,34 @@ def _statx():
 _STATX = _statx()
 
 
-def unique_mount_id(path: str) -> int | None:
-    """The kernel's never-reused id of the mount `path` is on; None where the
-    kernel (before 6.8) or the C library cannot say, or `path` cannot be reached."""
+def _statx_of(path: str) -> _Statx | None:
+    """statx of `path` asking for the unique mount id (the device number comes
+    with every answer); None where it fails or there is no statx."""
     if _STATX is None:
         return None
     buf = _Statx()
     if _STATX(AT_FDCWD, os.fsencode(path), 0, STATX_MNT_ID_UNIQUE, ctypes.byref(buf)) != 0:
         return None
-    return buf.stx_mnt_id if buf.stx_mask & STATX_MNT_ID_UNIQUE else None
+    return buf
+
+
+def unique_mount_id(path: str) -> int | None:
+    """The kernel's never-reused id of the mount `path` is on; None where the
+    kernel (before 6.8) or the C library cannot say, or `path` cannot be reached."""
+    buf = _statx_of(path)
+    return buf.stx_mnt_id if buf is not None and buf.stx_mask & STATX_MNT_ID_UNIQUE else None
 
 
 def mount_identity(path: str) -> str | None:
     """What tells this mount of `path` from any later one: `mnt:<unique id>`, or
     `dev:<device number>` where there is no unique id; None when `path` cannot be
     reached (missing, or a FUSE mount whose daemon died)."""
-    try:
-        device = os.stat(path).st_dev
-    except OSError:
-        return None
-    unique = unique_mount_id(path)
-    return f"mnt:{unique}" if unique is not None else f"dev:{device}"
+    buf = _statx_of(path)
+    if buf is None:
+        try:
+            return f"dev:{os.stat(path).st_dev}"
+        except OSError:
+            return None
+    if buf.stx_mask & STATX_MNT_ID_UNIQUE:
+        return f"mnt:{buf.stx_mnt_id}"
+    return f"dev:{os.makedev(buf.stx_dev_major, buf.stx_dev_minor)}"
