@@ -277,6 +277,40 @@ def test_more_concurrent_commands_than_sshd_sessions(host, connects):
     assert len(connects) == 1
 
 
+def test_input_eof_never_follows_the_close_of_its_channel(sshd, host, connects, monkeypatch):
+    """A quick command's CLOSE from sshd can be handled by paramiko's transport thread
+    (which answers it with a CLOSE, and sshd then frees the channel) between the moment
+    the pump made the input's EOF and the moment it sent it: sshd then dropped the whole
+    connection ("ieof packet referred to nonexistent channel"), failing every command
+    on it (seen in bench/scale.py under load: a `zfs destroy`, rc 255). Here the EOF's
+    send is held back until the channel is closed (2 s at most) to make that order
+    happen; the EOF must go out first all the same."""
+    from paramiko.common import cMSG_CHANNEL_EOF
+
+    host.run(["true"])
+    transport = host._transport()
+    real = transport._send_user_message
+    caller = threading.current_thread()
+
+    def eof_after_close(message):
+        data = message.asbytes()
+        if threading.current_thread() is caller and data[:1] == cMSG_CHANNEL_EOF:
+            remote_id = int.from_bytes(data[1:5], "big")
+            (chan,) = [c for c in transport._channels.values() if c.remote_chanid == remote_id]
+            deadline = time.monotonic() + 2
+            while not chan.closed and time.monotonic() < deadline:
+                time.sleep(0.01)
+        return real(message)
+
+    monkeypatch.setattr(transport, "_send_user_message", eof_after_close)
+    log_before = len(sshd.log_text())
+    assert host.run(["true"]).returncode == 0
+    # sshd reads in order: an EOF for a freed channel drops the connection before this opens.
+    assert host.run(["echo", "same connection"]).stdout == "same connection\n"
+    assert "nonexistent channel" not in sshd.log_text()[log_before:]
+    assert len(connects) == 1
+
+
 def test_reconnects_after_the_server_drops_the_connection(sshd, host, connects):
     assert host.run(["echo", "one"]).stdout == "one\n"
     assert sshd.kill_sessions() >= 1

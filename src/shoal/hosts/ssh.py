@@ -83,7 +83,7 @@ class _Remote:
         if self.pending:
             moved |= self._send()
         elif not c.eof_sent and (src is None or src.stdout_ended):
-            c.shutdown_write()
+            _send_eof(c)
         if c.recv_stderr_ready():
             self.err += c.recv_stderr(CHUNK)
             moved = True
@@ -124,6 +124,21 @@ class _Remote:
             sent = len(self.pending)  # the channel closed: the command has exited
         self.pending = self.pending[sent:]
         return True
+
+
+def _send_eof(chan) -> None:
+    """EOF on the channel's input, unless the channel is closed already. sshd frees a
+    channel once both sides sent CLOSE (paramiko answers the server's at once), and an
+    EOF arriving after that makes it drop the whole connection ("ieof packet referred
+    to nonexistent channel"), every other command's too: a quick command that ended
+    before its EOF went out did that under load. paramiko's shutdown_write() does not
+    look; the check and the send happen under the channel's lock, which paramiko's
+    handling of a CLOSE takes too."""
+    with chan.lock:
+        if chan.closed or chan.eof_sent:
+            return
+        message = chan._send_eof()
+        chan.transport._send_user_message(message)
 
 
 def _pump(commands: list[_Remote], deadline: float) -> None:
