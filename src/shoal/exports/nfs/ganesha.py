@@ -9,9 +9,11 @@ Everything in `config_dir` is Shoal's (hand edits are lost):
 Without D-Bus the only way to change exports at runtime is to rewrite the
 files and send SIGHUP: ganesha (4.3) then re-reads the main file and every
 included file, adds, updates and drops exports, and logs "Reread exports
-complete" -- a few ms later. apply() waits for that line, so a rule is in
-force when it returns. All commands go through the Host, so the helper works
-the same on a storage host reached over SSH.
+complete" -- a few ms later -- and only then the errors it met in the EXPORT
+and CLIENT blocks. apply() waits for that line and then for ganesha's signal
+thread to be idle again (see ganesha_sigmgr), so a rule is in force when it
+returns and an export ganesha refused is never taken as made. All commands go
+through the Host, so the helper works the same on a storage host reached over SSH.
 """
 
 from __future__ import annotations
@@ -27,6 +29,7 @@ from shoal.hosts import FileWatch, Host
 
 from .base import ClientNet, ExportIds, ExportsFailed, InvalidNfsRule, NfsClientRule, NfsExport, NfsHelper
 from .exportfs import client_spec, usable_rules
+from .ganesha_sigmgr import SignalThread
 
 log = logging.getLogger("shoal.exports.nfs")
 
@@ -34,6 +37,7 @@ INSTALL_FIX = "apt-get install nfs-ganesha nfs-ganesha-vfs"
 RELOAD_START = "initiating export list reload"
 RELOAD_DONE = "Reread exports complete"
 RELOAD_FAILED = "Error while parsing new configuration file"
+ERRORS_SUMMARY = " errors found block "
 FIRST_EXPORT_ID = 2  # 0 is the NFSv4 pseudo root; hand-written configs usually take 1
 MAX_EXPORT_ID = 65535
 _SAFE_KEY = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,127}")
@@ -51,6 +55,7 @@ _LOCKS_GUARD = threading.Lock()
 # key and lock: saves a `grep` per change. Dropped by start() and ensure().
 _KNOWN: dict[tuple[str, str], dict[str, tuple[int, str]]] = {}
 _LOG_WATCHES: dict[tuple[str, str], FileWatch] = {}  # what wakes a reload's waiter, per daemon
+_SIGNAL_THREADS: dict[tuple[str, str], SignalThread] = {}  # what tells a reload's log is complete
 
 Rules = list[tuple[NfsClientRule, ClientNet]]
 # ganesha's config lexer reads an IPv6 prefix length of one or two digits, 1-99
@@ -199,24 +204,36 @@ def allocate_id(taken: set[int]) -> int:
 
 def reload_outcome(text: str) -> tuple[bool, list[str]] | None:
     """Given the log written since before our SIGHUP: None while the reload is
-    still running, else (parsed ok, the reload's lines).
+    still running, else (parsed ok, the reload's lines so far).
 
     The first reload that *starts* after our files were written has read them,
-    even if that SIGHUP was not ours.
+    even if that SIGHUP was not ours. Its lines run up to the next reload's
+    start: ganesha logs the errors of the EXPORT and CLIENT blocks *after*
+    RELOAD_DONE (reread_config: reread_exports, then report_config_errors), so
+    the lines returned when RELOAD_DONE is first seen may lack them; read again
+    once the signal thread is idle (_wait_reload).
     """
     lines = text.splitlines()
     start = next((i for i, line in enumerate(lines) if RELOAD_START in line), None)
     if start is None:
         return None
-    for line in lines[start:]:
+    end = next((i for i in range(start + 1, len(lines)) if RELOAD_START in lines[i]), len(lines))
+    for line in lines[start:end]:
         if RELOAD_DONE in line or RELOAD_FAILED in line:
-            return RELOAD_DONE in line, lines[start:]
+            return RELOAD_DONE in line, lines[start:end]
     return None
 
 
 def export_errors(lines: list[str], export: NfsExport, export_file: str) -> list[str]:
-    """The log lines that say this export could not be created."""
-    return [line for line in lines if f"Could not create export for ({export.path})" in line or export_file in line]
+    """The log lines that say this export could not be created. Not the summary
+    "N (...) errors found block EXPORT": ganesha (load_config_from_parse in
+    src/config_parsing/config_parsing.c) gives it the place of the last block
+    it read, whichever export failed."""
+    return [
+        line for line in lines
+        if (f"Could not create export for ({export.path})" in line or export_file in line)
+        and ERRORS_SUMMARY not in line
+    ]
 
 
 class GaneshaHelper(NfsHelper):
@@ -257,6 +274,7 @@ class GaneshaHelper(NfsHelper):
             self._reload_lock = _RELOAD_LOCKS.setdefault(self._key, threading.Lock())
             # Used under the reload lock only: a watch has one waiter at a time.
             self._log_watch = _LOG_WATCHES.setdefault(self._key, host.watch(self.log_file))
+            self._signal_thread = _SIGNAL_THREADS.setdefault(self._key, SignalThread(host))
 
     # -- contract ---------------------------------------------------------------
 
@@ -538,17 +556,19 @@ class GaneshaHelper(NfsHelper):
             lines = self._spawn()  # a fresh daemon reads every file
         else:
             self._log_watch.mark()
+            self._signal_thread.find(pid)
             offset = self._log_size()
             started = time.monotonic()
             self.host.signal(pid, signal.SIGHUP)
-            lines = self._wait_reload(offset)
+            lines = self._wait_reload(offset, pid)
             log.debug("ganesha reload took %.3fs", time.monotonic() - started)
         return {e.key: bad for e in check if (bad := export_errors(lines, e, self._export_file(e.key)))}
 
-    def _wait_reload(self, offset: int) -> list[str]:
+    def _wait_reload(self, offset: int, pid: int) -> list[str]:
         started = time.monotonic()
         deadline = started + self.timeout
-        while (outcome := reload_outcome(self._log_since(offset))) is None:
+
+        def pause() -> None:
             now = time.monotonic()
             if now > deadline:
                 raise GaneshaError(f"ganesha did not finish reloading within {self.timeout}s (see {self.log_file})")
@@ -556,6 +576,15 @@ class GaneshaHelper(NfsHelper):
             # 0.3-1 ms here; looking again every 2 ms found it done ~1 ms late);
             # elsewhere look every 2 ms at first, then back off for slow reloads.
             self._log_watch.wait(0.002 if now - started < 0.25 else 0.05)
+
+        while (outcome := reload_outcome(self._log_since(offset))) is None:
+            pause()
+        # The block errors come after RELOAD_DONE; under load a reader can see
+        # that line before them. They are all written once the thread is idle.
+        while (idle := self._signal_thread.idle(pid)) is False:
+            pause()
+        if idle:
+            outcome = reload_outcome(self._log_since(offset)) or outcome
         ok, lines = outcome
         if not ok:
             raise GaneshaError(f"ganesha rejected its configuration, nothing changed (see {self.log_file}): {lines}")
