@@ -3,6 +3,19 @@
 On a Shoal of the bench's own (own pool, ports, ganesha and tgtd; all removed
 at the end), and beside it a ganesha and a tgtd of the floor's own:
 
+Where the volumes live: one zfs-fuse mounts at most ~1009 datasets (a fixed
+limit of its own) and every share and every volume is a dataset, so a run of
+more than 900 shares + volumes (1000 + 1000, issue 20's figures; or with
+--volume-host ssh) puts the volumes on a second private zfs-fuse: a mount
+namespace of its own with its own zfs-fuse, pool and sshd
+(bench/scale_volume_host.py). Shoal's backend `remote` reaches it over SSH, as
+a ZFS host, and starts the volumes' tgtd there; shares stay on the first
+daemon (backend `test`, local), each kind pinned by a type. The floor's volume
+work (datasets, files, its tgtd and tgtadm) runs in the same namespace through
+`nsenter --mount`, not over SSH: Shoal's volume figures then include an SSH
+round trip per command that the floor does not pay. Up to 900 (the 400 + 400
+default) everything stays on one daemon, as before.
+
 1. create: N shares and N volumes created concurrently through the API by 8
    client threads (as many users would), until all are `available`. Floor:
    the same datasets (and volume files) made with `zfs create` / `truncate`
@@ -80,6 +93,7 @@ import psutil
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from common import bench_shoal, sh
+from scale_volume_host import BACKEND, VolumeHost
 from shares import RawGanesha
 from volumes import RawTgt
 
@@ -88,9 +102,11 @@ from shoal.exports.nfs.base import NfsClientRule, normalize_address
 from shoal.exports.nfs.ganesha import render_export
 from tests.chaos.world import PrivateZfsFuse, private_zfs_possible
 from tests.fixtures.shoal import SHOAL, stop_server, wait_until_serving
+from tests.fixtures.zfs import drop_inherited_fuse_mounts
 from tests.integration.volume_helpers import Lun, pattern, tgtd_pids
 
 THREADS = 8
+ONE_DAEMON = 900  # shares + volumes one zfs-fuse holds with room to spare (it mounts ~1009 datasets)
 PAGE = 1000  # osapi_max_limit: Manila's and Cinder's default page
 RULES = 1000
 SAMPLE = 4  # shares and volumes read back from outside after each recovery
@@ -210,6 +226,17 @@ def kill_9(pids: list[int]) -> None:
     wait_for(f"{pids} gone", lambda: not any(psutil.pid_exists(pid) for pid in pids), every=0.002)
 
 
+def snapshot_status(http: httpx.Client, snapshot: str) -> str | None:
+    """A volume snapshot's status, None once it is gone; an error status fails the bench
+    at once (a wait for it to go would only time out)."""
+    response = http.get(f"/snapshots/{snapshot}")
+    if response.status_code == 404:
+        return None
+    status = response.json()["snapshot"]["status"]
+    assert not status.startswith("error"), f"snapshot {snapshot}: {status}"
+    return status
+
+
 def rss_mib(pid: int) -> float:
     for line in Path(f"/proc/{pid}/status").read_text().splitlines():
         if line.startswith("VmRSS:"):
@@ -226,10 +253,14 @@ class FloorDaemons:
     datasets -- and the floor's daemons serve copies of Shoal's own export files and
     targets on Shoal's volume files, as an administrator would bring them back."""
 
-    def __init__(self, work: Path, root: str):
+    def __init__(self, work: Path, root: str, volume_host: VolumeHost | None = None):
         self.work, self.root = work, root
+        # With a volume host, the volumes' work is done in its namespace (nsenter).
+        self.volume_host = volume_host
+        self.volume_root = f"{volume_host.pool}/raw" if volume_host else root
+        self.on_volumes = volume_host.argv() if volume_host else []
         self.ganesha = RawGanesha(work / "floor-ganesha")
-        self.tgt = RawTgt()
+        self.tgt = self.new_tgt()
         self.exports: dict[str, str] = {}  # export key -> path
         self.backings: list[str] = []  # target tid - 1 -> its LUN's file
 
@@ -245,9 +276,12 @@ class FloorDaemons:
         self.write_export(key, 2 + index, [])
 
     def make_volume(self, index: int) -> None:
-        sh("zfs", "create", f"{self.root}/v{index}")
-        sh("truncate", "-s", "1G", f"/{self.root}/v{index}/volume.raw")
-        self.backings.append(f"/{self.root}/v{index}/volume.raw")
+        sh(*self.on_volumes, "zfs", "create", f"{self.volume_root}/v{index}")
+        sh(*self.on_volumes, "truncate", "-s", "1G", f"/{self.volume_root}/v{index}/volume.raw")
+        self.backings.append(f"/{self.volume_root}/v{index}/volume.raw")
+
+    def new_tgt(self) -> RawTgt:
+        return self.volume_host.tgt() if self.volume_host else RawTgt()
 
     def iqn(self, tid: int) -> str:
         return f"iqn.2026-11.org.shoal.raw:t{tid}"
@@ -283,22 +317,24 @@ class FloorDaemons:
     def tear_down(self) -> None:
         """Untimed: the floor's daemons stopped and its datasets destroyed, before Shoal makes its own."""
         self.stop()
-        datasets = [f"{self.root}/{key}" for key in self.exports] + [b.rsplit("/", 1)[0][1:] for b in self.backings]
-        for dataset in datasets:  # zfs-fuse's destroy -r answers "busy" for mounted children
-            subprocess.run(["zfs", "umount", dataset], capture_output=True, check=False)
-        sh("zfs", "destroy", "-r", self.root)
+        datasets = [([], f"{self.root}/{key}") for key in self.exports]
+        datasets += [(self.on_volumes, b.rsplit("/", 1)[0][1:]) for b in self.backings]
+        for on, dataset in datasets:  # zfs-fuse's destroy -r answers "busy" for mounted children
+            subprocess.run([*on, "zfs", "umount", dataset], capture_output=True, check=False)
+        for root, on in {self.root: [], self.volume_root: self.on_volumes}.items():
+            sh(*on, "zfs", "destroy", "-r", root)
 
     def serve(self, scale: Scale) -> None:
         """Untimed: the floor's daemons started again on copies of Shoal's export files
         and with targets on Shoal's volume files."""
         self.ganesha = RawGanesha(self.work / "floor-ganesha-2")
-        self.tgt = RawTgt()
+        self.tgt = self.new_tgt()
         for conf in (scale.shoal.work / "ganesha" / "exports.d").glob("*.conf"):
             shutil.copy(conf, self.ganesha.exports)
         self.exports = {share: scale.paths[share] for share in scale.shares}
         self.ganesha.write_main()
         self.ganesha.reload()
-        self.backings = [f"/{scale.root}/volume-{volume}/volume.raw" for volume in scale.volumes]
+        self.backings = [f"/{scale.volume_root}/volume-{volume}/volume.raw" for volume in scale.volumes]
         for tid in range(1, len(self.backings) + 1):
             self.make_target(tid)
         assert self.share_paths() <= mount_exports(self.ganesha.mount_port).keys()
@@ -323,8 +359,8 @@ class FloorDaemons:
         """kill -9, then tgtd started by hand and every target made again with tgtadm."""
         kill_9(tgtd_pids(SimpleNamespace(iscsi_port=self.tgt.port)))
         control = self.tgt.control
-        sh("tgtd", "--iscsi", f"portal=127.0.0.1:{self.tgt.port}", "--control-port", control)
-        answers = ["tgtadm", "-C", control, "--op", "show", "--mode", "sys"]
+        sh(*self.on_volumes, "tgtd", "--iscsi", f"portal=127.0.0.1:{self.tgt.port}", "--control-port", control)
+        answers = [*self.on_volumes, "tgtadm", "-C", control, "--op", "show", "--mode", "sys"]
         wait_for("floor tgtd answers", lambda: not subprocess.run(answers, capture_output=True,
                                                                  check=False).returncode, timeout=30, every=0.005)
         for tid in range(1, len(self.backings) + 1):
@@ -357,6 +393,8 @@ class Scale:
 
     rule_address = "127.0.0.1"  # the one access rule each share gets
     restart_timeout = 600.0  # seconds from serving until every export is listed
+    share_type: str | None = None  # the types shares and volumes are made with (None: the default)
+    volume_type: str | None = None
 
     def __init__(self, shoal, backend: str = "test"):
         self.shoal = shoal
@@ -366,6 +404,8 @@ class Scale:
         self.control = config["iscsi"].get("control_port")
         self.config = shoal.work / "shoal.toml"
         self.root = f"{shoal.pool}/api"
+        self.volume_root = self.root
+        self.tgtd_port = shoal.iscsi_port  # the iSCSI port of Shoal's tgtd for the volumes
         self.process: subprocess.Popen | None = None  # set once the bench restarted Shoal itself
         self.pid = self._find_pid()
         self._local = threading.local()
@@ -402,14 +442,20 @@ class Scale:
 
     # -- 1. create and export ------------------------------------------------------------
 
+    def typed(self, kind: str) -> dict:
+        """The body's type, when the bench gave one for `kind`."""
+        name = self.share_type if kind == "share" else self.volume_type
+        return {f"{kind}_type": name} if name else {}
+
     def create(self, n_shares: int, n_volumes: int) -> float:
         def one(job) -> tuple[str, str]:
             kind, index = job
             if kind == "share":
-                body = {"share": {"size": 1, "share_proto": "NFS", "name": f"scale-{index}"}}
+                body = {"share": {"size": 1, "share_proto": "NFS", "name": f"scale-{index}", **self.typed("share")}}
                 response = self.http("share").post("/shares", json=body)
             else:
-                response = self.http("volume").post("/volumes", json={"volume": {"size": 1, "name": f"scale-{index}"}})
+                body = {"volume": {"size": 1, "name": f"scale-{index}", **self.typed("volume")}}
+                response = self.http("volume").post("/volumes", json=body)
             assert response.status_code in (200, 202), response.text
             return kind, response.json()[kind]["id"]
 
@@ -533,7 +579,7 @@ class Scale:
         wait_for("Shoal's ganesha lists every export again", lambda: wanted <= mount_exports(self.mount_port).keys())
 
     def tgtd_back(self) -> None:
-        kill_9(tgtd_pids(self.shoal))
+        kill_9(tgtd_pids(SimpleNamespace(iscsi_port=self.tgtd_port)))
         wanted = self.iqns()
         wait_for("Shoal's tgtd lists every target again", lambda: wanted <= tgt_iqns(self.control))
 
@@ -568,7 +614,8 @@ class Scale:
 
     def rules(self, count: int, round_no: int) -> float:
         http = self.http("share")
-        response = http.post("/shares", json={"share": {"size": 1, "share_proto": "NFS", "name": f"rules-{round_no}"}})
+        body = {"share": {"size": 1, "share_proto": "NFS", "name": f"rules-{round_no}", **self.typed("share")}}
+        response = http.post("/shares", json=body)
         share = response.json()["share"]["id"]
         wait_for("the rules' share", lambda: http.get(f"/shares/{share}").json()["share"]["status"] == "available",
                  every=0.2)
@@ -626,11 +673,10 @@ class Scale:
                 response = v.post("/snapshots", json={"snapshot": {"volume_id": volume, "force": True}})
                 assert response.status_code == 202, response.text
                 snap = response.json()["snapshot"]["id"]
-                wait_for("snapshot", lambda: v.get(f"/snapshots/{snap}").json()["snapshot"]["status"] == "available",
-                         every=0.05)
+                wait_for("snapshot", lambda: snapshot_status(v, snap) == "available", every=0.05)
                 response = v.delete(f"/snapshots/{snap}")
                 assert response.status_code == 202, response.text
-                wait_for("snapshot gone", lambda: v.get(f"/snapshots/{snap}").status_code == 404, every=0.05)
+                wait_for("snapshot gone", lambda: snapshot_status(v, snap) is None, every=0.05)
             assert response.status_code < 300, (kind, response.status_code, response.text)
 
         in_threads(one, range(offset, offset + count))
@@ -666,6 +712,33 @@ class Scale:
         with sqlite3.connect(self.shoal.work / "shoal.db", timeout=60) as db:
             for table, ids in made.items():
                 db.executemany(f"DELETE FROM {table} WHERE id = ?", [[i] for i in ids])
+
+
+class SplitScale(Scale):
+    """Scale with the volumes on the volume host (bench/scale_volume_host.py): shares on
+    the local backend `test`, volumes on `remote` over SSH, each pinned by a type."""
+
+    share_type, volume_type = "scale-local", "scale-remote"
+
+    def __init__(self, shoal, host: VolumeHost):
+        super().__init__(shoal)
+        self.host = host
+        self.control = tomllib.loads(self.config.read_text())["backends"][BACKEND]["iscsi"]["control_port"]
+        self.volume_root = f"{host.pool}/api"
+        self.tgtd_port = host.iscsi_port
+        share_type = {"share_type": {"name": self.share_type, "extra_specs": {
+            "driver_handles_share_servers": "False", "share_backend_name": "test"}}}
+        response = self.http("share").post("/types", json=share_type)
+        assert response.status_code == 200, response.text
+        volume_type = {"volume_type": {"name": self.volume_type, "extra_specs": {"volume_backend_name": BACKEND}}}
+        response = self.http("volume").post("/types", json=volume_type)
+        assert response.status_code == 200, response.text
+
+    def zfs_list(self) -> list[str]:
+        """Both roots: the shares' here, the volumes' in the volume host's namespace."""
+        volumes = self.host.run("zfs", "list", "-H", "-o", "name,used,available,refquota,mountpoint", "-r",
+                                self.volume_root)
+        return zfs_names(self.root) + volumes.splitlines()
 
 
 # ---- the rounds ---------------------------------------------------------------------------
@@ -709,7 +782,7 @@ def listing_round(scale: Scale, figures: Figures, label: str, index: int) -> Non
     def pages(api: str, path: str, key: str) -> float:
         return wall(lambda: scale.listing(api, path, key))
 
-    floor = wall(lambda: zfs_names(scale.root))
+    floor = wall(scale.zfs_list)
     order = [("share", "/shares/detail", "shares"), ("volume", "/volumes/detail", "volumes")]
     for api, path, key in order if index % 2 == 0 else order[::-1]:
         figures.add(f"GET {path} {label}, one request", whole(api, path), floor)
@@ -724,7 +797,7 @@ def recovery_round(scale: Scale, floor: FloorDaemons, figures: Figures, index: i
     scale.all_available()
     stopped: list[float] = []
     paired(figures, "Shoal restart to all exports listed", index, lambda: stopped.append(scale.restart()[0]),
-           lambda: (zfs_names(scale.root), mount_exports(scale.mount_port), tgt_iqns(scale.control)))
+           lambda: (scale.zfs_list(), mount_exports(scale.mount_port), tgt_iqns(scale.control)))
     say(f"(of which stopping Shoal took {stopped[0]:.2f}s)")
     scale.read_samples()
 
@@ -749,12 +822,31 @@ def memory_run(scale: Scale, n: int, memory: list[tuple[str, float]]) -> None:
 
 
 def run(args, figures: Figures, memory: list[tuple[str, float]]) -> None:
+    if not args.volume_host:
+        run_on(args, figures, memory, None)
+        return
+    host = VolumeHost(f"shoalbench{os.getpid()}v", f"{2 * args.volumes + 100}G")
+    watchdog = None
+    try:
+        host.start()
+        watchdog = Watchdog(host.zfs_fuse.kill, host.argv(), "volume host's zfs-fuse")
+        say(f"the volume host: zfs-fuse (pid {host.zfs_fuse.pid}) and sshd (port {host.sshd.port}) in a mount "
+            f"namespace of their own (held by pid {host.holder.pid})")
+        run_on(args, figures, memory, host)
+    finally:
+        if watchdog is not None:
+            watchdog.stopped.set()
+        host.close()
+
+
+def run_on(args, figures: Figures, memory: list[tuple[str, float]], host: VolumeHost | None) -> None:
     n = max(args.shares, args.volumes)
     # Placement counts each 1 GiB share and volume against the pool's free space: a
     # sparse image with room for Shoal's and the floor's (the floor's take no reservation).
-    with bench_shoal(pool_size=f"{2 * (args.shares + args.volumes) + 100}G") as shoal:
-        scale = Scale(shoal)
-        floor = FloorDaemons(shoal.work, f"{shoal.pool}/raw")
+    with bench_shoal(pool_size=f"{2 * (args.shares + args.volumes) + 100}G",
+                     backends=(lambda work: host.backend()) if host else None) as shoal:
+        scale = SplitScale(shoal, host) if host else Scale(shoal)
+        floor = FloorDaemons(shoal.work, f"{shoal.pool}/raw", host)
         try:
             memory.append(("at start", rss_mib(scale.pid)))
             made = f"{args.shares}+{args.volumes}"
@@ -793,17 +885,20 @@ def run(args, figures: Figures, memory: list[tuple[str, float]]) -> None:
 
 
 class Watchdog:
-    """Kills the bench's private zfs-fuse once it stops answering (`zpool list`, twice
-    in a row): a wedged daemon leaves every zfs command hanging for good, and only
-    its death lets them fail, so that the bench stops and cleans up."""
+    """Kills one of the bench's private zfs-fuse daemons once it stops answering (`zpool
+    list`, run with `prefix` -- the volume host's nsenter -- twice in a row): a wedged
+    daemon leaves every zfs command hanging for good, and only its death lets them
+    fail, so that the bench stops and cleans up."""
 
-    def __init__(self, daemon: PrivateZfsFuse):
-        self.daemon, self.stopped = daemon, threading.Event()
+    def __init__(self, kill, prefix: list[str] | None = None, name: str = "private zfs-fuse"):
+        self.kill, self.prefix, self.name = kill, prefix or [], name
+        self.stopped = threading.Event()
         threading.Thread(target=self._watch, name="zfs-watchdog", daemon=True).start()
 
     def _answers(self) -> bool:
         try:
-            return subprocess.run(["zpool", "list"], capture_output=True, timeout=60, check=False).returncode == 0
+            return subprocess.run([*self.prefix, "zpool", "list"], capture_output=True, timeout=60,
+                                  check=False).returncode == 0
         except subprocess.TimeoutExpired:
             return False
 
@@ -812,8 +907,8 @@ class Watchdog:
         while not self.stopped.wait(30):
             misses = 0 if self._answers() else misses + 1
             if misses >= 2 and not self.stopped.is_set():
-                say("the private zfs-fuse does not answer: killing it so that the bench can stop")
-                self.daemon.kill()
+                say(f"the {self.name} does not answer: killing it so that the bench can stop")
+                self.kill()
                 return
 
 
@@ -839,20 +934,31 @@ def main() -> int:
     parser.add_argument("--big", type=int, default=10000, help="rows of the listing from the database")
     parser.add_argument("--quick", action="store_true", help="100 shares, 100 volumes, 1 round, 1000 rows")
     parser.add_argument("--host-zfs", action="store_true", help="use the host's zfs-fuse, not a private one")
+    parser.add_argument("--volume-host", choices=("auto", "ssh", "local"), default="auto",
+                        help="ssh: the volumes on a second private zfs-fuse reached over SSH (see "
+                             "bench/scale_volume_host.py); auto: when the shares and volumes are more than "
+                             f"{ONE_DAEMON} and the bench has a private zfs-fuse")
     args = parser.parse_args()
     if not args.host_zfs:
         enter_own_namespace()
     if args.quick:
         args.shares, args.volumes, args.rounds, args.big = 100, 100, 1, 1000
+    private = bool(os.environ.get(NAMESPACE_FLAG))
+    if args.volume_host == "auto":
+        args.volume_host = "ssh" if private and args.shares + args.volumes > ONE_DAEMON else "local"
+    if args.volume_host == "ssh" and not private:
+        parser.error("--volume-host ssh needs the bench's private zfs-fuse (not --host-zfs)")
+    args.volume_host = args.volume_host == "ssh"
     figures = Figures()
     memory: list[tuple[str, float]] = []
     load = os.getloadavg()
     daemon = None
-    if os.environ.get(NAMESPACE_FLAG):
+    if private:
+        drop_inherited_fuse_mounts()  # copies of the host daemon's mounts would keep its datasets busy
         daemon = PrivateZfsFuse(Path(tempfile.mkdtemp(prefix="shoal-scale-zfs-")))
         daemon.start()
         say(f"a private zfs-fuse (pid {daemon.pid}) in the bench's own mount namespace")
-    watchdog = Watchdog(daemon) if daemon is not None else None
+    watchdog = Watchdog(daemon.kill) if daemon is not None else None
     try:
         run(args, figures, memory)
     finally:
@@ -860,7 +966,8 @@ def main() -> int:
             watchdog.stopped.set()
             daemon.stop()
             shutil.rmtree(daemon.directory, ignore_errors=True)
-    print(f"scale: {args.shares} shares, {args.volumes} volumes, {THREADS} client threads, "
+    where = "the volumes on a second zfs-fuse over SSH" if args.volume_host else "one zfs-fuse"
+    print(f"scale: {args.shares} shares, {args.volumes} volumes ({where}), {THREADS} client threads, "
           f"load average at start {load[0]:.2f}; ratio = median of per-round Shoal / floor")
     figures.print()
     print("Shoal's RSS: " + ", ".join(f"{what} {mib:.0f} MiB" for what, mib in memory))
