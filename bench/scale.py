@@ -101,7 +101,7 @@ from shoal.exports.iscsi.tgt import parse_targets
 from shoal.exports.nfs.base import NfsClientRule, normalize_address
 from shoal.exports.nfs.ganesha import render_export
 from tests.chaos.world import PrivateZfsFuse, private_zfs_possible
-from tests.fixtures.shoal import SHOAL, stop_server, wait_until_serving
+from tests.fixtures.shoal import SHOAL, stop_server, stop_tgtd, wait_until_serving
 from tests.fixtures.zfs import drop_inherited_fuse_mounts
 from tests.integration.volume_helpers import Lun, pattern, tgtd_pids
 
@@ -237,6 +237,40 @@ def snapshot_status(http: httpx.Client, snapshot: str) -> str | None:
     return status
 
 
+def stop_daemons(ganesha_pidfile: Path, tgtd_ports: list[int]) -> None:
+    """A ganesha (by its pidfile) and tgtds (by their iSCSI ports) stopped, and waited for
+    until they are gone: with a thousand exports or LUNs they take seconds to exit, and
+    until then their files keep datasets busy -- and a pool destroyed under open files
+    wedges zfs-fuse."""
+    pids = tgtd_pids_of(tgtd_ports)
+    with contextlib.suppress(OSError, ValueError, IndexError, psutil.Error):
+        pid = int(ganesha_pidfile.read_text().split()[0])  # ganesha does not truncate it
+        if str(ganesha_pidfile.parent) in " ".join(psutil.Process(pid).cmdline()):
+            os.kill(pid, signal.SIGKILL)
+            pids.append(pid)
+    for port in tgtd_ports:
+        stop_tgtd(port)
+    wait_for(f"daemons {pids} gone", lambda: not any(psutil.pid_exists(pid) for pid in pids), timeout=300, every=0.1)
+
+
+def destroy_patiently(argv: list[str], timeout: float = 300) -> None:
+    """`zfs destroy` retried while it answers "busy" (a thousand unmounts settling), up to `timeout`."""
+    def done() -> bool:
+        try:
+            sh(*argv)
+        except RuntimeError as exc:
+            if "busy" not in str(exc):
+                raise
+            return False
+        return True
+
+    wait_for(" ".join(argv), done, timeout=timeout, every=2)
+
+
+def tgtd_pids_of(ports: list[int]) -> list[int]:
+    return [pid for port in ports for pid in tgtd_pids(SimpleNamespace(iscsi_port=port))]
+
+
 def rss_mib(pid: int) -> float:
     for line in Path(f"/proc/{pid}/status").read_text().splitlines():
         if line.startswith("VmRSS:"):
@@ -322,7 +356,7 @@ class FloorDaemons:
         for on, dataset in datasets:  # zfs-fuse's destroy -r answers "busy" for mounted children
             subprocess.run([*on, "zfs", "umount", dataset], capture_output=True, check=False)
         for root, on in {self.root: [], self.volume_root: self.on_volumes}.items():
-            sh(*on, "zfs", "destroy", "-r", root)
+            destroy_patiently([*on, "zfs", "destroy", "-r", root])
 
     def serve(self, scale: Scale) -> None:
         """Untimed: the floor's daemons started again on copies of Shoal's export files
@@ -378,9 +412,8 @@ class FloorDaemons:
         assert listed == count, f"the floor's ganesha lists {listed} clients of {count}"
 
     def stop(self) -> None:
-        with contextlib.suppress(ProcessLookupError):  # already stopped by tear_down()
-            self.ganesha.stop()
-        self.tgt.stop()
+        """Both daemons, waited for until gone (see stop_daemons)."""
+        stop_daemons(self.ganesha.pidfile, [self.tgt.port])
 
 
 # ---- the Shoal under test ---------------------------------------------------------------
@@ -607,8 +640,13 @@ class Scale:
         return stopped, time.monotonic() - start
 
     def stop(self) -> None:
+        """Shoal, then its ganesha and tgtd(s), each until gone (see stop_daemons)."""
         if self.process is not None:
             stop_server(self.process)
+        elif psutil.pid_exists(self.pid):  # the one bench_shoal started: SIGINT, as stop_server sends
+            os.kill(self.pid, signal.SIGINT)
+            psutil.Process(self.pid).wait(timeout=60)
+        stop_daemons(self.shoal.work / "ganesha" / "ganesha.pid", sorted({self.shoal.iscsi_port, self.tgtd_port}))
 
     # -- 5. many rules on one share --------------------------------------------------------
 

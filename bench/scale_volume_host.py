@@ -26,6 +26,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from types import SimpleNamespace
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
@@ -47,6 +48,7 @@ from tests.fixtures.sshd import (
     _wait_for_banner,
     _write_config,
 )
+from tests.integration.volume_helpers import tgtd_pids
 
 BACKEND = "remote"  # the SSH host's backend in Shoal's config (the local one is "test")
 ANSWER_TIMEOUT = 60.0
@@ -170,8 +172,10 @@ class VolumeHost:
         open files wedges zfs-fuse), then the pool, zfs-fuse, sshd and the namespace."""
         try:
             if self.holder is not None and self.holder.poll() is None:
+                tgtds = tgtd_pids(SimpleNamespace(iscsi_port=self.iscsi_port))
                 stop_tgtd(self.iscsi_port)
                 kill_ganesha(self.ganesha_dir)
+                self._wait_gone(tgtds)
                 if self.pool_made and self.zfs_fuse is not None and self.zfs_fuse.poll() is None:
                     self._destroy_pool()
         finally:
@@ -189,12 +193,19 @@ class VolumeHost:
                 self.holder.wait()
             shutil.rmtree(self.work, ignore_errors=True)
 
+    @staticmethod
+    def _wait_gone(pids: list[int]) -> None:
+        """tgtd with a thousand LUNs takes seconds to exit; its files keep the pool busy till then."""
+        deadline = time.monotonic() + 300
+        while any(Path(f"/proc/{pid}").exists() for pid in pids) and time.monotonic() < deadline:
+            time.sleep(0.1)
+
     def _destroy_pool(self) -> None:
-        for _ in range(20):
+        for _ in range(120):  # a thousand unmounts may answer "busy" for a while
             if not subprocess.run(self.argv("zpool", "destroy", self.pool), capture_output=True, timeout=300,
                                   check=False).returncode:
                 return
-            time.sleep(0.5)
+            time.sleep(1)
         print(f"the volume host's pool {self.pool} was not destroyed", file=sys.stderr)
 
 
