@@ -284,7 +284,8 @@ def test_input_eof_never_follows_the_close_of_its_channel(sshd, host, connects, 
     connection ("ieof packet referred to nonexistent channel"), failing every command
     on it (seen in bench/scale.py under load: a `zfs destroy`, rc 255). Here the EOF's
     send is held back until the channel is closed (2 s at most) to make that order
-    happen; the EOF must go out first all the same."""
+    happen; the EOF must go out first all the same. (`true` is given input: a
+    command given none reads /dev/null and gets no EOF at all, see the next test.)"""
     from paramiko.common import cMSG_CHANNEL_EOF
 
     host.run(["true"])
@@ -304,11 +305,27 @@ def test_input_eof_never_follows_the_close_of_its_channel(sshd, host, connects, 
 
     monkeypatch.setattr(transport, "_send_user_message", eof_after_close)
     log_before = len(sshd.log_text())
-    assert host.run(["true"]).returncode == 0
+    assert host.run(["true"], input="unread").returncode == 0
     # sshd reads in order: an EOF for a freed channel drops the connection before this opens.
     assert host.run(["echo", "same connection"]).stdout == "same connection\n"
     assert "nonexistent channel" not in sshd.log_text()[log_before:]
     assert len(connects) == 1
+
+
+def test_a_command_given_no_input_reads_nothing_and_is_sent_no_eof(host, monkeypatch):
+    """Without input a command's stdin is /dev/null on the remote side: `cat` ends at
+    once although the pump sends it no EOF (it would wait for one until the timeout
+    otherwise), so no EOF of the pump's can follow a CLOSE."""
+    from shoal.hosts import ssh
+
+    real, eofs = ssh._send_eof, []
+    monkeypatch.setattr(ssh, "_send_eof", lambda chan: (eofs.append(chan), real(chan)))
+    assert host.run(["cat"], timeout=30).stdout == ""
+    assert eofs == []
+    assert host.run(["cat"], input="given").stdout == "given"
+    assert len(eofs) == 1
+    assert host.pipe(["echo", "through"], ["cat"]).stdout == "through\n"
+    assert len(eofs) == 2  # the consumer's, not the producer's
 
 
 def test_reconnects_after_the_server_drops_the_connection(sshd, host, connects):

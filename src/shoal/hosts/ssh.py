@@ -48,8 +48,9 @@ NO_STATUS = "ssh: the command ended without an exit status (killed by a signal, 
 class _Remote:
     """One command on its own channel: what it printed so far, what is left to send it."""
 
-    def __init__(self, chan):
+    def __init__(self, chan, stdin: bool = True):
         self.chan = chan
+        self.stdin = stdin  # False: it reads /dev/null, no EOF to send
         self.out = bytearray()
         self.err = bytearray()
         self.pending = b""  # input not sent yet
@@ -82,7 +83,7 @@ class _Remote:
             self.pending = b""  # nobody left to read it
         if self.pending:
             moved |= self._send()
-        elif not c.eof_sent and (src is None or src.stdout_ended):
+        elif self.stdin and not c.eof_sent and (src is None or src.stdout_ended):
             _send_eof(c)
         if c.recv_stderr_ready():
             self.err += c.recv_stderr(CHUNK)
@@ -131,14 +132,18 @@ def _send_eof(chan) -> None:
     channel once both sides sent CLOSE (paramiko answers the server's at once), and an
     EOF arriving after that makes it drop the whole connection ("ieof packet referred
     to nonexistent channel"), every other command's too: a quick command that ended
-    before its EOF went out did that under load. paramiko's shutdown_write() does not
-    look; the check and the send happen under the channel's lock, which paramiko's
-    handling of a CLOSE takes too."""
+    before its EOF went out did that under load. paramiko's shutdown_write() looks and
+    sends in two steps; here both happen under the channel's lock, which paramiko's
+    handling of a CLOSE takes too. Not while keys are exchanged again: the send would
+    wait for the exchange under that lock while the transport thread, which ends the
+    exchange, may wait for the lock (paramiko's own sends let go of it first)."""
     with chan.lock:
         if chan.closed or chan.eof_sent:
             return
-        message = chan._send_eof()
-        chan.transport._send_user_message(message)
+        if chan.transport.clear_to_send.is_set():
+            chan.transport._send_user_message(chan._send_eof())
+            return
+    chan.shutdown_write()
 
 
 def _pump(commands: list[_Remote], deadline: float) -> None:
@@ -238,8 +243,13 @@ class SSHHost:
                 self._client.close()
                 self._client = None
 
-    def _command(self, argv: Sequence[str]) -> str:
-        return shlex.join((["sudo", "-n"] if self.sudo else []) + list(argv))
+    def _command(self, argv: Sequence[str], stdin: bool) -> str:
+        """The command line sshd hands to the login shell. A command given no input
+        reads /dev/null: no EOF has to be sent on its channel (see _send_eof). `exec`
+        keeps the command the session's process, as a plain command line is (the
+        signal that kill() asks sshd for must reach it, not a shell above it)."""
+        line = shlex.join((["sudo", "-n"] if self.sudo else []) + list(argv))
+        return line if stdin else f"exec {line} </dev/null"
 
     @contextmanager
     def _sessions(self, count: int, deadline: float):
@@ -255,7 +265,7 @@ class SSHHost:
                 self._free += count
                 self._freed.notify_all()
 
-    def _open(self, argv: Sequence[str]):
+    def _open(self, argv: Sequence[str], stdin: bool):
         """A channel running `argv`. Nothing runs until a channel opens, so opening
         is tried again: on a new connection once if the reused one is found dead,
         and for a while if sshd refuses the channel (a session closed just now
@@ -277,16 +287,17 @@ class SSHHost:
                 if reconnected or transport.is_active():
                     raise
                 reconnected = True
-        chan.exec_command(self._command(argv))
+        chan.exec_command(self._command(argv, stdin))
         started_command()
         return chan
 
-    def _start(self, *argvs: Sequence[str]) -> list[_Remote]:
-        """The commands started, each on its own channel; or raises why not."""
+    def _start(self, *commands: tuple[Sequence[str], bool]) -> list[_Remote]:
+        """The commands started, each (argv, whether it is given input) on its own
+        channel; or raises why not."""
         started: list[_Remote] = []
         try:
-            for argv in argvs:
-                started.append(_Remote(self._open(argv)))
+            for argv, stdin in commands:
+                started.append(_Remote(self._open(argv, stdin), stdin))
         except BaseException:
             for cmd in started:
                 cmd.chan.close()
@@ -307,7 +318,7 @@ class SSHHost:
 
     def _run_once(self, argv: tuple[str, ...], input: str | None, deadline: float) -> tuple[int, str, str]:
         try:
-            (cmd,) = self._start(argv)
+            (cmd,) = self._start((argv, input is not None))
         except Exception as exc:  # connection failures become command failures
             return LOST, "", _failure(exc)
         cmd.pending = input.encode() if input is not None else b""
@@ -345,7 +356,7 @@ class SSHHost:
     def _pipe_once(self, producer, consumer, deadline: float) -> tuple[int, str, str, str]:
         """(returncode, consumer's stdout, both stderrs, which end failed how)."""
         try:
-            src, dst = self._start(producer, consumer)
+            src, dst = self._start((producer, False), (consumer, True))
         except Exception as exc:
             return LOST, "", _failure(exc), ""
         src.keep_stdout = False

@@ -33,7 +33,7 @@ from typing import Callable, Sequence
 
 from . import metrics
 from .runner import STATS, CommandError, CommandResult, CommandTimeout, LocalHost, _command_env, log_result, masked
-from .ssh import LOST, SSHHost
+from .ssh import LOST, SSHHost, _Remote, _send_eof
 
 log = logging.getLogger("shoal.hosts")
 
@@ -239,8 +239,9 @@ class _SSHEnd:
     """A command on its own channel of the host's connection."""
 
     def __init__(self, host: SSHHost, argv: Sequence[str], reads: bool):
-        self.host, self.argv = host, tuple(argv)
-        self.chan = host._open(argv)
+        self.host, self.argv, self.takes_input = host, tuple(argv), not reads
+        # `reads`: we read its stdout (the producer), and it is given no input: /dev/null
+        self.chan = host._open(argv, stdin=self.takes_input)
         self._err = bytearray()
         self.killed = False
 
@@ -270,8 +271,10 @@ class _SSHEnd:
             raise BrokenPipeError(f"ssh connection lost: {exc!r}") from None
 
     def close_input(self) -> None:
+        if not self.takes_input:
+            return
         try:
-            self.chan.shutdown_write()
+            _send_eof(self.chan)
         except _connection_errors():
             pass
 
@@ -295,8 +298,6 @@ class _SSHEnd:
         return bytes(self._err).decode(errors="replace")
 
     def kill(self) -> None:
-        from .ssh import _Remote
-
         self.killed = True
         _Remote(self.chan).kill(self.host.sudo)
 
