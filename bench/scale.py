@@ -96,7 +96,7 @@ import psutil
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from common import bench_shoal, sh
-from scale_volume_host import BACKEND, VolumeHost
+from scale_volume_host import BACKEND, NamespaceTgt, VolumeHost
 from shares import RawGanesha
 from volumes import RawTgt
 
@@ -115,6 +115,7 @@ ONE_DAEMON = 900  # shares + volumes one zfs-fuse holds with room to spare
 # them). The bench's own count against it: the pool's root, `api`, `settle` and the
 # floor's `raw` on the first daemon, the rules' share; root, `api`, `raw` on the second.
 ZFS_FUSE_MOUNTS = 1000
+FLOOR_IOTHREADS = 4  # I/O threads per LUN of the floor's second tgtd with the volume host (see FloorDaemons.serve)
 PAGE = 1000  # osapi_max_limit: Manila's and Cinder's default page
 RULES = 1000
 SAMPLE = 4  # shares and volumes read back from outside after each recovery
@@ -322,8 +323,8 @@ class FloorDaemons:
         sh(*self.on_volumes, "truncate", "-s", "1G", f"/{self.volume_root}/v{index}/volume.raw")
         self.backings.append(f"/{self.volume_root}/v{index}/volume.raw")
 
-    def new_tgt(self) -> RawTgt:
-        return self.volume_host.tgt() if self.volume_host else RawTgt()
+    def new_tgt(self, iothreads: int | None = None) -> RawTgt:
+        return self.volume_host.tgt(iothreads) if self.volume_host else RawTgt()
 
     def iqn(self, tid: int) -> str:
         return f"iqn.2026-11.org.shoal.raw:t{tid}"
@@ -370,7 +371,11 @@ class FloorDaemons:
         """Untimed: the floor's daemons started again on copies of Shoal's export files
         and with targets on Shoal's volume files."""
         self.ganesha = RawGanesha(self.work / "floor-ganesha-2")
-        self.tgt = self.new_tgt()
+        # Beside Shoal's tgtd: each holds N LUNs, and tgtd runs 16 I/O threads per LUN. Two
+        # of 990 LUNs (~32 000 threads) ran this machine out of pids (pid_max 32768: the
+        # floor's tgtadm failed with "out of memory" at its 892nd LUN), so with the volume
+        # host this one runs FLOOR_IOTHREADS.
+        self.tgt = self.new_tgt(FLOOR_IOTHREADS if self.volume_host else None)
         for conf in (scale.shoal.work / "ganesha" / "exports.d").glob("*.conf"):
             shutil.copy(conf, self.ganesha.exports)
         self.exports = {share: scale.paths[share] for share in scale.shares}
@@ -401,7 +406,8 @@ class FloorDaemons:
         """kill -9, then tgtd started by hand and every target made again with tgtadm."""
         kill_9(tgtd_pids(SimpleNamespace(iscsi_port=self.tgt.port)))
         control = self.tgt.control
-        sh(*self.on_volumes, "tgtd", "--iscsi", f"portal=127.0.0.1:{self.tgt.port}", "--control-port", control)
+        argv = ["tgtd", "--iscsi", f"portal=127.0.0.1:{self.tgt.port}", "--control-port", control]
+        sh(*self.on_volumes, *(self.tgt.tgtd_argv() if isinstance(self.tgt, NamespaceTgt) else argv))
         answers = [*self.on_volumes, "tgtadm", "-C", control, "--op", "show", "--mode", "sys"]
         wait_for("floor tgtd answers", lambda: not subprocess.run(answers, capture_output=True,
                                                                  check=False).returncode, timeout=30, every=0.005)

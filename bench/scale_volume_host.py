@@ -162,8 +162,8 @@ class VolumeHost:
             "ganesha": {"config_dir": str(self.ganesha_dir), "nfs_port": free_port(), "mount_port": free_port()},
         })
 
-    def tgt(self) -> NamespaceTgt:
-        return NamespaceTgt(self)
+    def tgt(self, iothreads: int | None = None) -> NamespaceTgt:
+        return NamespaceTgt(self, iothreads)
 
     # -- the end --------------------------------------------------------------------------
 
@@ -211,10 +211,11 @@ class VolumeHost:
 
 class NamespaceTgt(RawTgt):
     """The floor's tgtd, started and driven by hand in the volume host's namespace
-    (where the volume files are mounted), one `nsenter` per command."""
+    (where the volume files are mounted), one `nsenter` per command. `iothreads`: tgtd's
+    I/O threads per LUN (tgtd's default, 16, when None)."""
 
-    def __init__(self, host: VolumeHost):
-        self.host = host
+    def __init__(self, host: VolumeHost, iothreads: int | None = None):
+        self.host, self.iothreads = host, iothreads
         self.port = free_port()
         self.control = str(control_port(self.port))
         host.run(*self.tgtd_argv())
@@ -226,7 +227,8 @@ class NamespaceTgt(RawTgt):
         self.tid = 0
 
     def tgtd_argv(self) -> list[str]:
-        return ["tgtd", "--iscsi", f"portal=127.0.0.1:{self.port}", "--control-port", self.control]
+        threads = ["--nr_iothreads", str(self.iothreads)] if self.iothreads else []
+        return ["tgtd", "--iscsi", f"portal=127.0.0.1:{self.port}", "--control-port", self.control, *threads]
 
     def adm(self, *args: str) -> None:
         self.host.run("tgtadm", "-C", self.control, "--lld", "iscsi", *args)
