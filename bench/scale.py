@@ -919,11 +919,14 @@ def run_on(args, figures: Figures, memory: list[tuple[str, float]], host: Volume
                 say(f"round {index + 1} of {args.rounds}: ganesha, tgtd, restart, listing")
                 recovery_round(scale, floor, figures, index)
                 listing_round(scale, figures, f"of {n}", index)
-            for index in range(args.rounds):
+            for index in range(args.rounds if "rules" not in args.skip else 0):
                 say(f"{RULES} rules on one share, round {index + 1}")
                 rules_round(scale, floor, figures, index)
-            say("memory: warm-up, then N and 10 N operations")
-            memory_run(scale, n, memory)
+            if "memory" not in args.skip:
+                say("memory: warm-up, then N and 10 N operations")
+                memory_run(scale, n, memory)
+            if "rows" in args.skip:
+                return
             say(f"{args.big} rows each copied into the database")
             rows = scale.insert_rows(args.big)
             try:
@@ -983,6 +986,9 @@ def main() -> int:
     parser.add_argument("--volumes", type=int, default=default)
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--big", type=int, default=10000, help="rows of the listing from the database")
+    parser.add_argument("--skip", action="append", choices=("rules", "memory", "rows"), default=[],
+                        help="leave out a later step (repeatable): the 1000 rules, the memory run of 10 N "
+                             "operations, the listing of --big database rows")
     parser.add_argument("--quick", action="store_true", help="100 shares, 100 volumes, 1 round, 1000 rows")
     parser.add_argument("--host-zfs", action="store_true", help="use the host's zfs-fuse, not a private one")
     parser.add_argument("--volume-host", choices=("auto", "ssh", "local"), default="auto",
