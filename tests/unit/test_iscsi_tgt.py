@@ -185,6 +185,18 @@ class FakeTgtHost:
         self.calls: list[list[str]] = []
         self.fail: list[tuple[tuple[str, ...], int, str]] = []
         self.on_start = None  # called when tgtd is run
+        self.on_batch = None  # called when xargs runs a batch of tgtadm lines
+        self.files: dict[str, tuple[str, int]] = {}  # path -> (content, mode), as written
+        self.removed: list[str] = []
+        self.write_fails = False
+
+    def write_file(self, path: str, content: str, mode: int = 0o644) -> None:
+        if self.write_fails:
+            raise CommandError(CommandResult(("dd", f"of={path}"), 1, "", "dd: Read-only file system", 0.0))
+        self.files[path] = (content, mode)
+
+    def remove_file(self, path: str) -> None:
+        self.removed.append(path)
 
     def run(self, argv, *, input=None, timeout=None, check=True, retry=None) -> CommandResult:
         return run_with_retry(self._once, argv, check, retry)  # as a real host does
@@ -203,6 +215,9 @@ class FakeTgtHost:
             elif argv[0] == "tgtd":
                 if self.on_start:
                     self.on_start()
+            elif argv[0] == "xargs":
+                if self.on_batch:
+                    self.on_batch()
             elif "show" in argv:
                 if self.answering:
                     out = self.shows[argv[argv.index("--mode") + 1]]
@@ -638,11 +653,54 @@ def test_ensure_reads_once_applies_all_and_reports_every_failure():
     two = target(key="k2", iqn="iqn.2026-11.org.shoal:volume-k2", chap=Chap("user2", "secret654321"))
     bad = target(key="k3", lun=0)
     host.fail.append((("logicalunit", "new", "1"), 22, "tgtadm: invalid request"))  # the first target's LUN
+    host.fail.append((("xargs",), 123, ""))  # the batch made nothing: the per-target path makes both
     with pytest.raises(TgtError) as caught:
         helper(host).ensure([target(), bad, two])
     assert set(caught.value.failed) == {"k1", "k3"}
-    assert sum(1 for c in host.calls if "show" in c and "target" in c) == 1
+    assert sum(1 for c in host.calls if "show" in c and "target" in c) == 2  # before and after the batch
     assert ["--op", "new", "--mode", "target", "--tid", "1", "-T", "iqn.2026-11.org.shoal:volume-k2"] in host.changes()
+
+
+def test_ensure_makes_the_targets_tgtd_lacks_in_one_batch_where_tgtadm_is_a_process():
+    """Not on this machine's own tgtd (its socket is spoken directly): on a host where
+    each request is a tgtadm process, the targets tgtd lacks go into one argument file
+    run by xargs; the secrets are in that 0600 file, never in an argv, and it is removed."""
+    host = FakeTgtHost()
+    two = target(key="k2", iqn="iqn.2026-11.org.shoal:volume-k2", chap=Chap("user2", "secret654321"),
+                 initiators=(HOST1, HOST2))
+    host.on_batch = lambda: host.shows.update(
+        target=show(1, IQN, backing="/pool/volume-k1/disk.img", accounts=["user1"], acl=[HOST1])
+        + show(2, two.iqn, backing="/pool/volume-k1/disk.img", accounts=["user2"], acl=[HOST1, HOST2]),
+        account="Account list:\n    user1\n    user2\n")
+    helper(host, control_port=9).ensure([target(), two])
+    (path,) = host.files
+    content, mode = host.files[path]
+    assert mode == 0o600 and host.removed == [path] and path.startswith("/run/")
+    assert ["xargs", "-a", path, "-L", "1", "tgtadm", "-C", "9", "--lld", "iscsi"] in host.changes()
+    assert content.splitlines() == [
+        f"--op new --mode target --tid 1 -T {IQN}",
+        "--op new --mode logicalunit --tid 1 --lun 1 --bstype rdwr -b /pool/volume-k1/disk.img",
+        "--op new --mode account --user user1 --password secret123456",
+        "--op bind --mode account --tid 1 --user user1",
+        f"--op bind --mode target --tid 1 -Q {HOST1}",
+        "--op new --mode target --tid 2 -T iqn.2026-11.org.shoal:volume-k2",
+        "--op new --mode logicalunit --tid 2 --lun 1 --bstype rdwr -b /pool/volume-k1/disk.img",
+        "--op new --mode account --user user2 --password secret654321",
+        "--op bind --mode account --tid 2 --user user2",
+        f"--op bind --mode target --tid 2 -Q {HOST1}",
+        f"--op bind --mode target --tid 2 -Q {HOST2}",
+    ]
+    assert [c[0] for c in host.changes()] == ["xargs"]  # what the batch made is checked, and holds
+    assert not any("secret123456" in " ".join(c) or "secret654321" in " ".join(c) for c in host.calls)
+
+
+def test_a_batch_that_cannot_be_written_leaves_every_target_to_the_per_target_path():
+    host = FakeTgtHost()
+    host.write_fails = True
+    two = target(key="k2", iqn="iqn.2026-11.org.shoal:volume-k2", chap=Chap("user2", "secret654321"))
+    helper(host).ensure([target(), two])  # no error: the batch is only a shortcut
+    assert not any(c[0] == "xargs" for c in host.calls)
+    assert ["--op", "new", "--mode", "target", "--tid", "2", "-T", "iqn.2026-11.org.shoal:volume-k2"] in host.changes()
 
 
 def test_ensure_leaves_unlisted_targets_alone():

@@ -492,12 +492,25 @@ class TgtHelper(IscsiHelper):
             return set()
         lines = tgt_bulk.request_lines(chosen)
         path = f"/run/shoal-tgt-{self.control_port}-{secrets.token_hex(6)}.args"
-        self.host.write_file(path, "\n".join(lines) + "\n", mode=0o600)
+        made = {target.iqn for _, target in chosen}
+        try:
+            self.host.write_file(path, "\n".join(lines) + "\n", mode=0o600)
+        except CommandError as exc:  # the batch is only a shortcut: the per-target path makes them
+            log.warning("tgtd on %s: no batch for %d targets (%s); each is made on its own",
+                        self.host.name, len(chosen), exc)
+            return set()
         try:
             result = self.host.run(["xargs", "-a", path, "-L", "1", *self._adm()], check=False,
                                    timeout=self.timeout + 0.05 * len(lines))
+        except CommandError as exc:  # a timeout: what it made is found by the read that follows
+            log.warning("tgtd on %s: the batch for %d targets failed (%s); each is checked on its own",
+                        self.host.name, len(chosen), exc)
+            return made
         finally:
-            self.host.remove_file(path)
+            try:
+                self.host.remove_file(path)
+            except CommandError as exc:
+                log.error("tgtd on %s: could not remove %s, which holds CHAP secrets: %s", self.host.name, path, exc)
         if result.returncode:
             log.warning("tgtd on %s: some of %d requests for %d targets failed (each target is checked and "
                         "made again on its own): %s", self.host.name, len(lines), len(chosen),
