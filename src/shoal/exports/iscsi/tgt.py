@@ -476,7 +476,8 @@ class TgtHelper(IscsiHelper):
         targets tgtd lacks entirely (after its restart, all of them), with CHAP
         users it has no account for, made by ONE command there (see tgt_bulk).
         Returns their IQNs; ensure() checks each of them afterwards all the same."""
-        free_tids = (n for n in itertools.count(1) if n not in {t.tid for t in snapshot.targets})
+        taken = {t.tid for t in snapshot.targets}
+        free_tids = (n for n in itertools.count(1) if n not in taken)
         users = set(snapshot.accounts)
         chosen: list[tuple[int, IscsiTarget]] = []
         for target in targets:
@@ -516,7 +517,7 @@ class TgtHelper(IscsiHelper):
                         "made again on its own): %s", self.host.name, len(lines), len(chosen),
                         result.stderr.strip()[-400:])
         log.info("made %d tgt targets in one pass on %s", len(chosen), self.host.name)
-        return {target.iqn for _, target in chosen}
+        return made
 
     def remove(self, key: str) -> None:
         """Delete the target (sessions are cut: --force) and its accounts; `key` is
