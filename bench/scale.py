@@ -3,21 +3,25 @@
 On a Shoal of the bench's own (own pool, ports, ganesha and tgtd; all removed
 at the end), and beside it a ganesha and a tgtd of the floor's own:
 
-Where the volumes live: one zfs-fuse mounts at most 1000 file systems (a limit
-built into it) and every share and every volume is a dataset, so a run of
-more than 900 shares + volumes (1000 + 1000, issue 20's figures; or with
---volume-host ssh) puts the volumes on a second private zfs-fuse: a mount
-namespace of its own with its own zfs-fuse, pool and sshd
-(bench/scale_volume_host.py). Shoal's backend `remote` reaches it over SSH, as
-a ZFS host, and starts the volumes' tgtd there; shares stay on the first
-daemon (backend `test`, local), each kind pinned by a type. The floor's volume
-work (datasets, files, its tgtd and tgtadm) runs in the same namespace through
-`nsenter --mount`, not over SSH: Shoal's volume figures then include an SSH
-round trip per command that the floor does not pay. Up to 900 (the 400 + 400
-default) everything stays on one daemon, as before. Exactly 1000 + 1000 does not
-fit even so: with the bench's own datasets (pool roots, `api`, `settle`, the
-floor's `raw`, the rules' share) a daemon holds at most 995 shares or 997
-volumes, and the bench refuses more.
+Where the shares and volumes live (--layout): one zfs-fuse mounts at most 1000
+file systems (a limit built into it) and every share and every volume is a
+dataset. Up to 900 shares + volumes (the 400 + 400 default) everything stays
+on one daemon (`one`). Above that, part of them go to ZFS hosts of the bench's
+own (bench/scale_zfs_host.py): each a mount namespace with its own zfs-fuse,
+pool and sshd, reached by Shoal over SSH as a ZFS backend (its tgtd and
+ganesha started by Shoal there), each share and volume pinned to its backend
+by a type. `volume-host`: the shares on the first daemon (backend `test`,
+local), the volumes on a second (`remote`); it holds at most 995 shares and
+997 volumes, the bench's own datasets (pool roots, `api`, `settle`, the
+floor's `raw`, the rules' share) counted. `split` (1000 + 1000, issue 20's
+figures): every third share and every third volume on a third daemon
+(`remote2`, which holds both), the other shares on the first, the other
+volumes on the second. The floor does the same work on the same layout: its
+datasets on the same daemons, a ganesha of its own beside each of Shoal's
+that serves shares and a tgtd beside each that serves volumes; on a host it
+works in the namespace through `nsenter --mount`, not over SSH, so Shoal's
+figures there include an SSH round trip per command that the floor does not
+pay. A kill -9 round kills every ganesha (or tgtd) of a side at once.
 
 1. create: N shares and N volumes created concurrently through the API by 8
    client threads (as many users would), until all are `available`. Floor:
@@ -69,6 +73,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import dataclasses
 import os
 import random
 import re
@@ -96,7 +101,7 @@ import psutil
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from common import bench_shoal, sh
-from scale_volume_host import BACKEND, NamespaceTgt, VolumeHost
+from scale_zfs_host import NamespaceTgt, ZfsHost
 from shares import RawGanesha
 from volumes import RawTgt
 
@@ -113,9 +118,11 @@ ONE_DAEMON = 900  # shares + volumes one zfs-fuse holds with room to spare
 # zfs-fuse mounts 1000 file systems at the most, a limit built into it: past it, it logs
 # "filesystem limit (1000) reached, unmounting.." and its mounts go (seen: every one of
 # them). The bench's own count against it: the pool's root, `api`, `settle` and the
-# floor's `raw` on the first daemon, the rules' share; root, `api`, `raw` on the second.
+# floor's `raw` on the first daemon, the rules' share; root, `api`, `raw` on a ZFS host.
 ZFS_FUSE_MOUNTS = 1000
-FLOOR_IOTHREADS = 4  # I/O threads per LUN of the floor's second tgtd with the volume host (see FloorDaemons.serve)
+OWN_MOUNTS_LOCAL, OWN_MOUNTS_HOST = 5, 3
+LAYOUTS = ("one", "volume-host", "split")
+FLOOR_IOTHREADS = 4  # I/O threads per LUN of the floor's second tgtds with ZFS hosts (see FloorDaemons)
 PAGE = 1000  # osapi_max_limit: Manila's and Cinder's default page
 RULES = 1000
 SAMPLE = 4  # shares and volumes read back from outside after each recovery
@@ -246,15 +253,15 @@ def snapshot_status(http: httpx.Client, snapshot: str) -> str | None:
     return status
 
 
-def stop_daemons(ganesha_pidfile: Path, tgtd_ports: list[int]) -> None:
-    """A ganesha (by its pidfile) and tgtds (by their iSCSI ports) stopped, and waited for
+def stop_daemons(ganesha_pidfile: Path | None, tgtd_ports: list[int]) -> None:
+    """A ganesha (by its pidfile, if any) and tgtds (by their iSCSI ports) stopped, and waited for
     until they are gone: with a thousand exports or LUNs they take seconds to exit, and
     until then their files keep datasets busy -- and a pool destroyed under open files
     wedges zfs-fuse."""
     pids = tgtd_pids_of(tgtd_ports)
     with contextlib.suppress(OSError, ValueError, IndexError, psutil.Error):
-        pid = int(ganesha_pidfile.read_text().split()[0])  # ganesha does not truncate it
-        if str(ganesha_pidfile.parent) in " ".join(psutil.Process(pid).cmdline()):
+        pid = int(ganesha_pidfile.read_text().split()[0]) if ganesha_pidfile else 0  # ganesha does not truncate it
+        if pid and str(ganesha_pidfile.parent) in " ".join(psutil.Process(pid).cmdline()):
             os.kill(pid, signal.SIGKILL)
             pids.append(pid)
     for port in tgtd_ports:
@@ -287,25 +294,79 @@ def rss_mib(pid: int) -> float:
     raise RuntimeError(f"no VmRSS for {pid}")
 
 
+# ---- where the shares and volumes live ------------------------------------------------
+
+
+@dataclasses.dataclass
+class Site:
+    """The indexes of the run's shares and volumes that live on one zfs-fuse: the bench's
+    own daemon (`host` None, Shoal's local backend `test`) or a ZFS host of its own in a
+    mount namespace, reached over SSH (bench/scale_zfs_host.py)."""
+
+    backend: str
+    host: ZfsHost | None
+    shares: list[int]
+    volumes: list[int]
+
+    def mounts(self) -> int:
+        """The file systems this site's daemon holds at the most, the bench's own included."""
+        return len(self.shares) + len(self.volumes) + (OWN_MOUNTS_LOCAL if self.host is None else OWN_MOUNTS_HOST)
+
+    def api_root(self, shoal) -> str:
+        return f"{self.host.pool}/api" if self.host else f"{shoal.pool}/api"
+
+    def ganesha_dir(self, shoal) -> Path:
+        """Where Shoal's ganesha for this site keeps its files (visible from both sides)."""
+        return self.host.ganesha_dir if self.host else shoal.work / "ganesha"
+
+
+def fits_daemons(layout: str, n_shares: int, n_volumes: int) -> bool:
+    return all(site.mounts() <= ZFS_FUSE_MOUNTS for site in plan(layout, n_shares, n_volumes))
+
+
+def plan(layout: str, n_shares: int, n_volumes: int) -> list[Site]:
+    """The sites of a layout (see the module's docstring). `split`: every third share and
+    volume on a host that holds both, the other shares on the bench's daemon, the other
+    volumes on a host of their own."""
+    shares, volumes = list(range(n_shares)), list(range(n_volumes))
+    if layout == "one":
+        return [Site("test", None, shares, volumes)]
+
+    def host(name: str, suffix: str, count: int) -> ZfsHost:
+        return ZfsHost(name, f"shoalbench{os.getpid()}{suffix}", f"{2 * count + 100}G")
+
+    if layout == "volume-host":
+        return [Site("test", None, shares, []), Site("remote", host("remote", "v", n_volumes), [], volumes)]
+    third = [i for i in shares if i % 3 == 2], [i for i in volumes if i % 3 == 2]
+    rest = [i for i in shares if i % 3 != 2], [i for i in volumes if i % 3 != 2]
+    return [Site("test", None, rest[0], []),
+            Site("remote", host("remote", "v", len(rest[1])), [], rest[1]),
+            Site("remote2", host("remote2", "w", len(third[0]) + len(third[1])), *third)]
+
+
 # ---- the floor's daemons -------------------------------------------------------------
 
 
-class FloorDaemons:
-    """The floor's ganesha and tgtd. For step 1 they serve N shares and N volumes made
-    by hand; then (take_over) those go -- zfs-fuse mounts only about a thousand
-    datasets -- and the floor's daemons serve copies of Shoal's own export files and
-    targets on Shoal's volume files, as an administrator would bring them back."""
+class FloorSite:
+    """The floor's part of one site: its datasets under the site's `<pool>/raw`, made in
+    the site's namespace (nsenter, no SSH), a ganesha there if shares live there, a tgtd
+    if volumes do."""
 
-    def __init__(self, work: Path, root: str, volume_host: VolumeHost | None = None):
-        self.work, self.root = work, root
-        # With a volume host, the volumes' work is done in its namespace (nsenter).
-        self.volume_host = volume_host
-        self.volume_root = f"{volume_host.pool}/raw" if volume_host else root
-        self.on_volumes = volume_host.argv() if volume_host else []
-        self.ganesha = RawGanesha(work / "floor-ganesha")
-        self.tgt = self.new_tgt()
+    def __init__(self, work: Path, site: Site, local_root: str):
+        self.work, self.site, self.host = work, site, site.host
+        self.on = site.host.argv() if site.host else []
+        self.root = f"{site.host.pool}/raw" if site.host else local_root
+        self.ganesha = self.new_ganesha("floor-ganesha") if site.shares else None
+        self.tgt = self.new_tgt() if site.volumes else None
         self.exports: dict[str, str] = {}  # export key -> path
         self.backings: list[str] = []  # target tid - 1 -> its LUN's file
+
+    def new_ganesha(self, name: str) -> RawGanesha:
+        directory = self.work / f"{name}-{self.site.backend}"
+        return self.host.ganesha(directory) if self.host else RawGanesha(directory)
+
+    def new_tgt(self, iothreads: int | None = None) -> RawTgt:
+        return self.host.tgt(iothreads) if self.host else RawTgt()
 
     def write_export(self, key: str, export_id: int, addresses: list[str]) -> None:
         rules = [NfsClientRule(f"r{i}", a, "rw") for i, a in enumerate(addresses)]
@@ -314,17 +375,14 @@ class FloorDaemons:
 
     def make_share(self, index: int) -> None:
         key = f"s{index}"
-        sh("zfs", "create", "-o", "refquota=1G", "-o", "readonly=off", f"{self.root}/{key}")
+        sh(*self.on, "zfs", "create", "-o", "refquota=1G", "-o", "readonly=off", f"{self.root}/{key}")
         self.exports[key] = f"/{self.root}/{key}"
         self.write_export(key, 2 + index, [])
 
     def make_volume(self, index: int) -> None:
-        sh(*self.on_volumes, "zfs", "create", f"{self.volume_root}/v{index}")
-        sh(*self.on_volumes, "truncate", "-s", "1G", f"/{self.volume_root}/v{index}/volume.raw")
-        self.backings.append(f"/{self.volume_root}/v{index}/volume.raw")
-
-    def new_tgt(self, iothreads: int | None = None) -> RawTgt:
-        return self.volume_host.tgt(iothreads) if self.volume_host else RawTgt()
+        sh(*self.on, "zfs", "create", f"{self.root}/v{index}")
+        sh(*self.on, "truncate", "-s", "1G", f"/{self.root}/v{index}/volume.raw")
+        self.backings.append(f"/{self.root}/v{index}/volume.raw")
 
     def iqn(self, tid: int) -> str:
         return f"iqn.2026-11.org.shoal.raw:t{tid}"
@@ -338,54 +396,44 @@ class FloorDaemons:
         adm("--op", "bind", "--mode", "account", "--tid", t, "--user", f"u{t}")
         adm("--op", "bind", "--mode", "target", "--tid", t, "-Q", INITIATOR)
 
-    def create(self, n_shares: int, n_volumes: int) -> None:
-        """One after another, as an administrator's loop would: 8 `zfs create` at once
-        wedged zfs-fuse here (twice, after 33 and 58 datasets; see docs/benchmarks.md)."""
-        for index in range(max(n_shares, n_volumes)):
-            if index < n_shares:
-                self.make_share(index)
-            if index < n_volumes:
-                self.make_volume(index)
+    def make_targets(self) -> None:
+        for tid in range(1, len(self.backings) + 1):
+            self.make_target(tid)
+
+    def reload(self) -> None:
         self.ganesha.write_main()
         self.ganesha.reload()
 
-    def export(self) -> None:
+    def export_files(self) -> None:
         for index, key in enumerate(self.exports):
             self.write_export(key, 2 + index, ["127.0.0.1"])
-        self.ganesha.write_main()
-        self.ganesha.reload()
-        for tid in range(1, len(self.backings) + 1):
-            self.make_target(tid)
+        self.reload()
 
-    def tear_down(self) -> None:
-        """Untimed: the floor's daemons stopped and its datasets destroyed, before Shoal makes its own."""
-        self.stop()
-        datasets = [([], f"{self.root}/{key}") for key in self.exports]
-        datasets += [(self.on_volumes, b.rsplit("/", 1)[0][1:]) for b in self.backings]
-        for on, dataset in datasets:  # zfs-fuse's destroy -r answers "busy" for mounted children
-            subprocess.run([*on, "zfs", "umount", dataset], capture_output=True, check=False)
-        for root, on in {self.root: [], self.volume_root: self.on_volumes}.items():
-            destroy_patiently([*on, "zfs", "destroy", "-r", root])
+    def destroy(self) -> None:
+        """The datasets made by hand, unmounted first (zfs-fuse's destroy -r answers
+        "busy" for mounted children); the daemons already stopped."""
+        datasets = [f"{self.root}/{key}" for key in self.exports] + [b.rsplit("/", 1)[0][1:] for b in self.backings]
+        for dataset in datasets:
+            subprocess.run([*self.on, "zfs", "umount", dataset], capture_output=True, check=False)
+        destroy_patiently([*self.on, "zfs", "destroy", "-r", self.root])
 
-    def serve(self, scale: Scale) -> None:
-        """Untimed: the floor's daemons started again on copies of Shoal's export files
-        and with targets on Shoal's volume files."""
-        self.ganesha = RawGanesha(self.work / "floor-ganesha-2")
-        # Beside Shoal's tgtd: each holds N LUNs, and tgtd runs 16 I/O threads per LUN. Two
-        # of 990 LUNs (~32 000 threads) ran this machine out of pids (pid_max 32768: the
-        # floor's tgtadm failed with "out of memory" at its 892nd LUN), so with the volume
-        # host this one runs FLOOR_IOTHREADS.
-        self.tgt = self.new_tgt(FLOOR_IOTHREADS if self.volume_host else None)
-        for conf in (scale.shoal.work / "ganesha" / "exports.d").glob("*.conf"):
-            shutil.copy(conf, self.ganesha.exports)
-        self.exports = {share: scale.paths[share] for share in scale.shares}
-        self.ganesha.write_main()
-        self.ganesha.reload()
-        self.backings = [f"/{scale.volume_root}/volume-{volume}/volume.raw" for volume in scale.volumes]
-        for tid in range(1, len(self.backings) + 1):
-            self.make_target(tid)
-        assert self.share_paths() <= mount_exports(self.ganesha.mount_port).keys()
-        assert self.iqns() <= tgt_iqns(int(self.tgt.control))
+    def serve(self, scale: Scale, iothreads: int | None) -> None:
+        """Daemons of the floor's own again, on copies of the export files Shoal wrote
+        for this site and with targets on Shoal's volume files there."""
+        shoal, site = scale.shoal, self.site
+        if site.shares:
+            self.ganesha = self.new_ganesha("floor-ganesha-2")
+            for conf in (site.ganesha_dir(shoal) / "exports.d").glob("*.conf"):
+                shutil.copy(conf, self.ganesha.exports)
+            self.exports = {scale.shares[i]: scale.paths[scale.shares[i]] for i in site.shares}
+            self.reload()
+            assert self.share_paths() <= mount_exports(self.ganesha.mount_port).keys()
+        if site.volumes:
+            self.tgt = self.new_tgt(iothreads)
+            root = site.api_root(shoal)
+            self.backings = [f"/{root}/volume-{scale.volumes[i]}/volume.raw" for i in site.volumes]
+            self.make_targets()
+            assert self.iqns() <= tgt_iqns(int(self.tgt.control))
 
     def share_paths(self) -> set[str]:
         return set(self.exports.values())
@@ -393,26 +441,26 @@ class FloorDaemons:
     def iqns(self) -> set[str]:
         return {self.iqn(tid) for tid in range(1, len(self.backings) + 1)}
 
-    def ganesha_back(self) -> None:
-        """kill -9, then ganesha started by hand on its files, until it lists every export."""
+    def ganesha_started(self) -> None:
+        """Started by hand on its files again (after a kill -9), until it lists every export."""
         g = self.ganesha
-        kill_9([g.pid])
-        sh("ganesha.nfsd", "-f", str(g.conf), "-L", str(g.log), "-p", str(g.pidfile))
+        g.start()
         wanted = self.share_paths()
         wait_for("floor ganesha lists every export", lambda: wanted <= mount_exports(g.mount_port).keys())
         g.pid = int(g.pidfile.read_text().split()[0])  # ganesha does not truncate it
 
-    def tgtd_back(self) -> None:
-        """kill -9, then tgtd started by hand and every target made again with tgtadm."""
-        kill_9(tgtd_pids(SimpleNamespace(iscsi_port=self.tgt.port)))
+    def tgtd_pids(self) -> list[int]:
+        return tgtd_pids(SimpleNamespace(iscsi_port=self.tgt.port))
+
+    def tgtd_started(self) -> None:
+        """Started by hand again (after a kill -9) and every target made again with tgtadm."""
         control = self.tgt.control
         argv = ["tgtd", "--iscsi", f"portal=127.0.0.1:{self.tgt.port}", "--control-port", control]
-        sh(*self.on_volumes, *(self.tgt.tgtd_argv() if isinstance(self.tgt, NamespaceTgt) else argv))
-        answers = [*self.on_volumes, "tgtadm", "-C", control, "--op", "show", "--mode", "sys"]
+        sh(*self.on, *(self.tgt.tgtd_argv() if isinstance(self.tgt, NamespaceTgt) else argv))
+        answers = [*self.on, "tgtadm", "-C", control, "--op", "show", "--mode", "sys"]
         wait_for("floor tgtd answers", lambda: not subprocess.run(answers, capture_output=True,
                                                                  check=False).returncode, timeout=30, every=0.005)
-        for tid in range(1, len(self.backings) + 1):
-            self.make_target(tid)
+        self.make_targets()
         wanted = self.iqns()
         wait_for("floor tgtd lists every target", lambda: wanted <= tgt_iqns(int(control)))
 
@@ -427,7 +475,87 @@ class FloorDaemons:
 
     def stop(self) -> None:
         """Both daemons, waited for until gone (see stop_daemons)."""
-        stop_daemons(self.ganesha.pidfile, [self.tgt.port])
+        stop_daemons(self.ganesha.pidfile if self.ganesha else None, [self.tgt.port] if self.tgt else [])
+
+
+class FloorDaemons:
+    """The floor's ganeshas and tgtds, one of each kind per site that needs it. For step 1
+    they serve N shares and N volumes made by hand; then (tear_down) those go --
+    zfs-fuse mounts only about a thousand datasets -- and (serve) the floor's daemons
+    serve copies of Shoal's own export files and targets on Shoal's volume files, as an
+    administrator would bring them back."""
+
+    def __init__(self, work: Path, root: str, sites: list[Site]):
+        self.parts = [FloorSite(work, site, root) for site in sites]
+        self.share_part = {i: part for part in self.parts for i in part.site.shares}
+        self.volume_part = {i: part for part in self.parts for i in part.site.volumes}
+        # Beside Shoal's tgtd: each holds N LUNs, and tgtd runs 16 I/O threads per LUN. Two
+        # of 990 LUNs (~32 000 threads) ran this machine out of pids (pid_max 32768: the
+        # floor's tgtadm failed with "out of memory" at its 892nd LUN), so with ZFS hosts
+        # the floor's second tgtds run FLOOR_IOTHREADS.
+        self.iothreads = FLOOR_IOTHREADS if any(site.host for site in sites) else None
+
+    def ganeshas(self) -> list[FloorSite]:
+        return [part for part in self.parts if part.site.shares]
+
+    def tgtds(self) -> list[FloorSite]:
+        return [part for part in self.parts if part.site.volumes]
+
+    def create(self, n_shares: int, n_volumes: int) -> None:
+        """One after another, as an administrator's loop would: 8 `zfs create` at once
+        wedged zfs-fuse here (twice, after 33 and 58 datasets; see docs/benchmarks.md)."""
+        for index in range(max(n_shares, n_volumes)):
+            if index < n_shares:
+                self.share_part[index].make_share(index)
+            if index < n_volumes:
+                self.volume_part[index].make_volume(index)
+        for part in self.ganeshas():
+            part.reload()
+
+    def export(self) -> None:
+        for part in self.ganeshas():
+            part.export_files()
+        for part in self.tgtds():
+            part.make_targets()
+
+    def tear_down(self) -> None:
+        """Untimed: the floor's daemons stopped and its datasets destroyed, before Shoal makes its own."""
+        self.stop()
+        for part in self.parts:
+            part.destroy()
+
+    def serve(self, scale: Scale) -> None:
+        """Untimed: see FloorSite.serve."""
+        for part in self.parts:
+            part.serve(scale, self.iothreads)
+
+    def ganesha_back(self) -> None:
+        """kill -9 of every ganesha, then each started by hand on its files."""
+        parts = self.ganeshas()
+        kill_9([part.ganesha.pid for part in parts])
+        for part in parts:
+            part.ganesha_started()
+
+    def tgtd_back(self) -> None:
+        """kill -9 of every tgtd, then each started by hand and its targets made again."""
+        parts = self.tgtds()
+        kill_9([pid for part in parts for pid in part.tgtd_pids()])
+        for part in parts:
+            part.tgtd_started()
+
+    def rules(self, count: int) -> None:
+        self.ganeshas()[0].rules(count)
+
+    def stop(self) -> None:
+        """Every part's daemons, even when one part's stop fails (the first failure raised)."""
+        failed = None
+        for part in self.parts:
+            try:
+                part.stop()
+            except Exception as exc:  # noqa: BLE001 -- the other parts' daemons must go all the same
+                failed = failed or exc
+        if failed is not None:
+            raise failed
 
 
 # ---- the Shoal under test ---------------------------------------------------------------
@@ -451,7 +579,6 @@ class Scale:
         self.control = config["iscsi"].get("control_port")
         self.config = shoal.work / "shoal.toml"
         self.root = f"{shoal.pool}/api"
-        self.volume_root = self.root
         self.tgtd_port = shoal.iscsi_port  # the iSCSI port of Shoal's tgtd for the volumes
         self.process: subprocess.Popen | None = None  # set once the bench restarted Shoal itself
         self.pid = self._find_pid()
@@ -489,8 +616,8 @@ class Scale:
 
     # -- 1. create and export ------------------------------------------------------------
 
-    def typed(self, kind: str) -> dict:
-        """The body's type, when the bench gave one for `kind`."""
+    def typed(self, kind: str, index: int = 0) -> dict:
+        """The body's type for the index-th share or volume, when the bench gave one for `kind`."""
         name = self.share_type if kind == "share" else self.volume_type
         return {f"{kind}_type": name} if name else {}
 
@@ -498,10 +625,10 @@ class Scale:
         def one(job) -> tuple[str, str]:
             kind, index = job
             if kind == "share":
-                body = {"share": {"size": 1, "share_proto": "NFS", "name": f"scale-{index}", **self.typed("share")}}
+                body = {"share": {"size": 1, "share_proto": "NFS", "name": f"scale-{index}", **self.typed("share", index)}}
                 response = self.http("share").post("/shares", json=body)
             else:
-                body = {"volume": {"size": 1, "name": f"scale-{index}", **self.typed("volume")}}
+                body = {"volume": {"size": 1, "name": f"scale-{index}", **self.typed("volume", index)}}
                 response = self.http("volume").post("/volumes", json=body)
             assert response.status_code in (200, 202), response.text
             return kind, response.json()[kind]["id"]
@@ -579,6 +706,10 @@ class Scale:
     def listed(self) -> bool:
         """Every export and target seen from outside (MOUNT's EXPORT call, tgtadm)."""
         return self.share_paths() <= mount_exports(self.mount_port).keys() and self.iqns() <= tgt_iqns(self.control)
+
+    def read_state(self) -> None:
+        """The floor of a restart: the state read by hand (datasets, export list, targets)."""
+        self.zfs_list(), mount_exports(self.mount_port), tgt_iqns(self.control)
 
     def learn_paths(self) -> None:
         columns = [line.split("\t") for line in self.zfs_list()]
@@ -766,31 +897,102 @@ class Scale:
                 db.executemany(f"DELETE FROM {table} WHERE id = ?", [[i] for i in ids])
 
 
-class SplitScale(Scale):
-    """Scale with the volumes on the volume host (bench/scale_volume_host.py): shares on
-    the local backend `test`, volumes on `remote` over SSH, each pinned by a type."""
+class SitesScale(Scale):
+    """Scale with part of the shares and volumes on ZFS hosts of their own reached over
+    SSH (bench/scale_zfs_host.py), as the sites say; each share and volume pinned to its
+    site's backend by a type of that site's."""
 
-    share_type, volume_type = "scale-local", "scale-remote"
-
-    def __init__(self, shoal, host: VolumeHost):
+    def __init__(self, shoal, sites: list[Site]):
         super().__init__(shoal)
-        self.host = host
-        self.control = tomllib.loads(self.config.read_text())["backends"][BACKEND]["iscsi"]["control_port"]
-        self.volume_root = f"{host.pool}/api"
-        self.tgtd_port = host.iscsi_port
-        share_type = {"share_type": {"name": self.share_type, "extra_specs": {
-            "driver_handles_share_servers": "False", "share_backend_name": "test"}}}
-        response = self.http("share").post("/types", json=share_type)
-        assert response.status_code == 200, response.text
-        volume_type = {"volume_type": {"name": self.volume_type, "extra_specs": {"volume_backend_name": BACKEND}}}
-        response = self.http("volume").post("/types", json=volume_type)
-        assert response.status_code == 200, response.text
+        self.sites = sites
+        self.backends = tomllib.loads(self.config.read_text())["backends"]
+        self.share_site = {i: site for site in sites for i in site.shares}
+        self.volume_site = {i: site for site in sites for i in site.volumes}
+        self.path_ports: dict[str, tuple[int, int]] = {}  # export path -> its ganesha's (NFS, MNT) ports
+        for site in sites:
+            if site.shares:
+                share_type = {"share_type": {"name": self.type_name(site), "extra_specs": {
+                    "driver_handles_share_servers": "False", "share_backend_name": site.backend}}}
+                response = self.http("share").post("/types", json=share_type)
+                assert response.status_code == 200, response.text
+            if site.volumes:
+                volume_type = {"volume_type": {"name": self.type_name(site),
+                                               "extra_specs": {"volume_backend_name": site.backend}}}
+                response = self.http("volume").post("/types", json=volume_type)
+                assert response.status_code == 200, response.text
+
+    @staticmethod
+    def type_name(site: Site) -> str:
+        return f"scale-{site.backend}"
+
+    def typed(self, kind: str, index: int = 0) -> dict:
+        site = (self.share_site if kind == "share" else self.volume_site)[index]
+        return {f"{kind}_type": self.type_name(site)}
+
+    def ports(self, site: Site) -> tuple[int, int, int]:
+        """(NFS, MNT) of the site's ganesha and the control port of its tgtd."""
+        config = self.backends[site.backend]
+        return config["ganesha"]["nfs_port"], config["ganesha"]["mount_port"], config["iscsi"]["control_port"]
 
     def zfs_list(self) -> list[str]:
-        """Both roots: the shares' here, the volumes' in the volume host's namespace."""
-        volumes = self.host.run("zfs", "list", "-H", "-o", "name,used,available,refquota,mountpoint", "-r",
-                                self.volume_root)
-        return zfs_names(self.root) + volumes.splitlines()
+        """Every site's root: the bench's daemon's here, a host's in its namespace."""
+        lines: list[str] = []
+        for site in self.sites:
+            root = site.api_root(self.shoal)
+            if site.host is None:
+                lines += zfs_names(root)
+            else:
+                lines += site.host.run("zfs", "list", "-H", "-o", "name,used,available,refquota,mountpoint", "-r",
+                                       root).splitlines()
+        return lines
+
+    def learn_paths(self) -> None:
+        mountpoints = {fields[0]: fields[-1] for fields in (line.split("\t") for line in self.zfs_list())}
+        for index, share in enumerate(self.shares):
+            site = self.share_site[index]
+            self.paths[share] = mountpoints[f"{site.api_root(self.shoal)}/share-{share}"]
+            self.path_ports[self.paths[share]] = self.ports(site)[:2]
+
+    def site_paths(self, site: Site) -> set[str]:
+        return {self.paths[self.shares[i]] for i in site.shares}
+
+    def site_iqns(self, site: Site) -> set[str]:
+        return {self.luns[self.volumes[i]].iqn for i in site.volumes}
+
+    def listed(self) -> bool:
+        for site in self.sites:
+            _, mount_port, control = self.ports(site)
+            if site.shares and not self.site_paths(site) <= mount_exports(mount_port).keys():
+                return False
+            if site.volumes and not self.site_iqns(site) <= tgt_iqns(control):
+                return False
+        return True
+
+    def read_state(self) -> None:
+        self.zfs_list()
+        for site in self.sites:
+            _, mount_port, control = self.ports(site)
+            if site.shares:
+                mount_exports(mount_port)
+            if site.volumes:
+                tgt_iqns(control)
+
+    def nfs_url(self, path: str) -> str:
+        nfs_port, mount_port = next(ports for export, ports in self.path_ports.items()
+                                    if path == export or path.startswith(f"{export}/"))
+        return f"nfs://127.0.0.1{path}?nfsport={nfs_port}&mountport={mount_port}"
+
+    def ganesha_back(self) -> None:
+        """Every ganesha that serves shares killed at once; until each lists all its exports."""
+        pidfiles = [site.ganesha_dir(self.shoal) / "ganesha.pid" for site in self.sites if site.shares]
+        kill_9([int(pidfile.read_text().split()[0]) for pidfile in pidfiles])
+        wait_for("Shoal's ganeshas list every export again", self.listed)
+
+    def tgtd_back(self) -> None:
+        """Every tgtd that serves volumes killed at once; until each lists all its targets."""
+        ports = [site.host.iscsi_port if site.host else self.shoal.iscsi_port for site in self.sites if site.volumes]
+        kill_9(tgtd_pids_of(ports))
+        wait_for("Shoal's tgtds list every target again", self.listed)
 
 
 # ---- the rounds ---------------------------------------------------------------------------
@@ -849,7 +1051,7 @@ def recovery_round(scale: Scale, floor: FloorDaemons, figures: Figures, index: i
     scale.all_available()
     stopped: list[float] = []
     paired(figures, "Shoal restart to all exports listed", index, lambda: stopped.append(scale.restart()[0]),
-           lambda: (scale.zfs_list(), mount_exports(scale.mount_port), tgt_iqns(scale.control)))
+           scale.read_state)
     say(f"(of which stopping Shoal took {stopped[0]:.2f}s)")
     scale.read_samples()
 
@@ -874,31 +1076,35 @@ def memory_run(scale: Scale, n: int, memory: list[tuple[str, float]]) -> None:
 
 
 def run(args, figures: Figures, memory: list[tuple[str, float]]) -> None:
-    if not args.volume_host:
-        run_on(args, figures, memory, None)
-        return
-    host = VolumeHost(f"shoalbench{os.getpid()}v", f"{2 * args.volumes + 100}G")
-    watchdog = None
+    """On the sites of args.layout: their ZFS hosts started first, removed at the end."""
+    sites = plan(args.layout, args.shares, args.volumes)
+    hosts = [site.host for site in sites if site.host]
+    watchdogs = []
     try:
-        host.start()
-        watchdog = Watchdog(host.zfs_fuse.kill, host.argv(), "volume host's zfs-fuse")
-        say(f"the volume host: zfs-fuse (pid {host.zfs_fuse.pid}) and sshd (port {host.sshd.port}) in a mount "
-            f"namespace of their own (held by pid {host.holder.pid})")
-        run_on(args, figures, memory, host)
+        for host in hosts:
+            host.start()
+            watchdogs.append(Watchdog(host.zfs_fuse.kill, host.argv(), f"{host.name} host's zfs-fuse"))
+            say(f"the {host.name} host: zfs-fuse (pid {host.zfs_fuse.pid}) and sshd (port {host.sshd.port}) in a "
+                f"mount namespace of their own (held by pid {host.holder.pid})")
+        for site in sites:
+            say(f"backend {site.backend}: {len(site.shares)} shares, {len(site.volumes)} volumes")
+        run_on(args, figures, memory, sites)
     finally:
-        if watchdog is not None:
+        for watchdog in watchdogs:
             watchdog.stopped.set()
-        host.close()
+        for host in hosts:
+            host.close()
 
 
-def run_on(args, figures: Figures, memory: list[tuple[str, float]], host: VolumeHost | None) -> None:
+def run_on(args, figures: Figures, memory: list[tuple[str, float]], sites: list[Site]) -> None:
     n = max(args.shares, args.volumes)
+    hosts = [site.host for site in sites if site.host]
     # Placement counts each 1 GiB share and volume against the pool's free space: a
     # sparse image with room for Shoal's and the floor's (the floor's take no reservation).
     with bench_shoal(pool_size=f"{2 * (args.shares + args.volumes) + 100}G",
-                     backends=(lambda work: host.backend()) if host else None) as shoal:
-        scale = SplitScale(shoal, host) if host else Scale(shoal)
-        floor = FloorDaemons(shoal.work, f"{shoal.pool}/raw", host)
+                     backends=(lambda work: "".join(host.backend() for host in hosts)) if hosts else None) as shoal:
+        scale = SitesScale(shoal, sites) if hosts else Scale(shoal)
+        floor = FloorDaemons(shoal.work, f"{shoal.pool}/raw", sites)
         try:
             memory.append(("at start", rss_mib(scale.pid)))
             made = f"{args.shares}+{args.volumes}"
@@ -911,8 +1117,7 @@ def run_on(args, figures: Figures, memory: list[tuple[str, float]], host: Volume
             memory.append((f"after {made} creates", rss_mib(scale.pid)))
             figures.add(f"export: {made} rules+attachments", scale.export(), floor_export)
             scale.learn_paths()
-            assert scale.share_paths() <= mount_exports(scale.mount_port).keys()
-            assert scale.iqns() <= tgt_iqns(scale.control)
+            assert scale.listed(), "Shoal's exports and targets are not all listed"
             floor.serve(scale)
             scale.mark_samples()
             for index in range(args.rounds):
@@ -991,28 +1196,27 @@ def main() -> int:
                              "operations, the listing of --big database rows")
     parser.add_argument("--quick", action="store_true", help="100 shares, 100 volumes, 1 round, 1000 rows")
     parser.add_argument("--host-zfs", action="store_true", help="use the host's zfs-fuse, not a private one")
-    parser.add_argument("--volume-host", choices=("auto", "ssh", "local"), default="auto",
-                        help="ssh: the volumes on a second private zfs-fuse reached over SSH (see "
-                             "bench/scale_volume_host.py); auto: when the shares and volumes are more than "
-                             f"{ONE_DAEMON} and the bench has a private zfs-fuse")
+    parser.add_argument("--layout", choices=("auto", *LAYOUTS), default="auto",
+                        help="which zfs-fuse daemons hold the shares and volumes (see the module's docstring): "
+                             "one; volume-host (the volumes on a second daemon over SSH); split (a third "
+                             "daemon over SSH with a third of the shares and of the volumes); auto: one up "
+                             f"to {ONE_DAEMON} shares + volumes, then the first of the others that fits")
     args = parser.parse_args()
     if not args.host_zfs:
         enter_own_namespace()
     if args.quick:
         args.shares, args.volumes, args.rounds, args.big = 100, 100, 1, 1000
     private = bool(os.environ.get(NAMESPACE_FLAG))
-    if args.volume_host == "auto":
-        args.volume_host = "ssh" if private and args.shares + args.volumes > ONE_DAEMON else "local"
-    if args.volume_host == "ssh" and not private:
-        parser.error("--volume-host ssh needs the bench's private zfs-fuse (not --host-zfs)")
-    args.volume_host = args.volume_host == "ssh"
-    if private:
-        first = args.shares + 5 + (0 if args.volume_host else args.volumes)
-        second = args.volumes + 3 if args.volume_host else 0
-        if max(first, second) > ZFS_FUSE_MOUNTS:
-            parser.error(f"{first} and {second} file systems on the two zfs-fuse daemons: one mounts "
-                         f"{ZFS_FUSE_MOUNTS} at the most (with --volume-host ssh: at most {ZFS_FUSE_MOUNTS - 5} "
-                         f"shares and {ZFS_FUSE_MOUNTS - 3} volumes)")
+    if args.layout == "auto":
+        fits = [layout for layout in LAYOUTS[1:] if fits_daemons(layout, args.shares, args.volumes)]
+        big = private and args.shares + args.volumes > ONE_DAEMON
+        args.layout = fits[0] if big and fits else "one"
+    if args.layout != "one" and not private:
+        parser.error(f"--layout {args.layout} needs the bench's private zfs-fuse (not --host-zfs)")
+    if private and not fits_daemons(args.layout, args.shares, args.volumes):
+        mounts = [site.mounts() for site in plan(args.layout, args.shares, args.volumes)]
+        parser.error(f"{' and '.join(map(str, mounts))} file systems on the zfs-fuse daemons of the "
+                     f"{args.layout} layout: one mounts {ZFS_FUSE_MOUNTS} at the most")
     figures = Figures()
     memory: list[tuple[str, float]] = []
     load = os.getloadavg()
@@ -1030,8 +1234,7 @@ def main() -> int:
             watchdog.stopped.set()
             daemon.stop()
             shutil.rmtree(daemon.directory, ignore_errors=True)
-    where = "the volumes on a second zfs-fuse over SSH" if args.volume_host else "one zfs-fuse"
-    print(f"scale: {args.shares} shares, {args.volumes} volumes ({where}), {THREADS} client threads, "
+    print(f"scale: {args.shares} shares, {args.volumes} volumes (layout {args.layout}), {THREADS} client threads, "
           f"load average at start {load[0]:.2f}; ratio = median of per-round Shoal / floor")
     figures.print()
     print("Shoal's RSS: " + ", ".join(f"{what} {mib:.0f} MiB" for what, mib in memory))

@@ -1,24 +1,26 @@
-"""bench/scale.py's second ZFS host, for the volumes of a run too big for one zfs-fuse.
+"""bench/scale.py's further ZFS hosts, for a run too big for one zfs-fuse.
 
-zfs-fuse mounts at most ~1009 datasets per daemon (a fixed limit of its own; see
+zfs-fuse mounts at most 1000 file systems per daemon (a fixed limit of its own; see
 docs/benchmarks.md "Scale"), and every share and every volume is a dataset: 1000 shares
-and 1000 volumes cannot live on one daemon. So the volumes get a second "host" on this
-machine: a mount namespace of its own (`unshare --mount --propagation private`, held
-open by a `sleep` in it) with its own tmpfs on zfs-fuse's socket, cache and lock
-directories, its own zfs-fuse and pool, and an sshd of the bench's own started in it
-(key login as root, `SetEnv SHLVL=1`, own port; tests/fixtures/sshd.py's settings).
-Shoal reaches it as a ZFS backend on an SSH host (`remote`), as it would a storage
-server: every `zfs`, `tgtadm` and `tgtd` of that backend runs over SSH, in that
-namespace, so Shoal's tgtd for the volumes runs there too (it must see the volume
-files, which are mounted only there).
+and 1000 volumes cannot live on one daemon, nor on two once the bench's own datasets
+are counted. So part of them get a "host" of their own on this machine: a mount
+namespace of its own (`unshare --mount --propagation private`, held open by a `sleep`
+in it) with its own tmpfs on zfs-fuse's socket, cache and lock directories, its own
+zfs-fuse and pool, and an sshd of the bench's own started in it (key login as root,
+`SetEnv SHLVL=1`, own port; tests/fixtures/sshd.py's settings). Shoal reaches it as a
+ZFS backend on an SSH host, as it would a storage server: every `zfs`, `tgtadm`,
+`tgtd` and `ganesha.nfsd` of that backend runs over SSH, in that namespace, so Shoal's
+tgtd and ganesha for that backend run there too (they must see the datasets, which
+are mounted only there).
 
-The floor does its volume work in the same namespace but with `nsenter --target
-<holder> --mount` argv lists, not over SSH: an administrator logged in on the storage
-host pays no SSH round trip, so Shoal's volume figures include one the floor does not.
+The floor does its work on such a host in the same namespace but with `nsenter
+--target <holder> --mount` argv lists, not over SSH: an administrator logged in on the
+storage host pays no SSH round trip, so Shoal's figures include one the floor does not.
 """
 
 from __future__ import annotations
 
+import os
 import shutil
 import signal
 import subprocess
@@ -41,6 +43,7 @@ from tests.fixtures.shoal import (
     kill_ganesha,
     stop_tgtd,
 )
+from shares import RawGanesha
 from tests.fixtures.sshd import (
     SSHD,
     SSHServer,
@@ -50,23 +53,23 @@ from tests.fixtures.sshd import (
 )
 from tests.integration.volume_helpers import tgtd_pids
 
-BACKEND = "remote"  # the SSH host's backend in Shoal's config (the local one is "test")
 ANSWER_TIMEOUT = 60.0
 
 
-class VolumeHost:
+class ZfsHost:
     """The namespace, its zfs-fuse, pool (`pool`, with `api` for Shoal and `raw` for the
-    floor) and sshd; `close()` removes all of it, whatever state start() got to."""
+    floor) and sshd, Shoal's backend `name` there; `close()` removes all of it, whatever
+    state start() got to."""
 
-    def __init__(self, pool: str, pool_size: str):
-        self.pool, self.pool_size = pool, pool_size
-        self.work = Path(tempfile.mkdtemp(prefix="shoal-scale-volhost-"))
+    def __init__(self, name: str, pool: str, pool_size: str):
+        self.name, self.pool, self.pool_size = name, pool, pool_size
+        self.work = Path(tempfile.gettempdir()) / f"shoal-scale-{name}-{os.getpid()}"  # made by start()
         self.holder: subprocess.Popen | None = None
         self.zfs_fuse: subprocess.Popen | None = None
         self.sshd: SSHServer | None = None
         self.pool_made = False
-        self.iscsi_port = free_port()  # Shoal's tgtd for the volumes, in the namespace
-        self.ganesha_dir = self.work / "ganesha"  # the backend's idle ganesha, in the namespace
+        self.iscsi_port = free_port()  # Shoal's tgtd for this backend's volumes, in the namespace
+        self.ganesha_dir = self.work / "ganesha"  # Shoal's ganesha for this backend, in the namespace
 
     # -- running things in the namespace -------------------------------------------------
 
@@ -85,13 +88,14 @@ class VolumeHost:
     # -- start ----------------------------------------------------------------------------
 
     def start(self) -> None:
+        self.work.mkdir()
         own = Path("/proc/self/ns/mnt").resolve()
         self.holder = subprocess.Popen(["unshare", "--mount", "--propagation", "private", "sleep", "infinity"],
                                        start_new_session=True, preexec_fn=_die_with_parent)  # noqa: PLW1509
         deadline = time.monotonic() + ANSWER_TIMEOUT
         while Path(f"/proc/{self.holder.pid}/ns/mnt").resolve() == own:  # until unshare has exec'd sleep
             if self.holder.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError("the volume host's namespace was not made")
+                raise RuntimeError(f"the {self.name} host's namespace was not made")
             time.sleep(0.02)
         self._drop_fuse_mounts()
         for directory in ZFS_FUSE_DIRS:  # over the first daemon's copies: a socket of its own
@@ -104,7 +108,7 @@ class VolumeHost:
                 stdout=log, stderr=subprocess.STDOUT, start_new_session=True, preexec_fn=_die_with_parent)  # noqa: PLW1509
         while not self._answers():
             if self.zfs_fuse.poll() is not None or time.monotonic() > deadline + ANSWER_TIMEOUT:
-                raise RuntimeError(f"the volume host's zfs-fuse did not answer (see {self.work / 'zfs-fuse.log'})")
+                raise RuntimeError(f"the {self.name} host's zfs-fuse did not answer (see {self.work / 'zfs-fuse.log'})")
             time.sleep(0.2)
         sh("truncate", "-s", self.pool_size, str(self.work / "pool.img"))
         self.run("zpool", "create", self.pool, str(self.work / "pool.img"))
@@ -112,7 +116,7 @@ class VolumeHost:
         # Seen once under load: `zfs create` right after answered "no such pool".
         while self.pool not in self.run("zpool", "list", "-H", "-o", "name").split():
             if time.monotonic() > deadline + 2 * ANSWER_TIMEOUT:
-                raise RuntimeError(f"the volume host's pool {self.pool} is not listed after its creation")
+                raise RuntimeError(f"the {self.name} host's pool {self.pool} is not listed after its creation")
             time.sleep(0.2)
         for name in ("api", "raw"):
             self.run("zfs", "create", f"{self.pool}/{name}")
@@ -147,28 +151,32 @@ class VolumeHost:
         _wait_for_banner(self.sshd)
 
     def backend(self) -> str:
-        """The `[backends.remote]` table: volumes on this host over SSH, its tgtd started by
-        Shoal there. No share goes there, but its ganesha runs (idle, on ports of its own):
-        without it Shoal's daemon watch finds that backend's NFS server dead every second
-        and tries to start it again."""
+        """The `[backends.<name>]` table: this host over SSH, its tgtd and ganesha started
+        by Shoal there. Its ganesha runs even where no share goes (idle, on ports of its
+        own): without it Shoal's daemon watch finds that backend's NFS server dead every
+        second and tries to start it again."""
         assert self.sshd is not None
-        return backend_table(BACKEND, {
+        return backend_table(self.name, {
             "pools": [f"{self.pool}/api"], "export_address": "127.0.0.1", "admin_export_address": "127.0.0.1",
             "max_over_subscription_ratio": 1000.0,
             "host": {"type": "ssh", "address": self.sshd.address, "port": self.sshd.port,
                      "key_file": self.sshd.key_file},
             "iscsi": {"portals": [f"127.0.0.1:{self.iscsi_port}"], "control_port": control_port(self.iscsi_port),
-                      "iqn_prefix": "iqn.2026-11.org.shoal.scale-remote"},
+                      "iqn_prefix": f"iqn.2026-11.org.shoal.scale-{self.name}"},
             "ganesha": {"config_dir": str(self.ganesha_dir), "nfs_port": free_port(), "mount_port": free_port()},
         })
 
     def tgt(self, iothreads: int | None = None) -> NamespaceTgt:
         return NamespaceTgt(self, iothreads)
 
+    def ganesha(self, directory: Path) -> RawGanesha:
+        """A ganesha of the floor's own in the namespace (where the shares are mounted)."""
+        return RawGanesha(directory, tuple(self.argv()))
+
     # -- the end --------------------------------------------------------------------------
 
     def close(self) -> None:
-        """Shoal's tgtd here first (it holds the volume files open: a pool destroyed under
+        """Shoal's tgtd and ganesha here first (tgtd holds the volume files open: a pool destroyed under
         open files wedges zfs-fuse), then the pool, zfs-fuse, sshd and the namespace."""
         try:
             if self.holder is not None and self.holder.poll() is None:
@@ -206,15 +214,15 @@ class VolumeHost:
                                   check=False).returncode:
                 return
             time.sleep(1)
-        print(f"the volume host's pool {self.pool} was not destroyed", file=sys.stderr)
+        print(f"the {self.name} host's pool {self.pool} was not destroyed", file=sys.stderr)
 
 
 class NamespaceTgt(RawTgt):
-    """The floor's tgtd, started and driven by hand in the volume host's namespace
+    """The floor's tgtd, started and driven by hand in a ZFS host's namespace
     (where the volume files are mounted), one `nsenter` per command. `iothreads`: tgtd's
     I/O threads per LUN (tgtd's default, 16, when None)."""
 
-    def __init__(self, host: VolumeHost, iothreads: int | None = None):
+    def __init__(self, host: ZfsHost, iothreads: int | None = None):
         self.host, self.iothreads = host, iothreads
         self.port = free_port()
         self.control = str(control_port(self.port))

@@ -49,10 +49,11 @@ OPS = ("create", "snapshot", "from_snapshot", "allow_access", "delete")
 class RawGanesha:
     """A ganesha driven by hand: write the files, SIGHUP, wait for the reload line
     (looking every 2 ms; with `woken`, also woken by inotify, through the same
-    watch as Shoal's)."""
+    watch as Shoal's). `prefix`: an argv ganesha is started under (bench/scale.py's
+    `nsenter` into a mount namespace of its own, where the exported file systems are)."""
 
-    def __init__(self, directory: Path):
-        self.dir = directory
+    def __init__(self, directory: Path, prefix: tuple[str, ...] = ()):
+        self.dir, self.prefix = directory, prefix
         self.exports = directory / "exports.d"
         self.exports.mkdir(parents=True)
         self.nfs_port, self.mount_port = free_port(), free_port()
@@ -60,13 +61,16 @@ class RawGanesha:
         self.next_id = 2
         self._log_watch = InotifyWatch(str(self.log))
         self.write_main()
-        sh("ganesha.nfsd", "-f", str(self.conf), "-L", str(self.log), "-p", str(self.pidfile))
+        self.start()
         deadline = time.monotonic() + 30
         while not (self.pidfile.exists() and self.pidfile.read_text().strip() and "ganesha" in self.log.read_text()):
             assert time.monotonic() < deadline, "raw ganesha did not start"
             time.sleep(0.05)
         time.sleep(0.5)
         self.pid = int(self.pidfile.read_text().split()[0])
+
+    def start(self) -> None:
+        sh(*self.prefix, "ganesha.nfsd", "-f", str(self.conf), "-L", str(self.log), "-p", str(self.pidfile))
 
     def write_main(self) -> None:
         includes = sorted(str(p) for p in self.exports.glob("*.conf"))
