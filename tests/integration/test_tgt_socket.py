@@ -12,7 +12,7 @@ import pytest
 
 from shoal.exports.iscsi.tgt import parse_targets
 from shoal.exports.iscsi.tgt_ipc import TgtSocket, encode_request
-from shoal.hosts import STATS, CommandError, Secret
+from shoal.hosts import STATS, CommandError, LocalHost, Secret
 
 pytestmark = pytest.mark.integration
 
@@ -31,7 +31,7 @@ def tgtadm(port: int, *args: str) -> subprocess.CompletedProcess:
 
 def both(port: int, *args: str) -> tuple[tuple, tuple]:
     """(returncode, stdout, stderr) from the socket and from tgtadm, for the same request."""
-    mine = TgtSocket(port).run(("--lld", "iscsi", *args), check=False)
+    mine = TgtSocket(port, LocalHost().connect_unix).run(("--lld", "iscsi", *args), check=False)
     theirs = tgtadm(port, *args)
     return (mine.returncode, mine.stdout, mine.stderr), (theirs.returncode, theirs.stdout, theirs.stderr)
 
@@ -40,7 +40,7 @@ def test_a_whole_export_made_through_the_socket_is_what_tgtadm_shows(daemon, tmp
     backing = tmp_path / "lun.raw"
     backing.write_bytes(b"\0" * 1024 * 1024)
     iqn = f"iqn.2026-11.org.shoal.test:{uuid.uuid4().hex[:12]}"
-    sock = TgtSocket(daemon.control_port)
+    sock = TgtSocket(daemon.control_port, LocalHost().connect_unix)
     for args in (
         ("--op", "new", "--mode", "target", "--tid", "1", "-T", iqn),
         ("--op", "new", "--mode", "logicalunit", "--tid", "1", "--lun", "1", "--bstype", "rdwr", "-b", str(backing)),
@@ -85,7 +85,7 @@ def test_refusals_carry_tgtadms_status_and_words(daemon, tmp_path):
 def test_a_refusal_raises_like_a_failed_command_and_is_counted(daemon):
     before = STATS.failures
     with pytest.raises(CommandError) as caught:
-        TgtSocket(daemon.control_port).run(("--lld", "iscsi", "--op", "delete", "--mode", "target", "--tid", "9"))
+        TgtSocket(daemon.control_port, LocalHost().connect_unix).run(("--lld", "iscsi", "--op", "delete", "--mode", "target", "--tid", "9"))
     assert "can't find the target" in caught.value.stderr
     assert STATS.failures == before + 1
 
@@ -93,12 +93,12 @@ def test_a_refusal_raises_like_a_failed_command_and_is_counted(daemon):
 def test_no_daemon_on_the_port_is_a_failure_not_a_hang(daemon):
     port = daemon.control_port
     daemon.stop()
-    result = TgtSocket(port).run(("--lld", "iscsi", "--op", "show", "--mode", "sys"), check=False, timeout=5)
+    result = TgtSocket(port, LocalHost().connect_unix).run(("--lld", "iscsi", "--op", "show", "--mode", "sys"), check=False, timeout=5)
     assert result.returncode != 0 and "tgtd" in result.stderr
 
 
 def test_secrets_stay_out_of_the_argv_it_reports():
-    sock = TgtSocket(999999, socket_path="/nonexistent/socket")
+    sock = TgtSocket(999999, LocalHost().connect_unix, socket_path="/nonexistent/socket")
     result = sock.run(("--lld", "iscsi", "--op", "new", "--mode", "account", "--user", "u",
                        "--password", Secret("hunter2hunter2")), check=False)
     assert "hunter2hunter2" not in repr(result) and "hunter2hunter2" not in str(CommandError(result))

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import os
+import socket
 import subprocess
 import threading
 import time
@@ -195,6 +196,12 @@ class Host(Protocol):
         """Something to wait on until `path` changes (see hosts.watch)."""
         ...
 
+    def connect_unix(self, path: str, timeout: float):
+        """A stream (sendall, recv, settimeout, close; a context manager) to the unix
+        socket `path` on the host, no process started for it. OSError as connect()
+        raises it; NoSocketAccess where the host gives no such stream."""
+        ...
+
 
 def run_with_retry(execute, argv: Sequence[str], check: bool, retry: Retry | None) -> CommandResult:
     """Run `execute(argv)` and retry the transient failures `retry` names."""
@@ -276,6 +283,23 @@ def _spawn(argv: list[str], input: str | None, timeout: float) -> tuple[int, str
             proc.communicate()
             raise
     return proc.returncode, stdout, stderr
+
+
+class NoSocketAccess(Exception):
+    """The host gives no stream to a unix socket on it (commands go through sudo,
+    or sshd does not forward to sockets): reach the daemon through its command-line
+    tool instead. Not an OSError: nothing is known of whatever listens there."""
+
+
+def _connect_unix(path: str, timeout: float) -> socket.socket:
+    sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    try:
+        sock.settimeout(timeout)
+        sock.connect(path)
+    except BaseException:
+        sock.close()
+        raise
+    return sock
 
 
 class LocalHost:
@@ -446,3 +470,8 @@ class LocalHost:
 
     def watch(self, path: str) -> FileWatch:
         return InotifyWatch(path)
+
+    def connect_unix(self, path: str, timeout: float) -> socket.socket:
+        if self.sudo:  # this process lacks the rights its commands get from sudo
+            raise NoSocketAccess(f"{path}: commands on {self.name} go through sudo")
+        return _connect_unix(path, timeout)

@@ -16,6 +16,7 @@ would after `ssh` itself gave up.
 
 from __future__ import annotations
 
+import errno
 import posixpath
 import select
 import shlex
@@ -31,12 +32,14 @@ from .runner import (
     CommandError,
     CommandResult,
     CommandTimeout,
+    NoSocketAccess,
     Retry,
     Secret,
     log_result,
     run_with_retry,
     started_command,
 )
+from .ssh_streamlocal import open_unix_stream
 from .watch import Sleeping
 
 CHUNK = 1 << 20  # most bytes taken from or given to a channel at once
@@ -461,6 +464,27 @@ class SSHHost:
 
     def signal(self, pid: int, signum: int) -> None:
         self.run(["kill", f"-{int(signum)}", str(int(pid))])
+
+    def connect_unix(self, path: str, timeout: float):
+        """A stream to the unix socket `path` on the host through this connection (see
+        ssh_streamlocal: no process on the host). Through sudo there is none: the
+        login's own rights would apply there, not root's."""
+        import paramiko
+
+        if self.sudo:
+            raise NoSocketAccess(f"{path}: commands on {self.name} go through sudo")
+        reconnected = False
+        while True:
+            try:
+                transport = self._transport()
+            except Exception as exc:  # as a command would: the connection cannot be made
+                raise ConnectionAbortedError(errno.ECONNABORTED, f"{self.name}: {_failure(exc)}") from None
+            try:
+                return open_unix_stream(transport, path, timeout)
+            except (paramiko.SSHException, EOFError) as exc:  # the channel's own refusals are mapped inside
+                if reconnected or transport.is_active():
+                    raise ConnectionAbortedError(errno.ECONNABORTED, f"{self.name}: {_failure(exc)}") from None
+                reconnected = True  # a reused connection found dead: once more on a new one
 
     def watch(self, path: str) -> Sleeping:
         """Nothing tells this side of the connection of a remote write: the caller's interval stands."""

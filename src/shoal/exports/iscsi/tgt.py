@@ -30,6 +30,7 @@ libiscsi from outside (see tests/integration/test_tgt_targets.py):
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import itertools
 import logging
@@ -39,7 +40,7 @@ import threading
 import time
 from dataclasses import dataclass, field
 
-from shoal.hosts import CommandError, CommandResult, Host, LocalHost, Retry, Secret
+from shoal.hosts import CommandError, CommandResult, Host, NoSocketAccess, Retry, Secret
 
 from . import InvalidTarget, check_target, iqn_for_key, tgt_bulk
 from .base import IscsiHelper, IscsiTarget, Portal
@@ -267,10 +268,12 @@ class TgtHelper(IscsiHelper):
         self.timeout = timeout
         with _STATES_GUARD:
             self._state = _STATES.setdefault((host.name, control_port), _DaemonState())
-        # On this machine, requests go straight to tgtd's socket (no tgtadm process
-        # per request); on an SSH host, or through sudo, tgtadm carries them.
-        local = isinstance(host, LocalHost) and not host.sudo
-        self._socket = TgtSocket(control_port, host.name) if local else None
+        # Requests go straight to tgtd's socket where the host gives a stream to it
+        # (this machine; an SSH host whose sshd forwards to unix sockets): no tgtadm
+        # process per request. Through sudo, or where sshd refuses, tgtadm carries them.
+        connect = getattr(host, "connect_unix", None)
+        direct = connect is not None and not getattr(host, "sudo", False)
+        self._socket = TgtSocket(control_port, connect, host.name) if direct else None
 
     # -- commands ---------------------------------------------------------------------
 
@@ -279,8 +282,34 @@ class TgtHelper(IscsiHelper):
 
     def _run(self, *args: str, check: bool = True, retry: Retry | None = None) -> CommandResult:
         if self._socket is not None:
-            return self._socket.run(("--lld", "iscsi", *args), check=check, timeout=self.timeout, retry=retry)
+            try:
+                result = self._socket.run(("--lld", "iscsi", *args), check=check, timeout=self.timeout, retry=retry)
+            except NoSocketAccess as exc:
+                self._give_up_socket(str(exc))
+            except CommandError as err:
+                if not self._stream_refused(err.result):
+                    raise
+            else:
+                if not self._stream_refused(result):
+                    return result
         return self.host.run(self._adm(*args), check=check, timeout=self.timeout, retry=retry)
+
+    def _stream_refused(self, result: CommandResult) -> bool:
+        """Whether the socket could not be reached while tgtadm on the host reaches
+        tgtd: sshd does not forward to unix sockets for this login, and answers
+        that as it answers a socket nobody listens at. The socket is then given up."""
+        if result.returncode not in (errno.ECONNREFUSED, errno.ENOENT):
+            return False
+        probe = self.host.run(self._adm("--op", "show", "--mode", "sys"), check=False, timeout=self.timeout)
+        if probe.returncode != 0:
+            return False  # tgtd is not answering at all: the socket's failure stands
+        self._give_up_socket("tgtadm reaches tgtd, a stream to its socket does not "
+                             "(sshd does not forward to unix sockets for this login?)")
+        return True
+
+    def _give_up_socket(self, why: str) -> None:
+        log.info("tgtd on %s: %s; tgtadm carries the requests from now on", self.host.name, why)
+        self._socket = None
 
     def _tgtd_argv(self) -> list[str]:
         portals = ",".join(f"portal={p}" for p in self.portal_specs)

@@ -21,7 +21,6 @@ are understood; anything else is a programming error (ValueError).
 from __future__ import annotations
 
 import errno
-import socket
 import struct
 import time
 from typing import Sequence
@@ -120,11 +119,14 @@ def encode_request(args: Sequence[str]) -> tuple[int, int, bytes]:
 
 
 class TgtSocket:
-    """tgtadm's requests sent straight to a tgtd on this machine."""
+    """tgtadm's requests sent straight to tgtd's socket on its host: `connect(path,
+    timeout)` gives a stream to it (a host's connect_unix; NoSocketAccess from it
+    goes to the caller, which then falls back to tgtadm)."""
 
-    def __init__(self, control_port: int, host_name: str = "local", socket_path: str = SOCKET_PATH):
+    def __init__(self, control_port: int, connect, host_name: str = "local", socket_path: str = SOCKET_PATH):
         self.path = f"{socket_path}.{control_port}"
         self.control_port = control_port
+        self.connect = connect
         self.host_name = host_name
 
     def run(self, args: Sequence[str], *, check: bool = True, timeout: float = 30.0,
@@ -151,9 +153,7 @@ class TgtSocket:
         return result
 
     def _exchange(self, request: bytes, timeout: float) -> tuple[int, str, str]:
-        with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as sock:
-            sock.settimeout(timeout)
-            sock.connect(self.path)
+        with self.connect(self.path, timeout) as sock:
             sock.sendall(request)
             err, length = _RESPONSE.unpack(_receive(sock, _RESPONSE.size))
             if err:
@@ -166,15 +166,14 @@ class TgtSocket:
         """After "delete system", tgtadm waits until tgtd no longer accepts: so does this."""
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
-            with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as probe:
-                try:
-                    probe.connect(self.path)
-                except OSError:
-                    return
+            try:
+                self.connect(self.path, timeout).close()
+            except OSError:
+                return
             time.sleep(0.1)
 
 
-def _receive(sock: socket.socket, size: int) -> bytes:
+def _receive(sock, size: int) -> bytes:
     chunks, left = [], size
     while left:
         chunk = sock.recv(left)
