@@ -11,6 +11,7 @@ from fastapi import FastAPI
 from shoal.api import identity, image, metrics, share, volume
 from shoal.api.openstack import errors
 from shoal.api.openstack.request_ids import RequestIds
+from shoal.api.openstack.routes import index_routes
 from shoal.config import Settings
 from shoal.services import Services
 
@@ -45,4 +46,5 @@ def create_app(settings: Settings, services: Services | None = None, start: bool
     volume.mount(app)
     if services.images is not None:  # the built-in Image service; with an external Glance, no /image
         image.mount(app)
+    index_routes(app)
     return app
