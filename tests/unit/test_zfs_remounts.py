@@ -109,3 +109,61 @@ def test_a_replica_export_made_anew_lets_go_of_the_old_mount_first():
     nfs.calls.clear()
     driver.migration_freeze(replica, rules, True, fresh=True)  # a frozen migrating share: the same
     assert nfs.calls == [("remove", "r"), ("apply", "r")]
+
+
+class Pool:
+    """zfs of a pool whose shares' datasets exist until destroyed."""
+
+    def __init__(self, *datasets: str):
+        self.datasets = set(datasets)
+
+    def mountpoints(self, root: str):
+        from shoal.drivers.zfs.zfs import Mount
+
+        return {name: Mount("/" + name, True) for name in self.datasets if name.startswith(root + "/")}
+
+    def get(self, name: str, props) -> dict[str, str]:
+        from shoal.drivers.zfs.zfs import ZfsNotFound
+
+        if name not in self.datasets:
+            raise ZfsNotFound(f"cannot open '{name}': dataset does not exist")
+        return {"mountpoint": "/" + name}
+
+    def destroy(self, name: str, recursive: bool = False) -> bool:
+        gone = name in self.datasets
+        self.datasets.discard(name)
+        return gone
+
+
+class ExportsWithADeleteInTheMiddle:
+    """The export helper; while it makes every export of a pass, the share `doomed`
+    is deleted (by another thread, as a user's delete would be)."""
+
+    def __init__(self, doomed):
+        self.doomed, self.driver = doomed, None
+        self.held: set[str] = set()
+
+    def ensure(self, exports, fresh: bool = False) -> None:
+        self.driver.delete_share(self.doomed)  # the delete's own unexport comes first...
+        self.held |= {export.key for export in exports}  # ...then the pass makes what it read before
+
+    def remove(self, export) -> None:
+        self.held.discard(export.key)
+
+
+def test_a_share_deleted_while_every_export_is_ensured_keeps_no_export():
+    """The recovery pass read its list of shares before the delete: it must not leave
+    the deleted share's export made again (chaos: a ganesha export without a row)."""
+    from shoal.drivers.base import ShareRef
+    from shoal.drivers.zfs.config import ZfsBackendConfig
+    from shoal.drivers.zfs.shares import ZfsShareDriver
+
+    kept, doomed = (ShareRef(key, "tank", 1, f"tank/shoal/share-{key}", {}) for key in ("kept", "doomed"))
+    nfs = ExportsWithADeleteInTheMiddle(doomed)
+    zfs = Pool(kept.provider_location, doomed.provider_location)
+    driver = ZfsShareDriver("b", ZfsBackendConfig(pools=["tank/shoal"]), Devices(), nfs, zfs=zfs)
+    nfs.driver = driver
+    failed = driver.ensure_shares([(kept, []), (doomed, [])], fresh=False)
+    assert failed == {}
+    assert nfs.held == {"kept"}
+    assert set(driver._made) == {"kept"}  # and a later pass that makes every export anew leaves it out too

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import logging
 import math
+import threading
 from contextlib import ExitStack
 
 from shoal.drivers.base import (
@@ -62,6 +63,10 @@ class ZfsShareDriver(ZfsMigration, ZfsReplication, ShareDriver):
         # that makes every export anew also takes those the caller's list leaves out:
         # one being created or in an error state holds a handle of the old mounts too.
         self._made: dict[str, NfsExport] = {}
+        # The exports removed while each ensure_shares() pass runs: the pass read its
+        # list before, so it may make one of them again (a share deleted meanwhile).
+        self._removed_during: list[set[str]] = []
+        self._passes_lock = threading.Lock()
 
     # ---- names: built from ids, never from user text -----------------------
 
@@ -197,7 +202,10 @@ class ZfsShareDriver(ZfsMigration, ZfsReplication, ShareDriver):
         return failed
 
     def _unexport(self, key: str, mountpoint: str, dataset: str) -> None:
-        self._made.pop(key, None)
+        with self._passes_lock:
+            self._made.pop(key, None)
+            for removed in self._removed_during:
+                removed.add(key)
         self.nfs.remove(NfsExport(key, mountpoint, dataset))
 
     # ---- shares -----------------------------------------------------------------
@@ -310,7 +318,33 @@ class ZfsShareDriver(ZfsMigration, ZfsReplication, ShareDriver):
         is mounted; `fresh` (the file systems were all mounted anew: zfs-fuse
         came back), every export is made again, not only checked, with the other
         exports this process made (a share being created, one in error, a replica)
-        as they were last made."""
+        as they were last made. An export removed while the pass runs (its share
+        deleted or unmanaged meanwhile) is removed again after it."""
+        removed: set[str] = set()
+        with self._passes_lock:
+            self._removed_during.append(removed)
+        try:
+            failed, exports = self._ensure_pass(shares, fresh)
+        except BaseException:
+            with self._passes_lock:
+                self._removed_during.remove(removed)
+            raise
+        with self._passes_lock:
+            self._removed_during.remove(removed)
+            self._made.update((e.key, e) for e in exports if e.key not in failed and e.key not in removed)
+        for export in exports:
+            if export.key in removed:
+                log.info("export %s was removed while every export was ensured; removing it again", export.key)
+                self.nfs.remove(export)
+                failed.pop(export.key, None)
+        asked = {share.id for share, _ in shares}
+        for key in set(failed) - asked:
+            log.warning("export %s (not a steady share) could not be made anew: %s", key, failed.pop(key))
+        return failed
+
+    def _ensure_pass(self, shares: list[tuple[ShareRef, list[AccessRule]]],
+                     fresh: bool) -> tuple[dict[str, str], list[NfsExport]]:
+        """(failures, the exports made) of one ensure_shares() pass."""
         failed: dict[str, str] = {}
         wanted = [(share.id, self.dataset_name(share), self._pool_root(share.pool), self._client_rules(rules)[0])
                   for share, rules in shares]
@@ -346,11 +380,7 @@ class ZfsShareDriver(ZfsMigration, ZfsReplication, ShareDriver):
         except ExportsFailed as exc:
             lost = {key: "; ".join(reasons) for key, reasons in exc.failed.items()}
             failed.update(lost or {export.key: str(exc) for export in exports})
-        self._made.update((e.key, e) for e in exports if e.key not in failed)
-        asked = {share.id for share, _ in shares}
-        for key in set(failed) - asked:
-            log.warning("export %s (not a steady share) could not be made anew: %s", key, failed.pop(key))
-        return failed
+        return failed, exports
 
     # ---- manage ----------------------------------------------------------------------
 
