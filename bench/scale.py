@@ -237,9 +237,11 @@ def kill_9(pids: list[int]) -> None:
     control-socket lock for a while, and a new tgtd started then exits with
     "another tgtd is using /var/run/tgtd/socket.N.lock"."""
     assert pids, "no process to kill"
+    start = time.monotonic()
     for pid in pids:
         os.kill(pid, signal.SIGKILL)
     wait_for(f"{pids} gone", lambda: not any(psutil.pid_exists(pid) for pid in pids), every=0.002)
+    say(f"(kill -9 of {len(pids)} processes: gone after {time.monotonic() - start:.2f}s)")
 
 
 def snapshot_status(http: httpx.Client, snapshot: str) -> str | None:
@@ -568,6 +570,7 @@ class Scale:
 
     rule_address = "127.0.0.1"  # the one access rule each share gets
     restart_timeout = 600.0  # seconds from serving until every export is listed
+    missing: str | None = None  # what listed() last found missing, where it tells
     share_type: str | None = None  # the types shares and volumes are made with (None: the default)
     volume_type: str | None = None
 
@@ -781,7 +784,11 @@ class Scale:
                                         stderr=subprocess.STDOUT)
         self.pid = self.process.pid
         wait_until_serving(self.shoal.url, self.process, log, timeout=600)
+        say(f"(Shoal serving {time.monotonic() - start:.2f}s after the stop began)")
+        self.missing = None
         wait_for("every export and target listed after the restart", self.listed, timeout=self.restart_timeout)
+        if self.missing:
+            say(f"(the last part missing until {time.monotonic() - start:.2f}s: {self.missing})")
         return stopped, time.monotonic() - start
 
     def stop(self) -> None:
@@ -960,11 +967,15 @@ class SitesScale(Scale):
         return {self.luns[self.volumes[i]].iqn for i in site.volumes}
 
     def listed(self) -> bool:
+        """Each site's exports in its ganesha's list, its targets in its tgtd's; the
+        first part found missing is kept in `missing` (for the progress lines)."""
         for site in self.sites:
             _, mount_port, control = self.ports(site)
             if site.shares and not self.site_paths(site) <= mount_exports(mount_port).keys():
+                self.missing = f"exports of {site.backend}"
                 return False
             if site.volumes and not self.site_iqns(site) <= tgt_iqns(control):
+                self.missing = f"targets of {site.backend}"
                 return False
         return True
 
