@@ -18,7 +18,7 @@ import paramiko
 import pytest
 
 from shoal.hosts import STATS, CommandError, CommandTimeout, Retry, Secret, SSHHost
-from tests.fixtures.host_contract import check_first_spawn, check_set_file_size, check_set_mode, check_watch
+from tests.fixtures.host_contract import check_first_spawn, check_set_file_size, check_set_mode, check_watch, check_write_files
 
 pytestmark = pytest.mark.integration
 
@@ -458,6 +458,16 @@ def test_set_file_size_makes_grows_and_cuts_sparse_files(host, tmp_path):
 
 def test_set_mode_sets_the_bits_as_given(host, tmp_path):
     check_set_mode(host, tmp_path)
+
+
+def test_write_files_and_remove_files(host, tmp_path, monkeypatch):
+    check_write_files(host, tmp_path)
+    commands = []
+    real_run = host.run
+    monkeypatch.setattr(host, "run", lambda argv, **kw: (commands.append(argv[0]), real_run(argv, **kw))[1])
+    host.write_files(str(tmp_path / "many"), {f"f{n}.conf": f"{n}\n" for n in range(200)})
+    host.remove_files([str(tmp_path / "many" / f"f{n}.conf") for n in range(200)])
+    assert commands == ["mkdir", "mktemp", "tar", "find", "rm", "rm"], commands  # not one per file
 
 
 def test_first_spawn_tells_when_the_command_has_started(host):

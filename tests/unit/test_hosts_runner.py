@@ -16,7 +16,7 @@ import pytest
 
 from shoal.hosts import STATS, CommandError, CommandTimeout, LocalHost, Retry, Secret
 from shoal.hosts.runner import first_spawn
-from tests.fixtures.host_contract import append_later, check_first_spawn, check_set_file_size, check_set_mode, check_watch
+from tests.fixtures.host_contract import append_later, check_first_spawn, check_set_file_size, check_set_mode, check_watch, check_write_files
 
 BUSY = "cannot destroy 'tank/share-1': dataset is busy"
 
@@ -285,6 +285,10 @@ def test_set_file_size_makes_grows_and_cuts_sparse_files(host, tmp_path):
 
 def test_set_mode_sets_the_bits_as_given(host, tmp_path):
     check_set_mode(host, tmp_path)
+
+
+def test_write_files_and_remove_files(host, tmp_path):
+    check_write_files(host, tmp_path)
 
 
 def test_read_file(host, tmp_path):

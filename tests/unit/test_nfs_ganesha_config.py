@@ -114,6 +114,14 @@ class FakeGaneshaHost:
         self.calls.append(["<remove>", path])
         self.files.pop(path, None)
 
+    def write_files(self, directory: str, files: dict[str, str], mode: int = 0o644) -> None:
+        for name, content in files.items():
+            self.write_file(f"{directory}/{name}", content, mode)
+
+    def remove_files(self, paths: list[str]) -> None:
+        for path in paths:
+            self.remove_file(path)
+
     def file_size(self, path: str) -> int:
         return len(self.files.get(path, ""))
 

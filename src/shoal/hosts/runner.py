@@ -158,10 +158,19 @@ class Host(Protocol):
 
     def write_file(self, path: str, content: str, mode: int = 0o644) -> None: ...
 
+    def write_files(self, directory: str, files: dict[str, str], mode: int = 0o644) -> None:
+        """Many files of one directory ({name: content}), each replaced atomically as
+        write_file does; on a remote host with a few commands however many there are."""
+        ...
+
     def read_file(self, path: str) -> str | None: ...
 
     def remove_file(self, path: str) -> None:
         """Remove a file; one that does not exist is fine."""
+        ...
+
+    def remove_files(self, paths: list[str]) -> None:
+        """remove_file of each; on a remote host with one command per many."""
         ...
 
     def file_size(self, path: str) -> int:
@@ -418,6 +427,14 @@ class LocalHost:
             os.unlink(path)
         except FileNotFoundError:
             pass
+
+    def write_files(self, directory: str, files: dict[str, str], mode: int = 0o644) -> None:
+        for name, content in files.items():
+            self.write_file(os.path.join(directory, name), content, mode)
+
+    def remove_files(self, paths: list[str]) -> None:
+        for path in paths:
+            self.remove_file(path)
 
     def file_size(self, path: str) -> int:
         import os

@@ -17,10 +17,12 @@ would after `ssh` itself gave up.
 from __future__ import annotations
 
 import errno
+import io
 import posixpath
 import select
 import shlex
 import socket
+import tarfile
 import threading
 import time
 from contextlib import contextmanager
@@ -45,6 +47,7 @@ from .watch import Sleeping
 CHUNK = 1 << 20  # most bytes taken from or given to a channel at once
 POLL = 0.1  # longest wait between looks at the channels (send windows have no fd)
 LOST = 255  # exit code of a command whose connection failed, as ssh(1) reports it
+_PATHS_PER_COMMAND = 500  # far below any host's argument limit
 NO_STATUS = "ssh: the command ended without an exit status (killed by a signal, or the connection was lost)"
 
 
@@ -128,6 +131,18 @@ class _Remote:
             sent = len(self.pending)  # the channel closed: the command has exited
         self.pending = self.pending[sent:]
         return True
+
+
+def _ascii_tar(files: dict[str, str], mode: int) -> str:
+    """A tar archive of ASCII files, as text (every byte of it is ASCII then)."""
+    buffer = io.BytesIO()
+    with tarfile.open(fileobj=buffer, mode="w", format=tarfile.USTAR_FORMAT) as archive:
+        for name, text in files.items():
+            data = text.encode("ascii")
+            info = tarfile.TarInfo(name)
+            info.size, info.mode, info.mtime = len(data), mode, int(time.time())
+            archive.addfile(info, io.BytesIO(data))
+    return buffer.getvalue().decode("ascii")
 
 
 def _send_eof(chan) -> None:
@@ -416,6 +431,32 @@ class SSHHost:
         except BaseException:
             self.run(["rm", "-f", tmp], check=False)
             raise
+
+    def write_files(self, directory: str, files: dict[str, str], mode: int = 0o644) -> None:
+        """Four commands for any number of files: a tar archive unpacked into a new
+        private directory beside them, whose files are then renamed into place (each
+        atomically, as write_file). Files whose text is not ASCII (the archive goes as
+        the command's text input) are written one by one."""
+        plain = {name: text for name, text in files.items() if text.isascii() and name.isascii()}
+        for name in files.keys() - plain.keys():
+            self.write_file(posixpath.join(directory, name), files[name], mode)
+        if not plain:
+            return
+        for name in plain:
+            if "/" in name or name in (".", ".."):
+                raise ValueError(f"{name!r} is not a file name")
+        self.run(["mkdir", "-p", directory])
+        staging = self.run(["mktemp", "-d", posixpath.join(directory, ".batch.XXXXXX")]).stdout.strip()
+        try:
+            self.run(["tar", "-x", "--no-same-owner", "-C", staging, "-f", "-"], input=_ascii_tar(plain, mode))
+            self.run(["find", staging, "-mindepth", "1", "-maxdepth", "1", "-type", "f",
+                      "-exec", "mv", "-f", "-t", directory, "--", "{}", "+"])
+        finally:
+            self.run(["rm", "-rf", "--", staging], check=False)
+
+    def remove_files(self, paths: list[str]) -> None:
+        for start in range(0, len(paths), _PATHS_PER_COMMAND):
+            self.run(["rm", "-f", "--", *paths[start:start + _PATHS_PER_COMMAND]])
 
     def _missing(self, path: str) -> bool:
         return self.run(["test", "-e", path], check=False).returncode == 1

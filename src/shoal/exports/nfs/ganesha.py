@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import ipaddress
 import logging
+import posixpath
 import re
 import signal
 import threading
@@ -358,16 +359,19 @@ class GaneshaHelper(NfsHelper):
         with self._lock:
             known = self._known()
             ids = self._ids_for(exports, known)
+            files = {}
             for export in exports:
                 rules, errors = usable_rules(export.rules)
                 rules = renderable(rules, errors)
                 if errors:
                     log.warning("ganesha export %s: rules not applied: %s", export.key, errors)
                 try:
-                    self._write_export(export, rules, known, ids)
+                    name = posixpath.basename(self._export_file(export.key))  # the key checked first
+                    files[name] = self._export_text(export, rules, known, ids)
                     written.append(export)
                 except GaneshaError as exc:
                     failed[export.key] = [str(exc)]
+            self.host.write_files(self.exports_dir, files)  # on an SSH host: a few commands for all
             self._write_main(known)
             reload = self._join(written)
         failed.update(self._reloaded(reload))
@@ -405,6 +409,11 @@ class GaneshaHelper(NfsHelper):
 
     def _write_export(self, export: NfsExport, rules: Rules, known: dict[str, tuple[int, str]],
                       ids: dict[str, int]) -> None:
+        self.host.write_file(self._export_file(export.key), self._export_text(export, rules, known, ids))
+
+    def _export_text(self, export: NfsExport, rules: Rules, known: dict[str, tuple[int, str]],
+                     ids: dict[str, int]) -> str:
+        """The export's file, its id chosen and `known` updated (GaneshaError: it cannot be)."""
         if not export.path.startswith("/") or _UNSAFE_PATH.search(export.path):
             raise GaneshaError(f"path {export.path!r} cannot be written into ganesha's config")
         for key, (_, path) in known.items():
@@ -420,8 +429,8 @@ class GaneshaHelper(NfsHelper):
             # A new export, or a new path: ganesha refuses to change an export's path
             # in place, so it gets a fresh id (the old one goes with the old block).
             export_id = allocate_id({i for i, _ in known.values()})
-        self.host.write_file(self._export_file(export.key), render_export(export.key, export_id, export.path, rules))
         known[export.key] = (export_id, export.path)
+        return render_export(export.key, export_id, export.path, rules)
 
     def _drop_moved(self, exports: list[NfsExport]) -> None:
         """Exports whose path changes keep their stored id, but ganesha refuses to
@@ -442,8 +451,7 @@ class GaneshaHelper(NfsHelper):
             for key in keys:
                 known.pop(key)
             self._write_main(known)
-            for key in keys:
-                self.host.remove_file(self._export_file(key))
+            self.host.remove_files([self._export_file(key) for key in keys])
             reload = self._join([]) if self.pid() is not None else None
         if reload is not None:
             self._reloaded(reload)
