@@ -27,6 +27,8 @@ import threading
 import time
 from pathlib import Path
 
+from tests.fixtures.zfs_wedge_report import fuse_waiters_of_namespace
+
 from . import world
 from .api import Api
 from .invariants import Checker, Violation
@@ -147,6 +149,8 @@ def run(args: argparse.Namespace) -> int:
             finally:
                 hold_signals()
                 shutil.copy(server.state_dir / "shoal.log", results / "shoal.log")
+                if daemon is not None and (wedged := zfs_fuse_wedged()):
+                    say(f"zfs-fuse wedged: {wedged}")
     finally:
         if workload is not None:
             print(report.render(workload.outcomes, workload.failures, checker.client_repairs, checker.read_back), flush=True)
@@ -158,6 +162,19 @@ def run(args: argparse.Namespace) -> int:
     if not args.keep and args.results is None:
         shutil.rmtree(results, ignore_errors=True)
     return 0
+
+
+def zfs_fuse_wedged(pause: float = 5.0) -> str:
+    """Tasks of this run's mount namespace still waiting in the kernel on a FUSE answer
+    after `pause` (the private zfs-fuse left a request, or a mount's INIT, unanswered:
+    see docs/zfs-fuse-wedges.md); '' if none. Read before the daemon is stopped, which
+    frees them."""
+    mine = os.readlink("/proc/self/ns/mnt")
+    first = fuse_waiters_of_namespace(mine)
+    if not first:
+        return ""
+    time.sleep(pause)
+    return "; ".join([task for task in fuse_waiters_of_namespace(mine) if task in first][:5])
 
 
 def interrupted(*_) -> None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections import Counter
 from pathlib import Path
 
-from tests.fixtures.zfs_wedge_report import fuse_blocked_tasks, thread_tops
+from tests.fixtures.zfs_wedge_report import fuse_blocked_tasks, fuse_waiters_of_namespace, thread_tops
 
 READ_STACK = """[<0>] request_wait_answer+0x13c/0x220 [fuse]
 [<0>] fuse_simple_request+0x17c/0x2e0 [fuse]
@@ -58,3 +58,13 @@ def test_threads_waiting_at_one_place_of_the_stripped_daemon_show_as_one_entry()
     tops = thread_tops(GDB, base=0x55885aa81000)
     assert Counter(tops) == {"___pthread_mutex_lock@+0x316df": 2, "__GI___poll": 1}
     assert thread_tops(GDB, base=None)[:2] == ["___pthread_mutex_lock", "___pthread_mutex_lock"]
+
+
+def test_only_the_waiters_of_one_mount_namespace_are_named(tmp_path):
+    task(tmp_path, 100, 105, "tgtd", "D", READ_STACK)
+    task(tmp_path, 200, 200, "umount", "D", READ_STACK)
+    for pid, namespace in ((100, "mnt:[4026532174]"), (200, "mnt:[4026531832]")):
+        (tmp_path / str(pid) / "ns").mkdir()
+        (tmp_path / str(pid) / "ns" / "mnt").symlink_to(namespace)
+    assert fuse_waiters_of_namespace("mnt:[4026532174]", tmp_path) == [
+        "tgtd 100/105: request_wait_answer < fuse_simple_request < fuse_do_readpage < filemap_read_folio"]
