@@ -816,3 +816,33 @@ def test_make_helper_builds_from_settings():
     assert isinstance(lio, LioHelper) and lio.portal_specs == ["10.0.0.1:3260"]
     with pytest.raises(ValueError, match="unknown iSCSI helper"):
         make_helper("iet", host)
+
+
+class SocketHost(FakeTgtHost):
+    """A host that gives streams to tgtd's socket: `reachable` says whether one
+    connects (a refusal looks the same whether sshd or the socket refused)."""
+
+    def __init__(self):
+        super().__init__()
+        self.reachable = True
+
+    def connect_unix(self, path: str, timeout: float):
+        if not self.reachable:
+            raise ConnectionRefusedError(111, f"{path}: open failed")
+        raise AssertionError("not reached: the test only looks at refusals")
+
+
+def test_a_refused_socket_is_checked_with_tgtadm_only_until_it_has_answered_once(monkeypatch):
+    host = SocketHost()
+    tgt = helper(host)
+    host.reachable, host.answering = False, False  # tgtd down: tgtadm fails too
+    assert not tgt.answering()
+    assert [c[0] for c in host.calls] == ["tgtadm"]  # the one look that tells sshd's refusal from tgtd's absence
+    assert tgt._socket is not None
+    answered = CommandResult(("tgtadm",), 0, "System:\n", "", 0.0)
+    monkeypatch.setattr(tgt._socket, "run", lambda *a, **k: answered)
+    assert tgt.answering()  # the socket answered once: a refusal from now on is tgtd's
+    monkeypatch.undo()
+    host.calls.clear()
+    assert not tgt.answering() and not tgt.answering()
+    assert host.calls == []  # no tgtadm started on each look at a tgtd that is down

@@ -274,6 +274,7 @@ class TgtHelper(IscsiHelper):
         connect = getattr(host, "connect_unix", None)
         direct = connect is not None and not getattr(host, "sudo", False)
         self._socket = TgtSocket(control_port, connect, host.name) if direct else None
+        self._socket_answered = False  # once it has, a failure to reach it is tgtd's, never sshd's
 
     # -- commands ---------------------------------------------------------------------
 
@@ -297,8 +298,13 @@ class TgtHelper(IscsiHelper):
     def _stream_refused(self, result: CommandResult) -> bool:
         """Whether the socket could not be reached while tgtadm on the host reaches
         tgtd: sshd does not forward to unix sockets for this login, and answers
-        that as it answers a socket nobody listens at. The socket is then given up."""
+        that as it answers a socket nobody listens at. The socket is then given up.
+        Asked only until the socket has answered once (tgtadm is not started on
+        every look at a tgtd that is down)."""
         if result.returncode not in (errno.ECONNREFUSED, errno.ENOENT):
+            self._socket_answered = True
+            return False
+        if self._socket_answered:
             return False
         probe = self.host.run(self._adm("--op", "show", "--mode", "sys"), check=False, timeout=self.timeout)
         if probe.returncode != 0:
