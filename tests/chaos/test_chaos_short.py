@@ -105,8 +105,9 @@ def test_short_chaos_run_keeps_every_invariant(tmp_path, kind):
     wedge = re.search(r"zfs-fuse wedged: (.*)", output)
     wedged = wedge.group(1) if wedge else ""
     if returncode is None and kind == "zfs-fuse":
-        wedged = wedged or _still_waiting_on(_private_zfs_fuse(results))
-        _kill_namespace_of(_private_zfs_fuse(results))  # what the killed harness left running
+        daemon = _private_zfs_fuse(results)
+        wedged = wedged or _still_waiting_on(daemon)
+        _kill_namespace_of(daemon)  # what the killed harness left running
     if returncode != 0 and wedged:
         # The run's own zfs-fuse left tasks waiting on it for good (docs/zfs-fuse-wedges.md):
         # what was checked after that says nothing about Shoal. Said, not hidden.

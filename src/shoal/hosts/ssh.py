@@ -437,14 +437,14 @@ class SSHHost:
         private directory beside them, whose files are then renamed into place (each
         atomically, as write_file). Files whose text is not ASCII (the archive goes as
         the command's text input) are written one by one."""
+        for name in files:
+            if "/" in name or name in ("", ".", ".."):
+                raise ValueError(f"{name!r} is not a file name")
         plain = {name: text for name, text in files.items() if text.isascii() and name.isascii()}
         for name in files.keys() - plain.keys():
             self.write_file(posixpath.join(directory, name), files[name], mode)
         if not plain:
             return
-        for name in plain:
-            if "/" in name or name in (".", ".."):
-                raise ValueError(f"{name!r} is not a file name")
         self.run(["mkdir", "-p", directory])
         staging = self.run(["mktemp", "-d", posixpath.join(directory, ".batch.XXXXXX")]).stdout.strip()
         try:
