@@ -5,6 +5,8 @@ common/ for what they share (the Core, tasks, placement, quotas, types, messages
 
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
+
 from shoal.config import Settings
 from shoal.db.session import Database
 
@@ -153,10 +155,13 @@ class Services:
         self.volume_migrations.resume_interrupted()
         self.share_migrations.resume_interrupted()
         self.share_group_snapshots.resume_interrupted()
-        self.recovery.ensure_exports()
-        self.volume_images.recover()  # before the volumes' recovery, which ends whatever else it finds running
-        self.volume_recovery.resume_interrupted()
-        self.volume_recovery.ensure_exports()
+        # The shares' exports are made while the volumes' recovery runs: neither waits for the other's hosts.
+        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="shoal-share-exports") as beside:
+            shares_exported = beside.submit(self.recovery.ensure_exports)
+            self.volume_images.recover()  # before the volumes' recovery, which ends whatever else it finds running
+            self.volume_recovery.resume_interrupted()
+            self.volume_recovery.ensure_exports()
+            shares_exported.result()
         self.volume_garbage.start()
         if periodic:
             self.recovery.start_periodic(self.settings.service.periodic_interval,

@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import logging
 import threading
+from collections.abc import Callable
+from functools import partial
 
 from sqlalchemy import select
 
@@ -19,6 +21,7 @@ from shoal.db import models
 
 from ..common import core as c
 from ..common import metrics
+from ..common.per_backend import repair_lock, run_per_backend, watch
 from ..common.tasks import INTERRUPTED
 from . import rows as sr
 from .access import PENDING, ShareAccess
@@ -35,7 +38,6 @@ class Recovery:
         self.core, self.shares, self.snapshots, self.access = core, shares, snapshots, access
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
-        self._repairing = threading.Lock()
         self._others: list = []  # more checks for the periodic loop (volumes, replicas)
         # More exports to ensure with the shares' (replicas, migrating shares): each is
         # called with the backend (None: all) and the names of the stale backends.
@@ -101,27 +103,14 @@ class Recovery:
                 if share.status == "error":
                     lost_before.add(share.id)
                 per_backend.setdefault(share.backend, []).append((sr.share_ref(share), rules[share.id]))
-        for name, items in per_backend.items():
-            if name not in self.core.drivers:
-                log.warning("%d shares are on backend %s, which is no longer configured", len(items), name)
-                continue
-            try:
-                failed = self.core.drivers[name].ensure_shares(items, fresh=name in stale)
-            except Exception as exc:
-                log.error("backend %s: ensuring exports failed: %s", name, exc)
-                metrics.recovery_failed("share", len(items))
+        for name in set(per_backend) - set(self.core.drivers):
+            log.warning("%d shares are on backend %s, which is no longer configured", len(per_backend.pop(name)), name)
+
+        def ensure(name: str) -> None:
+            if not self._ensure_backend(name, per_backend[name], lost_before, fresh=name in stale):
                 broken.add(name)
-                continue
-            metrics.recovery_fixed("share", len(items) - len(failed))
-            metrics.recovery_failed("share", len(failed))
-            for share_id, reason in failed.items():
-                if share_id not in lost_before:
-                    sr.fail_share(self.core, share_id, "error", sr.ACTION_CREATE, sr.DETAIL_DRIVER_FAILED,
-                                  f"{EXPORT_LOST}: {reason}")
-            back = [share.id for share, _ in items if share.id in lost_before and share.id not in failed]
-            for share_id in back:
-                log.info("share %s is exported again", share_id)
-                self.core.settle(models.Share, share_id, "error", {"status": "available", "status_reason": None})
+
+        run_per_backend(per_backend, ensure, "ensuring exports")
         if lost_only:
             return
         for ensure in self.exporters:
@@ -132,6 +121,26 @@ class Recovery:
                 broken |= stale
         for name in stale - broken:
             self.core.drivers[name].exports_renewed()
+
+    def _ensure_backend(self, name: str, items: list, lost_before: set[str], fresh: bool) -> bool:
+        """One backend's pass of ensure_exports(); False when it failed as a whole."""
+        try:
+            failed = self.core.drivers[name].ensure_shares(items, fresh=fresh)
+        except Exception as exc:
+            log.error("backend %s: ensuring exports failed: %s", name, exc)
+            metrics.recovery_failed("share", len(items))
+            return False
+        metrics.recovery_fixed("share", len(items) - len(failed))
+        metrics.recovery_failed("share", len(failed))
+        for share_id, reason in failed.items():
+            if share_id not in lost_before:
+                sr.fail_share(self.core, share_id, "error", sr.ACTION_CREATE, sr.DETAIL_DRIVER_FAILED,
+                              f"{EXPORT_LOST}: {reason}")
+        back = [share.id for share, _ in items if share.id in lost_before and share.id not in failed]
+        for share_id in back:
+            log.info("share %s is exported again", share_id)
+            self.core.settle(models.Share, share_id, "error", {"status": "available", "status_reason": None})
+        return True
 
     def _stale(self, backend: str | None) -> set[str]:
         """The backends (all, or `backend`) whose exports must be made anew."""
@@ -147,59 +156,67 @@ class Recovery:
         return stale
 
     def start_periodic(self, interval: float, watch_interval: float | None = None) -> None:
-        """The periodic check every `interval` s, and a look at the export daemons
-        every `watch_interval` s: one that died is back, with every export, within
-        about that long instead of at the next check."""
-        def loop(every: float, check):
-            while not self._stop.wait(every):
-                check()
+        """The periodic check every `interval` s, and a look at each backend's
+        export daemons every `watch_interval` s, each backend and kind in a thread
+        of its own: one that died is back, with every export, within about that
+        long instead of at the next check, however long another's repair takes."""
+        def loop():
+            while not self._stop.wait(interval):
+                self.check_once()
 
-        self._thread = threading.Thread(target=loop, args=(interval, self.check_once), name="shoal-periodic",
-                                        daemon=True)
+        self._thread = threading.Thread(target=loop, name="shoal-periodic", daemon=True)
         self._thread.start()
         if watch_interval:
-            threading.Thread(target=loop, args=(watch_interval, self.check_alive), name="shoal-daemon-watch",
-                             daemon=True).start()
+            watch(self._stop, watch_interval, self.alive_checks())
+
+    def alive_checks(self) -> dict[str, Callable[[], None]]:
+        """The daemon watch's checks, by label: each share backend's export
+        daemon, and those of the other checks that have any (the volumes')."""
+        checks = {f"shares-{name}": partial(self._check_backend, name, lambda driver: driver.exports_alive(), "died")
+                  for name in self.core.drivers}
+        for other in self._others:
+            if hasattr(other, "alive_checks"):  # the replicas' sync has only the periodic part
+                checks.update(other.alive_checks())
+        return checks
 
     def check_once(self) -> None:
         """Deep: each backend's export server serving (daemon, ports, rpcbind); and
         one more try for shares whose export was lost (a pass that raced the
         file systems' coming back, say), so none waits for the next daemon event."""
-        self._check(lambda driver: driver.exports_healthy(), "not serving")
+        run_per_backend(self.core.drivers, partial(self._check_backend, ok=lambda driver: driver.exports_healthy(),
+                                                   what="not serving"), "export check")
         self._retry_lost()
         for other in self._others:
             other.check_once()
 
     def check_alive(self) -> None:
-        """Cheap: each backend's export daemon still running."""
-        self._check(lambda driver: driver.exports_alive(), "died")
-        for other in self._others:
-            if hasattr(other, "check_alive"):  # the replicas' sync has only the periodic part
-                other.check_alive()
+        """Cheap: every backend's export daemons still running (what the watch's
+        threads check one backend each)."""
+        for check in self.alive_checks().values():
+            check()
 
     def _retry_lost(self) -> None:
         with self.core.db.session() as session:
-            any_lost = session.scalar(select(models.Share.id).where(
-                models.Share.status == "error", models.Share.status_reason.startswith(EXPORT_LOST)).limit(1))
-        if any_lost is None:
-            return
-        with self._repairing:
-            try:
-                self.ensure_exports(lost_only=True)
-            except Exception:
-                log.exception("exporting the shares whose export was lost failed")
-
-    def _check(self, ok, what: str) -> None:
-        with self._repairing:  # the watch and the periodic check never repair at once
-            for name, driver in self.core.drivers.items():
+            backends = set(session.scalars(select(models.Share.backend).distinct().where(
+                models.Share.status == "error", models.Share.status_reason.startswith(EXPORT_LOST))))
+        for name in backends & set(self.core.drivers):
+            with repair_lock(self.core.tasks, "shares", name):
                 try:
-                    if not ok(driver):
-                        log.warning("backend %s: the NFS server %s; starting it and exporting every share again",
-                                    name, what)
-                        driver.start()
-                        self.ensure_exports(name)
+                    self.ensure_exports(name, lost_only=True)
                 except Exception:
-                    log.exception("check of backend %s failed", name)
+                    log.exception("backend %s: exporting the shares whose export was lost failed", name)
+
+    def _check_backend(self, name: str, ok, what: str) -> None:
+        with repair_lock(self.core.tasks, "shares", name):  # the watch and the periodic check never repair at once
+            try:
+                driver = self.core.drivers[name]
+                if not ok(driver):
+                    log.warning("backend %s: the NFS server %s; starting it and exporting every share again",
+                                name, what)
+                    driver.start()
+                    self.ensure_exports(name)
+            except Exception:
+                log.exception("check of backend %s failed", name)
 
     def stop(self) -> None:
         self._stop.set()

@@ -11,6 +11,8 @@ after, so a crash between the two leaves one.
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
+from functools import partial
 
 from sqlalchemy import select
 
@@ -19,6 +21,7 @@ from shoal.drivers.volume import ExportsHeld
 
 from ..common import core as c
 from ..common import metrics
+from ..common.per_backend import repair_lock, run_per_backend
 from ..common.tasks import INTERRUPTED
 from . import rows as vr
 from .snapshots import VolumeSnapshots
@@ -92,21 +95,26 @@ class VolumeRecovery:
             for v in session.scalars(query):
                 if any(a.connector for a in v.attachments):
                     per_backend.setdefault(v.backend, []).append((vr.volume_ref(v), vr.export_spec(v)))
-        for name, items in per_backend.items():
-            try:
-                failed = vr.driver(self.core, name).ensure_exports(items)
-            except Exception:
-                log.exception("backend %s: exporting %d volumes again failed", name, len(items))
-                metrics.recovery_failed("volume", len(items))
-                continue
+        for name in set(per_backend) - set(self.core.volume_drivers):
+            log.error("%d attached volumes are on backend %s, which is no longer configured",
+                      len(per_backend.pop(name)), name)
+        run_per_backend(per_backend, lambda name: self._ensure_backend(name, per_backend[name]), "exporting volumes")
+
+    def _ensure_backend(self, name: str, items: list) -> None:
+        """One backend's part of ensure_exports()."""
+        try:
+            failed = vr.driver(self.core, name).ensure_exports(items)
+        except Exception:
+            log.exception("backend %s: exporting %d volumes again failed", name, len(items))
+            metrics.recovery_failed("volume", len(items))
+        else:
             metrics.recovery_fixed("volume", len(items) - len(failed))
             metrics.recovery_failed("volume", len(failed))
             for volume_id, reason in failed.items():
                 log.error("volume %s: export could not be restored: %s", volume_id, reason)
                 vr.note_volume(self.core, volume_id, vr.ACTION_ATTACH, vr.DETAIL_DRIVER_FAILED,
                                f"its export could not be restored: {reason}")
-
-        self.drop_unneeded_exports(backend)
+        self.drop_unneeded_exports(name)
 
     def drop_unneeded_exports(self, backend: str | None = None) -> None:
         """Remove each export the daemon holds for a volume with no connected
@@ -143,9 +151,12 @@ class VolumeRecovery:
             metrics.recovery_fixed("volume", len(dropped))
 
     def check_once(self) -> None:
-        self._check(lambda driver: driver.exports_healthy(), "is not serving")
-        for name, driver in self.core.volume_drivers.items():
-            self.reconcile_exports(name, driver)
+        def check(name: str) -> None:
+            self._check_backend(name, lambda driver: driver.exports_healthy(), "is not serving")
+            with repair_lock(self.core.tasks, "volumes", name):
+                self.reconcile_exports(name, self.core.volume_drivers[name])
+
+        run_per_backend(self.core.volume_drivers, check, "target check")
 
     def reconcile_exports(self, name: str, driver) -> None:
         """Compare, from one listing of each, what the target daemon exports with
@@ -201,12 +212,15 @@ class VolumeRecovery:
             # in Python: a connector set to None is stored as JSON null, not SQL NULL
             return {found for found, connector in session.execute(query) if connector}
 
-    def check_alive(self) -> None:
-        self._check(lambda driver: driver.exports_alive(), "died")
+    def alive_checks(self) -> dict[str, Callable[[], None]]:
+        """The daemon watch's checks, one per backend: its target daemon running."""
+        return {f"volumes-{name}": partial(self._check_backend, name, lambda driver: driver.exports_alive(), "died")
+                for name in self.core.volume_drivers}
 
-    def _check(self, ok, what: str) -> None:
-        for name, driver in self.core.volume_drivers.items():
+    def _check_backend(self, name: str, ok, what: str) -> None:
+        with repair_lock(self.core.tasks, "volumes", name):  # the watch and the periodic check never repair at once
             try:
+                driver = self.core.volume_drivers[name]
                 if not ok(driver):
                     log.warning("backend %s: the target daemon %s; starting it and exporting every attached "
                                 "volume again", name, what)
