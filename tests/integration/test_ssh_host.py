@@ -82,6 +82,21 @@ def test_key_login_runs_commands_as_root(host):
     assert result.argv == ("sh", "-c", "id -un; echo to-stderr >&2; exit 0")
 
 
+def test_the_connection_sends_each_small_message_at_once(host):
+    """TCP_NODELAY on every connection, a new one after a drop too: without it, a
+    channel opened right after the last one closed waited for the server's delayed
+    ACK (tens of ms per request to a daemon's socket, per command's channel)."""
+    import socket
+
+    host.run(["true"])
+    sock = host._transport().sock
+    assert sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY)
+    host._transport().close()  # the connection drops; the next command makes a new one
+    host.run(["true"])
+    assert host._transport().sock is not sock
+    assert host._transport().sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY)
+
+
 def test_password_login(password_host, sshd):
     assert password_host.run(["id", "-un"]).stdout == f"{sshd.password_user}\n"
 

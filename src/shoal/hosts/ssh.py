@@ -253,7 +253,11 @@ class SSHHost:
                 client.close()
                 raise
             self._client = client
-            return client.get_transport()
+            transport = client.get_transport()
+            # Requests here are small and answered one at a time (a command, a control
+            # socket's request): Nagle would hold each behind the ACK of the last.
+            transport.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            return transport
 
     def close(self) -> None:
         with self._lock:
