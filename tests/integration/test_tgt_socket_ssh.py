@@ -7,8 +7,10 @@ port where no tgtd listens fails as tgtadm's would."""
 
 from __future__ import annotations
 
+import logging
 import shutil
 
+import paramiko
 import pytest
 
 from shoal.exports.iscsi.tgt import TgtHelper
@@ -43,13 +45,22 @@ def test_targets_made_and_removed_through_tgtds_socket_over_ssh(sshd, tgtd_facto
         host.close()
 
 
-def test_no_tgtd_on_the_control_port_fails_as_tgtadm_would(sshd):
+def test_no_tgtd_on_the_control_port_fails_as_tgtadm_would(sshd, caplog):
+    """... and quietly: the daemon watch asks a tgtd that is down every second, and
+    paramiko logged each refused stream at ERROR."""
     host = SSHHost(sshd.address, port=sshd.port, key_file=sshd.key_file)
     try:
         helper = TgtHelper(host, portals=["127.0.0.1:3260"], control_port=4097, manage_daemon=False)
-        assert not helper.answering()
-        result = helper._run("--op", "show", "--mode", "sys", check=False)
+        with caplog.at_level(logging.DEBUG, logger="paramiko"):
+            assert not helper.answering()
+            result = helper._run("--op", "show", "--mode", "sys", check=False)
         assert result.returncode != 0 and "can't send the request to tgtd" in result.stderr, result
         assert helper._socket is not None  # a daemon that is not there is no reason to give up the socket
+        refusals = [r for r in caplog.records if r.name.startswith("paramiko") and "open FAILED" in r.getMessage()]
+        assert not refusals, [r.getMessage() for r in refusals]
+        with caplog.at_level(logging.DEBUG, logger="paramiko"), pytest.raises(paramiko.ChannelException):
+            host._transport().open_channel("direct-tcpip", ("127.0.0.1", 1), ("127.0.0.1", 0))
+        # other channels' refusals are still logged
+        assert any("open FAILED" in r.getMessage() for r in caplog.records if r.name.startswith("paramiko"))
     finally:
         host.close()

@@ -13,6 +13,8 @@ caller's thread), so every other message and channel is left as paramiko made it
 from __future__ import annotations
 
 import errno
+import logging
+import re
 import struct
 import threading
 
@@ -24,6 +26,23 @@ _OPEN_PREFIX = bytes([_MSG_CHANNEL_OPEN]) + struct.pack(">I", len(KIND)) + KIND.
 _ADMINISTRATIVELY_PROHIBITED = 1  # SSH_OPEN_ADMINISTRATIVELY_PROHIBITED (RFC 4254)
 
 _opening = threading.local()  # .path: the socket the channel this thread opens goes to
+_REFUSAL = re.compile(r"Secsh channel (\d+) open FAILED")
+
+
+class _QuietRefusals(logging.Filter):
+    """paramiko logs every refused channel at ERROR. A stream refused because
+    nothing listens at the socket is an answer (a daemon that is down, asked by the
+    daemon watch every second), raised to the caller as ConnectionRefusedError:
+    not logged. The record comes from the transport's own thread, which is the
+    Transport, holding the ids of the streams being opened."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        refused = _REFUSAL.match(str(record.msg))
+        opening = getattr(threading.current_thread(), "_shoal_streams_opening", ())
+        return not (refused and int(refused.group(1)) in opening)
+
+
+logging.getLogger("paramiko.transport").addFilter(_QuietRefusals())
 
 
 def open_unix_stream(transport, path: str, timeout: float):
@@ -34,7 +53,7 @@ def open_unix_stream(transport, path: str, timeout: float):
     import paramiko
 
     _add_fields_to(transport)
-    _opening.path = path
+    _opening.path, _opening.chanid = path, None
     try:
         chan = transport.open_channel(KIND, timeout=timeout)
     except paramiko.ChannelException as exc:
@@ -43,6 +62,7 @@ def open_unix_stream(transport, path: str, timeout: float):
         raise ConnectionRefusedError(errno.ECONNREFUSED, f"{path} on the SSH host: {exc.text}") from None
     finally:
         _opening.path = None
+        transport._shoal_streams_opening.discard(_opening.chanid)
     chan.settimeout(timeout)
     return chan
 
@@ -53,10 +73,15 @@ def _add_fields_to(transport) -> None:
     if getattr(transport, "_shoal_streamlocal", False):
         return
     send = transport._send_user_message
+    transport._shoal_streams_opening = set()  # channel ids: a refusal of these is not logged
 
     def send_user_message(message):
         path = getattr(_opening, "path", None)
-        if path is not None and message.asbytes().startswith(_OPEN_PREFIX):
+        raw = message.asbytes()
+        if path is not None and raw.startswith(_OPEN_PREFIX):
+            # the sender's channel id follows the kind
+            _opening.chanid = struct.unpack_from(">I", raw, len(_OPEN_PREFIX))[0]
+            transport._shoal_streams_opening.add(_opening.chanid)
             message.add_string(path)
             message.add_string("")  # reserved
             message.add_int(0)  # reserved
