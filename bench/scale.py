@@ -1076,10 +1076,13 @@ def rules_round(scale: Scale, floor: FloorDaemons, figures: Figures, index: int)
     figures.add(f"{RULES} rules on one share", times["shoal"], times["floor"])
 
 
-def memory_run(scale: Scale, n: int, memory: list[tuple[str, float]]) -> None:
+def memory_run(scale: Scale, n: int, memory: list[tuple[str, float]], more: int = 0) -> None:
+    """RSS after a warm-up, after N and after 10 N operations; then after each of
+    `more` further 10 N (whether what 10 N added keeps being added)."""
     done = 0
-    for count, label in ((200, "a warm-up of 200 operations"), (n, f"{n} operations"),
-                         (9 * n, f"{10 * n} operations")):
+    steps = [(200, "a warm-up of 200 operations"), (n, f"{n} operations"), (9 * n, f"{10 * n} operations")]
+    steps += [(10 * n, f"{10 * n * (k + 2)} operations") for k in range(more)]
+    for count, label in steps:
         scale.operations(count, done)
         done += count
         memory.append((f"after {label}", rss_mib(scale.pid)))
@@ -1140,7 +1143,7 @@ def run_on(args, figures: Figures, memory: list[tuple[str, float]], sites: list[
                 rules_round(scale, floor, figures, index)
             if "memory" not in args.skip:
                 say("memory: warm-up, then N and 10 N operations")
-                memory_run(scale, n, memory)
+                memory_run(scale, n, memory, args.memory_more)
             if "rows" in args.skip:
                 return
             say(f"{args.big} rows each copied into the database")
@@ -1205,6 +1208,8 @@ def main() -> int:
     parser.add_argument("--skip", action="append", choices=("rules", "memory", "rows"), default=[],
                         help="leave out a later step (repeatable): the 1000 rules, the memory run of 10 N "
                              "operations, the listing of --big database rows")
+    parser.add_argument("--memory-more", type=int, default=0, metavar="K",
+                        help="after the memory run's 10 N operations, K more rounds of 10 N, RSS after each")
     parser.add_argument("--quick", action="store_true", help="100 shares, 100 volumes, 1 round, 1000 rows")
     parser.add_argument("--host-zfs", action="store_true", help="use the host's zfs-fuse, not a private one")
     parser.add_argument("--layout", choices=("auto", *LAYOUTS), default="auto",
