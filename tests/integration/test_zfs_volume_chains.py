@@ -13,7 +13,9 @@ import time
 
 import pytest
 
+from shoal.drivers.base import DriverError
 from shoal.drivers.volume import VolumeRef, VolumeSnapshotRef
+from shoal.drivers.zfs.zfs import ZfsError
 
 from .test_zfs_volumes import GiB, everything_under, file_of, has_pattern, make_driver, vol, write_pattern
 
@@ -140,6 +142,34 @@ def test_garbage_left_by_a_crash_is_swept_by_a_full_collection(world, zfs_root):
     assert everything_under(zfs_root) == {a_ds, f"{a_ds}@clone-c", world.driver.dataset_name(c)}
     restarted.delete_volume(c)
     assert everything_under(zfs_root) == set()
+
+
+def test_a_clone_cut_short_leaves_its_internal_snapshot_to_the_periodic_sweep(world, zfs_root, monkeypatch):
+    """zfs-fuse killed mid-clone (seen in a chaos run): `zfs clone` failed and so
+    did the destroy of the internal snapshot after it. The clone's own error is
+    the one raised, and the periodic (not the full) collection removes the
+    snapshot: no restart comes to sweep it, and the failed volume's delete finds
+    no dataset of its own."""
+    a = world.create("a")
+    zfs_ = world.driver.zfs
+    real_destroy = zfs_.destroy
+
+    def clone_dies(*_args, **_kwargs):
+        raise ZfsError("zfs clone: internal error: Connection reset by peer")
+
+    def destroy_refused(name, *args, **kwargs):
+        raise ZfsError(f"zfs destroy {name}: connect: Connection refused")
+
+    monkeypatch.setattr(zfs_, "clone", clone_dies)
+    monkeypatch.setattr(zfs_, "destroy", destroy_refused)
+    with pytest.raises(DriverError, match="Connection reset by peer"):
+        world.driver.create_cloned_volume(vol(world.zpool, "b"), a)
+    monkeypatch.setattr(zfs_, "destroy", real_destroy)
+    internal = f"{world.driver.dataset_name(a)}@clone-b"
+    assert internal in everything_under(zfs_root)
+    world.driver.delete_volume(vol(world.zpool, "b"))  # the failed volume's delete: nothing of its own
+    world.driver.collect_garbage()  # what the periodic check asks
+    assert everything_under(zfs_root) == {world.driver.dataset_name(a)}
 
 
 def test_clone_time_does_not_depend_on_size(world, zpool, zfs_root):

@@ -291,10 +291,22 @@ class ZfsVolumeDriver(ManageMixin, RevertMixin, MigrationMixin, VolumeDriver):
             except ZfsError as err:
                 if "dataset already exists" not in str(err):
                     raise  # else left by an attempt that died: reuse it
-            undo.callback(self.zfs.destroy, snapshot)
+            undo.callback(self._drop_internal_snapshot, snapshot)
             dataset = self._clone_into(snapshot, volume, undo)
             undo.pop_all()
         return VolumeResult(dataset, volume.size_gb)
+
+    def _drop_internal_snapshot(self, snapshot: str) -> None:
+        """Undo of a clone that failed: its internal snapshot. One ZFS will not
+        destroy now (zfs-fuse died mid-clone, say) is left to the periodic sweep,
+        hidden from birth, and the clone's own error is the one reported."""
+        try:
+            self.zfs.destroy(snapshot)
+        except ZfsNotFound:
+            pass
+        except ZfsError as exc:
+            log.warning("%s: not destroyed after the clone failed (%s); the periodic sweep removes it", snapshot, exc)
+            self.collector.pending.add(snapshot)
 
     @backend_errors
     def delete_volume(self, volume: VolumeRef) -> None:
