@@ -29,7 +29,9 @@ if the tree was stale, ZFS refuses and the object simply stays hidden. A
 delete's destroy that ZFS keeps refusing as busy (zfs-fuse, now and then, with
 nothing of ours holding the dataset) is hidden too once a patient retry ran
 out, and remembered as `pending`: the periodic check sweeps until it is gone
-(after a restart, the start-up sweep finds it by its mark).
+(after a restart, the start-up sweep finds it by its mark). So is the internal
+snapshot of a clone that failed when ZFS would not destroy it either (zfs-fuse
+gone mid-clone).
 """
 
 from __future__ import annotations
