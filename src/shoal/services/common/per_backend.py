@@ -41,7 +41,23 @@ def repair_lock(tasks, kind: str, backend: str) -> threading.Lock:
     return tasks.key_lock(f"repair-{kind}:{backend}")
 
 
-def watch(stop: threading.Event, every: float, checks: dict[str, Callable[[], None]]) -> list[threading.Thread]:
+def repair_when_down(tasks, kind: str, name: str, drivers: dict, ok: Callable, down: str,
+                     ensure_exports: Callable[[str], None]) -> None:
+    """Under the repair lock of `name`'s `kind`: when ok(driver) is False, the
+    driver is started and its exports are made again, `down` saying what was
+    found. A failure is logged; the next check tries again."""
+    with repair_lock(tasks, kind, name):  # the watch and the periodic check never repair at once
+        try:
+            driver = drivers[name]
+            if not ok(driver):
+                log.warning("backend %s: %s; starting it and exporting every one of its %s again", name, down, kind)
+                driver.start()
+                ensure_exports(name)
+        except Exception:
+            log.exception("check of backend %s (%s) failed", name, kind)
+
+
+def watch(stop: threading.Event, every: float, checks: dict[str, Callable[[], None]]) -> None:
     """One thread per check, each calling it every `every` s until `stop`: a
     check that is busy repairing (minutes, for a thousand exports on a slow host)
     delays no other's noticing its own daemon's death."""
@@ -49,8 +65,5 @@ def watch(stop: threading.Event, every: float, checks: dict[str, Callable[[], No
         while not stop.wait(every):
             check()
 
-    threads = [threading.Thread(target=loop, args=(check,), name=f"shoal-watch-{label}", daemon=True)
-               for label, check in checks.items()]
-    for thread in threads:
-        thread.start()
-    return threads
+    for label, check in checks.items():
+        threading.Thread(target=loop, args=(check,), name=f"shoal-watch-{label}", daemon=True).start()

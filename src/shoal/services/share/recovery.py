@@ -21,7 +21,7 @@ from shoal.db import models
 
 from ..common import core as c
 from ..common import metrics
-from ..common.per_backend import repair_lock, run_per_backend, watch
+from ..common.per_backend import repair_lock, repair_when_down, run_per_backend, watch
 from ..common.tasks import INTERRUPTED
 from . import rows as sr
 from .access import PENDING, ShareAccess
@@ -189,12 +189,6 @@ class Recovery:
         for other in self._others:
             other.check_once()
 
-    def check_alive(self) -> None:
-        """Cheap: every backend's export daemons still running (what the watch's
-        threads check one backend each)."""
-        for check in self.alive_checks().values():
-            check()
-
     def _retry_lost(self) -> None:
         with self.core.db.session() as session:
             backends = set(session.scalars(select(models.Share.backend).distinct().where(
@@ -207,16 +201,8 @@ class Recovery:
                     log.exception("backend %s: exporting the shares whose export was lost failed", name)
 
     def _check_backend(self, name: str, ok, what: str) -> None:
-        with repair_lock(self.core.tasks, "shares", name):  # the watch and the periodic check never repair at once
-            try:
-                driver = self.core.drivers[name]
-                if not ok(driver):
-                    log.warning("backend %s: the NFS server %s; starting it and exporting every share again",
-                                name, what)
-                    driver.start()
-                    self.ensure_exports(name)
-            except Exception:
-                log.exception("check of backend %s failed", name)
+        repair_when_down(self.core.tasks, "shares", name, self.core.drivers, ok, f"the NFS server {what}",
+                         self.ensure_exports)
 
     def stop(self) -> None:
         self._stop.set()

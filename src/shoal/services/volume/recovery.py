@@ -21,7 +21,7 @@ from shoal.drivers.volume import ExportsHeld
 
 from ..common import core as c
 from ..common import metrics
-from ..common.per_backend import repair_lock, run_per_backend
+from ..common.per_backend import repair_lock, repair_when_down, run_per_backend
 from ..common.tasks import INTERRUPTED
 from . import rows as vr
 from .snapshots import VolumeSnapshots
@@ -218,13 +218,5 @@ class VolumeRecovery:
                 for name in self.core.volume_drivers}
 
     def _check_backend(self, name: str, ok, what: str) -> None:
-        with repair_lock(self.core.tasks, "volumes", name):  # the watch and the periodic check never repair at once
-            try:
-                driver = self.core.volume_drivers[name]
-                if not ok(driver):
-                    log.warning("backend %s: the target daemon %s; starting it and exporting every attached "
-                                "volume again", name, what)
-                    driver.start()
-                    self.ensure_exports(name)
-            except Exception:
-                log.exception("check of backend %s volumes failed", name)
+        repair_when_down(self.core.tasks, "volumes", name, self.core.volume_drivers, ok,
+                         f"the target daemon {what}", self.ensure_exports)
