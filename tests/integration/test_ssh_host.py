@@ -82,18 +82,24 @@ def test_key_login_runs_commands_as_root(host):
     assert result.argv == ("sh", "-c", "id -un; echo to-stderr >&2; exit 0")
 
 
-def test_the_connection_sends_each_small_message_at_once(host):
-    """TCP_NODELAY on every connection, a new one after a drop too: without it, a
-    channel opened right after the last one closed waited for the server's delayed
-    ACK (tens of ms per request to a daemon's socket, per command's channel)."""
+def test_the_connection_sends_and_acknowledges_each_small_message_at_once(host):
+    """TCP_NODELAY and prompt ACKs on every connection, a new one after a drop too:
+    without the first, a channel opened right after the last one closed waited for
+    the server's delayed ACK (tens of ms per request to a daemon's socket, per
+    command's channel); without the second, an answer sshd sent in two packets
+    waited for ours (test_ssh_prompt_ack.py)."""
     import socket
+
+    from shoal.hosts.ssh import _PromptAckSocket
 
     host.run(["true"])
     sock = host._transport().sock
+    assert isinstance(sock, _PromptAckSocket)
     assert sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY)
     host._transport().close()  # the connection drops; the next command makes a new one
     host.run(["true"])
     assert host._transport().sock is not sock
+    assert isinstance(host._transport().sock, _PromptAckSocket)
     assert host._transport().sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY)
 
 

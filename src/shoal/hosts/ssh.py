@@ -25,7 +25,7 @@ import socket
 import tarfile
 import threading
 import time
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from typing import Sequence
 
 from .runner import (
@@ -196,6 +196,49 @@ class _Timeout(Exception):
         self.out, self.err = out, err
 
 
+QUICKACK = getattr(socket, "TCP_QUICKACK", None)  # Linux only; elsewhere ACKs keep the kernel's timing
+
+
+class _PromptAckSocket(socket.socket):
+    """A TCP socket that acknowledges what it has read at once.
+
+    sshd sets TCP_NODELAY only on a connection with a terminal, so an answer that
+    reaches it in two writes (tgtd writes a reply's header and its body apart)
+    leaves as two packets, the second held back by Nagle until the first is
+    ACKed; and Linux delays the ACK (40 ms and more) on a connection where each
+    request follows an answer. Asking for a quick ACK after each read sends any
+    ACK still pending at once (the kernel falls back to delaying as requests go
+    out, hence after every read)."""
+
+    __slots__ = ()
+
+    def recv(self, bufsize: int, flags: int = 0) -> bytes:
+        data = super().recv(bufsize, flags)
+        if data and QUICKACK is not None:
+            with suppress(OSError):  # closed meanwhile: what was read still counts
+                self.setsockopt(socket.IPPROTO_TCP, QUICKACK, 1)
+        return data
+
+
+def _dial(address: str, port: int, timeout: float) -> socket.socket:
+    """A TCP connection to sshd, tried on each address the name resolves to (as
+    paramiko would), made for small requests answered one at a time (a command,
+    a control socket's request): no Nagle on our side, prompt ACKs (see
+    _PromptAckSocket)."""
+    failure: OSError | None = None
+    for family, kind, proto, _, sockaddr in socket.getaddrinfo(address, port, socket.AF_UNSPEC, socket.SOCK_STREAM):
+        sock = _PromptAckSocket(family, kind, proto)
+        try:
+            sock.settimeout(timeout)
+            sock.connect(sockaddr)
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            return sock
+        except OSError as exc:
+            sock.close()
+            failure = exc
+    raise failure or OSError(errno.EHOSTUNREACH, f"{address}: no address to connect to")
+
+
 class SSHHost:
     def __init__(
         self,
@@ -240,6 +283,7 @@ class SSHHost:
                 client.connect(
                     self.address,
                     port=self.port,
+                    sock=_dial(self.address, self.port, self.connect_timeout),
                     username=self.user,
                     key_filename=self.key_file,
                     password=self.password,
@@ -253,11 +297,7 @@ class SSHHost:
                 client.close()
                 raise
             self._client = client
-            transport = client.get_transport()
-            # Requests here are small and answered one at a time (a command, a control
-            # socket's request): Nagle would hold each behind the ACK of the last.
-            transport.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-            return transport
+            return client.get_transport()
 
     def close(self) -> None:
         with self._lock:
