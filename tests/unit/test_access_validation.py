@@ -119,7 +119,7 @@ def test_normalize_address_refuses_non_string(value):
 
 @pytest.mark.parametrize("level", ["rw", "ro"])
 def test_nfs_check_rule_accepts(level):
-    assert nfs_check_rule(NfsClientRule("r1", "192.168.1.0/24", level)) is None
+    assert nfs_check_rule(NfsClientRule("r1", "192.168.1.0/24", level)) == ipaddress.ip_network("192.168.1.0/24")
 
 
 @pytest.mark.parametrize("level", ["RW", "rx", "", "no_root_squash"])
@@ -137,3 +137,14 @@ def test_nfs_check_rule_refuses_address(address):
 def test_invalid_nfs_rule_is_a_value_error():
     # callers that only know ValueError still catch it
     assert issubclass(InvalidNfsRule, ValueError)
+
+
+def test_an_address_is_parsed_once_however_many_passes_read_it():
+    """Every change to an export reads all of its rules again: the same text gives the
+    same network object, not a new parse; a bad address is refused every time."""
+    first = normalize_address("10.77.0.0/16")
+    assert normalize_address("10.77.0.0/16") is first
+    assert nfs_check_rule(NfsClientRule("r2", "10.77.0.0/16", "ro")) is first
+    for _ in range(2):
+        with pytest.raises(InvalidNfsRule):
+            normalize_address("10.77.0.1/16")

@@ -12,6 +12,7 @@ import ipaddress
 import logging
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Protocol
 
 log = logging.getLogger("shoal.exports.nfs")
@@ -83,16 +84,24 @@ def normalize_address(text: str) -> ClientNet:
     if not isinstance(text, str):  # ip_network() would take an int as an address
         raise InvalidNfsRule(f"{text!r} is not a valid IP address or CIDR: not a string")
     try:
-        return ipaddress.ip_network(text.strip(), strict=True)
+        return _network(text)
     except ValueError as exc:
         raise InvalidNfsRule(f"{text!r} is not a valid IP address or CIDR: {exc}") from None
 
 
-def check_rule(rule: NfsClientRule) -> None:
-    """Raise InvalidNfsRule when `rule` cannot be exported."""
+@lru_cache(maxsize=8192)
+def _network(text: str) -> ClientNet:
+    """Each change to an export goes over all of its rules again (a share with
+    thousands of rules, one rule added at a time): an address is parsed once,
+    not once per rule per pass. The networks are immutable; errors are not kept."""
+    return ipaddress.ip_network(text.strip(), strict=True)
+
+
+def check_rule(rule: NfsClientRule) -> ClientNet:
+    """The client network of `rule`; InvalidNfsRule when `rule` cannot be exported."""
     if rule.access_level not in ACCESS_LEVELS:
         raise InvalidNfsRule(f"access level {rule.access_level!r} is not one of {ACCESS_LEVELS}")
-    normalize_address(rule.address)
+    return normalize_address(rule.address)
 
 
 class NfsHelper(ABC):

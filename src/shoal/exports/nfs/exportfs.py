@@ -35,7 +35,7 @@ import time
 
 from shoal.hosts import CommandError, Host
 
-from .base import ClientNet, InvalidNfsRule, NfsClientRule, NfsExport, NfsHelper, check_rule, normalize_address
+from .base import ClientNet, InvalidNfsRule, NfsClientRule, NfsExport, NfsHelper, check_rule
 
 log = logging.getLogger("shoal.exports.nfs")
 
@@ -62,8 +62,7 @@ def usable_rules(
     seen: dict[ClientNet, str] = {}
     for rule in rules:
         try:
-            check_rule(rule)
-            net = normalize_address(rule.address)
+            net = check_rule(rule)
         except InvalidNfsRule as exc:
             errors[rule.rule_id] = str(exc)
             continue
