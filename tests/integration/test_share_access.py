@@ -8,8 +8,10 @@ with libnfs against the share's export, and in the dataset itself.
 from __future__ import annotations
 
 import ipaddress
+import os
 import random
 import re
+import signal
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
@@ -228,3 +230,30 @@ def test_a_share_from_a_snapshot_does_not_inherit_its_parents_rules(share_api):
     api.delete_snapshot(snap["id"])
     api.delete_share(parent["id"])
     wait_gone(api.client, f"/shares/{parent['id']}")
+
+
+def test_rules_of_many_shares_made_during_a_reload_all_wait_for_the_next(share_api):
+    """An access sync waits for ganesha's reload, and a reload takes in every export
+    file written while the one before ran. The syncs wait in threads of their own,
+    not in the 8 task workers: with ganesha stopped (SIGSTOP) before it could act on
+    a first share's reload, the rules of twelve more shares are all written to their
+    export files, ready for the next reload. With the syncs in the workers, only
+    seven were until the first reload ended, one reload per seven shares at best."""
+    api, server = share_api, share_api.server
+    shares = [api.create_share() for _ in range(13)]
+    ganesha = server.state_dir / "ganesha"
+    written = lambda share: "127.0.0.1" in (ganesha / "exports.d" / f"{share['id']}.conf").read_text()  # noqa: E731
+    pid = int((ganesha / "ganesha.pid").read_text().split()[0])
+    os.kill(pid, signal.SIGSTOP)
+    try:
+        rules = [api.allow(shares[0]["id"], wait=None)]
+        wait_until(lambda: written(shares[0]), timeout=15, what="the first share's export file")
+        rules += [api.allow(share["id"], wait=None) for share in shares[1:]]
+        wait_until(lambda: all(written(share) for share in shares[1:]), timeout=15,
+                   what="the twelve other shares' export files, written while the first reload waits")
+    finally:
+        os.kill(pid, signal.SIGCONT)
+    for rule in rules:
+        wait_for_status(api.client, f"/share-access-rules/{rule['id']}", "active", key="state")
+    for share in shares:
+        api.delete_share(share["id"])

@@ -156,3 +156,31 @@ def test_a_task_that_cannot_start_releases_the_lock():
     with pytest.raises(RuntimeError):
         runner.start_holding(lock, lambda: None)
     assert not lock.locked()
+
+
+def test_tasks_that_wait_on_a_daemon_hold_none_of_the_workers():
+    """Four waiting tasks run at once beside one worker, and the worker still runs
+    other work while they wait; the same holds for key-coalesced and lock-holding starts."""
+    runner = TaskRunner(workers=1, waiting_workers=4)
+    release = threading.Event()
+    all_waiting = threading.Barrier(5)
+
+    def waits() -> None:
+        all_waiting.wait(5)
+        release.wait(5)
+
+    lock = runner.try_key_lock("share-a")
+    try:
+        runner.start(waits, waits=True)
+        runner.start(waits, waits=True)
+        runner.coalesce("share-b", waits, waits=True)
+        runner.start_holding(lock, waits, waits=True)
+        all_waiting.wait(5)  # raises BrokenBarrierError unless the four run side by side
+        done = threading.Event()
+        runner.start(done.set)
+        assert done.wait(5), "a worker's task waited for the waiting ones"
+    finally:
+        release.set()
+    assert runner.wait_idle(5)
+    assert runner.try_key_lock("share-a") is not None  # released by the task that held it
+    runner.shutdown()

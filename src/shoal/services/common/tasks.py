@@ -26,6 +26,8 @@ INTERRUPTED = "interrupted by a restart of Shoal before it finished"
 
 # How long a request waits for the task it starts to spawn its first command (see TaskRunner.start).
 HEAD_START = 0.002
+# Threads for tasks that mostly wait on a daemon (see TaskRunner.submit's `waits`).
+WAITING_WORKERS = 32
 
 
 class Gate:
@@ -67,8 +69,9 @@ class TaskLoad:
 
 
 class TaskRunner:
-    def __init__(self, workers: int = 8):
+    def __init__(self, workers: int = 8, waiting_workers: int = WAITING_WORKERS):
         self._pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="shoal-task")
+        self._waiting_pool = ThreadPoolExecutor(max_workers=waiting_workers, thread_name_prefix="shoal-wait")
         self._lock = threading.Lock()
         self._pending: set[Future] = set()
         self._queued: set[str] = set()
@@ -81,7 +84,12 @@ class TaskRunner:
         self._waiting: dict[Callable, float] = {}
         self._running = 0
 
-    def submit(self, fn: Callable, *args, began: threading.Event | None = None) -> Future:
+    def submit(self, fn: Callable, *args, began: threading.Event | None = None, waits: bool = False) -> Future:
+        """Run fn(*args) in a worker. A task that `waits` spends most of its time
+        waiting on a daemon that serves many changes at once (an access sync waits
+        for the NFS server's reload, which takes in every export file written
+        meanwhile): it runs in threads of its own, so that waiting tasks hold none
+        of the workers and as many changes as are made meanwhile go into one reload."""
         def run():
             with self._lock:
                 self._waiting.pop(run, None)
@@ -102,7 +110,8 @@ class TaskRunner:
             self._waiting[run] = time.monotonic()
         try:
             # in the submitter's context, so the work knows which request started it (user messages)
-            future = self._pool.submit(contextvars.copy_context().run, run)
+            pool = self._waiting_pool if waits else self._pool
+            future = pool.submit(contextvars.copy_context().run, run)
         except BaseException:  # shut down: it will never run
             with self._lock:
                 self._waiting.pop(run, None)
@@ -112,7 +121,7 @@ class TaskRunner:
         future.add_done_callback(self._done)
         return future
 
-    def start(self, fn: Callable, *args) -> Future:
+    def start(self, fn: Callable, *args, waits: bool = False) -> Future:
         """Submit from a request, and let the task run first: wait (at most
         HEAD_START) until its first command has started (see hosts' first_spawn),
         or it has ended. What the request still does -- its insert, its commit,
@@ -120,7 +129,7 @@ class TaskRunner:
         command started ~0.7 ms later, and Popen's hand-overs of the GIL made the
         spawn itself slower (share snapshots: ~1.38x -> ~1.34x the floor, A/B)."""
         began = threading.Event()
-        future = self.submit(fn, *args, began=began)
+        future = self.submit(fn, *args, began=began, waits=waits)
         began.wait(HEAD_START)
         return future
 
@@ -145,7 +154,7 @@ class TaskRunner:
         lock = self.key_lock(key)
         return lock if lock.acquire(blocking=False) else None
 
-    def start_holding(self, lock: threading.Lock, fn: Callable, *args) -> Future:
+    def start_holding(self, lock: threading.Lock, fn: Callable, *args, waits: bool = False) -> Future:
         """As `start`, for a caller that holds `lock` (see try_key_lock): the task
         runs under it and releases it (a Lock may be released by another thread)."""
         def run():
@@ -155,12 +164,12 @@ class TaskRunner:
                 lock.release()
 
         try:
-            return self.start(run)
+            return self.start(run, waits=waits)
         except BaseException:
             lock.release()
             raise
 
-    def coalesce(self, key: str, fn: Callable, *args) -> None:
+    def coalesce(self, key: str, fn: Callable, *args, waits: bool = False) -> None:
         """Run fn(*args) under the key's lock, unless a run for `key` is already
         queued. A request's call: the run gets a head start, as with `start`."""
         with self._lock:
@@ -174,7 +183,7 @@ class TaskRunner:
                     self._queued.discard(key)
                 fn(*args)
 
-        self.start(run)
+        self.start(run, waits=waits)
 
     def wait_idle(self, timeout: float | None = None) -> bool:
         with self._lock:
@@ -182,3 +191,4 @@ class TaskRunner:
 
     def shutdown(self) -> None:
         self._pool.shutdown(wait=True, cancel_futures=False)
+        self._waiting_pool.shutdown(wait=True, cancel_futures=False)

@@ -165,7 +165,7 @@ class ShareAccess:
                 lock.release()
             raise
         if change.claimed is not None:
-            self.core.tasks.start_holding(lock, self._sync, share_id, change.claimed)
+            self.core.tasks.start_holding(lock, self._sync, share_id, change.claimed, waits=True)
             return
         if lock is not None:
             lock.release()
@@ -192,7 +192,8 @@ class ShareAccess:
     # ---- the sync -----------------------------------------------------------------
 
     def schedule_sync(self, share_id: str) -> None:
-        self.core.tasks.coalesce(c.share_key(share_id), self._sync, share_id)
+        # A sync waits for the export helper's reload: a task that waits (see TaskRunner.submit).
+        self.core.tasks.coalesce(c.share_key(share_id), self._sync, share_id, waits=True)
 
     def _sync(self, share_id: str, claimed: tuple[sr.ShareFacts, list] | None = None) -> None:
         """Runs under the share's lock; loops until no change is pending. The
